@@ -1,0 +1,74 @@
+# Carnet — developer commands. `make run` and `make test` work on a fresh machine.
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+MANAGE := $(PY) manage.py
+HOST ?= 127.0.0.1
+PYTEST_ARGS ?= -n 2
+PORT ?= 8000
+
+.PHONY: run test lint fmt migrations-check check-deploy messages bench clean 
+
+# A virtualenv made with a Python older than 3.12 is thrown away and rebuilt.
+ifneq ($(wildcard $(PY)),)
+ifneq ($(shell $(PY) -c 'import sys; print(sys.version_info >= (3, 12))' 2>/dev/null),True)
+$(shell rm -rf $(VENV))
+endif
+endif
+
+$(PY):
+	@python=$$(scripts/find-python) || exit 1; \
+	 echo "Creating $(VENV) with $$python"; \
+	 "$$python" -m venv $(VENV)
+	@$(PY) -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: requirements.txt | $(PY)
+	$(PY) -m pip install --quiet -r requirements.txt
+	@touch $@
+
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(PY)
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	@touch $@ $(VENV)/.installed
+
+locale/fr/LC_MESSAGES/django.mo: locale/fr/LC_MESSAGES/django.po | $(VENV)/.installed
+	$(MANAGE) compilemessages --ignore=.venv -v0
+
+## run: install, migrate, load demo data, start web server + Celery worker and beat (Ctrl-C stops all)
+run: export DEBUG ?= 1
+run: $(VENV)/.installed locale/fr/LC_MESSAGES/django.mo
+	@mkdir -p var
+	$(MANAGE) migrate --no-input -v0
+	$(MANAGE) seed_demo
+	@scripts/run-dev "$(HOST)" "$(PORT)"
+
+## test: install test dependencies and run the whole suite
+test: $(VENV)/.installed-dev locale/fr/LC_MESSAGES/django.mo
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+fmt: $(VENV)/.installed-dev
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+migrations-check: $(VENV)/.installed
+	DEBUG=1 $(MANAGE) makemigrations --check --dry-run
+
+## check-deploy: Django's deployment checks under production-like settings
+check-deploy: $(VENV)/.installed
+	DEBUG=0 SECRET_KEY=$$(head -c 48 /dev/urandom | base64) ALLOWED_HOSTS=carnet.example \
+	 $(MANAGE) check --deploy --fail-level WARNING
+
+## messages: extract translatable strings into locale/fr and compile them
+messages: $(VENV)/.installed
+	DEBUG=1 $(MANAGE) makemessages -l fr --ignore=.venv --ignore=var --no-obsolete
+	DEBUG=1 $(MANAGE) compilemessages --ignore=.venv
+
+bench: $(VENV)/.installed-dev
+	$(PY) -m benchmarks
+
+clean:
+	rm -rf $(VENV) var

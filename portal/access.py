@@ -1,0 +1,89 @@
+"""The access policy: the one place that decides who may see which patient's data.
+
+Views and querysets call these helpers; no view filters patient data by hand.
+A patient that exists but is not yours raises ``Http404``, exactly like one
+that does not exist. Support staff get no patient at all.
+"""
+
+from functools import wraps
+
+from django.contrib.auth.decorators import login_required
+from django.db.models import Exists, OuterRef, QuerySet
+from django.http import Http404
+
+from portal.accounts.models import Patient, User
+from portal.audit.models import AccessLog
+from portal.careteams.models import CareLink, CareTeam
+
+
+def _is_active(user, role) -> bool:
+    return user.is_authenticated and user.is_active and user.role == role
+
+
+def patients_acted_for(user) -> QuerySet[Patient]:
+    """Patients whose record ``user`` holds as the patient: their own record."""
+    if not _is_active(user, User.Role.PATIENT):
+        return Patient.objects.none()
+    return Patient.objects.filter(user=user)
+
+
+def teams_of(user) -> QuerySet[CareTeam]:
+    """Care teams ``user`` is an active clinician member of."""
+    if not _is_active(user, User.Role.CLINICIAN):
+        return CareTeam.objects.none()
+    return CareTeam.objects.filter(memberships__user=user)
+
+
+def _active_links(user):
+    return CareLink.objects.filter(status=CareLink.Status.ACTIVE, team__memberships__user=user)
+
+
+def patients_cared_for(user) -> QuerySet[Patient]:
+    """Patients ``user`` cares for: an active (not ended, not blocked) link
+    between the patient and one of the user's care teams."""
+    if not _is_active(user, User.Role.CLINICIAN):
+        return Patient.objects.none()
+    return Patient.objects.filter(Exists(_active_links(user).filter(patient=OuterRef("pk"))))
+
+
+def get_own_patient(user) -> Patient:
+    """The record a patient user acts for, or 404 for anyone else."""
+    patient = patients_acted_for(user).first()
+    if patient is None:
+        raise Http404
+    return patient
+
+
+def get_cared_patient(user, pk) -> Patient:
+    """A patient ``user`` cares for, by primary key; 404 for unknown and not-yours alike."""
+    try:
+        return patients_cared_for(user).get(pk=pk)
+    except (Patient.DoesNotExist, ValueError, TypeError):
+        raise Http404 from None
+
+
+def trace_read(user, patient, action, target="") -> AccessLog | None:
+    """Write one access-log row for a read of ``patient``'s data by someone other
+    than the patient. The patient's own reads are not logged."""
+    if patient.user_id is not None and patient.user_id == user.pk:
+        return None
+    team = CareTeam.objects.filter(Exists(_active_links(user).filter(team=OuterRef("pk"), patient=patient))).first()
+    return AccessLog.objects.create(
+        patient=patient, actor=user, actor_role=user.role, team=team, action=action, target=target[:255]
+    )
+
+
+def role_required(role):
+    """View decorator: sign-in required; any other role gets 404, as for not-yours."""
+
+    def decorator(view):
+        @wraps(view)
+        @login_required
+        def wrapped(request, *args, **kwargs):
+            if not _is_active(request.user, role):
+                raise Http404
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator

@@ -1,0 +1,60 @@
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class CareTeam(models.Model):
+    """A practice, a hospital department or a pharmacy. Clinicians are members."""
+
+    class Kind(models.TextChoices):
+        PRACTICE = "practice", _("General practice")
+        HOSPITAL = "hospital", _("Hospital department")
+        PHARMACY = "pharmacy", _("Pharmacy")
+
+    name = models.CharField(_("name"), max_length=200)
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="care_teams")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("care team")
+        verbose_name_plural = _("care teams")
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class Membership(models.Model):
+    team = models.ForeignKey(CareTeam, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["team", "user"], name="membership_unique")]
+
+    def __str__(self):
+        return f"{self.user} @ {self.team}"
+
+
+class CareLink(models.Model):
+    """A patient's link with a care team. Only an active link gives access."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", _("Active")
+        ENDED = "ended", _("Ended")
+        BLOCKED = "blocked", _("Blocked by the patient")
+
+    patient = models.ForeignKey("accounts.Patient", on_delete=models.CASCADE, related_name="care_links")
+    team = models.ForeignKey(CareTeam, on_delete=models.CASCADE, related_name="care_links")
+    status = models.CharField(_("status"), max_length=8, choices=Status.choices, default=Status.ACTIVE)
+    created_at = models.DateTimeField(auto_now_add=True)
+    status_changed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["patient", "team"], name="carelink_unique")]
+        indexes = [models.Index(fields=["team", "status"])]
+
+    def __str__(self):
+        return f"{self.patient} — {self.team} ({self.status})"

@@ -1,0 +1,30 @@
+from django.core.paginator import Paginator
+from django.db.models import Prefetch
+from django.shortcuts import render
+
+from portal import access
+from portal.accounts.models import User
+from portal.audit.models import AccessLog
+from portal.careteams.models import CareLink
+
+PAGE_SIZE = 25
+
+
+@access.role_required(User.Role.CLINICIAN)
+def patient_list(request):
+    """The patients of the clinician's care teams, with the teams they are linked through."""
+    teams = access.teams_of(request.user)
+    links = CareLink.objects.filter(status=CareLink.Status.ACTIVE, team__in=teams).select_related("team")
+    patients = access.patients_cared_for(request.user).prefetch_related(
+        Prefetch("care_links", queryset=links, to_attr="shared_links")
+    )
+    page = Paginator(patients, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "careteams/patient_list.html", {"page": page, "teams": teams})
+
+
+@access.role_required(User.Role.CLINICIAN)
+def patient_detail(request, pk):
+    patient = access.get_cared_patient(request.user, pk)
+    access.trace_read(request.user, patient, AccessLog.Action.VIEW_RECORD)
+    links = patient.care_links.filter(status=CareLink.Status.ACTIVE).select_related("team")
+    return render(request, "careteams/patient_detail.html", {"patient": patient, "links": links})

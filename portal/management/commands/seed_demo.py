@@ -1,0 +1,116 @@
+"""Deterministic demo data. Running it twice changes nothing."""
+
+import datetime
+
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from portal.accounts.models import Patient, User
+from portal.careteams.models import CareLink, CareTeam, Membership
+
+DEMO_PASSWORD = "carnet-demo-2026"
+DEMO_DOMAIN = "demo.carnet.example"
+
+TEAMS = [
+    ("Cabinet médical des Lilas", CareTeam.Kind.PRACTICE),
+    ("Service de cardiologie — CHU de Lyon", CareTeam.Kind.HOSPITAL),
+    ("Pharmacie du Marché", CareTeam.Kind.PHARMACY),
+]
+# (first name, last name, email local part, team index)
+CLINICIANS = [
+    ("Claire", "Martin", "claire.martin", 0),
+    ("Karim", "Benali", "karim.benali", 0),
+    ("Sophie", "Lefèvre", "sophie.lefevre", 1),
+    ("Thomas", "Girard", "thomas.girard", 2),
+]
+SUPPORT = ("Julie", "Moreau", "julie.moreau")
+# (first name, last name, sex, birth date, has a login of their own)
+PATIENTS = [
+    ("Camille", "Durand", "female", (1984, 3, 12), True),
+    ("Lucas", "Bernard", "male", (1991, 7, 2), True),
+    ("Léa", "Durand", "female", (2016, 5, 23), False),
+    ("Manon", "Petit", "female", (1978, 11, 30), True),
+    ("Hugo", "Robert", "male", (1969, 1, 17), True),
+    ("Chloé", "Richard", "female", (2001, 9, 8), False),
+    ("Louis", "Dubois", "male", (1957, 4, 25), True),
+    ("Emma", "Moreau", "female", (1995, 12, 3), False),
+    ("Gabriel", "Laurent", "male", (1988, 6, 14), False),
+    ("Inès", "Simon", "female", (1973, 2, 9), False),
+    ("Jules", "Michel", "male", (1949, 8, 21), False),
+    ("Sarah", "Lefebvre", "female", (1999, 10, 11), False),
+    ("Nathan", "Leroy", "male", (1982, 3, 28), False),
+    ("Jade", "Roux", "female", (1966, 7, 19), False),
+    ("Arthur", "David", "male", (2010, 1, 6), False),
+    ("Louise", "Bertrand", "female", (1938, 5, 15), False),
+    ("Yanis", "Morel", "male", (1993, 11, 22), False),
+    ("Alice", "Fournier", "female", (1987, 4, 4), False),
+    ("Mohamed", "Girard", "male", (1976, 9, 29), False),
+    ("Zoé", "Bonnet", "female", (2004, 6, 1), False),
+]
+
+
+def demo_email(local):
+    return f"{local}@{DEMO_DOMAIN}"
+
+
+def nir(index, sex, birth):
+    """A well-formed (fictitious) NIR: sex, year, month, department 69, commune, order, key."""
+    body = f"{1 if sex == 'male' else 2}{birth[0] % 100:02d}{birth[1]:02d}69123{index + 1:03d}"
+    return f"{body}{97 - int(body) % 97:02d}"
+
+
+class Command(BaseCommand):
+    help = "Load deterministic demo data (idempotent) and print the demo logins."
+
+    def _user(self, local, first, last, role):
+        user, created = User.objects.get_or_create(
+            email=demo_email(local), defaults={"first_name": first, "last_name": last, "role": role}
+        )
+        if created:
+            user.set_password(DEMO_PASSWORD)
+            user.save(update_fields=["password"])
+        return user
+
+    @transaction.atomic
+    def handle(self, *args, **options):
+        teams = []
+        for name, kind in TEAMS:
+            team, _ = CareTeam.objects.get_or_create(name=name, defaults={"kind": kind})
+            teams.append(team)
+        for first, last, local, team_index in CLINICIANS:
+            user = self._user(local, first, last, User.Role.CLINICIAN)
+            Membership.objects.get_or_create(team=teams[team_index], user=user)
+        self._user(SUPPORT[2], SUPPORT[0], SUPPORT[1], User.Role.SUPPORT)
+
+        for index, (first, last, sex, birth, has_login) in enumerate(PATIENTS):
+            user = None
+            if has_login:
+                local = f"{first}.{last}".lower().replace("é", "e").replace("è", "e")
+                user = self._user(local, first, last, User.Role.PATIENT)
+            patient, _ = Patient.objects.get_or_create(
+                ins=nir(index, sex, birth),
+                defaults={
+                    "user": user,
+                    "first_name": first,
+                    "last_name": last,
+                    "sex": sex,
+                    "birth_date": datetime.date(*birth),
+                },
+            )
+            # Everyone sees the GP practice; every third patient the cardiology
+            # department; every other one the pharmacy, which Lucas has blocked.
+            links = {teams[0]: CareLink.Status.ACTIVE}
+            if index % 3 == 0:
+                links[teams[1]] = CareLink.Status.ACTIVE if index != 9 else CareLink.Status.ENDED
+            if index % 2 == 1:
+                links[teams[2]] = CareLink.Status.BLOCKED if index == 1 else CareLink.Status.ACTIVE
+            for team, status in links.items():
+                CareLink.objects.get_or_create(patient=patient, team=team, defaults={"status": status})
+
+        self.stdout.write(self.style.SUCCESS("Demo data ready."))
+        self.stdout.write(f"Demo logins (password for all: {DEMO_PASSWORD}):")
+        self.stdout.write(f"  patient    {demo_email('camille.durand')}")
+        self.stdout.write(f"  patient    {demo_email('lucas.bernard')}")
+        self.stdout.write(f"  clinician  {demo_email('claire.martin')}  (Cabinet médical des Lilas)")
+        self.stdout.write(f"  clinician  {demo_email('sophie.lefevre')}  (cardiologie, CHU de Lyon)")
+        self.stdout.write(f"  support    {demo_email(SUPPORT[2])}")

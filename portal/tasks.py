@@ -1,0 +1,10 @@
+from celery import shared_task
+from django.utils import timezone
+
+from portal.models import WorkerHeartbeat
+
+
+@shared_task(acks_late=True, soft_time_limit=10, time_limit=20)
+def heartbeat(name="default"):
+    """Record that a worker consumed a message now. Idempotent: one row per name."""
+    WorkerHeartbeat.objects.update_or_create(name=name, defaults={"last_seen": timezone.now()})

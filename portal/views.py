@@ -1,0 +1,68 @@
+import uuid
+
+from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
+from django.db import connection, transaction
+from django.http import JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from portal import access
+from portal.accounts.models import User
+from portal.celery import app as celery_app
+
+HOME_BY_ROLE = {
+    User.Role.PATIENT: "patient_home",
+    User.Role.CLINICIAN: "careteams:patient_list",
+    User.Role.SUPPORT: "support:home",
+}
+
+
+@login_required
+def home(request):
+    return redirect(HOME_BY_ROLE[request.user.role])
+
+
+@access.role_required(User.Role.PATIENT)
+def patient_home(request):
+    patient = access.get_own_patient(request.user)
+    return render(request, "portal/patient_home.html", {"patient": patient})
+
+
+def _check_database():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+
+
+def _check_cache():
+    nonce = uuid.uuid4().hex
+    cache.set("healthz", nonce, 10)
+    if cache.get("healthz") != nonce:
+        raise RuntimeError("cache did not return what was written")
+
+
+def _check_broker():
+    with celery_app.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=2)
+
+
+CHECKS = {"database": _check_database, "cache": _check_cache, "broker": _check_broker}
+
+
+@require_GET
+@never_cache
+@transaction.non_atomic_requests
+def healthz(request):
+    """Reachability of what a request needs, as JSON; 503 when any is down."""
+    results = {}
+    for name, check in CHECKS.items():
+        try:
+            check()
+        except Exception as exc:  # any failure means "down"; only its type is reported
+            results[name] = f"error: {type(exc).__name__}"
+        else:
+            results[name] = "ok"
+    healthy = all(value == "ok" for value in results.values())
+    return JsonResponse({"status": "ok" if healthy else "error", "checks": results}, status=200 if healthy else 503)

@@ -1,0 +1,106 @@
+"""Shared fixtures: the people of every test, and the services some tests need.
+
+``patient`` and ``other_patient`` are ``Patient`` records (with a login in
+``.user``); ``clinician``, ``other_clinician`` and ``support`` are ``User``s.
+``clinician`` belongs to ``team``, which cares for ``patient``;
+``other_clinician`` belongs to ``other_team``, which cares for ``other_patient``.
+"""
+
+import os
+import shutil
+import socket
+from urllib.parse import urlparse
+
+import pytest
+
+from portal.accounts.models import User
+from tests.factories import CareLinkFactory, CareTeamFactory, ClinicianFactory, PatientFactory, UserFactory
+
+REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
+CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def need(available: bool, reason: str):
+    """Skip with ``reason`` when a service is missing; fail instead under REQUIRE_SERVICES=1."""
+    if available:
+        return
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{reason} (REQUIRE_SERVICES=1)")
+    pytest.skip(reason)
+
+
+def reachable(url: str) -> bool:
+    parsed = urlparse(url)
+    try:
+        with socket.create_connection((parsed.hostname, parsed.port or 6379), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def redis_url():
+    url = os.environ.get("REDIS_URL", "")
+    need(bool(url) and reachable(url), "needs Redis: set REDIS_URL to a reachable server")
+    return url
+
+
+@pytest.fixture
+def postgres(settings):
+    need(settings.DATABASES["default"]["ENGINE"].endswith("postgresql"), "needs PostgreSQL: set DATABASE_URL")
+
+
+@pytest.fixture
+def team(db):
+    return CareTeamFactory(name="Cabinet médical des Tilleuls")
+
+
+@pytest.fixture
+def other_team(db):
+    return CareTeamFactory(name="Service de pneumologie")
+
+
+@pytest.fixture
+def patient(team):
+    patient = PatientFactory(first_name="Camille", last_name="Durand", user__first_name="Camille", user__last_name="Durand")
+    CareLinkFactory(patient=patient, team=team)
+    return patient
+
+
+@pytest.fixture
+def other_patient(other_team):
+    patient = PatientFactory(first_name="Lucas", last_name="Bernard", user__first_name="Lucas", user__last_name="Bernard")
+    CareLinkFactory(patient=patient, team=other_team)
+    return patient
+
+
+@pytest.fixture
+def clinician(team):
+    return ClinicianFactory(first_name="Claire", last_name="Martin", teams=[team])
+
+
+@pytest.fixture
+def other_clinician(other_team):
+    return ClinicianFactory(first_name="Sophie", last_name="Lefèvre", teams=[other_team])
+
+
+@pytest.fixture
+def support(db):
+    return UserFactory(first_name="Julie", last_name="Moreau", role=User.Role.SUPPORT)
+
+
+def as_user(who):
+    """The login of a fixture: a ``User`` as is, a ``Patient``'s own login."""
+    return who if isinstance(who, User) else who.user
+
+
+@pytest.fixture
+def login(client):
+    """Sign ``who`` in on the test client (the one place that knows how)."""
+
+    def sign_in(who, on=None):
+        target = on or client
+        target.force_login(as_user(who))
+        return target
+
+    return sign_in

@@ -1,0 +1,57 @@
+import datetime
+
+import factory
+
+from portal.accounts.models import Patient, User
+from portal.careteams.models import CareLink, CareTeam, Membership
+
+PASSWORD = "correct horse battery staple"
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        skip_postgeneration_save = True
+
+    email = factory.Sequence(lambda n: f"user{n}@example.org")
+    first_name = factory.Faker("first_name", locale="fr_FR")
+    last_name = factory.Faker("last_name", locale="fr_FR")
+    role = User.Role.PATIENT
+    password = factory.django.Password(PASSWORD)
+
+
+class PatientFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Patient
+
+    user = factory.SubFactory(UserFactory, role=User.Role.PATIENT)
+    first_name = factory.LazyAttribute(lambda o: o.user.first_name if o.user else "Léa")
+    last_name = factory.LazyAttribute(lambda o: o.user.last_name if o.user else "Sans-Compte")
+    birth_date = datetime.date(1985, 6, 15)
+    sex = Patient.Sex.FEMALE
+
+
+class CareTeamFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = CareTeam
+
+    name = factory.Sequence(lambda n: f"Cabinet médical n°{n}")
+    kind = CareTeam.Kind.PRACTICE
+
+
+class ClinicianFactory(UserFactory):
+    role = User.Role.CLINICIAN
+
+    @factory.post_generation
+    def teams(self, create, extracted, **kwargs):
+        for team in extracted or ():
+            Membership.objects.create(team=team, user=self)
+
+
+class CareLinkFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = CareLink
+
+    patient = factory.SubFactory(PatientFactory)
+    team = factory.SubFactory(CareTeamFactory)
+    status = CareLink.Status.ACTIVE

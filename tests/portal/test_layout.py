@@ -1,0 +1,65 @@
+"""The base layout: languages, landmarks, headers, nothing fetched from elsewhere."""
+
+import re
+from pathlib import Path
+
+import polib
+import pytest
+from django.urls import reverse
+
+pytestmark = pytest.mark.django_db
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_french_by_default(client):
+    page = client.get(reverse("account_login")).content.decode()
+    assert '<html lang="fr">' in page
+    assert "Se connecter" in page
+
+
+def test_english_on_request(client):
+    page = client.get(reverse("account_login"), headers={"accept-language": "en"}).content.decode()
+    assert '<html lang="en">' in page
+    assert "Sign in to Carnet" in page
+
+
+def test_language_switcher_sets_the_language(client):
+    response = client.post(reverse("set_language"), {"language": "en", "next": "/accounts/login/"})
+    assert response.status_code == 302
+    assert '<html lang="en">' in client.get(reverse("account_login")).content.decode()
+
+
+def test_landmarks_and_skip_link(client, login, patient):
+    login(patient)
+    page = client.get(reverse("patient_home")).content.decode()
+    assert 'href="#main"' in page and 'id="main"' in page
+    assert "<header" in page and "<nav" in page and "<main" in page and "<footer" in page
+
+
+def test_no_external_resource_on_any_page(client, login, patient):
+    login(patient)
+    for url in [reverse("account_login"), reverse("patient_home")]:
+        page = client.get(url).content.decode()
+        assert not re.search(r"""(src|href)=["'](https?:)?//""", page), url
+
+
+def test_security_headers(client, login, patient):
+    login(patient)
+    response = client.get(reverse("patient_home"))
+    csp = response["Content-Security-Policy"]
+    for directive in ["default-src 'self'", "object-src 'none'", "base-uri 'none'", "frame-ancestors 'none'"]:
+        assert directive in csp
+    assert "unsafe-inline" not in csp
+    nonce = re.search(r"'nonce-([^']+)'", csp).group(1)
+    assert f'nonce="{nonce}"' in response.content.decode()
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert response["Referrer-Policy"] == "same-origin"
+    assert response["Cross-Origin-Opener-Policy"] == "same-origin"
+    assert "no-store" in response["Cache-Control"]
+
+
+def test_french_catalogue_is_complete():
+    catalogue = polib.pofile(str(ROOT / "locale" / "fr" / "LC_MESSAGES" / "django.po"))
+    assert len(catalogue) > 50
+    assert [entry.msgid for entry in catalogue.untranslated_entries()] == []
+    assert [entry.msgid for entry in catalogue.fuzzy_entries()] == []

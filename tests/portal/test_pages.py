@@ -1,0 +1,177 @@
+"""Role homes, the clinician's patient pages, the support console: who reaches what."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from portal.audit.models import AccessLog
+from portal.careteams.models import CareLink
+from tests.factories import CareLinkFactory, PatientFactory
+
+pytestmark = pytest.mark.django_db
+
+# The people of the access matrix, by fixture name; None is an anonymous visitor.
+PEOPLE = ["patient", "other_patient", "clinician", "other_clinician", "blocked_clinician", "support", None]
+
+
+@pytest.fixture
+def blocked_clinician(patient):
+    """A clinician whose team the patient has blocked."""
+    from tests.factories import CareTeamFactory, ClinicianFactory
+
+    team = CareTeamFactory(name="Pharmacie bloquée")
+    CareLinkFactory(patient=patient, team=team, status=CareLink.Status.BLOCKED)
+    return ClinicianFactory(teams=[team])
+
+
+def visit(request, client, login, who, url):
+    if who is not None:
+        login(request.getfixturevalue(who))
+    return client.get(url)
+
+
+# url name, args (from the patient), expected status for each of PEOPLE
+MATRIX = [
+    ("patient_home", False, [200, 200, 404, 404, 404, 404, 302]),
+    ("careteams:patient_list", False, [404, 404, 200, 200, 200, 404, 302]),
+    ("careteams:patient_detail", True, [404, 404, 200, 404, 404, 404, 302]),
+    ("support:home", False, [404, 404, 404, 404, 404, 200, 302]),
+]
+
+
+@pytest.mark.parametrize(("name", "needs_patient", "expected"), MATRIX)
+@pytest.mark.parametrize("who_index", range(len(PEOPLE)))
+def test_access_matrix(request, client, login, patient, name, needs_patient, expected, who_index):
+    who = PEOPLE[who_index]
+    url = reverse(name, args=[patient.pk] if needs_patient else [])
+    response = visit(request, client, login, who, url)
+    assert response.status_code == expected[who_index], (name, who)
+    if response.status_code == 302:
+        assert response["Location"].startswith(reverse("account_login"))
+    # Refused answers carry nothing of the patient; neither do pages of people
+    # unrelated to them. (Support staff do see account names: that is their job.)
+    if response.status_code != 200 or who in ("other_patient", "other_clinician", "blocked_clinician"):
+        assert patient.last_name not in response.content.decode()
+
+
+def test_anonymous_home_goes_to_sign_in(client):
+    response = client.get("/")
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("account_login"))
+
+
+@pytest.mark.parametrize(
+    ("who", "home"),
+    [("patient", "patient_home"), ("clinician", "careteams:patient_list"), ("support", "support:home")],
+)
+def test_each_role_lands_on_its_home(request, client, login, who, home):
+    login(request.getfixturevalue(who))
+    response = client.get("/")
+    assert response.status_code == 302
+    assert response["Location"] == reverse(home)
+
+
+def test_patient_dashboard_shows_the_four_sections(client, login, patient):
+    login(patient)
+    page = client.get(reverse("patient_home")).content.decode()
+    assert "Camille" in page
+    for section in ("documents-title", "prescriptions-title", "results-title", "messages-title"):
+        assert f'id="{section}"' in page
+
+
+def test_clinician_sees_their_teams_patients_and_not_others(client, login, clinician, patient, other_patient):
+    login(clinician)
+    page = client.get(reverse("careteams:patient_list")).content.decode()
+    assert "DURAND" in page
+    assert "BERNARD" not in page
+
+
+def test_patient_list_query_count_does_not_grow(client, login, clinician, team):
+    login(clinician)
+    url = reverse("careteams:patient_list")
+
+    def count():
+        client.get(url)  # warm the session
+        with CaptureQueriesContext(connection) as ctx:
+            assert client.get(url).status_code == 200
+        return len(ctx)
+
+    CareLinkFactory(team=team)
+    few = count()
+    for _ in range(15):
+        CareLinkFactory(team=team)
+    assert count() == few
+
+
+def test_patient_list_paginates(client, login, clinician, team):
+    for _ in range(30):
+        CareLinkFactory(team=team)
+    login(clinician)
+    first = client.get(reverse("careteams:patient_list"))
+    assert first.context["page"].paginator.count == 30
+    assert len(first.context["page"].object_list) == 25
+    second = client.get(reverse("careteams:patient_list"), {"page": 2})
+    assert len(second.context["page"].object_list) == 5
+    assert client.get(reverse("careteams:patient_list"), {"page": "zzz"}).status_code == 200
+
+
+def test_clinician_opening_a_record_is_logged_for_the_patient(client, login, clinician, patient, team):
+    login(clinician)
+    assert client.get(reverse("careteams:patient_detail", args=[patient.pk])).status_code == 200
+    log = AccessLog.objects.get()
+    assert (log.patient, log.actor, log.team, log.action) == (patient, clinician, team, "view_record")
+
+
+def test_refused_record_reads_are_not_logged(client, login, other_clinician, patient):
+    login(other_clinician)
+    assert client.get(reverse("careteams:patient_detail", args=[patient.pk])).status_code == 404
+    assert not AccessLog.objects.exists()
+
+
+def test_unknown_patient_is_a_styled_404(client, login, clinician):
+    login(clinician)
+    response = client.get(reverse("careteams:patient_detail", args=[987654]))
+    assert response.status_code == 404
+    assert "Carnet" in response.content.decode()
+    assert 'id="main"' in response.content.decode()
+
+
+def test_unknown_url_is_a_styled_404(client):
+    response = client.get("/no/such/page/")
+    assert response.status_code == 404
+    assert 'id="main"' in response.content.decode()
+
+
+def test_support_search_finds_accounts_by_name_or_email(client, login, support, patient, other_patient):
+    login(support)
+    page = client.get(reverse("support:home"), {"q": "durand"}).content.decode()
+    assert patient.user.email in page
+    assert other_patient.user.email not in page
+    by_email = client.get(reverse("support:home"), {"q": other_patient.user.email.upper()}).content.decode()
+    assert other_patient.user.email in by_email
+
+
+def test_support_search_survives_odd_input(client, login, support):
+    login(support)
+    for query in ["%", "_", "' OR 1=1 --", "\\", "é" * 500, "<script>"]:
+        response = client.get(reverse("support:home"), {"q": query})
+        assert response.status_code == 200
+        assert "<script>" not in response.content.decode().split('id="main"')[1]
+
+
+def test_support_search_query_count_does_not_grow(client, login, support):
+    login(support)
+    url = reverse("support:home")
+
+    def count():
+        client.get(url)
+        with CaptureQueriesContext(connection) as ctx:
+            client.get(url)
+        return len(ctx)
+
+    PatientFactory()
+    few = count()
+    for _ in range(20):
+        PatientFactory()
+    assert count() == few

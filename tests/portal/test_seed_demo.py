@@ -1,0 +1,49 @@
+import pytest
+from django.core.management import call_command
+
+from portal.accounts.models import Patient, User
+from portal.careteams.models import CareLink, CareTeam, Membership
+from portal.management.commands.seed_demo import DEMO_PASSWORD
+
+pytestmark = pytest.mark.django_db
+
+
+def snapshot():
+    return {
+        "users": sorted(User.objects.values_list("email", "role", "password", "first_name")),
+        "patients": sorted(Patient.objects.values_list("ins", "first_name", "last_name", "user__email")),
+        "teams": sorted(CareTeam.objects.values_list("name", "kind")),
+        "memberships": sorted(Membership.objects.values_list("team__name", "user__email")),
+        "links": sorted(CareLink.objects.values_list("patient__ins", "team__name", "status")),
+    }
+
+
+def test_seed_demo_is_deterministic_and_idempotent(capsys):
+    call_command("seed_demo")
+    first = snapshot()
+    call_command("seed_demo")
+    assert snapshot() == first
+    assert len(first["patients"]) == 20
+    assert {kind for _, kind in first["teams"]} == {"practice", "hospital", "pharmacy"}
+    assert User.objects.filter(role="support").count() == 1
+    out = capsys.readouterr().out
+    assert DEMO_PASSWORD in out
+    assert "camille.durand@" in out
+
+
+def test_demo_identifiers_are_well_formed_nirs():
+    call_command("seed_demo")
+    for ins in Patient.objects.values_list("ins", flat=True):
+        assert len(ins) == 15 and ins.isdigit()
+        assert int(ins[-2:]) == 97 - int(ins[:13]) % 97
+
+
+def test_every_printed_demo_login_signs_in_and_lands_home(client, capsys):
+    call_command("seed_demo")
+    emails = [line.split()[1] for line in capsys.readouterr().out.splitlines() if "@" in line]
+    assert len(emails) == 5
+    for email in emails:
+        assert client.login(email=email, password=DEMO_PASSWORD), email
+        home = client.get("/", follow=True)
+        assert home.status_code == 200, email
+        client.logout()
