@@ -32,7 +32,7 @@ $(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(PY)
 	@touch $@ $(VENV)/.installed
 
 locale/fr/LC_MESSAGES/django.mo: locale/fr/LC_MESSAGES/django.po | $(VENV)/.installed
-	$(MANAGE) compilemessages --ignore=.venv -v0
+	DEBUG=1 $(MANAGE) compilemessages --ignore=.venv -v0
 
 ## run: install, migrate, load demo data, start web server + Celery worker and beat (Ctrl-C stops all)
 run: export DEBUG ?= 1
