@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PYTEST_ARGS ?= -n 2
 PORT ?= 8000
 
-.PHONY: run test lint fmt migrations-check check-deploy messages bench clean 
+.PHONY: run test lint fmt migrations-check check-deploy messages clean 
 
 # A virtualenv made with a Python older than 3.12 is thrown away and rebuilt.
 ifneq ($(wildcard $(PY)),)
@@ -66,9 +66,6 @@ check-deploy: $(VENV)/.installed
 messages: $(VENV)/.installed
 	DEBUG=1 $(MANAGE) makemessages -l fr --ignore=.venv --ignore=var --no-obsolete
 	DEBUG=1 $(MANAGE) compilemessages --ignore=.venv
-
-bench: $(VENV)/.installed-dev
-	$(PY) -m benchmarks
 
 clean:
 	rm -rf $(VENV) var
