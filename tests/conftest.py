@@ -62,14 +62,18 @@ def other_team(db):
 
 @pytest.fixture
 def patient(team):
-    patient = PatientFactory(first_name="Camille", last_name="Durand", user__first_name="Camille", user__last_name="Durand")
+    patient = PatientFactory(
+        first_name="Camille", last_name="Durand", user__first_name="Camille", user__last_name="Durand"
+    )
     CareLinkFactory(patient=patient, team=team)
     return patient
 
 
 @pytest.fixture
 def other_patient(other_team):
-    patient = PatientFactory(first_name="Lucas", last_name="Bernard", user__first_name="Lucas", user__last_name="Bernard")
+    patient = PatientFactory(
+        first_name="Lucas", last_name="Bernard", user__first_name="Lucas", user__last_name="Bernard"
+    )
     CareLinkFactory(patient=patient, team=other_team)
     return patient
 
