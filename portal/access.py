@@ -11,6 +11,7 @@ from django.contrib.auth.decorators import login_required
 from django.db.models import Exists, OuterRef, QuerySet
 from django.http import Http404
 
+from messaging.models import Conversation
 from portal.accounts.models import Patient, User
 from portal.audit.models import AccessLog
 from portal.careteams.models import CareLink, CareTeam
@@ -71,6 +72,30 @@ def trace_read(user, patient, action, target="") -> AccessLog | None:
     return AccessLog.objects.create(
         patient=patient, actor=user, actor_role=user.role, team=team, action=action, target=target[:255]
     )
+
+
+def conversations_for(user) -> QuerySet[Conversation]:
+    """Conversations ``user`` may read: a patient's own; for a clinician, those of
+    their care teams with patients they care for through that very team."""
+    if _is_active(user, User.Role.PATIENT):
+        return Conversation.objects.filter(patient__in=patients_acted_for(user))
+    if _is_active(user, User.Role.CLINICIAN):
+        same_team_link = _active_links(user).filter(patient=OuterRef("patient"), team=OuterRef("team"))
+        return Conversation.objects.filter(Exists(same_team_link), patient__in=patients_cared_for(user))
+    return Conversation.objects.none()
+
+
+def get_conversation_for(user, pk) -> Conversation:
+    """A conversation ``user`` may read; 404 for unknown and not-yours alike."""
+    try:
+        return conversations_for(user).select_related("patient", "team", "assigned_to").get(pk=pk)
+    except (Conversation.DoesNotExist, ValueError, TypeError):
+        raise Http404 from None
+
+
+def teams_patient_can_write_to(patient) -> QuerySet[CareTeam]:
+    """The care teams a patient may start a conversation with: active links only."""
+    return CareTeam.objects.filter(care_links__patient=patient, care_links__status=CareLink.Status.ACTIVE)
 
 
 def role_required(role):

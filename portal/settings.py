@@ -113,6 +113,7 @@ TEMPLATES = [
                 "django.template.context_processors.csp",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "messaging.context_processors.unread_messages",
             ],
         },
     },
@@ -310,7 +311,11 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {"task": "portal.tasks.heartbeat", "schedule": 60.0},
+    "relay-notifications": {"task": "messaging.tasks.relay_notifications", "schedule": 60.0},
 }
+# A web request must not hang when the broker is down: try briefly, then leave
+# the work in the database for the periodic relays.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
 
 LOGGING = {
     "version": 1,

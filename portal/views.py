@@ -27,7 +27,13 @@ def home(request):
 @access.role_required(User.Role.PATIENT)
 def patient_home(request):
     patient = access.get_own_patient(request.user)
-    return render(request, "portal/patient_home.html", {"patient": patient})
+    conversations = (
+        access.conversations_for(request.user)
+        .select_related("team")
+        .with_unread_for(request.user)
+        .order_by("-last_message_at", "-pk")[:3]
+    )
+    return render(request, "portal/patient_home.html", {"patient": patient, "conversations": conversations})
 
 
 def _check_database():

@@ -9,13 +9,21 @@
 import os
 import shutil
 import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+from django.db import connection
 
 from portal.accounts.models import User
+from portal.celery import app as celery_app
 from tests.factories import CareLinkFactory, CareTeamFactory, ClinicianFactory, PatientFactory, UserFactory
 
+ROOT = Path(__file__).resolve().parents[1]
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -108,3 +116,56 @@ def login(client):
         return target
 
     return sign_in
+
+
+def database_url():
+    """A URL for the test database this process is using, for a worker process to share."""
+    s = connection.settings_dict
+    if s["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{s['NAME']}"
+    return f"postgres://{s['USER']}:{s['PASSWORD']}@{s['HOST'] or 'localhost'}:{s['PORT'] or 5432}/{s['NAME']}"
+
+
+@pytest.fixture
+def broker(request):
+    """Redis when available (and always under REQUIRE_SERVICES=1); the filesystem transport otherwise."""
+    if os.environ.get("REDIS_URL") or os.environ.get("REQUIRE_SERVICES") == "1":
+        return request.getfixturevalue("redis_url")
+    return None
+
+
+@pytest.fixture
+def celery_worker(broker, transactional_db, monkeypatch):
+    """A real Celery worker process on a queue of its own, sharing the test
+    database; tasks this test enqueues go to that queue."""
+    queue = f"test-{uuid.uuid4().hex[:12]}"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "DATABASE_URL": database_url(),
+        "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "portal", "worker", "-Q", queue, "--pool=solo", "--without-gossip",
+         "--without-mingle", "--without-heartbeat", "--loglevel=WARNING"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    monkeypatch.setitem(celery_app.conf, "task_always_eager", False)
+    monkeypatch.setitem(celery_app.conf, "task_default_queue", queue)
+    yield queue
+    process.terminate()
+    try:
+        output, _ = process.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        output, _ = process.communicate()
+    print(output)
+
+
+def wait_for(predicate, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return False

@@ -24,6 +24,7 @@ class AccessLog(models.Model):
 
     class Action(models.TextChoices):
         VIEW_RECORD = "view_record", _("Opened the record")
+        READ_CONVERSATION = "read_conversation", _("Read a conversation")
 
     patient = models.ForeignKey("accounts.Patient", on_delete=models.PROTECT, related_name="access_logs")
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")

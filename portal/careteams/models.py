@@ -14,6 +14,8 @@ class CareTeam(models.Model):
 
     name = models.CharField(_("name"), max_length=200)
     kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    # Shown to patients on each conversation, e.g. "within 2 working days".
+    reply_time = models.CharField(_("stated reply time"), max_length=100, blank=True)
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="care_teams")
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -1,20 +1,13 @@
 """Tasks go through a real broker to a real worker process."""
 
-import os
-import subprocess
-import sys
-import time
 import uuid
-from pathlib import Path
 
-import pytest
-from django.db import connection, transaction
+from django.db import transaction
 
 from portal.celery import app as celery_app
 from portal.models import WorkerHeartbeat
 from portal.tasks import heartbeat
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.conftest import wait_for
 
 
 def test_production_grade_celery_settings():
@@ -27,54 +20,9 @@ def test_production_grade_celery_settings():
     assert conf.task_soft_time_limit and conf.task_time_limit > conf.task_soft_time_limit
 
 
-def database_url():
-    """A URL for the test database this process is using, for a worker process to share."""
-    s = connection.settings_dict
-    if s["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{s['NAME']}"
-    return f"postgres://{s['USER']}:{s['PASSWORD']}@{s['HOST'] or 'localhost'}:{s['PORT'] or 5432}/{s['NAME']}"
-
-
-@pytest.fixture
-def broker(request):
-    """Redis when available (and always under REQUIRE_SERVICES=1); the filesystem transport otherwise."""
-    if os.environ.get("REDIS_URL") or os.environ.get("REQUIRE_SERVICES") == "1":
-        return request.getfixturevalue("redis_url")
-    return None
-
-
-@pytest.fixture
-def worker(broker, transactional_db, monkeypatch):
-    queue = f"test-{uuid.uuid4().hex[:12]}"
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "DATABASE_URL": database_url()}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "portal", "worker", "-Q", queue, "--pool=solo", "--without-gossip",
-         "--without-mingle", "--without-heartbeat", "--loglevel=WARNING"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    monkeypatch.setitem(celery_app.conf, "task_always_eager", False)
-    yield queue
-    process.terminate()
-    try:
-        output, _ = process.communicate(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        output, _ = process.communicate()
-    print(output)
-
-
-def wait_for(predicate, timeout=30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
-
-
-def test_a_task_reaches_a_real_worker_through_the_broker(worker):
+def test_a_task_reaches_a_real_worker_through_the_broker(celery_worker):
     name = f"probe-{uuid.uuid4().hex[:8]}"
-    heartbeat.apply_async(args=[name], queue=worker)
+    heartbeat.delay(name)
     assert wait_for(lambda: WorkerHeartbeat.objects.filter(name=name).exists())
 
 

@@ -1,6 +1,7 @@
 import pytest
 from django.core.management import call_command
 
+from messaging.models import Conversation, Message, Notification
 from portal.accounts.models import Patient, User
 from portal.careteams.models import CareLink, CareTeam, Membership
 from portal.management.commands.seed_demo import DEMO_PASSWORD
@@ -15,6 +16,8 @@ def snapshot():
         "teams": sorted(CareTeam.objects.values_list("name", "kind")),
         "memberships": sorted(Membership.objects.values_list("team__name", "user__email")),
         "links": sorted(CareLink.objects.values_list("patient__ins", "team__name", "status")),
+        "conversations": sorted(Conversation.objects.values_list("patient__ins", "subject", "status")),
+        "messages": sorted(Message.objects.values_list("conversation__subject", "body")),
     }
 
 
@@ -26,6 +29,8 @@ def test_seed_demo_is_deterministic_and_idempotent(capsys):
     assert len(first["patients"]) == 20
     assert {kind for _, kind in first["teams"]} == {"practice", "hospital", "pharmacy"}
     assert User.objects.filter(role="support").count() == 1
+    assert {status for _, _, status in first["conversations"]} == {"open", "closed"}
+    assert not Notification.objects.filter(status="pending").exists()
     out = capsys.readouterr().out
     assert DEMO_PASSWORD in out
     assert "camille.durand@" in out

@@ -5,6 +5,8 @@ import datetime
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from messaging import services
+from messaging.models import Conversation, Notification
 from portal.accounts.models import Patient, User
 from portal.careteams.models import CareLink, CareTeam, Membership
 
@@ -12,9 +14,55 @@ DEMO_PASSWORD = "carnet-demo-2026"
 DEMO_DOMAIN = "demo.carnet.example"
 
 TEAMS = [
-    ("Cabinet médical des Lilas", CareTeam.Kind.PRACTICE),
-    ("Service de cardiologie — CHU de Lyon", CareTeam.Kind.HOSPITAL),
-    ("Pharmacie du Marché", CareTeam.Kind.PHARMACY),
+    ("Cabinet médical des Lilas", CareTeam.Kind.PRACTICE, "sous 2 jours ouvrés"),
+    ("Service de cardiologie — CHU de Lyon", CareTeam.Kind.HOSPITAL, "sous 5 jours ouvrés"),
+    ("Pharmacie du Marché", CareTeam.Kind.PHARMACY, "dans la journée"),
+]
+# (patient index, team index, subject, kind, closed, [(author: "patient" or clinician index, body), ...])
+CONVERSATIONS = [
+    (
+        0,
+        0,
+        "Renouvellement de mon traitement",
+        "renewal",
+        False,
+        [
+            ("patient", "Bonjour docteur, mon traitement pour la tension se termine la semaine prochaine."),
+            (0, "Bonjour, je vous prépare l’ordonnance, elle sera dans vos documents demain."),
+        ],
+    ),
+    (
+        0,
+        1,
+        "Préparation de l’échographie cardiaque",
+        "question",
+        True,
+        [
+            ("patient", "Faut-il être à jeun pour l’échographie du 12 ?"),
+            (2, "Non, aucune préparation n’est nécessaire. Pensez à apporter vos anciens examens."),
+            ("patient", "Merci beaucoup."),
+        ],
+    ),
+    (
+        0,
+        0,
+        "Certificat pour le sport",
+        "administrative",
+        False,
+        [
+            ("patient", "Pourriez-vous me faire un certificat de non contre-indication à la course à pied ?"),
+        ],
+    ),
+    (
+        1,
+        0,
+        "Question sur ma prise de sang",
+        "result",
+        False,
+        [
+            ("patient", "Mon taux de cholestérol est indiqué comme élevé, dois-je m’inquiéter ?"),
+        ],
+    ),
 ]
 # (first name, last name, email local part, team index)
 CLINICIANS = [
@@ -71,17 +119,36 @@ class Command(BaseCommand):
             user.save(update_fields=["password"])
         return user
 
+    def _conversations(self, patients, teams, clinicians):
+        for patient_index, team_index, subject, kind, closed, thread in CONVERSATIONS:
+            patient, team = patients[patient_index], teams[team_index]
+            if Conversation.objects.filter(patient=patient, team=team, subject=subject).exists():
+                continue
+            authors = [patient.user if who == "patient" else clinicians[who] for who, _ in thread]
+            conversation = services.start_conversation(
+                author=authors[0], patient=patient, team=team, subject=subject, kind=kind, body=thread[0][1]
+            )
+            for author, (_, body) in zip(authors[1:], thread[1:], strict=True):
+                services.send_message(author=author, conversation=conversation, body=body)
+            if closed:
+                services.set_conversation_status(actor=authors[1], conversation=conversation, status="closed")
+            # Demo history, not news: nobody is emailed about it.
+            Notification.objects.filter(message__conversation=conversation).update(status=Notification.Status.SKIPPED)
+
     @transaction.atomic
     def handle(self, *args, **options):
         teams = []
-        for name, kind in TEAMS:
-            team, _ = CareTeam.objects.get_or_create(name=name, defaults={"kind": kind})
+        for name, kind, reply_time in TEAMS:
+            team, _ = CareTeam.objects.get_or_create(name=name, defaults={"kind": kind, "reply_time": reply_time})
             teams.append(team)
+        clinicians = []
         for first, last, local, team_index in CLINICIANS:
             user = self._user(local, first, last, User.Role.CLINICIAN)
             Membership.objects.get_or_create(team=teams[team_index], user=user)
+            clinicians.append(user)
         self._user(SUPPORT[2], SUPPORT[0], SUPPORT[1], User.Role.SUPPORT)
 
+        patients = []
         for index, (first, last, sex, birth, has_login) in enumerate(PATIENTS):
             user = None
             if has_login:
@@ -106,6 +173,9 @@ class Command(BaseCommand):
                 links[teams[2]] = CareLink.Status.BLOCKED if index == 1 else CareLink.Status.ACTIVE
             for team, status in links.items():
                 CareLink.objects.get_or_create(patient=patient, team=team, defaults={"status": status})
+            patients.append(patient)
+
+        self._conversations(patients, teams, clinicians)
 
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
         self.stdout.write(f"Demo logins (password for all: {DEMO_PASSWORD}):")

@@ -1,0 +1,17 @@
+from django.utils.functional import SimpleLazyObject
+
+from messaging.models import Message
+from portal import access
+
+
+def unread_messages(request):
+    """``unread_messages``: the number shown in the main navigation, computed
+    (in one query) only when a template uses it."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated or not (user.is_patient or user.is_clinician):
+        return {}
+    return {
+        "unread_messages": SimpleLazyObject(
+            lambda: Message.objects.unread_for(user, access.conversations_for(user)).count()
+        )
+    }

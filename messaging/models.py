@@ -1,0 +1,195 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Count, OuterRef, Q, Subquery
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class ImmutableError(Exception):
+    pass
+
+
+class ConversationQuerySet(models.QuerySet):
+    def with_unread_for(self, user):
+        """Annotate ``unread``: messages from others since ``user`` last read, in one query."""
+        last_read = ReadState.objects.filter(conversation=OuterRef("pk"), user=user).values("last_read_at")[:1]
+        return self.annotate(
+            last_read_at=Subquery(last_read),
+            unread=Count(
+                "messages",
+                filter=~Q(messages__author=user)
+                & (Q(last_read_at__isnull=True) | Q(messages__created_at__gt=models.F("last_read_at"))),
+            ),
+        )
+
+
+class Conversation(models.Model):
+    """A thread between a patient and one care team."""
+
+    class Kind(models.TextChoices):
+        QUESTION = "question", _("Question")
+        RENEWAL = "renewal", _("Prescription renewal")
+        RESULT = "result", _("Question about a result")
+        ADMINISTRATIVE = "administrative", _("Administrative")
+
+    class Status(models.TextChoices):
+        OPEN = "open", _("Open")
+        CLOSED = "closed", _("Closed")
+
+    patient = models.ForeignKey("accounts.Patient", on_delete=models.PROTECT, related_name="conversations")
+    team = models.ForeignKey("careteams.CareTeam", on_delete=models.PROTECT, related_name="conversations")
+    subject = models.CharField(_("subject"), max_length=200)
+    kind = models.CharField(_("type"), max_length=16, choices=Kind.choices, default=Kind.QUESTION)
+    status = models.CharField(_("status"), max_length=8, choices=Status.choices, default=Status.OPEN)
+    assigned_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    started_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    last_message_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    objects = ConversationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-last_message_at", "-pk"]
+        indexes = [models.Index(fields=["team", "status", "-last_message_at"])]
+
+    def __str__(self):
+        return self.subject
+
+
+class MessageQuerySet(models.QuerySet):
+    def unread_for(self, user, conversations):
+        """Messages of ``conversations`` written by others since ``user`` last read them."""
+        last_read = ReadState.objects.filter(conversation=OuterRef("conversation"), user=user).values("last_read_at")[
+            :1
+        ]
+        return (
+            self.filter(conversation__in=conversations)
+            .exclude(author=user)
+            .annotate(last_read_at=Subquery(last_read))
+            .filter(Q(last_read_at__isnull=True) | Q(created_at__gt=models.F("last_read_at")))
+        )
+
+    def update(self, **kwargs):
+        raise ImmutableError("messages cannot be changed once sent")
+
+    def delete(self):
+        raise ImmutableError("messages cannot be deleted")
+
+
+class Message(models.Model):
+    """One message. Immutable once sent: no edit, no delete."""
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.PROTECT, related_name="messages")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    # The team the author wrote for, when the author is a clinician.
+    author_team = models.ForeignKey(
+        "careteams.CareTeam", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    body = models.TextField(_("message"), max_length=10_000)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = MessageQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        indexes = [models.Index(fields=["conversation", "created_at"])]
+
+    def __str__(self):
+        return f"{self.author} @ {self.created_at:%Y-%m-%d %H:%M}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise ImmutableError("messages cannot be changed once sent")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ImmutableError("messages cannot be deleted")
+
+
+class ReadState(models.Model):
+    """How far one participant has read one conversation."""
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="read_states")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    last_read_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["conversation", "user"], name="readstate_unique")]
+
+    def __str__(self):
+        return f"{self.user} read {self.conversation_id} at {self.last_read_at}"
+
+
+class Event(models.Model):
+    """The trace of a conversation: every send, read, assignment, close and reopen."""
+
+    class Kind(models.TextChoices):
+        SENT = "sent", _("sent a message")
+        READ = "read", _("read the conversation")
+        ASSIGNED = "assigned", _("assigned the conversation")
+        CLOSED = "closed", _("closed the conversation")
+        REOPENED = "reopened", _("reopened the conversation")
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.PROTECT, related_name="events")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    # For an assignment: who it went to.
+    subject_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["at", "pk"]
+
+    def __str__(self):
+        return f"{self.actor} {self.kind} {self.conversation_id}"
+
+
+class Notification(models.Model):
+    """Outbox row: written with the message in one transaction, relayed to Celery
+    after commit, and by a periodic relay when the broker was down."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        SENT = "sent", _("Sent")
+        SKIPPED = "skipped", _("Skipped")
+
+    message = models.ForeignKey(Message, on_delete=models.PROTECT, related_name="notifications")
+    recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["message", "recipient"], name="notification_unique")]
+        indexes = [models.Index(fields=["status", "created_at"])]
+
+    def __str__(self):
+        return f"{self.recipient} / {self.message_id} ({self.status})"
+
+
+class NotificationPreference(models.Model):
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    email_enabled = models.BooleanField(_("email me when I get a new message"), default=True)
+
+    def __str__(self):
+        return f"{self.user}: {'email' if self.email_enabled else 'no email'}"
+
+
+class ReplyTemplate(models.Model):
+    """A care team's canned reply."""
+
+    team = models.ForeignKey("careteams.CareTeam", on_delete=models.CASCADE, related_name="reply_templates")
+    title = models.CharField(_("title"), max_length=100)
+    body = models.TextField(_("text"), max_length=5_000)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["title"]
+
+    def __str__(self):
+        return self.title

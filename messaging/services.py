@@ -1,0 +1,182 @@
+"""Messaging workflows. Views call these; access is checked by the caller through
+``portal.access`` before anything here runs."""
+
+import datetime
+import logging
+from functools import partial
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from messaging.models import Conversation, Event, Message, Notification, NotificationPreference, ReadState
+from portal.accounts.models import User
+
+logger = logging.getLogger(__name__)
+
+# No health content, ever: not the subject, not the team, not the sender.
+NOTIFICATION_SUBJECT = "Nouveau message sur Carnet / New message on Carnet"
+NOTIFICATION_BODY = """Bonjour,
+
+Vous avez un nouveau message sur Carnet. Connectez-vous pour le lire :
+{url}
+
+---
+
+Hello,
+
+You have a new message on Carnet. Sign in to read it:
+{url}
+"""
+
+
+def recipients_of(message: Message) -> list[User]:
+    """Who is told about ``message``: the patient when the care team writes; the
+    assigned clinician (else every clinician of the team) when the patient writes."""
+    conversation = message.conversation
+    if message.author.is_clinician:
+        user = conversation.patient.user
+        return [user] if user is not None and user.is_active else []
+    if conversation.assigned_to_id and conversation.assigned_to.is_active:
+        return [conversation.assigned_to]
+    return list(conversation.team.members.filter(is_active=True, role=User.Role.CLINICIAN))
+
+
+def start_conversation(*, author: User, patient, team, subject: str, kind: str, body: str) -> Conversation:
+    """Open a conversation between ``patient`` and ``team`` with its first message."""
+    with transaction.atomic():
+        conversation = Conversation.objects.create(
+            patient=patient, team=team, subject=subject, kind=kind, started_by=author
+        )
+        send_message(author=author, conversation=conversation, body=body)
+    return conversation
+
+
+def send_message(*, author: User, conversation: Conversation, body: str) -> Message:
+    """Add a message; a reply to a closed conversation reopens it. The outbox rows
+    for the notifications are written in the same transaction and relayed after commit."""
+    body = body.strip()
+    if not body:
+        raise ValidationError(_("Write a message."), code="empty")
+    now = timezone.now()
+    with transaction.atomic():
+        conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
+        message = Message.objects.create(
+            conversation=conversation,
+            author=author,
+            author_team=conversation.team if author.is_clinician else None,
+            body=body,
+            created_at=now,
+        )
+        fields = ["last_message_at"]
+        conversation.last_message_at = now
+        if conversation.status == Conversation.Status.CLOSED:
+            conversation.status = Conversation.Status.OPEN
+            fields.append("status")
+            Event.objects.create(conversation=conversation, actor=author, kind=Event.Kind.REOPENED, at=now)
+        conversation.save(update_fields=fields)
+        Event.objects.create(conversation=conversation, actor=author, kind=Event.Kind.SENT, at=now)
+        ReadState.objects.update_or_create(conversation=conversation, user=author, defaults={"last_read_at": now})
+        notifications = Notification.objects.bulk_create(
+            [Notification(message=message, recipient=user) for user in recipients_of(message) if user != author]
+        )
+        ids = [notification.pk for notification in notifications]
+        if ids:
+            transaction.on_commit(partial(enqueue_notifications, ids))
+    return message
+
+
+def enqueue_notifications(ids) -> int:
+    """Hand notifications to Celery; returns how many were. When the broker is
+    unreachable they stay pending in the outbox for the periodic relay."""
+    from messaging.tasks import deliver_notification
+
+    for count, notification_id in enumerate(ids):
+        try:
+            deliver_notification.delay(notification_id)
+        except Exception:  # any broker failure: the outbox row is the safety net
+            logger.warning("broker unreachable; %d notification(s) left for the relay", len(ids) - count)
+            return count
+    return len(ids)
+
+
+def mark_read(*, user: User, conversation: Conversation) -> bool:
+    """Record that ``user`` has read everything in ``conversation`` so far.
+    Returns True (and traces it) when there was something new to read."""
+    now = timezone.now()
+    state = ReadState.objects.filter(conversation=conversation, user=user).first()
+    if state is not None and state.last_read_at >= conversation.last_message_at:
+        return False
+    ReadState.objects.update_or_create(conversation=conversation, user=user, defaults={"last_read_at": now})
+    Event.objects.create(conversation=conversation, actor=user, kind=Event.Kind.READ, at=now)
+    return True
+
+
+def assign_conversation(*, actor: User, conversation: Conversation, assignee: User | None) -> None:
+    """Give the conversation to a member of its team (or to nobody)."""
+    if assignee is not None and not conversation.team.members.filter(pk=assignee.pk, is_active=True).exists():
+        raise ValidationError(_("Choose a member of the care team."), code="not_member")
+    if conversation.assigned_to_id == (assignee.pk if assignee else None):
+        return
+    conversation.assigned_to = assignee
+    conversation.save(update_fields=["assigned_to"])
+    Event.objects.create(conversation=conversation, actor=actor, kind=Event.Kind.ASSIGNED, subject_user=assignee)
+
+
+def set_conversation_status(*, actor: User, conversation: Conversation, status: str) -> None:
+    """Close or reopen a conversation; nothing happens when it already has that status."""
+    if status not in Conversation.Status.values:
+        raise ValidationError(_("Unknown status."), code="status")
+    if conversation.status == status:
+        return
+    conversation.status = status
+    conversation.save(update_fields=["status"])
+    kind = Event.Kind.CLOSED if status == Conversation.Status.CLOSED else Event.Kind.REOPENED
+    Event.objects.create(conversation=conversation, actor=actor, kind=kind)
+
+
+def email_enabled(user: User) -> bool:
+    preference = NotificationPreference.objects.filter(user=user).first()
+    return preference is None or preference.email_enabled
+
+
+def deliver_notification(*, notification_id: int) -> bool:
+    """Send one notification email, exactly once: the row is locked, and only a
+    pending row is sent. Returns True when an email went out."""
+    with transaction.atomic():
+        notification = (
+            Notification.objects.select_for_update().select_related("recipient").filter(pk=notification_id).first()
+        )
+        if notification is None or notification.status != Notification.Status.PENDING:
+            return False
+        notification.attempts += 1
+        recipient = notification.recipient
+        if not recipient.is_active or (recipient.is_patient and not email_enabled(recipient)):
+            notification.status = Notification.Status.SKIPPED
+            notification.save(update_fields=["status", "attempts"])
+            return False
+        send_mail(
+            NOTIFICATION_SUBJECT,
+            NOTIFICATION_BODY.format(url=f"{settings.SITE_URL}/messages/"),
+            None,
+            [recipient.email],
+        )
+        notification.status = Notification.Status.SENT
+        notification.sent_at = timezone.now()
+        notification.save(update_fields=["status", "sent_at", "attempts"])
+        return True
+
+
+def relay_pending_notifications(*, older_than_seconds: int = 30) -> int:
+    """Enqueue the notifications still pending (the broker was down when their
+    message was sent). Returns how many were handed to Celery."""
+    cutoff = timezone.now() - datetime.timedelta(seconds=older_than_seconds)
+    ids = list(
+        Notification.objects.filter(status=Notification.Status.PENDING, created_at__lte=cutoff).values_list(
+            "pk", flat=True
+        )[:500]
+    )
+    return enqueue_notifications(ids)

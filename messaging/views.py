@@ -1,0 +1,212 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+
+from messaging import services
+from messaging.forms import AssignForm, NewConversationForm, PreferenceForm, ReplyForm, ReplyTemplateForm
+from messaging.models import Conversation, NotificationPreference, ReplyTemplate
+from portal import access
+from portal.accounts.models import User
+from portal.audit.models import AccessLog
+
+PAGE_SIZE = 25
+
+
+@access.role_required(User.Role.PATIENT)
+def inbox(request):
+    """The patient's conversations, newest activity first, with unread counts."""
+    conversations = (
+        access.conversations_for(request.user)
+        .select_related("team")
+        .with_unread_for(request.user)
+        .order_by("-last_message_at", "-pk")
+    )
+    page = Paginator(conversations, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "messaging/inbox.html", {"page": page})
+
+
+@access.role_required(User.Role.PATIENT)
+def new_conversation(request):
+    patient = access.get_own_patient(request.user)
+    teams = access.teams_patient_can_write_to(patient)
+    form = NewConversationForm(request.POST if request.method == "POST" else None, teams=teams)
+    if request.method == "POST" and form.is_valid():
+        conversation = services.start_conversation(author=request.user, patient=patient, **form.cleaned_data)
+        messages.success(request, _("Your message has been sent."))
+        return redirect("messaging:conversation", conversation.pk)
+    return render(request, "messaging/new.html", {"form": form, "patient": patient})
+
+
+@access.role_required(User.Role.CLINICIAN)
+def team_inbox(request):
+    """The shared inbox of the clinician's care teams, with filters."""
+    teams = access.teams_of(request.user)
+    conversations = (
+        access.conversations_for(request.user)
+        .select_related("patient", "team", "assigned_to")
+        .with_unread_for(request.user)
+        .order_by("-last_message_at", "-pk")
+    )
+    filters = {key: request.GET.get(key, "") for key in ("status", "assigned", "kind", "team")}
+    if filters["status"] in Conversation.Status.values:
+        conversations = conversations.filter(status=filters["status"])
+    if filters["kind"] in Conversation.Kind.values:
+        conversations = conversations.filter(kind=filters["kind"])
+    if filters["team"].isdigit():
+        conversations = conversations.filter(team_id=filters["team"])
+    if filters["assigned"] == "none":
+        conversations = conversations.filter(assigned_to__isnull=True)
+    elif filters["assigned"] == "me":
+        conversations = conversations.filter(assigned_to=request.user)
+    elif filters["assigned"].isdigit():
+        conversations = conversations.filter(assigned_to_id=filters["assigned"])
+    colleagues = (
+        User.objects.filter(memberships__team__in=teams, is_active=True, role=User.Role.CLINICIAN)
+        .exclude(pk=request.user.pk)
+        .distinct()
+        .order_by("last_name", "first_name")
+    )
+    page = Paginator(conversations, PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {
+        "page": page,
+        "filters": filters,
+        "teams": teams,
+        "colleagues": colleagues,
+        "statuses": Conversation.Status.choices,
+        "kinds": Conversation.Kind.choices,
+    }
+    return render(request, "messaging/team_inbox.html", context)
+
+
+@access.role_required(User.Role.CLINICIAN)
+def team_new_conversation(request, patient_pk):
+    """A clinician starts a conversation with a patient of one of their teams."""
+    patient = access.get_cared_patient(request.user, patient_pk)
+    teams = access.teams_of(request.user).filter(pk__in=access.teams_patient_can_write_to(patient))
+    form = NewConversationForm(request.POST if request.method == "POST" else None, teams=teams)
+    if request.method == "POST" and form.is_valid():
+        conversation = services.start_conversation(author=request.user, patient=patient, **form.cleaned_data)
+        messages.success(request, _("Your message has been sent."))
+        return redirect("messaging:conversation", conversation.pk)
+    return render(request, "messaging/new.html", {"form": form, "patient": patient})
+
+
+def _conversation_context(request, conversation, form):
+    thread = conversation.messages.select_related("author", "author_team")
+    context = {"conversation": conversation, "thread": thread, "form": form}
+    if request.user.is_clinician:
+        context["assign_form"] = AssignForm(initial={"assignee": conversation.assigned_to_id}, team=conversation.team)
+        context["templates"] = ReplyTemplate.objects.filter(team=conversation.team)
+    else:
+        context["can_write"] = (
+            access.teams_patient_can_write_to(conversation.patient).filter(pk=conversation.team_id).exists()
+        )
+    return context
+
+
+@login_required
+def conversation(request, pk):
+    """Read a conversation and reply. A reply to a closed conversation reopens it."""
+    conversation = access.get_conversation_for(request.user, pk)
+    initial = {}
+    template_id = request.GET.get("template", "")
+    if request.user.is_clinician and template_id.isdigit():
+        template = ReplyTemplate.objects.filter(team=conversation.team, pk=template_id).first()
+        initial["body"] = template.body if template else ""
+    form = ReplyForm(request.POST if request.method == "POST" else None, initial=initial)
+    if request.method == "POST":
+        if (
+            request.user.is_patient
+            and not access.teams_patient_can_write_to(conversation.patient).filter(pk=conversation.team_id).exists()
+        ):
+            form.add_error(None, _("You can no longer write to this care team: the link is not active."))
+        elif form.is_valid():
+            try:
+                services.send_message(author=request.user, conversation=conversation, body=form.cleaned_data["body"])
+            except ValidationError as error:
+                form.add_error("body", error)
+            else:
+                messages.success(request, _("Your message has been sent."))
+                return redirect("messaging:conversation", conversation.pk)
+    if request.user.is_clinician:
+        access.trace_read(request.user, conversation.patient, AccessLog.Action.READ_CONVERSATION, conversation.subject)
+    services.mark_read(user=request.user, conversation=conversation)
+    return render(request, "messaging/conversation.html", _conversation_context(request, conversation, form))
+
+
+@require_GET
+@login_required
+def thread(request, pk):
+    """The messages of a conversation, as an htmx fragment polled by the page."""
+    conversation = access.get_conversation_for(request.user, pk)
+    if services.mark_read(user=request.user, conversation=conversation) and request.user.is_clinician:
+        access.trace_read(request.user, conversation.patient, AccessLog.Action.READ_CONVERSATION, conversation.subject)
+    thread = conversation.messages.select_related("author", "author_team")
+    return render(request, "messaging/conversation.html#thread", {"conversation": conversation, "thread": thread})
+
+
+@require_POST
+@access.role_required(User.Role.CLINICIAN)
+def assign(request, pk):
+    conversation = access.get_conversation_for(request.user, pk)
+    form = AssignForm(request.POST, team=conversation.team)
+    if form.is_valid():
+        services.assign_conversation(
+            actor=request.user, conversation=conversation, assignee=form.cleaned_data["assignee"]
+        )
+        messages.success(request, _("Assignment saved."))
+    else:
+        messages.error(request, _("Choose a member of the care team."))
+    return redirect("messaging:conversation", conversation.pk)
+
+
+@require_POST
+@access.role_required(User.Role.CLINICIAN)
+def set_status(request, pk):
+    conversation = access.get_conversation_for(request.user, pk)
+    try:
+        services.set_conversation_status(
+            actor=request.user, conversation=conversation, status=request.POST.get("status", "")
+        )
+    except ValidationError:
+        messages.error(request, _("Unknown status."))
+    else:
+        messages.success(request, _("Conversation updated."))
+    return redirect("messaging:conversation", conversation.pk)
+
+
+@access.role_required(User.Role.CLINICIAN)
+def reply_templates(request):
+    """The reply templates of the clinician's care teams: list and add."""
+    teams = access.teams_of(request.user)
+    form = ReplyTemplateForm(request.POST if request.method == "POST" else None, teams=teams)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, _("Template saved."))
+        return redirect("messaging:reply_templates")
+    templates = ReplyTemplate.objects.filter(team__in=teams).select_related("team")
+    return render(request, "messaging/reply_templates.html", {"form": form, "templates": templates})
+
+
+@require_POST
+@access.role_required(User.Role.CLINICIAN)
+def delete_reply_template(request, pk):
+    template = get_object_or_404(ReplyTemplate, pk=pk, team__in=access.teams_of(request.user))
+    template.delete()
+    messages.success(request, _("Template deleted."))
+    return redirect("messaging:reply_templates")
+
+
+@access.role_required(User.Role.PATIENT)
+def preferences(request):
+    preference, _created = NotificationPreference.objects.get_or_create(user=request.user)
+    form = PreferenceForm(request.POST if request.method == "POST" else None, instance=preference)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, _("Your preferences have been saved."))
+        return redirect("messaging:preferences")
+    return render(request, "messaging/preferences.html", {"form": form})

@@ -1,0 +1,54 @@
+import pytest
+from playwright.sync_api import expect
+
+from tests.factories import PASSWORD
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def sign_in(page, email):
+    page.goto("/accounts/login/")
+    page.get_by_label("E-mail").fill(email)
+    page.get_by_label("Mot de passe").fill(PASSWORD)
+    page.get_by_role("button", name="Se connecter").click()
+
+
+def sign_out(page):
+    page.get_by_role("button", name="Se déconnecter").click()
+
+
+def test_patient_writes_clinician_assigns_and_replies_patient_reads(page, patient, clinician, team):
+    sign_in(page, patient.user.email)
+    page.get_by_role("navigation", name="Principale").get_by_role("link", name="Messages").click()
+    page.get_by_role("link", name="Écrire à une équipe de soins").click()
+    expect(page.get_by_text("Cette messagerie n’est pas faite pour les urgences.")).to_be_visible()
+    page.get_by_label("Équipe de soins").select_option(label=team.name)
+    page.get_by_label("Objet").fill("Renouvellement de mon traitement")
+    page.get_by_role("textbox", name="Message").fill("Bonjour, mon traitement se termine vendredi.")
+    page.get_by_role("button", name="Envoyer").click()
+    expect(page.get_by_text("Votre message a été envoyé.")).to_be_visible()
+    sign_out(page)
+
+    sign_in(page, clinician.email)
+    nav = page.get_by_role("navigation", name="Principale")
+    expect(nav.get_by_role("link", name="Messages 1 message non lu")).to_be_visible()
+    nav.get_by_role("link", name="Messages").click()
+    row = page.get_by_role("row", name="Renouvellement de mon traitement")
+    expect(row).to_contain_text("1")
+    row.get_by_role("link").click()
+    page.get_by_label("Attribuer à").select_option(label=clinician.get_full_name())
+    page.get_by_role("button", name="Attribuer", exact=True).click()
+    expect(page.get_by_text("Attribution enregistrée.")).to_be_visible()
+    page.get_by_role("textbox", name="Message").fill("Bonjour, je vous fais l’ordonnance.")
+    page.get_by_role("button", name="Envoyer").click()
+    expect(page.get_by_text("Votre message a été envoyé.")).to_be_visible()
+    sign_out(page)
+
+    sign_in(page, patient.user.email)
+    nav = page.get_by_role("navigation", name="Principale")
+    expect(nav.get_by_role("link", name="Messages 1 message non lu")).to_be_visible()
+    nav.get_by_role("link", name="Messages").click()
+    page.get_by_role("link", name="Renouvellement de mon traitement").click()
+    expect(page.get_by_text("Bonjour, je vous fais l’ordonnance.")).to_be_visible()
+    expect(page.get_by_text(f"{clinician.get_full_name()} — {team.name}")).to_be_visible()
+    expect(nav.get_by_role("link", name="Messages", exact=True)).to_be_visible()

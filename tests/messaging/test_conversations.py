@@ -1,0 +1,252 @@
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from messaging import services
+from messaging.models import Conversation, Event, ImmutableError, Message
+from portal.audit.models import AccessLog
+from portal.careteams.models import CareLink
+from tests.factories import ClinicianFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_patient_starts_a_conversation_with_a_linked_team(client, login, patient, team):
+    login(patient)
+    page = client.get(reverse("messaging:new")).content.decode()
+    assert "15" in page and "112" in page  # the emergency banner
+    response = client.post(
+        reverse("messaging:new"),
+        {"team": team.pk, "kind": "question", "subject": "Vaccin grippe", "body": "Puis-je venir lundi ?"},
+    )
+    conversation = Conversation.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == reverse("messaging:conversation", args=[conversation.pk])
+    assert (conversation.patient, conversation.team, conversation.status) == (patient, team, "open")
+    assert conversation.messages.get().body == "Puis-je venir lundi ?"
+
+
+def test_patient_cannot_start_a_conversation_with_an_unrelated_team(client, login, patient, other_team):
+    login(patient)
+    response = client.post(
+        reverse("messaging:new"), {"team": other_team.pk, "kind": "question", "subject": "Bonjour", "body": "Test"}
+    )
+    assert response.status_code == 200
+    assert "le lien n’est pas actif" in response.content.decode()
+    assert not Conversation.objects.exists()
+
+
+def test_patient_cannot_start_a_conversation_with_a_blocked_team(client, login, patient, team):
+    patient.care_links.update(status=CareLink.Status.BLOCKED)
+    login(patient)
+    response = client.post(
+        reverse("messaging:new"), {"team": team.pk, "kind": "question", "subject": "Bonjour", "body": "Test"}
+    )
+    assert response.status_code == 200
+    assert "Aucune équipe de soins à qui écrire" in response.content.decode()
+    assert not Conversation.objects.exists()
+    assert not Message.objects.exists()
+
+
+def test_empty_message_is_refused_next_to_the_field(client, login, patient, team):
+    login(patient)
+    response = client.post(
+        reverse("messaging:new"), {"team": team.pk, "kind": "question", "subject": "Bonjour", "body": "   "}
+    )
+    assert response.status_code == 200
+    assert "Écrivez un message." in response.content.decode()
+    assert not Conversation.objects.exists()
+
+
+def test_clinician_replies_and_the_patient_sees_team_and_clinician_names(client, login, clinician, conversation):
+    login(clinician)
+    response = client.post(reverse("messaging:conversation", args=[conversation.pk]), {"body": "Venez demain à 9 h."})
+    assert response.status_code == 302
+    reply = conversation.messages.last()
+    assert (reply.author, reply.author_team) == (clinician, conversation.team)
+    login(conversation.patient)
+    page = client.get(reverse("messaging:conversation", args=[conversation.pk])).content.decode()
+    assert "Venez demain à 9 h." in page
+    assert f"{clinician.get_full_name()} — {conversation.team.name}" in page
+
+
+def test_replying_to_a_closed_conversation_reopens_it(client, login, clinician, conversation):
+    services.set_conversation_status(actor=clinician, conversation=conversation, status="closed")
+    login(conversation.patient)
+    client.post(reverse("messaging:conversation", args=[conversation.pk]), {"body": "Encore une question."})
+    conversation.refresh_from_db()
+    assert conversation.status == "open"
+    assert list(conversation.events.values_list("kind", flat=True)) == ["sent", "closed", "reopened", "sent"]
+
+
+def test_patient_cannot_reply_once_the_team_is_blocked(client, login, conversation):
+    conversation.patient.care_links.update(status=CareLink.Status.BLOCKED)
+    login(conversation.patient)
+    response = client.post(reverse("messaging:conversation", args=[conversation.pk]), {"body": "Toujours là ?"})
+    assert response.status_code == 200
+    assert "le lien n’est pas actif" in response.content.decode()
+    assert conversation.messages.count() == 1
+
+
+def test_messages_are_immutable(conversation):
+    message = conversation.messages.get()
+    message.body = "changed"
+    with pytest.raises(ImmutableError):
+        message.save()
+    with pytest.raises(ImmutableError):
+        message.delete()
+    with pytest.raises(ImmutableError):
+        Message.objects.filter(pk=message.pk).update(body="changed")
+    with pytest.raises(ImmutableError):
+        Message.objects.filter(pk=message.pk).delete()
+
+
+def test_unread_counts_per_participant(client, login, patient, clinician, conversation):
+    services.send_message(author=clinician, conversation=conversation, body="Réponse 1")
+    services.send_message(author=clinician, conversation=conversation, body="Réponse 2")
+    unread = lambda user: Conversation.objects.with_unread_for(user).get(pk=conversation.pk).unread  # noqa: E731
+    assert unread(patient.user) == 2
+    assert unread(clinician) == 0
+    login(patient)
+    assert client.get(reverse("messaging:inbox")).context["unread_messages"] == 2
+    client.get(reverse("messaging:conversation", args=[conversation.pk]))
+    assert unread(patient.user) == 0
+    assert client.get(reverse("messaging:inbox")).context["unread_messages"] == 0
+
+
+def test_colleague_sees_the_patients_message_unread_in_the_team_inbox(client, login, team, conversation):
+    colleague = ClinicianFactory(teams=[team])
+    login(colleague)
+    page = client.get(reverse("messaging:team_inbox"))
+    row = page.context["page"].object_list[0]
+    assert (row.pk, row.unread) == (conversation.pk, 1)
+    assert page.context["unread_messages"] == 1
+
+
+def test_assign_close_and_reopen_are_traced(client, login, clinician, team, conversation):
+    colleague = ClinicianFactory(teams=[team])
+    login(clinician)
+    client.post(reverse("messaging:assign", args=[conversation.pk]), {"assignee": colleague.pk})
+    client.post(reverse("messaging:status", args=[conversation.pk]), {"status": "closed"})
+    client.post(reverse("messaging:status", args=[conversation.pk]), {"status": "open"})
+    conversation.refresh_from_db()
+    assert conversation.assigned_to == colleague
+    events = list(conversation.events.exclude(kind__in=["sent", "read"]).values_list("kind", "subject_user"))
+    assert events == [("assigned", colleague.pk), ("closed", None), ("reopened", None)]
+
+
+def test_cannot_assign_to_someone_outside_the_team(client, login, clinician, other_clinician, conversation):
+    login(clinician)
+    response = client.post(reverse("messaging:assign", args=[conversation.pk]), {"assignee": other_clinician.pk})
+    assert response.status_code == 302
+    conversation.refresh_from_db()
+    assert conversation.assigned_to is None
+    assert not conversation.events.filter(kind="assigned").exists()
+
+
+def test_unknown_status_changes_nothing(client, login, clinician, conversation):
+    login(clinician)
+    client.post(reverse("messaging:status", args=[conversation.pk]), {"status": "deleted"})
+    conversation.refresh_from_db()
+    assert conversation.status == "open"
+
+
+def test_team_inbox_filters(client, login, clinician, team, patient, conversation):
+    other = services.start_conversation(
+        author=clinician, patient=patient, team=team, subject="Résultats", kind="result", body="Vos résultats."
+    )
+    services.assign_conversation(actor=clinician, conversation=other, assignee=clinician)
+    services.set_conversation_status(actor=clinician, conversation=other, status="closed")
+    login(clinician)
+
+    def listed(**params):
+        return [c.pk for c in client.get(reverse("messaging:team_inbox"), params).context["page"].object_list]
+
+    assert set(listed()) == {conversation.pk, other.pk}
+    assert listed(status="open") == [conversation.pk]
+    assert listed(status="closed") == [other.pk]
+    assert listed(assigned="none") == [conversation.pk]
+    assert listed(assigned="me") == [other.pk]
+    assert listed(assigned=str(clinician.pk)) == [other.pk]
+    assert listed(kind="result") == [other.pk]
+    assert set(listed(status="bogus", kind="<script>")) == {conversation.pk, other.pk}
+
+
+def test_clinician_starts_a_conversation_with_a_patient_of_their_team(client, login, clinician, patient, team):
+    login(clinician)
+    response = client.post(
+        reverse("messaging:team_new", args=[patient.pk]),
+        {"team": team.pk, "kind": "administrative", "subject": "Rendez-vous", "body": "Merci de rappeler."},
+    )
+    conversation = Conversation.objects.get()
+    assert response["Location"] == reverse("messaging:conversation", args=[conversation.pk])
+    assert conversation.started_by == clinician
+    assert conversation.messages.get().author_team == team
+
+
+def test_a_clinician_reading_a_conversation_is_in_the_patients_access_history(client, login, clinician, conversation):
+    login(clinician)
+    client.get(reverse("messaging:conversation", args=[conversation.pk]))
+    log = AccessLog.objects.get()
+    assert (log.patient, log.actor, log.action, log.target) == (
+        conversation.patient,
+        clinician,
+        "read_conversation",
+        "Douleur au genou",
+    )
+    assert conversation.events.filter(kind=Event.Kind.READ, actor=clinician).exists()
+
+
+def test_the_patients_own_reads_are_not_in_the_access_log(client, login, conversation):
+    login(conversation.patient)
+    client.get(reverse("messaging:conversation", args=[conversation.pk]))
+    assert not AccessLog.objects.exists()
+
+
+def test_reply_templates_prefill_the_reply(client, login, clinician, team, conversation):
+    login(clinician)
+    client.post(
+        reverse("messaging:reply_templates"), {"team": team.pk, "title": "RDV", "body": "Prenez rendez-vous en ligne."}
+    )
+    template = team.reply_templates.get()
+    page = client.get(reverse("messaging:conversation", args=[conversation.pk]), {"template": template.pk})
+    assert page.context["form"]["body"].value() == "Prenez rendez-vous en ligne."
+    client.post(reverse("messaging:delete_reply_template", args=[template.pk]))
+    assert not team.reply_templates.exists()
+
+
+def test_another_teams_template_cannot_be_deleted(client, login, other_clinician, team):
+    template = team.reply_templates.create(title="RDV", body="...")
+    login(other_clinician)
+    assert client.post(reverse("messaging:delete_reply_template", args=[template.pk])).status_code == 404
+    assert team.reply_templates.exists()
+
+
+def count_queries(client, url):
+    client.get(url)
+    with CaptureQueriesContext(connection) as ctx:
+        assert client.get(url).status_code == 200
+    return len(ctx)
+
+
+def test_inbox_and_conversation_query_counts_do_not_grow(client, login, clinician, patient, team, conversation):
+    urls = {
+        "patient_inbox": (patient, reverse("messaging:inbox")),
+        "team_inbox": (clinician, reverse("messaging:team_inbox")),
+        "conversation_patient": (patient, reverse("messaging:conversation", args=[conversation.pk])),
+        "conversation_clinician": (clinician, reverse("messaging:conversation", args=[conversation.pk])),
+    }
+    before = {}
+    for name, (who, url) in urls.items():
+        login(who)
+        before[name] = count_queries(client, url)
+    for n in range(12):
+        services.start_conversation(
+            author=patient.user, patient=patient, team=team, subject=f"Sujet {n}", kind="question", body="..."
+        )
+        services.send_message(author=clinician, conversation=conversation, body=f"Message {n}")
+    for name, (who, url) in urls.items():
+        login(who)
+        # A clinician's read adds one access-log row per view: same count each time.
+        assert count_queries(client, url) == before[name], name

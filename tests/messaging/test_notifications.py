@@ -1,0 +1,113 @@
+"""New-message emails: written to an outbox with the message, relayed after commit,
+sent exactly once, never with health content, never lost when the broker is down."""
+
+import pytest
+from django.core import mail
+from django.urls import reverse
+
+from messaging import services, tasks
+from messaging.models import Notification, NotificationPreference
+from portal.celery import app as celery_app
+from tests.conftest import wait_for
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def broker_down(monkeypatch):
+    monkeypatch.setitem(celery_app.conf, "task_always_eager", False)
+    monkeypatch.setitem(celery_app.conf, "broker_url", "redis://127.0.0.1:1/0")
+    monkeypatch.setitem(celery_app.conf, "broker_transport_options", {"socket_connect_timeout": 0.5})
+    # The app caches its producer pool, bound to the old URL: drop it for this test and after.
+    celery_app._pool = None
+    yield
+    celery_app._pool = None
+
+
+def send_reply(clinician, conversation, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        return services.send_message(author=clinician, conversation=conversation, body="Vos résultats sont normaux.")
+
+
+def test_a_reply_notifies_the_patient_once_without_health_content(
+    clinician, conversation, django_capture_on_commit_callbacks
+):
+    send_reply(clinician, conversation, django_capture_on_commit_callbacks)
+    assert len(mail.outbox) == 1
+    email = mail.outbox[0]
+    assert email.to == [conversation.patient.user.email]
+    text = email.subject + email.body
+    assert "nouveau message" in text.lower()
+    for secret in ("résultats", "genou", conversation.subject, conversation.team.name, clinician.last_name):
+        assert secret not in text
+    assert Notification.objects.get(recipient=conversation.patient.user).status == "sent"
+
+
+def test_the_patients_message_notifies_the_team_or_the_assignee(
+    patient, clinician, team, conversation, django_capture_on_commit_callbacks
+):
+    assert [n.recipient for n in Notification.objects.all()] == [clinician]
+    services.assign_conversation(actor=clinician, conversation=conversation, assignee=clinician)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.send_message(author=patient.user, conversation=conversation, body="Merci !")
+    assert Notification.objects.filter(recipient=clinician).count() == 2
+
+
+def test_nothing_is_enqueued_before_commit(clinician, conversation, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        services.send_message(author=clinician, conversation=conversation, body="Réponse")
+    assert mail.outbox == []
+    assert len(callbacks) == 1
+    assert Notification.objects.filter(status="pending").count() == 2  # the first message's, and this one's
+
+
+def test_a_task_delivered_twice_sends_one_email(clinician, conversation, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=False):
+        services.send_message(author=clinician, conversation=conversation, body="Réponse")
+    notification = Notification.objects.get(recipient=conversation.patient.user)
+    tasks.deliver_notification(notification.pk)
+    tasks.deliver_notification(notification.pk)
+    assert len(mail.outbox) == 1
+    notification.refresh_from_db()
+    assert (notification.status, notification.attempts) == ("sent", 1)
+
+
+def test_patients_can_turn_emails_off(clinician, conversation, django_capture_on_commit_callbacks):
+    NotificationPreference.objects.create(user=conversation.patient.user, email_enabled=False)
+    send_reply(clinician, conversation, django_capture_on_commit_callbacks)
+    assert mail.outbox == []
+    assert Notification.objects.get(recipient=conversation.patient.user).status == "skipped"
+
+
+def test_preferences_page_saves_the_choice(client, login, patient):
+    login(patient)
+    response = client.post(reverse("messaging:preferences"), {})
+    assert response.status_code == 302
+    assert NotificationPreference.objects.get(user=patient.user).email_enabled is False
+
+
+def test_message_sent_while_the_broker_is_down_is_saved_and_relayed_later(
+    client, login, clinician, conversation, broker_down, django_capture_on_commit_callbacks, monkeypatch
+):
+    login(clinician)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("messaging:conversation", args=[conversation.pk]), {"body": "Réponse."})
+    assert response.status_code == 302
+    assert conversation.messages.count() == 2
+    notification = Notification.objects.get(recipient=conversation.patient.user)
+    assert notification.status == "pending"
+    assert mail.outbox == []
+
+    # The broker is back: the periodic relay hands the notification over, once.
+    monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
+    assert services.relay_pending_notifications(older_than_seconds=0) == 2  # the patient's first message too
+    assert services.relay_pending_notifications(older_than_seconds=0) == 0
+    notification.refresh_from_db()
+    assert notification.status == "sent"
+    assert [m.to for m in mail.outbox].count([conversation.patient.user.email]) == 1
+
+
+def test_notification_goes_through_a_real_worker(celery_worker, clinician, conversation):
+    services.send_message(author=clinician, conversation=conversation, body="Réponse")  # commits: transactional db
+    notification = Notification.objects.get(recipient=conversation.patient.user)
+    assert wait_for(lambda: Notification.objects.get(pk=notification.pk).status == "sent")
