@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PYTEST_ARGS ?= -n 2
 PORT ?= 8000
 
-.PHONY: run test lint fmt migrations-check check-deploy messages clean 
+.PHONY: run test lint fmt migrations-check check-deploy messages bench clean 
 
 # A virtualenv made with a Python older than 3.12 is thrown away and rebuilt.
 ifneq ($(wildcard $(PY)),)
@@ -66,6 +66,10 @@ check-deploy: $(VENV)/.installed
 messages: $(VENV)/.installed
 	DEBUG=1 $(MANAGE) makemessages -l fr --ignore=.venv --ignore=var --no-obsolete
 	DEBUG=1 $(MANAGE) compilemessages --ignore=.venv
+
+## bench: speed figures on synthetic data (uses DATABASE_URL's server when set)
+bench: $(VENV)/.installed-dev
+	$(PY) -m benchmarks $(BENCH)
 
 clean:
 	rm -rf $(VENV) var
