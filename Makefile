@@ -60,6 +60,7 @@ migrations-check: $(VENV)/.installed
 ## check-deploy: Django's deployment checks under production-like settings
 check-deploy: $(VENV)/.installed
 	DEBUG=0 SECRET_KEY=$$(head -c 48 /dev/urandom | base64) ALLOWED_HOSTS=carnet.example \
+	 DOCUMENT_KEYS=k1:$$(head -c 32 /dev/urandom | base64) \
 	 $(MANAGE) check --deploy --fail-level WARNING
 
 ## messages: extract translatable strings into locale/fr and compile them

@@ -8,13 +8,14 @@ that does not exist. Support staff get no patient at all.
 from functools import wraps
 
 from django.contrib.auth.decorators import login_required
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import Http404
 
 from messaging.models import Conversation
 from portal.accounts.models import Patient, User
 from portal.audit.models import AccessLog
-from portal.careteams.models import CareLink, CareTeam
+from portal.careteams.models import CareLink, CareTeam, ClinicianBlock
+from records.models import Document
 
 
 def _is_active(user, role) -> bool:
@@ -41,10 +42,13 @@ def _active_links(user):
 
 def patients_cared_for(user) -> QuerySet[Patient]:
     """Patients ``user`` cares for: an active (not ended, not blocked) link
-    between the patient and one of the user's care teams."""
+    between the patient and one of the user's care teams, unless the patient
+    has blocked this clinician."""
     if not _is_active(user, User.Role.CLINICIAN):
         return Patient.objects.none()
-    return Patient.objects.filter(Exists(_active_links(user).filter(patient=OuterRef("pk"))))
+    return Patient.objects.filter(Exists(_active_links(user).filter(patient=OuterRef("pk")))).exclude(
+        Exists(ClinicianBlock.objects.filter(patient=OuterRef("pk"), clinician=user))
+    )
 
 
 def get_own_patient(user) -> Patient:
@@ -96,6 +100,27 @@ def get_conversation_for(user, pk) -> Conversation:
 def teams_patient_can_write_to(patient) -> QuerySet[CareTeam]:
     """The care teams a patient may start a conversation with: active links only."""
     return CareTeam.objects.filter(care_links__patient=patient, care_links__status=CareLink.Status.ACTIVE)
+
+
+def documents_visible_to(user) -> QuerySet[Document]:
+    """Documents ``user`` may see: all of a patient's own; for a clinician, those
+    of patients they care for, except documents the patient hid from
+    professionals (still seen by the care team that published them)."""
+    if _is_active(user, User.Role.PATIENT):
+        return Document.objects.filter(patient__in=patients_acted_for(user))
+    if _is_active(user, User.Role.CLINICIAN):
+        return Document.objects.filter(patient__in=patients_cared_for(user)).filter(
+            Q(hidden=False) | Q(author_team__in=teams_of(user))
+        )
+    return Document.objects.none()
+
+
+def get_document_for(user, pk) -> Document:
+    """A document ``user`` may see; 404 for unknown, hidden and not-yours alike."""
+    try:
+        return documents_visible_to(user).select_related("patient", "author", "author_team").get(pk=pk)
+    except (Document.DoesNotExist, ValueError, TypeError):
+        raise Http404 from None
 
 
 def role_required(role):

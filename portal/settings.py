@@ -4,6 +4,7 @@ Every variable is listed in README.md. A secret may also be given as a file
 path in ``<NAME>_FILE`` (Docker/Kubernetes secrets).
 """
 
+import base64
 import os
 from pathlib import Path
 
@@ -219,6 +220,28 @@ STORAGES = {
 # Tests and `make run` serve straight from the finders, no collectstatic needed.
 WHITENOISE_USE_FINDERS = DEBUG or env_bool("WHITENOISE_USE_FINDERS", False)
 
+# Documents: encrypted at rest with AES-256-GCM. DOCUMENT_KEYS is a comma-separated
+# list of "key-id:base64-32-bytes"; the first encrypts, all decrypt (key rotation).
+_document_keys = env("DOCUMENT_KEYS")
+if not _document_keys:
+    if not DEBUG and not env_bool("ALLOW_DEVELOPMENT_KEYS", False):
+        raise ImproperlyConfigured("DOCUMENT_KEYS is not set (required unless DEBUG=1)")
+    _document_keys = "dev:Y2FybmV0LWRldmVsb3BtZW50LWtleS0zMi1ieXRlcyE="
+DOCUMENT_KEYS = {}
+for _item in _document_keys.split(","):
+    _kid, _, _b64 = _item.strip().partition(":")
+    try:
+        _key = base64.b64decode(_b64, validate=True)
+    except ValueError:
+        _key = b""
+    if not _kid or len(_key) != 32:
+        raise ImproperlyConfigured("DOCUMENT_KEYS must be 'key-id:base64 of 32 bytes', comma-separated")
+    DOCUMENT_KEYS[_kid] = _key
+DOCUMENT_CURRENT_KEY = next(iter(DOCUMENT_KEYS))
+DOCUMENT_MAX_BYTES = 20 * 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+
 # Email: console in development, SMTP in production.
 MAILERS = {
     "default": {
@@ -312,6 +335,7 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {"task": "portal.tasks.heartbeat", "schedule": 60.0},
     "relay-notifications": {"task": "messaging.tasks.relay_notifications", "schedule": 60.0},
+    "sweep-unprocessed-documents": {"task": "records.tasks.sweep_unprocessed_documents", "schedule": 300.0},
 }
 # A web request must not hang when the broker is down: try briefly, then leave
 # the work in the database for the periodic relays.

@@ -33,7 +33,9 @@ def patient_home(request):
         .with_unread_for(request.user)
         .order_by("-last_message_at", "-pk")[:3]
     )
-    return render(request, "portal/patient_home.html", {"patient": patient, "conversations": conversations})
+    documents = access.documents_visible_to(request.user).filter(patient=patient)[:3]
+    context = {"patient": patient, "conversations": conversations, "documents": documents}
+    return render(request, "portal/patient_home.html", context)
 
 
 def _check_database():

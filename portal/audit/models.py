@@ -25,6 +25,9 @@ class AccessLog(models.Model):
     class Action(models.TextChoices):
         VIEW_RECORD = "view_record", _("Opened the record")
         READ_CONVERSATION = "read_conversation", _("Read a conversation")
+        LIST_DOCUMENTS = "list_documents", _("Listed the documents")
+        VIEW_DOCUMENT = "view_document", _("Opened a document")
+        DOWNLOAD_DOCUMENT = "download_document", _("Downloaded a document")
 
     patient = models.ForeignKey("accounts.Patient", on_delete=models.PROTECT, related_name="access_logs")
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")

@@ -60,3 +60,17 @@ class CareLink(models.Model):
 
     def __str__(self):
         return f"{self.patient} — {self.team} ({self.status})"
+
+
+class ClinicianBlock(models.Model):
+    """A patient has blocked one clinician: they lose all access at once, whatever their teams."""
+
+    patient = models.ForeignKey("accounts.Patient", on_delete=models.CASCADE, related_name="clinician_blocks")
+    clinician = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["patient", "clinician"], name="clinicianblock_unique")]
+
+    def __str__(self):
+        return f"{self.patient} blocks {self.clinician}"

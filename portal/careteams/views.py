@@ -27,4 +27,6 @@ def patient_detail(request, pk):
     patient = access.get_cared_patient(request.user, pk)
     access.trace_read(request.user, patient, AccessLog.Action.VIEW_RECORD)
     links = patient.care_links.filter(status=CareLink.Status.ACTIVE).select_related("team")
-    return render(request, "careteams/patient_detail.html", {"patient": patient, "links": links})
+    documents = access.documents_visible_to(request.user).filter(patient=patient).select_related("author_team")
+    page = Paginator(documents, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "careteams/patient_detail.html", {"patient": patient, "links": links, "page": page})

@@ -1,0 +1,280 @@
+import datetime
+import os
+
+import pytest
+from django.core.files.storage import default_storage
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from portal.audit.models import AccessLog
+from portal.careteams.models import ClinicianBlock
+from records import files, services
+from records.models import Document
+from tests.factories import ClinicianFactory
+
+from .conftest import PNG
+
+pytestmark = pytest.mark.django_db
+
+
+def post_upload(client, upload, **fields):
+    data = {"title": "Radio du genou", "category": "imaging", "care_date": "2026-10-20", "file": upload, **fields}
+    return client.post(reverse("records:upload"), data)
+
+
+def stored_files(media_root):
+    return [os.path.join(d, f) for d, _, names in os.walk(media_root) for f in names]
+
+
+def test_patient_uploads_a_pdf_sealed_under_a_random_name(
+    client, login, patient, upload, pdf_bytes, media_root, django_capture_on_commit_callbacks
+):
+    login(patient)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post_upload(client, upload("../../etc/passwd.pdf"))
+    document = Document.objects.get()
+    assert response["Location"] == reverse("records:document", args=[document.pk])
+    assert (document.content_type, document.size, document.author_team) == ("application/pdf", len(pdf_bytes), None)
+    assert "passwd" not in document.file_name and ".." not in document.file_name
+    raw = default_storage.open(document.file_name).read()
+    assert pdf_bytes not in raw and b"%PDF" not in raw  # encrypted at rest
+    # The processing task ran (eagerly here): the document is ready with a preview.
+    assert document.status == "ready" and document.preview_name
+    assert client.get(reverse("records:download", args=[document.pk])).content == pdf_bytes
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "message"),
+    [
+        ("virus.pdf", b"MZ\x90\x00\x03\x00\x00\x00" + b"\x00" * 100, "Seuls les fichiers PDF"),
+        ("photo.png", b"GIF89a" + b"\x00" * 50, "Seuls les fichiers PDF"),
+        ("vide.pdf", b"", "Le fichier soumis est vide"),
+    ],
+)
+def test_bad_files_are_refused_and_nothing_is_left(client, login, patient, upload, media_root, name, data, message):
+    login(patient)
+    response = post_upload(client, upload(name, data))
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    assert not Document.objects.exists()
+    assert stored_files(media_root) == []
+
+
+def test_too_large_files_are_refused(client, login, patient, upload, settings, media_root):
+    settings.DOCUMENT_MAX_BYTES = 1000
+    login(patient)
+    response = post_upload(client, upload("gros.pdf", b"%PDF-1.7\n" + b"x" * 2000))
+    assert response.status_code == 200
+    assert "trop volumineux" in response.content.decode()
+    assert not Document.objects.exists()
+    assert stored_files(media_root) == []
+
+
+def test_images_and_text_are_accepted(client, login, patient, upload):
+    login(patient)
+    post_upload(client, upload("photo.jpg", PNG))
+    post_upload(client, upload("notes.txt", b"Tension 12/8 le matin."))
+    assert sorted(Document.objects.values_list("content_type", flat=True)) == ["image/png", "text/plain"]
+
+
+def test_form_errors_are_shown_next_to_their_fields(client, login, patient, upload):
+    login(patient)
+    response = post_upload(client, upload(), title="", care_date="pas une date")
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "Ce champ est obligatoire." in page
+    assert "Saisissez une date valide." in page
+    assert not Document.objects.exists()
+
+
+def test_an_altered_file_is_refused_and_logged(client, login, patient, patient_document, caplog):
+    path = default_storage.path(patient_document.file_name)
+    with open(path, "r+b") as handle:
+        handle.seek(40)
+        handle.write(b"tampered")
+    login(patient)
+    response = client.get(reverse("records:download", args=[patient_document.pk]))
+    assert response.status_code == 409
+    assert b"%PDF" not in response.content
+    assert f"document {patient_document.pk} failed its integrity check" in caplog.text
+    assert "Ordonnance" not in caplog.text  # no health data in logs
+
+
+def test_a_file_replaced_by_a_validly_sealed_other_file_fails_the_hash(patient_document, pdf_bytes):
+    sealed_other, _ = files.crypto.encrypt(pdf_bytes + b"%% appended")
+    with open(default_storage.path(patient_document.file_name), "wb") as handle:
+        handle.write(sealed_other)
+    with pytest.raises(files.IntegrityError):
+        services.read_document(document=patient_document)
+
+
+def test_download_headers(client, login, patient, patient_document):
+    login(patient)
+    response = client.get(reverse("records:download", args=[patient_document.pk]))
+    assert response["Content-Disposition"] == f'attachment; filename="carnet-document-{patient_document.pk}.pdf"'
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert "no-store" in response["Cache-Control"]
+    assert "Ordonnance" not in response["Content-Disposition"]
+
+
+def test_hidden_document_is_seen_by_its_authors_team_only(client, login, patient, clinician, team, clinician_document):
+    colleague = ClinicianFactory(teams=[team])
+    pharmacist = ClinicianFactory()
+    from tests.factories import CareLinkFactory, CareTeamFactory
+
+    pharmacy = CareTeamFactory(name="Pharmacie")
+    pharmacist.memberships.create(team=pharmacy)
+    CareLinkFactory(patient=patient, team=pharmacy)
+
+    login(patient)
+    client.post(reverse("records:set_hidden", args=[clinician_document.pk]), {"hidden": "1"})
+    clinician_document.refresh_from_db()
+    assert clinician_document.hidden
+    for who, status in [(clinician, 200), (colleague, 200), (pharmacist, 404)]:
+        login(who)
+        assert client.get(reverse("records:document", args=[clinician_document.pk])).status_code == status
+
+
+def test_a_document_the_patient_uploaded_and_hid_is_seen_by_no_professional(
+    client, login, patient, clinician, patient_document
+):
+    services.set_document_hidden(document=patient_document, hidden=True)
+    login(clinician)
+    assert client.get(reverse("records:document", args=[patient_document.pk])).status_code == 404
+    page = client.get(reverse("careteams:patient_detail", args=[patient.pk])).content.decode()
+    assert "Ordonnance dermatologue" not in page
+
+
+def test_blocking_one_clinician_removes_all_their_access(client, login, patient, clinician, team, clinician_document):
+    colleague = ClinicianFactory(teams=[team])
+    login(patient)
+    client.post(reverse("records:block_clinician", args=[clinician.pk]), {"blocked": "1"})
+    assert ClinicianBlock.objects.filter(patient=patient, clinician=clinician).exists()
+    login(clinician)
+    assert client.get(reverse("careteams:patient_detail", args=[patient.pk])).status_code == 404
+    assert client.get(reverse("records:document", args=[clinician_document.pk])).status_code == 404
+    login(colleague)
+    assert client.get(reverse("records:document", args=[clinician_document.pk])).status_code == 200
+    login(patient)
+    client.post(reverse("records:block_clinician", args=[clinician.pk]), {"blocked": "0"})
+    login(clinician)
+    assert client.get(reverse("records:document", args=[clinician_document.pk])).status_code == 200
+
+
+def test_blocking_a_team_and_unblocking_it(client, login, patient, clinician, clinician_document):
+    link = patient.care_links.get()
+    login(patient)
+    client.post(reverse("records:block_team", args=[link.pk]), {"blocked": "1"})
+    login(clinician)
+    assert client.get(reverse("records:document", args=[clinician_document.pk])).status_code == 404
+    login(patient)
+    client.post(reverse("records:block_team", args=[link.pk]), {"blocked": "0"})
+    login(clinician)
+    assert client.get(reverse("records:document", args=[clinician_document.pk])).status_code == 200
+
+
+def test_patient_cannot_block_a_clinician_unrelated_to_them(client, login, patient, other_clinician):
+    login(patient)
+    assert (
+        client.post(reverse("records:block_clinician", args=[other_clinician.pk]), {"blocked": "1"}).status_code == 404
+    )
+
+
+def test_patient_deletes_only_what_they_uploaded(
+    client, login, patient, patient_document, clinician_document, django_capture_on_commit_callbacks
+):
+    names = [patient_document.file_name, patient_document.preview_name]
+    login(patient)
+    client.post(reverse("records:delete", args=[clinician_document.pk]))
+    assert Document.objects.filter(pk=clinician_document.pk).exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("records:delete", args=[patient_document.pk]))
+    assert not Document.objects.filter(pk=patient_document.pk).exists()
+    assert not any(default_storage.exists(name) for name in names)
+    assert default_storage.exists(clinician_document.file_name)
+
+
+def test_clinician_reads_are_traced_and_the_patient_sees_them(client, login, patient, clinician, clinician_document):
+    login(clinician)
+    client.get(reverse("records:document", args=[clinician_document.pk]))
+    client.get(reverse("records:download", args=[clinician_document.pk]))
+    actions = list(AccessLog.objects.values_list("action", "target"))
+    assert actions == [
+        ("download_document", "Compte rendu de consultation"),
+        ("view_document", "Compte rendu de consultation"),
+    ]
+    login(patient)
+    client.get(reverse("records:document", args=[clinician_document.pk]))
+    assert AccessLog.objects.count() == 2  # the patient's own reads are not traced
+    page = client.get(reverse("records:access_history")).content.decode()
+    assert "A téléchargé un document" in page and clinician.get_full_name() in page
+
+
+def test_clinician_publishes_a_document_for_their_patient(client, login, clinician, patient, team, upload):
+    login(clinician)
+    response = client.post(
+        reverse("records:clinician_upload", args=[patient.pk]),
+        {"title": "Bilan sanguin", "category": "lab_report", "care_date": "2026-11-02", "file": upload()},
+    )
+    document = Document.objects.get()
+    assert response.status_code == 302
+    assert (document.patient, document.author, document.author_team) == (patient, clinician, team)
+
+
+def test_filters_stay_out_of_the_url(client, login, patient, patient_document, clinician_document):
+    login(patient)
+    response = client.post(reverse("records:documents"), {"title": "dermato", "category": ""})
+    assert response["Location"] == reverse("records:documents")
+    listed = client.get(response["Location"]).context["page"].object_list
+    assert [d.pk for d in listed] == [patient_document.pk]
+    team_filter = client.post(reverse("records:documents"), {"team": clinician_document.author_team_id})
+    assert [d.pk for d in client.get(team_filter["Location"]).context["page"].object_list] == [clinician_document.pk]
+    reversed_dates = client.post(reverse("records:documents"), {"date_from": "2026-12-01", "date_to": "2026-01-01"})
+    assert reversed_dates.status_code == 200
+    assert "La date de fin est antérieure" in reversed_dates.content.decode()
+    client.post(reverse("records:documents"), {"reset": "1"})
+    assert len(client.get(reverse("records:documents")).context["page"].object_list) == 2
+
+
+def count_queries(client, url):
+    client.get(url)
+    with CaptureQueriesContext(connection) as ctx:
+        assert client.get(url).status_code == 200
+    return len(ctx)
+
+
+def test_list_and_detail_query_counts_do_not_grow(client, login, patient, clinician, team, upload):
+    def add(n):
+        for i in range(n):
+            services.upload_document(
+                author=clinician, patient=patient, upload=upload(data=PNG), title=f"Doc {i}",
+                category="other", care_date=datetime.date(2026, 1, 1), team=team,
+            )  # fmt: skip
+
+    add(1)
+    document = Document.objects.first()
+    urls = [
+        (patient, reverse("records:documents")),
+        (patient, reverse("records:document", args=[document.pk])),
+        (patient, reverse("patient_home")),
+        (clinician, reverse("careteams:patient_detail", args=[patient.pk])),
+        (patient, reverse("records:access_history")),
+    ]
+    before = []
+    for who, url in urls:
+        login(who)
+        before.append(count_queries(client, url))
+    add(15)
+    after = []
+    for who, url in urls:
+        login(who)
+        after.append(count_queries(client, url))
+    assert after == before
+
+
+def test_processing_is_idempotent(patient_document):
+    preview = patient_document.preview_name
+    services.process_document(document_id=patient_document.pk)
+    patient_document.refresh_from_db()
+    assert patient_document.preview_name == preview
