@@ -82,6 +82,10 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "allauth",
     "allauth.account",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "django_otp.plugins.otp_email",
 ]
 
 MIDDLEWARE = [
@@ -93,9 +97,11 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "portal.accounts.middleware.SecondFactorRequiredMiddleware",
     "portal.middleware.NoStoreForAuthenticatedMiddleware",
 ]
 
@@ -186,6 +192,12 @@ ACCOUNT_EMAIL_VERIFICATION = "optional"
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_ADAPTER = "portal.accounts.adapter.AccountAdapter"
 ACCOUNT_OPEN_SIGNUP = env_bool("ACCOUNT_OPEN_SIGNUP", False)
+
+# Second factor (django-otp): required for every role, see portal.accounts.middleware.
+OTP_TOTP_ISSUER = "Carnet"
+OTP_EMAIL_SUBJECT = _("Your Carnet sign-in code")
+OTP_EMAIL_BODY_TEMPLATE_PATH = "accounts/email/otp_code.txt"
+OTP_EMAIL_TOKEN_VALIDITY = 10 * 60
 
 # Sessions: idle timeout 30 min (refreshed on each request), server-side store.
 SESSION_COOKIE_AGE = 30 * 60

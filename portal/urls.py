@@ -9,6 +9,7 @@ urlpatterns = [
     path("my/", views.patient_home, name="patient_home"),
     path("care/", include("portal.careteams.urls")),
     path("support/", include("portal.support.urls")),
+    path("accounts/", include("portal.accounts.urls")),
     path("accounts/", include("allauth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),

@@ -1,0 +1,86 @@
+"""Second-factor workflows: enrolment, verification, backup codes."""
+
+import segno
+from django.db import transaction
+from django_otp import devices_for_user, match_token
+from django_otp.models import Device
+from django_otp.plugins.otp_email.models import EmailDevice
+from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from portal.accounts.models import User
+
+BACKUP_CODE_COUNT = 10
+BACKUP_DEVICE_NAME = "backup"
+
+
+def has_second_factor(*, user: User) -> bool:
+    """Whether ``user`` has at least one confirmed device (backup codes included)."""
+    return any(True for _ in devices_for_user(user, confirmed=True))
+
+
+def start_totp_enrolment(*, user: User) -> TOTPDevice:
+    """The pending (unconfirmed) authenticator-app device of ``user``, created on first call."""
+    device = TOTPDevice.objects.filter(user=user, confirmed=False).order_by("pk").first()
+    if device is None:
+        device = TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=False)
+    return device
+
+
+def start_email_enrolment(*, user: User) -> EmailDevice:
+    """The pending email device of ``user`` (created on first call); a code is emailed."""
+    device = EmailDevice.objects.filter(user=user, confirmed=False).order_by("pk").first()
+    if device is None:
+        device = EmailDevice.objects.create(user=user, name="Email", confirmed=False)
+    device.generate_challenge()
+    return device
+
+
+def totp_qr_svg(*, device: TOTPDevice) -> str:
+    """The provisioning URL of ``device`` as an inline SVG QR code (no external resource)."""
+    return segno.make(device.config_url, error="m").svg_inline(scale=5, title="QR code")
+
+
+def totp_secret_text(*, device: TOTPDevice) -> str:
+    """The base32 secret of ``device``, in groups of four for typing by hand."""
+    from base64 import b32encode
+
+    secret = b32encode(device.bin_key).decode().rstrip("=")
+    return " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
+
+
+@transaction.atomic
+def confirm_device(*, device: Device, token: str) -> bool:
+    """Confirm a pending device when ``token`` is a valid code from it."""
+    if not device.verify_token(token.strip().replace(" ", "")):
+        return False
+    device.confirmed = True
+    device.save(update_fields=["confirmed"])
+    return True
+
+
+@transaction.atomic
+def generate_backup_codes(*, user: User) -> list[str]:
+    """Replace ``user``'s backup codes with ten fresh single-use ones and return them."""
+    device, _ = StaticDevice.objects.get_or_create(user=user, name=BACKUP_DEVICE_NAME, defaults={"confirmed": True})
+    device.token_set.all().delete()
+    codes = [StaticToken.random_token() for _ in range(BACKUP_CODE_COUNT)]
+    StaticToken.objects.bulk_create(StaticToken(device=device, token=code) for code in codes)
+    return codes
+
+
+def verify_second_factor(*, user: User, token: str) -> Device | None:
+    """The confirmed device of ``user`` that accepts ``token`` (TOTP, email or backup code), if any.
+    A TOTP code is accepted once only; a backup code is consumed."""
+    token = (token or "").strip().replace(" ", "")
+    if not token:
+        return None
+    return match_token(user, token)
+
+
+def send_email_code(*, user: User) -> bool:
+    """Email a one-time code to each confirmed email device of ``user``. False when it has none."""
+    devices = list(EmailDevice.objects.filter(user=user, confirmed=True))
+    for device in devices:
+        device.generate_challenge()
+    return bool(devices)
