@@ -80,8 +80,10 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "django.contrib.humanize",
     "allauth",
     "allauth.account",
+    "allauth.usersessions",
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
@@ -101,6 +103,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "allauth.usersessions.middleware.UserSessionsMiddleware",
     "portal.accounts.middleware.SecondFactorRequiredMiddleware",
     "portal.middleware.NoStoreForAuthenticatedMiddleware",
 ]
@@ -192,6 +195,8 @@ ACCOUNT_EMAIL_VERIFICATION = "optional"
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_ADAPTER = "portal.accounts.adapter.AccountAdapter"
 ACCOUNT_OPEN_SIGNUP = env_bool("ACCOUNT_OPEN_SIGNUP", False)
+# Active sessions (device, IP, last seen) listed on the account page.
+USERSESSIONS_TRACK_ACTIVITY = True
 
 # Second factor (django-otp): required for every role, see portal.accounts.middleware.
 OTP_TOTP_ISSUER = "Carnet"

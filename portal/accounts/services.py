@@ -84,3 +84,65 @@ def send_email_code(*, user: User) -> bool:
     for device in devices:
         device.generate_challenge()
     return bool(devices)
+
+
+class LastDeviceError(Exception):
+    """Removing this device would leave the account without a second factor."""
+
+
+class DeviceNotFound(Exception):
+    """No such device among the user's own."""
+
+
+REMOVABLE_DEVICE_MODELS = {model.model_label(): model for model in (TOTPDevice, EmailDevice)}
+
+
+def second_factor_devices(*, user: User) -> list[Device]:
+    """The confirmed authenticator-app and email devices of ``user`` (backup codes apart)."""
+    return [
+        *TOTPDevice.objects.filter(user=user, confirmed=True).order_by("pk"),
+        *EmailDevice.objects.filter(user=user, confirmed=True).order_by("pk"),
+    ]
+
+
+@transaction.atomic
+def remove_device(*, user: User, persistent_id: str) -> Device:
+    """Remove one of ``user``'s devices; never the last one (raises ``LastDeviceError``).
+    A device that is not ``user``'s raises ``DeviceNotFound``, as one that does not exist."""
+    label, _, pk = (persistent_id or "").rpartition("/")
+    model = REMOVABLE_DEVICE_MODELS.get(label)
+    device = model.objects.filter(user=user, pk=pk).first() if model and pk.isdigit() else None
+    if device is None:
+        raise DeviceNotFound
+    if len(second_factor_devices(user=user)) <= 1:
+        raise LastDeviceError
+    device.delete()
+    return device
+
+
+def backup_codes_left(*, user: User) -> int:
+    """How many unused backup codes ``user`` has."""
+    return StaticToken.objects.filter(device__user=user).count()
+
+
+def end_session(*, user: User, pk: int) -> bool:
+    """End one of ``user``'s sessions (any device). False when it is not theirs or gone."""
+    from allauth.usersessions.models import UserSession
+
+    session = UserSession.objects.filter(user=user, pk=pk).first()
+    if session is None:
+        return False
+    session.end()
+    return True
+
+
+def end_other_sessions(*, user: User, current_key: str | None) -> int:
+    """End every session of ``user`` except ``current_key`` (all of them when it is None)."""
+    from allauth.usersessions.models import UserSession
+
+    sessions = UserSession.objects.filter(user=user).exclude(session_key=current_key or "")
+    count = 0
+    for session in sessions:
+        session.end()
+        count += 1
+    return count

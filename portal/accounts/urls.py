@@ -11,3 +11,10 @@ urlpatterns = [
     path("2fa/backup-codes/", views.backup_codes, name="backup_codes"),
     path("2fa/backup-codes/download/", views.backup_codes_download, name="backup_codes_download"),
 ]
+urlpatterns += [
+    path("security/", views.security, name="security"),
+    path("2fa/devices/remove/", views.remove_device, name="remove_device"),
+    path("2fa/backup-codes/regenerate/", views.regenerate_backup_codes, name="regenerate_backup_codes"),
+    path("security/sessions/<int:pk>/end/", views.end_session, name="end_session"),
+    path("security/sessions/end-others/", views.end_other_sessions, name="end_other_sessions"),
+]

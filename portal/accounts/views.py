@@ -5,8 +5,9 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render, resolve_url
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_otp.plugins.otp_static.models import StaticToken
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from portal.accounts import services
 from portal.accounts.forms import CodeForm, EnrolCodeForm
@@ -141,3 +142,57 @@ def backup_codes_download(request):
     response = HttpResponse("\n".join([text, "", *codes, ""]), content_type="text/plain; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="carnet-backup-codes.txt"'
     return response
+
+
+@login_required
+@require_GET
+def security(request):
+    """The account page: password, second factors, backup codes, active sessions."""
+    from allauth.usersessions.models import UserSession
+
+    sessions = sorted(UserSession.objects.purge_and_list(request.user), key=lambda s: s.last_seen_at, reverse=True)
+    context = {
+        "devices": [(d, isinstance(d, TOTPDevice)) for d in services.second_factor_devices(user=request.user)],
+        "backup_codes_left": services.backup_codes_left(user=request.user),
+        "sessions": sessions,
+        "current_key": request.session.session_key,
+    }
+    return render(request, "accounts/security.html", context)
+
+
+@login_required
+@require_POST
+def remove_device(request):
+    try:
+        services.remove_device(user=request.user, persistent_id=request.POST.get("device", ""))
+    except services.DeviceNotFound:
+        raise Http404 from None
+    except services.LastDeviceError:
+        messages.error(request, _("This is your only second factor: add another one before removing it."))
+    else:
+        messages.success(request, _("The second factor has been removed."))
+    return redirect("accounts:security")
+
+
+@login_required
+@require_POST
+def regenerate_backup_codes(request):
+    request.session[BACKUP_CODES_SESSION_KEY] = services.generate_backup_codes(user=request.user)
+    return redirect(f"{resolve_url('accounts:backup_codes')}?next={resolve_url('accounts:security')}")
+
+
+@login_required
+@require_POST
+def end_session(request, pk):
+    if not services.end_session(user=request.user, pk=pk):
+        raise Http404
+    messages.success(request, _("The session has been ended."))
+    return redirect("accounts:security")
+
+
+@login_required
+@require_POST
+def end_other_sessions(request):
+    services.end_other_sessions(user=request.user, current_key=request.session.session_key)
+    messages.success(request, _("All your other sessions have been ended."))
+    return redirect("accounts:security")
