@@ -5,6 +5,7 @@ path in ``<NAME>_FILE`` (Docker/Kubernetes secrets).
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -88,6 +89,7 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
     "django_otp.plugins.otp_email",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -104,8 +106,11 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "allauth.usersessions.middleware.UserSessionsMiddleware",
+    "portal.accounts.middleware.SessionLifetimeMiddleware",
     "portal.accounts.middleware.SecondFactorRequiredMiddleware",
     "portal.middleware.NoStoreForAuthenticatedMiddleware",
+    # Last: turns a lockout found during authentication into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -173,6 +178,8 @@ else:
 # Accounts
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
+    # First: refuses any authentication while the account or the IP is locked out.
+    "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
     "allauth.account.auth_backends.AuthenticationBackend",
 ]
@@ -195,6 +202,22 @@ ACCOUNT_EMAIL_VERIFICATION = "optional"
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_ADAPTER = "portal.accounts.adapter.AccountAdapter"
 ACCOUNT_OPEN_SIGNUP = env_bool("ACCOUNT_OPEN_SIGNUP", False)
+# Lockout (django-axes, database handler: works while Redis is down). Per account
+# and per IP; a failure during the lockout does not extend it, so nobody can keep
+# a victim locked out for more than the cool-off. Support staff can unlock.
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_USERNAME_CALLABLE = "portal.accounts.lockout.username_of"
+AXES_LOCKOUT_TEMPLATE = "account/lockout.html"
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_VERBOSE = False
+# Failed sign-ins are counted by axes, in the database; allauth's cache-based
+# counter would lock at a different threshold and fail while Redis is down.
+ACCOUNT_RATE_LIMITS = {"login_failed": None}
+
 # Active sessions (device, IP, last seen) listed on the account page.
 USERSESSIONS_TRACK_ACTIVITY = True
 
@@ -204,7 +227,9 @@ OTP_EMAIL_SUBJECT = _("Your Carnet sign-in code")
 OTP_EMAIL_BODY_TEMPLATE_PATH = "accounts/email/otp_code.txt"
 OTP_EMAIL_TOKEN_VALIDITY = 10 * 60
 
-# Sessions: idle timeout 30 min (refreshed on each request), server-side store.
+# Sessions: idle timeout 30 min (refreshed on each request), server-side store;
+# absolute lifetime 12 h (portal.accounts.middleware.SessionLifetimeMiddleware).
+SESSION_ABSOLUTE_LIFETIME = timedelta(hours=12)
 SESSION_COOKIE_AGE = 30 * 60
 SESSION_SAVE_EVERY_REQUEST = True
 SESSION_COOKIE_HTTPONLY = True

@@ -1,8 +1,12 @@
 from urllib.parse import urlencode
 
 from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import logout
 from django.shortcuts import redirect
 from django.urls import Resolver404, resolve
+from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from portal.accounts.services import has_second_factor
 
@@ -52,3 +56,28 @@ class SecondFactorRequiredMiddleware:
                 response["Location"] += "?" + urlencode({"next": request.get_full_path()})
             return response
         return self.get_response(request)
+
+
+SIGNED_IN_AT_SESSION_KEY = "carnet_signed_in_at"
+
+
+class SessionLifetimeMiddleware:
+    """A session lasts at most ``SESSION_ABSOLUTE_LIFETIME`` after sign-in, however
+    active it is (the idle timeout is the session cookie age)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.user.is_authenticated:
+            signed_in_at = request.session.get(SIGNED_IN_AT_SESSION_KEY)
+            now = timezone.now().timestamp()
+            if signed_in_at is not None and now - signed_in_at > settings.SESSION_ABSOLUTE_LIFETIME.total_seconds():
+                logout(request)
+                messages.info(request, _("Your session has expired. Please sign in again."))
+                return redirect(settings.LOGIN_URL)
+        response = self.get_response(request)
+        # Set on the first response of a signed-in session (the sign-in itself, or force_login).
+        if request.user.is_authenticated and SIGNED_IN_AT_SESSION_KEY not in request.session:
+            request.session[SIGNED_IN_AT_SESSION_KEY] = timezone.now().timestamp()
+        return response

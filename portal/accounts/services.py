@@ -146,3 +146,19 @@ def end_other_sessions(*, user: User, current_key: str | None) -> int:
         session.end()
         count += 1
     return count
+
+
+def unlock_account(*, email: str) -> int:
+    """Lift the sign-in lockout of the account ``email`` (support staff); returns the
+    number of failure records removed. A lockout of the IP address stays."""
+    from axes.utils import reset
+
+    return reset(username=email.strip().lower())
+
+
+@transaction.atomic
+def deactivate_user(*, user: User) -> None:
+    """Deactivate ``user``: sign-in refused from now on, every session ended at once."""
+    user.is_active = False
+    user.save(update_fields=["is_active"])
+    end_other_sessions(user=user, current_key=None)
