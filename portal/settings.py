@@ -202,6 +202,8 @@ ACCOUNT_EMAIL_VERIFICATION = "optional"
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_ADAPTER = "portal.accounts.adapter.AccountAdapter"
 ACCOUNT_OPEN_SIGNUP = env_bool("ACCOUNT_OPEN_SIGNUP", False)
+# Notices of password and email changes: sent by AccountAdapter through Celery.
+ACCOUNT_EMAIL_NOTIFICATIONS = True
 # Lockout (django-axes, database handler: works while Redis is down). Per account
 # and per IP; a failure during the lockout does not extend it, so nobody can keep
 # a victim locked out for more than the cool-off. Support staff can unlock.

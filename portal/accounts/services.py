@@ -1,7 +1,12 @@
 """Second-factor workflows: enrolment, verification, backup codes."""
 
 import segno
+from django.conf import settings
+from django.core.mail import send_mail
 from django.db import transaction
+from django.template.loader import render_to_string
+from django.utils import translation
+from django.utils.translation import gettext_lazy as _
 from django_otp import devices_for_user, match_token
 from django_otp.models import Device
 from django_otp.plugins.otp_email.models import EmailDevice
@@ -162,3 +167,35 @@ def deactivate_user(*, user: User) -> None:
     user.is_active = False
     user.save(update_fields=["is_active"])
     end_other_sessions(user=user, current_key=None)
+
+
+# Security notices: what changed, never any health content.
+SECURITY_NOTICE_SUBJECTS = {
+    "password_changed": _("Your Carnet password has been changed"),
+    "password_set": _("Your Carnet password has been changed"),
+    "password_reset": _("Your Carnet password has been reset"),
+    "email_changed": _("The email address of your Carnet account has been changed"),
+    "device_added": _("A second factor has been added to your Carnet account"),
+    "device_removed": _("A second factor has been removed from your Carnet account"),
+    "new_sign_in": _("New sign-in to your Carnet account"),
+}
+
+
+def notify_security_event(*, user: User, kind: str, email: str | None = None) -> None:
+    """Email ``user`` (or ``email``, e.g. the old address) that ``kind`` happened, through
+    Celery once the current transaction commits."""
+    from portal.accounts.tasks import send_security_notice as task
+
+    if kind not in SECURITY_NOTICE_SUBJECTS:
+        raise ValueError(kind)
+    task.delay_on_commit(user.pk, kind, email)
+
+
+def send_security_notice(*, user: User, kind: str, email: str | None = None) -> None:
+    """Send the security notice ``kind`` to ``user`` now, in the site's default language."""
+    with translation.override(settings.LANGUAGE_CODE):
+        subject = str(SECURITY_NOTICE_SUBJECTS[kind])
+        body = render_to_string(
+            "accounts/email/security_notice.txt", {"kind": kind, "site_url": settings.SITE_URL, "user": user}
+        )
+    send_mail(subject, body, None, [email or user.email])

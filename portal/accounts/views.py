@@ -1,4 +1,5 @@
 import django_otp
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
@@ -31,12 +32,37 @@ def _may_enrol(request) -> bool:
 
 def _finish_enrolment(request, device):
     django_otp.login(request, device)
+    services.notify_security_event(user=request.user, kind="device_added")
     # The first second factor comes with backup codes; a later one keeps the existing codes.
     if not StaticToken.objects.filter(device__user=request.user).exists():
         request.session[BACKUP_CODES_SESSION_KEY] = services.generate_backup_codes(user=request.user)
         return redirect(f"{resolve_url('accounts:backup_codes')}?next={_next_url(request)}")
     messages.success(request, _("Your new second factor is ready."))
     return redirect(_next_url(request))
+
+
+KNOWN_BROWSER_COOKIE = "carnet_known_browser"
+KNOWN_BROWSER_SALT = "carnet.known-browser"
+
+
+def _remember_browser(request, response):
+    """A full sign-in from a browser this account never used sends a notice; the browser
+    is then remembered by a signed cookie holding account ids (no personal data)."""
+    known = request.get_signed_cookie(KNOWN_BROWSER_COOKIE, default="", salt=KNOWN_BROWSER_SALT)
+    ids = [i for i in known.split(",") if i]
+    if str(request.user.pk) not in ids:
+        services.notify_security_event(user=request.user, kind="new_sign_in")
+        ids = [*ids[-4:], str(request.user.pk)]
+        response.set_signed_cookie(
+            KNOWN_BROWSER_COOKIE,
+            ",".join(ids),
+            salt=KNOWN_BROWSER_SALT,
+            max_age=365 * 24 * 3600,
+            secure=settings.SESSION_COOKIE_SECURE,
+            httponly=True,
+            samesite="Lax",
+        )
+    return response
 
 
 @login_required
@@ -59,7 +85,7 @@ def verify(request):
                 device = services.verify_second_factor(user=request.user, token=form.cleaned_data["code"])
                 if device is not None:
                     django_otp.login(request, device)
-                    return redirect(_next_url(request))
+                    return _remember_browser(request, redirect(_next_url(request)))
                 form.add_error(
                     "code",
                     _(
@@ -170,6 +196,7 @@ def remove_device(request):
     except services.LastDeviceError:
         messages.error(request, _("This is your only second factor: add another one before removing it."))
     else:
+        services.notify_security_event(user=request.user, kind="device_removed")
         messages.success(request, _("The second factor has been removed."))
     return redirect("accounts:security")
 
