@@ -25,6 +25,7 @@ PUBLIC_URL_NAMES = frozenset(
         "accounts:enrol",
         "accounts:enrol_totp",
         "accounts:enrol_email",
+        "accounts:accept_invitation",
     }
 )
 

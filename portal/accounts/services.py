@@ -1,11 +1,16 @@
 """Second-factor workflows: enrolment, verification, backup codes."""
 
+import hashlib
+import secrets
+from datetime import timedelta
+
 import segno
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
 from django.template.loader import render_to_string
-from django.utils import translation
+from django.urls import reverse
+from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 from django_otp import devices_for_user, match_token
 from django_otp.models import Device
@@ -13,7 +18,7 @@ from django_otp.plugins.otp_email.models import EmailDevice
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from portal.accounts.models import User
+from portal.accounts.models import Invitation, Patient, User
 
 BACKUP_CODE_COUNT = 10
 BACKUP_DEVICE_NAME = "backup"
@@ -199,3 +204,77 @@ def send_security_notice(*, user: User, kind: str, email: str | None = None) -> 
             "accounts/email/security_notice.txt", {"kind": kind, "site_url": settings.SITE_URL, "user": user}
         )
     send_mail(subject, body, None, [email or user.email])
+
+
+INVITATION_LIFETIME = timedelta(hours=72)
+
+
+class InvitationError(Exception):
+    """The invitation cannot be used: unknown, expired, already used, or the proof is wrong."""
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@transaction.atomic
+def invite_patient(*, invited_by: User, patient: Patient, email: str) -> Invitation:
+    """Invite ``patient`` (who has no login yet) to create one; the link is emailed after
+    commit. The caller has checked, through ``portal.access``, that ``invited_by`` cares for them."""
+    from portal.accounts.tasks import send_invitation
+
+    if patient.user_id is not None:
+        raise InvitationError
+    invitation = Invitation.objects.create(
+        email=email.strip().lower(),
+        role=User.Role.PATIENT,
+        patient=patient,
+        invited_by=invited_by,
+        expires_at=timezone.now() + INVITATION_LIFETIME,
+    )
+    send_invitation.delay_on_commit(invitation.pk)
+    return invitation
+
+
+def send_invitation_email(*, invitation: Invitation) -> None:
+    """Issue a fresh link token for ``invitation`` (an older link stops working) and email it."""
+    token = secrets.token_urlsafe(32)
+    invitation.token_hash = _token_hash(token)
+    invitation.save(update_fields=["token_hash"])
+    url = settings.SITE_URL + reverse("accounts:accept_invitation", args=[token])
+    with translation.override(settings.LANGUAGE_CODE):
+        subject = str(_("Your invitation to Carnet"))
+        body = render_to_string("accounts/email/invitation.txt", {"url": url, "invitation": invitation})
+    send_mail(subject, body, None, [invitation.email])
+
+
+def get_usable_invitation(*, token: str) -> Invitation:
+    """The invitation behind a link token; ``InvitationError`` when unknown, used or expired."""
+    invitation = Invitation.objects.filter(token_hash=_token_hash(token or "")).select_related("patient").first()
+    if invitation is None or not invitation.is_usable():
+        raise InvitationError
+    return invitation
+
+
+@transaction.atomic
+def accept_invitation(*, token: str, birth_date, password: str) -> User:
+    """Create the invitee's login. For a patient the birth date must match the record.
+    Nothing changes when anything is wrong (``InvitationError``)."""
+    invitation = get_usable_invitation(token=token)
+    invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
+    if not invitation.is_usable():
+        raise InvitationError
+    patient = invitation.patient
+    if invitation.role == User.Role.PATIENT and (patient is None or patient.birth_date != birth_date):
+        raise InvitationError
+    if patient is not None and patient.user_id is not None:
+        raise InvitationError
+    user = User.objects.create_user(invitation.email, password, role=invitation.role)
+    if patient is not None:
+        user.first_name, user.last_name = patient.first_name, patient.last_name
+        user.save(update_fields=["first_name", "last_name"])
+        patient.user = user
+        patient.save(update_fields=["user"])
+    invitation.used_at = timezone.now()
+    invitation.save(update_fields=["used_at"])
+    return user

@@ -13,6 +13,7 @@ urlpatterns = [
 ]
 urlpatterns += [
     path("security/", views.security, name="security"),
+    path("invitation/<str:token>/", views.accept_invitation, name="accept_invitation"),
     path("2fa/devices/remove/", views.remove_device, name="remove_device"),
     path("2fa/backup-codes/regenerate/", views.regenerate_backup_codes, name="regenerate_backup_codes"),
     path("security/sessions/<int:pk>/end/", views.end_session, name="end_session"),

@@ -1,6 +1,7 @@
 import django_otp
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render, resolve_url
@@ -11,7 +12,7 @@ from django_otp.plugins.otp_static.models import StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from portal.accounts import services
-from portal.accounts.forms import CodeForm, EnrolCodeForm
+from portal.accounts.forms import AcceptInvitationForm, CodeForm, EnrolCodeForm
 
 # Backup codes are kept in the session only until the user has seen them.
 BACKUP_CODES_SESSION_KEY = "carnet_new_backup_codes"
@@ -223,3 +224,24 @@ def end_other_sessions(request):
     services.end_other_sessions(user=request.user, current_key=request.session.session_key)
     messages.success(request, _("All your other sessions have been ended."))
     return redirect("accounts:security")
+
+
+@require_http_methods(["GET", "POST"])
+def accept_invitation(request, token):
+    """The emailed link: prove who you are (birth date), choose a password, then enrol."""
+    try:
+        invitation = services.get_usable_invitation(token=token)
+    except services.InvitationError:
+        return render(request, "accounts/invitation_invalid.html", status=410)
+    form = AcceptInvitationForm(request.POST or None, email=invitation.email)
+    if request.method == "POST" and form.is_valid():
+        try:
+            user = services.accept_invitation(
+                token=token, birth_date=form.cleaned_data["birth_date"], password=form.cleaned_data["password1"]
+            )
+        except services.InvitationError:
+            form.add_error("birth_date", _("This birth date does not match our records."))
+        else:
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            return redirect("accounts:enrol")
+    return render(request, "accounts/accept_invitation.html", {"form": form, "invitation": invitation})
