@@ -102,13 +102,14 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
+    # Early, so it also marks the answers of the middleware below (redirects to the second factor).
+    "portal.middleware.NoStoreForAuthenticatedMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "allauth.usersessions.middleware.UserSessionsMiddleware",
     "portal.accounts.middleware.SessionLifetimeMiddleware",
     "portal.accounts.middleware.SecondFactorRequiredMiddleware",
-    "portal.middleware.NoStoreForAuthenticatedMiddleware",
     # Last: turns a lockout found during authentication into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]

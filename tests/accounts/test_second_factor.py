@@ -86,6 +86,10 @@ def test_password_only_session_reaches_nothing_but_the_allow_list(request, clien
         except Exception:  # a dummy value that no route accepts: still must not answer 200
             name = None
         response = client.get(url)
+        # The security headers are on every answer, refused or not.
+        assert "frame-ancestors 'none'" in response["Content-Security-Policy"], url
+        assert response["X-Content-Type-Options"] == "nosniff", url
+        assert "no-store" in response["Cache-Control"], url
         if name in PUBLIC_URL_NAMES:
             public.append(url)
             continue
