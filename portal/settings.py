@@ -6,6 +6,7 @@ path in ``<NAME>_FILE`` (Docker/Kubernetes secrets).
 
 import base64
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -81,8 +82,15 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "django.contrib.humanize",
     "allauth",
     "allauth.account",
+    "allauth.usersessions",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "django_otp.plugins.otp_email",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -94,10 +102,17 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    # Early, so it also marks the answers of the middleware below (redirects to the second factor).
+    "portal.middleware.NoStoreForAuthenticatedMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
-    "portal.middleware.NoStoreForAuthenticatedMiddleware",
+    "allauth.usersessions.middleware.UserSessionsMiddleware",
+    "portal.accounts.middleware.SessionLifetimeMiddleware",
+    "portal.accounts.middleware.SecondFactorRequiredMiddleware",
+    # Last: turns a lockout found during authentication into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -166,6 +181,8 @@ else:
 # Accounts
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
+    # First: refuses any authentication while the account or the IP is locked out.
+    "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
     "allauth.account.auth_backends.AuthenticationBackend",
 ]
@@ -188,8 +205,36 @@ ACCOUNT_EMAIL_VERIFICATION = "optional"
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_ADAPTER = "portal.accounts.adapter.AccountAdapter"
 ACCOUNT_OPEN_SIGNUP = env_bool("ACCOUNT_OPEN_SIGNUP", False)
+# Notices of password and email changes: sent by AccountAdapter through Celery.
+ACCOUNT_EMAIL_NOTIFICATIONS = True
+# Lockout (django-axes, database handler: works while Redis is down). Per account
+# and per IP; a failure during the lockout does not extend it, so nobody can keep
+# a victim locked out for more than the cool-off. Support staff can unlock.
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_USERNAME_CALLABLE = "portal.accounts.lockout.username_of"
+AXES_LOCKOUT_TEMPLATE = "account/lockout.html"
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_VERBOSE = False
+# Failed sign-ins are counted by axes, in the database; allauth's cache-based
+# counter would lock at a different threshold and fail while Redis is down.
+ACCOUNT_RATE_LIMITS = {"login_failed": None}
 
-# Sessions: idle timeout 30 min (refreshed on each request), server-side store.
+# Active sessions (device, IP, last seen) listed on the account page.
+USERSESSIONS_TRACK_ACTIVITY = True
+
+# Second factor (django-otp): required for every role, see portal.accounts.middleware.
+OTP_TOTP_ISSUER = "Carnet"
+OTP_EMAIL_SUBJECT = _("Your Carnet sign-in code")
+OTP_EMAIL_BODY_TEMPLATE_PATH = "accounts/email/otp_code.txt"
+OTP_EMAIL_TOKEN_VALIDITY = 10 * 60
+
+# Sessions: idle timeout 30 min (refreshed on each request), server-side store;
+# absolute lifetime 12 h (portal.accounts.middleware.SessionLifetimeMiddleware).
+SESSION_ABSOLUTE_LIFETIME = timedelta(hours=12)
 SESSION_COOKIE_AGE = 30 * 60
 SESSION_SAVE_EVERY_REQUEST = True
 SESSION_COOKIE_HTTPONLY = True

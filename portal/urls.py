@@ -11,6 +11,7 @@ urlpatterns = [
     path("support/", include("portal.support.urls")),
     path("messages/", include("messaging.urls")),
     path("", include("records.urls")),
+    path("accounts/", include("portal.accounts.urls")),
     path("accounts/", include("allauth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),

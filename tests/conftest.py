@@ -106,9 +106,35 @@ def as_user(who):
     return who if isinstance(who, User) else who.user
 
 
+def second_factor_of(user):
+    """The confirmed email device of ``user``, created on first use."""
+    from django_otp.plugins.otp_email.models import EmailDevice
+
+    device, _ = EmailDevice.objects.get_or_create(user=user, name="Email", defaults={"confirmed": True})
+    return device
+
+
 @pytest.fixture
 def login(client):
-    """Sign ``who`` in on the test client (the one place that knows how)."""
+    """Sign ``who`` in on the test client (the one place that knows how): password
+    and second factor both passed, as after a real sign-in."""
+    from django_otp import DEVICE_ID_SESSION_KEY
+
+    def sign_in(who, on=None):
+        target = on or client
+        user = as_user(who)
+        target.force_login(user)
+        session = target.session
+        session[DEVICE_ID_SESSION_KEY] = second_factor_of(user).persistent_id
+        session.save()
+        return target
+
+    return sign_in
+
+
+@pytest.fixture
+def password_only_login(client):
+    """Sign ``who`` in with the password only: the second factor is still to pass."""
 
     def sign_in(who, on=None):
         target = on or client

@@ -6,3 +6,12 @@ class AccountAdapter(DefaultAccountAdapter):
     def is_open_for_signup(self, request):
         # Carnet works by invitation; open sign-up only where a setting allows it.
         return settings.ACCOUNT_OPEN_SIGNUP
+
+    def send_notification_mail(self, template_prefix, user, context=None, email=None):
+        # allauth's notices (password changed or reset, email changed) go through
+        # Celery after commit, with our own wording and no request details.
+        from portal.accounts.services import SECURITY_NOTICE_SUBJECTS, notify_security_event
+
+        kind = template_prefix.rsplit("/", 1)[-1]
+        if kind in SECURITY_NOTICE_SUBJECTS:
+            notify_security_event(user=user, kind=kind, email=email)

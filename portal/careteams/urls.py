@@ -6,4 +6,5 @@ app_name = "careteams"
 urlpatterns = [
     path("", views.patient_list, name="patient_list"),
     path("patients/<int:pk>/", views.patient_detail, name="patient_detail"),
+    path("patients/<int:pk>/invite/", views.invite_patient, name="invite_patient"),
 ]

@@ -1,8 +1,14 @@
+from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Prefetch
-from django.shortcuts import render
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods
 
 from portal import access
+from portal.accounts import services as account_services
+from portal.accounts.forms import InvitePatientForm
 from portal.accounts.models import User
 from portal.audit.models import AccessLog
 from portal.careteams.models import CareLink
@@ -30,3 +36,18 @@ def patient_detail(request, pk):
     documents = access.documents_visible_to(request.user).filter(patient=patient).select_related("author_team")
     page = Paginator(documents, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "careteams/patient_detail.html", {"patient": patient, "links": links, "page": page})
+
+
+@access.role_required(User.Role.CLINICIAN)
+@require_http_methods(["GET", "POST"])
+def invite_patient(request, pk):
+    """Invite a patient of one's care teams, who has no login yet, to create one."""
+    patient = access.get_cared_patient(request.user, pk)
+    if patient.user_id is not None:
+        raise Http404
+    form = InvitePatientForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        account_services.invite_patient(invited_by=request.user, patient=patient, email=form.cleaned_data["email"])
+        messages.success(request, _("The invitation has been sent. The link is valid for 72 hours."))
+        return redirect("careteams:patient_detail", pk=patient.pk)
+    return render(request, "careteams/invite_patient.html", {"patient": patient, "form": form})

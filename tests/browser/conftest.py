@@ -1,10 +1,15 @@
 """Playwright driving Debian's Chromium (never a downloaded browser)."""
 
 import os
+import re
 
 import pytest
+from django.conf import settings
+from django.core import mail
+from playwright.sync_api import expect
 
-from tests.conftest import CHROMIUM, need
+from tests.conftest import CHROMIUM, need, second_factor_of
+from tests.factories import PASSWORD
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -42,3 +47,24 @@ def page(browser, live_server):
     yield page
     context.close()
     assert outside == [], f"requests left the site: {outside}"
+
+
+def sign_in(page, user, password=PASSWORD):
+    """Sign in through the real pages, passing the second factor with the code
+    emailed to ``user`` (the live server runs in this process: mail.outbox works)."""
+    second_factor_of(user)
+    page.goto("/accounts/login/")
+    page.get_by_label("E-mail").fill(user.email)
+    page.get_by_label("Mot de passe").fill(password)
+    page.get_by_role("button", name="Se connecter").click()
+    page.get_by_role("button", name="M’envoyer un code par e-mail").click()
+    expect(page.get_by_text("Un code a été envoyé")).to_be_visible()
+    codes = [m for m in mail.outbox if m.subject == settings.OTP_EMAIL_SUBJECT and m.to == [user.email]]
+    page.get_by_label("Code").fill(re.search(r"\b(\d{6})\b", codes[-1].body).group(1))
+    page.get_by_role("button", name="Vérifier").click()
+    expect(page.get_by_role("button", name="Se déconnecter")).to_be_visible()
+
+
+def sign_out(page):
+    page.get_by_role("button", name="Se déconnecter").click()
+    expect(page.get_by_role("heading", name="Se connecter à Carnet")).to_be_visible()

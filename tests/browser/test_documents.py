@@ -1,7 +1,7 @@
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.test_messaging import sign_in, sign_out
+from tests.browser.conftest import sign_in, sign_out
 from tests.records.conftest import make_pdf
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -12,7 +12,7 @@ def test_patient_uploads_hides_and_the_clinician_no_longer_sees_it(page, patient
     pdf = tmp_path / "bilan.pdf"
     pdf.write_bytes(make_pdf())
 
-    sign_in(page, patient.user.email)
+    sign_in(page, patient.user)
     page.get_by_role("link", name="Ajouter un document").first.click()
     page.get_by_label("Titre").fill("Bilan de kinésithérapie")
     page.get_by_label("Catégorie").select_option(label="Autre")
@@ -24,19 +24,19 @@ def test_patient_uploads_hides_and_the_clinician_no_longer_sees_it(page, patient
     expect(page.get_by_role("img", name="Première page de Bilan de kinésithérapie")).to_be_visible()
     sign_out(page)
 
-    sign_in(page, clinician.email)
+    sign_in(page, clinician)
     page.goto(f"/care/patients/{patient.pk}/")
     expect(page.get_by_role("link", name="Bilan de kinésithérapie")).to_be_visible()
     sign_out(page)
 
-    sign_in(page, patient.user.email)
+    sign_in(page, patient.user)
     page.goto("/my/documents/")
     page.get_by_role("link", name="Bilan de kinésithérapie").click()
     page.get_by_role("button", name="Masquer aux professionnels").click()
     expect(page.get_by_text("Ce document est désormais masqué")).to_be_visible()
     sign_out(page)
 
-    sign_in(page, clinician.email)
+    sign_in(page, clinician)
     page.goto(f"/care/patients/{patient.pk}/")
     expect(page.get_by_role("heading", name="Documents")).to_be_visible()
     expect(page.get_by_role("link", name="Bilan de kinésithérapie")).to_have_count(0)

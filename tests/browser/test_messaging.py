@@ -1,24 +1,13 @@
 import pytest
 from playwright.sync_api import expect
 
-from tests.factories import PASSWORD
+from tests.browser.conftest import sign_in, sign_out
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def sign_in(page, email):
-    page.goto("/accounts/login/")
-    page.get_by_label("E-mail").fill(email)
-    page.get_by_label("Mot de passe").fill(PASSWORD)
-    page.get_by_role("button", name="Se connecter").click()
-
-
-def sign_out(page):
-    page.get_by_role("button", name="Se déconnecter").click()
-
-
 def test_patient_writes_clinician_assigns_and_replies_patient_reads(page, patient, clinician, team):
-    sign_in(page, patient.user.email)
+    sign_in(page, patient.user)
     page.get_by_role("navigation", name="Principale").get_by_role("link", name="Messages").click()
     page.get_by_role("link", name="Écrire à une équipe de soins").click()
     expect(page.get_by_text("Cette messagerie n’est pas faite pour les urgences.")).to_be_visible()
@@ -29,7 +18,7 @@ def test_patient_writes_clinician_assigns_and_replies_patient_reads(page, patien
     expect(page.get_by_text("Votre message a été envoyé.")).to_be_visible()
     sign_out(page)
 
-    sign_in(page, clinician.email)
+    sign_in(page, clinician)
     nav = page.get_by_role("navigation", name="Principale")
     expect(nav.get_by_role("link", name="Messages 1 message non lu")).to_be_visible()
     nav.get_by_role("link", name="Messages").click()
@@ -44,7 +33,7 @@ def test_patient_writes_clinician_assigns_and_replies_patient_reads(page, patien
     expect(page.get_by_text("Votre message a été envoyé.")).to_be_visible()
     sign_out(page)
 
-    sign_in(page, patient.user.email)
+    sign_in(page, patient.user)
     nav = page.get_by_role("navigation", name="Principale")
     expect(nav.get_by_role("link", name="Messages 1 message non lu")).to_be_visible()
     nav.get_by_role("link", name="Messages").click()

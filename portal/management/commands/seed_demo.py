@@ -4,6 +4,7 @@ import datetime
 
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django_otp.plugins.otp_email.models import EmailDevice
 
 from messaging import services
 from messaging.models import Conversation, Notification
@@ -117,6 +118,9 @@ class Command(BaseCommand):
         if created:
             user.set_password(DEMO_PASSWORD)
             user.save(update_fields=["password"])
+        # Every demo account passes the second factor with a code by email
+        # (printed on the console in development).
+        EmailDevice.objects.get_or_create(user=user, name="Email", defaults={"confirmed": True})
         return user
 
     def _conversations(self, patients, teams, clinicians):
@@ -184,3 +188,8 @@ class Command(BaseCommand):
         self.stdout.write(f"  clinician  {demo_email('claire.martin')}  (Cabinet médical des Lilas)")
         self.stdout.write(f"  clinician  {demo_email('sophie.lefevre')}  (cardiologie, CHU de Lyon)")
         self.stdout.write(f"  support    {demo_email(SUPPORT[2])}")
+        self.stdout.write(
+            "Second factor: on the page after the password, press the button that sends a code by email"
+            " (« M’envoyer un code par e-mail »). In development the email, with its code, is printed"
+            " in this console."
+        )

@@ -1,0 +1,280 @@
+"""Second-factor workflows: enrolment, verification, backup codes."""
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+import segno
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone, translation
+from django.utils.translation import gettext_lazy as _
+from django_otp import devices_for_user, match_token
+from django_otp.models import Device
+from django_otp.plugins.otp_email.models import EmailDevice
+from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from portal.accounts.models import Invitation, Patient, User
+
+BACKUP_CODE_COUNT = 10
+BACKUP_DEVICE_NAME = "backup"
+
+
+def has_second_factor(*, user: User) -> bool:
+    """Whether ``user`` has at least one confirmed device (backup codes included)."""
+    return any(True for _ in devices_for_user(user, confirmed=True))
+
+
+def start_totp_enrolment(*, user: User) -> TOTPDevice:
+    """The pending (unconfirmed) authenticator-app device of ``user``, created on first call."""
+    device = TOTPDevice.objects.filter(user=user, confirmed=False).order_by("pk").first()
+    if device is None:
+        device = TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=False)
+    return device
+
+
+def start_email_enrolment(*, user: User) -> EmailDevice:
+    """The pending email device of ``user`` (created on first call); a code is emailed."""
+    device = EmailDevice.objects.filter(user=user, confirmed=False).order_by("pk").first()
+    if device is None:
+        device = EmailDevice.objects.create(user=user, name="Email", confirmed=False)
+    device.generate_challenge()
+    return device
+
+
+def totp_qr_svg(*, device: TOTPDevice) -> str:
+    """The provisioning URL of ``device`` as an inline SVG QR code (no external resource)."""
+    return segno.make(device.config_url, error="m").svg_inline(scale=5, title="QR code")
+
+
+def totp_secret_text(*, device: TOTPDevice) -> str:
+    """The base32 secret of ``device``, in groups of four for typing by hand."""
+    from base64 import b32encode
+
+    secret = b32encode(device.bin_key).decode().rstrip("=")
+    return " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
+
+
+@transaction.atomic
+def confirm_device(*, device: Device, token: str) -> bool:
+    """Confirm a pending device when ``token`` is a valid code from it."""
+    if not device.verify_token(token.strip().replace(" ", "")):
+        return False
+    device.confirmed = True
+    device.save(update_fields=["confirmed"])
+    return True
+
+
+@transaction.atomic
+def generate_backup_codes(*, user: User) -> list[str]:
+    """Replace ``user``'s backup codes with ten fresh single-use ones and return them."""
+    device, _ = StaticDevice.objects.get_or_create(user=user, name=BACKUP_DEVICE_NAME, defaults={"confirmed": True})
+    device.token_set.all().delete()
+    codes = [StaticToken.random_token() for _ in range(BACKUP_CODE_COUNT)]
+    StaticToken.objects.bulk_create(StaticToken(device=device, token=code) for code in codes)
+    return codes
+
+
+def verify_second_factor(*, user: User, token: str) -> Device | None:
+    """The confirmed device of ``user`` that accepts ``token`` (TOTP, email or backup code), if any.
+    A TOTP code is accepted once only; a backup code is consumed."""
+    token = (token or "").strip().replace(" ", "")
+    if not token:
+        return None
+    return match_token(user, token)
+
+
+def send_email_code(*, user: User) -> bool:
+    """Email a one-time code to each confirmed email device of ``user``. False when it has none."""
+    devices = list(EmailDevice.objects.filter(user=user, confirmed=True))
+    for device in devices:
+        device.generate_challenge()
+    return bool(devices)
+
+
+class LastDeviceError(Exception):
+    """Removing this device would leave the account without a second factor."""
+
+
+class DeviceNotFound(Exception):
+    """No such device among the user's own."""
+
+
+REMOVABLE_DEVICE_MODELS = {model.model_label(): model for model in (TOTPDevice, EmailDevice)}
+
+
+def second_factor_devices(*, user: User) -> list[Device]:
+    """The confirmed authenticator-app and email devices of ``user`` (backup codes apart)."""
+    return [
+        *TOTPDevice.objects.filter(user=user, confirmed=True).order_by("pk"),
+        *EmailDevice.objects.filter(user=user, confirmed=True).order_by("pk"),
+    ]
+
+
+@transaction.atomic
+def remove_device(*, user: User, persistent_id: str) -> Device:
+    """Remove one of ``user``'s devices; never the last one (raises ``LastDeviceError``).
+    A device that is not ``user``'s raises ``DeviceNotFound``, as one that does not exist."""
+    label, _, pk = (persistent_id or "").rpartition("/")
+    model = REMOVABLE_DEVICE_MODELS.get(label)
+    device = model.objects.filter(user=user, pk=pk).first() if model and pk.isdigit() else None
+    if device is None:
+        raise DeviceNotFound
+    if len(second_factor_devices(user=user)) <= 1:
+        raise LastDeviceError
+    device.delete()
+    return device
+
+
+def backup_codes_left(*, user: User) -> int:
+    """How many unused backup codes ``user`` has."""
+    return StaticToken.objects.filter(device__user=user).count()
+
+
+def end_session(*, user: User, pk: int) -> bool:
+    """End one of ``user``'s sessions (any device). False when it is not theirs or gone."""
+    from allauth.usersessions.models import UserSession
+
+    session = UserSession.objects.filter(user=user, pk=pk).first()
+    if session is None:
+        return False
+    session.end()
+    return True
+
+
+def end_other_sessions(*, user: User, current_key: str | None) -> int:
+    """End every session of ``user`` except ``current_key`` (all of them when it is None)."""
+    from allauth.usersessions.models import UserSession
+
+    sessions = UserSession.objects.filter(user=user).exclude(session_key=current_key or "")
+    count = 0
+    for session in sessions:
+        session.end()
+        count += 1
+    return count
+
+
+def unlock_account(*, email: str) -> int:
+    """Lift the sign-in lockout of the account ``email`` (support staff); returns the
+    number of failure records removed. A lockout of the IP address stays."""
+    from axes.utils import reset
+
+    return reset(username=email.strip().lower())
+
+
+@transaction.atomic
+def deactivate_user(*, user: User) -> None:
+    """Deactivate ``user``: sign-in refused from now on, every session ended at once."""
+    user.is_active = False
+    user.save(update_fields=["is_active"])
+    end_other_sessions(user=user, current_key=None)
+
+
+# Security notices: what changed, never any health content.
+SECURITY_NOTICE_SUBJECTS = {
+    "password_changed": _("Your Carnet password has been changed"),
+    "password_set": _("Your Carnet password has been changed"),
+    "password_reset": _("Your Carnet password has been reset"),
+    "email_changed": _("The email address of your Carnet account has been changed"),
+    "device_added": _("A second factor has been added to your Carnet account"),
+    "device_removed": _("A second factor has been removed from your Carnet account"),
+    "new_sign_in": _("New sign-in to your Carnet account"),
+}
+
+
+def notify_security_event(*, user: User, kind: str, email: str | None = None) -> None:
+    """Email ``user`` (or ``email``, e.g. the old address) that ``kind`` happened, through
+    Celery once the current transaction commits."""
+    from portal.accounts.tasks import send_security_notice as task
+
+    if kind not in SECURITY_NOTICE_SUBJECTS:
+        raise ValueError(kind)
+    task.delay_on_commit(user.pk, kind, email)
+
+
+def send_security_notice(*, user: User, kind: str, email: str | None = None) -> None:
+    """Send the security notice ``kind`` to ``user`` now, in the site's default language."""
+    with translation.override(settings.LANGUAGE_CODE):
+        subject = str(SECURITY_NOTICE_SUBJECTS[kind])
+        body = render_to_string(
+            "accounts/email/security_notice.txt", {"kind": kind, "site_url": settings.SITE_URL, "user": user}
+        )
+    send_mail(subject, body, None, [email or user.email])
+
+
+INVITATION_LIFETIME = timedelta(hours=72)
+
+
+class InvitationError(Exception):
+    """The invitation cannot be used: unknown, expired, already used, or the proof is wrong."""
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@transaction.atomic
+def invite_patient(*, invited_by: User, patient: Patient, email: str) -> Invitation:
+    """Invite ``patient`` (who has no login yet) to create one; the link is emailed after
+    commit. The caller has checked, through ``portal.access``, that ``invited_by`` cares for them."""
+    from portal.accounts.tasks import send_invitation
+
+    if patient.user_id is not None:
+        raise InvitationError
+    invitation = Invitation.objects.create(
+        email=email.strip().lower(),
+        role=User.Role.PATIENT,
+        patient=patient,
+        invited_by=invited_by,
+        expires_at=timezone.now() + INVITATION_LIFETIME,
+    )
+    send_invitation.delay_on_commit(invitation.pk)
+    return invitation
+
+
+def send_invitation_email(*, invitation: Invitation) -> None:
+    """Issue a fresh link token for ``invitation`` (an older link stops working) and email it."""
+    token = secrets.token_urlsafe(32)
+    invitation.token_hash = _token_hash(token)
+    invitation.save(update_fields=["token_hash"])
+    url = settings.SITE_URL + reverse("accounts:accept_invitation", args=[token])
+    with translation.override(settings.LANGUAGE_CODE):
+        subject = str(_("Your invitation to Carnet"))
+        body = render_to_string("accounts/email/invitation.txt", {"url": url, "invitation": invitation})
+    send_mail(subject, body, None, [invitation.email])
+
+
+def get_usable_invitation(*, token: str) -> Invitation:
+    """The invitation behind a link token; ``InvitationError`` when unknown, used or expired."""
+    invitation = Invitation.objects.filter(token_hash=_token_hash(token or "")).select_related("patient").first()
+    if invitation is None or not invitation.is_usable():
+        raise InvitationError
+    return invitation
+
+
+@transaction.atomic
+def accept_invitation(*, token: str, birth_date, password: str) -> User:
+    """Create the invitee's login. For a patient the birth date must match the record.
+    Nothing changes when anything is wrong (``InvitationError``)."""
+    invitation = get_usable_invitation(token=token)
+    invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
+    if not invitation.is_usable():
+        raise InvitationError
+    patient = invitation.patient
+    if invitation.role == User.Role.PATIENT and (patient is None or patient.birth_date != birth_date):
+        raise InvitationError
+    if patient is not None and patient.user_id is not None:
+        raise InvitationError
+    user = User.objects.create_user(invitation.email, password, role=invitation.role)
+    if patient is not None:
+        user.first_name, user.last_name = patient.first_name, patient.last_name
+        user.save(update_fields=["first_name", "last_name"])
+        patient.user = user
+        patient.save(update_fields=["user"])
+    invitation.used_at = timezone.now()
+    invitation.save(update_fields=["used_at"])
+    return user

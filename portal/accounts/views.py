@@ -1,0 +1,247 @@
+import django_otp
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render, resolve_url
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_otp.plugins.otp_static.models import StaticToken
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from portal.accounts import services
+from portal.accounts.forms import AcceptInvitationForm, CodeForm, EnrolCodeForm
+
+# Backup codes are kept in the session only until the user has seen them.
+BACKUP_CODES_SESSION_KEY = "carnet_new_backup_codes"
+
+
+def _next_url(request) -> str:
+    url = request.POST.get("next") or request.GET.get("next") or ""
+    if url and url_has_allowed_host_and_scheme(url, {request.get_host()}, require_https=request.is_secure()):
+        return url
+    return resolve_url("home")
+
+
+def _may_enrol(request) -> bool:
+    """A new device may be added by a verified session, or by a first-time user who has none:
+    never by a password-only session of someone who already has a second factor."""
+    return request.user.is_verified() or not services.has_second_factor(user=request.user)
+
+
+def _finish_enrolment(request, device):
+    django_otp.login(request, device)
+    services.notify_security_event(user=request.user, kind="device_added")
+    # The first second factor comes with backup codes; a later one keeps the existing codes.
+    if not StaticToken.objects.filter(device__user=request.user).exists():
+        request.session[BACKUP_CODES_SESSION_KEY] = services.generate_backup_codes(user=request.user)
+        return redirect(f"{resolve_url('accounts:backup_codes')}?next={_next_url(request)}")
+    messages.success(request, _("Your new second factor is ready."))
+    return redirect(_next_url(request))
+
+
+KNOWN_BROWSER_COOKIE = "carnet_known_browser"
+KNOWN_BROWSER_SALT = "carnet.known-browser"
+
+
+def _remember_browser(request, response):
+    """A full sign-in from a browser this account never used sends a notice; the browser
+    is then remembered by a signed cookie holding account ids (no personal data)."""
+    known = request.get_signed_cookie(KNOWN_BROWSER_COOKIE, default="", salt=KNOWN_BROWSER_SALT)
+    ids = [i for i in known.split(",") if i]
+    if str(request.user.pk) not in ids:
+        services.notify_security_event(user=request.user, kind="new_sign_in")
+        ids = [*ids[-4:], str(request.user.pk)]
+        response.set_signed_cookie(
+            KNOWN_BROWSER_COOKIE,
+            ",".join(ids),
+            salt=KNOWN_BROWSER_SALT,
+            max_age=365 * 24 * 3600,
+            secure=settings.SESSION_COOKIE_SECURE,
+            httponly=True,
+            samesite="Lax",
+        )
+    return response
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def verify(request):
+    """Second step of sign-in: a code from the app, from an email, or a backup code."""
+    if request.user.is_verified():
+        return redirect(_next_url(request))
+    if not services.has_second_factor(user=request.user):
+        return redirect(f"{resolve_url('accounts:enrol')}?next={_next_url(request)}")
+    has_email = request.user.emaildevice_set.filter(confirmed=True).exists()
+    form = CodeForm()
+    if request.method == "POST":
+        if request.POST.get("action") == "send-email":
+            if services.send_email_code(user=request.user):
+                messages.info(request, _("A code has been sent to your email address. It is valid for 10 minutes."))
+        else:
+            form = CodeForm(request.POST)
+            if form.is_valid():
+                device = services.verify_second_factor(user=request.user, token=form.cleaned_data["code"])
+                if device is not None:
+                    django_otp.login(request, device)
+                    return _remember_browser(request, redirect(_next_url(request)))
+                form.add_error(
+                    "code",
+                    _(
+                        "This code is not valid: it may be wrong, expired or already used. "
+                        "After several attempts, wait a few seconds before trying again."
+                    ),
+                )
+    return render(request, "accounts/verify.html", {"form": form, "has_email": has_email, "next": _next_url(request)})
+
+
+@login_required
+@require_GET
+def enrol(request):
+    """Choose a second factor: an authenticator app or codes by email."""
+    if not _may_enrol(request):
+        return redirect(f"{resolve_url('accounts:verify')}?next={_next_url(request)}")
+    return render(request, "accounts/enrol.html", {"next": _next_url(request)})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def enrol_totp(request):
+    """Authenticator app: show the QR code and the secret, confirm with a first code."""
+    if not _may_enrol(request):
+        return redirect(f"{resolve_url('accounts:verify')}?next={_next_url(request)}")
+    device = services.start_totp_enrolment(user=request.user)
+    form = EnrolCodeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        if services.confirm_device(device=device, token=form.cleaned_data["code"]):
+            return _finish_enrolment(request, device)
+        form.add_error("code", _("This code is not valid. Check the time on your phone and try the new code."))
+    context = {
+        "form": form,
+        "qr_svg": services.totp_qr_svg(device=device),
+        "secret": services.totp_secret_text(device=device),
+        "next": _next_url(request),
+    }
+    return render(request, "accounts/enrol_totp.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def enrol_email(request):
+    """Codes by email: send a first code to the account's address, confirm with it."""
+    if not _may_enrol(request):
+        return redirect(f"{resolve_url('accounts:verify')}?next={_next_url(request)}")
+    form = EnrolCodeForm()
+    if request.method == "POST" and request.POST.get("action") == "send-email":
+        services.start_email_enrolment(user=request.user)
+        messages.info(request, _("A code has been sent to your email address. It is valid for 10 minutes."))
+    elif request.method == "POST":
+        form = EnrolCodeForm(request.POST)
+        device = request.user.emaildevice_set.filter(confirmed=False).order_by("pk").first()
+        if form.is_valid():
+            if device is not None and services.confirm_device(device=device, token=form.cleaned_data["code"]):
+                return _finish_enrolment(request, device)
+            form.add_error("code", _("This code is not valid: it may be wrong or expired. Ask for a new one."))
+    return render(request, "accounts/enrol_email.html", {"form": form, "next": _next_url(request)})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def backup_codes(request):
+    """The new backup codes, shown once: leaving the page forgets them."""
+    codes = request.session.get(BACKUP_CODES_SESSION_KEY)
+    if request.method == "POST":
+        request.session.pop(BACKUP_CODES_SESSION_KEY, None)
+        return redirect(_next_url(request))
+    return render(request, "accounts/backup_codes.html", {"codes": codes, "next": _next_url(request)})
+
+
+@login_required
+@require_GET
+def backup_codes_download(request):
+    """The backup codes being shown, as a text file."""
+    codes = request.session.get(BACKUP_CODES_SESSION_KEY)
+    if not codes:
+        raise Http404
+    text = _("Carnet backup codes for %(email)s. Each code works once.") % {"email": request.user.email}
+    response = HttpResponse("\n".join([text, "", *codes, ""]), content_type="text/plain; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="carnet-backup-codes.txt"'
+    return response
+
+
+@login_required
+@require_GET
+def security(request):
+    """The account page: password, second factors, backup codes, active sessions."""
+    from allauth.usersessions.models import UserSession
+
+    sessions = sorted(UserSession.objects.purge_and_list(request.user), key=lambda s: s.last_seen_at, reverse=True)
+    context = {
+        "devices": [(d, isinstance(d, TOTPDevice)) for d in services.second_factor_devices(user=request.user)],
+        "backup_codes_left": services.backup_codes_left(user=request.user),
+        "sessions": sessions,
+        "current_key": request.session.session_key,
+    }
+    return render(request, "accounts/security.html", context)
+
+
+@login_required
+@require_POST
+def remove_device(request):
+    try:
+        services.remove_device(user=request.user, persistent_id=request.POST.get("device", ""))
+    except services.DeviceNotFound:
+        raise Http404 from None
+    except services.LastDeviceError:
+        messages.error(request, _("This is your only second factor: add another one before removing it."))
+    else:
+        services.notify_security_event(user=request.user, kind="device_removed")
+        messages.success(request, _("The second factor has been removed."))
+    return redirect("accounts:security")
+
+
+@login_required
+@require_POST
+def regenerate_backup_codes(request):
+    request.session[BACKUP_CODES_SESSION_KEY] = services.generate_backup_codes(user=request.user)
+    return redirect(f"{resolve_url('accounts:backup_codes')}?next={resolve_url('accounts:security')}")
+
+
+@login_required
+@require_POST
+def end_session(request, pk):
+    if not services.end_session(user=request.user, pk=pk):
+        raise Http404
+    messages.success(request, _("The session has been ended."))
+    return redirect("accounts:security")
+
+
+@login_required
+@require_POST
+def end_other_sessions(request):
+    services.end_other_sessions(user=request.user, current_key=request.session.session_key)
+    messages.success(request, _("All your other sessions have been ended."))
+    return redirect("accounts:security")
+
+
+@require_http_methods(["GET", "POST"])
+def accept_invitation(request, token):
+    """The emailed link: prove who you are (birth date), choose a password, then enrol."""
+    try:
+        invitation = services.get_usable_invitation(token=token)
+    except services.InvitationError:
+        return render(request, "accounts/invitation_invalid.html", status=410)
+    form = AcceptInvitationForm(request.POST or None, email=invitation.email)
+    if request.method == "POST" and form.is_valid():
+        try:
+            user = services.accept_invitation(
+                token=token, birth_date=form.cleaned_data["birth_date"], password=form.cleaned_data["password1"]
+            )
+        except services.InvitationError:
+            form.add_error("birth_date", _("This birth date does not match our records."))
+        else:
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            return redirect("accounts:enrol")
+    return render(request, "accounts/accept_invitation.html", {"form": form, "invitation": invitation})

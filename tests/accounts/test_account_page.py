@@ -1,0 +1,110 @@
+"""The account page: password, second factors, backup codes, sessions."""
+
+import pytest
+from allauth.usersessions.models import UserSession
+from django.test import Client
+from django.urls import reverse
+from django_otp.plugins.otp_static.models import StaticToken
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from portal.accounts.services import generate_backup_codes
+from tests.conftest import second_factor_of
+from tests.factories import PASSWORD
+
+pytestmark = pytest.mark.django_db
+
+
+def test_account_page_lists_devices_codes_and_sessions(client, login, patient):
+    login(patient)
+    generate_backup_codes(user=patient.user)
+    page = client.get(reverse("accounts:security"))
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Codes par e-mail" in html
+    assert "10 codes de secours inutilisés restants" in html
+    assert "Cette session" in html
+    assert reverse("account_change_password") in html
+
+
+def test_account_page_needs_the_second_factor(client, password_only_login, patient):
+    second_factor_of(patient.user)
+    password_only_login(patient)
+    assert client.get(reverse("accounts:security"))["Location"].startswith(reverse("accounts:verify"))
+
+
+def test_the_last_second_factor_cannot_be_removed(client, login, patient):
+    login(patient)
+    device = second_factor_of(patient.user)
+    response = client.post(reverse("accounts:remove_device"), {"device": device.persistent_id}, follow=True)
+    assert "votre seul second facteur" in response.content.decode()
+    assert patient.user.emaildevice_set.filter(confirmed=True).exists()
+
+
+def test_a_second_factor_is_removed_when_another_remains(client, login, patient):
+    login(patient)
+    app = TOTPDevice.objects.create(user=patient.user, name="app", confirmed=True)
+    response = client.post(reverse("accounts:remove_device"), {"device": app.persistent_id}, follow=True)
+    assert "a été supprimé" in response.content.decode()
+    assert not TOTPDevice.objects.exists()
+
+
+def test_someone_elses_device_is_404(client, login, patient, other_patient):
+    login(patient)
+    TOTPDevice.objects.create(user=patient.user, name="app", confirmed=True)
+    theirs = second_factor_of(other_patient.user)
+    TOTPDevice.objects.create(user=other_patient.user, name="app", confirmed=True)
+    assert client.post(reverse("accounts:remove_device"), {"device": theirs.persistent_id}).status_code == 404
+    assert client.post(reverse("accounts:remove_device"), {"device": "garbage"}).status_code == 404
+    assert other_patient.user.emaildevice_set.exists()
+
+
+def test_backup_codes_are_regenerated(client, login, patient):
+    login(patient)
+    old = set(generate_backup_codes(user=patient.user))
+    response = client.post(reverse("accounts:regenerate_backup_codes"), follow=True)
+    new = set(StaticToken.objects.filter(device__user=patient.user).values_list("token", flat=True))
+    assert len(new) == 10 and not old & new
+    assert all(code in response.content.decode() for code in new)
+
+
+def test_one_other_session_or_all_of_them_can_be_ended(client, login, patient):
+    login(patient)
+    phone, tablet = Client(), Client()
+    login(patient, on=phone)
+    login(patient, on=tablet)
+    for c in (client, phone, tablet):
+        assert c.get("/my/").status_code == 200
+    assert UserSession.objects.filter(user=patient.user).count() == 3
+    phone_session = UserSession.objects.get(session_key=phone.session.session_key)
+    client.post(reverse("accounts:end_session", args=[phone_session.pk]))
+    assert phone.get("/my/").status_code == 302
+    assert tablet.get("/my/").status_code == 200
+    client.post(reverse("accounts:end_other_sessions"))
+    assert tablet.get("/my/").status_code == 302
+    assert client.get("/my/").status_code == 200
+
+
+def test_someone_elses_session_is_404(client, login, patient, other_patient):
+    other = Client()
+    login(other_patient, on=other)
+    other.get("/my/")
+    login(patient)
+    theirs = UserSession.objects.get(user=other_patient.user)
+    assert client.post(reverse("accounts:end_session", args=[theirs.pk])).status_code == 404
+    assert other.get("/my/").status_code == 200
+
+
+def test_password_change_asks_the_current_password_and_signs_out_other_clients(client, login, patient):
+    other = Client()
+    login(patient)
+    login(patient, on=other)
+    assert other.get("/my/").status_code == 200
+    new = "a brand new long passphrase 2026"
+    wrong = client.post(reverse("account_change_password"), {"oldpassword": "nope", "password1": new, "password2": new})
+    assert wrong.status_code == 200
+    response = client.post(
+        reverse("account_change_password"), {"oldpassword": PASSWORD, "password1": new, "password2": new}
+    )
+    assert response.status_code == 302
+    assert client.get("/my/").status_code == 200
+    assert other.get("/my/")["Location"].startswith(reverse("account_login"))

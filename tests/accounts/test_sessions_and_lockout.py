@@ -1,0 +1,122 @@
+"""Session lifetime, logout, deactivation, lockout per account and per IP."""
+
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from portal.accounts.services import deactivate_user, unlock_account
+from tests.conftest import second_factor_of
+from tests.factories import PASSWORD
+
+pytestmark = pytest.mark.django_db
+
+
+def sign_in_with_password(client, email, password, ip="10.0.0.1"):
+    return client.post(reverse("account_login"), {"login": email, "password": password}, REMOTE_ADDR=ip)
+
+
+def test_an_active_session_still_ends_after_12_hours(client, login, patient):
+    start = timezone.now()
+    with time_machine.travel(start, tick=False) as traveller:
+        login(patient)
+        assert client.get("/my/").status_code == 200
+        for _ in range(28):  # active every 25 minutes: the idle timeout never fires
+            traveller.shift(timedelta(minutes=25))
+            assert client.get("/my/").status_code == 200
+        traveller.shift(timedelta(minutes=25))  # now 12 h 05 after sign-in
+        response = client.get("/my/")
+        assert response.status_code == 302
+        assert response["Location"] == reverse("account_login")
+        assert client.get("/my/")["Location"].startswith(reverse("account_login"))
+
+
+def test_an_idle_session_ends_after_30_minutes(client, login, patient):
+    login(patient)
+    assert client.get("/my/").status_code == 200
+    with time_machine.travel(timezone.now() + timedelta(minutes=31)):
+        assert client.get("/my/")["Location"].startswith(reverse("account_login"))
+
+
+def test_a_stolen_session_cookie_is_dead_after_logout(client, login, patient):
+    login(patient)
+    assert client.get("/my/").status_code == 200
+    thief = Client()
+    thief.cookies = client.cookies.__class__(client.cookies)
+    assert thief.get("/my/").status_code == 200
+    client.post(reverse("account_logout"))
+    assert thief.get("/my/")["Location"].startswith(reverse("account_login"))
+
+
+def test_a_deactivated_user_loses_every_session(client, login, patient):
+    phone = Client()
+    login(patient)
+    login(patient, on=phone)
+    assert client.get("/my/").status_code == 200 and phone.get("/my/").status_code == 200
+    deactivate_user(user=patient.user)
+    for c in (client, phone):
+        assert c.get("/my/")["Location"].startswith(reverse("account_login"))
+    again = Client()
+    assert sign_in_with_password(again, patient.user.email, PASSWORD)["Location"] == reverse("account_inactive")
+    assert again.get("/my/")["Location"].startswith(reverse("account_login"))
+
+
+def test_five_failures_lock_the_account_until_the_cool_off(client, patient):
+    second_factor_of(patient.user)
+    email = patient.user.email
+    start = timezone.now()
+    with time_machine.travel(start, tick=False) as traveller:
+        for _ in range(4):
+            assert sign_in_with_password(client, email, "wrong password!").status_code == 200
+        locked = sign_in_with_password(client, email, "wrong password!")
+        assert locked.status_code == 429
+        assert "bloquée pendant 15 minutes" in locked.content.decode()
+        # Even the right password, even from elsewhere, is refused during the lockout.
+        assert sign_in_with_password(Client(), email, PASSWORD, ip="10.9.9.9").status_code == 429
+        # A failure during the lockout does not extend it.
+        traveller.shift(timedelta(minutes=10))
+        assert sign_in_with_password(client, email, "wrong password!").status_code == 429
+        traveller.shift(timedelta(minutes=6))
+        response = sign_in_with_password(client, email, PASSWORD)
+        assert response.status_code == 302
+        assert client.get("/", follow=True).request["PATH_INFO"] == reverse("accounts:verify")
+
+
+def test_failures_on_many_accounts_lock_the_ip(client, patient):
+    for n in range(5):
+        sign_in_with_password(client, f"nobody{n}@example.org", "wrong password!", ip="10.6.6.6")
+    assert sign_in_with_password(client, patient.user.email, PASSWORD, ip="10.6.6.6").status_code == 429
+    # The account itself is not locked: its owner signs in from their own address.
+    assert sign_in_with_password(Client(), patient.user.email, PASSWORD, ip="10.1.1.1").status_code == 302
+
+
+def test_lockout_message_in_english(client, patient):
+    for _ in range(5):
+        response = client.post(
+            reverse("account_login"),
+            {"login": patient.user.email, "password": "nope nope nope"},
+            headers={"accept-language": "en"},
+        )
+    assert response.status_code == 429
+    assert "blocked for 15 minutes" in response.content.decode()
+
+
+def test_support_can_unlock_an_account(client, patient):
+    for _ in range(5):
+        sign_in_with_password(client, patient.user.email, "wrong password!", ip="10.2.2.2")
+    assert sign_in_with_password(client, patient.user.email, PASSWORD, ip="10.3.3.3").status_code == 429
+    assert unlock_account(email=patient.user.email.upper()) > 0
+    assert sign_in_with_password(client, patient.user.email, PASSWORD, ip="10.3.3.3").status_code == 302
+
+
+def test_successful_sign_in_resets_the_failure_count(client, patient):
+    for _ in range(4):
+        sign_in_with_password(client, patient.user.email, "wrong password!")
+    assert sign_in_with_password(client, patient.user.email, PASSWORD).status_code == 302
+    client.logout()
+    for _ in range(4):
+        sign_in_with_password(client, patient.user.email, "wrong password!")
+    assert sign_in_with_password(client, patient.user.email, PASSWORD).status_code == 302
