@@ -45,6 +45,10 @@ class Conversation(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     started_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    # The prescription a renewal request is about.
+    prescription = models.ForeignKey(
+        "records.Prescription", null=True, blank=True, on_delete=models.PROTECT, related_name="renewal_requests"
+    )
     created_at = models.DateTimeField(default=timezone.now)
     last_message_at = models.DateTimeField(default=timezone.now, db_index=True)
 

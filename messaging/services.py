@@ -45,11 +45,13 @@ def recipients_of(message: Message) -> list[User]:
     return list(conversation.team.members.filter(is_active=True, role=User.Role.CLINICIAN))
 
 
-def start_conversation(*, author: User, patient, team, subject: str, kind: str, body: str) -> Conversation:
+def start_conversation(
+    *, author: User, patient, team, subject: str, kind: str, body: str, prescription=None
+) -> Conversation:
     """Open a conversation between ``patient`` and ``team`` with its first message."""
     with transaction.atomic():
         conversation = Conversation.objects.create(
-            patient=patient, team=team, subject=subject, kind=kind, started_by=author
+            patient=patient, team=team, subject=subject, kind=kind, started_by=author, prescription=prescription
         )
         send_message(author=author, conversation=conversation, body=body)
     return conversation

@@ -123,6 +123,24 @@ def get_document_for(user, pk) -> Document:
         raise Http404 from None
 
 
+def items_visible_to(user, model) -> QuerySet:
+    """Rows of a record model (prescriptions, lab reports, observations, profile
+    entries) ``user`` may see: a patient's own; a clinician's cared-for patients'."""
+    if _is_active(user, User.Role.PATIENT):
+        return model.objects.filter(patient__in=patients_acted_for(user))
+    if _is_active(user, User.Role.CLINICIAN):
+        return model.objects.filter(patient__in=patients_cared_for(user))
+    return model.objects.none()
+
+
+def get_item_for(user, model, pk):
+    """One row of ``model`` ``user`` may see; 404 for unknown and not-yours alike."""
+    try:
+        return items_visible_to(user, model).select_related("patient").get(pk=pk)
+    except (model.DoesNotExist, ValueError, TypeError):
+        raise Http404 from None
+
+
 def role_required(role):
     """View decorator: sign-in required; any other role gets 404, as for not-yours."""
 

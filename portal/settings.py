@@ -393,5 +393,10 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
     # Request lines can carry query strings; keep them out of production logs.
-    "loggers": {"django.server": {"level": "INFO" if DEBUG else "WARNING"}},
+    "loggers": {
+        "django.server": {"level": "INFO" if DEBUG else "WARNING"},
+        "weasyprint": {"level": "WARNING"},
+        "fontTools": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},
+    },
 }

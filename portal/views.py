@@ -5,12 +5,14 @@ from django.core.cache import cache
 from django.db import connection, transaction
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from portal import access
 from portal.accounts.models import User
 from portal.celery import app as celery_app
+from records.models import LabReport, Prescription
 
 HOME_BY_ROLE = {
     User.Role.PATIENT: "patient_home",
@@ -34,7 +36,19 @@ def patient_home(request):
         .order_by("-last_message_at", "-pk")[:3]
     )
     documents = access.documents_visible_to(request.user).filter(patient=patient)[:3]
-    context = {"patient": patient, "conversations": conversations, "documents": documents}
+    prescriptions = (
+        access.items_visible_to(request.user, Prescription)
+        .filter(patient=patient, start_date__lte=timezone.localdate())
+        .exclude(end_date__lt=timezone.localdate())[:3]
+    )
+    reports = access.items_visible_to(request.user, LabReport).filter(patient=patient)[:3]
+    context = {
+        "patient": patient,
+        "conversations": conversations,
+        "documents": documents,
+        "prescriptions": prescriptions,
+        "reports": reports,
+    }
     return render(request, "portal/patient_home.html", context)
 
 

@@ -1,7 +1,7 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from records.models import Document
+from records.models import Allergy, Condition, Document, Measurement, Observation, Prescription, Vaccination
 
 
 class DateInput(forms.DateInput):
@@ -40,3 +40,81 @@ class DocumentFilterForm(forms.Form):
         if cleaned.get("date_from") and cleaned.get("date_to") and cleaned["date_from"] > cleaned["date_to"]:
             self.add_error("date_to", _("The end date is before the start date."))
         return cleaned
+
+
+class PrescriptionForm(forms.ModelForm):
+    class Meta:
+        model = Prescription
+        fields = ["medication", "dosage", "frequency", "route", "start_date", "end_date", "renewable"]
+        widgets = {"start_date": DateInput(), "end_date": DateInput()}
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("start_date") and cleaned.get("end_date") and cleaned["end_date"] < cleaned["start_date"]:
+            self.add_error("end_date", _("The end date is before the start date."))
+        return cleaned
+
+
+class LabReportForm(forms.Form):
+    title = forms.CharField(label=_("Title"), max_length=200)
+    collected_on = forms.DateField(label=_("Sample date"), widget=DateInput())
+    csv_file = forms.FileField(
+        label=_("Observations as CSV (optional)"),
+        required=False,
+        help_text=_("Columns: loinc, name, value, unit, low, high. Replaces the rows below."),
+    )
+
+
+class ObservationForm(forms.ModelForm):
+    class Meta:
+        model = Observation
+        fields = ["loinc", "name", "value", "unit", "low", "high"]
+
+
+ObservationFormSet = forms.formset_factory(ObservationForm, extra=5, max_num=50)
+
+
+class AllergyForm(forms.ModelForm):
+    class Meta:
+        model = Allergy
+        fields = ["substance", "reaction", "severity"]
+
+
+class ConditionForm(forms.ModelForm):
+    class Meta:
+        model = Condition
+        fields = ["name", "since", "notes"]
+        widgets = {"since": DateInput()}
+
+
+class VaccinationForm(forms.ModelForm):
+    class Meta:
+        model = Vaccination
+        fields = ["vaccine", "date", "lot"]
+        widgets = {"date": DateInput()}
+
+
+class MeasurementForm(forms.ModelForm):
+    class Meta:
+        model = Measurement
+        fields = ["kind", "value", "value2", "measured_on"]
+        widgets = {"measured_on": DateInput()}
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("kind") == Measurement.Kind.BLOOD_PRESSURE and cleaned.get("value2") is None:
+            self.add_error("value2", _("Give the diastolic pressure too."))
+        if cleaned.get("kind") != Measurement.Kind.BLOOD_PRESSURE:
+            cleaned["value2"] = None
+        value = cleaned.get("value")
+        if value is not None and value <= 0:
+            self.add_error("value", _("Give a positive value."))
+        return cleaned
+
+
+PROFILE_FORMS = {
+    "allergy": AllergyForm,
+    "condition": ConditionForm,
+    "vaccination": VaccinationForm,
+    "measurement": MeasurementForm,
+}

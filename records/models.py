@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
 
 
@@ -80,3 +81,182 @@ class Document(models.Model):
         from records.files import EXTENSIONS
 
         return EXTENSIONS.get(self.content_type, "bin")
+
+
+class Prescription(models.Model):
+    class Route(models.TextChoices):
+        ORAL = "oral", _("By mouth")
+        TOPICAL = "topical", _("On the skin")
+        INJECTION = "injection", _("Injection")
+        INHALED = "inhaled", _("Inhaled")
+        OTHER = "other", _("Other")
+
+    patient = models.ForeignKey("accounts.Patient", on_delete=models.PROTECT, related_name="prescriptions")
+    medication = models.CharField(_("medication"), max_length=200)
+    dosage = models.CharField(_("dosage"), max_length=100)
+    frequency = models.CharField(_("frequency"), max_length=100)
+    route = models.CharField(_("route"), max_length=12, choices=Route.choices, default=Route.ORAL)
+    start_date = models.DateField(_("start date"))
+    end_date = models.DateField(_("end date"), null=True, blank=True)
+    renewable = models.BooleanField(_("renewable"), default=False)
+    prescriber = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    team = models.ForeignKey("careteams.CareTeam", on_delete=models.PROTECT, related_name="prescriptions")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-start_date", "-pk"]
+        indexes = [models.Index(fields=["patient", "-start_date"])]
+
+    def __str__(self):
+        return self.medication
+
+    def is_active(self, today=None):
+        today = today or timezone.localdate()
+        return self.start_date <= today and (self.end_date is None or self.end_date >= today)
+
+
+class LabReport(models.Model):
+    """A set of lab results taken together (one blood sample, one report)."""
+
+    patient = models.ForeignKey("accounts.Patient", on_delete=models.PROTECT, related_name="lab_reports")
+    title = models.CharField(_("title"), max_length=200)
+    collected_on = models.DateField(_("sample date"))
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    team = models.ForeignKey("careteams.CareTeam", on_delete=models.PROTECT, related_name="lab_reports")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-collected_on", "-pk"]
+        indexes = [models.Index(fields=["patient", "-collected_on"])]
+
+    def __str__(self):
+        return self.title
+
+
+class Observation(models.Model):
+    """One lab value, with its LOINC code, unit and reference range."""
+
+    class Flag(models.TextChoices):
+        LOW = "low", _("Low")
+        NORMAL = "normal", _("Normal")
+        HIGH = "high", _("High")
+
+    report = models.ForeignKey(LabReport, on_delete=models.CASCADE, related_name="observations")
+    # Denormalised from the report, so a test's history is one indexed query.
+    patient = models.ForeignKey("accounts.Patient", on_delete=models.PROTECT, related_name="observations")
+    loinc = models.CharField(_("LOINC code"), max_length=16)
+    name = models.CharField(_("test"), max_length=120)
+    value = models.DecimalField(_("value"), max_digits=12, decimal_places=4)
+    unit = models.CharField(_("unit"), max_length=32, blank=True)
+    low = models.DecimalField(_("lower limit"), max_digits=12, decimal_places=4, null=True, blank=True)
+    high = models.DecimalField(_("upper limit"), max_digits=12, decimal_places=4, null=True, blank=True)
+
+    class Meta:
+        ordering = ["name", "pk"]
+        indexes = [models.Index(fields=["patient", "loinc"])]
+
+    def __str__(self):
+        return f"{self.name} {self.value} {self.unit}"
+
+    @property
+    def flag(self):
+        if self.low is not None and self.value < self.low:
+            return self.Flag.LOW
+        if self.high is not None and self.value > self.high:
+            return self.Flag.HIGH
+        return self.Flag.NORMAL
+
+    def get_flag_display(self):
+        return self.Flag(self.flag).label
+
+
+class ProfileEntry(models.Model):
+    """Common to the medical profile: who wrote it. A patient edits what they
+    wrote; what a professional wrote is read-only to them."""
+
+    patient = models.ForeignKey("accounts.Patient", on_delete=models.PROTECT, related_name="+")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    team = models.ForeignKey("careteams.CareTeam", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def by_patient(self):
+        return self.team_id is None
+
+
+class Allergy(ProfileEntry):
+    class Severity(models.TextChoices):
+        MILD = "mild", _("Mild")
+        MODERATE = "moderate", _("Moderate")
+        SEVERE = "severe", _("Severe")
+
+    substance = models.CharField(_("substance"), max_length=120)
+    reaction = models.CharField(_("reaction"), max_length=200, blank=True)
+    severity = models.CharField(_("severity"), max_length=10, choices=Severity.choices, default=Severity.MODERATE)
+
+    class Meta:
+        ordering = ["substance"]
+        verbose_name_plural = "allergies"
+
+    def __str__(self):
+        return self.substance
+
+    def describe(self):
+        parts = [self.substance, self.reaction, str(self.get_severity_display())]
+        return " — ".join(part for part in parts if part)
+
+
+class Condition(ProfileEntry):
+    name = models.CharField(_("condition"), max_length=200)
+    since = models.DateField(_("since"), null=True, blank=True)
+    notes = models.CharField(_("notes"), max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+    def describe(self):
+        since = date_format(self.since, "SHORT_DATE_FORMAT") if self.since else ""
+        return " — ".join(part for part in [self.name, since, self.notes] if part)
+
+
+class Vaccination(ProfileEntry):
+    vaccine = models.CharField(_("vaccine"), max_length=120)
+    date = models.DateField(_("date"))
+    lot = models.CharField(_("lot number"), max_length=50, blank=True)
+
+    class Meta:
+        ordering = ["-date", "-pk"]
+
+    def __str__(self):
+        return self.vaccine
+
+    def describe(self):
+        parts = [self.vaccine, date_format(self.date, "SHORT_DATE_FORMAT"), self.lot]
+        return " — ".join(part for part in parts if part)
+
+
+class Measurement(ProfileEntry):
+    class Kind(models.TextChoices):
+        WEIGHT = "weight", _("Weight (kg)")
+        HEIGHT = "height", _("Height (cm)")
+        BLOOD_PRESSURE = "blood_pressure", _("Blood pressure (mmHg)")
+        GLUCOSE = "glucose", _("Blood glucose (g/L)")
+
+    kind = models.CharField(_("measurement"), max_length=16, choices=Kind.choices)
+    value = models.DecimalField(_("value"), max_digits=7, decimal_places=2)
+    # The diastolic pressure, for blood pressure only.
+    value2 = models.DecimalField(_("diastolic"), max_digits=7, decimal_places=2, null=True, blank=True)
+    measured_on = models.DateField(_("date"))
+
+    class Meta:
+        ordering = ["-measured_on", "-pk"]
+        indexes = [models.Index(fields=["patient", "kind", "measured_on"])]
+
+    def __str__(self):
+        return f"{self.kind} {self.value}"

@@ -1,15 +1,19 @@
 """Records workflows. Callers have already checked access through ``portal.access``."""
 
+import csv
 import datetime
 import io
 import logging
+from decimal import Decimal
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from portal.careteams.models import CareLink, ClinicianBlock
 from records import files
-from records.models import Document
+from records.models import Document, LabReport, Observation
 
 logger = logging.getLogger(__name__)
 
@@ -147,3 +151,98 @@ def set_clinician_blocked(*, patient, clinician, blocked: bool) -> None:
         ClinicianBlock.objects.get_or_create(patient=patient, clinician=clinician)
     else:
         ClinicianBlock.objects.filter(patient=patient, clinician=clinician).delete()
+
+
+def request_renewal(*, user, prescription):
+    """Ask the prescribing team to renew a renewable prescription: it arrives in
+    their inbox as a conversation of type renewal. An open request for the same
+    prescription is reused, never duplicated."""
+    from messaging import services as messaging
+    from messaging.models import Conversation
+
+    if not prescription.renewable:
+        raise ValidationError(_("This prescription cannot be renewed."), code="not_renewable")
+    existing = Conversation.objects.filter(
+        prescription=prescription, kind=Conversation.Kind.RENEWAL, status=Conversation.Status.OPEN
+    ).first()
+    if existing is not None:
+        return existing, False
+    subject = _("Renewal: %(medication)s") % {"medication": prescription.medication}
+    body = _("Please renew my prescription: %(medication)s, %(dosage)s, %(frequency)s.") % {
+        "medication": prescription.medication,
+        "dosage": prescription.dosage,
+        "frequency": prescription.frequency,
+    }
+    conversation = messaging.start_conversation(
+        author=user,
+        patient=prescription.patient,
+        team=prescription.team,
+        subject=subject[:200],
+        kind=Conversation.Kind.RENEWAL,
+        body=body,
+        prescription=prescription,
+    )
+    return conversation, True
+
+
+def add_lab_report(*, author, team, patient, title, collected_on, observations) -> LabReport:
+    """Record a lab report and its observations, all or nothing."""
+    with transaction.atomic():
+        report = LabReport.objects.create(
+            patient=patient, title=title, collected_on=collected_on, author=author, team=team
+        )
+        Observation.objects.bulk_create(
+            [Observation(report=report, patient=patient, **observation) for observation in observations]
+        )
+    return report
+
+
+CSV_COLUMNS = ["loinc", "name", "value", "unit", "low", "high"]
+
+
+def parse_observations_csv(data: bytes) -> list[dict]:
+    """Observations from a CSV file (columns: loinc, name, value, unit, low, high;
+    comma or semicolon separated, decimal point or comma). Raises ValidationError
+    naming every bad line."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ValidationError(_("The CSV file must be UTF-8 text."), code="encoding") from None
+    dialect = csv.Sniffer().sniff(text.splitlines()[0] if text.strip() else ",", delimiters=",;")
+    rows = list(csv.DictReader(io.StringIO(text), dialect=dialect))
+    if not rows or set(CSV_COLUMNS) - set(rows[0].keys()):
+        raise ValidationError(
+            _("The CSV file needs these columns: %(columns)s.") % {"columns": ", ".join(CSV_COLUMNS)}, code="columns"
+        )
+    observations, errors = [], []
+    for line, row in enumerate(rows, start=2):
+        try:
+            observation = {
+                "loinc": row["loinc"].strip()[:16],
+                "name": row["name"].strip()[:120],
+                "value": _decimal(row["value"]),
+                "unit": row["unit"].strip()[:32],
+                "low": _decimal(row["low"], required=False),
+                "high": _decimal(row["high"], required=False),
+            }
+            if not observation["loinc"] or not observation["name"]:
+                raise ValueError
+        except (ValueError, ArithmeticError, AttributeError):
+            errors.append(_("Line %(line)d is not valid.") % {"line": line})
+        else:
+            observations.append(observation)
+    if errors:
+        raise ValidationError(errors, code="lines")
+    return observations
+
+
+def _decimal(raw, required=True):
+    raw = (raw or "").strip().replace(",", ".")
+    if not raw:
+        if required:
+            raise ValueError("missing")
+        return None
+    value = Decimal(raw)
+    if not value.is_finite():
+        raise ValueError("not finite")
+    return value

@@ -16,4 +16,13 @@ urlpatterns = [
     path("documents/<int:pk>/hidden/", views.set_hidden, name="set_hidden"),
     path("documents/<int:pk>/delete/", views.delete, name="delete"),
     path("care/patients/<int:patient_pk>/documents/add/", views.clinician_upload, name="clinician_upload"),
+    path("my/prescriptions/", views.prescriptions, name="prescriptions"),
+    path("my/prescriptions/<int:pk>/renew/", views.request_renewal, name="request_renewal"),
+    path("care/patients/<int:patient_pk>/prescriptions/add/", views.add_prescription, name="add_prescription"),
+    path("my/results/", views.results, name="results"),
+    path("results/<int:pk>/history/", views.observation_history, name="observation_history"),
+    path("care/patients/<int:patient_pk>/results/add/", views.add_lab_report, name="add_lab_report"),
+    path("my/profile/", views.profile, name="profile"),
+    path("my/profile/<str:kind>/add/", views.add_profile_entry, name="add_profile_entry"),
+    path("my/profile/<str:kind>/<int:pk>/delete/", views.delete_profile_entry, name="delete_profile_entry"),
 ]

@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
@@ -13,8 +14,16 @@ from portal import access
 from portal.accounts.models import User
 from portal.audit.models import AccessLog
 from portal.careteams.models import CareLink, CareTeam, ClinicianBlock
-from records import files, services
-from records.forms import DocumentFilterForm, DocumentUploadForm
+from records import charts, files, services
+from records.forms import (
+    PROFILE_FORMS,
+    DocumentFilterForm,
+    DocumentUploadForm,
+    LabReportForm,
+    ObservationFormSet,
+    PrescriptionForm,
+)
+from records.models import Allergy, Condition, LabReport, Measurement, Observation, Prescription, Vaccination
 
 PAGE_SIZE = 25
 FILTERS_SESSION_KEY = "document_filters"
@@ -232,3 +241,192 @@ def access_history(request):
     logs = AccessLog.objects.filter(patient=patient).select_related("actor", "team")
     page = Paginator(logs, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "records/access_history.html", {"page": page})
+
+
+# --- Prescriptions -------------------------------------------------------------------
+
+
+@access.role_required(User.Role.PATIENT)
+def prescriptions(request):
+    """Active and past prescriptions, with renewal requests for renewable ones."""
+    patient = access.get_own_patient(request.user)
+    rows = access.items_visible_to(request.user, Prescription).filter(patient=patient).select_related("team")
+    rows = rows.select_related("prescriber")
+    today = timezone.localdate()
+    active = [p for p in rows if p.is_active(today)]
+    past = [p for p in rows if not p.is_active(today)]
+    return render(request, "records/prescriptions.html", {"active": active, "past": past})
+
+
+@require_POST
+@access.role_required(User.Role.PATIENT)
+def request_renewal(request, pk):
+    prescription = access.get_item_for(request.user, Prescription, pk)
+    try:
+        conversation, created = services.request_renewal(user=request.user, prescription=prescription)
+    except ValidationError as error:
+        messages.error(request, error.messages[0])
+        return redirect("records:prescriptions")
+    if created:
+        messages.success(request, _("Your renewal request has been sent to %(team)s.") % {"team": prescription.team})
+    else:
+        messages.info(request, _("A renewal request for this prescription is already open."))
+    return redirect("messaging:conversation", conversation.pk)
+
+
+def _team_for(request, patient):
+    """The clinician's care team through which they care for ``patient``."""
+    return (
+        access.teams_of(request.user)
+        .filter(care_links__patient=patient, care_links__status=CareLink.Status.ACTIVE)
+        .first()
+    )
+
+
+@access.role_required(User.Role.CLINICIAN)
+def add_prescription(request, patient_pk):
+    patient = access.get_cared_patient(request.user, patient_pk)
+    form = PrescriptionForm(_bound(request))
+    if request.method == "POST" and form.is_valid():
+        prescription = form.save(commit=False)
+        prescription.patient, prescription.prescriber = patient, request.user
+        prescription.team = _team_for(request, patient)
+        prescription.save()
+        messages.success(request, _("The prescription has been added."))
+        return redirect("careteams:patient_detail", patient.pk)
+    return render(request, "records/item_form.html", {"form": form, "patient": patient, "title": _("New prescription")})
+
+
+# --- Lab results ---------------------------------------------------------------------
+
+
+@access.role_required(User.Role.PATIENT)
+def results(request):
+    """Lab reports, newest first, each with its values, units, ranges and flags."""
+    patient = access.get_own_patient(request.user)
+    reports = (
+        access.items_visible_to(request.user, LabReport)
+        .filter(patient=patient)
+        .select_related("team")
+        .prefetch_related("observations")
+    )
+    page = Paginator(reports, 10).get_page(request.GET.get("page"))
+    return render(request, "records/results.html", {"page": page})
+
+
+@login_required
+def observation_history(request, pk):
+    """Every value of one test (same LOINC code) for the patient, as a trend chart
+    and an accessible table."""
+    observation = access.get_item_for(request.user, Observation, pk)
+    history = list(
+        access.items_visible_to(request.user, Observation)
+        .filter(patient=observation.patient, loinc=observation.loinc)
+        .select_related("report")
+        .order_by("report__collected_on", "pk")
+    )
+    access.trace_read(request.user, observation.patient, AccessLog.Action.VIEW_RESULTS, observation.name)
+    chart = charts.trend(
+        [(o.report.collected_on, o.value) for o in history], low=observation.low, high=observation.high
+    )
+    context = {"observation": observation, "history": history, "chart": chart}
+    return render(request, "records/observation_history.html", context)
+
+
+@access.role_required(User.Role.CLINICIAN)
+def add_lab_report(request, patient_pk):
+    """A lab report with its observations, from the form rows or a CSV file."""
+    patient = access.get_cared_patient(request.user, patient_pk)
+    form = LabReportForm(_bound(request), request.FILES if request.method == "POST" else None)
+    formset = ObservationFormSet(_bound(request), prefix="obs")
+    if request.method == "POST" and form.is_valid():
+        observations = None
+        if form.cleaned_data["csv_file"]:
+            try:
+                observations = services.parse_observations_csv(form.cleaned_data["csv_file"].read(1_000_000))
+            except ValidationError as error:
+                form.add_error("csv_file", error)
+        elif formset.is_valid():
+            observations = [row for row in formset.cleaned_data if row]
+            if not observations:
+                form.add_error(None, _("Add at least one result."))
+        if observations:
+            services.add_lab_report(
+                author=request.user,
+                team=_team_for(request, patient),
+                patient=patient,
+                title=form.cleaned_data["title"],
+                collected_on=form.cleaned_data["collected_on"],
+                observations=observations,
+            )
+            messages.success(request, _("The lab report has been added."))
+            return redirect("careteams:patient_detail", patient.pk)
+    return render(request, "records/lab_report_form.html", {"form": form, "formset": formset, "patient": patient})
+
+
+# --- Medical profile -----------------------------------------------------------------
+
+PROFILE_MODELS = {"allergy": Allergy, "condition": Condition, "vaccination": Vaccination, "measurement": Measurement}
+
+
+def profile_for(user, patient):
+    """The medical profile sections of ``patient`` as ``user`` may see them."""
+    return {
+        "allergies": access.items_visible_to(user, Allergy).filter(patient=patient).select_related("team"),
+        "conditions": access.items_visible_to(user, Condition).filter(patient=patient).select_related("team"),
+        "vaccinations": access.items_visible_to(user, Vaccination).filter(patient=patient).select_related("team"),
+        "measurements": _measurement_trends(access.items_visible_to(user, Measurement).filter(patient=patient)),
+    }
+
+
+def _measurement_trends(measurements):
+    """Per kind: the latest values and a trend chart over time."""
+    by_kind = {}
+    for measurement in measurements.order_by("measured_on", "pk").select_related("team"):
+        by_kind.setdefault(measurement.kind, []).append(measurement)
+    trends = []
+    for kind, label in Measurement.Kind.choices:
+        rows = by_kind.get(kind)
+        if rows:
+            chart = charts.trend([(m.measured_on, m.value) for m in rows])
+            trends.append({"kind": kind, "label": label, "rows": rows[::-1], "chart": chart})
+    return trends
+
+
+@access.role_required(User.Role.PATIENT)
+def profile(request):
+    patient = access.get_own_patient(request.user)
+    forms = {kind: form_class(prefix=kind) for kind, form_class in PROFILE_FORMS.items()}
+    return render(request, "records/profile.html", {**profile_for(request.user, patient), "forms": forms})
+
+
+@require_POST
+@access.role_required(User.Role.PATIENT)
+def add_profile_entry(request, kind):
+    if kind not in PROFILE_FORMS:
+        raise Http404
+    patient = access.get_own_patient(request.user)
+    form = PROFILE_FORMS[kind](request.POST, prefix=kind)
+    if form.is_valid():
+        entry = form.save(commit=False)
+        entry.patient, entry.author = patient, request.user
+        entry.save()
+        messages.success(request, _("Saved in your medical profile."))
+        return redirect("records:profile")
+    forms = {k: (form if k == kind else form_class(prefix=k)) for k, form_class in PROFILE_FORMS.items()}
+    context = {**profile_for(request.user, patient), "forms": forms}
+    return render(request, "records/profile.html", context, status=200)
+
+
+@require_POST
+@access.role_required(User.Role.PATIENT)
+def delete_profile_entry(request, kind, pk):
+    if kind not in PROFILE_MODELS:
+        raise Http404
+    entry = access.get_item_for(request.user, PROFILE_MODELS[kind], pk)
+    if not (entry.by_patient and entry.author_id == request.user.pk):
+        messages.error(request, _("This entry was written by a professional: only they can change it."))
+    else:
+        entry.delete()
+        messages.success(request, _("Removed from your medical profile."))
+    return redirect("records:profile")

@@ -12,6 +12,8 @@ from portal.accounts.forms import InvitePatientForm
 from portal.accounts.models import User
 from portal.audit.models import AccessLog
 from portal.careteams.models import CareLink
+from records import views as record_views
+from records.models import LabReport, Prescription
 
 PAGE_SIZE = 25
 
@@ -35,7 +37,25 @@ def patient_detail(request, pk):
     links = patient.care_links.filter(status=CareLink.Status.ACTIVE).select_related("team")
     documents = access.documents_visible_to(request.user).filter(patient=patient).select_related("author_team")
     page = Paginator(documents, PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "careteams/patient_detail.html", {"patient": patient, "links": links, "page": page})
+    prescriptions = (
+        access.items_visible_to(request.user, Prescription).filter(patient=patient).select_related("prescriber", "team")
+    )
+    reports = (
+        access.items_visible_to(request.user, LabReport)
+        .filter(patient=patient)
+        .select_related("team")
+        .prefetch_related("observations")[:3]
+    )
+    profile = record_views.profile_for(request.user, patient)
+    context = {
+        "patient": patient,
+        "links": links,
+        "page": page,
+        "prescriptions": prescriptions,
+        "reports": reports,
+        **profile,
+    }
+    return render(request, "careteams/patient_detail.html", context)
 
 
 @access.role_required(User.Role.CLINICIAN)

@@ -10,6 +10,7 @@ from messaging.models import Conversation, Message, Notification
 from portal.accounts.models import Patient, User
 from portal.careteams.models import CareLink, CareTeam, Membership
 from portal.management.commands.seed_demo import DEMO_PASSWORD
+from records.models import Document, Measurement, Observation, Prescription
 
 pytestmark = pytest.mark.django_db
 
@@ -23,6 +24,12 @@ def snapshot():
         "links": sorted(CareLink.objects.values_list("patient__ins", "team__name", "status")),
         "conversations": sorted(Conversation.objects.values_list("patient__ins", "subject", "status")),
         "messages": sorted(Message.objects.values_list("conversation__subject", "body")),
+        "observations": sorted(
+            Observation.objects.values_list("patient__ins", "loinc", "value", "report__collected_on")
+        ),
+        "prescriptions": sorted(Prescription.objects.values_list("patient__ins", "medication", "start_date")),
+        "measurements": Measurement.objects.count(),
+        "documents": sorted(Document.objects.values_list("patient__ins", "title", "sha256")),
         "devices": sorted(EmailDevice.objects.values_list("user__email", "name", "confirmed")),
     }
 

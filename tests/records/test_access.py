@@ -1,9 +1,14 @@
 """The records access matrix: each URL × each kind of person."""
 
+import datetime
+from decimal import Decimal
+
 import pytest
 from django.urls import reverse
 
 from portal.careteams.models import CareLink
+from records import services
+from records.models import Allergy, Prescription
 from tests.factories import CareLinkFactory, CareTeamFactory, ClinicianFactory
 
 pytestmark = pytest.mark.django_db
@@ -32,13 +37,37 @@ MATRIX = [
     ("get", "records:clinician_upload", "patient", [404, 404, 200, 404, 404, 404, 302]),
     ("post", "records:block_team", "link", [302, 404, 404, 404, 404, 404, 302]),
     ("post", "records:block_clinician", "clinician", [302, 404, 404, 404, 404, 404, 302]),
+    ("get", "records:prescriptions", None, [200, 200, 404, 404, 404, 404, 302]),
+    ("post", "records:request_renewal", "prescription", [302, 404, 404, 404, 404, 404, 302]),
+    ("get", "records:add_prescription", "patient", [404, 404, 200, 404, 404, 404, 302]),
+    ("get", "records:results", None, [200, 200, 404, 404, 404, 404, 302]),
+    ("get", "records:observation_history", "observation", [200, 404, 200, 404, 404, 404, 302]),
+    ("get", "records:add_lab_report", "patient", [404, 404, 200, 404, 404, 404, 302]),
+    ("get", "records:profile", None, [200, 200, 404, 404, 404, 404, 302]),
+    ("post", "records:add_profile_entry", "allergy_kind", [200, 200, 404, 404, 404, 404, 302]),
+    ("post", "records:delete_profile_entry", "allergy", [302, 404, 404, 404, 404, 404, 302]),
 ]
+
+
+@pytest.fixture
+def clinical(patient, clinician, team):
+    """A prescription, an observation and an allergy of the patient."""
+    prescription = Prescription.objects.create(
+        patient=patient, medication="Compte rendu de consultation", dosage="1", frequency="1/j",
+        start_date=datetime.date(2026, 1, 1), renewable=True, prescriber=clinician, team=team,
+    )  # fmt: skip
+    report = services.add_lab_report(
+        author=clinician, team=team, patient=patient, title="Bilan", collected_on=datetime.date(2026, 1, 1),
+        observations=[{"loinc": "2345-7", "name": "Glucose", "value": Decimal("1"), "unit": "g/L"}],
+    )  # fmt: skip
+    allergy = Allergy.objects.create(patient=patient, author=patient.user, substance="Arachide")
+    return {"prescription": prescription, "observation": report.observations.get(), "allergy": allergy}
 
 
 @pytest.mark.parametrize(("method", "name", "arg", "expected"), MATRIX)
 @pytest.mark.parametrize("who_index", range(len(PEOPLE)))
 def test_records_access_matrix(
-    request, client, login, patient, clinician, clinician_document, method, name, arg, expected, who_index
+    request, client, login, patient, clinician, clinician_document, clinical, method, name, arg, expected, who_index
 ):
     who = PEOPLE[who_index]
     if who is not None:
@@ -49,6 +78,10 @@ def test_records_access_matrix(
         "patient": [patient.pk],
         "link": [patient.care_links.first().pk],
         "clinician": [clinician.pk],
+        "prescription": [clinical["prescription"].pk],
+        "observation": [clinical["observation"].pk],
+        "allergy_kind": ["allergy"],
+        "allergy": ["allergy", clinical["allergy"].pk],
     }[arg]
     response = getattr(client, method)(reverse(name, args=args))
     assert response.status_code == expected[who_index], (name, who)

@@ -1,15 +1,21 @@
 """Deterministic demo data. Running it twice changes nothing."""
 
 import datetime
+import random
+from decimal import Decimal
 
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.template.loader import render_to_string
 from django_otp.plugins.otp_email.models import EmailDevice
 
 from messaging import services
 from messaging.models import Conversation, Notification
 from portal.accounts.models import Patient, User
 from portal.careteams.models import CareLink, CareTeam, Membership
+from records import services as services_records
+from records.models import Allergy, Condition, LabReport, Measurement, Prescription, Vaccination
 
 DEMO_PASSWORD = "carnet-demo-2026"
 DEMO_DOMAIN = "demo.carnet.example"
@@ -98,6 +104,49 @@ PATIENTS = [
 ]
 
 
+CENT = Decimal("0.01")
+LAB_TESTS = [
+    ("718-7", "Hémoglobine", "g/dL", Decimal("12"), Decimal("16")),
+    ("2345-7", "Glucose à jeun", "g/L", Decimal("0.70"), Decimal("1.10")),
+    ("2160-0", "Créatinine", "mg/L", Decimal("6"), Decimal("12")),
+    ("2093-3", "Cholestérol total", "g/L", Decimal("1.50"), Decimal("2.00")),
+    ("3016-3", "TSH", "mUI/L", Decimal("0.40"), Decimal("4.00")),
+]
+# medication, dosage, frequency, started (days ago), ended (days ago or None), renewable
+PRESCRIPTIONS = [
+    ("Ramipril 5 mg", "1 comprimé", "le matin", 400, None, True),
+    ("Atorvastatine 10 mg", "1 comprimé", "le soir", 300, None, True),
+    ("Amoxicilline 1 g", "1 comprimé", "3 fois par jour pendant 7 jours", 120, 113, False),
+    ("Paracétamol 1 g", "1 comprimé", "si douleur, 3 fois par jour au plus", 20, None, False),
+]
+ALLERGIES = [
+    {"substance": "Pénicilline", "reaction": "Urticaire", "severity": "moderate"},
+    {"substance": "Arachide", "reaction": "Œdème de Quincke", "severity": "severe"},
+    {"substance": "Pollens de graminées", "reaction": "Rhinite", "severity": "mild"},
+]
+CONDITIONS = [
+    {"name": "Hypertension artérielle", "since": datetime.date(2019, 4, 1)},
+    {"name": "Asthme", "since": datetime.date(2005, 9, 1)},
+    {"name": "Appendicectomie", "since": datetime.date(2012, 6, 15), "notes": "Sans complication"},
+]
+VACCINATIONS = [
+    ("DTCaPolio (rappel)", datetime.date(2024, 3, 12), "X4521"),
+    ("Grippe saisonnière", datetime.date(2025, 10, 20), "G2025-118"),
+]
+DOCUMENTS = [
+    ("Compte rendu de consultation", "report", 40),
+    ("Ordonnance", "prescription", 40),
+]
+
+
+def demo_pdf(title, patient):
+    """A small real PDF for the demo documents."""
+    from weasyprint import HTML
+
+    html = render_to_string("records/demo_document.html", {"title": title, "patient": patient})
+    return HTML(string=html).write_pdf()
+
+
 def demo_email(local):
     return f"{local}@{DEMO_DOMAIN}"
 
@@ -138,6 +187,67 @@ class Command(BaseCommand):
                 services.set_conversation_status(actor=authors[1], conversation=conversation, status="closed")
             # Demo history, not news: nobody is emailed about it.
             Notification.objects.filter(message__conversation=conversation).update(status=Notification.Status.SKIPPED)
+
+    def _records(self, index, patient, teams, clinicians):
+        """Two years of plausible records; skipped for a patient who already has some."""
+        if LabReport.objects.filter(patient=patient).exists():
+            return
+        rng = random.Random(index)
+        gp, team = clinicians[index % 2], teams[0]
+        today = datetime.date(2026, 11, 1)
+        for months_ago in (24, 18, 12, 6, 1):
+            day = today - datetime.timedelta(days=30 * months_ago)
+            services_records.add_lab_report(
+                author=gp,
+                team=team,
+                patient=patient,
+                title="Bilan sanguin",
+                collected_on=day,
+                observations=[
+                    {"loinc": loinc, "name": name, "unit": unit, "low": low, "high": high,
+                     "value": Decimal(str(rng.uniform(float(low) * 0.85, float(high) * 1.15))).quantize(CENT)}
+                    for loinc, name, unit, low, high in LAB_TESTS
+                ],
+            )  # fmt: skip
+        Prescription.objects.bulk_create(
+            [
+                Prescription(patient=patient, medication=medication, dosage=dosage, frequency=frequency,
+                             start_date=today - datetime.timedelta(days=start),
+                             end_date=end and today - datetime.timedelta(days=end),
+                             renewable=renewable, prescriber=gp, team=team)
+                for medication, dosage, frequency, start, end, renewable in PRESCRIPTIONS[index % 2 :][:3]
+            ]
+        )  # fmt: skip
+        Allergy.objects.create(patient=patient, author=gp, team=team, **ALLERGIES[index % len(ALLERGIES)])
+        Condition.objects.create(patient=patient, author=gp, team=team, **CONDITIONS[index % len(CONDITIONS)])
+        for vaccine, date, lot in VACCINATIONS:
+            Vaccination.objects.create(patient=patient, author=gp, team=team, vaccine=vaccine, date=date, lot=lot)
+        weight = Decimal(60 + rng.randint(0, 25))
+        Measurement.objects.bulk_create(
+            [
+                Measurement(patient=patient, author=patient.user or gp, team=None if patient.user else team,
+                            kind="weight", value=weight + Decimal(rng.randint(-20, 20)) / 10,
+                            measured_on=today - datetime.timedelta(days=30 * m))
+                for m in range(24, -1, -2)
+            ]
+            + [
+                Measurement(patient=patient, author=gp, team=team, kind="blood_pressure",
+                            value=Decimal(rng.randint(115, 145)), value2=Decimal(rng.randint(70, 90)),
+                            measured_on=today - datetime.timedelta(days=90 * q))
+                for q in range(8, -1, -1)
+            ]
+        )  # fmt: skip
+        if patient.user is not None:
+            for title, category, days_ago in DOCUMENTS:
+                services_records.upload_document(
+                    author=gp,
+                    patient=patient,
+                    upload=SimpleUploadedFile("demo.pdf", demo_pdf(title, patient)),
+                    title=title,
+                    category=category,
+                    care_date=today - datetime.timedelta(days=days_ago),
+                    team=team,
+                )
 
     @transaction.atomic
     def handle(self, *args, **options):
@@ -180,6 +290,8 @@ class Command(BaseCommand):
             patients.append(patient)
 
         self._conversations(patients, teams, clinicians)
+        for index, patient in enumerate(patients):
+            self._records(index, patient, teams, clinicians)
 
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
         self.stdout.write(f"Demo logins (password for all: {DEMO_PASSWORD}):")

@@ -1,0 +1,234 @@
+"""Prescriptions, lab results and the medical profile."""
+
+import datetime
+from decimal import Decimal
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from messaging.models import Conversation
+from portal.audit.models import AccessLog
+from records import services
+from records.models import Allergy, LabReport, Measurement, Observation, Prescription
+
+pytestmark = pytest.mark.django_db
+TODAY = datetime.date.today()
+
+
+@pytest.fixture
+def prescription(patient, clinician, team):
+    return Prescription.objects.create(
+        patient=patient, medication="Ramipril 5 mg", dosage="1 comprimé", frequency="le matin",
+        start_date=TODAY - datetime.timedelta(days=30), renewable=True, prescriber=clinician, team=team,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def report(patient, clinician, team):
+    return services.add_lab_report(
+        author=clinician, team=team, patient=patient, title="Bilan sanguin", collected_on=TODAY,
+        observations=[
+            {"loinc": "2345-7", "name": "Glucose", "value": Decimal("1.32"), "unit": "g/L", "low": Decimal("0.70"), "high": Decimal("1.10")},
+            {"loinc": "718-7", "name": "Hémoglobine", "value": Decimal("11.2"), "unit": "g/dL", "low": Decimal("12"), "high": Decimal("16")},
+            {"loinc": "3016-3", "name": "TSH", "value": Decimal("2.1"), "unit": "mUI/L", "low": Decimal("0.4"), "high": Decimal("4")},
+        ],
+    )  # fmt: skip
+
+
+def test_active_and_past_prescriptions(client, login, patient, clinician, team, prescription):
+    Prescription.objects.create(
+        patient=patient, medication="Amoxicilline", dosage="1 g", frequency="3 fois par jour",
+        start_date=TODAY - datetime.timedelta(days=60), end_date=TODAY - datetime.timedelta(days=50),
+        prescriber=clinician, team=team,
+    )  # fmt: skip
+    login(patient)
+    response = client.get(reverse("records:prescriptions"))
+    assert [p.medication for p in response.context["active"]] == ["Ramipril 5 mg"]
+    assert [p.medication for p in response.context["past"]] == ["Amoxicilline"]
+
+
+def test_renewal_request_opens_one_renewal_conversation_with_the_team(client, login, patient, team, prescription):
+    login(patient)
+    first = client.post(reverse("records:request_renewal", args=[prescription.pk]))
+    second = client.post(reverse("records:request_renewal", args=[prescription.pk]))
+    conversation = Conversation.objects.get()
+    assert first["Location"] == second["Location"] == reverse("messaging:conversation", args=[conversation.pk])
+    assert (conversation.kind, conversation.team, conversation.prescription) == ("renewal", team, prescription)
+    assert "Ramipril 5 mg" in conversation.messages.get().body
+
+
+def test_non_renewable_prescription_cannot_be_renewed(client, login, patient, prescription):
+    prescription.renewable = False
+    prescription.save(update_fields=["renewable"])
+    login(patient)
+    client.post(reverse("records:request_renewal", args=[prescription.pk]))
+    assert not Conversation.objects.exists()
+
+
+def test_renewal_requests_appear_in_the_team_inbox(client, login, patient, clinician, prescription):
+    services.request_renewal(user=patient.user, prescription=prescription)
+    login(clinician)
+    listed = client.get(reverse("messaging:team_inbox"), {"kind": "renewal"}).context["page"].object_list
+    assert [c.prescription for c in listed] == [prescription]
+
+
+def test_results_show_flags_as_text(client, login, patient, report):
+    login(patient)
+    page = client.get(reverse("records:results")).content.decode()
+    assert "Glucose" in page and "LOINC 2345-7" in page
+    assert "Élevé" in page and "Bas" in page and "Normal" in page
+
+
+def test_flag_computation(report):
+    flags = {o.name: o.flag for o in report.observations.all()}
+    assert flags == {"Glucose": "high", "Hémoglobine": "low", "TSH": "normal"}
+
+
+def test_history_of_one_test_with_chart_and_table(client, login, patient, clinician, team, report):
+    older = services.add_lab_report(
+        author=clinician, team=team, patient=patient, title="Bilan", collected_on=TODAY - datetime.timedelta(days=90),
+        observations=[{"loinc": "2345-7", "name": "Glucose", "value": Decimal("0.95"), "unit": "g/L", "low": Decimal("0.7"), "high": Decimal("1.1")}],
+    )  # fmt: skip
+    glucose = report.observations.get(loinc="2345-7")
+    login(patient)
+    response = client.get(reverse("records:observation_history", args=[glucose.pk]))
+    page = response.content.decode()
+    assert [o.report for o in response.context["history"]] == [older, report]
+    assert "<svg" in page and "<polyline" in page and "<table" in page
+    assert "0,95" in page and "1,32" in page
+
+
+def test_clinician_adds_a_lab_report_by_csv(client, login, clinician, patient):
+    login(clinician)
+    csv_file = SimpleUploadedFile("r.csv", "loinc;name;value;unit;low;high\n2093-3;Cholestérol;2,4;g/L;;2\n".encode())
+    response = client.post(
+        reverse("records:add_lab_report", args=[patient.pk]),
+        {"title": "Lipides", "collected_on": "2026-11-01", "csv_file": csv_file, "obs-TOTAL_FORMS": "0", "obs-INITIAL_FORMS": "0"},
+    )  # fmt: skip
+    assert response.status_code == 302
+    observation = Observation.objects.get()
+    assert (observation.name, observation.value, observation.flag) == ("Cholestérol", Decimal("2.4"), "high")
+
+
+def test_a_bad_csv_names_its_bad_lines_and_saves_nothing(client, login, clinician, patient):
+    login(clinician)
+    csv_file = SimpleUploadedFile("r.csv", b"loinc,name,value,unit,low,high\n718-7,Hb,abc,g/dL,12,16\n,X,1,,,\n")
+    response = client.post(
+        reverse("records:add_lab_report", args=[patient.pk]),
+        {"title": "Bilan", "collected_on": "2026-11-01", "csv_file": csv_file, "obs-TOTAL_FORMS": "0", "obs-INITIAL_FORMS": "0"},
+    )  # fmt: skip
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "La ligne 2 n’est pas valide." in page and "La ligne 3 n’est pas valide." in page
+    assert not LabReport.objects.exists()
+
+
+def test_clinician_adds_a_lab_report_with_the_form(client, login, clinician, patient, team):
+    login(clinician)
+    data = {"title": "Bilan", "collected_on": "2026-11-01", "obs-TOTAL_FORMS": "2", "obs-INITIAL_FORMS": "0",
+            "obs-0-loinc": "2160-0", "obs-0-name": "Créatinine", "obs-0-value": "9.5", "obs-0-unit": "mg/L",
+            "obs-0-low": "6", "obs-0-high": "12"}  # fmt: skip
+    assert client.post(reverse("records:add_lab_report", args=[patient.pk]), data).status_code == 302
+    report = LabReport.objects.get()
+    assert (report.team, report.observations.get().name) == (team, "Créatinine")
+
+
+def test_clinician_adds_a_prescription(client, login, clinician, patient, team):
+    login(clinician)
+    bad = client.post(
+        reverse("records:add_prescription", args=[patient.pk]),
+        {"medication": "Doliprane", "dosage": "1 g", "frequency": "si douleur", "route": "oral",
+         "start_date": "2026-11-10", "end_date": "2026-11-01"},
+    )  # fmt: skip
+    assert "La date de fin est antérieure" in bad.content.decode()
+    good = client.post(
+        reverse("records:add_prescription", args=[patient.pk]),
+        {"medication": "Doliprane", "dosage": "1 g", "frequency": "si douleur", "route": "oral", "start_date": "2026-11-10"},
+    )  # fmt: skip
+    assert good.status_code == 302
+    assert Prescription.objects.get().team == team
+
+
+def test_patient_edits_their_own_profile_entries_only(client, login, patient, clinician, team):
+    professional = Allergy.objects.create(patient=patient, author=clinician, team=team, substance="Pénicilline")
+    login(patient)
+    response = client.post(
+        reverse("records:add_profile_entry", args=["allergy"]),
+        {"allergy-substance": "Arachide", "allergy-reaction": "urticaire", "allergy-severity": "severe"},
+    )
+    assert response.status_code == 302
+    mine = Allergy.objects.get(substance="Arachide")
+    assert mine.by_patient and mine.author == patient.user
+    client.post(reverse("records:delete_profile_entry", args=["allergy", professional.pk]))
+    assert Allergy.objects.filter(pk=professional.pk).exists()
+    client.post(reverse("records:delete_profile_entry", args=["allergy", mine.pk]))
+    assert not Allergy.objects.filter(pk=mine.pk).exists()
+
+
+def test_profile_form_errors_are_shown_next_to_the_field(client, login, patient):
+    login(patient)
+    response = client.post(
+        reverse("records:add_profile_entry", args=["measurement"]),
+        {"measurement-kind": "blood_pressure", "measurement-value": "13", "measurement-measured_on": "2026-11-01"},
+    )
+    assert response.status_code == 200
+    assert "Indiquez aussi la pression diastolique." in response.content.decode()
+    assert not Measurement.objects.exists()
+    assert client.post(reverse("records:add_profile_entry", args=["nonsense"])).status_code == 404
+
+
+def test_measurements_trend(client, login, patient):
+    for days, weight in [(400, "72.5"), (200, "71"), (10, "69.8")]:
+        Measurement.objects.create(
+            patient=patient, author=patient.user, kind="weight", value=Decimal(weight),
+            measured_on=TODAY - datetime.timedelta(days=days),
+        )  # fmt: skip
+    login(patient)
+    page = client.get(reverse("records:profile")).content.decode()
+    assert "<polyline" in page and "69,8" in page
+
+
+def test_other_people_cannot_see_results_or_profile(client, login, other_patient, other_clinician, support, report):
+    glucose = report.observations.first()
+    for who in (other_patient, other_clinician, support):
+        login(who)
+        assert client.get(reverse("records:observation_history", args=[glucose.pk])).status_code == 404
+    login(other_patient)
+    assert client.post(reverse("records:delete_profile_entry", args=["allergy", 1])).status_code == 404
+
+
+def test_clinician_reading_a_result_history_is_traced(client, login, clinician, report):
+    login(clinician)
+    client.get(reverse("records:observation_history", args=[report.observations.first().pk]))
+    assert AccessLog.objects.get().action == "view_results"
+
+
+def test_query_counts_do_not_grow(client, login, patient, clinician, team, prescription, report):
+    def count(who, url):
+        login(who)
+        client.get(url)
+        with CaptureQueriesContext(connection) as ctx:
+            assert client.get(url).status_code == 200
+        return len(ctx)
+
+    urls = [
+        (patient, reverse("records:prescriptions")),
+        (patient, reverse("records:results")),
+        (patient, reverse("records:profile")),
+        (clinician, reverse("careteams:patient_detail", args=[patient.pk])),
+        (patient, reverse("patient_home")),
+    ]
+    before = [count(who, url) for who, url in urls]
+    for n in range(8):
+        prescription.pk = None
+        prescription.save()
+        services.add_lab_report(
+            author=clinician, team=team, patient=patient, title=f"Bilan {n}", collected_on=TODAY,
+            observations=[{"loinc": "2345-7", "name": "Glucose", "value": Decimal("1"), "unit": "g/L"}],
+        )  # fmt: skip
+        Allergy.objects.create(patient=patient, author=patient.user, substance=f"Substance {n}")
+        Measurement.objects.create(patient=patient, author=patient.user, kind="weight", value=70 + n, measured_on=TODAY)
+    assert [count(who, url) for who, url in urls] == before
