@@ -12,8 +12,31 @@ class MessageBodyField(forms.CharField):
         super().__init__(label=_("Message"), max_length=10_000, **kwargs)
 
 
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class AttachmentsField(forms.FileField):
+    """Zero or more files; each is checked by content when the message is sent."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("widget", MultipleFileInput(attrs={"accept": ".pdf,.jpg,.jpeg,.png,.txt"}))
+        super().__init__(
+            label=_("Attachments"),
+            required=False,
+            help_text=_("PDF, JPEG, PNG or plain text, 20 MB at most each."),
+            **kwargs,
+        )
+
+    def clean(self, data, initial=None):
+        if isinstance(data, (list, tuple)):
+            return [super(AttachmentsField, self).clean(item, initial) for item in data if item]
+        return [data] if data else []
+
+
 class ReplyForm(forms.Form):
     body = MessageBodyField(error_messages={"required": _("Write a message.")})
+    attachments = AttachmentsField()
 
 
 class NewConversationForm(forms.Form):
@@ -21,6 +44,7 @@ class NewConversationForm(forms.Form):
     kind = forms.ChoiceField(label=_("Type"), choices=Conversation.Kind.choices)
     subject = forms.CharField(label=_("Subject"), max_length=200)
     body = MessageBodyField(error_messages={"required": _("Write a message.")})
+    attachments = AttachmentsField()
 
     def __init__(self, *args, teams, **kwargs):
         super().__init__(*args, **kwargs)

@@ -197,3 +197,27 @@ class ReplyTemplate(models.Model):
 
     def __str__(self):
         return self.title
+
+
+class Attachment(models.Model):
+    """A file sent with a message: checked like document uploads, sealed at rest
+    under a random name, hash-verified when read. Immutable like its message."""
+
+    message = models.ForeignKey(Message, on_delete=models.PROTECT, related_name="attachments")
+    display_name = models.CharField(max_length=100)
+    content_type = models.CharField(max_length=50)
+    size = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64)
+    key_id = models.CharField(max_length=32)
+    file_name = models.CharField(max_length=200)
+
+    class Meta:
+        ordering = ["pk"]
+
+    def __str__(self):
+        return self.display_name
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise ImmutableError("attachments cannot be changed once sent")
+        super().save(*args, **kwargs)

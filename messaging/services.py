@@ -6,14 +6,24 @@ import logging
 from functools import partial
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import SuspiciousFileOperation, ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
+from django.utils.text import get_valid_filename
 from django.utils.translation import gettext as _
 
-from messaging.models import Conversation, Event, Message, Notification, NotificationPreference, ReadState
+from messaging.models import (
+    Attachment,
+    Conversation,
+    Event,
+    Message,
+    Notification,
+    NotificationPreference,
+    ReadState,
+)
 from portal.accounts.models import User
+from records import files
 
 logger = logging.getLogger(__name__)
 
@@ -46,23 +56,44 @@ def recipients_of(message: Message) -> list[User]:
 
 
 def start_conversation(
-    *, author: User, patient, team, subject: str, kind: str, body: str, prescription=None
+    *, author: User, patient, team, subject: str, kind: str, body: str, prescription=None, attachments=()
 ) -> Conversation:
     """Open a conversation between ``patient`` and ``team`` with its first message."""
     with transaction.atomic():
         conversation = Conversation.objects.create(
             patient=patient, team=team, subject=subject, kind=kind, started_by=author, prescription=prescription
         )
-        send_message(author=author, conversation=conversation, body=body)
+        send_message(author=author, conversation=conversation, body=body, attachments=attachments)
     return conversation
 
 
-def send_message(*, author: User, conversation: Conversation, body: str) -> Message:
-    """Add a message; a reply to a closed conversation reopens it. The outbox rows
-    for the notifications are written in the same transaction and relayed after commit."""
+def send_message(*, author: User, conversation: Conversation, body: str, attachments=()) -> Message:
+    """Add a message, with its attachments; a reply to a closed conversation reopens
+    it. The outbox rows for the notifications are written in the same transaction
+    and relayed after commit. Files are checked before anything is written, and
+    removed again when the transaction fails: nothing is half-saved."""
     body = body.strip()
     if not body:
         raise ValidationError(_("Write a message."), code="empty")
+    checked = [(upload.name, *files.read_upload(upload)) for upload in attachments]
+    stored = []
+    try:
+        return _send(author, conversation, body, checked, stored)
+    except Exception:
+        for name in stored:
+            files.remove(name)
+        raise
+
+
+def safe_display_name(original_name: str) -> str:
+    """A name to show and to download under: never a path, never used on disk."""
+    try:
+        return get_valid_filename(original_name.rsplit("/", 1)[-1].rsplit("\\", 1)[-1])[:100]
+    except SuspiciousFileOperation:
+        return "piece-jointe"
+
+
+def _send(author, conversation, body, checked, stored) -> Message:
     now = timezone.now()
     with transaction.atomic():
         conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
@@ -82,6 +113,18 @@ def send_message(*, author: User, conversation: Conversation, body: str) -> Mess
         conversation.save(update_fields=fields)
         Event.objects.create(conversation=conversation, actor=author, kind=Event.Kind.SENT, at=now)
         ReadState.objects.update_or_create(conversation=conversation, user=author, defaults={"last_read_at": now})
+        for original_name, data, content_type in checked:
+            name, sha256, key_id = files.store(data, folder="attachments")
+            stored.append(name)
+            Attachment.objects.create(
+                message=message,
+                display_name=safe_display_name(original_name),
+                content_type=content_type,
+                size=len(data),
+                sha256=sha256,
+                key_id=key_id,
+                file_name=name,
+            )
         notifications = Notification.objects.bulk_create(
             [Notification(message=message, recipient=user) for user in recipients_of(message) if user != author]
         )
@@ -182,3 +225,31 @@ def relay_pending_notifications(*, older_than_seconds: int = 30) -> int:
         )[:500]
     )
     return enqueue_notifications(ids)
+
+
+def read_attachment(*, attachment: Attachment) -> bytes:
+    """The attachment's bytes, verified; raises ``files.IntegrityError`` when altered."""
+    try:
+        return files.load(attachment.file_name, attachment.sha256)
+    except files.IntegrityError as error:
+        logger.error("attachment %s failed its integrity check: %s", attachment.pk, error)
+        raise
+
+
+def save_attachment_to_documents(*, user: User, attachment: Attachment):
+    """Copy an attachment into the patient's documents (sealed anew)."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from records import services as records
+
+    message = attachment.message
+    data = read_attachment(attachment=attachment)
+    return records.upload_document(
+        author=message.author,
+        patient=message.conversation.patient,
+        upload=SimpleUploadedFile(attachment.display_name, data),
+        title=attachment.display_name,
+        category="other",
+        care_date=timezone.localtime(message.created_at).date(),
+        team=message.author_team,
+    )

@@ -2,7 +2,9 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
@@ -12,8 +14,14 @@ from messaging.models import Conversation, NotificationPreference, ReplyTemplate
 from portal import access
 from portal.accounts.models import User
 from portal.audit.models import AccessLog
+from records import files
 
 PAGE_SIZE = 25
+
+
+def _bound(request):
+    """Form data and files of a POST; nothing for a GET."""
+    return (request.POST, request.FILES) if request.method == "POST" else (None, None)
 
 
 @access.role_required(User.Role.PATIENT)
@@ -33,11 +41,15 @@ def inbox(request):
 def new_conversation(request):
     patient = access.get_own_patient(request.user)
     teams = access.teams_patient_can_write_to(patient)
-    form = NewConversationForm(request.POST if request.method == "POST" else None, teams=teams)
+    form = NewConversationForm(*_bound(request), teams=teams)
     if request.method == "POST" and form.is_valid():
-        conversation = services.start_conversation(author=request.user, patient=patient, **form.cleaned_data)
-        messages.success(request, _("Your message has been sent."))
-        return redirect("messaging:conversation", conversation.pk)
+        try:
+            conversation = services.start_conversation(author=request.user, patient=patient, **form.cleaned_data)
+        except ValidationError as error:
+            form.add_error("attachments", error)
+        else:
+            messages.success(request, _("Your message has been sent."))
+            return redirect("messaging:conversation", conversation.pk)
     return render(request, "messaging/new.html", {"form": form, "patient": patient})
 
 
@@ -87,16 +99,20 @@ def team_new_conversation(request, patient_pk):
     """A clinician starts a conversation with a patient of one of their teams."""
     patient = access.get_cared_patient(request.user, patient_pk)
     teams = access.teams_of(request.user).filter(pk__in=access.teams_patient_can_write_to(patient))
-    form = NewConversationForm(request.POST if request.method == "POST" else None, teams=teams)
+    form = NewConversationForm(*_bound(request), teams=teams)
     if request.method == "POST" and form.is_valid():
-        conversation = services.start_conversation(author=request.user, patient=patient, **form.cleaned_data)
-        messages.success(request, _("Your message has been sent."))
-        return redirect("messaging:conversation", conversation.pk)
+        try:
+            conversation = services.start_conversation(author=request.user, patient=patient, **form.cleaned_data)
+        except ValidationError as error:
+            form.add_error("attachments", error)
+        else:
+            messages.success(request, _("Your message has been sent."))
+            return redirect("messaging:conversation", conversation.pk)
     return render(request, "messaging/new.html", {"form": form, "patient": patient})
 
 
 def _conversation_context(request, conversation, form):
-    thread = conversation.messages.select_related("author", "author_team")
+    thread = conversation.messages.select_related("author", "author_team").prefetch_related("attachments")
     context = {"conversation": conversation, "thread": thread, "form": form}
     if request.user.is_clinician:
         context["assign_form"] = AssignForm(initial={"assignee": conversation.assigned_to_id}, team=conversation.team)
@@ -117,7 +133,7 @@ def conversation(request, pk):
     if request.user.is_clinician and template_id.isdigit():
         template = ReplyTemplate.objects.filter(team=conversation.team, pk=template_id).first()
         initial["body"] = template.body if template else ""
-    form = ReplyForm(request.POST if request.method == "POST" else None, initial=initial)
+    form = ReplyForm(*_bound(request), initial=initial)
     if request.method == "POST":
         if (
             request.user.is_patient
@@ -126,9 +142,14 @@ def conversation(request, pk):
             form.add_error(None, _("You can no longer write to this care team: the link is not active."))
         elif form.is_valid():
             try:
-                services.send_message(author=request.user, conversation=conversation, body=form.cleaned_data["body"])
+                services.send_message(
+                    author=request.user,
+                    conversation=conversation,
+                    body=form.cleaned_data["body"],
+                    attachments=form.cleaned_data["attachments"],
+                )
             except ValidationError as error:
-                form.add_error("body", error)
+                form.add_error("attachments" if error.code != "empty" else "body", error)
             else:
                 messages.success(request, _("Your message has been sent."))
                 return redirect("messaging:conversation", conversation.pk)
@@ -145,7 +166,7 @@ def thread(request, pk):
     conversation = access.get_conversation_for(request.user, pk)
     if services.mark_read(user=request.user, conversation=conversation) and request.user.is_clinician:
         access.trace_read(request.user, conversation.patient, AccessLog.Action.READ_CONVERSATION, conversation.subject)
-    thread = conversation.messages.select_related("author", "author_team")
+    thread = conversation.messages.select_related("author", "author_team").prefetch_related("attachments")
     return render(request, "messaging/conversation.html#thread", {"conversation": conversation, "thread": thread})
 
 
@@ -210,3 +231,37 @@ def preferences(request):
         messages.success(request, _("Your preferences have been saved."))
         return redirect("messaging:preferences")
     return render(request, "messaging/preferences.html", {"form": form})
+
+
+@require_GET
+@login_required
+def attachment(request, pk):
+    """Download an attachment, verified against its hash; never served when altered."""
+    attachment = access.get_attachment_for(request.user, pk)
+    conversation = attachment.message.conversation
+    try:
+        data = services.read_attachment(attachment=attachment)
+    except files.IntegrityError:
+        messages.error(request, _("This file failed its integrity check: it is not served, to protect you."))
+        return redirect("messaging:conversation", conversation.pk)
+    if request.user.is_clinician:
+        access.trace_read(request.user, conversation.patient, AccessLog.Action.READ_CONVERSATION, conversation.subject)
+    response = HttpResponse(data, content_type=attachment.content_type)
+    response["Content-Disposition"] = content_disposition_header(as_attachment=True, filename=attachment.display_name)
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "no-store, private"
+    return response
+
+
+@require_POST
+@access.role_required(User.Role.PATIENT)
+def save_attachment(request, pk):
+    """Copy an attachment into the patient's documents."""
+    attachment = access.get_attachment_for(request.user, pk)
+    try:
+        document = services.save_attachment_to_documents(user=request.user, attachment=attachment)
+    except (files.IntegrityError, ValidationError):
+        messages.error(request, _("This file could not be saved to your documents."))
+        return redirect("messaging:conversation", attachment.message.conversation_id)
+    messages.success(request, _("The file has been saved to your documents."))
+    return redirect("records:document", document.pk)

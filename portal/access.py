@@ -11,7 +11,7 @@ from django.contrib.auth.decorators import login_required
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import Http404
 
-from messaging.models import Conversation
+from messaging.models import Attachment, Conversation
 from portal.accounts.models import Patient, User
 from portal.audit.models import AccessLog
 from portal.careteams.models import CareLink, CareTeam, ClinicianBlock
@@ -92,8 +92,18 @@ def conversations_for(user) -> QuerySet[Conversation]:
 def get_conversation_for(user, pk) -> Conversation:
     """A conversation ``user`` may read; 404 for unknown and not-yours alike."""
     try:
-        return conversations_for(user).select_related("patient", "team", "assigned_to").get(pk=pk)
+        return conversations_for(user).select_related("patient", "team", "assigned_to", "prescription").get(pk=pk)
     except (Conversation.DoesNotExist, ValueError, TypeError):
+        raise Http404 from None
+
+
+def get_attachment_for(user, pk) -> Attachment:
+    """An attachment of a conversation ``user`` may read; 404 otherwise."""
+    try:
+        return Attachment.objects.select_related(
+            "message__conversation__patient", "message__author", "message__author_team"
+        ).get(pk=pk, message__conversation__in=conversations_for(user))
+    except (Attachment.DoesNotExist, ValueError, TypeError):
         raise Http404 from None
 
 

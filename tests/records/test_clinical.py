@@ -58,6 +58,8 @@ def test_renewal_request_opens_one_renewal_conversation_with_the_team(client, lo
     assert first["Location"] == second["Location"] == reverse("messaging:conversation", args=[conversation.pk])
     assert (conversation.kind, conversation.team, conversation.prescription) == ("renewal", team, prescription)
     assert "Ramipril 5 mg" in conversation.messages.get().body
+    page = client.get(first["Location"]).content.decode()
+    assert "Ramipril 5 mg — 1 comprimé, le matin" in page
 
 
 def test_non_renewable_prescription_cannot_be_renewed(client, login, patient, prescription):
