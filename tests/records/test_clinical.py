@@ -1,6 +1,7 @@
 """Prescriptions, lab results and the medical profile."""
 
 import datetime
+import re
 from decimal import Decimal
 
 import pytest
@@ -100,6 +101,9 @@ def test_history_of_one_test_with_chart_and_table(client, login, patient, clinic
     page = response.content.decode()
     assert [o.report for o in response.context["history"]] == [older, report]
     assert "<svg" in page and "<polyline" in page and "<table" in page
+    # SVG coordinates are never written with a French decimal comma.
+    assert not re.search(r'(c[xy]|[xy][12]?|height|width)="-?[0-9]+,[0-9]', page)
+    assert '<rect class="trend-band"' in page
     assert "0,95" in page and "1,32" in page
 
 
