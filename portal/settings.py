@@ -205,6 +205,8 @@ ACCOUNT_EMAIL_VERIFICATION = "optional"
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_ADAPTER = "portal.accounts.adapter.AccountAdapter"
 ACCOUNT_OPEN_SIGNUP = env_bool("ACCOUNT_OPEN_SIGNUP", False)
+# Changing the email address asks for the password again (allauth's reauthentication).
+ACCOUNT_REAUTHENTICATION_REQUIRED = True
 # Notices of password and email changes: sent by AccountAdapter through Celery.
 ACCOUNT_EMAIL_NOTIFICATIONS = True
 # Lockout (django-axes, database handler: works while Redis is down). Per account

@@ -108,3 +108,23 @@ def test_password_change_asks_the_current_password_and_signs_out_other_clients(c
     assert response.status_code == 302
     assert client.get("/my/").status_code == 200
     assert other.get("/my/")["Location"].startswith(reverse("account_login"))
+
+
+def test_changing_the_email_asks_for_the_password_then_a_verification(
+    client, login, patient, django_capture_on_commit_callbacks
+):
+    from allauth.account.models import EmailAddress
+    from django.core import mail
+
+    login(patient)
+    response = client.post(reverse("account_email"), {"action_add": "", "email": "camille.nouvelle@example.org"})
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("account_reauthenticate"))
+    assert not EmailAddress.objects.filter(email="camille.nouvelle@example.org").exists()
+
+    client.post(reverse("account_reauthenticate"), {"password": PASSWORD})
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("account_email"), {"action_add": "", "email": "camille.nouvelle@example.org"})
+    address = EmailAddress.objects.get(email="camille.nouvelle@example.org")
+    assert address.user == patient.user and not address.verified
+    assert any("camille.nouvelle@example.org" in m.to for m in mail.outbox)  # the verification link
