@@ -50,3 +50,30 @@ def analyze():
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE")
+
+
+def signed_in_client(user):
+    """A test client signed in as ``user`` with the second factor passed."""
+    from django.test import Client
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_email.models import EmailDevice
+
+    client = Client()
+    client.force_login(user)
+    device, _ = EmailDevice.objects.get_or_create(user=user, name="Email", defaults={"confirmed": True})
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
+    return client
+
+
+def check_ok(fn):
+    """Fail loudly if a measured page does not answer 200: a redirect is not a figure."""
+
+    def wrapped():
+        response = fn()
+        if response.status_code != 200:
+            raise RuntimeError(f"benchmark page answered {response.status_code}")
+        return response
+
+    return wrapped
