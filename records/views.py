@@ -26,6 +26,7 @@ from records.forms import (
 from records.models import Allergy, Condition, LabReport, Measurement, Observation, Prescription, Vaccination
 
 PAGE_SIZE = 25
+CHART_POINTS = 100
 FILTERS_SESSION_KEY = "document_filters"
 
 
@@ -319,17 +320,18 @@ def observation_history(request, pk):
     """Every value of one test (same LOINC code) for the patient, as a trend chart
     and an accessible table."""
     observation = access.get_item_for(request.user, Observation, pk)
-    history = list(
+    history = (
         access.items_visible_to(request.user, Observation)
         .filter(patient=observation.patient, loinc=observation.loinc)
         .select_related("report")
-        .order_by("report__collected_on", "pk")
+        .order_by("-report__collected_on", "-pk")
     )
     access.trace_read(request.user, observation.patient, AccessLog.Action.VIEW_RESULTS, observation.name)
-    chart = charts.trend(
-        [(o.report.collected_on, o.value) for o in history], low=observation.low, high=observation.high
-    )
-    context = {"observation": observation, "history": history, "chart": chart}
+    # The chart shows the latest values; the table pages through all of them.
+    latest = list(history[:CHART_POINTS])[::-1]
+    chart = charts.trend([(o.report.collected_on, o.value) for o in latest], low=observation.low, high=observation.high)
+    page = Paginator(history, 50).get_page(request.GET.get("page"))
+    context = {"observation": observation, "page": page, "chart": chart}
     return render(request, "records/observation_history.html", context)
 
 

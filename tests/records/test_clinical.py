@@ -99,7 +99,7 @@ def test_history_of_one_test_with_chart_and_table(client, login, patient, clinic
     login(patient)
     response = client.get(reverse("records:observation_history", args=[glucose.pk]))
     page = response.content.decode()
-    assert [o.report for o in response.context["history"]] == [older, report]
+    assert [o.report for o in response.context["page"].object_list] == [report, older]
     assert "<svg" in page and "<polyline" in page and "<table" in page
     # SVG coordinates are never written with a French decimal comma.
     assert not re.search(r'(c[xy]|[xy][12]?|height|width)="-?[0-9]+,[0-9]', page)
@@ -224,6 +224,7 @@ def test_query_counts_do_not_grow(client, login, patient, clinician, team, presc
         (patient, reverse("records:prescriptions")),
         (patient, reverse("records:results")),
         (patient, reverse("records:profile")),
+        (patient, reverse("records:observation_history", args=[report.observations.get(loinc="2345-7").pk])),
         (clinician, reverse("careteams:patient_detail", args=[patient.pk])),
         (patient, reverse("patient_home")),
     ]
