@@ -88,12 +88,17 @@ def verify_second_factor(*, user: User, token: str) -> Device | None:
     return match_token(user, token)
 
 
-def send_email_code(*, user: User) -> bool:
-    """Email a one-time code to each confirmed email device of ``user``. False when it has none."""
+def send_email_code(*, user: User) -> str:
+    """Email a one-time code to each confirmed email device of ``user`` that may send
+    one now. Returns "sent", "wait" (a code went out moments ago: django-otp's
+    cool-down) or "none" (no email device)."""
     devices = list(EmailDevice.objects.filter(user=user, confirmed=True))
-    for device in devices:
+    ready = [device for device in devices if device.generate_is_allowed()[0]]
+    for device in ready:
         device.generate_challenge()
-    return bool(devices)
+    if ready:
+        return "sent"
+    return "wait" if devices else "none"
 
 
 class LastDeviceError(Exception):

@@ -78,8 +78,13 @@ def verify(request):
     form = CodeForm()
     if request.method == "POST":
         if request.POST.get("action") == "send-email":
-            if services.send_email_code(user=request.user):
+            sent = services.send_email_code(user=request.user)
+            if sent == "sent":
                 messages.info(request, _("A code has been sent to your email address. It is valid for 10 minutes."))
+            elif sent == "wait":
+                messages.warning(
+                    request, _("A code was sent less than a minute ago: check your inbox, or ask again in a moment.")
+                )
         else:
             form = CodeForm(request.POST)
             if form.is_valid():

@@ -229,6 +229,16 @@ def test_email_code_signs_in(client, password_only_login, patient):
     assert client.get("/my/").status_code == 200
 
 
+def test_asking_again_within_the_cool_down_says_so_and_sends_nothing(client, password_only_login, patient):
+    second_factor_of(patient.user)
+    password_only_login(patient)
+    client.post(reverse("accounts:verify"), {"action": "send-email"})
+    again = client.post(reverse("accounts:verify"), {"action": "send-email"}).content.decode()
+    assert "Il est valable 10 minutes." not in again
+    assert "moins d’une minute" in again
+    assert len(mail.outbox) == 1
+
+
 def test_email_enrolment(client, password_only_login):
     user = UserFactory(role=User.Role.SUPPORT)
     password_only_login(user)
