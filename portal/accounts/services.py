@@ -188,6 +188,7 @@ SECURITY_NOTICE_SUBJECTS = {
     "device_added": _("A second factor has been added to your Carnet account"),
     "device_removed": _("A second factor has been removed from your Carnet account"),
     "new_sign_in": _("New sign-in to your Carnet account"),
+    "second_factor_reset": _("The second factor of your Carnet account has been reset"),
 }
 
 

@@ -29,6 +29,7 @@ class AccessLog(models.Model):
         VIEW_DOCUMENT = "view_document", _("Opened a document")
         DOWNLOAD_DOCUMENT = "download_document", _("Downloaded a document")
         VIEW_RESULTS = "view_results", _("Looked at a lab result history")
+        ACCOUNT_ACTION = "account_action", _("Support acted on the account")
 
     patient = models.ForeignKey("accounts.Patient", on_delete=models.PROTECT, related_name="access_logs")
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
