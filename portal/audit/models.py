@@ -28,6 +28,7 @@ class AccessLog(models.Model):
         LIST_DOCUMENTS = "list_documents", _("Listed the documents")
         VIEW_DOCUMENT = "view_document", _("Opened a document")
         DOWNLOAD_DOCUMENT = "download_document", _("Downloaded a document")
+        EXPORT = "export", _("Exported the record")
 
     patient = models.ForeignKey("accounts.Patient", on_delete=models.PROTECT, related_name="access_logs")
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
