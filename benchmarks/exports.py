@@ -110,17 +110,15 @@ def _child(fn, queue):
     with open("/proc/self/clear_refs", "w") as clear:
         clear.write("5")
     baseline = _rss_kib("VmRSS")
-    start = time.perf_counter()
-    size = len(fn())
-    seconds = time.perf_counter() - start
-    queue.put(
-        {
-            "seconds": seconds,
-            "peak_mib": _rss_kib("VmHWM") / 1024,
-            "delta_mib": (_rss_kib("VmHWM") - baseline) / 1024,
-            "bytes": size,
-        }
-    )
+    try:
+        start = time.perf_counter()
+        size = len(fn())
+        seconds = time.perf_counter() - start
+    except Exception as error:  # report it rather than leave the parent waiting
+        queue.put({"error": repr(error)})
+        raise
+    peak = _rss_kib("VmHWM")
+    queue.put({"seconds": seconds, "peak_mib": peak / 1024, "delta_mib": (peak - baseline) / 1024, "bytes": size})
     connection.close()
 
 
@@ -132,8 +130,11 @@ def in_child(fn, repeat):
         queue = context.Queue()
         process = context.Process(target=_child, args=(fn, queue))
         process.start()
-        results.append(queue.get(timeout=900))
+        result = queue.get(timeout=900)
         process.join()
+        if "error" in result:
+            raise RuntimeError(result["error"])
+        results.append(result)
     return {
         "seconds": statistics.median(r["seconds"] for r in results),
         "min_seconds": min(r["seconds"] for r in results),
@@ -197,7 +198,7 @@ def run():
     print(f"{'what':<62} {'median s':>8} {'min s':>8} {'peak MiB':>9} {'+MiB':>9}")
     sections = list(export_builders.SECTIONS)
     row(
-        "health summary PDF (all sections, 500 documents listed)",
+        "health summary PDF (all sections; latest 25 of 500 documents)",
         in_child(lambda: export_builders.build_summary(user=user, patient=patient, sections=sections), repeat=5),
     )
     row(
@@ -220,5 +221,11 @@ def run():
     print("\n## Floor: WeasyPrint alone on the same HTML, fresh interpreter, no Django")
     print(f"{'what':<62} {'median s':>8} {'min s':>8} {'peak MiB':>9}")
     for variant in (None, "pdf/ua-1", "pdf/a-3b"):
-        row(f"health summary HTML, pdf_variant={variant}", floor(summary_html, variant))
+        row(f"health summary HTML, pdf_variant={variant}", floor(summary_html, variant, repeat=7))
     row(f"conversation HTML, pdf_variant={pdf.PDF_VARIANT}", floor(conversation_html, pdf.PDF_VARIANT, repeat=5))
+
+    print("\n## Is a long table linear? The documents table alone, WeasyPrint floor, pdf/ua-1")
+    for rows in (125, 250, 500):
+        export_builders.SUMMARY_DOCUMENTS = rows
+        html = export_builders.summary_html(user=user, patient=patient, sections=["documents"])
+        row(f"{rows} table rows", floor(html, pdf.PDF_VARIANT, repeat=1))

@@ -157,10 +157,11 @@ def fhir_bundle(*, patient: Patient, documents, conversations, document_paths) -
                     "subject": patient_ref,
                     "topic": {"text": conversation.subject},
                     "sent": timezone.localtime(message.created_at).isoformat(),
-                    "sender": {"display": message.author.get_full_name()},
+                    "sender": {"display": message.author.get_full_name().strip() or _team_name(message)},
                     "payload": [{"contentString": message.body}],
                 }
             )
+    entries = [_without_blanks(entry) for entry in entries]
     bundle = {
         "resourceType": "Bundle",
         "type": "collection",
@@ -171,6 +172,20 @@ def fhir_bundle(*, patient: Patient, documents, conversations, document_paths) -
     }
     Bundle.model_validate(bundle)  # raises when the bundle is not valid R4
     return bundle
+
+
+def _team_name(message):
+    return message.author_team.name if message.author_team_id else ""
+
+
+def _without_blanks(value):
+    """FHIR forbids empty strings and empty objects: drop them (a user without a name, say)."""
+    if isinstance(value, dict):
+        cleaned = {key: _without_blanks(item) for key, item in value.items()}
+        return {key: item for key, item in cleaned.items() if item not in ("", None, {}, [])}
+    if isinstance(value, list):
+        return [item for item in (_without_blanks(item) for item in value) if item not in ("", None, {}, [])]
+    return value.strip() if isinstance(value, str) and not value.strip() else value
 
 
 # --- Complete archive ---

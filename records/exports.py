@@ -153,8 +153,9 @@ def run_export(*, export_id: int) -> None:
     except export_builders.Gone:
         _fail(export_id, token, Export.Failure.GONE)
         return
-    except Exception:
-        logger.exception("export %s failed", export_id)
+    except Exception as error:
+        # The error's type only: messages and tracebacks can quote health data.
+        logger.error("export %s failed: %s", export_id, type(error).__name__)
         _fail(export_id, token, Export.Failure.ERROR)
         return
     name, sha256, key_id = files.store(data, folder="exports")

@@ -310,3 +310,33 @@ def test_summary_lists_the_latest_documents_and_counts_the_rest(patient, clinici
     text = text_of(export_builders.build_summary(user=patient.user, patient=patient, sections=["documents"]))
     assert "Examen 5" in text and "Examen 3" in text and "Examen 2" not in text
     assert "Et 2 documents plus anciens" in text
+
+
+def test_fhir_bundle_stays_valid_with_a_nameless_author(patient, team):
+    from fhir.resources.R4B.bundle import Bundle
+
+    from tests.factories import ClinicianFactory
+
+    nameless = ClinicianFactory(first_name="", last_name="", teams=[team])
+    conversation = messaging.start_conversation(
+        author=patient.user, patient=patient, team=team, subject="Question", kind="question", body="Bonjour"
+    )
+    messaging.send_message(author=nameless, conversation=conversation, body="Réponse")
+    bundle = export_builders.fhir_bundle(patient=patient, documents=[], conversations=[conversation], document_paths={})
+    Bundle.model_validate(bundle)
+    senders = [e["resource"].get("sender") for e in bundle["entry"] if e["resource"]["resourceType"] == "Communication"]
+    assert {"display": "Camille Durand"} in senders
+
+
+def test_a_failing_export_is_marked_failed_and_logs_no_health_data(
+    patient, monkeypatch, caplog, django_capture_on_commit_callbacks
+):
+    def broken(**kwargs):
+        raise ValueError("Camille Durand: allergie à la pénicilline")
+
+    monkeypatch.setattr(export_builders, "build_summary", broken)
+    export, _ = request(patient, Export.Kind.SUMMARY, {"sections": ["identity"]}, django_capture_on_commit_callbacks)
+    assert export.state == Export.State.FAILED and export.failure == Export.Failure.ERROR
+    assert "pénicilline" not in caplog.text and "Camille" not in caplog.text
+    assert f"export {export.pk} failed: ValueError" in caplog.text
+    assert mail.outbox == []
