@@ -15,7 +15,7 @@ from messaging.models import Attachment, Conversation
 from portal.accounts.models import Patient, User
 from portal.audit.models import AccessLog
 from portal.careteams.models import CareLink, CareTeam, ClinicianBlock
-from records.models import Document
+from records.models import Document, Export
 
 
 def _is_active(user, role) -> bool:
@@ -148,6 +148,21 @@ def get_item_for(user, model, pk):
     try:
         return items_visible_to(user, model).select_related("patient").get(pk=pk)
     except (model.DoesNotExist, ValueError, TypeError):
+        raise Http404 from None
+
+
+def exports_for(user) -> QuerySet[Export]:
+    """Exports ``user`` may see and download: only a patient's own, never anyone else's."""
+    if not _is_active(user, User.Role.PATIENT):
+        return Export.objects.none()
+    return Export.objects.filter(patient__in=patients_acted_for(user), requested_by=user)
+
+
+def get_export_for(user, pk) -> Export:
+    """An export ``user`` may download; 404 for unknown and not-yours alike."""
+    try:
+        return exports_for(user).get(pk=pk)
+    except (Export.DoesNotExist, ValueError, TypeError):
         raise Http404 from None
 
 

@@ -379,10 +379,14 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TIMEZONE = TIME_ZONE
+# A running export renews a lease at each step; when its worker dies, another
+# run may take over once the lease has expired (records/exports.py).
+EXPORT_LEASE_SECONDS = env_int("EXPORT_LEASE_SECONDS", 300)
 CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {"task": "portal.tasks.heartbeat", "schedule": 60.0},
     "relay-notifications": {"task": "messaging.tasks.relay_notifications", "schedule": 60.0},
     "sweep-unprocessed-documents": {"task": "records.tasks.sweep_unprocessed_documents", "schedule": 300.0},
+    "sweep-exports": {"task": "records.export_tasks.sweep_exports", "schedule": 600.0},
 }
 # A web request must not hang when the broker is down: try briefly, then leave
 # the work in the database for the periodic relays.

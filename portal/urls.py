@@ -10,6 +10,7 @@ urlpatterns = [
     path("care/", include("portal.careteams.urls")),
     path("support/", include("portal.support.urls")),
     path("messages/", include("messaging.urls")),
+    path("my/exports/", include("records.export_urls")),
     path("", include("records.urls")),
     path("accounts/", include("portal.accounts.urls")),
     path("accounts/", include("allauth.urls")),

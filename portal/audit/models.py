@@ -30,6 +30,7 @@ class AccessLog(models.Model):
         DOWNLOAD_DOCUMENT = "download_document", _("Downloaded a document")
         VIEW_RESULTS = "view_results", _("Looked at a lab result history")
         ACCOUNT_ACTION = "account_action", _("Support acted on the account")
+        EXPORT = "export", _("Exported the record")
 
     patient = models.ForeignKey("accounts.Patient", on_delete=models.PROTECT, related_name="access_logs")
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")

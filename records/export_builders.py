@@ -1,0 +1,260 @@
+"""What goes into each export: the PDFs, the FHIR bundle and the archive.
+
+Each builder reads through ``portal.access`` as the user who asked for the
+export, so an export never holds more than that user may see. A summary section
+is one small function from a patient to template context, listed in ``SECTIONS``.
+"""
+
+import io
+import json
+import zipfile
+from collections.abc import Callable
+
+from django.template.loader import render_to_string
+from django.utils import timezone
+from django.utils.text import slugify
+from django.utils.translation import gettext_lazy
+
+from messaging.models import Message
+from portal import access
+from portal.accounts.models import Patient
+from portal.careteams.models import CareLink
+from records import files, pdf
+from records.services import read_document
+
+
+class Gone(Exception):
+    """What the export was about no longer exists or is no longer visible."""
+
+
+def _noop(_percent):
+    pass
+
+
+# --- Health summary sections: one function each, from a patient to context ---
+
+
+def identity_section(*, user, patient: Patient) -> dict:
+    return {"patient": patient}
+
+
+def care_teams_section(*, user, patient: Patient) -> dict:
+    links = CareLink.objects.filter(patient=patient, status=CareLink.Status.ACTIVE).select_related("team")
+    return {"care_links": list(links.order_by("team__name"))}
+
+
+# A summary is one to a few pages: the latest documents, the rest in the archive.
+SUMMARY_DOCUMENTS = 25
+
+
+def documents_section(*, user, patient: Patient) -> dict:
+    documents = access.documents_visible_to(user).filter(patient=patient)
+    latest = list(documents.select_related("author_team")[:SUMMARY_DOCUMENTS])
+    total = len(latest) if len(latest) < SUMMARY_DOCUMENTS else documents.count()
+    return {"documents": latest, "more": total - len(latest)}
+
+
+# key → (label, function, template). The lead adds allergies, conditions,
+# prescriptions, vaccinations, measurements and lab results when their models land.
+SECTIONS = {
+    "identity": (gettext_lazy("Identity"), identity_section, "pdf/sections/identity.html"),
+    "care_teams": (gettext_lazy("Care teams"), care_teams_section, "pdf/sections/care_teams.html"),
+    "documents": (gettext_lazy("Documents"), documents_section, "pdf/sections/documents.html"),
+}
+
+
+def summary_sections(*, user, patient: Patient, chosen) -> list[dict]:
+    """The chosen sections, in the registry's order, each with its context."""
+    return [
+        {"key": key, "label": label, "template": template, **function(user=user, patient=patient)}
+        for key, (label, function, template) in SECTIONS.items()
+        if key in chosen
+    ]
+
+
+def _common(patient):
+    return {"patient": patient, "generated_at": timezone.localtime()}
+
+
+def summary_html(*, user, patient: Patient, sections) -> str:
+    chosen = summary_sections(user=user, patient=patient, chosen=sections)
+    return render_to_string("pdf/summary.html", {**_common(patient), "sections": chosen})
+
+
+def build_summary(*, user, patient: Patient, sections, progress: Callable = _noop) -> bytes:
+    html = summary_html(user=user, patient=patient, sections=sections)
+    progress(40)
+    return pdf.write_pdf(html)
+
+
+def _conversation(user, patient, conversation_id):
+    conversation = access.conversations_for(user).filter(patient=patient, pk=conversation_id).select_related("team")
+    conversation = conversation.first()
+    if conversation is None:
+        raise Gone
+    return conversation
+
+
+def conversation_html(*, patient: Patient, conversation) -> str:
+    messages = Message.objects.filter(conversation=conversation).select_related("author", "author_team")
+    return render_to_string(
+        "pdf/conversation.html", {**_common(patient), "conversation": conversation, "messages": list(messages)}
+    )
+
+
+def build_conversation(*, user, patient: Patient, conversation_id: int, progress: Callable = _noop) -> bytes:
+    conversation = _conversation(user, patient, conversation_id)
+    progress(30)
+    return pdf.write_pdf(conversation_html(patient=patient, conversation=conversation))
+
+
+# --- FHIR R4 (validated with the R4B models of fhir.resources) ---
+
+GENDERS = {"female": "female", "male": "male", "other": "other"}
+INS_SYSTEM = "urn:oid:1.2.250.1.213.1.4.8"
+
+
+def fhir_bundle(*, patient: Patient, documents, conversations, document_paths) -> dict:
+    """A FHIR R4 ``collection`` Bundle of the record, checked against the R4B models."""
+    from fhir.resources.R4B.bundle import Bundle
+
+    patient_ref = {"reference": f"Patient/{patient.pk}"}
+    resource = {
+        "resourceType": "Patient",
+        "id": str(patient.pk),
+        "name": [{"family": patient.last_name, "given": [patient.first_name]}],
+        "birthDate": patient.birth_date.isoformat(),
+        "gender": GENDERS.get(patient.sex, "unknown"),
+    }
+    if patient.ins:
+        resource["identifier"] = [{"system": INS_SYSTEM, "value": patient.ins}]
+    entries = [resource]
+    for document in documents:
+        attachment = {"contentType": document.content_type, "title": document.title, "size": document.size}
+        if document.pk in document_paths:
+            attachment["url"] = document_paths[document.pk]
+        reference = {
+            "resourceType": "DocumentReference",
+            "id": str(document.pk),
+            "status": "current",
+            "subject": patient_ref,
+            "date": timezone.localtime(document.created_at).isoformat(),
+            "description": document.title,
+            "category": [{"text": str(document.get_category_display())}],
+            "content": [{"attachment": attachment}],
+            "context": {"period": {"start": document.care_date.isoformat()}},
+        }
+        if document.author_team_id:
+            reference["custodian"] = {"display": document.author_team.name}
+        entries.append(reference)
+    for conversation in conversations:
+        for message in conversation.messages.all():
+            entries.append(
+                {
+                    "resourceType": "Communication",
+                    "id": str(message.pk),
+                    "status": "completed",
+                    "subject": patient_ref,
+                    "topic": {"text": conversation.subject},
+                    "sent": timezone.localtime(message.created_at).isoformat(),
+                    "sender": {"display": message.author.get_full_name().strip() or _team_name(message)},
+                    "payload": [{"contentString": message.body}],
+                }
+            )
+    entries = [_without_blanks(entry) for entry in entries]
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "timestamp": timezone.now().isoformat(),
+        "entry": [
+            {"fullUrl": f"urn:carnet:{entry['resourceType']}/{entry['id']}", "resource": entry} for entry in entries
+        ],
+    }
+    Bundle.model_validate(bundle)  # raises when the bundle is not valid R4
+    return bundle
+
+
+def _team_name(message):
+    return message.author_team.name if message.author_team_id else ""
+
+
+def _without_blanks(value):
+    """FHIR forbids empty strings and empty objects: drop them (a user without a name, say)."""
+    if isinstance(value, dict):
+        cleaned = {key: _without_blanks(item) for key, item in value.items()}
+        return {key: item for key, item in cleaned.items() if item not in ("", None, {}, [])}
+    if isinstance(value, list):
+        return [item for item in (_without_blanks(item) for item in value) if item not in ("", None, {}, [])]
+    return value.strip() if isinstance(value, str) and not value.strip() else value
+
+
+# --- Complete archive ---
+
+
+def document_path(document) -> str:
+    name = slugify(document.title)[:60] or "document"
+    return f"documents/{document.care_date.isoformat()}-{name}-{document.pk}.{document.extension}"
+
+
+def build_archive(*, user, patient: Patient, progress: Callable = _noop) -> bytes:
+    """A ZIP of the whole record: summary PDF, original documents, conversations
+    as PDFs, a FHIR bundle and a README. A document whose stored file fails its
+    check is listed as unavailable; the archive is still made."""
+    documents = list(access.documents_visible_to(user).filter(patient=patient).select_related("author_team"))
+    conversations = list(
+        access.conversations_for(user)
+        .filter(patient=patient)
+        .select_related("team")
+        .prefetch_related("messages__author", "messages__author_team")
+        .order_by("created_at", "pk")
+    )
+    out = io.BytesIO()
+    unavailable, document_paths = [], {}
+    steps = 2 + len(documents) + len(conversations)
+    done = 0
+
+    def step():
+        nonlocal done
+        done += 1
+        progress(min(95, 5 + 90 * done // steps))
+
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("health-summary.pdf", build_summary(user=user, patient=patient, sections=list(SECTIONS)))
+        step()
+        for document in documents:
+            try:
+                data = read_document(document=document)
+            except files.IntegrityError:
+                unavailable.append(document)
+            else:
+                path = document_path(document)
+                # Stored files are sealed already; deflating them again gains nothing.
+                archive.writestr(path, data, compress_type=zipfile.ZIP_STORED)
+                document_paths[document.pk] = path
+            step()
+        conversation_paths = []
+        for conversation in conversations:
+            path = f"conversations/{timezone.localtime(conversation.created_at):%Y-%m-%d}-{conversation.pk}.pdf"
+            html = render_to_string(
+                "pdf/conversation.html",
+                {**_common(patient), "conversation": conversation, "messages": list(conversation.messages.all())},
+            )
+            archive.writestr(path, pdf.write_pdf(html))
+            conversation_paths.append(path)
+            step()
+        bundle = fhir_bundle(
+            patient=patient, documents=documents, conversations=conversations, document_paths=document_paths
+        )
+        archive.writestr("fhir-r4-bundle.json", json.dumps(bundle, ensure_ascii=False, indent=1))
+        readme = render_to_string(
+            "pdf/archive_readme.txt",
+            {
+                **_common(patient),
+                "documents": len(document_paths),
+                "unavailable": unavailable,
+                "conversations": len(conversation_paths),
+            },
+        )
+        archive.writestr("README.txt", readme)
+        step()
+    return out.getvalue()

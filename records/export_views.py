@@ -1,0 +1,65 @@
+from django.contrib import messages
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET
+
+from portal import access
+from portal.accounts.models import User
+from records import exports, files
+from records.export_forms import ExportRequestForm
+from records.models import Export
+
+PAGE = "records/exports/exports.html"
+
+
+def _context(request, patient, form):
+    items = list(access.exports_for(request.user).filter(patient=patient)[:30])
+    return {"form": form, "exports": items, "polling": any(item.is_pending for item in items)}
+
+
+@access.role_required(User.Role.PATIENT)
+def export_page(request):
+    """Request an export and follow the state of each one."""
+    patient = access.get_own_patient(request.user)
+    conversations = access.conversations_for(request.user).filter(patient=patient).select_related("team")
+    form = ExportRequestForm(request.POST if request.method == "POST" else None, conversations=conversations)
+    if request.method == "POST":
+        if form.is_valid():
+            _export, created = exports.request_export(
+                user=request.user, patient=patient, kind=form.cleaned_data["kind"], options=form.options()
+            )
+            if created:
+                messages.success(request, _("Your export is being prepared. You will get an email when it is ready."))
+            else:
+                messages.info(request, _("The same export is already being prepared; follow it below."))
+            return redirect("exports:page")
+        return render(request, PAGE, _context(request, patient, form), status=400)
+    return render(request, PAGE, _context(request, patient, form))
+
+
+@require_GET
+@access.role_required(User.Role.PATIENT)
+def export_list(request):
+    """The list of exports alone, polled by htmx while one is pending."""
+    patient = access.get_own_patient(request.user)
+    return render(request, f"{PAGE}#export-list", _context(request, patient, None))
+
+
+@require_GET
+@access.role_required(User.Role.PATIENT)
+def download(request, pk):
+    """A ready export's file, opened and verified; only for the patient who asked."""
+    export = access.get_export_for(request.user, pk)
+    if export.state != Export.State.READY:
+        return redirect("exports:page")
+    try:
+        data = exports.read_export(export=export)
+    except files.IntegrityError:
+        messages.error(request, _("This export can no longer be read. Please request it again."))
+        return redirect("exports:page")
+    response = HttpResponse(data, content_type=export.content_type)
+    response["Content-Disposition"] = f'attachment; filename="{export.download_name()}"'
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "no-store, private"
+    return response

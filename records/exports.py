@@ -1,0 +1,235 @@
+"""Export workflows: request, run (once), notify (once), purge.
+
+Callers have already checked access through ``portal.access``. Tasks call these
+with ids only; the row's state machine and a lock make every step safe to run twice.
+"""
+
+import datetime
+import json
+import logging
+import uuid
+
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+
+from portal.audit.models import AccessLog
+from records import export_builders, files
+from records.models import Export
+
+logger = logging.getLogger(__name__)
+
+KEEP_FOR = datetime.timedelta(days=7)
+
+
+def lease() -> datetime.timedelta:
+    """A running export holds a lease, renewed at each progress step; a run that
+    died (worker killed) lets it expire, and a redelivered or swept task takes over."""
+    return datetime.timedelta(seconds=settings.EXPORT_LEASE_SECONDS)
+
+
+class ExportBusy(Exception):
+    """Another run holds the export's lease; try again once it has expired."""
+
+    def __init__(self, retry_in: float):
+        super().__init__(f"export busy for {retry_in:.0f} s")
+        self.retry_in = retry_in
+
+
+def fingerprint(kind: str, options: dict) -> str:
+    return f"{kind}:{json.dumps(options, sort_keys=True, separators=(',', ':'))}"[:200]
+
+
+def request_export(*, user, patient, kind: str, options: dict) -> tuple[Export, bool]:
+    """Queue an export for ``patient``, or return the identical one already
+    queued or running. Returns (export, created). The task is enqueued after commit."""
+    key = fingerprint(kind, options)
+    pending = Export.objects.filter(patient=patient, fingerprint=key, state__in=Export.PENDING_STATES)
+    existing = pending.first()
+    if existing is not None:
+        return existing, False
+    try:
+        with transaction.atomic():
+            export = Export.objects.create(
+                patient=patient, requested_by=user, kind=kind, options=options, fingerprint=key
+            )
+    except IntegrityError:  # an identical request won the race
+        return pending.get(), False
+    AccessLog.objects.create(
+        patient=patient,
+        actor=user,
+        actor_role=user.role,
+        action=AccessLog.Action.EXPORT,
+        target=str(export.get_kind_display()),
+    )
+    transaction.on_commit(lambda: enqueue_export(export.pk))
+    return export, True
+
+
+def enqueue_export(export_id: int) -> None:
+    from records.export_tasks import run_export
+
+    try:
+        run_export.delay(export_id)
+    except Exception:  # broker down: the periodic sweep enqueues it again
+        logger.warning("broker unreachable; export %s left for the sweep", export_id)
+
+
+def _claim(export_id: int, token: str) -> Export | None:
+    now = timezone.now()
+    with transaction.atomic():
+        export = Export.objects.select_for_update().select_related("patient", "requested_by")
+        export = export.filter(pk=export_id).first()
+        if export is None or not export.is_pending:
+            return None
+        if export.state == Export.State.RUNNING and export.lease_until and export.lease_until > now:
+            raise ExportBusy((export.lease_until - now).total_seconds() + 1)
+        export.state = Export.State.RUNNING
+        export.run_token = token
+        export.lease_until = now + lease()
+        export.started_at = now
+        export.progress = 0
+        export.attempts += 1
+        export.save(update_fields=["state", "run_token", "lease_until", "started_at", "progress", "attempts"])
+        return export
+
+
+def _set_progress(export_id: int, token: str, percent: int) -> None:
+    Export.objects.filter(pk=export_id, run_token=token, state=Export.State.RUNNING).update(
+        progress=percent, lease_until=timezone.now() + lease()
+    )
+
+
+def _build(export: Export, progress) -> bytes:
+    user, patient, options = export.requested_by, export.patient, export.options
+    with translation.override(settings.LANGUAGE_CODE):
+        if export.kind == Export.Kind.SUMMARY:
+            return export_builders.build_summary(
+                user=user, patient=patient, sections=options.get("sections", []), progress=progress
+            )
+        if export.kind == Export.Kind.CONVERSATION:
+            return export_builders.build_conversation(
+                user=user, patient=patient, conversation_id=options.get("conversation"), progress=progress
+            )
+        return export_builders.build_archive(user=user, patient=patient, progress=progress)
+
+
+def _finish(export_id: int, token: str, **fields) -> bool:
+    """Apply the final transition if this run still owns the row."""
+    with transaction.atomic():
+        export = Export.objects.select_for_update().filter(pk=export_id).first()
+        if export is None or export.state != Export.State.RUNNING or export.run_token != token:
+            return False
+        for name, value in fields.items():
+            setattr(export, name, value)
+        export.finished_at = timezone.now()
+        export.lease_until = None
+        export.save(update_fields=[*fields, "finished_at", "lease_until"])
+        if export.state == Export.State.READY:
+            transaction.on_commit(lambda: enqueue_ready_email(export_id))
+        return True
+
+
+def _fail(export_id: int, token: str, reason: str) -> None:
+    _finish(export_id, token, state=Export.State.FAILED, failure=reason)
+
+
+def run_export(*, export_id: int) -> None:
+    """Build, seal and store the export's file, then mark it ready. A finished
+    export is left alone; a duplicate delivery while another run is alive raises
+    ``ExportBusy``; a file built by a run that lost the row is thrown away."""
+    token = uuid.uuid4().hex
+    export = _claim(export_id, token)
+    if export is None:
+        return
+    try:
+        data = _build(export, lambda percent: _set_progress(export_id, token, percent))
+    except SoftTimeLimitExceeded:
+        _fail(export_id, token, Export.Failure.TIMEOUT)
+        return
+    except export_builders.Gone:
+        _fail(export_id, token, Export.Failure.GONE)
+        return
+    except Exception as error:
+        # The error's type only: messages and tracebacks can quote health data.
+        logger.error("export %s failed: %s", export_id, type(error).__name__)
+        _fail(export_id, token, Export.Failure.ERROR)
+        return
+    name, sha256, key_id = files.store(data, folder="exports")
+    owned = _finish(
+        export_id,
+        token,
+        state=Export.State.READY,
+        progress=100,
+        file_name=name,
+        sha256=sha256,
+        key_id=key_id,
+        size=len(data),
+        expires_at=timezone.now() + KEEP_FOR,
+    )
+    if not owned:
+        files.remove(name)
+
+
+def enqueue_ready_email(export_id: int) -> None:
+    from records.export_tasks import email_export_ready
+
+    try:
+        email_export_ready.delay(export_id)
+    except Exception:
+        logger.warning("broker unreachable; ready email of export %s left for the sweep", export_id)
+
+
+def email_export_ready(*, export_id: int) -> bool:
+    """Tell the patient their export is ready, once. No health content."""
+    with transaction.atomic():
+        export = Export.objects.select_for_update().select_related("requested_by").filter(pk=export_id).first()
+        if export is None or export.state != Export.State.READY or export.emailed_at is not None:
+            return False
+        with translation.override(settings.LANGUAGE_CODE):
+            subject = _("Your Carnet export is ready")
+            body = _(
+                "The export you requested is ready to download from your health space:\n{url}\n\n"
+                "It will be deleted after 7 days."
+            ).format(url=f"{settings.SITE_URL}/my/exports/")
+        send_mail(subject, body, None, [export.requested_by.email])
+        export.emailed_at = timezone.now()
+        export.save(update_fields=["emailed_at"])
+        return True
+
+
+def sweep_exports(*, stale_after=datetime.timedelta(minutes=2)) -> dict:
+    """Periodic: delete exports older than 7 days with their files; enqueue
+    exports left queued (broker down) or whose run died; send missed emails."""
+    now = timezone.now()
+    expired = Export.objects.filter(
+        created_at__lt=now - KEEP_FOR, state__in=[Export.State.READY, Export.State.FAILED]
+    ) | Export.objects.filter(expires_at__lt=now)
+    purged = 0
+    for export in expired.distinct():
+        name = export.file_name
+        export.delete()
+        transaction.on_commit(lambda name=name: files.remove(name))
+        purged += 1
+    stale = Export.objects.filter(state=Export.State.QUEUED, created_at__lt=now - stale_after) | Export.objects.filter(
+        state=Export.State.RUNNING, lease_until__lt=now
+    )
+    stale_ids = list(stale.values_list("pk", flat=True))
+    for export_id in stale_ids:
+        transaction.on_commit(lambda export_id=export_id: enqueue_export(export_id))
+    unsent = list(
+        Export.objects.filter(
+            state=Export.State.READY, emailed_at__isnull=True, finished_at__lt=now - stale_after
+        ).values_list("pk", flat=True)
+    )
+    for export_id in unsent:
+        transaction.on_commit(lambda export_id=export_id: enqueue_ready_email(export_id))
+    return {"purged": purged, "enqueued": len(stale_ids), "emails": len(unsent)}
+
+
+def read_export(*, export: Export) -> bytes:
+    """The export's file, opened and verified (raises ``files.IntegrityError``)."""
+    return files.load(export.file_name, export.sha256)
