@@ -104,8 +104,6 @@ def _rss_kib(field):
 
 
 def _child(fn, queue):
-    connection.close()  # never share the parent's database connection
-    os.environ["BENCH_CHILD"] = "1"
     # Reset the high-water mark so it counts this export, not the parent's seeding.
     with open("/proc/self/clear_refs", "w") as clear:
         clear.write("5")
@@ -128,6 +126,8 @@ def in_child(fn, repeat):
     results = []
     for _ in range(repeat):
         queue = context.Queue()
+        # Never share a database connection across fork: each process opens its own.
+        connection.close()
         process = context.Process(target=_child, args=(fn, queue))
         process.start()
         result = queue.get(timeout=900)
