@@ -20,6 +20,7 @@ from portal import access
 from portal.accounts.models import Patient
 from portal.careteams.models import CareLink
 from records import files, pdf
+from records.models import Allergy, Condition, Measurement, Observation, Prescription, Vaccination
 from records.services import read_document
 
 
@@ -54,10 +55,60 @@ def documents_section(*, user, patient: Patient) -> dict:
     return {"documents": latest, "more": total - len(latest)}
 
 
-# key → (label, function, template). The lead adds allergies, conditions,
-# prescriptions, vaccinations, measurements and lab results when their models land.
+def allergies_section(*, user, patient: Patient) -> dict:
+    return {"rows": list(access.items_visible_to(user, Allergy).filter(patient=patient))}
+
+
+def conditions_section(*, user, patient: Patient) -> dict:
+    return {"rows": list(access.items_visible_to(user, Condition).filter(patient=patient))}
+
+
+def prescriptions_section(*, user, patient: Patient) -> dict:
+    today = timezone.localdate()
+    rows = (
+        access.items_visible_to(user, Prescription)
+        .filter(patient=patient, start_date__lte=today)
+        .exclude(end_date__lt=today)
+        .select_related("prescriber", "team")
+    )
+    return {"rows": list(rows)}
+
+
+def vaccinations_section(*, user, patient: Patient) -> dict:
+    return {"rows": list(access.items_visible_to(user, Vaccination).filter(patient=patient))}
+
+
+def measurements_section(*, user, patient: Patient) -> dict:
+    """The latest value of each kind of measurement."""
+    latest = {}
+    for row in access.items_visible_to(user, Measurement).filter(patient=patient).order_by("-measured_on", "-pk"):
+        latest.setdefault(row.kind, row)
+    return {"rows": [latest[kind] for kind in Measurement.Kind.values if kind in latest]}
+
+
+def lab_results_section(*, user, patient: Patient) -> dict:
+    """The latest value of each lab test, with its range and flag."""
+    latest = {}
+    observations = (
+        access.items_visible_to(user, Observation)
+        .filter(patient=patient)
+        .select_related("report")
+        .order_by("-report__collected_on", "-pk")
+    )
+    for row in observations.iterator(chunk_size=2000):
+        latest.setdefault(row.loinc, row)
+    return {"rows": sorted(latest.values(), key=lambda row: row.name)}
+
+
+# key → (label, function, template), in the order of the PDF.
 SECTIONS = {
     "identity": (gettext_lazy("Identity"), identity_section, "pdf/sections/identity.html"),
+    "allergies": (gettext_lazy("Allergies"), allergies_section, "pdf/sections/allergies.html"),
+    "conditions": (gettext_lazy("Conditions and history"), conditions_section, "pdf/sections/conditions.html"),
+    "prescriptions": (gettext_lazy("Current treatments"), prescriptions_section, "pdf/sections/prescriptions.html"),
+    "vaccinations": (gettext_lazy("Vaccinations"), vaccinations_section, "pdf/sections/vaccinations.html"),
+    "measurements": (gettext_lazy("Latest measurements"), measurements_section, "pdf/sections/measurements.html"),
+    "lab_results": (gettext_lazy("Latest lab results"), lab_results_section, "pdf/sections/lab_results.html"),
     "care_teams": (gettext_lazy("Care teams"), care_teams_section, "pdf/sections/care_teams.html"),
     "documents": (gettext_lazy("Documents"), documents_section, "pdf/sections/documents.html"),
 }

@@ -340,3 +340,35 @@ def test_a_failing_export_is_marked_failed_and_logs_no_health_data(
     assert "pénicilline" not in caplog.text and "Camille" not in caplog.text
     assert f"export {export.pk} failed: ValueError" in caplog.text
     assert mail.outbox == []
+
+
+def test_summary_has_the_clinical_sections_and_nothing_of_another_patient(patient, other_patient, clinician, team):
+    from decimal import Decimal
+
+    from records import services as records
+    from records.models import Allergy, Measurement, Prescription, Vaccination
+
+    today = datetime.date.today()
+    Allergy.objects.create(patient=patient, author=clinician, team=team, substance="Pénicilline", severity="severe")
+    Allergy.objects.create(patient=other_patient, author=other_patient.user, substance="Latex")
+    Prescription.objects.create(
+        patient=patient, medication="Ramipril 5 mg", dosage="1 comprimé", frequency="le matin",
+        start_date=today - datetime.timedelta(days=10), prescriber=clinician, team=team,
+    )  # fmt: skip
+    Vaccination.objects.create(patient=patient, author=clinician, team=team, vaccine="Grippe", date=today, lot="G-1")
+    Measurement.objects.create(
+        patient=patient, author=patient.user, kind="weight", value=Decimal("70.5"), measured_on=today
+    )
+    for days, value in [(200, "0.9"), (10, "1.32")]:
+        records.add_lab_report(
+            author=clinician, team=team, patient=patient, title="Bilan", collected_on=today - datetime.timedelta(days=days),
+            observations=[{"loinc": "2345-7", "name": "Glucose", "value": Decimal(value), "unit": "g/L",
+                           "low": Decimal("0.7"), "high": Decimal("1.1")}],
+        )  # fmt: skip
+    text = text_of(
+        export_builders.build_summary(user=patient.user, patient=patient, sections=list(export_builders.SECTIONS))
+    )
+    for expected in ["Pénicilline", "Sévère", "Ramipril 5 mg", "Grippe", "70,5", "Glucose", "1,32", "Élevé"]:
+        assert expected in text, expected
+    assert "0,9" not in text  # only the latest value of each test
+    assert "Latex" not in text
