@@ -7,43 +7,95 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0002_invitation'),
-        ('records', '0002_allergy_condition_labreport_measurement_observation_and_more'),
+        ("accounts", "0002_invitation"),
+        ("records", "0002_allergy_condition_labreport_measurement_observation_and_more"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Export',
+            name="Export",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('summary', 'Health summary (PDF)'), ('conversation', 'Conversation (PDF)'), ('archive', 'Complete archive (ZIP)')], max_length=16, verbose_name='kind')),
-                ('options', models.JSONField(blank=True, default=dict)),
-                ('fingerprint', models.CharField(max_length=200)),
-                ('state', models.CharField(choices=[('queued', 'Queued'), ('running', 'Being prepared'), ('ready', 'Ready'), ('failed', 'Failed')], default='queued', max_length=8)),
-                ('progress', models.PositiveSmallIntegerField(default=0)),
-                ('failure', models.CharField(blank=True, choices=[('error', 'An unexpected error stopped it. Please request it again.'), ('timeout', 'It took too long. Please request it again.'), ('gone', 'What it was about no longer exists.')], max_length=8)),
-                ('run_token', models.CharField(blank=True, max_length=32)),
-                ('lease_until', models.DateTimeField(blank=True, null=True)),
-                ('attempts', models.PositiveSmallIntegerField(default=0)),
-                ('file_name', models.CharField(blank=True, max_length=200)),
-                ('sha256', models.CharField(blank=True, max_length=64)),
-                ('key_id', models.CharField(blank=True, max_length=32)),
-                ('size', models.PositiveBigIntegerField(default=0)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('expires_at', models.DateTimeField(blank=True, null=True)),
-                ('emailed_at', models.DateTimeField(blank=True, null=True)),
-                ('patient', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='exports', to='accounts.patient')),
-                ('requested_by', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("summary", "Health summary (PDF)"),
+                            ("conversation", "Conversation (PDF)"),
+                            ("archive", "Complete archive (ZIP)"),
+                        ],
+                        max_length=16,
+                        verbose_name="kind",
+                    ),
+                ),
+                ("options", models.JSONField(blank=True, default=dict)),
+                ("fingerprint", models.CharField(max_length=200)),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("running", "Being prepared"),
+                            ("ready", "Ready"),
+                            ("failed", "Failed"),
+                        ],
+                        default="queued",
+                        max_length=8,
+                    ),
+                ),
+                ("progress", models.PositiveSmallIntegerField(default=0)),
+                (
+                    "failure",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("error", "An unexpected error stopped it. Please request it again."),
+                            ("timeout", "It took too long. Please request it again."),
+                            ("gone", "What it was about no longer exists."),
+                        ],
+                        max_length=8,
+                    ),
+                ),
+                ("run_token", models.CharField(blank=True, max_length=32)),
+                ("lease_until", models.DateTimeField(blank=True, null=True)),
+                ("attempts", models.PositiveSmallIntegerField(default=0)),
+                ("file_name", models.CharField(blank=True, max_length=200)),
+                ("sha256", models.CharField(blank=True, max_length=64)),
+                ("key_id", models.CharField(blank=True, max_length=32)),
+                ("size", models.PositiveBigIntegerField(default=0)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("expires_at", models.DateTimeField(blank=True, null=True)),
+                ("emailed_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "patient",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="exports", to="accounts.patient"
+                    ),
+                ),
+                (
+                    "requested_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-pk'],
-                'indexes': [models.Index(fields=['patient', '-created_at'], name='records_exp_patient_0a56e1_idx'), models.Index(fields=['state', 'expires_at'], name='records_exp_state_3a03fa_idx')],
-                'constraints': [models.UniqueConstraint(condition=models.Q(('state__in', ['queued', 'running'])), fields=('patient', 'fingerprint'), name='export_one_pending_per_fingerprint')],
+                "ordering": ["-created_at", "-pk"],
+                "indexes": [
+                    models.Index(fields=["patient", "-created_at"], name="records_exp_patient_0a56e1_idx"),
+                    models.Index(fields=["state", "expires_at"], name="records_exp_state_3a03fa_idx"),
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("state__in", ["queued", "running"])),
+                        fields=("patient", "fingerprint"),
+                        name="export_one_pending_per_fingerprint",
+                    )
+                ],
             },
         ),
     ]

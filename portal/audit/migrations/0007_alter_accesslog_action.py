@@ -4,15 +4,26 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('audit', '0006_alter_accesslog_action'),
+        ("audit", "0006_alter_accesslog_action"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='accesslog',
-            name='action',
-            field=models.CharField(choices=[('view_record', 'Opened the record'), ('read_conversation', 'Read a conversation'), ('list_documents', 'Listed the documents'), ('view_document', 'Opened a document'), ('download_document', 'Downloaded a document'), ('view_results', 'Looked at a lab result history'), ('account_action', 'Support acted on the account'), ('export', 'Exported the record')], max_length=32),
+            model_name="accesslog",
+            name="action",
+            field=models.CharField(
+                choices=[
+                    ("view_record", "Opened the record"),
+                    ("read_conversation", "Read a conversation"),
+                    ("list_documents", "Listed the documents"),
+                    ("view_document", "Opened a document"),
+                    ("download_document", "Downloaded a document"),
+                    ("view_results", "Looked at a lab result history"),
+                    ("account_action", "Support acted on the account"),
+                    ("export", "Exported the record"),
+                ],
+                max_length=32,
+            ),
         ),
     ]
