@@ -1,18 +1,10 @@
-from smtplib import SMTPException
-
 from celery import shared_task
 
 from messaging import services
+from portal.celery import EMAIL_TASK_OPTIONS
 
 
-@shared_task(
-    autoretry_for=(SMTPException, OSError),
-    retry_backoff=True,
-    retry_backoff_max=600,
-    max_retries=10,
-    soft_time_limit=30,
-    time_limit=60,
-)
+@shared_task(**EMAIL_TASK_OPTIONS)
 def deliver_notification(notification_id):
     """Send one new-message email. Safe to run twice: only a pending row is sent."""
     services.deliver_notification(notification_id=notification_id)

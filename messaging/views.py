@@ -37,10 +37,9 @@ def inbox(request):
     return render(request, "messaging/inbox.html", {"page": page})
 
 
-@access.role_required(User.Role.PATIENT)
-def new_conversation(request):
-    patient = access.get_own_patient(request.user)
-    teams = access.teams_patient_can_write_to(patient)
+def _new_conversation(request, *, patient, teams):
+    """The new-conversation form, for a patient or a clinician: ``teams`` are those
+    the author may write to or for."""
     form = NewConversationForm(*_bound(request), teams=teams)
     if request.method == "POST" and form.is_valid():
         try:
@@ -51,6 +50,13 @@ def new_conversation(request):
             messages.success(request, _("Your message has been sent."))
             return redirect("messaging:conversation", conversation.pk)
     return render(request, "messaging/new.html", {"form": form, "patient": patient})
+
+
+@access.role_required(User.Role.PATIENT)
+def new_conversation(request):
+    patient = access.get_own_patient(request.user)
+    teams = access.teams_patient_can_write_to(patient)
+    return _new_conversation(request, patient=patient, teams=teams)
 
 
 @access.role_required(User.Role.CLINICIAN)
@@ -99,16 +105,7 @@ def team_new_conversation(request, patient_pk):
     """A clinician starts a conversation with a patient of one of their teams."""
     patient = access.get_cared_patient(request.user, patient_pk)
     teams = access.teams_of(request.user).filter(pk__in=access.teams_patient_can_write_to(patient))
-    form = NewConversationForm(*_bound(request), teams=teams)
-    if request.method == "POST" and form.is_valid():
-        try:
-            conversation = services.start_conversation(author=request.user, patient=patient, **form.cleaned_data)
-        except ValidationError as error:
-            form.add_error("attachments", error)
-        else:
-            messages.success(request, _("Your message has been sent."))
-            return redirect("messaging:conversation", conversation.pk)
-    return render(request, "messaging/new.html", {"form": form, "patient": patient})
+    return _new_conversation(request, patient=patient, teams=teams)
 
 
 def _conversation_context(request, conversation, form):

@@ -1,10 +1,9 @@
 """Export tasks: thin, ids only. Imported by ``RecordsConfig.ready`` so that
 Celery registers them (autodiscovery only looks for ``tasks`` modules)."""
 
-from smtplib import SMTPException
-
 from celery import shared_task
 
+from portal.celery import EMAIL_TASK_OPTIONS
 from records import exports
 
 
@@ -17,14 +16,7 @@ def run_export(self, export_id):
         raise self.retry(countdown=busy.retry_in) from None
 
 
-@shared_task(
-    autoretry_for=(SMTPException, OSError),
-    retry_backoff=True,
-    retry_backoff_max=600,
-    max_retries=10,
-    soft_time_limit=30,
-    time_limit=60,
-)
+@shared_task(**EMAIL_TASK_OPTIONS)
 def email_export_ready(export_id):
     """Send the export-ready email, once."""
     exports.email_export_ready(export_id=export_id)
