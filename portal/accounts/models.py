@@ -137,3 +137,34 @@ class Invitation(models.Model):
 
     def is_usable(self) -> bool:
         return self.used_at is None and self.expires_at > timezone.now()
+
+
+class SecurityEvent(models.Model):
+    """Something that happened to the security of an account, shown to its holder on
+    their account page: sign-ins and changes of password, email or second factors.
+    Support actions are listed from the support audit trail, not copied here."""
+
+    class Kind(models.TextChoices):
+        SIGNED_IN = "signed_in", _("Signed in")
+        NEW_SIGN_IN = "new_sign_in", _("Signed in from a new browser")
+        PASSWORD_CHANGED = "password_changed", _("Password changed")
+        PASSWORD_SET = "password_set", _("Password changed")
+        PASSWORD_RESET = "password_reset", _("Password reset by email")
+        EMAIL_CHANGED = "email_changed", _("Email address changed")
+        DEVICE_ADDED = "device_added", _("Second factor added")
+        DEVICE_REMOVED = "device_removed", _("Second factor removed")
+        SECOND_FACTOR_RESET = "second_factor_reset", _("Second factors reset by support")
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="security_events")
+    kind = models.CharField(_("event"), max_length=32, choices=Kind.choices)
+    ip = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
+    at = models.DateTimeField(_("date"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("security event")
+        verbose_name_plural = _("security events")
+        ordering = ["-at", "-pk"]
+        indexes = [models.Index(fields=["user", "-at"])]
+
+    def __str__(self):
+        return f"{self.at:%Y-%m-%d %H:%M} {self.kind}"

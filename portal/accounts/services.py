@@ -2,7 +2,8 @@
 
 import hashlib
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import NamedTuple
 
 import segno
 from django.conf import settings
@@ -18,7 +19,7 @@ from django_otp.plugins.otp_email.models import EmailDevice
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from portal.accounts.models import Invitation, Patient, User
+from portal.accounts.models import Invitation, Patient, SecurityEvent, User
 
 BACKUP_CODE_COUNT = 10
 BACKUP_DEVICE_NAME = "backup"
@@ -192,14 +193,37 @@ SECURITY_NOTICE_SUBJECTS = {
 }
 
 
-def notify_security_event(*, user: User, kind: str, email: str | None = None) -> None:
-    """Email ``user`` (or ``email``, e.g. the old address) that ``kind`` happened, through
-    Celery once the current transaction commits."""
+def record_security_event(*, user: User, kind: str, ip: str | None = None) -> SecurityEvent:
+    """Note ``kind`` in the account's recent security events (its holder's account page)."""
+    return SecurityEvent.objects.create(user=user, kind=SecurityEvent.Kind(kind), ip=ip)
+
+
+def notify_security_event(*, user: User, kind: str, email: str | None = None, ip: str | None = None) -> None:
+    """Record that ``kind`` happened and email ``user`` (or ``email``, e.g. the old
+    address) about it, through Celery once the current transaction commits."""
     from portal.accounts.tasks import send_security_notice as task
 
     if kind not in SECURITY_NOTICE_SUBJECTS:
         raise ValueError(kind)
+    record_security_event(user=user, kind=kind, ip=ip)
     task.delay_on_commit(user.pk, kind, email)
+
+
+class AccountEvent(NamedTuple):
+    at: datetime
+    label: str
+    ip: str | None
+
+
+def recent_security_events(*, user: User, limit: int = 10) -> list[AccountEvent]:
+    """The latest ``limit`` security events of ``user``, support actions on the account
+    included (by label, never with the agent's reason), newest first."""
+    from portal.support.models import SupportAction
+
+    events = [AccountEvent(e.at, e.get_kind_display(), e.ip) for e in SecurityEvent.objects.filter(user=user)[:limit]]
+    actions = SupportAction.objects.filter(account=user).only("at", "action").order_by("-at")[:limit]
+    events += [AccountEvent(a.at, _("Support: %(action)s") % {"action": a.get_action_display()}, None) for a in actions]
+    return sorted(events, key=lambda event: event.at, reverse=True)[:limit]
 
 
 def send_security_notice(*, user: User, kind: str, email: str | None = None) -> None:

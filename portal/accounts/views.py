@@ -1,4 +1,5 @@
 import django_otp
+from axes.helpers import get_client_ip_address
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
@@ -51,8 +52,11 @@ def _remember_browser(request, response):
     is then remembered by a signed cookie holding account ids (no personal data)."""
     known = request.get_signed_cookie(KNOWN_BROWSER_COOKIE, default="", salt=KNOWN_BROWSER_SALT)
     ids = [i for i in known.split(",") if i]
-    if str(request.user.pk) not in ids:
-        services.notify_security_event(user=request.user, kind="new_sign_in")
+    ip = get_client_ip_address(request)
+    if str(request.user.pk) in ids:
+        services.record_security_event(user=request.user, kind="signed_in", ip=ip)
+    else:
+        services.notify_security_event(user=request.user, kind="new_sign_in", ip=ip)
         ids = [*ids[-4:], str(request.user.pk)]
         response.set_signed_cookie(
             KNOWN_BROWSER_COOKIE,
@@ -179,7 +183,7 @@ def backup_codes_download(request):
 @login_required
 @require_GET
 def security(request):
-    """The account page: password, second factors, backup codes, active sessions."""
+    """The account page: password, second factors, backup codes, sessions, recent security events."""
     from allauth.usersessions.models import UserSession
 
     sessions = sorted(UserSession.objects.purge_and_list(request.user), key=lambda s: s.last_seen_at, reverse=True)
@@ -188,6 +192,7 @@ def security(request):
         "backup_codes_left": services.backup_codes_left(user=request.user),
         "sessions": sessions,
         "current_key": request.session.session_key,
+        "events": services.recent_security_events(user=request.user),
     }
     return render(request, "accounts/security.html", context)
 

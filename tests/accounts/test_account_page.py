@@ -1,5 +1,7 @@
 """The account page: password, second factors, backup codes, sessions."""
 
+import uuid
+
 import pytest
 from allauth.usersessions.models import UserSession
 from django.test import Client
@@ -128,3 +130,68 @@ def test_changing_the_email_asks_for_the_password_then_a_verification(
     address = EmailAddress.objects.get(email="camille.nouvelle@example.org")
     assert address.user == patient.user and not address.verified
     assert any("camille.nouvelle@example.org" in m.to for m in mail.outbox)  # the verification link
+
+
+# --- recent security events ------------------------------------------------------
+
+
+def test_sign_ins_and_second_factor_changes_show_as_recent_events(client, patient, other_patient):
+    from django_otp.oath import totp
+
+    user = patient.user
+    app = TOTPDevice.objects.create(user=user, name="app", confirmed=True)
+    second_factor_of(other_patient.user)
+    client.post(reverse("account_login"), {"login": user.email, "password": PASSWORD})
+    code = f"{totp(app.bin_key, step=app.step, t0=app.t0, digits=app.digits):06d}"
+    assert client.post(reverse("accounts:verify"), {"code": code}).status_code == 302
+    client.post(reverse("accounts:remove_device"), {"device": app.persistent_id})  # the last one stays
+    second_factor_of(user)
+    client.post(reverse("accounts:remove_device"), {"device": app.persistent_id})
+
+    # The browser is now known: the next full sign-in is an ordinary one.
+    client.post(reverse("account_logout"))
+    device = user.emaildevice_set.get()
+    client.post(reverse("account_login"), {"login": user.email, "password": PASSWORD})
+    device.generate_challenge()
+    device.refresh_from_db()
+    assert client.post(reverse("accounts:verify"), {"code": device.token}).status_code == 302
+
+    html = client.get(reverse("accounts:security")).content.decode()
+    events = html.split('id="events-title"')[1]
+    assert events.index("Connexion") < events.index("Second facteur supprimé")
+    assert events.index("Second facteur supprimé") < events.index("Connexion depuis un nouveau navigateur")
+    assert "127.0.0.1" in events
+    assert list(user.security_events.values_list("kind", flat=True)) == ["signed_in", "device_removed", "new_sign_in"]
+    assert not other_patient.user.security_events.exists()
+
+
+def test_support_actions_show_without_the_agents_reason(client, login, support, patient):
+    from portal.support.services import act_on_account
+
+    act_on_account(
+        agent=support, account=patient.user, action="end_sessions", reason="Ticket 4711 note interne", request_key=uuid.uuid4()
+    )
+    login(patient)
+    events = client.get(reverse("accounts:security")).content.decode().split('id="events-title"')[1]
+    assert "Support" in events and "sessions" in events
+    assert "4711" not in events
+    assert support.last_name not in events
+
+
+def test_account_page_query_count_does_not_grow_with_events(client, login, patient):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from portal.accounts.services import record_security_event
+
+    login(patient)
+    url = reverse("accounts:security")
+    client.get(url)
+    with CaptureQueriesContext(connection) as few:
+        client.get(url)
+    for _ in range(30):
+        record_security_event(user=patient.user, kind="signed_in", ip="192.0.2.1")
+    with CaptureQueriesContext(connection) as many:
+        html = client.get(url).content.decode()
+    assert len(many) == len(few)
+    assert html.count("192.0.2.1") == 10
