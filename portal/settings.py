@@ -175,6 +175,7 @@ else:
         "default": {
             "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
             "LOCATION": BASE_DIR / "var" / "cache",
+            "KEY_PREFIX": env("CACHE_KEY_PREFIX", "carnet"),
         }
     }
 
