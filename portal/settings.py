@@ -75,7 +75,7 @@ INSTALLED_APPS = [
     "portal",
     "records",
     "messaging",
-    "django.contrib.admin",
+    "portal.admin.AdminConfig",  # django.contrib.admin, for superusers only
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

@@ -169,7 +169,11 @@ def test_support_actions_show_without_the_agents_reason(client, login, support, 
     from portal.support.services import act_on_account
 
     act_on_account(
-        agent=support, account=patient.user, action="end_sessions", reason="Ticket 4711 note interne", request_key=uuid.uuid4()
+        agent=support,
+        account=patient.user,
+        action="end_sessions",
+        reason="Ticket 4711 note interne",
+        request_key=uuid.uuid4(),
     )
     login(patient)
     events = client.get(reverse("accounts:security")).content.decode().split('id="events-title"')[1]

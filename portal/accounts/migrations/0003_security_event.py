@@ -6,26 +6,49 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0002_invitation'),
+        ("accounts", "0002_invitation"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='SecurityEvent',
+            name="SecurityEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('signed_in', 'Signed in'), ('new_sign_in', 'Signed in from a new browser'), ('password_changed', 'Password changed'), ('password_set', 'Password changed'), ('password_reset', 'Password reset by email'), ('email_changed', 'Email address changed'), ('device_added', 'Second factor added'), ('device_removed', 'Second factor removed'), ('second_factor_reset', 'Second factors reset by support')], max_length=32, verbose_name='event')),
-                ('ip', models.GenericIPAddressField(blank=True, null=True, verbose_name='IP address')),
-                ('at', models.DateTimeField(auto_now_add=True, verbose_name='date')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='security_events', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("signed_in", "Signed in"),
+                            ("new_sign_in", "Signed in from a new browser"),
+                            ("password_changed", "Password changed"),
+                            ("password_set", "Password changed"),
+                            ("password_reset", "Password reset by email"),
+                            ("email_changed", "Email address changed"),
+                            ("device_added", "Second factor added"),
+                            ("device_removed", "Second factor removed"),
+                            ("second_factor_reset", "Second factors reset by support"),
+                        ],
+                        max_length=32,
+                        verbose_name="event",
+                    ),
+                ),
+                ("ip", models.GenericIPAddressField(blank=True, null=True, verbose_name="IP address")),
+                ("at", models.DateTimeField(auto_now_add=True, verbose_name="date")),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="security_events",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'security event',
-                'verbose_name_plural': 'security events',
-                'ordering': ['-at', '-pk'],
-                'indexes': [models.Index(fields=['user', '-at'], name='accounts_se_user_id_299a2c_idx')],
+                "verbose_name": "security event",
+                "verbose_name_plural": "security events",
+                "ordering": ["-at", "-pk"],
+                "indexes": [models.Index(fields=["user", "-at"], name="accounts_se_user_id_299a2c_idx")],
             },
         ),
     ]
