@@ -1,0 +1,49 @@
+import re
+
+import pytest
+from django.core import mail
+from playwright.sync_api import expect
+
+from portal.support.models import SupportAction
+from tests.browser.conftest import sign_in
+from tests.factories import PASSWORD
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_agent_unlocks_a_locked_out_patient_who_then_signs_in(browser, live_server, page, support, patient, settings):
+    agent = browser.new_context(base_url=live_server.url, locale="fr-FR").new_page()
+    sign_in(agent, support)  # before the failures: the patient's lockout also holds their IP address
+
+    # The patient mistypes their password until sign-in is blocked, then even the right one is refused.
+    page.goto("/accounts/login/")
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        page.get_by_label("E-mail").fill(patient.user.email)
+        page.get_by_label("Mot de passe").fill("not my password at all")
+        page.get_by_role("button", name="Se connecter").click()
+    expect(page.get_by_role("heading", name="Trop de tentatives")).to_be_visible()
+    page.goto("/accounts/login/")
+    page.get_by_label("E-mail").fill(patient.user.email)
+    page.get_by_label("Mot de passe").fill(PASSWORD)
+    page.get_by_role("button", name="Se connecter").click()
+    expect(page.get_by_role("heading", name="Trop de tentatives")).to_be_visible()
+
+    # The agent finds them, sees the lockout, and lifts it with a reason.
+    agent.get_by_label("Nom, e-mail ou identifiant national de santé").fill("durand")
+    agent.get_by_role("button", name="Rechercher").click()
+    agent.get_by_role("link", name=patient.user.get_full_name()).click()
+    expect(agent.get_by_text(re.compile("Verrouillé jusqu’au"))).to_be_visible()
+    agent.get_by_role("link", name=re.compile("verrouillage")).click()
+    agent.get_by_role("button", name="Confirmer").click()
+    expect(agent.get_by_text("Indiquez la raison de cette action.")).to_be_visible()  # the reason is mandatory
+    agent.get_by_label("Raison").fill("Appel de la patiente, identité vérifiée")
+    agent.get_by_role("button", name="Confirmer").click()
+    expect(agent.get_by_text(re.compile("^Fait"))).to_be_visible()
+    expect(agent.get_by_text("Pas verrouillé")).to_be_visible()
+    assert SupportAction.objects.get().reason == "Appel de la patiente, identité vérifiée"
+
+    # The patient signs in, second factor included.
+    mail.outbox.clear()
+    sign_in(page, patient.user)
+    expect(page.get_by_role("heading", name=re.compile("Bonjour"))).to_be_visible()
+    agent.context.close()
