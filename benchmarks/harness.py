@@ -70,8 +70,8 @@ def signed_in_client(user):
 def check_ok(fn):
     """Fail loudly if a measured page does not answer 200: a redirect is not a figure."""
 
-    def wrapped():
-        response = fn()
+    def wrapped(*args, **kwargs):
+        response = fn(*args, **kwargs)
         if response.status_code != 200:
             raise RuntimeError(f"benchmark page answered {response.status_code}")
         return response

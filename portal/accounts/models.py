@@ -50,6 +50,9 @@ class User(AbstractBaseUser, PermissionsMixin):
         verbose_name = _("user")
         verbose_name_plural = _("users")
         constraints = [models.UniqueConstraint(Lower("email"), name="user_email_ci_unique")]
+        # The support console lists accounts by name; its prefix searches have their own
+        # PostgreSQL indexes (migration 0004).
+        indexes = [models.Index(fields=["last_name", "first_name", "id"], name="user_name_order")]
 
     def __str__(self):
         return self.get_full_name() or self.email

@@ -3,7 +3,8 @@ only, even when the form is sent twice), and shows in the patient's access histo
 as an account action, without the reason."""
 
 from django.db import IntegrityError, transaction
-from django.db.models import Max, Sum
+from django.db.models import Max, Q, Sum
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from portal.accounts import services as accounts
@@ -21,6 +22,25 @@ class AlreadyDone(Exception):
 def accounts_support_may_act_on():
     """Support agents act on patients and clinicians, never on their peers or superusers."""
     return User.objects.exclude(role=User.Role.SUPPORT).exclude(is_superuser=True).exclude(is_staff=True)
+
+
+def search_accounts(query: str):
+    """Accounts for the console's search, by name. A query of digits is a national health
+    identifier (spaces ignored), matched exactly. Otherwise each word must start the
+    first or the last name, or the whole query must start the email address: prefix
+    matches that the indexes of migration accounts 0004 answer on PostgreSQL."""
+    users = User.objects.order_by("last_name", "first_name", "pk")
+    query = " ".join(query.replace("\x00", "").lower().split())
+    if not query:
+        return users
+    digits = query.replace(" ", "")
+    if digits.isdigit():
+        return users.filter(patient__ins=digits)
+    users = users.alias(email_key=Lower("email"), first_key=Lower("first_name"), last_key=Lower("last_name"))
+    by_name = Q()
+    for word in query.split(" "):
+        by_name &= Q(first_key__startswith=word) | Q(last_key__startswith=word)
+    return users.filter(by_name | Q(email_key__startswith=query))
 
 
 def lockout(*, user: User):

@@ -4,7 +4,6 @@ from allauth.account.models import EmailAddress
 from allauth.usersessions.models import UserSession
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db.models import Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
@@ -23,16 +22,9 @@ PAGE_SIZE = 25
 def home(request):
     """Account search: names, emails, identifiers and states only, never medical content."""
     query = request.GET.get("q", "").strip()[:200]
-    users = User.objects.order_by("last_name", "first_name", "pk").only(
+    users = services.search_accounts(query).only(
         "email", "first_name", "last_name", "role", "is_active", "is_staff", "is_superuser"
     )
-    if query:
-        users = users.filter(
-            Q(email__icontains=query)
-            | Q(last_name__icontains=query)
-            | Q(first_name__icontains=query)
-            | Q(patient__ins=query.replace(" ", ""))
-        )
     page = Paginator(users, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "support/home.html", {"page": page, "query": query})
 

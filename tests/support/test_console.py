@@ -155,9 +155,10 @@ def test_search_by_identifier_and_constant_queries(client, login, support, patie
 
     def count():
         with CaptureQueriesContext(connection) as ctx:
-            client.get(reverse("support:home"), {"q": "a"})
+            client.get(reverse("support:home"))
         return len(ctx)
 
+    count()  # the first request of a session writes to it
     few = count()
     for _ in range(10):
         PatientFactory()

@@ -1,0 +1,85 @@
+"""The console's account search: prefixes of names and email, exact identifiers,
+odd input, and a query count that does not grow with the accounts."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from portal.accounts.models import User
+from tests.factories import PatientFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def people(db):
+    return {
+        "camille": UserFactory(first_name="Camille", last_name="Durand", email="camille.durand@example.org"),
+        "lucas": UserFactory(first_name="Lucas", last_name="Dupont", email="l.dupont@example.org"),
+        "helene": UserFactory(first_name="Hélène", last_name="Lefèvre", email="helene@example.org"),
+        "percent": UserFactory(first_name="Zoé", last_name="Cent", email="100%sure@example.org"),
+    }
+
+
+def found(client, query):
+    response = client.get(reverse("support:home"), {"q": query})
+    assert response.status_code == 200, query
+    return {user.email for user in response.context["page"].object_list}
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("durand", {"camille.durand@example.org"}),
+        ("  DU  ", {"camille.durand@example.org", "l.dupont@example.org"}),
+        ("camille dur", {"camille.durand@example.org"}),
+        ("dur camille", {"camille.durand@example.org"}),
+        ("camille dup", set()),  # every word must match the same person
+        ("hélène", {"helene@example.org"}),
+        ("l.dupont@", {"l.dupont@example.org"}),
+        ("urand", set()),  # names and emails match from their start
+        ("100%", {"100%sure@example.org"}),
+        ("%", set()),  # wildcards are plain characters
+        ("_", set()),
+        ("\\", set()),
+        ("'; DROP TABLE accounts_user; --", set()),
+        ("<script>alert(1)</script>", set()),
+        ("camille\x00", {"camille.durand@example.org"}),
+        ("x" * 5000, set()),
+    ],
+)
+def test_search(client, login, support, people, query, expected):
+    login(support)
+    assert found(client, query) == expected
+
+
+def test_search_by_identifier_is_exact(client, login, support, patient, other_patient):
+    patient.ins = "284037512345678"
+    patient.save(update_fields=["ins"])
+    login(support)
+    assert found(client, "2840 3751 2345 678") == {patient.user.email}
+    assert found(client, "28403751") == set()
+
+
+def test_empty_search_lists_every_account_by_name(client, login, support, people):
+    login(support)
+    page = client.get(reverse("support:home")).context["page"]
+    assert page.paginator.count == User.objects.count()
+    names = [user.last_name for user in page.object_list]
+    assert names == sorted(names)
+
+
+def test_query_count_does_not_grow_with_accounts(client, login, support, people):
+    login(support)
+
+    def count(query):
+        with CaptureQueriesContext(connection) as ctx:
+            client.get(reverse("support:home"), {"q": query})
+        return len(ctx)
+
+    count("")  # the first request of a session writes to it
+    few = [count(q) for q in ("", "d", "camille")]
+    for _ in range(30):
+        PatientFactory(first_name="Camille", last_name="Dubois")
+    assert [count(q) for q in ("", "d", "camille")] == few
