@@ -195,3 +195,13 @@ def wait_for(predicate, timeout=30):
             return True
         time.sleep(0.2)
     return False
+
+
+def reauthenticate(client):
+    """Type the password again, as allauth asks before sensitive changes."""
+    from django.urls import reverse
+
+    from tests.factories import PASSWORD
+
+    response = client.post(reverse("account_reauthenticate"), {"password": PASSWORD})
+    assert response.status_code == 302, "re-authentication failed"

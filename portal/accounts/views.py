@@ -1,4 +1,5 @@
 import django_otp
+from allauth.account.decorators import reauthentication_required
 from axes.helpers import get_client_ip_address
 from django.conf import settings
 from django.contrib import messages
@@ -199,7 +200,9 @@ def security(request):
 
 @login_required
 @require_POST
+@reauthentication_required
 def remove_device(request):
+    """Remove a second factor (never the last one), after a fresh password check."""
     try:
         services.remove_device(user=request.user, persistent_id=request.POST.get("device", ""))
     except services.DeviceNotFound:

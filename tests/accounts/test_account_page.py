@@ -10,7 +10,7 @@ from django_otp.plugins.otp_static.models import StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from portal.accounts.services import generate_backup_codes
-from tests.conftest import second_factor_of
+from tests.conftest import reauthenticate, second_factor_of
 from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -36,6 +36,7 @@ def test_account_page_needs_the_second_factor(client, password_only_login, patie
 
 def test_the_last_second_factor_cannot_be_removed(client, login, patient):
     login(patient)
+    reauthenticate(client)
     device = second_factor_of(patient.user)
     response = client.post(reverse("accounts:remove_device"), {"device": device.persistent_id}, follow=True)
     assert "votre seul second facteur" in response.content.decode()
@@ -44,6 +45,7 @@ def test_the_last_second_factor_cannot_be_removed(client, login, patient):
 
 def test_a_second_factor_is_removed_when_another_remains(client, login, patient):
     login(patient)
+    reauthenticate(client)
     app = TOTPDevice.objects.create(user=patient.user, name="app", confirmed=True)
     response = client.post(reverse("accounts:remove_device"), {"device": app.persistent_id}, follow=True)
     assert "a été supprimé" in response.content.decode()
@@ -52,6 +54,7 @@ def test_a_second_factor_is_removed_when_another_remains(client, login, patient)
 
 def test_someone_elses_device_is_404(client, login, patient, other_patient):
     login(patient)
+    reauthenticate(client)
     TOTPDevice.objects.create(user=patient.user, name="app", confirmed=True)
     theirs = second_factor_of(other_patient.user)
     TOTPDevice.objects.create(user=other_patient.user, name="app", confirmed=True)
@@ -132,6 +135,18 @@ def test_changing_the_email_asks_for_the_password_then_a_verification(
     assert any("camille.nouvelle@example.org" in m.to for m in mail.outbox)  # the verification link
 
 
+def test_removing_a_second_factor_asks_for_the_password_again(client, login, patient):
+    login(patient)
+    app = TOTPDevice.objects.create(user=patient.user, name="app", confirmed=True)
+    response = client.post(reverse("accounts:remove_device"), {"device": app.persistent_id})
+    assert response["Location"].startswith(reverse("account_reauthenticate"))
+    assert TOTPDevice.objects.exists()
+    wrong = client.post(reverse("account_reauthenticate"), {"password": "not the password"})
+    assert wrong.status_code == 200 and TOTPDevice.objects.exists()
+    client.post(response["Location"], {"password": PASSWORD})  # the form carries ?next= back
+    assert not TOTPDevice.objects.exists()  # the suspended removal went on
+
+
 # --- recent security events ------------------------------------------------------
 
 
@@ -144,6 +159,7 @@ def test_sign_ins_and_second_factor_changes_show_as_recent_events(client, patien
     client.post(reverse("account_login"), {"login": user.email, "password": PASSWORD})
     code = f"{totp(app.bin_key, step=app.step, t0=app.t0, digits=app.digits):06d}"
     assert client.post(reverse("accounts:verify"), {"code": code}).status_code == 302
+    reauthenticate(client)
     client.post(reverse("accounts:remove_device"), {"device": app.persistent_id})  # the last one stays
     second_factor_of(user)
     client.post(reverse("accounts:remove_device"), {"device": app.persistent_id})

@@ -12,7 +12,7 @@ from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from portal.accounts import services
-from tests.conftest import second_factor_of
+from tests.conftest import reauthenticate, second_factor_of
 from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -47,6 +47,7 @@ def test_adding_and_removing_a_device_send_notices(client, login, patient, djang
     code = f"{totp(device.bin_key):06d}"
     with django_capture_on_commit_callbacks(execute=True):
         client.post(reverse("accounts:enrol_totp"), {"code": code})
+    reauthenticate(client)
     with django_capture_on_commit_callbacks(execute=True):
         client.post(reverse("accounts:remove_device"), {"device": device.persistent_id})
     subjects = [m.subject for m in notices_to(patient.user.email)]
@@ -58,6 +59,7 @@ def test_adding_and_removing_a_device_send_notices(client, login, patient, djang
 
 def test_refused_removal_sends_nothing(client, login, patient, django_capture_on_commit_callbacks):
     login(patient)
+    reauthenticate(client)
     with django_capture_on_commit_callbacks(execute=True):
         client.post(reverse("accounts:remove_device"), {"device": second_factor_of(patient.user).persistent_id})
     assert mail.outbox == []
