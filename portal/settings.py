@@ -221,6 +221,10 @@ AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_USERNAME_CALLABLE = "portal.accounts.lockout.username_of"
 AXES_LOCKOUT_TEMPLATE = "account/lockout.html"
 AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_CLIENT_IP_CALLABLE = "portal.accounts.lockout.client_ip"
+# Behind reverse proxies, the client's address is the X-Forwarded-For entry the nearest
+# proxy added; without this every client would share the proxy's address (and lockout).
+ALLAUTH_TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 1 if env_bool("BEHIND_PROXY", False) else 0)
 AXES_VERBOSE = False
 # Failed sign-ins are counted by axes, in the database; allauth's cache-based
 # counter would lock at a different threshold and fail while Redis is down.

@@ -10,3 +10,16 @@ def username_of(request, credentials=None) -> str:
         data = getattr(request, "POST", {})
         value = data.get("login") or data.get("username")
     return (value or "").strip().lower()
+
+
+def client_ip(request) -> str | None:
+    """The client's address, by allauth's rule (``X-Forwarded-For`` counted from the right
+    when ``ALLAUTH_TRUSTED_PROXY_COUNT`` says Carnet runs behind proxies, else
+    ``REMOTE_ADDR``), so lockouts, sessions and security events agree."""
+    from allauth.account.adapter import get_adapter
+    from django.core.exceptions import PermissionDenied
+
+    try:
+        return get_adapter(request).get_client_ip(request)
+    except PermissionDenied:
+        return None

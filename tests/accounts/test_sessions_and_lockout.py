@@ -120,3 +120,23 @@ def test_successful_sign_in_resets_the_failure_count(client, patient):
     for _ in range(4):
         sign_in_with_password(client, patient.user.email, "wrong password!")
     assert sign_in_with_password(client, patient.user.email, PASSWORD).status_code == 302
+
+
+def test_behind_a_proxy_each_client_is_locked_by_its_own_address(client, patient, settings):
+    """Behind the reverse proxy every request comes from the proxy's address: the
+    client's own is the X-Forwarded-For entry the proxy added (the rightmost)."""
+    settings.ALLAUTH_TRUSTED_PROXY_COUNT = 1
+
+    def attempt(c, email, password, forwarded):
+        return c.post(
+            reverse("account_login"),
+            {"login": email, "password": password},
+            REMOTE_ADDR="10.0.0.2",
+            HTTP_X_FORWARDED_FOR=forwarded,
+        )
+
+    for n in range(5):  # an attacker spoofs a first entry; the proxy appends the real address
+        attempt(client, f"nobody{n}@example.org", "wrong password!", f"1.2.3.{n}, 198.51.100.7")
+    assert attempt(client, patient.user.email, PASSWORD, "198.51.100.7").status_code == 429
+    # Another client behind the same proxy is not locked out.
+    assert attempt(Client(), patient.user.email, PASSWORD, "203.0.113.5").status_code == 302
