@@ -58,6 +58,16 @@ def postgres(settings):
     need(settings.DATABASES["default"]["ENGINE"].endswith("postgresql"), "needs PostgreSQL: set DATABASE_URL")
 
 
+@pytest.fixture(autouse=True)
+def own_cache_keys(settings):
+    """Each test gets its own cache keys: allauth's rate limits (30 sign-ins a minute
+    from one address) and other cached state do not leak from one test to the next."""
+    settings.CACHES = {
+        name: {**config, "KEY_PREFIX": f"{config.get('KEY_PREFIX', '')}-{uuid.uuid4().hex[:8]}"}
+        for name, config in settings.CACHES.items()
+    }
+
+
 @pytest.fixture
 def team(db):
     return CareTeamFactory(name="Cabinet médical des Tilleuls")
