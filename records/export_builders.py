@@ -20,7 +20,7 @@ from portal import access
 from portal.accounts.models import Patient
 from portal.careteams.models import CareLink
 from records import files, pdf
-from records.models import Allergy, Condition, Measurement, Observation, Prescription, Vaccination
+from records.models import Allergy, Condition, LabReport, Measurement, Observation, Prescription, Vaccination
 from records.services import read_document
 
 
@@ -138,6 +138,54 @@ def build_summary(*, user, patient: Patient, sections, progress: Callable = _noo
     return pdf.write_pdf(html)
 
 
+# --- Lab results PDF ---
+
+# Rows per trend table: many short tables keep WeasyPrint's layout cost linear
+# (one table of 500 rows costs several times five of 100).
+TREND_ROWS_PER_TABLE = 50
+
+
+def observations_between(observations, start=None, end=None):
+    """``observations`` whose report was collected within [start, end] (either may be open)."""
+    if start:
+        observations = observations.filter(report__collected_on__gte=start)
+    if end:
+        observations = observations.filter(report__collected_on__lte=end)
+    return observations
+
+
+def lab_results_context(*, user, patient: Patient, start=None, end=None) -> dict:
+    """Values grouped by report (newest first), and each test's values over time."""
+    observations = observations_between(access.items_visible_to(user, Observation).filter(patient=patient), start, end)
+    observations = observations.select_related("report__team").order_by(
+        "-report__collected_on", "-report_id", "name", "pk"
+    )
+    reports, by_test = [], {}
+    for row in observations.iterator(chunk_size=2000):
+        if not reports or reports[-1]["report"].pk != row.report_id:
+            reports.append({"report": row.report, "rows": []})
+        reports[-1]["rows"].append(row)
+        by_test.setdefault((row.name, row.loinc, row.unit), []).append(row)
+    trends = []
+    for (name, loinc, unit), rows in sorted(by_test.items()):
+        rows.reverse()  # oldest first, as a trend reads
+        chunks = [rows[i : i + TREND_ROWS_PER_TABLE] for i in range(0, len(rows), TREND_ROWS_PER_TABLE)]
+        trends.append({"name": name, "loinc": loinc, "unit": unit, "chunks": chunks})
+    count = sum(len(group["rows"]) for group in reports)
+    return {"start": start, "end": end, "reports": reports, "trends": trends, "count": count}
+
+
+def lab_results_html(*, user, patient: Patient, start=None, end=None) -> str:
+    context = lab_results_context(user=user, patient=patient, start=start, end=end)
+    return render_to_string("pdf/lab_results.html", {**_common(patient), **context})
+
+
+def build_lab_results(*, user, patient: Patient, start=None, end=None, progress: Callable = _noop) -> bytes:
+    html = lab_results_html(user=user, patient=patient, start=start, end=end)
+    progress(30)
+    return pdf.write_pdf(html)
+
+
 def _conversation(user, patient, conversation_id):
     conversation = access.conversations_for(user).filter(patient=patient, pk=conversation_id).select_related("team")
     conversation = conversation.first()
@@ -165,8 +213,165 @@ GENDERS = {"female": "female", "male": "male", "other": "other"}
 INS_SYSTEM = "urn:oid:1.2.250.1.213.1.4.8"
 
 
-def fhir_bundle(*, patient: Patient, documents, conversations, document_paths) -> dict:
-    """A FHIR R4 ``collection`` Bundle of the record, checked against the R4B models."""
+TERMINOLOGY = "http://terminology.hl7.org/CodeSystem/"
+LOINC = "http://loinc.org"
+INTERPRETATIONS = {"low": "L", "normal": "N", "high": "H"}
+# Measurement kinds as LOINC vital signs: code, display, UCUM unit.
+VITAL_SIGNS = {
+    "weight": ("29463-7", "Body weight", "kg"),
+    "height": ("8302-2", "Body height", "cm"),
+    "glucose": ("2339-0", "Glucose [Mass/volume] in Blood", "g/L"),
+    "blood_pressure": ("85354-9", "Blood pressure panel", "mm[Hg]"),
+}
+
+
+def _coded(system, code, display=None):
+    return {"coding": [{"system": system, "code": code, "display": display}]}
+
+
+def _number(value):
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+def _quantity(value, unit):
+    return {"value": _number(value), "unit": unit} if value is not None else None
+
+
+def _medication_requests(prescriptions, subject):
+    today = timezone.localdate()
+    for row in prescriptions:
+        end = row.end_date and row.end_date.isoformat()
+        yield {
+            "resourceType": "MedicationRequest",
+            "id": f"rx-{row.pk}",
+            "status": "active" if row.is_active(today) else "completed",
+            "intent": "order",
+            "medicationCodeableConcept": {"text": row.medication},
+            "subject": subject,
+            "authoredOn": row.start_date.isoformat(),
+            "requester": {"display": row.prescriber.get_full_name() or row.team.name},
+            "dosageInstruction": [
+                {"text": f"{row.dosage}, {row.frequency}", "route": {"text": str(row.get_route_display())}}
+            ],
+            "dispenseRequest": {"validityPeriod": {"start": row.start_date.isoformat(), "end": end}},
+        }
+
+
+def _lab_resources(reports, observations, subject):
+    """One Observation per lab value, one DiagnosticReport per report that lists them."""
+    results = {}
+    for row in observations:
+        day = row.report.collected_on.isoformat()
+        results.setdefault(row.report_id, []).append({"reference": f"Observation/lab-{row.pk}"})
+        yield {
+            "resourceType": "Observation",
+            "id": f"lab-{row.pk}",
+            "status": "final",
+            "category": [_coded(TERMINOLOGY + "observation-category", "laboratory")],
+            "code": {**_coded(LOINC, row.loinc, row.name), "text": row.name},
+            "subject": subject,
+            "effectiveDateTime": day,
+            "valueQuantity": _quantity(row.value, row.unit),
+            "referenceRange": [{"low": _quantity(row.low, row.unit), "high": _quantity(row.high, row.unit)}],
+            "interpretation": [
+                {**_coded(TERMINOLOGY + "v3-ObservationInterpretation", INTERPRETATIONS[row.flag]),
+                 "text": str(row.get_flag_display())}
+            ],
+        }  # fmt: skip
+    for report in reports:
+        yield {
+            "resourceType": "DiagnosticReport",
+            "id": str(report.pk),
+            "status": "final",
+            "category": [_coded(TERMINOLOGY + "v2-0074", "LAB")],
+            "code": {"text": report.title},
+            "subject": subject,
+            "effectiveDateTime": report.collected_on.isoformat(),
+            "performer": [{"display": report.team.name}],
+            "result": results.get(report.pk, []),
+        }
+
+
+def _vital_signs(measurements, subject):
+    for row in measurements:
+        code, display, unit = VITAL_SIGNS[row.kind]
+        resource = {
+            "resourceType": "Observation",
+            "id": f"vital-{row.pk}",
+            "status": "final",
+            "category": [_coded(TERMINOLOGY + "observation-category", "vital-signs")],
+            "code": {**_coded(LOINC, code, display), "text": str(row.get_kind_display())},
+            "subject": subject,
+            "effectiveDateTime": row.measured_on.isoformat(),
+        }
+        if row.kind == Measurement.Kind.BLOOD_PRESSURE:
+            resource["component"] = [
+                {"code": _coded(LOINC, code, name), "valueQuantity": _quantity(value, unit)}
+                for code, name, value in [
+                    ("8480-6", "Systolic blood pressure", row.value),
+                    ("8462-4", "Diastolic blood pressure", row.value2),
+                ]
+            ]
+        else:
+            resource["valueQuantity"] = _quantity(row.value, unit)
+        yield resource
+
+
+def _profile_resources(allergies, conditions, vaccinations, subject):
+    active = "active"
+    for row in allergies:
+        yield {
+            "resourceType": "AllergyIntolerance",
+            "id": str(row.pk),
+            "clinicalStatus": _coded(TERMINOLOGY + "allergyintolerance-clinical", active),
+            "code": {"text": row.substance},
+            "patient": subject,
+            "recordedDate": timezone.localtime(row.created_at).isoformat(),
+            "reaction": [{"manifestation": [{"text": row.reaction}], "severity": row.severity}] if row.reaction else [],
+        }
+    for row in conditions:
+        yield {
+            "resourceType": "Condition",
+            "id": str(row.pk),
+            "clinicalStatus": _coded(TERMINOLOGY + "condition-clinical", active),
+            "code": {"text": row.name},
+            "subject": subject,
+            "onsetDateTime": row.since and row.since.isoformat(),
+            "note": [{"text": row.notes}] if row.notes else [],
+        }
+    for row in vaccinations:
+        yield {
+            "resourceType": "Immunization",
+            "id": str(row.pk),
+            "status": "completed",
+            "vaccineCode": {"text": row.vaccine},
+            "patient": subject,
+            "occurrenceDateTime": row.date.isoformat(),
+            "lotNumber": row.lot,
+        }
+
+
+def clinical_resources(*, user, patient: Patient, subject: dict) -> list[dict]:
+    """Treatments, lab results, vital signs, allergies, conditions and vaccinations as
+    FHIR resources: what ``user`` may see of ``patient``, in a fixed number of queries."""
+
+    def visible(model):
+        return access.items_visible_to(user, model).filter(patient=patient)
+
+    observations = visible(Observation).select_related("report").order_by("report__collected_on", "report_id", "pk")
+    return [
+        *_medication_requests(visible(Prescription).select_related("prescriber", "team"), subject),
+        *_lab_resources(
+            visible(LabReport).select_related("team").order_by("collected_on", "pk"), observations, subject
+        ),
+        *_vital_signs(visible(Measurement).order_by("measured_on", "pk"), subject),
+        *_profile_resources(visible(Allergy), visible(Condition), visible(Vaccination), subject),
+    ]
+
+
+def fhir_bundle(*, user, patient: Patient, documents, conversations, document_paths) -> dict:
+    """A FHIR R4 ``collection`` Bundle of the record (what ``user`` may see of it),
+    checked against the R4B models."""
     from fhir.resources.R4B.bundle import Bundle
 
     patient_ref = {"reference": f"Patient/{patient.pk}"}
@@ -212,6 +417,7 @@ def fhir_bundle(*, patient: Patient, documents, conversations, document_paths) -
                     "payload": [{"contentString": message.body}],
                 }
             )
+    entries += clinical_resources(user=user, patient=patient, subject=patient_ref)
     entries = [_without_blanks(entry) for entry in entries]
     bundle = {
         "resourceType": "Bundle",
@@ -294,7 +500,7 @@ def build_archive(*, user, patient: Patient, progress: Callable = _noop) -> byte
             conversation_paths.append(path)
             step()
         bundle = fhir_bundle(
-            patient=patient, documents=documents, conversations=conversations, document_paths=document_paths
+            user=user, patient=patient, documents=documents, conversations=conversations, document_paths=document_paths
         )
         archive.writestr("fhir-r4-bundle.json", json.dumps(bundle, ensure_ascii=False, indent=1))
         readme = render_to_string(

@@ -8,7 +8,7 @@ from portal import access
 from portal.accounts.models import User
 from records import exports, files
 from records.export_forms import ExportRequestForm
-from records.models import Export
+from records.models import Export, Observation
 
 PAGE = "records/exports/exports.html"
 
@@ -23,7 +23,11 @@ def export_page(request):
     """Request an export and follow the state of each one."""
     patient = access.get_own_patient(request.user)
     conversations = access.conversations_for(request.user).filter(patient=patient).select_related("team")
-    form = ExportRequestForm(request.POST if request.method == "POST" else None, conversations=conversations)
+    form = ExportRequestForm(
+        request.POST if request.method == "POST" else None,
+        conversations=conversations,
+        observations=access.items_visible_to(request.user, Observation).filter(patient=patient),
+    )
     if request.method == "POST":
         if form.is_valid():
             _export, created = exports.request_export(

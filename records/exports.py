@@ -110,6 +110,15 @@ def _build(export: Export, progress) -> bytes:
             return export_builders.build_summary(
                 user=user, patient=patient, sections=options.get("sections", []), progress=progress
             )
+        if export.kind == Export.Kind.LAB_RESULTS:
+            start, end = options.get("from"), options.get("to")
+            return export_builders.build_lab_results(
+                user=user,
+                patient=patient,
+                start=start and datetime.date.fromisoformat(start),
+                end=end and datetime.date.fromisoformat(end),
+                progress=progress,
+            )
         if export.kind == Export.Kind.CONVERSATION:
             return export_builders.build_conversation(
                 user=user, patient=patient, conversation_id=options.get("conversation"), progress=progress

@@ -1,3 +1,5 @@
+import datetime
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -276,6 +278,7 @@ class Export(models.Model):
 
     class Kind(models.TextChoices):
         SUMMARY = "summary", _("Health summary (PDF)")
+        LAB_RESULTS = "lab_results", _("Lab results (PDF)")
         CONVERSATION = "conversation", _("Conversation (PDF)")
         ARCHIVE = "archive", _("Complete archive (ZIP)")
 
@@ -342,6 +345,14 @@ class Export(models.Model):
     @property
     def content_type(self):
         return "application/zip" if self.kind == self.Kind.ARCHIVE else "application/pdf"
+
+    @property
+    def period(self):
+        """(start, end) of a lab results export limited to a period, else None."""
+        if self.kind != self.Kind.LAB_RESULTS or not self.options:
+            return None
+        start, end = self.options.get("from"), self.options.get("to")
+        return tuple(day and datetime.date.fromisoformat(day) for day in (start, end))
 
     def download_name(self):
         stamp = timezone.localtime(self.created_at).strftime("%Y-%m-%d")

@@ -265,6 +265,7 @@ def test_fhir_bundle_validates(patient, clinician_document, conversation):
     from fhir.resources.R4B.bundle import Bundle
 
     bundle = export_builders.fhir_bundle(
+        user=patient.user,
         patient=patient,
         documents=[clinician_document],
         conversations=[conversation],
@@ -322,7 +323,9 @@ def test_fhir_bundle_stays_valid_with_a_nameless_author(patient, team):
         author=patient.user, patient=patient, team=team, subject="Question", kind="question", body="Bonjour"
     )
     messaging.send_message(author=nameless, conversation=conversation, body="Réponse")
-    bundle = export_builders.fhir_bundle(patient=patient, documents=[], conversations=[conversation], document_paths={})
+    bundle = export_builders.fhir_bundle(
+        user=patient.user, patient=patient, documents=[], conversations=[conversation], document_paths={}
+    )
     Bundle.model_validate(bundle)
     senders = [e["resource"].get("sender") for e in bundle["entry"] if e["resource"]["resourceType"] == "Communication"]
     assert {"display": "Camille Durand"} in senders
