@@ -27,8 +27,16 @@ class InvitePatientForm(forms.Form):
 
 
 class AcceptInvitationForm(forms.Form):
+    """The invitee's proof (a patient's birth date, or the code support staff gave) and password."""
+
     birth_date = forms.DateField(
         label=_("Your birth date"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
+    code = forms.CharField(
+        label=_("Verification code"),
+        max_length=20,
+        help_text=_("The 8-digit code our support team gave you by phone or in person (not by email)."),
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
     )
     password1 = forms.CharField(
         label=_("Choose a password"),
@@ -40,9 +48,11 @@ class AcceptInvitationForm(forms.Form):
         label=_("Password (again)"), strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
     )
 
-    def __init__(self, *args, email="", **kwargs):
+    def __init__(self, *args, email="", needs_code=False, **kwargs):
         super().__init__(*args, **kwargs)
         self.email = email
+        del self.fields["birth_date" if needs_code else "code"]
+        self.proof_field = "code" if needs_code else "birth_date"
 
     def clean(self):
         data = super().clean()

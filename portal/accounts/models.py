@@ -117,14 +117,26 @@ class Patient(models.Model):
 
 class Invitation(models.Model):
     """An emailed, single-use, expiring link to create an account. Only the SHA-256 of
-    the link's token is stored."""
+    the link's token is stored. Opening it is not enough: the invitee proves who they
+    are with a second fact, the patient's birth date or, for an account support staff
+    made ahead (clinicians, support agents), a code given to them out of band. A few
+    wrong proofs end the invitation."""
+
+    MAX_PROOF_ATTEMPTS = 5
 
     email = models.EmailField(_("email address"))
     role = models.CharField(_("role"), max_length=16, choices=User.Role.choices, default=User.Role.PATIENT)
     patient = models.ForeignKey(
         Patient, null=True, blank=True, on_delete=models.CASCADE, related_name="invitations", verbose_name=_("patient")
     )
+    # The account made ahead by support staff, which the invitee sets a password for.
+    user = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.CASCADE, related_name="invitations", verbose_name=_("account")
+    )
     invited_by = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
+    # The out-of-band code, hashed like a password; empty for patients (birth date).
+    code_hash = models.CharField(max_length=128, blank=True, editable=False)
+    failed_attempts = models.PositiveSmallIntegerField(default=0)
     # NULL until the first link is issued; unique among issued ones.
     token_hash = models.CharField(max_length=64, unique=True, null=True, editable=False)  # noqa: DJ001
     created_at = models.DateTimeField(auto_now_add=True)
@@ -139,7 +151,13 @@ class Invitation(models.Model):
         return self.email
 
     def is_usable(self) -> bool:
-        return self.used_at is None and self.expires_at > timezone.now()
+        return (
+            self.used_at is None and self.expires_at > timezone.now() and self.failed_attempts < self.MAX_PROOF_ATTEMPTS
+        )
+
+    @property
+    def needs_code(self) -> bool:
+        return self.user_id is not None
 
 
 class SecurityEvent(models.Model):
@@ -154,6 +172,7 @@ class SecurityEvent(models.Model):
         PASSWORD_SET = "password_set", _("Password changed")
         PASSWORD_RESET = "password_reset", _("Password reset by email")
         EMAIL_CHANGED = "email_changed", _("Email address changed")
+        EMAIL_CHANGE_STARTED = "email_change_started", _("Change of email address requested through support")
         DEVICE_ADDED = "device_added", _("Second factor added")
         DEVICE_REMOVED = "device_removed", _("Second factor removed")
         SECOND_FACTOR_RESET = "second_factor_reset", _("Second factors reset by support")

@@ -7,6 +7,7 @@ from typing import NamedTuple
 
 import segno
 from django.conf import settings
+from django.contrib.auth.hashers import check_password, make_password
 from django.core.mail import send_mail
 from django.db import transaction
 from django.template.loader import render_to_string
@@ -190,6 +191,7 @@ SECURITY_NOTICE_SUBJECTS = {
     "device_removed": _("A second factor has been removed from your Carnet account"),
     "new_sign_in": _("New sign-in to your Carnet account"),
     "second_factor_reset": _("The second factor of your Carnet account has been reset"),
+    "email_change_started": _("A change of the email address of your Carnet account has been requested"),
 }
 
 
@@ -240,21 +242,37 @@ INVITATION_LIFETIME = timedelta(hours=72)
 
 
 class InvitationError(Exception):
-    """The invitation cannot be used: unknown, expired, already used, or the proof is wrong."""
+    """The invitation cannot be used: unknown, expired, already used or worn out."""
+
+
+class WrongProof(InvitationError):
+    """The birth date or the code does not match; ``attempts_left`` more may be tried."""
+
+    def __init__(self, attempts_left: int):
+        super().__init__(attempts_left)
+        self.attempts_left = attempts_left
 
 
 def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def _revoke_pending(invitations) -> None:
+    """End the links that are still usable: a new invitation replaces them."""
+    now = timezone.now()
+    invitations.filter(used_at__isnull=True, expires_at__gt=now).update(expires_at=now)
+
+
 @transaction.atomic
 def invite_patient(*, invited_by: User, patient: Patient, email: str) -> Invitation:
     """Invite ``patient`` (who has no login yet) to create one; the link is emailed after
-    commit. The caller has checked, through ``portal.access``, that ``invited_by`` cares for them."""
+    commit and an earlier link of theirs stops working. The caller has checked that
+    ``invited_by`` may: a clinician through ``portal.access``, or support staff."""
     from portal.accounts.tasks import send_invitation
 
     if patient.user_id is not None:
         raise InvitationError
+    _revoke_pending(patient.invitations.all())
     invitation = Invitation.objects.create(
         email=email.strip().lower(),
         role=User.Role.PATIENT,
@@ -264,6 +282,50 @@ def invite_patient(*, invited_by: User, patient: Patient, email: str) -> Invitat
     )
     send_invitation.delay_on_commit(invitation.pk)
     return invitation
+
+
+def new_verification_code() -> str:
+    """Eight digits, in two groups, read out to the invitee by support staff."""
+    code = f"{secrets.randbelow(10**8):08d}"
+    return f"{code[:4]} {code[4:]}"
+
+
+def _normalized_code(code: str) -> str:
+    return "".join(ch for ch in code or "" if ch.isdigit())
+
+
+@transaction.atomic
+def invite_account(*, invited_by: User, user: User) -> str:
+    """Invite the holder of ``user``, an account made ahead that has no password yet, to
+    set one. The link goes by email after commit; the returned code is for support staff
+    to give by another channel (phone, in person). An earlier link stops working."""
+    from portal.accounts.tasks import send_invitation
+
+    if user.has_usable_password() or not user.is_active:
+        raise InvitationError
+    _revoke_pending(user.invitations.all())
+    code = new_verification_code()
+    invitation = Invitation.objects.create(
+        email=user.email,
+        role=user.role,
+        user=user,
+        invited_by=invited_by,
+        code_hash=make_password(_normalized_code(code)),
+        expires_at=timezone.now() + INVITATION_LIFETIME,
+    )
+    send_invitation.delay_on_commit(invitation.pk)
+    return code
+
+
+def pending_invitation(*, user: User | None = None, patient: Patient | None = None) -> Invitation | None:
+    """The invitation of an account made ahead, or of a patient without login, that can still be used."""
+    invitations = user.invitations.all() if user is not None else patient.invitations.all()
+    now = timezone.now()
+    return (
+        invitations.filter(used_at__isnull=True, expires_at__gt=now, failed_attempts__lt=Invitation.MAX_PROOF_ATTEMPTS)
+        .order_by("-created_at")
+        .first()
+    )
 
 
 def send_invitation_email(*, invitation: Invitation) -> None:
@@ -279,32 +341,78 @@ def send_invitation_email(*, invitation: Invitation) -> None:
 
 
 def get_usable_invitation(*, token: str) -> Invitation:
-    """The invitation behind a link token; ``InvitationError`` when unknown, used or expired."""
-    invitation = Invitation.objects.filter(token_hash=_token_hash(token or "")).select_related("patient").first()
+    """The invitation behind a link token; ``InvitationError`` when unknown, used, expired or worn out."""
+    invitation = Invitation.objects.filter(token_hash=_token_hash(token or "")).first()
     if invitation is None or not invitation.is_usable():
         raise InvitationError
     return invitation
 
 
-@transaction.atomic
-def accept_invitation(*, token: str, birth_date, password: str) -> User:
-    """Create the invitee's login. For a patient the birth date must match the record.
-    Nothing changes when anything is wrong (``InvitationError``)."""
-    invitation = get_usable_invitation(token=token)
-    invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
-    if not invitation.is_usable():
-        raise InvitationError
+def _proof_matches(invitation: Invitation, proof) -> bool:
+    if invitation.needs_code:
+        return bool(_normalized_code(str(proof or ""))) and check_password(
+            _normalized_code(str(proof)), invitation.code_hash
+        )
     patient = invitation.patient
-    if invitation.role == User.Role.PATIENT and (patient is None or patient.birth_date != birth_date):
-        raise InvitationError
-    if patient is not None and patient.user_id is not None:
-        raise InvitationError
-    user = User.objects.create_user(invitation.email, password, role=invitation.role)
-    if patient is not None:
-        user.first_name, user.last_name = patient.first_name, patient.last_name
-        user.save(update_fields=["first_name", "last_name"])
+    return patient is not None and patient.birth_date == proof
+
+
+def accept_invitation(*, token: str, proof, password: str) -> User:
+    """Give the invitee their login: a new one for a patient, the one made ahead otherwise.
+    ``proof`` is the patient's birth date, or the code support staff gave. A wrong proof
+    changes nothing but the count of attempts (``WrongProof``); anything else wrong
+    raises ``InvitationError``."""
+    with transaction.atomic():
+        invitation = Invitation.objects.select_for_update().filter(token_hash=_token_hash(token or "")).first()
+        if invitation is None or not invitation.is_usable():
+            raise InvitationError
+        if _proof_matches(invitation, proof):
+            return _give_login(invitation, password)
+        invitation.failed_attempts += 1
+        invitation.save(update_fields=["failed_attempts"])
+    raise WrongProof(Invitation.MAX_PROOF_ATTEMPTS - invitation.failed_attempts)
+
+
+def _give_login(invitation: Invitation, password: str) -> User:
+    from allauth.account.models import EmailAddress
+
+    user, patient = invitation.user, invitation.patient
+    if user is not None:
+        if not user.is_active or user.has_usable_password():
+            raise InvitationError
+        user.set_password(password)
+        user.save(update_fields=["password"])
+    else:
+        if patient is None or patient.user_id is not None:
+            raise InvitationError
+        user = User.objects.create_user(
+            invitation.email, password, role=invitation.role, first_name=patient.first_name, last_name=patient.last_name
+        )
         patient.user = user
         patient.save(update_fields=["user"])
+    # The link reached this address: it is verified.
+    EmailAddress.objects.update_or_create(user=user, email=user.email, defaults={"verified": True, "primary": True})
     invitation.used_at = timezone.now()
     invitation.save(update_fields=["used_at"])
     return user
+
+
+def start_email_change(*, request, user: User, email: str) -> None:
+    """Ask the holder of ``user`` to confirm ``email`` as their new address; once they
+    follow the link it replaces the current one (allauth, ``ACCOUNT_CHANGE_EMAIL``), and
+    the old address gets a notice. Meanwhile they still sign in with the current one."""
+    from allauth.account.models import EmailAddress
+    from allauth.core.context import request_context
+
+    # The current sign-in address (reached by the account's invitation link) stays until
+    # the new one is confirmed; an earlier pending change is replaced.
+    EmailAddress.objects.get_or_create(user=user, email=user.email, defaults={"primary": True, "verified": True})
+    EmailAddress.objects.filter(user=user, verified=False).exclude(email__iexact=user.email).delete()
+    address = EmailAddress.objects.create(user=user, email=email.lower())
+
+    def send_link():
+        with request_context(request):  # allauth builds the link from the request
+            address.send_confirmation(request)
+
+    transaction.on_commit(send_link)
+    notify_security_event(user=user, kind="email_change_started")

@@ -9,6 +9,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render, resolve_url
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_otp.plugins.otp_static.models import StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -241,19 +242,32 @@ def end_other_sessions(request):
 
 @require_http_methods(["GET", "POST"])
 def accept_invitation(request, token):
-    """The emailed link: prove who you are (birth date), choose a password, then enrol."""
+    """The emailed link: prove who you are (birth date, or the code support staff gave),
+    choose a password, then enrol a second factor. A few wrong proofs end the link."""
     try:
         invitation = services.get_usable_invitation(token=token)
     except services.InvitationError:
         return render(request, "accounts/invitation_invalid.html", status=410)
-    form = AcceptInvitationForm(request.POST or None, email=invitation.email)
+    form = AcceptInvitationForm(request.POST or None, email=invitation.email, needs_code=invitation.needs_code)
     if request.method == "POST" and form.is_valid():
         try:
             user = services.accept_invitation(
-                token=token, birth_date=form.cleaned_data["birth_date"], password=form.cleaned_data["password1"]
+                token=token, proof=form.cleaned_data[form.proof_field], password=form.cleaned_data["password1"]
             )
+        except services.WrongProof as wrong:
+            if not wrong.attempts_left:
+                return render(request, "accounts/invitation_invalid.html", {"worn_out": True}, status=410)
+            mismatch = (
+                _("This code is not the one we gave you.")
+                if invitation.needs_code
+                else _("This birth date does not match our records.")
+            )
+            left = ngettext("%(count)d attempt left.", "%(count)d attempts left.", wrong.attempts_left) % {
+                "count": wrong.attempts_left
+            }
+            form.add_error(form.proof_field, f"{mismatch} {left}")
         except services.InvitationError:
-            form.add_error("birth_date", _("This birth date does not match our records."))
+            return render(request, "accounts/invitation_invalid.html", status=410)
         else:
             login(request, user, backend="django.contrib.auth.backends.ModelBackend")
             return redirect("accounts:enrol")

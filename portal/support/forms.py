@@ -1,8 +1,14 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from portal.accounts.models import User
+from portal.careteams.models import CareTeam
+
 
 class ActionForm(forms.Form):
+    """The confirmation of a support action: the agent's reason, and a one-time key so
+    that a form sent twice acts once."""
+
     reason = forms.CharField(
         label=_("Reason"),
         max_length=1000,
@@ -12,8 +18,80 @@ class ActionForm(forms.Form):
     )
     request_key = forms.UUIDField(widget=forms.HiddenInput)
 
+    def __init__(self, *args, account=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.account = account
+        # The action's own fields come first, the reason last.
+        self.order_fields([name for name in self.fields if name not in ("reason", "request_key")])
+
     def clean_reason(self):
         reason = self.cleaned_data["reason"].strip()
         if not reason:
             raise forms.ValidationError(_("Give the reason for this action."))
         return reason
+
+
+def _address_in_use(email: str, account: User | None = None) -> bool:
+    from allauth.account.models import EmailAddress
+
+    users = User.objects.filter(email__iexact=email)
+    addresses = EmailAddress.objects.filter(email__iexact=email, verified=True)
+    if account is not None:
+        users, addresses = users.exclude(pk=account.pk), addresses.exclude(user=account)
+    return users.exists() or addresses.exists()
+
+
+class ChangeEmailForm(ActionForm):
+    email = forms.EmailField(
+        label=_("New email address"),
+        help_text=_("A link is sent there; the address changes once the account holder follows it."),
+    )
+
+    def clean_email(self):
+        email = self.cleaned_data["email"].strip().lower()
+        if email == self.account.email.lower():
+            raise forms.ValidationError(_("This is already the account's address."))
+        if _address_in_use(email, self.account):
+            raise forms.ValidationError(_("This address is already used by another account."))
+        return email
+
+
+class TeamForm(ActionForm):
+    """Add a clinician to a care team (``joining``), or remove them from one."""
+
+    team = forms.ModelChoiceField(label=_("Care team"), queryset=CareTeam.objects.none(), empty_label=None)
+
+    def __init__(self, *args, joining=True, **kwargs):
+        super().__init__(*args, **kwargs)
+        teams = CareTeam.objects.filter(memberships__user=self.account)
+        self.fields["team"].queryset = CareTeam.objects.exclude(pk__in=teams) if joining else teams
+
+
+class InvitePatientForm(ActionForm):
+    email = forms.EmailField(
+        label=_("Patient's email address"),
+        help_text=_("The link is valid for 72 hours; the patient proves who they are with their birth date."),
+    )
+
+
+class CreateAccountForm(ActionForm):
+    first_name = forms.CharField(label=_("First name"), max_length=150)
+    last_name = forms.CharField(label=_("Last name"), max_length=150)
+    email = forms.EmailField(label=_("Email address"))
+    teams = forms.ModelMultipleChoiceField(
+        label=_("Care teams"),
+        queryset=CareTeam.objects.all(),
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={"required": _("Choose at least one care team.")},
+    )
+
+    def __init__(self, *args, role=User.Role.CLINICIAN, **kwargs):
+        super().__init__(*args, **kwargs)
+        if role != User.Role.CLINICIAN:
+            del self.fields["teams"]
+
+    def clean_email(self):
+        email = self.cleaned_data["email"].strip().lower()
+        if _address_in_use(email):
+            raise forms.ValidationError(_("This address is already used by another account."))
+        return email

@@ -16,10 +16,22 @@ class SupportAction(models.Model):
         UNLOCK = "unlock", _("Lifted the sign-in lockout")
         RESET_SECOND_FACTOR = "reset_second_factor", _("Reset the second factor")
         END_SESSIONS = "end_sessions", _("Ended all sessions")
+        INVITE = "invite", _("Sent an invitation")
+        RESEND_INVITATION = "resend_invitation", _("Sent a new invitation link")
+        CHANGE_EMAIL = "change_email", _("Started a change of email address")
+        CREATE_ACCOUNT = "create_account", _("Created the account")
+        ADD_MEMBERSHIP = "add_membership", _("Added to a care team")
+        REMOVE_MEMBERSHIP = "remove_membership", _("Removed from a care team")
 
     agent = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    account = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="support_actions")
+    # The account acted on, or, for an invitation to a patient who has no login yet, the patient.
+    account = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="support_actions"
+    )
+    patient = models.ForeignKey("accounts.Patient", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     action = models.CharField(max_length=32, choices=Action.choices)
+    # What the action was about (a team's name, an email address): for the support trail only.
+    detail = models.CharField(max_length=254, blank=True)
     reason = models.TextField(max_length=1000)
     # From the confirmation form: a double submit writes one row, not two.
     request_key = models.UUIDField(unique=True)
@@ -29,9 +41,15 @@ class SupportAction(models.Model):
 
     class Meta:
         ordering = ["-at", "-pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(account__isnull=False) | models.Q(patient__isnull=False),
+                name="supportaction_has_subject",
+            )
+        ]
 
     def __str__(self):
-        return f"{self.agent} {self.action} {self.account}"
+        return f"{self.agent} {self.action} {self.account or self.patient}"
 
     def save(self, *args, **kwargs):
         if self.pk is not None:

@@ -2,14 +2,19 @@
 only, even when the form is sent twice), and shows in the patient's access history
 as an account action, without the reason."""
 
+from collections.abc import Callable
+from typing import NamedTuple
+
 from django.db import IntegrityError, transaction
 from django.db.models import Max, Q, Sum
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from portal.accounts import services as accounts
-from portal.accounts.models import User
+from portal.accounts.models import Patient, User
 from portal.audit.models import AccessLog
+from portal.careteams.models import Membership
 from portal.support.models import SupportAction
 
 Action = SupportAction.Action
@@ -19,9 +24,32 @@ class AlreadyDone(Exception):
     """The same confirmation was already carried out (a double submit)."""
 
 
-def accounts_support_may_act_on():
-    """Support agents act on patients and clinicians, never on their peers or superusers."""
-    return User.objects.exclude(role=User.Role.SUPPORT).exclude(is_superuser=True).exclude(is_staff=True)
+class NotApplicable(Exception):
+    """The action does not apply to the account as it is now; the message says why."""
+
+
+class Done(NamedTuple):
+    row: SupportAction
+    # A verification code to give the invitee by phone or in person, shown to the agent once.
+    code: str | None = None
+
+
+def accounts_support_may_act_on(agent: User):
+    """Support agents act on patients and clinicians, never on their peers or superusers.
+    A superuser also manages support agents (never other superusers or staff)."""
+    users = User.objects.exclude(is_superuser=True).exclude(is_staff=True)
+    return users if agent.is_superuser else users.exclude(role=User.Role.SUPPORT)
+
+
+def _name_filter(query: str, first: str, last: str) -> Q:
+    condition = Q()
+    for word in query.split(" "):
+        condition &= Q(**{f"{first}__startswith": word}) | Q(**{f"{last}__startswith": word})
+    return condition
+
+
+def _clean_query(query: str) -> str:
+    return " ".join(query.replace("\x00", "").lower().split())
 
 
 def search_accounts(query: str):
@@ -30,17 +58,28 @@ def search_accounts(query: str):
     first or the last name, or the whole query must start the email address: prefix
     matches that the indexes of migration accounts 0004 answer on PostgreSQL."""
     users = User.objects.order_by("last_name", "first_name", "pk")
-    query = " ".join(query.replace("\x00", "").lower().split())
+    query = _clean_query(query)
     if not query:
         return users
     digits = query.replace(" ", "")
     if digits.isdigit():
         return users.filter(patient__ins=digits)
     users = users.alias(email_key=Lower("email"), first_key=Lower("first_name"), last_key=Lower("last_name"))
-    by_name = Q()
-    for word in query.split(" "):
-        by_name &= Q(first_key__startswith=word) | Q(last_key__startswith=word)
-    return users.filter(by_name | Q(email_key__startswith=query))
+    return users.filter(_name_filter(query, "first_key", "last_key") | Q(email_key__startswith=query))
+
+
+def search_patients_without_login(query: str):
+    """Patient records that have no login yet (to invite them), by name prefixes or
+    exact identifier, like ``search_accounts``; none for an empty query."""
+    query = _clean_query(query)
+    patients = Patient.objects.filter(user__isnull=True).order_by("last_name", "first_name", "pk")
+    if not query:
+        return patients.none()
+    digits = query.replace(" ", "")
+    if digits.isdigit():
+        return patients.filter(ins=digits)
+    patients = patients.alias(first_key=Lower("first_name"), last_key=Lower("last_name"))
+    return patients.filter(_name_filter(query, "first_key", "last_key"))
 
 
 def lockout(*, user: User):
@@ -57,31 +96,79 @@ def lockout(*, user: User):
     return failures["last"] + settings.AXES_COOLOFF_TIME
 
 
-def _apply(action: str, user: User) -> None:
+def available_actions(*, account: User, locked_until, awaiting_set_up: bool) -> list[tuple[str, str]]:
+    """The actions that apply to ``account`` as it is now, for the account page."""
+    skip = {Action.INVITE, Action.CREATE_ACCOUNT}
+    skip.add(Action.REACTIVATE if account.is_active else Action.DEACTIVATE)
+    if locked_until is None:
+        skip.add(Action.UNLOCK)
+    if not awaiting_set_up:
+        skip.add(Action.RESEND_INVITATION)
+    if not account.is_clinician:
+        skip |= {Action.ADD_MEMBERSHIP, Action.REMOVE_MEMBERSHIP}
+    return [(value, label) for value, label in Action.choices if value not in skip]
+
+
+ACCOUNT_ACTIONS = frozenset(Action.values) - {Action.INVITE, Action.CREATE_ACCOUNT}
+
+
+def _apply(action: str, user: User, *, agent: User, request=None, team=None, email=None) -> tuple[str, str | None]:
+    """Carry out ``action`` on ``user``; returns the audit detail and any verification code."""
     if action == Action.DEACTIVATE:
+        if not user.is_active:
+            raise NotApplicable(_("This account is already deactivated."))
         accounts.deactivate_user(user=user)
     elif action == Action.REACTIVATE:
+        if user.is_active:
+            raise NotApplicable(_("This account is already active."))
         user.is_active = True
         user.save(update_fields=["is_active"])
     elif action == Action.UNLOCK:
+        if lockout(user=user) is None:
+            raise NotApplicable(_("This account is not locked."))
         accounts.unlock_account(email=user.email)
     elif action == Action.RESET_SECOND_FACTOR:
-        for device in accounts.second_factor_devices(user=user):
-            device.delete()
         from django_otp.plugins.otp_static.models import StaticDevice
 
+        devices = accounts.second_factor_devices(user=user)
+        if not devices:
+            raise NotApplicable(_("This account has no second factor yet."))
+        for device in devices:
+            device.delete()
         StaticDevice.objects.filter(user=user).delete()
         accounts.end_other_sessions(user=user, current_key=None)
         accounts.notify_security_event(user=user, kind="second_factor_reset")
     elif action == Action.END_SESSIONS:
         accounts.end_other_sessions(user=user, current_key=None)
+    elif action == Action.RESEND_INVITATION:
+        try:
+            return user.email, accounts.invite_account(invited_by=agent, user=user)
+        except accounts.InvitationError:
+            raise NotApplicable(_("This account is already set up: there is no invitation to send.")) from None
+    elif action == Action.CHANGE_EMAIL:
+        accounts.start_email_change(request=request, user=user, email=email)
+        return email, None
+    elif action == Action.ADD_MEMBERSHIP:
+        if not user.is_clinician:
+            raise NotApplicable(_("Only clinicians belong to care teams."))
+        _membership, created = Membership.objects.get_or_create(team=team, user=user)
+        if not created:
+            raise NotApplicable(_("This clinician is already a member of this team."))
+        return team.name, None
+    elif action == Action.REMOVE_MEMBERSHIP:
+        if not Membership.objects.filter(team=team, user=user).delete()[0]:
+            raise NotApplicable(_("This clinician is not a member of this team."))
+        return team.name, None
     else:
         raise ValueError(action)
+    return "", None
 
 
-def act_on_account(*, agent: User, account: User, action: str, reason: str, request_key) -> SupportAction:
-    """Carry out ``action`` on ``account`` for ``agent``, with the agent's ``reason``.
-    Raises AlreadyDone when this confirmation (``request_key``) was already used."""
+def _audited(*, agent: User, action: str, reason: str, request_key, apply: Callable) -> Done:
+    """Run ``apply`` and write its one audit row in one transaction; the patient concerned
+    sees an account action in their access history (without the reason). ``apply``
+    returns (account, patient, detail, code). Raises AlreadyDone when this confirmation
+    (``request_key``) was already used, and lets NotApplicable through, changing nothing."""
     reason = reason.strip()
     if not reason:
         raise ValueError("a reason is required")
@@ -89,11 +176,17 @@ def act_on_account(*, agent: User, account: User, action: str, reason: str, requ
         raise AlreadyDone
     try:
         with transaction.atomic():
+            account, patient, detail, code = apply()
             row = SupportAction.objects.create(
-                agent=agent, account=account, action=action, reason=reason, request_key=request_key
+                agent=agent,
+                account=account,
+                patient=patient,
+                action=action,
+                detail=detail,
+                reason=reason,
+                request_key=request_key,
             )
-            _apply(action, account)
-            patient = getattr(account, "patient", None)
+            patient = patient or getattr(account, "patient", None)
             if patient is not None:
                 AccessLog.objects.create(
                     patient=patient,
@@ -104,4 +197,48 @@ def act_on_account(*, agent: User, account: User, action: str, reason: str, requ
                 )
     except IntegrityError:  # a concurrent double submit won the race
         raise AlreadyDone from None
-    return row
+    return Done(row, code)
+
+
+def act_on_account(
+    *, agent: User, account: User, action: str, reason: str, request_key, request=None, team=None, email=None
+) -> Done:
+    """Carry out ``action`` on ``account`` for ``agent``, with the agent's ``reason``."""
+
+    def apply():
+        detail, code = _apply(action, account, agent=agent, request=request, team=team, email=email)
+        return account, None, detail, code
+
+    return _audited(agent=agent, action=action, reason=reason, request_key=request_key, apply=apply)
+
+
+def invite_patient(*, agent: User, patient: Patient, email: str, reason: str, request_key) -> Done:
+    """Invite a patient who has no login yet (a new link replaces an earlier one)."""
+
+    def apply():
+        try:
+            accounts.invite_patient(invited_by=agent, patient=patient, email=email)
+        except accounts.InvitationError:
+            raise NotApplicable(_("This patient already has an account.")) from None
+        return None, patient, email.strip().lower(), None
+
+    return _audited(agent=agent, action=Action.INVITE, reason=reason, request_key=request_key, apply=apply)
+
+
+def create_account(
+    *, agent: User, role: str, email: str, first_name: str, last_name: str, teams=(), reason: str, request_key
+) -> Done:
+    """Make a clinician's account (with its team memberships), or, for a superuser, a
+    support agent's, and invite its holder; the returned code is their second fact."""
+    if role == User.Role.SUPPORT and not agent.is_superuser:
+        raise PermissionError("only a superuser creates support agents")
+    if role not in (User.Role.CLINICIAN, User.Role.SUPPORT):
+        raise ValueError(role)
+
+    def apply():
+        user = User.objects.create_user(email, None, role=role, first_name=first_name, last_name=last_name)
+        Membership.objects.bulk_create(Membership(team=team, user=user) for team in teams)
+        code = accounts.invite_account(invited_by=agent, user=user)
+        return user, None, ", ".join(team.name for team in teams), code
+
+    return _audited(agent=agent, action=Action.CREATE_ACCOUNT, reason=reason, request_key=request_key, apply=apply)

@@ -5,7 +5,9 @@ from portal.support import views
 app_name = "support"
 urlpatterns = [
     path("", views.home, name="home"),
+    path("accounts/new/<str:role>/", views.create_account, name="create_account"),
     path("accounts/<int:pk>/", views.account, name="account"),
     path("accounts/<int:pk>/<str:action>/", views.act, name="act"),
+    path("patients/<int:pk>/invite/", views.invite_patient, name="invite_patient"),
     path("audit/", views.audit, name="audit"),
 ]

@@ -7,86 +7,196 @@ from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods
 
 from portal import access
 from portal.accounts import services as accounts
-from portal.accounts.models import Invitation, User
-from portal.support import services
-from portal.support.forms import ActionForm
+from portal.accounts.models import Patient, User
+from portal.support import forms, services
 from portal.support.models import SupportAction
 
 PAGE_SIZE = 25
+Action = SupportAction.Action
+# A verification code for an invitee, kept in the agent's session until shown once.
+CODE_SESSION_KEY = "support_verification_code"
 
 
 @access.role_required(User.Role.SUPPORT)
 def home(request):
-    """Account search: names, emails, identifiers and states only, never medical content."""
+    """Account search: names, emails, identifiers and states only, never medical content.
+    Patient records without a login are listed apart, to invite them."""
     query = request.GET.get("q", "").strip()[:200]
     users = services.search_accounts(query).only(
         "email", "first_name", "last_name", "role", "is_active", "is_staff", "is_superuser"
     )
     page = Paginator(users, PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "support/home.html", {"page": page, "query": query})
+    patients = services.search_patients_without_login(query).only("first_name", "last_name", "ins")[:PAGE_SIZE]
+    return render(request, "support/home.html", {"page": page, "query": query, "patients": patients})
 
 
-def _account(pk):
+def _account(request, pk):
     return get_object_or_404(
-        User.objects.select_related("patient"), pk=pk, pk__in=services.accounts_support_may_act_on()
+        User.objects.select_related("patient"), pk=pk, pk__in=services.accounts_support_may_act_on(request.user)
     )
 
 
 @access.role_required(User.Role.SUPPORT)
 def account(request, pk):
     """An account's state: what support needs to help, nothing medical."""
-    user = _account(pk)
+    user = _account(request, pk)
     devices = accounts.second_factor_devices(user=user)
     patient = getattr(user, "patient", None)
+    locked_until = services.lockout(user=user)
+    invitation = accounts.pending_invitation(user=user)
+    awaiting_set_up = not user.has_usable_password()
+    code = request.session.get(CODE_SESSION_KEY)
+    if code and code["account"] == user.pk:
+        del request.session[CODE_SESSION_KEY]  # shown once
+    else:
+        code = None
+    addresses = list(EmailAddress.objects.filter(user=user))
+    current = [a for a in addresses if a.email.lower() == user.email.lower()]
     context = {
         "account": user,
-        "email_verified": EmailAddress.objects.filter(user=user, email__iexact=user.email, verified=True).exists(),
+        "email_verified": any(a.verified for a in current),
+        "pending_email": next((a for a in addresses if not a.verified and a not in current), None),
         "device_kinds": sorted({type(device)._meta.verbose_name for device in devices}),
         "device_count": len(devices),
         "backup_codes": accounts.backup_codes_left(user=user),
-        "locked_until": services.lockout(user=user),
+        "locked_until": locked_until,
         "session_count": UserSession.objects.filter(user=user).count(),
-        "pending_invitation": Invitation.objects.filter(email__iexact=user.email, used_at__isnull=True).exists(),
+        "awaiting_set_up": awaiting_set_up,
+        "invitation": invitation,
+        "code": code and code["code"],
         "care_teams": patient.care_links.select_related("team") if patient else [],
         "memberships": user.memberships.select_related("team") if user.is_clinician else [],
-        "actions": SupportAction.Action.choices,
+        "actions": services.available_actions(account=user, locked_until=locked_until, awaiting_set_up=awaiting_set_up),
         "history": SupportAction.objects.filter(account=user).select_related("agent")[:10],
     }
     return render(request, "support/account.html", context)
 
 
+def _form_for(action, data, account):
+    initial = {"request_key": uuid.uuid4()}
+    if action == Action.CHANGE_EMAIL:
+        return forms.ChangeEmailForm(data, initial=initial, account=account)
+    if action in (Action.ADD_MEMBERSHIP, Action.REMOVE_MEMBERSHIP):
+        return forms.TeamForm(data, initial=initial, account=account, joining=action == Action.ADD_MEMBERSHIP)
+    return forms.ActionForm(data, initial=initial, account=account)
+
+
+def _done(request, done: services.Done, label):
+    """After an action: say so, and keep a verification code to show once."""
+    messages.success(request, _("Done: %(action)s.") % {"action": label})
+    if done.code and done.row.account_id:
+        request.session[CODE_SESSION_KEY] = {"account": done.row.account_id, "code": done.code}
+
+
 @access.role_required(User.Role.SUPPORT)
+@require_http_methods(["GET", "POST"])
 def act(request, pk, action):
     """Confirm an action with a reason (GET shows the form, POST carries it out)."""
-    if action not in SupportAction.Action.values:
+    if action not in services.ACCOUNT_ACTIONS:
         raise Http404
-    user = _account(pk)
-    label = SupportAction.Action(action).label
-    form = ActionForm(request.POST if request.method == "POST" else None, initial={"request_key": uuid.uuid4()})
+    if request.method == "POST" and not User.objects.filter(pk=pk).exists():
+        messages.error(request, _("This account no longer exists."))
+        return redirect("support:home")
+    user = _account(request, pk)
+    label = Action(action).label
+    form = _form_for(action, request.POST if request.method == "POST" else None, user)
     if request.method == "POST" and form.is_valid():
         try:
-            services.act_on_account(
+            done = services.act_on_account(
                 agent=request.user,
                 account=user,
                 action=action,
                 reason=form.cleaned_data["reason"],
                 request_key=form.cleaned_data["request_key"],
+                request=request,
+                team=form.cleaned_data.get("team"),
+                email=form.cleaned_data.get("email"),
             )
         except services.AlreadyDone:
             messages.info(request, _("This action was already carried out."))
+        except services.NotApplicable as refusal:
+            messages.error(request, str(refusal))
         else:
-            messages.success(request, _("Done: %(action)s.") % {"action": label})
+            _done(request, done, label)
         return redirect("support:account", user.pk)
     return render(request, "support/act.html", {"account": user, "form": form, "label": label})
 
 
 @access.role_required(User.Role.SUPPORT)
+@require_http_methods(["GET", "POST"])
+def invite_patient(request, pk):
+    """Invite a patient who has no login yet (found by name or identifier), or send them a
+    new link: the earlier one stops working."""
+    patient = get_object_or_404(Patient.objects.filter(user__isnull=True), pk=pk)
+    invitation = accounts.pending_invitation(patient=patient)
+    form = forms.InvitePatientForm(
+        request.POST if request.method == "POST" else None,
+        initial={"request_key": uuid.uuid4(), "email": invitation.email if invitation else ""},
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.invite_patient(
+                agent=request.user,
+                patient=patient,
+                email=form.cleaned_data["email"],
+                reason=form.cleaned_data["reason"],
+                request_key=form.cleaned_data["request_key"],
+            )
+        except services.AlreadyDone:
+            messages.info(request, _("This action was already carried out."))
+        except services.NotApplicable as refusal:
+            messages.error(request, str(refusal))
+        else:
+            messages.success(request, _("The invitation has been sent. The link is valid for 72 hours."))
+        return redirect("support:invite_patient", patient.pk)
+    history = SupportAction.objects.filter(patient=patient).select_related("agent")[:10]
+    care_teams = patient.care_links.select_related("team")
+    context = {"patient": patient, "invitation": invitation, "form": form, "history": history, "care_teams": care_teams}
+    return render(request, "support/invite_patient.html", context)
+
+
+@access.role_required(User.Role.SUPPORT)
+@require_http_methods(["GET", "POST"])
+def create_account(request, role):
+    """A clinician's account with its care teams, or (superusers only) a support agent's.
+    Its holder gets an emailed link; the agent reads them the verification code."""
+    if role not in (User.Role.CLINICIAN, User.Role.SUPPORT) or (
+        role == User.Role.SUPPORT and not request.user.is_superuser
+    ):
+        raise Http404
+    form = forms.CreateAccountForm(
+        request.POST if request.method == "POST" else None, initial={"request_key": uuid.uuid4()}, role=role
+    )
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            done = services.create_account(
+                agent=request.user,
+                role=role,
+                email=data["email"],
+                first_name=data["first_name"],
+                last_name=data["last_name"],
+                teams=data.get("teams", ()),
+                reason=data["reason"],
+                request_key=data["request_key"],
+            )
+        except services.AlreadyDone:
+            messages.info(request, _("This action was already carried out."))
+            return redirect("support:home")
+        _done(request, done, Action.CREATE_ACCOUNT.label)
+        return redirect("support:account", done.row.account_id)
+    title = _("New clinician account") if role == User.Role.CLINICIAN else _("New support agent account")
+    return render(request, "support/create_account.html", {"form": form, "title": title})
+
+
+@access.role_required(User.Role.SUPPORT)
 def audit(request):
     """The support audit trail, filterable by agent and by account."""
-    rows = SupportAction.objects.select_related("agent", "account")
+    rows = SupportAction.objects.select_related("agent", "account", "patient")
     agent, account_id = request.GET.get("agent", ""), request.GET.get("account", "")
     if agent.isdigit():
         rows = rows.filter(agent_id=agent)
