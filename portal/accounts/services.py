@@ -398,15 +398,13 @@ def _give_login(invitation: Invitation, password: str) -> User:
 
 
 def start_email_change(*, request, user: User, email: str) -> None:
-    """Ask the holder of ``user`` to confirm ``email`` as their new address; once they
-    follow the link it replaces the current one (allauth, ``ACCOUNT_CHANGE_EMAIL``), and
-    the old address gets a notice. Meanwhile they still sign in with the current one."""
+    """Support staff, at the holder's request: send a confirmation link to ``email``. Once
+    it is followed the address replaces the current one (``finish_email_change``) and the
+    old address gets a notice; until then the holder signs in with the current one."""
     from allauth.account.models import EmailAddress
     from allauth.core.context import request_context
 
-    # The current sign-in address (reached by the account's invitation link) stays until
-    # the new one is confirmed; an earlier pending change is replaced.
-    EmailAddress.objects.get_or_create(user=user, email=user.email, defaults={"primary": True, "verified": True})
+    EmailAddress.objects.get_or_create(user=user, email=user.email, defaults={"primary": True})
     EmailAddress.objects.filter(user=user, verified=False).exclude(email__iexact=user.email).delete()
     address = EmailAddress.objects.create(user=user, email=email.lower())
 
@@ -416,3 +414,23 @@ def start_email_change(*, request, user: User, email: str) -> None:
 
     transaction.on_commit(send_link)
     notify_security_event(user=user, kind="email_change_started")
+
+
+def finish_email_change(*, request, email_address) -> bool:
+    """When ``email_address`` has just been confirmed and it is the one a support agent
+    last set for the account, make it the account's only address (allauth tells the old
+    one). Other confirmed addresses stay extra ones, as allauth leaves them."""
+    from allauth.account.internal.flows.manage_email import emit_email_changed
+    from allauth.account.models import EmailAddress
+
+    from portal.support.models import SupportAction
+
+    user = email_address.user
+    asked = SupportAction.objects.filter(account=user, action=SupportAction.Action.CHANGE_EMAIL).first()
+    if asked is None or asked.detail != email_address.email.lower() or user.email == email_address.email:
+        return False
+    old = EmailAddress.objects.filter(user=user, email__iexact=user.email).first()
+    email_address.set_as_primary()
+    EmailAddress.objects.filter(user=user).exclude(pk=email_address.pk).delete()
+    emit_email_changed(request, old, email_address)
+    return True

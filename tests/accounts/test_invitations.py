@@ -123,3 +123,19 @@ def test_malformed_email_is_refused_on_the_same_page(client, login, clinician, p
     assert response.status_code == 200
     assert 'class="errorlist"' in response.content.decode()
     assert not Invitation.objects.exists()
+
+
+def test_five_wrong_birth_dates_end_the_link(
+    client, login, clinician, patient_without_login, django_capture_on_commit_callbacks
+):
+    path = link_path(invite(client, login, clinician, patient_without_login, django_capture_on_commit_callbacks))
+    for left in (4, 3, 2, 1):
+        response = accept(client, path, birth="1990-03-02")
+        assert response.status_code == 200
+        expected = f"{left} essai restant" if left == 1 else f"{left} essais restants"
+        assert expected in response.content.decode()
+    last = accept(client, path, birth="1990-03-02")
+    assert last.status_code == 410 and "Trop de tentatives" in last.content.decode()
+    assert accept(client, path).status_code == 410  # even the right birth date, now
+    patient_without_login.refresh_from_db()
+    assert patient_without_login.user is None
