@@ -11,6 +11,6 @@ class AccountsConfig(AppConfig):
         from portal.accounts import services
 
         def on_email_confirmed(sender, request, email_address, **kwargs):
-            services.finish_email_change(request=request, email_address=email_address)
+            services.finish_email_change(email_address=email_address)
 
         email_confirmed.connect(on_email_confirmed, dispatch_uid="carnet-finish-email-change", weak=False)

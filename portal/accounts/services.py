@@ -416,21 +416,26 @@ def start_email_change(*, request, user: User, email: str) -> None:
     notify_security_event(user=user, kind="email_change_started")
 
 
-def finish_email_change(*, request, email_address) -> bool:
-    """When ``email_address`` has just been confirmed and it is the one a support agent
-    last set for the account, make it the account's only address (allauth tells the old
-    one). Other confirmed addresses stay extra ones, as allauth leaves them."""
-    from allauth.account.internal.flows.manage_email import emit_email_changed
+def finish_email_change(*, email_address) -> bool:
+    """Called when ``email_address`` has just been confirmed. When it is now the sign-in
+    address (allauth makes it so for an account with no main address), or a support agent
+    set it at the holder's request, it becomes the account's address and the other
+    addresses are told; a support change also drops them. Otherwise it stays an extra
+    address until the holder makes it the main one (allauth then sends the notice)."""
     from allauth.account.models import EmailAddress
 
     from portal.support.models import SupportAction
 
-    user = email_address.user
+    user = User.objects.get(pk=email_address.user_id)
+    email = email_address.email.lower()
     asked = SupportAction.objects.filter(account=user, action=SupportAction.Action.CHANGE_EMAIL).first()
-    if asked is None or asked.detail != email_address.email.lower() or user.email == email_address.email:
+    by_support = asked is not None and asked.detail == email
+    if not by_support and user.email.lower() != email:
         return False
-    old = EmailAddress.objects.filter(user=user, email__iexact=user.email).first()
+    others = list(EmailAddress.objects.filter(user=user).exclude(pk=email_address.pk))
     email_address.set_as_primary()
-    EmailAddress.objects.filter(user=user).exclude(pk=email_address.pk).delete()
-    emit_email_changed(request, old, email_address)
+    if by_support:
+        EmailAddress.objects.filter(pk__in=[a.pk for a in others]).delete()
+    for old in others:
+        notify_security_event(user=user, kind="email_changed", email=old.email)
     return True
