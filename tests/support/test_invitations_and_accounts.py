@@ -416,3 +416,25 @@ def test_a_deactivated_pending_account_cannot_be_set_up(
     assert accept(client, link_in(mail.outbox[0]), code=code).status_code == 410
     paul.refresh_from_db()
     assert not paul.has_usable_password()
+
+
+def test_a_creation_sent_twice_makes_one_account(client, login, support, team):
+    login(support)
+    key = str(uuid.uuid4())
+    first = create_clinician(client, [team], request_key=key)
+    again = create_clinician(client, [team], request_key=key)
+    assert first.status_code == 302
+    assert again.status_code == 200 and "déjà utilisée" in again.content.decode()  # the address is now taken
+    assert User.objects.filter(email="paul.girard@example.org").count() == 1
+    assert SupportAction.objects.count() == 1 and Invitation.objects.count() == 1
+
+
+def test_an_invitation_sent_twice_acts_once(client, login, support, lea, django_capture_on_commit_callbacks):
+    login(support)
+    key = str(uuid.uuid4())
+    url = reverse("support:invite_patient", args=[lea.pk])
+    with django_capture_on_commit_callbacks(execute=True):
+        for _ in range(2):
+            post(client, url, email="lea@example.org", request_key=key)
+    assert Invitation.objects.count() == 1 and SupportAction.objects.count() == 1 and len(mail.outbox) == 1
+    assert "déjà été effectuée" in client.get(url).content.decode()
