@@ -141,6 +141,8 @@ def _apply(action: str, user: User, *, agent: User, request=None, team=None, ema
     elif action == Action.END_SESSIONS:
         accounts.end_other_sessions(user=user, current_key=None)
     elif action == Action.RESEND_INVITATION:
+        if not user.is_active:
+            raise NotApplicable(_("This account is deactivated: reactivate it first."))
         try:
             return user.email, accounts.invite_account(invited_by=agent, user=user)
         except accounts.InvitationError:

@@ -412,6 +412,8 @@ def test_a_deactivated_pending_account_cannot_be_set_up(
     paul = User.objects.get(email="paul.girard@example.org")
     code = shown_code(client, paul)
     post(client, act_url(paul, "deactivate"))
+    response = post(client, act_url(paul, "resend_invitation"))
+    assert "réactivez-le d’abord" in client.get(response["Location"]).content.decode()
     client.post(reverse("account_logout"))
     assert accept(client, link_in(mail.outbox[0]), code=code).status_code == 410
     paul.refresh_from_db()
