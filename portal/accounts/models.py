@@ -1,3 +1,5 @@
+import unicodedata
+
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.db import models
 from django.db.models.functions import Lower
@@ -24,7 +26,33 @@ class UserManager(BaseUserManager):
         return self.create_user(email, password, **fields)
 
 
-class User(AbstractBaseUser, PermissionsMixin):
+def folded(text: str) -> str:
+    """``text`` in lower case without accents ("Hélène" -> "helene"), for name searches."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
+
+
+class FoldedNames(models.Model):
+    """First and last names kept also folded (``folded``), indexed for prefix searches:
+    "lea" finds Léa. On PostgreSQL Django adds the pattern-operator indexes that LIKE
+    'prefix%' needs. Kept up to date by ``save``; code that writes names with ``update``
+    or ``bulk_create`` must fold them itself."""
+
+    first_folded = models.CharField(max_length=300, editable=False, db_index=True, default="")
+    last_folded = models.CharField(max_length=300, editable=False, db_index=True, default="")
+
+    class Meta:
+        abstract = True
+
+    def save(self, **kwargs):
+        self.first_folded, self.last_folded = folded(self.first_name), folded(self.last_name)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and {"first_name", "last_name"} & set(update_fields):
+            kwargs["update_fields"] = {*update_fields, "first_folded", "last_folded"}
+        super().save(**kwargs)
+
+
+class User(FoldedNames, AbstractBaseUser, PermissionsMixin):
     """A login. What it may see is decided by its role and by ``portal.access``."""
 
     class Role(models.TextChoices):
@@ -80,7 +108,7 @@ class User(AbstractBaseUser, PermissionsMixin):
         return self.role == self.Role.SUPPORT
 
 
-class Patient(models.Model):
+class Patient(FoldedNames):
     """The subject of a record. May have no login (a child), and later be acted
     for by someone else's login (a parent, a legal guardian)."""
 

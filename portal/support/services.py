@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from portal.accounts import services as accounts
-from portal.accounts.models import Patient, User
+from portal.accounts.models import Patient, User, folded
 from portal.audit.models import AccessLog
 from portal.careteams.models import Membership
 from portal.support.models import SupportAction
@@ -49,14 +49,15 @@ def _name_filter(query: str, first: str, last: str) -> Q:
 
 
 def _clean_query(query: str) -> str:
-    return " ".join(query.replace("\x00", "").lower().split())
+    return " ".join(folded(query.replace("\x00", "")).split())
 
 
 def search_accounts(query: str):
     """Accounts for the console's search, by name. A query of digits is a national health
     identifier (spaces ignored), matched exactly. Otherwise each word must start the
-    first or the last name, or the whole query must start the email address: prefix
-    matches that the indexes of migration accounts 0004 answer on PostgreSQL."""
+    first or the last name (case and accents aside: "lea" finds Léa), or the whole query
+    must start the email address: prefix matches that indexes answer on PostgreSQL
+    (migrations accounts 0004 and 0006)."""
     users = User.objects.order_by("last_name", "first_name", "pk")
     query = _clean_query(query)
     if not query:
@@ -64,8 +65,8 @@ def search_accounts(query: str):
     digits = query.replace(" ", "")
     if digits.isdigit():
         return users.filter(patient__ins=digits)
-    users = users.alias(email_key=Lower("email"), first_key=Lower("first_name"), last_key=Lower("last_name"))
-    return users.filter(_name_filter(query, "first_key", "last_key") | Q(email_key__startswith=query))
+    users = users.alias(email_key=Lower("email"))
+    return users.filter(_name_filter(query, "first_folded", "last_folded") | Q(email_key__startswith=query))
 
 
 def search_patients_without_login(query: str):
@@ -78,8 +79,7 @@ def search_patients_without_login(query: str):
     digits = query.replace(" ", "")
     if digits.isdigit():
         return patients.filter(ins=digits)
-    patients = patients.alias(first_key=Lower("first_name"), last_key=Lower("last_name"))
-    return patients.filter(_name_filter(query, "first_key", "last_key"))
+    return patients.filter(_name_filter(query, "first_folded", "last_folded"))
 
 
 def lockout(*, user: User):

@@ -67,7 +67,7 @@ def test_support_finds_a_patient_without_login_and_invites_them(
     client, login, support, lea, django_capture_on_commit_callbacks
 ):
     login(support)
-    for query in ("léa mar", "MARTIN", "2900 2751 2345 678"):
+    for query in ("lea mar", "MARTIN", "2900 2751 2345 678"):
         listed = client.get(reverse("support:home"), {"q": query}).context["patients"]
         assert [p.pk for p in listed] == [lea.pk]
     page = client.get(reverse("support:invite_patient", args=[lea.pk])).content.decode()
