@@ -5,6 +5,7 @@ import datetime
 from decimal import Decimal
 
 import pytest
+from django.conf import settings
 from django.urls import reverse
 
 from records import export_builders, exports
@@ -97,6 +98,31 @@ def test_building_the_lab_results_takes_a_fixed_number_of_queries(patient, clini
                        observations=glycemia_and_haemoglobin("1.0", "13"))  # fmt: skip
     with django_assert_num_queries(len(few.captured_queries)):
         assert build().count("<tr>") > 40
+
+
+def test_lab_tables_have_fixed_column_widths(patient, lab_history):
+    """Thousands of rows: WeasyPrint must not measure every cell to size the columns."""
+    html = export_builders.lab_results_html(user=patient.user, patient=patient)
+    assert html.count("<table") == html.count('<table class="lab-table">') == 3 + 2
+    assert html.count("<colgroup>") == 5 and html.count("<col ") == 5 * 4
+    assert ".lab-table { table-layout: fixed; }" in (settings.BASE_DIR / "static/pdf/carnet-pdf.css").read_text()
+
+
+def test_the_collector_is_paused_while_rendering_and_restored_even_on_error():
+    import gc
+
+    assert gc.isenabled()
+    with pytest.raises(ValueError), export_builders.collector_paused():
+        assert not gc.isenabled()
+        raise ValueError
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with export_builders.collector_paused():
+            pass
+        assert not gc.isenabled()  # left as it was found
+    finally:
+        gc.enable()
 
 
 # --- the request form -------------------------------------------------------------
