@@ -5,8 +5,6 @@ export, so an export never holds more than that user may see. A summary section
 is one small function from a patient to template context, listed in ``SECTIONS``.
 """
 
-import contextlib
-import gc
 import io
 import json
 import zipfile
@@ -182,29 +180,10 @@ def lab_results_html(*, user, patient: Patient, start=None, end=None) -> str:
     return render_to_string("pdf/lab_results.html", {**_common(patient), **context})
 
 
-@contextlib.contextmanager
-def collector_paused():
-    """No cyclic garbage collection inside the block, one collection at its end.
-
-    WeasyPrint makes about a million objects for 2,000 results (boxes linked to
-    their parents: cycles), which set off a dozen full collections along the way,
-    a fifth of the render time; collecting once at the end costs far less, for
-    about the same peak memory (benchmarks/exports.py)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-        gc.collect()
-
-
 def build_lab_results(*, user, patient: Patient, start=None, end=None, progress: Callable = _noop) -> bytes:
     html = lab_results_html(user=user, patient=patient, start=start, end=end)
     progress(30)
-    with collector_paused():
-        return pdf.write_pdf(html)
+    return pdf.write_pdf(html)
 
 
 def _conversation(user, patient, conversation_id):

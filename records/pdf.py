@@ -4,7 +4,9 @@ The stylesheet and the fonts are loaded once per process (lazily, so that each
 forked Celery worker child builds its own) and reused by every render.
 """
 
+import contextlib
 import functools
+import gc
 import logging
 import mimetypes
 from pathlib import Path
@@ -94,14 +96,34 @@ def _stylesheet():
     return CSS(filename=str(path), url_fetcher=url_fetcher(), font_config=_font_config())
 
 
+@contextlib.contextmanager
+def collector_paused():
+    """No cyclic garbage collection inside the block, one collection at its end.
+
+    WeasyPrint makes about a million objects for 2,000 lab results (boxes linked to
+    their parents: cycles), which set off a dozen full collections along the way,
+    a fifth of the render time; collecting once at the end costs far less, for
+    about the same peak memory for small documents and ~100 MiB more for 2,000 lab
+    results (benchmarks/exports.py)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+        gc.collect()
+
+
 def write_pdf(html: str, *, variant: str | None = PDF_VARIANT) -> bytes:
     """Render HTML we generated to PDF bytes with our stylesheet and fonts."""
     from weasyprint import HTML
 
     document = HTML(string=html, base_url=_base_dir().as_uri() + "/", url_fetcher=url_fetcher())
-    return document.write_pdf(
-        stylesheets=[_stylesheet()], font_config=_font_config(), pdf_variant=variant, uncompressed_pdf=False
-    )
+    with collector_paused():
+        return document.write_pdf(
+            stylesheets=[_stylesheet()], font_config=_font_config(), pdf_variant=variant, uncompressed_pdf=False
+        )
 
 
 def render_pdf(template_name: str, context: dict, *, variant: str | None = PDF_VARIANT) -> bytes:

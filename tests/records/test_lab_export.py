@@ -8,7 +8,7 @@ import pytest
 from django.conf import settings
 from django.urls import reverse
 
-from records import export_builders, exports
+from records import export_builders, exports, pdf
 from records.models import Allergy, Condition, Export, Measurement, Prescription, Vaccination
 from records.services import add_lab_report
 from tests.records.test_exports import request, text_of
@@ -112,13 +112,13 @@ def test_the_collector_is_paused_while_rendering_and_restored_even_on_error():
     import gc
 
     assert gc.isenabled()
-    with pytest.raises(ValueError), export_builders.collector_paused():
+    with pytest.raises(ValueError), pdf.collector_paused():
         assert not gc.isenabled()
         raise ValueError
     assert gc.isenabled()
     gc.disable()
     try:
-        with export_builders.collector_paused():
+        with pdf.collector_paused():
             pass
         assert not gc.isenabled()  # left as it was found
     finally:
