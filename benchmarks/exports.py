@@ -309,7 +309,7 @@ FLOOR = textwrap.dedent(
         HTML(string=html, base_url=base_url).write_pdf(stylesheets=[css], font_config=fonts, pdf_variant=variant)
         gc.enable()
         if collector == "paused":
-            gc.collect()
+            gc.collect(0)
 
     render()
     times = []
