@@ -350,9 +350,8 @@ def get_usable_invitation(*, token: str) -> Invitation:
 
 def _proof_matches(invitation: Invitation, proof) -> bool:
     if invitation.needs_code:
-        return bool(_normalized_code(str(proof or ""))) and check_password(
-            _normalized_code(str(proof)), invitation.code_hash
-        )
+        code = _normalized_code(str(proof or ""))
+        return bool(code) and check_password(code, invitation.code_hash)
     patient = invitation.patient
     return patient is not None and patient.birth_date == proof
 
