@@ -143,6 +143,14 @@ class Patient(FoldedNames):
         return f"{self.first_name} {self.last_name}"
 
 
+class InvitationQuerySet(models.QuerySet):
+    def usable(self):
+        """The invitations whose link still works (as ``Invitation.is_usable``)."""
+        return self.filter(
+            used_at__isnull=True, expires_at__gt=timezone.now(), failed_attempts__lt=Invitation.MAX_PROOF_ATTEMPTS
+        )
+
+
 class Invitation(models.Model):
     """An emailed, single-use, expiring link to create an account. Only the SHA-256 of
     the link's token is stored. Opening it is not enough: the invitee proves who they
@@ -170,6 +178,8 @@ class Invitation(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField()
     used_at = models.DateTimeField(null=True, blank=True)
+
+    objects = InvitationQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("invitation")

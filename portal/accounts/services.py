@@ -259,8 +259,7 @@ def _token_hash(token: str) -> str:
 
 def _revoke_pending(invitations) -> None:
     """End the links that are still usable: a new invitation replaces them."""
-    now = timezone.now()
-    invitations.filter(used_at__isnull=True, expires_at__gt=now).update(expires_at=now)
+    invitations.usable().update(expires_at=timezone.now())
 
 
 @transaction.atomic
@@ -319,13 +318,8 @@ def invite_account(*, invited_by: User, user: User) -> str:
 
 def pending_invitation(*, user: User | None = None, patient: Patient | None = None) -> Invitation | None:
     """The invitation of an account made ahead, or of a patient without login, that can still be used."""
-    invitations = user.invitations.all() if user is not None else patient.invitations.all()
-    now = timezone.now()
-    return (
-        invitations.filter(used_at__isnull=True, expires_at__gt=now, failed_attempts__lt=Invitation.MAX_PROOF_ATTEMPTS)
-        .order_by("-created_at")
-        .first()
-    )
+    invitations = user.invitations if user is not None else patient.invitations
+    return invitations.usable().order_by("-created_at").first()
 
 
 def send_invitation_email(*, invitation: Invitation) -> None:
