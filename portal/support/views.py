@@ -85,11 +85,22 @@ def _form_for(action, data, account):
     return forms.ActionForm(data, initial=initial, account=account)
 
 
-def _done(request, done: services.Done, label):
-    """After an action: say so, and keep a verification code to show once."""
-    messages.success(request, _("Done: %(action)s.") % {"action": label})
-    if done.code and done.row.account_id:
-        request.session[CODE_SESSION_KEY] = {"account": done.row.account_id, "code": done.code}
+def _carry_out(request, call, success: str) -> services.Done | None:
+    """Run a support service ``call`` and tell the agent how it went: ``success``, or why
+    nothing happened (a double submit, an action that no longer applies). A verification
+    code is kept to be shown once on the account page."""
+    try:
+        done = call()
+    except services.AlreadyDone:
+        messages.info(request, _("This action was already carried out."))
+    except services.NotApplicable as refusal:
+        messages.error(request, str(refusal))
+    else:
+        messages.success(request, success)
+        if done.code and done.row.account_id:
+            request.session[CODE_SESSION_KEY] = {"account": done.row.account_id, "code": done.code}
+        return done
+    return None
 
 
 @access.role_required(User.Role.SUPPORT)
@@ -105,23 +116,21 @@ def act(request, pk, action):
     label = Action(action).label
     form = _form_for(action, request.POST if request.method == "POST" else None, user)
     if request.method == "POST" and form.is_valid():
-        try:
-            done = services.act_on_account(
+        data = form.cleaned_data
+        _carry_out(
+            request,
+            lambda: services.act_on_account(
                 agent=request.user,
                 account=user,
                 action=action,
-                reason=form.cleaned_data["reason"],
-                request_key=form.cleaned_data["request_key"],
+                reason=data["reason"],
+                request_key=data["request_key"],
                 request=request,
-                team=form.cleaned_data.get("team"),
-                email=form.cleaned_data.get("email"),
-            )
-        except services.AlreadyDone:
-            messages.info(request, _("This action was already carried out."))
-        except services.NotApplicable as refusal:
-            messages.error(request, str(refusal))
-        else:
-            _done(request, done, label)
+                team=data.get("team"),
+                email=data.get("email"),
+            ),
+            _("Done: %(action)s.") % {"action": label},
+        )
         return redirect("support:account", user.pk)
     return render(request, "support/act.html", {"account": user, "form": form, "label": label})
 
@@ -138,20 +147,18 @@ def invite_patient(request, pk):
         initial={"request_key": uuid.uuid4(), "email": invitation.email if invitation else ""},
     )
     if request.method == "POST" and form.is_valid():
-        try:
-            services.invite_patient(
+        data = form.cleaned_data
+        _carry_out(
+            request,
+            lambda: services.invite_patient(
                 agent=request.user,
                 patient=patient,
-                email=form.cleaned_data["email"],
-                reason=form.cleaned_data["reason"],
-                request_key=form.cleaned_data["request_key"],
-            )
-        except services.AlreadyDone:
-            messages.info(request, _("This action was already carried out."))
-        except services.NotApplicable as refusal:
-            messages.error(request, str(refusal))
-        else:
-            messages.success(request, _("The invitation has been sent. The link is valid for 72 hours."))
+                email=data["email"],
+                reason=data["reason"],
+                request_key=data["request_key"],
+            ),
+            _("The invitation has been sent. The link is valid for 72 hours."),
+        )
         return redirect("support:invite_patient", patient.pk)
     history = SupportAction.objects.filter(patient=patient).select_related("agent")[:10]
     care_teams = patient.care_links.select_related("team")
@@ -173,8 +180,9 @@ def create_account(request, role):
     )
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        try:
-            done = services.create_account(
+        done = _carry_out(
+            request,
+            lambda: services.create_account(
                 agent=request.user,
                 role=role,
                 email=data["email"],
@@ -183,12 +191,10 @@ def create_account(request, role):
                 teams=data.get("teams", ()),
                 reason=data["reason"],
                 request_key=data["request_key"],
-            )
-        except services.AlreadyDone:
-            messages.info(request, _("This action was already carried out."))
-            return redirect("support:home")
-        _done(request, done, Action.CREATE_ACCOUNT.label)
-        return redirect("support:account", done.row.account_id)
+            ),
+            _("Done: %(action)s.") % {"action": Action.CREATE_ACCOUNT.label},
+        )
+        return redirect("support:account", done.row.account_id) if done else redirect("support:home")
     title = _("New clinician account") if role == User.Role.CLINICIAN else _("New support agent account")
     return render(request, "support/create_account.html", {"form": form, "title": title})
 
