@@ -54,6 +54,11 @@ class AcceptInvitationForm(forms.Form):
         del self.fields["birth_date" if needs_code else "code"]
         self.proof_field = "code" if needs_code else "birth_date"
 
+    @property
+    def proof(self):
+        """The bound field of the invitee's proof, whichever it is."""
+        return self[self.proof_field]
+
     def clean(self):
         data = super().clean()
         first, second = data.get("password1"), data.get("password2")
