@@ -356,4 +356,4 @@ class Export(models.Model):
 
     def download_name(self):
         stamp = timezone.localtime(self.created_at).strftime("%Y-%m-%d")
-        return f"carnet-{self.kind}-{stamp}.{self.extension}"
+        return f"carnet-{self.kind.replace('_', '-')}-{stamp}.{self.extension}"

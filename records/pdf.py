@@ -4,6 +4,7 @@ The stylesheet and the fonts are loaded once per process (lazily, so that each
 forked Celery worker child builds its own) and reused by every render.
 """
 
+import atexit
 import contextlib
 import functools
 import gc
@@ -94,6 +95,19 @@ def _stylesheet():
 
     path = _base_dir() / STYLESHEET
     return CSS(filename=str(path), url_fetcher=url_fetcher(), font_config=_font_config())
+
+
+def release():
+    """Forget the stylesheet and fonts. WeasyPrint copies our fonts into a temporary
+    folder (1.5 MB) that it removes only when its font configuration is deleted:
+    done here at exit, and by Celery children before they end (``portal.celery``),
+    which leave without running ``atexit`` hooks."""
+    _stylesheet.cache_clear()
+    _font_config.cache_clear()
+    gc.collect()  # the stylesheet and font configuration may sit in reference cycles
+
+
+atexit.register(release)
 
 
 @contextlib.contextmanager

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from django.db import IntegrityError, transaction
-from django.db.models import Max, Q, Sum
+from django.db.models import Count, Max, Q, Sum
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 from portal.accounts import services as accounts
 from portal.accounts.models import Patient, User, folded
 from portal.audit.models import AccessLog
-from portal.careteams.models import Membership
+from portal.careteams.models import CareTeam, Membership
 from portal.support.models import SupportAction
 
 Action = SupportAction.Action
@@ -106,6 +106,14 @@ def available_actions(*, account: User, locked_until, awaiting_set_up: bool) -> 
         skip.add(Action.RESEND_INVITATION)
     if not account.is_clinician:
         skip |= {Action.ADD_MEMBERSHIP, Action.REMOVE_MEMBERSHIP}
+    else:  # offer only what has a team to choose from
+        teams = CareTeam.objects.aggregate(
+            total=Count("pk", distinct=True), joined=Count("pk", distinct=True, filter=Q(memberships__user=account))
+        )
+        if teams["joined"] == teams["total"]:
+            skip.add(Action.ADD_MEMBERSHIP)
+        if not teams["joined"]:
+            skip.add(Action.REMOVE_MEMBERSHIP)
     return [(value, label) for value, label in Action.choices if value not in skip]
 
 

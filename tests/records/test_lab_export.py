@@ -191,7 +191,9 @@ def test_only_the_patient_downloads_the_lab_results(
 ):
     export, _ = request_lab(patient, django_capture_on_commit_callbacks)
     login(patient)
-    assert client.get(reverse("exports:download", args=[export.pk])).status_code == 200
+    own = client.get(reverse("exports:download", args=[export.pk]))
+    assert own.status_code == 200
+    assert own["Content-Disposition"].startswith('attachment; filename="carnet-lab-results-20')
     login(request.getfixturevalue(who))
     response = client.get(reverse("exports:download", args=[export.pk]))
     assert response.status_code == 404

@@ -106,6 +106,25 @@ def test_stylesheet_and_fonts_are_loaded_once():
     assert pdf._stylesheet() is stylesheet
 
 
+def test_releasing_the_renderer_removes_the_fonts_temporary_folder():
+    pdf.write_pdf("<html lang='fr'><title>a</title><p>un</p></html>")
+    folder = pdf._font_config()._folder
+    assert folder is not None and folder.is_dir()  # our @font-face fonts, copied there
+    pdf.release()
+    assert not folder.exists()
+    pdf.write_pdf("<html lang='fr'><title>b</title><p>deux</p></html>")  # loads them again
+    assert pdf._font_config()._folder.is_dir()
+
+
+def test_a_pool_child_releases_the_renderer_before_it_ends():
+    from celery.signals import worker_process_shutdown
+
+    pdf.write_pdf("<html lang='fr'><title>a</title><p>un</p></html>")
+    folder = pdf._font_config()._folder
+    worker_process_shutdown.send(sender=None, pid=1, exitcode=0)
+    assert not folder.exists()
+
+
 def test_pdf_embeds_our_french_font_and_is_tagged():
     data = pdf.write_pdf("<html lang='fr'><title>Été</title><p>Œdème, fièvre à 39 °C, cœur — ça va.</p></html>")
     reader = PdfReader(io.BytesIO(data))

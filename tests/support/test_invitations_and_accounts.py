@@ -353,6 +353,16 @@ def test_memberships_are_added_and_removed_with_a_reason(client, login, support,
     assert SupportAction.objects.count() == 2
 
 
+def test_only_membership_actions_with_a_team_to_choose_are_offered(client, login, support, clinician, team):
+    login(support)
+    account_page = reverse("support:account", args=[clinician.pk])
+    page = client.get(account_page).content.decode()  # a member of the only team
+    assert act_url(clinician, "remove_membership") in page and act_url(clinician, "add_membership") not in page
+    Membership.objects.filter(user=clinician).delete()
+    page = client.get(account_page).content.decode()
+    assert act_url(clinician, "add_membership") in page and act_url(clinician, "remove_membership") not in page
+
+
 def test_membership_actions_are_for_clinicians_only(client, login, support, patient, team):
     login(support)
     page = client.get(reverse("support:account", args=[patient.user.pk])).content.decode()
