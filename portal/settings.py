@@ -239,7 +239,8 @@ OTP_EMAIL_SUBJECT = _("Your Carnet sign-in code")
 OTP_EMAIL_BODY_TEMPLATE_PATH = "accounts/email/otp_code.txt"
 OTP_EMAIL_TOKEN_VALIDITY = 10 * 60
 
-# Sessions: idle timeout 30 min (refreshed on each request), server-side store;
+# Sessions: idle timeout 30 min (refreshed on each request), in the database (the
+# default engine: portal.tasks.clear_expired_sessions deletes the expired ones);
 # absolute lifetime 12 h (portal.accounts.middleware.SessionLifetimeMiddleware).
 SESSION_ABSOLUTE_LIFETIME = timedelta(hours=12)
 SESSION_COOKIE_AGE = 30 * 60
@@ -392,6 +393,7 @@ CELERY_BEAT_SCHEDULE = {
     "relay-notifications": {"task": "messaging.tasks.relay_notifications", "schedule": 60.0},
     "sweep-unprocessed-documents": {"task": "records.tasks.sweep_unprocessed_documents", "schedule": 300.0},
     "sweep-exports": {"task": "records.export_tasks.sweep_exports", "schedule": 600.0},
+    "clear-expired-sessions": {"task": "portal.tasks.clear_expired_sessions", "schedule": 3600.0},
 }
 # A web request must not hang when the broker is down: try briefly, then leave
 # the work in the database for the periodic relays.

@@ -1,6 +1,7 @@
 from celery import shared_task
 from django.utils import timezone
 
+from portal.accounts import services as accounts
 from portal.models import WorkerHeartbeat
 
 
@@ -8,3 +9,9 @@ from portal.models import WorkerHeartbeat
 def heartbeat(name="default"):
     """Record that a worker consumed a message now. Idempotent: one row per name."""
     WorkerHeartbeat.objects.update_or_create(name=name, defaults={"last_seen": timezone.now()})
+
+
+@shared_task(acks_late=True, soft_time_limit=120, time_limit=180)
+def clear_expired_sessions():
+    """Periodic retention: expired sessions go (a sign-in leaves one behind otherwise)."""
+    accounts.clear_expired_sessions()

@@ -142,6 +142,27 @@ def backup_codes_left(*, user: User) -> int:
     return StaticToken.objects.filter(device__user=user).count()
 
 
+def live_sessions(*, user: User):
+    """``user``'s sessions that have not expired. allauth keeps a row per sign-in
+    until something purges it; the session itself lives in Django's table."""
+    from allauth.usersessions.models import UserSession
+    from django.contrib.sessions.models import Session
+
+    live = Session.objects.filter(expire_date__gt=timezone.now()).values("session_key")
+    return UserSession.objects.filter(user=user, session_key__in=live)
+
+
+def clear_expired_sessions() -> int:
+    """Retention: delete expired sessions (Django keeps them until told) and allauth's
+    rows for every session that no longer exists. Returns how many sessions went."""
+    from allauth.usersessions.models import UserSession
+    from django.contrib.sessions.models import Session
+
+    expired, _by_model = Session.objects.filter(expire_date__lte=timezone.now()).delete()
+    UserSession.objects.exclude(session_key__in=Session.objects.values("session_key")).delete()
+    return expired
+
+
 def end_session(*, user: User, pk: int) -> bool:
     """End one of ``user``'s sessions (any device). False when it is not theirs or gone."""
     from allauth.usersessions.models import UserSession

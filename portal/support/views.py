@@ -1,7 +1,6 @@
 import uuid
 
 from allauth.account.models import EmailAddress
-from allauth.usersessions.models import UserSession
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404
@@ -64,7 +63,7 @@ def account(request, pk):
         "device_count": len(devices),
         "backup_codes": accounts.backup_codes_left(user=user),
         "locked_until": locked_until,
-        "session_count": UserSession.objects.filter(user=user).count(),
+        "session_count": accounts.live_sessions(user=user).count(),
         "awaiting_set_up": awaiting_set_up,
         "invitation": invitation,
         "code": code and code["code"],

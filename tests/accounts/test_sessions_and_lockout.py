@@ -140,3 +140,29 @@ def test_behind_a_proxy_each_client_is_locked_by_its_own_address(client, patient
     assert attempt(client, patient.user.email, PASSWORD, "198.51.100.7").status_code == 429
     # Another client behind the same proxy is not locked out.
     assert attempt(Client(), patient.user.email, PASSWORD, "203.0.113.5").status_code == 302
+
+
+def test_expired_sessions_are_cleared_and_not_counted_as_active(client, login, patient, support):
+    from allauth.usersessions.models import UserSession
+    from django.contrib.sessions.models import Session
+
+    from portal import tasks
+
+    phone, laptop = Client(), Client()
+    start = timezone.now()
+    with time_machine.travel(start, tick=False) as traveller:
+        login(patient, on=phone)
+        assert phone.get("/my/").status_code == 200
+        traveller.shift(timedelta(minutes=20))
+        login(patient, on=laptop)
+        assert laptop.get("/my/").status_code == 200
+        traveller.shift(timedelta(minutes=15))  # the phone has been idle 35 minutes
+        assert UserSession.objects.filter(user=patient.user).count() == 2
+        login(support)
+        page = client.get(reverse("support:account", args=[patient.user.pk])).content.decode()
+        assert "<dt>Sessions actives</dt><dd>1</dd>" in page
+        tasks.clear_expired_sessions.delay()
+        assert [s.session_key for s in UserSession.objects.filter(user=patient.user)] == [laptop.session.session_key]
+        assert not Session.objects.filter(expire_date__lte=timezone.now()).exists()
+        assert laptop.get("/my/").status_code == 200
+        assert phone.get("/my/")["Location"].startswith(reverse("account_login"))

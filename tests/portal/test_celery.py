@@ -20,6 +20,15 @@ def test_production_grade_celery_settings():
     assert conf.task_soft_time_limit and conf.task_time_limit > conf.task_soft_time_limit
 
 
+def test_every_periodic_job_names_a_registered_task_with_time_limits(db):
+    celery_app.loader.import_default_modules()  # what a worker imports at start
+    schedule = celery_app.conf.beat_schedule
+    assert {"sweep-exports", "clear-expired-sessions"} <= set(schedule)
+    for entry in schedule.values():
+        task = celery_app.tasks[entry["task"]]  # KeyError: a job beat could never run
+        assert task.soft_time_limit and task.time_limit > task.soft_time_limit, entry["task"]
+
+
 def test_a_task_reaches_a_real_worker_through_the_broker(celery_worker):
     name = f"probe-{uuid.uuid4().hex[:8]}"
     heartbeat.delay(name)
