@@ -68,6 +68,7 @@ class ReplyTemplateForm(forms.ModelForm):
     class Meta:
         model = ReplyTemplate
         fields = ["team", "title", "body"]
+        labels = {"team": _("Care team")}
         widgets = {"body": forms.Textarea(attrs={"rows": 5})}
 
     def __init__(self, *args, teams, **kwargs):

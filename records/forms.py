@@ -1,4 +1,6 @@
 from django import forms
+from django.core.exceptions import ValidationError
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from records.models import Allergy, Condition, Document, Measurement, Observation, Prescription, Vaccination
@@ -11,7 +13,27 @@ class DateInput(forms.DateInput):
         super().__init__(format="%Y-%m-%d", **kwargs)
 
 
-class DocumentUploadForm(forms.Form):
+def not_in_future(day):
+    """Care, samples, measurements and vaccinations have already happened."""
+    if day > timezone.localdate():
+        raise ValidationError(_("This date is in the future."), code="future")
+
+
+class PastDates:
+    """A form whose ``past_dates`` fields refuse a date after today (and tell the
+    browser's date picker so)."""
+
+    past_dates = ()
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in self.past_dates:
+            self.fields[name].validators.append(not_in_future)
+            self.fields[name].widget.attrs["max"] = timezone.localdate().isoformat()
+
+
+class DocumentUploadForm(PastDates, forms.Form):
+    past_dates = ("care_date",)
     title = forms.CharField(label=_("Title"), max_length=200)
     category = forms.ChoiceField(label=_("Category"), choices=Document.Category.choices)
     care_date = forms.DateField(label=_("Date of care"), widget=DateInput())
@@ -24,11 +46,11 @@ class DocumentUploadForm(forms.Form):
 
 class DocumentFilterForm(forms.Form):
     category = forms.ChoiceField(
-        label=_("Category"), choices=[("", _("All")), *Document.Category.choices], required=False
+        label=_("Category"), choices=[("", _("All categories")), *Document.Category.choices], required=False
     )
     date_from = forms.DateField(label=_("From"), required=False, widget=DateInput())
     date_to = forms.DateField(label=_("To"), required=False, widget=DateInput())
-    team = forms.ModelChoiceField(label=_("Care team"), queryset=None, required=False, empty_label=_("All"))
+    team = forms.ModelChoiceField(label=_("Care team"), queryset=None, required=False, empty_label=_("All care teams"))
     title = forms.CharField(label=_("Title contains"), max_length=100, required=False)
 
     def __init__(self, *args, teams, **kwargs):
@@ -55,7 +77,8 @@ class PrescriptionForm(forms.ModelForm):
         return cleaned
 
 
-class LabReportForm(forms.Form):
+class LabReportForm(PastDates, forms.Form):
+    past_dates = ("collected_on",)
     title = forms.CharField(label=_("Title"), max_length=200)
     collected_on = forms.DateField(label=_("Sample date"), widget=DateInput())
     csv_file = forms.FileField(
@@ -70,6 +93,12 @@ class ObservationForm(forms.ModelForm):
         model = Observation
         fields = ["loinc", "name", "value", "unit", "low", "high"]
 
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("low") is not None and cleaned.get("high") is not None and cleaned["low"] > cleaned["high"]:
+            self.add_error("high", _("The upper limit is below the lower limit."))
+        return cleaned
+
 
 ObservationFormSet = forms.formset_factory(ObservationForm, extra=5, max_num=50)
 
@@ -80,21 +109,27 @@ class AllergyForm(forms.ModelForm):
         fields = ["substance", "reaction", "severity"]
 
 
-class ConditionForm(forms.ModelForm):
+class ConditionForm(PastDates, forms.ModelForm):
+    past_dates = ("since",)
+
     class Meta:
         model = Condition
         fields = ["name", "since", "notes"]
         widgets = {"since": DateInput()}
 
 
-class VaccinationForm(forms.ModelForm):
+class VaccinationForm(PastDates, forms.ModelForm):
+    past_dates = ("date",)
+
     class Meta:
         model = Vaccination
         fields = ["vaccine", "date", "lot"]
         widgets = {"date": DateInput()}
 
 
-class MeasurementForm(forms.ModelForm):
+class MeasurementForm(PastDates, forms.ModelForm):
+    past_dates = ("measured_on",)
+
     class Meta:
         model = Measurement
         fields = ["kind", "value", "value2", "measured_on"]

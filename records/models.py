@@ -3,7 +3,7 @@ import datetime
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
-from django.utils.formats import date_format
+from django.utils.formats import date_format, number_format
 from django.utils.translation import gettext_lazy as _
 
 
@@ -262,6 +262,12 @@ class Measurement(ProfileEntry):
 
     def __str__(self):
         return f"{self.kind} {self.value}"
+
+    def describe(self):
+        value = number_format(self.value.normalize())
+        if self.value2 is not None:
+            value += "/" + number_format(self.value2.normalize())
+        return " — ".join([str(self.get_kind_display()), value, date_format(self.measured_on, "SHORT_DATE_FORMAT")])
 
 
 # --- Exports ---

@@ -230,7 +230,10 @@ def parse_observations_csv(data: bytes) -> list[dict]:
         except (ValueError, ArithmeticError, AttributeError):
             errors.append(_("Line %(line)d is not valid.") % {"line": line})
         else:
-            observations.append(observation)
+            if None not in (observation["low"], observation["high"]) and observation["low"] > observation["high"]:
+                errors.append(_("Line %(line)d: the upper limit is below the lower limit.") % {"line": line})
+            else:
+                observations.append(observation)
     if errors:
         raise ValidationError(errors, code="lines")
     return observations

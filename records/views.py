@@ -6,9 +6,10 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from portal import access
 from portal.accounts.models import User
@@ -182,13 +183,21 @@ def set_hidden(request, pk):
     return redirect("records:document", document.pk)
 
 
-@require_POST
+def _confirm_delete(request, *, what, back):
+    """The page that asks before deleting: nothing can bring it back."""
+    return render(request, "records/confirm_delete.html", {"what": what, "back": back})
+
+
+@require_http_methods(["GET", "POST"])
 @access.role_required(User.Role.PATIENT)
 def delete(request, pk):
+    """GET asks for confirmation; POST deletes."""
     document = access.get_document_for(request.user, pk)
     if not (document.uploaded_by_patient and document.author_id == request.user.pk):
         messages.error(request, _("You can only delete the documents you added yourself."))
         return redirect("records:document", document.pk)
+    if request.method == "GET":
+        return _confirm_delete(request, what=document.title, back=reverse("records:document", args=[document.pk]))
     services.delete_document(document=document)
     messages.success(request, _("The document has been deleted."))
     return redirect("records:documents")
@@ -420,14 +429,17 @@ def add_profile_entry(request, kind):
     return render(request, "records/profile.html", context, status=200)
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 @access.role_required(User.Role.PATIENT)
 def delete_profile_entry(request, kind, pk):
+    """GET asks for confirmation; POST removes the entry."""
     if kind not in PROFILE_MODELS:
         raise Http404
     entry = access.get_item_for(request.user, PROFILE_MODELS[kind], pk)
     if not (entry.by_patient and entry.author_id == request.user.pk):
         messages.error(request, _("This entry was written by a professional: only they can change it."))
+    elif request.method == "GET":
+        return _confirm_delete(request, what=entry.describe(), back=reverse("records:profile"))
     else:
         entry.delete()
         messages.success(request, _("Removed from your medical profile."))

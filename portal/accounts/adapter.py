@@ -3,6 +3,13 @@ from django.conf import settings
 
 
 class AccountAdapter(DefaultAccountAdapter):
+    def add_message(self, request, level, message_template=None, *args, **kwargs):
+        # "Successfully signed in" would show on the second-factor page, before the
+        # sign-in is complete.
+        if message_template == "account/messages/logged_in.txt":
+            return
+        super().add_message(request, level, message_template, *args, **kwargs)
+
     def is_open_for_signup(self, request):
         # Carnet works by invitation; open sign-up only where a setting allows it.
         return settings.ACCOUNT_OPEN_SIGNUP

@@ -10,6 +10,7 @@ from django.db.models import Count, Max, Q, Sum
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from portal.accounts import services as accounts
 from portal.accounts.models import Patient, User, folded
@@ -96,9 +97,25 @@ def lockout(*, user: User):
     return failures["last"] + settings.AXES_COOLOFF_TIME
 
 
+# The actions on an existing account, as the console offers them. The audit trail
+# names what was done with Action's labels ("Deactivated the account").
+COMMANDS = {
+    Action.DEACTIVATE: gettext_lazy("Deactivate the account"),
+    Action.REACTIVATE: gettext_lazy("Reactivate the account"),
+    Action.UNLOCK: gettext_lazy("Lift the sign-in lockout"),
+    Action.RESET_SECOND_FACTOR: gettext_lazy("Reset the second factor"),
+    Action.END_SESSIONS: gettext_lazy("End all sessions"),
+    Action.RESEND_INVITATION: gettext_lazy("Send a new invitation link"),
+    Action.CHANGE_EMAIL: gettext_lazy("Change the email address"),
+    Action.ADD_MEMBERSHIP: gettext_lazy("Add to a care team"),
+    Action.REMOVE_MEMBERSHIP: gettext_lazy("Remove from a care team"),
+}
+ACCOUNT_ACTIONS = frozenset(COMMANDS)
+
+
 def available_actions(*, account: User, locked_until, awaiting_set_up: bool) -> list[tuple[str, str]]:
     """The actions that apply to ``account`` as it is now, for the account page."""
-    skip = {Action.INVITE, Action.CREATE_ACCOUNT}
+    skip = set()
     skip.add(Action.REACTIVATE if account.is_active else Action.DEACTIVATE)
     if locked_until is None:
         skip.add(Action.UNLOCK)
@@ -114,10 +131,7 @@ def available_actions(*, account: User, locked_until, awaiting_set_up: bool) -> 
             skip.add(Action.ADD_MEMBERSHIP)
         if not teams["joined"]:
             skip.add(Action.REMOVE_MEMBERSHIP)
-    return [(value, label) for value, label in Action.choices if value not in skip]
-
-
-ACCOUNT_ACTIONS = frozenset(Action.values) - {Action.INVITE, Action.CREATE_ACCOUNT}
+    return [(value, command) for value, command in COMMANDS.items() if value not in skip]
 
 
 def _apply(action: str, user: User, *, agent: User, request=None, team=None, email=None) -> tuple[str, str | None]:

@@ -7,6 +7,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from portal import access
 from portal.accounts import services as accounts
@@ -18,13 +19,20 @@ PAGE_SIZE = 25
 Action = SupportAction.Action
 # A verification code for an invitee, kept in the agent's session until shown once.
 CODE_SESSION_KEY = "support_verification_code"
+# The search, kept in the session: names and health identifiers stay out of URLs
+# (browser history, proxy and server logs).
+SEARCH_SESSION_KEY = "support_search"
 
 
 @access.role_required(User.Role.SUPPORT)
+@require_http_methods(["GET", "POST"])
 def home(request):
     """Account search: names, emails, identifiers and states only, never medical content.
     Patient records without a login are listed apart, to invite them."""
-    query = request.GET.get("q", "").strip()[:200]
+    if request.method == "POST":
+        request.session[SEARCH_SESSION_KEY] = request.POST.get("q", "").strip()[:200]
+        return redirect("support:home")
+    query = request.session.get(SEARCH_SESSION_KEY, "")
     users = services.search_accounts(query).only(
         "email", "first_name", "last_name", "role", "is_active", "is_staff", "is_superuser"
     )
@@ -37,6 +45,10 @@ def _account(request, pk):
     return get_object_or_404(
         User.objects.select_related("patient"), pk=pk, pk__in=services.accounts_support_may_act_on(request.user)
     )
+
+
+def _device_kind(device):
+    return _("Authenticator app") if isinstance(device, TOTPDevice) else _("Codes by email")
 
 
 @access.role_required(User.Role.SUPPORT)
@@ -59,7 +71,7 @@ def account(request, pk):
         "account": user,
         "email_verified": any(a.verified for a in current),
         "pending_email": next((a for a in addresses if not a.verified and a not in current), None),
-        "device_kinds": sorted({type(device)._meta.verbose_name for device in devices}),
+        "device_kinds": sorted({_device_kind(device) for device in devices}),
         "device_count": len(devices),
         "backup_codes": accounts.backup_codes_left(user=user),
         "locked_until": locked_until,
@@ -112,7 +124,7 @@ def act(request, pk, action):
         messages.error(request, _("This account no longer exists."))
         return redirect("support:home")
     user = _account(request, pk)
-    label = Action(action).label
+    label = services.COMMANDS[action]
     form = _form_for(action, request.POST if request.method == "POST" else None, user)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -128,7 +140,7 @@ def act(request, pk, action):
                 team=data.get("team"),
                 email=data.get("email"),
             ),
-            _("Done: %(action)s.") % {"action": label},
+            _("%(action)s: done.") % {"action": label},
         )
         return redirect("support:account", user.pk)
     return render(request, "support/act.html", {"account": user, "form": form, "label": label})
@@ -191,7 +203,7 @@ def create_account(request, role):
                 reason=data["reason"],
                 request_key=data["request_key"],
             ),
-            _("Done: %(action)s.") % {"action": Action.CREATE_ACCOUNT.label},
+            _("The account has been created."),
         )
         return redirect("support:account", done.row.account_id) if done else redirect("support:home")
     title = _("New clinician account") if role == User.Role.CLINICIAN else _("New support agent account")

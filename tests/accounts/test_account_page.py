@@ -223,3 +223,15 @@ def test_account_page_query_count_does_not_grow_with_events(client, login, patie
         html = client.get(url).content.decode()
     assert len(many) == len(few)
     assert html.count("192.0.2.1") == 10
+
+
+def test_allauth_pages_lay_out_their_fields_and_errors_as_ours(client, login, patient):
+    login(patient)
+    response = client.post(
+        reverse("account_change_password"), {"oldpassword": "wrong", "password1": "", "password2": ""}
+    )
+    html = response.content.decode()
+    assert html.count('<div class="field field-error">') == 3  # the wrong one and the two empty ones
+    assert '<form method="post" class="stack" novalidate' in html and "<p><label" not in html
+    assert 'id="id_oldpassword_error"' in html and '<span class="required" aria-hidden="true">*</span>' in html
+    assert "<p><label" not in client.get(reverse("account_reauthenticate")).content.decode()

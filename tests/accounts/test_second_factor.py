@@ -122,6 +122,8 @@ def test_real_sign_in_then_second_factor(client, patient):
     response = client.post(reverse("account_login"), {"login": patient.user.email, "password": PASSWORD}, follow=True)
     assert response.request["PATH_INFO"] == reverse("accounts:verify")
     assert not is_verified(client)
+    # Not "signed in successfully": the sign-in is not complete yet.
+    assert "réussie" not in response.content.decode() and not list(response.context["messages"])
 
 
 # --- TOTP enrolment --------------------------------------------------------------

@@ -30,3 +30,27 @@ def test_patient_signs_in_and_sees_the_dashboard(page, patient):
     page.set_viewport_size({"width": 360, "height": 740})
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 360
+
+
+def test_pages_with_tables_do_not_scroll_sideways_on_a_phone(page, patient, clinician, team):
+    import datetime
+    from decimal import Decimal
+
+    from records import services
+    from records.models import Prescription
+    from tests.browser.conftest import sign_in
+
+    Prescription.objects.create(
+        patient=patient, medication="Atorvastatine 10 mg, comprimé pelliculé sécable", dosage="1 comprimé",
+        frequency="le soir au coucher", start_date=datetime.date(2026, 1, 1), renewable=True,
+        prescriber=clinician, team=team,
+    )  # fmt: skip
+    services.add_lab_report(
+        author=clinician, team=team, patient=patient, title="Bilan lipidique", collected_on=datetime.date(2026, 1, 1),
+        observations=[{"loinc": "2093-3", "name": "Cholestérol total", "value": Decimal("2.4"), "unit": "g/L"}],
+    )  # fmt: skip
+    sign_in(page, patient.user)
+    page.set_viewport_size({"width": 390, "height": 844})
+    for path in ["/my/prescriptions/", "/my/results/", "/my/documents/", "/accounts/security/", "/my/access-history/"]:
+        page.goto(path)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390, path

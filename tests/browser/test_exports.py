@@ -12,7 +12,7 @@ def test_patient_requests_a_summary_watches_it_get_ready_and_downloads_it(page, 
     sign_in(page, patient.user)
     page.goto("/my/exports/")
     page.get_by_label("Synthèse médicale (PDF)").check()
-    page.get_by_role("button", name="Demander l'export").click()
+    page.get_by_role("button", name="Demander l’export").click()
     expect(page.get_by_text("Votre export est en préparation.")).to_be_visible()
     download_link = page.get_by_role("link", name="Télécharger")
     expect(download_link).to_be_visible(timeout=60_000)  # no reload: htmx swaps the list in

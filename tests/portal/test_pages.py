@@ -145,17 +145,29 @@ def test_unknown_url_is_a_styled_404(client):
 
 def test_support_search_finds_accounts_by_name_or_email(client, login, support, patient, other_patient):
     login(support)
-    page = client.get(reverse("support:home"), {"q": "durand"}).content.decode()
+    page = client.post(reverse("support:home"), {"q": "durand"}, follow=True).content.decode()
     assert patient.user.email in page
     assert other_patient.user.email not in page
-    by_email = client.get(reverse("support:home"), {"q": other_patient.user.email.upper()}).content.decode()
+    by_email = client.post(
+        reverse("support:home"), {"q": other_patient.user.email.upper()}, follow=True
+    ).content.decode()
     assert other_patient.user.email in by_email
+
+
+def test_support_search_stays_out_of_the_url(client, login, support, patient):
+    login(support)
+    response = client.post(reverse("support:home"), {"q": " Durand "})
+    assert response["Location"] == reverse("support:home")  # no name or identifier in the URL
+    page = client.get(response["Location"])
+    assert [user.pk for user in page.context["page"].object_list] == [patient.user.pk]
+    assert 'value="Durand"' in page.content.decode()  # the box still shows what was searched
+    assert client.get(reverse("support:home"), {"q": "martin"}).context["query"] == "Durand"  # ?q= is ignored
 
 
 def test_support_search_survives_odd_input(client, login, support):
     login(support)
     for query in ["%", "_", "' OR 1=1 --", "\\", "é" * 500, "<script>"]:
-        response = client.get(reverse("support:home"), {"q": query})
+        response = client.post(reverse("support:home"), {"q": query}, follow=True)
         assert response.status_code == 200
         assert "<script>" not in response.content.decode().split('id="main"')[1]
 

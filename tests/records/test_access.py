@@ -34,6 +34,7 @@ MATRIX = [
     ("get", "records:preview", "document", [200, 404, 200, 404, 404, 404, 302]),
     ("post", "records:set_hidden", "document", [302, 404, 404, 404, 404, 404, 302]),
     ("post", "records:delete", "document", [302, 404, 404, 404, 404, 404, 302]),
+    ("get", "records:delete", "document", [302, 404, 404, 404, 404, 404, 302]),
     ("get", "records:clinician_upload", "patient", [404, 404, 200, 404, 404, 404, 302]),
     ("post", "records:block_team", "link", [302, 404, 404, 404, 404, 404, 302]),
     ("post", "records:block_clinician", "clinician", [302, 404, 404, 404, 404, 404, 302]),
@@ -46,6 +47,7 @@ MATRIX = [
     ("get", "records:profile", None, [200, 200, 404, 404, 404, 404, 302]),
     ("post", "records:add_profile_entry", "allergy_kind", [200, 200, 404, 404, 404, 404, 302]),
     ("post", "records:delete_profile_entry", "allergy", [302, 404, 404, 404, 404, 404, 302]),
+    ("get", "records:delete_profile_entry", "allergy", [200, 404, 404, 404, 404, 404, 302]),
 ]
 
 

@@ -5,6 +5,7 @@ import re
 from decimal import Decimal
 
 import pytest
+import time_machine
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -170,6 +171,9 @@ def test_patient_edits_their_own_profile_entries_only(client, login, patient, cl
     assert mine.by_patient and mine.author == patient.user
     client.post(reverse("records:delete_profile_entry", args=["allergy", professional.pk]))
     assert Allergy.objects.filter(pk=professional.pk).exists()
+    confirm = client.get(reverse("records:delete_profile_entry", args=["allergy", mine.pk])).content.decode()
+    assert "« Arachide — urticaire — Sévère » sera supprimé de votre dossier" in confirm
+    assert Allergy.objects.filter(pk=mine.pk).exists()
     client.post(reverse("records:delete_profile_entry", args=["allergy", mine.pk]))
     assert not Allergy.objects.filter(pk=mine.pk).exists()
 
@@ -195,6 +199,20 @@ def test_measurements_trend(client, login, patient):
     login(patient)
     page = client.get(reverse("records:profile")).content.decode()
     assert "<polyline" in page and "69,8" in page
+
+
+def test_every_measurement_is_in_the_table_and_its_source_reads_right(client, login, patient, clinician):
+    for days in range(15):
+        Measurement.objects.create(
+            patient=patient, author=patient.user, kind="weight", value=Decimal(60 + days),
+            measured_on=TODAY - datetime.timedelta(days=days),
+        )  # fmt: skip
+    login(patient)
+    table = client.get(reverse("records:profile")).content.decode().split("<table>")[1]
+    assert table.count('<tr><th scope="row">') == 15 and "<td>Vous</td>" in table
+    login(clinician)
+    table = client.get(reverse("careteams:patient_detail", args=[patient.pk])).content.decode()
+    assert "<td>Le patient</td>" in table and "<td>Vous</td>" not in table
 
 
 def test_other_people_cannot_see_results_or_profile(client, login, other_patient, other_clinician, support, report):
@@ -239,3 +257,45 @@ def test_query_counts_do_not_grow(client, login, patient, clinician, team, presc
         Allergy.objects.create(patient=patient, author=patient.user, substance=f"Substance {n}")
         Measurement.objects.create(patient=patient, author=patient.user, kind="weight", value=70 + n, measured_on=TODAY)
     assert [count(who, url) for who, url in urls] == before
+
+
+def test_a_reversed_reference_range_is_refused_next_to_the_upper_limit(client, login, clinician, patient):
+    login(clinician)
+    data = {"title": "Bilan", "collected_on": "2026-11-01", "obs-TOTAL_FORMS": "1", "obs-INITIAL_FORMS": "0",
+            "obs-0-loinc": "2160-0", "obs-0-name": "Créatinine", "obs-0-value": "11", "obs-0-unit": "mg/L",
+            "obs-0-low": "12", "obs-0-high": "6"}  # fmt: skip
+    response = client.post(reverse("records:add_lab_report", args=[patient.pk]), data)
+    assert response.status_code == 200
+    assert response.context["formset"][0].errors == {
+        "high": ["La limite supérieure est inférieure à la limite inférieure."]
+    }
+    csv_file = SimpleUploadedFile("r.csv", b"loinc,name,value,unit,low,high\n2160-0,Creatinine,11,mg/L,12,6\n")
+    response = client.post(
+        reverse("records:add_lab_report", args=[patient.pk]),
+        {"title": "Bilan", "collected_on": "2026-11-01", "csv_file": csv_file, "obs-TOTAL_FORMS": "0", "obs-INITIAL_FORMS": "0"},
+    )  # fmt: skip
+    assert "Ligne 2 : la limite supérieure est inférieure à la limite inférieure." in response.content.decode()
+    assert not LabReport.objects.exists()
+
+
+@time_machine.travel("2026-11-25 10:00 +01:00", tick=False)
+def test_dates_of_things_that_happened_cannot_be_in_the_future(client, login, clinician, patient):
+    login(clinician)
+    response = client.post(
+        reverse("records:add_lab_report", args=[patient.pk]),
+        {"title": "Bilan", "collected_on": "2026-11-26", "obs-TOTAL_FORMS": "0", "obs-INITIAL_FORMS": "0"},
+    )
+    assert response.context["form"].errors == {"collected_on": ["Cette date est dans le futur."]}
+    assert 'max="2026-11-25"' in response.content.decode()
+    login(patient)
+    response = client.post(
+        reverse("records:add_profile_entry", args=["measurement"]),
+        {"measurement-kind": "weight", "measurement-value": "64", "measurement-measured_on": "2031-01-01"},
+    )
+    assert "Cette date est dans le futur." in response.content.decode()
+    today = client.post(
+        reverse("records:add_profile_entry", args=["measurement"]),
+        {"measurement-kind": "weight", "measurement-value": "64", "measurement-measured_on": "2026-11-25"},
+    )
+    assert today.status_code == 302
+    assert Measurement.objects.get().measured_on.isoformat() == "2026-11-25"

@@ -186,6 +186,12 @@ def test_patient_deletes_only_what_they_uploaded(
 ):
     names = [patient_document.file_name, patient_document.preview_name]
     login(patient)
+    page = client.get(reverse("records:document", args=[patient_document.pk])).content.decode()
+    confirm_url = reverse("records:delete", args=[patient_document.pk])
+    assert f'href="{confirm_url}"' in page  # a link to a page that asks first
+    confirm = client.get(confirm_url).content.decode()
+    assert "Supprimer définitivement ?" in confirm and patient_document.title in confirm
+    assert Document.objects.filter(pk=patient_document.pk).exists()
     client.post(reverse("records:delete", args=[clinician_document.pk]))
     assert Document.objects.filter(pk=clinician_document.pk).exists()
     with django_capture_on_commit_callbacks(execute=True):
@@ -233,6 +239,9 @@ def test_filters_stay_out_of_the_url(client, login, patient, patient_document, c
     reversed_dates = client.post(reverse("records:documents"), {"date_from": "2026-12-01", "date_to": "2026-01-01"})
     assert reversed_dates.status_code == 200
     assert "La date de fin est antérieure" in reversed_dates.content.decode()
+    # Not the team-filtered list under a form that now shows other filters.
+    assert "Corrigez les filtres pour voir les documents correspondants." in reversed_dates.content.decode()
+    assert clinician_document.title not in reversed_dates.content.decode()
     client.post(reverse("records:documents"), {"reset": "1"})
     assert len(client.get(reverse("records:documents")).context["page"].object_list) == 2
 

@@ -150,7 +150,7 @@ def test_search_by_identifier_and_constant_queries(client, login, support, patie
     patient.ins = "284037512345678"
     patient.save(update_fields=["ins"])
     login(support)
-    listed = client.get(reverse("support:home"), {"q": "2840 3751 2345 678"}).context["page"].object_list
+    listed = client.post(reverse("support:home"), {"q": "2840 3751 2345 678"}, follow=True).context["page"].object_list
     assert [u.pk for u in listed] == [patient.user.pk]
 
     def count():
