@@ -10,7 +10,7 @@ from django.db.models import Count, Max, Q, Sum
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext_lazy
 
 from portal.accounts import services as accounts
 from portal.accounts.models import Patient, User, folded
@@ -103,7 +103,7 @@ COMMANDS = {
     Action.DEACTIVATE: gettext_lazy("Deactivate the account"),
     Action.REACTIVATE: gettext_lazy("Reactivate the account"),
     Action.UNLOCK: gettext_lazy("Lift the sign-in lockout"),
-    Action.RESET_SECOND_FACTOR: gettext_lazy("Reset the second factor"),
+    Action.RESET_SECOND_FACTOR: pgettext_lazy("support command", "Reset the second factor"),
     Action.END_SESSIONS: gettext_lazy("End all sessions"),
     Action.RESEND_INVITATION: gettext_lazy("Send a new invitation link"),
     Action.CHANGE_EMAIL: gettext_lazy("Change the email address"),

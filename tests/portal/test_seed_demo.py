@@ -1,6 +1,7 @@
 import re
 
 import pytest
+from allauth.account.models import EmailAddress
 from django.core import mail
 from django.core.management import call_command
 from django.urls import reverse
@@ -42,6 +43,8 @@ def test_seed_demo_is_deterministic_and_idempotent(capsys):
     assert len(first["patients"]) == 20
     assert {kind for _, kind in first["teams"]} == {"practice", "hospital", "pharmacy"}
     assert User.objects.filter(role="support").count() == 1
+    demo_logins = User.objects.filter(email__endswith="@demo.carnet.example")
+    assert EmailAddress.objects.filter(user__in=demo_logins, verified=True, primary=True).count() == demo_logins.count()
     assert {status for _, _, status in first["conversations"]} == {"open", "closed"}
     assert not Notification.objects.filter(status="pending").exists()
     out = capsys.readouterr().out

@@ -450,3 +450,16 @@ def test_an_invitation_sent_twice_acts_once(client, login, support, lea, django_
             post(client, url, email="lea@example.org", request_key=key)
     assert Invitation.objects.count() == 1 and SupportAction.objects.count() == 1 and len(mail.outbox) == 1
     assert "déjà été effectuée" in client.get(url).content.decode()
+
+
+def test_actions_read_as_commands_and_the_trail_as_what_was_done(client, login, support, patient):
+    login(support)
+    page = client.get(reverse("support:account", args=[patient.user.pk])).content.decode()
+    for command in ["Désactiver le compte…", "Réinitialiser le deuxième facteur…", "Fermer toutes les sessions…"]:
+        assert command in page
+    confirm = client.get(act_url(patient.user, "end_sessions")).content.decode()
+    assert "<h1>Fermer toutes les sessions</h1>" in confirm
+    done = post(client, act_url(patient.user, "end_sessions"))
+    page = client.get(done["Location"]).content.decode()
+    assert "Fermer toutes les sessions : c’est fait." in page
+    assert "A fermé toutes les sessions" in page  # the recent support actions
