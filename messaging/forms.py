@@ -3,6 +3,7 @@ from django.utils.translation import gettext_lazy as _
 
 from messaging.models import Conversation, NotificationPreference, ReplyTemplate
 from portal.accounts.models import User
+from records import files
 
 
 class MessageBodyField(forms.CharField):
@@ -29,9 +30,15 @@ class AttachmentsField(forms.FileField):
         )
 
     def clean(self, data, initial=None):
-        if isinstance(data, (list, tuple)):
-            return [super(AttachmentsField, self).clean(item, initial) for item in data if item]
-        return [data] if data else []
+        items = (
+            [super(AttachmentsField, self).clean(item, initial) for item in data if item]
+            if isinstance(data, (list, tuple))
+            else ([data] if data else [])
+        )
+        for upload in items:  # checked here too, so the error shows with the form's others
+            files.read_upload(upload)
+            upload.seek(0)
+        return items
 
 
 class ReplyForm(forms.Form):

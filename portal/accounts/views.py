@@ -189,8 +189,10 @@ def security(request):
     from allauth.usersessions.models import UserSession
 
     sessions = sorted(UserSession.objects.purge_and_list(request.user), key=lambda s: s.last_seen_at, reverse=True)
+    devices = services.second_factor_devices(user=request.user)
     context = {
-        "devices": [(d, isinstance(d, TOTPDevice)) for d in services.second_factor_devices(user=request.user)],
+        "devices": [(d, isinstance(d, TOTPDevice)) for d in devices],
+        "has_email_codes": any(not isinstance(d, TOTPDevice) for d in devices),
         "backup_codes_left": services.backup_codes_left(user=request.user),
         "sessions": sessions,
         "current_key": request.session.session_key,

@@ -35,6 +35,16 @@ def test_account_page_needs_the_second_factor(client, password_only_login, patie
     assert client.get(reverse("accounts:security"))["Location"].startswith(reverse("accounts:verify"))
 
 
+def test_the_page_offers_only_what_can_be_done(client, login, patient):
+    login(patient)  # codes by email, nothing else
+    html = client.get(reverse("accounts:security")).content.decode()
+    assert reverse("accounts:remove_device") not in html and "votre seul second facteur" in html
+    assert reverse("accounts:enrol_email") not in html and reverse("accounts:enrol_totp") in html
+    TOTPDevice.objects.create(user=patient.user, name="app", confirmed=True)
+    html = client.get(reverse("accounts:security")).content.decode()
+    assert html.count('name="device"') == 2 and "votre seul second facteur" not in html
+
+
 def test_the_last_second_factor_cannot_be_removed(client, login, patient):
     login(patient)
     reauthenticate(client)

@@ -73,6 +73,19 @@ def test_a_disallowed_attachment_saves_nothing(client, login, patient, conversat
     assert stored(media_root) == before
 
 
+def test_a_bad_attachment_is_reported_with_the_other_errors(client, login, patient, conversation):
+    login(patient)
+    response = client.post(
+        reverse("messaging:new"),
+        {"team": conversation.team.pk, "kind": "question", "subject": "Radio", "body": "",
+         "attachments": [SimpleUploadedFile("setup.exe", b"MZ\x90\x00" + b"\x00" * 64)]},
+    )  # fmt: skip
+    errors = response.context["form"].errors
+    assert errors["body"] == ["Écrivez un message."]
+    assert errors["attachments"] == ["Seuls les fichiers PDF, JPEG, PNG et texte brut sont acceptés."]
+    assert Message.objects.count() == 1  # only the fixture's
+
+
 def test_an_oversized_attachment_is_refused(client, login, patient, conversation, settings):
     settings.DOCUMENT_MAX_BYTES = 100
     login(patient)
