@@ -250,7 +250,28 @@ def access_history(request):
     patient = access.get_own_patient(request.user)
     logs = AccessLog.objects.filter(patient=patient).select_related("actor", "team")
     page = Paginator(logs, PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "records/access_history.html", {"page": page})
+    return render(request, "records/access_history.html", {"page": page, "visits": _visits(page.object_list)})
+
+
+REPEAT_WINDOW = datetime.timedelta(minutes=15)
+
+
+def _visits(logs):
+    """One line for a run of the same read by the same person (a page reloaded, a
+    record browsed back and forth): the newest, how many times, since when. Every
+    read stays in the log; only the display is grouped."""
+    visits = []
+    for log in logs:  # newest first
+        last = visits[-1] if visits else None
+        same = last and (last["log"].actor_id, last["log"].team_id, last["log"].action, last["log"].target) == (
+            log.actor_id, log.team_id, log.action, log.target
+        )  # fmt: skip
+        if same and last["since"] - log.at <= REPEAT_WINDOW:
+            last["count"] += 1
+            last["since"] = log.at
+        else:
+            visits.append({"log": log, "count": 1, "since": log.at})
+    return visits
 
 
 # --- Prescriptions -------------------------------------------------------------------

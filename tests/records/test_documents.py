@@ -2,6 +2,7 @@ import datetime
 import os
 
 import pytest
+import time_machine
 from django.core.files.storage import default_storage
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -215,6 +216,25 @@ def test_clinician_reads_are_traced_and_the_patient_sees_them(client, login, pat
     assert AccessLog.objects.count() == 2  # the patient's own reads are not traced
     page = client.get(reverse("records:access_history")).content.decode()
     assert "A téléchargé un document" in page and clinician.get_full_name() in page
+
+
+def test_repeated_reads_show_as_one_line_and_stay_in_the_log(client, login, patient, clinician, clinician_document):
+    url = reverse("records:document", args=[clinician_document.pk])
+    start = datetime.datetime(2026, 11, 20, 10, 0, tzinfo=datetime.UTC)
+    login(clinician)
+    for minutes in (0, 5, 10, 30):  # three a few minutes apart, then one twenty minutes later
+        with time_machine.travel(start + datetime.timedelta(minutes=minutes), tick=False):
+            client.get(url)
+    assert AccessLog.objects.count() == 4
+    login(patient)
+    response = client.get(reverse("records:access_history"))
+    assert [(v["log"].at.minute, v["count"], v["since"].minute) for v in response.context["visits"]] == [
+        (30, 1, 30),
+        (10, 3, 0),
+    ]
+    page = response.content.decode()
+    assert "3 fois depuis 11:00" in page  # Paris time
+    assert "A ouvert un document : Compte rendu de consultation" in page
 
 
 def test_clinician_publishes_a_document_for_their_patient(client, login, clinician, patient, team, upload):
