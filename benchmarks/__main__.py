@@ -4,6 +4,8 @@ import sys
 import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
+# Its own throwaway SQLite file: a test run meanwhile must not drop the bench's tables.
+os.environ.setdefault("TEST_SQLITE_NAME", os.path.join(os.path.dirname(__file__), os.pardir, "var", "bench.sqlite3"))
 django.setup()
 
 from benchmarks import exports, pages, support  # noqa: E402

@@ -244,6 +244,9 @@ OTP_EMAIL_TOKEN_VALIDITY = 10 * 60
 # absolute lifetime 12 h (portal.accounts.middleware.SessionLifetimeMiddleware).
 SESSION_ABSOLUTE_LIFETIME = timedelta(hours=12)
 SESSION_COOKIE_AGE = 30 * 60
+# No "remember me": a health record left open on a shared computer ends with the
+# browser (allauth then makes the session cookie a browser-session one).
+ACCOUNT_SESSION_REMEMBER = False
 SESSION_SAVE_EVERY_REQUEST = True
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 import time_machine
+from django.conf import settings
 from django.core import mail
 from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
 from django.utils import timezone
@@ -124,6 +125,11 @@ def test_real_sign_in_then_second_factor(client, patient):
     assert not is_verified(client)
     # Not "signed in successfully": the sign-in is not complete yet.
     assert "réussie" not in response.content.decode() and not list(response.context["messages"])
+    # No "remember me": the session cookie ends with the browser (and after 30 idle minutes).
+    assert 'name="remember"' not in client.get(reverse("account_login")).content.decode()
+    cookie = client.cookies[settings.SESSION_COOKIE_NAME]
+    assert cookie["max-age"] == "" and cookie["expires"] == ""
+    assert client.session.get_expire_at_browser_close()
 
 
 # --- TOTP enrolment --------------------------------------------------------------
