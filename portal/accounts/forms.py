@@ -22,8 +22,23 @@ class EnrolCodeForm(forms.Form):
     )
 
 
+def clean_new_address(email: str) -> str:
+    """An address for a new login: not one another account already uses."""
+    from portal.accounts.services import address_in_use
+
+    email = email.strip().lower()
+    if address_in_use(email):
+        raise forms.ValidationError(
+            _("This address is already used by another account: each person needs their own address.")
+        )
+    return email
+
+
 class InvitePatientForm(forms.Form):
     email = forms.EmailField(label=_("Patient's email address"), widget=forms.EmailInput(attrs={"autocomplete": "off"}))
+
+    def clean_email(self):
+        return clean_new_address(self.cleaned_data["email"])
 
 
 class AcceptInvitationForm(forms.Form):

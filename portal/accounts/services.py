@@ -50,7 +50,9 @@ def start_email_enrolment(*, user: User) -> EmailDevice:
 
 def totp_qr_svg(*, device: TOTPDevice) -> str:
     """The provisioning URL of ``device`` as an inline SVG QR code (no external resource)."""
-    return segno.make(device.config_url, error="m").svg_inline(scale=5, title="QR code")
+    # A viewBox and no fixed size: the stylesheet scales the whole code (a fixed width
+    # would crop it, and a cropped code cannot be scanned).
+    return segno.make(device.config_url, error="m").svg_inline(scale=5, title="QR code", omitsize=True)
 
 
 def totp_secret_text(*, device: TOTPDevice) -> str:
@@ -262,8 +264,23 @@ def send_security_notice(*, user: User, kind: str, email: str | None = None) -> 
 INVITATION_LIFETIME = timedelta(hours=72)
 
 
+def address_in_use(email: str, account: User | None = None) -> bool:
+    """Whether another account than ``account`` signs in with, or has verified, ``email``."""
+    from allauth.account.models import EmailAddress
+
+    users = User.objects.filter(email__iexact=email)
+    addresses = EmailAddress.objects.filter(email__iexact=email, verified=True)
+    if account is not None:
+        users, addresses = users.exclude(pk=account.pk), addresses.exclude(user=account)
+    return users.exists() or addresses.exists()
+
+
 class InvitationError(Exception):
     """The invitation cannot be used: unknown, expired, already used or worn out."""
+
+
+class AddressTaken(InvitationError):
+    """Since the invitation was sent, its address has become another account's."""
 
 
 class WrongProof(InvitationError):
@@ -399,6 +416,8 @@ def _give_login(invitation: Invitation, password: str) -> User:
     else:
         if patient is None or patient.user_id is not None:
             raise InvitationError
+        if address_in_use(invitation.email):
+            raise AddressTaken
         user = User.objects.create_user(
             invitation.email, password, role=invitation.role, first_name=patient.first_name, last_name=patient.last_name
         )

@@ -268,6 +268,8 @@ def accept_invitation(request, token):
                 "count": wrong.attempts_left
             }
             form.add_error(form.proof_field, f"{mismatch} {left}")
+        except services.AddressTaken:
+            return render(request, "accounts/invitation_invalid.html", {"address_taken": True}, status=410)
         except services.InvitationError:
             return render(request, "accounts/invitation_invalid.html", status=410)
         else:

@@ -1,7 +1,9 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from portal.accounts.forms import clean_new_address
 from portal.accounts.models import User
+from portal.accounts.services import address_in_use
 from portal.careteams.models import CareTeam
 
 
@@ -31,16 +33,6 @@ class ActionForm(forms.Form):
         return reason
 
 
-def _address_in_use(email: str, account: User | None = None) -> bool:
-    from allauth.account.models import EmailAddress
-
-    users = User.objects.filter(email__iexact=email)
-    addresses = EmailAddress.objects.filter(email__iexact=email, verified=True)
-    if account is not None:
-        users, addresses = users.exclude(pk=account.pk), addresses.exclude(user=account)
-    return users.exists() or addresses.exists()
-
-
 class ChangeEmailForm(ActionForm):
     email = forms.EmailField(
         label=_("New email address"),
@@ -51,7 +43,7 @@ class ChangeEmailForm(ActionForm):
         email = self.cleaned_data["email"].strip().lower()
         if email == self.account.email.lower():
             raise forms.ValidationError(_("This is already the account's address."))
-        if _address_in_use(email, self.account):
+        if address_in_use(email, self.account):
             raise forms.ValidationError(_("This address is already used by another account."))
         return email
 
@@ -73,6 +65,9 @@ class InvitePatientForm(ActionForm):
         help_text=_("The link is valid for 72 hours; the patient proves who they are with their birth date."),
     )
 
+    def clean_email(self):
+        return clean_new_address(self.cleaned_data["email"])
+
 
 class CreateAccountForm(ActionForm):
     first_name = forms.CharField(label=_("First name"), max_length=150)
@@ -92,6 +87,6 @@ class CreateAccountForm(ActionForm):
 
     def clean_email(self):
         email = self.cleaned_data["email"].strip().lower()
-        if _address_in_use(email):
+        if address_in_use(email):
             raise forms.ValidationError(_("This address is already used by another account."))
         return email

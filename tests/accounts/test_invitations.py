@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from portal.accounts.models import Invitation, User
-from tests.factories import CareLinkFactory, PatientFactory
+from tests.factories import CareLinkFactory, PatientFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 NEW_PASSWORD = "une phrase de passe assez longue"
@@ -137,5 +137,32 @@ def test_five_wrong_birth_dates_end_the_link(
     last = accept(client, path, birth="1990-03-02")
     assert last.status_code == 410 and "Trop de tentatives" in last.content.decode()
     assert accept(client, path).status_code == 410  # even the right birth date, now
+    patient_without_login.refresh_from_db()
+    assert patient_without_login.user is None
+
+
+def test_an_address_another_account_uses_is_refused_when_inviting(
+    client, login, clinician, patient, patient_without_login
+):
+    login(clinician)
+    response = client.post(
+        reverse("careteams:invite_patient", args=[patient_without_login.pk]), {"email": patient.user.email.upper()}
+    )
+    assert response.context["form"].errors == {
+        "email": [
+            "Cette adresse est déjà utilisée par un autre compte : chaque personne a besoin de sa propre adresse."
+        ]
+    }
+    assert not Invitation.objects.exists()
+
+
+def test_an_address_taken_after_the_invitation_gives_a_clear_page_not_an_error(
+    client, login, clinician, patient_without_login, django_capture_on_commit_callbacks
+):
+    path = link_path(invite(client, login, clinician, patient_without_login, django_capture_on_commit_callbacks))
+    UserFactory(email="lea.martin@example.org")  # meanwhile, someone else signs in with that address
+    response = accept(client, path)
+    assert response.status_code == 410
+    assert "est maintenant utilisée par un autre compte" in response.content.decode()
     patient_without_login.refresh_from_db()
     assert patient_without_login.user is None

@@ -140,6 +140,8 @@ def test_totp_enrolment_shows_qr_and_secret_then_backup_codes(client, password_o
     page = client.get(reverse("accounts:enrol_totp"))
     html = page.content.decode()
     assert "<svg" in html and "<img" not in html.split('id="main"')[1]
+    svg = html.split("<svg", 1)[1].split(">", 1)[0]
+    assert "viewBox=" in svg and "width=" not in svg  # scaled by the stylesheet as a whole, never cropped
     device = TOTPDevice.objects.get(user=patient.user, confirmed=False)
     secret = re.search(r'id="totp-secret">([A-Z2-7 ]+)<', html).group(1).replace(" ", "")
     assert base64.b32decode(secret + "=" * (-len(secret) % 8)) == device.bin_key

@@ -120,6 +120,13 @@ def test_inviting_needs_a_reason_and_a_valid_email(client, login, support, lea):
     assert not Invitation.objects.exists() and not SupportAction.objects.exists()
 
 
+def test_support_cannot_invite_to_an_address_another_account_uses(client, login, support, lea, patient):
+    login(support)
+    response = post(client, reverse("support:invite_patient", args=[lea.pk]), email=patient.user.email)
+    assert "déjà utilisée par un autre compte" in response.content.decode()
+    assert not Invitation.objects.exists() and not SupportAction.objects.exists()
+
+
 def test_a_patient_with_a_login_is_not_invited_here(client, login, support, patient):
     login(support)
     url = reverse("support:invite_patient", args=[patient.pk])
