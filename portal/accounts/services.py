@@ -10,6 +10,7 @@ from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
 from django.core.mail import send_mail
 from django.db import transaction
+from django.db.models import Q
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -440,6 +441,9 @@ def start_email_change(*, request, user: User, email: str) -> None:
     EmailAddress.objects.get_or_create(user=user, email=user.email, defaults={"primary": True})
     EmailAddress.objects.filter(user=user, verified=False).exclude(email__iexact=user.email).delete()
     address = EmailAddress.objects.create(user=user, email=email.lower())
+    # Codes by email keep going to the current address: a change asked over the phone
+    # must not also hand over the second factor (password reset + codes = the account).
+    EmailDevice.objects.filter(Q(email__isnull=True) | Q(email=""), user=user).update(email=user.email)
 
     def send_link():
         with request_context(request):  # allauth builds the link from the request

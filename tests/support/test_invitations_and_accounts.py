@@ -13,6 +13,7 @@ from django.core import mail
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django_otp.plugins.otp_email.models import EmailDevice
 
 from portal.accounts.models import Invitation, User
 from portal.audit.models import AccessLog
@@ -295,6 +296,7 @@ def test_changing_the_email_needs_the_new_address_verified(
     client, login, support, patient, django_capture_on_commit_callbacks
 ):
     old = patient.user.email
+    second_factor_of(patient.user)  # codes by email, to the account's address
     login(support)
     with django_capture_on_commit_callbacks(execute=True):
         response = post(client, act_url(patient.user, "change_email"), email="Camille.Neuve@example.org")
@@ -322,6 +324,9 @@ def test_changing_the_email_needs_the_new_address_verified(
         "camille.neuve@example.org"
     ]
     assert [m.to for m in mail.outbox] == [[old]]  # the notice goes to the old address
+    # The second factor did not move with the address: sign-in codes still go to the old one.
+    assert [d.email for d in EmailDevice.objects.filter(user=patient.user)] == [old]
+    assert "contactez immédiatement l’assistance Carnet" in started[0].body
 
 
 def test_email_change_refuses_bad_addresses(client, login, support, patient, other_patient):
