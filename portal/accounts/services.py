@@ -10,7 +10,7 @@ from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
 from django.core.mail import send_mail
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, Sum
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -284,6 +284,28 @@ class AddressTaken(InvitationError):
     """Since the invitation was sent, its address has become another account's."""
 
 
+class TooManyWrongProofs(InvitationError):
+    """This patient's links have had too many wrong birth dates lately: no new link yet."""
+
+    def __str__(self):
+        return str(
+            _(
+                "Too many wrong birth dates were given for this patient in the last 24 hours: "
+                "a new invitation can be sent tomorrow."
+            )
+        )
+
+
+# Wrong birth dates count per patient over a day, whatever the link: sending a new
+# link does not buy five more guesses (a birth date has few possible values).
+PROOF_WINDOW = timedelta(hours=24)
+
+
+def _recent_wrong_proofs(patient: Patient) -> int:
+    since = timezone.now() - PROOF_WINDOW
+    return patient.invitations.filter(created_at__gte=since).aggregate(n=Sum("failed_attempts"))["n"] or 0
+
+
 class WrongProof(InvitationError):
     """The birth date or the code does not match; ``attempts_left`` more may be tried."""
 
@@ -310,6 +332,10 @@ def invite_patient(*, invited_by: User, patient: Patient, email: str) -> Invitat
 
     if patient.user_id is not None:
         raise InvitationError
+    Patient.objects.select_for_update().get(pk=patient.pk)  # one new link at a time per patient
+    wrong = _recent_wrong_proofs(patient)
+    if wrong >= Invitation.MAX_PROOF_ATTEMPTS:
+        raise TooManyWrongProofs
     _revoke_pending(patient.invitations.all())
     invitation = Invitation.objects.create(
         email=email.strip().lower(),
@@ -317,6 +343,7 @@ def invite_patient(*, invited_by: User, patient: Patient, email: str) -> Invitat
         patient=patient,
         invited_by=invited_by,
         expires_at=timezone.now() + INVITATION_LIFETIME,
+        failed_attempts=wrong,
     )
     send_invitation.delay_on_commit(invitation.pk)
     return invitation

@@ -67,7 +67,11 @@ def invite_patient(request, pk):
         raise Http404
     form = InvitePatientForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
-        account_services.invite_patient(invited_by=request.user, patient=patient, email=form.cleaned_data["email"])
-        messages.success(request, _("The invitation has been sent. The link is valid for 72 hours."))
-        return redirect("careteams:patient_detail", pk=patient.pk)
+        try:
+            account_services.invite_patient(invited_by=request.user, patient=patient, email=form.cleaned_data["email"])
+        except account_services.TooManyWrongProofs as refusal:
+            form.add_error(None, str(refusal))
+        else:
+            messages.success(request, _("The invitation has been sent. The link is valid for 72 hours."))
+            return redirect("careteams:patient_detail", pk=patient.pk)
     return render(request, "careteams/invite_patient.html", {"patient": patient, "form": form})

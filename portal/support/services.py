@@ -242,6 +242,8 @@ def invite_patient(*, agent: User, patient: Patient, email: str, reason: str, re
     def apply():
         try:
             accounts.invite_patient(invited_by=agent, patient=patient, email=email)
+        except accounts.TooManyWrongProofs as refusal:
+            raise NotApplicable(str(refusal)) from None
         except accounts.InvitationError:
             raise NotApplicable(_("This patient already has an account.")) from None
         return None, patient, email.strip().lower(), None

@@ -56,7 +56,6 @@ def account(request, pk):
     """An account's state: what support needs to help, nothing medical."""
     user = _account(request, pk)
     devices = accounts.second_factor_devices(user=user)
-    patient = getattr(user, "patient", None)
     locked_until = services.lockout(user=user)
     invitation = accounts.pending_invitation(user=user)
     awaiting_set_up = not user.has_usable_password()
@@ -79,7 +78,6 @@ def account(request, pk):
         "awaiting_set_up": awaiting_set_up,
         "invitation": invitation,
         "code": code and code["code"],
-        "care_teams": patient.care_links.select_related("team") if patient else [],
         "memberships": user.memberships.select_related("team") if user.is_clinician else [],
         "actions": services.available_actions(account=user, locked_until=locked_until, awaiting_set_up=awaiting_set_up),
         "history": SupportAction.objects.filter(account=user).select_related("agent")[:10],
@@ -172,8 +170,7 @@ def invite_patient(request, pk):
         )
         return redirect("support:invite_patient", patient.pk)
     history = SupportAction.objects.filter(patient=patient).select_related("agent")[:10]
-    care_teams = patient.care_links.select_related("team")
-    context = {"patient": patient, "invitation": invitation, "form": form, "history": history, "care_teams": care_teams}
+    context = {"patient": patient, "invitation": invitation, "form": form, "history": history}
     return render(request, "support/invite_patient.html", context)
 
 

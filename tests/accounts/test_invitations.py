@@ -141,6 +141,30 @@ def test_five_wrong_birth_dates_end_the_link(
     assert patient_without_login.user is None
 
 
+def test_a_new_link_does_not_give_more_guesses_within_a_day(
+    client, login, clinician, patient_without_login, django_capture_on_commit_callbacks
+):
+    start = timezone.now()
+    with time_machine.travel(start, tick=False):
+        path = link_path(invite(client, login, clinician, patient_without_login, django_capture_on_commit_callbacks))
+        for _ in range(3):
+            accept(client, path, birth="1990-03-02")
+        mail.outbox.clear()
+        again = link_path(invite(client, login, clinician, patient_without_login, django_capture_on_commit_callbacks))
+        assert "1 essai restant." in accept(client, again, birth="1990-03-02").content.decode()  # 3 + 1 wrong
+        assert accept(client, again, birth="1990-03-02").status_code == 410  # five wrong in all
+        login(clinician)
+        refused = client.post(
+            reverse("careteams:invite_patient", args=[patient_without_login.pk]), {"email": "lea@example.org"}
+        )
+        assert "une nouvelle invitation pourra être envoyée demain" in refused.content.decode()
+    with time_machine.travel(start + timedelta(hours=25), tick=False):
+        mail.outbox.clear()
+        client.post(reverse("account_logout"))
+        fresh = link_path(invite(client, login, clinician, patient_without_login, django_capture_on_commit_callbacks))
+        assert accept(client, fresh)["Location"] == reverse("accounts:enrol")
+
+
 def test_an_address_another_account_uses_is_refused_when_inviting(
     client, login, clinician, patient, patient_without_login
 ):

@@ -32,7 +32,8 @@ def test_account_page_shows_state_and_nothing_medical(client, login, support, pa
     login(support)
     page = client.get(reverse("support:account", args=[patient.user.pk])).content.decode()
     assert patient.user.email in page
-    assert "Cabinet médical des Tilleuls" in page  # care team names only
+    # Not even a patient's care teams: "Service de cardiologie" would say what they are treated for.
+    assert "Cabinet médical des Tilleuls" not in page
     assert "Not locked" in page or "Pas verrouillé" in page
 
 

@@ -13,6 +13,7 @@ from django.core import mail
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 from django_otp.plugins.otp_email.models import EmailDevice
 
 from portal.accounts.models import Invitation, User
@@ -119,6 +120,17 @@ def test_inviting_needs_a_reason_and_a_valid_email(client, login, support, lea):
         response = post(client, url, **data)
         assert response.status_code == 200 and 'class="errorlist"' in response.content.decode()
     assert not Invitation.objects.exists() and not SupportAction.objects.exists()
+
+
+def test_support_cannot_reset_the_birth_date_guesses_with_a_new_link(client, login, support, lea):
+    Invitation.objects.create(
+        email="lea@example.org", patient=lea, expires_at=timezone.now(), failed_attempts=Invitation.MAX_PROOF_ATTEMPTS
+    )
+    login(support)
+    response = post(client, reverse("support:invite_patient", args=[lea.pk]), email="lea@example.org")
+    page = client.get(response["Location"]).content.decode()
+    assert "Trop de dates de naissance erronées" in page
+    assert Invitation.objects.count() == 1 and not SupportAction.objects.exists()
 
 
 def test_support_cannot_invite_to_an_address_another_account_uses(client, login, support, lea, patient):
