@@ -210,6 +210,9 @@ ACCOUNT_OPEN_SIGNUP = env_bool("ACCOUNT_OPEN_SIGNUP", False)
 ACCOUNT_REAUTHENTICATION_REQUIRED = True
 # Notices of password and email changes: sent by AccountAdapter through Celery.
 ACCOUNT_EMAIL_NOTIFICATIONS = True
+# allauth's own emails (password reset, address confirmation) say where they come from;
+# their greeting and signature are ours (templates/account/email/base_message.txt).
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "Carnet – "
 # Lockout (django-axes, database handler: works while Redis is down). Per account
 # and per IP; a failure during the lockout does not extend it, so nobody can keep
 # a victim locked out for more than the cool-off. Support staff can unlock.

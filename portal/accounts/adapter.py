@@ -1,8 +1,15 @@
 from allauth.account.adapter import DefaultAccountAdapter
 from django.conf import settings
+from django.utils.translation import gettext_lazy as _
 
 
 class AccountAdapter(DefaultAccountAdapter):
+    # allauth says "Please type your current password." when the one typed is wrong.
+    error_messages = {
+        **DefaultAccountAdapter.error_messages,
+        "enter_current_password": _("This is not your current password."),
+    }
+
     def add_message(self, request, level, message_template=None, *args, **kwargs):
         # "Successfully signed in" would show on the second-factor page, before the
         # sign-in is complete.

@@ -243,5 +243,6 @@ def test_allauth_pages_lay_out_their_fields_and_errors_as_ours(client, login, pa
     html = response.content.decode()
     assert html.count('<div class="field field-error">') == 3  # the wrong one and the two empty ones
     assert '<form method="post" class="stack" novalidate' in html and "<p><label" not in html
+    assert "Ce n’est pas votre mot de passe actuel." in html
     assert 'id="id_oldpassword_error"' in html and '<span class="required" aria-hidden="true">*</span>' in html
     assert "<p><label" not in client.get(reverse("account_reauthenticate")).content.decode()

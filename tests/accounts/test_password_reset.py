@@ -23,10 +23,15 @@ def test_same_answer_whether_or_not_the_address_exists(client, patient):
 def test_reset_link_works_once_and_sign_in_still_asks_the_second_factor(client, patient):
     second_factor_of(patient.user)
     client.post(reverse("account_reset_password"), {"email": patient.user.email})
-    link = re.search(r"https?://[^/\s]+(/accounts/password/reset/key/\S+/)", mail.outbox[-1].body).group(1)
+    message = mail.outbox[-1]
+    assert message.subject.startswith("Carnet – ")  # not "[testserver]"
+    assert message.body.startswith("Bonjour,") and message.body.rstrip().endswith("L’équipe Carnet")
+    assert message.body.count("testserver") == 1  # in the link only, not as the sender
+    link = re.search(r"https?://[^/\s]+(/accounts/password/reset/key/\S+/)", message.body).group(1)
     form_url = client.get(link, follow=True).request["PATH_INFO"]
     done = client.post(form_url, {"password1": NEW, "password2": NEW})
     assert done.status_code == 302
+    assert f'href="{reverse("account_login")}"' in client.get(done["Location"]).content.decode()  # a way on
     assert not client.get("/my/").wsgi_request.user.is_authenticated  # reset does not sign in
     # The link is dead now.
     again = Client().get(link, follow=True)

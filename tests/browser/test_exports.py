@@ -11,7 +11,10 @@ def test_patient_requests_a_summary_watches_it_get_ready_and_downloads_it(page, 
     """A real worker builds the export; the page follows its state by htmx polling."""
     sign_in(page, patient.user)
     page.goto("/my/exports/")
-    page.get_by_label("Synthèse médicale (PDF)").check()
+    choice = page.get_by_label("Synthèse médicale (PDF)")
+    box, label = choice.bounding_box(), page.locator("label", has_text="Synthèse médicale (PDF)").bounding_box()
+    assert label["x"] > box["x"] and abs(label["y"] + label["height"] / 2 - (box["y"] + box["height"] / 2)) < 8
+    choice.check()
     page.get_by_role("button", name="Demander l’export").click()
     expect(page.get_by_text("Votre export est en préparation.")).to_be_visible()
     download_link = page.get_by_role("link", name="Télécharger")
