@@ -47,7 +47,7 @@ def test_all_results_grouped_by_report_with_a_trend_per_test(patient, lab_histor
     export, created = request(patient, Export.Kind.LAB_RESULTS, {}, django_capture_on_commit_callbacks)
     assert created and export.state == Export.State.READY
     text = text_of(exports.read_export(export=export))
-    assert "Camille Durand" in text and "Tous les résultats" in text and "6 valeurs dans 3 compte(s) rendu(s)" in text
+    assert "Camille Durand" in text and "Tous les résultats" in text and "6 valeurs dans 3 comptes rendus." in text
     by_report, trends = text.split("Évolution de chaque analyse")
     # Reports newest first, each with its values, ranges and flags in words.
     assert by_report.index("Bilan du 10/01/2026") < by_report.index("Bilan du 10/06/2025")
@@ -56,7 +56,7 @@ def test_all_results_grouped_by_report_with_a_trend_per_test(patient, lab_histor
     assert "11,40 g/dL 12 – 16 Bas" in by_report
     assert "0,95 g/L 0,70 – 1,10 Normal" in by_report
     # Each test's values, oldest first.
-    glycemia = trends.split("Glycémie")[1].split("Hémoglobine")[0]
+    glycemia = trends.split("Glycémie LOINC")[1].split("Hémoglobine LOINC")[0]
     assert glycemia.index("1,32") < glycemia.index("0,95") < glycemia.index("0,64")
     assert "LOINC 2345-7" in trends
     assert "Ferritine" not in text and "999" not in text and "Bilan martial" not in text
@@ -83,6 +83,10 @@ def test_long_trends_are_cut_into_short_tables(patient, clinician, team, monkeyp
     context = export_builders.lab_results_context(user=patient.user, patient=patient)
     assert [len(chunk) for chunk in context["trends"][0]["chunks"]] == [2, 2, 1]
     assert context["count"] == 10 and len(context["reports"]) == 5
+    # Each piece names its test in its header row: one cut by a page break still says which.
+    html = export_builders.lab_results_html(user=patient.user, patient=patient)
+    name = context["trends"][0]["name"]
+    assert html.count(f'<th scope="col">Date · {name}</th>') == 3
 
 
 def test_building_the_lab_results_takes_a_fixed_number_of_queries(patient, clinician, team, django_assert_num_queries):

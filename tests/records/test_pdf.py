@@ -151,6 +151,7 @@ def test_patient_name_date_and_page_number_on_every_page(patient):
     for number, page in enumerate(reader.pages, start=1):
         text = page.extract_text()
         assert "Camille Durand" in text
+        assert f"date de naissance {patient.birth_date:%d/%m/%Y}" in text  # who it is about, for a doctor
         assert "Généré par Carnet le" in text
         assert f"{number} / {len(reader.pages)}" in text
 
