@@ -246,7 +246,10 @@ def recent_security_events(*, user: User, limit: int = 10) -> list[AccountEvent]
     included (by label, never with the agent's reason), newest first."""
     from portal.support.models import SupportAction
 
-    events = [AccountEvent(e.at, e.get_kind_display(), e.ip) for e in SecurityEvent.objects.filter(user=user)[:limit]]
+    # What support did is listed once, from its own trail, not again as the event it noted.
+    by_support = [SecurityEvent.Kind.EMAIL_CHANGE_STARTED, SecurityEvent.Kind.SECOND_FACTOR_RESET]
+    own = SecurityEvent.objects.filter(user=user).exclude(kind__in=by_support)[:limit]
+    events = [AccountEvent(e.at, e.get_kind_display(), e.ip) for e in own]
     actions = SupportAction.objects.filter(account=user).only("at", "action").order_by("-at")[:limit]
     events += [AccountEvent(a.at, _("Support: %(action)s") % {"action": a.get_action_display()}, None) for a in actions]
     return sorted(events, key=lambda event: event.at, reverse=True)[:limit]

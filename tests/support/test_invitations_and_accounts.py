@@ -487,3 +487,13 @@ def test_actions_read_as_commands_and_the_trail_as_what_was_done(client, login, 
     page = client.get(done["Location"]).content.decode()
     assert "Fermer toutes les sessions : c’est fait." in page
     assert "A fermé toutes les sessions" in page  # the recent support actions
+
+
+def test_a_support_action_shows_once_in_the_holders_security_events(client, login, support, patient):
+    second_factor_of(patient.user)
+    login(support)
+    post(client, act_url(patient.user, "reset_second_factor"))
+    login(patient)
+    page = client.get(reverse("accounts:security")).content.decode()
+    assert page.count("A réinitialisé le deuxième facteur") == 1
+    assert "Seconds facteurs réinitialisés par le support" not in page
