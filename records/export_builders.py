@@ -492,7 +492,8 @@ def build_archive(*, user, patient: Patient, progress: Callable = _noop) -> byte
             step()
         conversation_paths = []
         for conversation in conversations:
-            path = f"conversations/{timezone.localtime(conversation.created_at):%Y-%m-%d}-{conversation.pk}.pdf"
+            started = timezone.localtime(conversation.created_at)
+            path = f"conversations/{started:%Y-%m-%d}-{slugify(conversation.subject)[:60]}-{conversation.pk}.pdf"
             html = render_to_string(
                 "pdf/conversation.html",
                 {**_common(patient), "conversation": conversation, "messages": list(conversation.messages.all())},

@@ -361,5 +361,11 @@ class Export(models.Model):
         return tuple(day and datetime.date.fromisoformat(day) for day in (start, end))
 
     def download_name(self):
+        """``carnet-<kind>[-<period>]-<date>.<ext>``: two lab exports of other periods
+        do not download under the same name."""
         stamp = timezone.localtime(self.created_at).strftime("%Y-%m-%d")
-        return f"carnet-{self.kind.replace('_', '-')}-{stamp}.{self.extension}"
+        period = ""
+        if self.period:
+            start, end = (day.isoformat() if day else "" for day in self.period)
+            period = f"-{start}-to-{end}" if start and end else f"-from-{start}" if start else f"-to-{end}"
+        return f"carnet-{self.kind.replace('_', '-')}{period}-{stamp}.{self.extension}"

@@ -61,6 +61,7 @@ def test_a_deactivated_user_loses_every_session(client, login, patient):
         assert c.get("/my/")["Location"].startswith(reverse("account_login"))
     again = Client()
     assert sign_in_with_password(again, patient.user.email, PASSWORD)["Location"] == reverse("account_inactive")
+    assert "contactez l’assistance Carnet" in again.get(reverse("account_inactive")).content.decode()  # a next step
     assert again.get("/my/")["Location"].startswith(reverse("account_login"))
 
 

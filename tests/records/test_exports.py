@@ -223,7 +223,7 @@ def test_archive_contents_and_fhir_bundle(
     ]
     assert archive.read(document_names[0]) == pdf_bytes
     conversation_names = [name for name in names if name.startswith("conversations/")]
-    assert len(conversation_names) == 1
+    assert len(conversation_names) == 1 and "-douleur-au-genou-" in conversation_names[0]  # by its subject
     assert "Venez me voir jeudi" in text_of(archive.read(conversation_names[0]))
     assert "Compte rendu de consultation" in text_of(archive.read("health-summary.pdf"))
     readme = archive.read("README.txt").decode()

@@ -187,6 +187,14 @@ def test_request_from_the_page_with_a_period_and_reuse_of_the_same_one(client, l
     assert Export.objects.count() == 2
     page = client.get(reverse("exports:page")).content.decode()
     assert "Résultats d’analyses (PDF)" in page and "01/01/2025 – 31/12/2025" in page
+    # Each downloads under its own name.
+    names = [e.download_name() for e in Export.objects.order_by("pk")]
+    assert names[0].startswith("carnet-lab-results-2025-01-01-to-2025-12-31-") and names[1].startswith(
+        "carnet-lab-results-20"
+    )
+    assert names[0] != names[1]
+    export.options = {"from": "2025-01-01"}
+    assert export.download_name().startswith("carnet-lab-results-from-2025-01-01-")
 
 
 @pytest.mark.parametrize("who", ["other_patient", "clinician", "other_clinician", "support"])
