@@ -36,7 +36,7 @@ def test_pages_with_tables_do_not_scroll_sideways_on_a_phone(page, patient, clin
     import datetime
     from decimal import Decimal
 
-    from records import services
+    from records import exports, services
     from records.models import Prescription
     from tests.browser.conftest import sign_in
 
@@ -49,8 +49,13 @@ def test_pages_with_tables_do_not_scroll_sideways_on_a_phone(page, patient, clin
         author=clinician, team=team, patient=patient, title="Bilan lipidique", collected_on=datetime.date(2026, 1, 1),
         observations=[{"loinc": "2093-3", "name": "Cholestérol total", "value": Decimal("2.4"), "unit": "g/L"}],
     )  # fmt: skip
+    export, _ = exports.request_export(user=patient.user, patient=patient, kind="summary", options={})
+    exports.run_export(export_id=export.pk)
     sign_in(page, patient.user)
     page.set_viewport_size({"width": 390, "height": 844})
     for path in ["/my/prescriptions/", "/my/results/", "/my/documents/", "/accounts/security/", "/my/access-history/"]:
         page.goto(path)
         assert page.evaluate("document.documentElement.scrollWidth") <= 390, path
+    page.goto("/my/exports/")
+    download = page.get_by_role("link", name="Télécharger").bounding_box()
+    assert download["x"] + download["width"] <= 390  # in view, not past the table's right edge
