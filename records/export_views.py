@@ -31,7 +31,11 @@ def export_page(request):
     if request.method == "POST":
         if form.is_valid():
             _export, created = exports.request_export(
-                user=request.user, patient=patient, kind=form.cleaned_data["kind"], options=form.options()
+                user=request.user,
+                patient=patient,
+                kind=form.cleaned_data["kind"],
+                options=form.options(),
+                language=request.LANGUAGE_CODE,
             )
             if created:
                 messages.success(request, _("Your export is being prepared. You will get an email when it is ready."))

@@ -43,9 +43,12 @@ def fingerprint(kind: str, options: dict) -> str:
     return f"{kind}:{json.dumps(options, sort_keys=True, separators=(',', ':'))}"[:200]
 
 
-def request_export(*, user, patient, kind: str, options: dict) -> tuple[Export, bool]:
+def request_export(
+    *, user, patient, kind: str, options: dict, language: str = settings.LANGUAGE_CODE
+) -> tuple[Export, bool]:
     """Queue an export for ``patient``, or return the identical one already
-    queued or running. Returns (export, created). The task is enqueued after commit."""
+    queued or running. Returns (export, created). The task is enqueued after commit.
+    The file and its email are in ``language`` (the page's, when asked from it)."""
     key = fingerprint(kind, options)
     pending = Export.objects.filter(patient=patient, fingerprint=key, state__in=Export.PENDING_STATES)
     existing = pending.first()
@@ -54,7 +57,12 @@ def request_export(*, user, patient, kind: str, options: dict) -> tuple[Export, 
     try:
         with transaction.atomic():
             export = Export.objects.create(
-                patient=patient, requested_by=user, kind=kind, options=options, fingerprint=key
+                patient=patient,
+                requested_by=user,
+                kind=kind,
+                options=options,
+                fingerprint=key,
+                language=language,
             )
     except IntegrityError:  # an identical request won the race
         return pending.get(), False
@@ -105,7 +113,7 @@ def _set_progress(export_id: int, token: str, percent: int) -> None:
 
 def _build(export: Export, progress) -> bytes:
     user, patient, options = export.requested_by, export.patient, export.options
-    with translation.override(settings.LANGUAGE_CODE):
+    with translation.override(export.language):
         if export.kind == Export.Kind.SUMMARY:
             return export_builders.build_summary(
                 user=user, patient=patient, sections=options.get("sections", []), progress=progress
@@ -198,7 +206,7 @@ def email_export_ready(*, export_id: int) -> bool:
         export = Export.objects.select_for_update().select_related("requested_by").filter(pk=export_id).first()
         if export is None or export.state != Export.State.READY or export.emailed_at is not None:
             return False
-        with translation.override(settings.LANGUAGE_CODE):
+        with translation.override(export.language):
             subject = _("Your Carnet export is ready")
             body = _(
                 "The export you requested is ready to download from your health space:\n{url}\n\n"

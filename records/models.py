@@ -306,6 +306,8 @@ class Export(models.Model):
     kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
     # Which sections, which conversation: ids and names only, no health data.
     options = models.JSONField(default=dict, blank=True)
+    # The language the patient was reading in: the file and its email are in it too.
+    language = models.CharField(max_length=8, default=settings.LANGUAGE_CODE)
     # kind + options, canonical: two requests with the same fingerprint are the same export.
     fingerprint = models.CharField(max_length=200)
     state = models.CharField(max_length=8, choices=State.choices, default=State.QUEUED)

@@ -68,6 +68,18 @@ def own_cache_keys(settings):
     }
 
 
+@pytest.fixture(autouse=True)
+def default_language():
+    """Each test starts in the default language: a request in English (the language
+    middleware leaves it active in the thread) does not carry into the next test."""
+    from django.conf import settings
+    from django.utils import translation
+
+    translation.activate(settings.LANGUAGE_CODE)
+    yield
+    translation.activate(settings.LANGUAGE_CODE)
+
+
 @pytest.fixture
 def team(db):
     return CareTeamFactory(name="Cabinet médical des Tilleuls")
