@@ -196,6 +196,7 @@ def test_support_creates_a_clinician_who_sets_up_with_the_code_given_by_phone(
     (message,) = mail.outbox
     assert message.to == [paul.email]
     assert code not in message.body and code.replace(" ", "") not in message.body  # never by email
+    assert "Un compte a été créé pour vous sur Carnet" in message.body and "espace santé" not in message.body
 
     client.post(reverse("account_logout"))
     path = link_in(message)
