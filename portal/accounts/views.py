@@ -128,7 +128,13 @@ def enrol_totp(request):
     if request.method == "POST" and form.is_valid():
         if services.confirm_device(device=device, token=form.cleaned_data["code"]):
             return _finish_enrolment(request, device)
-        form.add_error("code", _("This code is not valid. Check the time on your phone and try the new code."))
+        form.add_error(
+            "code",
+            _(
+                "This code is not valid. Check the time on your phone and try the next code; "
+                "after a wrong code, wait a few seconds."
+            ),
+        )
     context = {
         "form": form,
         "qr_svg": services.totp_qr_svg(device=device),
