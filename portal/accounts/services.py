@@ -10,7 +10,7 @@ from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
 from django.core.mail import send_mail
 from django.db import transaction
-from django.db.models import Q, Sum
+from django.db.models import Max, Q
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -305,8 +305,10 @@ PROOF_WINDOW = timedelta(hours=24)
 
 
 def _recent_wrong_proofs(patient: Patient) -> int:
+    """Wrong birth dates on this patient's links of the last day. A new link starts
+    with the count of the one it replaces, so the newest holds the running total."""
     since = timezone.now() - PROOF_WINDOW
-    return patient.invitations.filter(created_at__gte=since).aggregate(n=Sum("failed_attempts"))["n"] or 0
+    return patient.invitations.filter(created_at__gte=since).aggregate(n=Max("failed_attempts"))["n"] or 0
 
 
 class WrongProof(InvitationError):

@@ -86,7 +86,4 @@ class CreateAccountForm(ActionForm):
             del self.fields["teams"]
 
     def clean_email(self):
-        email = self.cleaned_data["email"].strip().lower()
-        if address_in_use(email):
-            raise forms.ValidationError(_("This address is already used by another account."))
-        return email
+        return clean_new_address(self.cleaned_data["email"])

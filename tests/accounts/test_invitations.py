@@ -165,6 +165,18 @@ def test_a_new_link_does_not_give_more_guesses_within_a_day(
         assert accept(client, fresh)["Location"] == reverse("accounts:enrol")
 
 
+def test_wrong_birth_dates_carried_to_a_new_link_are_not_counted_twice(clinician, patient_without_login):
+    from portal.accounts import services
+
+    first = services.invite_patient(invited_by=clinician, patient=patient_without_login, email="lea@example.org")
+    Invitation.objects.filter(pk=first.pk).update(failed_attempts=3)
+    second = services.invite_patient(invited_by=clinician, patient=patient_without_login, email="lea@example.org")
+    assert second.failed_attempts == 3
+    Invitation.objects.filter(pk=second.pk).update(failed_attempts=4)  # one more wrong: four in all
+    third = services.invite_patient(invited_by=clinician, patient=patient_without_login, email="lea@example.org")
+    assert third.failed_attempts == 4 and third.is_usable()
+
+
 def test_an_address_another_account_uses_is_refused_when_inviting(
     client, login, clinician, patient, patient_without_login
 ):
