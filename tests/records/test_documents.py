@@ -167,6 +167,9 @@ def test_blocking_a_team_and_unblocking_it(client, login, patient, clinician, cl
     link = patient.care_links.get()
     login(patient)
     client.post(reverse("records:block_team", args=[link.pk]), {"blocked": "1"})
+    page = client.get(reverse("records:care_teams")).content.decode()
+    assert "pas d’accès par cette équipe tant qu’elle est bloquée" in page and "Lien : <strong>bloqué par vous" in page
+    assert reverse("records:block_clinician", args=[clinician.pk]) not in page  # nothing more to block there
     login(clinician)
     assert client.get(reverse("records:document", args=[clinician_document.pk])).status_code == 404
     login(patient)
