@@ -210,10 +210,8 @@ class SecurityEvent(models.Model):
         PASSWORD_SET = "password_set", _("Password changed")
         PASSWORD_RESET = "password_reset", _("Password reset by email")
         EMAIL_CHANGED = "email_changed", _("Email address changed")
-        EMAIL_CHANGE_STARTED = "email_change_started", _("Change of email address requested through support")
         DEVICE_ADDED = "device_added", _("Second factor added")
         DEVICE_REMOVED = "device_removed", _("Second factor removed")
-        SECOND_FACTOR_RESET = "second_factor_reset", _("Second factors reset by support")
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="security_events")
     kind = models.CharField(_("event"), max_length=32, choices=Kind.choices)

@@ -224,15 +224,21 @@ def record_security_event(*, user: User, kind: str, ip: str | None = None) -> Se
     return SecurityEvent.objects.create(user=user, kind=SecurityEvent.Kind(kind), ip=ip)
 
 
-def notify_security_event(*, user: User, kind: str, email: str | None = None, ip: str | None = None) -> None:
-    """Record that ``kind`` happened and email ``user`` (or ``email``, e.g. the old
-    address) about it, through Celery once the current transaction commits."""
+def email_security_notice(*, user: User, kind: str, email: str | None = None) -> None:
+    """Email ``user`` (or ``email``, e.g. the old address) the notice ``kind``, through
+    Celery once the current transaction commits. Alone, for what support does: the
+    support trail already lists it on the account page."""
     from portal.accounts.tasks import send_security_notice as task
 
     if kind not in SECURITY_NOTICE_SUBJECTS:
         raise ValueError(kind)
-    record_security_event(user=user, kind=kind, ip=ip)
     task.delay_on_commit(user.pk, kind, email)
+
+
+def notify_security_event(*, user: User, kind: str, email: str | None = None, ip: str | None = None) -> None:
+    """Record that ``kind`` happened to the account and email its holder about it."""
+    email_security_notice(user=user, kind=kind, email=email)
+    record_security_event(user=user, kind=kind, ip=ip)
 
 
 class AccountEvent(NamedTuple):
@@ -246,10 +252,7 @@ def recent_security_events(*, user: User, limit: int = 10) -> list[AccountEvent]
     included (by label, never with the agent's reason), newest first."""
     from portal.support.models import SupportAction
 
-    # What support did is listed once, from its own trail, not again as the event it noted.
-    by_support = [SecurityEvent.Kind.EMAIL_CHANGE_STARTED, SecurityEvent.Kind.SECOND_FACTOR_RESET]
-    own = SecurityEvent.objects.filter(user=user).exclude(kind__in=by_support)[:limit]
-    events = [AccountEvent(e.at, e.get_kind_display(), e.ip) for e in own]
+    events = [AccountEvent(e.at, e.get_kind_display(), e.ip) for e in SecurityEvent.objects.filter(user=user)[:limit]]
     actions = SupportAction.objects.filter(account=user).only("at", "action").order_by("-at")[:limit]
     events += [AccountEvent(a.at, _("Support: %(action)s") % {"action": a.get_action_display()}, None) for a in actions]
     return sorted(events, key=lambda event: event.at, reverse=True)[:limit]
@@ -482,7 +485,7 @@ def start_email_change(*, request, user: User, email: str) -> None:
             address.send_confirmation(request)
 
     transaction.on_commit(send_link)
-    notify_security_event(user=user, kind="email_change_started")
+    email_security_notice(user=user, kind="email_change_started")
 
 
 def finish_email_change(*, email_address) -> bool:

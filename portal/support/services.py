@@ -159,7 +159,7 @@ def _apply(action: str, user: User, *, agent: User, request=None, team=None, ema
             device.delete()
         StaticDevice.objects.filter(user=user).delete()
         accounts.end_other_sessions(user=user, current_key=None)
-        accounts.notify_security_event(user=user, kind="second_factor_reset")
+        accounts.email_security_notice(user=user, kind="second_factor_reset")
     elif action == Action.END_SESSIONS:
         accounts.end_other_sessions(user=user, current_key=None)
     elif action == Action.RESEND_INVITATION:
