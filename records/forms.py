@@ -93,12 +93,6 @@ class ObservationForm(forms.ModelForm):
         model = Observation
         fields = ["loinc", "name", "value", "unit", "low", "high"]
 
-    def clean(self):
-        cleaned = super().clean()
-        if cleaned.get("low") is not None and cleaned.get("high") is not None and cleaned["low"] > cleaned["high"]:
-            self.add_error("high", _("The upper limit is below the lower limit."))
-        return cleaned
-
 
 ObservationFormSet = forms.formset_factory(ObservationForm, extra=5, max_num=50)
 

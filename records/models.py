@@ -1,6 +1,7 @@
 import datetime
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 from django.utils.formats import date_format, number_format
@@ -159,6 +160,11 @@ class Observation(models.Model):
 
     def __str__(self):
         return f"{self.name} {self.value} {self.unit}"
+
+    def clean(self):
+        # A reversed range would flag a normal value "Low" and draw an empty band.
+        if self.low is not None and self.high is not None and self.low > self.high:
+            raise ValidationError({"high": _("The upper limit is below the lower limit.")}, code="reversed_range")
 
     @property
     def flag(self):

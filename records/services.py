@@ -230,7 +230,9 @@ def parse_observations_csv(data: bytes) -> list[dict]:
         except (ValueError, ArithmeticError, AttributeError):
             errors.append(_("Line %(line)d is not valid.") % {"line": line})
         else:
-            if None not in (observation["low"], observation["high"]) and observation["low"] > observation["high"]:
+            try:
+                Observation(**observation).clean()  # the model's rules (a reversed range)
+            except ValidationError:
                 errors.append(_("Line %(line)d: the upper limit is below the lower limit.") % {"line": line})
             else:
                 observations.append(observation)
