@@ -67,12 +67,18 @@ def get_cared_patient(user, pk) -> Patient:
         raise Http404 from None
 
 
+def team_caring_for(user, patient) -> CareTeam | None:
+    """The clinician's care team through which they care for ``patient`` (an active
+    link): the team a publication or a read is made in the name of."""
+    return CareTeam.objects.filter(Exists(_active_links(user).filter(team=OuterRef("pk"), patient=patient))).first()
+
+
 def trace_read(user, patient, action, target="") -> AccessLog | None:
     """Write one access-log row for a read of ``patient``'s data by someone other
     than the patient. The patient's own reads are not logged."""
     if patient.user_id is not None and patient.user_id == user.pk:
         return None
-    team = CareTeam.objects.filter(Exists(_active_links(user).filter(team=OuterRef("pk"), patient=patient))).first()
+    team = team_caring_for(user, patient)
     return AccessLog.objects.create(
         patient=patient, actor=user, actor_role=user.role, team=team, action=action, target=target[:255]
     )
@@ -115,12 +121,17 @@ def teams_patient_can_write_to(patient) -> QuerySet[CareTeam]:
 def documents_visible_to(user) -> QuerySet[Document]:
     """Documents ``user`` may see: all of a patient's own; for a clinician, those
     of patients they care for, except documents the patient hid from
-    professionals (still seen by the care team that published them)."""
+    professionals. A hidden document stays visible to the care team that
+    published it, and only while that very team's link with the patient is
+    active: being in the publishing team is not enough when the patient has
+    ended or blocked that team, even if another of the clinician's teams still
+    gives access to the record."""
     if _is_active(user, User.Role.PATIENT):
         return Document.objects.filter(patient__in=patients_acted_for(user))
     if _is_active(user, User.Role.CLINICIAN):
+        publisher_still_active = _active_links(user).filter(patient=OuterRef("patient"), team=OuterRef("author_team"))
         return Document.objects.filter(patient__in=patients_cared_for(user)).filter(
-            Q(hidden=False) | Q(author_team__in=teams_of(user))
+            Q(hidden=False) | Q(Exists(publisher_still_active))
         )
     return Document.objects.none()
 

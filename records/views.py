@@ -89,11 +89,7 @@ def upload(request):
 def clinician_upload(request, patient_pk):
     """A clinician publishes a document for a patient of their team."""
     patient = access.get_cared_patient(request.user, patient_pk)
-    team = (
-        access.teams_of(request.user)
-        .filter(care_links__patient=patient, care_links__status=CareLink.Status.ACTIVE)
-        .first()
-    )
+    team = access.team_caring_for(request.user, patient)
     return _upload(request, patient=patient, team=team, back="careteams:patient_detail")
 
 
@@ -305,15 +301,6 @@ def request_renewal(request, pk):
     return redirect("messaging:conversation", conversation.pk)
 
 
-def _team_for(request, patient):
-    """The clinician's care team through which they care for ``patient``."""
-    return (
-        access.teams_of(request.user)
-        .filter(care_links__patient=patient, care_links__status=CareLink.Status.ACTIVE)
-        .first()
-    )
-
-
 @access.role_required(User.Role.CLINICIAN)
 def add_prescription(request, patient_pk):
     patient = access.get_cared_patient(request.user, patient_pk)
@@ -321,7 +308,7 @@ def add_prescription(request, patient_pk):
     if request.method == "POST" and form.is_valid():
         prescription = form.save(commit=False)
         prescription.patient, prescription.prescriber = patient, request.user
-        prescription.team = _team_for(request, patient)
+        prescription.team = access.team_caring_for(request.user, patient)
         prescription.save()
         messages.success(request, _("The prescription has been added."))
         return redirect("careteams:patient_detail", patient.pk)
@@ -385,7 +372,7 @@ def add_lab_report(request, patient_pk):
         if observations:
             services.add_lab_report(
                 author=request.user,
-                team=_team_for(request, patient),
+                team=access.team_caring_for(request.user, patient),
                 patient=patient,
                 title=form.cleaned_data["title"],
                 collected_on=form.cleaned_data["collected_on"],

@@ -1,0 +1,197 @@
+"""The access policy as a generated table, checked against a plain statement of the rule.
+
+Every combination that matters for a clinician and a patient's item is built at once:
+three care teams T1, T2, T3; a patient for every state of their three links (none,
+active, ended, blocked: 4³ = 64 patients); on each record a document published by
+each team and one by the patient, hidden or not; a conversation with each linked
+team, and a prescription; a clinician for every membership in 0 to 3 of the teams
+(8), each once as is and once individually blocked by every patient. The policy's
+answer for every (clinician, item) pair is compared with ``may_see`` below, which
+says the rule in the words of the design notes and shares no code with it.
+
+The HTTP part then asks the real pages (document, download, preview, the patient's
+page) for the combinations around a hidden document of a team that was blocked or
+left.
+"""
+
+import datetime
+import itertools
+
+import pytest
+from django.urls import reverse
+
+from messaging.models import Conversation
+from portal import access
+from portal.accounts.models import Patient
+from portal.careteams.models import CareLink, ClinicianBlock, Membership
+from records import services
+from records.models import Document, Prescription
+from tests.factories import CareLinkFactory, CareTeamFactory, ClinicianFactory, PatientFactory
+from tests.records.conftest import PNG
+
+pytestmark = pytest.mark.django_db
+
+TEAMS = ("T1", "T2", "T3")
+LINK_STATES = (None, CareLink.Status.ACTIVE, CareLink.Status.ENDED, CareLink.Status.BLOCKED)
+PUBLISHERS = (*TEAMS, None)  # None: the patient uploaded it
+
+
+def may_see(*, member_of, blocked, links, kind, team=None, hidden=False):
+    """The rule, stated once and plainly. A clinician's rights on a patient come only
+    through their teams with an active link; an individual block removes them all.
+    A hidden document is seen only by its publishing team, while that team's link
+    is active. A conversation is seen only through its own team."""
+    active = {name for name in member_of if links[name] == CareLink.Status.ACTIVE}
+    if blocked or not active:
+        return False
+    if kind == "document":
+        return not hidden or team in active
+    if kind == "conversation":
+        return team in active
+    return True  # prescriptions, results, profile: any active team
+
+
+@pytest.fixture
+def universe(db):
+    teams = {name: CareTeamFactory(name=f"Équipe {name}") for name in TEAMS}
+    author = ClinicianFactory()
+    patients = {}
+    for states in itertools.product(LINK_STATES, repeat=len(TEAMS)):
+        patients[states] = Patient(first_name="P", last_name="-".join(str(s) for s in states), birth_date="1980-01-01")
+    Patient.objects.bulk_create(patients.values())
+    links, documents, conversations, prescriptions = [], [], [], []
+    for states, patient in patients.items():
+        for name, state in zip(TEAMS, states, strict=True):
+            if state is not None:
+                links.append(CareLink(patient=patient, team=teams[name], status=state))
+                conversations.append(Conversation(patient=patient, team=teams[name], subject=name, started_by=author))
+        for publisher, hidden in itertools.product(PUBLISHERS, (False, True)):
+            documents.append(
+                Document(
+                    patient=patient,
+                    title=f"{publisher}-{hidden}",
+                    category="report",
+                    care_date="2026-01-01",
+                    author=author,
+                    author_team=teams.get(publisher),
+                    hidden=hidden,
+                    content_type="application/pdf",
+                    size=1,
+                    sha256="0" * 64,
+                    key_id="k",
+                    file_name=f"{patient.last_name}-{publisher}-{hidden}",
+                )
+            )
+        prescriptions.append(
+            Prescription(
+                patient=patient,
+                medication="M",
+                dosage="1",
+                frequency="1",
+                start_date="2026-01-01",
+                prescriber=author,
+                team=teams["T1"],
+            )
+        )
+    CareLink.objects.bulk_create(links)
+    Document.objects.bulk_create(documents)
+    Conversation.objects.bulk_create(conversations)
+    Prescription.objects.bulk_create(prescriptions)
+    clinicians = []
+    for size in range(len(TEAMS) + 1):
+        for member_of in itertools.combinations(TEAMS, size):
+            for blocked in (False, True):
+                clinician = ClinicianFactory(teams=[teams[name] for name in member_of])
+                if blocked:
+                    ClinicianBlock.objects.bulk_create(
+                        ClinicianBlock(patient=patient, clinician=clinician) for patient in patients.values()
+                    )
+                clinicians.append((clinician, set(member_of), blocked))
+    return teams, patients, clinicians
+
+
+def test_policy_matches_the_rule_for_every_combination(universe):
+    teams, patients, clinicians = universe
+    team_name = {team.pk: name for name, team in teams.items()}
+    link_states = {patient.pk: dict(zip(TEAMS, states, strict=True)) for states, patient in patients.items()}
+    all_documents = list(Document.objects.all())
+    all_conversations = list(Conversation.objects.all())
+    all_prescriptions = list(Prescription.objects.all())
+    assert len(all_documents) == 64 * 8 and len(all_conversations) == 3 * 48 and len(clinicians) == 16
+    checked = 0
+    for clinician, member_of, blocked in clinicians:
+
+        def rule(patient_id, kind, team_id=None, hidden=False, who=(member_of, blocked)):
+            return may_see(
+                member_of=who[0], blocked=who[1], links=link_states[patient_id], kind=kind,
+                team=team_name.get(team_id), hidden=hidden,
+            )  # fmt: skip
+
+        expected = {d.pk for d in all_documents if rule(d.patient_id, "document", d.author_team_id, d.hidden)}
+        assert set(access.documents_visible_to(clinician).values_list("pk", flat=True)) == expected, (
+            member_of,
+            blocked,
+        )
+        expected = {c.pk for c in all_conversations if rule(c.patient_id, "conversation", c.team_id)}
+        assert set(access.conversations_for(clinician).values_list("pk", flat=True)) == expected
+        expected = {p.pk for p in all_prescriptions if rule(p.patient_id, "prescription")}
+        assert set(access.items_visible_to(clinician, Prescription).values_list("pk", flat=True)) == expected
+        expected = {p.pk for p in patients.values() if rule(p.pk, "record")}
+        assert set(access.patients_cared_for(clinician).values_list("pk", flat=True)) == expected
+        checked += len(all_documents) + len(all_conversations) + len(all_prescriptions) + len(patients)
+    assert checked == 16 * (512 + 144 + 64 + 64)
+
+
+def test_the_rule_itself_says_what_the_issue_says():
+    """The oracle is checked on the reported case, so a wrong oracle cannot pass the table."""
+    links = {"T1": CareLink.Status.ACTIVE, "T2": CareLink.Status.ACTIVE, "T3": CareLink.Status.BLOCKED}
+    hidden_by_t3 = {"kind": "document", "team": "T3", "hidden": True}
+    assert not may_see(member_of={"T2", "T3"}, blocked=False, links=links, **hidden_by_t3)
+    assert not may_see(member_of={"T3"}, blocked=False, links=links, **hidden_by_t3)
+    assert may_see(member_of={"T2", "T3"}, blocked=False, links=links, kind="document", team="T3", hidden=False)
+    assert may_see(member_of={"T1"}, blocked=False, links=links, kind="document", team="T1", hidden=True)
+    assert not may_see(member_of={"T2"}, blocked=False, links=links, kind="document", team="T1", hidden=True)
+    assert not may_see(member_of={"T1"}, blocked=True, links=links, kind="document", team="T1", hidden=False)
+
+
+# --- Over HTTP: the pages that serve a document, for a hidden document of team T3 ---------
+
+
+@pytest.mark.parametrize("t3_link", [CareLink.Status.ACTIVE, CareLink.Status.ENDED, CareLink.Status.BLOCKED])
+@pytest.mark.parametrize(
+    ("member_of", "blocked"),
+    [({"T3"}, False), ({"T2", "T3"}, False), ({"T2"}, False), ({"T2", "T3"}, True), ({"T1", "T2", "T3"}, False)],
+)
+def test_hidden_document_pages_follow_the_rule(
+    client, login, django_capture_on_commit_callbacks, t3_link, member_of, blocked
+):
+    teams = {name: CareTeamFactory(name=f"Équipe {name}") for name in TEAMS}
+    patient = PatientFactory(last_name="Durand")
+    links = {"T1": CareLink.Status.ACTIVE, "T2": CareLink.Status.ACTIVE, "T3": CareLink.Status.ACTIVE}
+    for name in TEAMS:
+        CareLinkFactory(patient=patient, team=teams[name])
+    publisher = ClinicianFactory(teams=[teams["T3"]])
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    with django_capture_on_commit_callbacks(execute=True):
+        document = services.upload_document(
+            author=publisher, patient=patient, team=teams["T3"], title="Compte rendu confidentiel",
+            upload=SimpleUploadedFile("cr.png", PNG, content_type="image/png"), category="report",
+            care_date=datetime.date(2026, 1, 1),
+        )  # fmt: skip
+    Document.objects.filter(pk=document.pk).update(hidden=True)
+    CareLink.objects.filter(patient=patient, team=teams["T3"]).update(status=t3_link)
+    links["T3"] = t3_link
+    viewer = ClinicianFactory(teams=[teams[name] for name in member_of])
+    if blocked:
+        ClinicianBlock.objects.create(patient=patient, clinician=viewer)
+    login(viewer)
+    visible = may_see(member_of=member_of, blocked=blocked, links=links, kind="document", team="T3", hidden=True)
+    for name in ("records:document", "records:download", "records:preview"):
+        response = client.get(reverse(name, args=[document.pk]))
+        assert response.status_code == (200 if visible else 404), (name, member_of, blocked, t3_link)
+    record = client.get(reverse("careteams:patient_detail", args=[patient.pk]))
+    sees_record = may_see(member_of=member_of, blocked=blocked, links=links, kind="record")
+    assert record.status_code == (200 if sees_record else 404)
+    assert (b"Compte rendu confidentiel" in record.content) is visible
+    assert Membership.objects.filter(user=viewer).count() == len(member_of)
