@@ -2,9 +2,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
@@ -49,7 +47,10 @@ def _new_conversation(request, *, patient, teams):
         else:
             messages.success(request, _("Your message has been sent."))
             return redirect("messaging:conversation", conversation.pk)
-    return render(request, "messaging/new.html", {"form": form, "patient": patient})
+    return access.render_record(
+        request, "messaging/new.html", {"form": form, "patient": patient},
+        patient=patient, action=AccessLog.Action.VIEW_RECORD,
+    )  # fmt: skip
 
 
 @access.role_required(User.Role.PATIENT)
@@ -89,6 +90,7 @@ def team_inbox(request):
         .order_by("last_name", "first_name")
     )
     page = Paginator(conversations, PAGE_SIZE).get_page(request.GET.get("page"))
+    access.trace_listed_conversations(request.user, page.object_list)
     context = {
         "page": page,
         "filters": filters,
@@ -108,9 +110,13 @@ def team_new_conversation(request, patient_pk):
     return _new_conversation(request, patient=patient, teams=teams)
 
 
+def _thread(conversation):
+    return conversation.messages.select_related("author", "author_team").prefetch_related("attachments").order_by("pk")
+
+
 def _conversation_context(request, conversation, form):
-    thread = conversation.messages.select_related("author", "author_team").prefetch_related("attachments")
-    context = {"conversation": conversation, "thread": thread, "form": form}
+    thread = list(_thread(conversation))
+    context = {"conversation": conversation, "thread": thread, "form": form, "last_id": thread[-1].pk if thread else 0}
     if request.user.is_clinician:
         context["assign_form"] = AssignForm(initial={"assignee": conversation.assigned_to_id}, team=conversation.team)
         context["templates"] = ReplyTemplate.objects.filter(team=conversation.team)
@@ -150,21 +156,32 @@ def conversation(request, pk):
             else:
                 messages.success(request, _("Your message has been sent."))
                 return redirect("messaging:conversation", conversation.pk)
-    if request.user.is_clinician:
-        access.trace_read(request.user, conversation.patient, AccessLog.Action.READ_CONVERSATION, conversation.subject)
     services.mark_read(user=request.user, conversation=conversation)
-    return render(request, "messaging/conversation.html", _conversation_context(request, conversation, form))
+    return access.render_record(
+        request, "messaging/conversation.html", _conversation_context(request, conversation, form),
+        patient=conversation.patient, action=AccessLog.Action.READ_CONVERSATION, target=conversation.subject,
+    )  # fmt: skip
 
 
 @require_GET
 @login_required
 def thread(request, pk):
-    """The messages of a conversation, as an htmx fragment polled by the page."""
+    """The messages posted after ``?after=<id>``, polled by the conversation page
+    every 10 seconds (a background request: not activity). Nothing new is an empty
+    answer, which carries nothing of the record and is not logged; new messages
+    are appended to the page, announced, marked read and logged as a read."""
     conversation = access.get_conversation_for(request.user, pk)
-    if services.mark_read(user=request.user, conversation=conversation) and request.user.is_clinician:
-        access.trace_read(request.user, conversation.patient, AccessLog.Action.READ_CONVERSATION, conversation.subject)
-    thread = conversation.messages.select_related("author", "author_team").prefetch_related("attachments")
-    return render(request, "messaging/conversation.html#thread", {"conversation": conversation, "thread": thread})
+    after = request.GET.get("after", "")
+    after = int(after) if after.isdigit() else 0
+    new = list(_thread(conversation).filter(pk__gt=after))
+    context = {"conversation": conversation, "thread": new, "last_id": new[-1].pk if new else after}
+    if not new:
+        return render(request, "messaging/thread_news.html", context)
+    services.mark_read(user=request.user, conversation=conversation)
+    return access.render_record(
+        request, "messaging/thread_news.html", context,
+        patient=conversation.patient, action=AccessLog.Action.READ_CONVERSATION, target=conversation.subject,
+    )  # fmt: skip
 
 
 @require_POST
@@ -241,13 +258,11 @@ def attachment(request, pk):
     except files.IntegrityError:
         messages.error(request, _("This file failed its integrity check: it is not served, to protect you."))
         return redirect("messaging:conversation", conversation.pk)
-    if request.user.is_clinician:
-        access.trace_read(request.user, conversation.patient, AccessLog.Action.READ_CONVERSATION, conversation.subject)
-    response = HttpResponse(data, content_type=attachment.content_type)
-    response["Content-Disposition"] = content_disposition_header(as_attachment=True, filename=attachment.display_name)
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Cache-Control"] = "no-store, private"
-    return response
+    return access.send_record_file(
+        request, patient=conversation.patient, action=AccessLog.Action.DOWNLOAD_ATTACHMENT,
+        target=conversation.subject, data=data, content_type=attachment.content_type,
+        filename=attachment.display_name,
+    )  # fmt: skip
 
 
 @require_POST

@@ -9,7 +9,9 @@ from functools import wraps
 
 from django.contrib.auth.decorators import login_required
 from django.db.models import Exists, OuterRef, Q, QuerySet
-from django.http import Http404
+from django.http import Http404, HttpResponse
+from django.shortcuts import render
+from django.utils.http import content_disposition_header
 
 from messaging.models import Attachment, Conversation
 from portal.accounts.models import Patient, User
@@ -82,6 +84,47 @@ def trace_read(user, patient, action, target="") -> AccessLog | None:
     return AccessLog.objects.create(
         patient=patient, actor=user, actor_role=user.role, team=team, action=action, target=target[:255]
     )
+
+
+def trace_listed_conversations(user, conversations) -> None:
+    """For a care team's inbox: one access-log row per conversation shown (its
+    subject is a message's content), in one insert."""
+    AccessLog.objects.bulk_create(
+        AccessLog(
+            patient_id=conversation.patient_id,
+            actor=user,
+            actor_role=user.role,
+            team_id=conversation.team_id,
+            action=AccessLog.Action.LIST_CONVERSATIONS,
+            target=conversation.subject[:255],
+        )
+        for conversation in conversations
+    )
+
+
+# --- Answering with a patient's data: the only two ways, both logged ----------------------
+
+
+def render_record(request, template, context, *, patient, action, target="", status=200) -> HttpResponse:
+    """A page carrying any part of ``patient``'s record (or identity) to the person
+    who asked. A read by anyone but the patient is written to the access log
+    before the page is sent."""
+    trace_read(request.user, patient, action, target)
+    return render(request, template, context, status=status)
+
+
+def send_record_file(request, *, patient, action, target, data, content_type, filename=None) -> HttpResponse:
+    """A file of ``patient``'s record (a document, its preview, a message
+    attachment): logged as ``render_record`` is; downloaded under ``filename``, or
+    shown inline when there is none; never sniffed, never cached."""
+    trace_read(request.user, patient, action, target)
+    response = HttpResponse(data, content_type=content_type)
+    response["Content-Disposition"] = (
+        content_disposition_header(as_attachment=True, filename=filename) if filename else "inline"
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "no-store, private"
+    return response
 
 
 def conversations_for(user) -> QuerySet[Conversation]:

@@ -108,7 +108,6 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
-    "allauth.usersessions.middleware.UserSessionsMiddleware",
     "portal.accounts.middleware.SessionLifetimeMiddleware",
     "portal.accounts.middleware.SecondFactorRequiredMiddleware",
     # Last: turns a lockout found during authentication into the lockout page.
@@ -233,8 +232,10 @@ AXES_VERBOSE = False
 # counter would lock at a different threshold and fail while Redis is down.
 ACCOUNT_RATE_LIMITS = {"login_failed": None}
 
-# Active sessions (device, IP, last seen) listed on the account page.
-USERSESSIONS_TRACK_ACTIVITY = True
+# Active sessions (device, IP, last seen) listed on the account page. Their "last
+# seen" is written by SessionLifetimeMiddleware at most once a minute, not by
+# allauth on every request.
+USERSESSIONS_TRACK_ACTIVITY = False
 
 # Second factor (django-otp): required for every role, see portal.accounts.middleware.
 OTP_TOTP_ISSUER = "Carnet"
@@ -242,15 +243,19 @@ OTP_EMAIL_SUBJECT = _("Your Carnet sign-in code")
 OTP_EMAIL_BODY_TEMPLATE_PATH = "accounts/email/otp_code.txt"
 OTP_EMAIL_TOKEN_VALIDITY = 10 * 60
 
-# Sessions: idle timeout 30 min (refreshed on each request), in the database (the
-# default engine: portal.tasks.clear_expired_sessions deletes the expired ones);
-# absolute lifetime 12 h (portal.accounts.middleware.SessionLifetimeMiddleware).
+# Sessions, in the database (the default engine: portal.tasks.clear_expired_sessions
+# deletes the expired ones), enforced by portal.accounts.middleware.SessionLifetimeMiddleware:
+# idle timeout 30 min after the person's last own request (background refreshes do
+# not count), absolute lifetime 12 h. Activity is saved at most once a minute, so the
+# stored expiry runs that much (plus a margin) past the idle timeout.
+SESSION_IDLE_TIMEOUT = timedelta(minutes=30)
 SESSION_ABSOLUTE_LIFETIME = timedelta(hours=12)
-SESSION_COOKIE_AGE = 30 * 60
+SESSION_ACTIVITY_INTERVAL = timedelta(minutes=1)
+SESSION_COOKIE_AGE = int((SESSION_IDLE_TIMEOUT + 2 * SESSION_ACTIVITY_INTERVAL).total_seconds())
 # No "remember me": a health record left open on a shared computer ends with the
 # browser (allauth then makes the session cookie a browser-session one).
 ACCOUNT_SESSION_REMEMBER = False
-SESSION_SAVE_EVERY_REQUEST = True
+SESSION_SAVE_EVERY_REQUEST = False
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_HTTPONLY = True

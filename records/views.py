@@ -4,7 +4,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -113,20 +113,23 @@ def _upload(request, *, patient, team, back):
             messages.success(request, _("The document has been added. It is being processed."))
             return redirect("records:document", document.pk)
     back_url_args = [patient.pk] if back == "careteams:patient_detail" else []
-    return render(
-        request, "records/upload.html", {"form": form, "patient": patient, "back": back, "back_args": back_url_args}
+    context = {"form": form, "patient": patient, "back": back, "back_args": back_url_args}
+    return access.render_record(
+        request, "records/upload.html", context, patient=patient, action=AccessLog.Action.VIEW_RECORD
     )
 
 
-def _trace(request, document, action):
-    access.trace_read(request.user, document.patient, action, document.title)
+def _render_document(request, template, document, status=200):
+    return access.render_record(
+        request, template, {"document": document}, status=status,
+        patient=document.patient, action=AccessLog.Action.VIEW_DOCUMENT, target=document.title,
+    )  # fmt: skip
 
 
 @login_required
 def document(request, pk):
     document = access.get_document_for(request.user, pk)
-    _trace(request, document, AccessLog.Action.VIEW_DOCUMENT)
-    return render(request, "records/document.html", {"document": document})
+    return _render_document(request, "records/document.html", document)
 
 
 @require_GET
@@ -137,13 +140,12 @@ def download(request, pk):
     try:
         data = services.read_document(document=document)
     except files.IntegrityError:
-        return render(request, "records/integrity_error.html", {"document": document}, status=409)
-    _trace(request, document, AccessLog.Action.DOWNLOAD_DOCUMENT)
-    response = HttpResponse(data, content_type=document.content_type)
-    response["Content-Disposition"] = f'attachment; filename="carnet-document-{document.pk}.{document.extension}"'
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Cache-Control"] = "no-store, private"
-    return response
+        return _render_document(request, "records/integrity_error.html", document, status=409)
+    return access.send_record_file(
+        request, patient=document.patient, action=AccessLog.Action.DOWNLOAD_DOCUMENT, target=document.title,
+        data=data, content_type=document.content_type,
+        filename=f"carnet-document-{document.pk}.{document.extension}",
+    )  # fmt: skip
 
 
 @require_GET
@@ -160,10 +162,10 @@ def preview(request, pk):
             raise Http404
     except files.IntegrityError:
         raise Http404 from None
-    response = HttpResponse(data, content_type=content_type)
-    response["Content-Disposition"] = "inline"
-    response["Cache-Control"] = "no-store, private"
-    return response
+    return access.send_record_file(
+        request, patient=document.patient, action=AccessLog.Action.PREVIEW_DOCUMENT, target=document.title,
+        data=data, content_type=content_type,
+    )  # fmt: skip
 
 
 @require_POST
@@ -312,7 +314,10 @@ def add_prescription(request, patient_pk):
         prescription.save()
         messages.success(request, _("The prescription has been added."))
         return redirect("careteams:patient_detail", patient.pk)
-    return render(request, "records/item_form.html", {"form": form, "patient": patient, "title": _("New prescription")})
+    context = {"form": form, "patient": patient, "title": _("New prescription")}
+    return access.render_record(
+        request, "records/item_form.html", context, patient=patient, action=AccessLog.Action.VIEW_RECORD
+    )
 
 
 # --- Lab results ---------------------------------------------------------------------
@@ -343,13 +348,15 @@ def observation_history(request, pk):
         .select_related("report")
         .order_by("-report__collected_on", "-pk")
     )
-    access.trace_read(request.user, observation.patient, AccessLog.Action.VIEW_RESULTS, observation.name)
     # The chart shows the latest values; the table pages through all of them.
     latest = list(history[:CHART_POINTS])[::-1]
     chart = charts.trend([(o.report.collected_on, o.value) for o in latest], low=observation.low, high=observation.high)
     page = Paginator(history, 50).get_page(request.GET.get("page"))
     context = {"observation": observation, "page": page, "chart": chart}
-    return render(request, "records/observation_history.html", context)
+    return access.render_record(
+        request, "records/observation_history.html", context,
+        patient=observation.patient, action=AccessLog.Action.VIEW_RESULTS, target=observation.name,
+    )  # fmt: skip
 
 
 @access.role_required(User.Role.CLINICIAN)
@@ -380,7 +387,10 @@ def add_lab_report(request, patient_pk):
             )
             messages.success(request, _("The lab report has been added."))
             return redirect("careteams:patient_detail", patient.pk)
-    return render(request, "records/lab_report_form.html", {"form": form, "formset": formset, "patient": patient})
+    context = {"form": form, "formset": formset, "patient": patient}
+    return access.render_record(
+        request, "records/lab_report_form.html", context, patient=patient, action=AccessLog.Action.VIEW_RECORD
+    )
 
 
 # --- Medical profile -----------------------------------------------------------------

@@ -1,9 +1,11 @@
 from urllib.parse import urlencode
 
+from allauth.usersessions.models import UserSession
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
-from django.shortcuts import redirect
+from django.http import HttpResponse
+from django.shortcuts import redirect, resolve_url
 from django.urls import Resolver404, resolve
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -60,25 +62,63 @@ class SecondFactorRequiredMiddleware:
 
 
 SIGNED_IN_AT_SESSION_KEY = "carnet_signed_in_at"
+ACTIVE_AT_SESSION_KEY = "carnet_active_at"
+
+
+def is_background(request) -> bool:
+    """A request the page made by itself (a conversation polling for new messages),
+    not something the person did: it never counts as activity."""
+    return request.headers.get("X-Carnet-Background") == "1"
 
 
 class SessionLifetimeMiddleware:
-    """A session lasts at most ``SESSION_ABSOLUTE_LIFETIME`` after sign-in, however
-    active it is (the idle timeout is the session cookie age)."""
+    """A session ends ``SESSION_IDLE_TIMEOUT`` after the person's last own request,
+    and ``SESSION_ABSOLUTE_LIFETIME`` after sign-in however active it is.
+
+    Background refreshes are not activity, so a tab left open on a conversation
+    still times out. Activity is written to the session (and to the sessions list's
+    "last seen") at most once per ``SESSION_ACTIVITY_INTERVAL``: in steady state a
+    signed-in request writes nothing."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
+        now = timezone.now().timestamp()
         if request.user.is_authenticated:
-            signed_in_at = request.session.get(SIGNED_IN_AT_SESSION_KEY)
-            now = timezone.now().timestamp()
-            if signed_in_at is not None and now - signed_in_at > settings.SESSION_ABSOLUTE_LIFETIME.total_seconds():
+            if self._expired(request.session, now):
                 logout(request)
                 messages.info(request, _("Your session has expired. Please sign in again."))
+                if is_background(request):
+                    # htmx follows HX-Redirect: the page leaves the screen instead of staying open.
+                    response = HttpResponse(status=204)
+                    response["HX-Redirect"] = resolve_url(settings.LOGIN_URL)
+                    return response
                 return redirect(settings.LOGIN_URL)
+            self._note_activity(request, now)
         response = self.get_response(request)
-        # Set on the first response of a signed-in session (the sign-in itself, or force_login).
         if request.user.is_authenticated and SIGNED_IN_AT_SESSION_KEY not in request.session:
-            request.session[SIGNED_IN_AT_SESSION_KEY] = timezone.now().timestamp()
+            self._note_activity(request, now)  # signed in by this very request
         return response
+
+    @staticmethod
+    def _note_activity(request, now):
+        session = request.session
+        first = SIGNED_IN_AT_SESSION_KEY not in session
+        if first:
+            session[SIGNED_IN_AT_SESSION_KEY] = now
+        interval = settings.SESSION_ACTIVITY_INTERVAL.total_seconds()
+        if first or (not is_background(request) and now - session.get(ACTIVE_AT_SESSION_KEY, 0) >= interval):
+            session[ACTIVE_AT_SESSION_KEY] = now
+            UserSession.objects.create_from_request(request)  # last seen, address, browser
+
+    @staticmethod
+    def _expired(session, now) -> bool:
+        signed_in_at = session.get(SIGNED_IN_AT_SESSION_KEY)
+        if signed_in_at is None:
+            return False
+        active_at = session.get(ACTIVE_AT_SESSION_KEY, signed_in_at)
+        return (
+            now - signed_in_at > settings.SESSION_ABSOLUTE_LIFETIME.total_seconds()
+            or now - active_at > settings.SESSION_IDLE_TIMEOUT.total_seconds()
+        )

@@ -33,7 +33,6 @@ def patient_list(request):
 @access.role_required(User.Role.CLINICIAN)
 def patient_detail(request, pk):
     patient = access.get_cared_patient(request.user, pk)
-    access.trace_read(request.user, patient, AccessLog.Action.VIEW_RECORD)
     links = patient.care_links.filter(status=CareLink.Status.ACTIVE).select_related("team")
     documents = access.documents_visible_to(request.user).filter(patient=patient).select_related("author_team")
     page = Paginator(documents, PAGE_SIZE).get_page(request.GET.get("page"))
@@ -55,7 +54,9 @@ def patient_detail(request, pk):
         "reports": reports,
         **profile,
     }
-    return render(request, "careteams/patient_detail.html", context)
+    return access.render_record(
+        request, "careteams/patient_detail.html", context, patient=patient, action=AccessLog.Action.VIEW_RECORD
+    )
 
 
 @access.role_required(User.Role.CLINICIAN)
@@ -74,4 +75,7 @@ def invite_patient(request, pk):
         else:
             messages.success(request, _("The invitation has been sent. The link is valid for 72 hours."))
             return redirect("careteams:patient_detail", pk=patient.pk)
-    return render(request, "careteams/invite_patient.html", {"patient": patient, "form": form})
+    return access.render_record(
+        request, "careteams/invite_patient.html", {"patient": patient, "form": form},
+        patient=patient, action=AccessLog.Action.VIEW_RECORD,
+    )  # fmt: skip

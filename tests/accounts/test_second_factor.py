@@ -75,6 +75,13 @@ def test_password_only_session_reaches_nothing_but_the_allow_list(request, clien
     user = request.getfixturevalue(who)
     user = getattr(user, "user", user)
     second_factor_of(user)
+    if who == "patient":  # an unread message, which the badge would count
+        from messaging.services import start_conversation
+
+        start_conversation(
+            author=request.getfixturevalue("clinician"), patient=request.getfixturevalue("patient"),
+            team=request.getfixturevalue("team"), subject="Résultats", body="Bonjour", kind="question",
+        )  # fmt: skip
     password_only_login(user)
     urls = sorted(set(walk()))
     assert len(urls) > 40  # the walk really walks: allauth, admin, our apps
@@ -92,6 +99,11 @@ def test_password_only_session_reaches_nothing_but_the_allow_list(request, clien
         assert response["X-Content-Type-Options"] == "nosniff", url
         assert "no-store" in response["Cache-Control"], url
         if name in PUBLIC_URL_NAMES:
+            # Before the second factor a page says nothing of whose account it is:
+            # no name, no navigation, no unread badge (a password alone tells nothing more).
+            body = response.content.decode(errors="replace")
+            assert not [part for part in (user.first_name, user.last_name) if part and part in body], url
+            assert 'class="main-nav"' not in body and 'class="badge"' not in body, url
             public.append(url)
             continue
         assert response.status_code != 200, url

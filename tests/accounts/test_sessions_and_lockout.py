@@ -167,3 +167,62 @@ def test_expired_sessions_are_cleared_and_not_counted_as_active(client, login, p
         assert not Session.objects.filter(expire_date__lte=timezone.now()).exists()
         assert laptop.get("/my/").status_code == 200
         assert phone.get("/my/")["Location"].startswith(reverse("account_login"))
+
+
+BACKGROUND = {"HTTP_X_CARNET_BACKGROUND": "1", "HTTP_HX_REQUEST": "true"}
+
+
+def test_a_conversation_left_open_still_times_out(client, login, patient, team):
+    """The page polls every 10 seconds; those refreshes are not activity, so 30
+    minutes after the person's last own request the session ends and the poll
+    sends the page to the sign-in form."""
+    from messaging.services import start_conversation
+
+    conversation = start_conversation(
+        author=patient.user, patient=patient, team=team, subject="Question", body="?", kind="question"
+    )
+    page = reverse("messaging:conversation", args=[conversation.pk])
+    poll = reverse("messaging:thread", args=[conversation.pk])
+    with time_machine.travel(timezone.now(), tick=False) as traveller:
+        login(patient)
+        assert client.get(page).status_code == 200
+        for _ in range(29 * 6):  # 29 minutes of polls, every 10 seconds
+            traveller.shift(timedelta(seconds=10))
+            assert client.get(poll, **BACKGROUND).status_code == 200
+        traveller.shift(timedelta(minutes=1, seconds=10))  # 30 min 10 s since the page was opened
+        response = client.get(poll, **BACKGROUND)
+        assert response.status_code == 204
+        assert response["HX-Redirect"] == reverse("account_login")
+        assert client.get(page)["Location"].startswith(reverse("account_login"))
+
+
+def test_reading_and_clicking_keeps_the_session_alive(client, login, patient):
+    with time_machine.travel(timezone.now(), tick=False) as traveller:
+        login(patient)
+        for _ in range(4):  # a request every 20 minutes: 80 minutes in all
+            traveller.shift(timedelta(minutes=20))
+            assert client.get("/my/").status_code == 200
+
+
+def test_a_signed_in_request_writes_nothing_in_steady_state(client, login, patient):
+    """Activity is saved at most once a minute: no session or last-seen write on every request."""
+    from allauth.usersessions.models import UserSession
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def writes():
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(reverse("accounts:security")).status_code == 200
+        return [q["sql"] for q in queries if q["sql"].split()[0].upper() in {"INSERT", "UPDATE", "DELETE"}]
+
+    with time_machine.travel(timezone.now(), tick=False) as traveller:
+        login(patient)
+        client.get("/my/")
+        traveller.shift(timedelta(seconds=30))
+        assert writes() == []
+        seen = UserSession.objects.get(user=patient.user).last_seen_at
+        traveller.shift(timedelta(seconds=31))  # over a minute since the last write
+        assert len(writes()) >= 1
+        assert UserSession.objects.get(user=patient.user).last_seen_at > seen
+        traveller.shift(timedelta(seconds=10))
+        assert writes() == []

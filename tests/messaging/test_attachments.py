@@ -161,4 +161,4 @@ def test_attachments_are_immutable(attachment):
 def test_a_clinician_downloading_is_traced(client, login, clinician, attachment):
     login(clinician)
     client.get(reverse("messaging:attachment", args=[attachment.pk]))
-    assert AccessLog.objects.filter(actor=clinician, action="read_conversation").exists()
+    assert AccessLog.objects.filter(actor=clinician, action="download_attachment").exists()

@@ -145,7 +145,7 @@ def test_an_account_holding_health_data_cannot_be_deleted_from_the_admin(
     user = as_user(request.getfixturevalue(who))
     login(superuser)
     page = client.get(reverse("admin:accounts_user_delete", args=[user.pk]))
-    assert "support" in page.content.decode()
+    assert "désactivez plutôt le compte depuis la console d’assistance" in page.content.decode()
     response = client.post(reverse("admin:accounts_user_delete", args=[user.pk]), {"post": "yes"})
     assert response.status_code == 403
     bulk = client.post(

@@ -1,0 +1,172 @@
+"""Every response that carries a patient's data to someone other than the patient is
+written to the access log: a walk over every URL pattern of the project.
+
+Each route of Carnet's own apps is listed below, either with the item it serves a
+clinician of the patient's care team, or with the reason it serves nothing of a
+record to anyone but the patient. A new route that is in neither list fails the
+walk: whoever adds it says which it is.
+"""
+
+import datetime
+from decimal import Decimal
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import URLResolver, get_resolver, reverse
+
+from messaging import services as messaging_services
+from portal.audit.models import AccessLog
+from records import services
+from tests.records.conftest import PNG
+
+pytestmark = pytest.mark.django_db
+
+OWN_APPS = ("portal", "records", "messaging")
+
+# Routes that serve a clinician some of a patient's data: (route, what its arguments are, query).
+SERVES_A_RECORD = {
+    "careteams:patient_detail": ("patient", {}),
+    "careteams:invite_patient": ("patient_without_login", {}),
+    "records:document": ("document", {}),
+    "records:download": ("document", {}),
+    "records:preview": ("document", {}),
+    "records:clinician_upload": ("patient", {}),
+    "records:add_prescription": ("patient", {}),
+    "records:add_lab_report": ("patient", {}),
+    "records:observation_history": ("observation", {}),
+    "messaging:conversation": ("conversation", {}),
+    "messaging:thread": ("conversation", {"after": "0"}),
+    "messaging:attachment": ("attachment", {}),
+    "messaging:team_inbox": (None, {}),
+    "messaging:team_new": ("patient", {}),
+}
+
+# Routes that serve nothing of a record to anyone but the patient, and why.
+# fmt: off
+SERVES_NO_RECORD = {
+    "home": "a redirect by role",
+    "healthz": "service health",
+    "careteams:patient_list": "the team's own roster: names and birth dates, not the record (see README)",
+    "messaging:assign": "POST, answers with a redirect",
+    "messaging:status": "POST, answers with a redirect",
+    "messaging:reply_templates": "the team's own templates",
+    "messaging:delete_reply_template": "the team's own templates",
+    "messaging:preferences": "the patient's own",
+    "messaging:inbox": "the patient's own",
+    "messaging:new": "the patient's own",
+    "messaging:save_attachment": "the patient's own",
+    "patient_home": "the patient's own",
+    "exports:page": "the patient's own",
+    "exports:list": "the patient's own",
+    "exports:download": "the patient's own",
+    **{
+        f"records:{name}": "the patient's own"
+        for name in (
+            "documents", "upload", "care_teams", "block_team", "block_clinician", "access_history", "set_hidden",
+            "delete", "prescriptions", "request_renewal", "results", "profile", "add_profile_entry",
+            "delete_profile_entry",
+        )
+    },
+    **{
+        f"support:{name}": "support sees identity and account state, never the record; its actions are in the trail"
+        for name in ("home", "create_account", "account", "act", "invite_patient", "audit")
+    },
+    **{
+        f"accounts:{name}": "the signed-in person's own account"
+        for name in (
+            "verify", "enrol", "enrol_totp", "enrol_email", "backup_codes", "backup_codes_download", "security",
+            "accept_invitation", "remove_device", "regenerate_backup_codes", "end_session", "end_other_sessions",
+        )
+    },
+}
+# fmt: on
+
+
+def own_routes(patterns=None, namespace=None):
+    """The names of every URL pattern whose view is in Carnet's own apps."""
+    for pattern in get_resolver().url_patterns if patterns is None else patterns:
+        if isinstance(pattern, URLResolver):
+            inner = ":".join(filter(None, [namespace, pattern.namespace])) or None
+            yield from own_routes(pattern.url_patterns, inner)
+        elif pattern.callback.__module__.split(".")[0] in OWN_APPS:
+            yield f"{namespace}:{pattern.name}" if namespace else pattern.name
+
+
+def test_every_route_says_whether_it_serves_a_record():
+    routes = set(own_routes())
+    assert len(routes) > 50
+    assert not routes - SERVES_A_RECORD.keys() - SERVES_NO_RECORD.keys(), "new routes: say what they serve"
+    assert not SERVES_A_RECORD.keys() & SERVES_NO_RECORD.keys()
+    assert not (SERVES_A_RECORD.keys() | SERVES_NO_RECORD.keys()) - routes, "listed routes that no longer exist"
+
+
+@pytest.fixture
+def items(patient, clinician, team, django_capture_on_commit_callbacks, settings, tmp_path):
+    """One item of every kind a clinician of the patient's team can read."""
+    from tests.factories import CareLinkFactory, PatientFactory
+
+    settings.MEDIA_ROOT = tmp_path / "media"
+    with django_capture_on_commit_callbacks(execute=True):
+        document = services.upload_document(
+            author=clinician, patient=patient, team=team, title="Compte rendu", category="report",
+            upload=SimpleUploadedFile("cr.png", PNG, content_type="image/png"), care_date=datetime.date(2026, 1, 1),
+        )  # fmt: skip
+        report = services.add_lab_report(
+            author=clinician, team=team, patient=patient, title="Bilan", collected_on=datetime.date(2026, 1, 1),
+            observations=[{"loinc": "2345-7", "name": "Glucose", "value": Decimal("1"), "unit": "g/L"}],
+        )  # fmt: skip
+        conversation = messaging_services.start_conversation(
+            author=patient.user, patient=patient, team=team, subject="Question", body="Bonjour", kind="question",
+            attachments=[SimpleUploadedFile("photo.png", PNG, content_type="image/png")],
+        )  # fmt: skip
+    without_login = PatientFactory(user=None)
+    CareLinkFactory(patient=without_login, team=team)
+    return {
+        None: ([], patient),
+        "patient": ([patient.pk], patient),
+        "patient_without_login": ([without_login.pk], without_login),
+        "document": ([document.pk], patient),
+        "observation": ([report.observations.get().pk], patient),
+        "conversation": ([conversation.pk], patient),
+        "attachment": ([conversation.messages.get().attachments.get().pk], patient),
+    }
+
+
+@pytest.mark.parametrize("route", sorted(SERVES_A_RECORD))
+def test_every_response_carrying_a_record_to_a_clinician_is_logged(client, login, clinician, items, route):
+    kind, query = SERVES_A_RECORD[route]
+    args, patient = items[kind]
+    login(clinician)
+    before = AccessLog.objects.filter(patient=patient, actor=clinician).count()
+    response = client.get(reverse(route, args=args), query)
+    assert response.status_code == 200, route
+    assert AccessLog.objects.filter(patient=patient, actor=clinician).count() > before, route
+
+
+def test_the_conversation_refresh_logs_only_what_it_brings(client, login, clinician, patient, items):
+    """The page polls for messages after the last one it has: an empty answer carries
+    nothing and is not logged; a new message is appended, announced and logged."""
+    from messaging.models import Conversation
+
+    conversation = Conversation.objects.get(pk=items["conversation"][0][0])
+    login(clinician)
+    page = client.get(reverse("messaging:conversation", args=[conversation.pk]))
+    last = conversation.messages.last().pk
+    assert f"after={last}" in page.content.decode()
+    logged = AccessLog.objects.filter(actor=clinician).count()
+    empty = client.get(reverse("messaging:thread", args=[conversation.pk]), {"after": last})
+    assert empty.status_code == 200 and "Bonjour" not in empty.content.decode()
+    assert AccessLog.objects.filter(actor=clinician).count() == logged
+    messaging_services.send_message(author=patient.user, conversation=conversation, body="Encore une question")
+    news = client.get(reverse("messaging:thread", args=[conversation.pk]), {"after": last})
+    html = news.content.decode()
+    assert "Encore une question" in html and "Bonjour" not in html
+    assert 'hx-swap-oob="beforeend:#thread-list"' in html and "1 nouveau message" in html
+    assert AccessLog.objects.filter(actor=clinician, action=AccessLog.Action.READ_CONVERSATION).count() == 2
+
+
+def test_the_team_inbox_logs_each_conversation_it_shows(client, login, clinician, patient, items):
+    login(clinician)
+    client.get(reverse("messaging:team_inbox"))
+    listed = AccessLog.objects.get(actor=clinician, action=AccessLog.Action.LIST_CONVERSATIONS)
+    assert (listed.patient, listed.target) == (patient, "Question")
