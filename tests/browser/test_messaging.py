@@ -41,3 +41,24 @@ def test_patient_writes_clinician_assigns_and_replies_patient_reads(page, patien
     expect(page.get_by_text("Bonjour, je vous fais l’ordonnance.")).to_be_visible()
     expect(page.get_by_text(f"{clinician.get_full_name()} — {team.name}")).to_be_visible()
     expect(nav.get_by_role("link", name="Messages", exact=True)).to_be_visible()
+
+
+def test_a_new_message_is_appended_while_the_patient_types(page, patient, clinician, team):
+    """The 10-second refresh appends what is new, announces it, and leaves the
+    keyboard focus (and what is being typed) where it was."""
+    from messaging.services import send_message, start_conversation
+
+    conversation = start_conversation(
+        author=patient.user, patient=patient, team=team, subject="Ma question", body="Bonjour", kind="question"
+    )
+    sign_in(page, patient.user)
+    page.goto(f"/messages/{conversation.pk}/")
+    box = page.get_by_role("textbox", name="Message")
+    box.fill("Je vous écris")
+    box.focus()
+    send_message(author=clinician, conversation=conversation, body="Voici la réponse de l’équipe.")
+    expect(page.locator("#thread-list li")).to_have_count(2, timeout=15_000)
+    expect(page.locator("#thread-list li").last).to_contain_text("Voici la réponse de l’équipe.")
+    expect(page.locator("#thread-news")).to_have_text("1 nouveau message")
+    expect(box).to_be_focused()
+    expect(box).to_have_value("Je vous écris")
