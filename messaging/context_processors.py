@@ -1,6 +1,6 @@
 from django.utils.functional import SimpleLazyObject
 
-from messaging.models import Message
+from messaging.models import ReadState
 from portal import access
 
 
@@ -12,6 +12,6 @@ def unread_messages(request):
         return {}
     return {
         "unread_messages": SimpleLazyObject(
-            lambda: Message.objects.unread_for(user, access.conversations_for(user)).count()
+            lambda: ReadState.objects.unread_total(user, access.conversations_for(user))
         )
     }

@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.db import models
-from django.db.models import Count, OuterRef, Q, Subquery
+from django.db.models import OuterRef, Subquery, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -11,16 +12,10 @@ class ImmutableError(Exception):
 
 class ConversationQuerySet(models.QuerySet):
     def with_unread_for(self, user):
-        """Annotate ``unread``: messages from others since ``user`` last read, in one query."""
-        last_read = ReadState.objects.filter(conversation=OuterRef("pk"), user=user).values("last_read_at")[:1]
-        return self.annotate(
-            last_read_at=Subquery(last_read),
-            unread=Count(
-                "messages",
-                filter=~Q(messages__author=user)
-                & (Q(last_read_at__isnull=True) | Q(messages__created_at__gt=models.F("last_read_at"))),
-            ),
-        )
+        """Annotate ``unread``: messages from others since ``user`` last read, read
+        from ``user``'s read marker (one row per conversation, never the messages)."""
+        unread = ReadState.objects.filter(conversation=OuterRef("pk"), user=user).values("unread")[:1]
+        return self.annotate(unread=Coalesce(Subquery(unread), 0))
 
 
 class Conversation(models.Model):
@@ -63,18 +58,6 @@ class Conversation(models.Model):
 
 
 class MessageQuerySet(models.QuerySet):
-    def unread_for(self, user, conversations):
-        """Messages of ``conversations`` written by others since ``user`` last read them."""
-        last_read = ReadState.objects.filter(conversation=OuterRef("conversation"), user=user).values("last_read_at")[
-            :1
-        ]
-        return (
-            self.filter(conversation__in=conversations)
-            .exclude(author=user)
-            .annotate(last_read_at=Subquery(last_read))
-            .filter(Q(last_read_at__isnull=True) | Q(created_at__gt=models.F("last_read_at")))
-        )
-
     def update(self, **kwargs):
         raise ImmutableError("messages cannot be changed once sent")
 
@@ -112,15 +95,29 @@ class Message(models.Model):
         raise ImmutableError("messages cannot be deleted")
 
 
+class ReadStateQuerySet(models.QuerySet):
+    def unread_total(self, user, conversations) -> int:
+        """How many messages ``user`` has not read in ``conversations``: it reads the
+        markers of conversations with something unread, whatever the history's size."""
+        found = self.filter(user=user, unread__gt=0, conversation__in=conversations).aggregate(total=Sum("unread"))
+        return found["total"] or 0
+
+
 class ReadState(models.Model):
-    """How far one participant has read one conversation."""
+    """How far one reader (the patient, a member of the team) has read one
+    conversation: ``unread`` counts the messages from others since, kept in the
+    transaction that adds a message (see ``messaging.services``)."""
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="read_states")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    last_read_at = models.DateTimeField()
+    last_read_at = models.DateTimeField(null=True, blank=True)
+    unread = models.PositiveIntegerField(default=0)
+
+    objects = ReadStateQuerySet.as_manager()
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["conversation", "user"], name="readstate_unique")]
+        indexes = [models.Index(fields=["user"], condition=models.Q(unread__gt=0), name="readstate_unread")]
 
     def __str__(self):
         return f"{self.user} read {self.conversation_id} at {self.last_read_at}"

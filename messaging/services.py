@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.exceptions import SuspiciousFileOperation, ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.text import get_valid_filename
 from django.utils.translation import gettext as _
@@ -112,7 +113,7 @@ def _send(author, conversation, body, checked, stored) -> Message:
             Event.objects.create(conversation=conversation, actor=author, kind=Event.Kind.REOPENED, at=now)
         conversation.save(update_fields=fields)
         Event.objects.create(conversation=conversation, actor=author, kind=Event.Kind.SENT, at=now)
-        ReadState.objects.update_or_create(conversation=conversation, user=author, defaults={"last_read_at": now})
+        _count_unread(conversation, author=author, now=now)
         for original_name, data, content_type in checked:
             name, sha256, key_id = files.store(data, folder="attachments")
             stored.append(name)
@@ -134,6 +135,30 @@ def _send(author, conversation, body, checked, stored) -> Message:
     return message
 
 
+def readers_of(conversation: Conversation) -> set[int]:
+    """The users who read ``conversation``: the patient's login and the team's clinicians."""
+    readers = set(conversation.team.members.filter(role=User.Role.CLINICIAN).values_list("pk", flat=True))
+    if conversation.patient.user_id is not None:
+        readers.add(conversation.patient.user_id)
+    return readers
+
+
+def _count_unread(conversation, *, author, now) -> None:
+    """Under the conversation's lock: one more unread message for every reader but
+    the author, whose marker moves to now. Two statements, whatever the history."""
+    others = readers_of(conversation) - {author.pk}
+    states = ReadState.objects.filter(conversation=conversation, user_id__in=others)
+    known = set(states.values_list("user_id", flat=True))
+    states.update(unread=F("unread") + 1)
+    ReadState.objects.bulk_create(
+        [ReadState(conversation=conversation, user_id=user_id, unread=1) for user_id in others - known],
+        ignore_conflicts=True,  # a reader opening it right now made their own marker: nothing to add
+    )
+    ReadState.objects.update_or_create(
+        conversation=conversation, user=author, defaults={"last_read_at": now, "unread": 0}
+    )
+
+
 def enqueue_notifications(ids) -> int:
     """Hand notifications to Celery; returns how many were. When the broker is
     unreachable they stay pending in the outbox for the periodic relay."""
@@ -153,9 +178,11 @@ def mark_read(*, user: User, conversation: Conversation) -> bool:
     Returns True (and traces it) when there was something new to read."""
     now = timezone.now()
     state = ReadState.objects.filter(conversation=conversation, user=user).first()
-    if state is not None and state.last_read_at >= conversation.last_message_at:
+    if state is not None and state.last_read_at is not None and not state.unread:
         return False
-    ReadState.objects.update_or_create(conversation=conversation, user=user, defaults={"last_read_at": now})
+    ReadState.objects.update_or_create(
+        conversation=conversation, user=user, defaults={"last_read_at": now, "unread": 0}
+    )
     Event.objects.create(conversation=conversation, actor=user, kind=Event.Kind.READ, at=now)
     return True
 

@@ -115,13 +115,85 @@ def test_unread_counts_per_participant(client, login, patient, clinician, conver
     assert client.get(reverse("messaging:inbox")).context["unread_messages"] == 0
 
 
-def test_colleague_sees_the_patients_message_unread_in_the_team_inbox(client, login, team, conversation):
+def test_colleague_sees_the_patients_message_unread_in_the_team_inbox(client, login, patient, team):
     colleague = ClinicianFactory(teams=[team])
+    conversation = services.start_conversation(
+        author=patient.user, patient=patient, team=team, subject="Genou", kind="question", body="J’ai mal."
+    )
     login(colleague)
     page = client.get(reverse("messaging:team_inbox"))
     row = page.context["page"].object_list[0]
     assert (row.pk, row.unread) == (conversation.pk, 1)
     assert page.context["unread_messages"] == 1
+
+
+def test_unread_counts_follow_replies_reads_and_the_access_policy(client, login, patient, clinician, team):
+    """Counters kept with each message agree with what each reader has not read, and
+    the badge counts only conversations the reader may still open."""
+    conversation = services.start_conversation(
+        author=patient.user, patient=patient, team=team, subject="Genou", kind="question", body="1"
+    )
+    services.send_message(author=patient.user, conversation=conversation, body="2")
+    colleague = ClinicianFactory(teams=[team])  # joins now: what arrives from now on is unread for them
+    services.send_message(author=clinician, conversation=conversation, body="3")
+    services.send_message(author=patient.user, conversation=conversation, body="4")
+    unread = lambda user: Conversation.objects.with_unread_for(user).get(pk=conversation.pk).unread  # noqa: E731
+    assert (unread(clinician), unread(colleague), unread(patient.user)) == (1, 2, 0)
+    services.mark_read(user=colleague, conversation=conversation)
+    assert unread(colleague) == 0
+    login(clinician)
+    assert client.get(reverse("messaging:team_inbox")).context["unread_messages"] == 1
+    patient.care_links.update(status="blocked")  # no longer theirs: nothing counted
+    assert client.get(reverse("messaging:team_inbox")).context["unread_messages"] == 0
+
+
+def test_the_badge_reads_as_many_rows_whatever_the_history(patient, team, clinician, postgres):
+    """EXPLAIN (ANALYZE, BUFFERS) of the badge's query: the rows and buffers it reads
+    are the same after 10 messages and after 2,000 (only conversations left unread count)."""
+    import json
+
+    from django.db import connection
+
+    from messaging.models import Message, ReadState
+    from portal import access
+
+    conversations = [
+        services.start_conversation(
+            author=patient.user, patient=patient, team=team, subject=f"S{i}", kind="question", body="."
+        )
+        for i in range(5)
+    ]
+
+    def cost(history):
+        Message.objects.bulk_create(
+            [Message(conversation=conversations[i % 5], author=patient.user, body="ancien") for i in range(history)]
+        )
+        for conversation in conversations[1:]:
+            services.mark_read(user=patient.user, conversation=conversation)
+        services.send_message(author=clinician, conversation=conversations[0], body="réponse")
+        mine = access.conversations_for(patient.user)
+        sql, params = ReadState.objects.filter(
+            user=patient.user, unread__gt=0, conversation__in=mine
+        ).query.sql_with_params()
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
+            cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {sql}", params)
+            plan = cursor.fetchone()[0]
+        plan = (plan if isinstance(plan, list) else json.loads(plan))[0]["Plan"]
+        return rows_read(plan), plan["Shared Hit Blocks"] + plan.get("Shared Read Blocks", 0)
+
+    small = cost(10)
+    assert Message.objects.filter(conversation__in=conversations).count() < 25
+    large = cost(1_990)
+    assert Message.objects.filter(conversation__in=conversations).count() > 2_000
+    assert ReadState.objects.unread_total(patient.user, access.conversations_for(patient.user)) == 2
+    assert large[0] == small[0], (small, large)
+    assert large[1] <= small[1] + 2, (small, large)
+
+
+def rows_read(node):
+    """Rows every node of a plan produced, over all its loops."""
+    return node.get("Actual Rows", 0) * node.get("Actual Loops", 1) + sum(rows_read(n) for n in node.get("Plans", []))
 
 
 def test_assign_close_and_reopen_are_traced(client, login, clinician, team, conversation):
