@@ -38,11 +38,56 @@ def measure(fn, *, repeat=7, warmup=2):
     return {"median_ms": statistics.median(times), "min_ms": min(times), "queries": queries}
 
 
+def _backend_cpu():
+    """CPU seconds used so far by this connection's PostgreSQL backend (a process on
+    this machine, read from /proc); 0 on SQLite, whose work is in this process."""
+    if connection.vendor != "postgresql":
+        return 0.0
+    if getattr(connection, "_bench_pid", None) is None:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            connection._bench_pid = cursor.fetchone()[0]
+    try:
+        with open(f"/proc/{connection._bench_pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_per_request(fn, *, requests=20):
+    """CPU milliseconds per call of ``fn`` (this process + its database backend),
+    over ``requests`` calls: clock-tick resolution needs many."""
+    app, db = time.process_time(), _backend_cpu()
+    for _ in range(requests):
+        fn()
+    return (time.process_time() - app + _backend_cpu() - db) * 1000 / requests
+
+
+def against_floor(fn, floor, *, rounds=5, requests=20):
+    """Page and floor alternated in the same run, ``rounds`` times: the median CPU
+    per request of each and their ratio, which stays meaningful on a busy machine."""
+    fn(), floor()
+    pages, floors = [], []
+    for _ in range(rounds):
+        floors.append(cpu_per_request(floor, requests=requests))
+        pages.append(cpu_per_request(fn, requests=requests))
+    page_cpu, floor_cpu = statistics.median(pages), statistics.median(floors)
+    return {"cpu_ms": page_cpu, "floor_cpu_ms": floor_cpu, "ratio": page_cpu / floor_cpu if floor_cpu else 0.0}
+
+
+def load_average():
+    return "load average {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
+
+
 def report(title, rows):
     print(f"\n## {title}  ({connection.vendor}, {os.cpu_count()} cores)")
-    print(f"{'what':<58} {'median ms':>10} {'min ms':>9} {'queries':>8}")
+    with_cpu = any("cpu_ms" in figures for _, figures in rows)
+    extra = f" {'CPU ms':>7} {'x floor':>8}" if with_cpu else ""
+    print(f"{'what':<58} {'median ms':>10} {'min ms':>9} {'queries':>8}{extra}")
     for name, figures in rows:
-        print(f"{name:<58} {figures['median_ms']:>10.1f} {figures['min_ms']:>9.1f} {figures['queries']:>8}")
+        extra = f" {figures['cpu_ms']:>7.2f} {figures['ratio']:>8.2f}" if "cpu_ms" in figures else ""
+        print(f"{name:<58} {figures['median_ms']:>10.1f} {figures['min_ms']:>9.1f} {figures['queries']:>8}{extra}")
 
 
 def analyze():

@@ -3,9 +3,10 @@ conversations in the team inbox, a patient with 300 conversations."""
 
 import datetime
 
+from django.test import RequestFactory, override_settings
 from django.urls import reverse
 
-from benchmarks.harness import analyze, check_ok, measure, report, signed_in_client
+from benchmarks.harness import against_floor, analyze, check_ok, load_average, measure, report, signed_in_client
 from messaging.models import Conversation, Message
 from portal.accounts.models import Patient, User
 from portal.careteams.models import CareLink, CareTeam, Membership
@@ -76,6 +77,11 @@ def seed_records(patient, clinician, team, documents=10_000, reports=2_000):
 
 def run():
     clinician, owner = seed()
+    thread = Conversation.objects.create(
+        patient=Patient.objects.get(user=owner), team=CareTeam.objects.get(), subject="Fil de 20 messages",
+        started_by=owner,
+    )  # fmt: skip
+    Message.objects.bulk_create([Message(conversation=thread, author=owner, body="Bonjour " * 20) for _ in range(20)])
     analyze()
     first_observation = Observation.objects.order_by("pk").first()
     as_clinician, as_patient = signed_in_client(clinician), signed_in_client(owner)
@@ -91,6 +97,10 @@ def run():
             lambda: as_clinician.get(reverse("messaging:team_inbox"), {"assigned": "none", "status": "open"}),
         ),
         ("patient: inbox, 300 conversations", lambda: as_patient.get(reverse("messaging:inbox"))),
+        (
+            "patient: a conversation of 20 messages",
+            lambda: as_patient.get(reverse("messaging:conversation", args=[thread.pk])),
+        ),
         ("patient: dashboard", lambda: as_patient.get(reverse("patient_home"))),
         ("patient: documents, page 1 of 10,000", lambda: as_patient.get(reverse("records:documents"))),
         ("patient: documents, page 300 of 400", lambda: as_patient.get(reverse("records:documents"), {"page": 300})),
@@ -104,4 +114,19 @@ def run():
             lambda: as_clinician.get(reverse("careteams:patient_detail", args=[first_observation.patient_id])),
         ),
     ]
-    report("Pages", [(name, measure(check_ok(fn))) for name, fn in rows])
+    with override_settings(ROOT_URLCONF="benchmarks.urls"):
+        from benchmarks.urls import floor
+
+        bare = RequestFactory().get("/bench/floor/")
+        floor_a = lambda: floor(bare)  # noqa: E731 - one query, tiny template, no middleware
+        floor_b = check_ok(lambda: as_patient.get("/bench/floor/"))  # the same view, signed in, every middleware
+        print(f"\n{load_average()} (before)")
+        signed_in = against_floor(floor_b, floor_a)
+        print(
+            f"floor (a) {signed_in['floor_cpu_ms']:.2f} ms CPU; floor (b), signed in: {signed_in['cpu_ms']:.2f} ms, "
+            f"{signed_in['ratio']:.2f}x floor (a) (goal <= 2x); {measure(floor_b)['queries']} queries"
+        )
+        report(
+            "Pages", [(name, {**measure(check_ok(fn)), **against_floor(check_ok(fn), floor_b)}) for name, fn in rows]
+        )
+        print(f"{load_average()} (after); ratio = CPU per request (app + database) / floor (b), goal <= 2x")
