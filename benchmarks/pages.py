@@ -84,6 +84,7 @@ def run():
     Message.objects.bulk_create([Message(conversation=thread, author=owner, body="Bonjour " * 20) for _ in range(20)])
     analyze()
     first_observation = Observation.objects.order_by("pk").first()
+    deep = Document.objects.order_by("-care_date", "-pk")[300 * 25]  # the edge of the 300th page
     as_clinician, as_patient = signed_in_client(clinician), signed_in_client(owner)
     rows = [
         (
@@ -103,7 +104,10 @@ def run():
         ),
         ("patient: dashboard", lambda: as_patient.get(reverse("patient_home"))),
         ("patient: documents, page 1 of 10,000", lambda: as_patient.get(reverse("records:documents"))),
-        ("patient: documents, page 300 of 400", lambda: as_patient.get(reverse("records:documents"), {"page": 300})),
+        (
+            "patient: documents, 300 pages older",
+            lambda: as_patient.get(reverse("records:documents"), {"older": deep.pk}),
+        ),
         ("patient: lab results, page 1 of 2,000 reports", lambda: as_patient.get(reverse("records:results"))),
         (
             "patient: one test's history (2,000 values)",

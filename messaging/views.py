@@ -1,7 +1,6 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
@@ -12,6 +11,7 @@ from messaging.models import Conversation, NotificationPreference, ReplyTemplate
 from portal import access
 from portal.accounts.models import User
 from portal.audit.models import AccessLog
+from portal.pagination import keyset_page
 from records import files
 
 PAGE_SIZE = 25
@@ -25,13 +25,8 @@ def _bound(request):
 @access.role_required(User.Role.PATIENT)
 def inbox(request):
     """The patient's conversations, newest activity first, with unread counts."""
-    conversations = (
-        access.conversations_for(request.user)
-        .select_related("team")
-        .with_unread_for(request.user)
-        .order_by("-last_message_at", "-pk")
-    )
-    page = Paginator(conversations, PAGE_SIZE).get_page(request.GET.get("page"))
+    conversations = access.conversations_for(request.user).select_related("team").with_unread_for(request.user)
+    page = keyset_page(conversations, request.GET, field="last_message_at", size=PAGE_SIZE)
     return render(request, "messaging/inbox.html", {"page": page})
 
 
@@ -89,7 +84,7 @@ def team_inbox(request):
         .distinct()
         .order_by("last_name", "first_name")
     )
-    page = Paginator(conversations, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = keyset_page(conversations, request.GET, field="last_message_at", size=PAGE_SIZE)
     access.trace_listed_conversations(request.user, page.object_list)
     context = {
         "page": page,

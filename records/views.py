@@ -15,6 +15,7 @@ from portal import access
 from portal.accounts.models import User
 from portal.audit.models import AccessLog
 from portal.careteams.models import CareLink, CareTeam, ClinicianBlock
+from portal.pagination import keyset_page
 from records import charts, files, services
 from records.forms import (
     PROFILE_FORMS,
@@ -75,7 +76,7 @@ def documents(request):
         )
         .select_related("author_team")
     )
-    page = Paginator(documents, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = keyset_page(documents, request.GET, field="care_date", size=PAGE_SIZE)
     return render(request, "records/documents.html", {"page": page, "form": form, "filtering": bool(saved)})
 
 
@@ -247,7 +248,7 @@ def access_history(request):
     """Every read of the patient's record by someone else, newest first."""
     patient = access.get_own_patient(request.user)
     logs = AccessLog.objects.filter(patient=patient).select_related("actor", "team")
-    page = Paginator(logs, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = keyset_page(logs, request.GET, field="at", size=PAGE_SIZE)
     return render(request, "records/access_history.html", {"page": page, "visits": _visits(page.object_list)})
 
 

@@ -1,0 +1,98 @@
+"""Older / newer pages: every row once, in order, whatever the ties; a cursor from
+someone else's record gives nothing of it; a deep page costs what the first does."""
+
+import datetime
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from records.models import Document
+
+pytestmark = pytest.mark.django_db
+
+
+def make_documents(patient, author, count):
+    day = datetime.date(2026, 1, 1)
+    return Document.objects.bulk_create(
+        Document(
+            patient=patient, title=f"Doc {i:03d}", category="other", care_date=day - datetime.timedelta(days=i // 3),
+            author=author, content_type="application/pdf", size=1, sha256="0" * 64, key_id="k", file_name=f"{i}",
+        )  # three documents a day: ties on the date
+        for i in range(count)
+    )  # fmt: skip
+
+
+def titles(response):
+    return [d.title for d in response.context["page"].object_list]
+
+
+def test_older_then_newer_walks_every_document_once_in_order(client, login, patient):
+    make_documents(patient, patient.user, 60)
+    expected = list(
+        Document.objects.filter(patient=patient).order_by("-care_date", "-pk").values_list("title", flat=True)
+    )
+    login(patient)
+    url = reverse("records:documents")
+    response, seen, pages = client.get(url), [], []
+    while True:
+        seen += titles(response)
+        pages.append(response)
+        older = response.context["page"].older
+        if older is None:
+            break
+        assert f"older={older}" in response.content.decode()
+        response = client.get(url, {"older": older})
+    assert seen == expected and len(pages) == 3
+    back = client.get(url, {"newer": pages[-1].context["page"].newer})
+    assert titles(back) == titles(pages[-2])
+    assert client.get(url, {"newer": pages[1].context["page"].newer}).context["page"].newer is None
+
+
+def test_a_cursor_from_another_record_is_ignored(client, login, patient, other_patient):
+    make_documents(patient, patient.user, 30)
+    theirs = make_documents(other_patient, other_patient.user, 30)
+    login(patient)
+    response = client.get(reverse("records:documents"), {"older": theirs[5].pk})
+    assert titles(response) == titles(client.get(reverse("records:documents")))
+    assert all(d.patient_id == patient.pk for d in response.context["page"].object_list)
+
+
+def test_a_deep_page_runs_the_same_queries_as_the_first(client, login, patient):
+    make_documents(patient, patient.user, 200)
+    login(patient)
+    url = reverse("records:documents")
+    client.get(url)
+    with CaptureQueriesContext(connection) as first:
+        client.get(url)
+    deep = Document.objects.filter(patient=patient).order_by("-care_date", "-pk")[150]
+    with CaptureQueriesContext(connection) as later:
+        response = client.get(url, {"older": deep.pk})
+    assert len(titles(response)) == 25
+    assert len(later) == len(first) + 1  # the cursor's row, by primary key
+    assert not [q for q in later if "OFFSET" in q["sql"].upper()]
+
+
+def test_the_team_inbox_and_access_history_page_by_cursor(client, login, patient, clinician, team):
+    from messaging.models import Conversation
+    from portal.audit.models import AccessLog
+
+    Conversation.objects.bulk_create(
+        Conversation(patient=patient, team=team, subject=f"S{i}", started_by=patient.user) for i in range(30)
+    )
+    AccessLog.objects.bulk_create(
+        AccessLog(patient=patient, actor=clinician, actor_role="clinician", action="view_record") for _ in range(30)
+    )
+    login(clinician)
+    first = client.get(reverse("messaging:team_inbox"), {"status": "open"})
+    second = client.get(reverse("messaging:team_inbox"), {"status": "open", "older": first.context["page"].older})
+    assert len(first.context["page"].object_list) == 25 and len(second.context["page"].object_list) == 5
+    assert "status=open" in first.content.decode().split('rel="next"')[0].rsplit("href", 1)[1]
+    login(patient)
+    assert AccessLog.objects.filter(patient=patient).count() == 60  # and the inbox's two pages, logged
+    first = client.get(reverse("records:access_history"))
+    second = client.get(reverse("records:access_history"), {"older": first.context["page"].older})
+    third = client.get(reverse("records:access_history"), {"older": second.context["page"].older})
+    assert [len(p.context["page"].object_list) for p in (first, second, third)] == [25, 25, 10]
+    assert third.context["page"].older is None
