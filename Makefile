@@ -24,11 +24,13 @@ $(PY):
 	@$(PY) -m pip install --quiet --upgrade pip
 
 $(VENV)/.installed: requirements.txt | $(PY)
-	$(PY) -m pip install --quiet -r requirements.txt
+	@echo "Installing Carnet's Python packages (a minute or two the first time)..."
+	@$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	@touch $@
 
 $(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(PY)
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+	@echo "Installing Carnet's Python packages and test tools (a minute or two the first time)..."
+	@$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $@ $(VENV)/.installed
 
 locale/fr/LC_MESSAGES/django.mo: locale/fr/LC_MESSAGES/django.po | $(VENV)/.installed
@@ -37,6 +39,7 @@ locale/fr/LC_MESSAGES/django.mo: locale/fr/LC_MESSAGES/django.po | $(VENV)/.inst
 ## run: install, migrate, load demo data, start web server + Celery worker and beat (Ctrl-C stops all)
 run: export DEBUG ?= 1
 run: $(VENV)/.installed locale/fr/LC_MESSAGES/django.mo
+	@scripts/check-port "$(HOST)" "$(PORT)"
 	@mkdir -p var
 	$(MANAGE) migrate --no-input -v0
 	$(MANAGE) seed_demo

@@ -1,3 +1,5 @@
+from django.conf import settings
+from django.shortcuts import render
 from django.utils.cache import add_never_cache_headers, patch_cache_control
 
 
@@ -13,4 +15,18 @@ class NoStoreForAuthenticatedMiddleware:
         if user is not None and user.is_authenticated:
             add_never_cache_headers(response)
             patch_cache_control(response, no_store=True, private=True)
+        return response
+
+
+class NotFoundPageMiddleware:
+    """Under DEBUG (``make run``) a missing page shows Carnet's own 404 page, as in
+    production, instead of Django's technical page listing every URL pattern."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if settings.DEBUG and response.status_code == 404 and not request.path.startswith(settings.STATIC_URL):
+            return render(request, "404.html", status=404)
         return response

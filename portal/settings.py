@@ -106,6 +106,7 @@ MIDDLEWARE = [
     # Early, so it also marks the answers of the middleware below (redirects to the second factor).
     "portal.middleware.NoStoreForAuthenticatedMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "portal.middleware.NotFoundPageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "portal.accounts.middleware.SessionLifetimeMiddleware",
@@ -204,6 +205,7 @@ ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_EMAIL_VERIFICATION = "optional"
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_ADAPTER = "portal.accounts.adapter.AccountAdapter"
+ACCOUNT_FORMS = {"login": "portal.accounts.forms.LoginForm"}
 ACCOUNT_OPEN_SIGNUP = env_bool("ACCOUNT_OPEN_SIGNUP", False)
 # Changing the email address asks for the password again (allauth's reauthentication).
 ACCOUNT_REAUTHENTICATION_REQUIRED = True
@@ -311,9 +313,7 @@ MAILERS = {
     "default": {
         "BACKEND": env(
             "EMAIL_BACKEND",
-            "django.core.mail.backends.console.EmailBackend"
-            if DEBUG
-            else "django.core.mail.backends.smtp.EmailBackend",
+            "portal.mail.ReadableConsoleBackend" if DEBUG else "django.core.mail.backends.smtp.EmailBackend",
         ),
         "OPTIONS": {},
     }
@@ -363,7 +363,7 @@ if not DEBUG:
 
 # Celery: JSON only, late acks so a dead worker's task is delivered again,
 # one message at a time per process, time limits on everything.
-CELERY_BROKER_URL = REDIS_URL or "filesystem://"
+CELERY_BROKER_URL = REDIS_URL or "filesystem://localhost//"  # a host named: kombu warns without one
 if REDIS_URL:
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         # Longer than any task may run, so an unacked task is redelivered only

@@ -1,8 +1,18 @@
+from allauth.account.forms import LoginForm as AllauthLoginForm
 from django import forms
 from django.contrib.auth import password_validation
 from django.utils.translation import gettext_lazy as _
 
 from portal.accounts.models import User
+
+
+class LoginForm(AllauthLoginForm):
+    """allauth's sign-in form without its "Forgot your password?" help text: the page
+    offers that link once, under the form."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["password"].help_text = ""
 
 
 class CodeForm(forms.Form):

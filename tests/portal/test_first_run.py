@@ -1,0 +1,57 @@
+"""What a newcomer meets with `make run`: a clear word on a busy port, emails printed
+readably, Carnet's own 404, one "forgotten password" link."""
+
+import io
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+from django.core.mail import EmailMultiAlternatives
+from django.urls import reverse
+
+from portal.mail import ReadableConsoleBackend
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_a_busy_port_is_refused_before_anything_starts():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        busy = subprocess.run(["scripts/check-port", "127.0.0.1", str(port)], cwd=ROOT, capture_output=True, text=True)
+    assert busy.returncode == 1
+    assert f"Port {port} on 127.0.0.1 is already in use" in busy.stderr and "make run PORT=" in busy.stderr
+    free = subprocess.run(["scripts/check-port", "127.0.0.1", str(port)], cwd=ROOT, capture_output=True, text=True)
+    assert free.returncode == 0, free.stderr
+
+
+def test_development_emails_print_decoded_with_whole_links():
+    link = "http://127.0.0.1:8000/accounts/invitation/" + "x" * 80 + "/"
+    message = EmailMultiAlternatives(
+        "Carnet – Votre invitation", f"Bonjour Léa,\n\nCréez votre accès : {link}\n", "no-reply@carnet.example",
+        ["lea@example.org"],
+    )  # fmt: skip
+    message.attach_alternative("<p>Bonjour</p>", "text/html")
+    stream = io.StringIO()
+    ReadableConsoleBackend(stream=stream).send_messages([message])
+    printed = stream.getvalue()
+    assert "Subject: Carnet – Votre invitation" in printed and "Bonjour Léa," in printed
+    assert link in printed.splitlines()[-3]
+    assert "=C3=A9" not in printed and "(also sent as text/html)" in printed
+
+
+@pytest.mark.django_db
+def test_under_debug_a_missing_page_is_carnets_own(client, settings):
+    settings.DEBUG = True
+    response = client.get("/no-such-page/")
+    assert response.status_code == 404
+    assert "<h1>Page introuvable</h1>" in response.content.decode()
+    assert "Using the URLconf" not in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_the_sign_in_page_offers_the_forgotten_password_link_once(client):
+    html = client.get(reverse("account_login")).content.decode()
+    assert html.count(reverse("account_reset_password")) == 1
