@@ -55,3 +55,28 @@ def test_under_debug_a_missing_page_is_carnets_own(client, settings):
 def test_the_sign_in_page_offers_the_forgotten_password_link_once(client):
     html = client.get(reverse("account_login")).content.decode()
     assert html.count(reverse("account_reset_password")) == 1
+
+
+@pytest.mark.django_db
+def test_english_dates_put_the_day_first(client, login, patient):
+    import datetime
+
+    from django.utils import formats, translation
+
+    with translation.override("en"):
+        assert formats.date_format(datetime.date(2026, 10, 2), "SHORT_DATE_FORMAT") == "02/10/2026"
+        assert formats.date_format(datetime.date(2026, 10, 2), "DATE_FORMAT") == "2 October 2026"
+
+
+@pytest.mark.django_db
+def test_a_patients_own_upload_says_you(client, login, patient):
+    from records.models import Document
+
+    document = Document.objects.create(
+        patient=patient, title="Ordonnance", category="other", care_date="2026-01-01", author=patient.user,
+        content_type="application/pdf", size=1, sha256="0" * 64, key_id="k", file_name="f", status="ready",
+    )  # fmt: skip
+    login(patient)
+    assert "<dd>Vous</dd>" in client.get(reverse("records:document", args=[document.pk])).content.decode()
+    listing = client.get(reverse("records:documents")).content.decode()
+    assert "Vous" in listing and "Le patient" not in listing
