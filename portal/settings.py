@@ -66,6 +66,14 @@ if not SECRET_KEY:
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if DEBUG else "")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 SITE_URL = env("SITE_URL", "http://localhost:8000").rstrip("/")
+# Who runs this Carnet, shown on the privacy notice and the accessibility statement.
+OPERATOR = {
+    "name": env("OPERATOR_NAME", "Carnet (démonstration)"),
+    "address": env("OPERATOR_ADDRESS", "non renseignée / not set"),
+    "support_email": env("SUPPORT_EMAIL", "support@carnet.localhost"),
+    "dpo_email": env("DPO_EMAIL", "dpo@carnet.localhost"),
+    "hosting": env("OPERATOR_HOSTING", "non renseigné / not set"),
+}
 
 INSTALLED_APPS = [
     "portal.accounts",

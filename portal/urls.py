@@ -6,6 +6,10 @@ from portal import views
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    path("help/", views.trust_page, {"page": "help"}, name="help"),
+    path("privacy/", views.trust_page, {"page": "privacy"}, name="privacy"),
+    path("terms/", views.trust_page, {"page": "terms"}, name="terms"),
+    path("accessibility/", views.trust_page, {"page": "accessibility"}, name="accessibility"),
     path("my/", views.patient_home, name="patient_home"),
     path("care/", include("portal.careteams.urls")),
     path("support/", include("portal.support.urls")),

@@ -1,11 +1,13 @@
 import uuid
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.db import connection, transaction
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.translation import get_language
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -19,6 +21,15 @@ HOME_BY_ROLE = {
     User.Role.CLINICIAN: "careteams:patient_list",
     User.Role.SUPPORT: "support:home",
 }
+
+
+@require_GET
+def trust_page(request, page):
+    """Help, privacy notice, terms of use, accessibility statement: public, linked from
+    every page's footer. Long prose (and legal text) is written once per language,
+    in ``templates/portal/trust/<page>.<language>.html``."""
+    language = "en" if get_language() == "en" else "fr"
+    return render(request, f"portal/trust/{page}.{language}.html", {"operator": settings.OPERATOR})
 
 
 @login_required

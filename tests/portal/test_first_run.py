@@ -80,3 +80,28 @@ def test_a_patients_own_upload_says_you(client, login, patient):
     assert "<dd>Vous</dd>" in client.get(reverse("records:document", args=[document.pk])).content.decode()
     listing = client.get(reverse("records:documents")).content.decode()
     assert "Vous" in listing and "Le patient" not in listing
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("name", "french", "english"),
+    [
+        ("help", "Je n’ai pas reçu mon invitation.", "I did not get my invitation."),
+        ("privacy", "Délégué à la protection des données", "Data protection officer"),
+        ("terms", "Conditions d’utilisation", "Terms of use"),
+        ("accessibility", "Défenseur des droits", "Défenseur des droits, Libre réponse 71120"),
+    ],
+)
+def test_trust_pages_in_both_languages_linked_from_every_footer(
+    client, login, patient, settings, name, french, english
+):
+    settings.OPERATOR = {**settings.OPERATOR, "dpo_email": "dpo@hopital.example"}
+    page = client.get(reverse(name))
+    assert page.status_code == 200 and french in page.content.decode()
+    if name == "privacy":
+        assert "dpo@hopital.example" in page.content.decode()
+    english_page = client.get(reverse(name), headers={"accept-language": "en"})
+    assert english in english_page.content.decode()
+    login(patient)
+    footer = client.get(reverse("patient_home")).content.decode().split('class="site-footer"')[1]
+    assert f'href="{reverse(name)}"' in footer
