@@ -99,10 +99,14 @@ def analyze():
 
 def signed_in_client(user):
     """A test client signed in as ``user`` with the second factor passed."""
+    from django.conf import settings
     from django.test import Client
     from django_otp import DEVICE_ID_SESSION_KEY
     from django_otp.plugins.otp_email.models import EmailDevice
 
+    from portal.models import TermsAcceptance
+
+    TermsAcceptance.objects.get_or_create(user=user, version=settings.TERMS_VERSION)
     client = Client()
     client.force_login(user)
     device, _ = EmailDevice.objects.get_or_create(user=user, name="Email", defaults={"confirmed": True})

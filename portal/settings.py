@@ -66,6 +66,9 @@ if not SECRET_KEY:
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if DEBUG else "")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 SITE_URL = env("SITE_URL", "http://localhost:8000").rstrip("/")
+# The terms of use in force (templates/portal/trust/terms.*.html): a new value makes
+# everyone accept them again at their next request past the second factor.
+TERMS_VERSION = "2026-11-28"
 # Who runs this Carnet, shown on the privacy notice and the accessibility statement.
 OPERATOR = {
     "name": env("OPERATOR_NAME", "Carnet (démonstration)"),
@@ -119,6 +122,7 @@ MIDDLEWARE = [
     "allauth.account.middleware.AccountMiddleware",
     "portal.accounts.middleware.SessionLifetimeMiddleware",
     "portal.accounts.middleware.SecondFactorRequiredMiddleware",
+    "portal.accounts.middleware.TermsAcceptedMiddleware",
     # Last: turns a lockout found during authentication into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]

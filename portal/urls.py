@@ -9,6 +9,7 @@ urlpatterns = [
     path("help/", views.trust_page, {"page": "help"}, name="help"),
     path("privacy/", views.trust_page, {"page": "privacy"}, name="privacy"),
     path("terms/", views.trust_page, {"page": "terms"}, name="terms"),
+    path("terms/accept/", views.terms_accept, name="terms_accept"),
     path("accessibility/", views.trust_page, {"page": "accessibility"}, name="accessibility"),
     path("my/", views.patient_home, name="patient_home"),
     path("care/", include("portal.careteams.urls")),

@@ -5,15 +5,19 @@ from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.db import connection, transaction
 from django.http import JsonResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect, render, resolve_url
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import get_language
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_http_methods
 
 from portal import access
+from portal.accounts.middleware import TERMS_SESSION_KEY
 from portal.accounts.models import User
 from portal.celery import app as celery_app
+from portal.models import TermsAcceptance
 from records.models import LabReport, Prescription
 
 HOME_BY_ROLE = {
@@ -23,13 +27,41 @@ HOME_BY_ROLE = {
 }
 
 
+TRUST_PAGE_TITLES = {
+    "help": _("Help"),
+    "privacy": _("Privacy"),
+    "terms": _("Terms of use"),
+    "accessibility": _("Accessibility"),
+}
+
+
+def _trust_body(page):
+    """Long prose (and legal text) is written once per language."""
+    return f"portal/trust/{page}.{'en' if get_language() == 'en' else 'fr'}.html"
+
+
 @require_GET
 def trust_page(request, page):
     """Help, privacy notice, terms of use, accessibility statement: public, linked from
-    every page's footer. Long prose (and legal text) is written once per language,
-    in ``templates/portal/trust/<page>.<language>.html``."""
-    language = "en" if get_language() == "en" else "fr"
-    return render(request, f"portal/trust/{page}.{language}.html", {"operator": settings.OPERATOR})
+    every page's footer."""
+    context = {"title": TRUST_PAGE_TITLES[page], "body": _trust_body(page), "operator": settings.OPERATOR}
+    return render(request, "portal/trust/page.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def terms_accept(request):
+    """The terms of use in force, to accept once per version (recorded; a double
+    submit records once), then on to where the person was going."""
+    next_url = request.POST.get("next") or request.GET.get("next") or ""
+    if not url_has_allowed_host_and_scheme(next_url, {request.get_host()}, require_https=request.is_secure()):
+        next_url = resolve_url("home")
+    if request.method == "POST":
+        TermsAcceptance.objects.get_or_create(user=request.user, version=settings.TERMS_VERSION)
+        request.session[TERMS_SESSION_KEY] = settings.TERMS_VERSION
+        return redirect(next_url)
+    context = {"body": _trust_body("terms"), "next": next_url, "operator": settings.OPERATOR}
+    return render(request, "portal/trust/accept_terms.html", context)
 
 
 @login_required

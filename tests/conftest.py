@@ -128,6 +128,15 @@ def as_user(who):
     return who if isinstance(who, User) else who.user
 
 
+def terms_accepted_by(user):
+    """``user`` has accepted the terms of use in force (as at a first sign-in)."""
+    from django.conf import settings
+
+    from portal.models import TermsAcceptance
+
+    TermsAcceptance.objects.get_or_create(user=user, version=settings.TERMS_VERSION)
+
+
 def second_factor_of(user):
     """The confirmed email device of ``user``, created on first use."""
     from django_otp.plugins.otp_email.models import EmailDevice
@@ -145,6 +154,7 @@ def login(client):
     def sign_in(who, on=None):
         target = on or client
         user = as_user(who)
+        terms_accepted_by(user)
         target.force_login(user)
         session = target.session
         session[DEVICE_ID_SESSION_KEY] = second_factor_of(user).persistent_id

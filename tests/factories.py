@@ -27,6 +27,17 @@ class UserFactory(factory.django.DjangoModelFactory):
     role = User.Role.PATIENT
     password = factory.LazyFunction(password_hash)
 
+    @factory.post_generation
+    def terms(self, create, extracted, **kwargs):
+        """People of the tests have accepted the terms of use in force, unless
+        ``terms=False``: the terms page has tests of its own."""
+        if create and extracted is not False:
+            from django.conf import settings
+
+            from portal.models import TermsAcceptance
+
+            TermsAcceptance.objects.create(user=self, version=settings.TERMS_VERSION)
+
 
 class PatientFactory(factory.django.DjangoModelFactory):
     class Meta:

@@ -36,15 +36,16 @@ PUBLIC_URL_NAMES = frozenset(
 )
 
 
-def is_public(path: str) -> bool:
-    """Whether ``path`` is on the allow-list of pages reachable before the second factor."""
+def is_public(path: str, names=PUBLIC_URL_NAMES) -> bool:
+    """Whether ``path`` is on the allow-list ``names`` (by default, the pages reachable
+    before the second factor)."""
     if path.startswith(settings.STATIC_URL):
         return True
     try:
         match = resolve(path)
     except Resolver404:
         return False
-    return match.view_name in PUBLIC_URL_NAMES
+    return match.view_name in names
 
 
 class SecondFactorRequiredMiddleware:
@@ -62,6 +63,42 @@ class SecondFactorRequiredMiddleware:
             if request.method == "GET":
                 response["Location"] += "?" + urlencode({"next": request.get_full_path()})
             return response
+        return self.get_response(request)
+
+
+TERMS_SESSION_KEY = "carnet_terms_version"
+# Reachable before the terms are accepted: the terms themselves, what a person may
+# need to decide (the other public pages, signing out, the language), and the backup
+# codes shown once right after enrolling a second factor.
+BEFORE_TERMS_URL_NAMES = PUBLIC_URL_NAMES | {"terms_accept", "accounts:backup_codes", "accounts:backup_codes_download"}
+
+
+class TermsAcceptedMiddleware:
+    """Past the second factor, a person who has not accepted the terms of use in force
+    is sent to accept them first (once per version; recorded)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = request.user
+        if (
+            user.is_authenticated
+            and user.is_verified()
+            and request.session.get(TERMS_SESSION_KEY) != settings.TERMS_VERSION
+            and not is_public(request.path_info, BEFORE_TERMS_URL_NAMES)
+        ):
+            from portal.models import TermsAcceptance
+
+            if TermsAcceptance.objects.filter(user=user, version=settings.TERMS_VERSION).exists():
+                request.session[TERMS_SESSION_KEY] = settings.TERMS_VERSION
+            elif is_background(request):
+                return HttpResponse(status=204)
+            else:
+                response = redirect("terms_accept")
+                if request.method == "GET":
+                    response["Location"] += "?" + urlencode({"next": request.get_full_path()})
+                return response
         return self.get_response(request)
 
 

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core import mail
 from playwright.sync_api import expect
 
-from tests.conftest import CHROMIUM, need, second_factor_of
+from tests.conftest import CHROMIUM, need, second_factor_of, terms_accepted_by
 from tests.factories import PASSWORD
 
 CHROMIUM_ARGS = [
@@ -51,8 +51,10 @@ def page(browser, live_server):
 
 def sign_in(page, user, password=PASSWORD):
     """Sign in through the real pages, passing the second factor with the code
-    emailed to ``user`` (the live server runs in this process: mail.outbox works)."""
+    emailed to ``user`` (the live server runs in this process: mail.outbox works).
+    The terms of use are taken as accepted: their page has a test of its own."""
     second_factor_of(user)
+    terms_accepted_by(user)
     page.goto("/accounts/login/")
     page.get_by_label("E-mail").fill(user.email)
     page.get_by_label("Mot de passe").fill(password)

@@ -37,4 +37,6 @@ def test_invited_patient_creates_an_account_and_enrols_an_authenticator_app(page
     expect(page.get_by_role("heading", name="Codes de secours")).to_be_visible()
     expect(page.locator(".backup-codes li")).to_have_count(10)
     page.get_by_role("button", name="J’ai enregistré mes codes, continuer").click()
+    expect(page.get_by_role("heading", name="Conditions d’utilisation")).to_be_visible()  # a first sign-in
+    page.get_by_role("button", name="J’accepte les conditions d’utilisation").click()
     expect(page.get_by_role("heading", name="Bonjour Léa")).to_be_visible()

@@ -81,6 +81,7 @@ def test_agent_creates_a_clinician_who_sets_up_with_the_code_read_by_phone(brows
     page.get_by_label("Code").fill(f"{totp(base64.b32decode(secret + '=' * (-len(secret) % 8))):06d}")
     page.get_by_role("button", name="Confirmer").click()
     page.get_by_role("button", name="J’ai enregistré mes codes, continuer").click()
+    page.get_by_role("button", name="J’accepte les conditions d’utilisation").click()  # a first sign-in
     page.goto("/care/")
     expect(page.get_by_role("heading", name="Mes patients")).to_be_visible()  # signed in as a clinician
     assert SupportAction.objects.get().action == "create_account"

@@ -47,6 +47,7 @@ SERVES_NO_RECORD = {
     "home": "a redirect by role",
     "healthz": "service health",
     **{name: "a public page about Carnet" for name in ("help", "privacy", "terms", "accessibility")},
+    "terms_accept": "the terms of use, to accept",
     "careteams:patient_list": "the team's own roster: names and birth dates, not the record (see README)",
     "messaging:assign": "POST, answers with a redirect",
     "messaging:status": "POST, answers with a redirect",

@@ -105,3 +105,32 @@ def test_trust_pages_in_both_languages_linked_from_every_footer(
     login(patient)
     footer = client.get(reverse("patient_home")).content.decode().split('class="site-footer"')[1]
     assert f'href="{reverse(name)}"' in footer
+
+
+@pytest.mark.django_db
+def test_the_terms_in_force_are_accepted_once_per_version_then_on_to_the_page(client, patient, settings):
+    from django_otp import DEVICE_ID_SESSION_KEY
+
+    from portal.models import TermsAcceptance
+    from tests.conftest import second_factor_of
+
+    TermsAcceptance.objects.filter(user=patient.user).delete()  # a first sign-in
+    client.force_login(patient.user)  # signed in and past the second factor, terms not yet accepted
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = second_factor_of(patient.user).persistent_id
+    session.save()
+    response = client.get(reverse("records:documents"))
+    assert response["Location"] == reverse("terms_accept") + "?next=%2Fmy%2Fdocuments%2F"
+    assert client.get(reverse("privacy")).status_code == 200  # the other public pages stay open
+    background = client.get(reverse("patient_home"), headers={"x-carnet-background": "1"})
+    assert background.status_code == 204
+    page = client.get(response["Location"])
+    assert "J’accepte les conditions d’utilisation" in page.content.decode()
+    for _ in range(2):  # a double submit records once
+        accepted = client.post(reverse("terms_accept"), {"next": "/my/documents/"})
+    assert accepted["Location"] == "/my/documents/"
+    assert TermsAcceptance.objects.filter(user=patient.user, version=settings.TERMS_VERSION).count() == 1
+    assert client.get(reverse("records:documents")).status_code == 200
+    assert client.post(reverse("terms_accept"), {"next": "https://evil.example/"})["Location"] == reverse("home")
+    settings.TERMS_VERSION = "2027-01-01"  # new terms: accepted again
+    assert client.get(reverse("records:documents"))["Location"].startswith(reverse("terms_accept"))
