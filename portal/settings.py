@@ -314,6 +314,9 @@ for _item in _document_keys.split(","):
     DOCUMENT_KEYS[_kid] = _key
 DOCUMENT_CURRENT_KEY = next(iter(DOCUMENT_KEYS))
 DOCUMENT_MAX_BYTES = 20 * 1024 * 1024
+# A lab report imported from a CSV file: whole, or refused over these limits.
+LAB_CSV_MAX_ROWS = 1000
+LAB_CSV_MAX_BYTES = 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 

@@ -4,15 +4,17 @@ import csv
 import datetime
 import io
 import logging
-from decimal import Decimal
 
-from django.core.exceptions import ValidationError
+from django.conf import settings
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from portal.careteams.models import CareLink, ClinicianBlock
 from records import files
+from records.forms import ObservationForm, lab_csv_limits
 from records.models import Document, LabReport, Observation
 
 logger = logging.getLogger(__name__)
@@ -198,56 +200,78 @@ def add_lab_report(*, author, team, patient, title, collected_on, observations) 
 
 
 CSV_COLUMNS = ["loinc", "name", "value", "unit", "low", "high"]
+CSV_DECIMAL_COLUMNS = ("value", "low", "high")
+CSV_ERRORS_SHOWN = 20
 
 
 def parse_observations_csv(data: bytes) -> list[dict]:
-    """Observations from a CSV file (columns: loinc, name, value, unit, low, high;
-    comma or semicolon separated, decimal point or comma). Raises ValidationError
-    naming every bad line."""
+    """Observations from a lab CSV file (columns: loinc, name, value, unit, low, high;
+    comma or semicolon separated, decimal point or comma; quotes as RFC 4180 says).
+    Every row is checked by the observation form, the rules of a row typed in.
+    Whole or refused: raises ValidationError naming each bad line, its column and
+    what is wrong, or the limit (rows, bytes) the file is over."""
+    if len(data) > settings.LAB_CSV_MAX_BYTES:
+        raise files.too_large(len(data), settings.LAB_CSV_MAX_BYTES)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise ValidationError(_("The CSV file must be UTF-8 text."), code="encoding") from None
-    dialect = csv.Sniffer().sniff(text.splitlines()[0] if text.strip() else ",", delimiters=",;")
-    rows = list(csv.DictReader(io.StringIO(text), dialect=dialect))
-    if not rows or set(CSV_COLUMNS) - set(rows[0].keys()):
-        raise ValidationError(
-            _("The CSV file needs these columns: %(columns)s.") % {"columns": ", ".join(CSV_COLUMNS)}, code="columns"
-        )
-    observations, errors = [], []
-    for line, row in enumerate(rows, start=2):
-        try:
-            observation = {
-                "loinc": row["loinc"].strip()[:16],
-                "name": row["name"].strip()[:120],
-                "value": _decimal(row["value"]),
-                "unit": row["unit"].strip()[:32],
-                "low": _decimal(row["low"], required=False),
-                "high": _decimal(row["high"], required=False),
-            }
-            if not observation["loinc"] or not observation["name"]:
-                raise ValueError
-        except (ValueError, ArithmeticError, AttributeError):
-            errors.append(_("Line %(line)d is not valid.") % {"line": line})
-        else:
-            try:
-                Observation(**observation).clean()  # the model's rules (a reversed range)
-            except ValidationError:
-                errors.append(_("Line %(line)d: the upper limit is below the lower limit.") % {"line": line})
+    header = text.partition("\n")[0]
+    delimiter = ";" if header.count(";") > header.count(",") else ","
+    # The excel dialect reads RFC 4180: a doubled quote inside quotes is one quote.
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    observations, errors, rows = [], [], 0
+    try:
+        columns = [name.strip().lower() for name in next(reader, [])]
+        if set(CSV_COLUMNS) - set(columns):
+            raise ValidationError(
+                _("The CSV file needs these columns: %(columns)s.") % {"columns": ", ".join(CSV_COLUMNS)},
+                code="columns",
+            )
+        position = {name: columns.index(name) for name in CSV_COLUMNS}
+        for row in reader:
+            if not any(cell.strip() for cell in row):
+                continue
+            rows += 1
+            if rows > settings.LAB_CSV_MAX_ROWS:
+                message = _(
+                    "This CSV file has more than %(rows)s rows, the limit for one report: "
+                    "split it into several reports."
+                )
+                raise ValidationError(message % lab_csv_limits(), code="too_many_rows")
+            values = {name: row[index] if index < len(row) else "" for name, index in position.items()}
+            for name in CSV_DECIMAL_COLUMNS:
+                values[name] = values[name].replace(",", ".")
+            form = ObservationForm(values)
+            if form.is_valid():
+                observations.append(form.cleaned_data)
             else:
-                observations.append(observation)
+                errors += _line_errors(reader.line_num, form)
+    except csv.Error:
+        errors.append(
+            _("Line %(line)d cannot be read: a field is too long or a quote is misplaced.") % {"line": reader.line_num}
+        )
     if errors:
-        raise ValidationError(errors, code="lines")
+        raise ValidationError(_shown_errors(errors), code="lines")
+    if not observations:
+        raise ValidationError(_("The CSV file has no results."), code="empty")
     return observations
 
 
-def _decimal(raw, required=True):
-    raw = (raw or "").strip().replace(",", ".")
-    if not raw:
-        if required:
-            raise ValueError("missing")
-        return None
-    value = Decimal(raw)
-    if not value.is_finite():
-        raise ValueError("not finite")
-    return value
+def _line_errors(line, form) -> list[str]:
+    return [
+        _("Line %(line)d, column %(column)s: %(message)s") % {"line": line, "column": column, "message": message}
+        if column != NON_FIELD_ERRORS
+        else _("Line %(line)d: %(message)s") % {"line": line, "message": message}
+        for column, messages in form.errors.items()
+        for message in messages
+    ]
+
+
+def _shown_errors(errors: list[str]) -> list[str]:
+    """The first errors, and how many more: a form with a thousand errors helps no one."""
+    more = len(errors) - CSV_ERRORS_SHOWN
+    if more <= 0:
+        return errors
+    count = ngettext("… and %(count)d more error.", "… and %(count)d more errors.", more) % {"count": more}
+    return [*errors[:CSV_ERRORS_SHOWN], count]

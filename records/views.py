@@ -1,5 +1,6 @@
 import datetime
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -370,7 +371,9 @@ def add_lab_report(request, patient_pk):
         observations = None
         if form.cleaned_data["csv_file"]:
             try:
-                observations = services.parse_observations_csv(form.cleaned_data["csv_file"].read(1_000_000))
+                observations = services.parse_observations_csv(
+                    form.cleaned_data["csv_file"].read(settings.LAB_CSV_MAX_BYTES + 1)
+                )
             except ValidationError as error:
                 form.add_error("csv_file", error)
         elif formset.is_valid():

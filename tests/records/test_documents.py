@@ -72,6 +72,17 @@ def test_too_large_files_are_refused(client, login, patient, upload, settings, m
     assert stored_files(media_root) == []
 
 
+def test_one_byte_over_the_limit_is_not_told_as_the_limit_itself(client, login, patient, upload, settings):
+    """It read « (20,0 Mio) ; la limite est de 20,0 Mio »: exact bytes, and Mo in French."""
+    assert settings.DOCUMENT_MAX_BYTES == 20 * 1024 * 1024
+    login(patient)
+    response = post_upload(client, upload("gros.pdf", b"%PDF-1.7\n" + b"x" * (20 * 1024 * 1024 - 8)))
+    assert response.context["form"].errors["file"] == [
+        "Ce fichier est trop volumineux : 20\xa0971\xa0521 octets, au-delà de la limite de 20 Mo (20\xa0971\xa0520 octets)."
+    ]
+    assert not Document.objects.exists()
+
+
 def test_images_and_text_are_accepted(client, login, patient, upload):
     login(patient)
     post_upload(client, upload("photo.jpg", PNG))
