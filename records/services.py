@@ -4,6 +4,11 @@ import csv
 import datetime
 import io
 import logging
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
@@ -83,35 +88,59 @@ def set_document_hidden(*, document: Document, hidden: bool) -> None:
         document.save(update_fields=["hidden"])
 
 
-def render_pdf_preview(data: bytes) -> bytes:
-    """A PNG of a PDF's first page, about 600 px wide."""
-    import pypdfium2
+PREVIEW_SCRIPT = Path(__file__).with_name("preview.py")
+PREVIEWED_TYPES = {"application/pdf", "image/jpeg", "image/png"}
 
-    pdf = pypdfium2.PdfDocument(data)
+
+def render_preview(*, data: bytes, content_type: str) -> bytes | None:
+    """The preview image of a PDF (its first page) or of an image (without its
+    metadata), or None when it gets none. Drawn in a child process held to
+    PREVIEW_TIMEOUT_SECONDS and PREVIEW_MEMORY_BYTES and to PREVIEW_MAX_PIXELS: a
+    hostile file costs a wait, never the worker's memory, and a kill leaves nothing
+    half-done here (the result counts only once the child has finished)."""
+    timeout = settings.PREVIEW_TIMEOUT_SECONDS
+    command = [
+        sys.executable, "-I", str(PREVIEW_SCRIPT), content_type, str(settings.PREVIEW_MAX_PIXELS),
+        str(settings.PREVIEW_MEMORY_BYTES), str(math.ceil(timeout) + 1), str(os.getpid()),
+    ]  # fmt: skip
     try:
-        page = pdf[0]
-        scale = 600 / max(page.get_width(), 1)
-        image = page.render(scale=scale).to_pil()
-        out = io.BytesIO()
-        image.save(out, format="PNG", optimize=True)
-        return out.getvalue()
-    finally:
-        pdf.close()
+        # Our own script and numbers; the untrusted file goes to its stdin only.
+        result = subprocess.run(command, input=data, capture_output=True, timeout=timeout, check=False)  # noqa: S603
+    except subprocess.TimeoutExpired:  # run() has killed the child
+        logger.warning("preview drawing stopped after %s s", timeout)
+        return None
+    if result.returncode != 0:
+        logger.warning("no preview drawn (exit status %s)", result.returncode)
+        return None
+    return result.stdout
 
 
 def process_document(*, document_id: int) -> None:
-    """After upload: make a first-page preview of a PDF and mark the document
-    ready. Idempotent: a ready document is left as it is."""
-    document = Document.objects.filter(pk=document_id).first()
-    if document is None or document.status == Document.Status.READY:
-        return
+    """After upload: draw the preview (a PDF's first page, an image without its
+    metadata) and mark the document ready. Idempotent: a ready document is left as it
+    is. Bounded: each attempt is counted before drawing, in its own transaction, so
+    runs killed mid-draw (a worker's hard time limit, a crash) add up, and after
+    PREVIEW_MAX_ATTEMPTS the document is ready without a preview (still downloadable)."""
+    with transaction.atomic():
+        document = (
+            Document.objects.select_for_update().filter(pk=document_id, status=Document.Status.PROCESSING).first()
+        )
+        if document is None:
+            return
+        if document.preview_attempts >= settings.PREVIEW_MAX_ATTEMPTS:
+            logger.warning("document %s left without preview after %s attempts", document.pk, document.preview_attempts)
+            document.status = Document.Status.READY
+            document.save(update_fields=["status"])
+            return
+        document.preview_attempts += 1
+        document.save(update_fields=["preview_attempts"])
     fields = ["status"]
-    if document.content_type == "application/pdf":
+    if document.content_type in PREVIEWED_TYPES:
         try:
-            preview = render_pdf_preview(read_document(document=document))
+            preview = render_preview(data=read_document(document=document), content_type=document.content_type)
         except files.IntegrityError:
             return
-        except Exception:  # a PDF pdfium cannot draw still gets served, without preview
+        if preview is None:  # it is still served, without preview
             logger.warning("no preview for document %s", document.pk)
         else:
             document.preview_name, document.preview_sha256, _ = files.store(preview, folder="previews")
@@ -127,11 +156,15 @@ def process_document(*, document_id: int) -> None:
 
 
 def sweep_unprocessed_documents(*, older_than_minutes=5) -> int:
-    """Periodic: enqueue documents still processing (the broker was down at upload)."""
+    """Periodic: enqueue documents still processing (the broker was down at upload, or
+    a run was killed); those past PREVIEW_MAX_ATTEMPTS are made ready without a preview
+    instead of being tried again."""
     cutoff = timezone.now() - datetime.timedelta(minutes=older_than_minutes)
-    ids = list(
-        Document.objects.filter(status=Document.Status.PROCESSING, created_at__lte=cutoff).values_list("pk", flat=True)
-    )
+    stale = Document.objects.filter(status=Document.Status.PROCESSING, created_at__lte=cutoff)
+    given_up = stale.filter(preview_attempts__gte=settings.PREVIEW_MAX_ATTEMPTS).update(status=Document.Status.READY)
+    if given_up:
+        logger.warning("%s documents left without preview after %s attempts", given_up, settings.PREVIEW_MAX_ATTEMPTS)
+    ids = list(stale.values_list("pk", flat=True))
     for document_id in ids:
         _enqueue_processing(document_id)
     return len(ids)
