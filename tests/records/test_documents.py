@@ -5,6 +5,7 @@ import pytest
 import time_machine
 from django.core.files.storage import default_storage
 from django.db import connection
+from django.template.defaultfilters import filesizeformat
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
@@ -81,6 +82,7 @@ def test_one_byte_over_the_limit_is_not_told_as_the_limit_itself(client, login, 
         "Ce fichier est trop volumineux : 20\xa0971\xa0521 octets, au-delà de la limite de 20 Mo (20\xa0971\xa0520 octets)."
     ]
     assert not Document.objects.exists()
+    assert filesizeformat(3000) == "2,9\xa0Ko"  # sizes shown elsewhere use the same units
 
 
 def test_images_and_text_are_accepted(client, login, patient, upload):

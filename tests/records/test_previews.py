@@ -5,12 +5,12 @@ of attempts; images are previewed without their metadata."""
 import datetime
 import io
 import os
-import signal
+import subprocess
+import sys
 import time
 
 import pypdfium2
 import pytest
-from django.db import connections
 from django.urls import reverse
 from django.utils import timezone
 from PIL import ExifTags, Image
@@ -18,7 +18,7 @@ from PIL.PngImagePlugin import PngInfo
 
 from records import files, services
 from records.models import Document
-from tests.conftest import wait_for
+from tests.conftest import ROOT, database_url, wait_for
 
 from .conftest import make_pdf
 
@@ -130,21 +130,23 @@ def gone(pid):
         return True
 
 
-def kill_while_drawing(document_id):
-    """Run the processing in a forked worker and kill it (SIGKILL, as Celery's hard time
-    limit does) while its child draws. Returns the drawing child's pid."""
-    connections.close_all()
-    worker = os.fork()
-    if worker == 0:  # the worker: process, then leave without running any test teardown
-        try:
-            services.process_document(document_id=document_id)
-        finally:
-            os._exit(0)
-    assert wait_for(lambda: children(worker), 20), "the drawing child never started"
-    drawer = children(worker)[0]
-    time.sleep(0.3)
-    os.kill(worker, signal.SIGKILL)
-    os.waitpid(worker, 0)
+def kill_while_drawing(document_id, media_root):
+    """Run the processing in a worker process and kill it (SIGKILL, as Celery's hard
+    time limit does) while its child draws. Returns the drawing child's pid."""
+    worker = subprocess.Popen(
+        [sys.executable, "-c", "import django; django.setup(); from records import services; "
+         f"services.process_document(document_id={document_id})"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "DATABASE_URL": database_url(),
+             "MEDIA_ROOT": str(media_root)},
+    )  # fmt: skip
+    try:
+        assert wait_for(lambda: children(worker.pid), 30), "the drawing child never started"
+        drawer = children(worker.pid)[0]
+        time.sleep(0.3)
+    finally:
+        worker.kill()
+        worker.wait(timeout=10)
     return drawer
 
 
@@ -154,7 +156,7 @@ def test_runs_killed_while_drawing_are_counted_and_the_sweep_then_gives_up(patie
     settings.PREVIEW_TIMEOUT_SECONDS = 120
     document = stored_document(patient, slow_pdf(), created_at=timezone.now() - datetime.timedelta(minutes=10))
     for attempt in range(1, settings.PREVIEW_MAX_ATTEMPTS + 1):
-        drawer = kill_while_drawing(document.pk)
+        drawer = kill_while_drawing(document.pk, media_root)
         assert wait_for(lambda drawer=drawer: gone(drawer), 5), "the drawing outlived its worker"
         document.refresh_from_db()
         assert (document.status, document.preview_attempts, document.preview_name) == ("processing", attempt, "")
