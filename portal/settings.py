@@ -318,6 +318,15 @@ for _item in _document_keys.split(","):
     DOCUMENT_KEYS[_kid] = _key
 DOCUMENT_CURRENT_KEY = next(iter(DOCUMENT_KEYS))
 DOCUMENT_MAX_BYTES = 20 * 1024 * 1024
+# A lab report imported from a CSV file: whole, or refused over these limits.
+LAB_CSV_MAX_ROWS = 1000
+LAB_CSV_MAX_BYTES = 1024 * 1024
+# Document previews are drawn in a child process held to these limits; a document whose
+# drawing fails, or is killed this many times, is served without a preview.
+PREVIEW_MAX_PIXELS = 600 * 2400  # a PDF page is drawn 600 px wide: at most 4 times as tall
+PREVIEW_MEMORY_BYTES = 512 * 1024 * 1024
+PREVIEW_TIMEOUT_SECONDS = 20
+PREVIEW_MAX_ATTEMPTS = 3
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 

@@ -7,7 +7,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.template.defaultfilters import filesizeformat
+from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 
 from records import crypto
@@ -39,15 +39,34 @@ def sniff(data: bytes) -> str | None:
     return "text/plain"
 
 
+MEGABYTE = 1024 * 1024  # the unit our limits are set in
+
+
+def megabytes(size: int) -> str:
+    """A size limit for people: "20 MB" ("20 Mo")."""
+    count = size / MEGABYTE
+    return _("%(count)s MB") % {"count": number_format(count, decimal_pos=0 if count.is_integer() else 1)}
+
+
+def too_large(size: int, limit: int) -> ValidationError:
+    """The refusal of a file over ``limit`` bytes. Exact byte counts: a rounded size
+    would read "20 MB; the limit is 20 MB" for one byte too many."""
+    return ValidationError(
+        _("This file is too large: %(size)s bytes, over the limit of %(limit)s (%(limit_bytes)s bytes).")
+        % {
+            "size": number_format(size, force_grouping=True),
+            "limit": megabytes(limit),
+            "limit_bytes": number_format(limit, force_grouping=True),
+        },
+        code="too_large",
+    )
+
+
 def read_upload(upload) -> tuple[bytes, str]:
     """Read an uploaded file and check it: not empty, not too large, an allowed
     type by content. Returns the bytes and their content type."""
     if upload.size > settings.DOCUMENT_MAX_BYTES:
-        raise ValidationError(
-            _("This file is too large (%(size)s); the limit is %(limit)s.")
-            % {"size": filesizeformat(upload.size), "limit": filesizeformat(settings.DOCUMENT_MAX_BYTES)},
-            code="too_large",
-        )
+        raise too_large(upload.size, settings.DOCUMENT_MAX_BYTES)
     data = upload.read(settings.DOCUMENT_MAX_BYTES + 1)
     if not data:
         raise ValidationError(_("This file is empty."), code="empty")

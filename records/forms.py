@@ -1,8 +1,11 @@
 from django import forms
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils import timezone
+from django.utils.formats import number_format
 from django.utils.translation import gettext_lazy as _
 
+from records import files
 from records.models import Allergy, Condition, Document, Measurement, Observation, Prescription, Vaccination
 
 
@@ -81,11 +84,31 @@ class LabReportForm(PastDates, forms.Form):
     past_dates = ("collected_on",)
     title = forms.CharField(label=_("Title"), max_length=200)
     collected_on = forms.DateField(label=_("Sample date"), widget=DateInput())
-    csv_file = forms.FileField(
-        label=_("Observations as CSV (optional)"),
-        required=False,
-        help_text=_("Columns: loinc, name, value, unit, low, high. Replaces the rows below."),
-    )
+    csv_file = forms.FileField(label=_("Observations as CSV (optional)"), required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["csv_file"].help_text = (
+            _(
+                "Columns: loinc, name, value, unit, low, high. Replaces the rows below. "
+                "At most %(rows)s rows and %(size)s: a larger file is refused, never cut."
+            )
+            % lab_csv_limits()
+        )
+
+    def clean_csv_file(self):
+        upload = self.cleaned_data["csv_file"]
+        if upload and upload.size > settings.LAB_CSV_MAX_BYTES:
+            raise files.too_large(upload.size, settings.LAB_CSV_MAX_BYTES)
+        return upload
+
+
+def lab_csv_limits():
+    """The limits of a lab CSV import, for people: {"rows": "1 000", "size": "1 Mo"}."""
+    return {
+        "rows": number_format(settings.LAB_CSV_MAX_ROWS, force_grouping=True),
+        "size": files.megabytes(settings.LAB_CSV_MAX_BYTES),
+    }
 
 
 class ObservationForm(forms.ModelForm):

@@ -60,6 +60,8 @@ class Document(models.Model):
     preview_name = models.CharField(max_length=200, blank=True)
     preview_sha256 = models.CharField(max_length=64, blank=True)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.PROCESSING)
+    # Runs that started drawing the preview; counted before drawing, so killed runs count.
+    preview_attempts = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
 
     objects = DocumentQuerySet.as_manager()
@@ -78,6 +80,11 @@ class Document(models.Model):
     @property
     def previews_inline(self):
         return self.content_type in {"application/pdf", "image/jpeg", "image/png"}
+
+    @property
+    def preview_content_type(self):
+        """A JPEG's preview is a JPEG; a PDF's or a PNG's is a PNG."""
+        return "image/jpeg" if self.content_type == "image/jpeg" else "image/png"
 
     @property
     def extension(self):

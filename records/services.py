@@ -4,15 +4,22 @@ import csv
 import datetime
 import io
 import logging
-from decimal import Decimal
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
 
-from django.core.exceptions import ValidationError
+from django.conf import settings
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from portal.careteams.models import CareLink, ClinicianBlock
 from records import files
+from records.forms import ObservationForm, lab_csv_limits
 from records.models import Document, LabReport, Observation
 
 logger = logging.getLogger(__name__)
@@ -81,35 +88,59 @@ def set_document_hidden(*, document: Document, hidden: bool) -> None:
         document.save(update_fields=["hidden"])
 
 
-def render_pdf_preview(data: bytes) -> bytes:
-    """A PNG of a PDF's first page, about 600 px wide."""
-    import pypdfium2
+PREVIEW_SCRIPT = Path(__file__).with_name("preview.py")
+PREVIEWED_TYPES = {"application/pdf", "image/jpeg", "image/png"}
 
-    pdf = pypdfium2.PdfDocument(data)
+
+def render_preview(*, data: bytes, content_type: str) -> bytes | None:
+    """The preview image of a PDF (its first page) or of an image (without its
+    metadata), or None when it gets none. Drawn in a child process held to
+    PREVIEW_TIMEOUT_SECONDS and PREVIEW_MEMORY_BYTES and to PREVIEW_MAX_PIXELS: a
+    hostile file costs a wait, never the worker's memory, and a kill leaves nothing
+    half-done here (the result counts only once the child has finished)."""
+    timeout = settings.PREVIEW_TIMEOUT_SECONDS
+    command = [
+        sys.executable, "-I", str(PREVIEW_SCRIPT), content_type, str(settings.PREVIEW_MAX_PIXELS),
+        str(settings.PREVIEW_MEMORY_BYTES), str(math.ceil(timeout) + 1), str(os.getpid()),
+    ]  # fmt: skip
     try:
-        page = pdf[0]
-        scale = 600 / max(page.get_width(), 1)
-        image = page.render(scale=scale).to_pil()
-        out = io.BytesIO()
-        image.save(out, format="PNG", optimize=True)
-        return out.getvalue()
-    finally:
-        pdf.close()
+        # Our own script and numbers; the untrusted file goes to its stdin only.
+        result = subprocess.run(command, input=data, capture_output=True, timeout=timeout, check=False)  # noqa: S603
+    except subprocess.TimeoutExpired:  # run() has killed the child
+        logger.warning("preview drawing stopped after %s s", timeout)
+        return None
+    if result.returncode != 0:
+        logger.warning("no preview drawn (exit status %s)", result.returncode)
+        return None
+    return result.stdout
 
 
 def process_document(*, document_id: int) -> None:
-    """After upload: make a first-page preview of a PDF and mark the document
-    ready. Idempotent: a ready document is left as it is."""
-    document = Document.objects.filter(pk=document_id).first()
-    if document is None or document.status == Document.Status.READY:
-        return
+    """After upload: draw the preview (a PDF's first page, an image without its
+    metadata) and mark the document ready. Idempotent: a ready document is left as it
+    is. Bounded: each attempt is counted before drawing, in its own transaction, so
+    runs killed mid-draw (a worker's hard time limit, a crash) add up, and after
+    PREVIEW_MAX_ATTEMPTS the document is ready without a preview (still downloadable)."""
+    with transaction.atomic():
+        document = (
+            Document.objects.select_for_update().filter(pk=document_id, status=Document.Status.PROCESSING).first()
+        )
+        if document is None:
+            return
+        if document.preview_attempts >= settings.PREVIEW_MAX_ATTEMPTS:
+            logger.warning("document %s left without preview after %s attempts", document.pk, document.preview_attempts)
+            document.status = Document.Status.READY
+            document.save(update_fields=["status"])
+            return
+        document.preview_attempts += 1
+        document.save(update_fields=["preview_attempts"])
     fields = ["status"]
-    if document.content_type == "application/pdf":
+    if document.content_type in PREVIEWED_TYPES:
         try:
-            preview = render_pdf_preview(read_document(document=document))
+            preview = render_preview(data=read_document(document=document), content_type=document.content_type)
         except files.IntegrityError:
             return
-        except Exception:  # a PDF pdfium cannot draw still gets served, without preview
+        if preview is None:  # it is still served, without preview
             logger.warning("no preview for document %s", document.pk)
         else:
             document.preview_name, document.preview_sha256, _ = files.store(preview, folder="previews")
@@ -125,11 +156,15 @@ def process_document(*, document_id: int) -> None:
 
 
 def sweep_unprocessed_documents(*, older_than_minutes=5) -> int:
-    """Periodic: enqueue documents still processing (the broker was down at upload)."""
+    """Periodic: enqueue documents still processing (the broker was down at upload, or
+    a run was killed); those past PREVIEW_MAX_ATTEMPTS are made ready without a preview
+    instead of being tried again."""
     cutoff = timezone.now() - datetime.timedelta(minutes=older_than_minutes)
-    ids = list(
-        Document.objects.filter(status=Document.Status.PROCESSING, created_at__lte=cutoff).values_list("pk", flat=True)
-    )
+    stale = Document.objects.filter(status=Document.Status.PROCESSING, created_at__lte=cutoff)
+    given_up = stale.filter(preview_attempts__gte=settings.PREVIEW_MAX_ATTEMPTS).update(status=Document.Status.READY)
+    if given_up:
+        logger.warning("%s documents left without preview after %s attempts", given_up, settings.PREVIEW_MAX_ATTEMPTS)
+    ids = list(stale.values_list("pk", flat=True))
     for document_id in ids:
         _enqueue_processing(document_id)
     return len(ids)
@@ -198,56 +233,78 @@ def add_lab_report(*, author, team, patient, title, collected_on, observations) 
 
 
 CSV_COLUMNS = ["loinc", "name", "value", "unit", "low", "high"]
+CSV_DECIMAL_COLUMNS = ("value", "low", "high")
+CSV_ERRORS_SHOWN = 20
 
 
 def parse_observations_csv(data: bytes) -> list[dict]:
-    """Observations from a CSV file (columns: loinc, name, value, unit, low, high;
-    comma or semicolon separated, decimal point or comma). Raises ValidationError
-    naming every bad line."""
+    """Observations from a lab CSV file (columns: loinc, name, value, unit, low, high;
+    comma or semicolon separated, decimal point or comma; quotes as RFC 4180 says).
+    Every row is checked by the observation form, the rules of a row typed in.
+    Whole or refused: raises ValidationError naming each bad line, its column and
+    what is wrong, or the limit (rows, bytes) the file is over."""
+    if len(data) > settings.LAB_CSV_MAX_BYTES:
+        raise files.too_large(len(data), settings.LAB_CSV_MAX_BYTES)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise ValidationError(_("The CSV file must be UTF-8 text."), code="encoding") from None
-    dialect = csv.Sniffer().sniff(text.splitlines()[0] if text.strip() else ",", delimiters=",;")
-    rows = list(csv.DictReader(io.StringIO(text), dialect=dialect))
-    if not rows or set(CSV_COLUMNS) - set(rows[0].keys()):
-        raise ValidationError(
-            _("The CSV file needs these columns: %(columns)s.") % {"columns": ", ".join(CSV_COLUMNS)}, code="columns"
-        )
-    observations, errors = [], []
-    for line, row in enumerate(rows, start=2):
-        try:
-            observation = {
-                "loinc": row["loinc"].strip()[:16],
-                "name": row["name"].strip()[:120],
-                "value": _decimal(row["value"]),
-                "unit": row["unit"].strip()[:32],
-                "low": _decimal(row["low"], required=False),
-                "high": _decimal(row["high"], required=False),
-            }
-            if not observation["loinc"] or not observation["name"]:
-                raise ValueError
-        except (ValueError, ArithmeticError, AttributeError):
-            errors.append(_("Line %(line)d is not valid.") % {"line": line})
-        else:
-            try:
-                Observation(**observation).clean()  # the model's rules (a reversed range)
-            except ValidationError:
-                errors.append(_("Line %(line)d: the upper limit is below the lower limit.") % {"line": line})
+    header = text.partition("\n")[0]
+    delimiter = ";" if header.count(";") > header.count(",") else ","
+    # The excel dialect reads RFC 4180: a doubled quote inside quotes is one quote.
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    observations, errors, rows = [], [], 0
+    try:
+        columns = [name.strip().lower() for name in next(reader, [])]
+        if set(CSV_COLUMNS) - set(columns):
+            raise ValidationError(
+                _("The CSV file needs these columns: %(columns)s.") % {"columns": ", ".join(CSV_COLUMNS)},
+                code="columns",
+            )
+        position = {name: columns.index(name) for name in CSV_COLUMNS}
+        for row in reader:
+            if not any(cell.strip() for cell in row):
+                continue
+            rows += 1
+            if rows > settings.LAB_CSV_MAX_ROWS:
+                message = _(
+                    "This CSV file has more than %(rows)s rows, the limit for one report: "
+                    "split it into several reports."
+                )
+                raise ValidationError(message % lab_csv_limits(), code="too_many_rows")
+            values = {name: row[index] if index < len(row) else "" for name, index in position.items()}
+            for name in CSV_DECIMAL_COLUMNS:
+                values[name] = values[name].replace(",", ".")
+            form = ObservationForm(values)
+            if form.is_valid():
+                observations.append(form.cleaned_data)
             else:
-                observations.append(observation)
+                errors += _line_errors(reader.line_num, form)
+    except csv.Error:
+        errors.append(
+            _("Line %(line)d cannot be read: a field is too long or a quote is misplaced.") % {"line": reader.line_num}
+        )
     if errors:
-        raise ValidationError(errors, code="lines")
+        raise ValidationError(_shown_errors(errors), code="lines")
+    if not observations:
+        raise ValidationError(_("The CSV file has no results."), code="empty")
     return observations
 
 
-def _decimal(raw, required=True):
-    raw = (raw or "").strip().replace(",", ".")
-    if not raw:
-        if required:
-            raise ValueError("missing")
-        return None
-    value = Decimal(raw)
-    if not value.is_finite():
-        raise ValueError("not finite")
-    return value
+def _line_errors(line, form) -> list[str]:
+    return [
+        _("Line %(line)d, column %(column)s: %(message)s") % {"line": line, "column": column, "message": message}
+        if column != NON_FIELD_ERRORS
+        else _("Line %(line)d: %(message)s") % {"line": line, "message": message}
+        for column, messages in form.errors.items()
+        for message in messages
+    ]
+
+
+def _shown_errors(errors: list[str]) -> list[str]:
+    """The first errors, and how many more: a form with a thousand errors helps no one."""
+    more = len(errors) - CSV_ERRORS_SHOWN
+    if more <= 0:
+        return errors
+    count = ngettext("… and %(count)d more error.", "… and %(count)d more errors.", more) % {"count": more}
+    return [*errors[:CSV_ERRORS_SHOWN], count]

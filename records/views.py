@@ -1,5 +1,6 @@
 import datetime
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -152,20 +153,18 @@ def download(request, pk):
 @require_GET
 @login_required
 def preview(request, pk):
-    """The first-page image of a PDF, or the image itself, for the document page."""
+    """The preview image drawn at processing (a PDF's first page, an image without its
+    metadata), for the document page. Never the original: a photo's EXIF stays in it."""
     document = access.get_document_for(request.user, pk)
+    if not document.preview_name:
+        raise Http404
     try:
-        if document.preview_name:
-            data, content_type = services.read_preview(document=document), "image/png"
-        elif document.content_type in {"image/jpeg", "image/png"}:
-            data, content_type = services.read_document(document=document), document.content_type
-        else:
-            raise Http404
+        data = services.read_preview(document=document)
     except files.IntegrityError:
         raise Http404 from None
     return access.send_record_file(
         request, patient=document.patient, action=AccessLog.Action.PREVIEW_DOCUMENT, target=document.title,
-        data=data, content_type=content_type,
+        data=data, content_type=document.preview_content_type,
     )  # fmt: skip
 
 
@@ -370,7 +369,9 @@ def add_lab_report(request, patient_pk):
         observations = None
         if form.cleaned_data["csv_file"]:
             try:
-                observations = services.parse_observations_csv(form.cleaned_data["csv_file"].read(1_000_000))
+                observations = services.parse_observations_csv(
+                    form.cleaned_data["csv_file"].read(settings.LAB_CSV_MAX_BYTES + 1)
+                )
             except ValidationError as error:
                 form.add_error("csv_file", error)
         elif formset.is_valid():

@@ -129,7 +129,8 @@ def test_a_bad_csv_names_its_bad_lines_and_saves_nothing(client, login, clinicia
     )  # fmt: skip
     page = response.content.decode()
     assert response.status_code == 200
-    assert "La ligne 2 n’est pas valide." in page and "La ligne 3 n’est pas valide." in page
+    assert "Ligne 2, colonne value : Saisissez un nombre." in page
+    assert "Ligne 3, colonne loinc : Ce champ est obligatoire." in page
     assert not LabReport.objects.exists()
 
 
@@ -274,7 +275,10 @@ def test_a_reversed_reference_range_is_refused_next_to_the_upper_limit(client, l
         reverse("records:add_lab_report", args=[patient.pk]),
         {"title": "Bilan", "collected_on": "2026-11-01", "csv_file": csv_file, "obs-TOTAL_FORMS": "0", "obs-INITIAL_FORMS": "0"},
     )  # fmt: skip
-    assert "Ligne 2 : la limite supérieure est inférieure à la limite inférieure." in response.content.decode()
+    assert (
+        "Ligne 2, colonne high : La limite supérieure est inférieure à la limite inférieure."
+        in response.content.decode()
+    )
     assert not LabReport.objects.exists()
 
 

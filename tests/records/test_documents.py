@@ -5,6 +5,7 @@ import pytest
 import time_machine
 from django.core.files.storage import default_storage
 from django.db import connection
+from django.template.defaultfilters import filesizeformat
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
@@ -70,6 +71,18 @@ def test_too_large_files_are_refused(client, login, patient, upload, settings, m
     assert "trop volumineux" in response.content.decode()
     assert not Document.objects.exists()
     assert stored_files(media_root) == []
+
+
+def test_one_byte_over_the_limit_is_not_told_as_the_limit_itself(client, login, patient, upload, settings):
+    """It read « (20,0 Mio) ; la limite est de 20,0 Mio »: exact bytes, and Mo in French."""
+    assert settings.DOCUMENT_MAX_BYTES == 20 * 1024 * 1024
+    login(patient)
+    response = post_upload(client, upload("gros.pdf", b"%PDF-1.7\n" + b"x" * (20 * 1024 * 1024 - 8)))
+    assert response.context["form"].errors["file"] == [
+        "Ce fichier est trop volumineux : 20\xa0971\xa0521 octets, au-delà de la limite de 20 Mo (20\xa0971\xa0520 octets)."
+    ]
+    assert not Document.objects.exists()
+    assert filesizeformat(3000) == "2,9\xa0Ko"  # sizes shown elsewhere use the same units
 
 
 def test_images_and_text_are_accepted(client, login, patient, upload):
