@@ -1,4 +1,5 @@
 from django.db import models
+from django.utils import timezone
 
 
 class WorkerHeartbeat(models.Model):
@@ -9,3 +10,19 @@ class WorkerHeartbeat(models.Model):
 
     def __str__(self):
         return f"{self.name} @ {self.last_seen:%Y-%m-%d %H:%M:%S}"
+
+
+class FormSubmission(models.Model):
+    """A state-changing form that has been submitted, by its token (``portal.idempotency``):
+    a second submit of the same rendered form answers as the first did, acting once."""
+
+    user = models.ForeignKey("accounts.User", on_delete=models.CASCADE, related_name="+")
+    token = models.UUIDField()
+    redirect_to = models.CharField(max_length=2000)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "token"], name="one_submission_per_form_token")]
+
+    def __str__(self):
+        return f"{self.token} → {self.redirect_to}"

@@ -139,6 +139,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "messaging.context_processors.unread_messages",
             ],
+            "builtins": ["portal.templatetags.idempotency"],
         },
     },
 ]
@@ -414,6 +415,7 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-unprocessed-documents": {"task": "records.tasks.sweep_unprocessed_documents", "schedule": 300.0},
     "sweep-exports": {"task": "records.export_tasks.sweep_exports", "schedule": 600.0},
     "clear-expired-sessions": {"task": "portal.tasks.clear_expired_sessions", "schedule": 3600.0},
+    "purge-form-submissions": {"task": "portal.tasks.purge_form_submissions", "schedule": 3600.0},
 }
 # A web request must not hang when the broker is down: try briefly, then leave
 # the work in the database for the periodic relays.

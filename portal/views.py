@@ -9,7 +9,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import get_language
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_safe
 
 from portal import access
 from portal.accounts.models import User
@@ -33,11 +33,13 @@ def trust_page(request, page):
 
 
 @login_required
+@require_safe
 def home(request):
     return redirect(HOME_BY_ROLE[request.user.role])
 
 
 @access.role_required(User.Role.PATIENT)
+@require_safe
 def patient_home(request):
     patient = access.get_own_patient(request.user)
     conversations = (
