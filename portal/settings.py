@@ -170,14 +170,21 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env("REDIS_URL")
 CACHE_URL = env("CACHE_URL", REDIS_URL)
+# Redis, and the database while Redis is down (portal/cache.py): rate limits keep holding.
+_fallback_cache = {
+    "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+    "LOCATION": "carnet_cache",
+    "KEY_PREFIX": env("CACHE_KEY_PREFIX", "carnet"),
+}
 if CACHE_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "portal.cache.FailoverRedisCache",
             "LOCATION": CACHE_URL,
             "KEY_PREFIX": env("CACHE_KEY_PREFIX", "carnet"),
             "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
-        }
+        },
+        "fallback": _fallback_cache,
     }
 else:
     CACHES = {
@@ -185,7 +192,8 @@ else:
             "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
             "LOCATION": BASE_DIR / "var" / "cache",
             "KEY_PREFIX": env("CACHE_KEY_PREFIX", "carnet"),
-        }
+        },
+        "fallback": _fallback_cache,
     }
 
 # Accounts

@@ -72,6 +72,8 @@ def _check_database():
 
 
 def _check_cache():
+    if hasattr(cache, "check_primary"):  # Redis itself, not the database standing in for it
+        cache.check_primary()
     nonce = uuid.uuid4().hex
     cache.set("healthz", nonce, 10)
     if cache.get("healthz") != nonce:
