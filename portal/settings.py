@@ -413,15 +413,20 @@ CELERY_WORKER_MAX_MEMORY_PER_CHILD = 300_000  # KiB
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", "celery")
 CELERY_TIMEZONE = TIME_ZONE
-# A running export renews a lease at each step; when its worker dies, another
-# run may take over once the lease has expired (records/exports.py).
-EXPORT_LEASE_SECONDS = env_int("EXPORT_LEASE_SECONDS", 300)
+# A running export keeps a short lease; when its worker dies, the sweep hands it to a
+# live worker once the lease has expired (records/exports.py). An export queued while
+# the broker was down is enqueued by the sweep once it is back. With these values a
+# dead run is taken over within lease + sweep = 50 s, a queued one within 50 s of the
+# broker's return (the sweep, plus at most 30 s for a worker to reconnect).
+EXPORT_LEASE_SECONDS = env_int("EXPORT_LEASE_SECONDS", 30)
+EXPORT_SWEEP_SECONDS = env_int("EXPORT_SWEEP_SECONDS", 20)
 CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {"task": "portal.tasks.heartbeat", "schedule": 60.0},
     "relay-notifications": {"task": "messaging.tasks.relay_notifications", "schedule": 60.0},
     "sweep-unprocessed-documents": {"task": "records.tasks.sweep_unprocessed_documents", "schedule": 300.0},
-    "sweep-exports": {"task": "records.export_tasks.sweep_exports", "schedule": 600.0},
+    "sweep-exports": {"task": "records.export_tasks.sweep_exports", "schedule": float(EXPORT_SWEEP_SECONDS)},
     "clear-expired-sessions": {"task": "portal.tasks.clear_expired_sessions", "schedule": 3600.0},
     "purge-form-submissions": {"task": "portal.tasks.purge_form_submissions", "schedule": 3600.0},
 }
