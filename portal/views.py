@@ -1,13 +1,16 @@
+import sys
 import uuid
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
-from django.db import connection, transaction
-from django.http import JsonResponse
+from django.db import InterfaceError, OperationalError, connection, transaction
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.template import loader
 from django.utils import timezone
 from django.utils.translation import get_language
+from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_safe
 
@@ -103,3 +106,13 @@ def healthz(request):
             results[name] = "ok"
     healthy = all(value == "ok" for value in results.values())
     return JsonResponse({"status": "ok" if healthy else "error", "checks": results}, status=200 if healthy else 503)
+
+
+def server_error(request):
+    """The 500 page; a 503 page saying nothing was saved when the database could not
+    be reached or dropped the connection (the request's transaction was rolled back).
+    Marks the request so that ``RetryReadOnLostDatabaseMiddleware`` may run a read again."""
+    if isinstance(sys.exc_info()[1], OperationalError | InterfaceError):
+        request.database_lost = True
+        return HttpResponse(loader.get_template("503.html").render(), status=503, headers={"Retry-After": "5"})
+    return defaults.server_error(request)
