@@ -26,3 +26,15 @@ class FormSubmission(models.Model):
 
     def __str__(self):
         return f"{self.token} → {self.redirect_to}"
+
+
+class PendingTask(models.Model):
+    """A task that could not be handed to Celery (broker down), kept until the
+    periodic relay (``portal.tasks.relay_pending_tasks``) hands it over."""
+
+    task = models.CharField(max_length=200)
+    args = models.JSONField(default=list)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self):
+        return self.task

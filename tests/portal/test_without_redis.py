@@ -11,7 +11,9 @@ from django_otp.plugins.otp_email.models import EmailDevice
 
 from messaging import services as messaging
 from messaging.models import Message
+from portal import jobs
 from portal.celery import app as celery_app
+from portal.models import PendingTask
 from records.models import Export
 from tests.conftest import second_factor_of
 from tests.factories import PASSWORD
@@ -66,6 +68,14 @@ def test_signing_in_and_using_carnet_while_redis_is_down(on_redis, client, patie
     assert Export.objects.filter(patient=patient, state="queued").exists()  # for the sweep once Redis is back
     health = client.get("/healthz")
     assert health.status_code == 503 and health.json()["checks"]["cache"].startswith("error:")
+    # The new-sign-in notice could not be handed to Celery: it waits in the database.
+    assert list(PendingTask.objects.values_list("task", "args")) == [
+        ("portal.accounts.tasks.send_security_notice", [patient.user.pk, "new_sign_in", None])
+    ]
+
+    on_redis.start()
+    assert jobs.relay_pending_tasks() == 1 and not PendingTask.objects.exists()
+    assert client.get(reverse("patient_home")).status_code == 200
 
 
 def test_rate_limits_hold_from_the_database_while_redis_is_down(on_redis, client, patient, settings):
