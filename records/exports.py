@@ -25,6 +25,8 @@ from records.models import Export
 logger = logging.getLogger(__name__)
 
 KEEP_FOR = datetime.timedelta(days=7)
+# Runs an export may start; when all of them died, it fails (the patient may ask again).
+MAX_ATTEMPTS = 3
 
 
 def lease() -> datetime.timedelta:
@@ -124,6 +126,13 @@ def _claim(export_id: int, token: str) -> Export | None:
             return None
         if export.state == Export.State.RUNNING and export.lease_until and export.lease_until > now:
             raise ExportBusy((export.lease_until - now).total_seconds() + 1)
+        if export.attempts >= MAX_ATTEMPTS:  # each run died (killed, out of memory): stop trying
+            export.state, export.failure, export.finished_at, export.lease_until = (
+                Export.State.FAILED, Export.Failure.ERROR, now, None
+            )  # fmt: skip
+            export.save(update_fields=["state", "failure", "finished_at", "lease_until"])
+            logger.error("export %s failed: its %d runs died", export_id, export.attempts)
+            return None
         export.state = Export.State.RUNNING
         export.run_token = token
         export.lease_until = now + lease()

@@ -80,7 +80,7 @@ def celery_env(redis_server, media_root, monkeypatch, settings, tmp_path):
 def a_large_record(patient, clinician, team):
     data = make_pdf()
     rows = []
-    for n in range(30):
+    for n in range(20):
         name, sha256, key_id = files.store(data)
         rows.append(
             Document(
@@ -100,10 +100,10 @@ def a_large_record(patient, clinician, team):
         )
     Document.objects.bulk_create(rows)
     threads = Conversation.objects.bulk_create(
-        [Conversation(patient=patient, team=team, subject=f"Question {n}", started_by=patient.user) for n in range(40)]
+        [Conversation(patient=patient, team=team, subject=f"Question {n}", started_by=patient.user) for n in range(15)]
     )
     Message.objects.bulk_create(
-        [Message(conversation=c, author=patient.user, body="Bonjour " * 200) for c in threads for _ in range(8)]
+        [Message(conversation=c, author=patient.user, body="Bonjour " * 200) for c in threads for _ in range(6)]
     )
 
 
@@ -133,7 +133,7 @@ def test_worker_killed_mid_export_is_taken_over_and_finished_once(
     celery_env("worker")
     live = time.monotonic()
     # No one calls the sweep by hand: beat runs it, and a live worker takes over.
-    assert wait_for(lambda: Export.objects.filter(pk=export.pk, attempts=2).exists(), 60)
+    assert wait_for(lambda: Export.objects.filter(pk=export.pk, attempts=2).exists(), 30)
     print(f"taken over {time.monotonic() - live:.1f} s after a live worker started")
     assert wait_for(lambda: Export.objects.filter(pk=export.pk, state="ready", emailed_at__isnull=False).exists(), 90)
     print(f"taken over and finished {time.monotonic() - live:.1f} s after a live worker started")
