@@ -3,7 +3,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_POST, require_safe
 
 from messaging import services
 from messaging.forms import AssignForm, NewConversationForm, PreferenceForm, ReplyForm, ReplyTemplateForm
@@ -11,6 +11,7 @@ from messaging.models import Conversation, NotificationPreference, ReplyTemplate
 from portal import access
 from portal.accounts.models import User
 from portal.audit.models import AccessLog
+from portal.idempotency import idempotent
 from portal.pagination import keyset_page
 from records import files
 
@@ -23,6 +24,7 @@ def _bound(request):
 
 
 @access.role_required(User.Role.PATIENT)
+@require_safe
 def inbox(request):
     """The patient's conversations, newest activity first, with unread counts."""
     conversations = access.conversations_for(request.user).select_related("team").with_unread_for(request.user)
@@ -49,6 +51,7 @@ def _new_conversation(request, *, patient, teams):
 
 
 @access.role_required(User.Role.PATIENT)
+@idempotent
 def new_conversation(request):
     patient = access.get_own_patient(request.user)
     teams = access.teams_patient_can_write_to(patient)
@@ -56,6 +59,7 @@ def new_conversation(request):
 
 
 @access.role_required(User.Role.CLINICIAN)
+@require_safe
 def team_inbox(request):
     """The shared inbox of the clinician's care teams, with filters."""
     teams = access.teams_of(request.user)
@@ -98,6 +102,7 @@ def team_inbox(request):
 
 
 @access.role_required(User.Role.CLINICIAN)
+@idempotent
 def team_new_conversation(request, patient_pk):
     """A clinician starts a conversation with a patient of one of their teams."""
     patient = access.get_cared_patient(request.user, patient_pk)
@@ -123,6 +128,7 @@ def _conversation_context(request, conversation, form):
 
 
 @login_required
+@idempotent
 def conversation(request, pk):
     """Read a conversation and reply. A reply to a closed conversation reopens it."""
     conversation = access.get_conversation_for(request.user, pk)
@@ -181,6 +187,7 @@ def thread(request, pk):
 
 @require_POST
 @access.role_required(User.Role.CLINICIAN)
+@idempotent
 def assign(request, pk):
     conversation = access.get_conversation_for(request.user, pk)
     form = AssignForm(request.POST, team=conversation.team)
@@ -196,6 +203,7 @@ def assign(request, pk):
 
 @require_POST
 @access.role_required(User.Role.CLINICIAN)
+@idempotent
 def set_status(request, pk):
     conversation = access.get_conversation_for(request.user, pk)
     try:
@@ -210,6 +218,7 @@ def set_status(request, pk):
 
 
 @access.role_required(User.Role.CLINICIAN)
+@idempotent
 def reply_templates(request):
     """The reply templates of the clinician's care teams: list and add."""
     teams = access.teams_of(request.user)
@@ -224,6 +233,7 @@ def reply_templates(request):
 
 @require_POST
 @access.role_required(User.Role.CLINICIAN)
+@idempotent
 def delete_reply_template(request, pk):
     template = get_object_or_404(ReplyTemplate, pk=pk, team__in=access.teams_of(request.user))
     template.delete()
@@ -232,6 +242,7 @@ def delete_reply_template(request, pk):
 
 
 @access.role_required(User.Role.PATIENT)
+@idempotent
 def preferences(request):
     preference, _created = NotificationPreference.objects.get_or_create(user=request.user)
     form = PreferenceForm(request.POST if request.method == "POST" else None, instance=preference)
@@ -262,6 +273,7 @@ def attachment(request, pk):
 
 @require_POST
 @access.role_required(User.Role.PATIENT)
+@idempotent
 def save_attachment(request, pk):
     """Copy an attachment into the patient's documents."""
     attachment = access.get_attachment_for(request.user, pk)

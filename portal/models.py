@@ -1,4 +1,5 @@
 from django.db import models
+from django.utils import timezone
 
 
 class WorkerHeartbeat(models.Model):
@@ -24,3 +25,31 @@ class TermsAcceptance(models.Model):
 
     def __str__(self):
         return f"{self.user_id} accepted {self.version}"
+
+
+class FormSubmission(models.Model):
+    """A state-changing form that has been submitted, by its token (``portal.idempotency``):
+    a second submit of the same rendered form answers as the first did, acting once."""
+
+    user = models.ForeignKey("accounts.User", on_delete=models.CASCADE, related_name="+")
+    token = models.UUIDField()
+    redirect_to = models.CharField(max_length=2000)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "token"], name="one_submission_per_form_token")]
+
+    def __str__(self):
+        return f"{self.token} → {self.redirect_to}"
+
+
+class PendingTask(models.Model):
+    """A task that could not be handed to Celery (broker down), kept until the
+    periodic relay (``portal.tasks.relay_pending_tasks``) hands it over."""
+
+    task = models.CharField(max_length=200)
+    args = models.JSONField(default=list)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self):
+        return self.task

@@ -105,6 +105,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost: runs a read again when the database dropped its connection.
+    "portal.middleware.RetryReadOnLostDatabaseMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -143,6 +145,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "messaging.context_processors.unread_messages",
             ],
+            "builtins": ["portal.templatetags.idempotency"],
         },
     },
 ]
@@ -173,14 +176,21 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env("REDIS_URL")
 CACHE_URL = env("CACHE_URL", REDIS_URL)
+# Redis, and the database while Redis is down (portal/cache.py): rate limits keep holding.
+_fallback_cache = {
+    "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+    "LOCATION": "carnet_cache",
+    "KEY_PREFIX": env("CACHE_KEY_PREFIX", "carnet"),
+}
 if CACHE_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "portal.cache.FailoverRedisCache",
             "LOCATION": CACHE_URL,
             "KEY_PREFIX": env("CACHE_KEY_PREFIX", "carnet"),
             "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
-        }
+        },
+        "fallback": _fallback_cache,
     }
 else:
     CACHES = {
@@ -188,7 +198,8 @@ else:
             "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
             "LOCATION": BASE_DIR / "var" / "cache",
             "KEY_PREFIX": env("CACHE_KEY_PREFIX", "carnet"),
-        }
+        },
+        "fallback": _fallback_cache,
     }
 
 # Accounts
@@ -417,16 +428,23 @@ CELERY_WORKER_MAX_MEMORY_PER_CHILD = 300_000  # KiB
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", "celery")
 CELERY_TIMEZONE = TIME_ZONE
-# A running export renews a lease at each step; when its worker dies, another
-# run may take over once the lease has expired (records/exports.py).
-EXPORT_LEASE_SECONDS = env_int("EXPORT_LEASE_SECONDS", 300)
+# A running export keeps a short lease; when its worker dies, the sweep hands it to a
+# live worker once the lease has expired (records/exports.py). An export queued while
+# the broker was down is enqueued by the sweep once it is back. With these values a
+# dead run is taken over within lease + sweep = 50 s, a queued one within 50 s of the
+# broker's return (the sweep, plus at most 30 s for a worker to reconnect).
+EXPORT_LEASE_SECONDS = env_int("EXPORT_LEASE_SECONDS", 30)
+EXPORT_SWEEP_SECONDS = env_int("EXPORT_SWEEP_SECONDS", 20)
 CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {"task": "portal.tasks.heartbeat", "schedule": 60.0},
     "relay-notifications": {"task": "messaging.tasks.relay_notifications", "schedule": 60.0},
+    "relay-pending-tasks": {"task": "portal.tasks.relay_pending_tasks", "schedule": 60.0},
     "sweep-unprocessed-documents": {"task": "records.tasks.sweep_unprocessed_documents", "schedule": 300.0},
-    "sweep-exports": {"task": "records.export_tasks.sweep_exports", "schedule": 600.0},
+    "sweep-exports": {"task": "records.export_tasks.sweep_exports", "schedule": float(EXPORT_SWEEP_SECONDS)},
     "clear-expired-sessions": {"task": "portal.tasks.clear_expired_sessions", "schedule": 3600.0},
+    "purge-form-submissions": {"task": "portal.tasks.purge_form_submissions", "schedule": 3600.0},
 }
 # A web request must not hang when the broker is down: try briefly, then leave
 # the work in the database for the periodic relays.

@@ -1,22 +1,26 @@
+import sys
 import uuid
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
-from django.db import connection, transaction
-from django.http import JsonResponse
+from django.db import InterfaceError, OperationalError, connection, transaction
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render, resolve_url
+from django.template import loader
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
+from django.views import defaults
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_safe
 
 from portal import access
 from portal.accounts.middleware import TERMS_SESSION_KEY
 from portal.accounts.models import User
 from portal.celery import app as celery_app
+from portal.idempotency import idempotent
 from portal.models import TermsAcceptance
 from records.models import LabReport, Prescription
 
@@ -50,6 +54,7 @@ def trust_page(request, page):
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@idempotent
 def terms_accept(request):
     """The terms of use in force, to accept once per version (recorded; a double
     submit records once), then on to where the person was going."""
@@ -65,11 +70,13 @@ def terms_accept(request):
 
 
 @login_required
+@require_safe
 def home(request):
     return redirect(HOME_BY_ROLE[request.user.role])
 
 
 @access.role_required(User.Role.PATIENT)
+@require_safe
 def patient_home(request):
     patient = access.get_own_patient(request.user)
     conversations = (
@@ -102,6 +109,8 @@ def _check_database():
 
 
 def _check_cache():
+    if hasattr(cache, "check_primary"):  # Redis itself, not the database standing in for it
+        cache.check_primary()
     nonce = uuid.uuid4().hex
     cache.set("healthz", nonce, 10)
     if cache.get("healthz") != nonce:
@@ -131,3 +140,13 @@ def healthz(request):
             results[name] = "ok"
     healthy = all(value == "ok" for value in results.values())
     return JsonResponse({"status": "ok" if healthy else "error", "checks": results}, status=200 if healthy else 503)
+
+
+def server_error(request):
+    """The 500 page; a 503 page saying nothing was saved when the database could not
+    be reached or dropped the connection (the request's transaction was rolled back).
+    Marks the request so that ``RetryReadOnLostDatabaseMiddleware`` may run a read again."""
+    if isinstance(sys.exc_info()[1], OperationalError | InterfaceError):
+        request.database_lost = True
+        return HttpResponse(loader.get_template("503.html").render(), status=503, headers={"Retry-After": "5"})
+    return defaults.server_error(request)

@@ -6,6 +6,7 @@ from django.views.decorators.http import require_GET
 
 from portal import access
 from portal.accounts.models import User
+from portal.idempotency import idempotent
 from records import exports, files
 from records.export_forms import ExportRequestForm
 from records.models import Export, Observation
@@ -19,6 +20,7 @@ def _context(request, patient, form):
 
 
 @access.role_required(User.Role.PATIENT)
+@idempotent
 def export_page(request):
     """Request an export and follow the state of each one."""
     patient = access.get_own_patient(request.user)

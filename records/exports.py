@@ -4,15 +4,17 @@ Callers have already checked access through ``portal.access``. Tasks call these
 with ids only; the row's state machine and a lock make every step safe to run twice.
 """
 
+import contextlib
 import datetime
 import json
 import logging
+import threading
 import uuid
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
@@ -23,12 +25,41 @@ from records.models import Export
 logger = logging.getLogger(__name__)
 
 KEEP_FOR = datetime.timedelta(days=7)
+# Runs an export may start; when all of them died, it fails (the patient may ask again).
+MAX_ATTEMPTS = 3
 
 
 def lease() -> datetime.timedelta:
-    """A running export holds a lease, renewed at each progress step; a run that
-    died (worker killed) lets it expire, and a redelivered or swept task takes over."""
+    """A running export holds a short lease, renewed while its run is alive (at each
+    progress step, and every third of a lease by ``_keeping_lease``); a run that died
+    (worker killed) lets it expire, and the periodic sweep hands it to a live worker."""
     return datetime.timedelta(seconds=settings.EXPORT_LEASE_SECONDS)
+
+
+@contextlib.contextmanager
+def _keeping_lease(export_id: int, token: str):
+    """Renew the run's lease from a thread while the block runs, however long one
+    build step takes: the lease can then be short, so a dead run is noticed quickly."""
+    stop = threading.Event()
+
+    def renew():
+        try:
+            while not stop.wait(lease().total_seconds() / 3):
+                Export.objects.filter(pk=export_id, run_token=token, state=Export.State.RUNNING).update(
+                    lease_until=timezone.now() + lease()
+                )
+        except Exception as error:  # the progress steps renew it too; the run goes on
+            logger.warning("export %s: lease not renewed (%s)", export_id, type(error).__name__)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=renew, name=f"export-{export_id}-lease", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=10)
 
 
 class ExportBusy(Exception):
@@ -95,6 +126,13 @@ def _claim(export_id: int, token: str) -> Export | None:
             return None
         if export.state == Export.State.RUNNING and export.lease_until and export.lease_until > now:
             raise ExportBusy((export.lease_until - now).total_seconds() + 1)
+        if export.attempts >= MAX_ATTEMPTS:  # each run died (killed, out of memory): stop trying
+            export.state, export.failure, export.finished_at, export.lease_until = (
+                Export.State.FAILED, Export.Failure.ERROR, now, None
+            )  # fmt: skip
+            export.save(update_fields=["state", "failure", "finished_at", "lease_until"])
+            logger.error("export %s failed: its %d runs died", export_id, export.attempts)
+            return None
         export.state = Export.State.RUNNING
         export.run_token = token
         export.lease_until = now + lease()
@@ -154,16 +192,18 @@ def _fail(export_id: int, token: str, reason: str) -> None:
     _finish(export_id, token, state=Export.State.FAILED, failure=reason)
 
 
-def run_export(*, export_id: int) -> None:
+def run_export(*, export_id: int, keep_lease: bool = False) -> None:
     """Build, seal and store the export's file, then mark it ready. A finished
     export is left alone; a duplicate delivery while another run is alive raises
-    ``ExportBusy``; a file built by a run that lost the row is thrown away."""
+    ``ExportBusy``; a file built by a run that lost the row is thrown away.
+    ``keep_lease``: renew the lease from a thread (a worker's run; see ``lease``)."""
     token = uuid.uuid4().hex
     export = _claim(export_id, token)
     if export is None:
         return
     try:
-        data = _build(export, lambda percent: _set_progress(export_id, token, percent))
+        with _keeping_lease(export_id, token) if keep_lease else contextlib.nullcontext():
+            data = _build(export, lambda percent: _set_progress(export_id, token, percent))
     except SoftTimeLimitExceeded:
         _fail(export_id, token, Export.Failure.TIMEOUT)
         return
@@ -218,10 +258,12 @@ def email_export_ready(*, export_id: int) -> bool:
         return True
 
 
-def sweep_exports(*, stale_after=datetime.timedelta(minutes=2)) -> dict:
-    """Periodic: delete exports older than 7 days with their files; enqueue
-    exports left queued (broker down) or whose run died; send missed emails."""
+def sweep_exports(*, stale_after: datetime.timedelta | None = None) -> dict:
+    """Periodic (every ``EXPORT_SWEEP_SECONDS``): delete exports older than 7 days with
+    their files; enqueue exports left queued longer than a lease (broker down) or whose
+    run's lease has expired (worker died); send missed emails."""
     now = timezone.now()
+    stale_after = lease() if stale_after is None else stale_after
     expired = Export.objects.filter(
         created_at__lt=now - KEEP_FOR, state__in=[Export.State.READY, Export.State.FAILED]
     ) | Export.objects.filter(expires_at__lt=now)

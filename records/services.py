@@ -20,7 +20,7 @@ from django.utils.translation import ngettext
 from portal.careteams.models import CareLink, ClinicianBlock
 from records import files
 from records.forms import ObservationForm, lab_csv_limits
-from records.models import Document, LabReport, Observation
+from records.models import Document, LabReport, Observation, Prescription
 
 logger = logging.getLogger(__name__)
 
@@ -192,11 +192,19 @@ def request_renewal(*, user, prescription):
     """Ask the prescribing team to renew a renewable prescription: it arrives in
     their inbox as a conversation of type renewal. An open request for the same
     prescription is reused, never duplicated."""
+    if not prescription.renewable:
+        raise ValidationError(_("This prescription cannot be renewed."), code="not_renewable")
+    with transaction.atomic():
+        # One request at a time per prescription: a simultaneous one waits here, then
+        # finds the conversation this one opened (a new statement sees it once committed).
+        Prescription.objects.select_for_update().filter(pk=prescription.pk).first()
+        return _open_renewal(user=user, prescription=prescription)
+
+
+def _open_renewal(*, user, prescription):
     from messaging import services as messaging
     from messaging.models import Conversation
 
-    if not prescription.renewable:
-        raise ValidationError(_("This prescription cannot be renewed."), code="not_renewable")
     existing = Conversation.objects.filter(
         prescription=prescription, kind=Conversation.Kind.RENEWAL, status=Conversation.Status.OPEN
     ).first()

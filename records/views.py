@@ -10,12 +10,13 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST, require_safe
 
 from portal import access
 from portal.accounts.models import User
 from portal.audit.models import AccessLog
 from portal.careteams.models import CareLink, CareTeam, ClinicianBlock
+from portal.idempotency import idempotent
 from portal.pagination import keyset_page
 from records import charts, files, services
 from records.forms import (
@@ -43,6 +44,7 @@ def _saved_filters(request):
 
 
 @access.role_required(User.Role.PATIENT)
+@idempotent
 def documents(request):
     """The patient's documents, filtered and paginated."""
     patient = access.get_own_patient(request.user)
@@ -82,12 +84,14 @@ def documents(request):
 
 
 @access.role_required(User.Role.PATIENT)
+@idempotent
 def upload(request):
     patient = access.get_own_patient(request.user)
     return _upload(request, patient=patient, team=None, back="records:documents")
 
 
 @access.role_required(User.Role.CLINICIAN)
+@idempotent
 def clinician_upload(request, patient_pk):
     """A clinician publishes a document for a patient of their team."""
     patient = access.get_cared_patient(request.user, patient_pk)
@@ -129,6 +133,7 @@ def _render_document(request, template, document, status=200):
 
 
 @login_required
+@require_safe
 def document(request, pk):
     document = access.get_document_for(request.user, pk)
     return _render_document(request, "records/document.html", document)
@@ -170,6 +175,7 @@ def preview(request, pk):
 
 @require_POST
 @access.role_required(User.Role.PATIENT)
+@idempotent
 def set_hidden(request, pk):
     document = access.get_document_for(request.user, pk)
     hidden = request.POST.get("hidden") == "1"
@@ -188,6 +194,7 @@ def _confirm_delete(request, *, what, back):
 
 @require_http_methods(["GET", "POST"])
 @access.role_required(User.Role.PATIENT)
+@idempotent
 def delete(request, pk):
     """GET asks for confirmation; POST deletes."""
     document = access.get_document_for(request.user, pk)
@@ -202,6 +209,7 @@ def delete(request, pk):
 
 
 @access.role_required(User.Role.PATIENT)
+@require_safe
 def care_teams(request):
     """The patient's care teams, with the means to block a team or one clinician."""
     patient = access.get_own_patient(request.user)
@@ -212,6 +220,7 @@ def care_teams(request):
 
 @require_POST
 @access.role_required(User.Role.PATIENT)
+@idempotent
 def block_team(request, link_pk):
     patient = access.get_own_patient(request.user)
     link = get_object_or_404(CareLink, pk=link_pk, patient=patient)
@@ -226,6 +235,7 @@ def block_team(request, link_pk):
 
 @require_POST
 @access.role_required(User.Role.PATIENT)
+@idempotent
 def block_clinician(request, user_pk):
     patient = access.get_own_patient(request.user)
     # Only clinicians of the patient's own care teams can be named here.
@@ -243,6 +253,7 @@ def block_clinician(request, user_pk):
 
 
 @access.role_required(User.Role.PATIENT)
+@require_safe
 def access_history(request):
     """Every read of the patient's record by someone else, newest first."""
     patient = access.get_own_patient(request.user)
@@ -276,6 +287,7 @@ def _visits(logs):
 
 
 @access.role_required(User.Role.PATIENT)
+@require_safe
 def prescriptions(request):
     """Active and past prescriptions, with renewal requests for renewable ones."""
     patient = access.get_own_patient(request.user)
@@ -289,6 +301,7 @@ def prescriptions(request):
 
 @require_POST
 @access.role_required(User.Role.PATIENT)
+@idempotent
 def request_renewal(request, pk):
     prescription = access.get_item_for(request.user, Prescription, pk)
     try:
@@ -304,6 +317,7 @@ def request_renewal(request, pk):
 
 
 @access.role_required(User.Role.CLINICIAN)
+@idempotent
 def add_prescription(request, patient_pk):
     patient = access.get_cared_patient(request.user, patient_pk)
     form = PrescriptionForm(_bound(request))
@@ -324,6 +338,7 @@ def add_prescription(request, patient_pk):
 
 
 @access.role_required(User.Role.PATIENT)
+@require_safe
 def results(request):
     """Lab reports, newest first, each with its values, units, ranges and flags."""
     patient = access.get_own_patient(request.user)
@@ -338,6 +353,7 @@ def results(request):
 
 
 @login_required
+@require_safe
 def observation_history(request, pk):
     """Every value of one test (same LOINC code) for the patient, as a trend chart
     and an accessible table."""
@@ -360,6 +376,7 @@ def observation_history(request, pk):
 
 
 @access.role_required(User.Role.CLINICIAN)
+@idempotent
 def add_lab_report(request, patient_pk):
     """A lab report with its observations, from the form rows or a CSV file."""
     patient = access.get_cared_patient(request.user, patient_pk)
@@ -425,6 +442,7 @@ def _measurement_trends(measurements):
 
 
 @access.role_required(User.Role.PATIENT)
+@require_safe
 def profile(request):
     patient = access.get_own_patient(request.user)
     forms = {kind: form_class(prefix=kind) for kind, form_class in PROFILE_FORMS.items()}
@@ -433,6 +451,7 @@ def profile(request):
 
 @require_POST
 @access.role_required(User.Role.PATIENT)
+@idempotent
 def add_profile_entry(request, kind):
     if kind not in PROFILE_FORMS:
         raise Http404
@@ -451,6 +470,7 @@ def add_profile_entry(request, kind):
 
 @require_http_methods(["GET", "POST"])
 @access.role_required(User.Role.PATIENT)
+@idempotent
 def delete_profile_entry(request, kind, pk):
     """GET asks for confirmation; POST removes the entry."""
     if kind not in PROFILE_MODELS:

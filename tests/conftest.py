@@ -53,6 +53,44 @@ def redis_url():
     return url
 
 
+class RedisServer:
+    """A redis-server of the test's own, on a free port: ``stop()`` it mid-test to see
+    what Carnet does without Redis, ``start()`` it again to see it come back."""
+
+    def __init__(self, binary, directory):
+        self.binary, self.directory = binary, directory
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process = None
+
+    def start(self):
+        self.process = subprocess.Popen(
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", str(self.directory)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        assert wait_for(lambda: reachable(self.url), 10), "redis-server did not start"
+
+    def stop(self):
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        self.process = None
+
+
+@pytest.fixture
+def redis_server(tmp_path):
+    """A running redis-server that this test alone uses, and may stop."""
+    binary = shutil.which("redis-server")
+    need(binary is not None, "needs redis-server on PATH")
+    server = RedisServer(binary, tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture
 def postgres(settings):
     need(settings.DATABASES["default"]["ENGINE"].endswith("postgresql"), "needs PostgreSQL: set DATABASE_URL")

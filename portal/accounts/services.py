@@ -21,6 +21,7 @@ from django_otp.plugins.otp_email.models import EmailDevice
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from portal import jobs
 from portal.accounts.models import Invitation, Patient, SecurityEvent, User
 
 BACKUP_CODE_COUNT = 10
@@ -232,7 +233,7 @@ def email_security_notice(*, user: User, kind: str, email: str | None = None) ->
 
     if kind not in SECURITY_NOTICE_SUBJECTS:
         raise ValueError(kind)
-    task.delay_on_commit(user.pk, kind, email)
+    jobs.enqueue_on_commit(task, user.pk, kind, email)
 
 
 def notify_security_event(*, user: User, kind: str, email: str | None = None, ip: str | None = None) -> None:
@@ -353,7 +354,7 @@ def invite_patient(*, invited_by: User, patient: Patient, email: str) -> Invitat
         expires_at=timezone.now() + INVITATION_LIFETIME,
         failed_attempts=wrong,
     )
-    send_invitation.delay_on_commit(invitation.pk)
+    jobs.enqueue_on_commit(send_invitation, invitation.pk)
     return invitation
 
 
@@ -386,7 +387,7 @@ def invite_account(*, invited_by: User, user: User) -> str:
         code_hash=make_password(_normalized_code(code)),
         expires_at=timezone.now() + INVITATION_LIFETIME,
     )
-    send_invitation.delay_on_commit(invitation.pk)
+    jobs.enqueue_on_commit(send_invitation, invitation.pk)
     return code
 
 

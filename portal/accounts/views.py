@@ -16,6 +16,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from portal.accounts import services
 from portal.accounts.forms import AcceptInvitationForm, CodeForm, EnrolCodeForm
+from portal.idempotency import idempotent
 
 # Backup codes are kept in the session only until the user has seen them.
 BACKUP_CODES_SESSION_KEY = "carnet_new_backup_codes"
@@ -74,6 +75,7 @@ def _remember_browser(request, response):
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@idempotent
 def verify(request):
     """Second step of sign-in: a code from the app, from an email, or a backup code."""
     if request.user.is_verified():
@@ -119,6 +121,7 @@ def enrol(request):
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@idempotent
 def enrol_totp(request):
     """Authenticator app: show the QR code and the secret, confirm with a first code."""
     if not _may_enrol(request):
@@ -146,6 +149,7 @@ def enrol_totp(request):
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@idempotent
 def enrol_email(request):
     """Codes by email: send a first code to the account's address, confirm with it."""
     if not _may_enrol(request):
@@ -166,6 +170,7 @@ def enrol_email(request):
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@idempotent
 def backup_codes(request):
     """The new backup codes, shown once: leaving the page forgets them."""
     codes = request.session.get(BACKUP_CODES_SESSION_KEY)
@@ -210,6 +215,7 @@ def security(request):
 @login_required
 @require_POST
 @reauthentication_required
+@idempotent
 def remove_device(request):
     """Remove a second factor (never the last one), after a fresh password check."""
     try:
@@ -226,6 +232,7 @@ def remove_device(request):
 
 @login_required
 @require_POST
+@idempotent
 def regenerate_backup_codes(request):
     request.session[BACKUP_CODES_SESSION_KEY] = services.generate_backup_codes(user=request.user)
     return redirect(f"{resolve_url('accounts:backup_codes')}?next={resolve_url('accounts:security')}")
@@ -233,6 +240,7 @@ def regenerate_backup_codes(request):
 
 @login_required
 @require_POST
+@idempotent
 def end_session(request, pk):
     if not services.end_session(user=request.user, pk=pk):
         raise Http404
@@ -242,6 +250,7 @@ def end_session(request, pk):
 
 @login_required
 @require_POST
+@idempotent
 def end_other_sessions(request):
     services.end_other_sessions(user=request.user, current_key=request.session.session_key)
     messages.success(request, _("All your other sessions have been ended."))
@@ -249,6 +258,7 @@ def end_other_sessions(request):
 
 
 @require_http_methods(["GET", "POST"])
+@idempotent
 def accept_invitation(request, token):
     """The emailed link: prove who you are (birth date, or the code support staff gave),
     choose a password, then enrol a second factor. A few wrong proofs end the link."""

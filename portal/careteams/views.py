@@ -4,7 +4,7 @@ from django.db.models import Prefetch
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_safe
 
 from portal import access
 from portal.accounts import services as account_services
@@ -12,6 +12,7 @@ from portal.accounts.forms import InvitePatientForm
 from portal.accounts.models import User
 from portal.audit.models import AccessLog
 from portal.careteams.models import CareLink
+from portal.idempotency import idempotent
 from records import views as record_views
 from records.models import LabReport, Prescription
 
@@ -19,6 +20,7 @@ PAGE_SIZE = 25
 
 
 @access.role_required(User.Role.CLINICIAN)
+@require_safe
 def patient_list(request):
     """The patients of the clinician's care teams, with the teams they are linked through."""
     teams = access.teams_of(request.user)
@@ -31,6 +33,7 @@ def patient_list(request):
 
 
 @access.role_required(User.Role.CLINICIAN)
+@require_safe
 def patient_detail(request, pk):
     patient = access.get_cared_patient(request.user, pk)
     links = patient.care_links.filter(status=CareLink.Status.ACTIVE).select_related("team")
@@ -61,6 +64,7 @@ def patient_detail(request, pk):
 
 @access.role_required(User.Role.CLINICIAN)
 @require_http_methods(["GET", "POST"])
+@idempotent
 def invite_patient(request, pk):
     """Invite a patient of one's care teams, who has no login yet, to create one."""
     patient = access.get_cared_patient(request.user, pk)

@@ -27,10 +27,11 @@ def test_healthz_is_503_when_the_broker_is_unreachable(client, monkeypatch):
 def test_healthz_is_503_when_the_cache_is_unreachable(client, settings):
     settings.CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "portal.cache.FailoverRedisCache",
             "LOCATION": "redis://127.0.0.1:1/0",
             "OPTIONS": {"socket_connect_timeout": 1},
-        }
+        },
+        "fallback": settings.CACHES["fallback"],
     }
     response = client.get("/healthz")
     assert response.status_code == 503

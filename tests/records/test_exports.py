@@ -185,6 +185,20 @@ def test_a_live_run_makes_a_duplicate_wait(patient):
         exports.run_export(export_id=export.pk)
 
 
+def test_an_export_whose_runs_keep_dying_fails_instead_of_being_retried_for_ever(patient):
+    export = Export.objects.create(
+        patient=patient, requested_by=patient.user, kind="summary", options={"sections": ["identity"]}, fingerprint="x"
+    )
+    for n in range(exports.MAX_ATTEMPTS):  # each taken, then killed
+        with time_machine.travel(datetime.timedelta(minutes=n)):
+            assert exports._claim(export.pk, f"dead-run-{n}") is not None
+    with time_machine.travel(datetime.timedelta(minutes=exports.MAX_ATTEMPTS)):
+        exports.run_export(export_id=export.pk)
+        assert exports.sweep_exports()["enqueued"] == 0
+    export.refresh_from_db()
+    assert (export.state, export.failure, export.attempts) == ("failed", "error", exports.MAX_ATTEMPTS)
+
+
 def test_a_dead_runs_lease_expires_and_the_export_completes_once(patient, django_capture_on_commit_callbacks):
     export = Export.objects.create(
         patient=patient, requested_by=patient.user, kind="summary", options={"sections": ["identity"]}, fingerprint="x"

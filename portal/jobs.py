@@ -1,0 +1,46 @@
+"""Enqueueing Celery tasks from a request without failing it when the broker is down:
+what cannot be handed over is kept in the database and relayed every minute.
+(Messaging's notifications and exports have their own rows and relays.)"""
+
+import logging
+from functools import partial
+
+from django.db import transaction
+
+from portal.models import PendingTask
+
+logger = logging.getLogger(__name__)
+
+
+def enqueue(task, *args) -> bool:
+    """Hand ``task(*args)`` (ids only) to Celery now. When the broker cannot be reached,
+    keep it in the database for ``relay_pending_tasks`` and return False; never raise."""
+    try:
+        task.delay(*args)
+    except Exception as error:  # kombu raises several types; all mean "not enqueued"
+        logger.warning("broker unreachable (%s); %s kept for the relay", type(error).__name__, task.name)
+        PendingTask.objects.create(task=task.name, args=list(args))
+        return False
+    return True
+
+
+def relay_pending_tasks(*, limit: int = 500) -> int:
+    """Hand the kept tasks to Celery, oldest first; returns how many were. Stops at the
+    first failure (the broker is still down): the rest wait for the next run."""
+    from portal.celery import app
+
+    relayed = 0
+    for pending in PendingTask.objects.order_by("pk")[:limit]:
+        try:
+            app.tasks[pending.task].delay(*pending.args)
+        except Exception as error:
+            logger.warning("broker unreachable (%s); the kept tasks wait for the next run", type(error).__name__)
+            break
+        pending.delete()
+        relayed += 1
+    return relayed
+
+
+def enqueue_on_commit(task, *args) -> None:
+    """``enqueue`` once the current transaction commits (nothing if it rolls back)."""
+    transaction.on_commit(partial(enqueue, task, *args))

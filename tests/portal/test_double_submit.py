@@ -1,0 +1,300 @@
+"""A form sent twice at the same instant (a double click, a retry on a slow network)
+acts once, and both answers send the user to the same place.
+
+The submits are real concurrent requests: one thread each, each with its own
+PostgreSQL connection, started together."""
+
+import datetime
+import re
+import threading
+import uuid
+from pathlib import Path
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from messaging import services as messaging
+from messaging.models import Conversation, Message, Notification, ReplyTemplate
+from portal.accounts.models import Invitation
+from portal.models import FormSubmission
+from records.models import Allergy, Document, Export, LabReport, Prescription
+from tests.conftest import ROOT
+from tests.factories import CareLinkFactory, PatientFactory
+from tests.records.conftest import make_pdf
+
+TODAY = datetime.date.today()
+
+
+def at_once(requests):
+    """Run each ``request()`` in its own thread (own DB connection), released together."""
+    barrier = threading.Barrier(len(requests))
+    answers = [None] * len(requests)
+    errors = []
+
+    def run(index, request):
+        try:
+            barrier.wait(timeout=10)
+            answers[index] = request()
+        except Exception as error:  # reported below, with the test's own assertion
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(n, request)) for n, request in enumerate(requests)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors, errors
+    return answers
+
+
+def signed_in_clients(login, who, count=2):
+    return [login(who, on=Client()) for _ in range(count)]
+
+
+def submit_twice_at_once(login, who, url, data):
+    """The same rendered form (one token) sent by two simultaneous requests."""
+    token = str(uuid.uuid4())
+    clients = signed_in_clients(login, who)
+    return at_once([lambda c=c: c.post(url, {**data(), "form_token": token}) for c in clients])
+
+
+@pytest.fixture
+def renewable(patient, clinician, team):
+    return Prescription.objects.create(
+        patient=patient, medication="Ramipril 5 mg", dosage="1 comprimé", frequency="le matin",
+        start_date=TODAY - datetime.timedelta(days=30), renewable=True, prescriber=clinician, team=team,
+    )  # fmt: skip
+
+
+def pdf_upload():
+    return SimpleUploadedFile("compte-rendu.pdf", make_pdf(), content_type="application/pdf")
+
+
+# (who submits, URL, form data, the rows one submit creates); f: the test's fixtures
+CASES = {
+    "reply": (
+        "patient",
+        lambda f: reverse("messaging:conversation", args=[f["conversation"].pk]),
+        lambda f: {"body": "Merci, à demain."},
+        lambda: Message.objects.count(),
+    ),
+    "new conversation": (
+        "patient",
+        lambda f: reverse("messaging:new"),
+        lambda f: {"team": f["team"].pk, "kind": "question", "subject": "Vaccin", "body": "Puis-je venir lundi ?"},
+        lambda: Conversation.objects.count(),
+    ),
+    "renewal": (
+        "patient",
+        lambda f: reverse("records:request_renewal", args=[f["renewable"].pk]),
+        lambda f: {},
+        lambda: Conversation.objects.count(),
+    ),
+    "upload": (
+        "patient",
+        lambda f: reverse("records:upload"),
+        lambda f: {"title": "Radio du genou", "category": "imaging", "care_date": "2026-10-20", "file": pdf_upload()},
+        lambda: Document.objects.count(),
+    ),
+    "profile entry": (
+        "patient",
+        lambda f: reverse("records:add_profile_entry", args=["allergy"]),
+        lambda f: {"allergy-substance": "Arachide", "allergy-reaction": "urticaire", "allergy-severity": "severe"},
+        lambda: Allergy.objects.count(),
+    ),
+    "export": (
+        "patient",
+        lambda f: reverse("exports:page"),
+        lambda f: {"kind": "archive"},
+        lambda: Export.objects.count(),
+    ),
+    "prescription": (
+        "clinician",
+        lambda f: reverse("records:add_prescription", args=[f["patient"].pk]),
+        lambda f: {
+            "medication": "Doliprane",
+            "dosage": "1 g",
+            "frequency": "si douleur",
+            "route": "oral",
+            "start_date": "2026-11-10",
+        },
+        lambda: Prescription.objects.count(),
+    ),
+    "lab report": (
+        "clinician",
+        lambda f: reverse("records:add_lab_report", args=[f["patient"].pk]),
+        lambda f: {
+            "title": "Bilan",
+            "collected_on": "2026-11-01",
+            "obs-TOTAL_FORMS": "1",
+            "obs-INITIAL_FORMS": "0",
+            "obs-0-loinc": "2160-0",
+            "obs-0-name": "Créatinine",
+            "obs-0-value": "9.5",
+            "obs-0-unit": "mg/L",
+        },
+        lambda: LabReport.objects.count(),
+    ),
+    "reply template": (
+        "clinician",
+        lambda f: reverse("messaging:reply_templates"),
+        lambda f: {"team": f["team"].pk, "title": "Rendez-vous", "body": "Appelez le secrétariat."},
+        lambda: ReplyTemplate.objects.count(),
+    ),
+    "invitation": (
+        "clinician",
+        lambda f: reverse("careteams:invite_patient", args=[f["without_login"].pk]),
+        lambda f: {"email": "lea@example.org"},
+        lambda: Invitation.objects.count(),
+    ),
+}
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("case", CASES)
+def test_the_same_form_sent_twice_at_once_acts_once(case, postgres, login, patient, clinician, team, renewable):
+    without_login = PatientFactory(user=None)
+    CareLinkFactory(patient=without_login, team=team)
+    fixtures = {
+        "patient": patient,
+        "team": team,
+        "renewable": renewable,
+        "without_login": without_login,
+        "conversation": messaging.start_conversation(
+            author=patient.user, patient=patient, team=team, subject="Genou", kind="question", body="Bonjour"
+        ),
+    }
+    who, url, data, count = CASES[case]
+    before = count()
+
+    first, second = submit_twice_at_once(
+        login, {"patient": patient, "clinician": clinician}[who], url(fixtures), lambda: data(fixtures)
+    )
+
+    assert count() == before + 1
+    assert first.status_code == second.status_code == 302
+    assert first["Location"] == second["Location"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_message_sent_twice_at_once_notifies_once(postgres, login, patient, clinician, team):
+    conversation = messaging.start_conversation(
+        author=clinician, patient=patient, team=team, subject="Résultats", kind="question", body="Bonjour"
+    )
+    url = reverse("messaging:conversation", args=[conversation.pk])
+    submit_twice_at_once(login, patient, url, lambda: {"body": "Merci docteur."})
+    assert conversation.messages.filter(author=patient.user).count() == 1
+    assert Notification.objects.filter(message__author=patient.user).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_renewal_requests_from_two_pages_at_once_open_one_conversation(postgres, login, patient, renewable):
+    """Two tabs, two tokens: the prescription's lock, not the token, keeps it to one."""
+    url = reverse("records:request_renewal", args=[renewable.pk])
+    clients = signed_in_clients(login, patient)
+    first, second = at_once([lambda c=c: c.post(url, {"form_token": str(uuid.uuid4())}) for c in clients])
+    conversation = Conversation.objects.get(prescription=renewable)
+    assert first["Location"] == second["Location"] == reverse("messaging:conversation", args=[conversation.pk])
+
+
+@pytest.mark.django_db
+def test_a_form_sent_again_later_answers_as_the_first_time(client, login, patient, team):
+    login(patient)
+    data = {
+        "team": team.pk,
+        "kind": "question",
+        "subject": "Vaccin",
+        "body": "Lundi ?",
+        "form_token": str(uuid.uuid4()),
+    }
+    first = client.post(reverse("messaging:new"), data)
+    again = client.post(reverse("messaging:new"), data)  # the back button, then "send" again
+    assert again.status_code == 302 and again["Location"] == first["Location"]
+    assert Conversation.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_form_shown_again_with_errors_can_be_corrected_and_sent(client, login, patient, team):
+    login(patient)
+    token = str(uuid.uuid4())
+    data = {"team": team.pk, "kind": "question", "subject": "Vaccin", "form_token": token}
+    assert client.post(reverse("messaging:new"), {**data, "body": ""}).status_code == 200
+    assert not FormSubmission.objects.exists()
+    assert client.post(reverse("messaging:new"), {**data, "body": "Lundi ?"}).status_code == 302
+    assert Conversation.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_tokens_are_per_user(client, login, patient, other_patient, team, other_team):
+    token = str(uuid.uuid4())
+    for who, their_team in ((patient, team), (other_patient, other_team)):
+        login(who)
+        data = {"team": their_team.pk, "kind": "question", "subject": "Vaccin", "body": "Lundi ?", "form_token": token}
+        assert client.post(reverse("messaging:new"), data).status_code == 302
+    assert Conversation.objects.count() == 2
+
+
+# Forms that need no token, and why.
+TOKENLESS_FORMS = {
+    "account/login.html": "signing in twice is harmless (and axes counts failures)",
+    "base.html": "language choice and sign-out: the same result however often",
+    "support/home.html": "a search: reads only",
+    "support/act.html": "support actions carry their own request_key (SupportAction, unique)",
+    "support/create_account.html": "support actions carry their own request_key (SupportAction, unique)",
+    "support/invite_patient.html": "support actions carry their own request_key (SupportAction, unique)",
+}
+# Views that accept POST without @idempotent, and why.
+TOKENLESS_VIEWS = {
+    "portal.support.views": "support actions carry their own request_key (SupportAction, unique)",
+}
+
+
+def test_every_post_form_carries_a_token():
+    missing = []
+    for path in sorted((ROOT / "templates").rglob("*.html")):
+        name = str(path.relative_to(ROOT / "templates"))
+        for form in re.findall(r"<form\b[^>]*>.*?</form>", Path(path).read_text(), flags=re.S | re.I):
+            if re.search(r'method="post"', form, re.I) and "{% form_token %}" not in form:
+                missing.append(name)
+    assert set(missing) <= set(TOKENLESS_FORMS), sorted(set(missing) - set(TOKENLESS_FORMS))
+
+
+def _callbacks(resolver):
+    for pattern in resolver.url_patterns:
+        if isinstance(pattern, URLResolver):
+            yield from _callbacks(pattern)
+        elif isinstance(pattern, URLPattern):
+            yield pattern.callback
+
+
+def _accepts_post(view) -> bool:
+    """False when a ``require_http_methods`` in the decorator chain leaves POST out."""
+    while view is not None:
+        for cell in view.__closure__ or ():
+            try:
+                value = cell.cell_contents
+            except ValueError:
+                continue
+            if isinstance(value, list) and value and all(isinstance(item, str) and item.isupper() for item in value):
+                return "POST" in value
+        view = getattr(view, "__wrapped__", None)
+    return True
+
+
+def test_every_view_of_ours_that_accepts_post_is_idempotent():
+    ours = ("portal", "records", "messaging")
+    missing = [
+        f"{view.__module__}.{view.__name__}"
+        for view in _callbacks(get_resolver())
+        if view.__module__.split(".")[0] in ours
+        and view.__module__ not in TOKENLESS_VIEWS
+        and view.__name__ not in {"healthz"}
+        and _accepts_post(view)
+        and not getattr(view, "idempotent_form", False)
+    ]
+    assert not missing

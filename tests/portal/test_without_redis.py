@@ -1,0 +1,92 @@
+"""Redis stops: every page, signing in included, keeps working; allauth's rate limits
+go on holding from the database; /healthz says the cache is down.
+
+Against a real redis-server that the test starts on its own port and kills mid-test."""
+
+import pytest
+from django.core.cache import cache
+from django.test import Client
+from django.urls import reverse
+from django_otp.plugins.otp_email.models import EmailDevice
+
+from messaging import services as messaging
+from messaging.models import Message
+from portal import jobs
+from portal.celery import app as celery_app
+from portal.models import PendingTask
+from records.models import Export
+from tests.conftest import second_factor_of
+from tests.factories import PASSWORD
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def on_redis(redis_server, settings, monkeypatch):
+    """Cache and broker on the test's own redis-server; tasks really go to the broker."""
+    settings.CACHES = {
+        **settings.CACHES,
+        "default": {**settings.CACHES["default"], "BACKEND": "portal.cache.FailoverRedisCache",
+                    "LOCATION": redis_server.url, "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1}},
+    }  # fmt: skip
+    monkeypatch.setitem(celery_app.conf, "broker_url", redis_server.url)
+    monkeypatch.setitem(celery_app.conf, "task_always_eager", False)
+    monkeypatch.setattr(celery_app, "_pool", None)
+    monkeypatch.setattr(celery_app.amqp, "_producer_pool", None)
+    return redis_server
+
+
+def sign_in(client, user):
+    """The whole sign-in, as a browser does it: password, then an emailed code."""
+    response = client.post(reverse("account_login"), {"login": user.email, "password": PASSWORD})
+    assert response.status_code == 302, response.status_code
+    device = second_factor_of(user)
+    device.generate_token()
+    device = EmailDevice.objects.get(pk=device.pk)
+    response = client.post(reverse("accounts:verify"), {"code": device.token})
+    assert response.status_code == 302, response.status_code
+    return response
+
+
+@pytest.mark.django_db(transaction=True)  # tasks are enqueued after a real commit
+def test_signing_in_and_using_carnet_while_redis_is_down(on_redis, client, patient, team, clinician):
+    sign_in(Client(), patient.user)  # with Redis up
+    assert cache._cache.get_client().keys("*:rl:*")  # allauth's rate limits were in Redis
+    conversation = messaging.start_conversation(
+        author=clinician, patient=patient, team=team, subject="Résultats", kind="question", body="Bonjour"
+    )
+
+    on_redis.stop()
+
+    assert client.get(reverse("account_login")).status_code == 200
+    sign_in(client, patient.user)
+    for name in ("patient_home", "messaging:inbox", "records:documents", "records:profile", "exports:page"):
+        assert client.get(reverse(name)).status_code == 200, name
+    reply = client.post(reverse("messaging:conversation", args=[conversation.pk]), {"body": "Merci."})
+    assert reply.status_code == 302 and Message.objects.filter(author=patient.user).exists()
+    assert client.post(reverse("exports:page"), {"kind": "archive"}).status_code == 302
+    assert Export.objects.filter(patient=patient, state="queued").exists()  # for the sweep once Redis is back
+    health = client.get("/healthz")
+    assert health.status_code == 503 and health.json()["checks"]["cache"].startswith("error:")
+    # The new-sign-in notice could not be handed to Celery: it waits in the database.
+    assert list(PendingTask.objects.values_list("task", "args")) == [
+        ("portal.accounts.tasks.send_security_notice", [patient.user.pk, "new_sign_in", None])
+    ]
+
+    on_redis.start()
+    assert jobs.relay_pending_tasks() == 1 and not PendingTask.objects.exists()
+    assert client.get(reverse("patient_home")).status_code == 200
+
+
+def test_rate_limits_hold_from_the_database_while_redis_is_down(on_redis, client, patient, settings):
+    settings.ACCOUNT_RATE_LIMITS = {**settings.ACCOUNT_RATE_LIMITS, "login": "3/m/ip"}
+    on_redis.stop()
+    for _ in range(3):
+        client.post(reverse("account_login"), {"login": patient.user.email, "password": PASSWORD})
+        client.logout()
+    refused = client.post(reverse("account_login"), {"login": patient.user.email, "password": PASSWORD})
+    assert refused.status_code == 429
+    assert "Patientez une minute" in refused.content.decode()
+    # From another address the limit is another one.
+    other = Client(REMOTE_ADDR="10.4.4.4")
+    assert other.post(reverse("account_login"), {"login": patient.user.email, "password": PASSWORD}).status_code == 302
