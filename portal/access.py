@@ -75,6 +75,15 @@ def team_caring_for(user, patient) -> CareTeam | None:
     return CareTeam.objects.filter(Exists(_active_links(user).filter(team=OuterRef("pk"), patient=patient))).first()
 
 
+def get_own_access_log(user, pk) -> AccessLog:
+    """A line of the signed-in patient's own access history; 404 for a line of anyone
+    else's, for an unknown one, and for anyone who is not a patient."""
+    try:
+        return AccessLog.objects.get(pk=pk, patient__in=patients_acted_for(user))
+    except (AccessLog.DoesNotExist, ValueError, TypeError):
+        raise Http404 from None
+
+
 def trace_read(user, patient, action, target="") -> AccessLog | None:
     """Write one access-log row for a read of ``patient``'s data by someone other
     than the patient. The patient's own reads are not logged."""

@@ -445,7 +445,13 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-exports": {"task": "records.export_tasks.sweep_exports", "schedule": float(EXPORT_SWEEP_SECONDS)},
     "clear-expired-sessions": {"task": "portal.tasks.clear_expired_sessions", "schedule": 3600.0},
     "purge-form-submissions": {"task": "portal.tasks.purge_form_submissions", "schedule": 3600.0},
+    "check-audit-chains": {"task": "portal.audit.tasks.check_audit_chains", "schedule": 3600.0},
+    "relay-report-copies": {"task": "portal.audit.tasks.relay_report_copies", "schedule": 300.0},
 }
+# Who is mailed when the periodic check finds a broken link in the audit chains.
+AUDIT_ALERT_EMAIL = env("AUDIT_ALERT_EMAIL", "")
+# The data-protection contact (the privacy notice's): a copy of every access a patient flags.
+DPO_EMAIL = OPERATOR["dpo_email"]
 # A web request must not hang when the broker is down: try briefly, then leave
 # the work in the database for the periodic relays.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}

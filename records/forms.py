@@ -170,3 +170,14 @@ PROFILE_FORMS = {
     "vaccination": VaccinationForm,
     "measurement": MeasurementForm,
 }
+
+
+class AccessReportForm(forms.Form):
+    """ "I don't recognise this": an optional word for support about one access."""
+
+    comment = forms.CharField(
+        label=_("Comment (optional)"),
+        max_length=200,
+        required=False,
+        help_text=_("Support reads it. Do not write any health information here."),
+    )

@@ -10,6 +10,7 @@ urlpatterns = [
     path("my/care-teams/<int:link_pk>/block/", views.block_team, name="block_team"),
     path("my/clinicians/<int:user_pk>/block/", views.block_clinician, name="block_clinician"),
     path("my/access-history/", views.access_history, name="access_history"),
+    path("my/access-history/<int:pk>/report/", views.report_access, name="report_access"),
     path("documents/<int:pk>/", views.document, name="document"),
     path("documents/<int:pk>/download/", views.download, name="download"),
     path("documents/<int:pk>/preview/", views.preview, name="preview"),

@@ -14,13 +14,15 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from portal import access
 from portal.accounts.models import User
-from portal.audit.models import AccessLog
+from portal.audit import services as audit
+from portal.audit.models import AccessLog, AccessReport
 from portal.careteams.models import CareLink, CareTeam, ClinicianBlock
 from portal.idempotency import idempotent
 from portal.pagination import keyset_page
 from records import charts, files, services
 from records.forms import (
     PROFILE_FORMS,
+    AccessReportForm,
     DocumentFilterForm,
     DocumentUploadForm,
     LabReportForm,
@@ -257,9 +259,42 @@ def block_clinician(request, user_pk):
 def access_history(request):
     """Every read of the patient's record by someone else, newest first."""
     patient = access.get_own_patient(request.user)
-    logs = AccessLog.objects.filter(patient=patient).select_related("actor", "team")
+    logs = AccessLog.objects.filter(patient=patient).select_related("actor", "team", "report")
     page = keyset_page(logs, request.GET, field="at", size=PAGE_SIZE)
-    return render(request, "records/access_history.html", {"page": page, "visits": _visits(page.object_list)})
+    reports = AccessReport.objects.filter(patient=patient).select_related("access_log__actor", "access_log__team")
+    context = {
+        "page": page,
+        "visits": _visits(page.object_list),
+        "reports": reports[:REPORTS_SHOWN],
+        "report_form": AccessReportForm(),
+    }
+    return render(request, "records/access_history.html", context)
+
+
+REPORTS_SHOWN = 20
+
+
+@require_POST
+@access.role_required(User.Role.PATIENT)
+def report_access(request, pk):
+    """ "I don't recognise this" on one line of the access history: a case for support
+    (a second press, or a second tab, opens no second case)."""
+    patient = access.get_own_patient(request.user)
+    log = access.get_own_access_log(request.user, pk)
+    form = AccessReportForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("The comment can be 200 characters at most."))
+        return redirect("records:access_history")
+    report, opened = audit.report_access(patient=patient, access_log=log, comment=form.cleaned_data["comment"])
+    if opened:
+        messages.success(
+            request,
+            _("Thank you. Support will look into it (case #%(number)s); their answer will appear here.")
+            % {"number": report.pk},
+        )
+    else:
+        messages.info(request, _("You have already reported this access (case #%(number)s).") % {"number": report.pk})
+    return redirect("records:access_history")
 
 
 REPEAT_WINDOW = datetime.timedelta(minutes=15)

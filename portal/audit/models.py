@@ -1,26 +1,108 @@
 from django.conf import settings
-from django.db import models
+from django.db import connections, models, transaction
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
+
+from portal.audit.chain import GENESIS, link_hash
 
 
 class AppendOnlyError(Exception):
     pass
 
 
-class AccessLogQuerySet(models.QuerySet):
+class ChainedLogQuerySet(models.QuerySet):
+    """Append-only and hash-chained: every insert, one row (``create``, ``save``) or
+    many (``bulk_create``), goes through ``bulk_create``, which links the new rows to
+    the head of their chain while holding that chain's lock."""
+
     def update(self, **kwargs):
-        raise AppendOnlyError("the access log is append-only")
+        raise AppendOnlyError("the audit log is append-only")
 
     def delete(self):
-        raise AppendOnlyError("the access log is append-only")
+        raise AppendOnlyError("the audit log is append-only")
+
+    def bulk_create(self, objs, *args, **kwargs):
+        if kwargs.get("ignore_conflicts") or kwargs.get("update_conflicts"):
+            raise AppendOnlyError("audit rows are inserted, never merged")
+        objs = list(objs)
+        if not objs:
+            return objs
+        with transaction.atomic(using=self.db):
+            self._link(objs)
+            return super().bulk_create(objs, *args, **kwargs)
+
+    def _link(self, objs):
+        model = self.model
+        keys = sorted({obj.chain_key() for obj in objs})
+        connection = connections[self.db]
+        if connection.vendor == "postgresql":
+            # One chain, one writer at a time, until the transaction commits: two
+            # inserts at once cannot both link to the same head (a fork). Locks are
+            # taken in key order, so two writers never wait on each other in a cycle.
+            # (SQLite serialises writes anyway.)
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_advisory_xact_lock(%s, k) FROM unnest(%s::int[]) AS k",
+                    [model.CHAIN_LOCK, sorted({key % 2**31 for key in keys})],
+                )
+        rows = model._base_manager.using(self.db)
+        heads = {key: rows.filter(**model.chain_of(key)).order_by("-pk").values_list("hash", flat=True).first()
+                 for key in keys}  # fmt: skip
+        for obj in objs:
+            key = obj.chain_key()
+            obj.prev_hash = heads[key] or GENESIS
+            obj.hash = obj.compute_hash()
+            heads[key] = obj.hash
 
 
-class AccessLog(models.Model):
+class ChainedLog(models.Model):
+    """A row of an append-only, hash-chained audit table: the model refuses updates
+    and deletes, a PostgreSQL trigger refuses them too (see the migrations), and the
+    hash chain shows any change made behind both (``manage.py verify_audit_chain``)."""
+
+    prev_hash = models.CharField(max_length=64, editable=False)
+    hash = models.CharField(max_length=64, editable=False, db_index=True)
+
+    # Set by each table: its lock number, the fields its hash covers, and its chains.
+    CHAIN_LOCK: int
+    CHAIN_FIELDS: tuple[str, ...]
+
+    objects = ChainedLogQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise AppendOnlyError(f"{self._meta.db_table} is append-only")
+        type(self)._default_manager.db_manager(kwargs.get("using")).bulk_create([self])
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError(f"{self._meta.db_table} is append-only")
+
+    def chain_key(self) -> int:
+        """Which chain this row belongs to (0 for a table with one chain)."""
+        return 0
+
+    @classmethod
+    def chain_of(cls, key) -> dict:
+        """The filter selecting the rows of chain ``key``."""
+        return {}
+
+    def compute_hash(self) -> str:
+        return link_hash(self.prev_hash, [getattr(self, name) for name in self.CHAIN_FIELDS])
+
+
+class AccessLog(ChainedLog):
     """One read of a patient's data by someone other than that patient.
 
-    Append-only: the model refuses updates and deletes, and on PostgreSQL a
-    trigger (see the migration) refuses them too.
+    Append-only and chained per patient: each patient's history is one chain,
+    verifiable alone, and reads of different patients are logged in parallel.
     """
+
+    CHAIN_LOCK = 0x41636C67  # "Aclg"
+    CHAIN_FIELDS = ("patient_id", "actor_id", "actor_role", "team_id", "action", "target", "at")
 
     class Action(models.TextChoices):
         VIEW_RECORD = "view_record", _("Opened the record")
@@ -42,21 +124,63 @@ class AccessLog(models.Model):
     action = models.CharField(max_length=32, choices=Action.choices)
     # What was read, in words the patient understands (e.g. a document's title).
     target = models.CharField(max_length=255, blank=True)
-    at = models.DateTimeField(auto_now_add=True, db_index=True)
-
-    objects = AccessLogQuerySet.as_manager()
+    at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
 
     class Meta:
         ordering = ["-at", "-pk"]
-        indexes = [models.Index(fields=["patient", "-at"])]
+        indexes = [models.Index(fields=["patient", "-at"]), models.Index(fields=["patient", "id"])]
 
     def __str__(self):
         return f"{self.at:%Y-%m-%d %H:%M} {self.actor_role} {self.action}"
 
-    def save(self, *args, **kwargs):
-        if self.pk is not None:
-            raise AppendOnlyError("the access log is append-only")
-        super().save(*args, **kwargs)
+    def chain_key(self) -> int:
+        return self.patient_id
 
-    def delete(self, *args, **kwargs):
-        raise AppendOnlyError("the access log is append-only")
+    @classmethod
+    def chain_of(cls, key) -> dict:
+        return {"patient_id": key}
+
+
+class ChainAlert(models.Model):
+    """A broken link of an audit chain that the operator was told about: one email per break."""
+
+    table = models.CharField(max_length=64)
+    row_id = models.BigIntegerField()
+    problem = models.CharField(max_length=255)
+    found_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["table", "row_id"], name="chainalert_once_per_break")]
+
+    def __str__(self):
+        return f"{self.table} row {self.row_id}"
+
+
+class AccessReport(models.Model):
+    """A patient's "I don't recognise this" about one line of their access history:
+    a case for support, who answer it. Carries the line (who, when, what kind of
+    access) and the patient's short comment; support never sees the line's target."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", pgettext_lazy("access report", "Open")
+        RESOLVED = "resolved", pgettext_lazy("access report", "Answered")
+
+    access_log = models.OneToOneField(AccessLog, on_delete=models.PROTECT, related_name="report")
+    patient = models.ForeignKey("accounts.Patient", on_delete=models.PROTECT, related_name="access_reports")
+    comment = models.CharField(max_length=200, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    answer = models.TextField(max_length=1000, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    # When the data-protection contact was told: set once, so a copy goes once.
+    dpo_notified_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["status", "created_at"])]
+
+    def __str__(self):
+        return f"#{self.pk} {self.status}"

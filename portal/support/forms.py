@@ -87,3 +87,23 @@ class CreateAccountForm(ActionForm):
 
     def clean_email(self):
         return clean_new_address(self.cleaned_data["email"])
+
+
+class AnswerReportForm(forms.Form):
+    """Support's answer to a patient's report of an access: the patient reads it, and it
+    is kept in the support audit trail. A one-time key makes a double submit act once."""
+
+    answer = forms.CharField(
+        label=_("Answer to the patient"),
+        max_length=1000,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text=_("The patient reads it on their access history; it is also kept in the support audit trail."),
+        error_messages={"required": _("Write the answer to the patient.")},
+    )
+    request_key = forms.UUIDField(widget=forms.HiddenInput)
+
+    def clean_answer(self):
+        answer = self.cleaned_data["answer"].strip()
+        if not answer:
+            raise forms.ValidationError(_("Write the answer to the patient."))
+        return answer

@@ -1,14 +1,20 @@
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from portal.audit.models import AccessLogQuerySet, AppendOnlyError
+from portal.audit.models import ChainedLog
 
 
-class SupportAction(models.Model):
+class SupportAction(ChainedLog):
     """One action of a support agent on an account, with the agent's reason.
-    Append-only, like the access log (the model refuses changes; on PostgreSQL a
-    trigger does too). The reason is internal: patients never see it."""
+    Append-only and hash-chained, like the access log (the model refuses changes; on
+    PostgreSQL a trigger does too). The reason is internal: patients never see it.
+    One chain for the whole trail: support acts at a human pace, many actions concern
+    no patient, and the trail is verified as one sequence."""
+
+    CHAIN_LOCK = 0x53757074  # "Supt"
+    CHAIN_FIELDS = ("agent_id", "account_id", "patient_id", "action", "detail", "reason", "request_key", "at")
 
     class Action(models.TextChoices):
         DEACTIVATE = "deactivate", _("Deactivated the account")
@@ -22,6 +28,7 @@ class SupportAction(models.Model):
         CREATE_ACCOUNT = "create_account", _("Created the account")
         ADD_MEMBERSHIP = "add_membership", _("Added to a care team")
         REMOVE_MEMBERSHIP = "remove_membership", _("Removed from a care team")
+        ANSWER_REPORT = "answer_report", _("Answered a report of an unrecognised access")
 
     agent = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     # The account acted on, or, for an invitation to a patient who has no login yet, the patient.
@@ -35,9 +42,7 @@ class SupportAction(models.Model):
     reason = models.TextField(max_length=1000)
     # From the confirmation form: a double submit writes one row, not two.
     request_key = models.UUIDField(unique=True)
-    at = models.DateTimeField(auto_now_add=True, db_index=True)
-
-    objects = AccessLogQuerySet.as_manager()
+    at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
 
     class Meta:
         ordering = ["-at", "-pk"]
@@ -50,11 +55,3 @@ class SupportAction(models.Model):
 
     def __str__(self):
         return f"{self.agent} {self.action} {self.account or self.patient}"
-
-    def save(self, *args, **kwargs):
-        if self.pk is not None:
-            raise AppendOnlyError("the support audit trail is append-only")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise AppendOnlyError("the support audit trail is append-only")

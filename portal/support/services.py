@@ -14,7 +14,7 @@ from django.utils.translation import gettext_lazy, pgettext_lazy
 
 from portal.accounts import services as accounts
 from portal.accounts.models import Patient, User, folded
-from portal.audit.models import AccessLog
+from portal.audit.models import AccessLog, AccessReport
 from portal.careteams.models import CareTeam, Membership
 from portal.support.models import SupportAction
 
@@ -268,3 +268,32 @@ def create_account(
         return user, None, ", ".join(team.name for team in teams), code
 
     return _audited(agent=agent, action=Action.CREATE_ACCOUNT, reason=reason, request_key=request_key, apply=apply)
+
+
+def open_access_reports():
+    """The cases patients opened about an access they do not recognise, open first.
+    What support may see of them: who accessed, as what, for which team, when, and the
+    kind of access; never the line's target (a document's title is health content)."""
+    return (
+        AccessReport.objects.select_related("patient", "access_log__actor", "access_log__team", "resolved_by")
+        .defer("access_log__target")
+        .order_by("status", "created_at")
+    )
+
+
+def answer_access_report(*, agent: User, report: AccessReport, answer: str, request_key) -> Done:
+    """Close a case with ``answer``, which the patient reads; the answer is also the
+    reason in the support trail (one audit row, a double submit acts once)."""
+
+    def apply():
+        locked = AccessReport.objects.select_for_update().get(pk=report.pk)
+        if locked.status == AccessReport.Status.RESOLVED:
+            raise NotApplicable(_("This case has already been answered."))
+        locked.status = AccessReport.Status.RESOLVED
+        locked.answer = answer.strip()
+        locked.resolved_by = agent
+        locked.resolved_at = timezone.now()
+        locked.save(update_fields=["status", "answer", "resolved_by", "resolved_at"])
+        return locked.patient.user, locked.patient, f"#{locked.pk}", None
+
+    return _audited(agent=agent, action=Action.ANSWER_REPORT, reason=answer, request_key=request_key, apply=apply)

@@ -10,4 +10,6 @@ urlpatterns = [
     path("accounts/<int:pk>/<str:action>/", views.act, name="act"),
     path("patients/<int:pk>/invite/", views.invite_patient, name="invite_patient"),
     path("audit/", views.audit, name="audit"),
+    path("reports/", views.reports, name="reports"),
+    path("reports/<int:pk>/", views.report, name="report"),
 ]

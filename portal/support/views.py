@@ -219,3 +219,34 @@ def audit(request):
     agents = User.objects.filter(role=User.Role.SUPPORT).order_by("last_name")
     page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "support/audit.html", {"page": page, "agents": agents, "agent": agent})
+
+
+@access.role_required(User.Role.SUPPORT)
+def reports(request):
+    """Patients' reports of an access they do not recognise: open cases first."""
+    page = Paginator(services.open_access_reports(), PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "support/reports.html", {"page": page})
+
+
+@access.role_required(User.Role.SUPPORT)
+@require_http_methods(["GET", "POST"])
+def report(request, pk):
+    """One case: who accessed the record, as what, for which team, when, and the kind of
+    access (never what was read); answered with a note the patient reads."""
+    case = get_object_or_404(services.open_access_reports(), pk=pk)
+    form = forms.AnswerReportForm(
+        request.POST if request.method == "POST" else None, initial={"request_key": uuid.uuid4()}
+    )
+    if request.method == "POST" and form.is_valid():
+        _carry_out(
+            request,
+            lambda: services.answer_access_report(
+                agent=request.user,
+                report=case,
+                answer=form.cleaned_data["answer"],
+                request_key=form.cleaned_data["request_key"],
+            ),
+            _("The answer has been sent to the patient."),
+        )
+        return redirect("support:report", case.pk)
+    return render(request, "support/report.html", {"case": case, "form": form})

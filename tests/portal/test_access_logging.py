@@ -66,12 +66,16 @@ SERVES_NO_RECORD = {
         for name in (
             "documents", "upload", "care_teams", "block_team", "block_clinician", "access_history", "set_hidden",
             "delete", "prescriptions", "request_renewal", "results", "profile", "add_profile_entry",
-            "delete_profile_entry",
+            "delete_profile_entry", "report_access",
         )
     },
     **{
         f"support:{name}": "support sees identity and account state, never the record; its actions are in the trail"
         for name in ("home", "create_account", "account", "act", "invite_patient", "audit")
+    },
+    **{
+        f"support:{name}": "a reported access: who, as what, which team, when, which kind; never what was read"
+        for name in ("reports", "report")
     },
     **{
         f"accounts:{name}": "the signed-in person's own account"

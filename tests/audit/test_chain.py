@@ -1,0 +1,200 @@
+"""The access log and the support trail are hash-chained: a row changed, removed or
+inserted behind the model's back (here: straight in the database, with the
+append-only trigger lifted) is found by `manage.py verify_audit_chain` and by the
+periodic check, which mails the operator once per break."""
+
+import datetime
+import io
+import itertools
+import threading
+import uuid
+
+import pytest
+from django.core import mail
+from django.core.management import CommandError, call_command
+from django.db import connection, connections, transaction
+from django.utils import timezone
+
+from portal import access
+from portal.audit import services
+from portal.audit.chain import GENESIS
+from portal.audit.models import AccessLog, AppendOnlyError, ChainAlert
+from portal.audit.tasks import check_audit_chains
+from portal.support.models import SupportAction
+from tests.factories import PatientFactory
+
+TRIGGERS = {
+    "audit_accesslog": "audit_accesslog_append_only",
+    "support_supportaction": "support_supportaction_append_only",
+}
+
+
+def tamper(table, sql, params=()):
+    """Change the table the way an intruder with database access would: around the
+    model, and with the append-only trigger switched off (PostgreSQL)."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # the test's own inserts: checked now
+            cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER {TRIGGERS[table]}")
+        cursor.execute(sql, params)
+        if connection.vendor == "postgresql":
+            cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER {TRIGGERS[table]}")
+
+
+def verify():
+    """What `manage.py verify_audit_chain` reports as broken, or None when it exits 0."""
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        call_command("verify_audit_chain", stdout=out, stderr=err)
+    except CommandError:
+        return err.getvalue()
+    assert "intact" in out.getvalue()
+    return None
+
+
+@pytest.fixture
+def reads(patient, other_patient, clinician, other_clinician):
+    """Some reads of two patients' records, one path each: single rows and a bulk insert."""
+    rows = [access.trace_read(clinician, patient, AccessLog.Action.VIEW_RECORD) for _ in range(3)]
+    rows += AccessLog.objects.bulk_create(
+        AccessLog(patient=p, actor=c, actor_role="clinician", action=AccessLog.Action.LIST_CONVERSATIONS, target="x")
+        for p, c in [(patient, clinician), (other_patient, other_clinician), (patient, clinician)]
+    )
+    return rows
+
+
+def support_action(agent, account, reason="asked by phone"):
+    return SupportAction.objects.create(
+        agent=agent, account=account, action="unlock", reason=reason, request_key=uuid.uuid4()
+    )
+
+
+@pytest.mark.django_db
+def test_each_patient_history_is_one_chain_whatever_the_insert_path(reads, patient, other_patient):
+    chain = list(AccessLog.objects.filter(patient=patient).order_by("pk"))
+    assert len(chain) == 5
+    assert chain[0].prev_hash == GENESIS
+    for before, row in itertools.pairwise(chain):
+        assert row.prev_hash == before.hash and row.hash == row.compute_hash()
+    assert AccessLog.objects.get(patient=other_patient).prev_hash == GENESIS
+    assert verify() is None
+
+
+@pytest.mark.django_db
+def test_the_append_only_rules_stay(reads):
+    with pytest.raises(AppendOnlyError):
+        reads[0].save()
+    with pytest.raises(AppendOnlyError):
+        AccessLog.objects.bulk_create([AccessLog(**{"patient_id": 1})], ignore_conflicts=True)
+    if connection.vendor == "postgresql":
+        from django.db import DatabaseError
+
+        with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("UPDATE audit_accesslog SET target = 'x'")
+
+
+@pytest.mark.django_db
+def test_a_row_changed_in_the_database_is_named_by_the_command(reads):
+    row = reads[1]
+    tamper("audit_accesslog", "UPDATE audit_accesslog SET target = 'nothing to see' WHERE id = %s", [row.pk])
+    report = verify()
+    assert f"audit_accesslog row {row.pk}: stored hash" in report
+    assert "changed after it was written" in report
+
+
+@pytest.mark.django_db
+def test_a_row_removed_from_the_database_is_named_by_the_command(reads, patient):
+    first, removed, after = AccessLog.objects.filter(patient=patient).order_by("pk")[:3]
+    tamper("audit_accesslog", "DELETE FROM audit_accesslog WHERE id = %s", [removed.pk])
+    report = verify()
+    assert f"audit_accesslog row {after.pk}: links to" in report
+    assert f"(id {first.pk})" in report and "removed or inserted" in report
+
+
+@pytest.mark.django_db
+def test_a_support_action_changed_in_the_database_is_named_by_the_command(support, clinician, other_clinician):
+    kept = support_action(support, clinician)
+    changed = support_action(support, other_clinician)
+    support_action(support, clinician)
+    assert changed.prev_hash == kept.hash
+    tamper("support_supportaction", "UPDATE support_supportaction SET reason = 'routine' WHERE id = %s", [changed.pk])
+    assert f"support_supportaction row {changed.pk}: stored hash" in verify()
+
+
+@pytest.mark.django_db
+def test_the_periodic_check_finds_a_recent_break_and_mails_the_operator_once(settings, reads, patient):
+    settings.AUDIT_ALERT_EMAIL = "ops@carnet.example"
+    check_audit_chains.apply()
+    assert mail.outbox == []
+    row = reads[2]
+    tamper("audit_accesslog", "UPDATE audit_accesslog SET actor_role = 'patient' WHERE id = %s", [row.pk])
+
+    check_audit_chains.apply()
+    check_audit_chains.apply()  # the same break, found again: no second email
+
+    assert len(mail.outbox) == 1
+    assert mail.outbox[0].to == ["ops@carnet.example"]
+    assert f"audit_accesslog is broken at row {row.pk}" in mail.outbox[0].body
+    assert ChainAlert.objects.get().row_id == row.pk
+
+
+@pytest.mark.django_db
+def test_the_periodic_check_reads_the_link_to_the_row_before_its_window(settings, patient, clinician):
+    settings.AUDIT_ALERT_EMAIL = "ops@carnet.example"
+    old = timezone.now() - datetime.timedelta(days=10)
+    _kept, removed = (
+        AccessLog.objects.create(patient=patient, actor=clinician, actor_role="clinician", action="view_record", at=old)
+        for _ in range(2)
+    )
+    recent = access.trace_read(clinician, patient, AccessLog.Action.VIEW_RECORD)
+    assert services.check_recent_audit_chains() == []
+
+    tamper("audit_accesslog", "DELETE FROM audit_accesslog WHERE id = %s", [removed.pk])
+
+    assert [b.row_id for b in services.check_recent_audit_chains()] == [recent.pk]
+    assert len(mail.outbox) == 1
+
+
+@pytest.mark.django_db
+def test_rows_older_than_the_window_are_left_to_the_full_check(settings, patient, clinician):
+    old = timezone.now() - datetime.timedelta(days=10)
+    rows = [
+        AccessLog.objects.create(patient=patient, actor=clinician, actor_role="clinician", action="view_record", at=old)
+        for _ in range(3)
+    ]
+    tamper("audit_accesslog", "UPDATE audit_accesslog SET target = 'x' WHERE id = %s", [rows[0].pk])
+    assert services.check_recent_audit_chains() == []
+    assert f"row {rows[0].pk}" in verify()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_inserts_into_one_chain_do_not_fork_it(postgres, clinician):
+    """Real concurrent transactions on PostgreSQL, each adding rows to the same
+    patient's chain while the others do: the chain stays one line."""
+    patient = PatientFactory()
+    start = threading.Barrier(4)
+    errors = []
+
+    def write():
+        try:
+            start.wait()
+            for _ in range(10):
+                with transaction.atomic():
+                    AccessLog.objects.create(
+                        patient=patient, actor=clinician, actor_role="clinician", action="view_record"
+                    )
+        except Exception as error:  # reported by the assertion below
+            errors.append(error)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=write) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    rows = list(AccessLog.objects.filter(patient=patient).order_by("pk"))
+    assert len(rows) == 40
+    assert len({row.prev_hash for row in rows}) == 40  # no two rows link to the same head
+    assert services.verify_chain(AccessLog) == []
