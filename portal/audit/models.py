@@ -67,6 +67,8 @@ class ChainedLog(models.Model):
     # Set by each table: its lock number, the fields its hash covers, and its chains.
     CHAIN_LOCK: int
     CHAIN_FIELDS: tuple[str, ...]
+    # The order that walks the table chain by chain, each chain from its first row.
+    CHAIN_ORDER: tuple[str, ...] = ("id",)
 
     objects = ChainedLogQuerySet.as_manager()
 
@@ -103,6 +105,7 @@ class AccessLog(ChainedLog):
 
     CHAIN_LOCK = 0x41636C67  # "Aclg"
     CHAIN_FIELDS = ("patient_id", "actor_id", "actor_role", "team_id", "action", "target", "at")
+    CHAIN_ORDER = ("patient_id", "id")
 
     class Action(models.TextChoices):
         VIEW_RECORD = "view_record", _("Opened the record")

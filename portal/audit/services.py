@@ -55,16 +55,12 @@ def _check_row(row, expected_prev: str, prev_id) -> str | None:
     return None
 
 
-def _chain_order(model) -> list[str]:
-    return ["patient_id", "id"] if model.chain_of(1) else ["id"]
-
-
 def verify_chain(model) -> list[Break]:
     """Walk every chain of ``model``'s table from its first row; the first broken link
     of each broken chain. Streams the table in chain order (memory stays flat)."""
     table, breaks = model._meta.db_table, []
     key, expected, prev_id, broken = object(), GENESIS, None, False
-    for row in model._base_manager.order_by(*_chain_order(model)).iterator(chunk_size=2000):
+    for row in model._base_manager.order_by(*model.CHAIN_ORDER).iterator(chunk_size=2000):
         if row.chain_key() != key:
             key, expected, prev_id, broken = row.chain_key(), GENESIS, None, False
         if broken:
@@ -84,7 +80,7 @@ def verify_recent_chain(model, *, since: datetime.datetime) -> list[Break]:
     first = rows.filter(at__gte=since).order_by("pk").values_list("pk", flat=True).first()
     if first is None:
         return []
-    recent = list(rows.filter(pk__gte=first).order_by(*_chain_order(model)))
+    recent = list(rows.filter(pk__gte=first).order_by(*model.CHAIN_ORDER))
     starts = {}
     for row in recent:
         starts.setdefault(row.chain_key(), row)

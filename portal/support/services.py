@@ -270,7 +270,7 @@ def create_account(
     return _audited(agent=agent, action=Action.CREATE_ACCOUNT, reason=reason, request_key=request_key, apply=apply)
 
 
-def open_access_reports():
+def access_reports():
     """The cases patients opened about an access they do not recognise, open first.
     What support may see of them: who accessed, as what, for which team, when, and the
     kind of access; never the line's target (a document's title is health content)."""

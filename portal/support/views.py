@@ -224,7 +224,7 @@ def audit(request):
 @access.role_required(User.Role.SUPPORT)
 def reports(request):
     """Patients' reports of an access they do not recognise: open cases first."""
-    page = Paginator(services.open_access_reports(), PAGE_SIZE).get_page(request.GET.get("page"))
+    page = Paginator(services.access_reports(), PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "support/reports.html", {"page": page})
 
 
@@ -233,7 +233,7 @@ def reports(request):
 def report(request, pk):
     """One case: who accessed the record, as what, for which team, when, and the kind of
     access (never what was read); answered with a note the patient reads."""
-    case = get_object_or_404(services.open_access_reports(), pk=pk)
+    case = get_object_or_404(services.access_reports(), pk=pk)
     form = forms.AnswerReportForm(
         request.POST if request.method == "POST" else None, initial={"request_key": uuid.uuid4()}
     )

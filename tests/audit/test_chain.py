@@ -198,3 +198,39 @@ def test_concurrent_inserts_into_one_chain_do_not_fork_it(postgres, clinician):
     assert len(rows) == 40
     assert len({row.prev_hash for row in rows}) == 40  # no two rows link to the same head
     assert services.verify_chain(AccessLog) == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_rows_written_before_the_chain_are_chained_in_order_by_the_migration(patient, other_patient, clinician):
+    """Migrate back to before the chain, write rows the old way, migrate forward: each
+    patient's rows form one chain in the order they were written, and so does the trail."""
+    from django.db.migrations.executor import MigrationExecutor
+
+    before = [
+        ("audit", "0008_access_log_previews_lists_attachments"),
+        ("support", "0003_support_action_patient_detail"),
+    ]
+    executor = MigrationExecutor(connection)
+    leaves = executor.loader.graph.leaf_nodes()
+    executor.migrate(before)
+    old = MigrationExecutor(connection).loader.project_state(before).apps
+    OldLog, OldAction = old.get_model("audit", "AccessLog"), old.get_model("support", "SupportAction")
+    for who in (patient, other_patient, patient, patient):
+        OldLog.objects.create(patient_id=who.pk, actor_id=clinician.pk, actor_role="clinician", action="view_record")
+    for _ in range(3):
+        OldAction.objects.create(
+            agent_id=clinician.pk, account_id=clinician.pk, action="unlock", reason="r", request_key=uuid.uuid4()
+        )
+
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(leaves)
+
+    assert services.verify_chain(AccessLog) == [] and services.verify_chain(SupportAction) == []
+    chain = list(AccessLog.objects.filter(patient=patient).order_by("pk"))
+    assert [row.prev_hash for row in chain] == [GENESIS, chain[0].hash, chain[1].hash]
+    assert AccessLog.objects.get(patient=other_patient).prev_hash == GENESIS
+    trail = list(SupportAction.objects.order_by("pk"))
+    assert [row.prev_hash for row in trail] == [GENESIS, trail[0].hash, trail[1].hash]
+    access.trace_read(clinician, patient, AccessLog.Action.VIEW_RECORD)  # new rows carry on from the migrated head
+    assert services.verify_chain(AccessLog) == []
