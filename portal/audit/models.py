@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.db import connections, models, transaction
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
@@ -46,9 +47,7 @@ class ChainedLogQuerySet(models.QuerySet):
                     "SELECT pg_advisory_xact_lock(%s, k) FROM unnest(%s::int[]) AS k",
                     [model.CHAIN_LOCK, sorted({key % 2**31 for key in keys})],
                 )
-        rows = model._base_manager.using(self.db)
-        heads = {key: rows.filter(**model.chain_of(key)).order_by("-pk").values_list("hash", flat=True).first()
-                 for key in keys}  # fmt: skip
+        heads = model.chain_heads(keys, using=self.db)
         for obj in objs:
             key = obj.chain_key()
             obj.prev_hash = heads[key] or GENESIS
@@ -88,9 +87,9 @@ class ChainedLog(models.Model):
         return 0
 
     @classmethod
-    def chain_of(cls, key) -> dict:
-        """The filter selecting the rows of chain ``key``."""
-        return {}
+    def chain_heads(cls, keys, *, using) -> dict:
+        """The hash of the last row of each chain in ``keys`` (None for a chain not begun)."""
+        return {0: cls._base_manager.using(using).order_by("-pk").values_list("hash", flat=True).first()}
 
     def compute_hash(self) -> str:
         return link_hash(self.prev_hash, [getattr(self, name) for name in self.CHAIN_FIELDS])
@@ -140,8 +139,11 @@ class AccessLog(ChainedLog):
         return self.patient_id
 
     @classmethod
-    def chain_of(cls, key) -> dict:
-        return {"patient_id": key}
+    def chain_heads(cls, keys, *, using) -> dict:
+        # One query for a whole inbox page of patients: one index probe per patient.
+        latest = cls._base_manager.using(using).filter(patient=OuterRef("pk")).order_by("-pk").values("hash")[:1]
+        patients = cls._meta.get_field("patient").related_model._base_manager.using(using).filter(pk__in=keys)
+        return dict(patients.annotate(head=Subquery(latest)).values_list("pk", "head"))
 
 
 class ChainAlert(models.Model):

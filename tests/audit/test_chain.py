@@ -234,3 +234,19 @@ def test_rows_written_before_the_chain_are_chained_in_order_by_the_migration(pat
     assert [row.prev_hash for row in trail] == [GENESIS, trail[0].hash, trail[1].hash]
     access.trace_read(clinician, patient, AccessLog.Action.VIEW_RECORD)  # new rows carry on from the migrated head
     assert services.verify_chain(AccessLog) == []
+
+
+@pytest.mark.django_db
+def test_a_bulk_insert_costs_the_same_queries_for_any_number_of_patients(clinician):
+    from django.test.utils import CaptureQueriesContext
+
+    def insert(patients):
+        with CaptureQueriesContext(connection) as queries:
+            AccessLog.objects.bulk_create(
+                AccessLog(patient=p, actor=clinician, actor_role="clinician", action="list_conversations")
+                for p in patients
+            )
+        return len(queries)
+
+    assert insert(PatientFactory.create_batch(2)) == insert(PatientFactory.create_batch(12))
+    assert services.verify_chain(AccessLog) == []
