@@ -131,22 +131,26 @@ def test_an_unknown_case_is_404_for_support(client, login, support):
 
 @pytest.mark.django_db
 def test_the_copy_waits_for_the_relay_when_the_broker_is_down(
-    settings, patient, read, django_capture_on_commit_callbacks, monkeypatch
+    patient, read, django_capture_on_commit_callbacks, monkeypatch
 ):
-    """The copy is written with the case; when it could not be handed to Celery the
-    periodic relay sends it, once."""
+    """The copy is written with the case; when it could not be handed to Celery (a
+    broker address nothing answers on) the periodic relay sends it, once."""
     import datetime
 
     from django.utils import timezone
 
     from portal.audit import services, tasks
+    from portal.celery import app as celery_app
 
-    def broker_down(*args, **kwargs):
-        raise OSError("broker down")
-
-    monkeypatch.setattr(tasks.copy_report_to_dpo, "delay", broker_down)
-    with django_capture_on_commit_callbacks(execute=True):
-        case, _ = services.report_access(patient=patient, access_log=read)
+    with monkeypatch.context() as down:
+        down.setitem(celery_app.conf, "task_always_eager", False)
+        down.setitem(celery_app.conf, "broker_url", "redis://127.0.0.1:1/0")
+        down.setitem(celery_app.conf, "broker_transport_options", {"socket_connect_timeout": 0.5})
+        celery_app._pool = None  # the producer pool is bound to the broker's address
+        with django_capture_on_commit_callbacks(execute=True):
+            case, opened = services.report_access(patient=patient, access_log=read)
+        assert opened
+    celery_app._pool = None
     assert mail.outbox == []
     AccessReport.objects.filter(pk=case.pk).update(created_at=timezone.now() - datetime.timedelta(minutes=5))
     tasks.relay_report_copies.apply()
