@@ -1,0 +1,125 @@
+"""axe-core over every page a role reaches from its navigation, in French and English,
+at desktop and phone widths: no WCAG 2.x A/AA violation anywhere.
+
+The crawl follows same-site links breadth-first from the role's home, so a new page is
+audited without anyone adding it here. One page per route is audited (ids and query
+values are folded), which keeps the run short while covering every template.
+"""
+
+import itertools
+import re
+from collections import deque
+from pathlib import Path
+from urllib.parse import urljoin, urlsplit
+
+import pytest
+from django.conf import settings
+from django.core.management import call_command
+from django.test import Client
+from django.urls import reverse
+from django_otp import DEVICE_ID_SESSION_KEY
+
+from portal.accounts.models import User
+from portal.management.commands.seed_demo import demo_email
+from tests.conftest import second_factor_of
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+AXE = (Path(__file__).parent / "assets" / "axe.min.js").read_text()
+WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
+WIDTHS = {"desktop": (1280, 900), "phone": (390, 844)}
+ROLES = {"patient": "camille.durand", "clinician": "claire.martin", "support": "julie.moreau"}
+MAX_PAGES = 40  # per role and language; the demo has fewer routes than this
+# Not pages: files, and what signs out or leaves the product.
+SKIP = re.compile(r"/(download|file|preview|raw|logout)/|/admin/|/i18n/|\.(pdf|zip|json|xml|png|jpe?g)$")
+ID = re.compile(r"/(\d+|[0-9a-f-]{32,36}|[A-Za-z0-9_-]{20,})(?=/)")
+
+
+def route_of(path: str, query: str) -> str:
+    """The route a URL belongs to: /my/documents/12/ and /my/documents/13/ are one."""
+    keys = sorted(part.split("=")[0] for part in query.split("&") if part)
+    return ID.sub("/<id>", path) + ("?" + "&".join(keys) if keys else "")
+
+
+def session_cookie(user) -> dict:
+    """A session past both factors, as after a real sign-in (the sign-in pages are
+    audited by the other browser tests' paths; here we audit what comes after)."""
+    client = Client()
+    client.force_login(user)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = second_factor_of(user).persistent_id
+    session.save()
+    return {"name": settings.SESSION_COOKIE_NAME, "value": session.session_key}
+
+
+def audit(page) -> list[str]:
+    """The WCAG A/AA violations axe finds on the page as it is, one line each."""
+    result = page.evaluate(
+        "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']})",
+        WCAG_TAGS,
+    )
+    return [
+        f"{violation['id']} ({violation['impact']}): {node['target']} {node['failureSummary'].splitlines()[-1].strip()}"
+        for violation in result["violations"]
+        for node in violation["nodes"]
+    ]
+
+
+def crawl(page, base: str, start: str, language: str):
+    """Visit every same-site page reachable from ``start``, breadth-first; yield each
+    (url, violations)."""
+    seen_routes, queue = set(), deque([start])
+    while queue and len(seen_routes) < MAX_PAGES:
+        url = queue.popleft()
+        parts = urlsplit(url)
+        route = route_of(parts.path, parts.query)
+        if route in seen_routes:
+            continue
+        seen_routes.add(route)
+        response = page.goto(url)
+        assert response is not None and response.ok, f"{url}: {response and response.status}"
+        if "text/html" not in response.headers.get("content-type", ""):
+            continue
+        assert page.locator("html").get_attribute("lang") == language, url
+        yield page.url, audit(page)
+        hrefs = page.eval_on_selector_all("a[href]:not([download])", "links => links.map(a => a.href)")
+        for href in hrefs:
+            target = urlsplit(urljoin(page.url, href))
+            if target.netloc != urlsplit(base).netloc or SKIP.search(target.path):
+                continue
+            link = f"{base}{target.path}" + (f"?{target.query}" if target.query else "")
+            if route_of(target.path, target.query) not in seen_routes:
+                queue.append(link)
+
+
+@pytest.fixture
+def demo(transactional_db):
+    call_command("seed_demo", stdout=open("/dev/null", "w"))  # noqa: SIM115
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_no_wcag_violation_on_any_page(browser, live_server, demo, role):
+    """Seeding the demo is the slow part (about half a minute): once per role, then
+    both widths and both languages."""
+    user = User.objects.get(email=demo_email(ROLES[role]))
+    violations, audited = [], []
+    for width, language in itertools.product(WIDTHS, ("fr", "en")):
+        viewport = dict(zip(("width", "height"), WIDTHS[width], strict=True))
+        context = browser.new_context(base_url=live_server.url, viewport=viewport, locale=f"{language}-FR")
+        context.add_cookies(
+            [
+                # domain and secure: how Chromium takes a "__Host-" cookie on localhost
+                {**session_cookie(user), "domain": "localhost", "path": "/", "secure": True},
+                {"name": settings.LANGUAGE_COOKIE_NAME, "value": language, "url": live_server.url},
+            ]
+        )
+        context.add_init_script(script=AXE)  # as the browser's own script: the page's CSP stays as it is
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        for url, found in crawl(page, live_server.url, live_server.url + reverse("home"), language):
+            audited.append(url)
+            violations += [f"[{language} {width}] {url.removeprefix(live_server.url)} {line}" for line in found]
+        context.close()
+    print(f"{role}: {len(audited)} pages audited")
+    assert len(audited) >= 4 * 4, audited  # the crawl did reach the role's pages
+    assert violations == [], "\n".join(violations)
