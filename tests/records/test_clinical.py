@@ -108,6 +108,27 @@ def test_history_of_one_test_with_chart_and_table(client, login, patient, clinic
     assert "0,95" in page and "1,32" in page
 
 
+def test_the_trend_chart_marks_values_out_of_range_by_shape_and_explains_its_band(
+    client, login, patient, clinician, team, report
+):
+    services.add_lab_report(
+        author=clinician, team=team, patient=patient, title="Bilan", collected_on=TODAY - datetime.timedelta(days=90),
+        observations=[{"loinc": "2345-7", "name": "Glucose", "value": Decimal("0.95"), "unit": "g/L", "low": Decimal("0.7"), "high": Decimal("1.1")}],
+    )  # fmt: skip
+    glucose = report.observations.get(loinc="2345-7")  # 1,32: above the range
+    login(patient)
+    page = client.get(reverse("records:observation_history", args=[glucose.pk])).content.decode()
+    # One in range (a circle), one above it (a triangle, in the danger colour).
+    assert page.count('<circle class="trend-dot"') == 1
+    assert page.count('<polygon class="trend-dot trend-dot-high"') == 1
+    # Y ticks with their gridlines, and a legend for the band and the triangles.
+    assert page.count('<line class="trend-grid"') >= 3
+    assert re.findall(r'<text class="trend-label" text-anchor="end" dominant-baseline="middle"[^>]*>([^<]+)<', page)
+    assert "Valeurs de référence (0,70 – 1,10)" in page and "Hors des valeurs de référence" in page
+    # In the table, « Élevé » is flagged as on the results page.
+    assert re.search(r'<tr class="flag-high">.*?<span class="flag">Élevé</span>', page, re.S)
+
+
 def test_clinician_adds_a_lab_report_by_csv(client, login, clinician, patient):
     login(clinician)
     csv_file = SimpleUploadedFile("r.csv", "loinc;name;value;unit;low;high\n2093-3;Cholestérol;2,4;g/L;;2\n".encode())
@@ -209,11 +230,11 @@ def test_every_measurement_is_in_the_table_and_its_source_reads_right(client, lo
             measured_on=TODAY - datetime.timedelta(days=days),
         )  # fmt: skip
     login(patient)
-    table = client.get(reverse("records:profile")).content.decode().split("<table>")[1]
-    assert table.count('<tr><th scope="row">') == 15 and "<td>Vous</td>" in table
+    table = client.get(reverse("records:profile")).content.decode().split('<table class="table-stack">')[1]
+    assert table.count('<tr><th scope="row">') == 15 and '<td data-label="Source">Vous</td>' in table
     login(clinician)
     table = client.get(reverse("careteams:patient_detail", args=[patient.pk])).content.decode()
-    assert "<td>Le patient</td>" in table and "<td>Vous</td>" not in table
+    assert '<td data-label="Source">Le patient</td>' in table and ">Vous</td>" not in table
 
 
 def test_other_people_cannot_see_results_or_profile(client, login, other_patient, other_clinician, support, report):

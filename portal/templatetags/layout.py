@@ -1,0 +1,33 @@
+"""What the base layout needs to know about the page: refused forms, the current section."""
+
+from django import template
+from django.forms import BaseForm
+from django.utils.safestring import mark_safe
+
+register = template.Library()
+
+
+def _forms_in(value):
+    if isinstance(value, BaseForm):
+        yield value
+    elif isinstance(value, dict):  # e.g. the profile's {"allergy": form, ...}
+        yield from (item for item in value.values() if isinstance(item, BaseForm))
+
+
+@register.simple_tag(takes_context=True)
+def page_has_form_errors(context) -> bool:
+    """Whether any form the page shows was submitted and refused: the page title then
+    says so (WCAG 3.3.1), whichever view and form it is."""
+    return any(form.is_bound and form.errors for value in context.flatten().values() for form in _forms_in(value))
+
+
+@register.simple_tag(takes_context=True)
+def nav_current(context, url: str) -> str:
+    """The aria-current attribute of a navigation link: "page" on the page it names,
+    "true" anywhere in its section (a conversation under the inbox)."""
+    path = context["request"].path
+    if path == url:
+        return mark_safe(' aria-current="page"')
+    if url != "/" and path.startswith(url):
+        return mark_safe(' aria-current="true"')
+    return ""
