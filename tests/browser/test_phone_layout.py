@@ -1,0 +1,80 @@
+"""On a phone every table is a list: flags and actions are on screen without scrolling
+sideways; at 320 px long words (an email address) wrap instead of widening the page."""
+
+import datetime
+from decimal import Decimal
+
+import pytest
+from playwright.sync_api import expect
+
+from records import services
+from records.models import Prescription
+from tests.browser.conftest import sign_in
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+LONG_EMAIL = "camille.durand-de-la-fontaine-saint-exupery@centre-hospitalier-universitaire.example.fr"
+
+
+def overflowing(page) -> list[str]:
+    """The page itself, or any box on it, wider than its room (it would scroll sideways);
+    visually hidden text (1 px, clipped) is meant to be so."""
+    return page.evaluate(
+        """() => [document.documentElement, ...document.querySelectorAll('.table-wrap, main *')]
+            .filter(e => e.clientWidth > 1 && e.scrollWidth > e.clientWidth + 1 && getComputedStyle(e).overflowX !== 'visible'
+                         || e === document.documentElement && e.scrollWidth > innerWidth)
+            .map(e => e.tagName + '.' + e.className)"""
+    )
+
+
+def inside_the_screen(locator, width):
+    box = locator.bounding_box()
+    return box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width
+
+
+def test_flags_and_renewal_are_on_a_phone_screen(page, patient, clinician, team):
+    today = datetime.date.today()
+    Prescription.objects.create(
+        patient=patient, medication="Ramipril 5 mg", dosage="1 comprimé", frequency="le matin",
+        start_date=today - datetime.timedelta(days=30), renewable=True, prescriber=clinician, team=team,
+    )  # fmt: skip
+    services.add_lab_report(
+        author=clinician, team=team, patient=patient, title="Bilan sanguin", collected_on=today,
+        observations=[{"loinc": "2345-7", "name": "Glucose à jeun", "value": Decimal("1.32"), "unit": "g/L",
+                       "low": Decimal("0.70"), "high": Decimal("1.10")}],
+    )  # fmt: skip
+    page.set_viewport_size({"width": 390, "height": 844})
+    sign_in(page, patient.user)
+
+    page.goto("/my/prescriptions/")
+    renew = page.get_by_role("button", name="Demander un renouvellement")
+    expect(renew).to_be_visible()
+    assert inside_the_screen(renew, 390)
+    labels = page.eval_on_selector_all(
+        "main td", "cells => cells.map(c => getComputedStyle(c, '::before').content)"
+    )  # each cell says its column
+    assert '"Renouvelable"' in labels and '"Posologie"' in labels
+    assert overflowing(page) == []
+
+    page.goto("/my/results/")
+    flag = page.get_by_text("Élevé", exact=True)
+    expect(flag).to_be_visible()
+    assert inside_the_screen(flag, 390)
+    assert overflowing(page) == []
+
+
+def test_a_long_email_wraps_at_320_px(browser, live_server, page, patient, support):
+    patient.user.email = LONG_EMAIL
+    patient.user.save(update_fields=["email"])
+    page.set_viewport_size({"width": 320, "height": 640})
+    sign_in(page, patient.user)
+    page.goto("/accounts/security/")
+    expect(page.get_by_text(LONG_EMAIL, exact=False).first).to_be_visible()
+    assert overflowing(page) == []
+
+    agent = browser.new_context(base_url=live_server.url, locale="fr-FR", viewport={"width": 320, "height": 640})
+    agent_page = agent.new_page()
+    sign_in(agent_page, support)
+    agent_page.goto(f"/support/accounts/{patient.user.pk}/")
+    expect(agent_page.get_by_text(LONG_EMAIL, exact=False).first).to_be_visible()
+    assert overflowing(agent_page) == []
+    agent.close()
