@@ -20,7 +20,7 @@ from django_otp import DEVICE_ID_SESSION_KEY
 
 from portal.accounts.models import User
 from portal.management.commands.seed_demo import demo_email
-from tests.conftest import second_factor_of
+from tests.conftest import second_factor_of, terms_accepted_by
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -43,6 +43,7 @@ def route_of(path: str, query: str) -> str:
 def session_cookie(user) -> dict:
     """A session past both factors, as after a real sign-in (the sign-in pages are
     audited by the other browser tests' paths; here we audit what comes after)."""
+    terms_accepted_by(user)  # their page has a test of its own
     client = Client()
     client.force_login(user)
     session = client.session
