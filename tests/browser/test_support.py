@@ -35,7 +35,9 @@ def test_agent_unlocks_a_locked_out_patient_who_then_signs_in(browser, live_serv
     expect(agent.get_by_text(re.compile("Verrouillé jusqu’au"))).to_be_visible()
     agent.get_by_role("link", name=re.compile("verrouillage")).click()
     agent.get_by_role("button", name="Confirmer").click()
-    expect(agent.get_by_text("Indiquez la raison de cette action.")).to_be_visible()  # the reason is mandatory
+    expect(
+        agent.get_by_text("Indiquez la raison de cette action.", exact=True)
+    ).to_be_visible()  # the reason is mandatory
     agent.get_by_label("Raison").fill("Appel de la patiente, identité vérifiée")
     agent.get_by_role("button", name="Confirmer").click()
     expect(agent.get_by_text("Lever le verrouillage de connexion : c’est fait.")).to_be_visible()
