@@ -1,3 +1,5 @@
+from urllib.parse import urlsplit
+
 from allauth.account.adapter import DefaultAccountAdapter
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
@@ -17,6 +19,13 @@ class AccountAdapter(DefaultAccountAdapter):
             return
         super().add_message(request, level, message_template, *args, **kwargs)
 
+    def send_mail(self, template_prefix, email, context):
+        # allauth builds its links (reset, address confirmation, sign-up) from the
+        # request's Host, which a client chooses (ALLOWED_HOSTS ignores the port):
+        # every emailed link points at SITE_URL instead, as our own emails do.
+        context = {key: on_site(value) if key.endswith("_url") else value for key, value in context.items()}
+        super().send_mail(template_prefix, email, context)
+
     def is_open_for_signup(self, request):
         # Carnet works by invitation; open sign-up only where a setting allows it.
         return settings.ACCOUNT_OPEN_SIGNUP
@@ -29,3 +38,11 @@ class AccountAdapter(DefaultAccountAdapter):
         kind = template_prefix.rsplit("/", 1)[-1]
         if kind in SECURITY_NOTICE_SUBJECTS:
             notify_security_event(user=user, kind=kind, email=email)
+
+
+def on_site(url):
+    """``url`` moved onto ``SITE_URL``: its path and query kept, its scheme and host replaced."""
+    if not isinstance(url, str) or not url:
+        return url
+    parts = urlsplit(url)
+    return settings.SITE_URL + parts.path + (f"?{parts.query}" if parts.query else "")

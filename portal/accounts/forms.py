@@ -16,12 +16,32 @@ class LoginForm(AllauthLoginForm):
 
 
 class CodeForm(forms.Form):
+    """The code of one kind of second factor; each kind has its own form on the page."""
+
+    LABELS = {
+        "app": _("Code from your authenticator app"),
+        "email": _("Code received by email"),
+        "backup": _("Backup code"),
+    }
+    HELP = {
+        "app": _("The 6 digits your app shows now."),
+        "email": _("The 6 digits of the email we sent you."),
+        "backup": _("One of the codes you saved when you set up your second factor. Each works once."),
+    }
+
     code = forms.CharField(
-        label=_("Code"),
         max_length=16,
-        help_text=_("The 6-digit code from your app or your email, or one of your backup codes."),
         widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "text", "autocapitalize": "off"}),
     )
+
+    def __init__(self, *args, kind, **kwargs):
+        # Several forms on one page: ids per kind, so each label points at its own field.
+        super().__init__(*args, auto_id=f"id_{kind}_%s", **kwargs)
+        self.kind = kind
+        self.fields["code"].label = self.LABELS[kind]
+        self.fields["code"].help_text = self.HELP[kind]
+        if kind != "backup":
+            self.fields["code"].widget.attrs["inputmode"] = "numeric"
 
 
 class EnrolCodeForm(forms.Form):

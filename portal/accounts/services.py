@@ -15,7 +15,6 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
-from django_otp import devices_for_user, match_token
 from django_otp.models import Device
 from django_otp.plugins.otp_email.models import EmailDevice
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
@@ -29,8 +28,9 @@ BACKUP_DEVICE_NAME = "backup"
 
 
 def has_second_factor(*, user: User) -> bool:
-    """Whether ``user`` has at least one confirmed device (backup codes included)."""
-    return any(True for _ in devices_for_user(user, confirmed=True))
+    """Whether ``user`` can pass the second step: a confirmed app or email device, or
+    backup codes left (a backup device whose codes are all used does not count)."""
+    return bool(second_factor_kinds(user=user))
 
 
 def start_totp_enrolment(*, user: User) -> TOTPDevice:
@@ -85,13 +85,34 @@ def generate_backup_codes(*, user: User) -> list[str]:
     return codes
 
 
-def verify_second_factor(*, user: User, token: str) -> Device | None:
-    """The confirmed device of ``user`` that accepts ``token`` (TOTP, email or backup code), if any.
+# The kinds of second factor a person chooses between on the sign-in page.
+SECOND_FACTOR_KINDS = {"app": TOTPDevice, "email": EmailDevice, "backup": StaticDevice}
+
+
+def second_factor_kinds(*, user: User) -> list[str]:
+    """The kinds of second factor ``user`` can sign in with now, in the page's order
+    (backup codes only while some are left)."""
+    confirmed = {"user": user, "confirmed": True}
+    kinds = [kind for kind in ("app", "email") if SECOND_FACTOR_KINDS[kind].objects.filter(**confirmed).exists()]
+    if StaticToken.objects.filter(device__user=user, device__confirmed=True).exists():
+        kinds.append("backup")
+    return kinds
+
+
+def verify_second_factor(*, user: User, kind: str, token: str) -> Device | None:
+    """The confirmed device of the ``kind`` ``user`` chose ("app", "email" or "backup")
+    that accepts ``token``, if any. Only devices of that kind are tried, so a wrong
+    backup code counts against the backup codes (django-otp's per-device throttle)
+    and never locks the authenticator app or the email codes.
     A TOTP code is accepted once only; a backup code is consumed."""
     token = (token or "").strip().replace(" ", "")
-    if not token:
+    model = SECOND_FACTOR_KINDS.get(kind)
+    if not token or model is None:
         return None
-    return match_token(user, token)
+    for device in model.objects.filter(user=user, confirmed=True).order_by("pk"):
+        if device.verify_token(token):
+            return device
+    return None
 
 
 def send_email_code(*, user: User) -> str:

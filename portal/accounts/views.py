@@ -35,8 +35,16 @@ def _may_enrol(request) -> bool:
     return request.user.is_verified() or not services.has_second_factor(user=request.user)
 
 
-def _finish_enrolment(request, device):
+def _pass_second_factor(request, device):
+    """Mark the session as verified by ``device``, under a new session key: a key
+    seen before the second factor (by someone looking over a shoulder, or planted
+    by an attacker) must not become a fully signed-in session."""
     django_otp.login(request, device)
+    request.session.cycle_key()
+
+
+def _finish_enrolment(request, device):
+    _pass_second_factor(request, device)
     services.notify_security_event(user=request.user, kind="device_added")
     # The first second factor comes with backup codes; a later one keeps the existing codes.
     if not StaticToken.objects.filter(device__user=request.user).exists():
@@ -77,37 +85,38 @@ def _remember_browser(request, response):
 @require_http_methods(["GET", "POST"])
 @idempotent
 def verify(request):
-    """Second step of sign-in: a code from the app, from an email, or a backup code."""
+    """Second step of sign-in: the person chooses a kind (a code from the app, from an
+    email, or a backup code), and only devices of that kind check the code."""
     if request.user.is_verified():
         return redirect(_next_url(request))
-    if not services.has_second_factor(user=request.user):
+    kinds = services.second_factor_kinds(user=request.user)
+    if not kinds:
         return redirect(f"{resolve_url('accounts:enrol')}?next={_next_url(request)}")
-    has_email = request.user.emaildevice_set.filter(confirmed=True).exists()
-    form = CodeForm()
-    if request.method == "POST":
-        if request.POST.get("action") == "send-email":
-            sent = services.send_email_code(user=request.user)
-            if sent == "sent":
-                messages.info(request, _("A code has been sent to your email address. It is valid for 10 minutes."))
-            elif sent == "wait":
-                messages.warning(
-                    request, _("A code was sent less than a minute ago: check your inbox, or ask again in a moment.")
-                )
-        else:
-            form = CodeForm(request.POST)
-            if form.is_valid():
-                device = services.verify_second_factor(user=request.user, token=form.cleaned_data["code"])
-                if device is not None:
-                    django_otp.login(request, device)
-                    return _remember_browser(request, redirect(_next_url(request)))
-                form.add_error(
-                    "code",
-                    _(
-                        "This code is not valid: it may be wrong, expired or already used. "
-                        "After several attempts, wait a few seconds before trying again."
-                    ),
-                )
-    return render(request, "accounts/verify.html", {"form": form, "has_email": has_email, "next": _next_url(request)})
+    forms = {kind: CodeForm(kind=kind) for kind in kinds}
+    if request.method == "POST" and request.POST.get("action") == "send-email" and "email" in kinds:
+        sent = services.send_email_code(user=request.user)
+        if sent == "sent":
+            messages.info(request, _("A code has been sent to your email address. It is valid for 10 minutes."))
+        elif sent == "wait":
+            messages.warning(
+                request, _("A code was sent less than a minute ago: check your inbox, or ask again in a moment.")
+            )
+    elif request.method == "POST" and request.POST.get("kind") in kinds:
+        kind = request.POST["kind"]
+        form = forms[kind] = CodeForm(request.POST, kind=kind)
+        if form.is_valid():
+            device = services.verify_second_factor(user=request.user, kind=kind, token=form.cleaned_data["code"])
+            if device is not None:
+                _pass_second_factor(request, device)
+                return _remember_browser(request, redirect(_next_url(request)))
+            form.add_error(
+                "code",
+                _(
+                    "This code is not valid: it may be wrong, expired or already used. "
+                    "After several attempts, wait a few seconds before trying again."
+                ),
+            )
+    return render(request, "accounts/verify.html", {"forms": forms, "next": _next_url(request)})
 
 
 @login_required

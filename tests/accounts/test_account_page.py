@@ -176,7 +176,7 @@ def test_sign_ins_and_second_factor_changes_show_as_recent_events(client, patien
     second_factor_of(other_patient.user)
     client.post(reverse("account_login"), {"login": user.email, "password": PASSWORD})
     code = f"{totp(app.bin_key, step=app.step, t0=app.t0, digits=app.digits):06d}"
-    assert client.post(reverse("accounts:verify"), {"code": code}).status_code == 302
+    assert client.post(reverse("accounts:verify"), {"kind": "app", "code": code}).status_code == 302
     reauthenticate(client)
     client.post(reverse("accounts:remove_device"), {"device": app.persistent_id})  # the last one stays
     second_factor_of(user)
@@ -188,7 +188,7 @@ def test_sign_ins_and_second_factor_changes_show_as_recent_events(client, patien
     client.post(reverse("account_login"), {"login": user.email, "password": PASSWORD})
     device.generate_challenge()
     device.refresh_from_db()
-    assert client.post(reverse("accounts:verify"), {"code": device.token}).status_code == 302
+    assert client.post(reverse("accounts:verify"), {"kind": "email", "code": device.token}).status_code == 302
 
     html = client.get(reverse("accounts:security")).content.decode()
     events = html.split('id="events-title"')[1]

@@ -8,6 +8,7 @@ from django.test import Client
 from django.urls import reverse
 
 from tests.conftest import second_factor_of
+from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.django_db
 NEW = "a completely new passphrase 77"
@@ -26,7 +27,7 @@ def test_reset_link_works_once_and_sign_in_still_asks_the_second_factor(client, 
     message = mail.outbox[-1]
     assert message.subject.startswith("Carnet – ")  # not "[testserver]"
     assert message.body.startswith("Bonjour,") and message.body.rstrip().endswith("L’équipe Carnet")
-    assert message.body.count("testserver") == 1  # in the link only, not as the sender
+    assert "testserver" not in message.body  # the link is built from SITE_URL, not from the request
     link = re.search(r"https?://[^/\s]+(/accounts/password/reset/key/\S+/)", message.body).group(1)
     form_url = client.get(link, follow=True).request["PATH_INFO"]
     done = client.post(form_url, {"password1": NEW, "password2": NEW})
@@ -39,3 +40,26 @@ def test_reset_link_works_once_and_sign_in_still_asks_the_second_factor(client, 
     # Signing in with the new password still asks the second factor.
     client.post(reverse("account_login"), {"login": patient.user.email, "password": NEW})
     assert client.get("/my/")["Location"].startswith(reverse("accounts:verify"))
+
+
+def test_emailed_links_come_from_site_url_not_from_the_request_host(
+    client, settings, login, patient, django_capture_on_commit_callbacks
+):
+    """ALLOWED_HOSTS ignores ports: a spoofed ``Host: 127.0.0.1:6666`` passes it, and
+    must not reach the links in the emails (reset link, address confirmation)."""
+    settings.ALLOWED_HOSTS = ["127.0.0.1"]
+    settings.SITE_URL = "https://carnet.example"
+    spoofed = {"host": "127.0.0.1:6666"}
+    client.post(reverse("account_reset_password"), {"email": patient.user.email}, headers=spoofed)
+    body = mail.outbox[-1].body
+    assert re.search(r"https://carnet\.example/accounts/password/reset/key/\S+/", body)
+    assert "6666" not in body and "127.0.0.1" not in body
+
+    # Every allauth email goes the same way: an address confirmation, asked while signed in.
+    login(patient)
+    client.post(reverse("account_reauthenticate"), {"password": PASSWORD}, headers=spoofed)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("account_email"), {"action_add": "", "email": "new@example.org"}, headers=spoofed)
+    (confirmation,) = [m for m in mail.outbox if m.to == ["new@example.org"]]
+    assert "https://carnet.example/accounts/confirm-email/" in confirmation.body
+    assert "6666" not in confirmation.body

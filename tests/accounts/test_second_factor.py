@@ -211,13 +211,13 @@ def totp_device(patient):
 def test_totp_code_signs_in_once_and_a_replay_is_refused(client, password_only_login, patient, totp_device):
     password_only_login(patient)
     code = code_for(totp_device)
-    response = client.post(reverse("accounts:verify"), {"code": code, "next": "/my/"})
+    response = client.post(reverse("accounts:verify"), {"kind": "app", "code": code, "next": "/my/"})
     assert response["Location"] == "/my/"
     assert is_verified(client)
 
     client.logout()
     password_only_login(patient)
-    replay = client.post(reverse("accounts:verify"), {"code": code})
+    replay = client.post(reverse("accounts:verify"), {"kind": "app", "code": code})
     assert replay.status_code == 200
     assert "Ce code n’est pas valide" in replay.content.decode()
     assert not is_verified(client)
@@ -225,14 +225,14 @@ def test_totp_code_signs_in_once_and_a_replay_is_refused(client, password_only_l
 
 def test_wrong_code_message_in_english(client, password_only_login, patient, totp_device):
     password_only_login(patient)
-    response = client.post(reverse("accounts:verify"), {"code": "12"}, headers={"accept-language": "en"})
+    response = client.post(reverse("accounts:verify"), {"kind": "app", "code": "12"}, headers={"accept-language": "en"})
     assert response.status_code == 200
     assert "This code is not valid" in response.content.decode()
 
 
 def test_empty_code_is_a_field_error_not_a_500(client, password_only_login, patient, totp_device):
     password_only_login(patient)
-    response = client.post(reverse("accounts:verify"), {"code": ""})
+    response = client.post(reverse("accounts:verify"), {"kind": "app", "code": ""})
     assert response.status_code == 200
     assert 'class="errorlist"' in response.content.decode()
 
@@ -246,7 +246,7 @@ def test_email_code_signs_in(client, password_only_login, patient):
     assert message.to == [patient.user.email]
     assert "Camille" not in message.body  # no personal or health content
     code = re.search(r"\b(\d{6})\b", message.body).group(1)
-    response = client.post(reverse("accounts:verify"), {"code": code, "next": "/my/"})
+    response = client.post(reverse("accounts:verify"), {"kind": "email", "code": code, "next": "/my/"})
     assert response["Location"] == "/my/"
     assert client.get("/my/").status_code == 200
 
@@ -280,10 +280,10 @@ def test_backup_code_works_once(client, password_only_login, patient, totp_devic
 
     code = generate_backup_codes(user=patient.user)[0]
     password_only_login(patient)
-    assert client.post(reverse("accounts:verify"), {"code": code})["Location"] == "/"
+    assert client.post(reverse("accounts:verify"), {"kind": "backup", "code": code})["Location"] == "/"
     client.logout()
     password_only_login(patient)
-    assert client.post(reverse("accounts:verify"), {"code": code}).status_code == 200
+    assert client.post(reverse("accounts:verify"), {"kind": "backup", "code": code}).status_code == 200
     assert not is_verified(client)
     assert StaticToken.objects.filter(device__user=patient.user).count() == 9
 
@@ -296,5 +296,67 @@ def test_verified_session_is_not_asked_again(client, login, patient):
 
 def test_next_must_stay_on_the_site(client, password_only_login, patient, totp_device):
     password_only_login(patient)
-    response = client.post(reverse("accounts:verify"), {"code": code_for(totp_device), "next": "https://evil.example/"})
+    response = client.post(
+        reverse("accounts:verify"), {"kind": "app", "code": code_for(totp_device), "next": "https://evil.example/"}
+    )
     assert response["Location"] == "/"
+
+
+@time_machine.travel("2026-03-01 10:00:00 +0000", tick=True)
+def test_wrong_backup_codes_do_not_lock_the_authenticator_app(client, password_only_login, patient, totp_device):
+    """Each kind is checked alone: failures with backup codes count against the backup
+    codes only, so the app (and the email codes) still work right after them."""
+    from portal.accounts.services import generate_backup_codes
+
+    email_device = second_factor_of(patient.user)
+    generate_backup_codes(user=patient.user)
+    password_only_login(patient)
+    for attempt in range(6):
+        with time_machine.travel(timezone.now() + timedelta(minutes=attempt * 5)):  # past each throttle delay
+            client.post(reverse("accounts:verify"), {"kind": "backup", "code": f"wrong{attempt}"})
+    assert not is_verified(client)
+    totp_device.refresh_from_db()
+    email_device.refresh_from_db()
+    assert totp_device.throttling_failure_count == email_device.throttling_failure_count == 0
+    response = client.post(reverse("accounts:verify"), {"kind": "app", "code": code_for(totp_device)})
+    assert response.status_code == 302 and is_verified(client)
+
+
+def test_a_code_is_checked_only_against_the_kind_chosen(client, password_only_login, patient, totp_device):
+    """A valid app code sent as a backup code is refused, and counts nowhere else."""
+    password_only_login(patient)
+    with time_machine.travel("2026-03-01 10:00:00 +0000", tick=False):
+        response = client.post(reverse("accounts:verify"), {"kind": "email", "code": code_for(totp_device)})
+    assert response.status_code == 200 and not is_verified(client)
+    totp_device.refresh_from_db()
+    assert totp_device.throttling_failure_count == 0
+
+
+def test_the_page_offers_a_form_per_kind_the_person_has(client, password_only_login, patient, totp_device):
+    from portal.accounts.services import generate_backup_codes
+
+    password_only_login(patient)
+    html = client.get(reverse("accounts:verify")).content.decode()
+    assert 'name="kind" value="app"' in html and 'name="kind" value="email"' not in html
+    assert 'for="id_app_code"' in html and 'name="kind" value="backup"' not in html
+    generate_backup_codes(user=patient.user)
+    second_factor_of(patient.user)
+    html = client.get(reverse("accounts:verify")).content.decode()
+    for kind in ["app", "email", "backup"]:
+        assert f'name="kind" value="{kind}"' in html and f'id="id_{kind}_code"' in html
+
+
+@time_machine.travel("2026-03-01 10:00:00 +0000", tick=False)
+def test_passing_the_second_factor_gives_a_new_session_key(client, password_only_login, patient, totp_device):
+    """The key the browser had before the second factor no longer opens anything after it."""
+    from django.test import Client
+
+    password_only_login(patient)
+    before = client.session.session_key
+    response = client.post(reverse("accounts:verify"), {"kind": "app", "code": code_for(totp_device), "next": "/my/"})
+    assert response["Location"] == "/my/"
+    assert client.session.session_key != before
+    assert client.get("/my/").status_code == 200  # the new key is signed in and verified
+    old = Client()
+    old.cookies[settings.SESSION_COOKIE_NAME] = before
+    assert old.get("/my/")["Location"].startswith(reverse("account_login"))

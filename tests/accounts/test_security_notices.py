@@ -76,7 +76,7 @@ def test_sign_in_from_a_new_browser_sends_a_notice_once(
             password_only_login(patient, on=browser)
             code = f"{totp(device.bin_key):06d}"
             with django_capture_on_commit_callbacks(execute=True):
-                response = browser.post(reverse("accounts:verify"), {"code": code})
+                response = browser.post(reverse("accounts:verify"), {"kind": "app", "code": code})
             assert response["Location"] == "/"
             assert browser.get("/my/").status_code == 200
 

@@ -73,7 +73,7 @@ def test_every_printed_demo_login_signs_in_and_lands_home(client, capsys):
         assert verify.request["PATH_INFO"] == reverse("accounts:verify"), email
         client.post(reverse("accounts:verify"), {"action": "send-email"})
         code = re.search(r"\b(\d{6})\b", mail.outbox[-1].body).group(1)
-        home = client.post(reverse("accounts:verify"), {"code": code, "next": "/"}, follow=True)
+        home = client.post(reverse("accounts:verify"), {"kind": "email", "code": code, "next": "/"}, follow=True)
         assert home.status_code == 200, email
         assert home.request["PATH_INFO"] != reverse("accounts:verify"), email
         client.logout()
