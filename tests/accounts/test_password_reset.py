@@ -63,3 +63,18 @@ def test_emailed_links_come_from_site_url_not_from_the_request_host(
     (confirmation,) = [m for m in mail.outbox if m.to == ["new@example.org"]]
     assert "https://carnet.example/accounts/confirm-email/" in confirmation.body
     assert "6666" not in confirmation.body
+
+
+@pytest.mark.parametrize(
+    ("language", "text"),
+    [("fr", "Attendez une minute, puis réessayez"), ("en", "Wait a minute, then try again")],
+)
+def test_too_many_reset_requests_get_a_translated_page(client, patient, language, text):
+    """allauth's rate limit (5 resets a minute per address) answers 429 with our page, in the person's language."""
+    for _ in range(5):
+        client.post(reverse("account_reset_password"), {"email": patient.user.email})
+    response = client.post(
+        reverse("account_reset_password"), {"email": patient.user.email}, headers={"accept-language": language}
+    )
+    assert response.status_code == 429
+    assert text in response.content.decode()
