@@ -12,6 +12,7 @@ from portal import access
 from portal.accounts.models import User
 from portal.audit.models import AccessLog
 from portal.idempotency import idempotent
+from portal.middleware import allows_upload
 from portal.pagination import keyset_page
 from records import files
 
@@ -50,6 +51,7 @@ def _new_conversation(request, *, patient, teams):
     )  # fmt: skip
 
 
+@allows_upload("MESSAGE_ATTACHMENTS_MAX_BYTES")
 @access.role_required(User.Role.PATIENT)
 @idempotent
 def new_conversation(request):
@@ -101,6 +103,7 @@ def team_inbox(request):
     return render(request, "messaging/team_inbox.html", context)
 
 
+@allows_upload("MESSAGE_ATTACHMENTS_MAX_BYTES")
 @access.role_required(User.Role.CLINICIAN)
 @idempotent
 def team_new_conversation(request, patient_pk):
@@ -127,6 +130,7 @@ def _conversation_context(request, conversation, form):
     return context
 
 
+@allows_upload("MESSAGE_ATTACHMENTS_MAX_BYTES")
 @login_required
 @idempotent
 def conversation(request, pk):

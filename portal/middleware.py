@@ -1,6 +1,9 @@
 from django.conf import settings
 from django.db import connection
+from django.http import HttpResponse
 from django.shortcuts import render
+from django.template.loader import render_to_string
+from django.urls import Resolver404, resolve
 from django.utils.cache import add_never_cache_headers, patch_cache_control
 
 
@@ -49,3 +52,52 @@ class RetryReadOnLostDatabaseMiddleware:
             connection.close()
             response = self.get_response(request)
         return response
+
+
+def allows_upload(limit_setting: str):
+    """Mark a view as taking files: its requests may carry up to the setting named
+    ``limit_setting`` (bytes of files) on top of ``REQUEST_BODY_MAX_BYTES``."""
+
+    def mark(view):
+        view.upload_limit_setting = limit_setting
+        return view
+
+    return mark
+
+
+def request_body_limit(request) -> int:
+    """The largest body ``request``'s route accepts: the small one of every form,
+    plus the files an upload view allows (the same setting its form checks)."""
+    try:
+        view = resolve(request.path_info).func
+    except Resolver404:
+        view = None
+    name = getattr(view, "upload_limit_setting", None)
+    return settings.REQUEST_BODY_MAX_BYTES + (getattr(settings, name) if name else 0)
+
+
+class RequestBodyLimitMiddleware:
+    """Refuse a request body larger than its route accepts, from its declared length,
+    before anything reads it (the CSRF check would parse it, files and all): 413 with
+    a small page. A body without a declared length (chunked) cannot be checked before
+    it is read, so it is refused too (411). The reverse proxy should refuse the same
+    sizes even earlier (README, Production)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        declared = request.META.get("CONTENT_LENGTH", "")
+        if not declared and request.META.get("HTTP_TRANSFER_ENCODING"):
+            return self.refuse(status=411, limit=None)
+        try:
+            length = int(declared or 0)
+        except ValueError:
+            length = 0  # Django reads nothing of a body whose length it cannot parse
+        if length > (limit := request_body_limit(request)):
+            return self.refuse(status=413, limit=limit)
+        return self.get_response(request)
+
+    def refuse(self, *, status, limit):
+        html = render_to_string("request_too_large.html", {"limit": limit, "length_required": status == 411})
+        return HttpResponse(html, status=status)

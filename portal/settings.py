@@ -112,6 +112,9 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
+    # Before anything reads a request body (the CSRF check parses it); after the
+    # language is chosen, so its 413 page is in the person's language.
+    "portal.middleware.RequestBodyLimitMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -328,6 +331,10 @@ for _item in _document_keys.split(","):
         raise ImproperlyConfigured("DOCUMENT_KEYS must be 'key-id:base64 of 32 bytes', comma-separated")
     DOCUMENT_KEYS[_kid] = _key
 DOCUMENT_CURRENT_KEY = next(iter(DOCUMENT_KEYS))
+# Request bodies (portal.middleware.RequestBodyLimitMiddleware): any request may carry
+# REQUEST_BODY_MAX_BYTES (forms, sign-in); an upload view (@allows_upload) that plus the
+# files its form allows. Larger ones are refused from their declared length, unread.
+REQUEST_BODY_MAX_BYTES = 256 * 1024
 DOCUMENT_MAX_BYTES = 20 * 1024 * 1024
 # A lab report imported from a CSV file: whole, or refused over these limits.
 LAB_CSV_MAX_ROWS = 1000
@@ -338,8 +345,14 @@ PREVIEW_MAX_PIXELS = 600 * 2400  # a PDF page is drawn 600 px wide: at most 4 ti
 PREVIEW_MEMORY_BYTES = 512 * 1024 * 1024
 PREVIEW_TIMEOUT_SECONDS = 20
 PREVIEW_MAX_ATTEMPTS = 3
+MESSAGE_ATTACHMENTS_MAX_COUNT = 5
+MESSAGE_ATTACHMENTS_MAX_BYTES = 25 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
-FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+# Uploads stay in memory, never in a temporary file: plaintext health data touches no
+# disk outside the sealed store (a killed worker would leave its /tmp file behind).
+# Memory is bounded by the body limits above, which this covers.
+FILE_UPLOAD_HANDLERS = ["django.core.files.uploadhandler.MemoryFileUploadHandler"]
+FILE_UPLOAD_MAX_MEMORY_SIZE = max(DOCUMENT_MAX_BYTES, MESSAGE_ATTACHMENTS_MAX_BYTES) + REQUEST_BODY_MAX_BYTES
 
 # Email: console in development, SMTP in production.
 MAILERS = {

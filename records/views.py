@@ -18,6 +18,7 @@ from portal.audit import services as audit
 from portal.audit.models import AccessLog, AccessReport
 from portal.careteams.models import CareLink, CareTeam, ClinicianBlock
 from portal.idempotency import idempotent
+from portal.middleware import allows_upload
 from portal.pagination import keyset_page
 from records import charts, files, services
 from records.forms import (
@@ -85,6 +86,7 @@ def documents(request):
     return render(request, "records/documents.html", {"page": page, "form": form, "filtering": bool(saved)})
 
 
+@allows_upload("DOCUMENT_MAX_BYTES")
 @access.role_required(User.Role.PATIENT)
 @idempotent
 def upload(request):
@@ -92,6 +94,7 @@ def upload(request):
     return _upload(request, patient=patient, team=None, back="records:documents")
 
 
+@allows_upload("DOCUMENT_MAX_BYTES")
 @access.role_required(User.Role.CLINICIAN)
 @idempotent
 def clinician_upload(request, patient_pk):
@@ -410,6 +413,7 @@ def observation_history(request, pk):
     )  # fmt: skip
 
 
+@allows_upload("DOCUMENT_MAX_BYTES")
 @access.role_required(User.Role.CLINICIAN)
 @idempotent
 def add_lab_report(request, patient_pk):
