@@ -1,7 +1,12 @@
 from django import forms
+from django.conf import settings
+from django.template.defaultfilters import filesizeformat
+from django.utils.functional import lazy
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from messaging.models import Conversation, NotificationPreference, ReplyTemplate
+from messaging.services import check_attachments
 from portal.accounts.models import User
 from records import files
 
@@ -17,17 +22,27 @@ class MultipleFileInput(forms.ClearableFileInput):
     allow_multiple_selected = True
 
 
+def attachments_help() -> str:
+    most = settings.MESSAGE_ATTACHMENTS_MAX_COUNT
+    return ngettext(
+        "Up to %(most)d file, %(total)s in all: PDF, JPEG, PNG or plain text, %(each)s at most each.",
+        "Up to %(most)d files, %(total)s in all: PDF, JPEG, PNG or plain text, %(each)s at most each.",
+        most,
+    ) % {
+        "most": most,
+        "total": filesizeformat(settings.MESSAGE_ATTACHMENTS_MAX_BYTES),
+        "each": filesizeformat(settings.DOCUMENT_MAX_BYTES),
+    }
+
+
 class AttachmentsField(forms.FileField):
-    """Zero or more files; each is checked by content when the message is sent."""
+    """Zero or more files, within the message's count and total; each is checked by
+    content here (one at a time) and again when the message is sent."""
 
     def __init__(self, **kwargs):
         kwargs.setdefault("widget", MultipleFileInput(attrs={"accept": ".pdf,.jpg,.jpeg,.png,.txt"}))
-        super().__init__(
-            label=_("Attachments"),
-            required=False,
-            help_text=_("PDF, JPEG, PNG or plain text, 20 MB at most each."),
-            **kwargs,
-        )
+        # Lazy: worded in the reader's language, with the limits the settings give then.
+        super().__init__(label=_("Attachments"), required=False, help_text=lazy(attachments_help, str)(), **kwargs)
 
     def clean(self, data, initial=None):
         items = (
@@ -35,6 +50,7 @@ class AttachmentsField(forms.FileField):
             if isinstance(data, (list, tuple))
             else ([data] if data else [])
         )
+        check_attachments(items)
         for upload in items:  # checked here too, so the error shows with the form's others
             files.read_upload(upload)
             upload.seek(0)

@@ -218,3 +218,11 @@ class Attachment(models.Model):
         if self.pk is not None:
             raise ImmutableError("attachments cannot be changed once sent")
         super().save(*args, **kwargs)
+
+    @property
+    def download_name(self):
+        """The name it downloads under: from the type found in its content, never the
+        sender's name (run.bat, page.html, a right-to-left trick), which is display text only."""
+        from records.files import EXTENSIONS
+
+        return f"carnet-attachment-{self.pk}.{EXTENSIONS.get(self.content_type, 'bin')}"

@@ -3,16 +3,19 @@
 
 import datetime
 import logging
+import re
+import unicodedata
 from functools import partial
 
 from django.conf import settings
-from django.core.exceptions import SuspiciousFileOperation, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import F
+from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
-from django.utils.text import get_valid_filename
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from messaging.models import (
     Attachment,
@@ -71,30 +74,71 @@ def start_conversation(
 def send_message(*, author: User, conversation: Conversation, body: str, attachments=()) -> Message:
     """Add a message, with its attachments; a reply to a closed conversation reopens
     it. The outbox rows for the notifications are written in the same transaction
-    and relayed after commit. Files are checked before anything is written, and
-    removed again when the transaction fails: nothing is half-saved."""
+    and relayed after commit. Files are checked, sealed and stored one at a time (one
+    file's bytes in memory at once), and removed again when anything fails: nothing
+    is half-saved."""
     body = body.strip()
     if not body:
         raise ValidationError(_("Write a message."), code="empty")
-    checked = [(upload.name, *files.read_upload(upload)) for upload in attachments]
+    check_attachments(attachments)
     stored = []
     try:
-        return _send(author, conversation, body, checked, stored)
+        return _send(author, conversation, body, attachments, stored)
     except Exception:
         for name in stored:
             files.remove(name)
         raise
 
 
+def check_attachments(uploads) -> None:
+    """The limits of one message's files, from their sizes alone (nothing is read):
+    ``MESSAGE_ATTACHMENTS_MAX_COUNT`` files, ``MESSAGE_ATTACHMENTS_MAX_BYTES`` in all."""
+    most, total = settings.MESSAGE_ATTACHMENTS_MAX_COUNT, settings.MESSAGE_ATTACHMENTS_MAX_BYTES
+    if len(uploads) > most:
+        raise ValidationError(
+            ngettext(
+                "Attach %(most)d file at most to a message (%(count)d chosen).",
+                "Attach %(most)d files at most to a message (%(count)d chosen).",
+                most,
+            )
+            % {"most": most, "count": len(uploads)},
+            code="too_many",
+        )
+    size = sum(upload.size for upload in uploads)
+    if size > total:
+        raise ValidationError(
+            _("These files come to %(size)s; a message takes %(total)s at most. Send some in another message.")
+            % {"size": filesizeformat(size), "total": filesizeformat(total)},
+            code="too_large",
+        )
+
+
+DISPLAY_NAME_LENGTH = 100
+
+
 def safe_display_name(original_name: str) -> str:
-    """A name to show and to download under: never a path, never used on disk."""
-    try:
-        return get_valid_filename(original_name.rsplit("/", 1)[-1].rsplit("\\", 1)[-1])[:100]
-    except SuspiciousFileOperation:
+    """The sender's file name as display text only (downloads are named from the
+    content): no path, no control or invisible formatting characters (right-to-left
+    overrides), at most 100 characters, shortened in the middle so the end stays."""
+    name = re.split(r"[/\\]", original_name or "")[-1]
+    name = "".join(
+        " " if char.isspace() else char for char in name if char.isspace() or unicodedata.category(char)[0] not in "CZ"
+    )
+    name = " ".join(name.split()).strip(" .")
+    if not name:
         return "piece-jointe"
+    if len(name) <= DISPLAY_NAME_LENGTH:
+        return name
+    stem, dot, extension = name.rpartition(".")
+    if not dot or not stem or len(extension) > 10:
+        stem, extension = name, ""
+    ending = f".{extension}" if extension else ""
+    room = DISPLAY_NAME_LENGTH - len(ending) - 1  # one character for the ellipsis
+    head, tail = room - room // 2, room // 2
+    return f"{stem[:head]}…{stem[len(stem) - tail :]}{ending}"
 
 
-def _send(author, conversation, body, checked, stored) -> Message:
+def _send(author, conversation, body, uploads, stored) -> Message:
     now = timezone.now()
     with transaction.atomic():
         conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
@@ -114,18 +158,20 @@ def _send(author, conversation, body, checked, stored) -> Message:
         conversation.save(update_fields=fields)
         Event.objects.create(conversation=conversation, actor=author, kind=Event.Kind.SENT, at=now)
         _count_unread(conversation, author=author, now=now)
-        for original_name, data, content_type in checked:
+        for upload in uploads:
+            data, content_type = files.read_upload(upload)
             name, sha256, key_id = files.store(data, folder="attachments")
             stored.append(name)
             Attachment.objects.create(
                 message=message,
-                display_name=safe_display_name(original_name),
+                display_name=safe_display_name(upload.name),
                 content_type=content_type,
                 size=len(data),
                 sha256=sha256,
                 key_id=key_id,
                 file_name=name,
             )
+            del data  # the next file is read only now
         notifications = Notification.objects.bulk_create(
             [Notification(message=message, recipient=user) for user in recipients_of(message) if user != author]
         )

@@ -271,7 +271,7 @@ def attachment(request, pk):
     return access.send_record_file(
         request, patient=conversation.patient, action=AccessLog.Action.DOWNLOAD_ATTACHMENT,
         target=conversation.subject, data=data, content_type=attachment.content_type,
-        filename=attachment.display_name,
+        filename=attachment.download_name,
     )  # fmt: skip
 
 

@@ -1,11 +1,14 @@
 """Attachments: the same checks as document uploads, sealed, hash-verified,
 reachable only by the conversation's people, and savable into the documents."""
 
+import io
 import os
+import tracemalloc
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
-from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.files.uploadedfile import InMemoryUploadedFile, SimpleUploadedFile
 from django.urls import reverse
 
 from messaging import services
@@ -99,8 +102,8 @@ def test_an_oversized_attachment_is_refused(client, login, patient, conversation
     assert Message.objects.count() == 1  # only the fixture's
 
 
-def test_path_like_names_are_flattened(attachment):
-    assert attachment.display_name == "compte_rendu.pdf"
+def test_path_like_names_keep_only_their_last_part(attachment):
+    assert attachment.display_name == "compte rendu.pdf"
 
 
 @pytest.mark.parametrize(
@@ -129,7 +132,7 @@ def test_patient_saves_an_attachment_into_their_documents(
         response = client.post(reverse("messaging:save_attachment", args=[attachment.pk]))
     document = Document.objects.get()
     assert response["Location"] == reverse("records:document", args=[document.pk])
-    assert (document.patient, document.author_team, document.title) == (patient, team, "compte_rendu.pdf")
+    assert (document.patient, document.author_team, document.title) == (patient, team, "compte rendu.pdf")
     assert client.get(reverse("records:download", args=[document.pk])).content == services.read_attachment(
         attachment=attachment
     )
@@ -162,3 +165,127 @@ def test_a_clinician_downloading_is_traced(client, login, clinician, attachment)
     login(clinician)
     client.get(reverse("messaging:attachment", args=[attachment.pk]))
     assert AccessLog.objects.filter(actor=clinician, action="download_attachment").exists()
+
+
+@pytest.mark.parametrize(
+    ("sent_as", "shown_as"),
+    [
+        ("run.bat", "run.bat"),
+        ("x.hta", "x.hta"),
+        ("ordonnance.html", "ordonnance.html"),
+        ("image.svg", "image.svg"),
+        ("a\u202egnp.exe", "agnp.exe"),
+    ],
+)
+def test_downloads_are_named_from_the_content_not_from_the_sender(
+    client, login, patient, clinician, conversation, sent_as, shown_as
+):
+    """Whatever the name, the content decides: these are plain text, so they download as .txt."""
+    login(patient)
+    client.post(
+        reverse("messaging:conversation", args=[conversation.pk]),
+        {"body": "Ci-joint.", "attachments": [SimpleUploadedFile(sent_as, b"<html><script>alert(1)</script>")]},
+    )
+    attachment = Attachment.objects.get()
+    assert attachment.display_name == shown_as
+    login(clinician)
+    response = client.get(reverse("messaging:attachment", args=[attachment.pk]))
+    assert response["Content-Type"] == "text/plain"
+    assert response["Content-Disposition"] == f'attachment; filename="carnet-attachment-{attachment.pk}.txt"'
+    page = client.get(reverse("messaging:conversation", args=[conversation.pk])).content.decode()
+    assert f">{shown_as}</a>" in page.replace("&lt;", "<")
+
+
+def test_a_pdf_downloads_as_pdf_whatever_its_name(client, login, patient, attachment):
+    login(patient)
+    response = client.get(reverse("messaging:attachment", args=[attachment.pk]))
+    assert response["Content-Disposition"] == f'attachment; filename="carnet-attachment-{attachment.pk}.pdf"'
+
+
+@pytest.mark.parametrize(
+    ("sent_as", "shown_as"),
+    [
+        ("C:\\Users\\camille\\radio.pdf", "radio.pdf"),
+        ("zero\u200bwidth\u2066name\u2069.pdf", "zerowidthname.pdf"),
+        ("tab\there\nnew line.pdf", "tab here new line.pdf"),
+        ("  ...  ", "piece-jointe"),
+        ("", "piece-jointe"),
+    ],
+)
+def test_display_names_are_plain_text(sent_as, shown_as):
+    assert services.safe_display_name(sent_as) == shown_as
+
+
+def test_a_long_name_is_shortened_in_the_middle_and_keeps_its_extension(conversation, patient):
+    name = "compte-rendu-" + "tres-long-" * 20 + "fin.pdf"
+    message = services.send_message(
+        author=patient.user,
+        conversation=conversation,
+        body="Ci-joint.",
+        attachments=[SimpleUploadedFile(name, make_pdf())],
+    )
+    shown = message.attachments.get().display_name
+    assert len(shown) == 100
+    assert shown.startswith("compte-rendu-tres-long-") and shown.endswith("long-fin.pdf") and "…" in shown
+    assert services.safe_display_name("x" * 300) == "x" * 50 + "…" + "x" * 49
+
+
+def post_files(client, conversation, uploads):
+    return client.post(
+        reverse("messaging:conversation", args=[conversation.pk]), {"body": "Ci-joint.", "attachments": uploads}
+    )
+
+
+def test_a_message_takes_a_limited_number_of_files(client, login, patient, conversation, settings, media_root):
+    settings.MESSAGE_ATTACHMENTS_MAX_COUNT = 2
+    login(patient)
+    page = client.get(reverse("messaging:conversation", args=[conversation.pk])).content.decode()
+    assert "Jusqu’à 2 fichiers, 25,0\xa0Mio en tout" in page  # stated on the form
+    response = post_files(client, conversation, [SimpleUploadedFile(f"{i}.txt", b"texte") for i in range(3)])
+    assert response.status_code == 200
+    assert "2 fichiers au plus" in response.content.decode()
+    assert not Attachment.objects.exists() and stored(media_root) == []
+    assert (
+        post_files(client, conversation, [SimpleUploadedFile(f"{i}.txt", b"texte") for i in range(2)]).status_code
+        == 302
+    )
+
+
+def test_a_message_takes_a_limited_total_size(client, login, patient, conversation, settings, media_root):
+    settings.MESSAGE_ATTACHMENTS_MAX_BYTES = 1000
+    login(patient)
+    response = post_files(client, conversation, [SimpleUploadedFile(f"{i}.txt", b"t" * 400) for i in range(3)])
+    assert response.status_code == 200
+    assert "un message en prend 1000\xa0octets au plus" in response.content.decode()
+    assert not Attachment.objects.exists() and stored(media_root) == []
+    with pytest.raises(ValidationError):  # the service holds the same limits, whoever calls it
+        services.send_message(
+            author=patient.user,
+            conversation=conversation,
+            body="Ci-joint.",
+            attachments=[SimpleUploadedFile(f"{i}.txt", b"t" * 400) for i in range(3)],
+        )
+
+
+def received(name, data):
+    """An upload as Django's memory handler builds it: written into a buffer chunk by chunk."""
+    buffer = io.BytesIO()
+    for start in range(0, len(data), 64 * 1024):
+        buffer.write(data[start : start + 64 * 1024])
+    buffer.seek(0)
+    return InMemoryUploadedFile(buffer, "attachments", name, "text/plain", len(data), None)
+
+
+def test_files_are_read_one_at_a_time(conversation, patient):
+    """Five 1 MB files: the sending holds about one file's bytes (and its sealed copy)
+    at a time, not all five at once."""
+    size = 1024 * 1024
+    uploads = [received(f"{i}.txt", bytes([65 + i]) * size) for i in range(5)]
+    tracemalloc.start()
+    try:
+        services.send_message(author=patient.user, conversation=conversation, body="Ci-joint.", attachments=uploads)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert Attachment.objects.count() == 5
+    assert peak < 3.5 * size, f"peak {peak / size:.1f} MB"
