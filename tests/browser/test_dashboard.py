@@ -22,7 +22,7 @@ def test_patient_signs_in_and_sees_the_dashboard(page, patient):
     page.get_by_role("button", name="M’envoyer un code par e-mail").click()
     expect(page.get_by_text("Un code a été envoyé")).to_be_visible()
     code = re.search(r"\b(\d{6})\b", mail.outbox[-1].body).group(1)
-    page.get_by_label("Code").fill(code)
+    page.get_by_label("Code reçu par e-mail").fill(code)
     page.get_by_role("button", name="Vérifier").click()
     expect(page.get_by_role("heading", name="Bonjour Camille")).to_be_visible()
     for section in ["Documents", "Ordonnances", "Résultats d’analyses", "Messages"]:
