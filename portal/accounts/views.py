@@ -6,6 +6,7 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
+from django.middleware.csrf import rotate_token
 from django.shortcuts import redirect, render, resolve_url
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
@@ -41,6 +42,7 @@ def _pass_second_factor(request, device):
     by an attacker) must not become a fully signed-in session."""
     django_otp.login(request, device)
     request.session.cycle_key()
+    rotate_token(request)  # as Django's login() does for the first step
 
 
 def _finish_enrolment(request, device):

@@ -149,20 +149,26 @@ def test_an_upload_in_progress_writes_nothing_to_the_temporary_folder(
     login(patient)
     cookies, token = csrf_cookie()
     cookies[settings.SESSION_COOKIE_NAME] = client.cookies[settings.SESSION_COOKIE_NAME].value
-    start = multipart_start({"csrfmiddlewaretoken": token, "title": "Radio", "category": "imaging"})
-    start += f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="radio.pdf"\r\n\r\n'.encode()
+    fields = {"csrfmiddlewaretoken": token, "title": "Radio", "category": "imaging", "care_date": "2026-01-05"}
     pdf = make_pdf() + b"%" * (3 * 1024 * 1024)  # over Django's default 2.5 MB in memory
+    body = (
+        multipart_start(fields)
+        + f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="radio.pdf"\r\n\r\n'.encode()
+        + pdf
+        + f"\r\n--{BOUNDARY}--\r\n".encode()
+    )
     url = urlparse(live_server.url)
-    with socket.create_connection((url.hostname, url.port), timeout=5) as sock:
+    with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
         head = (
             f"POST {reverse('records:upload')} HTTP/1.1\r\nHost: {url.hostname}:{url.port}\r\n"
-            f"Content-Type: multipart/form-data; boundary={BOUNDARY}\r\n"
-            f"Content-Length: {len(start) + len(pdf) + 1000}\r\n"
+            f"Content-Type: multipart/form-data; boundary={BOUNDARY}\r\nContent-Length: {len(body)}\r\n"
             "Cookie: " + "; ".join(f"{k}={v}" for k, v in cookies.items()) + "\r\n\r\n"
         )
-        sock.sendall(head.encode() + start + pdf)  # the end of the body never comes
+        sock.sendall(head.encode() + body[:-1000])  # most of the file: the server is reading it
         time.sleep(1)
         assert os.listdir(tmp_path) in ([], ["media"])
+        sock.sendall(body[-1000:])  # then the end, so the request completes before the test does
+        assert sock.recv(4096).split(b" ", 2)[1] == b"302"
 
 
 def test_an_uploaded_document_is_held_in_memory(client, login, patient, settings, tmp_path):
