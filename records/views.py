@@ -413,7 +413,7 @@ def observation_history(request, pk):
     )  # fmt: skip
 
 
-@allows_upload("DOCUMENT_MAX_BYTES")
+@allows_upload("LAB_CSV_MAX_BYTES")
 @access.role_required(User.Role.CLINICIAN)
 @idempotent
 def add_lab_report(request, patient_pk):

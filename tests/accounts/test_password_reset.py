@@ -67,7 +67,7 @@ def test_emailed_links_come_from_site_url_not_from_the_request_host(
 
 @pytest.mark.parametrize(
     ("language", "text"),
-    [("fr", "Attendez une minute, puis réessayez"), ("en", "Wait a minute, then try again")],
+    [("fr", "Patientez une minute, puis réessayez"), ("en", "Wait a minute, then try again")],
 )
 def test_too_many_reset_requests_get_a_translated_page(client, patient, language, text):
     """allauth's rate limit (5 resets a minute per address) answers 429 with our page, in the person's language."""
