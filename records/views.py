@@ -413,7 +413,7 @@ def observation_history(request, pk):
     )  # fmt: skip
 
 
-@allows_upload("LAB_CSV_MAX_BYTES")
+@allows_upload("DOCUMENT_MAX_BYTES")  # a CSV over its own limit gets the form's message up to this
 @access.role_required(User.Role.CLINICIAN)
 @idempotent
 def add_lab_report(request, patient_pk):

@@ -43,7 +43,7 @@ def sign_in(client, user):
     device = second_factor_of(user)
     device.generate_token()
     device = EmailDevice.objects.get(pk=device.pk)
-    response = client.post(reverse("accounts:verify"), {"code": device.token})
+    response = client.post(reverse("accounts:verify"), {"kind": "email", "code": device.token})
     assert response.status_code == 302, response.status_code
     return response
 
