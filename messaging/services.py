@@ -210,6 +210,14 @@ def set_conversation_status(*, actor: User, conversation: Conversation, status: 
     Event.objects.create(conversation=conversation, actor=actor, kind=kind)
 
 
+def unread_messages_for(*, user: User):
+    """The messages ``user`` may read (``portal.access``) that others wrote since they
+    last read their conversation."""
+    from portal import access
+
+    return Message.objects.unread_for(user, access.conversations_for(user))
+
+
 def email_enabled(user: User) -> bool:
     preference = NotificationPreference.objects.filter(user=user).first()
     return preference is None or preference.email_enabled
