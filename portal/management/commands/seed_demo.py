@@ -13,7 +13,7 @@ from django_otp.plugins.otp_email.models import EmailDevice
 
 from messaging import services
 from messaging.models import Conversation, Notification
-from portal.accounts.models import Patient, User
+from portal.accounts.models import InsKind, Patient, User, nir_key
 from portal.careteams.models import CareLink, CareTeam, Membership
 from records import services as services_records
 from records.models import Allergy, Condition, LabReport, Measurement, Prescription, Vaccination
@@ -82,7 +82,7 @@ CLINICIANS = [
 SUPPORT = ("Julie", "Moreau", "julie.moreau")
 # (first name, last name, sex, birth date, has a login of their own)
 PATIENTS = [
-    ("Camille", "Durand", "female", (1984, 3, 12), True),
+    ("Camille", "Durand", "female", (1984, 3, 12), True),  # born Martin: Durand is her used name
     ("Lucas", "Bernard", "male", (1991, 7, 2), True),
     ("Léa", "Durand", "female", (2016, 5, 23), False),
     ("Manon", "Petit", "female", (1978, 11, 30), True),
@@ -153,9 +153,16 @@ def demo_email(local):
 
 
 def nir(index, sex, birth):
-    """A well-formed (fictitious) NIR: sex, year, month, department 69, commune, order, key."""
+    """A well-formed (fictitious) NIR: sex, year, month, department 69, commune, order, key.
+    Registered with the test OID: demo data is never a real person's identity."""
     body = f"{1 if sex == 'male' else 2}{birth[0] % 100:02d}{birth[1]:02d}69123{index + 1:03d}"
-    return f"{body}{97 - int(body) % 97:02d}"
+    return body + nir_key(body)
+
+
+# The INS identity traits: (birth name, first names at birth, used name), by patient index.
+IDENTITIES = {0: ("Martin", "Camille Anne", "Durand"), 3: ("Petit", "Manon Élise", ""), 4: ("Robert", "Hugo Jean", "")}
+LINKS_SINCE = datetime.date(2021, 9, 1)
+CARDIOLOGY_ENDED_ON = datetime.date(2026, 6, 30)
 
 
 class Command(BaseCommand):
@@ -271,16 +278,14 @@ class Command(BaseCommand):
             if has_login:
                 local = f"{first}.{last}".lower().replace("é", "e").replace("è", "e")
                 user = self._user(local, first, last, User.Role.PATIENT)
-            patient, _ = Patient.objects.get_or_create(
-                ins=nir(index, sex, birth),
-                defaults={
-                    "user": user,
-                    "first_name": first,
-                    "last_name": last,
-                    "sex": sex,
-                    "birth_date": datetime.date(*birth),
-                },
-            )
+            patient = Patient.objects.filter(ins=nir(index, sex, birth)).first()
+            if patient is None:
+                patient = Patient(ins=nir(index, sex, birth), user=user, sex=sex, birth_date=datetime.date(*birth))
+            if not patient.ins_oid:  # also fills in the identity of a demo made before it existed
+                birth_name, first_names, used_name = IDENTITIES.get(index, (last, first, ""))
+                patient.set_identity(birth_name=birth_name, first_names=first_names, used_name=used_name)
+                patient.ins_oid, patient.birth_place = InsKind.TEST_NIR, "69123"
+                patient.save()
             # Everyone sees the GP practice; every third patient the cardiology
             # department; every other one the pharmacy, which Lucas has blocked.
             links = {teams[0]: CareLink.Status.ACTIVE}
@@ -289,7 +294,12 @@ class Command(BaseCommand):
             if index % 2 == 1:
                 links[teams[2]] = CareLink.Status.BLOCKED if index == 1 else CareLink.Status.ACTIVE
             for team, status in links.items():
-                CareLink.objects.get_or_create(patient=patient, team=team, defaults={"status": status})
+                ended_on = CARDIOLOGY_ENDED_ON if status == CareLink.Status.ENDED else None
+                CareLink.objects.get_or_create(
+                    patient=patient,
+                    team=team,
+                    defaults={"status": status, "started_on": LINKS_SINCE, "ended_on": ended_on},
+                )
             patients.append(patient)
 
         self._conversations(patients, teams, clinicians)
