@@ -4,15 +4,32 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('support', '0006_answer_report_action'),
+        ("support", "0006_answer_report_action"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='supportaction',
-            name='action',
-            field=models.CharField(choices=[('deactivate', 'Deactivated the account'), ('reactivate', 'Reactivated the account'), ('unlock', 'Lifted the sign-in lockout'), ('reset_second_factor', 'Reset the second factor'), ('end_sessions', 'Ended all sessions'), ('invite', 'Sent an invitation'), ('resend_invitation', 'Sent a new invitation link'), ('change_email', 'Started a change of email address'), ('create_account', 'Created the account'), ('add_membership', 'Added to a care team'), ('remove_membership', 'Removed from a care team'), ('answer_report', 'Answered a report of an unrecognised access'), ('register_patient', 'Registered the patient'), ('link_patient', 'Linked the patient to a care team')], max_length=32),
+            model_name="supportaction",
+            name="action",
+            field=models.CharField(
+                choices=[
+                    ("deactivate", "Deactivated the account"),
+                    ("reactivate", "Reactivated the account"),
+                    ("unlock", "Lifted the sign-in lockout"),
+                    ("reset_second_factor", "Reset the second factor"),
+                    ("end_sessions", "Ended all sessions"),
+                    ("invite", "Sent an invitation"),
+                    ("resend_invitation", "Sent a new invitation link"),
+                    ("change_email", "Started a change of email address"),
+                    ("create_account", "Created the account"),
+                    ("add_membership", "Added to a care team"),
+                    ("remove_membership", "Removed from a care team"),
+                    ("answer_report", "Answered a report of an unrecognised access"),
+                    ("register_patient", "Registered the patient"),
+                    ("link_patient", "Linked the patient to a care team"),
+                ],
+                max_length=32,
+            ),
         ),
     ]
