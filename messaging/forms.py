@@ -1,7 +1,7 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from messaging.models import Conversation, NotificationPreference, ReplyTemplate
+from messaging.models import Conversation, ReplyTemplate
 from portal.accounts.models import User
 from records import files
 
@@ -82,9 +82,3 @@ class ReplyTemplateForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.fields["team"].queryset = teams
         self.fields["team"].empty_label = None
-
-
-class PreferenceForm(forms.ModelForm):
-    class Meta:
-        model = NotificationPreference
-        fields = ["email_enabled"]

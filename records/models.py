@@ -283,6 +283,85 @@ class Measurement(ProfileEntry):
         return " — ".join([str(self.get_kind_display()), value, date_format(self.measured_on, "SHORT_DATE_FORMAT")])
 
 
+class NewsQuerySet(models.QuerySet):
+    def unseen(self):
+        return self.filter(seen_at__isnull=True)
+
+
+class News(models.Model):
+    """Something a care team published for a patient: a "new" marker until the patient
+    opens it, and a line of their next digest email (``Digest``)."""
+
+    class Kind(models.TextChoices):
+        DOCUMENT = "document", _("New document")
+        RESULT = "result", _("New lab result")
+        PRESCRIPTION = "prescription", _("New prescription")
+        CORRECTION = "correction", _("Correction of your record")
+        WITHDRAWAL = "withdrawal", _("Document withdrawn")
+
+    patient = models.ForeignKey("accounts.Patient", on_delete=models.CASCADE, related_name="news")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    document = models.ForeignKey(Document, null=True, blank=True, on_delete=models.CASCADE, related_name="news")
+    lab_report = models.ForeignKey(LabReport, null=True, blank=True, on_delete=models.CASCADE, related_name="news")
+    prescription = models.ForeignKey(Prescription, null=True, blank=True, on_delete=models.CASCADE, related_name="news")
+    created_at = models.DateTimeField(default=timezone.now)
+    seen_at = models.DateTimeField(null=True, blank=True)
+    # The email that told the patient (NULL until then, or when they asked for none).
+    digest = models.ForeignKey("Digest", null=True, blank=True, on_delete=models.SET_NULL, related_name="news")
+
+    objects = NewsQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [
+            models.Index(fields=["patient", "-created_at"]),
+            models.Index(fields=["patient"], condition=models.Q(seen_at__isnull=True), name="news_unseen"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(document__isnull=False)
+                | models.Q(lab_report__isnull=False)
+                | models.Q(prescription__isnull=False),
+                name="news_has_item",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.kind} for {self.patient_id}"
+
+
+class Digest(models.Model):
+    """Outbox row: one content-free email telling a patient's login that something is new
+    on Carnet. At most one is pending per login; it is due at once, or 15 minutes after
+    the last one was sent, so news arriving meanwhile goes out together. Written with
+    the news in one transaction, handed to Celery after commit, and by a periodic relay
+    when the broker was down; sent exactly once (the row is locked)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        SENT = "sent", _("Sent")
+        SKIPPED = "skipped", _("Skipped")
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    created_at = models.DateTimeField(default=timezone.now)
+    due_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["due_at"], condition=models.Q(status="pending"), name="digest_pending_due"),
+            models.Index(fields=["user", "-sent_at"]),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["user"], condition=models.Q(status="pending"), name="digest_one_pending")
+        ]
+
+    def __str__(self):
+        return f"digest {self.pk} for {self.user_id} ({self.status})"
+
+
 # --- Exports ---
 # (Other records models go above this marker.)
 

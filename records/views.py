@@ -82,7 +82,9 @@ def documents(request):
         .select_related("author_team")
     )
     page = keyset_page(documents, request.GET, field="care_date", size=PAGE_SIZE)
-    return render(request, "records/documents.html", {"page": page, "form": form, "filtering": bool(saved)})
+    new = services.unseen_news_ids(patient=patient, field="document_id", items=page.object_list)
+    context = {"page": page, "form": form, "filtering": bool(saved), "new": new}
+    return render(request, "records/documents.html", context)
 
 
 @access.role_required(User.Role.PATIENT)
@@ -138,6 +140,7 @@ def _render_document(request, template, document, status=200):
 @require_safe
 def document(request, pk):
     document = access.get_document_for(request.user, pk)
+    services.mark_news_seen(user=request.user, patient=document.patient, documents=[document])
     return _render_document(request, "records/document.html", document)
 
 
@@ -331,7 +334,10 @@ def prescriptions(request):
     today = timezone.localdate()
     active = [p for p in rows if p.is_active(today)]
     past = [p for p in rows if not p.is_active(today)]
-    return render(request, "records/prescriptions.html", {"active": active, "past": past})
+    # Shown here is opened: marked new this once.
+    new = services.unseen_news_ids(patient=patient, field="prescription_id", items=active + past)
+    services.mark_news_seen(user=request.user, patient=patient, prescriptions=[p for p in active + past if p.pk in new])
+    return render(request, "records/prescriptions.html", {"active": active, "past": past, "new": new})
 
 
 @require_POST
@@ -360,7 +366,7 @@ def add_prescription(request, patient_pk):
         prescription = form.save(commit=False)
         prescription.patient, prescription.prescriber = patient, request.user
         prescription.team = access.team_caring_for(request.user, patient)
-        prescription.save()
+        services.add_prescription(prescription=prescription)
         messages.success(request, _("The prescription has been added."))
         return redirect("careteams:patient_detail", patient.pk)
     context = {"form": form, "patient": patient, "title": _("New prescription")}
@@ -384,7 +390,12 @@ def results(request):
         .prefetch_related("observations")
     )
     page = Paginator(reports, 10).get_page(request.GET.get("page"))
-    return render(request, "records/results.html", {"page": page})
+    # Shown here is opened: marked new this once.
+    new = services.unseen_news_ids(patient=patient, field="lab_report_id", items=page.object_list)
+    services.mark_news_seen(
+        user=request.user, patient=patient, lab_reports=[r for r in page.object_list if r.pk in new]
+    )
+    return render(request, "records/results.html", {"page": page, "new": new})
 
 
 @login_required

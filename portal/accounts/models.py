@@ -326,3 +326,30 @@ class SecurityEvent(models.Model):
 
     def __str__(self):
         return f"{self.at:%Y-%m-%d %H:%M} {self.kind}"
+
+
+class NoticePreference(models.Model):
+    """Whether a login wants to be told of one kind of news on one channel. No row means
+    yes: emails are on until turned off. Channels other than email (SMS, push) add
+    choices here, not columns."""
+
+    class Kind(models.TextChoices):
+        MESSAGES = "messages", _("New messages")
+        DOCUMENTS = "documents", _("New documents")
+        RESULTS = "results", _("New lab results")
+        PRESCRIPTIONS = "prescriptions", _("New prescriptions")
+        REMINDERS = "reminders", _("Reminders")
+
+    class Channel(models.TextChoices):
+        EMAIL = "email", _("Email")
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="notice_preferences")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    channel = models.CharField(max_length=8, choices=Channel.choices, default=Channel.EMAIL)
+    enabled = models.BooleanField(default=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "kind", "channel"], name="noticepreference_unique")]
+
+    def __str__(self):
+        return f"{self.user_id} {self.kind}/{self.channel}: {self.enabled}"

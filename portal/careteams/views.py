@@ -45,8 +45,8 @@ def patient_list(request):
         data = form.cleaned_data
         patients = patients.matching(name=data["name"], ins=data["ins"], birth_date=data["birth_date"])
         if data["unread"]:
-            unread = messaging_services.unread_messages_for(user=request.user)
-            patients = patients.filter(Exists(unread.filter(conversation__patient=OuterRef("pk"))))
+            unread = messaging_services.conversations_unread_by(user=request.user)
+            patients = patients.filter(Exists(unread.filter(patient=OuterRef("pk"))))
     patients = patients.prefetch_related(Prefetch("care_links", queryset=links, to_attr="shared_links"))
     page = Paginator(patients, PAGE_SIZE).get_page(request.GET.get("page"))
     context = {"page": page, "teams": teams, "form": form, "searching": searching}

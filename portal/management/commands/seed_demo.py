@@ -9,6 +9,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.template.loader import render_to_string
+from django.utils import timezone
 from django_otp.plugins.otp_email.models import EmailDevice
 
 from messaging import services
@@ -16,7 +17,7 @@ from messaging.models import Conversation, Notification
 from portal.accounts.models import InsKind, Patient, User, nir_key
 from portal.careteams.models import CareLink, CareTeam, Membership
 from records import services as services_records
-from records.models import Allergy, Condition, LabReport, Measurement, Prescription, Vaccination
+from records.models import Allergy, Condition, Digest, LabReport, Measurement, News, Prescription, Vaccination
 
 DEMO_PASSWORD = "carnet-demo-2026"
 DEMO_DOMAIN = "demo.carnet.example"
@@ -259,6 +260,19 @@ class Command(BaseCommand):
                     team=team,
                 )
 
+    def _history_is_not_news(self, shown):
+        """Demo history is nobody's news: no digest email goes out, and only the newest
+        document of ``shown`` (Camille) keeps its "new" marker, for the demo."""
+        for digest in Digest.objects.filter(status=Digest.Status.PENDING, user__email__endswith=f"@{DEMO_DOMAIN}"):
+            News.objects.filter(patient__user=digest.user, digest__isnull=True).update(digest=digest)
+            digest.status = Digest.Status.SKIPPED
+            digest.save(update_fields=["status"])
+        keep = News.objects.filter(patient=shown, kind=News.Kind.DOCUMENT).order_by("-pk").values("pk")[:1]
+        News.objects.unseen().filter(patient__user__email__endswith=f"@{DEMO_DOMAIN}").exclude(pk__in=keep).update(
+            seen_at=timezone.now()
+        )
+        News.objects.unseen().filter(patient__user__isnull=True).update(seen_at=timezone.now())
+
     @transaction.atomic
     def handle(self, *args, **options):
         teams = []
@@ -305,6 +319,7 @@ class Command(BaseCommand):
         self._conversations(patients, teams, clinicians)
         for index, patient in enumerate(patients):
             self._records(index, patient, teams, clinicians)
+        self._history_is_not_news(patients[0])
 
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
         self.stdout.write(f"Demo logins (password for all: {DEMO_PASSWORD}):")
