@@ -12,6 +12,7 @@ from messaging.models import Conversation, Message
 from portal.accounts.models import Patient, User, folded, nir_key
 from portal.careteams.models import CareLink, CareTeam, Membership
 from portal.careteams.views import SEARCH_SESSION_KEY
+from records.models import LabReport
 
 
 def seed(patients=20_000, of_team=10_000):
@@ -37,6 +38,12 @@ def seed(patients=20_000, of_team=10_000):
         [Conversation(patient=records[i * 50], team=team, subject="Sujet", started_by=owner) for i in range(200)]
     )
     Message.objects.bulk_create([Message(conversation=c, author=owner, body="Bonjour") for c in conversations])
+    # Two lab reports each from another team (a lab), for the "results not seen" filter.
+    LabReport.objects.bulk_create(
+        [LabReport(patient=p, title="Bilan", collected_on="2026-01-01", author=clinician, team=other)
+         for p in records[:of_team] for _ in range(2)],
+        batch_size=5000,
+    )  # fmt: skip
     return clinician, records
 
 
@@ -60,6 +67,7 @@ def run():
         ("INS", {"ins": target.ins}),
         ("birth date", {"birth_date": target.birth_date.isoformat()}),
         ("unread messages", {"unread": "on"}),
+        ("results the team has not seen", {"new_results": "on"}),
     ]
     rows = [(f"clinician: 10,000 patients, {name}", measure(search(**fields))) for name, fields in searches]
     report("Care team patient search, 10,000 patients of the team", rows)

@@ -155,6 +155,7 @@ class PatientSearchForm(forms.Form):
         label=_("Birth date"), required=False, widget=forms.DateInput(attrs=DATE_INPUT, format="%Y-%m-%d")
     )
     unread = forms.BooleanField(label=_("With unread messages"), required=False)
+    new_results = forms.BooleanField(label=_("With results my teams have not seen"), required=False)
 
     def clean_ins(self):
         return normalized_ins(self.cleaned_data["ins"])

@@ -5,6 +5,7 @@ import datetime
 from dataclasses import dataclass
 
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -204,3 +205,18 @@ def end_link(*, by: User, link: CareLink, ended_on: datetime.date) -> CareLink:
     link.save(update_fields=["status", "ended_on", "status_changed_at"])
     _trace_link(by=by, link=link, action=AccessLog.Action.LINK_ENDED)
     return link
+
+
+def results_unseen_by(*, teams):
+    """Lab reports another team (or a lab) published that nobody of ``teams`` has looked
+    at since: no opening of the record, nor of a result's history, by the team after the
+    report arrived. The team's own reports count as seen."""
+    from records.models import LabReport
+
+    seen_since = AccessLog.objects.filter(
+        patient=OuterRef("patient"),
+        team__in=teams,
+        action__in=[AccessLog.Action.VIEW_RECORD, AccessLog.Action.VIEW_RESULTS],
+        at__gte=OuterRef("created_at"),
+    )
+    return LabReport.objects.exclude(team__in=teams).filter(~Exists(seen_since))

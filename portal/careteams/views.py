@@ -47,6 +47,8 @@ def patient_list(request):
         if data["unread"]:
             unread = messaging_services.conversations_unread_by(user=request.user)
             patients = patients.filter(Exists(unread.filter(patient=OuterRef("pk"))))
+        if data["new_results"]:
+            patients = patients.filter(Exists(services.results_unseen_by(teams=teams).filter(patient=OuterRef("pk"))))
     patients = patients.prefetch_related(Prefetch("care_links", queryset=links, to_attr="shared_links"))
     page = Paginator(patients, PAGE_SIZE).get_page(request.GET.get("page"))
     context = {"page": page, "teams": teams, "form": form, "searching": searching}

@@ -156,3 +156,26 @@ def test_the_patients_page_query_count_does_not_grow_with_history(client, login,
     few = count()
     add(20)
     assert count() == few
+
+
+def test_new_results_filter_lists_results_the_team_has_not_seen(client, login, clinician, team, other_team, people):
+    from tests.factories import ClinicianFactory
+
+    helene, marc = people["helene"], people["marc"]
+    CareLinkFactory(patient=helene, team=other_team)
+    CareLinkFactory(patient=marc, team=other_team)
+    lab = ClinicianFactory(teams=[other_team])
+    for patient in (helene, marc):
+        records.add_lab_report(
+            author=lab, team=other_team, patient=patient, title="Bilan", collected_on=datetime.date(2026, 11, 2),
+            observations=[{"loinc": "2345-7", "name": "Glucose", "value": Decimal("1"), "unit": "g/L"}],
+        )  # fmt: skip
+    # The team's own report is no news to it.
+    records.add_lab_report(
+        author=clinician, team=team, patient=people["eloise"], title="Bilan", collected_on=datetime.date(2026, 11, 2),
+        observations=[{"loinc": "2345-7", "name": "Glucose", "value": Decimal("1"), "unit": "g/L"}],
+    )  # fmt: skip
+    login(clinician)
+    assert found(search(client, new_results="on")) == {"Hélène Lefèvre", "Marc Hélin"}
+    client.get(reverse("careteams:patient_detail", args=[marc.pk]))  # opened: seen
+    assert found(client.get(reverse("careteams:patient_list"))) == {"Hélène Lefèvre"}
