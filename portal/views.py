@@ -90,7 +90,8 @@ def patient_home(request):
     prescriptions = (
         access.items_visible_to(request.user, Prescription)
         .filter(patient=patient, start_date__lte=timezone.localdate())
-        .exclude(end_date__lt=timezone.localdate())[:3]
+        .exclude(end_date__lt=timezone.localdate())
+        .current(timezone.localdate())[:3]
     )
     reports = list(access.items_visible_to(request.user, LabReport).filter(patient=patient)[:3])
     documents, prescriptions = list(documents), list(prescriptions)

@@ -7,6 +7,8 @@ from django.utils import timezone
 from django.utils.formats import date_format, number_format
 from django.utils.translation import gettext_lazy as _
 
+from portal.audit.models import AppendOnlyError
+
 
 class DocumentQuerySet(models.QuerySet):
     def filtered(self, *, category="", date_from=None, date_to=None, team=None, title=""):
@@ -93,6 +95,12 @@ class Document(models.Model):
         return EXTENSIONS.get(self.content_type, "bin")
 
 
+class PrescriptionQuerySet(models.QuerySet):
+    def current(self, today):
+        """Neither stopped by ``today`` nor replaced by a new version."""
+        return self.filter(replaced_by__isnull=True).exclude(stopped_on__lte=today)
+
+
 class Prescription(models.Model):
     class Route(models.TextChoices):
         ORAL = "oral", _("By mouth")
@@ -112,6 +120,15 @@ class Prescription(models.Model):
     prescriber = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     team = models.ForeignKey("careteams.CareTeam", on_delete=models.PROTECT, related_name="prescriptions")
     created_at = models.DateTimeField(default=timezone.now)
+    # Corrections: a clinician stops it (from a date, with a reason), or a new version
+    # replaces it; either way it stays in the record, shown as stopped or replaced.
+    stopped_on = models.DateField(_("stopped on"), null=True, blank=True)
+    stop_reason = models.CharField(_("reason"), max_length=300, blank=True)
+    replaces = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="replaced_by", editable=False
+    )
+
+    objects = PrescriptionQuerySet.as_manager()
 
     class Meta:
         ordering = ["-start_date", "-pk"]
@@ -120,8 +137,24 @@ class Prescription(models.Model):
     def __str__(self):
         return self.medication
 
+    @property
+    def replacement(self):
+        """The version that replaced this one, if any (select_related("replaced_by") avoids a query)."""
+        try:
+            return self.replaced_by
+        except Prescription.DoesNotExist:
+            return None
+
+    @property
+    def is_correctable(self):
+        """Neither stopped, replaced nor over: a clinician may still stop or replace it."""
+        over = self.end_date is not None and self.end_date < timezone.localdate()
+        return self.stopped_on is None and self.replacement is None and not over
+
     def is_active(self, today=None):
         today = today or timezone.localdate()
+        if self.replacement is not None or (self.stopped_on is not None and self.stopped_on <= today):
+            return False
         return self.start_date <= today and (self.end_date is None or self.end_date >= today)
 
 
@@ -281,6 +314,52 @@ class Measurement(ProfileEntry):
         if self.value2 is not None:
             value += "/" + number_format(self.value2.normalize())
         return " — ".join([str(self.get_kind_display()), value, date_format(self.measured_on, "SHORT_DATE_FORMAT")])
+
+
+class RecordEventQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise AppendOnlyError("the record history is append-only")
+
+    def delete(self):
+        raise AppendOnlyError("the record history is append-only")
+
+
+class RecordEvent(models.Model):
+    """One correction of a patient's record by a care team: append-only (the model
+    refuses changes; on PostgreSQL a trigger does too), and the patient reads it all."""
+
+    class Kind(models.TextChoices):
+        PRESCRIPTION_STOPPED = "prescription_stopped", _("Stopped a prescription")
+        PRESCRIPTION_REPLACED = "prescription_replaced", _("Replaced a prescription with a new version")
+
+    patient = models.ForeignKey("accounts.Patient", on_delete=models.PROTECT, related_name="record_events")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    team = models.ForeignKey("careteams.CareTeam", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    # What was changed and why, in the patient's words: a medication's name, the reason.
+    target = models.CharField(max_length=255)
+    reason = models.CharField(max_length=300, blank=True)
+    prescription = models.ForeignKey(
+        Prescription, null=True, blank=True, on_delete=models.PROTECT, related_name="events"
+    )
+    at = models.DateTimeField(default=timezone.now)
+
+    objects = RecordEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+        indexes = [models.Index(fields=["patient", "-at"])]
+
+    def __str__(self):
+        return f"{self.kind} {self.target}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise AppendOnlyError("the record history is append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError("the record history is append-only")
 
 
 class NewsQuerySet(models.QuerySet):

@@ -22,7 +22,7 @@ from django.utils.translation import ngettext
 from portal.careteams.models import CareLink, ClinicianBlock
 from records import files
 from records.forms import ObservationForm, lab_csv_limits
-from records.models import Digest, Document, LabReport, News, Observation, Prescription
+from records.models import Digest, Document, LabReport, News, Observation, Prescription, RecordEvent
 
 logger = logging.getLogger(__name__)
 
@@ -459,3 +459,58 @@ def add_prescription(*, prescription: Prescription) -> Prescription:
     prescription.save()
     publish_news(patient=prescription.patient, kind=News.Kind.PRESCRIPTION, prescription=prescription)
     return prescription
+
+
+# --- Corrections, with history --------------------------------------------------------
+
+
+class AlreadyCorrected(Exception):
+    """The prescription was stopped or replaced meanwhile (a double submit, a colleague)."""
+
+
+def _record_event(*, actor, team, prescription, kind, reason="") -> RecordEvent:
+    return RecordEvent.objects.create(
+        patient=prescription.patient,
+        actor=actor,
+        team=team,
+        kind=kind,
+        target=prescription.medication[:255],
+        reason=reason,
+        prescription=prescription,
+    )
+
+
+@transaction.atomic
+def stop_prescription(*, actor, team, prescription: Prescription, stopped_on, reason: str) -> Prescription:
+    """Stop ``prescription`` from ``stopped_on``, for ``reason``: it stays in the record,
+    shown as stopped; the patient reads the event and is told. Raises
+    ``AlreadyCorrected`` when it was stopped or replaced already."""
+    prescription = Prescription.objects.select_for_update().select_related("patient").get(pk=prescription.pk)
+    if prescription.stopped_on is not None or Prescription.objects.filter(replaces=prescription).exists():
+        raise AlreadyCorrected
+    prescription.stopped_on, prescription.stop_reason = stopped_on, reason.strip()
+    prescription.save(update_fields=["stopped_on", "stop_reason"])
+    _record_event(
+        actor=actor, team=team, prescription=prescription, kind=RecordEvent.Kind.PRESCRIPTION_STOPPED, reason=reason
+    )
+    publish_news(patient=prescription.patient, kind=News.Kind.CORRECTION, prescription=prescription)
+    return prescription
+
+
+@transaction.atomic
+def replace_prescription(*, actor, team, prescription: Prescription, new: Prescription, reason: str) -> Prescription:
+    """Replace ``prescription`` with ``new`` (unsaved; patient, prescriber and team are
+    set here): the old one stays, shown as replaced. Raises ``AlreadyCorrected`` when it
+    was stopped or replaced already."""
+    old = Prescription.objects.select_for_update().select_related("patient").get(pk=prescription.pk)
+    if old.stopped_on is not None or Prescription.objects.filter(replaces=old).exists():
+        raise AlreadyCorrected
+    new.patient, new.prescriber, new.team, new.replaces = old.patient, actor, team, old
+    try:
+        with transaction.atomic():
+            new.save()
+    except IntegrityError:  # replaced meanwhile (the one-to-one link is unique)
+        raise AlreadyCorrected from None
+    _record_event(actor=actor, team=team, prescription=old, kind=RecordEvent.Kind.PRESCRIPTION_REPLACED, reason=reason)
+    publish_news(patient=old.patient, kind=News.Kind.CORRECTION, prescription=new)
+    return new

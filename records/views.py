@@ -28,6 +28,8 @@ from records.forms import (
     LabReportForm,
     ObservationFormSet,
     PrescriptionForm,
+    ReplacePrescriptionForm,
+    StopPrescriptionForm,
 )
 from records.models import Allergy, Condition, LabReport, Measurement, Observation, Prescription, Vaccination
 
@@ -330,7 +332,7 @@ def prescriptions(request):
     """Active and past prescriptions, with renewal requests for renewable ones."""
     patient = access.get_own_patient(request.user)
     rows = access.items_visible_to(request.user, Prescription).filter(patient=patient).select_related("team")
-    rows = rows.select_related("prescriber")
+    rows = rows.select_related("prescriber", "replaced_by")
     today = timezone.localdate()
     active = [p for p in rows if p.is_active(today)]
     past = [p for p in rows if not p.is_active(today)]
@@ -530,3 +532,74 @@ def delete_profile_entry(request, kind, pk):
         entry.delete()
         messages.success(request, _("Removed from your medical profile."))
     return redirect("records:profile")
+
+
+def _correctable_prescription(request, pk):
+    """A prescription of a patient the clinician cares for, not already stopped or replaced."""
+    prescription = access.get_item_for(request.user, Prescription, pk)
+    if not prescription.is_correctable:
+        messages.info(request, _("This prescription is no longer current."))
+    return prescription, prescription.is_correctable
+
+
+@access.role_required(User.Role.CLINICIAN)
+@require_http_methods(["GET", "POST"])
+def stop_prescription(request, pk):
+    """Stop a prescription from a date, with a reason the patient reads."""
+    prescription, current = _correctable_prescription(request, pk)
+    if not current:
+        return redirect("careteams:patient_detail", prescription.patient_id)
+    form = StopPrescriptionForm(_bound(request), prescription=prescription)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.stop_prescription(
+                actor=request.user,
+                team=_team_for(request, prescription.patient),
+                prescription=prescription,
+                stopped_on=form.cleaned_data["stopped_on"],
+                reason=form.cleaned_data["reason"],
+            )
+        except services.AlreadyCorrected:
+            messages.info(request, _("This prescription is no longer current."))
+        else:
+            messages.success(request, _("The prescription has been stopped."))
+        return redirect("careteams:patient_detail", prescription.patient_id)
+    title = _("Stop %(medication)s") % {"medication": prescription.medication}
+    return render(request, "records/item_form.html", {"form": form, "patient": prescription.patient, "title": title})
+
+
+@access.role_required(User.Role.CLINICIAN)
+@require_http_methods(["GET", "POST"])
+def replace_prescription(request, pk):
+    """Write a new version of a prescription; the old one stays, shown as replaced."""
+    prescription, current = _correctable_prescription(request, pk)
+    if not current:
+        return redirect("careteams:patient_detail", prescription.patient_id)
+    fields = ["medication", "dosage", "frequency", "route", "start_date", "end_date", "renewable"]
+    initial = {name: getattr(prescription, name) for name in fields} | {"start_date": timezone.localdate()}
+    form = ReplacePrescriptionForm(_bound(request), initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.replace_prescription(
+                actor=request.user,
+                team=_team_for(request, prescription.patient),
+                prescription=prescription,
+                new=form.save(commit=False),
+                reason=form.cleaned_data["reason"],
+            )
+        except services.AlreadyCorrected:
+            messages.info(request, _("This prescription is no longer current."))
+        else:
+            messages.success(request, _("The new version of the prescription has been saved."))
+        return redirect("careteams:patient_detail", prescription.patient_id)
+    title = _("New version of %(medication)s") % {"medication": prescription.medication}
+    return render(request, "records/item_form.html", {"form": form, "patient": prescription.patient, "title": title})
+
+
+@access.role_required(User.Role.PATIENT)
+def record_history(request):
+    """Every correction of the patient's record by a care team, newest first."""
+    patient = access.get_own_patient(request.user)
+    events = patient.record_events.select_related("actor", "team")
+    page = Paginator(events, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "records/record_history.html", {"page": page})

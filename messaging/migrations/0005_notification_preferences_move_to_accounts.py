@@ -4,15 +4,14 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('messaging', '0004_read_markers_count_unread'),
+        ("messaging", "0004_read_markers_count_unread"),
         # The preferences are copied over first.
-        ('accounts', '0009_notice_preferences'),
+        ("accounts", "0009_notice_preferences"),
     ]
 
     operations = [
         migrations.DeleteModel(
-            name='NotificationPreference',
+            name="NotificationPreference",
         ),
     ]

@@ -81,7 +81,9 @@ def patient_detail(request, pk):
     my_links = set(access.links_managed_by(request.user).filter(patient=patient).values_list("pk", flat=True))
     documents = access.documents_visible_to(request.user).filter(patient=patient).select_related("author_team")
     prescriptions = (
-        access.items_visible_to(request.user, Prescription).filter(patient=patient).select_related("prescriber", "team")
+        access.items_visible_to(request.user, Prescription)
+        .filter(patient=patient)
+        .select_related("prescriber", "team", "replaced_by")
     )
     reports = (
         access.items_visible_to(request.user, LabReport)
