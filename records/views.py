@@ -554,7 +554,7 @@ def stop_prescription(request, pk):
         try:
             services.stop_prescription(
                 actor=request.user,
-                team=_team_for(request, prescription.patient),
+                team=access.team_caring_for(request.user, prescription.patient),
                 prescription=prescription,
                 stopped_on=form.cleaned_data["stopped_on"],
                 reason=form.cleaned_data["reason"],
@@ -565,7 +565,11 @@ def stop_prescription(request, pk):
             messages.success(request, _("The prescription has been stopped."))
         return redirect("careteams:patient_detail", prescription.patient_id)
     title = _("Stop %(medication)s") % {"medication": prescription.medication}
-    return render(request, "records/item_form.html", {"form": form, "patient": prescription.patient, "title": title})
+    context = {"form": form, "patient": prescription.patient, "title": title}
+    return access.render_record(
+        request, "records/item_form.html", context, patient=prescription.patient,
+        action=AccessLog.Action.VIEW_RECORD, target=prescription.medication,
+    )  # fmt: skip
 
 
 @access.role_required(User.Role.CLINICIAN)
@@ -582,7 +586,7 @@ def replace_prescription(request, pk):
         try:
             services.replace_prescription(
                 actor=request.user,
-                team=_team_for(request, prescription.patient),
+                team=access.team_caring_for(request.user, prescription.patient),
                 prescription=prescription,
                 new=form.save(commit=False),
                 reason=form.cleaned_data["reason"],
@@ -593,7 +597,11 @@ def replace_prescription(request, pk):
             messages.success(request, _("The new version of the prescription has been saved."))
         return redirect("careteams:patient_detail", prescription.patient_id)
     title = _("New version of %(medication)s") % {"medication": prescription.medication}
-    return render(request, "records/item_form.html", {"form": form, "patient": prescription.patient, "title": title})
+    context = {"form": form, "patient": prescription.patient, "title": title}
+    return access.render_record(
+        request, "records/item_form.html", context, patient=prescription.patient,
+        action=AccessLog.Action.VIEW_RECORD, target=prescription.medication,
+    )  # fmt: skip
 
 
 @access.role_required(User.Role.PATIENT)

@@ -186,6 +186,8 @@ def register_patient(request):
         "candidate_ids": ",".join(str(candidate.pk) for candidate in candidates),
         "same_ins": same_ins,
     }
+    for candidate in candidates:  # the person learns who found their record, and when
+        access.trace_read(request.user, candidate, AccessLog.Action.IDENTITY_MATCH)
     return render(request, "careteams/register_patient.html", context)
 
 
@@ -204,4 +206,7 @@ def end_link(request, pk):
             % {"team": link.team.name, "name": link.patient.full_name},
         )
         return redirect("careteams:patient_list")
-    return render(request, "careteams/end_link.html", {"link": link, "form": form})
+    return access.render_record(
+        request, "careteams/end_link.html", {"link": link, "form": form},
+        patient=link.patient, action=AccessLog.Action.VIEW_RECORD,
+    )  # fmt: skip

@@ -12,6 +12,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from portal import access
 from portal.accounts import services as accounts
 from portal.accounts.models import Patient, User
+from portal.audit.models import AccessLog
 from portal.support import forms, services
 from portal.support.models import SupportAction
 
@@ -295,4 +296,6 @@ def register_patient(request):
         "same_ins": same_ins,
         "for_support": True,
     }
+    for candidate in candidates:  # the person learns who found their record, and when
+        access.trace_read(request.user, candidate, AccessLog.Action.IDENTITY_MATCH)
     return render(request, "careteams/register_patient.html", context)

@@ -298,3 +298,13 @@ def test_two_clinicians_registering_the_same_person_at_once_make_one_record(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
             " WHERE datname = current_database() AND pid <> pg_backend_pid()"
         )
+
+
+def test_records_offered_as_the_same_person_are_logged_as_found(client, login, clinician, team):
+    """The person whose record came up when someone registered a patient reads it in
+    their access history."""
+    existing = PatientFactory(user=None, ins=INS, first_name="Hélène", last_name="Garnier")
+    login(clinician)
+    client.post(reverse("careteams:register_patient"), form_data(team))
+    log = AccessLog.objects.get(patient=existing)
+    assert (log.actor, log.action) == (clinician, "identity_match")
