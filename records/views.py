@@ -544,6 +544,7 @@ def _correctable_prescription(request, pk):
 
 @access.role_required(User.Role.CLINICIAN)
 @require_http_methods(["GET", "POST"])
+@idempotent
 def stop_prescription(request, pk):
     """Stop a prescription from a date, with a reason the patient reads."""
     prescription, current = _correctable_prescription(request, pk)
@@ -574,6 +575,7 @@ def stop_prescription(request, pk):
 
 @access.role_required(User.Role.CLINICIAN)
 @require_http_methods(["GET", "POST"])
+@idempotent
 def replace_prescription(request, pk):
     """Write a new version of a prescription; the old one stays, shown as replaced."""
     prescription, current = _correctable_prescription(request, pk)
@@ -605,6 +607,7 @@ def replace_prescription(request, pk):
 
 
 @access.role_required(User.Role.PATIENT)
+@require_safe
 def record_history(request):
     """Every correction of the patient's record by a care team, newest first."""
     patient = access.get_own_patient(request.user)

@@ -309,6 +309,7 @@ def accept_invitation(request, token):
 
 @access.role_required(User.Role.PATIENT)
 @require_POST
+@idempotent
 def notice_preferences(request):
     """Which news the patient is told of, per kind and channel (on the account page)."""
     wanted = {

@@ -26,6 +26,7 @@ SEARCH_SESSION_KEY = "care_search"
 
 @access.role_required(User.Role.CLINICIAN)
 @require_http_methods(["GET", "POST"])
+@idempotent
 def patient_list(request):
     """The patients of the clinician's care teams, with the teams they are linked through;
     searched by name prefix (accents aside), INS and birth date, or those with unread messages."""
@@ -139,6 +140,7 @@ def _registered_message(request, done: services.Registered):
 
 @access.role_required(User.Role.CLINICIAN)
 @require_http_methods(["GET", "POST"])
+@idempotent
 def register_patient(request):
     """Register a patient for one of the clinician's teams. Before anyone is created, the
     records that may be the same person are shown, to link one of them instead."""
@@ -193,6 +195,7 @@ def register_patient(request):
 
 @access.role_required(User.Role.CLINICIAN)
 @require_http_methods(["GET", "POST"])
+@idempotent
 def end_link(request, pk):
     """End the link of one of the clinician's teams with a patient, on a date: the team
     loses access at once."""

@@ -52,6 +52,7 @@ def test_register_invite_accept_publish_and_the_patient_is_told(page, clinician,
     page.get_by_label("Code").fill(f"{totp(base64.b32decode(secret + '=' * (-len(secret) % 8))):06d}")
     page.get_by_role("button", name="Confirmer").click()
     page.get_by_role("button", name="J’ai enregistré mes codes, continuer").click()
+    page.get_by_role("button", name="J’accepte les conditions d’utilisation").click()
     expect(page.get_by_role("heading", name="Bonjour Inès")).to_be_visible()
     sign_out(page)
 

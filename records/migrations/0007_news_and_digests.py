@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("accounts", "0009_notice_preferences"),
-        ("records", "0005_export_language"),
+        ("records", "0006_document_preview_attempts"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

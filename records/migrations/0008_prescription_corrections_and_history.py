@@ -26,7 +26,7 @@ class Migration(migrations.Migration):
         ("audit", "0002_append_only_trigger"),
         ("accounts", "0009_notice_preferences"),
         ("careteams", "0004_carelink_dates"),
-        ("records", "0006_news_and_digests"),
+        ("records", "0007_news_and_digests"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
