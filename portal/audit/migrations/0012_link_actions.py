@@ -4,15 +4,32 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('audit', '0011_access_report'),
+        ("audit", "0011_access_report"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='accesslog',
-            name='action',
-            field=models.CharField(choices=[('view_record', 'Opened the record'), ('read_conversation', 'Read a conversation'), ('list_documents', 'Listed the documents'), ('view_document', 'Opened a document'), ('download_document', 'Downloaded a document'), ('preview_document', "Saw a document's preview"), ('list_conversations', 'Saw a conversation in the team inbox'), ('download_attachment', 'Downloaded a message attachment'), ('view_results', 'Looked at a lab result history'), ('account_action', 'Support acted on the account'), ('export', 'Exported the record'), ('link_started', 'Linked the record to their care team'), ('link_ended', "Ended their care team's link to the record"), ('identity_match', 'Found the record when registering a patient')], max_length=32),
+            model_name="accesslog",
+            name="action",
+            field=models.CharField(
+                choices=[
+                    ("view_record", "Opened the record"),
+                    ("read_conversation", "Read a conversation"),
+                    ("list_documents", "Listed the documents"),
+                    ("view_document", "Opened a document"),
+                    ("download_document", "Downloaded a document"),
+                    ("preview_document", "Saw a document's preview"),
+                    ("list_conversations", "Saw a conversation in the team inbox"),
+                    ("download_attachment", "Downloaded a message attachment"),
+                    ("view_results", "Looked at a lab result history"),
+                    ("account_action", "Support acted on the account"),
+                    ("export", "Exported the record"),
+                    ("link_started", "Linked the record to their care team"),
+                    ("link_ended", "Ended their care team's link to the record"),
+                    ("identity_match", "Found the record when registering a patient"),
+                ],
+                max_length=32,
+            ),
         ),
     ]
