@@ -253,6 +253,7 @@ def report(request, pk):
     return render(request, "support/report.html", {"case": case, "form": form})
 
 
+@access.role_required(User.Role.SUPPORT)
 @require_http_methods(["GET", "POST"])
 def register_patient(request):
     """Register a patient for a care team, or link the existing record of the same person;
