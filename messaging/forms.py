@@ -5,7 +5,7 @@ from django.utils.functional import lazy
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from messaging.models import Conversation, NotificationPreference, ReplyTemplate
+from messaging.models import Conversation, ReplyTemplate
 from messaging.services import check_attachments
 from portal.accounts.models import User
 from records import files
@@ -98,9 +98,3 @@ class ReplyTemplateForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.fields["team"].queryset = teams
         self.fields["team"].empty_label = None
-
-
-class PreferenceForm(forms.ModelForm):
-    class Meta:
-        model = NotificationPreference
-        fields = ["email_enabled"]

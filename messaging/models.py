@@ -173,14 +173,6 @@ class Notification(models.Model):
         return f"{self.recipient} / {self.message_id} ({self.status})"
 
 
-class NotificationPreference(models.Model):
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    email_enabled = models.BooleanField(_("email me when I get a new message"), default=True)
-
-    def __str__(self):
-        return f"{self.user}: {'email' if self.email_enabled else 'no email'}"
-
-
 class ReplyTemplate(models.Model):
     """A care team's canned reply."""
 

@@ -23,7 +23,6 @@ from messaging.models import (
     Event,
     Message,
     Notification,
-    NotificationPreference,
     ReadState,
 )
 from portal.accounts.models import User
@@ -256,9 +255,20 @@ def set_conversation_status(*, actor: User, conversation: Conversation, status: 
     Event.objects.create(conversation=conversation, actor=actor, kind=kind)
 
 
+def conversations_unread_by(*, user: User):
+    """The conversations ``user`` may read (``portal.access``) with messages from others
+    since they last read them: from their kept markers, whatever the history's size."""
+    from portal import access
+
+    unread = ReadState.objects.filter(user=user, unread__gt=0)
+    return access.conversations_for(user).filter(pk__in=unread.values("conversation"))
+
+
 def email_enabled(user: User) -> bool:
-    preference = NotificationPreference.objects.filter(user=user).first()
-    return preference is None or preference.email_enabled
+    """Whether ``user`` wants new-message emails (their preferences on the account page)."""
+    from portal.accounts.services import wants_notice
+
+    return wants_notice(user=user, kind="messages", channel="email")
 
 
 def deliver_notification(*, notification_id: int) -> bool:

@@ -2,12 +2,13 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST, require_safe
 
 from messaging import services
-from messaging.forms import AssignForm, NewConversationForm, PreferenceForm, ReplyForm, ReplyTemplateForm
-from messaging.models import Conversation, NotificationPreference, ReplyTemplate
+from messaging.forms import AssignForm, NewConversationForm, ReplyForm, ReplyTemplateForm
+from messaging.models import Conversation, ReplyTemplate
 from portal import access
 from portal.accounts.models import User
 from portal.audit.models import AccessLog
@@ -248,13 +249,8 @@ def delete_reply_template(request, pk):
 @access.role_required(User.Role.PATIENT)
 @idempotent
 def preferences(request):
-    preference, _created = NotificationPreference.objects.get_or_create(user=request.user)
-    form = PreferenceForm(request.POST if request.method == "POST" else None, instance=preference)
-    if request.method == "POST" and form.is_valid():
-        form.save()
-        messages.success(request, _("Your preferences have been saved."))
-        return redirect("messaging:preferences")
-    return render(request, "messaging/preferences.html", {"form": form})
+    """Email preferences moved to the account page, with every kind of news."""
+    return redirect(reverse("accounts:security") + "#notices-title")
 
 
 @require_GET

@@ -243,3 +243,28 @@ def role_required(role):
         return wrapped
 
     return decorator
+
+
+def get_team_for(user, pk) -> CareTeam:
+    """One of the care teams ``user`` is a clinician member of; 404 for any other."""
+    try:
+        return teams_of(user).get(pk=pk)
+    except (CareTeam.DoesNotExist, ValueError, TypeError):
+        raise Http404 from None
+
+
+def links_managed_by(user) -> QuerySet[CareLink]:
+    """The active links of ``user``'s care teams to patients ``user`` cares for: the
+    links they may end. An ended or blocked link, or a patient who blocked ``user``,
+    gives nothing."""
+    return CareLink.objects.filter(
+        status=CareLink.Status.ACTIVE, team__in=teams_of(user), patient__in=patients_cared_for(user)
+    )
+
+
+def get_managed_link(user, pk) -> CareLink:
+    """A link ``user`` may end (see ``links_managed_by``); 404 otherwise."""
+    try:
+        return links_managed_by(user).select_related("patient", "team").get(pk=pk)
+    except (CareLink.DoesNotExist, ValueError, TypeError):
+        raise Http404 from None

@@ -454,6 +454,7 @@ CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {"task": "portal.tasks.heartbeat", "schedule": 60.0},
     "relay-notifications": {"task": "messaging.tasks.relay_notifications", "schedule": 60.0},
     "relay-pending-tasks": {"task": "portal.tasks.relay_pending_tasks", "schedule": 60.0},
+    "relay-digests": {"task": "records.tasks.relay_digests", "schedule": 60.0},
     "sweep-unprocessed-documents": {"task": "records.tasks.sweep_unprocessed_documents", "schedule": 300.0},
     "sweep-exports": {"task": "records.export_tasks.sweep_exports", "schedule": float(EXPORT_SWEEP_SECONDS)},
     "clear-expired-sessions": {"task": "portal.tasks.clear_expired_sessions", "schedule": 3600.0},

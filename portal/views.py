@@ -22,6 +22,7 @@ from portal.accounts.models import User
 from portal.celery import app as celery_app
 from portal.idempotency import idempotent
 from portal.models import TermsAcceptance
+from records import services as records
 from records.models import LabReport, Prescription
 
 HOME_BY_ROLE = {
@@ -89,10 +90,15 @@ def patient_home(request):
     prescriptions = (
         access.items_visible_to(request.user, Prescription)
         .filter(patient=patient, start_date__lte=timezone.localdate())
-        .exclude(end_date__lt=timezone.localdate())[:3]
+        .exclude(end_date__lt=timezone.localdate())
+        .current(timezone.localdate())[:3]
     )
-    reports = access.items_visible_to(request.user, LabReport).filter(patient=patient)[:3]
+    reports = list(access.items_visible_to(request.user, LabReport).filter(patient=patient)[:3])
+    documents, prescriptions = list(documents), list(prescriptions)
     context = {
+        "new_documents": records.unseen_news_ids(patient=patient, field="document_id", items=documents),
+        "new_prescriptions": records.unseen_news_ids(patient=patient, field="prescription_id", items=prescriptions),
+        "new_reports": records.unseen_news_ids(patient=patient, field="lab_report_id", items=reports),
         "patient": patient,
         "conversations": conversations,
         "documents": documents,

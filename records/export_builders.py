@@ -71,6 +71,7 @@ def prescriptions_section(*, user, patient: Patient) -> dict:
         access.items_visible_to(user, Prescription)
         .filter(patient=patient, start_date__lte=today)
         .exclude(end_date__lt=today)
+        .current(today)
         .select_related("prescriber", "team")
     )
     return {"rows": list(rows)}
@@ -361,7 +362,7 @@ def clinical_resources(*, user, patient: Patient, subject: dict) -> list[dict]:
 
     observations = visible(Observation).select_related("report").order_by("report__collected_on", "report_id", "pk")
     return [
-        *_medication_requests(visible(Prescription).select_related("prescriber", "team"), subject),
+        *_medication_requests(visible(Prescription).select_related("prescriber", "team", "replaced_by"), subject),
         *_lab_resources(
             visible(LabReport).select_related("team").order_by("collected_on", "pk"), observations, subject
         ),

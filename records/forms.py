@@ -181,3 +181,25 @@ class AccessReportForm(forms.Form):
         required=False,
         help_text=_("Support reads it. Do not write any health information here."),
     )
+
+
+class StopPrescriptionForm(forms.Form):
+    stopped_on = forms.DateField(label=_("Stopped from"), widget=DateInput())
+    reason = forms.CharField(label=_("Reason"), max_length=300, help_text=_("The patient reads it."))
+
+    def __init__(self, *args, prescription, **kwargs):
+        kwargs.setdefault("initial", {}).setdefault("stopped_on", timezone.localdate())
+        super().__init__(*args, **kwargs)
+        self.prescription = prescription
+
+    def clean_stopped_on(self):
+        stopped_on = self.cleaned_data["stopped_on"]
+        if stopped_on < self.prescription.start_date:
+            raise forms.ValidationError(_("The prescription started later."))
+        return stopped_on
+
+
+class ReplacePrescriptionForm(PrescriptionForm):
+    reason = forms.CharField(
+        label=_("Reason for the new version"), max_length=300, help_text=_("The patient reads it.")
+    )

@@ -7,6 +7,8 @@ from django.utils import timezone
 from django.utils.formats import date_format, number_format
 from django.utils.translation import gettext_lazy as _
 
+from portal.audit.models import AppendOnlyError
+
 
 class DocumentQuerySet(models.QuerySet):
     def filtered(self, *, category="", date_from=None, date_to=None, team=None, title=""):
@@ -93,6 +95,12 @@ class Document(models.Model):
         return EXTENSIONS.get(self.content_type, "bin")
 
 
+class PrescriptionQuerySet(models.QuerySet):
+    def current(self, today):
+        """Neither stopped by ``today`` nor replaced by a new version."""
+        return self.filter(replaced_by__isnull=True).exclude(stopped_on__lte=today)
+
+
 class Prescription(models.Model):
     class Route(models.TextChoices):
         ORAL = "oral", _("By mouth")
@@ -112,6 +120,15 @@ class Prescription(models.Model):
     prescriber = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     team = models.ForeignKey("careteams.CareTeam", on_delete=models.PROTECT, related_name="prescriptions")
     created_at = models.DateTimeField(default=timezone.now)
+    # Corrections: a clinician stops it (from a date, with a reason), or a new version
+    # replaces it; either way it stays in the record, shown as stopped or replaced.
+    stopped_on = models.DateField(_("stopped on"), null=True, blank=True)
+    stop_reason = models.CharField(_("reason"), max_length=300, blank=True)
+    replaces = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="replaced_by", editable=False
+    )
+
+    objects = PrescriptionQuerySet.as_manager()
 
     class Meta:
         ordering = ["-start_date", "-pk"]
@@ -120,8 +137,24 @@ class Prescription(models.Model):
     def __str__(self):
         return self.medication
 
+    @property
+    def replacement(self):
+        """The version that replaced this one, if any (select_related("replaced_by") avoids a query)."""
+        try:
+            return self.replaced_by
+        except Prescription.DoesNotExist:
+            return None
+
+    @property
+    def is_correctable(self):
+        """Neither stopped, replaced nor over: a clinician may still stop or replace it."""
+        over = self.end_date is not None and self.end_date < timezone.localdate()
+        return self.stopped_on is None and self.replacement is None and not over
+
     def is_active(self, today=None):
         today = today or timezone.localdate()
+        if self.replacement is not None or (self.stopped_on is not None and self.stopped_on <= today):
+            return False
         return self.start_date <= today and (self.end_date is None or self.end_date >= today)
 
 
@@ -281,6 +314,131 @@ class Measurement(ProfileEntry):
         if self.value2 is not None:
             value += "/" + number_format(self.value2.normalize())
         return " — ".join([str(self.get_kind_display()), value, date_format(self.measured_on, "SHORT_DATE_FORMAT")])
+
+
+class RecordEventQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise AppendOnlyError("the record history is append-only")
+
+    def delete(self):
+        raise AppendOnlyError("the record history is append-only")
+
+
+class RecordEvent(models.Model):
+    """One correction of a patient's record by a care team: append-only (the model
+    refuses changes; on PostgreSQL a trigger does too), and the patient reads it all."""
+
+    class Kind(models.TextChoices):
+        PRESCRIPTION_STOPPED = "prescription_stopped", _("Stopped a prescription")
+        PRESCRIPTION_REPLACED = "prescription_replaced", _("Replaced a prescription with a new version")
+
+    patient = models.ForeignKey("accounts.Patient", on_delete=models.PROTECT, related_name="record_events")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    team = models.ForeignKey("careteams.CareTeam", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    # What was changed and why, in the patient's words: a medication's name, the reason.
+    target = models.CharField(max_length=255)
+    reason = models.CharField(max_length=300, blank=True)
+    prescription = models.ForeignKey(
+        Prescription, null=True, blank=True, on_delete=models.PROTECT, related_name="events"
+    )
+    at = models.DateTimeField(default=timezone.now)
+
+    objects = RecordEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+        indexes = [models.Index(fields=["patient", "-at"])]
+
+    def __str__(self):
+        return f"{self.kind} {self.target}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise AppendOnlyError("the record history is append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError("the record history is append-only")
+
+
+class NewsQuerySet(models.QuerySet):
+    def unseen(self):
+        return self.filter(seen_at__isnull=True)
+
+
+class News(models.Model):
+    """Something a care team published for a patient: a "new" marker until the patient
+    opens it, and a line of their next digest email (``Digest``)."""
+
+    class Kind(models.TextChoices):
+        DOCUMENT = "document", _("New document")
+        RESULT = "result", _("New lab result")
+        PRESCRIPTION = "prescription", _("New prescription")
+        CORRECTION = "correction", _("Correction of your record")
+        WITHDRAWAL = "withdrawal", _("Document withdrawn")
+
+    patient = models.ForeignKey("accounts.Patient", on_delete=models.CASCADE, related_name="news")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    document = models.ForeignKey(Document, null=True, blank=True, on_delete=models.CASCADE, related_name="news")
+    lab_report = models.ForeignKey(LabReport, null=True, blank=True, on_delete=models.CASCADE, related_name="news")
+    prescription = models.ForeignKey(Prescription, null=True, blank=True, on_delete=models.CASCADE, related_name="news")
+    created_at = models.DateTimeField(default=timezone.now)
+    seen_at = models.DateTimeField(null=True, blank=True)
+    # The email that told the patient (NULL until then, or when they asked for none).
+    digest = models.ForeignKey("Digest", null=True, blank=True, on_delete=models.SET_NULL, related_name="news")
+
+    objects = NewsQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [
+            models.Index(fields=["patient", "-created_at"]),
+            models.Index(fields=["patient"], condition=models.Q(seen_at__isnull=True), name="news_unseen"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(document__isnull=False)
+                | models.Q(lab_report__isnull=False)
+                | models.Q(prescription__isnull=False),
+                name="news_has_item",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.kind} for {self.patient_id}"
+
+
+class Digest(models.Model):
+    """Outbox row: one content-free email telling a patient's login that something is new
+    on Carnet. At most one is pending per login; it is due at once, or 15 minutes after
+    the last one was sent, so news arriving meanwhile goes out together. Written with
+    the news in one transaction, handed to Celery after commit, and by a periodic relay
+    when the broker was down; sent exactly once (the row is locked)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        SENT = "sent", _("Sent")
+        SKIPPED = "skipped", _("Skipped")
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    created_at = models.DateTimeField(default=timezone.now)
+    due_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["due_at"], condition=models.Q(status="pending"), name="digest_pending_due"),
+            models.Index(fields=["user", "-sent_at"]),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["user"], condition=models.Q(status="pending"), name="digest_one_pending")
+        ]
+
+    def __str__(self):
+        return f"digest {self.pk} for {self.user_id} ({self.status})"
 
 
 # --- Exports ---

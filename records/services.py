@@ -8,11 +8,13 @@ import math
 import os
 import subprocess
 import sys
+from functools import partial
 from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -20,7 +22,7 @@ from django.utils.translation import ngettext
 from portal.careteams.models import CareLink, ClinicianBlock
 from records import files
 from records.forms import ObservationForm, lab_csv_limits
-from records.models import Document, LabReport, Observation, Prescription
+from records.models import Digest, Document, LabReport, News, Observation, Prescription, RecordEvent
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +47,8 @@ def upload_document(*, author, patient, upload, title, category, care_date, team
                 key_id=key_id,
                 file_name=name,
             )
+            if team is not None:
+                publish_news(patient=patient, kind=News.Kind.DOCUMENT, document=document)
             transaction.on_commit(lambda: _enqueue_processing(document.pk))
     except Exception:
         files.remove(name)
@@ -237,6 +241,7 @@ def add_lab_report(*, author, team, patient, title, collected_on, observations) 
         Observation.objects.bulk_create(
             [Observation(report=report, patient=patient, **observation) for observation in observations]
         )
+        publish_news(patient=patient, kind=News.Kind.RESULT, lab_report=report)
     return report
 
 
@@ -316,3 +321,196 @@ def _shown_errors(errors: list[str]) -> list[str]:
         return errors
     count = ngettext("… and %(count)d more error.", "… and %(count)d more errors.", more) % {"count": more}
     return [*errors[:CSV_ERRORS_SHOWN], count]
+
+
+# --- Telling patients what is new ---------------------------------------------------
+
+DIGEST_INTERVAL = datetime.timedelta(minutes=15)
+# Which preference (NoticePreference.Kind) each item answers to.
+TOPIC_OF_ITEM = {"document_id": "documents", "lab_report_id": "results", "prescription_id": "prescriptions"}
+
+
+def topic_of(news: News) -> str:
+    """The preference kind a piece of news answers to: its item's."""
+    return next(topic for field, topic in TOPIC_OF_ITEM.items() if getattr(news, field) is not None)
+
+
+def publish_news(*, patient, kind: str, document=None, lab_report=None, prescription=None) -> News:
+    """Note, in the caller's transaction, that a care team published something for
+    ``patient``: a "new" marker until they open it, and an email to their login (a
+    digest: at most one per ``DIGEST_INTERVAL``) sent after commit."""
+    news = News.objects.create(
+        patient=patient, kind=kind, document=document, lab_report=lab_report, prescription=prescription
+    )
+    if patient.user_id is not None:
+        schedule_digest(user=patient.user)
+    return news
+
+
+def schedule_digest(*, user) -> Digest:
+    """The pending digest of ``user``, made if there is none: due now, or
+    ``DIGEST_INTERVAL`` after the last one sent. Its delivery is enqueued after commit.
+    The pending row is locked, so news written while a digest is being sent waits for
+    it, then gets a new one: nothing falls between two emails."""
+    pending = Digest.objects.select_for_update().filter(user=user, status=Digest.Status.PENDING).first()
+    if pending is not None:
+        return pending
+    last_sent = (
+        Digest.objects.filter(user=user, status=Digest.Status.SENT)
+        .order_by("-sent_at")
+        .values_list("sent_at", flat=True)
+        .first()
+    )
+    now = timezone.now()
+    due_at = max(now, last_sent + DIGEST_INTERVAL) if last_sent else now
+    try:
+        with transaction.atomic():
+            digest = Digest.objects.create(user=user, due_at=due_at)
+    except IntegrityError:  # another transaction made the pending one meanwhile
+        return Digest.objects.get(user=user, status=Digest.Status.PENDING)
+    transaction.on_commit(partial(enqueue_digests, [(digest.pk, due_at)]))
+    return digest
+
+
+def enqueue_digests(rows) -> int:
+    """Hand digests (id, due time) to Celery; returns how many were. When the broker is
+    unreachable they stay pending for the periodic relay."""
+    from records.tasks import deliver_digest
+
+    for count, (digest_id, due_at) in enumerate(rows):
+        try:
+            deliver_digest.apply_async(args=[digest_id], eta=due_at if due_at > timezone.now() else None)
+        except Exception:  # any broker failure: the outbox row is the safety net
+            logger.warning("broker unreachable; %d digest(s) left for the relay", len(rows) - count)
+            return count
+    return len(rows)
+
+
+def relay_due_digests() -> int:
+    """Periodic: enqueue the pending digests that are due (the broker was down, or a
+    worker lost its scheduled task)."""
+    rows = list(
+        Digest.objects.filter(status=Digest.Status.PENDING, due_at__lte=timezone.now())
+        .order_by("due_at")
+        .values_list("pk", "due_at")[:500]
+    )
+    return enqueue_digests(rows)
+
+
+def deliver_digest(*, digest_id: int) -> bool:
+    """Send one digest email, exactly once, when it is due: the row is locked and only a
+    pending, due row is sent. It names how many items of each kind are new, nothing
+    else (no title, no team, no value). News the patient does not want by email is
+    counted as told. Returns True when an email went out."""
+    from django.core.mail import send_mail
+    from django.template.loader import render_to_string
+    from django.utils import translation
+
+    from portal.accounts.services import wants_notice
+
+    with transaction.atomic():
+        digest = Digest.objects.select_for_update().select_related("user").filter(pk=digest_id).first()
+        if digest is None or digest.status != Digest.Status.PENDING or digest.due_at > timezone.now():
+            return False
+        user = digest.user
+        news = list(News.objects.filter(patient__user=user, digest__isnull=True, created_at__gte=user.date_joined))
+        wanted = [item for item in news if wants_notice(user=user, kind=topic_of(item))] if user.is_active else []
+        digest.attempts += 1
+        News.objects.filter(pk__in=[item.pk for item in news]).update(digest=digest)
+        if not wanted:
+            digest.status = Digest.Status.SKIPPED
+            digest.save(update_fields=["status", "attempts"])
+            return False
+        counts = {kind: sum(1 for item in wanted if item.kind == kind) for kind in News.Kind.values}
+        context = {"counts": counts, "url": f"{settings.SITE_URL}/my/"}
+        parts = []
+        for language in ("fr", "en"):
+            with translation.override(language):
+                parts.append((str(_("New on Carnet")), render_to_string("records/email/digest.txt", context).strip()))
+        subject = " / ".join(subject for subject, _body in parts)
+        send_mail(subject, "\n\n---\n\n".join(body for _subject, body in parts) + "\n", None, [user.email])
+        digest.status, digest.sent_at = Digest.Status.SENT, timezone.now()
+        digest.save(update_fields=["status", "sent_at", "attempts"])
+        return True
+
+
+def mark_news_seen(*, user, patient, documents=(), lab_reports=(), prescriptions=()) -> int:
+    """The patient opened these items: their "new" markers go. Only the patient's own
+    opening counts (a professional's reading is no news to them)."""
+    if patient.user_id is None or patient.user_id != user.pk:
+        return 0
+    items = Q(document__in=documents) | Q(lab_report__in=lab_reports) | Q(prescription__in=prescriptions)
+    return News.objects.unseen().filter(items, patient=patient).update(seen_at=timezone.now())
+
+
+def unseen_news_ids(*, patient, field: str, items) -> set[int]:
+    """Of ``items``, the ids of those with unseen news (``field``: "document_id", ...), in one query."""
+    ids = [item.pk for item in items]
+    if not ids:
+        return set()
+    return set(
+        News.objects.unseen().filter(patient=patient, **{f"{field[:-3]}__in": ids}).values_list(field, flat=True)
+    )
+
+
+@transaction.atomic
+def add_prescription(*, prescription: Prescription) -> Prescription:
+    """Record a prescription a clinician wrote (patient, prescriber and team set), and tell the patient."""
+    prescription.save()
+    publish_news(patient=prescription.patient, kind=News.Kind.PRESCRIPTION, prescription=prescription)
+    return prescription
+
+
+# --- Corrections, with history --------------------------------------------------------
+
+
+class AlreadyCorrected(Exception):
+    """The prescription was stopped or replaced meanwhile (a double submit, a colleague)."""
+
+
+def _record_event(*, actor, team, prescription, kind, reason="") -> RecordEvent:
+    return RecordEvent.objects.create(
+        patient=prescription.patient,
+        actor=actor,
+        team=team,
+        kind=kind,
+        target=prescription.medication[:255],
+        reason=reason,
+        prescription=prescription,
+    )
+
+
+@transaction.atomic
+def stop_prescription(*, actor, team, prescription: Prescription, stopped_on, reason: str) -> Prescription:
+    """Stop ``prescription`` from ``stopped_on``, for ``reason``: it stays in the record,
+    shown as stopped; the patient reads the event and is told. Raises
+    ``AlreadyCorrected`` when it was stopped or replaced already."""
+    prescription = Prescription.objects.select_for_update().select_related("patient").get(pk=prescription.pk)
+    if prescription.stopped_on is not None or Prescription.objects.filter(replaces=prescription).exists():
+        raise AlreadyCorrected
+    prescription.stopped_on, prescription.stop_reason = stopped_on, reason.strip()
+    prescription.save(update_fields=["stopped_on", "stop_reason"])
+    _record_event(
+        actor=actor, team=team, prescription=prescription, kind=RecordEvent.Kind.PRESCRIPTION_STOPPED, reason=reason
+    )
+    publish_news(patient=prescription.patient, kind=News.Kind.CORRECTION, prescription=prescription)
+    return prescription
+
+
+@transaction.atomic
+def replace_prescription(*, actor, team, prescription: Prescription, new: Prescription, reason: str) -> Prescription:
+    """Replace ``prescription`` with ``new`` (unsaved; patient, prescriber and team are
+    set here): the old one stays, shown as replaced. Raises ``AlreadyCorrected`` when it
+    was stopped or replaced already."""
+    old = Prescription.objects.select_for_update().select_related("patient").get(pk=prescription.pk)
+    if old.stopped_on is not None or Prescription.objects.filter(replaces=old).exists():
+        raise AlreadyCorrected
+    new.patient, new.prescriber, new.team, new.replaces = old.patient, actor, team, old
+    try:
+        with transaction.atomic():
+            new.save()
+    except IntegrityError:  # replaced meanwhile (the one-to-one link is unique)
+        raise AlreadyCorrected from None
+    _record_event(actor=actor, team=team, prescription=old, kind=RecordEvent.Kind.PRESCRIPTION_REPLACED, reason=reason)
+    publish_news(patient=old.patient, kind=News.Kind.CORRECTION, prescription=new)
+    return new

@@ -29,6 +29,8 @@ from records.forms import (
     LabReportForm,
     ObservationFormSet,
     PrescriptionForm,
+    ReplacePrescriptionForm,
+    StopPrescriptionForm,
 )
 from records.models import Allergy, Condition, LabReport, Measurement, Observation, Prescription, Vaccination
 
@@ -83,7 +85,9 @@ def documents(request):
         .select_related("author_team")
     )
     page = keyset_page(documents, request.GET, field="care_date", size=PAGE_SIZE)
-    return render(request, "records/documents.html", {"page": page, "form": form, "filtering": bool(saved)})
+    new = services.unseen_news_ids(patient=patient, field="document_id", items=page.object_list)
+    context = {"page": page, "form": form, "filtering": bool(saved), "new": new}
+    return render(request, "records/documents.html", context)
 
 
 @allows_upload("DOCUMENT_MAX_BYTES")
@@ -141,6 +145,7 @@ def _render_document(request, template, document, status=200):
 @require_safe
 def document(request, pk):
     document = access.get_document_for(request.user, pk)
+    services.mark_news_seen(user=request.user, patient=document.patient, documents=[document])
     return _render_document(request, "records/document.html", document)
 
 
@@ -279,6 +284,7 @@ REPORTS_SHOWN = 20
 
 @require_POST
 @access.role_required(User.Role.PATIENT)
+@idempotent
 def report_access(request, pk):
     """ "I don't recognise this" on one line of the access history: a case for support
     (a second press, or a second tab, opens no second case)."""
@@ -330,11 +336,14 @@ def prescriptions(request):
     """Active and past prescriptions, with renewal requests for renewable ones."""
     patient = access.get_own_patient(request.user)
     rows = access.items_visible_to(request.user, Prescription).filter(patient=patient).select_related("team")
-    rows = rows.select_related("prescriber")
+    rows = rows.select_related("prescriber", "replaced_by")
     today = timezone.localdate()
     active = [p for p in rows if p.is_active(today)]
     past = [p for p in rows if not p.is_active(today)]
-    return render(request, "records/prescriptions.html", {"active": active, "past": past})
+    # Shown here is opened: marked new this once.
+    new = services.unseen_news_ids(patient=patient, field="prescription_id", items=active + past)
+    services.mark_news_seen(user=request.user, patient=patient, prescriptions=[p for p in active + past if p.pk in new])
+    return render(request, "records/prescriptions.html", {"active": active, "past": past, "new": new})
 
 
 @require_POST
@@ -363,7 +372,7 @@ def add_prescription(request, patient_pk):
         prescription = form.save(commit=False)
         prescription.patient, prescription.prescriber = patient, request.user
         prescription.team = access.team_caring_for(request.user, patient)
-        prescription.save()
+        services.add_prescription(prescription=prescription)
         messages.success(request, _("The prescription has been added."))
         return redirect("careteams:patient_detail", patient.pk)
     context = {"form": form, "patient": patient, "title": _("New prescription")}
@@ -387,7 +396,12 @@ def results(request):
         .prefetch_related("observations")
     )
     page = Paginator(reports, 10).get_page(request.GET.get("page"))
-    return render(request, "records/results.html", {"page": page})
+    # Shown here is opened: marked new this once.
+    new = services.unseen_news_ids(patient=patient, field="lab_report_id", items=page.object_list)
+    services.mark_news_seen(
+        user=request.user, patient=patient, lab_reports=[r for r in page.object_list if r.pk in new]
+    )
+    return render(request, "records/results.html", {"page": page, "new": new})
 
 
 @login_required
@@ -523,3 +537,85 @@ def delete_profile_entry(request, kind, pk):
         entry.delete()
         messages.success(request, _("Removed from your medical profile."))
     return redirect("records:profile")
+
+
+def _correctable_prescription(request, pk):
+    """A prescription of a patient the clinician cares for, not already stopped or replaced."""
+    prescription = access.get_item_for(request.user, Prescription, pk)
+    if not prescription.is_correctable:
+        messages.info(request, _("This prescription is no longer current."))
+    return prescription, prescription.is_correctable
+
+
+@access.role_required(User.Role.CLINICIAN)
+@require_http_methods(["GET", "POST"])
+@idempotent
+def stop_prescription(request, pk):
+    """Stop a prescription from a date, with a reason the patient reads."""
+    prescription, current = _correctable_prescription(request, pk)
+    if not current:
+        return redirect("careteams:patient_detail", prescription.patient_id)
+    form = StopPrescriptionForm(_bound(request), prescription=prescription)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.stop_prescription(
+                actor=request.user,
+                team=access.team_caring_for(request.user, prescription.patient),
+                prescription=prescription,
+                stopped_on=form.cleaned_data["stopped_on"],
+                reason=form.cleaned_data["reason"],
+            )
+        except services.AlreadyCorrected:
+            messages.info(request, _("This prescription is no longer current."))
+        else:
+            messages.success(request, _("The prescription has been stopped."))
+        return redirect("careteams:patient_detail", prescription.patient_id)
+    title = _("Stop %(medication)s") % {"medication": prescription.medication}
+    context = {"form": form, "patient": prescription.patient, "title": title}
+    return access.render_record(
+        request, "records/item_form.html", context, patient=prescription.patient,
+        action=AccessLog.Action.VIEW_RECORD, target=prescription.medication,
+    )  # fmt: skip
+
+
+@access.role_required(User.Role.CLINICIAN)
+@require_http_methods(["GET", "POST"])
+@idempotent
+def replace_prescription(request, pk):
+    """Write a new version of a prescription; the old one stays, shown as replaced."""
+    prescription, current = _correctable_prescription(request, pk)
+    if not current:
+        return redirect("careteams:patient_detail", prescription.patient_id)
+    fields = ["medication", "dosage", "frequency", "route", "start_date", "end_date", "renewable"]
+    initial = {name: getattr(prescription, name) for name in fields} | {"start_date": timezone.localdate()}
+    form = ReplacePrescriptionForm(_bound(request), initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.replace_prescription(
+                actor=request.user,
+                team=access.team_caring_for(request.user, prescription.patient),
+                prescription=prescription,
+                new=form.save(commit=False),
+                reason=form.cleaned_data["reason"],
+            )
+        except services.AlreadyCorrected:
+            messages.info(request, _("This prescription is no longer current."))
+        else:
+            messages.success(request, _("The new version of the prescription has been saved."))
+        return redirect("careteams:patient_detail", prescription.patient_id)
+    title = _("New version of %(medication)s") % {"medication": prescription.medication}
+    context = {"form": form, "patient": prescription.patient, "title": title}
+    return access.render_record(
+        request, "records/item_form.html", context, patient=prescription.patient,
+        action=AccessLog.Action.VIEW_RECORD, target=prescription.medication,
+    )  # fmt: skip
+
+
+@access.role_required(User.Role.PATIENT)
+@require_safe
+def record_history(request):
+    """Every correction of the patient's record by a care team, newest first."""
+    patient = access.get_own_patient(request.user)
+    events = patient.record_events.select_related("actor", "team")
+    page = Paginator(events, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "records/record_history.html", {"page": page})

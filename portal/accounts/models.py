@@ -1,6 +1,9 @@
+import re
 import unicodedata
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -108,6 +111,61 @@ class User(FoldedNames, AbstractBaseUser, PermissionsMixin):
         return self.role == self.Role.SUPPORT
 
 
+NIR_PATTERN = re.compile(r"^[1-478][0-9]{4}(?:[0-9]{2}|2A|2B)[0-9]{6}[0-9]{2}$")
+
+
+def normalized_ins(value: str) -> str:
+    """An INS as typed (spaces, dots, lower-case Corsica letters) in its stored form."""
+    return re.sub(r"[\s.\-]", "", value or "").upper()
+
+
+def _nir_number(body: str) -> int:
+    """The 13-character NIR body as the number its key is computed on: Corsica's
+    department 2A counts as 19, 2B as 18."""
+    corsica = {"2A": "19", "2B": "18"}.get(body[5:7])
+    return int(body[:5] + corsica + body[7:] if corsica else body)
+
+
+def nir_key(body: str) -> str:
+    """The 2-digit key of a 13-character NIR body: 97 minus the number modulo 97."""
+    return f"{97 - _nir_number(body) % 97:02d}"
+
+
+def validate_nir(value: str) -> None:
+    """A 15-character NIR (or NIA): sex, year, month, department (2A/2B for Corsica),
+    commune, order number, then its key."""
+    if not NIR_PATTERN.match(value or ""):
+        raise ValidationError(
+            _("An INS has 15 characters: 13 digits (2A or 2B for a birth in Corsica) and a 2-digit key."),
+            code="format",
+        )
+    if value[13:] != nir_key(value[:13]):
+        raise ValidationError(_("The key of this INS is wrong: check every digit."), code="key")
+
+
+class PatientQuerySet(models.QuerySet):
+    def matching(self, *, name: str = "", ins: str = "", birth_date=None):
+        """Patients found by a search: each word of ``name`` starts the first or the last
+        name (case and accents aside: "lea" finds Léa), ``ins`` exactly, ``birth_date``
+        exactly. Prefix matches on the indexed folded names."""
+        patients = self
+        for word in folded(name.replace("\x00", "")).split():
+            patients = patients.filter(models.Q(first_folded__startswith=word) | models.Q(last_folded__startswith=word))
+        if ins:
+            patients = patients.filter(ins=ins)
+        if birth_date:
+            patients = patients.filter(birth_date=birth_date)
+        return patients
+
+
+class InsKind(models.TextChoices):
+    """The OID that says what kind of number an INS is."""
+
+    NIR = "1.2.250.1.213.1.4.8", _("NIR (social security number)")
+    NIA = "1.2.250.1.213.1.4.9", _("NIA (number awaiting registration)")
+    TEST_NIR = "1.2.250.1.213.1.4.10", _("Test NIR (demonstration data)")
+
+
 class Patient(FoldedNames):
     """The subject of a record. May have no login (a child), and later be acted
     for by someone else's login (a parent, a legal guardian)."""
@@ -126,14 +184,40 @@ class Patient(FoldedNames):
     birth_date = models.DateField(_("birth date"))
     sex = models.CharField(_("sex"), max_length=8, choices=Sex.choices, default=Sex.UNKNOWN)
     # INS: the French national health identifier (the NIR, 13 digits + 2-digit key).
-    ins = models.CharField(_("national health identifier (INS)"), max_length=15, unique=True, null=True, blank=True)
+    ins = models.CharField(
+        _("national health identifier (INS)"),
+        max_length=15,
+        unique=True,
+        null=True,
+        blank=True,
+        validators=[validate_nir],
+    )
+    # The identity traits the INS reference asks for, as on the identity document. The
+    # ``first_name``/``last_name`` above stay what the rest of Carnet shows: the first
+    # first name, and the used name or else the birth name.
+    ins_oid = models.CharField(_("kind of identifier"), max_length=24, choices=InsKind.choices, blank=True)
+    birth_name = models.CharField(_("birth name"), max_length=100, blank=True)
+    first_names = models.CharField(_("first names at birth"), max_length=200, blank=True)
+    used_name = models.CharField(_("used name"), max_length=100, blank=True)
+    birth_place = models.CharField(
+        _("birth place code (INSEE)"),
+        max_length=5,
+        blank=True,
+        validators=[RegexValidator(r"^(?:[0-9]{5}|2[AB][0-9]{3})$", _("An INSEE code has 5 characters."))],
+    )
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = PatientQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("patient")
         verbose_name_plural = _("patients")
         ordering = ["last_name", "first_name", "pk"]
-        indexes = [models.Index(fields=["last_name", "first_name"])]
+        indexes = [
+            models.Index(fields=["last_name", "first_name"]),
+            # Duplicates are looked for, and care teams search, by birth date.
+            models.Index(fields=["birth_date"], name="patient_birth_date"),
+        ]
 
     def __str__(self):
         return self.full_name
@@ -141,6 +225,22 @@ class Patient(FoldedNames):
     @property
     def full_name(self):
         return f"{self.first_name} {self.last_name}"
+
+    def set_identity(self, *, birth_name: str, first_names: str, used_name: str = "") -> None:
+        """Record the INS name traits and derive the displayed names from them."""
+        self.birth_name, self.used_name = birth_name.strip(), used_name.strip()
+        self.first_names = " ".join(first_names.split())
+        self.first_name = self.first_names.split(" ")[0] if self.first_names else ""
+        self.last_name = self.used_name or self.birth_name
+
+    def same_person_as(self, *, birth_name: str, first_names: str, used_name: str = "") -> bool:
+        """Whether this record's names match these, case and accents aside (the birth
+        date is compared by the caller): the same first first name, and one of the
+        given names among this record's birth, used or displayed last names."""
+        first = folded(first_names.split(" ")[0]) if first_names.strip() else ""
+        names = {folded(name.strip()) for name in (birth_name, used_name) if name.strip()}
+        mine = {folded(name) for name in (self.birth_name, self.used_name, self.last_name) if name}
+        return bool(first) and first == self.first_folded and bool(names & mine)
 
 
 class InvitationQuerySet(models.QuerySet):
@@ -226,3 +326,30 @@ class SecurityEvent(models.Model):
 
     def __str__(self):
         return f"{self.at:%Y-%m-%d %H:%M} {self.kind}"
+
+
+class NoticePreference(models.Model):
+    """Whether a login wants to be told of one kind of news on one channel. No row means
+    yes: emails are on until turned off. Channels other than email (SMS, push) add
+    choices here, not columns."""
+
+    class Kind(models.TextChoices):
+        MESSAGES = "messages", _("New messages")
+        DOCUMENTS = "documents", _("New documents")
+        RESULTS = "results", _("New lab results")
+        PRESCRIPTIONS = "prescriptions", _("New prescriptions")
+        REMINDERS = "reminders", _("Reminders")
+
+    class Channel(models.TextChoices):
+        EMAIL = "email", _("Email")
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="notice_preferences")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    channel = models.CharField(max_length=8, choices=Channel.choices, default=Channel.EMAIL)
+    enabled = models.BooleanField(default=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "kind", "channel"], name="noticepreference_unique")]
+
+    def __str__(self):
+        return f"{self.user_id} {self.kind}/{self.channel}: {self.enabled}"

@@ -533,3 +533,38 @@ def finish_email_change(*, email_address) -> bool:
     for old in others:
         notify_security_event(user=user, kind="email_changed", email=old.email)
     return True
+
+
+def wants_notice(*, user: User, kind: str, channel: str = "email") -> bool:
+    """Whether ``user`` wants to be told of ``kind`` news on ``channel`` (yes unless turned off)."""
+    from portal.accounts.models import NoticePreference
+
+    return not NoticePreference.objects.filter(user=user, kind=kind, channel=channel, enabled=False).exists()
+
+
+def notice_preferences(*, user: User) -> dict[tuple[str, str], bool]:
+    """Every (kind, channel) with whether ``user`` wants it, in one query."""
+    from portal.accounts.models import NoticePreference
+
+    chosen = dict(
+        ((kind, channel), enabled)
+        for kind, channel, enabled in NoticePreference.objects.filter(user=user).values_list(
+            "kind", "channel", "enabled"
+        )
+    )
+    return {
+        (kind, channel): chosen.get((kind, channel), True)
+        for kind in NoticePreference.Kind.values
+        for channel in NoticePreference.Channel.values
+    }
+
+
+@transaction.atomic
+def set_notice_preferences(*, user: User, wanted: dict[tuple[str, str], bool]) -> None:
+    """Record ``user``'s choices, per kind and channel."""
+    from portal.accounts.models import NoticePreference
+
+    for (kind, channel), enabled in wanted.items():
+        NoticePreference.objects.update_or_create(
+            user=user, kind=kind, channel=channel, defaults={"enabled": bool(enabled)}
+        )

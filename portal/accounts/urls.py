@@ -18,4 +18,5 @@ urlpatterns += [
     path("2fa/backup-codes/regenerate/", views.regenerate_backup_codes, name="regenerate_backup_codes"),
     path("security/sessions/<int:pk>/end/", views.end_session, name="end_session"),
     path("security/sessions/end-others/", views.end_other_sessions, name="end_other_sessions"),
+    path("security/notices/", views.notice_preferences, name="notice_preferences"),
 ]

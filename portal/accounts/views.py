@@ -8,6 +8,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
 from django.middleware.csrf import rotate_token
 from django.shortcuts import redirect, render, resolve_url
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -15,8 +16,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_otp.plugins.otp_static.models import StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from portal import access
 from portal.accounts import services
 from portal.accounts.forms import AcceptInvitationForm, CodeForm, EnrolCodeForm
+from portal.accounts.models import NoticePreference, User
 from portal.idempotency import idempotent
 
 # Backup codes are kept in the session only until the user has seen them.
@@ -204,6 +207,14 @@ def backup_codes_download(request):
     return response
 
 
+def _notice_rows(user):
+    chosen = services.notice_preferences(user=user)
+    return [
+        (kind, label, [(channel, name, chosen[kind, channel]) for channel, name in NoticePreference.Channel.choices])
+        for kind, label in NoticePreference.Kind.choices
+    ]
+
+
 @login_required
 @require_GET
 def security(request):
@@ -219,6 +230,8 @@ def security(request):
         "sessions": sessions,
         "current_key": request.session.session_key,
         "events": services.recent_security_events(user=request.user),
+        "notices": _notice_rows(request.user) if request.user.is_patient else [],
+        "channels": NoticePreference.Channel.choices,
     }
     return render(request, "accounts/security.html", context)
 
@@ -303,3 +316,18 @@ def accept_invitation(request, token):
             login(request, user, backend="django.contrib.auth.backends.ModelBackend")
             return redirect("accounts:enrol")
     return render(request, "accounts/accept_invitation.html", {"form": form, "invitation": invitation})
+
+
+@access.role_required(User.Role.PATIENT)
+@require_POST
+@idempotent
+def notice_preferences(request):
+    """Which news the patient is told of, per kind and channel (on the account page)."""
+    wanted = {
+        (kind, channel): f"{kind}-{channel}" in request.POST
+        for kind in NoticePreference.Kind.values
+        for channel in NoticePreference.Channel.values
+    }
+    services.set_notice_preferences(user=request.user, wanted=wanted)
+    messages.success(request, _("Your preferences have been saved."))
+    return redirect(reverse("accounts:security") + "#notices-title")

@@ -118,6 +118,9 @@ class AccessLog(ChainedLog):
         VIEW_RESULTS = "view_results", _("Looked at a lab result history")
         ACCOUNT_ACTION = "account_action", _("Support acted on the account")
         EXPORT = "export", _("Exported the record")
+        LINK_STARTED = "link_started", _("Linked the record to their care team")
+        LINK_ENDED = "link_ended", _("Ended their care team's link to the record")
+        IDENTITY_MATCH = "identity_match", _("Found the record when registering a patient")
 
     patient = models.ForeignKey("accounts.Patient", on_delete=models.PROTECT, related_name="access_logs")
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")

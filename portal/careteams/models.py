@@ -53,6 +53,13 @@ class CareLink(models.Model):
     status = models.CharField(_("status"), max_length=8, choices=Status.choices, default=Status.ACTIVE)
     created_at = models.DateTimeField(auto_now_add=True)
     status_changed_at = models.DateTimeField(default=timezone.now)
+    # The care itself: when the patient joined the practice or the stay began, and ended.
+    started_on = models.DateField(_("start date"), default=timezone.localdate)
+    ended_on = models.DateField(_("end date"), null=True, blank=True)
+    # Who made or last reopened the link (a clinician of the team, or support staff).
+    linked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["patient", "team"], name="carelink_unique")]

@@ -1,60 +1,105 @@
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db.models import Prefetch
+from django.db.models import Exists, OuterRef, Prefetch
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_safe
 
+from messaging import services as messaging_services
 from portal import access
 from portal.accounts import services as account_services
 from portal.accounts.forms import InvitePatientForm
 from portal.accounts.models import User
 from portal.audit.models import AccessLog
+from portal.careteams import forms, services
 from portal.careteams.models import CareLink
 from portal.idempotency import idempotent
 from records import views as record_views
 from records.models import LabReport, Prescription
 
 PAGE_SIZE = 25
+HISTORY_PAGE_SIZE = 10
+# The care team's search, kept in the session: names and identifiers stay out of URLs.
+SEARCH_SESSION_KEY = "care_search"
 
 
 @access.role_required(User.Role.CLINICIAN)
-@require_safe
+@require_http_methods(["GET", "POST"])
+@idempotent
 def patient_list(request):
-    """The patients of the clinician's care teams, with the teams they are linked through."""
+    """The patients of the clinician's care teams, with the teams they are linked through;
+    searched by name prefix (accents aside), INS and birth date, or those with unread messages."""
+    if request.method == "POST":
+        form = forms.PatientSearchForm(request.POST)
+        if "clear" in request.POST or not form.is_valid():
+            request.session.pop(SEARCH_SESSION_KEY, None)
+        else:
+            request.session[SEARCH_SESSION_KEY] = {name: request.POST.get(name, "") for name in form.fields}
+        return redirect("careteams:patient_list")
+    form = forms.PatientSearchForm(request.session.get(SEARCH_SESSION_KEY) or None)
     teams = access.teams_of(request.user)
     links = CareLink.objects.filter(status=CareLink.Status.ACTIVE, team__in=teams).select_related("team")
-    patients = access.patients_cared_for(request.user).prefetch_related(
-        Prefetch("care_links", queryset=links, to_attr="shared_links")
-    )
+    patients = access.patients_cared_for(request.user)
+    searching = form.is_bound and form.is_valid()
+    if searching:
+        data = form.cleaned_data
+        patients = patients.matching(name=data["name"], ins=data["ins"], birth_date=data["birth_date"])
+        if data["unread"]:
+            unread = messaging_services.conversations_unread_by(user=request.user)
+            patients = patients.filter(Exists(unread.filter(patient=OuterRef("pk"))))
+        if data["new_results"]:
+            patients = patients.filter(Exists(services.results_unseen_by(teams=teams).filter(patient=OuterRef("pk"))))
+    patients = patients.prefetch_related(Prefetch("care_links", queryset=links, to_attr="shared_links"))
     page = Paginator(patients, PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "careteams/patient_list.html", {"page": page, "teams": teams})
+    context = {"page": page, "teams": teams, "form": form, "searching": searching}
+    return render(request, "careteams/patient_list.html", context)
+
+
+def _history(request, queryset, param):
+    """One page of a history on the patient's page; each history has its own page
+    parameter, and its links keep the others' pages."""
+    page = Paginator(queryset, HISTORY_PAGE_SIZE).get_page(request.GET.get(param))
+    page.prev_query = page.next_query = None
+    for attribute, exists, number in (
+        ("prev_query", page.has_previous, "previous_page_number"),
+        ("next_query", page.has_next, "next_page_number"),
+    ):
+        if exists():
+            query = request.GET.copy()
+            query[param] = getattr(page, number)()
+            setattr(page, attribute, query.urlencode())
+    return page
 
 
 @access.role_required(User.Role.CLINICIAN)
 @require_safe
 def patient_detail(request, pk):
+    """A patient's record for their care team: identity, links, and the complete history
+    of documents, prescriptions and lab reports, each paginated."""
     patient = access.get_cared_patient(request.user, pk)
     links = patient.care_links.filter(status=CareLink.Status.ACTIVE).select_related("team")
+    my_links = set(access.links_managed_by(request.user).filter(patient=patient).values_list("pk", flat=True))
     documents = access.documents_visible_to(request.user).filter(patient=patient).select_related("author_team")
-    page = Paginator(documents, PAGE_SIZE).get_page(request.GET.get("page"))
     prescriptions = (
-        access.items_visible_to(request.user, Prescription).filter(patient=patient).select_related("prescriber", "team")
+        access.items_visible_to(request.user, Prescription)
+        .filter(patient=patient)
+        .select_related("prescriber", "team", "replaced_by")
     )
     reports = (
         access.items_visible_to(request.user, LabReport)
         .filter(patient=patient)
         .select_related("team")
-        .prefetch_related("observations")[:3]
+        .prefetch_related("observations")
     )
     profile = record_views.profile_for(request.user, patient)
     context = {
         "patient": patient,
         "links": links,
-        "page": page,
-        "prescriptions": prescriptions,
-        "reports": reports,
+        "my_links": my_links,
+        "page": _history(request, documents, "documents"),
+        "prescriptions": _history(request, prescriptions, "prescriptions"),
+        "reports": _history(request, reports, "results"),
         **profile,
     }
     return access.render_record(
@@ -82,4 +127,89 @@ def invite_patient(request, pk):
     return access.render_record(
         request, "careteams/invite_patient.html", {"patient": patient, "form": form},
         patient=patient, action=AccessLog.Action.VIEW_RECORD,
+    )  # fmt: skip
+
+
+def _registered_message(request, done: services.Registered):
+    registered, linked = _("%(name)s is registered and linked to %(team)s."), _("%(name)s is linked to %(team)s.")
+    text = registered if done.created else linked
+    messages.success(request, text % {"name": done.patient.full_name, "team": done.link.team.name})
+    if done.invited:
+        messages.success(request, _("The invitation has been sent. The link is valid for 72 hours."))
+
+
+@access.role_required(User.Role.CLINICIAN)
+@require_http_methods(["GET", "POST"])
+@idempotent
+def register_patient(request):
+    """Register a patient for one of the clinician's teams. Before anyone is created, the
+    records that may be the same person are shown, to link one of them instead."""
+    teams = access.teams_of(request.user)
+    if not teams.exists():
+        raise Http404
+    form = forms.RegisterPatientForm(request.POST if request.method == "POST" else None, teams=teams)
+    candidates, same_ins = [], False
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        team = access.get_team_for(request.user, data["team"].pk)
+        try:
+            if request.POST.get("link", "").isdigit():
+                done = services.link_existing_patient(
+                    by=request.user,
+                    team=team,
+                    identity=form.identity(),
+                    patient_pk=int(request.POST["link"]),
+                    started_on=data["started_on"],
+                    invite_email=data["email"],
+                )
+            else:
+                done = services.register_patient(
+                    by=request.user,
+                    team=team,
+                    identity=form.identity(),
+                    started_on=data["started_on"],
+                    invite_email=data["email"],
+                    none_of=form.set_aside(),
+                )
+        except services.PatientExists as exists:
+            candidates, same_ins = [exists.patient], True
+        except services.PossibleDuplicates as duplicates:
+            candidates = duplicates.candidates
+        except services.LinkBlocked as refusal:
+            form.add_error(None, str(refusal))
+        except services.NotAMatch:
+            form.add_error(None, _("This record does not match the identity given: check it and search again."))
+        else:
+            _registered_message(request, done)
+            return redirect("careteams:patient_detail", pk=done.patient.pk)
+    context = {
+        "form": form,
+        "candidates": candidates,
+        "candidate_ids": ",".join(str(candidate.pk) for candidate in candidates),
+        "same_ins": same_ins,
+    }
+    for candidate in candidates:  # the person learns who found their record, and when
+        access.trace_read(request.user, candidate, AccessLog.Action.IDENTITY_MATCH)
+    return render(request, "careteams/register_patient.html", context)
+
+
+@access.role_required(User.Role.CLINICIAN)
+@require_http_methods(["GET", "POST"])
+@idempotent
+def end_link(request, pk):
+    """End the link of one of the clinician's teams with a patient, on a date: the team
+    loses access at once."""
+    link = access.get_managed_link(request.user, pk)
+    form = forms.EndLinkForm(request.POST if request.method == "POST" else None, link=link)
+    if request.method == "POST" and form.is_valid():
+        services.end_link(by=request.user, link=link, ended_on=form.cleaned_data["ended_on"])
+        messages.success(
+            request,
+            _("The link between %(team)s and %(name)s has ended; the team no longer has access to the record.")
+            % {"team": link.team.name, "name": link.patient.full_name},
+        )
+        return redirect("careteams:patient_list")
+    return access.render_record(
+        request, "careteams/end_link.html", {"link": link, "form": form},
+        patient=link.patient, action=AccessLog.Action.VIEW_RECORD,
     )  # fmt: skip

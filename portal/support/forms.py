@@ -4,6 +4,7 @@ from django.utils.translation import gettext_lazy as _
 from portal.accounts.forms import clean_new_address
 from portal.accounts.models import User
 from portal.accounts.services import address_in_use
+from portal.careteams import forms as careteams_forms
 from portal.careteams.models import CareTeam
 
 
@@ -107,3 +108,10 @@ class AnswerReportForm(forms.Form):
         if not answer:
             raise forms.ValidationError(_("Write the answer to the patient."))
         return answer
+
+
+class RegisterPatientForm(ActionForm, careteams_forms.RegisterPatientForm):
+    """Support registers a patient for any care team, with a reason for the trail."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, teams=CareTeam.objects.all(), **kwargs)

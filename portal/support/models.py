@@ -29,6 +29,8 @@ class SupportAction(ChainedLog):
         ADD_MEMBERSHIP = "add_membership", _("Added to a care team")
         REMOVE_MEMBERSHIP = "remove_membership", _("Removed from a care team")
         ANSWER_REPORT = "answer_report", _("Answered a report of an unrecognised access")
+        REGISTER_PATIENT = "register_patient", _("Registered the patient")
+        LINK_PATIENT = "link_patient", _("Linked the patient to a care team")
 
     agent = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     # The account acted on, or, for an invitation to a patient who has no login yet, the patient.

@@ -297,3 +297,42 @@ def answer_access_report(*, agent: User, report: AccessReport, answer: str, requ
         return locked.patient.user, locked.patient, f"#{locked.pk}", None
 
     return _audited(agent=agent, action=Action.ANSWER_REPORT, reason=answer, request_key=request_key, apply=apply)
+
+
+def _registration_detail(team, registered) -> str:
+    return f"{team.name} — {_('invited')}" if registered.invited else team.name
+
+
+def register_patient(
+    *, agent: User, team, identity, started_on, invite_email: str, none_of, reason: str, request_key
+) -> Done:
+    """Register a patient for ``team`` on a care team's behalf (see
+    ``careteams.services.register_patient``: duplicates are refused the same way)."""
+    from portal.careteams import services as careteams
+
+    def apply():
+        registered = careteams.register_patient(
+            by=agent, team=team, identity=identity, started_on=started_on, invite_email=invite_email, none_of=none_of
+        )
+        return None, registered.patient, _registration_detail(team, registered), None
+
+    return _audited(agent=agent, action=Action.REGISTER_PATIENT, reason=reason, request_key=request_key, apply=apply)
+
+
+def link_patient(
+    *, agent: User, team, identity, patient_pk: int, started_on, invite_email: str, reason: str, request_key
+) -> Done:
+    """Link to ``team`` the existing record the identity given matches."""
+    from portal.careteams import services as careteams
+
+    def apply():
+        try:
+            registered = careteams.link_existing_patient(
+                by=agent, team=team, identity=identity, patient_pk=patient_pk, started_on=started_on,
+                invite_email=invite_email,
+            )  # fmt: skip
+        except careteams.LinkBlocked as refusal:
+            raise NotApplicable(str(refusal)) from None
+        return None, registered.patient, _registration_detail(team, registered), None
+
+    return _audited(agent=agent, action=Action.LINK_PATIENT, reason=reason, request_key=request_key, apply=apply)

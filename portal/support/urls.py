@@ -8,6 +8,7 @@ urlpatterns = [
     path("accounts/new/<str:role>/", views.create_account, name="create_account"),
     path("accounts/<int:pk>/", views.account, name="account"),
     path("accounts/<int:pk>/<str:action>/", views.act, name="act"),
+    path("patients/new/", views.register_patient, name="register_patient"),
     path("patients/<int:pk>/invite/", views.invite_patient, name="invite_patient"),
     path("audit/", views.audit, name="audit"),
     path("reports/", views.reports, name="reports"),

@@ -12,6 +12,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from portal import access
 from portal.accounts import services as accounts
 from portal.accounts.models import Patient, User
+from portal.audit.models import AccessLog
 from portal.support import forms, services
 from portal.support.models import SupportAction
 
@@ -250,3 +251,52 @@ def report(request, pk):
         )
         return redirect("support:report", case.pk)
     return render(request, "support/report.html", {"case": case, "form": form})
+
+
+@access.role_required(User.Role.SUPPORT)
+@require_http_methods(["GET", "POST"])
+def register_patient(request):
+    """Register a patient for a care team, or link the existing record of the same person;
+    with a reason, audited like every support action."""
+    from portal.careteams import services as careteams
+
+    form = forms.RegisterPatientForm(
+        request.POST if request.method == "POST" else None, initial={"request_key": uuid.uuid4()}
+    )
+    candidates, same_ins = [], False
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        common = {
+            "agent": request.user,
+            "team": data["team"],
+            "identity": form.identity(),
+            "started_on": data["started_on"],
+            "invite_email": data["email"],
+            "reason": data["reason"],
+            "request_key": data["request_key"],
+        }
+        link = request.POST.get("link", "")
+        try:
+            if link.isdigit():
+                call = lambda: services.link_patient(patient_pk=int(link), **common)  # noqa: E731
+            else:
+                call = lambda: services.register_patient(none_of=form.set_aside(), **common)  # noqa: E731
+            _carry_out(request, call, _("Done: the patient is linked to the care team."))
+        except careteams.PatientExists as exists:
+            candidates, same_ins = [exists.patient], True
+        except careteams.PossibleDuplicates as duplicates:
+            candidates = duplicates.candidates
+        except careteams.NotAMatch:
+            form.add_error(None, _("This record does not match the identity given: check it and search again."))
+        else:
+            return redirect("support:home")
+    context = {
+        "form": form,
+        "candidates": candidates,
+        "candidate_ids": ",".join(str(candidate.pk) for candidate in candidates),
+        "same_ins": same_ins,
+        "for_support": True,
+    }
+    for candidate in candidates:  # the person learns who found their record, and when
+        access.trace_read(request.user, candidate, AccessLog.Action.IDENTITY_MATCH)
+    return render(request, "careteams/register_patient.html", context)

@@ -23,7 +23,7 @@ def blocked_clinician(patient, conversation):
 MATRIX = [
     ("get", "messaging:inbox", None, [200, 200, 404, 404, 404, 404, 302]),
     ("get", "messaging:new", None, [200, 200, 404, 404, 404, 404, 302]),
-    ("get", "messaging:preferences", None, [200, 200, 404, 404, 404, 404, 302]),
+    ("get", "messaging:preferences", None, [302, 302, 404, 404, 404, 404, 302]),  # to the account page
     ("get", "messaging:conversation", "conversation", [200, 404, 200, 404, 404, 404, 302]),
     ("get", "messaging:thread", "conversation", [200, 404, 200, 404, 404, 404, 302]),
     ("post", "messaging:assign", "conversation", [404, 404, 302, 404, 404, 404, 302]),

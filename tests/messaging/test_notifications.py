@@ -6,7 +6,8 @@ from django.core import mail
 from django.urls import reverse
 
 from messaging import services, tasks
-from messaging.models import Notification, NotificationPreference
+from messaging.models import Notification
+from portal.accounts.models import NoticePreference
 from portal.celery import app as celery_app
 from tests.conftest import wait_for
 
@@ -73,17 +74,20 @@ def test_a_task_delivered_twice_sends_one_email(clinician, conversation, django_
 
 
 def test_patients_can_turn_emails_off(clinician, conversation, django_capture_on_commit_callbacks):
-    NotificationPreference.objects.create(user=conversation.patient.user, email_enabled=False)
+    NoticePreference.objects.create(user=conversation.patient.user, kind="messages", enabled=False)
     send_reply(clinician, conversation, django_capture_on_commit_callbacks)
     assert mail.outbox == []
     assert Notification.objects.get(recipient=conversation.patient.user).status == "skipped"
 
 
 def test_preferences_page_saves_the_choice(client, login, patient):
+    """The inbox's link leads to the account page, where every kind of news is chosen."""
     login(patient)
-    response = client.post(reverse("messaging:preferences"), {})
+    assert client.get(reverse("messaging:preferences"))["Location"].startswith(reverse("accounts:security"))
+    response = client.post(reverse("accounts:notice_preferences"), {"documents-email": "on"})
     assert response.status_code == 302
-    assert NotificationPreference.objects.get(user=patient.user).email_enabled is False
+    assert NoticePreference.objects.get(user=patient.user, kind="messages").enabled is False
+    assert NoticePreference.objects.get(user=patient.user, kind="documents").enabled is True
 
 
 def test_message_sent_while_the_broker_is_down_is_saved_and_relayed_later(

@@ -17,6 +17,7 @@ from django.urls import URLResolver, get_resolver, reverse
 from messaging import services as messaging_services
 from portal.audit.models import AccessLog
 from records import services
+from records.models import Prescription
 from tests.records.conftest import PNG
 
 pytestmark = pytest.mark.django_db
@@ -39,6 +40,9 @@ SERVES_A_RECORD = {
     "messaging:attachment": ("attachment", {}),
     "messaging:team_inbox": (None, {}),
     "messaging:team_new": ("patient", {}),
+    "careteams:end_link": ("link", {}),
+    "records:stop_prescription": ("prescription", {}),
+    "records:replace_prescription": ("prescription", {}),
 }
 
 # Routes that serve nothing of a record to anyone but the patient, and why.
@@ -49,6 +53,7 @@ SERVES_NO_RECORD = {
     **{name: "a public page about Carnet" for name in ("help", "privacy", "terms", "accessibility")},
     "terms_accept": "the terms of use, to accept",
     "careteams:patient_list": "the team's own roster: names and birth dates, not the record (see README)",
+    "careteams:register_patient": "a blank form; the records it offers as the same person are logged as found",
     "messaging:assign": "POST, answers with a redirect",
     "messaging:status": "POST, answers with a redirect",
     "messaging:reply_templates": "the team's own templates",
@@ -66,12 +71,12 @@ SERVES_NO_RECORD = {
         for name in (
             "documents", "upload", "care_teams", "block_team", "block_clinician", "access_history", "set_hidden",
             "delete", "prescriptions", "request_renewal", "results", "profile", "add_profile_entry",
-            "delete_profile_entry", "report_access",
+            "delete_profile_entry", "report_access", "record_history",
         )
     },
     **{
         f"support:{name}": "support sees identity and account state, never the record; its actions are in the trail"
-        for name in ("home", "create_account", "account", "act", "invite_patient", "audit")
+        for name in ("home", "create_account", "account", "act", "invite_patient", "audit", "register_patient")
     },
     **{
         f"support:{name}": "a reported access: who, as what, which team, when, which kind; never what was read"
@@ -82,6 +87,7 @@ SERVES_NO_RECORD = {
         for name in (
             "verify", "enrol", "enrol_totp", "enrol_email", "backup_codes", "backup_codes_download", "security",
             "accept_invitation", "remove_device", "regenerate_backup_codes", "end_session", "end_other_sessions",
+            "notice_preferences",
         )
     },
 }
@@ -125,6 +131,10 @@ def items(patient, clinician, team, django_capture_on_commit_callbacks, settings
             author=patient.user, patient=patient, team=team, subject="Question", body="Bonjour", kind="question",
             attachments=[SimpleUploadedFile("photo.png", PNG, content_type="image/png")],
         )  # fmt: skip
+    prescription = Prescription.objects.create(
+        patient=patient, medication="Ramipril", dosage="1", frequency="1/j", start_date=datetime.date(2026, 1, 1),
+        prescriber=clinician, team=team,
+    )  # fmt: skip
     without_login = PatientFactory(user=None)
     CareLinkFactory(patient=without_login, team=team)
     return {
@@ -135,6 +145,8 @@ def items(patient, clinician, team, django_capture_on_commit_callbacks, settings
         "observation": ([report.observations.get().pk], patient),
         "conversation": ([conversation.pk], patient),
         "attachment": ([conversation.messages.get().attachments.get().pk], patient),
+        "link": ([patient.care_links.get(team=team).pk], patient),
+        "prescription": ([prescription.pk], patient),
     }
 
 

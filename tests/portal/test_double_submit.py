@@ -247,6 +247,7 @@ TOKENLESS_FORMS = {
     "support/act.html": "support actions carry their own request_key (SupportAction, unique)",
     "support/create_account.html": "support actions carry their own request_key (SupportAction, unique)",
     "support/invite_patient.html": "support actions carry their own request_key (SupportAction, unique)",
+    "support/report.html": "support's answer carries its own request_key (SupportAction, unique)",
 }
 # Views that accept POST without @idempotent, and why.
 TOKENLESS_VIEWS = {

@@ -11,7 +11,7 @@ from messaging.models import Conversation, Message, Notification
 from portal.accounts.models import Patient, User
 from portal.careteams.models import CareLink, CareTeam, Membership
 from portal.management.commands.seed_demo import DEMO_PASSWORD
-from records.models import Document, Measurement, Observation, Prescription
+from records.models import Digest, Document, Measurement, News, Observation, Prescription
 
 pytestmark = pytest.mark.django_db
 
@@ -47,6 +47,11 @@ def test_seed_demo_is_deterministic_and_idempotent(capsys):
     assert EmailAddress.objects.filter(user__in=demo_logins, verified=True, primary=True).count() == demo_logins.count()
     assert {status for _, _, status in first["conversations"]} == {"open", "closed"}
     assert not Notification.objects.filter(status="pending").exists()
+    # Demo history is nobody's news: no digest email; one "new" document to show.
+    assert not Digest.objects.filter(status="pending").exists()
+    assert list(News.objects.unseen().values_list("patient__first_name", "kind")) == [("Camille", "document")]
+    # Demo identities are INS test identities.
+    assert set(Patient.objects.values_list("ins_oid", flat=True)) == {"1.2.250.1.213.1.4.10"}
     out = capsys.readouterr().out
     assert DEMO_PASSWORD in out
     assert "camille.durand@" in out

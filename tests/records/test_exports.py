@@ -83,6 +83,7 @@ def test_export_tasks_are_registered():
 def test_summary_is_built_sealed_emailed_and_traced(
     patient, clinician_document, patient_document, other_document, django_capture_on_commit_callbacks
 ):
+    mail.outbox.clear()  # the published document's what-is-new email (tests/records/test_news.py)
     export, created = request(
         patient, Export.Kind.SUMMARY, {"sections": ["identity", "care_teams", "documents"]},
         django_capture_on_commit_callbacks,

@@ -9,14 +9,15 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.template.loader import render_to_string
+from django.utils import timezone
 from django_otp.plugins.otp_email.models import EmailDevice
 
 from messaging import services
 from messaging.models import Conversation, Notification
-from portal.accounts.models import Patient, User
+from portal.accounts.models import InsKind, Patient, User, nir_key
 from portal.careteams.models import CareLink, CareTeam, Membership
 from records import services as services_records
-from records.models import Allergy, Condition, LabReport, Measurement, Prescription, Vaccination
+from records.models import Allergy, Condition, Digest, LabReport, Measurement, News, Prescription, Vaccination
 
 DEMO_PASSWORD = "carnet-demo-2026"
 DEMO_DOMAIN = "demo.carnet.example"
@@ -82,7 +83,7 @@ CLINICIANS = [
 SUPPORT = ("Julie", "Moreau", "julie.moreau")
 # (first name, last name, sex, birth date, has a login of their own)
 PATIENTS = [
-    ("Camille", "Durand", "female", (1984, 3, 12), True),
+    ("Camille", "Durand", "female", (1984, 3, 12), True),  # born Martin: Durand is her used name
     ("Lucas", "Bernard", "male", (1991, 7, 2), True),
     ("Léa", "Durand", "female", (2016, 5, 23), False),
     ("Manon", "Petit", "female", (1978, 11, 30), True),
@@ -153,9 +154,16 @@ def demo_email(local):
 
 
 def nir(index, sex, birth):
-    """A well-formed (fictitious) NIR: sex, year, month, department 69, commune, order, key."""
+    """A well-formed (fictitious) NIR: sex, year, month, department 69, commune, order, key.
+    Registered with the test OID: demo data is never a real person's identity."""
     body = f"{1 if sex == 'male' else 2}{birth[0] % 100:02d}{birth[1]:02d}69123{index + 1:03d}"
-    return f"{body}{97 - int(body) % 97:02d}"
+    return body + nir_key(body)
+
+
+# The INS identity traits: (birth name, first names at birth, used name), by patient index.
+IDENTITIES = {0: ("Martin", "Camille Anne", "Durand"), 3: ("Petit", "Manon Élise", ""), 4: ("Robert", "Hugo Jean", "")}
+LINKS_SINCE = datetime.date(2021, 9, 1)
+CARDIOLOGY_ENDED_ON = datetime.date(2026, 6, 30)
 
 
 class Command(BaseCommand):
@@ -252,6 +260,19 @@ class Command(BaseCommand):
                     team=team,
                 )
 
+    def _history_is_not_news(self, shown):
+        """Demo history is nobody's news: no digest email goes out, and only the newest
+        document of ``shown`` (Camille) keeps its "new" marker, for the demo."""
+        for digest in Digest.objects.filter(status=Digest.Status.PENDING, user__email__endswith=f"@{DEMO_DOMAIN}"):
+            News.objects.filter(patient__user=digest.user, digest__isnull=True).update(digest=digest)
+            digest.status = Digest.Status.SKIPPED
+            digest.save(update_fields=["status"])
+        keep = News.objects.filter(patient=shown, kind=News.Kind.DOCUMENT).order_by("-pk").values("pk")[:1]
+        News.objects.unseen().filter(patient__user__email__endswith=f"@{DEMO_DOMAIN}").exclude(pk__in=keep).update(
+            seen_at=timezone.now()
+        )
+        News.objects.unseen().filter(patient__user__isnull=True).update(seen_at=timezone.now())
+
     @transaction.atomic
     def handle(self, *args, **options):
         teams = []
@@ -271,16 +292,14 @@ class Command(BaseCommand):
             if has_login:
                 local = f"{first}.{last}".lower().replace("é", "e").replace("è", "e")
                 user = self._user(local, first, last, User.Role.PATIENT)
-            patient, _ = Patient.objects.get_or_create(
-                ins=nir(index, sex, birth),
-                defaults={
-                    "user": user,
-                    "first_name": first,
-                    "last_name": last,
-                    "sex": sex,
-                    "birth_date": datetime.date(*birth),
-                },
-            )
+            patient = Patient.objects.filter(ins=nir(index, sex, birth)).first()
+            if patient is None:
+                patient = Patient(ins=nir(index, sex, birth), user=user, sex=sex, birth_date=datetime.date(*birth))
+            if not patient.ins_oid:  # also fills in the identity of a demo made before it existed
+                birth_name, first_names, used_name = IDENTITIES.get(index, (last, first, ""))
+                patient.set_identity(birth_name=birth_name, first_names=first_names, used_name=used_name)
+                patient.ins_oid, patient.birth_place = InsKind.TEST_NIR, "69123"
+                patient.save()
             # Everyone sees the GP practice; every third patient the cardiology
             # department; every other one the pharmacy, which Lucas has blocked.
             links = {teams[0]: CareLink.Status.ACTIVE}
@@ -289,12 +308,18 @@ class Command(BaseCommand):
             if index % 2 == 1:
                 links[teams[2]] = CareLink.Status.BLOCKED if index == 1 else CareLink.Status.ACTIVE
             for team, status in links.items():
-                CareLink.objects.get_or_create(patient=patient, team=team, defaults={"status": status})
+                ended_on = CARDIOLOGY_ENDED_ON if status == CareLink.Status.ENDED else None
+                CareLink.objects.get_or_create(
+                    patient=patient,
+                    team=team,
+                    defaults={"status": status, "started_on": LINKS_SINCE, "ended_on": ended_on},
+                )
             patients.append(patient)
 
         self._conversations(patients, teams, clinicians)
         for index, patient in enumerate(patients):
             self._records(index, patient, teams, clinicians)
+        self._history_is_not_news(patients[0])
 
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
         self.stdout.write(f"Demo logins (password for all: {DEMO_PASSWORD}):")

@@ -1,0 +1,222 @@
+"""Care teams take on patients: registration with the INS identity (duplicates found
+before they exist), links with a start and an end date."""
+
+import datetime
+from dataclasses import dataclass
+
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from portal.accounts import services as account_services
+from portal.accounts.models import Patient, User
+from portal.audit.models import AccessLog
+from portal.careteams.models import CareLink, CareTeam
+
+# Namespace of the PostgreSQL advisory locks taken while registering (any constant).
+REGISTRATION_LOCK = 16_0001
+
+
+@dataclass(frozen=True, kw_only=True)
+class Identity:
+    """A person's identity as the INS reference records it."""
+
+    birth_name: str
+    first_names: str
+    used_name: str = ""
+    sex: str = Patient.Sex.UNKNOWN
+    birth_date: datetime.date
+    birth_place: str = ""
+    ins: str = ""
+    ins_oid: str = ""
+
+
+class RegistrationError(Exception):
+    """Nothing was registered; the message says why."""
+
+
+class PatientExists(RegistrationError):
+    """A patient with this INS is already in Carnet: link them rather than make a twin."""
+
+    def __init__(self, patient: Patient):
+        super().__init__(patient.pk)
+        self.patient = patient
+
+
+class PossibleDuplicates(RegistrationError):
+    """Patients with the same names and birth date exist: the clinician must choose one
+    of them, or say none is the person before a new record is made."""
+
+    def __init__(self, candidates: list[Patient]):
+        super().__init__([candidate.pk for candidate in candidates])
+        self.candidates = candidates
+
+
+class LinkBlocked(RegistrationError):
+    """The patient has blocked this team: only they can give it access again."""
+
+    def __str__(self):
+        return str(_("This patient has blocked your care team: only they can give it access again."))
+
+
+class NotAMatch(RegistrationError):
+    """The chosen patient is not one the identity given matches."""
+
+
+def _lock_birth_date(birth_date: datetime.date) -> None:
+    """Registrations of people born the same day wait for each other until commit, so
+    the second one sees the first as a duplicate (on SQLite, writes are serial anyway)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [REGISTRATION_LOCK, birth_date.toordinal()])
+
+
+def find_duplicates(*, identity: Identity) -> list[Patient]:
+    """The records that may be this person: the one with the same INS, and those born the
+    same day whose first first name and birth, used or last name match, case and accents
+    aside. One indexed query (birth date or INS); few rows share a birth date."""
+    same_day = Patient.objects.filter(birth_date=identity.birth_date)
+    if identity.ins:
+        same_day = same_day | Patient.objects.filter(ins=identity.ins)
+    names = {"birth_name": identity.birth_name, "first_names": identity.first_names, "used_name": identity.used_name}
+    return [
+        patient
+        for patient in same_day.order_by("pk")
+        if (identity.ins and patient.ins == identity.ins) or patient.same_person_as(**names)
+    ]
+
+
+def _trace_link(*, by: User, link: CareLink, action: str) -> None:
+    """The patient reads in their access history who linked or unlinked which team."""
+    AccessLog.objects.create(
+        patient_id=link.patient_id, actor=by, actor_role=by.role, team=link.team, action=action, target=link.team.name
+    )
+
+
+def link_patient(*, by: User, team: CareTeam, patient: Patient, started_on: datetime.date) -> CareLink:
+    """Give ``team`` an active link to ``patient`` from ``started_on``; an ended link is
+    opened again, an active one stays as it is. A link the patient blocked is refused
+    (``LinkBlocked``). The caller has checked that ``by`` acts for ``team``."""
+    with transaction.atomic():
+        link, created = CareLink.objects.select_for_update().get_or_create(
+            patient=patient,
+            team=team,
+            defaults={"started_on": started_on, "linked_by": by, "status": CareLink.Status.ACTIVE},
+        )
+        if link.status == CareLink.Status.BLOCKED:
+            raise LinkBlocked
+        if not created and link.status == CareLink.Status.ACTIVE:
+            return link
+        if not created:
+            link.status, link.started_on, link.ended_on, link.linked_by = CareLink.Status.ACTIVE, started_on, None, by
+            link.status_changed_at = timezone.now()
+            link.save(update_fields=["status", "started_on", "ended_on", "linked_by", "status_changed_at"])
+        _trace_link(by=by, link=link, action=AccessLog.Action.LINK_STARTED)
+    return link
+
+
+@dataclass(frozen=True)
+class Registered:
+    patient: Patient
+    link: CareLink
+    created: bool
+    invited: bool
+
+
+def _invite(by: User, patient: Patient, email: str) -> bool:
+    if not email or patient.user_id is not None:
+        return False
+    try:
+        account_services.invite_patient(invited_by=by, patient=patient, email=email)
+    except account_services.InvitationError:  # too many wrong birth dates lately
+        return False
+    return True
+
+
+@transaction.atomic
+def register_patient(
+    *,
+    by: User,
+    team: CareTeam,
+    identity: Identity,
+    started_on: datetime.date,
+    invite_email: str = "",
+    none_of: list[int] | None = None,
+) -> Registered:
+    """Create ``identity``'s record, link it to ``team`` and, given an address, invite the
+    patient. Refuses a second record with the same INS (``PatientExists``), also when two
+    people register the same person at the same moment; refuses when records with the
+    same names and birth date exist (``PossibleDuplicates``) unless the caller has seen
+    them all and said none is the person (``none_of``: their ids)."""
+    _lock_birth_date(identity.birth_date)
+    candidates = find_duplicates(identity=identity)
+    same_ins = next((candidate for candidate in candidates if identity.ins and candidate.ins == identity.ins), None)
+    if same_ins is not None:
+        raise PatientExists(same_ins)
+    if candidates and not {candidate.pk for candidate in candidates} <= set(none_of or ()):
+        raise PossibleDuplicates(candidates)
+    patient = Patient(
+        sex=identity.sex,
+        birth_date=identity.birth_date,
+        birth_place=identity.birth_place,
+        ins=identity.ins or None,
+        ins_oid=identity.ins_oid if identity.ins else "",
+    )
+    patient.set_identity(birth_name=identity.birth_name, first_names=identity.first_names, used_name=identity.used_name)
+    try:
+        with transaction.atomic():
+            patient.save()
+    except IntegrityError:  # the INS arrived meanwhile by a way that took no lock
+        raise PatientExists(Patient.objects.get(ins=identity.ins)) from None
+    link = link_patient(by=by, team=team, patient=patient, started_on=started_on)
+    return Registered(patient, link, created=True, invited=_invite(by, patient, invite_email))
+
+
+@transaction.atomic
+def link_existing_patient(
+    *, by: User, team: CareTeam, identity: Identity, patient_pk: int, started_on: datetime.date, invite_email: str = ""
+) -> Registered:
+    """Link to ``team`` the existing record ``patient_pk`` that ``identity`` matches (see
+    ``find_duplicates``); any other raises ``NotAMatch``: knowing an id is not enough
+    to reach someone's record."""
+    patient = next((p for p in find_duplicates(identity=identity) if p.pk == patient_pk), None)
+    if patient is None:
+        raise NotAMatch(patient_pk)
+    link = link_patient(by=by, team=team, patient=patient, started_on=started_on)
+    return Registered(patient, link, created=False, invited=_invite(by, patient, invite_email))
+
+
+class EndDateError(RegistrationError):
+    """The end date is before the link started, or in the future."""
+
+
+@transaction.atomic
+def end_link(*, by: User, link: CareLink, ended_on: datetime.date) -> CareLink:
+    """End ``link`` on ``ended_on`` (the patient left the practice, the stay ended): the
+    team loses access at once. The patient sees it on their care-teams page and in their
+    access history. Ending an ended link changes nothing."""
+    link = CareLink.objects.select_for_update().select_related("team").get(pk=link.pk)
+    if link.status != CareLink.Status.ACTIVE:
+        return link
+    if ended_on < link.started_on or ended_on > timezone.localdate():
+        raise EndDateError
+    link.status, link.ended_on, link.status_changed_at = CareLink.Status.ENDED, ended_on, timezone.now()
+    link.save(update_fields=["status", "ended_on", "status_changed_at"])
+    _trace_link(by=by, link=link, action=AccessLog.Action.LINK_ENDED)
+    return link
+
+
+def results_unseen_by(*, teams):
+    """Lab reports another team (or a lab) published that nobody of ``teams`` has looked
+    at since: no opening of the record, nor of a result's history, by the team after the
+    report arrived. The team's own reports count as seen."""
+    from records.models import LabReport
+
+    seen_since = AccessLog.objects.filter(
+        patient=OuterRef("patient"),
+        team__in=teams,
+        action__in=[AccessLog.Action.VIEW_RECORD, AccessLog.Action.VIEW_RESULTS],
+        at__gte=OuterRef("created_at"),
+    )
+    return LabReport.objects.exclude(team__in=teams).filter(~Exists(seen_since))

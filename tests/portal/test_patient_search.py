@@ -1,0 +1,181 @@
+"""The care team's patient list: search by name prefix (accents aside), INS, birth date,
+unread messages; and the patient's page with the complete, paginated history."""
+
+import datetime
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from messaging import services as messaging
+from portal.accounts.models import nir_key
+from records import services as records
+from records.models import Prescription
+from tests.factories import CareLinkFactory, PatientFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+BODY = "1850675123456"
+
+
+@pytest.fixture
+def people(team, other_team):
+    """Patients of the team, and one of another team who must never be found."""
+
+    def linked(first, last, birth=datetime.date(1980, 1, 1), ins=None, to=team):
+        patient = PatientFactory(user=None, first_name=first, last_name=last, birth_date=birth, ins=ins)
+        CareLinkFactory(patient=patient, team=to)
+        return patient
+
+    return {
+        "helene": linked("Hélène", "Lefèvre", ins=BODY + nir_key(BODY)),
+        "eloise": linked("Éloïse", "Leroy", birth=datetime.date(1992, 3, 4)),
+        "marc": linked("Marc", "Hélin"),
+        "other": linked("Hélène", "Lefebvre", to=other_team),
+    }
+
+
+def search(client, **fields):
+    client.post(reverse("careteams:patient_list"), fields)
+    return client.get(reverse("careteams:patient_list"))
+
+
+def found(response):
+    return {patient.full_name for patient in response.context["page"].object_list}
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"name": "hel"}, {"Hélène Lefèvre", "Marc Hélin"}),  # first or last name, accents aside
+        ({"name": "HÉL lef"}, {"Hélène Lefèvre"}),  # every word must start a name
+        ({"name": "elo"}, {"Éloïse Leroy"}),
+        ({"name": "lène"}, set()),  # a prefix, not anywhere in the name
+        ({"ins": f"{BODY[:1]} {BODY[1:7]} {BODY[7:]} {nir_key(BODY)}"}, {"Hélène Lefèvre"}),
+        ({"birth_date": "1992-03-04"}, {"Éloïse Leroy"}),
+        ({"name": "l", "birth_date": "1980-01-01"}, {"Hélène Lefèvre"}),
+    ],
+)
+def test_search_finds_the_teams_patients_only(client, login, clinician, people, fields, expected):
+    login(clinician)
+    assert found(search(client, **fields)) == expected
+
+
+def test_search_terms_stay_out_of_the_url(client, login, clinician, people):
+    login(clinician)
+    response = client.post(reverse("careteams:patient_list"), {"name": "Lefèvre", "ins": BODY})
+    assert response["Location"] == reverse("careteams:patient_list")
+    page = client.get(reverse("careteams:patient_list"), {"page": 1})
+    assert found(page) == set()  # the INS and the name both apply
+    assert "Lefèvre" in page.content.decode()  # kept in the form
+    cleared = client.post(reverse("careteams:patient_list"), {"clear": "1"})
+    assert cleared.status_code == 302
+    assert len(found(client.get(reverse("careteams:patient_list")))) == 3
+
+
+def test_unread_filter_lists_patients_with_unread_messages(client, login, clinician, team, people):
+    helene = people["helene"]
+    author = UserFactory()
+    helene.user = author
+    helene.save(update_fields=["user"])
+    messaging.start_conversation(
+        author=author, patient=helene, team=team, subject="Question", kind="question", body="?"
+    )
+    login(clinician)
+    assert found(search(client, unread="on")) == {"Hélène Lefèvre"}
+
+
+def test_search_query_count_does_not_grow_with_patients(client, login, clinician, team, people):
+    login(clinician)
+    search(client, name="l")
+
+    def count():
+        with CaptureQueriesContext(connection) as ctx:
+            assert client.get(reverse("careteams:patient_list")).status_code == 200
+        return len(ctx)
+
+    few = count()
+    for index in range(10):
+        CareLinkFactory(team=team, patient=PatientFactory(user=None, first_name=f"Luc{index}", last_name="Petit"))
+    assert count() == few
+
+
+# --- The patient's page: complete history, paginated -------------------------------
+
+
+@pytest.fixture
+def long_history(patient, clinician, team):
+    for month in range(1, 13):
+        records.add_lab_report(
+            author=clinician, team=team, patient=patient, title=f"Bilan {month:02d}",
+            collected_on=datetime.date(2025, month, 1),
+            observations=[{"loinc": "2345-7", "name": "Glucose", "value": Decimal("1"), "unit": "g/L"}],
+        )  # fmt: skip
+    Prescription.objects.bulk_create(
+        Prescription(patient=patient, medication=f"Médicament {n:02d}", dosage="1", frequency="1/j",
+                     start_date=datetime.date(2025, 1, n + 1), prescriber=clinician, team=team)
+        for n in range(13)
+    )  # fmt: skip
+
+
+def test_the_patients_page_shows_every_lab_report_page_by_page(client, login, clinician, patient, long_history):
+    login(clinician)
+    url = reverse("careteams:patient_detail", args=[patient.pk])
+    first = client.get(url)
+    titles = [report.title for report in first.context["reports"].object_list]
+    assert titles == [f"Bilan {month:02d}" for month in range(12, 2, -1)]
+    second = client.get(url, {"results": 2, "prescriptions": 2})
+    assert [report.title for report in second.context["reports"].object_list] == ["Bilan 02", "Bilan 01"]
+    assert len(second.context["prescriptions"].object_list) == 3
+    # Each history keeps the others' page in its links.
+    page = second.content.decode()
+    assert "?results=1&amp;prescriptions=2#results-title" in page
+
+
+def test_the_patients_page_query_count_does_not_grow_with_history(client, login, clinician, patient, team):
+    login(clinician)
+    url = reverse("careteams:patient_detail", args=[patient.pk])
+
+    def add(n):
+        for index in range(n):
+            records.add_lab_report(
+                author=clinician, team=team, patient=patient, title=f"Bilan {index}",
+                collected_on=datetime.date(2024, 1, 1) + datetime.timedelta(days=index),
+                observations=[{"loinc": "2345-7", "name": "Glucose", "value": Decimal("1"), "unit": "g/L"}],
+            )  # fmt: skip
+
+    def count():
+        with CaptureQueriesContext(connection) as ctx:
+            assert client.get(url).status_code == 200
+        return len(ctx)
+
+    add(2)
+    client.get(url)  # warm the session
+    few = count()
+    add(20)
+    assert count() == few
+
+
+def test_new_results_filter_lists_results_the_team_has_not_seen(client, login, clinician, team, other_team, people):
+    from tests.factories import ClinicianFactory
+
+    helene, marc = people["helene"], people["marc"]
+    CareLinkFactory(patient=helene, team=other_team)
+    CareLinkFactory(patient=marc, team=other_team)
+    lab = ClinicianFactory(teams=[other_team])
+    for patient in (helene, marc):
+        records.add_lab_report(
+            author=lab, team=other_team, patient=patient, title="Bilan", collected_on=datetime.date(2026, 11, 2),
+            observations=[{"loinc": "2345-7", "name": "Glucose", "value": Decimal("1"), "unit": "g/L"}],
+        )  # fmt: skip
+    # The team's own report is no news to it.
+    records.add_lab_report(
+        author=clinician, team=team, patient=people["eloise"], title="Bilan", collected_on=datetime.date(2026, 11, 2),
+        observations=[{"loinc": "2345-7", "name": "Glucose", "value": Decimal("1"), "unit": "g/L"}],
+    )  # fmt: skip
+    login(clinician)
+    assert found(search(client, new_results="on")) == {"Hélène Lefèvre", "Marc Hélin"}
+    client.get(reverse("careteams:patient_detail", args=[marc.pk]))  # opened: seen
+    assert found(client.get(reverse("careteams:patient_list"))) == {"Hélène Lefèvre"}
