@@ -84,12 +84,14 @@ def get_own_access_log(user, pk) -> AccessLog:
         raise Http404 from None
 
 
-def trace_read(user, patient, action, target="") -> AccessLog | None:
+def trace_read(user, patient, action, target="", team=None) -> AccessLog | None:
     """Write one access-log row for a read of ``patient``'s data by someone other
-    than the patient. The patient's own reads are not logged."""
+    than the patient. The patient's own reads are not logged. ``team``: the team a
+    care team's software reads for (else found from the reader's memberships)."""
     if patient.user_id is not None and patient.user_id == user.pk:
         return None
-    team = team_caring_for(user, patient)
+    if team is None:
+        team = team_caring_for(user, patient)
     return AccessLog.objects.create(
         patient=patient, actor=user, actor_role=user.role, team=team, action=action, target=target[:255]
     )
@@ -163,6 +165,19 @@ def get_attachment_for(user, pk) -> Attachment:
         ).get(pk=pk, message__conversation__in=conversations_for(user))
     except (Attachment.DoesNotExist, ValueError, TypeError):
         raise Http404 from None
+
+
+def patients_linked_to(team) -> QuerySet[Patient]:
+    """Patients with an active link to ``team``: the records a team's software
+    (a FHIR API client) may publish into and read its own documents from."""
+    return Patient.objects.filter(care_links__team=team, care_links__status=CareLink.Status.ACTIVE)
+
+
+def documents_published_by(team) -> QuerySet[Document]:
+    """What a team's software may read back: the documents its team published, for
+    patients still actively linked to it (a blocked or ended link shows nothing;
+    a document the patient hid stays visible to the team that published it)."""
+    return Document.objects.filter(author_team=team, patient__in=patients_linked_to(team))
 
 
 def teams_patient_can_write_to(patient) -> QuerySet[CareTeam]:

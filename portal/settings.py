@@ -86,6 +86,7 @@ INSTALLED_APPS = [
     "portal",
     "records",
     "messaging",
+    "fhir_api",
     "portal.admin.AdminConfig",  # django.contrib.admin, for superusers only
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -102,6 +103,7 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_static",
     "django_otp.plugins.otp_email",
     "axes",
+    "oauth2_provider",
 ]
 
 MIDDLEWARE = [
@@ -353,6 +355,31 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 # Memory is bounded by the body limits above, which this covers.
 FILE_UPLOAD_HANDLERS = ["django.core.files.uploadhandler.MemoryFileUploadHandler"]
 FILE_UPLOAD_MAX_MEMORY_SIZE = max(DOCUMENT_MAX_BYTES, MESSAGE_ATTACHMENTS_MAX_BYTES) + REQUEST_BODY_MAX_BYTES
+
+# FHIR API (fhir_api/): OAuth 2.0 client credentials (django-oauth-toolkit), one client per
+# care team, SMART v2-style system scopes; each client's allowed scopes are on ApiClient.
+OAUTH2_PROVIDER = {
+    "SCOPES": {
+        "system/DocumentReference.c": "Publish documents",
+        "system/DocumentReference.rs": "Read and search the team's documents",
+        "system/Observation.c": "Publish lab results",
+        "system/MedicationRequest.c": "Publish prescriptions",
+        "system/Patient.rs": "Match patients",
+    },
+    "DEFAULT_SCOPES": [],
+    "ACCESS_TOKEN_EXPIRE_SECONDS": env_int("FHIR_TOKEN_SECONDS", 900),
+    "OAUTH2_VALIDATOR_CLASS": "fhir_api.oauth.ClientValidator",
+}
+# Named explicitly: fhir_api.ApiClient's migration refers to the (swappable) application model.
+OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
+OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL = "oauth2_provider.AccessToken"
+OAUTH2_PROVIDER_REFRESH_TOKEN_MODEL = "oauth2_provider.RefreshToken"
+OAUTH2_PROVIDER_ID_TOKEN_MODEL = "oauth2_provider.IDToken"
+OAUTH2_PROVIDER_GRANT_MODEL = "oauth2_provider.Grant"
+# Per client, per minute; over it the API answers 429 with Retry-After.
+FHIR_RATE_LIMIT_PER_MINUTE = env_int("FHIR_RATE_LIMIT_PER_MINUTE", 120)
+# The whole request body (a binary travels base64-encoded: 4/3 of its size, plus metadata).
+FHIR_MAX_BODY_BYTES = env_int("FHIR_MAX_BODY_BYTES", 28 * 1024 * 1024)
 
 # Email: console in development, SMTP in production.
 MAILERS = {

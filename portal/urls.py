@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from fhir_api import views as fhir_views
 from portal import views
 
 urlpatterns = [
@@ -19,6 +20,8 @@ urlpatterns = [
     path("", include("records.urls")),
     path("accounts/", include("portal.accounts.urls")),
     path("accounts/", include("allauth.urls")),
+    path("fhir", fhir_views.transaction_bundle),
+    path("fhir/", include("fhir_api.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
 ]

@@ -68,12 +68,20 @@ def read_upload(upload) -> tuple[bytes, str]:
     if upload.size > settings.DOCUMENT_MAX_BYTES:
         raise too_large(upload.size, settings.DOCUMENT_MAX_BYTES)
     data = upload.read(settings.DOCUMENT_MAX_BYTES + 1)
+    return data, check(data)
+
+
+def check(data: bytes) -> str:
+    """The checks of an upload on bytes already read: not empty, not too large, an
+    allowed type by content. Returns the content type."""
+    if len(data) > settings.DOCUMENT_MAX_BYTES:
+        raise too_large(len(data), settings.DOCUMENT_MAX_BYTES)
     if not data:
         raise ValidationError(_("This file is empty."), code="empty")
     content_type = sniff(data)
     if content_type is None:
         raise ValidationError(_("Only PDF, JPEG, PNG and plain text files are accepted."), code="type")
-    return data, content_type
+    return content_type
 
 
 def store(data: bytes, folder: str = "documents") -> tuple[str, str, str]:

@@ -65,12 +65,25 @@ class Document(models.Model):
     # Runs that started drawing the preview; counted before drawing, so killed runs count.
     preview_attempts = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
+    # Set by the team's software (FHIR masterIdentifier): a retried publication finds the first.
+    master_identifier = models.CharField(max_length=200, blank=True)
+    # A later version from the same team (FHIR relatesTo "replaces").
+    replaced_by = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replaces", editable=False
+    )
 
     objects = DocumentQuerySet.as_manager()
 
     class Meta:
         ordering = ["-care_date", "-pk"]
         indexes = [models.Index(fields=["patient", "-care_date"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["author_team", "master_identifier"],
+                condition=~models.Q(master_identifier=""),
+                name="document_one_per_master_identifier",
+            )
+        ]
 
     def __str__(self):
         return self.title

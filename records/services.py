@@ -31,24 +31,69 @@ def upload_document(*, author, patient, upload, title, category, care_date, team
     """Check, seal and store an uploaded file, then record it. Nothing is left
     behind when anything fails: no row without its file, no file without its row."""
     data, content_type = files.read_upload(upload)
-    name, sha256, key_id = files.store(data)
+    return _record_document(
+        data=data,
+        content_type=content_type,
+        patient=patient,
+        title=title,
+        category=category,
+        care_date=care_date,
+        author=author,
+        author_team=team,
+    )
+
+
+def publish_document(
+    *, author, team, patient, data: bytes, title, category, care_date, master_identifier: str, replaces=None
+) -> tuple[Document, bool]:
+    """A document sent by a team's software: the same checks, sealing and processing
+    as an upload. Idempotent on (team, master_identifier): a retry, even one that
+    arrives while the first is being written, gets the first document back, with
+    False. ``replaces`` (a document of the same team and patient) is marked as
+    replaced by the new one."""
+    existing = Document.objects.filter(author_team=team, master_identifier=master_identifier).first()
+    if existing is not None:
+        return existing, False
+    content_type = files.check(data)
     try:
         with transaction.atomic():
-            document = Document.objects.create(
+            document = _record_document(
+                data=data,
+                content_type=content_type,
                 patient=patient,
                 title=title,
                 category=category,
                 care_date=care_date,
                 author=author,
                 author_team=team,
+                master_identifier=master_identifier,
+            )
+            if replaces is not None:
+                replaces.replaced_by = document
+                replaces.save(update_fields=["replaced_by"])
+    except IntegrityError:
+        # The same publication committed meanwhile (the unique constraint waited for it).
+        existing = Document.objects.filter(author_team=team, master_identifier=master_identifier).first()
+        if existing is None:
+            raise
+        return existing, False
+    return document, True
+
+
+def _record_document(*, data, content_type, **fields) -> Document:
+    name, sha256, key_id = files.store(data)
+    try:
+        with transaction.atomic():
+            document = Document.objects.create(
+                **fields,
                 content_type=content_type,
                 size=len(data),
                 sha256=sha256,
                 key_id=key_id,
                 file_name=name,
             )
-            if team is not None:
-                publish_news(patient=patient, kind=News.Kind.DOCUMENT, document=document)
+            if fields.get("author_team") is not None:  # a team's publication, by form or API
+                publish_news(patient=fields["patient"], kind=News.Kind.DOCUMENT, document=document)
             transaction.on_commit(lambda: _enqueue_processing(document.pk))
     except Exception:
         files.remove(name)

@@ -38,14 +38,15 @@ PUBLIC_URL_NAMES = frozenset(
 
 def is_public(path: str, names=PUBLIC_URL_NAMES) -> bool:
     """Whether ``path`` is on the allow-list ``names`` (by default, the pages reachable
-    before the second factor)."""
+    before the second factor). The FHIR API is on every allow-list: it is not a session page at all
+    (bearer tokens only, no sign-in)."""
     if path.startswith(settings.STATIC_URL):
         return True
     try:
         match = resolve(path)
     except Resolver404:
         return False
-    return match.view_name in names
+    return match.view_name in names or match.namespace == "fhir" or getattr(match.func, "fhir_api", False)
 
 
 class SecondFactorRequiredMiddleware:

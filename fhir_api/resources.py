@@ -1,0 +1,479 @@
+"""FHIR R4 in and out: reading what a client sends (checked with fhir.resources' models,
+then the profile rules of ANS PDSm / IHE MHD in code) and writing what it reads back.
+Pure functions over dicts: no database here (``services`` does the matching)."""
+
+import base64
+import binascii
+import dataclasses
+import datetime
+import hashlib
+import json
+import re
+
+from django.http import HttpResponse
+from django.utils import translation
+from django.utils.translation import gettext_lazy as _
+
+FHIR_JSON = "application/fhir+json"
+INS_SYSTEMS = ("urn:oid:1.2.250.1.213.1.4.8", "urn:oid:1.2.250.1.213.1.4.10")  # INS-NIR, and its test OID
+LOINC = "http://loinc.org"
+UCUM = "http://unitsofmeasure.org"
+SUBMISSION_SET = ("https://profiles.ihe.net/ITI/MHD/CodeSystem/MHDlistTypes", "submissionset")
+PROFILE_DOCUMENT_REFERENCE = "https://interop.esante.gouv.fr/ig/fhir/pdsm/StructureDefinition/PDSm_SimplifiedPublish"
+
+# Document types (LOINC, as in the French JDV_J66 value set) and the records category each maps to.
+DOCUMENT_TYPES = {
+    "57833-6": "prescription",
+    "11502-2": "lab_report",
+    "18748-4": "imaging",
+    "11369-6": "vaccination",
+    "11488-4": "report",
+    "34133-9": "report",
+    "11490-0": "report",
+    "28653-4": "certificate",
+}
+CATEGORY_TYPES = {
+    "prescription": ("57833-6", "Prescription for medication"),
+    "lab_report": ("11502-2", "Laboratory report"),
+    "imaging": ("18748-4", "Diagnostic imaging study"),
+    "vaccination": ("11369-6", "History of Immunization"),
+    "report": ("11488-4", "Consult note"),
+    "certificate": ("28653-4", "Certificate"),
+    "other": ("55107-7", "Addendum Document"),
+}
+
+
+class FhirError(Exception):
+    """A refusal, answered as an OperationOutcome with the diagnostic in French and English."""
+
+    def __init__(self, status: int, code: str, message, *, params=None, headers=None):
+        super().__init__(str(message))
+        self.status, self.code, self.message, self.params = status, code, message, params
+        self.headers = headers or {}
+
+    def response(self) -> HttpResponse:
+        response = fhir_response(operation_outcome(self.code, self.message, params=self.params), status=self.status)
+        for name, value in self.headers.items():
+            response[name] = value
+        return response
+
+
+def invalid(message, params=None) -> FhirError:
+    return FhirError(400, "invalid", message, params=params)
+
+
+def in_both_languages(message, params=None) -> tuple[str, str]:
+    """``message`` (lazy) in French and in English, ``params`` put in after translation."""
+    texts = []
+    for language in ("fr", "en"):
+        with translation.override(language):
+            texts.append(str(message) % params if params else str(message))
+    return texts[0], texts[1]
+
+
+def operation_outcome(code: str, message, *, params=None, severity="error") -> dict:
+    """One issue; ``diagnostics`` in French, its English with FHIR's translation extension."""
+    french, english = in_both_languages(message, params)
+    translation_ext = {
+        "url": "http://hl7.org/fhir/StructureDefinition/translation",
+        "extension": [{"url": "lang", "valueCode": "en"}, {"url": "content", "valueString": english}],
+    }
+    return {
+        "resourceType": "OperationOutcome",
+        "issue": [
+            {
+                "severity": severity,
+                "code": code,
+                "diagnostics": french,
+                "_diagnostics": {"extension": [translation_ext]},
+            }
+        ],
+    }
+
+
+def fhir_response(resource: dict, status=200, headers=None) -> HttpResponse:
+    response = HttpResponse(json.dumps(resource), status=status, content_type=f"{FHIR_JSON}; charset=utf-8")
+    response["Cache-Control"] = "no-store"
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return response
+
+
+def parse_json(body: bytes) -> dict:
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise invalid(_("The body is not valid JSON.")) from None
+    if not isinstance(data, dict):
+        raise invalid(_("The body is not a FHIR resource."))
+    return data
+
+
+def validate_model(data: dict, model_name: str):
+    """Check ``data`` against fhir.resources' model (R4B, the R4 line with the same
+    resources used here). The first error names the element, never its value."""
+    import importlib
+
+    from pydantic import ValidationError
+
+    module = importlib.import_module(f"fhir.resources.R4B.{model_name.lower()}")
+    try:
+        getattr(module, model_name).model_validate(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"] if not str(part).startswith("function"))
+        raise invalid(
+            _("Invalid FHIR %(type)s at %(where)s: %(reason)s"),
+            {"type": model_name, "where": where or "-", "reason": first["type"]},
+        ) from None
+
+
+def transaction_entries(data: dict) -> list[dict]:
+    """The entries of a transaction Bundle, each with a resource."""
+    if data.get("resourceType") != "Bundle" or data.get("type") != "transaction":
+        raise invalid(_("A transaction Bundle is expected."))
+    validate_model(data, "Bundle")
+    entries = data.get("entry") or []
+    if not entries or any(not isinstance(entry.get("resource"), dict) for entry in entries):
+        raise invalid(_("Every entry of the Bundle needs a resource."))
+    return entries
+
+
+# --- Patient identity ---
+
+
+@dataclasses.dataclass(frozen=True)
+class Identity:
+    ins: str
+    birth_date: datetime.date
+    family: str
+
+
+def identity_of(patient: dict) -> Identity:
+    """The INS, birth date and family name of a Patient resource: all three are required."""
+    ins = next(
+        (
+            (identifier.get("value") or "").strip()
+            for identifier in patient.get("identifier") or []
+            if identifier.get("system") in INS_SYSTEMS
+        ),
+        "",
+    )
+    names = patient.get("name") or []
+    official = [name for name in names if name.get("use") == "official"] or names
+    family = next((name.get("family") for name in official if name.get("family")), "")
+    try:
+        birth_date = datetime.date.fromisoformat(patient.get("birthDate") or "")
+    except ValueError:
+        birth_date = None
+    if not nir_is_valid(ins) or not family or not birth_date:
+        raise invalid(
+            _(
+                "The patient must be identified by their INS (system urn:oid:1.2.250.1.213.1.4.8), "
+                "birth date and family name."
+            )
+        )
+    return Identity(ins=ins, birth_date=birth_date, family=family)
+
+
+def nir_is_valid(nir: str) -> bool:
+    """A NIR of 13 characters (Corsica's 2A/2B allowed) and its key, 97 - (number mod 97)."""
+    match = re.fullmatch(r"([0-9]{5}(?:[0-9]{2}|2A|2B)[0-9]{6})([0-9]{2})", nir or "")
+    if not match:
+        return False
+    number = match.group(1).replace("2A", "19", 1).replace("2B", "18", 1)
+    return 97 - int(number) % 97 == int(match.group(2))
+
+
+def resolve_patient(reference: dict | None, *, entries_by_url: dict, contained: list) -> dict:
+    """The Patient resource a subject points at: a contained one ("#id") or an entry
+    of the Bundle (its fullUrl)."""
+    target = (reference or {}).get("reference") or ""
+    if target.startswith("#"):
+        found = next((r for r in contained if r.get("resourceType") == "Patient" and r.get("id") == target[1:]), None)
+    else:
+        found = entries_by_url.get(target)
+        if found is not None and found.get("resourceType") != "Patient":
+            found = None
+    if found is None:
+        raise invalid(_("The subject must be a Patient in the Bundle or contained in the resource."))
+    return found
+
+
+# --- Documents (ITI-65) ---
+
+
+@dataclasses.dataclass
+class DocumentSubmission:
+    full_url: str
+    master_identifier: str
+    title: str
+    category: str
+    care_date: datetime.date
+    declared_type: str
+    data: bytes
+    identity: Identity
+    replaces_id: int | None = None
+    replaces_identifier: str = ""
+
+
+def _decode(data: str) -> bytes:
+    try:
+        return base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError, TypeError):
+        raise invalid(_("The binary content is not valid base64.")) from None
+
+
+def check_hash(data: bytes, declared: str | None) -> None:
+    """``attachment.hash``: base64 of the SHA-1 (FHIR's rule) or of the SHA-256."""
+    if not declared:
+        return
+    digest = _decode(declared)
+    expected = {20: hashlib.sha1, 32: hashlib.sha256}.get(len(digest))
+    if expected is None or expected(data).digest() != digest:
+        raise FhirError(
+            400, "invalid", _("The attachment's hash does not match its content (SHA-1 or SHA-256, base64).")
+        )
+
+
+def _date(value: str | None) -> datetime.date | None:
+    if not value:
+        return None
+    try:
+        return datetime.date.fromisoformat(value[:10])
+    except ValueError:
+        raise invalid(_("A date is not valid.")) from None
+
+
+def document_submissions(data: dict, *, max_bytes: int) -> list[DocumentSubmission]:
+    """The documents of a Provide Document Bundle (ITI-65, as profiled by ANS PDSm):
+    a SubmissionSet List, one or more DocumentReferences, each with its Binary (or
+    its data inline, as in a simplified publish). Everything is checked before
+    anything is written."""
+    entries = transaction_entries(data)
+    by_url = {entry.get("fullUrl"): entry["resource"] for entry in entries if entry.get("fullUrl")}
+    lists = [e["resource"] for e in entries if e["resource"].get("resourceType") == "List"]
+    submission_sets = [
+        resource
+        for resource in lists
+        if any(
+            (coding.get("system"), coding.get("code")) == SUBMISSION_SET
+            for coding in (resource.get("code") or {}).get("coding") or []
+        )
+    ]
+    if len(submission_sets) != 1:
+        raise invalid(_("A Provide Document Bundle needs exactly one SubmissionSet List."))
+    references = [e for e in entries if e["resource"].get("resourceType") == "DocumentReference"]
+    if not references:
+        raise invalid(_("The Bundle has no DocumentReference."))
+    for entry in entries:
+        kind = entry["resource"].get("resourceType")
+        if kind not in {"List", "DocumentReference", "Binary", "Patient"}:
+            raise invalid(_("A Provide Document Bundle cannot carry a %(type)s."), {"type": kind})
+        if (entry.get("request") or {}).get("method") not in {"POST", "PUT"}:
+            raise invalid(_("Each entry of a transaction needs a request (POST)."))
+    submissions = []
+    for entry in references:
+        resource = entry["resource"]
+        validate_model(resource, "DocumentReference")
+        if resource.get("status") != "current":
+            raise invalid(_("A published DocumentReference has the status current."))
+        master = ((resource.get("masterIdentifier") or {}).get("value") or "").strip()
+        if not master or len(master) > 200:
+            raise invalid(_("Each DocumentReference needs a masterIdentifier (its unique id)."))
+        patient = resolve_patient(
+            resource.get("subject"), entries_by_url=by_url, contained=resource.get("contained") or []
+        )
+        contents = resource.get("content") or []
+        if len(contents) != 1:
+            raise invalid(_("Each DocumentReference carries exactly one content."))
+        attachment = contents[0].get("attachment") or {}
+        if attachment.get("data"):
+            raw = _decode(attachment["data"])
+        else:
+            binary = by_url.get(attachment.get("url") or "")
+            if binary is None or binary.get("resourceType") != "Binary" or not binary.get("data"):
+                raise invalid(_("The attachment's url must name a Binary of the Bundle, with its data."))
+            raw = _decode(binary["data"])
+        if len(raw) > max_bytes:
+            raise FhirError(413, "too-costly", _("A document is larger than the limit."))
+        if attachment.get("size") is not None and attachment["size"] != len(raw):
+            raise invalid(_("The attachment's size does not match its content."))
+        check_hash(raw, attachment.get("hash"))
+        type_codes = [
+            c.get("code") for c in (resource.get("type") or {}).get("coding") or [] if c.get("system") == LOINC
+        ]
+        category = next((DOCUMENT_TYPES[code] for code in type_codes if code in DOCUMENT_TYPES), "other")
+        title = (
+            attachment.get("title")
+            or resource.get("description")
+            or (resource.get("type") or {}).get("text")
+            or next(
+                (c.get("display") for c in (resource.get("type") or {}).get("coding") or [] if c.get("display")), ""
+            )
+        ).strip()[:200]
+        if not title:
+            raise invalid(_("The document needs a title (attachment.title or description)."))
+        period = (resource.get("context") or {}).get("period") or {}
+        care_date = _date(period.get("start")) or _date(resource.get("date")) or datetime.date.today()
+        submission = DocumentSubmission(
+            full_url=entry.get("fullUrl") or "",
+            master_identifier=master,
+            title=title,
+            category=category,
+            care_date=care_date,
+            declared_type=attachment.get("contentType") or "",
+            data=raw,
+            identity=identity_of(patient),
+        )
+        for relation in resource.get("relatesTo") or []:
+            if relation.get("code") != "replaces":
+                raise invalid(_("Only the relation replaces is accepted."))
+            target = relation.get("target") or {}
+            match = re.fullmatch(r"DocumentReference/([0-9]{1,18})", target.get("reference") or "")
+            if match:
+                submission.replaces_id = int(match.group(1))
+            elif (target.get("identifier") or {}).get("value"):
+                submission.replaces_identifier = target["identifier"]["value"]
+            else:
+                raise invalid(_("relatesTo.target must be DocumentReference/<id> or the earlier masterIdentifier."))
+        submissions.append(submission)
+    if len({s.identity for s in submissions}) != 1:
+        raise invalid(_("All the documents of a Bundle are about the same patient."))
+    return submissions
+
+
+# --- Lab results ---
+
+
+def loinc_is_valid(code: str) -> bool:
+    """A LOINC code: digits, a dash, and the check digit (mod 10, Luhn) of the digits."""
+    match = re.fullmatch(r"([0-9]{1,7})-([0-9])", code or "")
+    if not match:
+        return False
+    digits, check = match.group(1), int(match.group(2))
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        value = int(char)
+        if position % 2 == 0:
+            value *= 2
+            if value > 9:
+                value -= 9
+        total += value
+    return (10 - total % 10) % 10 == check
+
+
+# UCUM's unit syntax, roughly: printable ASCII without spaces; annotations in braces.
+UCUM_SYNTAX = re.compile(r"[!-~]{1,32}")
+
+
+def ucum_is_well_formed(code: str) -> bool:
+    return bool(UCUM_SYNTAX.fullmatch(code or "")) and code.count("{") == code.count("}")
+
+
+# --- Out ---
+
+
+def document_reference(document, *, base: str) -> dict:
+    """A published document as a DocumentReference (what ITI-67 finds)."""
+    code, display = CATEGORY_TYPES.get(document.category, CATEGORY_TYPES["other"])
+    resource = {
+        "resourceType": "DocumentReference",
+        "id": str(document.pk),
+        "meta": {"profile": [PROFILE_DOCUMENT_REFERENCE]},
+        "status": "superseded" if document.replaced_by_id else "current",
+        "docStatus": "final" if document.status == "ready" else "preliminary",
+        "type": {"coding": [{"system": LOINC, "code": code, "display": display}]},
+        "subject": {"reference": f"Patient/{document.patient_id}"},
+        "date": document.created_at.isoformat(),
+        "description": document.title,
+        "content": [
+            {
+                "attachment": {
+                    "contentType": document.content_type,
+                    "size": document.size,
+                    "title": document.title,
+                    "url": f"{base}/Binary/{document.pk}",
+                }
+            }
+        ],
+        "context": {"period": {"start": document.care_date.isoformat()}},
+    }
+    if document.master_identifier:
+        resource["masterIdentifier"] = {"value": document.master_identifier}
+    if document.author_team_id:
+        resource["custodian"] = {"display": document.author_team.name}
+    return resource
+
+
+def searchset(resources: list[dict], *, base: str, self_url: str) -> dict:
+    return {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": len(resources),
+        "link": [{"relation": "self", "url": self_url}],
+        "entry": [
+            {"fullUrl": f"{base}/{r['resourceType']}/{r['id']}", "resource": r, "search": {"mode": "match"}}
+            for r in resources
+        ],
+    }
+
+
+def capability_statement(*, base: str) -> dict:
+    """What this server offers: ITI-65 as a transaction, ITI-67/68 for the team's own
+    documents; OAuth 2.0 client credentials with SMART v2 system scopes."""
+    return {
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": "2026-11-28",
+        "kind": "instance",
+        "software": {"name": "Carnet"},
+        "implementation": {"description": "Carnet FHIR API", "url": base},
+        "fhirVersion": "4.0.1",
+        "format": ["application/fhir+json"],
+        "instantiates": [
+            "https://profiles.ihe.net/ITI/MHD/CapabilityStatement/IHE.MHD.DocumentRecipient",
+            "https://profiles.ihe.net/ITI/MHD/CapabilityStatement/IHE.MHD.DocumentResponder",
+        ],
+        "rest": [
+            {
+                "mode": "server",
+                "security": {
+                    "service": [
+                        {
+                            "coding": [
+                                {
+                                    "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                                    "code": "OAuth",
+                                }
+                            ]
+                        }
+                    ],
+                    "extension": [
+                        {
+                            "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+                            "extension": [{"url": "token", "valueUri": f"{base}/token"}],
+                        }
+                    ],
+                    "description": "OAuth 2.0 client credentials; scopes system/DocumentReference.c, "
+                    "system/DocumentReference.rs, system/Observation.c, system/MedicationRequest.c, "
+                    "system/Patient.rs.",
+                },
+                "resource": [
+                    {
+                        "type": "DocumentReference",
+                        "interaction": [{"code": "read"}, {"code": "search-type"}],
+                        "searchParam": [
+                            {"name": "patient", "type": "reference"},
+                            {"name": "patient.identifier", "type": "token"},
+                            {"name": "status", "type": "token"},
+                            {"name": "date", "type": "date"},
+                        ],
+                    },
+                    {"type": "Binary", "interaction": [{"code": "read"}]},
+                    {"type": "List", "interaction": [{"code": "create"}]},
+                ],
+                "interaction": [{"code": "transaction"}],
+            }
+        ],
+    }

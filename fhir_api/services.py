@@ -1,0 +1,298 @@
+"""FHIR API workflows: API clients (register, rotate, revoke), token checks, rate
+limits, the call log, and publishing into records through records' own services
+(same checks, same storage, same rules as a form)."""
+
+import datetime
+import hashlib
+import logging
+import secrets
+import time
+
+from django.conf import settings
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from oauth2_provider.models import AccessToken, Application
+
+from fhir_api.models import SCOPES, ApiCall, ApiClient
+from fhir_api.resources import FhirError, invalid
+from portal import access
+from portal.accounts.models import Patient, User, folded
+from records import files
+from records import services as records
+from records.models import Document
+
+logger = logging.getLogger(__name__)
+
+
+# --- Clients ---
+
+
+def register_client(*, team, name: str, scopes: list[str], created_by) -> tuple[ApiClient, str]:
+    """A new API client for ``team``. Returns it with its secret, which is shown
+    once: only its hash is kept."""
+    unknown = set(scopes) - set(SCOPES)
+    if unknown or not scopes:
+        raise ValidationError(_("Choose at least one of the scopes offered."), code="scopes")
+    secret = secrets.token_urlsafe(32)
+    with transaction.atomic():
+        user = User.objects.create(
+            email=f"api-client-{secrets.token_hex(8)}@clients.carnet.invalid",
+            first_name=name[:150],
+            role=User.Role.CLINICIAN,
+            is_active=False,  # authors what the software publishes; never signs in
+        )
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+        application = Application.objects.create(
+            name=f"{team.name} — {name}"[:255],
+            client_type=Application.CLIENT_CONFIDENTIAL,
+            authorization_grant_type=Application.GRANT_CLIENT_CREDENTIALS,
+            client_secret=secret,
+            hash_client_secret=True,
+        )
+        client = ApiClient.objects.create(
+            team=team, name=name, application=application, user=user, scopes=sorted(scopes), created_by=created_by
+        )
+    return client, secret
+
+
+def rotate_secret(*, client: ApiClient) -> str:
+    """A new secret (shown once); the old one and the tokens issued with it stop working."""
+    secret = secrets.token_urlsafe(32)
+    with transaction.atomic():
+        application = Application.objects.select_for_update().get(pk=client.application_id)
+        application.client_secret = secret
+        application.save(update_fields=["client_secret"])
+        AccessToken.objects.filter(application=application).delete()
+        client.secret_rotated_at = timezone.now()
+        client.save(update_fields=["secret_rotated_at"])
+    return secret
+
+
+def revoke_client(*, client: ApiClient) -> bool:
+    """Revoke for good: no new token, and the live ones stop at once. False when already revoked."""
+    if client.is_revoked:
+        return False
+    with transaction.atomic():
+        client.revoked_at = timezone.now()
+        client.save(update_fields=["revoked_at"])
+        AccessToken.objects.filter(application_id=client.application_id).delete()
+    return True
+
+
+# --- Each call ---
+
+
+class Call:
+    """What the call log will say about the call being answered."""
+
+    def __init__(self, interaction: str):
+        self.interaction = interaction
+        self.client: ApiClient | None = None
+        self.patient: Patient | None = None
+        self.resource = ""
+
+
+def authenticate(request) -> tuple[ApiClient, set[str]]:
+    """The API client behind the request's bearer token, and the token's scopes
+    (those the client still holds). 401 without a live token."""
+    header = request.headers.get("Authorization", "")
+    kind, _space, token = header.partition(" ")
+    if kind.lower() != "bearer" or not token.strip():
+        raise FhirError(
+            401, "login", _("An OAuth 2.0 bearer token is required."), headers={"WWW-Authenticate": "Bearer"}
+        )
+    checksum = hashlib.sha256(token.strip().encode()).hexdigest()
+    found = (
+        AccessToken.objects.select_related("application__api_client__team", "application__api_client__user")
+        .filter(token_checksum=checksum)
+        .first()
+    )
+    client = getattr(found.application, "api_client", None) if found and found.application else None
+    if found is None or client is None or found.is_expired() or client.is_revoked:
+        raise FhirError(
+            401,
+            "login",
+            _("The access token is unknown, expired or revoked."),
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        )
+    return client, set(found.scope.split()) & set(client.scopes)
+
+
+def require_scope(scopes: set[str], scope: str) -> None:
+    """403 when the token does not carry ``scope``."""
+    if scope not in scopes:
+        raise FhirError(
+            403,
+            "forbidden",
+            _("The access token does not carry the scope %(scope)s."),
+            params={"scope": scope},
+            headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{scope}"'},
+        )
+
+
+def check_rate(*, client: ApiClient) -> None:
+    """At most FHIR_RATE_LIMIT_PER_MINUTE calls a minute per client, else 429 with
+    Retry-After (the seconds left in the minute). When the cache is unreachable the
+    call goes through: the limit protects the service, it is not an access rule."""
+    now = time.time()
+    window = int(now // 60)
+    key = f"fhir-rate:{client.pk}:{window}"
+    try:
+        cache.add(key, 0, timeout=120)
+        count = cache.incr(key)
+    except Exception:
+        logger.warning("rate limit not checked: cache unreachable")
+        return
+    if count > settings.FHIR_RATE_LIMIT_PER_MINUTE:
+        retry_after = max(1, int(60 - now % 60) + 1)
+        raise FhirError(
+            429,
+            "throttled",
+            _("Too many requests for this client; try again later."),
+            headers={"Retry-After": str(retry_after)},
+        )
+
+
+def record_call(*, call: Call, status: int, outcome: str = "") -> None:
+    """One row of the append-only call log, and the client's last-used time (written
+    at most once a minute, so a busy client does not write it on every call)."""
+    client = call.client
+    ApiCall.objects.create(
+        client=client,
+        team_id=client.team_id if client else None,
+        patient=call.patient,
+        interaction=call.interaction,
+        resource=call.resource[:120],
+        status=status,
+        outcome=outcome,
+    )
+    if client is not None:
+        now = timezone.now()
+        ApiClient.objects.filter(
+            Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - datetime.timedelta(minutes=1)), pk=client.pk
+        ).update(last_used_at=now)
+
+
+# --- Patients ---
+
+
+def match_patient(*, client: ApiClient, identity) -> Patient:
+    """The patient with this INS, birth date and family name, linked to the client's
+    team. An unknown patient, another identity and an unlinked team get the same 403:
+    the API does not tell whether an INS is in Carnet."""
+    candidates = Patient.objects.filter(ins=identity.ins, birth_date=identity.birth_date)
+    patient = next((p for p in candidates if folded(p.last_name) == folded(identity.family)), None)
+    if patient is None or not access.patients_linked_to(client.team).filter(pk=patient.pk).exists():
+        raise FhirError(
+            403,
+            "forbidden",
+            _("No patient with this identity has an active link with your care team."),
+        )
+    return patient
+
+
+# --- Documents ---
+
+
+# records.files' refusals (their codes), as the API says them.
+FILE_REFUSALS = {
+    "too_large": (413, "too-costly", _("A document is larger than the limit.")),
+    "empty": (400, "invalid", _("A document is empty.")),
+    "type": (400, "invalid", _("Only PDF, JPEG, PNG and plain text documents are accepted.")),
+}
+
+
+def publish_documents(*, client: ApiClient, submissions, call: Call) -> list[tuple[Document, bool]]:
+    """Publish an ITI-65 Bundle's documents, all or none. Each goes through
+    ``records.services.publish_document``: sniffed type, size, sealing, processing.
+    Returns (document, created) in order."""
+    for submission in submissions:  # every file checked before anything is written
+        try:
+            content_type = files.check(submission.data)
+        except ValidationError as error:
+            raise FhirError(*FILE_REFUSALS.get(error.code, FILE_REFUSALS["type"])) from None
+        if submission.declared_type and submission.declared_type.split(";")[0].strip() != content_type:
+            raise invalid(_("The content is not of the type given in contentType."))
+    patient = match_patient(client=client, identity=submissions[0].identity)
+    call.patient = patient
+    published = []
+    with transaction.atomic():
+        for submission in submissions:
+            replaces = None
+            if submission.replaces_id or submission.replaces_identifier:
+                earlier = access.documents_published_by(client.team).filter(patient=patient)
+                if submission.replaces_id:
+                    earlier = earlier.filter(pk=submission.replaces_id)
+                else:
+                    earlier = earlier.filter(master_identifier=submission.replaces_identifier)
+                replaces = earlier.select_for_update().first()
+                if replaces is None:
+                    raise invalid(_("The document to replace is not among your team’s documents for this patient."))
+            document, created = records.publish_document(
+                author=client.user,
+                team=client.team,
+                patient=patient,
+                data=submission.data,
+                title=submission.title,
+                category=submission.category,
+                care_date=submission.care_date,
+                master_identifier=submission.master_identifier,
+                replaces=replaces,
+            )
+            if document.patient_id != patient.pk:
+                raise FhirError(409, "conflict", _("This masterIdentifier was already used for another patient."))
+            published.append((document, created))
+    call.resource = ",".join(f"DocumentReference/{d.pk}" for d, _created in published)
+    return published
+
+
+def find_documents(*, client: ApiClient, params) -> list[Document]:
+    """ITI-67: the client's team's documents, by patient (id or INS), status, date range."""
+    documents = access.documents_published_by(client.team).select_related("author_team")
+    patient = params.get("patient") or ""
+    identifier = params.get("patient.identifier") or ""
+    if not patient and not identifier:
+        raise invalid(_("Search by patient or patient.identifier."))
+    if patient:
+        if not patient.removeprefix("Patient/").isdigit():
+            raise invalid(_("patient must be a Patient id."))
+        documents = documents.filter(patient_id=int(patient.removeprefix("Patient/")))
+    if identifier:
+        system, _bar, value = identifier.rpartition("|")
+        if system and system not in ("urn:oid:1.2.250.1.213.1.4.8", "urn:oid:1.2.250.1.213.1.4.10"):
+            raise invalid(_("patient.identifier must be an INS."))
+        documents = documents.filter(patient__ins=value)
+    status = params.get("status")
+    if status == "current":
+        documents = documents.filter(replaced_by__isnull=True)
+    elif status == "superseded":
+        documents = documents.filter(replaced_by__isnull=False)
+    elif status:
+        raise invalid(_("status is current or superseded."))
+    for raw in params.getlist("date"):
+        prefix, value = (raw[:2], raw[2:]) if raw[:2] in {"ge", "le", "gt", "lt", "eq"} else ("eq", raw)
+        try:
+            day = datetime.date.fromisoformat(value[:10])
+        except ValueError:
+            raise invalid(_("A date is not valid.")) from None
+        lookup = {"ge": "gte", "le": "lte", "gt": "gt", "lt": "lt", "eq": ""}[prefix]
+        documents = documents.filter(**{f"created_at__date__{lookup}" if lookup else "created_at__date": day})
+    return list(documents.order_by("-created_at", "-pk")[:200])
+
+
+def get_document(*, client: ApiClient, pk) -> Document:
+    """One of the client's team's documents; 404 for any other, as for none."""
+    try:
+        return access.documents_published_by(client.team).select_related("author_team", "patient").get(pk=int(pk))
+    except (Document.DoesNotExist, ValueError):
+        raise FhirError(404, "not-found", _("No such document among your team’s documents.")) from None
+
+
+def trace_document_read(*, client: ApiClient, document: Document, action) -> None:
+    """A read through the API shows in the patient's access history, as the team's software."""
+    access.trace_read(client.user, document.patient, action, document.title, team=client.team)

@@ -1,0 +1,164 @@
+"""The FHIR R4 endpoints. Not session views: no cookie, no CSRF, no second-factor
+page (the middleware lets the ``fhir`` namespace through); a bearer token from the
+client credentials grant, checked on every call, is the only way in. Each call is
+written to the API call log, refusals included."""
+
+from functools import wraps
+
+from django.conf import settings
+from django.db import transaction
+from django.http import HttpResponse
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.csrf import csrf_exempt
+from oauth2_provider.views import TokenView
+
+from fhir_api import resources, services
+from fhir_api.resources import FhirError, fhir_response
+from portal.audit.models import AccessLog
+from records import services as records
+
+ACCEPTED_TYPES = {"application/fhir+json", "application/json"}
+
+
+def _base(request) -> str:
+    return request.build_absolute_uri("/fhir").rstrip("/")
+
+
+def api_view(interaction: str, methods=("GET",)):
+    """A FHIR endpoint: token first, then the rate limit, then the view; a FhirError
+    becomes its OperationOutcome; every call ends in the call log."""
+
+    def decorator(view):
+        @csrf_exempt
+        @transaction.non_atomic_requests
+        @wraps(view)
+        def wrapped(request, *args, **kwargs):
+            call = services.Call(interaction)
+            outcome = ""
+            try:
+                if request.method not in methods:
+                    raise FhirError(405, "not-supported", _("This method is not supported here."))
+                call.client, scopes = services.authenticate(request)
+                services.check_rate(client=call.client)
+                response = view(request, call, scopes, *args, **kwargs)
+            except FhirError as error:
+                response, outcome = error.response(), error.code
+            services.record_call(call=call, status=response.status_code, outcome=outcome)
+            return response
+
+        wrapped.fhir_api = True
+        return wrapped
+
+    return decorator
+
+
+def _read_body(request) -> dict:
+    """The request's FHIR JSON: 415 for another type, 413 over the size limit, 400
+    when it does not parse. Read from the stream: the body may be larger than
+    Django's in-memory limit for forms."""
+    if request.content_type not in ACCEPTED_TYPES:
+        raise FhirError(415, "not-supported", _("Send FHIR JSON (Content-Type: application/fhir+json)."))
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length > settings.FHIR_MAX_BODY_BYTES:
+        raise FhirError(413, "too-costly", _("The request is larger than the limit."))
+    body = request.read(settings.FHIR_MAX_BODY_BYTES + 1)
+    if len(body) > settings.FHIR_MAX_BODY_BYTES:
+        raise FhirError(413, "too-costly", _("The request is larger than the limit."))
+    return resources.parse_json(body)
+
+
+@api_view("transaction", methods=("POST",))
+def transaction_bundle(request, call, scopes):
+    """POST to the base: a transaction Bundle. ITI-65 (documents) is read from it."""
+    data = _read_body(request)
+    kinds = {(entry.get("resource") or {}).get("resourceType") for entry in data.get("entry") or []}
+    if "DocumentReference" in kinds:
+        call.interaction = "ITI-65"
+        services.require_scope(scopes, "system/DocumentReference.c")
+        submissions = resources.document_submissions(data, max_bytes=settings.DOCUMENT_MAX_BYTES)
+        published = services.publish_documents(client=call.client, submissions=submissions, call=call)
+        return fhir_response(_document_response(data, published, base=_base(request)))
+    raise resources.invalid(_("This Bundle carries nothing this server accepts (DocumentReference)."))
+
+
+def _document_response(data, published, *, base) -> dict:
+    """The transaction-response: one entry per entry sent, in order."""
+    by_url = {}
+    binaries = {}
+    for (document, created), entry in zip(
+        published, [e for e in data["entry"] if e["resource"].get("resourceType") == "DocumentReference"], strict=True
+    ):
+        status = "201 Created" if created else "200 OK"
+        by_url[entry.get("fullUrl")] = {"status": status, "location": f"DocumentReference/{document.pk}"}
+        if document.status != "ready":
+            by_url[entry.get("fullUrl")]["outcome"] = resources.operation_outcome(
+                "informational",
+                _(
+                    "Received; the document is being processed. Read DocumentReference/%(id)s: "
+                    "its docStatus becomes final when it is ready."
+                ),
+                params={"id": document.pk},
+                severity="information",
+            )
+        url = (entry["resource"].get("content") or [{}])[0].get("attachment", {}).get("url")
+        if url:
+            binaries[url] = {"status": status, "location": f"Binary/{document.pk}"}
+    entries = []
+    for entry in data["entry"]:
+        url = entry.get("fullUrl")
+        response = by_url.get(url) or binaries.get(url) or {"status": "200 OK"}
+        entries.append({"response": response})
+    return {"resourceType": "Bundle", "type": "transaction-response", "entry": entries}
+
+
+@api_view("search DocumentReference")
+def document_references(request, call, scopes):
+    """ITI-67 Find Document References: the team's own documents."""
+    services.require_scope(scopes, "system/DocumentReference.rs")
+    documents = services.find_documents(client=call.client, params=request.GET)
+    base = _base(request)
+    for document in documents:
+        services.trace_document_read(client=call.client, document=document, action=AccessLog.Action.LIST_DOCUMENTS)
+    call.patient = documents[0].patient if len({d.patient_id for d in documents}) == 1 else None
+    return fhir_response(
+        resources.searchset(
+            [resources.document_reference(d, base=base) for d in documents],
+            base=base,
+            self_url=request.build_absolute_uri(),
+        )
+    )
+
+
+@api_view("read DocumentReference")
+def document_reference(request, call, scopes, pk):
+    services.require_scope(scopes, "system/DocumentReference.rs")
+    document = services.get_document(client=call.client, pk=pk)
+    call.patient, call.resource = document.patient, f"DocumentReference/{document.pk}"
+    services.trace_document_read(client=call.client, document=document, action=AccessLog.Action.VIEW_DOCUMENT)
+    return fhir_response(resources.document_reference(document, base=_base(request)))
+
+
+@api_view("ITI-68")
+def binary(request, call, scopes, pk):
+    """ITI-68 Retrieve Document: the bytes, verified against their hash."""
+    services.require_scope(scopes, "system/DocumentReference.rs")
+    document = services.get_document(client=call.client, pk=pk)
+    call.patient, call.resource = document.patient, f"Binary/{document.pk}"
+    data = records.read_document(document=document)
+    services.trace_document_read(client=call.client, document=document, action=AccessLog.Action.DOWNLOAD_DOCUMENT)
+    response = HttpResponse(data, content_type=document.content_type)
+    response["Content-Disposition"] = f'attachment; filename="document-{document.pk}.{document.extension}"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@csrf_exempt
+def metadata(request):
+    """The CapabilityStatement: what this server does, for anyone to read."""
+    return fhir_response(resources.capability_statement(base=_base(request)))
+
+
+token = TokenView.as_view()

@@ -1,0 +1,141 @@
+"""ITI-65 over real HTTP with a real token: publish, find, retrieve, and every refusal."""
+
+import hashlib
+
+import pytest
+
+from fhir_api.models import ApiCall
+from records.models import Document
+from tests.fhir_api.conftest import PDF, provide_bundle
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_published_document_reaches_the_patients_record(http, token, ins_patient, team, login, client):
+    status, _headers, answer = http.json("POST", "/fhir", body=provide_bundle(), token=token)
+
+    assert status == 200, answer
+    assert answer["type"] == "transaction-response"
+    location = answer["entry"][1]["response"]["location"]
+    document = Document.objects.get(pk=int(location.split("/")[1]))
+    assert (document.patient, document.author_team, document.category) == (ins_patient, team, "report")
+    assert document.title == "Compte rendu de consultation"
+    assert answer["entry"][2]["response"]["location"] == f"Binary/{document.pk}"
+    page = login(ins_patient).get("/my/documents/")
+    assert "Compte rendu de consultation" in page.content.decode()
+    call = ApiCall.objects.get()
+    assert (call.interaction, call.status, call.patient, call.team) == ("ITI-65", 200, ins_patient, team)
+
+
+def test_retry_with_same_master_identifier_returns_the_first(http, token, ins_patient):
+    bundle = provide_bundle(master="urn:oid:1.2.3.4.5")
+    first = http.json("POST", "/fhir/", body=bundle, token=token)[2]
+    second = http.json("POST", "/fhir/", body=bundle, token=token)[2]
+
+    assert second["entry"][1]["response"]["location"] == first["entry"][1]["response"]["location"]
+    assert second["entry"][1]["response"]["status"] == "200 OK"
+    assert Document.objects.count() == 1
+
+
+def test_replaces_supersedes_the_earlier_document(http, token, ins_patient):
+    first = http.json("POST", "/fhir", body=provide_bundle(master="urn:oid:1.2.3.1"), token=token)[2]
+    earlier = first["entry"][1]["response"]["location"]
+    status, _h, answer = http.json(
+        "POST", "/fhir", body=provide_bundle(master="urn:oid:1.2.3.2", relates={"reference": earlier}), token=token
+    )
+
+    assert status == 200, answer
+    old = Document.objects.get(master_identifier="urn:oid:1.2.3.1")
+    assert old.replaced_by == Document.objects.get(master_identifier="urn:oid:1.2.3.2")
+    found = http.json("GET", f"/fhir/DocumentReference?patient={ins_patient.pk}&status=current", token=token)[2]
+    assert [entry["resource"]["id"] for entry in found["entry"]] == [str(old.replaced_by.pk)]
+
+
+def test_search_and_retrieve_own_documents(http, token, ins_patient):
+    http.json("POST", "/fhir", body=provide_bundle(), token=token)
+    status, _h, found = http.json(
+        "GET", "/fhir/DocumentReference?patient.identifier=urn:oid:1.2.250.1.213.1.4.10|285067512345639", token=token
+    )
+
+    assert status == 200 and found["total"] == 1
+    url = found["entry"][0]["resource"]["content"][0]["attachment"]["url"]
+    status, _headers, data = http.request("GET", "/fhir" + url.split("/fhir", 1)[1], token=token)
+    assert (status, data) == (200, PDF)
+    assert ins_patient.access_logs.filter(action="download_document").exists()
+
+
+def _outcome(answer):
+    issue = answer["issue"][0]
+    english = issue["_diagnostics"]["extension"][0]["extension"][1]["valueString"]
+    return issue["code"], issue["diagnostics"], english
+
+
+def test_unlinked_team_gets_403(http, token, ins_patient, team):
+    ins_patient.care_links.filter(team=team).update(status="blocked")
+    status, _h, answer = http.json("POST", "/fhir", body=provide_bundle(), token=token)
+
+    assert status == 403
+    code, french, english = _outcome(answer)
+    assert code == "forbidden" and "active link" in english and french != english
+    assert not Document.objects.exists()
+
+
+def test_wrong_patient_identity_gets_the_same_403(http, token, ins_patient):
+    status, _h, answer = http.json("POST", "/fhir", body=provide_bundle(family="Martin"), token=token)
+
+    assert status == 403 and _outcome(answer)[0] == "forbidden"
+
+
+def test_wrong_hash_is_refused(http, token, ins_patient):
+    bundle = provide_bundle()
+    bundle["entry"][1]["resource"]["content"][0]["attachment"]["hash"] = provide_bundle(data=b"%PDF-other")["entry"][1][
+        "resource"
+    ]["content"][0]["attachment"]["hash"]
+    status, _h, answer = http.json("POST", "/fhir", body=bundle, token=token)
+
+    assert status == 400 and "hash" in _outcome(answer)[2]
+    assert not Document.objects.exists()
+
+
+def test_sha256_hash_is_accepted(http, token, ins_patient):
+    status, _h, answer = http.json("POST", "/fhir", body=provide_bundle(hash_of=hashlib.sha256), token=token)
+
+    assert status == 200, answer
+
+
+def test_invalid_bundle_is_refused(http, token, ins_patient):
+    bundle = provide_bundle()
+    bundle["entry"][1]["resource"]["status"] = "nonsense"
+    status, _h, answer = http.json("POST", "/fhir", body=bundle, token=token)
+
+    assert status == 400 and _outcome(answer)[0] == "invalid"
+
+
+def test_oversized_binary_is_refused(http, token, ins_patient, settings):
+    settings.DOCUMENT_MAX_BYTES = 1000
+    status, _h, answer = http.json("POST", "/fhir", body=provide_bundle(data=PDF + b"0" * 2000), token=token)
+
+    assert status == 413 and _outcome(answer)[0] == "too-costly"
+
+
+def test_not_fhir_json_is_415(http, token, ins_patient):
+    status, _h, answer = http.json("POST", "/fhir", body=b"<Bundle/>", content_type="application/xml", token=token)
+
+    assert status == 415 and answer["resourceType"] == "OperationOutcome"
+
+
+def test_no_token_expired_token_and_missing_scope(http, registered, ins_patient):
+    client, secret = registered
+    assert http.json("POST", "/fhir", body=provide_bundle())[0] == 401
+    status, answer = http.token(client.client_id, secret, scope="system/Patient.rs")
+    assert status == 200
+    status, _h, outcome = http.json("POST", "/fhir", body=provide_bundle(), token=answer["access_token"])
+    assert status == 403 and "system/DocumentReference.c" in _outcome(outcome)[2]
+
+    from django.utils import timezone
+    from oauth2_provider.models import AccessToken
+
+    AccessToken.objects.update(expires=timezone.now())
+    status, headers, _answer = http.json("POST", "/fhir", body=provide_bundle(), token=answer["access_token"])
+    assert status == 401 and "invalid_token" in headers["WWW-Authenticate"]
+    assert list(ApiCall.objects.order_by("pk").values_list("status", flat=True)) == [401, 403, 401]
