@@ -1,6 +1,8 @@
 from django import forms
+from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
+from fhir_api.models import SCOPES as API_SCOPES
 from portal.accounts.forms import clean_new_address
 from portal.accounts.models import User
 from portal.accounts.services import address_in_use
@@ -115,3 +117,17 @@ class RegisterPatientForm(ActionForm, careteams_forms.RegisterPatientForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, teams=CareTeam.objects.all(), **kwargs)
+
+
+class ApiClientForm(forms.Form):
+    """A care team's software, registered for the FHIR API."""
+
+    team = forms.ModelChoiceField(label=_("Care team"), queryset=CareTeam.objects.order_by("name"))
+    name = forms.CharField(
+        label=_("Software name"), max_length=100, help_text=_("As the team knows it, e.g. its practice software.")
+    )
+    scopes = forms.MultipleChoiceField(
+        label=_("What it may do"),
+        widget=forms.CheckboxSelectMultiple,
+        choices=[(scope, format_lazy("{} ({})", label, scope)) for scope, label in API_SCOPES.items()],
+    )

@@ -59,7 +59,8 @@ def search_accounts(query: str):
     first or the last name (case and accents aside: "lea" finds Léa), or the whole query
     must start the email address: prefix matches that indexes answer on PostgreSQL
     (migrations accounts 0004 and 0006)."""
-    users = User.objects.order_by("last_name", "first_name", "pk")
+    # Not the accounts that author what API clients publish: they never sign in.
+    users = User.objects.filter(api_client__isnull=True).order_by("last_name", "first_name", "pk")
     query = _clean_query(query)
     if not query:
         return users

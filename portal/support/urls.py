@@ -13,4 +13,7 @@ urlpatterns = [
     path("audit/", views.audit, name="audit"),
     path("reports/", views.reports, name="reports"),
     path("reports/<int:pk>/", views.report, name="report"),
+    path("api-clients/", views.api_clients, name="api_clients"),
+    path("api-clients/new/", views.new_api_client, name="new_api_client"),
+    path("api-clients/<int:pk>/<str:action>/", views.change_api_client, name="change_api_client"),
 ]

@@ -9,6 +9,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from fhir_api import services as api
+from fhir_api.models import ApiClient
 from portal import access
 from portal.accounts import services as accounts
 from portal.accounts.models import Patient, User
@@ -300,3 +302,44 @@ def register_patient(request):
     for candidate in candidates:  # the person learns who found their record, and when
         access.trace_read(request.user, candidate, AccessLog.Action.IDENTITY_MATCH)
     return render(request, "careteams/register_patient.html", context)
+
+
+@access.role_required(User.Role.SUPPORT)
+def api_clients(request):
+    """Care teams' software allowed on the FHIR API: who, what it may do, when last used."""
+    clients = ApiClient.objects.select_related("team", "application", "created_by")
+    return render(request, "support/api_clients.html", {"clients": clients})
+
+
+def _secret_page(request, client, secret):
+    """The secret, shown on this one answer only: just its hash is kept."""
+    return render(request, "support/api_client_secret.html", {"client": client, "secret": secret})
+
+
+@access.role_required(User.Role.SUPPORT)
+@require_http_methods(["GET", "POST"])
+def new_api_client(request):
+    form = forms.ApiClientForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        client, secret = api.register_client(
+            team=form.cleaned_data["team"],
+            name=form.cleaned_data["name"],
+            scopes=form.cleaned_data["scopes"],
+            created_by=request.user,
+        )
+        return _secret_page(request, client, secret)
+    return render(request, "support/api_client_new.html", {"form": form})
+
+
+@access.role_required(User.Role.SUPPORT)
+@require_http_methods(["POST"])
+def change_api_client(request, pk, action):
+    """Rotate the secret (the new one shown once) or revoke the client for good."""
+    client = get_object_or_404(ApiClient.objects.select_related("team", "application"), pk=pk)
+    if action == "rotate" and not client.is_revoked:
+        return _secret_page(request, client, api.rotate_secret(client=client))
+    if action == "revoke":
+        api.revoke_client(client=client)
+        messages.success(request, _("The client is revoked: its tokens no longer work."))
+        return redirect("support:api_clients")
+    raise Http404
