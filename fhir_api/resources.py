@@ -9,6 +9,7 @@ import datetime
 import hashlib
 import json
 import re
+from decimal import Decimal, InvalidOperation
 
 from django.http import HttpResponse
 from django.utils import translation
@@ -344,6 +345,142 @@ def document_submissions(data: dict, *, max_bytes: int) -> list[DocumentSubmissi
 
 
 # --- Lab results ---
+
+RESULT_STATUSES = {"final", "amended", "corrected"}
+
+
+@dataclasses.dataclass
+class LabSubmission:
+    identity: Identity
+    source_id: str
+    status: str
+    title: str
+    collected_on: datetime.date
+    observations: list[dict]
+    full_urls: list[str]  # the DiagnosticReport's, then each Observation's, in the order of ``observations``
+
+
+def _decimal(quantity: dict | None, what) -> Decimal | None:
+
+    if not quantity or quantity.get("value") is None:
+        return None
+    try:
+        value = Decimal(str(quantity["value"]))
+    except InvalidOperation:
+        raise invalid(_("%(what)s is not a number."), {"what": what}) from None
+    if not value.is_finite() or abs(value) >= Decimal(10) ** 8:
+        raise invalid(_("%(what)s is out of range."), {"what": what})
+    return value.quantize(Decimal("0.0001"))
+
+
+def _ucum(quantity: dict, unit: str) -> str:
+    """The UCUM code of a quantity: system http://unitsofmeasure.org, a well-formed code."""
+    code = quantity.get("code") or ""
+    if quantity.get("system") != UCUM or not ucum_is_well_formed(code):
+        raise invalid(
+            _("Units are coded in UCUM (system http://unitsofmeasure.org, with a code): %(unit)s."),
+            {"unit": unit or code or "-"},
+        )
+    return code
+
+
+def _observation_code(code: dict) -> tuple[str, str, str]:
+    """(code system, code, name): LOINC when given (and then well-formed with its check
+    digit), else the first coding under its own system. The system is "" for LOINC."""
+    codings = code.get("coding") or []
+    loinc = [coding for coding in codings if coding.get("system") == LOINC]
+    coding = loinc[0] if loinc else next((c for c in codings if c.get("system") and c.get("code")), None)
+    if coding is None:
+        raise invalid(_("Each Observation needs a coded test (a LOINC code, or a code under its own system)."))
+    if loinc and not loinc_is_valid(coding.get("code") or ""):
+        raise invalid(_("%(code)s is not a valid LOINC code (format or check digit)."), {"code": coding.get("code")})
+    name = (code.get("text") or coding.get("display") or coding["code"]).strip()[:120]
+    system = "" if loinc else coding["system"][:200]
+    if len(coding["code"]) > 16:
+        raise invalid(_("A test code is longer than 16 characters."))
+    return system, coding["code"], name
+
+
+def lab_submission(data: dict) -> LabSubmission:
+    """A lab result Bundle: one DiagnosticReport, its Observations (its ``result``),
+    and the Patient. Each value a UCUM quantity; reference ranges kept."""
+    entries = transaction_entries(data)
+    by_url = {entry.get("fullUrl"): entry["resource"] for entry in entries if entry.get("fullUrl")}
+    reports = [e for e in entries if e["resource"].get("resourceType") == "DiagnosticReport"]
+    if len(reports) != 1:
+        raise invalid(_("A lab result Bundle carries exactly one DiagnosticReport."))
+    for entry in entries:
+        kind = entry["resource"].get("resourceType")
+        if kind not in {"DiagnosticReport", "Observation", "Patient"}:
+            raise invalid(_("A lab result Bundle cannot carry a %(type)s."), {"type": kind})
+    report = reports[0]["resource"]
+    validate_model(report, "DiagnosticReport")
+    if report.get("status") not in RESULT_STATUSES:
+        raise invalid(_("A published report has the status final, amended or corrected."))
+    source_id = next((i.get("value") for i in report.get("identifier") or [] if i.get("value")), "").strip()
+    if not source_id or len(source_id) > 200:
+        raise invalid(_("The DiagnosticReport needs an identifier (the laboratory's id for it)."))
+    identity = identity_of(
+        resolve_patient(report.get("subject"), entries_by_url=by_url, contained=report.get("contained") or [])
+    )
+    collected_on = _date(report.get("effectiveDateTime") or (report.get("effectivePeriod") or {}).get("start"))
+    if collected_on is None:
+        raise invalid(_("The DiagnosticReport needs its sample date (effectiveDateTime)."))
+    title = (
+        (report.get("code") or {}).get("text")
+        or next((c.get("display") for c in (report.get("code") or {}).get("coding") or [] if c.get("display")), "")
+    ).strip()[:200] or str(_("Lab results"))
+    observations, urls = [], [reports[0].get("fullUrl") or ""]
+    results = [(r or {}).get("reference") for r in report.get("result") or []]
+    if not results:
+        raise invalid(_("The DiagnosticReport has no result."))
+    seen = set()
+    for url in results:
+        resource = by_url.get(url)
+        if resource is None or resource.get("resourceType") != "Observation":
+            raise invalid(_("Each result of the DiagnosticReport must be an Observation of the Bundle."))
+        validate_model(resource, "Observation")
+        if resource.get("status") not in RESULT_STATUSES:
+            raise invalid(_("A published Observation has the status final, amended or corrected."))
+        system, code, name = _observation_code(resource.get("code") or {})
+        if (system, code) in seen:
+            raise invalid(_("A test appears twice in the report: %(code)s."), {"code": code})
+        seen.add((system, code))
+        quantity = resource.get("valueQuantity")
+        if not quantity or quantity.get("value") is None:
+            raise invalid(_("Each Observation carries a valueQuantity."))
+        unit = _ucum(quantity, quantity.get("unit") or "")
+        ranges = resource.get("referenceRange") or [{}]
+        low, high = (
+            _decimal(ranges[0].get("low"), "referenceRange.low"),
+            _decimal(ranges[0].get("high"), "referenceRange.high"),
+        )
+        for bound in (ranges[0].get("low"), ranges[0].get("high")):
+            if bound and bound.get("value") is not None and (bound.get("code") or unit) != unit:
+                raise invalid(_("A reference range is in another unit than its value."))
+        if low is not None and high is not None and low > high:
+            raise invalid(_("The upper limit is below the lower limit."))
+        observations.append(
+            {
+                "code_system": system,
+                "loinc": code,
+                "name": name,
+                "value": _decimal(quantity, "valueQuantity.value"),
+                "unit": unit[:32],
+                "low": low,
+                "high": high,
+            }
+        )
+        urls.append(url)
+    return LabSubmission(
+        identity=identity,
+        source_id=source_id,
+        status=report["status"],
+        title=title,
+        collected_on=collected_on,
+        observations=observations,
+        full_urls=urls,
+    )
 
 
 def loinc_is_valid(code: str) -> bool:

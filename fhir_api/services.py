@@ -251,6 +251,32 @@ def publish_documents(*, client: ApiClient, submissions, call: Call) -> list[tup
     return published
 
 
+def publish_lab_results(*, client: ApiClient, submission, call: Call):
+    """A DiagnosticReport and its Observations into the patient's results, through
+    ``records.services.publish_lab_report`` (idempotent on the report's identifier;
+    amended and corrected reports keep the earlier values in history)."""
+    patient = match_patient(client=client, identity=submission.identity)
+    call.patient = patient
+    try:
+        report, outcome = records.publish_lab_report(
+            author=client.user,
+            team=client.team,
+            patient=patient,
+            source_id=submission.source_id,
+            title=submission.title,
+            collected_on=submission.collected_on,
+            observations=submission.observations,
+            status=submission.status,
+        )
+    except ValidationError as error:
+        if error.code == "unknown_report":
+            raise invalid(_("There is no earlier report with this identifier to amend.")) from None
+        raise FhirError(409, "conflict", _("This report identifier was already used for another patient.")) from None
+    call.resource = f"DiagnosticReport/{report.pk}"
+    rows = {(row.code_system, row.loinc): row.pk for row in report.observations.all()}
+    return report, outcome, [rows.get((o["code_system"], o["loinc"])) for o in submission.observations]
+
+
 def find_documents(*, client: ApiClient, params) -> list[Document]:
     """ITI-67: the client's team's documents, by patient (id or INS), status, date range."""
     documents = access.documents_published_by(client.team).select_related("author_team")

@@ -81,7 +81,28 @@ def transaction_bundle(request, call, scopes):
         submissions = resources.document_submissions(data, max_bytes=settings.DOCUMENT_MAX_BYTES)
         published = services.publish_documents(client=call.client, submissions=submissions, call=call)
         return fhir_response(_document_response(data, published, base=_base(request)))
-    raise resources.invalid(_("This Bundle carries nothing this server accepts (DocumentReference)."))
+    if "DiagnosticReport" in kinds:
+        call.interaction = "lab results"
+        services.require_scope(scopes, "system/Observation.c")
+        submission = resources.lab_submission(data)
+        report, outcome, observation_ids = services.publish_lab_results(
+            client=call.client, submission=submission, call=call
+        )
+        status = {"created": "201 Created", "updated": "200 OK", "unchanged": "200 OK"}[outcome]
+        locations = {submission.full_urls[0]: f"DiagnosticReport/{report.pk}"}
+        locations.update(
+            {url: f"Observation/{pk}" for url, pk in zip(submission.full_urls[1:], observation_ids, strict=True)}
+        )
+        return fhir_response(_transaction_response(data, locations, status))
+    raise resources.invalid(_("This Bundle carries nothing this server accepts (DocumentReference, DiagnosticReport)."))
+
+
+def _transaction_response(data, locations: dict, status: str) -> dict:
+    entries = []
+    for entry in data["entry"]:
+        location = locations.get(entry.get("fullUrl"))
+        entries.append({"response": {"status": status, "location": location} if location else {"status": "200 OK"}})
+    return {"resourceType": "Bundle", "type": "transaction-response", "entry": entries}
 
 
 def _document_response(data, published, *, base) -> dict:

@@ -180,10 +180,18 @@ class LabReport(models.Model):
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     team = models.ForeignKey("careteams.CareTeam", on_delete=models.PROTECT, related_name="lab_reports")
     created_at = models.DateTimeField(default=timezone.now)
+    # The sending laboratory's id for the report (FHIR DiagnosticReport.identifier): a
+    # retry finds the first, an amended or corrected report updates it.
+    source_id = models.CharField(max_length=200, blank=True)
 
     class Meta:
         ordering = ["-collected_on", "-pk"]
         indexes = [models.Index(fields=["patient", "-collected_on"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["team", "source_id"], condition=~models.Q(source_id=""), name="labreport_one_per_source_id"
+            )
+        ]
 
     def __str__(self):
         return self.title
@@ -201,11 +209,16 @@ class Observation(models.Model):
     # Denormalised from the report, so a test's history is one indexed query.
     patient = models.ForeignKey("accounts.Patient", on_delete=models.PROTECT, related_name="observations")
     loinc = models.CharField(_("LOINC code"), max_length=16)
+    # The code system of ``loinc`` when it is not LOINC (a laboratory's local code); empty for LOINC.
+    code_system = models.CharField(max_length=200, blank=True)
     name = models.CharField(_("test"), max_length=120)
     value = models.DecimalField(_("value"), max_digits=12, decimal_places=4)
     unit = models.CharField(_("unit"), max_length=32, blank=True)
     low = models.DecimalField(_("lower limit"), max_digits=12, decimal_places=4, null=True, blank=True)
     high = models.DecimalField(_("upper limit"), max_digits=12, decimal_places=4, null=True, blank=True)
+    # "final", or "amended"/"corrected" once a later report changed it (the earlier values
+    # are kept in ObservationRevision).
+    status = models.CharField(max_length=10, default="final")
 
     class Meta:
         ordering = ["name", "pk"]
@@ -229,6 +242,24 @@ class Observation(models.Model):
 
     def get_flag_display(self):
         return self.Flag(self.flag).label
+
+
+class ObservationRevision(models.Model):
+    """An earlier value of an observation, kept when an amended or corrected report changed it."""
+
+    observation = models.ForeignKey(Observation, on_delete=models.CASCADE, related_name="revisions")
+    value = models.DecimalField(max_digits=12, decimal_places=4)
+    unit = models.CharField(max_length=32, blank=True)
+    low = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
+    high = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
+    status = models.CharField(max_length=10)
+    replaced_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-replaced_at", "-pk"]
+
+    def __str__(self):
+        return f"{self.value} {self.unit} ({self.status})"
 
 
 class ProfileEntry(models.Model):

@@ -22,7 +22,16 @@ from django.utils.translation import ngettext
 from portal.careteams.models import CareLink, ClinicianBlock
 from records import files
 from records.forms import ObservationForm, lab_csv_limits
-from records.models import Digest, Document, LabReport, News, Observation, Prescription, RecordEvent
+from records.models import (
+    Digest,
+    Document,
+    LabReport,
+    News,
+    Observation,
+    ObservationRevision,
+    Prescription,
+    RecordEvent,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -277,17 +286,74 @@ def _open_renewal(*, user, prescription):
     return conversation, True
 
 
-def add_lab_report(*, author, team, patient, title, collected_on, observations) -> LabReport:
+def add_lab_report(*, author, team, patient, title, collected_on, observations, source_id="") -> LabReport:
     """Record a lab report and its observations, all or nothing."""
     with transaction.atomic():
         report = LabReport.objects.create(
-            patient=patient, title=title, collected_on=collected_on, author=author, team=team
+            patient=patient, title=title, collected_on=collected_on, author=author, team=team, source_id=source_id
         )
         Observation.objects.bulk_create(
             [Observation(report=report, patient=patient, **observation) for observation in observations]
         )
         publish_news(patient=patient, kind=News.Kind.RESULT, lab_report=report)
     return report
+
+
+def publish_lab_report(
+    *, author, team, patient, source_id: str, title, collected_on, observations, status="final"
+) -> tuple[LabReport, str]:
+    """A lab report sent by a team's software, keyed by the sender's ``source_id``.
+    A first sending creates it ("created"); the same again changes nothing
+    ("unchanged"); an ``amended`` or ``corrected`` one updates the values of the
+    observations it names (matched by code), keeping each earlier value in
+    ObservationRevision, and adds the new ones ("updated"). Raises
+    ValidationError(code="unknown_report") for an amendment of nothing."""
+    with transaction.atomic():
+        report = LabReport.objects.select_for_update().filter(team=team, source_id=source_id).first()
+        if report is None:
+            if status != "final":
+                raise ValidationError(_("There is no earlier report to amend."), code="unknown_report")
+            try:
+                with transaction.atomic():
+                    report = add_lab_report(
+                        author=author,
+                        team=team,
+                        patient=patient,
+                        title=title,
+                        collected_on=collected_on,
+                        observations=observations,
+                        source_id=source_id,
+                    )
+            except IntegrityError:  # the same report committed meanwhile
+                return LabReport.objects.get(team=team, source_id=source_id), "unchanged"
+            return report, "created"
+        if report.patient_id != patient.pk:
+            raise ValidationError(_("This report id was already used for another patient."), code="other_patient")
+        if status == "final":
+            return report, "unchanged"
+        existing = {(row.code_system, row.loinc): row for row in report.observations.all()}
+        revisions, changed, added = [], [], []
+        for values in observations:
+            row = existing.get((values.get("code_system", ""), values["loinc"]))
+            if row is None:
+                added.append(Observation(report=report, patient=patient, status=status, **values))
+                continue
+            fields = ("value", "unit", "low", "high", "name")
+            if all(getattr(row, name) == values.get(name, getattr(row, name)) for name in fields):
+                continue
+            revisions.append(
+                ObservationRevision(
+                    observation=row, value=row.value, unit=row.unit, low=row.low, high=row.high, status=row.status
+                )
+            )
+            for name in fields:
+                setattr(row, name, values.get(name, getattr(row, name)))
+            row.status = status
+            changed.append(row)
+        ObservationRevision.objects.bulk_create(revisions)
+        Observation.objects.bulk_update(changed, ["value", "unit", "low", "high", "name", "status"])
+        Observation.objects.bulk_create(added)
+        return report, "updated"
 
 
 CSV_COLUMNS = ["loinc", "name", "value", "unit", "low", "high"]

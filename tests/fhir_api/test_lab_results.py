@@ -1,0 +1,130 @@
+"""Lab results over FHIR: a DiagnosticReport with its Observations, LOINC checked,
+UCUM units, ranges kept, amended values with their history."""
+
+import uuid
+from decimal import Decimal
+
+import pytest
+
+from fhir_api.resources import loinc_is_valid
+from records.models import LabReport, Observation
+from tests.fhir_api.conftest import NIR
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def observation(code="718-7", value=13.2, unit="g/dL", low=12, high=16, system="http://loinc.org", status="final"):
+    resource = {
+        "resourceType": "Observation",
+        "status": status,
+        "code": {"coding": [{"system": system, "code": code, "display": "Hémoglobine"}], "text": "Hémoglobine"},
+        "valueQuantity": {"value": value, "unit": unit, "system": "http://unitsofmeasure.org", "code": unit},
+    }
+    if low is not None or high is not None:
+        resource["referenceRange"] = [
+            {
+                "low": {"value": low, "system": "http://unitsofmeasure.org", "code": unit},
+                "high": {"value": high, "system": "http://unitsofmeasure.org", "code": unit},
+            }
+        ]
+    return resource
+
+
+def lab_bundle(*observations, report_id="LAB-2026-0001", status="final"):
+    patient_url = f"urn:uuid:{uuid.uuid4()}"
+    urls = [f"urn:uuid:{uuid.uuid4()}" for _ in observations]
+    report = {
+        "resourceType": "DiagnosticReport",
+        "identifier": [{"system": "urn:oid:1.2.250.1.999.1", "value": report_id}],
+        "status": status,
+        "code": {"text": "Numération formule sanguine"},
+        "subject": {"reference": patient_url},
+        "effectiveDateTime": "2026-11-25T08:30:00+01:00",
+        "result": [{"reference": url} for url in urls],
+    }
+    patient = {
+        "resourceType": "Patient",
+        "identifier": [{"system": "urn:oid:1.2.250.1.213.1.4.8", "value": NIR}],
+        "name": [{"family": "DURAND"}],
+        "birthDate": "1985-06-15",
+    }
+    resources = [(f"urn:uuid:{uuid.uuid4()}", report), *zip(urls, observations, strict=True), (patient_url, patient)]
+    return {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {"fullUrl": url, "resource": r, "request": {"method": "POST", "url": r["resourceType"]}}
+            for url, r in resources
+        ],
+    }
+
+
+@pytest.mark.parametrize(("code", "valid"), [("718-7", True), ("2345-7", True), ("718-8", False), ("7187", False)])
+def test_loinc_check_digit(code, valid):
+    assert loinc_is_valid(code) is valid
+
+
+def test_lab_results_reach_the_patient(http, token, ins_patient, login):
+    status, _h, answer = http.json(
+        "POST", "/fhir", body=lab_bundle(observation(), observation("2345-7", 5.4, "mmol/L", 3.9, 5.5)), token=token
+    )
+
+    assert status == 200, answer
+    report = LabReport.objects.get()
+    assert answer["entry"][0]["response"] == {"status": "201 Created", "location": f"DiagnosticReport/{report.pk}"}
+    glucose = report.observations.get(loinc="2345-7")
+    assert (glucose.value, glucose.unit, glucose.low, glucose.high) == (
+        Decimal("5.4"),
+        "mmol/L",
+        Decimal("3.9"),
+        Decimal("5.5"),
+    )
+    assert "Hémoglobine" in login(ins_patient).get("/my/results/").content.decode()
+
+
+def test_bad_loinc_and_missing_ucum_are_refused(http, token, ins_patient):
+    status, _h, answer = http.json("POST", "/fhir", body=lab_bundle(observation("718-8")), token=token)
+    assert status == 400 and "718-8" in answer["issue"][0]["diagnostics"]
+
+    bad_unit = observation()
+    bad_unit["valueQuantity"].pop("system")
+    assert http.json("POST", "/fhir", body=lab_bundle(bad_unit), token=token)[0] == 400
+    assert not LabReport.objects.exists()
+
+
+def test_local_codes_are_kept_under_their_own_system(http, token, ins_patient):
+    local = observation("HB-01", system="urn:oid:1.2.250.1.999.7")
+    assert http.json("POST", "/fhir", body=lab_bundle(local), token=token)[0] == 200
+
+    row = Observation.objects.get()
+    assert (row.code_system, row.loinc) == ("urn:oid:1.2.250.1.999.7", "HB-01")
+
+
+def test_amended_result_updates_the_value_and_keeps_the_earlier_one(http, token, ins_patient):
+    http.json("POST", "/fhir", body=lab_bundle(observation(value=13.2)), token=token)
+    again = http.json("POST", "/fhir", body=lab_bundle(observation(value=13.2)), token=token)
+    assert again[0] == 200 and LabReport.objects.count() == 1
+
+    status, _h, answer = http.json(
+        "POST", "/fhir", body=lab_bundle(observation(value=11.1, status="amended"), status="amended"), token=token
+    )
+
+    assert status == 200, answer
+    row = Observation.objects.get()
+    assert (row.value, row.status) == (Decimal("11.1"), "amended")
+    assert [(r.value, r.status) for r in row.revisions.all()] == [(Decimal("13.2"), "final")]
+
+
+def test_amending_an_unknown_report_is_refused(http, token, ins_patient):
+    status, _h, _answer = http.json(
+        "POST", "/fhir", body=lab_bundle(observation(status="corrected"), status="corrected"), token=token
+    )
+
+    assert status == 400 and not LabReport.objects.exists()
+
+
+def test_lab_results_need_the_observation_scope(http, registered, ins_patient):
+    client, secret = registered
+    token = http.token(client.client_id, secret, scope="system/DocumentReference.c")[1]["access_token"]
+
+    assert http.json("POST", "/fhir", body=lab_bundle(observation()), token=token)[0] == 403
