@@ -508,6 +508,131 @@ def ucum_is_well_formed(code: str) -> bool:
     return bool(UCUM_SYNTAX.fullmatch(code or "")) and code.count("{") == code.count("}")
 
 
+# --- Prescriptions ---
+
+SNOMED = "http://snomed.info/sct"
+# SNOMED CT routes (EDQM's are mapped by the sender's software to these, or given as text).
+ROUTES = {
+    "26643006": "oral",
+    "6064005": "topical",
+    "78421000": "injection",
+    "47625008": "injection",
+    "34206005": "injection",
+    "18679011000001101": "inhaled",
+    "447694001": "inhaled",
+}
+PERIOD_UNITS = {"h": _("hour"), "d": _("day"), "wk": _("week"), "mo": _("month")}
+
+
+@dataclasses.dataclass
+class PrescriptionSubmission:
+    full_url: str
+    identity: Identity
+    source_id: str
+    status: str
+    fields: dict
+    replaces_source_id: str = ""
+
+
+def _medication_name(request: dict, by_url: dict) -> str:
+    concept = request.get("medicationCodeableConcept")
+    if concept is None:
+        target = (request.get("medicationReference") or {}).get("reference") or ""
+        medication = (
+            next((r for r in request.get("contained") or [] if r.get("id") == target[1:]), None)
+            if target.startswith("#")
+            else by_url.get(target)
+        )
+        if medication is None or medication.get("resourceType") != "Medication":
+            raise invalid(_("The medication must be coded, or a Medication of the Bundle."))
+        validate_model(medication, "Medication")
+        concept = medication.get("code") or {}
+    name = concept.get("text") or next((c.get("display") for c in concept.get("coding") or [] if c.get("display")), "")
+    if not name.strip():
+        raise invalid(_("The medication needs a name (text or display)."))
+    return name.strip()[:200]
+
+
+def _dosage(request: dict) -> tuple[str, str, str]:
+    """(dosage, frequency, route) from the first dosageInstruction."""
+    dosage = (request.get("dosageInstruction") or [{}])[0]
+    dose = ((dosage.get("doseAndRate") or [{}])[0]).get("doseQuantity") or {}
+    amount = f"{dose['value']} {dose.get('unit') or dose.get('code') or ''}".strip() if "value" in dose else ""
+    text = (dosage.get("text") or amount).strip()
+    repeat = (dosage.get("timing") or {}).get("repeat") or {}
+    frequency = ((dosage.get("timing") or {}).get("code") or {}).get("text") or ""
+    if not frequency and repeat.get("frequency") and repeat.get("periodUnit") in PERIOD_UNITS:
+        frequency = f"{repeat['frequency']} × / {repeat.get('period', 1)} {PERIOD_UNITS[repeat['periodUnit']]}"
+    route_codes = [c.get("code") for c in (dosage.get("route") or {}).get("coding") or [] if c.get("system") == SNOMED]
+    route = next((ROUTES[code] for code in route_codes if code in ROUTES), "other" if dosage.get("route") else "oral")
+    if not text:
+        raise invalid(_("The dosage is needed (dosageInstruction.text or doseQuantity)."))
+    return text[:100], (frequency or text)[:100], route
+
+
+def prescription_submissions(data: dict) -> list[PrescriptionSubmission]:
+    """MedicationRequests (with their Medication and the Patient): status active,
+    stopped or completed; ``priorPrescription`` names the one a new one replaces."""
+    entries = transaction_entries(data)
+    by_url = {entry.get("fullUrl"): entry["resource"] for entry in entries if entry.get("fullUrl")}
+    for entry in entries:
+        kind = entry["resource"].get("resourceType")
+        if kind not in {"MedicationRequest", "Medication", "Patient"}:
+            raise invalid(_("A prescription Bundle cannot carry a %(type)s."), {"type": kind})
+    submissions = []
+    for entry in entries:
+        request = entry["resource"]
+        if request.get("resourceType") != "MedicationRequest":
+            continue
+        validate_model(request, "MedicationRequest")
+        if request.get("status") not in {"active", "stopped", "completed"}:
+            raise invalid(_("A prescription has the status active, stopped or completed."))
+        if request.get("intent") not in {"order", "original-order", "plan"}:
+            raise invalid(_("A prescription has the intent order."))
+        source_id = next((i.get("value") for i in request.get("identifier") or [] if i.get("value")), "").strip()
+        if not source_id or len(source_id) > 200:
+            raise invalid(_("The MedicationRequest needs an identifier (the prescribing software's id)."))
+        patient = resolve_patient(
+            request.get("subject"), entries_by_url=by_url, contained=request.get("contained") or []
+        )
+        dispense = request.get("dispenseRequest") or {}
+        validity = dispense.get("validityPeriod") or {}
+        start = _date(validity.get("start")) or _date(request.get("authoredOn"))
+        if start is None:
+            raise invalid(_("The prescription needs its start (authoredOn or validityPeriod.start)."))
+        end = _date(validity.get("end"))
+        if end is not None and end < start:
+            raise invalid(_("The prescription ends before it starts."))
+        dosage, frequency, route = _dosage(request)
+        prior = request.get("priorPrescription") or {}
+        replaces = (prior.get("identifier") or {}).get("value") or ""
+        if prior and not replaces:
+            raise invalid(_("priorPrescription names the earlier prescription by its identifier."))
+        submissions.append(
+            PrescriptionSubmission(
+                full_url=entry.get("fullUrl") or "",
+                identity=identity_of(patient),
+                source_id=source_id,
+                status=request["status"],
+                replaces_source_id=replaces,
+                fields={
+                    "medication": _medication_name(request, by_url),
+                    "dosage": dosage,
+                    "frequency": frequency,
+                    "route": route,
+                    "start_date": start,
+                    "end_date": end,
+                    "renewable": (dispense.get("numberOfRepeatsAllowed") or 0) > 0,
+                },
+            )
+        )
+    if not submissions:
+        raise invalid(_("The Bundle has no MedicationRequest."))
+    if len({s.identity for s in submissions}) != 1:
+        raise invalid(_("All the prescriptions of a Bundle are about the same patient."))
+    return submissions
+
+
 # --- Out ---
 
 

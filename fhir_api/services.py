@@ -277,6 +277,40 @@ def publish_lab_results(*, client: ApiClient, submission, call: Call):
     return report, outcome, [rows.get((o["code_system"], o["loinc"])) for o in submission.observations]
 
 
+def publish_prescriptions(*, client: ApiClient, submissions, call: Call) -> list[tuple]:
+    """MedicationRequests into the patient's prescriptions, all or none, through
+    ``records.services.publish_prescription``."""
+    patient = match_patient(client=client, identity=submissions[0].identity)
+    call.patient = patient
+    published = []
+    with transaction.atomic():
+        for submission in submissions:
+            try:
+                published.append(
+                    records.publish_prescription(
+                        prescriber=client.user,
+                        team=client.team,
+                        patient=patient,
+                        source_id=submission.source_id,
+                        status=submission.status,
+                        replaces_source_id=submission.replaces_source_id,
+                        **submission.fields,
+                    )
+                )
+            except ValidationError as error:
+                if error.code == "unknown_prescription":
+                    raise invalid(_("There is no earlier prescription with this identifier to replace.")) from None
+                if error.code == "already_corrected":
+                    raise FhirError(
+                        409, "conflict", _("The earlier prescription was already stopped or replaced.")
+                    ) from None
+                raise FhirError(
+                    409, "conflict", _("This prescription identifier was already used for another patient.")
+                ) from None
+    call.resource = ",".join(f"MedicationRequest/{p.pk}" for p, _outcome in published)
+    return published
+
+
 def find_documents(*, client: ApiClient, params) -> list[Document]:
     """ITI-67: the client's team's documents, by patient (id or INS), status, date range."""
     documents = access.documents_published_by(client.team).select_related("author_team")

@@ -94,7 +94,15 @@ def transaction_bundle(request, call, scopes):
             {url: f"Observation/{pk}" for url, pk in zip(submission.full_urls[1:], observation_ids, strict=True)}
         )
         return fhir_response(_transaction_response(data, locations, status))
-    raise resources.invalid(_("This Bundle carries nothing this server accepts (DocumentReference, DiagnosticReport)."))
+    if "MedicationRequest" in kinds:
+        call.interaction = "prescriptions"
+        services.require_scope(scopes, "system/MedicationRequest.c")
+        submissions = resources.prescription_submissions(data)
+        published = services.publish_prescriptions(client=call.client, submissions=submissions, call=call)
+        created = any(outcome == "created" for _p, outcome in published)
+        locations = {s.full_url: f"MedicationRequest/{p.pk}" for s, (p, _o) in zip(submissions, published, strict=True)}
+        return fhir_response(_transaction_response(data, locations, "201 Created" if created else "200 OK"))
+    raise resources.invalid(_("This Bundle carries nothing this server accepts."))
 
 
 def _transaction_response(data, locations: dict, status: str) -> dict:

@@ -141,11 +141,20 @@ class Prescription(models.Model):
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="replaced_by", editable=False
     )
 
+    # The prescribing software's id (FHIR MedicationRequest.identifier): a retry finds the
+    # first; a later "stopped" or "completed" for the same id ends it.
+    source_id = models.CharField(max_length=200, blank=True)
+
     objects = PrescriptionQuerySet.as_manager()
 
     class Meta:
         ordering = ["-start_date", "-pk"]
         indexes = [models.Index(fields=["patient", "-start_date"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["team", "source_id"], condition=~models.Q(source_id=""), name="prescription_one_per_source_id"
+            )
+        ]
 
     def __str__(self):
         return self.medication

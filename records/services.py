@@ -356,6 +356,73 @@ def publish_lab_report(
         return report, "updated"
 
 
+def publish_prescription(*, prescriber, team, patient, source_id: str, status: str, replaces_source_id="", **fields):
+    """A prescription sent by a team's software, keyed by its ``source_id``, through the
+    same services as a clinician's form: ``add_prescription`` (the patient is told),
+    ``stop_prescription`` and ``replace_prescription`` (kept in the record's history).
+    ``status`` is FHIR's: "active" records it (a retry changes nothing); "stopped" stops
+    it (from its end date, or today); "completed" gives it its end date. With
+    ``replaces_source_id`` the new one replaces the team's earlier one. Returns
+    (prescription, "created" | "updated" | "unchanged")."""
+    today = timezone.localdate()
+    reason = _("Sent by the prescribing software")
+    with transaction.atomic():
+        prescription = Prescription.objects.select_for_update().filter(team=team, source_id=source_id).first()
+        if prescription is not None:
+            if prescription.patient_id != patient.pk:
+                raise ValidationError(
+                    _("This prescription id was already used for another patient."), code="other_patient"
+                )
+            if status == "active" or prescription.stopped_on is not None:
+                return prescription, "unchanged"
+            if status == "stopped":
+                try:
+                    stop_prescription(
+                        actor=prescriber, team=team, prescription=prescription,
+                        stopped_on=fields.get("end_date") or today, reason=reason,
+                    )  # fmt: skip
+                except AlreadyCorrected:
+                    return prescription, "unchanged"
+                return prescription, "updated"
+            end = fields.get("end_date") or today
+            if prescription.end_date is not None and prescription.end_date <= end:
+                return prescription, "unchanged"
+            prescription.end_date = max(end, prescription.start_date)
+            prescription.save(update_fields=["end_date"])
+            return prescription, "updated"
+        if status == "completed" and not fields.get("end_date"):
+            fields["end_date"] = max(today, fields["start_date"])
+        new = Prescription(patient=patient, prescriber=prescriber, team=team, source_id=source_id, **fields)
+        try:
+            with transaction.atomic():
+                if replaces_source_id:
+                    earlier = Prescription.objects.filter(
+                        team=team, patient=patient, source_id=replaces_source_id
+                    ).first()
+                    if earlier is None:
+                        raise ValidationError(
+                            _("There is no earlier prescription to replace."), code="unknown_prescription"
+                        )
+                    try:
+                        prescription = replace_prescription(
+                            actor=prescriber, team=team, prescription=earlier, new=new, reason=reason
+                        )
+                    except AlreadyCorrected:
+                        raise ValidationError(
+                            _("The earlier prescription was already stopped or replaced."), code="already_corrected"
+                        ) from None
+                else:
+                    prescription = add_prescription(prescription=new)
+                if status == "stopped":
+                    stop_prescription(
+                        actor=prescriber, team=team, prescription=prescription,
+                        stopped_on=fields.get("end_date") or today, reason=reason,
+                    )  # fmt: skip
+        except IntegrityError:  # the same prescription committed meanwhile
+            return Prescription.objects.get(team=team, source_id=source_id), "unchanged"
+        return prescription, "created"
+
+
 CSV_COLUMNS = ["loinc", "name", "value", "unit", "low", "high"]
 CSV_DECIMAL_COLUMNS = ("value", "low", "high")
 CSV_ERRORS_SHOWN = 20
