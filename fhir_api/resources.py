@@ -668,6 +668,28 @@ def document_reference(document, *, base: str) -> dict:
     return resource
 
 
+def patient_resource(patient) -> dict:
+    """A patient as a matching search returns it: id, INS, name, birth date."""
+    return {
+        "resourceType": "Patient",
+        "id": str(patient.pk),
+        "identifier": [
+            {
+                "use": "official",
+                "type": {
+                    "coding": [
+                        {"system": "https://hl7.fr/ig/fhir/core/CodeSystem/fr-core-cs-v2-0203", "code": "INS-NIR"}
+                    ]
+                },
+                "system": INS_SYSTEMS[0],
+                "value": patient.ins,
+            }
+        ],
+        "name": [{"use": "official", "family": patient.last_name, "given": [patient.first_name]}],
+        "birthDate": patient.birth_date.isoformat(),
+    }
+
+
 def searchset(resources: list[dict], *, base: str, self_url: str) -> dict:
     return {
         "resourceType": "Bundle",
@@ -733,6 +755,15 @@ def capability_statement(*, base: str) -> dict:
                         ],
                     },
                     {"type": "Binary", "interaction": [{"code": "read"}]},
+                    {
+                        "type": "Patient",
+                        "interaction": [{"code": "search-type"}],
+                        "searchParam": [
+                            {"name": "identifier", "type": "token"},
+                            {"name": "family", "type": "string"},
+                            {"name": "birthdate", "type": "date"},
+                        ],
+                    },
                     {"type": "List", "interaction": [{"code": "create"}]},
                 ],
                 "interaction": [{"code": "transaction"}],

@@ -196,6 +196,25 @@ def match_patient(*, client: ApiClient, identity) -> Patient:
     return patient
 
 
+def find_patient(*, client: ApiClient, params):
+    """Patient.rs: the patient with this INS, birth date and family name, when linked
+    to the client's team; None otherwise (an empty searchset, whatever the reason)."""
+    from fhir_api.resources import identity_of
+
+    system, _bar, value = (params.get("identifier") or "").rpartition("|")
+    resource = {
+        "identifier": [{"system": system, "value": value}],
+        "name": [{"family": params.get("family") or ""}],
+        "birthDate": params.get("birthdate") or "",
+    }
+    try:
+        return match_patient(client=client, identity=identity_of(resource))
+    except FhirError as error:
+        if error.status == 403:
+            return None
+        raise
+
+
 # --- Documents ---
 
 

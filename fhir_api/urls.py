@@ -12,4 +12,5 @@ urlpatterns = [
     path("DocumentReference", views.document_references, name="document_references"),
     path("DocumentReference/<str:pk>", views.document_reference, name="document_reference"),
     path("Binary/<str:pk>", views.binary, name="binary"),
+    path("Patient", views.patients, name="patients"),
 ]

@@ -184,6 +184,17 @@ def binary(request, call, scopes, pk):
     return response
 
 
+@api_view("search Patient")
+def patients(request, call, scopes):
+    """Patient matching by INS, birth date and family name (all three required)."""
+    services.require_scope(scopes, "system/Patient.rs")
+    patient = services.find_patient(client=call.client, params=request.GET)
+    call.patient = patient
+    base = _base(request)
+    found = [resources.patient_resource(patient)] if patient else []
+    return fhir_response(resources.searchset(found, base=base, self_url=request.build_absolute_uri()))
+
+
 @csrf_exempt
 def metadata(request):
     """The CapabilityStatement: what this server does, for anyone to read."""

@@ -139,3 +139,27 @@ def test_no_token_expired_token_and_missing_scope(http, registered, ins_patient)
     status, headers, _answer = http.json("POST", "/fhir", body=provide_bundle(), token=answer["access_token"])
     assert status == 401 and "invalid_token" in headers["WWW-Authenticate"]
     assert list(ApiCall.objects.order_by("pk").values_list("status", flat=True)) == [401, 403, 401]
+
+
+def test_patient_matching_finds_only_linked_patients(http, token, ins_patient, team):
+    query = "/fhir/Patient?identifier=urn:oid:1.2.250.1.213.1.4.8|285067512345639&family=durand&birthdate=1985-06-15"
+    status, _h, found = http.json("GET", query, token=token)
+    assert status == 200 and found["entry"][0]["resource"]["id"] == str(ins_patient.pk)
+
+    ins_patient.care_links.filter(team=team).update(status="ended")
+    assert http.json("GET", query, token=token)[2]["total"] == 0
+    assert http.json("GET", "/fhir/Patient?identifier=x|1", token=token)[0] == 400
+
+
+def test_other_teams_documents_are_not_found(http, token, ins_patient, other_team, support):
+    from fhir_api import services
+
+    other, secret = services.register_client(
+        team=other_team, name="Autre", scopes=["system/DocumentReference.rs"], created_by=support
+    )
+    other_token = http.token(other.client_id, secret)[1]["access_token"]
+    location = http.json("POST", "/fhir", body=provide_bundle(), token=token)[2]["entry"][1]["response"]["location"]
+
+    assert http.json("GET", f"/fhir/{location}", token=other_token)[0] == 404
+    assert http.json("GET", f"/fhir/Binary/{location.split('/')[1]}", token=other_token)[0] == 404
+    assert http.json("GET", f"/fhir/{location}", token=token)[0] == 200
