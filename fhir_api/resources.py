@@ -15,10 +15,18 @@ from django.http import HttpResponse
 from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
+from records.fhir_codes import (
+    INS_NIR_OID,
+    INS_NIR_TEST_OID,
+    LOINC,
+    UCUM,
+    ins_identifier,
+    loinc_is_valid,
+    ucum_is_well_formed,
+)
+
 FHIR_JSON = "application/fhir+json"
-INS_SYSTEMS = ("urn:oid:1.2.250.1.213.1.4.8", "urn:oid:1.2.250.1.213.1.4.10")  # INS-NIR, and its test OID
-LOINC = "http://loinc.org"
-UCUM = "http://unitsofmeasure.org"
+INS_SYSTEMS = (INS_NIR_OID, INS_NIR_TEST_OID)
 SUBMISSION_SET = ("https://profiles.ihe.net/ITI/MHD/CodeSystem/MHDlistTypes", "submissionset")
 PROFILE_DOCUMENT_REFERENCE = "https://interop.esante.gouv.fr/ig/fhir/pdsm/StructureDefinition/PDSm_SimplifiedPublish"
 
@@ -483,31 +491,6 @@ def lab_submission(data: dict) -> LabSubmission:
     )
 
 
-def loinc_is_valid(code: str) -> bool:
-    """A LOINC code: digits, a dash, and the check digit (mod 10, Luhn) of the digits."""
-    match = re.fullmatch(r"([0-9]{1,7})-([0-9])", code or "")
-    if not match:
-        return False
-    digits, check = match.group(1), int(match.group(2))
-    total = 0
-    for position, char in enumerate(reversed(digits)):
-        value = int(char)
-        if position % 2 == 0:
-            value *= 2
-            if value > 9:
-                value -= 9
-        total += value
-    return (10 - total % 10) % 10 == check
-
-
-# UCUM's unit syntax, roughly: printable ASCII without spaces; annotations in braces.
-UCUM_SYNTAX = re.compile(r"[!-~]{1,32}")
-
-
-def ucum_is_well_formed(code: str) -> bool:
-    return bool(UCUM_SYNTAX.fullmatch(code or "")) and code.count("{") == code.count("}")
-
-
 # --- Prescriptions ---
 
 SNOMED = "http://snomed.info/sct"
@@ -673,18 +656,7 @@ def patient_resource(patient) -> dict:
     return {
         "resourceType": "Patient",
         "id": str(patient.pk),
-        "identifier": [
-            {
-                "use": "official",
-                "type": {
-                    "coding": [
-                        {"system": "https://hl7.fr/ig/fhir/core/CodeSystem/fr-core-cs-v2-0203", "code": "INS-NIR"}
-                    ]
-                },
-                "system": INS_SYSTEMS[0],
-                "value": patient.ins,
-            }
-        ],
+        "identifier": [ins_identifier(patient.ins)],
         "name": [{"use": "official", "family": patient.last_name, "given": [patient.first_name]}],
         "birthDate": patient.birth_date.isoformat(),
     }

@@ -376,6 +376,9 @@ OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL = "oauth2_provider.AccessToken"
 OAUTH2_PROVIDER_REFRESH_TOKEN_MODEL = "oauth2_provider.RefreshToken"
 OAUTH2_PROVIDER_ID_TOKEN_MODEL = "oauth2_provider.IDToken"
 OAUTH2_PROVIDER_GRANT_MODEL = "oauth2_provider.Grant"
+# The NIRs in this database are fictitious (demonstrations): exports name them under
+# the INS test OID (1.2.250.1.213.1.4.10) instead of the real one.
+INS_TEST_IDENTITIES = env_bool("INS_TEST_IDENTITIES", DEBUG)
 # Per client, per minute; over it the API answers 429 with Retry-After.
 FHIR_RATE_LIMIT_PER_MINUTE = env_int("FHIR_RATE_LIMIT_PER_MINUTE", 120)
 # The whole request body (a binary travels base64-encoded: 4/3 of its size, plus metadata).

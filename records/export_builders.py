@@ -5,8 +5,11 @@ export, so an export never holds more than that user may see. A summary section
 is one small function from a patient to template context, listed in ``SECTIONS``.
 """
 
+import base64
+import hashlib
 import io
 import json
+import uuid
 import zipfile
 from collections.abc import Callable
 
@@ -22,6 +25,7 @@ from portal import access
 from portal.accounts.models import Patient
 from portal.careteams.models import CareLink
 from records import files, pdf
+from records.fhir_codes import LOINC, UCUM, ins_identifier, loinc_is_valid, ucum_is_well_formed
 from records.models import Allergy, Condition, LabReport, Measurement, Observation, Prescription, Vaccination
 from records.services import read_document
 
@@ -212,11 +216,15 @@ def build_conversation(*, user, patient: Patient, conversation_id: int, progress
 # --- FHIR R4 (validated with the R4B models of fhir.resources) ---
 
 GENDERS = {"female": "female", "male": "male", "other": "other"}
-INS_SYSTEM = "urn:oid:1.2.250.1.213.1.4.8"
-
-
 TERMINOLOGY = "http://terminology.hl7.org/CodeSystem/"
-LOINC = "http://loinc.org"
+PROFILES = {
+    "Patient": "https://hl7.fr/ig/fhir/core/StructureDefinition/fr-core-patient",
+    "DocumentReference": "https://profiles.ihe.net/ITI/MHD/StructureDefinition/IHE.MHD.Minimal.DocumentReference",
+    "vital-signs": "http://hl7.org/fhir/StructureDefinition/vitalsigns",
+    "laboratory": "http://hl7.org/fhir/StructureDefinition/Observation",
+}
+# Stable ids for the bundle's urn:uuid fullUrls: the same record exports the same uuids.
+UUID_NAMESPACE = uuid.UUID("6f1c1a52-8b0e-4d0e-9d3e-6a1f5c2b7e10")
 INTERPRETATIONS = {"low": "L", "normal": "N", "high": "H"}
 # Measurement kinds as LOINC vital signs: code, display, UCUM unit.
 VITAL_SIGNS = {
@@ -236,7 +244,22 @@ def _number(value):
 
 
 def _quantity(value, unit):
-    return {"value": _number(value), "unit": unit} if value is not None else None
+    """A Quantity; coded in UCUM when the unit is a UCUM code."""
+    if value is None:
+        return None
+    quantity = {"value": _number(value), "unit": unit}
+    if ucum_is_well_formed(unit):
+        quantity.update(system=UCUM, code=unit)
+    return quantity
+
+
+def _lab_code(row):
+    """LOINC only for a valid LOINC code; a local code under its own system; else text."""
+    if row.code_system:
+        return {**_coded(row.code_system, row.loinc, row.name), "text": row.name}
+    if loinc_is_valid(row.loinc):
+        return {**_coded(LOINC, row.loinc, row.name), "text": row.name}
+    return {"text": f"{row.name} ({row.loinc})" if row.loinc else row.name}
 
 
 def _medication_requests(prescriptions, subject):
@@ -268,17 +291,19 @@ def _lab_resources(reports, observations, subject):
         yield {
             "resourceType": "Observation",
             "id": f"lab-{row.pk}",
-            "status": "final",
+            "meta": {"profile": [PROFILES["laboratory"]]},
+            "status": row.status,
             "category": [_coded(TERMINOLOGY + "observation-category", "laboratory")],
-            "code": {**_coded(LOINC, row.loinc, row.name), "text": row.name},
+            "code": _lab_code(row),
             "subject": subject,
             "effectiveDateTime": day,
             "valueQuantity": _quantity(row.value, row.unit),
             "referenceRange": [{"low": _quantity(row.low, row.unit), "high": _quantity(row.high, row.unit)}],
+            # Computed only against a range: without one, "normal" would be a guess.
             "interpretation": [
                 {**_coded(TERMINOLOGY + "v3-ObservationInterpretation", INTERPRETATIONS[row.flag]),
                  "text": str(row.get_flag_display())}
-            ],
+            ] if row.low is not None or row.high is not None else [],
         }  # fmt: skip
     for report in reports:
         yield {
@@ -300,6 +325,7 @@ def _vital_signs(measurements, subject):
         resource = {
             "resourceType": "Observation",
             "id": f"vital-{row.pk}",
+            "meta": {"profile": [PROFILES["vital-signs"]]},
             "status": "final",
             "category": [_coded(TERMINOLOGY + "observation-category", "vital-signs")],
             "code": {**_coded(LOINC, code, display), "text": str(row.get_kind_display())},
@@ -371,30 +397,37 @@ def clinical_resources(*, user, patient: Patient, subject: dict) -> list[dict]:
     ]
 
 
-def fhir_bundle(*, user, patient: Patient, documents, conversations, document_paths) -> dict:
+def fhir_bundle(*, user, patient: Patient, documents, conversations, document_paths, document_hashes=None) -> dict:
     """A FHIR R4 ``collection`` Bundle of the record (what ``user`` may see of it),
-    checked against the R4B models."""
+    checked against the R4B models. Entries have ``urn:uuid:`` fullUrls (stable for a
+    record) and reference each other by them; ``document_hashes`` are the documents'
+    SHA-1 (base64), as FHIR's Attachment.hash has it."""
     from fhir.resources.R4B.bundle import Bundle
 
+    document_hashes = document_hashes or {}
     patient_ref = {"reference": f"Patient/{patient.pk}"}
     resource = {
         "resourceType": "Patient",
         "id": str(patient.pk),
+        "meta": {"profile": [PROFILES["Patient"]]},
         "name": [{"family": patient.last_name, "given": [patient.first_name]}],
         "birthDate": patient.birth_date.isoformat(),
         "gender": GENDERS.get(patient.sex, "unknown"),
     }
     if patient.ins:
-        resource["identifier"] = [{"system": INS_SYSTEM, "value": patient.ins}]
+        resource["identifier"] = [ins_identifier(patient.ins)]
     entries = [resource]
     for document in documents:
         attachment = {"contentType": document.content_type, "title": document.title, "size": document.size}
         if document.pk in document_paths:
             attachment["url"] = document_paths[document.pk]
+        if document.pk in document_hashes:
+            attachment["hash"] = document_hashes[document.pk]
         reference = {
             "resourceType": "DocumentReference",
             "id": str(document.pk),
-            "status": "current",
+            "meta": {"profile": [PROFILES["DocumentReference"]]},
+            "status": "superseded" if document.replaced_by_id else "current",
             "subject": patient_ref,
             "date": timezone.localtime(document.created_at).isoformat(),
             "description": document.title,
@@ -421,16 +454,32 @@ def fhir_bundle(*, user, patient: Patient, documents, conversations, document_pa
             )
     entries += clinical_resources(user=user, patient=patient, subject=patient_ref)
     entries = [_without_blanks(entry) for entry in entries]
+    urls = {
+        f"{e['resourceType']}/{e['id']}": f"urn:uuid:{uuid.uuid5(UUID_NAMESPACE, f'{e["resourceType"]}/{e["id"]}')}"
+        for e in entries
+    }
     bundle = {
         "resourceType": "Bundle",
         "type": "collection",
         "timestamp": timezone.now().isoformat(),
         "entry": [
-            {"fullUrl": f"urn:carnet:{entry['resourceType']}/{entry['id']}", "resource": entry} for entry in entries
+            {"fullUrl": urls[f"{entry['resourceType']}/{entry['id']}"], "resource": _by_full_url(entry, urls)}
+            for entry in entries
         ],
     }
     Bundle.model_validate(bundle)  # raises when the bundle is not valid R4
     return bundle
+
+
+def _by_full_url(value, urls):
+    """``value`` with its references ("Patient/12") turned into the entries' fullUrls."""
+    if isinstance(value, dict):
+        return {
+            key: urls.get(item, item) if key == "reference" else _by_full_url(item, urls) for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [_by_full_url(item, urls) for item in value]
+    return value
 
 
 def _team_name(message):
@@ -468,7 +517,7 @@ def build_archive(*, user, patient: Patient, progress: Callable = _noop) -> byte
         .order_by("created_at", "pk")
     )
     out = io.BytesIO()
-    unavailable, document_paths = [], {}
+    unavailable, document_paths, document_hashes = [], {}, {}
     steps = 2 + len(documents) + len(conversations)
     done = 0
 
@@ -490,6 +539,7 @@ def build_archive(*, user, patient: Patient, progress: Callable = _noop) -> byte
                 # Stored files are sealed already; deflating them again gains nothing.
                 archive.writestr(path, data, compress_type=zipfile.ZIP_STORED)
                 document_paths[document.pk] = path
+                document_hashes[document.pk] = base64.b64encode(hashlib.sha1(data).digest()).decode()  # noqa: S324
             step()
         conversation_paths = []
         for conversation in conversations:
@@ -503,7 +553,12 @@ def build_archive(*, user, patient: Patient, progress: Callable = _noop) -> byte
             conversation_paths.append(path)
             step()
         bundle = fhir_bundle(
-            user=user, patient=patient, documents=documents, conversations=conversations, document_paths=document_paths
+            user=user,
+            patient=patient,
+            documents=documents,
+            conversations=conversations,
+            document_paths=document_paths,
+            document_hashes=document_hashes,
         )
         archive.writestr("fhir-r4-bundle.json", json.dumps(bundle, ensure_ascii=False, indent=1))
         readme = render_to_string(

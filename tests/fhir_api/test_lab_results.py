@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from fhir_api.resources import loinc_is_valid
+from records.fhir_codes import loinc_is_valid
 from records.models import LabReport, Observation
 from tests.fhir_api.conftest import NIR
 

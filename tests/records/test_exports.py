@@ -1,6 +1,8 @@
 """Exports: request, run once, email once, content, archive, FHIR, purge."""
 
+import base64
 import datetime
+import hashlib
 import io
 import json
 import zipfile
@@ -271,8 +273,11 @@ def test_archive_contents_and_fhir_bundle(
     data = json.loads(archive.read("fhir-r4-bundle.json"))
     patient_resource = data["entry"][0]["resource"]
     assert patient_resource["name"][0]["family"] == "Durand"
-    urls = {e["resource"]["content"][0]["attachment"].get("url") for e in data["entry"] if "content" in e["resource"]}
-    assert urls == set(document_names)
+    attachments = [e["resource"]["content"][0]["attachment"] for e in data["entry"] if "content" in e["resource"]]
+    assert {attachment.get("url") for attachment in attachments} == set(document_names)
+    for attachment in attachments:  # FHIR's hash: the SHA-1 of the bytes, in base64
+        digest = base64.b64decode(attachment["hash"])
+        assert digest == hashlib.sha1(archive.read(attachment["url"])).digest()  # noqa: S324
 
 
 def test_archive_lists_a_tampered_document_as_unavailable(

@@ -245,12 +245,17 @@ def test_fhir_bundle_holds_the_clinical_record_and_validates(patient, other_pati
         assert kinds.count(kind) == count, kind
 
     by_id = {(r["resourceType"], r["id"]): r for r in resources}
+    by_url = {entry["fullUrl"]: entry["resource"] for entry in bundle["entry"]}
     report = next(r for r in resources if r["resourceType"] == "DiagnosticReport")
-    values = [by_id[tuple(ref["reference"].split("/"))] for ref in report["result"]]
+    values = [by_url[ref["reference"]] for ref in report["result"]]
+    assert all(url.startswith("urn:uuid:") for url in by_url)
+    assert all(by_url[r["subject"]["reference"]]["resourceType"] == "Patient" for r in resources if "subject" in r)
     assert {v["code"]["coding"][0]["code"] for v in values} == {"2345-7", "718-7"}
     high = next(r for r in resources if r.get("valueQuantity", {}).get("value") == 1.32)
     assert high["interpretation"][0]["coding"][0]["code"] == "H"
-    assert high["referenceRange"] == [{"low": {"value": 0.7, "unit": "g/L"}, "high": {"value": 1.1, "unit": "g/L"}}]
+    ucum = {"unit": "g/L", "system": "http://unitsofmeasure.org", "code": "g/L"}
+    assert high["valueQuantity"] == {"value": 1.32, **ucum}
+    assert high["referenceRange"] == [{"low": {"value": 0.7, **ucum}, "high": {"value": 1.1, **ucum}}]
     pressure = next(r for r in resources if r.get("code", {}).get("coding", [{}])[0].get("code") == "85354-9")
     assert [c["valueQuantity"]["value"] for c in pressure["component"]] == [128, 82]
     allergy = by_id[
@@ -277,3 +282,43 @@ def test_fhir_bundle_takes_a_fixed_number_of_queries(patient, clinician, team, d
         )
     with django_assert_num_queries(len(few.captured_queries)):
         build()
+
+
+def test_fhir_bundle_codes_only_what_is_valid(patient, clinician, team, settings):
+    """LOINC only for a valid LOINC code, a local code under its system, UCUM only for a
+    UCUM unit, an interpretation only against a range; the INS typed, official, with the
+    test OID for fictitious NIRs."""
+    settings.INS_TEST_IDENTITIES = True
+    patient.ins = "285067512345639"
+    patient.save(update_fields=["ins"])
+    add_lab_report(
+        author=clinician, team=team, patient=patient, title="Bilan", collected_on=D(2025, 1, 1),
+        observations=[
+            {"loinc": "718-8", "name": "Hb (code faux)", "unit": "g/dL", "value": Decimal(13), "low": None, "high": None},
+            {"loinc": "HB-01", "code_system": "urn:oid:1.2.250.1.999.7", "name": "Hb locale", "unit": "µg/L",
+             "value": Decimal(13), "low": Decimal(12), "high": Decimal(16)},
+        ],
+    )  # fmt: skip
+
+    bundle = export_builders.fhir_bundle(
+        user=patient.user, patient=patient, documents=[], conversations=[], document_paths={}
+    )
+    resources = {r.get("code", {}).get("text", ""): r for r in (e["resource"] for e in bundle["entry"])}
+    wrong = next(r for text, r in resources.items() if text.startswith("Hb (code faux)"))
+    assert "coding" not in wrong["code"] and "interpretation" not in wrong
+    assert wrong["valueQuantity"]["system"] == "http://unitsofmeasure.org"
+    local = resources["Hb locale"]
+    assert local["code"]["coding"][0] == {"system": "urn:oid:1.2.250.1.999.7", "code": "HB-01", "display": "Hb locale"}
+    assert "system" not in local["valueQuantity"] and local["interpretation"][0]["coding"][0]["code"] == "N"
+    identity = bundle["entry"][0]["resource"]
+    assert identity["meta"]["profile"] == ["https://hl7.fr/ig/fhir/core/StructureDefinition/fr-core-patient"]
+    assert identity["identifier"] == [
+        {
+            "use": "official",
+            "type": {
+                "coding": [{"system": "https://hl7.fr/ig/fhir/core/CodeSystem/fr-core-cs-v2-0203", "code": "INS-NIR"}]
+            },
+            "system": "urn:oid:1.2.250.1.213.1.4.10",
+            "value": "285067512345639",
+        }
+    ]
