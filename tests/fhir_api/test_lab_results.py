@@ -128,3 +128,34 @@ def test_lab_results_need_the_observation_scope(http, registered, ins_patient):
     token = http.token(client.client_id, secret, scope="system/DocumentReference.c")[1]["access_token"]
 
     assert http.json("POST", "/fhir", body=lab_bundle(observation()), token=token)[0] == 403
+
+
+def test_round_trip_published_results_come_back_in_the_archive(http, token, ins_patient):
+    """Publish through the API, export the archive, re-validate its bundle: the same
+    LOINC codes, UCUM units and ranges come back."""
+    import io
+    import json
+    import zipfile
+
+    from fhir.resources.R4B.bundle import Bundle
+
+    from records.export_builders import build_archive
+
+    http.json(
+        "POST", "/fhir", body=lab_bundle(observation(), observation("2345-7", 5.4, "mmol/L", 3.9, 5.5)), token=token
+    )
+    archive = zipfile.ZipFile(io.BytesIO(build_archive(user=ins_patient.user, patient=ins_patient)))
+    raw = archive.read("fhir-r4-bundle.json")
+    Bundle.model_validate_json(raw)
+
+    values = [e["resource"] for e in json.loads(raw)["entry"] if e["resource"]["resourceType"] == "Observation"]
+    back = {(v["code"]["coding"][0]["system"], v["code"]["coding"][0]["code"]): v for v in values}
+    assert set(back) == {("http://loinc.org", "718-7"), ("http://loinc.org", "2345-7")}
+    glucose = back["http://loinc.org", "2345-7"]
+    assert glucose["valueQuantity"] == {
+        "value": 5.4,
+        "unit": "mmol/L",
+        "system": "http://unitsofmeasure.org",
+        "code": "mmol/L",
+    }
+    assert glucose["referenceRange"][0]["high"]["value"] == 5.5
