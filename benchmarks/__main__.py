@@ -8,10 +8,16 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
 os.environ.setdefault("TEST_SQLITE_NAME", os.path.join(os.path.dirname(__file__), os.pardir, "var", "bench.sqlite3"))
 django.setup()
 
-from benchmarks import careteams, exports, pages, support  # noqa: E402
+from benchmarks import careteams, exports, fhir, pages, support  # noqa: E402
 from benchmarks.harness import throwaway_database  # noqa: E402
 
-BENCHMARKS = {"pages": pages.run, "exports": exports.run, "support": support.run, "careteams": careteams.run}
+BENCHMARKS = {
+    "pages": pages.run,
+    "exports": exports.run,
+    "support": support.run,
+    "careteams": careteams.run,
+    "fhir": fhir.run,
+}
 
 if __name__ == "__main__":
     chosen = sys.argv[1:] or list(BENCHMARKS)
