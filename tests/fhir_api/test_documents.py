@@ -163,3 +163,17 @@ def test_other_teams_documents_are_not_found(http, token, ins_patient, other_tea
     assert http.json("GET", f"/fhir/{location}", token=other_token)[0] == 404
     assert http.json("GET", f"/fhir/Binary/{location.split('/')[1]}", token=other_token)[0] == 404
     assert http.json("GET", f"/fhir/{location}", token=token)[0] == 200
+
+
+def test_hide_and_block_rules_apply_to_the_api(http, token, ins_patient, team):
+    """A document the patient hid stays visible to the team that published it; once the
+    patient blocks the team, its software finds and retrieves nothing."""
+    location = http.json("POST", "/fhir", body=provide_bundle(), token=token)[2]["entry"][1]["response"]["location"]
+    Document.objects.update(hidden=True)
+    search = f"/fhir/DocumentReference?patient={ins_patient.pk}"
+    assert http.json("GET", search, token=token)[2]["total"] == 1
+
+    ins_patient.care_links.filter(team=team).update(status="blocked")
+    assert http.json("GET", search, token=token)[2]["total"] == 0
+    assert http.json("GET", f"/fhir/{location}", token=token)[0] == 404
+    assert http.request("GET", f"/fhir/Binary/{location.split('/')[1]}", token=token)[0] == 404
