@@ -15,7 +15,7 @@ from django_otp.oath import totp
 from django_otp.plugins.otp_static.models import StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from portal.accounts.middleware import PUBLIC_URL_NAMES
+from portal.accounts.middleware import PUBLIC_URL_NAMES, is_public
 from portal.accounts.models import User
 from tests.conftest import second_factor_of
 from tests.factories import UserFactory
@@ -105,6 +105,10 @@ def test_password_only_session_reaches_nothing_but_the_allow_list(request, clien
             assert not [part for part in (user.first_name, user.last_name) if part and part in body], url
             assert 'class="main-nav"' not in body and 'class="badge"' not in body, url
             public.append(url)
+            continue
+        if is_public(url):  # the FHIR API: no session page, a bearer token or nothing
+            assert url.startswith("/fhir") and response.status_code in {200, 401, 405}, url
+            assert url == "/fhir/metadata" or response.status_code != 200, url
             continue
         assert response.status_code != 200, url
         if response.status_code == 302:
