@@ -369,6 +369,25 @@ OAUTH2_PROVIDER = {
     "DEFAULT_SCOPES": [],
     "ACCESS_TOKEN_EXPIRE_SECONDS": env_int("FHIR_TOKEN_SECONDS", 900),
     "OAUTH2_VALIDATOR_CLASS": "fhir_api.oauth.ClientValidator",
+    # RFC 9700 (OAuth 2.0 Security BCP) everywhere, ahead of django-oauth-toolkit 4's defaults;
+    # only the client credentials grant is used (fhir_api.oauth), tokens are stored hashed.
+    **{
+        f"COMPLIANT_BCP_RFC9700_{name}": True
+        for name in [
+            "IMPLICIT_GRANT",
+            "PASSWORD_GRANT",
+            "PKCE_METHOD",
+            "ACCESS_TOKEN_TRANSPORT",
+            "AUTHZ_RESPONSE_ISS",
+            "TOKEN_STORAGE",
+            "REFRESH_TOKEN",
+            "REDIRECT_URI_SCHEME",
+            "REDIRECT_URI_MATCHING",
+            "PKCE_REQUIRED",
+        ]
+    },
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["https"],  # no redirect flow is used; none in clear
 }
 # Named explicitly: fhir_api.ApiClient's migration refers to the (swappable) application model.
 OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"

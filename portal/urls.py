@@ -20,7 +20,7 @@ urlpatterns = [
     path("", include("records.urls")),
     path("accounts/", include("portal.accounts.urls")),
     path("accounts/", include("allauth.urls")),
-    path("fhir", fhir_views.transaction_bundle),
+    path("fhir", fhir_views.transaction_bundle, name="fhir_base"),
     path("fhir/", include("fhir_api.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
