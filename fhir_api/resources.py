@@ -206,6 +206,7 @@ def resolve_patient(reference: dict | None, *, entries_by_url: dict, contained: 
             found = None
     if found is None:
         raise invalid(_("The subject must be a Patient in the Bundle or contained in the resource."))
+    validate_model(found, "Patient")
     return found
 
 

@@ -332,7 +332,7 @@ def publish_prescriptions(*, client: ApiClient, submissions, call: Call) -> list
 
 def find_documents(*, client: ApiClient, params) -> list[Document]:
     """ITI-67: the client's team's documents, by patient (id or INS), status, date range."""
-    documents = access.documents_published_by(client.team).select_related("author_team")
+    documents = access.documents_published_by(client.team).select_related("author_team", "patient")
     patient = params.get("patient") or ""
     identifier = params.get("patient.identifier") or ""
     if not patient and not identifier:
@@ -375,3 +375,12 @@ def get_document(*, client: ApiClient, pk) -> Document:
 def trace_document_read(*, client: ApiClient, document: Document, action) -> None:
     """A read through the API shows in the patient's access history, as the team's software."""
     access.trace_read(client.user, document.patient, action, document.title, team=client.team)
+
+
+def trace_search(*, client: ApiClient, documents) -> None:
+    """A search through the API shows once in each patient's access history (not once
+    per document found)."""
+    from portal.audit.models import AccessLog
+
+    for patient in {document.patient_id: document.patient for document in documents}.values():
+        access.trace_read(client.user, patient, AccessLog.Action.LIST_DOCUMENTS, team=client.team)

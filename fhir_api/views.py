@@ -3,6 +3,7 @@ page (the middleware lets the ``fhir`` namespace through); a bearer token from t
 client credentials grant, checked on every call, is the only way in. Each call is
 written to the API call log, refusals included."""
 
+import logging
 from functools import wraps
 
 from django.conf import settings
@@ -17,6 +18,7 @@ from fhir_api.resources import FhirError, fhir_response
 from portal.audit.models import AccessLog
 from records import services as records
 
+logger = logging.getLogger(__name__)
 ACCEPTED_TYPES = {"application/fhir+json", "application/json"}
 
 
@@ -43,6 +45,12 @@ def api_view(interaction: str, methods=("GET",)):
                 response = view(request, call, scopes, *args, **kwargs)
             except FhirError as error:
                 response, outcome = error.response(), error.code
+            except Exception:
+                # Logged without the request (it carries health data); the caller gets an
+                # OperationOutcome and the call log a 500, as for any other answer.
+                logger.exception("FHIR %s failed", interaction)
+                response = FhirError(500, "exception", _("An unexpected error stopped the request.")).response()
+                outcome = "exception"
             services.record_call(call=call, status=response.status_code, outcome=outcome)
             return response
 
@@ -74,7 +82,12 @@ def _read_body(request) -> dict:
 def transaction_bundle(request, call, scopes):
     """POST to the base: a transaction Bundle. ITI-65 (documents) is read from it."""
     data = _read_body(request)
-    kinds = {(entry.get("resource") or {}).get("resourceType") for entry in data.get("entry") or []}
+    entries = data.get("entry") if isinstance(data.get("entry"), list) else []
+    kinds = {
+        e["resource"].get("resourceType")
+        for e in entries
+        if isinstance(e, dict) and isinstance(e.get("resource"), dict)
+    }
     if "DocumentReference" in kinds:
         call.interaction = "ITI-65"
         services.require_scope(scopes, "system/DocumentReference.c")
@@ -149,8 +162,7 @@ def document_references(request, call, scopes):
     services.require_scope(scopes, "system/DocumentReference.rs")
     documents = services.find_documents(client=call.client, params=request.GET)
     base = _base(request)
-    for document in documents:
-        services.trace_document_read(client=call.client, document=document, action=AccessLog.Action.LIST_DOCUMENTS)
+    services.trace_search(client=call.client, documents=documents)
     call.patient = documents[0].patient if len({d.patient_id for d in documents}) == 1 else None
     return fhir_response(
         resources.searchset(

@@ -177,3 +177,34 @@ def test_hide_and_block_rules_apply_to_the_api(http, token, ins_patient, team):
     assert http.json("GET", search, token=token)[2]["total"] == 0
     assert http.json("GET", f"/fhir/{location}", token=token)[0] == 404
     assert http.request("GET", f"/fhir/Binary/{location.split('/')[1]}", token=token)[0] == 404
+
+
+@pytest.mark.parametrize(
+    "breakage",
+    [
+        lambda b: b.update(entry="not a list"),
+        lambda b: b["entry"][3]["resource"].update(identifier=["not an identifier"]),
+        lambda b: b["entry"][1]["resource"].update(subject="Patient/1"),
+        lambda b: b["entry"][2]["resource"].update(data="%%% not base64"),
+        lambda b: b["entry"][1]["resource"].pop("masterIdentifier"),
+        lambda b: b["entry"].pop(0),  # no SubmissionSet
+        lambda b: b["entry"][3]["resource"].update(birthDate="15/06/1985"),
+        lambda b: b["entry"][3]["resource"]["identifier"][0].update(value="285067512345638"),  # wrong NIR key
+    ],
+)
+def test_malformed_bundles_get_400_never_500(http, token, ins_patient, breakage):
+    bundle = provide_bundle()
+    breakage(bundle)
+    status, _h, answer = http.json("POST", "/fhir", body=bundle, token=token)
+
+    assert status == 400, answer
+    assert answer["resourceType"] == "OperationOutcome" and answer["issue"][0]["code"] == "invalid"
+    assert not Document.objects.exists()
+
+
+def test_search_is_traced_once_per_patient(http, token, ins_patient):
+    for _ in range(3):
+        http.json("POST", "/fhir", body=provide_bundle(), token=token)
+    http.json("GET", f"/fhir/DocumentReference?patient={ins_patient.pk}", token=token)
+
+    assert ins_patient.access_logs.filter(action="list_documents").count() == 1
