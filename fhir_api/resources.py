@@ -9,6 +9,7 @@ import datetime
 import hashlib
 import json
 import re
+import uuid
 from decimal import Decimal, InvalidOperation
 
 from django.http import HttpResponse
@@ -351,6 +352,35 @@ def document_submissions(data: dict, *, max_bytes: int) -> list[DocumentSubmissi
     if len({s.identity for s in submissions}) != 1:
         raise invalid(_("All the documents of a Bundle are about the same patient."))
     return submissions
+
+
+def as_provide_bundle(document_reference: dict) -> dict:
+    """An ITI-105 DocumentReference as the ITI-65 Bundle it stands for (SubmissionSet
+    and the document), so that both go through the same reading and checks."""
+    reference_url = f"urn:uuid:{uuid.uuid4()}"
+    submission_set = {
+        "resourceType": "List",
+        "status": "current",
+        "mode": "working",
+        "code": {"coding": [{"system": SUBMISSION_SET[0], "code": SUBMISSION_SET[1]}]},
+        "entry": [{"item": {"reference": reference_url}}],
+    }
+    return {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {
+                "fullUrl": f"urn:uuid:{uuid.uuid4()}",
+                "resource": submission_set,
+                "request": {"method": "POST", "url": "List"},
+            },
+            {
+                "fullUrl": reference_url,
+                "resource": document_reference,
+                "request": {"method": "POST", "url": "DocumentReference"},
+            },
+        ],
+    }
 
 
 # --- Lab results ---
@@ -719,7 +749,9 @@ def capability_statement(*, base: str) -> dict:
                 "resource": [
                     {
                         "type": "DocumentReference",
-                        "interaction": [{"code": "read"}, {"code": "search-type"}],
+                        "interaction": [{"code": "read"}, {"code": "search-type"}, {"code": "create"}],
+                        "documentation": "search-type: ITI-67; create: ITI-105 Simplified Publish "
+                        "(the Patient contained, the data inline); ITI-65 is a transaction on the base.",
                         "searchParam": [
                             {"name": "patient", "type": "reference"},
                             {"name": "patient.identifier", "type": "token"},

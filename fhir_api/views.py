@@ -156,9 +156,12 @@ def _document_response(data, published, *, base) -> dict:
     return {"resourceType": "Bundle", "type": "transaction-response", "entry": entries}
 
 
-@api_view("search DocumentReference")
+@api_view("search DocumentReference", methods=("GET", "POST"))
 def document_references(request, call, scopes):
-    """ITI-67 Find Document References: the team's own documents."""
+    """ITI-67 Find Document References (GET): the team's own documents. ITI-105
+    Simplified Publish (POST): one DocumentReference, its data inline."""
+    if request.method == "POST":
+        return _simplified_publish(request, call, scopes)
     services.require_scope(scopes, "system/DocumentReference.rs")
     documents = services.find_documents(client=call.client, params=request.GET)
     base = _base(request)
@@ -170,6 +173,25 @@ def document_references(request, call, scopes):
             base=base,
             self_url=request.build_absolute_uri(),
         )
+    )
+
+
+def _simplified_publish(request, call, scopes):
+    """ITI-105: the DocumentReference (Patient contained, attachment.data inline) goes
+    the way of an ITI-65 Bundle of one document, with the same checks."""
+    call.interaction = "ITI-105"
+    services.require_scope(scopes, "system/DocumentReference.c")
+    data = _read_body(request)
+    if data.get("resourceType") != "DocumentReference":
+        raise resources.invalid(_("ITI-105 takes one DocumentReference."))
+    submissions = resources.document_submissions(
+        resources.as_provide_bundle(data), max_bytes=settings.DOCUMENT_MAX_BYTES
+    )
+    [(document, created)] = services.publish_documents(client=call.client, submissions=submissions, call=call)
+    return fhir_response(
+        resources.document_reference(document, base=_base(request)),
+        status=201 if created else 200,
+        headers={"Location": f"{_base(request)}/DocumentReference/{document.pk}"},
     )
 
 

@@ -208,3 +208,30 @@ def test_search_is_traced_once_per_patient(http, token, ins_patient):
     http.json("GET", f"/fhir/DocumentReference?patient={ins_patient.pk}", token=token)
 
     assert ins_patient.access_logs.filter(action="list_documents").count() == 1
+
+
+def test_simplified_publish_iti105(http, token, ins_patient):
+    bundle = provide_bundle(master="urn:oid:1.2.3.105")
+    reference = bundle["entry"][1]["resource"]
+    patient = bundle["entry"][3]["resource"]
+    reference["contained"] = [{**patient, "id": "p"}]
+    reference["subject"] = {"reference": "#p"}
+    attachment = reference["content"][0]["attachment"]
+    attachment["data"] = bundle["entry"][2]["resource"]["data"]
+    del attachment["url"]
+
+    status, headers, answer = http.json("POST", "/fhir/DocumentReference", body=reference, token=token)
+    assert status == 201, answer
+    document = Document.objects.get()
+    assert headers["Location"].endswith(f"/fhir/DocumentReference/{document.pk}")
+    assert answer["masterIdentifier"]["value"] == "urn:oid:1.2.3.105" and document.patient == ins_patient
+    assert http.json("POST", "/fhir/DocumentReference", body=reference, token=token)[0] == 200
+    assert Document.objects.count() == 1
+
+
+def test_capability_statement_is_valid_fhir(http):
+    from fhir.resources.R4B.capabilitystatement import CapabilityStatement
+
+    status, _h, statement = http.json("GET", "/fhir/metadata")
+    assert status == 200
+    assert CapabilityStatement.model_validate(statement).fhirVersion == "4.0.1"
