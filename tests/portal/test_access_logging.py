@@ -22,6 +22,8 @@ from tests.records.conftest import PNG
 
 pytestmark = pytest.mark.django_db
 
+# fhir_api's reads are token calls, not session routes: their access-log rows are tested
+# in tests/fhir_api (search, read, retrieve).
 OWN_APPS = ("portal", "records", "messaging")
 
 # Routes that serve a clinician some of a patient's data: (route, what its arguments are, query).
@@ -81,6 +83,10 @@ SERVES_NO_RECORD = {
     **{
         f"support:{name}": "a reported access: who, as what, which team, when, which kind; never what was read"
         for name in ("reports", "report")
+    },
+    **{
+        f"support:{name}": "care teams' API clients: names, scopes and times, never the record"
+        for name in ("api_clients", "new_api_client", "change_api_client")
     },
     **{
         f"accounts:{name}": "the signed-in person's own account"
