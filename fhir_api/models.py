@@ -33,6 +33,12 @@ class ApiClient(models.Model):
 
     class Meta:
         ordering = ["team__name", "name", "pk"]
+        constraints = [
+            # A register form sent twice makes one client, not two with two secrets.
+            models.UniqueConstraint(
+                fields=["team", "name"], condition=models.Q(revoked_at__isnull=True), name="apiclient_one_live_per_name"
+            )
+        ]
 
     def __str__(self):
         return f"{self.name} ({self.team})"

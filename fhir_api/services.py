@@ -11,7 +11,7 @@ import time
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -37,27 +37,37 @@ def register_client(*, team, name: str, scopes: list[str], created_by) -> tuple[
     unknown = set(scopes) - set(SCOPES)
     if unknown or not scopes:
         raise ValidationError(_("Choose at least one of the scopes offered."), code="scopes")
+    taken = ValidationError(_("This team already has a client by that name."), code="name_taken")
+    if ApiClient.objects.filter(team=team, name=name, revoked_at__isnull=True).exists():
+        raise taken
     secret = secrets.token_urlsafe(32)
-    with transaction.atomic():
-        user = User.objects.create(
-            email=f"api-client-{secrets.token_hex(8)}@clients.carnet.invalid",
-            first_name=name[:150],
-            role=User.Role.CLINICIAN,
-            is_active=False,  # authors what the software publishes; never signs in
-        )
-        user.set_unusable_password()
-        user.save(update_fields=["password"])
-        application = Application.objects.create(
-            name=f"{team.name} — {name}"[:255],
-            client_type=Application.CLIENT_CONFIDENTIAL,
-            authorization_grant_type=Application.GRANT_CLIENT_CREDENTIALS,
-            client_secret=secret,
-            hash_client_secret=True,
-        )
-        client = ApiClient.objects.create(
-            team=team, name=name, application=application, user=user, scopes=sorted(scopes), created_by=created_by
-        )
+    try:
+        with transaction.atomic():
+            client = _create_client(team=team, name=name, scopes=scopes, created_by=created_by, secret=secret)
+    except IntegrityError:  # the same form, sent twice at once
+        raise taken from None
     return client, secret
+
+
+def _create_client(*, team, name, scopes, created_by, secret) -> ApiClient:
+    user = User.objects.create(
+        email=f"api-client-{secrets.token_hex(8)}@clients.carnet.invalid",
+        first_name=name[:150],
+        role=User.Role.CLINICIAN,
+        is_active=False,  # authors what the software publishes; never signs in
+    )
+    user.set_unusable_password()
+    user.save(update_fields=["password"])
+    application = Application.objects.create(
+        name=f"{team.name} — {name}"[:255],
+        client_type=Application.CLIENT_CONFIDENTIAL,
+        authorization_grant_type=Application.GRANT_CLIENT_CREDENTIALS,
+        client_secret=secret,
+        hash_client_secret=True,
+    )
+    return ApiClient.objects.create(
+        team=team, name=name, application=application, user=user, scopes=sorted(scopes), created_by=created_by
+    )
 
 
 def rotate_secret(*, client: ApiClient) -> str:

@@ -2,6 +2,7 @@ import uuid
 
 from allauth.account.models import EmailAddress
 from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
@@ -321,13 +322,17 @@ def _secret_page(request, client, secret):
 def new_api_client(request):
     form = forms.ApiClientForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        client, secret = api.register_client(
-            team=form.cleaned_data["team"],
-            name=form.cleaned_data["name"],
-            scopes=form.cleaned_data["scopes"],
-            created_by=request.user,
-        )
-        return _secret_page(request, client, secret)
+        try:
+            client, secret = api.register_client(
+                team=form.cleaned_data["team"],
+                name=form.cleaned_data["name"],
+                scopes=form.cleaned_data["scopes"],
+                created_by=request.user,
+            )
+        except ValidationError as error:
+            form.add_error("name" if error.code == "name_taken" else "scopes", error)
+        else:
+            return _secret_page(request, client, secret)
     return render(request, "support/api_client_new.html", {"form": form})
 
 

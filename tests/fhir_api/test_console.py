@@ -66,3 +66,12 @@ def test_client_accounts_stay_out_of_the_account_search(console, registered):
     console.post("/support/", {"q": "Logiciel"})
 
     assert "Logiciel du cabinet" not in console.get("/support/").content.decode()
+
+
+def test_the_register_form_sent_twice_makes_one_client(console, team):
+    data = {"team": team.pk, "name": "Logiciel du cabinet", "scopes": ["system/DocumentReference.c"]}
+    assert console.post("/support/api-clients/new/", data).context["secret"]
+    again = console.post("/support/api-clients/new/", data)
+
+    assert ApiClient.objects.count() == 1
+    assert "secret" not in again.context and again.context["form"].errors["name"]
