@@ -145,27 +145,40 @@ def require_scope(scopes: set[str], scope: str) -> None:
         )
 
 
-def check_rate(*, client: ApiClient) -> None:
-    """At most FHIR_RATE_LIMIT_PER_MINUTE calls a minute per client, else 429 with
-    Retry-After (the seconds left in the minute). When the cache is unreachable the
-    call goes through: the limit protects the service, it is not an access rule."""
+def _over_limit(key: str, limit: int) -> int | None:
+    """Count one call under ``key`` in this minute; the seconds to wait when the count
+    is over ``limit``, else None. When the cache is unreachable the call goes through:
+    the limit protects the service, it is not an access rule."""
     now = time.time()
-    window = int(now // 60)
-    key = f"fhir-rate:{client.pk}:{window}"
+    key = f"{key}:{int(now // 60)}"
     try:
         cache.add(key, 0, timeout=120)
         count = cache.incr(key)
     except Exception:
         logger.warning("rate limit not checked: cache unreachable")
-        return
-    if count > settings.FHIR_RATE_LIMIT_PER_MINUTE:
-        retry_after = max(1, int(60 - now % 60) + 1)
+        return None
+    return max(1, int(60 - now % 60) + 1) if count > limit else None
+
+
+def check_rate(*, client: ApiClient) -> None:
+    """At most FHIR_RATE_LIMIT_PER_MINUTE calls a minute per client, else 429 with
+    Retry-After (the seconds left in the minute)."""
+    retry_after = _over_limit(f"fhir-rate:{client.pk}", settings.FHIR_RATE_LIMIT_PER_MINUTE)
+    if retry_after is not None:
         raise FhirError(
             429,
             "throttled",
             _("Too many requests for this client; try again later."),
             headers={"Retry-After": str(retry_after)},
         )
+
+
+def token_retry_after(*, client_id: str) -> int | None:
+    """The token endpoint's limit, checked before the secret: at most
+    FHIR_TOKEN_RATE_LIMIT_PER_MINUTE requests a minute for one client id, so that its
+    secret cannot be guessed by trying. The seconds to wait when over, else None."""
+    digest = hashlib.sha256(client_id.encode()).hexdigest()[:32]
+    return _over_limit(f"fhir-token:{digest}", settings.FHIR_TOKEN_RATE_LIMIT_PER_MINUTE)
 
 
 def record_call(*, call: Call, status: int, outcome: str = "") -> None:

@@ -3,12 +3,13 @@ page (the middleware lets the ``fhir`` namespace through); a bearer token from t
 client credentials grant, checked on every call, is the only way in. Each call is
 written to the API call log, refusals included."""
 
+import base64
 import logging
 from functools import wraps
 
 from django.conf import settings
 from django.db import transaction
-from django.http import HttpResponse
+from django.http import HttpResponse, JsonResponse
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.csrf import csrf_exempt
 from oauth2_provider.views import TokenView
@@ -55,9 +56,21 @@ def api_view(interaction: str, methods=("GET",)):
             return response
 
         wrapped.fhir_api = True
+        if "POST" in methods:
+            # Bundles carry documents: the request-size middleware lets them through
+            # up to the API's own limit, and refuses larger ones as an OperationOutcome.
+            wrapped.upload_limit_setting = "FHIR_MAX_BODY_BYTES"
+            wrapped.refuse_body = _refuse_body
         return wrapped
 
     return decorator
+
+
+def _refuse_body(status: int, limit: int | None) -> HttpResponse:
+    """The request-size middleware's refusal, for a FHIR client: an OperationOutcome."""
+    if status == 411:
+        return FhirError(411, "too-costly", _("Send the body with its Content-Length.")).response()
+    return FhirError(413, "too-costly", _("The request is larger than the limit.")).response()
 
 
 def _read_body(request) -> dict:
@@ -235,4 +248,30 @@ def metadata(request):
     return fhir_response(resources.capability_statement(base=_base(request)))
 
 
-token = TokenView.as_view()
+_token_view = TokenView.as_view()
+
+
+def _client_id_of(request) -> str:
+    """The client id a token request names: in its Basic credentials or its form."""
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    if header[:6].lower() == "basic ":
+        try:
+            return base64.b64decode(header[6:]).decode().split(":", 1)[0]
+        except (ValueError, UnicodeDecodeError):
+            return ""
+    return request.POST.get("client_id", "")
+
+
+@csrf_exempt
+def token(request):
+    """The client credentials grant (django-oauth-toolkit), behind a rate limit per
+    client id: 429 with Retry-After, in OAuth's error format."""
+    if request.method == "POST":
+        retry_after = services.token_retry_after(client_id=_client_id_of(request))
+        if retry_after is not None:
+            answer = {"error": "slow_down", "error_description": "Too many token requests; try again later."}
+            response = JsonResponse(answer, status=429)
+            response["Retry-After"] = str(retry_after)
+            response["Cache-Control"] = "no-store"
+            return response
+    return _token_view(request)

@@ -65,14 +65,17 @@ def allows_upload(limit_setting: str):
     return mark
 
 
+def _view_of(request):
+    try:
+        return resolve(request.path_info).func
+    except Resolver404:
+        return None
+
+
 def request_body_limit(request) -> int:
     """The largest body ``request``'s route accepts: the small one of every form,
     plus the files an upload view allows (the same setting its form checks)."""
-    try:
-        view = resolve(request.path_info).func
-    except Resolver404:
-        view = None
-    name = getattr(view, "upload_limit_setting", None)
+    name = getattr(_view_of(request), "upload_limit_setting", None)
     return settings.REQUEST_BODY_MAX_BYTES + (getattr(settings, name) if name else 0)
 
 
@@ -80,8 +83,9 @@ class RequestBodyLimitMiddleware:
     """Refuse a request body larger than its route accepts, from its declared length,
     before anything reads it (the CSRF check would parse it, files and all): 413 with
     a small page. A body without a declared length (chunked) cannot be checked before
-    it is read, so it is refused too (411). The reverse proxy should refuse the same
-    sizes even earlier (README, Production)."""
+    it is read, so it is refused too (411). A view that answers in another format than
+    HTML (the FHIR API) gives its own refusal as ``view.refuse_body(status, limit)``.
+    The reverse proxy should refuse the same sizes even earlier (README, Production)."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -89,16 +93,19 @@ class RequestBodyLimitMiddleware:
     def __call__(self, request):
         declared = request.META.get("CONTENT_LENGTH", "")
         if not declared and request.META.get("HTTP_TRANSFER_ENCODING"):
-            return self.refuse(status=411, limit=None)
+            return self.refuse(request, status=411, limit=None)
         try:
             length = int(declared or 0)
         except ValueError:
             length = 0  # Django reads nothing of a body whose length it cannot parse
         # Most requests carry less than any route accepts: no URL resolving for them.
         if length > settings.REQUEST_BODY_MAX_BYTES and length > (limit := request_body_limit(request)):
-            return self.refuse(status=413, limit=limit)
+            return self.refuse(request, status=413, limit=limit)
         return self.get_response(request)
 
-    def refuse(self, *, status, limit):
+    def refuse(self, request, *, status, limit):
+        refuse_body = getattr(_view_of(request), "refuse_body", None)
+        if refuse_body is not None:
+            return refuse_body(status, limit)
         html = render_to_string("request_too_large.html", {"limit": limit, "length_required": status == 411})
         return HttpResponse(html, status=status)

@@ -400,6 +400,8 @@ OAUTH2_PROVIDER_GRANT_MODEL = "oauth2_provider.Grant"
 INS_TEST_IDENTITIES = env_bool("INS_TEST_IDENTITIES", DEBUG)
 # Per client, per minute; over it the API answers 429 with Retry-After.
 FHIR_RATE_LIMIT_PER_MINUTE = env_int("FHIR_RATE_LIMIT_PER_MINUTE", 120)
+# Token requests per client id per minute (a token lasts FHIR_TOKEN_SECONDS).
+FHIR_TOKEN_RATE_LIMIT_PER_MINUTE = env_int("FHIR_TOKEN_RATE_LIMIT_PER_MINUTE", 20)
 # The whole request body (a binary travels base64-encoded: 4/3 of its size, plus metadata).
 FHIR_MAX_BODY_BYTES = env_int("FHIR_MAX_BODY_BYTES", 28 * 1024 * 1024)
 

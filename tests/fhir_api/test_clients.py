@@ -57,6 +57,33 @@ def test_rate_limit_answers_429_with_retry_after(http, token, ins_patient, setti
     assert answer["issue"][0]["code"] == "throttled"
 
 
+def test_token_requests_are_limited_per_client_id_wrong_secret_or_not(http, registered, settings):
+    """Guessing a secret is slowed down: past the limit the right secret waits too."""
+    client, secret = registered
+    settings.FHIR_TOKEN_RATE_LIMIT_PER_MINUTE = 3
+    assert [http.token(client.client_id, "guess")[0] for _ in range(3)] == [401, 401, 401]
+
+    status, answer = http.token(client.client_id, secret)
+    assert status == 429 and answer["error"] == "slow_down"
+    other, other_secret = services.register_client(
+        team=client.team, name="Autre logiciel", scopes=["system/Patient.rs"], created_by=client.created_by
+    )
+    assert http.token(other.client_id, other_secret)[0] == 200
+
+
+def test_token_limit_answers_retry_after(http, registered, settings):
+    client, secret = registered
+    settings.FHIR_TOKEN_RATE_LIMIT_PER_MINUTE = 1
+    http.token(client.client_id, secret)
+    status, headers, _raw = http.request(
+        "POST",
+        "/fhir/token",
+        body=f"grant_type=client_credentials&client_id={client.client_id}&client_secret={secret}".encode(),
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert status == 429 and 1 <= int(headers["Retry-After"]) <= 61
+
+
 def test_last_used_time_is_kept(http, registered, token, ins_patient):
     client, _secret = registered
     assert client.last_used_at is None

@@ -118,6 +118,29 @@ def test_oversized_binary_is_refused(http, token, ins_patient, settings):
     assert status == 413 and _outcome(answer)[0] == "too-costly"
 
 
+def test_a_two_megabyte_document_is_received(http, token, ins_patient):
+    """Larger than any form's body: the request-size limit of the FHIR routes is the API's."""
+    pdf = PDF + b"%" * (2 * 1024 * 1024)
+    status, _h, answer = http.json("POST", "/fhir", body=provide_bundle(data=pdf), token=token)
+
+    assert status == 200, answer
+    assert Document.objects.get().size == len(pdf)
+
+
+@pytest.mark.parametrize("path", ["/fhir", "/fhir/", "/fhir/DocumentReference"])
+def test_a_body_over_the_api_limit_is_refused_as_an_operation_outcome(http, token, ins_patient, settings, path):
+    """Refused from its declared length, before it is read, by the request-size
+    middleware: the answer is still FHIR, not the site's HTML page."""
+    settings.FHIR_MAX_BODY_BYTES = 1000
+    body = provide_bundle(data=PDF + b"%" * (settings.REQUEST_BODY_MAX_BYTES + 2000))
+    status, headers, answer = http.json("POST", path, body=body, token=token)
+
+    assert status == 413
+    assert headers["Content-Type"].startswith("application/fhir+json")
+    assert answer["resourceType"] == "OperationOutcome" and answer["issue"][0]["code"] == "too-costly"
+    assert not Document.objects.exists()
+
+
 def test_not_fhir_json_is_415(http, token, ins_patient):
     status, _h, answer = http.json("POST", "/fhir", body=b"<Bundle/>", content_type="application/xml", token=token)
 
