@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 from django.utils.translation import gettext_lazy
 
+from messaging import services as messaging
 from messaging.models import Message
 from portal import access
 from portal.accounts.models import Patient
@@ -397,14 +398,18 @@ def clinical_resources(*, user, patient: Patient, subject: dict) -> list[dict]:
     ]
 
 
-def fhir_bundle(*, user, patient: Patient, documents, conversations, document_paths, document_hashes=None) -> dict:
+def fhir_bundle(
+    *, user, patient: Patient, documents, conversations, document_paths, document_hashes=None, attachment_files=None
+) -> dict:
     """A FHIR R4 ``collection`` Bundle of the record (what ``user`` may see of it),
     checked against the R4B models. Entries have ``urn:uuid:`` fullUrls (stable for a
     record) and reference each other by them; ``document_hashes`` are the documents'
-    SHA-1 (base64), as FHIR's Attachment.hash has it."""
+    SHA-1 (base64), as FHIR's Attachment.hash has it; ``attachment_files`` maps a
+    message attachment's pk to its (path in the archive, SHA-1) when it is included."""
     from fhir.resources.R4B.bundle import Bundle
 
     document_hashes = document_hashes or {}
+    attachment_files = attachment_files or {}
     patient_ref = {"reference": f"Patient/{patient.pk}"}
     resource = {
         "resourceType": "Patient",
@@ -449,7 +454,8 @@ def fhir_bundle(*, user, patient: Patient, documents, conversations, document_pa
                     "topic": {"text": conversation.subject},
                     "sent": timezone.localtime(message.created_at).isoformat(),
                     "sender": {"display": message.author.get_full_name().strip() or _team_name(message)},
-                    "payload": [{"contentString": message.body}],
+                    "payload": [{"contentString": message.body}]
+                    + [_message_attachment(a, attachment_files.get(a.pk)) for a in message.attachments.all()],
                 }
             )
     entries += clinical_resources(user=user, patient=patient, subject=patient_ref)
@@ -469,6 +475,23 @@ def fhir_bundle(*, user, patient: Patient, documents, conversations, document_pa
     }
     Bundle.model_validate(bundle)  # raises when the bundle is not valid R4
     return bundle
+
+
+def _message_attachment(attachment, stored) -> dict:
+    """A message's file as a Communication payload: named, typed, sized, and, when it
+    is in the archive, its path there and the SHA-1 of its bytes."""
+    content = {"contentType": attachment.content_type, "title": attachment.display_name, "size": attachment.size}
+    if stored is not None:
+        content["url"], content["hash"] = stored
+    return {"contentAttachment": content}
+
+
+def attachment_path(conversation, attachment) -> str:
+    """Where a message's file goes in the archive: by conversation, under its own pk and
+    the safe name it was sent under, with the extension of its checked content."""
+    name = slugify(attachment.display_name.rsplit(".", 1)[0])[:60] or "piece-jointe"
+    extension = files.EXTENSIONS.get(attachment.content_type, "bin")
+    return f"conversations/attachments/{conversation.pk}-{attachment.pk}-{name}.{extension}"
 
 
 def _by_full_url(value, urls):
@@ -513,11 +536,12 @@ def build_archive(*, user, patient: Patient, progress: Callable = _noop) -> byte
         access.conversations_for(user)
         .filter(patient=patient)
         .select_related("team")
-        .prefetch_related("messages__author", "messages__author_team")
+        .prefetch_related("messages__author", "messages__author_team", "messages__attachments")
         .order_by("created_at", "pk")
     )
     out = io.BytesIO()
     unavailable, document_paths, document_hashes = [], {}, {}
+    unavailable_attachments, attachment_files = [], {}
     steps = 2 + len(documents) + len(conversations)
     done = 0
 
@@ -551,6 +575,17 @@ def build_archive(*, user, patient: Patient, progress: Callable = _noop) -> byte
             )
             archive.writestr(path, pdf.write_pdf(html))
             conversation_paths.append(path)
+            for message in conversation.messages.all():
+                for attachment in message.attachments.all():
+                    try:
+                        data = messaging.read_attachment(attachment=attachment)
+                    except files.IntegrityError:
+                        unavailable_attachments.append(attachment)
+                        continue
+                    stored_at = attachment_path(conversation, attachment)
+                    archive.writestr(stored_at, data, compress_type=zipfile.ZIP_STORED)
+                    sha1 = base64.b64encode(hashlib.sha1(data).digest()).decode()  # noqa: S324 (FHIR's Attachment.hash)
+                    attachment_files[attachment.pk] = (stored_at, sha1)
             step()
         bundle = fhir_bundle(
             user=user,
@@ -559,6 +594,7 @@ def build_archive(*, user, patient: Patient, progress: Callable = _noop) -> byte
             conversations=conversations,
             document_paths=document_paths,
             document_hashes=document_hashes,
+            attachment_files=attachment_files,
         )
         archive.writestr("fhir-r4-bundle.json", json.dumps(bundle, ensure_ascii=False, indent=1))
         readme = render_to_string(
@@ -568,6 +604,8 @@ def build_archive(*, user, patient: Patient, progress: Callable = _noop) -> byte
                 "documents": len(document_paths),
                 "unavailable": unavailable,
                 "conversations": len(conversation_paths),
+                "attachments": len(attachment_files),
+                "unavailable_attachments": unavailable_attachments,
             },
         )
         archive.writestr("README.txt", readme)

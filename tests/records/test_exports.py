@@ -11,6 +11,7 @@ import pytest
 import time_machine
 from django.core import mail
 from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from pypdf import PdfReader
 
@@ -19,6 +20,7 @@ from portal.audit.models import AccessLog
 from portal.celery import app as celery_app
 from records import export_builders, exports, files
 from records.models import Export
+from tests.records.conftest import make_pdf
 
 pytestmark = pytest.mark.django_db
 
@@ -278,6 +280,59 @@ def test_archive_contents_and_fhir_bundle(
     for attachment in attachments:  # FHIR's hash: the SHA-1 of the bytes, in base64
         digest = base64.b64decode(attachment["hash"])
         assert digest == hashlib.sha1(archive.read(attachment["url"])).digest()  # noqa: S324
+
+
+def test_archive_holds_message_attachments_named_in_their_communication(
+    patient, clinician, conversation, django_capture_on_commit_callbacks
+):
+    """Every file sent in a conversation is in the archive as it was sent, and the
+    message's Communication names it: title, type, size, path and SHA-1."""
+    pdf, text = make_pdf(), "Résultats à apporter.".encode()
+    message = messaging.send_message(
+        author=clinician,
+        conversation=conversation,
+        body="Voici l'ordonnance et la liste.",
+        attachments=[SimpleUploadedFile("../ordonnance.pdf", pdf), SimpleUploadedFile("liste.txt", text)],
+    )
+    tampered = messaging.send_message(
+        author=patient.user,
+        conversation=conversation,
+        body="Et ma photo.",
+        attachments=[SimpleUploadedFile("photo-genou.txt", b"une photo")],
+    ).attachments.get()
+    with default_storage.open(tampered.file_name, "wb") as handle:
+        handle.write(b"altered")
+
+    export, _ = request(patient, Export.Kind.ARCHIVE, {}, django_capture_on_commit_callbacks)
+    archive = zipfile.ZipFile(io.BytesIO(exports.read_export(export=export)))
+
+    sent = {a.display_name: a for a in message.attachments.all()}
+    data = json.loads(archive.read("fhir-r4-bundle.json"))
+    communication = next(
+        e["resource"]
+        for e in data["entry"]
+        if e["resource"]["resourceType"] == "Communication"
+        and e["resource"]["payload"][0]["contentString"] == "Voici l'ordonnance et la liste."
+    )
+    files_named = [p["contentAttachment"] for p in communication["payload"][1:]]
+    assert [f["title"] for f in files_named] == list(sent)
+    for named in files_named:
+        attachment = sent[named["title"]]
+        assert (named["contentType"], named["size"]) == (attachment.content_type, attachment.size)
+        assert named["url"].startswith("conversations/attachments/")
+        assert archive.read(named["url"]) == (pdf if attachment.content_type == "application/pdf" else text)
+        assert base64.b64decode(named["hash"]) == hashlib.sha1(archive.read(named["url"])).digest()  # noqa: S324
+    in_archive = [n for n in archive.namelist() if n.startswith("conversations/attachments/")]
+    assert len(in_archive) == 2  # the altered one is left out...
+    altered = next(
+        e["resource"]["payload"][1]["contentAttachment"]
+        for e in data["entry"]
+        if e["resource"]["resourceType"] == "Communication"
+        and e["resource"]["payload"][0]["contentString"] == "Et ma photo."
+    )
+    assert altered["title"] == "photo-genou.txt" and "url" not in altered  # ...still named, not pointed at
+    readme = archive.read("README.txt").decode()
+    assert "2 fichiers envoyés avec les messages" in readme and "photo-genou.txt" in readme
 
 
 def test_archive_lists_a_tampered_document_as_unavailable(
