@@ -693,12 +693,18 @@ def patient_resource(patient) -> dict:
     }
 
 
-def searchset(resources: list[dict], *, base: str, self_url: str) -> dict:
+def searchset(resources: list[dict], *, base: str, self_url: str, next_url: str | None = None) -> dict:
+    """A search's answer; with ``next_url``, one page of it (and no total: counting
+    every match would cost what paging saves)."""
+    links = [{"relation": "self", "url": self_url}]
+    if next_url:
+        links.append({"relation": "next", "url": next_url})
+    bundle = {"resourceType": "Bundle", "type": "searchset"}
+    if next_url is None and "_after" not in self_url:
+        bundle["total"] = len(resources)
     return {
-        "resourceType": "Bundle",
-        "type": "searchset",
-        "total": len(resources),
-        "link": [{"relation": "self", "url": self_url}],
+        **bundle,
+        "link": links,
         "entry": [
             {"fullUrl": f"{base}/{r['resourceType']}/{r['id']}", "resource": r, "search": {"mode": "match"}}
             for r in resources
@@ -757,6 +763,11 @@ def capability_statement(*, base: str) -> dict:
                             {"name": "patient.identifier", "type": "token"},
                             {"name": "status", "type": "token"},
                             {"name": "date", "type": "date"},
+                            {
+                                "name": "_count",
+                                "type": "number",
+                                "documentation": "Page size, 1 to 200 (50 by default); then the next link.",
+                            },
                         ],
                     },
                     {"type": "Binary", "interaction": [{"code": "read"}]},

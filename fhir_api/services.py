@@ -21,6 +21,7 @@ from fhir_api.models import SCOPES, ApiCall, ApiClient
 from fhir_api.resources import FhirError, invalid
 from portal import access
 from portal.accounts.models import Patient, User, folded
+from portal.pagination import older_than
 from records import files
 from records import services as records
 from records.models import Document
@@ -353,8 +354,10 @@ def publish_prescriptions(*, client: ApiClient, submissions, call: Call) -> list
     return published
 
 
-def find_documents(*, client: ApiClient, params) -> list[Document]:
-    """ITI-67: the client's team's documents, by patient (id or INS), status, date range."""
+def find_documents(*, client: ApiClient, params) -> tuple[list[Document], int | None]:
+    """ITI-67: the client's team's documents, by patient (id or INS), status, date range;
+    newest first, ``_count`` a page (at most FHIR_SEARCH_MAX_COUNT), the next page from
+    the ``_after`` cursor. Returns the page and the cursor of the next one, if any."""
     documents = access.documents_published_by(client.team).select_related("author_team", "patient")
     patient = params.get("patient") or ""
     identifier = params.get("patient.identifier") or ""
@@ -384,7 +387,16 @@ def find_documents(*, client: ApiClient, params) -> list[Document]:
             raise invalid(_("A date is not valid.")) from None
         lookup = {"ge": "gte", "le": "lte", "gt": "gt", "lt": "lt", "eq": ""}[prefix]
         documents = documents.filter(**{f"created_at__date__{lookup}" if lookup else "created_at__date": day})
-    return list(documents.order_by("-created_at", "-pk")[:200])
+    try:
+        count = int(params.get("_count") or settings.FHIR_SEARCH_DEFAULT_COUNT)
+    except ValueError:
+        raise invalid(_("_count must be a whole number.")) from None
+    if not 1 <= count <= settings.FHIR_SEARCH_MAX_COUNT:
+        raise invalid(_("_count must be between 1 and %(max)s."), params={"max": settings.FHIR_SEARCH_MAX_COUNT})
+    found = older_than(documents, params.get("_after") or "", field="created_at", size=count)
+    if found is None:
+        raise invalid(_("_after must be the cursor given in the link to the next page."))
+    return found
 
 
 def get_document(*, client: ApiClient, pk) -> Document:

@@ -176,15 +176,21 @@ def document_references(request, call, scopes):
     if request.method == "POST":
         return _simplified_publish(request, call, scopes)
     services.require_scope(scopes, "system/DocumentReference.rs")
-    documents = services.find_documents(client=call.client, params=request.GET)
+    documents, after = services.find_documents(client=call.client, params=request.GET)
     base = _base(request)
     services.trace_search(client=call.client, documents=documents)
     call.patient = documents[0].patient if len({d.patient_id for d in documents}) == 1 else None
+    next_url = None
+    if after is not None:
+        params = request.GET.copy()
+        params["_after"] = str(after)
+        next_url = f"{base}/DocumentReference?{params.urlencode()}"
     return fhir_response(
         resources.searchset(
             [resources.document_reference(d, base=base) for d in documents],
             base=base,
             self_url=request.build_absolute_uri(),
+            next_url=next_url,
         )
     )
 

@@ -30,6 +30,21 @@ def _beyond(field, value, pk, *, older) -> Q:
     return Q(**{f"{field}__{lte}": value}) & (Q(**{f"{field}__{lt}": value}) | Q(**{f"pk__{lt}": pk}))
 
 
+def older_than(queryset: QuerySet, cursor, *, field: str, size: int) -> tuple[list, int | None] | None:
+    """Up to ``size`` rows of ``queryset`` newest first by (``field``, id), after the row
+    whose id is ``cursor`` (from the start without one), and the cursor of the rows
+    after them (None at the end). None when ``cursor`` is not a row of ``queryset``:
+    an API says so rather than starting again."""
+    newest_first = queryset.order_by(f"-{field}", "-pk")
+    if cursor:
+        anchor = queryset.filter(pk=cursor).values(field, "pk").first() if str(cursor).isdigit() else None
+        if anchor is None:
+            return None
+        newest_first = newest_first.filter(_beyond(field, anchor[field], anchor["pk"], older=True))
+    rows = list(newest_first[: size + 1])
+    return rows[:size], (rows[size - 1].pk if len(rows) > size else None)
+
+
 def keyset_page(queryset: QuerySet, params, *, field: str, size: int) -> KeysetPage:
     """One page of ``queryset`` newest first by (``field``, id), from the ``older`` or
     ``newer`` cursor in ``params`` (request.GET); the first page without either."""

@@ -402,6 +402,10 @@ INS_TEST_IDENTITIES = env_bool("INS_TEST_IDENTITIES", DEBUG)
 FHIR_RATE_LIMIT_PER_MINUTE = env_int("FHIR_RATE_LIMIT_PER_MINUTE", 120)
 # Token requests per client id per minute (a token lasts FHIR_TOKEN_SECONDS).
 FHIR_TOKEN_RATE_LIMIT_PER_MINUTE = env_int("FHIR_TOKEN_RATE_LIMIT_PER_MINUTE", 20)
+# Documents a search answers at once (a client asks with _count, up to the maximum; the
+# Bundle links to the next page).
+FHIR_SEARCH_DEFAULT_COUNT = env_int("FHIR_SEARCH_DEFAULT_COUNT", 50)
+FHIR_SEARCH_MAX_COUNT = 200
 # The whole request body (a binary travels base64-encoded: 4/3 of its size, plus metadata).
 FHIR_MAX_BODY_BYTES = env_int("FHIR_MAX_BODY_BYTES", 28 * 1024 * 1024)
 

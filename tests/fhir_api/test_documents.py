@@ -225,6 +225,32 @@ def test_malformed_bundles_get_400_never_500(http, token, ins_patient, breakage)
     assert not Document.objects.exists()
 
 
+def test_search_pages_through_every_document_once(http, token, ins_patient):
+    published = []
+    for _ in range(5):
+        answer = http.json("POST", "/fhir", body=provide_bundle(), token=token)[2]
+        published.append(answer["entry"][1]["response"]["location"].split("/")[1])
+
+    seen, url, pages = [], f"/fhir/DocumentReference?patient={ins_patient.pk}&_count=2", 0
+    while url:
+        status, _h, page = http.json("GET", url, token=token)
+        assert status == 200, page
+        assert len(page["entry"]) <= 2
+        seen += [entry["resource"]["id"] for entry in page["entry"]]
+        following = [link["url"] for link in page["link"] if link["relation"] == "next"]
+        url = following[0].removeprefix(http.base) if following else None
+        pages += 1
+    assert pages == 3
+    assert seen == published[::-1]  # newest first, each once
+
+
+@pytest.mark.parametrize("query", ["_count=0", "_count=201", "_count=two", "_after=x", "_after=999999"])
+def test_search_refuses_a_bad_page_request(http, token, ins_patient, query):
+    status, _h, answer = http.json("GET", f"/fhir/DocumentReference?patient={ins_patient.pk}&{query}", token=token)
+
+    assert status == 400 and answer["issue"][0]["code"] == "invalid"
+
+
 def test_search_is_traced_once_per_patient(http, token, ins_patient):
     for _ in range(3):
         http.json("POST", "/fhir", body=provide_bundle(), token=token)
