@@ -6,10 +6,8 @@ import datetime
 import hashlib
 import logging
 import secrets
-import time
 
 from django.conf import settings
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
@@ -21,6 +19,7 @@ from fhir_api.models import SCOPES, ApiCall, ApiClient
 from fhir_api.resources import FhirError, invalid
 from portal import access
 from portal.accounts.models import Patient, User, folded
+from portal.cache import over_limit
 from portal.pagination import older_than
 from records import files
 from records import services as records
@@ -146,25 +145,10 @@ def require_scope(scopes: set[str], scope: str) -> None:
         )
 
 
-def _over_limit(key: str, limit: int) -> int | None:
-    """Count one call under ``key`` in this minute; the seconds to wait when the count
-    is over ``limit``, else None. When the cache is unreachable the call goes through:
-    the limit protects the service, it is not an access rule."""
-    now = time.time()
-    key = f"{key}:{int(now // 60)}"
-    try:
-        cache.add(key, 0, timeout=120)
-        count = cache.incr(key)
-    except Exception:
-        logger.warning("rate limit not checked: cache unreachable")
-        return None
-    return max(1, int(60 - now % 60) + 1) if count > limit else None
-
-
 def check_rate(*, client: ApiClient) -> None:
     """At most FHIR_RATE_LIMIT_PER_MINUTE calls a minute per client, else 429 with
     Retry-After (the seconds left in the minute)."""
-    retry_after = _over_limit(f"fhir-rate:{client.pk}", settings.FHIR_RATE_LIMIT_PER_MINUTE)
+    retry_after = over_limit(f"fhir-rate:{client.pk}", settings.FHIR_RATE_LIMIT_PER_MINUTE)
     if retry_after is not None:
         raise FhirError(
             429,
@@ -179,7 +163,7 @@ def token_retry_after(*, client_id: str) -> int | None:
     FHIR_TOKEN_RATE_LIMIT_PER_MINUTE requests a minute for one client id, so that its
     secret cannot be guessed by trying. The seconds to wait when over, else None."""
     digest = hashlib.sha256(client_id.encode()).hexdigest()[:32]
-    return _over_limit(f"fhir-token:{digest}", settings.FHIR_TOKEN_RATE_LIMIT_PER_MINUTE)
+    return over_limit(f"fhir-token:{digest}", settings.FHIR_TOKEN_RATE_LIMIT_PER_MINUTE)
 
 
 def record_call(*, call: Call, status: int, outcome: str = "") -> None:

@@ -12,7 +12,7 @@ one connection attempt per process every few seconds, not one per cache call.
 import logging
 import time
 
-from django.core.cache import caches
+from django.core.cache import cache, caches
 from django.core.cache.backends.redis import RedisCache
 from redis.exceptions import RedisError
 
@@ -56,3 +56,19 @@ class FailoverRedisCache(RedisCache):
 OPERATIONS = ("add", "get", "set", "touch", "delete", "get_many", "has_key", "incr", "set_many", "delete_many", "clear")
 for _name in OPERATIONS:
     setattr(FailoverRedisCache, _name, _failover(_name))
+
+
+def over_limit(key: str, limit: int, *, window: int = 60) -> int | None:
+    """Count one event under ``key`` in the current ``window`` (seconds); when the count
+    is over ``limit``, the seconds until the window ends, else None. When no cache
+    answers at all the event goes through: a limit protects the service, it is not an
+    access rule."""
+    now = time.time()
+    key = f"{key}:{int(now // window)}"
+    try:
+        cache.add(key, 0, timeout=2 * window)
+        count = cache.incr(key)
+    except Exception:
+        logger.warning("rate limit not checked: cache unreachable")
+        return None
+    return max(1, int(window - now % window) + 1) if count > limit else None

@@ -521,6 +521,8 @@ CELERY_BEAT_SCHEDULE = {
 AUDIT_ALERT_EMAIL = env("AUDIT_ALERT_EMAIL", "")
 # The data-protection contact (the privacy notice's): a copy of every access a patient flags.
 DPO_EMAIL = OPERATOR["dpo_email"]
+# Contact-form messages from one address in an hour before the form asks to wait.
+SUPPORT_REQUESTS_PER_HOUR = env_int("SUPPORT_REQUESTS_PER_HOUR", 5)
 # A web request must not hang when the broker is down: try briefly, then leave
 # the work in the database for the periodic relays.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}

@@ -10,7 +10,7 @@ from django.shortcuts import redirect, render, resolve_url
 from django.template import loader
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.utils.translation import get_language
+from django.utils.translation import get_language, ngettext
 from django.utils.translation import gettext_lazy as _
 from django.views import defaults
 from django.views.decorators.cache import never_cache
@@ -22,6 +22,8 @@ from portal.accounts.models import User
 from portal.celery import app as celery_app
 from portal.idempotency import idempotent
 from portal.models import TermsAcceptance
+from portal.support import services as support
+from portal.support.forms import ContactForm
 from records import services as records
 from records.models import LabReport, Prescription
 
@@ -51,6 +53,49 @@ def trust_page(request, page):
     every page's footer."""
     context = {"title": TRUST_PAGE_TITLES[page], "body": _trust_body(page), "operator": settings.OPERATOR}
     return render(request, "portal/trust/page.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+@idempotent
+def contact(request):
+    """Contact support about an account, signed in or not (the sign-in and the
+    deactivated-account pages send people here): a case in the support console,
+    answered by email. A double submit makes one case; one address sends a few an hour."""
+    user = request.user if request.user.is_authenticated else None
+    initial = {"request_key": uuid.uuid4()}
+    if user is not None:
+        initial |= {"name": user.get_full_name(), "email": user.email}
+    form = ContactForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            support.submit_request(
+                fields={name: form.cleaned_data[name] for name in ("name", "email", "topic", "message")},
+                user=user,
+                address=request.META.get("REMOTE_ADDR", ""),
+                language=get_language() or settings.LANGUAGE_CODE,
+                request_key=form.cleaned_data["request_key"],
+            )
+        except support.TooManyRequests as limit:
+            minutes = max(1, limit.retry_after // 60)
+            form.add_error(
+                None,
+                ngettext(
+                    "Several messages were sent from here lately. Try again in %(minutes)s minute, "
+                    "or write to %(email)s.",
+                    "Several messages were sent from here lately. Try again in %(minutes)s minutes, "
+                    "or write to %(email)s.",
+                    minutes,
+                )
+                % {"minutes": minutes, "email": settings.OPERATOR["support_email"]},
+            )
+        else:
+            return redirect("contact_sent")
+    return render(request, "portal/trust/contact.html", {"form": form, "operator": settings.OPERATOR})
+
+
+@require_GET
+def contact_sent(request):
+    return render(request, "portal/trust/contact_sent.html", {"operator": settings.OPERATOR})
 
 
 @login_required

@@ -8,6 +8,7 @@ from portal.accounts.models import User
 from portal.accounts.services import address_in_use
 from portal.careteams import forms as careteams_forms
 from portal.careteams.models import CareTeam
+from portal.support.models import SupportRequest
 
 
 class ActionForm(forms.Form):
@@ -131,3 +132,59 @@ class ApiClientForm(forms.Form):
         widget=forms.CheckboxSelectMultiple,
         choices=[(scope, format_lazy("{} ({})", label, scope)) for scope, label in API_SCOPES.items()],
     )
+
+
+class ContactForm(forms.ModelForm):
+    """The contact form: about an account, never about care (that goes to the care team).
+    A one-time key makes a double submit one case."""
+
+    request_key = forms.UUIDField(widget=forms.HiddenInput)
+
+    class Meta:
+        model = SupportRequest
+        fields = ["name", "email", "topic", "message"]
+        labels = {"name": _("Your name"), "email": _("Your email address"), "topic": _("What is it about?")}
+        help_texts = {
+            "email": _("Support answers at this address."),
+            "message": _(
+                "Describe the account problem. Write nothing about your health: support staff do not "
+                "see medical content and cannot answer medical questions. For those, write to your care team."
+            ),
+        }
+        widgets = {"message": forms.Textarea(attrs={"rows": 6})}
+        error_messages = {
+            "name": {"required": _("Give your name.")},
+            "email": {"required": _("Give the email address where support should answer.")},
+            "topic": {"required": _("Choose what it is about.")},
+            "message": {"required": _("Describe the problem.")},
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["topic"].choices = [("", _("Choose…")), *SupportRequest.Topic.choices]
+        self.fields["name"].widget.attrs["autocomplete"] = "name"
+        self.fields["email"].widget.attrs["autocomplete"] = "email"
+
+    def clean_message(self):
+        message = self.cleaned_data["message"].strip()
+        if not message:
+            raise forms.ValidationError(_("Describe the problem."))
+        return message
+
+
+class AnswerRequestForm(forms.Form):
+    """Support's answer to a contact request, emailed to the address it came from."""
+
+    answer = forms.CharField(
+        label=_("Answer"),
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 6}),
+        help_text=_("Emailed to the person at the address they gave; kept with the case."),
+        error_messages={"required": _("Write the answer.")},
+    )
+
+    def clean_answer(self):
+        answer = self.cleaned_data["answer"].strip()
+        if not answer:
+            raise forms.ValidationError(_("Write the answer."))
+        return answer

@@ -2,6 +2,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from portal.audit.models import ChainedLog
 
@@ -57,3 +58,50 @@ class SupportAction(ChainedLog):
 
     def __str__(self):
         return f"{self.agent} {self.action} {self.account or self.patient}"
+
+
+class SupportRequest(models.Model):
+    """A message to support from the contact form, about an account (never about care):
+    a case in the support console, answered by email. Sent signed in or not; the email
+    address given is where the answer goes."""
+
+    class Topic(models.TextChoices):
+        SIGN_IN = "sign_in", _("I cannot sign in")
+        SECOND_FACTOR = "second_factor", _("I lost my second factor (phone, app, codes)")
+        DEACTIVATED = "deactivated", _("My account is deactivated")
+        INVITATION = "invitation", _("My invitation does not work")
+        EMAIL = "email", _("I want to change my email address")
+        OTHER = "other", _("Something else about my account")
+
+    class Status(models.TextChoices):
+        OPEN = "open", pgettext_lazy("support request", "Open")
+        ANSWERED = "answered", pgettext_lazy("support request", "Answered")
+
+    name = models.CharField(_("name"), max_length=150)
+    email = models.EmailField(_("email address"))
+    topic = models.CharField(_("topic"), max_length=16, choices=Topic.choices)
+    message = models.TextField(_("message"), max_length=2000)
+    # The account it was sent from, when signed in (support still answers by email).
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="support_requests"
+    )
+    language = models.CharField(max_length=8, default=settings.LANGUAGE_CODE)
+    # From the form: a double submit makes one case.
+    request_key = models.UUIDField(unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    answer = models.TextField(max_length=2000, blank=True)
+    answered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    answered_at = models.DateTimeField(null=True, blank=True)
+    # Set when each email has gone: a retried task sends nothing more.
+    receipt_sent_at = models.DateTimeField(null=True, blank=True)
+    answer_sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["status", "created_at"])]
+
+    def __str__(self):
+        return f"#{self.pk} {self.status}"

@@ -5,6 +5,7 @@ as an account action, without the reason."""
 from collections.abc import Callable
 from typing import NamedTuple
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Max, Q, Sum
 from django.db.models.functions import Lower
@@ -16,7 +17,7 @@ from portal.accounts import services as accounts
 from portal.accounts.models import Patient, User, folded
 from portal.audit.models import AccessLog, AccessReport
 from portal.careteams.models import CareTeam, Membership
-from portal.support.models import SupportAction
+from portal.support.models import SupportAction, SupportRequest
 
 Action = SupportAction.Action
 
@@ -337,3 +338,102 @@ def link_patient(
         return None, registered.patient, _registration_detail(team, registered), None
 
     return _audited(agent=agent, action=Action.LINK_PATIENT, reason=reason, request_key=request_key, apply=apply)
+
+
+# --- Contact requests ---
+
+
+class TooManyRequests(Exception):
+    """Too many contact requests from one address lately; ``retry_after`` in seconds."""
+
+    def __init__(self, retry_after: int):
+        super().__init__(retry_after)
+        self.retry_after = retry_after
+
+
+def submit_request(*, fields: dict, user: User | None, address: str, language: str, request_key) -> SupportRequest:
+    """A contact request becomes a case (one per form, however often it is sent) and the
+    person gets a receipt by email. At most SUPPORT_REQUESTS_PER_HOUR from one address."""
+    from portal import jobs
+    from portal.cache import over_limit
+    from portal.support import tasks
+
+    earlier = SupportRequest.objects.filter(request_key=request_key).first()
+    if earlier is not None:
+        return earlier
+    retry_after = over_limit(f"support-request:{address}", settings.SUPPORT_REQUESTS_PER_HOUR, window=3600)
+    if retry_after is not None:
+        raise TooManyRequests(retry_after)
+    try:
+        with transaction.atomic():
+            case = SupportRequest.objects.create(
+                **fields,
+                user=user if user and user.is_authenticated else None,
+                language=language,
+                request_key=request_key,
+            )
+            jobs.enqueue_on_commit(tasks.send_request_receipt, case.pk)
+    except IntegrityError:  # the same form, sent at the same instant
+        return SupportRequest.objects.get(request_key=request_key)
+    return case
+
+
+def support_requests():
+    """The console's list: open cases first, oldest first within each."""
+    return SupportRequest.objects.select_related("answered_by").order_by("status", "created_at", "pk")
+
+
+def accounts_matching(case: SupportRequest):
+    """Accounts the case may be about: the one it was sent from, and the one with its address."""
+    return User.objects.filter(Q(pk=case.user_id) | Q(email__iexact=case.email)).order_by("pk")
+
+
+def answer_request(*, agent: User, case: SupportRequest, answer: str) -> bool:
+    """Answer a case: kept with it, emailed to the person. False when it was answered
+    already (a double submit, or another agent first)."""
+    from portal import jobs
+    from portal.support import tasks
+
+    with transaction.atomic():
+        locked = SupportRequest.objects.select_for_update().get(pk=case.pk)
+        if locked.status == SupportRequest.Status.ANSWERED:
+            return False
+        locked.status = SupportRequest.Status.ANSWERED
+        locked.answer, locked.answered_by, locked.answered_at = answer, agent, timezone.now()
+        locked.save(update_fields=["status", "answer", "answered_by", "answered_at"])
+        jobs.enqueue_on_commit(tasks.send_request_answer, locked.pk)
+    return True
+
+
+def _send_once(case_id: int, sent_field: str, template: str, subject) -> bool:
+    """Email the person once: the row is locked and marked in the same transaction as the
+    send, so a retried task or a second worker sends nothing more."""
+    from django.core.mail import send_mail
+    from django.template.loader import render_to_string
+    from django.utils import translation
+
+    with transaction.atomic():
+        case = SupportRequest.objects.select_for_update().filter(pk=case_id).first()
+        if case is None or getattr(case, sent_field) is not None:
+            return False
+        with translation.override(case.language):
+            body = render_to_string(template, {"case": case, "operator": settings.OPERATOR})
+            send_mail(str(subject), body, None, [case.email])
+        setattr(case, sent_field, timezone.now())
+        case.save(update_fields=[sent_field])
+    return True
+
+
+def send_request_receipt(*, case_id: int) -> bool:
+    return _send_once(
+        case_id,
+        "receipt_sent_at",
+        "support/email/request_receipt.txt",
+        gettext_lazy("Carnet support: we received your message"),
+    )
+
+
+def send_request_answer(*, case_id: int) -> bool:
+    return _send_once(
+        case_id, "answer_sent_at", "support/email/request_answer.txt", gettext_lazy("Carnet support: our answer")
+    )

@@ -17,7 +17,7 @@ from portal.accounts import services as accounts
 from portal.accounts.models import Patient, User
 from portal.audit.models import AccessLog
 from portal.support import forms, services
-from portal.support.models import SupportAction
+from portal.support.models import SupportAction, SupportRequest
 
 PAGE_SIZE = 25
 Action = SupportAction.Action
@@ -42,7 +42,9 @@ def home(request):
     )
     page = Paginator(users, PAGE_SIZE).get_page(request.GET.get("page"))
     patients = services.search_patients_without_login(query).only("first_name", "last_name", "ins")[:PAGE_SIZE]
-    return render(request, "support/home.html", {"page": page, "query": query, "patients": patients})
+    open_requests = services.support_requests().filter(status=SupportRequest.Status.OPEN).count()
+    context = {"page": page, "query": query, "patients": patients, "open_requests": open_requests}
+    return render(request, "support/home.html", context)
 
 
 def _account(request, pk):
@@ -303,6 +305,31 @@ def register_patient(request):
     for candidate in candidates:  # the person learns who found their record, and when
         access.trace_read(request.user, candidate, AccessLog.Action.IDENTITY_MATCH)
     return render(request, "careteams/register_patient.html", context)
+
+
+@access.role_required(User.Role.SUPPORT)
+def support_requests(request):
+    """Contact-form cases: open ones first, oldest first."""
+    page = Paginator(services.support_requests(), PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "support/requests.html", {"page": page})
+
+
+@access.role_required(User.Role.SUPPORT)
+@require_http_methods(["GET", "POST"])
+def support_request(request, pk):
+    """One contact-form case, the accounts it may be about, and the answer (emailed)."""
+    case = get_object_or_404(services.support_requests(), pk=pk)
+    form = forms.AnswerRequestForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and (case.status != case.Status.OPEN or form.is_valid()):
+        if case.status == case.Status.OPEN and services.answer_request(
+            agent=request.user, case=case, answer=form.cleaned_data["answer"]
+        ):
+            messages.success(request, _("The answer is on its way to %(email)s.") % {"email": case.email})
+        else:  # a double submit, or another agent first
+            messages.info(request, _("This case has already been answered."))
+        return redirect("support:support_request", case.pk)
+    context = {"case": case, "form": form, "accounts": services.accounts_matching(case)}
+    return render(request, "support/request.html", context)
 
 
 @access.role_required(User.Role.SUPPORT)

@@ -3,6 +3,7 @@ that talks to the live server as that software would: a token from the client
 credentials grant, then FHIR JSON calls."""
 
 import base64
+import datetime
 import hashlib
 import json
 import urllib.error
@@ -10,12 +11,22 @@ import urllib.request
 import uuid
 
 import pytest
+import time_machine
 
 from fhir_api import services
 from fhir_api.models import SCOPES
 
 NIR = "285067512345639"  # fictitious, with its key
 PDF = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
+
+
+@pytest.fixture
+def start_of_minute():
+    """The clock at the start of a minute, then running: per-minute rate limits counted
+    by a test do not straddle two windows, however slow the machine."""
+    now = datetime.datetime.now(datetime.UTC).replace(second=1, microsecond=0)
+    with time_machine.travel(now, tick=True):
+        yield
 
 
 @pytest.fixture

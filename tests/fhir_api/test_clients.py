@@ -47,7 +47,7 @@ def test_revoked_client_gets_no_token_and_its_tokens_stop(http, registered, toke
     assert not services.revoke_client(client=client)
 
 
-def test_rate_limit_answers_429_with_retry_after(http, token, ins_patient, settings):
+def test_rate_limit_answers_429_with_retry_after(http, token, ins_patient, settings, start_of_minute):
     settings.FHIR_RATE_LIMIT_PER_MINUTE = 2
     path = f"/fhir/DocumentReference?patient={ins_patient.pk}"
     assert [http.json("GET", path, token=token)[0] for _ in range(2)] == [200, 200]
@@ -57,7 +57,7 @@ def test_rate_limit_answers_429_with_retry_after(http, token, ins_patient, setti
     assert answer["issue"][0]["code"] == "throttled"
 
 
-def test_token_requests_are_limited_per_client_id_wrong_secret_or_not(http, registered, settings):
+def test_token_requests_are_limited_per_client_id_wrong_secret_or_not(http, registered, settings, start_of_minute):
     """Guessing a secret is slowed down: past the limit the right secret waits too."""
     client, secret = registered
     settings.FHIR_TOKEN_RATE_LIMIT_PER_MINUTE = 3
@@ -71,7 +71,7 @@ def test_token_requests_are_limited_per_client_id_wrong_secret_or_not(http, regi
     assert http.token(other.client_id, other_secret)[0] == 200
 
 
-def test_token_limit_answers_retry_after(http, registered, settings):
+def test_token_limit_answers_retry_after(http, registered, settings, start_of_minute):
     client, secret = registered
     settings.FHIR_TOKEN_RATE_LIMIT_PER_MINUTE = 1
     http.token(client.client_id, secret)

@@ -43,7 +43,9 @@ def own_redis(settings):
     process.wait(5)
 
 
-def test_limit_holds_on_redis_and_the_api_survives_its_loss(http, token, ins_patient, settings, own_redis):
+def test_limit_holds_on_redis_and_the_api_survives_its_loss(
+    http, token, ins_patient, settings, own_redis, start_of_minute
+):
     settings.FHIR_RATE_LIMIT_PER_MINUTE = 2
     path = f"/fhir/DocumentReference?patient={ins_patient.pk}"
     assert [http.json("GET", path, token=token)[0] for _ in range(3)] == [200, 200, 429]

@@ -53,6 +53,8 @@ SERVES_NO_RECORD = {
     "home": "a redirect by role",
     "healthz": "service health",
     **{name: "a public page about Carnet" for name in ("help", "privacy", "terms", "accessibility")},
+    "contact": "the contact form: an account problem, sent to support",
+    "contact_sent": "the contact form's confirmation",
     "terms_accept": "the terms of use, to accept",
     "careteams:patient_list": "the team's own roster: names and birth dates, not the record (see README)",
     "careteams:register_patient": "a blank form; the records it offers as the same person are logged as found",
@@ -83,6 +85,10 @@ SERVES_NO_RECORD = {
     **{
         f"support:{name}": "a reported access: who, as what, which team, when, which kind; never what was read"
         for name in ("reports", "report")
+    },
+    **{
+        f"support:{name}": "messages to support from the contact form: about accounts, never the record"
+        for name in ("support_requests", "support_request")
     },
     **{
         f"support:{name}": "care teams' API clients: names, scopes and times, never the record"

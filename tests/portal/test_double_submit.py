@@ -248,6 +248,7 @@ TOKENLESS_FORMS = {
     "support/create_account.html": "support actions carry their own request_key (SupportAction, unique)",
     "support/invite_patient.html": "support actions carry their own request_key (SupportAction, unique)",
     "support/report.html": "support's answer carries its own request_key (SupportAction, unique)",
+    "support/request.html": "answering locks the case: a second submit finds it answered",
 }
 # Views that accept POST without @idempotent, and why.
 TOKENLESS_VIEWS = {
