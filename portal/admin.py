@@ -9,7 +9,7 @@ from django.db import router
 from django.utils.translation import gettext_lazy as _
 
 # Apps and models whose rows are a patient's data, or say who cares for whom.
-HEALTH_APPS = {"records", "messaging", "careteams", "audit", "support", "fhir_api"}
+HEALTH_APPS = {"records", "messaging", "careteams", "audit", "support", "fhir_api", "agenda"}
 HEALTH_MODELS = {"accounts.Patient", "accounts.Invitation"}
 
 

@@ -87,6 +87,7 @@ INSTALLED_APPS = [
     "records",
     "messaging",
     "fhir_api",
+    "agenda",
     "portal.admin.AdminConfig",  # django.contrib.admin, for superusers only
     "django.contrib.auth",
     "django.contrib.contenttypes",

@@ -3,6 +3,7 @@ from functools import cache
 
 import factory
 from django.contrib.auth.hashers import make_password
+from django.utils import timezone
 
 from portal.accounts.models import Patient, User
 from portal.careteams.models import CareLink, CareTeam, Membership
@@ -74,3 +75,25 @@ class CareLinkFactory(factory.django.DjangoModelFactory):
     patient = factory.SubFactory(PatientFactory)
     team = factory.SubFactory(CareTeamFactory)
     status = CareLink.Status.ACTIVE
+
+
+class AppointmentFactory(factory.django.DjangoModelFactory):
+    """An appointment of ``team`` with ``patient`` (linked by the caller when access
+    matters), next week at 10:00 Paris time, 30 minutes, in person."""
+
+    class Meta:
+        model = "agenda.Appointment"
+
+    patient = factory.SubFactory(PatientFactory)
+    team = factory.SubFactory(CareTeamFactory)
+    starts_at = factory.LazyFunction(
+        lambda: timezone.localtime().replace(hour=10, minute=0, second=0, microsecond=0) + datetime.timedelta(days=7)
+    )
+    duration_minutes = 30
+    ends_at = factory.LazyAttribute(
+        lambda o: o.starts_at.astimezone(datetime.UTC) + datetime.timedelta(minutes=o.duration_minutes)
+    )
+    place = "12 rue des Lilas, 75020 Paris"
+    with_whom = "Dr Claire Martin"
+    instructions = "Venir à jeun."
+    created_by = factory.SubFactory(ClinicianFactory)
