@@ -177,6 +177,42 @@ def live_sessions(*, user: User):
     return UserSession.objects.filter(user=user, session_key__in=live)
 
 
+DEVICE_KEY = "carnet_device"
+
+
+def _device_of(user_agent: str) -> dict:
+    """The browser and system a user-agent string names ("Other" when unknown), by
+    ua-parser (its native resolver, ua-parser-rs). The rules load on the first call
+    in a process; each session is parsed once (see ``name_session_devices``)."""
+    import ua_parser
+
+    result = ua_parser.parse(user_agent or "")
+    browser = result.user_agent.family if result.user_agent else "Other"
+    system = result.os.family if result.os else "Other"
+    return {"browser": browser, "os": system}
+
+
+def device_name(device: dict) -> str:
+    """« Chrome sur Linux », in the reader's language; what is unknown is said so."""
+    browser = device.get("browser") if device.get("browser") != "Other" else None
+    system = device.get("os") if device.get("os") != "Other" else None
+    if browser and system:
+        return _("%(browser)s on %(os)s") % {"browser": browser, "os": system}
+    return browser or system or str(_("Unknown device"))
+
+
+def name_session_devices(sessions) -> list:
+    """``sessions`` (allauth's rows), each with ``device_name`` set. A session's device
+    is parsed from its user-agent once and kept in the row's data, so a page listing
+    sessions parses only those it has never seen."""
+    for session in sessions:
+        if DEVICE_KEY not in session.data:
+            session.data = {**session.data, DEVICE_KEY: _device_of(session.user_agent)}
+            session.save(update_fields=["data"])
+        session.device_name = device_name(session.data[DEVICE_KEY])
+    return sessions
+
+
 def clear_expired_sessions() -> int:
     """Retention: delete expired sessions (Django keeps them until told) and allauth's
     rows for every session that no longer exists. Returns how many sessions went."""

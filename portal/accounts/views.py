@@ -222,6 +222,7 @@ def security(request):
     from allauth.usersessions.models import UserSession
 
     sessions = sorted(UserSession.objects.purge_and_list(request.user), key=lambda s: s.last_seen_at, reverse=True)
+    sessions = services.name_session_devices(sessions)
     devices = services.second_factor_devices(user=request.user)
     context = {
         "devices": [(d, isinstance(d, TOTPDevice)) for d in devices],

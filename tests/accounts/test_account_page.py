@@ -100,6 +100,38 @@ def test_one_other_session_or_all_of_them_can_be_ended(client, login, patient):
     assert client.get("/my/").status_code == 200
 
 
+CHROME_LINUX = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+SAFARI_IPHONE = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "Version/17.5 Mobile/15E148 Safari/604.1"
+)
+
+
+def test_sessions_are_named_by_browser_and_system_parsed_once(client, login, patient, django_assert_num_queries):
+    phone, robot = Client(HTTP_USER_AGENT=SAFARI_IPHONE), Client(HTTP_USER_AGENT="")
+    for other in (phone, robot):
+        login(patient, on=other)
+        other.get("/my/")
+    login(patient)
+    client.get("/my/", HTTP_USER_AGENT=CHROME_LINUX)
+
+    page = client.get(reverse("accounts:security"), HTTP_USER_AGENT=CHROME_LINUX).content.decode()
+    rows = re.findall(r"<td data-label=\"Appareil\">([^<]*)<", page)
+    assert sorted(rows) == ["Appareil inconnu", "Chrome sur Linux", "Mobile Safari sur iOS"]
+    assert "AppleWebKit" not in page  # no raw user-agent string
+    english = client.get(reverse("accounts:security"), HTTP_USER_AGENT=CHROME_LINUX, HTTP_ACCEPT_LANGUAGE="en")
+    assert "Chrome on Linux" in english.content.decode()
+
+    stored = {s.user_agent: s.data["carnet_device"] for s in UserSession.objects.filter(user=patient.user)}
+    assert stored[CHROME_LINUX] == {"browser": "Chrome", "os": "Linux"}
+    saved = UserSession.save
+    try:  # a page seen again parses and writes nothing more
+        UserSession.save = lambda *a, **k: pytest.fail("a session was parsed again")
+        assert client.get(reverse("accounts:security"), HTTP_USER_AGENT=CHROME_LINUX).status_code == 200
+    finally:
+        UserSession.save = saved
+
+
 def test_someone_elses_session_is_404(client, login, patient, other_patient):
     other = Client()
     login(other_patient, on=other)
