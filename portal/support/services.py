@@ -113,6 +113,10 @@ COMMANDS = {
     Action.REMOVE_MEMBERSHIP: gettext_lazy("Remove from a care team"),
 }
 ACCOUNT_ACTIONS = frozenset(COMMANDS)
+# What takes something away from the account holder: shown apart, as a danger zone.
+DESTRUCTIVE_ACTIONS = frozenset(
+    {Action.DEACTIVATE, Action.RESET_SECOND_FACTOR, Action.END_SESSIONS, Action.REMOVE_MEMBERSHIP}
+)
 
 
 def available_actions(*, account: User, locked_until, awaiting_set_up: bool) -> list[tuple[str, str]]:

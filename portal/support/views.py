@@ -72,6 +72,7 @@ def account(request, pk):
         code = None
     addresses = list(EmailAddress.objects.filter(user=user))
     current = [a for a in addresses if a.email.lower() == user.email.lower()]
+    actions = services.available_actions(account=user, locked_until=locked_until, awaiting_set_up=awaiting_set_up)
     context = {
         "account": user,
         "email_verified": any(a.verified for a in current),
@@ -85,7 +86,8 @@ def account(request, pk):
         "invitation": invitation,
         "code": code and code["code"],
         "memberships": user.memberships.select_related("team") if user.is_clinician else [],
-        "actions": services.available_actions(account=user, locked_until=locked_until, awaiting_set_up=awaiting_set_up),
+        "actions": [a for a in actions if a[0] not in services.DESTRUCTIVE_ACTIONS],
+        "danger_actions": [a for a in actions if a[0] in services.DESTRUCTIVE_ACTIONS],
         "history": SupportAction.objects.filter(account=user).select_related("agent")[:10],
     }
     return render(request, "support/account.html", context)
@@ -147,7 +149,8 @@ def act(request, pk, action):
             _("%(action)s: done.") % {"action": label},
         )
         return redirect("support:account", user.pk)
-    return render(request, "support/act.html", {"account": user, "form": form, "label": label})
+    context = {"account": user, "form": form, "label": label, "danger": action in services.DESTRUCTIVE_ACTIONS}
+    return render(request, "support/act.html", context)
 
 
 @access.role_required(User.Role.SUPPORT)

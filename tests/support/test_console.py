@@ -37,6 +37,23 @@ def test_account_page_shows_state_and_nothing_medical(client, login, support, pa
     assert "Not locked" in page or "Pas verrouillé" in page
 
 
+def test_destructive_actions_stand_apart_in_a_danger_zone(client, login, support, patient):
+    login(support)
+    page = client.get(reverse("support:account", args=[patient.user.pk])).content.decode()
+    safe, danger = page.split('class="danger-zone')
+    for action in ("deactivate", "reset_second_factor", "end_sessions"):
+        url = reverse("support:act", args=[patient.user.pk, action])
+        assert url in danger and url not in safe
+    assert reverse("support:act", args=[patient.user.pk, "change_email"]) in safe
+
+    confirm = client.get(reverse("support:act", args=[patient.user.pk, "deactivate"])).content.decode()
+    assert "button-danger" in confirm
+    assert (
+        "button-danger"
+        not in client.get(reverse("support:act", args=[patient.user.pk, "change_email"])).content.decode()
+    )
+
+
 def test_deactivate_needs_a_reason_and_writes_one_audit_row(client, login, support, patient):
     login(support)
     empty = act(client, patient.user, "deactivate", reason="   ")
