@@ -71,6 +71,28 @@ def test_clinician_replies_and_the_patient_sees_team_and_clinician_names(client,
     assert f"{clinician.get_full_name()} — {conversation.team.name}" in page
 
 
+def test_each_reader_sees_their_own_side_apart_from_the_other(client, login, clinician, conversation):
+    """The patient's messages and the team's sit on two sides; the reader's own side is
+    the one marked as theirs (and their own messages say « Vous »), for either reader."""
+    import re
+
+    services.send_message(author=clinician, conversation=conversation, body="Venez demain à 9 h.")
+    colleague = ClinicianFactory()
+    conversation.team.memberships.create(user=colleague)
+
+    def sides(page):
+        return re.findall(r'class="message-bubble (from-\w+)( is-mine)?"', page)
+
+    login(conversation.patient)
+    page = client.get(reverse("messaging:conversation", args=[conversation.pk])).content.decode()
+    assert sides(page) == [("from-patient", " is-mine"), ("from-team", "")]
+    assert "<strong>Vous</strong>" in page
+    login(colleague)  # a team member who did not write: the team's side is still theirs
+    page = client.get(reverse("messaging:conversation", args=[conversation.pk])).content.decode()
+    assert sides(page) == [("from-patient", ""), ("from-team", " is-mine")]
+    assert f"{clinician.get_full_name()} — {conversation.team.name}" in page
+
+
 def test_replying_to_a_closed_conversation_reopens_it(client, login, clinician, conversation):
     services.set_conversation_status(actor=clinician, conversation=conversation, status="closed")
     login(conversation.patient)
