@@ -7,8 +7,9 @@ from django.core.management import call_command
 from django.urls import reverse
 from django_otp.plugins.otp_email.models import EmailDevice
 
-from messaging.models import Conversation, Message, Notification
+from messaging.models import Conversation, Message, Notification, ReplyTemplate
 from portal.accounts.models import Patient, User
+from portal.audit.models import AccessLog
 from portal.careteams.models import CareLink, CareTeam, Membership
 from portal.management.commands.seed_demo import DEMO_PASSWORD
 from records.models import Digest, Document, Measurement, News, Observation, Prescription
@@ -32,6 +33,8 @@ def snapshot():
         "measurements": Measurement.objects.count(),
         "documents": sorted(Document.objects.values_list("patient__ins", "title", "sha256")),
         "devices": sorted(EmailDevice.objects.values_list("user__email", "name", "confirmed")),
+        "reads": sorted(AccessLog.objects.values_list("patient__ins", "actor__email", "action", "target")),
+        "reply_templates": sorted(ReplyTemplate.objects.values_list("team__name", "title")),
     }
 
 
@@ -50,6 +53,11 @@ def test_seed_demo_is_deterministic_and_idempotent(capsys):
     # Demo history is nobody's news: no digest email; one "new" document to show.
     assert not Digest.objects.filter(status="pending").exists()
     assert list(News.objects.unseen().values_list("patient__first_name", "kind")) == [("Camille", "document")]
+    # Every page shows something: Camille's access history, each team's canned replies.
+    assert {action for _, email, action, _ in first["reads"] if email.startswith(("claire.", "sophie."))} >= {
+        "view_record", "view_document",
+    }  # fmt: skip
+    assert {team for team, _ in first["reply_templates"]} >= {"Cabinet médical des Lilas"}
     # Demo identities are INS test identities.
     assert set(Patient.objects.values_list("ins_oid", flat=True)) == {"1.2.250.1.213.1.4.10"}
     out = capsys.readouterr().out

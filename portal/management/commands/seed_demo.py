@@ -13,8 +13,10 @@ from django.utils import timezone
 from django_otp.plugins.otp_email.models import EmailDevice
 
 from messaging import services
-from messaging.models import Conversation, Notification
+from messaging.models import Conversation, Notification, ReplyTemplate
+from portal import access
 from portal.accounts.models import InsKind, Patient, User, nir_key
+from portal.audit.models import AccessLog
 from portal.careteams.models import CareLink, CareTeam, Membership
 from records import services as services_records
 from records.models import Allergy, Condition, Digest, LabReport, Measurement, News, Prescription, Vaccination
@@ -138,6 +140,26 @@ VACCINATIONS = [
 DOCUMENTS = [
     ("Compte rendu de consultation", "report", 40),
     ("Ordonnance", "prescription", 40),
+]
+# Reads of Camille's record by her care teams, for her access history: (clinician index, action, target).
+READS = [
+    (0, AccessLog.Action.VIEW_RECORD, ""),
+    (0, AccessLog.Action.VIEW_DOCUMENT, "Compte rendu de consultation"),
+    (0, AccessLog.Action.VIEW_RESULTS, "Hémoglobine glyquée"),
+    (2, AccessLog.Action.VIEW_RECORD, ""),
+    (2, AccessLog.Action.DOWNLOAD_DOCUMENT, "Ordonnance"),
+]
+# Each team's canned replies: (team index, title, text between the greeting and the closing).
+REPLY_TEMPLATES = [
+    (0, "Prendre rendez-vous", "Pour en parler, prenez rendez-vous au cabinet au 04 00 00 00 00 ou en ligne."),
+    (0, "Résultats normaux", "Vos résultats sont dans les valeurs habituelles : rien à faire de plus."),
+    (
+        0,
+        "Renouvellement d’ordonnance",
+        "Votre ordonnance renouvelée est dans vos documents : présentez-la en pharmacie.",
+    ),
+    (1, "Consultation de suivi", "Le secrétariat du service vous appellera pour fixer votre consultation de suivi."),
+    (1, "Avant un examen", "Venez à jeun, avec votre carte Vitale et vos derniers résultats."),
 ]
 
 
@@ -273,6 +295,15 @@ class Command(BaseCommand):
         )
         News.objects.unseen().filter(patient__user__isnull=True).update(seen_at=timezone.now())
 
+    def _access_history_and_reply_templates(self, camille, teams, clinicians):
+        """Camille's access history shows her teams' reads; each team has canned replies."""
+        if not AccessLog.objects.filter(patient=camille, actor_role=User.Role.CLINICIAN).exists():
+            for clinician_index, action, target in READS:
+                access.trace_read(clinicians[clinician_index], camille, action, target)
+        for team_index, title, body in REPLY_TEMPLATES:
+            body = f"Bonjour,\n\n{body}\n\nBien cordialement,"
+            ReplyTemplate.objects.get_or_create(team=teams[team_index], title=title, defaults={"body": body})
+
     @transaction.atomic
     def handle(self, *args, **options):
         teams = []
@@ -320,6 +351,7 @@ class Command(BaseCommand):
         for index, patient in enumerate(patients):
             self._records(index, patient, teams, clinicians)
         self._history_is_not_news(patients[0])
+        self._access_history_and_reply_templates(patients[0], teams, clinicians)
 
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
         self.stdout.write(f"Demo logins (password for all: {DEMO_PASSWORD}):")
