@@ -125,3 +125,60 @@ def test_no_wcag_violation_on_any_page(browser, live_server, demo, role):
     print(f"{role}: {len(audited)} pages audited")
     assert len(audited) >= 4 * 4, audited  # the crawl did reach the role's pages
     assert violations == [], "\n".join(violations)
+
+
+# The main forms, sent empty: their error states are pages too. (role, URL name, its arguments from the demo)
+FORMS = [
+    (None, "contact", ()),
+    ("patient", "records:upload", ()),
+    ("patient", "records:profile", ()),
+    ("patient", "messaging:new", ()),
+    ("clinician", "careteams:register_patient", ()),
+    ("clinician", "records:clinician_upload", ("camille",)),
+    ("clinician", "records:add_prescription", ("camille",)),
+    ("clinician", "records:add_lab_report", ("camille",)),
+    ("support", "support:create_account", ("clinician",)),
+    ("support", "support:act", ("camille-account", "deactivate")),
+]
+SUBMIT_EMPTY = """() => {
+    const fields = f => f.querySelectorAll('input:not([type=hidden]):not([type=checkbox]), select, textarea').length;
+    const form = [...document.querySelectorAll('main form[method=post]')].sort((a, b) => fields(b) - fields(a))[0];
+    for (const field of form.querySelectorAll('input:not([type=hidden]):not([type=checkbox]):not([type=radio]), textarea')) field.value = '';
+    for (const select of form.querySelectorAll('select')) select.selectedIndex = 0;
+    form.noValidate = true;
+    form.requestSubmit();
+}"""
+
+
+def test_no_wcag_violation_on_the_error_state_of_the_main_forms(browser, live_server, demo):
+    """Each form sent empty comes back with its error summary, « Erreur – » in the
+    title, and no axe violation, in both languages and at both widths."""
+    from portal.accounts.models import Patient
+
+    camille = Patient.objects.get(user__email=demo_email(ROLES["patient"]))
+    arguments = {"camille": camille.pk, "camille-account": camille.user_id}
+    violations, audited = [], 0
+    for language in ("fr", "en"):
+        for role, name, args in FORMS:
+            context = browser.new_context(base_url=live_server.url, locale=f"{language}-FR")
+            cookies = [{"name": settings.LANGUAGE_COOKIE_NAME, "value": language, "url": live_server.url}]
+            if role:
+                user = User.objects.get(email=demo_email(ROLES[role]))
+                cookies.append({**session_cookie(user), "domain": "localhost", "path": "/", "secure": True})
+            context.add_cookies(cookies)
+            context.add_init_script(script=AXE)
+            page = context.new_page()
+            page.set_default_timeout(15_000)
+            url = reverse(name, args=[arguments.get(a, a) for a in args])
+            assert page.goto(url).ok, url
+            with page.expect_navigation():
+                page.evaluate(SUBMIT_EMPTY)
+            assert page.locator(".error-summary").count() == 1, f"{url}: no error summary"
+            assert page.title().startswith("Erreur" if language == "fr" else "Error"), (url, page.title())
+            for width, (w, h) in WIDTHS.items():
+                page.set_viewport_size({"width": w, "height": h})
+                violations += [f"[{language} {width}] {url} (errors) {line}" for line in audit(page)]
+                audited += 1
+            context.close()
+    assert audited == len(FORMS) * 2 * 2
+    assert violations == [], "\n".join(violations)
