@@ -44,6 +44,8 @@ class Conversation(models.Model):
     prescription = models.ForeignKey(
         "records.Prescription", null=True, blank=True, on_delete=models.PROTECT, related_name="renewal_requests"
     )
+    # Set by the care team: kept from the patient's representatives.
+    confidential = models.BooleanField(_("confidential from the representatives"), default=False)
     created_at = models.DateTimeField(default=timezone.now)
     last_message_at = models.DateTimeField(default=timezone.now, db_index=True)
 

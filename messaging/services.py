@@ -47,12 +47,15 @@ You have a new message on Carnet. Sign in to read it:
 
 
 def recipients_of(message: Message) -> list[User]:
-    """Who is told about ``message``: the patient when the care team writes; the
-    assigned clinician (else every clinician of the team) when the patient writes."""
+    """Who is told about ``message``: the patient, and those who act for them on messages
+    (never for a conversation kept confidential from them), when the care team writes;
+    the assigned clinician (else every clinician of the team) when the patient or their
+    representative writes."""
     conversation = message.conversation
     if message.author.is_clinician:
         user = conversation.patient.user
-        return [user] if user is not None and user.is_active else []
+        told = [user] if user is not None and user.is_active else []
+        return told + list(_representatives(conversation))
     if conversation.assigned_to_id and conversation.assigned_to.is_active:
         return [conversation.assigned_to]
     return list(conversation.team.members.filter(is_active=True, role=User.Role.CLINICIAN))
@@ -180,11 +183,19 @@ def _send(author, conversation, body, uploads, stored) -> Message:
     return message
 
 
+def _representatives(conversation: Conversation):
+    from portal import access
+
+    return access.representatives_told(conversation.patient, access.MESSAGES, confidential=conversation.confidential)
+
+
 def readers_of(conversation: Conversation) -> set[int]:
-    """The users who read ``conversation``: the patient's login and the team's clinicians."""
+    """The users who read ``conversation``: the patient's login, those who act for them
+    on messages, and the team's clinicians."""
     readers = set(conversation.team.members.filter(role=User.Role.CLINICIAN).values_list("pk", flat=True))
     if conversation.patient.user_id is not None:
         readers.add(conversation.patient.user_id)
+    readers |= set(_representatives(conversation).values_list("pk", flat=True))
     return readers
 
 
@@ -253,6 +264,13 @@ def set_conversation_status(*, actor: User, conversation: Conversation, status: 
     conversation.save(update_fields=["status"])
     kind = Event.Kind.CLOSED if status == Conversation.Status.CLOSED else Event.Kind.REOPENED
     Event.objects.create(conversation=conversation, actor=actor, kind=kind)
+
+
+def set_conversation_confidential(*, conversation: Conversation, confidential: bool) -> None:
+    """Keep ``conversation`` from the patient's representatives, or lift it."""
+    if conversation.confidential != confidential:
+        conversation.confidential = confidential
+        conversation.save(update_fields=["confidential"])
 
 
 def conversations_unread_by(*, user: User):

@@ -11,6 +11,7 @@ urlpatterns = [
     path("<int:pk>/thread/", views.thread, name="thread"),
     path("<int:pk>/assign/", views.assign, name="assign"),
     path("<int:pk>/status/", views.set_status, name="status"),
+    path("<int:pk>/confidential/", views.set_confidential, name="set_confidential"),
     path("attachments/<int:pk>/", views.attachment, name="attachment"),
     path("attachments/<int:pk>/save/", views.save_attachment, name="save_attachment"),
     path("team/", views.team_inbox, name="team_inbox"),

@@ -28,10 +28,18 @@ def _bound(request):
 @access.role_required(User.Role.PATIENT)
 @require_safe
 def inbox(request):
-    """The patient's conversations, newest activity first, with unread counts."""
-    conversations = access.conversations_for(request.user).select_related("team").with_unread_for(request.user)
+    """The conversations of the record one is in, newest activity first, with unread counts."""
+    patient = access.record_for(request, access.MESSAGES).patient
+    conversations = (
+        access.conversations_for(request.user)
+        .filter(patient=patient)
+        .select_related("team")
+        .with_unread_for(request.user)
+    )
     page = keyset_page(conversations, request.GET, field="last_message_at", size=PAGE_SIZE)
-    return render(request, "messaging/inbox.html", {"page": page})
+    return access.render_record(
+        request, "messaging/inbox.html", {"page": page}, patient=patient, action=AccessLog.Action.VIEW_RECORD
+    )
 
 
 def _new_conversation(request, *, patient, teams):
@@ -56,7 +64,7 @@ def _new_conversation(request, *, patient, teams):
 @access.role_required(User.Role.PATIENT)
 @idempotent
 def new_conversation(request):
-    patient = access.get_own_patient(request.user)
+    patient = access.record_for(request, access.MESSAGES).patient
     teams = access.teams_patient_can_write_to(patient)
     return _new_conversation(request, patient=patient, teams=teams)
 
@@ -137,6 +145,7 @@ def _conversation_context(request, conversation, form):
 def conversation(request, pk):
     """Read a conversation and reply. A reply to a closed conversation reopens it."""
     conversation = access.get_conversation_for(request.user, pk)
+    access.check_in_record(request, conversation.patient, access.MESSAGES)
     initial = {}
     template_id = request.GET.get("template", "")
     if request.user.is_clinician and template_id.isdigit():
@@ -177,6 +186,7 @@ def thread(request, pk):
     answer, which carries nothing of the record and is not logged; new messages
     are appended to the page, announced, marked read and logged as a read."""
     conversation = access.get_conversation_for(request.user, pk)
+    access.check_in_record(request, conversation.patient, access.MESSAGES)
     after = request.GET.get("after", "")
     after = int(after) if after.isdigit() else 0
     new = list(_thread(conversation).filter(pk__gt=after))
@@ -259,6 +269,7 @@ def attachment(request, pk):
     """Download an attachment, verified against its hash; never served when altered."""
     attachment = access.get_attachment_for(request.user, pk)
     conversation = attachment.message.conversation
+    access.check_in_record(request, conversation.patient, access.MESSAGES)
     try:
         data = services.read_attachment(attachment=attachment)
     except files.IntegrityError:
@@ -277,6 +288,8 @@ def attachment(request, pk):
 def save_attachment(request, pk):
     """Copy an attachment into the patient's documents."""
     attachment = access.get_attachment_for(request.user, pk)
+    access.check_in_record(request, attachment.message.conversation.patient, access.MESSAGES)
+    access.check_in_record(request, attachment.message.conversation.patient, access.DOCUMENTS)
     try:
         document = services.save_attachment_to_documents(user=request.user, attachment=attachment)
     except (files.IntegrityError, ValidationError):
@@ -284,3 +297,17 @@ def save_attachment(request, pk):
         return redirect("messaging:conversation", attachment.message.conversation_id)
     messages.success(request, _("The file has been saved to your documents."))
     return redirect("records:document", document.pk)
+
+
+@require_POST
+@access.role_required(User.Role.CLINICIAN)
+@idempotent
+def set_confidential(request, pk):
+    """The care team keeps a conversation from the patient's representatives (a minor's
+    secret care), or lifts it: they no longer see it, nor hear of its messages."""
+    conversation = access.get_conversation_for(request.user, pk)
+    services.set_conversation_confidential(
+        conversation=conversation, confidential=request.POST.get("confidential") == "1"
+    )
+    messages.success(request, _("Conversation updated."))
+    return redirect("messaging:conversation", conversation.pk)

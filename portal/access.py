@@ -5,6 +5,7 @@ A patient that exists but is not yours raises ``Http404``, exactly like one
 that does not exist. Support staff get no patient at all.
 """
 
+from dataclasses import dataclass
 from functools import wraps
 
 from django.contrib.auth.decorators import login_required
@@ -14,7 +15,7 @@ from django.shortcuts import render
 from django.utils.http import content_disposition_header
 
 from messaging.models import Attachment, Conversation
-from portal.accounts.models import Patient, User
+from portal.accounts.models import Patient, Representation, User
 from portal.audit.models import AccessLog
 from portal.careteams.models import CareLink, CareTeam, ClinicianBlock
 from records.models import Document, Export
@@ -24,11 +25,176 @@ def _is_active(user, role) -> bool:
     return user.is_authenticated and user.is_active and user.role == role
 
 
-def patients_acted_for(user) -> QuerySet[Patient]:
-    """Patients whose record ``user`` holds as the patient: their own record."""
+# --- Records acted for: one's own, and those one represents -------------------------------
+
+# The parts of a record a view serves. A trusted helper is given some of the first four;
+# a parent or a legal representative acts for all but "history" (the record's access
+# history stays its holder's, as do their own choices about it); the holder for all.
+DOCUMENTS, RESULTS, PRESCRIPTIONS, MESSAGES = Representation.PARTS
+PROFILE, MANAGE, HISTORY = "profile", "manage", "history"
+OWN_PARTS = frozenset({*Representation.PARTS, PROFILE, MANAGE, HISTORY})
+FULL_PARTS = OWN_PARTS - {HISTORY}
+
+# Which part each record model belongs to, and its confidentiality flag (the field that,
+# when true, keeps the row from representatives).
+MODEL_PART = {
+    "Document": (DOCUMENTS, "confidential"),
+    "Prescription": (PRESCRIPTIONS, "confidential"),
+    "LabReport": (RESULTS, "confidential"),
+    "Observation": (RESULTS, "report__confidential"),
+    "Conversation": (MESSAGES, "confidential"),
+    "Allergy": (PROFILE, None),
+    "Condition": (PROFILE, None),
+    "Vaccination": (PROFILE, None),
+    "Measurement": (PROFILE, None),
+    "RecordEvent": (MANAGE, "prescription__confidential"),
+}
+
+SELF = "self"
+CURRENT_RECORD_SESSION_KEY = "current_record"
+
+
+@dataclass(frozen=True)
+class Record:
+    """The record a patient-side page is about, and what its user may do in it:
+    ``kind`` is "self" for one's own record, else the representation's kind."""
+
+    patient: Patient
+    kind: str
+    parts: frozenset
+    representation: Representation | None = None
+
+    @property
+    def is_own(self) -> bool:
+        return self.kind == SELF
+
+    def may(self, part) -> bool:
+        return part in self.parts
+
+    def require(self, part) -> "Record":
+        """This record, when its user may act on ``part`` of it; else 404."""
+        if part not in self.parts:
+            raise Http404
+        return self
+
+
+def representations_of(user, part=None, at=None) -> QuerySet[Representation]:
+    """The representations in force through which ``user`` acts for others' records,
+    those covering ``part`` only when it is given."""
+    if not _is_active(user, User.Role.PATIENT):
+        return Representation.objects.none()
+    found = Representation.objects.active(at).filter(representative=user)
+    if part in Representation.PARTS:
+        found = found.filter(Q(kind__in=[Representation.Kind.PARENT, Representation.Kind.LEGAL]) | Q(**{part: True}))
+    elif part is not None:
+        found = found.filter(kind__in=[Representation.Kind.PARENT, Representation.Kind.LEGAL])
+        if part == HISTORY:
+            found = found.none()
+    return found
+
+
+def patients_acted_for(user, part=None) -> QuerySet[Patient]:
+    """Patients whose record ``user`` acts for (on ``part`` of it, when given): their own,
+    and those they represent."""
     if not _is_active(user, User.Role.PATIENT):
         return Patient.objects.none()
-    return Patient.objects.filter(user=user)
+    return Patient.objects.filter(Q(user=user) | Q(pk__in=representations_of(user, part).values("patient")))
+
+
+def records_of(user) -> list[Record]:
+    """Every record ``user`` acts for, their own first, each with its kind and parts:
+    the choices of the record switcher."""
+    if not _is_active(user, User.Role.PATIENT):
+        return []
+    records = [Record(patient, SELF, OWN_PARTS) for patient in Patient.objects.filter(user=user)]
+    for representation in representations_of(user).select_related("patient").order_by("patient__birth_date", "pk"):
+        parts = FULL_PARTS if representation.is_full else representation.parts
+        records.append(Record(representation.patient, representation.kind, parts, representation))
+    return records
+
+
+def current_record(request) -> Record:
+    """The record the patient-side pages are about: the one chosen in the switcher (kept
+    in the session), checked against the policy at every request; when that choice no
+    longer holds (a representation ended or expired), the user's own record, else the
+    first they represent. 404 for anyone acting for no record."""
+    records = records_of(request.user)
+    if not records:
+        raise Http404
+    chosen = request.session.get(CURRENT_RECORD_SESSION_KEY)
+    for record in records:
+        if record.patient.pk == chosen:
+            return record
+    return records[0]
+
+
+def choose_record(request, pk) -> Record:
+    """Switch to the record ``pk`` (from the switcher's form): 404 when ``request.user``
+    does not act for it."""
+    for record in records_of(request.user):
+        if str(record.patient.pk) == str(pk):
+            request.session[CURRENT_RECORD_SESSION_KEY] = record.patient.pk
+            return record
+    raise Http404
+
+
+def record_for(request, part) -> Record:
+    """The current record, when the user may act on ``part`` of it; else 404. What every
+    patient-side page asks first."""
+    return current_record(request).require(part)
+
+
+def check_in_record(request, patient, part) -> None:
+    """For a page about one item found by its id: when a patient-side user reads it, it
+    must belong to the record they are in (one record per page), in a part they may act
+    on; else 404. Clinicians are checked by the lookups themselves."""
+    if request.user.is_patient:
+        record = current_record(request)
+        if record.patient.pk != patient.pk or not record.may(part):
+            raise Http404
+
+
+def _patient_rows(user, model_name) -> Q:
+    """For a patient-side user: the rows of a record model of their own record, and of the
+    records they represent with the model's part, confidential rows excepted."""
+    part, confidential = MODEL_PART[model_name]
+    represented = Q(patient__in=representations_of(user, part).values("patient"))
+    if confidential:
+        represented &= Q(**{confidential: False})
+    return Q(patient__user=user) | represented
+
+
+def representatives_told(patient, part, *, confidential=False) -> QuerySet[User]:
+    """The logins to tell (content-free) of news in ``part`` of ``patient``'s record:
+    its active representatives covering that part; nobody for a confidential item."""
+    if confidential:
+        return User.objects.none()
+    found = Representation.objects.active().filter(patient=patient)
+    if part in Representation.PARTS:
+        found = found.filter(Q(kind__in=[Representation.Kind.PARENT, Representation.Kind.LEGAL]) | Q(**{part: True}))
+    return User.objects.filter(is_active=True, pk__in=found.values("representative"))
+
+
+def news_for_representative(user) -> QuerySet:
+    """The news of the records ``user`` represents, in the parts they act on, never about
+    a confidential item: what their (content-free) digest may mention."""
+    from records.models import News
+
+    rows = Q()
+    for field, part in (("document", DOCUMENTS), ("lab_report", RESULTS), ("prescription", PRESCRIPTIONS)):
+        rows |= Q(
+            **{f"{field}__isnull": False, f"{field}__confidential": False},
+            patient__in=representations_of(user, part).values("patient"),
+        )
+    return News.objects.filter(rows)
+
+
+def get_represented_patient(user, pk) -> Patient:
+    """A patient ``user`` currently represents, by primary key; 404 otherwise."""
+    try:
+        return Patient.objects.get(pk=pk, pk__in=representations_of(user).values("patient"))
+    except (Patient.DoesNotExist, ValueError, TypeError):
+        raise Http404 from None
 
 
 def teams_of(user) -> QuerySet[CareTeam]:
@@ -53,14 +219,6 @@ def patients_cared_for(user) -> QuerySet[Patient]:
     )
 
 
-def get_own_patient(user) -> Patient:
-    """The record a patient user acts for, or 404 for anyone else."""
-    patient = patients_acted_for(user).first()
-    if patient is None:
-        raise Http404
-    return patient
-
-
 def get_cared_patient(user, pk) -> Patient:
     """A patient ``user`` cares for, by primary key; 404 for unknown and not-yours alike."""
     try:
@@ -79,21 +237,33 @@ def get_own_access_log(user, pk) -> AccessLog:
     """A line of the signed-in patient's own access history; 404 for a line of anyone
     else's, for an unknown one, and for anyone who is not a patient."""
     try:
-        return AccessLog.objects.get(pk=pk, patient__in=patients_acted_for(user))
+        return AccessLog.objects.get(pk=pk, patient__user=user)
     except (AccessLog.DoesNotExist, ValueError, TypeError):
         raise Http404 from None
+
+
+def actor_role(user, patient) -> str:
+    """The role an access-log row names: a representative's kind ("parent", "legal",
+    "helper") when ``user`` acts for ``patient``; else the user's role."""
+    if user.is_patient and patient.user_id != user.pk:
+        kind = representations_of(user).filter(patient=patient).values_list("kind", flat=True).first()
+        return kind or user.role
+    return user.role
 
 
 def trace_read(user, patient, action, target="", team=None) -> AccessLog | None:
     """Write one access-log row for a read of ``patient``'s data by someone other
     than the patient. The patient's own reads are not logged. ``team``: the team a
-    care team's software reads for (else found from the reader's memberships)."""
+    care team's software reads for (else found from the reader's memberships). A
+    representative's read is logged with their kind ("parent", "helper"...) as role,
+    so the history says who acted, and for whom."""
     if patient.user_id is not None and patient.user_id == user.pk:
         return None
-    if team is None:
+    role = actor_role(user, patient)
+    if team is None and user.is_clinician:
         team = team_caring_for(user, patient)
     return AccessLog.objects.create(
-        patient=patient, actor=user, actor_role=user.role, team=team, action=action, target=target[:255]
+        patient=patient, actor=user, actor_role=role, team=team, action=action, target=target[:255]
     )
 
 
@@ -142,7 +312,7 @@ def conversations_for(user) -> QuerySet[Conversation]:
     """Conversations ``user`` may read: a patient's own; for a clinician, those of
     their care teams with patients they care for through that very team."""
     if _is_active(user, User.Role.PATIENT):
-        return Conversation.objects.filter(patient__in=patients_acted_for(user))
+        return Conversation.objects.filter(_patient_rows(user, "Conversation"))
     if _is_active(user, User.Role.CLINICIAN):
         same_team_link = _active_links(user).filter(patient=OuterRef("patient"), team=OuterRef("team"))
         return Conversation.objects.filter(Exists(same_team_link), patient__in=patients_cared_for(user))
@@ -194,7 +364,7 @@ def documents_visible_to(user) -> QuerySet[Document]:
     ended or blocked that team, even if another of the clinician's teams still
     gives access to the record."""
     if _is_active(user, User.Role.PATIENT):
-        return Document.objects.filter(patient__in=patients_acted_for(user))
+        return Document.objects.filter(_patient_rows(user, "Document"))
     if _is_active(user, User.Role.CLINICIAN):
         publisher_still_active = _active_links(user).filter(patient=OuterRef("patient"), team=OuterRef("author_team"))
         return Document.objects.filter(patient__in=patients_cared_for(user)).filter(
@@ -215,7 +385,7 @@ def items_visible_to(user, model) -> QuerySet:
     """Rows of a record model (prescriptions, lab reports, observations, profile
     entries) ``user`` may see: a patient's own; a clinician's cared-for patients'."""
     if _is_active(user, User.Role.PATIENT):
-        return model.objects.filter(patient__in=patients_acted_for(user))
+        return model.objects.filter(_patient_rows(user, model.__name__))
     if _is_active(user, User.Role.CLINICIAN):
         return model.objects.filter(patient__in=patients_cared_for(user))
     return model.objects.none()
@@ -230,10 +400,12 @@ def get_item_for(user, model, pk):
 
 
 def exports_for(user) -> QuerySet[Export]:
-    """Exports ``user`` may see and download: only a patient's own, never anyone else's."""
+    """Exports ``user`` may see and download: those they asked for, of their own record
+    or of one they fully represent (never a helper's; never another person's export)."""
     if not _is_active(user, User.Role.PATIENT):
         return Export.objects.none()
-    return Export.objects.filter(patient__in=patients_acted_for(user), requested_by=user)
+    represented = Q(patient__in=representations_of(user, MANAGE).values("patient"))
+    return Export.objects.filter(Q(patient__user=user) | represented, requested_by=user)
 
 
 def get_export_for(user, pk) -> Export:

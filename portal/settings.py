@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 from django.utils.translation import gettext_lazy as _
@@ -83,6 +84,7 @@ INSTALLED_APPS = [
     "portal.careteams",
     "portal.audit",
     "portal.support",
+    "portal.representation",
     "portal",
     "records",
     "messaging",
@@ -150,6 +152,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "messaging.context_processors.unread_messages",
+                "portal.representation.context_processors.records",
             ],
             "builtins": ["portal.templatetags.idempotency"],
         },
@@ -517,6 +520,8 @@ CELERY_BEAT_SCHEDULE = {
     "purge-form-submissions": {"task": "portal.tasks.purge_form_submissions", "schedule": 3600.0},
     "check-audit-chains": {"task": "portal.audit.tasks.check_audit_chains", "schedule": 3600.0},
     "relay-report-copies": {"task": "portal.audit.tasks.relay_report_copies", "schedule": 300.0},
+    # Parental representations end at 18 (idempotent: a second run ends and sends nothing).
+    "end-minorities": {"task": "portal.representation.tasks.end_minorities", "schedule": crontab(hour=3, minute=15)},
 }
 # Who is mailed when the periodic check finds a broken link in the audit chains.
 AUDIT_ALERT_EMAIL = env("AUDIT_ALERT_EMAIL", "")

@@ -19,6 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from portal import access
 from portal.accounts.middleware import TERMS_SESSION_KEY
 from portal.accounts.models import User
+from portal.audit.models import AccessLog
 from portal.celery import app as celery_app
 from portal.idempotency import idempotent
 from portal.models import TermsAcceptance
@@ -124,33 +125,44 @@ def home(request):
 @access.role_required(User.Role.PATIENT)
 @require_safe
 def patient_home(request):
-    patient = access.get_own_patient(request.user)
-    conversations = (
-        access.conversations_for(request.user)
-        .select_related("team")
-        .with_unread_for(request.user)
-        .order_by("-last_message_at", "-pk")[:3]
-    )
-    documents = access.documents_visible_to(request.user).filter(patient=patient)[:3]
-    prescriptions = (
-        access.items_visible_to(request.user, Prescription)
-        .filter(patient=patient, start_date__lte=timezone.localdate())
-        .exclude(end_date__lt=timezone.localdate())
-        .current(timezone.localdate())[:3]
-    )
-    reports = list(access.items_visible_to(request.user, LabReport).filter(patient=patient)[:3])
-    documents, prescriptions = list(documents), list(prescriptions)
+    """The dashboard of the record one is in: its own, or one they act for, each part
+    shown only when they may act on it (and confidential items never to a representative)."""
+    record = access.current_record(request)
+    patient, user, today = record.patient, request.user, timezone.localdate()
+    conversations = documents = prescriptions = reports = ()
+    if record.may(access.MESSAGES):
+        conversations = (
+            access.conversations_for(user)
+            .filter(patient=patient)
+            .select_related("team")
+            .with_unread_for(user)
+            .order_by("-last_message_at", "-pk")[:3]
+        )
+    if record.may(access.DOCUMENTS):
+        documents = list(access.documents_visible_to(user).filter(patient=patient)[:3])
+    if record.may(access.PRESCRIPTIONS):
+        prescriptions = list(
+            access.items_visible_to(user, Prescription)
+            .filter(patient=patient, start_date__lte=today)
+            .exclude(end_date__lt=today)
+            .current(today)[:3]
+        )
+    if record.may(access.RESULTS):
+        reports = list(access.items_visible_to(user, LabReport).filter(patient=patient)[:3])
     context = {
         "new_documents": records.unseen_news_ids(patient=patient, field="document_id", items=documents),
         "new_prescriptions": records.unseen_news_ids(patient=patient, field="prescription_id", items=prescriptions),
         "new_reports": records.unseen_news_ids(patient=patient, field="lab_report_id", items=reports),
         "patient": patient,
+        "record": record,
         "conversations": conversations,
         "documents": documents,
         "prescriptions": prescriptions,
         "reports": reports,
     }
-    return render(request, "portal/patient_home.html", context)
+    return access.render_record(
+        request, "portal/patient_home.html", context, patient=patient, action=AccessLog.Action.VIEW_RECORD
+    )
 
 
 def _check_database():

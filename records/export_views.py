@@ -1,11 +1,11 @@
 from django.contrib import messages
-from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from portal import access
 from portal.accounts.models import User
+from portal.audit.models import AccessLog
 from portal.idempotency import idempotent
 from records import exports, files
 from records.export_forms import ExportRequestForm
@@ -23,7 +23,7 @@ def _context(request, patient, form):
 @idempotent
 def export_page(request):
     """Request an export and follow the state of each one."""
-    patient = access.get_own_patient(request.user)
+    patient = access.record_for(request, access.MANAGE).patient
     conversations = access.conversations_for(request.user).filter(patient=patient).select_related("team")
     form = ExportRequestForm(
         request.POST if request.method == "POST" else None,
@@ -44,15 +44,21 @@ def export_page(request):
             else:
                 messages.info(request, _("The same export is already being prepared; follow it below."))
             return redirect("exports:page")
-        return render(request, PAGE, _context(request, patient, form), status=400)
-    return render(request, PAGE, _context(request, patient, form))
+        return _render(request, PAGE, _context(request, patient, form), patient=patient, status=400)
+    return _render(request, PAGE, _context(request, patient, form), patient=patient)
+
+
+def _render(request, template, context, *, patient, status=200):
+    return access.render_record(
+        request, template, context, patient=patient, action=AccessLog.Action.VIEW_RECORD, status=status
+    )
 
 
 @require_GET
 @access.role_required(User.Role.PATIENT)
 def export_list(request):
     """The list of exports alone, polled by htmx while one is pending."""
-    patient = access.get_own_patient(request.user)
+    patient = access.record_for(request, access.MANAGE).patient
     return render(request, f"{PAGE}#export-list", _context(request, patient, None))
 
 
@@ -61,6 +67,7 @@ def export_list(request):
 def download(request, pk):
     """A ready export's file, opened and verified; only for the patient who asked."""
     export = access.get_export_for(request.user, pk)
+    access.check_in_record(request, export.patient, access.MANAGE)
     if export.state != Export.State.READY:
         return redirect("exports:page")
     try:
@@ -68,8 +75,7 @@ def download(request, pk):
     except files.IntegrityError:
         messages.error(request, _("This export can no longer be read. Please request it again."))
         return redirect("exports:page")
-    response = HttpResponse(data, content_type=export.content_type)
-    response["Content-Disposition"] = f'attachment; filename="{export.download_name()}"'
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Cache-Control"] = "no-store, private"
-    return response
+    return access.send_record_file(
+        request, patient=export.patient, action=AccessLog.Action.EXPORT, target=export.get_kind_display(),
+        data=data, content_type=export.content_type, filename=export.download_name(),
+    )  # fmt: skip

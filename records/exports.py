@@ -18,6 +18,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from portal import access
 from portal.audit.models import AccessLog
 from records import export_builders, files
 from records.models import Export
@@ -81,6 +82,8 @@ def request_export(
     queued or running. Returns (export, created). The task is enqueued after commit.
     The file and its email are in ``language`` (the page's, when asked from it)."""
     key = fingerprint(kind, options)
+    if patient.user_id != user.pk:  # each parent's export is their own (what they may see may differ)
+        key = f"{user.pk}:{key}"[:200]
     pending = Export.objects.filter(patient=patient, fingerprint=key, state__in=Export.PENDING_STATES)
     existing = pending.first()
     if existing is not None:
@@ -100,7 +103,7 @@ def request_export(
     AccessLog.objects.create(
         patient=patient,
         actor=user,
-        actor_role=user.role,
+        actor_role=access.actor_role(user, patient),
         action=AccessLog.Action.EXPORT,
         target=str(export.get_kind_display()),
     )
@@ -151,6 +154,8 @@ def _set_progress(export_id: int, token: str, percent: int) -> None:
 
 def _build(export: Export, progress) -> bytes:
     user, patient, options = export.requested_by, export.patient, export.options
+    if not access.patients_acted_for(user, access.MANAGE).filter(pk=patient.pk).exists():
+        raise export_builders.Gone  # a representation ended (or expired) since the request
     with translation.override(export.language):
         if export.kind == Export.Kind.SUMMARY:
             return export_builders.build_summary(

@@ -35,6 +35,9 @@ class PastDates:
             self.fields[name].widget.attrs["max"] = timezone.localdate().isoformat()
 
 
+CONFIDENTIAL_HELP = _("A minor's care kept from their parents: never shown to the record's representatives.")
+
+
 class DocumentUploadForm(PastDates, forms.Form):
     past_dates = ("care_date",)
     title = forms.CharField(label=_("Title"), max_length=200)
@@ -45,6 +48,15 @@ class DocumentUploadForm(PastDates, forms.Form):
         help_text=_("PDF, JPEG, PNG or plain text, 20 MB at most."),
         widget=forms.ClearableFileInput(attrs={"accept": ".pdf,.jpg,.jpeg,.png,.txt"}),
     )
+    # For care teams only (the patient's own upload form has no such field).
+    confidential = forms.BooleanField(
+        label=_("Confidential from the representatives"), required=False, help_text=CONFIDENTIAL_HELP
+    )
+
+    def __init__(self, *args, by_care_team=False, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not by_care_team:
+            del self.fields["confidential"]
 
 
 class DocumentFilterForm(forms.Form):
@@ -70,8 +82,10 @@ class DocumentFilterForm(forms.Form):
 class PrescriptionForm(forms.ModelForm):
     class Meta:
         model = Prescription
-        fields = ["medication", "dosage", "frequency", "route", "start_date", "end_date", "renewable"]
+        fields = ["medication", "dosage", "frequency", "route", "start_date", "end_date", "renewable", "confidential"]
         widgets = {"start_date": DateInput(), "end_date": DateInput()}
+        labels = {"confidential": _("Confidential from the representatives")}
+        help_texts = {"confidential": CONFIDENTIAL_HELP}
 
     def clean(self):
         cleaned = super().clean()
@@ -85,6 +99,9 @@ class LabReportForm(PastDates, forms.Form):
     title = forms.CharField(label=_("Title"), max_length=200)
     collected_on = forms.DateField(label=_("Sample date"), widget=DateInput())
     csv_file = forms.FileField(label=_("Observations as CSV (optional)"), required=False)
+    confidential = forms.BooleanField(
+        label=_("Confidential from the representatives"), required=False, help_text=CONFIDENTIAL_HELP
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -54,6 +54,8 @@ class Document(models.Model):
         "careteams.CareTeam", null=True, blank=True, on_delete=models.PROTECT, related_name="documents"
     )
     hidden = models.BooleanField(_("hidden from professionals"), default=False)
+    # Set by the care team: a minor's care kept from their representatives (never shown to them).
+    confidential = models.BooleanField(_("confidential from the representatives"), default=False)
     content_type = models.CharField(max_length=50)
     size = models.PositiveIntegerField()
     sha256 = models.CharField(max_length=64)
@@ -130,6 +132,7 @@ class Prescription(models.Model):
     start_date = models.DateField(_("start date"))
     end_date = models.DateField(_("end date"), null=True, blank=True)
     renewable = models.BooleanField(_("renewable"), default=False)
+    confidential = models.BooleanField(_("confidential from the representatives"), default=False)
     prescriber = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     team = models.ForeignKey("careteams.CareTeam", on_delete=models.PROTECT, related_name="prescriptions")
     created_at = models.DateTimeField(default=timezone.now)
@@ -186,6 +189,7 @@ class LabReport(models.Model):
     patient = models.ForeignKey("accounts.Patient", on_delete=models.PROTECT, related_name="lab_reports")
     title = models.CharField(_("title"), max_length=200)
     collected_on = models.DateField(_("sample date"))
+    confidential = models.BooleanField(_("confidential from the representatives"), default=False)
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     team = models.ForeignKey("careteams.CareTeam", on_delete=models.PROTECT, related_name="lab_reports")
     created_at = models.DateTimeField(default=timezone.now)

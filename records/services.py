@@ -36,7 +36,7 @@ from records.models import (
 logger = logging.getLogger(__name__)
 
 
-def upload_document(*, author, patient, upload, title, category, care_date, team=None) -> Document:
+def upload_document(*, author, patient, upload, title, category, care_date, team=None, confidential=False) -> Document:
     """Check, seal and store an uploaded file, then record it. Nothing is left
     behind when anything fails: no row without its file, no file without its row."""
     data, content_type = files.read_upload(upload)
@@ -49,6 +49,7 @@ def upload_document(*, author, patient, upload, title, category, care_date, team
         care_date=care_date,
         author=author,
         author_team=team,
+        confidential=confidential,
     )
 
 
@@ -138,6 +139,14 @@ def delete_document(*, document: Document) -> None:
     names = [document.file_name, document.preview_name]
     document.delete()
     transaction.on_commit(lambda: [files.remove(name) for name in names])
+
+
+def set_confidential(*, item, confidential: bool) -> None:
+    """A care team marks a document, a prescription or a lab report confidential from the
+    patient's representatives (or lifts it): from now on they never see it."""
+    if item.confidential != confidential:
+        item.confidential = confidential
+        item.save(update_fields=["confidential"])
 
 
 def set_document_hidden(*, document: Document, hidden: bool) -> None:
@@ -286,12 +295,15 @@ def _open_renewal(*, user, prescription):
     return conversation, True
 
 
-def add_lab_report(*, author, team, patient, title, collected_on, observations, source_id="") -> LabReport:
+def add_lab_report(
+    *, author, team, patient, title, collected_on, observations, source_id="", confidential=False
+) -> LabReport:
     """Record a lab report and its observations, all or nothing."""
     with transaction.atomic():
         report = LabReport.objects.create(
-            patient=patient, title=title, collected_on=collected_on, author=author, team=team, source_id=source_id
-        )
+            patient=patient, title=title, collected_on=collected_on, author=author, team=team, source_id=source_id,
+            confidential=confidential,
+        )  # fmt: skip
         Observation.objects.bulk_create(
             [Observation(report=report, patient=patient, **observation) for observation in observations]
         )
@@ -517,11 +529,17 @@ def publish_news(*, patient, kind: str, document=None, lab_report=None, prescrip
     """Note, in the caller's transaction, that a care team published something for
     ``patient``: a "new" marker until they open it, and an email to their login (a
     digest: at most one per ``DIGEST_INTERVAL``) sent after commit."""
+    from portal import access
+
     news = News.objects.create(
         patient=patient, kind=kind, document=document, lab_report=lab_report, prescription=prescription
     )
     if patient.user_id is not None:
         schedule_digest(user=patient.user)
+    item = document or lab_report or prescription
+    part = access.MODEL_PART[type(item).__name__][0]
+    for representative in access.representatives_told(patient, part, confidential=item.confidential):
+        schedule_digest(user=representative)
     return news
 
 
@@ -584,6 +602,7 @@ def deliver_digest(*, digest_id: int) -> bool:
     from django.template.loader import render_to_string
     from django.utils import translation
 
+    from portal import access
     from portal.accounts.services import wants_notice
 
     with transaction.atomic():
@@ -593,14 +612,23 @@ def deliver_digest(*, digest_id: int) -> bool:
         user = digest.user
         news = list(News.objects.filter(patient__user=user, digest__isnull=True, created_at__gte=user.date_joined))
         wanted = [item for item in news if wants_notice(user=user, kind=topic_of(item))] if user.is_active else []
+        # News of the records ``user`` acts for, since their previous digest: told in one
+        # line without kind or count (nothing of another person's health in an email).
+        previous = Digest.objects.filter(user=user).exclude(pk=digest.pk).order_by("-due_at").first()
+        since = previous.due_at if previous else user.date_joined
+        represented = [
+            item
+            for item in access.news_for_representative(user).filter(created_at__gt=since, created_at__lte=digest.due_at)
+            if wants_notice(user=user, kind=topic_of(item))
+        ] if user.is_active else []  # fmt: skip
         digest.attempts += 1
         News.objects.filter(pk__in=[item.pk for item in news]).update(digest=digest)
-        if not wanted:
+        if not wanted and not represented:
             digest.status = Digest.Status.SKIPPED
             digest.save(update_fields=["status", "attempts"])
             return False
         counts = {kind: sum(1 for item in wanted if item.kind == kind) for kind in News.Kind.values}
-        context = {"counts": counts, "url": f"{settings.SITE_URL}/my/"}
+        context = {"counts": counts, "represented": bool(represented), "url": f"{settings.SITE_URL}/my/"}
         parts = []
         for language in ("fr", "en"):
             with translation.override(language):

@@ -26,6 +26,7 @@ urlpatterns = [
     path("my/results/", views.results, name="results"),
     path("results/<int:pk>/history/", views.observation_history, name="observation_history"),
     path("care/patients/<int:patient_pk>/results/add/", views.add_lab_report, name="add_lab_report"),
+    path("care/<str:kind>/<int:pk>/confidential/", views.set_confidential, name="set_confidential"),
     path("my/profile/", views.profile, name="profile"),
     path("my/profile/<str:kind>/add/", views.add_profile_entry, name="add_profile_entry"),
     path("my/profile/<str:kind>/<int:pk>/delete/", views.delete_profile_entry, name="delete_profile_entry"),

@@ -32,7 +32,17 @@ from records.forms import (
     ReplacePrescriptionForm,
     StopPrescriptionForm,
 )
-from records.models import Allergy, Condition, LabReport, Measurement, Observation, Prescription, Vaccination
+from records.models import (
+    Allergy,
+    Condition,
+    Document,
+    LabReport,
+    Measurement,
+    Observation,
+    Prescription,
+    RecordEvent,
+    Vaccination,
+)
 
 PAGE_SIZE = 25
 CHART_POINTS = 100
@@ -51,8 +61,8 @@ def _saved_filters(request):
 @access.role_required(User.Role.PATIENT)
 @idempotent
 def documents(request):
-    """The patient's documents, filtered and paginated."""
-    patient = access.get_own_patient(request.user)
+    """The documents of the record one is in, filtered and paginated."""
+    patient = access.record_for(request, access.DOCUMENTS).patient
     teams = CareTeam.objects.filter(care_links__patient=patient).order_by("name")
     if request.method == "POST":
         if "reset" in request.POST:
@@ -87,14 +97,16 @@ def documents(request):
     page = keyset_page(documents, request.GET, field="care_date", size=PAGE_SIZE)
     new = services.unseen_news_ids(patient=patient, field="document_id", items=page.object_list)
     context = {"page": page, "form": form, "filtering": bool(saved), "new": new}
-    return render(request, "records/documents.html", context)
+    return access.render_record(
+        request, "records/documents.html", context, patient=patient, action=AccessLog.Action.LIST_DOCUMENTS
+    )
 
 
 @allows_upload("DOCUMENT_MAX_BYTES")
 @access.role_required(User.Role.PATIENT)
 @idempotent
 def upload(request):
-    patient = access.get_own_patient(request.user)
+    patient = access.record_for(request, access.DOCUMENTS).patient
     return _upload(request, patient=patient, team=None, back="records:documents")
 
 
@@ -109,7 +121,9 @@ def clinician_upload(request, patient_pk):
 
 
 def _upload(request, *, patient, team, back):
-    form = DocumentUploadForm(_bound(request), request.FILES if request.method == "POST" else None)
+    form = DocumentUploadForm(
+        _bound(request), request.FILES if request.method == "POST" else None, by_care_team=team is not None
+    )
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -121,6 +135,7 @@ def _upload(request, *, patient, team, back):
                 category=data["category"],
                 care_date=data["care_date"],
                 team=team,
+                confidential=data.get("confidential", False),
             )
         except ValidationError as error:
             form.add_error("file", error)
@@ -145,6 +160,7 @@ def _render_document(request, template, document, status=200):
 @require_safe
 def document(request, pk):
     document = access.get_document_for(request.user, pk)
+    access.check_in_record(request, document.patient, access.DOCUMENTS)
     services.mark_news_seen(user=request.user, patient=document.patient, documents=[document])
     return _render_document(request, "records/document.html", document)
 
@@ -154,6 +170,7 @@ def document(request, pk):
 def download(request, pk):
     """The original file, verified against its hash; never served when altered."""
     document = access.get_document_for(request.user, pk)
+    access.check_in_record(request, document.patient, access.DOCUMENTS)
     try:
         data = services.read_document(document=document)
     except files.IntegrityError:
@@ -171,6 +188,7 @@ def preview(request, pk):
     """The preview image drawn at processing (a PDF's first page, an image without its
     metadata), for the document page. Never the original: a photo's EXIF stays in it."""
     document = access.get_document_for(request.user, pk)
+    access.check_in_record(request, document.patient, access.DOCUMENTS)
     if not document.preview_name:
         raise Http404
     try:
@@ -188,6 +206,7 @@ def preview(request, pk):
 @idempotent
 def set_hidden(request, pk):
     document = access.get_document_for(request.user, pk)
+    access.check_in_record(request, document.patient, access.MANAGE)
     hidden = request.POST.get("hidden") == "1"
     services.set_document_hidden(document=document, hidden=hidden)
     if hidden:
@@ -208,6 +227,7 @@ def _confirm_delete(request, *, what, back):
 def delete(request, pk):
     """GET asks for confirmation; POST deletes."""
     document = access.get_document_for(request.user, pk)
+    access.check_in_record(request, document.patient, access.DOCUMENTS)
     if not (document.uploaded_by_patient and document.author_id == request.user.pk):
         messages.error(request, _("You can only delete the documents you added yourself."))
         return redirect("records:document", document.pk)
@@ -221,18 +241,21 @@ def delete(request, pk):
 @access.role_required(User.Role.PATIENT)
 @require_safe
 def care_teams(request):
-    """The patient's care teams, with the means to block a team or one clinician."""
-    patient = access.get_own_patient(request.user)
+    """The record's care teams, with the means to block a team or one clinician."""
+    patient = access.record_for(request, access.MANAGE).patient
     links = patient.care_links.select_related("team").prefetch_related("team__members").order_by("team__name")
     blocked = set(ClinicianBlock.objects.filter(patient=patient).values_list("clinician_id", flat=True))
-    return render(request, "records/care_teams.html", {"links": links, "blocked": blocked})
+    return access.render_record(
+        request, "records/care_teams.html", {"links": links, "blocked": blocked},
+        patient=patient, action=AccessLog.Action.VIEW_RECORD,
+    )  # fmt: skip
 
 
 @require_POST
 @access.role_required(User.Role.PATIENT)
 @idempotent
 def block_team(request, link_pk):
-    patient = access.get_own_patient(request.user)
+    patient = access.record_for(request, access.MANAGE).patient
     link = get_object_or_404(CareLink, pk=link_pk, patient=patient)
     blocked = request.POST.get("blocked") == "1"
     services.set_team_blocked(patient=patient, link=link, blocked=blocked)
@@ -247,7 +270,7 @@ def block_team(request, link_pk):
 @access.role_required(User.Role.PATIENT)
 @idempotent
 def block_clinician(request, user_pk):
-    patient = access.get_own_patient(request.user)
+    patient = access.record_for(request, access.MANAGE).patient
     # Only clinicians of the patient's own care teams can be named here.
     clinician = get_object_or_404(
         User, pk=user_pk, role=User.Role.CLINICIAN, memberships__team__care_links__patient=patient
@@ -265,12 +288,14 @@ def block_clinician(request, user_pk):
 @access.role_required(User.Role.PATIENT)
 @require_safe
 def access_history(request):
-    """Every read of the patient's record by someone else, newest first."""
-    patient = access.get_own_patient(request.user)
+    """Every read of the patient's record by someone else, newest first: for the
+    record's holder only."""
+    patient = access.record_for(request, access.HISTORY).patient
     logs = AccessLog.objects.filter(patient=patient).select_related("actor", "team", "report")
     page = keyset_page(logs, request.GET, field="at", size=PAGE_SIZE)
     reports = AccessReport.objects.filter(patient=patient).select_related("access_log__actor", "access_log__team")
     context = {
+        "patient": patient,
         "page": page,
         "visits": _visits(page.object_list),
         "reports": reports[:REPORTS_SHOWN],
@@ -288,7 +313,7 @@ REPORTS_SHOWN = 20
 def report_access(request, pk):
     """ "I don't recognise this" on one line of the access history: a case for support
     (a second press, or a second tab, opens no second case)."""
-    patient = access.get_own_patient(request.user)
+    patient = access.record_for(request, access.HISTORY).patient
     log = access.get_own_access_log(request.user, pk)
     form = AccessReportForm(request.POST)
     if not form.is_valid():
@@ -334,7 +359,7 @@ def _visits(logs):
 @require_safe
 def prescriptions(request):
     """Active and past prescriptions, with renewal requests for renewable ones."""
-    patient = access.get_own_patient(request.user)
+    patient = access.record_for(request, access.PRESCRIPTIONS).patient
     rows = access.items_visible_to(request.user, Prescription).filter(patient=patient).select_related("team")
     rows = rows.select_related("prescriber", "replaced_by")
     today = timezone.localdate()
@@ -343,7 +368,10 @@ def prescriptions(request):
     # Shown here is opened: marked new this once.
     new = services.unseen_news_ids(patient=patient, field="prescription_id", items=active + past)
     services.mark_news_seen(user=request.user, patient=patient, prescriptions=[p for p in active + past if p.pk in new])
-    return render(request, "records/prescriptions.html", {"active": active, "past": past, "new": new})
+    return access.render_record(
+        request, "records/prescriptions.html", {"active": active, "past": past, "new": new},
+        patient=patient, action=AccessLog.Action.VIEW_RECORD,
+    )  # fmt: skip
 
 
 @require_POST
@@ -351,6 +379,8 @@ def prescriptions(request):
 @idempotent
 def request_renewal(request, pk):
     prescription = access.get_item_for(request.user, Prescription, pk)
+    access.check_in_record(request, prescription.patient, access.PRESCRIPTIONS)
+    access.check_in_record(request, prescription.patient, access.MESSAGES)
     try:
         conversation, created = services.request_renewal(user=request.user, prescription=prescription)
     except ValidationError as error:
@@ -388,7 +418,7 @@ def add_prescription(request, patient_pk):
 @require_safe
 def results(request):
     """Lab reports, newest first, each with its values, units, ranges and flags."""
-    patient = access.get_own_patient(request.user)
+    patient = access.record_for(request, access.RESULTS).patient
     reports = (
         access.items_visible_to(request.user, LabReport)
         .filter(patient=patient)
@@ -401,7 +431,10 @@ def results(request):
     services.mark_news_seen(
         user=request.user, patient=patient, lab_reports=[r for r in page.object_list if r.pk in new]
     )
-    return render(request, "records/results.html", {"page": page, "new": new})
+    return access.render_record(
+        request, "records/results.html", {"page": page, "new": new},
+        patient=patient, action=AccessLog.Action.VIEW_RESULTS,
+    )  # fmt: skip
 
 
 @login_required
@@ -410,6 +443,7 @@ def observation_history(request, pk):
     """Every value of one test (same LOINC code) for the patient, as a trend chart
     and an accessible table."""
     observation = access.get_item_for(request.user, Observation, pk)
+    access.check_in_record(request, observation.patient, access.RESULTS)
     history = (
         access.items_visible_to(request.user, Observation)
         .filter(patient=observation.patient, loinc=observation.loinc)
@@ -456,6 +490,7 @@ def add_lab_report(request, patient_pk):
                 title=form.cleaned_data["title"],
                 collected_on=form.cleaned_data["collected_on"],
                 observations=observations,
+                confidential=form.cleaned_data["confidential"],
             )
             messages.success(request, _("The lab report has been added."))
             return redirect("careteams:patient_detail", patient.pk)
@@ -497,9 +532,12 @@ def _measurement_trends(measurements):
 @access.role_required(User.Role.PATIENT)
 @require_safe
 def profile(request):
-    patient = access.get_own_patient(request.user)
+    patient = access.record_for(request, access.PROFILE).patient
     forms = {kind: form_class(prefix=kind) for kind, form_class in PROFILE_FORMS.items()}
-    return render(request, "records/profile.html", {**profile_for(request.user, patient), "forms": forms})
+    return access.render_record(
+        request, "records/profile.html", {**profile_for(request.user, patient), "forms": forms},
+        patient=patient, action=AccessLog.Action.VIEW_RECORD,
+    )  # fmt: skip
 
 
 @require_POST
@@ -508,7 +546,7 @@ def profile(request):
 def add_profile_entry(request, kind):
     if kind not in PROFILE_FORMS:
         raise Http404
-    patient = access.get_own_patient(request.user)
+    patient = access.record_for(request, access.PROFILE).patient
     form = PROFILE_FORMS[kind](request.POST, prefix=kind)
     if form.is_valid():
         entry = form.save(commit=False)
@@ -518,7 +556,9 @@ def add_profile_entry(request, kind):
         return redirect("records:profile")
     forms = {k: (form if k == kind else form_class(prefix=k)) for k, form_class in PROFILE_FORMS.items()}
     context = {**profile_for(request.user, patient), "forms": forms}
-    return render(request, "records/profile.html", context, status=200)
+    return access.render_record(
+        request, "records/profile.html", context, patient=patient, action=AccessLog.Action.VIEW_RECORD
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -529,6 +569,7 @@ def delete_profile_entry(request, kind, pk):
     if kind not in PROFILE_MODELS:
         raise Http404
     entry = access.get_item_for(request.user, PROFILE_MODELS[kind], pk)
+    access.check_in_record(request, entry.patient, access.PROFILE)
     if not (entry.by_patient and entry.author_id == request.user.pk):
         messages.error(request, _("This entry was written by a professional: only they can change it."))
     elif request.method == "GET":
@@ -586,7 +627,7 @@ def replace_prescription(request, pk):
     prescription, current = _correctable_prescription(request, pk)
     if not current:
         return redirect("careteams:patient_detail", prescription.patient_id)
-    fields = ["medication", "dosage", "frequency", "route", "start_date", "end_date", "renewable"]
+    fields = ["medication", "dosage", "frequency", "route", "start_date", "end_date", "renewable", "confidential"]
     initial = {name: getattr(prescription, name) for name in fields} | {"start_date": timezone.localdate()}
     form = ReplacePrescriptionForm(_bound(request), initial=initial)
     if request.method == "POST" and form.is_valid():
@@ -615,7 +656,33 @@ def replace_prescription(request, pk):
 @require_safe
 def record_history(request):
     """Every correction of the patient's record by a care team, newest first."""
-    patient = access.get_own_patient(request.user)
-    events = patient.record_events.select_related("actor", "team")
+    patient = access.record_for(request, access.MANAGE).patient
+    events = access.items_visible_to(request.user, RecordEvent).filter(patient=patient).select_related("actor", "team")
     page = Paginator(events, PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "records/record_history.html", {"page": page})
+    return access.render_record(
+        request, "records/record_history.html", {"page": page}, patient=patient, action=AccessLog.Action.VIEW_RECORD
+    )
+
+
+CONFIDENTIAL_MODELS = {"document": Document, "prescription": Prescription, "lab_report": LabReport}
+
+
+@require_POST
+@access.role_required(User.Role.CLINICIAN)
+@idempotent
+def set_confidential(request, kind, pk):
+    """A care team marks an item confidential from the patient's representatives (a
+    minor's secret care), or lifts it; representatives never see a confidential item."""
+    if kind not in CONFIDENTIAL_MODELS:
+        raise Http404
+    if kind == "document":
+        item = access.get_document_for(request.user, pk)
+    else:
+        item = access.get_item_for(request.user, CONFIDENTIAL_MODELS[kind], pk)
+    confidential = request.POST.get("confidential") == "1"
+    services.set_confidential(item=item, confidential=confidential)
+    if confidential:
+        messages.success(request, _("Marked confidential: the representatives no longer see it."))
+    else:
+        messages.success(request, _("No longer confidential: the representatives see it."))
+    return redirect("careteams:patient_detail", item.patient_id)

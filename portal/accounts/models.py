@@ -353,3 +353,111 @@ class NoticePreference(models.Model):
 
     def __str__(self):
         return f"{self.user_id} {self.kind}/{self.channel}: {self.enabled}"
+
+
+class RepresentationQuerySet(models.QuerySet):
+    def active(self, at=None):
+        """Representations in force at ``at`` (now): begun, not past their end date, not ended."""
+        at = at or timezone.now()
+        return self.filter(ended_at__isnull=True, starts_at__lte=at).filter(
+            models.Q(ends_at__isnull=True) | models.Q(ends_at__gt=at)
+        )
+
+
+class Representation(models.Model):
+    """Someone's login acting for a patient's record: a holder of parental authority for
+    a minor, a legal representative (tutelle) for a protected adult, or a trusted helper
+    an adult patient chose, for the parts they chose and until a date they chose. Ended,
+    never deleted: who represented whom, and why it stopped, stay known."""
+
+    class Kind(models.TextChoices):
+        PARENT = "parent", _("Parental authority")
+        LEGAL = "legal", _("Legal representative")
+        HELPER = "helper", _("Trusted helper")
+
+    class Proof(models.TextChoices):
+        BIRTH_CERTIFICATE = "birth_certificate", _("Birth certificate")
+        FAMILY_BOOK = "family_book", _("Family record book (livret de famille)")
+        COURT_DECISION = "court_decision", _("Court decision")
+        OTHER = "other", _("Other official document")
+
+    # The parts a helper may be given; parents and legal representatives have them all.
+    PARTS = ("documents", "results", "prescriptions", "messages")
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="representations")
+    representative = models.ForeignKey(User, on_delete=models.PROTECT, related_name="representations")
+    kind = models.CharField(_("kind"), max_length=8, choices=Kind.choices)
+    documents = models.BooleanField(_("documents"), default=True)
+    results = models.BooleanField(_("lab results"), default=True)
+    prescriptions = models.BooleanField(_("prescriptions"), default=True)
+    messages = models.BooleanField(_("messages"), default=True)
+    starts_at = models.DateTimeField(default=timezone.now)
+    ends_at = models.DateTimeField(_("end date"), null=True, blank=True)
+    # Set when support or a care team saw a proof (parents, legal representatives).
+    proof = models.CharField(_("proof seen"), max_length=20, choices=Proof.choices, blank=True)
+    reason = models.CharField(_("reason"), max_length=500, blank=True)
+    created_by = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    ended_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    end_reason = models.CharField(_("reason for ending"), max_length=500, blank=True)
+
+    objects = RepresentationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["patient__last_name", "patient__first_name", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["patient", "representative"],
+                condition=models.Q(ended_at__isnull=True),
+                name="representation_one_open_per_pair",
+            )
+        ]
+        indexes = [models.Index(fields=["representative"], condition=models.Q(ended_at__isnull=True), name="repr_open")]
+
+    def __str__(self):
+        return f"{self.representative_id} for {self.patient_id} ({self.kind})"
+
+    @property
+    def is_full(self) -> bool:
+        """Parents and legal representatives act for the whole record (save what a care
+        team made confidential); a helper only for the parts given."""
+        return self.kind != self.Kind.HELPER
+
+    @property
+    def parts(self) -> frozenset[str]:
+        return frozenset(part for part in self.PARTS if self.is_full or getattr(self, part))
+
+    def is_active(self, at=None) -> bool:
+        at = at or timezone.now()
+        return self.ended_at is None and self.starts_at <= at and (self.ends_at is None or self.ends_at > at)
+
+
+class HelperInvitation(models.Model):
+    """An adult patient's invitation to a trusted helper, by email: the parts and the end
+    date are chosen now; the helper accepts with their own account and second factor.
+    Only the SHA-256 of the link's token is stored; single use, expiring."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="helper_invitations")
+    email = models.EmailField(_("email address"))
+    documents = models.BooleanField(_("documents"), default=False)
+    results = models.BooleanField(_("lab results"), default=False)
+    prescriptions = models.BooleanField(_("prescriptions"), default=False)
+    messages = models.BooleanField(_("messages"), default=False)
+    ends_at = models.DateTimeField(_("end date"))
+    invited_by = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    # NULL until the link is emailed (the token exists only in the email).
+    token_hash = models.CharField(max_length=64, unique=True, null=True, editable=False)  # noqa: DJ001
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    representation = models.OneToOneField(
+        Representation, null=True, blank=True, on_delete=models.SET_NULL, related_name="invitation"
+    )
+
+    def __str__(self):
+        return self.email
+
+    def is_usable(self) -> bool:
+        return self.used_at is None and self.cancelled_at is None and self.expires_at > timezone.now()

@@ -138,6 +138,23 @@ class AccessLog(ChainedLog):
     def __str__(self):
         return f"{self.at:%Y-%m-%d %H:%M} {self.actor_role} {self.action}"
 
+    # A representative's reads carry their kind as role (see ``portal.access.trace_read``).
+    REPRESENTATIVE_ROLES = {
+        "parent": _("Parental authority"),
+        "legal": _("Legal representative"),
+        "helper": _("Trusted helper"),
+    }
+
+    @property
+    def by_representative(self) -> bool:
+        return self.actor_role in self.REPRESENTATIVE_ROLES
+
+    @property
+    def role_label(self) -> str:
+        if self.by_representative:
+            return self.REPRESENTATIVE_ROLES[self.actor_role]
+        return self.actor.get_role_display()
+
     def chain_key(self) -> int:
         return self.patient_id
 

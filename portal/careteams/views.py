@@ -10,11 +10,13 @@ from messaging import services as messaging_services
 from portal import access
 from portal.accounts import services as account_services
 from portal.accounts.forms import InvitePatientForm
-from portal.accounts.models import User
+from portal.accounts.models import Representation, User
 from portal.audit.models import AccessLog
 from portal.careteams import forms, services
 from portal.careteams.models import CareLink
 from portal.idempotency import idempotent
+from portal.representation import services as representation
+from portal.representation.forms import AddParentForm
 from records import views as record_views
 from records.models import LabReport, Prescription
 
@@ -100,6 +102,7 @@ def patient_detail(request, pk):
         "page": _history(request, documents, "documents"),
         "prescriptions": _history(request, prescriptions, "prescriptions"),
         "reports": _history(request, reports, "results"),
+        "representations": patient.representations.active().select_related("representative"),
         **profile,
     }
     return access.render_record(
@@ -212,4 +215,30 @@ def end_link(request, pk):
     return access.render_record(
         request, "careteams/end_link.html", {"link": link, "form": form},
         patient=link.patient, action=AccessLog.Action.VIEW_RECORD,
+    )  # fmt: skip
+
+
+@access.role_required(User.Role.CLINICIAN)
+@require_http_methods(["GET", "POST"])
+@idempotent
+def add_parent(request, pk):
+    """A care team adds a holder of parental authority to a minor's record (from birth),
+    by the parent's own Carnet account; each parent may be added. The proof seen is kept."""
+    patient = access.get_cared_patient(request.user, pk)
+    form = AddParentForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            representation.add_representative(
+                patient=patient, email=form.cleaned_data["email"], kind=Representation.Kind.PARENT,
+                created_by=request.user, proof=form.cleaned_data["proof"],
+                reason=str(access.team_caring_for(request.user, patient) or ""),
+            )  # fmt: skip
+        except representation.RepresentationError as error:
+            form.add_error(None, str(error))
+        else:
+            messages.success(request, _("The parent has been added. They have been told."))
+            return redirect("careteams:patient_detail", pk=patient.pk)
+    return access.render_record(
+        request, "careteams/add_parent.html", {"patient": patient, "form": form},
+        patient=patient, action=AccessLog.Action.VIEW_RECORD,
     )  # fmt: skip

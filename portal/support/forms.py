@@ -4,7 +4,7 @@ from django.utils.translation import gettext_lazy as _
 
 from fhir_api.models import SCOPES as API_SCOPES
 from portal.accounts.forms import clean_new_address
-from portal.accounts.models import User
+from portal.accounts.models import Representation, User
 from portal.accounts.services import address_in_use
 from portal.careteams import forms as careteams_forms
 from portal.careteams.models import CareTeam
@@ -188,3 +188,18 @@ class AnswerRequestForm(forms.Form):
         if not answer:
             raise forms.ValidationError(_("Write the answer."))
         return answer
+
+
+class AddRepresentativeForm(ActionForm):
+    """Support adds a parent or a legal representative: the proof seen, and a reason."""
+
+    email = forms.EmailField(
+        label=_("The representative's Carnet account email"),
+        help_text=_("They first open their own Carnet account."),
+    )
+    kind = forms.ChoiceField(
+        label=_("Kind"),
+        choices=[(Representation.Kind.PARENT, Representation.Kind.PARENT.label),
+                 (Representation.Kind.LEGAL, Representation.Kind.LEGAL.label)],
+    )  # fmt: skip
+    proof = forms.ChoiceField(label=_("Proof seen"), choices=Representation.Proof.choices)

@@ -441,3 +441,34 @@ def send_request_answer(*, case_id: int) -> bool:
     return _send_once(
         case_id, "answer_sent_at", "support/email/request_answer.txt", gettext_lazy("Carnet support: our answer")
     )
+
+
+def add_representative(
+    *, agent: User, patient: Patient, email: str, kind: str, proof: str, reason: str, request_key
+) -> Done:
+    """Add a parent or a legal representative to ``patient``'s record, with the kind of
+    proof seen and the agent's reason (audited; the representative is told)."""
+    from portal.representation import services as representation
+
+    def apply():
+        try:
+            added = representation.add_representative(
+                patient=patient, email=email, kind=kind, created_by=agent, proof=proof, reason=reason
+            )
+        except representation.RepresentationError as refusal:
+            raise NotApplicable(str(refusal)) from None
+        return added.representative, patient, f"{added.get_kind_display()} — {added.get_proof_display()}", None
+
+    return _audited(agent=agent, action=Action.ADD_REPRESENTATIVE, reason=reason, request_key=request_key, apply=apply)
+
+
+def end_representation(*, agent: User, representation, reason: str, request_key) -> Done:
+    """End a representation, with the agent's reason (audited; both sides are told)."""
+    from portal.representation import services as representation_services
+
+    def apply():
+        if not representation_services.end_representation(representation=representation, ended_by=agent, reason=reason):
+            raise NotApplicable(_("This representation has already ended."))
+        return representation.representative, representation.patient, representation.get_kind_display(), None
+
+    return _audited(agent=agent, action=Action.END_REPRESENTATION, reason=reason, request_key=request_key, apply=apply)

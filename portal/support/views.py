@@ -14,7 +14,7 @@ from fhir_api import services as api
 from fhir_api.models import ApiClient
 from portal import access
 from portal.accounts import services as accounts
-from portal.accounts.models import Patient, User
+from portal.accounts.models import Patient, Representation, User
 from portal.audit.models import AccessLog
 from portal.support import forms, services
 from portal.support.models import SupportAction, SupportRequest
@@ -88,6 +88,7 @@ def account(request, pk):
         "memberships": user.memberships.select_related("team") if user.is_clinician else [],
         "actions": [a for a in actions if a[0] not in services.DESTRUCTIVE_ACTIONS],
         "danger_actions": [a for a in actions if a[0] in services.DESTRUCTIVE_ACTIONS],
+        "held": Representation.objects.filter(representative=user, ended_at__isnull=True).select_related("patient"),
         "history": SupportAction.objects.filter(account=user).select_related("agent")[:10],
     }
     return render(request, "support/account.html", context)
@@ -378,3 +379,62 @@ def change_api_client(request, pk, action):
         messages.success(request, _("The client is revoked: its tokens no longer work."))
         return redirect("support:api_clients")
     raise Http404
+
+
+@access.role_required(User.Role.SUPPORT)
+@require_http_methods(["GET", "POST"])
+def representations(request, pk):
+    """Who represents this patient, and whom their login represents: names, kinds,
+    dates and proofs, never medical content. Add a parent or a legal representative."""
+    patient = get_object_or_404(Patient.objects.select_related("user"), pk=pk)
+    form = forms.AddRepresentativeForm(
+        request.POST if request.method == "POST" else None, initial={"request_key": uuid.uuid4()}
+    )
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        _carry_out(
+            request,
+            lambda: services.add_representative(
+                agent=request.user,
+                patient=patient,
+                email=data["email"],
+                kind=data["kind"],
+                proof=data["proof"],
+                reason=data["reason"],
+                request_key=data["request_key"],
+            ),
+            _("The representative has been added. They have been told."),
+        )
+        return redirect("support:representations", patient.pk)
+    context = {
+        "patient": patient,
+        "form": form,
+        "representations": Representation.objects.filter(patient=patient).select_related("representative"),
+        "held": Representation.objects.filter(representative=patient.user).select_related("patient")
+        if patient.user_id
+        else [],
+        "history": SupportAction.objects.filter(patient=patient).select_related("agent")[:10],
+    }
+    return render(request, "support/representations.html", context)
+
+
+@access.role_required(User.Role.SUPPORT)
+@require_http_methods(["GET", "POST"])
+def end_representation(request, pk):
+    """End a representation with a reason (GET confirms, POST ends it)."""
+    representation = get_object_or_404(Representation.objects.select_related("patient", "representative"), pk=pk)
+    form = forms.ActionForm(request.POST if request.method == "POST" else None, initial={"request_key": uuid.uuid4()})
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        _carry_out(
+            request,
+            lambda: services.end_representation(
+                agent=request.user,
+                representation=representation,
+                reason=data["reason"],
+                request_key=data["request_key"],
+            ),
+            _("The representation has ended. Both sides have been told."),
+        )
+        return redirect("support:representations", representation.patient_id)
+    return render(request, "support/end_representation.html", {"representation": representation, "form": form})

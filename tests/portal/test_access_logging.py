@@ -45,7 +45,12 @@ SERVES_A_RECORD = {
     "careteams:end_link": ("link", {}),
     "records:stop_prescription": ("prescription", {}),
     "records:replace_prescription": ("prescription", {}),
+    "careteams:add_parent": ("patient", {}),
 }
+
+# Patient-side pages serve the record one is in: one's own (not logged), or one acted for,
+# whose reads are logged (tests/portal/test_representation.py).
+OWN_OR_REPRESENTED = "the patient's own, or the record they act for (then logged)"
 
 # Routes that serve nothing of a record to anyone but the patient, and why.
 # fmt: off
@@ -60,18 +65,26 @@ SERVES_NO_RECORD = {
     "careteams:register_patient": "a blank form; the records it offers as the same person are logged as found",
     "messaging:assign": "POST, answers with a redirect",
     "messaging:status": "POST, answers with a redirect",
+    "messaging:set_confidential": "POST, answers with a redirect",
+    "records:set_confidential": "POST, answers with a redirect",
+    "representation:switch": "POST, answers with a redirect",
+    "representation:end_helper": "POST, answers with a redirect",
+    "representation:helpers": "the holder's own: who acts for them, on what, until when",
+    "representation:accept": "an invitation: who invites, which parts, until when; nothing of the record",
+    "support:representations": "support sees who represents whom, never the record; its actions are in the trail",
+    "support:end_representation": "support sees who represents whom, never the record; its actions are in the trail",
     "messaging:reply_templates": "the team's own templates",
     "messaging:delete_reply_template": "the team's own templates",
-    "messaging:preferences": "the patient's own",
-    "messaging:inbox": "the patient's own",
-    "messaging:new": "the patient's own",
-    "messaging:save_attachment": "the patient's own",
-    "patient_home": "the patient's own",
-    "exports:page": "the patient's own",
-    "exports:list": "the patient's own",
-    "exports:download": "the patient's own",
+    "messaging:preferences": OWN_OR_REPRESENTED,
+    "messaging:inbox": OWN_OR_REPRESENTED,
+    "messaging:new": OWN_OR_REPRESENTED,
+    "messaging:save_attachment": OWN_OR_REPRESENTED,
+    "patient_home": OWN_OR_REPRESENTED,
+    "exports:page": OWN_OR_REPRESENTED,
+    "exports:list": OWN_OR_REPRESENTED,
+    "exports:download": OWN_OR_REPRESENTED,
     **{
-        f"records:{name}": "the patient's own"
+        f"records:{name}": OWN_OR_REPRESENTED
         for name in (
             "documents", "upload", "care_teams", "block_team", "block_clinician", "access_history", "set_hidden",
             "delete", "prescriptions", "request_renewal", "results", "profile", "add_profile_entry",

@@ -1,0 +1,50 @@
+import datetime
+
+from django import forms
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from portal.accounts.models import Representation
+
+PART_CHOICES = [
+    ("documents", _("Documents")),
+    ("results", _("Lab results")),
+    ("prescriptions", _("Prescriptions")),
+    ("messages", _("Messages with my care teams")),
+]
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+    def __init__(self, **kwargs):
+        super().__init__(format="%Y-%m-%d", **kwargs)
+
+
+class HelperInvitationForm(forms.Form):
+    """An adult patient chooses a trusted helper: who, which parts, until when."""
+
+    email = forms.EmailField(label=_("Your helper's email address"))
+    parts = forms.MultipleChoiceField(
+        label=_("What they may see and do"), choices=PART_CHOICES, widget=forms.CheckboxSelectMultiple,
+        error_messages={"required": _("Choose at least one part of your record.")},
+    )  # fmt: skip
+    ends_on = forms.DateField(
+        label=_("Until"), widget=DateInput(), help_text=_("Between one month and one year from today.")
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        today = timezone.localdate()
+        earliest, latest = today + datetime.timedelta(days=30), today + datetime.timedelta(days=366)
+        self.fields["ends_on"].widget.attrs.update(min=earliest.isoformat(), max=latest.isoformat())
+
+
+class AddParentForm(forms.Form):
+    """A care team adds a holder of parental authority to a minor's record, by the parent's
+    own Carnet account email, with the proof seen."""
+
+    email = forms.EmailField(
+        label=_("The parent's Carnet account email"), help_text=_("They first open their own Carnet account.")
+    )
+    proof = forms.ChoiceField(label=_("Proof seen"), choices=Representation.Proof.choices)

@@ -1,0 +1,11 @@
+from django.urls import path
+
+from portal.representation import views
+
+app_name = "representation"
+urlpatterns = [
+    path("switch/", views.switch, name="switch"),
+    path("helpers/", views.helpers, name="helpers"),
+    path("helpers/<int:pk>/end/", views.end_helper, name="end_helper"),
+    path("accept/<str:token>/", views.accept, name="accept"),
+]

@@ -1,0 +1,86 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_POST
+
+from portal import access
+from portal.accounts.models import Representation, User
+from portal.idempotency import idempotent
+from portal.representation import forms, services
+
+
+@require_POST
+@access.role_required(User.Role.PATIENT)
+@idempotent
+def switch(request):
+    """The record switcher: the chosen record (an opaque id in the POST body, never in a
+    URL) becomes the one every patient-side page is about."""
+    record = access.choose_record(request, request.POST.get("record", ""))
+    if record.is_own:
+        messages.info(request, _("You are in your own record."))
+    else:
+        messages.info(request, _("You are in the record of %(name)s.") % {"name": record.patient.full_name})
+    return redirect("patient_home")
+
+
+@access.role_required(User.Role.PATIENT)
+@require_http_methods(["GET", "POST"])
+@idempotent
+def helpers(request):
+    """The holder's trusted helpers: who acts for them, on what, until when; invite one,
+    end one at any time."""
+    patient = access.record_for(request, access.HISTORY).patient
+    form = forms.HelperInvitationForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.invite_helper(
+                patient=patient, invited_by=request.user, email=data["email"], parts=data["parts"],
+                ends_on=data["ends_on"],
+            )  # fmt: skip
+        except services.RepresentationError as error:
+            form.add_error(None, str(error))
+        else:
+            messages.success(request, _("The invitation has been sent. The link is valid for 7 days."))
+            return redirect("representation:helpers")
+    context = {
+        "form": form,
+        "representations": patient.representations.active().select_related("representative"),
+        "invitations": patient.helper_invitations.filter(used_at__isnull=True, cancelled_at__isnull=True),
+    }
+    return render(request, "representation/helpers.html", context)
+
+
+@require_POST
+@access.role_required(User.Role.PATIENT)
+@idempotent
+def end_helper(request, pk):
+    """The holder ends a representation of their record (a helper's, any time)."""
+    patient = access.record_for(request, access.HISTORY).patient
+    representation = patient.representations.active().filter(pk=pk, kind=Representation.Kind.HELPER).first()
+    if representation is None:
+        messages.info(request, _("This helper no longer acts for your record."))
+    elif services.end_representation(representation=representation, ended_by=request.user, reason="by the patient"):
+        messages.success(request, _("This helper no longer acts for your record."))
+    return redirect("representation:helpers")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+@idempotent
+def accept(request, token):
+    """A helper, signed in with their own account and second factor, accepts an invitation."""
+    try:
+        invitation = services.get_helper_invitation(token=token)
+    except services.RepresentationError as error:
+        return render(request, "representation/accept.html", {"error": str(error)}, status=404)
+    if request.method == "POST":
+        try:
+            record = services.accept_helper_invitation(token=token, helper=request.user)
+        except services.RepresentationError as error:
+            return render(request, "representation/accept.html", {"error": str(error)}, status=400)
+        access.choose_record(request, record.patient_id)
+        messages.success(request, _("You now act for this record."))
+        return redirect("patient_home")
+    return render(request, "representation/accept.html", {"invitation": invitation})
