@@ -84,6 +84,8 @@ def representations_of(user, part=None, at=None) -> QuerySet[Representation]:
     if not _is_active(user, User.Role.PATIENT):
         return Representation.objects.none()
     found = Representation.objects.active(at).filter(representative=user)
+    # A helper given no part acts for nothing.
+    found = found.exclude(kind=Representation.Kind.HELPER, **{name: False for name in Representation.PARTS})
     if part in Representation.PARTS:
         found = found.filter(Q(kind__in=[Representation.Kind.PARENT, Representation.Kind.LEGAL]) | Q(**{part: True}))
     elif part is not None:
