@@ -1,0 +1,471 @@
+"""Representation through the real pages: the switcher, the parts a representative may
+reach, confidential items, the access log (« Marie Durand, pour Léa Durand »), messages
+and content-free notifications, the helper's invitation, the support console, the care
+team adding a parent, and the coming of age with a moved clock."""
+
+import datetime
+import re
+import uuid
+
+import pytest
+import time_machine
+from django.core import mail
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+from django.utils import timezone
+
+from messaging import services as messaging
+from messaging.models import Conversation, Notification
+from portal.accounts.models import Invitation, Patient, Representation
+from portal.audit.models import AccessLog
+from portal.representation import services as representation
+from portal.support.models import SupportAction
+from records import services as records
+from records.models import Digest, Observation
+from tests.factories import CareLinkFactory, PatientFactory, UserFactory
+from tests.records.conftest import PNG
+
+pytestmark = pytest.mark.django_db
+
+TODAY = datetime.date.today()
+
+
+@pytest.fixture
+def minor(team):
+    """Léa, 10, who has no login of her own."""
+    child = Patient.objects.create(
+        first_name="Léa",
+        last_name="Durand",
+        birth_date=TODAY.replace(year=TODAY.year - 10) - datetime.timedelta(days=3),
+    )
+    CareLinkFactory(patient=child, team=team)
+    return child
+
+
+@pytest.fixture
+def parent(minor):
+    """Marie, with her own record, holding parental authority over Léa."""
+    marie = PatientFactory(first_name="Marie", last_name="Durand", user__first_name="Marie", user__last_name="Durand")
+    Representation.objects.create(patient=minor, representative=marie.user, kind="parent", proof="birth_certificate")
+    return marie
+
+
+@pytest.fixture
+def helper_user(patient):
+    """Paul, who has an account but no record, helps Camille with her documents only."""
+    paul = UserFactory(first_name="Paul", last_name="Aidant", email="paul@example.org")
+    Representation.objects.create(
+        patient=patient, representative=paul, kind="helper", documents=True, results=False, prescriptions=False,
+        messages=False, ends_at=timezone.now() + datetime.timedelta(days=60),
+    )  # fmt: skip
+    return paul
+
+
+def publish(clinician, patient, team, title, *, confidential=False):
+    return records.upload_document(
+        author=clinician, patient=patient, team=team, title=title, category="report", confidential=confidential,
+        upload=SimpleUploadedFile("cr.png", PNG, content_type="image/png"), care_date=TODAY,
+    )  # fmt: skip
+
+
+def switch(client, patient):
+    return client.post(reverse("representation:switch"), {"record": patient.pk})
+
+
+def test_a_parent_switches_between_records_and_every_page_says_whose(client, login, parent, minor):
+    login(parent)
+    own = client.get(reverse("patient_home")).content.decode()
+    assert "Bonjour Marie" in own and "Mon dossier" in own and ">Léa<" in own
+    assert switch(client, minor).status_code == 302
+    page = client.get(reverse("patient_home")).content.decode()
+    assert "<h1>Dossier de Léa Durand</h1>" in page
+    assert re.search(r"<title>Dossier de Léa Durand · Léa Durand · Carnet</title>", page)
+    assert re.search(rf'value="{minor.pk}"[^>]*aria-current="true"', page)
+    documents = client.get(reverse("records:documents")).content.decode()
+    assert "Mes documents" in documents and "— Léa Durand</span></h1>" in documents
+    assert "· Léa Durand · Carnet</title>" in documents
+    switch(client, parent)
+    assert "Bonjour Marie" in client.get(reverse("patient_home")).content.decode()
+
+
+def test_switching_to_a_record_one_does_not_act_for_is_404(client, login, parent, other_patient):
+    login(parent)
+    assert switch(client, other_patient).status_code == 404
+    assert client.post(reverse("representation:switch"), {"record": "x"}).status_code == 404
+
+
+ROUTES = {
+    "documents": "records:documents",
+    "results": "records:results",
+    "prescriptions": "records:prescriptions",
+    "messages": "messaging:inbox",
+    "new message": "messaging:new",
+    "profile": "records:profile",
+    "care teams": "records:care_teams",
+    "record history": "records:record_history",
+    "exports": "exports:page",
+    "access history": "records:access_history",
+    "helpers": "representation:helpers",
+}
+# What each kind reaches: the helper was given documents only; the access history and
+# the choice of helpers stay the holder's own.
+REACHES = {
+    "parent": set(ROUTES) - {"access history", "helpers"},
+    "helper": {"documents"},
+    "holder": set(ROUTES),
+}
+
+
+@pytest.mark.parametrize("route", ROUTES)
+@pytest.mark.parametrize("who", REACHES)
+def test_each_page_serves_only_the_parts_one_acts_on(client, login, parent, minor, helper_user, patient, who, route):
+    if who == "parent":
+        login(parent)
+        switch(client, minor)
+    elif who == "helper":
+        login(helper_user)
+    else:
+        login(patient)
+    status = client.get(reverse(ROUTES[route])).status_code
+    assert status == (200 if route in REACHES[who] else 404), (who, route)
+
+
+def test_a_confidential_item_never_reaches_the_parent(client, login, clinician, team, parent, minor):
+    secret = publish(clinician, minor, team, "Consultation confidentielle", confidential=True)
+    shown = publish(clinician, minor, team, "Vaccins à jour")
+    login(parent)
+    switch(client, minor)
+    listing = client.get(reverse("records:documents")).content.decode()
+    assert "Vaccins à jour" in listing and "Consultation confidentielle" not in listing
+    assert client.get(reverse("records:document", args=[secret.pk])).status_code == 404
+    assert client.get(reverse("records:download", args=[secret.pk])).status_code == 404
+    home = client.get(reverse("patient_home")).content.decode()
+    assert "Consultation confidentielle" not in home and "Vaccins à jour" in home
+    assert client.get(reverse("records:document", args=[shown.pk])).status_code == 200
+    # The care team still sees both; lifting confidentiality gives it back to the parent.
+    login(clinician)
+    assert (
+        "Consultation confidentielle"
+        in client.get(reverse("careteams:patient_detail", args=[minor.pk])).content.decode()
+    )
+    client.post(reverse("records:set_confidential", args=["document", secret.pk]), {"confidential": "0"})
+    login(parent)
+    switch(client, minor)
+    assert client.get(reverse("records:document", args=[secret.pk])).status_code == 200
+
+
+def test_a_care_team_marks_an_item_confidential_and_the_parent_loses_it(client, login, clinician, team, parent, minor):
+    document = publish(clinician, minor, team, "Bilan")
+    login(clinician)
+    response = client.post(reverse("records:set_confidential", args=["document", document.pk]), {"confidential": "1"})
+    assert response.status_code == 302
+    document.refresh_from_db()
+    assert document.confidential
+    login(parent)
+    switch(client, minor)
+    assert client.get(reverse("records:document", args=[document.pk])).status_code == 404
+
+
+def test_an_item_of_another_record_than_the_current_one_is_404(client, login, clinician, team, parent, minor):
+    document = publish(clinician, minor, team, "Vaccins à jour")
+    login(parent)
+    assert client.get(reverse("records:document", args=[document.pk])).status_code == 404  # in her own record
+    switch(client, minor)
+    assert client.get(reverse("records:document", args=[document.pk])).status_code == 200
+
+
+def test_a_parents_reads_are_logged_for_the_child_as_who_acted_for_whom(client, login, clinician, team, parent, minor):
+    document = publish(clinician, minor, team, "Vaccins à jour")
+    login(parent)
+    switch(client, minor)
+    client.get(reverse("records:document", args=[document.pk]))
+    row = AccessLog.objects.get(patient=minor, actor=parent.user, action=AccessLog.Action.VIEW_DOCUMENT)
+    assert (row.actor_role, row.target, row.role_label) == ("parent", "Vaccins à jour", "Autorité parentale")
+
+
+def test_the_holder_reads_in_their_history_who_acted_for_them(client, login, clinician, team, patient, helper_user):
+    document = publish(clinician, patient, team, "Compte rendu")
+    login(helper_user)
+    assert client.get(reverse("records:document", args=[document.pk])).status_code == 200
+    login(patient)
+    history = client.get(reverse("records:access_history")).content.decode()
+    assert "Paul Aidant, pour Camille Durand" in history and "Aidant</td>" in history
+
+
+def test_an_expired_helper_falls_back_and_sees_nothing_with_a_moved_clock(
+    client, login, clinician, team, patient, helper_user
+):
+    document = publish(clinician, patient, team, "Compte rendu")
+    login(helper_user)
+    assert client.get(reverse("records:document", args=[document.pk])).status_code == 200
+    with time_machine.travel(timezone.now() + datetime.timedelta(days=61)):
+        login(helper_user)
+        assert client.get(reverse("records:document", args=[document.pk])).status_code == 404
+        assert client.get(reverse("patient_home")).status_code == 404
+
+
+def test_an_ended_representation_falls_back_to_ones_own_record(client, login, parent, minor):
+    login(parent)
+    switch(client, minor)
+    representation.end_representation(representation=minor.representations.get(), ended_by=None, reason="test")
+    assert "Bonjour Marie" in client.get(reverse("patient_home")).content.decode()
+
+
+def test_a_message_written_by_a_parent_says_so_to_the_care_team(
+    client, login, parent, minor, team, clinician, django_capture_on_commit_callbacks
+):
+    login(parent)
+    switch(client, minor)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            reverse("messaging:new"), {"team": team.pk, "subject": "Fièvre", "kind": "question", "body": "Léa a 39°"}
+        )
+    conversation = Conversation.objects.get(patient=minor)
+    assert response.status_code == 302 and conversation.started_by == parent.user
+    assert Notification.objects.filter(recipient=clinician).exists()
+    login(clinician)
+    page = client.get(reverse("messaging:conversation", args=[conversation.pk])).content.decode()
+    assert "Marie Durand, pour Léa Durand" in page
+
+
+def test_a_care_team_reply_tells_the_parent_without_content(
+    parent, minor, team, clinician, django_capture_on_commit_callbacks, mailoutbox
+):
+    conversation = Conversation.objects.create(patient=minor, team=team, subject="Vaccins", started_by=clinician)
+    secret = Conversation.objects.create(
+        patient=minor, team=team, subject="Contraception", started_by=clinician, confidential=True
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        messaging.send_message(author=clinician, conversation=conversation, body="Rappel le 12")
+        messaging.send_message(author=clinician, conversation=secret, body="Rendez-vous confidentiel")
+    assert [m.to for m in mailoutbox] == [[parent.user.email]]
+    body = mailoutbox[0].body
+    assert "Vaccins" not in body and "Léa" not in body and "Rappel" not in body
+
+
+def test_news_for_the_child_reaches_the_parent_as_a_content_free_digest(
+    clinician, team, parent, minor, django_capture_on_commit_callbacks, mailoutbox
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        publish(clinician, minor, team, "Consultation confidentielle", confidential=True)
+    assert not Digest.objects.filter(user=parent.user).exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        publish(clinician, minor, team, "Vaccins à jour")
+    digest = Digest.objects.get(user=parent.user)
+    assert digest.status == Digest.Status.SENT
+    body = mailoutbox[-1].body
+    assert "Il y a du nouveau dans un dossier pour lequel vous agissez." in body
+    assert "Vaccins" not in body and "Léa" not in body and "document" not in body.split("---")[0].lower()
+
+
+def test_exports_of_the_child_are_the_parents_own_and_logged(client, login, parent, minor, team, clinician):
+    login(parent)
+    switch(client, minor)
+    response = client.post(reverse("exports:page"), {"kind": "summary", "sections": ["identity", "documents"]})
+    assert response.status_code == 302
+    export = minor.exports.get()
+    assert export.requested_by == parent.user
+    assert AccessLog.objects.get(patient=minor, action=AccessLog.Action.EXPORT).actor_role == "parent"
+
+
+# --- Setting it up ---------------------------------------------------------------------
+
+
+def test_a_care_team_adds_both_parents_from_birth(
+    client, login, clinician, minor, parent, mailoutbox, django_capture_on_commit_callbacks
+):
+    father = PatientFactory(first_name="Jean", last_name="Durand", user__email="jean@example.org")
+    login(clinician)
+    url = reverse("careteams:add_parent", args=[minor.pk])
+    assert client.get(url).status_code == 200
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(url, {"email": "JEAN@example.org", "proof": "family_book"})
+    assert response.status_code == 302
+    assert set(minor.representations.values_list("representative__email", "kind")) == {
+        (parent.user.email, "parent"),
+        ("jean@example.org", "parent"),
+    }
+    added = minor.representations.get(representative=father.user)
+    assert (added.proof, added.created_by) == ("family_book", clinician)
+    assert mailoutbox[-1].to == ["jean@example.org"] and "Léa" in mailoutbox[-1].body
+    again = client.post(url, {"email": "jean@example.org", "proof": "family_book"})
+    assert "Cette personne représente déjà ce patient." in again.content.decode()
+    unknown = client.post(url, {"email": "nobody@example.org", "proof": "family_book"})
+    assert "Aucun compte Carnet actif" in unknown.content.decode()
+
+
+def test_a_care_team_cannot_add_a_parent_to_an_adult(client, login, clinician, patient, parent):
+    login(clinician)
+    response = client.post(
+        reverse("careteams:add_parent", args=[patient.pk]), {"email": parent.user.email, "proof": "family_book"}
+    )
+    assert "L’autorité parentale prend fin à 18 ans" in response.content.decode()
+    assert not patient.representations.exists()
+
+
+def test_a_clinician_of_another_team_cannot_add_a_parent(client, login, other_clinician, minor, parent):
+    login(other_clinician)
+    assert client.get(reverse("careteams:add_parent", args=[minor.pk])).status_code == 404
+
+
+def test_support_adds_and_ends_a_representation_audited_and_without_medical_content(
+    client, login, support, minor, clinician, team, mailoutbox, django_capture_on_commit_callbacks
+):
+    publish(clinician, minor, team, "Compte rendu secret")
+    mother = PatientFactory(
+        first_name="Anne", last_name="Durand", user__first_name="Anne", user__last_name="Durand",
+        user__email="anne@example.org",
+    )  # fmt: skip
+    login(support)
+    url = reverse("support:representations", args=[minor.pk])
+    page = client.get(url).content.decode()
+    assert "Compte rendu secret" not in page
+    key = re.search(r'name="request_key" value="([^"]+)"', page).group(1)
+    data = {
+        "email": "anne@example.org",
+        "kind": "parent",
+        "proof": "birth_certificate",
+        "reason": "Acte vu",
+        "request_key": key,
+    }
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(url, data)
+        client.post(url, data)  # sent twice: one representation, one audit row
+    added = minor.representations.get()
+    assert (added.representative, added.proof, added.reason) == (mother.user, "birth_certificate", "Acte vu")
+    action = SupportAction.objects.get(action=SupportAction.Action.ADD_REPRESENTATIVE)
+    assert (action.patient, action.account, action.reason) == (minor, mother.user, "Acte vu")
+    page = client.get(url).content.decode()
+    assert "Anne Durand" in page and "Acte de naissance" in page and "Compte rendu secret" not in page
+    end_url = reverse("support:end_representation", args=[added.pk])
+    key = re.search(r'name="request_key" value="([^"]+)"', client.get(end_url).content.decode()).group(1)
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(end_url, {"reason": "Décision de justice reçue", "request_key": key})
+    added.refresh_from_db()
+    assert added.ended_at is not None and added.ended_by == support
+    assert (
+        SupportAction.objects.get(action=SupportAction.Action.END_REPRESENTATION).reason == "Décision de justice reçue"
+    )
+    assert [m.to for m in mail.outbox] == [["anne@example.org"]]  # the child has no login to tell
+
+
+def test_support_ending_tells_both_sides(support, patient, helper_user, mailoutbox, django_capture_on_commit_callbacks):
+    from portal.support import services as support_services
+
+    with django_capture_on_commit_callbacks(execute=True):
+        support_services.end_representation(
+            agent=support, representation=patient.representations.get(), reason="Demande", request_key=uuid.uuid4()
+        )
+    assert sorted(m.to[0] for m in mailoutbox) == sorted([helper_user.email, patient.user.email])
+
+
+def test_a_patient_invites_a_helper_who_accepts_with_their_own_account(
+    client, login, patient, clinician, team, mailoutbox, django_capture_on_commit_callbacks
+):
+    paul = UserFactory(first_name="Paul", last_name="Aidant", email="paul@example.org")
+    login(patient)
+    ends_on = TODAY + datetime.timedelta(days=90)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            reverse("representation:helpers"),
+            {"email": "paul@example.org", "parts": ["documents", "messages"], "ends_on": ends_on.isoformat()},
+        )
+    assert response.status_code == 302
+    link = re.search(r"https?://\S+(/my/representation/accept/\S+/)", mailoutbox[-1].body).group(1)
+    assert "Camille" in mailoutbox[-1].body
+    # Someone else's account cannot take it.
+    login(PatientFactory().user)
+    assert client.post(link).status_code == 400
+    login(paul)
+    assert "Documents" in client.get(link).content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.post(link).status_code == 302
+    helper = patient.representations.get(representative=paul)
+    assert (helper.kind, helper.parts, timezone.localdate(helper.ends_at)) == (
+        "helper", frozenset({"documents", "messages"}), ends_on
+    )  # fmt: skip
+    assert mailoutbox[-1].to == [patient.user.email]
+    assert client.get(reverse("records:documents")).status_code == 200
+    assert client.get(reverse("records:results")).status_code == 404
+    assert client.get(link).status_code == 404  # used
+    # The patient ends it at any time.
+    login(patient)
+    client.post(reverse("representation:end_helper", args=[helper.pk]))
+    login(paul)
+    assert client.get(reverse("records:documents")).status_code == 404
+
+
+@pytest.mark.parametrize("days", [10, 400])
+def test_a_helper_is_chosen_for_one_month_to_one_year(client, login, patient, days):
+    login(patient)
+    response = client.post(
+        reverse("representation:helpers"),
+        {
+            "email": "paul@example.org",
+            "parts": ["documents"],
+            "ends_on": (TODAY + datetime.timedelta(days=days)).isoformat(),
+        },
+    )
+    assert "entre un mois et un an" in response.content.decode()
+    assert not patient.helper_invitations.exists()
+
+
+def test_a_minor_cannot_invite_a_helper(minor, parent):
+    with pytest.raises(representation.RepresentationError):
+        representation.invite_helper(
+            patient=minor, invited_by=parent.user, email="x@example.org", parts=["documents"],
+            ends_on=TODAY + datetime.timedelta(days=60),
+        )  # fmt: skip
+
+
+# --- Coming of age -----------------------------------------------------------------------
+
+
+def test_at_18_the_parents_representation_ends_by_itself_once(
+    team, parent, mailoutbox, django_capture_on_commit_callbacks
+):
+    birthday = TODAY + datetime.timedelta(days=1)
+    teen = Patient.objects.create(
+        first_name="Léo", last_name="Durand", birth_date=birthday.replace(year=birthday.year - 18)
+    )
+    Invitation.objects.create(
+        email="leo@example.org", patient=teen, expires_at=timezone.now()
+    )  # an address given earlier
+    father = PatientFactory(first_name="Jean", last_name="Durand", user__email="jean@example.org")
+    for user in (parent.user, father.user):
+        Representation.objects.create(patient=teen, representative=user, kind="parent")
+    from portal.representation.tasks import end_minorities
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert end_minorities() == 0  # 17 today
+    assert mailoutbox == []
+    with time_machine.travel(timezone.now() + datetime.timedelta(days=1)):
+        with django_capture_on_commit_callbacks(execute=True):
+            assert end_minorities() == 2
+        with django_capture_on_commit_callbacks(execute=True):
+            assert end_minorities() == 0  # the next day's run, or a retry: nothing more
+    assert not teen.representations.filter(ended_at__isnull=True).exists()
+    assert set(teen.representations.values_list("end_reason", flat=True)) == {"majority"}
+    told = sorted(m.to[0] for m in mailoutbox)
+    assert told == sorted(["jean@example.org", parent.user.email, "leo@example.org"])
+    invitation = teen.invitations.usable().get()
+    assert invitation.email == "leo@example.org"
+    # Léa, still a minor, keeps her parent.
+    assert parent.user.representations.filter(patient__first_name="Léa", ended_at__isnull=True).exists()
+
+
+def test_the_daily_job_is_scheduled():
+    from django.conf import settings
+
+    assert settings.CELERY_BEAT_SCHEDULE["end-minorities"]["task"] == "portal.representation.tasks.end_minorities"
+
+
+def test_observation_history_of_a_helper_without_results_is_404(client, login, clinician, team, patient, helper_user):
+    report = records.add_lab_report(
+        author=clinician, team=team, patient=patient, title="Bilan", collected_on=TODAY,
+        observations=[{"loinc": "2345-7", "name": "Glucose", "value": 1, "unit": "g/L"}],
+    )  # fmt: skip
+    login(helper_user)
+    observation = Observation.objects.get(report=report)
+    assert client.get(reverse("records:observation_history", args=[observation.pk])).status_code == 404
