@@ -44,7 +44,7 @@ def test_a_parent_switches_to_their_child_reads_a_result_and_writes_to_the_child
     page.get_by_role("textbox", name="Message").fill("Bonjour, le bilan de Léa est-il normal ?")
     page.get_by_role("button", name="Envoyer").click()
     expect(page.get_by_text("Votre message a été envoyé.")).to_be_visible()
-    expect(page.get_by_text("Marie Durand, pour Léa Durand")).to_be_visible()
+    expect(page.get_by_text("Vous, pour Léa Durand")).to_be_visible()
     assert Conversation.objects.get().patient == lea
 
     page.get_by_role("navigation", name="Dossiers").get_by_role("button", name="Mon dossier").click()
