@@ -76,10 +76,12 @@ def team_caring_for(user, patient) -> CareTeam | None:
 
 
 def get_own_access_log(user, pk) -> AccessLog:
-    """A line of the signed-in patient's own access history; 404 for a line of anyone
-    else's, for an unknown one, and for anyone who is not a patient."""
+    """A line of the signed-in patient's own access history (a record merged into
+    theirs included); 404 for a line of anyone else's, for an unknown one, and for
+    anyone who is not a patient."""
+    acted_for = patients_acted_for(user)
     try:
-        return AccessLog.objects.get(pk=pk, patient__in=patients_acted_for(user))
+        return AccessLog.objects.get(Q(patient__in=acted_for) | Q(patient__merged_into__in=acted_for), pk=pk)
     except (AccessLog.DoesNotExist, ValueError, TypeError):
         raise Http404 from None
 

@@ -32,6 +32,7 @@ class SupportAction(ChainedLog):
         ANSWER_REPORT = "answer_report", _("Answered a report of an unrecognised access")
         REGISTER_PATIENT = "register_patient", _("Registered the patient")
         LINK_PATIENT = "link_patient", _("Linked the patient to a care team")
+        MERGE_PATIENTS = "merge_patients", _("Merged a duplicate record into this one")
 
     agent = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     # The account acted on, or, for an invitation to a patient who has no login yet, the patient.

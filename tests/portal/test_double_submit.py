@@ -249,6 +249,7 @@ TOKENLESS_FORMS = {
     "support/invite_patient.html": "support actions carry their own request_key (SupportAction, unique)",
     "support/report.html": "support's answer carries its own request_key (SupportAction, unique)",
     "support/request.html": "answering locks the case: a second submit finds it answered",
+    "support/confirm_merge.html": "support actions carry their own request_key (SupportAction, unique)",
 }
 # Views that accept POST without @idempotent, and why.
 TOKENLESS_VIEWS = {
