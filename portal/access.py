@@ -236,10 +236,11 @@ def team_caring_for(user, patient) -> CareTeam | None:
 
 
 def get_own_access_log(user, pk) -> AccessLog:
-    """A line of the signed-in patient's own access history; 404 for a line of anyone
-    else's, for an unknown one, and for anyone who is not a patient."""
+    """A line of the signed-in patient's own access history (a record merged into
+    theirs included); 404 for a line of anyone else's, for an unknown one, and for
+    anyone who is not a patient."""
     try:
-        return AccessLog.objects.get(pk=pk, patient__user=user)
+        return AccessLog.objects.get(Q(patient__user=user) | Q(patient__merged_into__user=user), pk=pk)
     except (AccessLog.DoesNotExist, ValueError, TypeError):
         raise Http404 from None
 

@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST, require_safe
 
 from portal import access
+from portal.accounts import merge
 from portal.accounts.models import User
 from portal.audit import services as audit
 from portal.audit.models import AccessLog, AccessReport
@@ -291,9 +292,10 @@ def access_history(request):
     """Every read of the patient's record by someone else, newest first: for the
     record's holder only."""
     patient = access.record_for(request, access.HISTORY).patient
-    logs = AccessLog.objects.filter(patient=patient).select_related("actor", "team", "report")
+    records = merge.record_ids(patient)  # a duplicate merged into this record keeps its history
+    logs = AccessLog.objects.filter(patient__in=records).select_related("actor", "team", "report")
     page = keyset_page(logs, request.GET, field="at", size=PAGE_SIZE)
-    reports = AccessReport.objects.filter(patient=patient).select_related("access_log__actor", "access_log__team")
+    reports = AccessReport.objects.filter(patient__in=records).select_related("access_log__actor", "access_log__team")
     context = {
         "patient": patient,
         "page": page,

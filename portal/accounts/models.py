@@ -144,6 +144,10 @@ def validate_nir(value: str) -> None:
 
 
 class PatientQuerySet(models.QuerySet):
+    def current(self):
+        """Records in use: not merged into another record of the same person."""
+        return self.filter(merged_into__isnull=True)
+
     def matching(self, *, name: str = "", ins: str = "", birth_date=None):
         """Patients found by a search: each word of ``name`` starts the first or the last
         name (case and accents aside: "lea" finds Léa), ``ins`` exactly, ``birth_date``
@@ -156,6 +160,11 @@ class PatientQuerySet(models.QuerySet):
         if birth_date:
             patients = patients.filter(birth_date=birth_date)
         return patients
+
+
+class CurrentPatientManager(models.Manager.from_queryset(PatientQuerySet)):
+    def get_queryset(self):
+        return super().get_queryset().current()
 
 
 class InsKind(models.TextChoices):
@@ -206,8 +215,16 @@ class Patient(FoldedNames):
         validators=[RegexValidator(r"^(?:[0-9]{5}|2[AB][0-9]{3})$", _("An INSEE code has 5 characters."))],
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # A duplicate record support merged into the one kept: everything moved there but
+    # the audit trails, which stay on it and show on the kept record's history.
+    merged_into = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="merged_from", editable=False
+    )
+    merged_at = models.DateTimeField(null=True, blank=True, editable=False)
 
-    objects = PatientQuerySet.as_manager()
+    # Every lookup ignores merged records; ``all_records`` sees them (the merge, audits).
+    objects = CurrentPatientManager()
+    all_records = PatientQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("patient")

@@ -34,6 +34,7 @@ class SupportAction(ChainedLog):
         LINK_PATIENT = "link_patient", _("Linked the patient to a care team")
         ADD_REPRESENTATIVE = "add_representative", _("Added a representative to the record")
         END_REPRESENTATION = "end_representation", _("Ended a representation")
+        MERGE_PATIENTS = "merge_patients", _("Merged a duplicate record into this one")
 
     agent = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     # The account acted on, or, for an invitation to a patient who has no login yet, the patient.

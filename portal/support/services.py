@@ -305,6 +305,35 @@ def answer_access_report(*, agent: User, report: AccessReport, answer: str, requ
     return _audited(agent=agent, action=Action.ANSWER_REPORT, reason=answer, request_key=request_key, apply=apply)
 
 
+def merge_candidates(patient: Patient):
+    """Records that may be the same person as ``patient``: born the same day, with the
+    same first name or the same last name (case and accents aside). One indexed query."""
+    return (
+        Patient.objects.filter(birth_date=patient.birth_date)
+        .filter(Q(first_folded=patient.first_folded) | Q(last_folded=patient.last_folded))
+        .exclude(pk=patient.pk)
+        .select_related("user")
+        .order_by("last_name", "first_name", "pk")[:20]
+    )
+
+
+def merge_patients(*, agent: User, keep: Patient, duplicate: Patient, reason: str, request_key) -> Done:
+    """Merge ``duplicate`` into ``keep`` (see ``portal.accounts.merge``): one audit row
+    naming both records and what moved; the person sees a support action in their
+    history. Refusals (``merge.MergeRefused``) change nothing."""
+    from portal.accounts import merge
+
+    def apply():
+        try:
+            moved = merge.merge(keep=keep, duplicate=duplicate)
+        except merge.MergeRefused as refusal:
+            raise NotApplicable(str(refusal)) from None
+        what = ", ".join(f"{kind}: {count}" for kind, count in moved) or _("nothing")
+        return keep.user, keep, f"#{duplicate.pk} → #{keep.pk} ({what})"[:254], None
+
+    return _audited(agent=agent, action=Action.MERGE_PATIENTS, reason=reason, request_key=request_key, apply=apply)
+
+
 def _registration_detail(team, registered) -> str:
     return f"{team.name} — {_('invited')}" if registered.invited else team.name
 

@@ -7,12 +7,13 @@ from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from fhir_api import services as api
 from fhir_api.models import ApiClient
 from portal import access
+from portal.accounts import merge
 from portal.accounts import services as accounts
 from portal.accounts.models import Patient, Representation, User
 from portal.audit.models import AccessLog
@@ -152,6 +153,58 @@ def act(request, pk, action):
         return redirect("support:account", user.pk)
     context = {"account": user, "form": form, "label": label, "danger": action in services.DESTRUCTIVE_ACTIONS}
     return render(request, "support/act.html", context)
+
+
+@access.role_required(User.Role.SUPPORT)
+@require_GET
+def merge_patient(request, pk):
+    """Records that may be duplicates of this one (same birth date, same first or last
+    name), to merge into it: identities only."""
+    keep = get_object_or_404(Patient.objects.select_related("user"), pk=pk)
+    context = {"keep": keep, "candidates": services.merge_candidates(keep)}
+    return render(request, "support/merge_patient.html", context)
+
+
+@access.role_required(User.Role.SUPPORT)
+@require_http_methods(["GET", "POST"])
+def confirm_merge(request, pk, duplicate_pk):
+    """Both identities side by side, what will move (counts by kind, never the items),
+    a reason, and the merge itself (audited, once however often it is sent)."""
+    keep = get_object_or_404(Patient.objects.select_related("user"), pk=pk)
+    merged = Patient.all_records.filter(pk=duplicate_pk, merged_into=keep).exists()
+    if merged:  # the confirmation sent again, or a stale page
+        messages.info(request, _("This record was already merged into this one."))
+        return redirect("support:account", keep.user_id) if keep.user_id else redirect("support:merge_patient", keep.pk)
+    duplicate = get_object_or_404(Patient.objects.select_related("user"), pk=duplicate_pk)
+    refusal = None
+    try:
+        merge.check(keep, duplicate)
+    except merge.MergeRefused as error:
+        refusal = str(error)
+    form = forms.ActionForm(request.POST if request.method == "POST" else None, initial={"request_key": uuid.uuid4()})
+    if request.method == "POST" and refusal is None and form.is_valid():
+        done = _carry_out(
+            request,
+            lambda: services.merge_patients(
+                agent=request.user,
+                keep=keep,
+                duplicate=duplicate,
+                reason=form.cleaned_data["reason"],
+                request_key=form.cleaned_data["request_key"],
+            ),
+            _("The records are merged."),
+        )
+        if done is not None and done.row.account_id:
+            return redirect("support:account", done.row.account_id)
+        return redirect("support:merge_patient", keep.pk)
+    context = {
+        "keep": keep,
+        "duplicate": duplicate,
+        "refusal": refusal,
+        "moves": merge.what_moves(duplicate),
+        "form": form,
+    }
+    return render(request, "support/confirm_merge.html", context)
 
 
 @access.role_required(User.Role.SUPPORT)

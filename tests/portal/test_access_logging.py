@@ -96,6 +96,10 @@ SERVES_NO_RECORD = {
         for name in ("home", "create_account", "account", "act", "invite_patient", "audit", "register_patient")
     },
     **{
+        f"support:{name}": "merging duplicates: identities, and what moves as counts by kind, never the items"
+        for name in ("merge_patient", "confirm_merge")
+    },
+    **{
         f"support:{name}": "a reported access: who, as what, which team, when, which kind; never what was read"
         for name in ("reports", "report")
     },

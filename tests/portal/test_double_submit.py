@@ -251,6 +251,7 @@ TOKENLESS_FORMS = {
     "support/request.html": "answering locks the case: a second submit finds it answered",
     "support/representations.html": "support actions carry their own request_key (SupportAction, unique)",
     "support/end_representation.html": "support actions carry their own request_key (SupportAction, unique)",
+    "support/confirm_merge.html": "support actions carry their own request_key (SupportAction, unique)",
 }
 # Views that accept POST without @idempotent, and why.
 TOKENLESS_VIEWS = {

@@ -3,6 +3,7 @@ medical URLs answer 404, no answer carries medical content, nothing changes, and
 read is written to the patient's access history."""
 
 import datetime
+import itertools
 import re
 from decimal import Decimal
 
@@ -125,9 +126,8 @@ def urls_to_try(record):
             if not names:
                 yield view_name, base
                 continue
-            assert len(names) == 1, template
-            for pk in candidates(record, view_name, names[0]):
-                yield view_name, base.format(**{names[0]: pk})
+            for pks in itertools.product(*(candidates(record, view_name, name) for name in names)):
+                yield view_name, base.format(**dict(zip(names, pks, strict=True)))
 
 
 def snapshot():

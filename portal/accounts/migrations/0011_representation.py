@@ -8,7 +8,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("accounts", "0009_notice_preferences"),
+        ("accounts", "0010_patient_merged_into"),
     ]
 
     operations = [
