@@ -10,7 +10,7 @@ from django.urls import Resolver404, resolve
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from portal.accounts.services import has_second_factor
+from portal.accounts.services import has_second_factor, name_session_device
 
 # The only pages a signed-in session that has not passed the second factor may reach.
 PUBLIC_URL_NAMES = frozenset(
@@ -153,6 +153,10 @@ class SessionLifetimeMiddleware:
         if first or (not is_background(request) and now - session.get(ACTIVE_AT_SESSION_KEY, 0) >= interval):
             session[ACTIVE_AT_SESSION_KEY] = now
             UserSession.objects.create_from_request(request)  # last seen, address, browser
+            if first:  # the device's name for the sessions list, parsed once per session
+                row = UserSession.objects.filter(session_key=session.session_key).first()
+                if row is not None:
+                    name_session_device(row)
 
     @staticmethod
     def _expired(session, now) -> bool:

@@ -201,14 +201,27 @@ def device_name(device: dict) -> str:
     return browser or system or str(_("Unknown device"))
 
 
+def _named(session) -> bool:
+    """Whether ``session``'s row already names the device of its current user-agent."""
+    device = session.data.get(DEVICE_KEY)
+    return device is not None and device.get("ua") == hashlib.sha256(session.user_agent.encode()).hexdigest()[:16]
+
+
+def name_session_device(session) -> None:
+    """Parse the session's user-agent into its device, once: kept in the row's data with
+    a short hash of the user-agent it came from (a new browser string is parsed again)."""
+    if not _named(session):
+        device = {**_device_of(session.user_agent), "ua": hashlib.sha256(session.user_agent.encode()).hexdigest()[:16]}
+        session.data = {**session.data, DEVICE_KEY: device}
+        session.save(update_fields=["data"])
+
+
 def name_session_devices(sessions) -> list:
-    """``sessions`` (allauth's rows), each with ``device_name`` set. A session's device
-    is parsed from its user-agent once and kept in the row's data, so a page listing
-    sessions parses only those it has never seen."""
+    """``sessions`` (allauth's rows), each with ``device_name`` set. Sessions are named
+    when their activity is noted (see SessionLifetimeMiddleware); a row from before that,
+    or whose browser changed, is named here, once."""
     for session in sessions:
-        if DEVICE_KEY not in session.data:
-            session.data = {**session.data, DEVICE_KEY: _device_of(session.user_agent)}
-            session.save(update_fields=["data"])
+        name_session_device(session)
         session.device_name = device_name(session.data[DEVICE_KEY])
     return sessions
 
