@@ -19,6 +19,7 @@ urlpatterns = [
     path("support/", include("portal.support.urls")),
     path("messages/", include("messaging.urls")),
     path("my/exports/", include("records.export_urls")),
+    path("", include("agenda.urls")),
     path("", include("records.urls")),
     path("accounts/", include("portal.accounts.urls")),
     path("accounts/", include("allauth.urls")),

@@ -139,6 +139,14 @@ def patient_home(request):
         .current(timezone.localdate())[:3]
     )
     reports = list(access.items_visible_to(request.user, LabReport).filter(patient=patient)[:3])
+    appointments = list(
+        access.appointments_visible_to(request.user)
+        .filter(patient=patient)
+        .scheduled()
+        .upcoming()
+        .select_related("team")
+        .order_by("starts_at", "pk")[:3]
+    )
     documents, prescriptions = list(documents), list(prescriptions)
     context = {
         "new_documents": records.unseen_news_ids(patient=patient, field="document_id", items=documents),
@@ -149,6 +157,7 @@ def patient_home(request):
         "documents": documents,
         "prescriptions": prescriptions,
         "reports": reports,
+        "appointments": appointments,
     }
     return render(request, "portal/patient_home.html", context)
 

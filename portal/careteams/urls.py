@@ -9,4 +9,5 @@ urlpatterns = [
     path("patients/<int:pk>/", views.patient_detail, name="patient_detail"),
     path("patients/<int:pk>/invite/", views.invite_patient, name="invite_patient"),
     path("links/<int:pk>/end/", views.end_link, name="end_link"),
+    path("teams/<int:pk>/settings/", views.team_settings, name="team_settings"),
 ]
