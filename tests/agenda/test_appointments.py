@@ -302,7 +302,7 @@ def test_the_day_view_follows_paris_days_on_a_25_hour_day(client, login, clinici
     assert "Tôt" in page and "Tard" in page and "00:30–01:00" in page and "23:30–00:00" in page
     for absent in ("Lendemain", "Veille", "Ailleurs"):
         assert absent not in page
-    assert "css/print.css" in page and 'media="print"' in page and 'class="table-stack agenda-table"' in page
+    assert "css/print.css" in page and 'media="print"' in page and 'class="table-stack"' in page
     logged = AccessLog.objects.filter(actor=clinician, action=AccessLog.Action.LIST_AGENDA)
     assert logged.count() == 2 and {row.team_id for row in logged} == {team.pk}
     assert {row.target for row in logged} == {f"{a.local_start:%d/%m/%Y %H:%M}" for a in day}
