@@ -163,7 +163,11 @@ def conversations_for(user) -> QuerySet[Conversation]:
 def get_conversation_for(user, pk) -> Conversation:
     """A conversation ``user`` may read; 404 for unknown and not-yours alike."""
     try:
-        return conversations_for(user).select_related("patient", "team", "assigned_to", "prescription").get(pk=pk)
+        return (
+            conversations_for(user)
+            .select_related("patient", "team", "assigned_to", "prescription", "appointment")
+            .get(pk=pk)
+        )
     except (Conversation.DoesNotExist, ValueError, TypeError):
         raise Http404 from None
 

@@ -219,6 +219,9 @@ def test_a_reschedule_request_opens_one_typed_conversation_with_the_team(client,
     login(clinician)
     inbox = client.get(reverse("messaging:team_inbox"), {"kind": "reschedule"}).content.decode()
     assert conversation.subject in inbox and "Demande de changement de rendez-vous" in inbox
+    # The team moves it from the conversation.
+    page = client.get(reverse("messaging:conversation", args=[conversation.pk])).content.decode()
+    assert reverse("agenda:edit", args=[appointment.pk]) in page and appointment.with_whom in page
 
 
 # --- The patient's calendar ----------------------------------------------------------------
