@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("accounts", "0010_appointment_notices"),
+        ("accounts", "0011_appointment_notices"),
         ("agenda", "0001_appointments_and_calendar_feeds"),
         ("records", "0009_api_publications_and_result_history"),
     ]
