@@ -26,6 +26,7 @@ class Conversation(models.Model):
         RENEWAL = "renewal", _("Prescription renewal")
         RESULT = "result", _("Question about a result")
         ADMINISTRATIVE = "administrative", _("Administrative")
+        RESCHEDULE = "reschedule", _("Appointment change request")
 
     class Status(models.TextChoices):
         OPEN = "open", _("Open")
@@ -46,6 +47,10 @@ class Conversation(models.Model):
     )
     # Set by the care team: kept from the patient's representatives.
     confidential = models.BooleanField(_("confidential from the representatives"), default=False)
+    # The appointment a reschedule request is about.
+    appointment = models.ForeignKey(
+        "agenda.Appointment", null=True, blank=True, on_delete=models.PROTECT, related_name="reschedule_requests"
+    )
     created_at = models.DateTimeField(default=timezone.now)
     last_message_at = models.DateTimeField(default=timezone.now, db_index=True)
 

@@ -62,12 +62,28 @@ def recipients_of(message: Message) -> list[User]:
 
 
 def start_conversation(
-    *, author: User, patient, team, subject: str, kind: str, body: str, prescription=None, attachments=()
+    *,
+    author: User,
+    patient,
+    team,
+    subject: str,
+    kind: str,
+    body: str,
+    prescription=None,
+    appointment=None,
+    attachments=(),
 ) -> Conversation:
-    """Open a conversation between ``patient`` and ``team`` with its first message."""
+    """Open a conversation between ``patient`` and ``team`` with its first message
+    (about a prescription for a renewal, an appointment for a reschedule request)."""
     with transaction.atomic():
         conversation = Conversation.objects.create(
-            patient=patient, team=team, subject=subject, kind=kind, started_by=author, prescription=prescription
+            patient=patient,
+            team=team,
+            subject=subject,
+            kind=kind,
+            started_by=author,
+            prescription=prescription,
+            appointment=appointment,
         )
         send_message(author=author, conversation=conversation, body=body, attachments=attachments)
     return conversation

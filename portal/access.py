@@ -14,6 +14,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.utils.http import content_disposition_header
 
+from agenda.models import Appointment, CalendarFeed
 from messaging.models import Attachment, Conversation
 from portal.accounts.models import Patient, Representation, User
 from portal.audit.models import AccessLog
@@ -235,6 +236,14 @@ def team_caring_for(user, patient) -> CareTeam | None:
     return CareTeam.objects.filter(Exists(_active_links(user).filter(team=OuterRef("pk"), patient=patient))).first()
 
 
+def teams_caring_for(user, patient) -> QuerySet[CareTeam]:
+    """All the clinician's care teams with an active link to ``patient`` (none when the
+    patient blocked the clinician): the teams an appointment may be booked in."""
+    if not patients_cared_for(user).filter(pk=patient.pk).exists():
+        return CareTeam.objects.none()
+    return CareTeam.objects.filter(Exists(_active_links(user).filter(team=OuterRef("pk"), patient=patient)))
+
+
 def get_own_access_log(user, pk) -> AccessLog:
     """A line of the signed-in patient's own access history (a record merged into
     theirs included); 404 for a line of anyone else's, for an unknown one, and for
@@ -325,8 +334,61 @@ def conversations_for(user) -> QuerySet[Conversation]:
 def get_conversation_for(user, pk) -> Conversation:
     """A conversation ``user`` may read; 404 for unknown and not-yours alike."""
     try:
-        return conversations_for(user).select_related("patient", "team", "assigned_to", "prescription").get(pk=pk)
+        return (
+            conversations_for(user)
+            .select_related("patient", "team", "assigned_to", "prescription", "appointment")
+            .get(pk=pk)
+        )
     except (Conversation.DoesNotExist, ValueError, TypeError):
+        raise Http404 from None
+
+
+def appointments_visible_to(user) -> QuerySet[Appointment]:
+    """Appointments ``user`` may see: all of a patient's own; for a clinician, those
+    their care teams booked, with patients they care for through that very team
+    (an appointment with another team says too much: a psychiatry visit)."""
+    if _is_active(user, User.Role.PATIENT):
+        # One's own, and those of the records one looks after (parents, legal representatives).
+        return Appointment.objects.filter(patient__in=patients_acted_for(user, MANAGE))
+    if _is_active(user, User.Role.CLINICIAN):
+        same_team_link = _active_links(user).filter(patient=OuterRef("patient"), team=OuterRef("team"))
+        return Appointment.objects.filter(Exists(same_team_link), patient__in=patients_cared_for(user))
+    return Appointment.objects.none()
+
+
+def get_appointment_for(user, pk) -> Appointment:
+    """An appointment ``user`` may see; 404 for unknown and not-yours alike."""
+    try:
+        return appointments_visible_to(user).select_related("patient", "team").get(pk=pk)
+    except (Appointment.DoesNotExist, ValueError, TypeError):
+        raise Http404 from None
+
+
+def trace_listed_appointments(user, appointments) -> None:
+    """For a team's agenda: one access-log row per appointment shown (a patient's
+    name beside a team and a time is health data), in one insert."""
+    AccessLog.objects.bulk_create(
+        AccessLog(
+            patient_id=appointment.patient_id,
+            actor=user,
+            actor_role=user.role,
+            team_id=appointment.team_id,
+            action=AccessLog.Action.LIST_AGENDA,
+            target=f"{appointment.local_start:%d/%m/%Y %H:%M}",
+        )
+        for appointment in appointments
+    )
+
+
+def get_calendar_feed(token_hash: str) -> CalendarFeed:
+    """The calendar feed a secret token opens (by its hash), read with nothing but
+    what the feed needs; 404 for any other token, a revoked one included. The token
+    is the whole credential: no session, no login."""
+    try:
+        return CalendarFeed.objects.only("pk", "patient", "show_details", "last_used_at").get(
+            token_hash=token_hash, patient__user__is_active=True
+        )
+    except CalendarFeed.DoesNotExist:
         raise Http404 from None
 
 
@@ -458,3 +520,14 @@ def get_managed_link(user, pk) -> CareLink:
         return links_managed_by(user).select_related("patient", "team").get(pk=pk)
     except (CareLink.DoesNotExist, ValueError, TypeError):
         raise Http404 from None
+
+
+def teams_managed_by(user) -> QuerySet[CareTeam]:
+    """The care teams ``user`` manages (changes their settings)."""
+    return teams_of(user).filter(memberships__user=user, memberships__is_manager=True)
+
+
+def get_team_settings_for(user, pk) -> tuple[CareTeam, bool]:
+    """One of ``user``'s care teams, and whether they manage it; 404 for any other team."""
+    team = get_team_for(user, pk)
+    return team, teams_managed_by(user).filter(pk=team.pk).exists()

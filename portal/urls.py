@@ -20,6 +20,7 @@ urlpatterns = [
     path("messages/", include("messaging.urls")),
     path("my/exports/", include("records.export_urls")),
     path("my/representation/", include("portal.representation.urls")),
+    path("", include("agenda.urls")),
     path("", include("records.urls")),
     path("accounts/", include("portal.accounts.urls")),
     path("accounts/", include("allauth.urls")),

@@ -149,6 +149,16 @@ def patient_home(request):
         )
     if record.may(access.RESULTS):
         reports = list(access.items_visible_to(user, LabReport).filter(patient=patient)[:3])
+    appointments = ()
+    if record.may(access.MANAGE):
+        appointments = list(
+            access.appointments_visible_to(user)
+            .filter(patient=patient)
+            .scheduled()
+            .upcoming()
+            .select_related("team")
+            .order_by("starts_at", "pk")[:3]
+        )
     context = {
         "new_documents": records.unseen_news_ids(patient=patient, field="document_id", items=documents),
         "new_prescriptions": records.unseen_news_ids(patient=patient, field="prescription_id", items=prescriptions),
@@ -159,6 +169,7 @@ def patient_home(request):
         "documents": documents,
         "prescriptions": prescriptions,
         "reports": reports,
+        "appointments": appointments,
     }
     return access.render_record(
         request, "portal/patient_home.html", context, patient=patient, action=AccessLog.Action.VIEW_RECORD

@@ -434,12 +434,18 @@ class News(models.Model):
         PRESCRIPTION = "prescription", _("New prescription")
         CORRECTION = "correction", _("Correction of your record")
         WITHDRAWAL = "withdrawal", _("Document withdrawn")
+        APPOINTMENT = "appointment", _("New appointment")
+        APPOINTMENT_CHANGED = "appt_changed", _("Appointment changed")
+        APPOINTMENT_CANCELLED = "appt_cancelled", _("Appointment cancelled")
 
     patient = models.ForeignKey("accounts.Patient", on_delete=models.CASCADE, related_name="news")
     kind = models.CharField(max_length=16, choices=Kind.choices)
     document = models.ForeignKey(Document, null=True, blank=True, on_delete=models.CASCADE, related_name="news")
     lab_report = models.ForeignKey(LabReport, null=True, blank=True, on_delete=models.CASCADE, related_name="news")
     prescription = models.ForeignKey(Prescription, null=True, blank=True, on_delete=models.CASCADE, related_name="news")
+    appointment = models.ForeignKey(
+        "agenda.Appointment", null=True, blank=True, on_delete=models.CASCADE, related_name="news"
+    )
     created_at = models.DateTimeField(default=timezone.now)
     seen_at = models.DateTimeField(null=True, blank=True)
     # The email that told the patient (NULL until then, or when they asked for none).
@@ -457,8 +463,9 @@ class News(models.Model):
             models.CheckConstraint(
                 condition=models.Q(document__isnull=False)
                 | models.Q(lab_report__isnull=False)
-                | models.Q(prescription__isnull=False),
-                name="news_has_item",
+                | models.Q(prescription__isnull=False)
+                | models.Q(appointment__isnull=False),
+                name="news_has_item_or_appointment",
             )
         ]
 

@@ -517,7 +517,12 @@ def _shown_errors(errors: list[str]) -> list[str]:
 
 DIGEST_INTERVAL = datetime.timedelta(minutes=15)
 # Which preference (NoticePreference.Kind) each item answers to.
-TOPIC_OF_ITEM = {"document_id": "documents", "lab_report_id": "results", "prescription_id": "prescriptions"}
+TOPIC_OF_ITEM = {
+    "document_id": "documents",
+    "lab_report_id": "results",
+    "prescription_id": "prescriptions",
+    "appointment_id": "appointments",
+}
 
 
 def topic_of(news: News) -> str:
@@ -525,14 +530,20 @@ def topic_of(news: News) -> str:
     return next(topic for field, topic in TOPIC_OF_ITEM.items() if getattr(news, field) is not None)
 
 
-def publish_news(*, patient, kind: str, document=None, lab_report=None, prescription=None) -> News:
+def publish_news(*, patient, kind: str, document=None, lab_report=None, prescription=None, appointment=None) -> News:
     """Note, in the caller's transaction, that a care team published something for
-    ``patient``: a "new" marker until they open it, and an email to their login (a
-    digest: at most one per ``DIGEST_INTERVAL``) sent after commit."""
+    ``patient`` (or booked, changed or cancelled an appointment): a "new" marker until
+    they open it, and an email to their login (a digest: at most one per
+    ``DIGEST_INTERVAL``) sent after commit."""
     from portal import access
 
     news = News.objects.create(
-        patient=patient, kind=kind, document=document, lab_report=lab_report, prescription=prescription
+        patient=patient,
+        kind=kind,
+        document=document,
+        lab_report=lab_report,
+        prescription=prescription,
+        appointment=appointment,
     )
     if patient.user_id is not None:
         schedule_digest(user=patient.user)
@@ -640,12 +651,17 @@ def deliver_digest(*, digest_id: int) -> bool:
         return True
 
 
-def mark_news_seen(*, user, patient, documents=(), lab_reports=(), prescriptions=()) -> int:
+def mark_news_seen(*, user, patient, documents=(), lab_reports=(), prescriptions=(), appointments=()) -> int:
     """The patient opened these items: their "new" markers go. Only the patient's own
     opening counts (a professional's reading is no news to them)."""
     if patient.user_id is None or patient.user_id != user.pk:
         return 0
-    items = Q(document__in=documents) | Q(lab_report__in=lab_reports) | Q(prescription__in=prescriptions)
+    items = (
+        Q(document__in=documents)
+        | Q(lab_report__in=lab_reports)
+        | Q(prescription__in=prescriptions)
+        | Q(appointment__in=appointments)
+    )
     return News.objects.unseen().filter(items, patient=patient).update(seen_at=timezone.now())
 
 

@@ -356,6 +356,7 @@ class NoticePreference(models.Model):
         RESULTS = "results", _("New lab results")
         PRESCRIPTIONS = "prescriptions", _("New prescriptions")
         REMINDERS = "reminders", _("Reminders")
+        APPOINTMENTS = "appointments", _("Appointments booked, changed or cancelled")
 
     class Channel(models.TextChoices):
         EMAIL = "email", _("Email")

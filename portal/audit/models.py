@@ -121,6 +121,8 @@ class AccessLog(ChainedLog):
         LINK_STARTED = "link_started", _("Linked the record to their care team")
         LINK_ENDED = "link_ended", _("Ended their care team's link to the record")
         IDENTITY_MATCH = "identity_match", _("Found the record when registering a patient")
+        LIST_AGENDA = "list_agenda", _("Saw an appointment in the team agenda")
+        VIEW_APPOINTMENTS = "view_appointments", _("Looked at the appointments")
 
     patient = models.ForeignKey("accounts.Patient", on_delete=models.PROTECT, related_name="access_logs")
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")

@@ -6,6 +6,7 @@ from django.utils.translation import gettext_lazy as _
 
 from portal.accounts.forms import clean_new_address
 from portal.accounts.models import InsKind, Patient, normalized_ins, validate_nir
+from portal.careteams.models import CareTeam
 from portal.careteams.services import Identity
 
 DATE_INPUT = {"type": "date"}
@@ -159,3 +160,16 @@ class PatientSearchForm(forms.Form):
 
     def clean_ins(self):
         return normalized_ins(self.cleaned_data["ins"])
+
+
+class TeamSettingsForm(forms.ModelForm):
+    class Meta:
+        model = CareTeam
+        fields = ["cancellation_notice_hours", "reply_time"]
+        widgets = {"cancellation_notice_hours": forms.NumberInput(attrs={"min": 0, "max": 720})}
+
+    def clean_cancellation_notice_hours(self):
+        hours = self.cleaned_data["cancellation_notice_hours"]
+        if hours > 720:
+            raise forms.ValidationError(_("At most 720 hours (30 days)."), code="max")
+        return hours

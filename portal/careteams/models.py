@@ -16,6 +16,13 @@ class CareTeam(models.Model):
     kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
     # Shown to patients on each conversation, e.g. "within 2 working days".
     reply_time = models.CharField(_("stated reply time"), max_length=100, blank=True)
+    # Until how long before an appointment its patient may cancel it in Carnet; later,
+    # they ask the team (a reschedule request) or call.
+    cancellation_notice_hours = models.PositiveSmallIntegerField(
+        _("cancellation notice (hours)"),
+        default=24,
+        help_text=_("Patients can cancel an appointment in Carnet until this many hours before it."),
+    )
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="care_teams")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -31,6 +38,8 @@ class CareTeam(models.Model):
 class Membership(models.Model):
     team = models.ForeignKey(CareTeam, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    # A manager changes the team's settings (the cancellation notice of appointments).
+    is_manager = models.BooleanField(_("team manager"), default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -10,4 +10,5 @@ urlpatterns = [
     path("patients/<int:pk>/invite/", views.invite_patient, name="invite_patient"),
     path("patients/<int:pk>/parents/add/", views.add_parent, name="add_parent"),
     path("links/<int:pk>/end/", views.end_link, name="end_link"),
+    path("teams/<int:pk>/settings/", views.team_settings, name="team_settings"),
 ]

@@ -22,6 +22,8 @@ from records.models import LabReport, Prescription
 
 PAGE_SIZE = 25
 HISTORY_PAGE_SIZE = 10
+# The upcoming appointments on a patient's page (the team agenda has them all).
+APPOINTMENTS_SHOWN = 20
 # The care team's search, kept in the session: names and identifiers stay out of URLs.
 SEARCH_SESSION_KEY = "care_search"
 
@@ -95,7 +97,15 @@ def patient_detail(request, pk):
         .prefetch_related("observations")
     )
     profile = record_views.profile_for(request.user, patient)
+    appointments = (
+        access.appointments_visible_to(request.user)
+        .filter(patient=patient)
+        .upcoming()
+        .select_related("team")
+        .order_by("starts_at", "pk")[:APPOINTMENTS_SHOWN]
+    )
     context = {
+        "appointments": appointments,
         "patient": patient,
         "links": links,
         "my_links": my_links,
@@ -242,3 +252,21 @@ def add_parent(request, pk):
         request, "careteams/add_parent.html", {"patient": patient, "form": form},
         patient=patient, action=AccessLog.Action.VIEW_RECORD,
     )  # fmt: skip
+
+
+@access.role_required(User.Role.CLINICIAN)
+@require_http_methods(["GET", "POST"])
+@idempotent
+def team_settings(request, pk):
+    """A care team's settings: the cancellation notice of appointments and the stated
+    reply time. Every member reads them; a manager changes them."""
+    team, manages = access.get_team_settings_for(request.user, pk)
+    form = forms.TeamSettingsForm(request.POST if request.method == "POST" and manages else None, instance=team)
+    if request.method == "POST":
+        if not manages:
+            raise Http404
+        if form.is_valid():
+            form.save(commit=False).save(update_fields=list(form.Meta.fields))
+            messages.success(request, _("The team's settings are saved."))
+            return redirect("careteams:team_settings", team.pk)
+    return render(request, "careteams/team_settings.html", {"team": team, "form": form, "manages": manages})

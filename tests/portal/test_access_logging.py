@@ -24,7 +24,7 @@ pytestmark = pytest.mark.django_db
 
 # fhir_api's reads are token calls, not session routes: their access-log rows are tested
 # in tests/fhir_api (search, read, retrieve).
-OWN_APPS = ("portal", "records", "messaging")
+OWN_APPS = ("portal", "records", "messaging", "agenda")
 
 # Routes that serve a clinician some of a patient's data: (route, what its arguments are, query).
 SERVES_A_RECORD = {
@@ -46,6 +46,11 @@ SERVES_A_RECORD = {
     "records:stop_prescription": ("prescription", {}),
     "records:replace_prescription": ("prescription", {}),
     "careteams:add_parent": ("patient", {}),
+    "agenda:book": ("patient", {}),
+    "agenda:edit": ("appointment", {}),
+    "agenda:cancel": ("appointment", {}),
+    "agenda:team_day": (None, {"day": "2026-10-25"}),
+    "agenda:team_week": (None, {"day": "2026-10-21"}),
 }
 
 # Patient-side pages serve the record one is in: one's own (not logged), or one acted for,
@@ -83,6 +88,12 @@ SERVES_NO_RECORD = {
     "exports:page": OWN_OR_REPRESENTED,
     "exports:list": OWN_OR_REPRESENTED,
     "exports:download": OWN_OR_REPRESENTED,
+    "careteams:team_settings": "the team's own settings",
+    **{
+        f"agenda:{name}": OWN_OR_REPRESENTED
+        for name in ("mine", "ics", "patient_cancel", "reschedule", "feed_settings")
+    },
+    "agenda:feed": "the patient's own appointments, to the holder of their secret address (no session)",
     **{
         f"records:{name}": OWN_OR_REPRESENTED
         for name in (
@@ -144,7 +155,7 @@ def test_every_route_says_whether_it_serves_a_record():
 @pytest.fixture
 def items(patient, clinician, team, django_capture_on_commit_callbacks, settings, tmp_path):
     """One item of every kind a clinician of the patient's team can read."""
-    from tests.factories import CareLinkFactory, PatientFactory
+    from tests.factories import AppointmentFactory, CareLinkFactory, PatientFactory
 
     settings.MEDIA_ROOT = tmp_path / "media"
     with django_capture_on_commit_callbacks(execute=True):
@@ -164,6 +175,10 @@ def items(patient, clinician, team, django_capture_on_commit_callbacks, settings
         patient=patient, medication="Ramipril", dosage="1", frequency="1/j", start_date=datetime.date(2026, 1, 1),
         prescriber=clinician, team=team,
     )  # fmt: skip
+    appointment = AppointmentFactory(
+        patient=patient, team=team, created_by=clinician,
+        starts_at=datetime.datetime(2026, 10, 25, 10, 0, tzinfo=datetime.UTC),
+    )  # fmt: skip
     without_login = PatientFactory(user=None)
     CareLinkFactory(patient=without_login, team=team)
     return {
@@ -176,6 +191,7 @@ def items(patient, clinician, team, django_capture_on_commit_callbacks, settings
         "attachment": ([conversation.messages.get().attachments.get().pk], patient),
         "link": ([patient.care_links.get(team=team).pk], patient),
         "prescription": ([prescription.pk], patient),
+        "appointment": ([appointment.pk], patient),
     }
 
 

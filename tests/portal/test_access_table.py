@@ -3,15 +3,16 @@
 Every combination that matters for a clinician and a patient's item is built at once:
 three care teams T1, T2, T3; a patient for every state of their three links (none,
 active, ended, blocked: 4³ = 64 patients); on each record a document published by
-each team and one by the patient, hidden or not; a conversation with each linked
-team, and a prescription; a clinician for every membership in 0 to 3 of the teams
+each team and one by the patient, hidden or not; a conversation and an appointment
+with each linked team, and a prescription; a clinician for every membership in 0 to 3 of the teams
 (8), each once as is and once individually blocked by every patient. The policy's
 answer for every (clinician, item) pair is compared with ``may_see`` below, which
 says the rule in the words of the design notes and shares no code with it.
 
 The HTTP part then asks the real pages (document, download, preview, the patient's
 page) for the combinations around a hidden document of a team that was blocked or
-left.
+left, and every appointment route (the team's, the patient's, the agenda) for eight
+kinds of viewer and three states of the booking team's link.
 """
 
 import datetime
@@ -20,13 +21,21 @@ import itertools
 import pytest
 from django.urls import reverse
 
+from agenda.models import Appointment
 from messaging.models import Conversation
 from portal import access
-from portal.accounts.models import Patient
+from portal.accounts.models import Patient, User
 from portal.careteams.models import CareLink, ClinicianBlock, Membership
 from records import services
 from records.models import Document, Prescription
-from tests.factories import CareLinkFactory, CareTeamFactory, ClinicianFactory, PatientFactory
+from tests.factories import (
+    AppointmentFactory,
+    CareLinkFactory,
+    CareTeamFactory,
+    ClinicianFactory,
+    PatientFactory,
+    UserFactory,
+)
 from tests.records.conftest import PNG
 
 pytestmark = pytest.mark.django_db
@@ -40,13 +49,13 @@ def may_see(*, member_of, blocked, links, kind, team=None, hidden=False):
     """The rule, stated once and plainly. A clinician's rights on a patient come only
     through their teams with an active link; an individual block removes them all.
     A hidden document is seen only by its publishing team, while that team's link
-    is active. A conversation is seen only through its own team."""
+    is active. A conversation, or an appointment, is seen only through its own team."""
     active = {name for name in member_of if links[name] == CareLink.Status.ACTIVE}
     if blocked or not active:
         return False
     if kind == "document":
         return not hidden or team in active
-    if kind == "conversation":
+    if kind in ("conversation", "appointment"):
         return team in active
     return True  # prescriptions, results, profile: any active team
 
@@ -59,12 +68,19 @@ def universe(db):
     for states in itertools.product(LINK_STATES, repeat=len(TEAMS)):
         patients[states] = Patient(first_name="P", last_name="-".join(str(s) for s in states), birth_date="1980-01-01")
     Patient.objects.bulk_create(patients.values())
-    links, documents, conversations, prescriptions = [], [], [], []
+    links, documents, conversations, prescriptions, appointments = [], [], [], [], []
+    starts = datetime.datetime(2026, 10, 25, 9, 0, tzinfo=datetime.UTC)
     for states, patient in patients.items():
         for name, state in zip(TEAMS, states, strict=True):
             if state is not None:
                 links.append(CareLink(patient=patient, team=teams[name], status=state))
                 conversations.append(Conversation(patient=patient, team=teams[name], subject=name, started_by=author))
+                appointments.append(
+                    Appointment(
+                        patient=patient, team=teams[name], starts_at=starts, ends_at=starts + datetime.timedelta(hours=1),
+                        with_whom=name, created_by=author,
+                    )
+                )  # fmt: skip
         for publisher, hidden in itertools.product(PUBLISHERS, (False, True)):
             documents.append(
                 Document(
@@ -97,6 +113,7 @@ def universe(db):
     Document.objects.bulk_create(documents)
     Conversation.objects.bulk_create(conversations)
     Prescription.objects.bulk_create(prescriptions)
+    Appointment.objects.bulk_create(appointments)
     clinicians = []
     for size in range(len(TEAMS) + 1):
         for member_of in itertools.combinations(TEAMS, size):
@@ -117,6 +134,7 @@ def test_policy_matches_the_rule_for_every_combination(universe):
     all_documents = list(Document.objects.all())
     all_conversations = list(Conversation.objects.all())
     all_prescriptions = list(Prescription.objects.all())
+    all_appointments = list(Appointment.objects.all())
     assert len(all_documents) == 64 * 8 and len(all_conversations) == 3 * 48 and len(clinicians) == 16
     checked = 0
     for clinician, member_of, blocked in clinicians:
@@ -134,12 +152,15 @@ def test_policy_matches_the_rule_for_every_combination(universe):
         )
         expected = {c.pk for c in all_conversations if rule(c.patient_id, "conversation", c.team_id)}
         assert set(access.conversations_for(clinician).values_list("pk", flat=True)) == expected
+        expected = {a.pk for a in all_appointments if rule(a.patient_id, "appointment", a.team_id)}
+        assert set(access.appointments_visible_to(clinician).values_list("pk", flat=True)) == expected
         expected = {p.pk for p in all_prescriptions if rule(p.patient_id, "prescription")}
         assert set(access.items_visible_to(clinician, Prescription).values_list("pk", flat=True)) == expected
         expected = {p.pk for p in patients.values() if rule(p.pk, "record")}
         assert set(access.patients_cared_for(clinician).values_list("pk", flat=True)) == expected
-        checked += len(all_documents) + len(all_conversations) + len(all_prescriptions) + len(patients)
-    assert checked == 16 * (512 + 144 + 64 + 64)
+        checked += len(all_documents) + len(all_conversations) + len(all_appointments)
+        checked += len(all_prescriptions) + len(patients)
+    assert checked == 16 * (512 + 144 + 144 + 64 + 64)
 
 
 def test_the_rule_itself_says_what_the_issue_says():
@@ -195,3 +216,62 @@ def test_hidden_document_pages_follow_the_rule(
     assert record.status_code == (200 if sees_record else 404)
     assert (b"Compte rendu confidentiel" in record.content) is visible
     assert Membership.objects.filter(user=viewer).count() == len(member_of)
+
+
+# --- Over HTTP: every appointment route, for an appointment of team T1 ---------------------
+
+CLINICIAN_ROUTES = ("agenda:edit", "agenda:cancel")
+PATIENT_ROUTES = ("agenda:ics", "agenda:patient_cancel", "agenda:reschedule")
+
+
+@pytest.mark.parametrize("t1_link", [CareLink.Status.ACTIVE, CareLink.Status.ENDED, CareLink.Status.BLOCKED])
+@pytest.mark.parametrize(
+    "viewer",
+    ["member T1", "member T1+T2", "member T2", "member T1, blocked", "no team", "the patient", "another patient",
+     "support"],
+)  # fmt: skip
+def test_appointment_pages_follow_the_rule(client, login, t1_link, viewer):
+    teams = {name: CareTeamFactory(name=f"Équipe {name}") for name in TEAMS}
+    patient = PatientFactory(last_name="Durand")
+    for name in ("T1", "T2"):
+        CareLinkFactory(patient=patient, team=teams[name])
+    appointment = AppointmentFactory(patient=patient, team=teams["T1"], with_whom="Dr Rendez-vous-marqueur")
+    CareLink.objects.filter(patient=patient, team=teams["T1"]).update(status=t1_link)
+    links = {"T1": t1_link, "T2": CareLink.Status.ACTIVE, "T3": None}
+    member_of = {"member T1": {"T1"}, "member T1+T2": {"T1", "T2"}, "member T2": {"T2"}}.get(viewer, set())
+    if viewer == "member T1, blocked":
+        member_of = {"T1"}
+    if viewer == "the patient":
+        user = patient.user
+    elif viewer == "another patient":
+        user = PatientFactory().user
+    elif viewer == "support":
+        user = UserFactory(role=User.Role.SUPPORT)
+    else:
+        user = ClinicianFactory(teams=[teams[name] for name in member_of])
+        if viewer.endswith("blocked"):
+            ClinicianBlock.objects.create(patient=patient, clinician=user)
+    login(user)
+    is_clinician = user.role == User.Role.CLINICIAN
+    team_sees = is_clinician and may_see(
+        member_of=member_of, blocked=viewer.endswith("blocked"), links=links, kind="appointment", team="T1"
+    )
+    for route in CLINICIAN_ROUTES:
+        response = client.get(reverse(route, args=[appointment.pk]))
+        assert response.status_code == (200 if team_sees else 404), (route, viewer, t1_link)
+    for route in PATIENT_ROUTES:
+        response = client.get(reverse(route, args=[appointment.pk]))
+        assert response.status_code == (200 if viewer == "the patient" else 404), (route, viewer, t1_link)
+    booking = client.get(reverse("agenda:book", args=[patient.pk]))
+    sees_record = is_clinician and may_see(
+        member_of=member_of, blocked=viewer.endswith("blocked"), links=links, kind="record"
+    )
+    assert booking.status_code == (200 if sees_record else 404)
+    # The team agenda of T1 on the appointment's day, when the viewer is in T1.
+    if is_clinician and "T1" in member_of:
+        day = appointment.local_start.date().isoformat()
+        agenda = client.get(reverse("agenda:team_day"), {"team": teams["T1"].pk, "day": day})
+        assert (b"Dr Rendez-vous-marqueur" in agenda.content) is team_sees
+    mine = client.get(reverse("agenda:mine"))
+    assert mine.status_code == (200 if user.role == User.Role.PATIENT else 404)
+    assert (b"Dr Rendez-vous-marqueur" in mine.content) is (viewer == "the patient")

@@ -16,13 +16,14 @@ from django.db import connection
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from agenda.models import Appointment
 from messaging import services as messaging
 from messaging.models import Conversation, Message, Notification, ReplyTemplate
 from portal.accounts.models import Invitation
 from portal.models import FormSubmission
 from records.models import Allergy, Document, Export, LabReport, Prescription
 from tests.conftest import ROOT
-from tests.factories import CareLinkFactory, PatientFactory
+from tests.factories import AppointmentFactory, CareLinkFactory, PatientFactory
 from tests.records.conftest import make_pdf
 
 TODAY = datetime.date.today()
@@ -146,6 +147,26 @@ CASES = {
         lambda f: {"team": f["team"].pk, "title": "Rendez-vous", "body": "Appelez le secrétariat."},
         lambda: ReplyTemplate.objects.count(),
     ),
+    "appointment": (
+        "clinician",
+        lambda f: reverse("agenda:book", args=[f["patient"].pk]),
+        lambda f: {
+            "team": f["team"].pk,
+            "day": (TODAY + datetime.timedelta(days=3)).isoformat(),
+            "time": "10:30",
+            "duration_minutes": "30",
+            "mode": "in_person",
+            "place": "Cabinet, salle 2",
+            "with_whom": "Dr Martin",
+        },
+        lambda: Appointment.objects.count(),
+    ),
+    "reschedule request": (
+        "patient",
+        lambda f: reverse("agenda:reschedule", args=[f["appointment"].pk]),
+        lambda f: {"message": "Pourrait-on le décaler à jeudi ?"},
+        lambda: Conversation.objects.count(),
+    ),
     "invitation": (
         "clinician",
         lambda f: reverse("careteams:invite_patient", args=[f["without_login"].pk]),
@@ -168,6 +189,7 @@ def test_the_same_form_sent_twice_at_once_acts_once(case, postgres, login, patie
         "conversation": messaging.start_conversation(
             author=patient.user, patient=patient, team=team, subject="Genou", kind="question", body="Bonjour"
         ),
+        "appointment": AppointmentFactory(patient=patient, team=team, created_by=clinician),
     }
     who, url, data, count = CASES[case]
     before = count()
@@ -292,7 +314,7 @@ def _accepts_post(view) -> bool:
 
 
 def test_every_view_of_ours_that_accepts_post_is_idempotent():
-    ours = ("portal", "records", "messaging")
+    ours = ("portal", "records", "messaging", "agenda")
     missing = [
         f"{view.__module__}.{view.__name__}"
         for view in _callbacks(get_resolver())

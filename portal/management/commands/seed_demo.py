@@ -12,6 +12,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django_otp.plugins.otp_email.models import EmailDevice
 
+from agenda.models import Appointment
 from messaging import services
 from messaging.models import Conversation, Notification, ReplyTemplate
 from portal import access
@@ -83,6 +84,17 @@ CLINICIANS = [
     ("Thomas", "Girard", "thomas.girard", 2),
 ]
 SUPPORT = ("Julie", "Moreau", "julie.moreau")
+# The first clinician of each team manages it (its settings: the cancellation notice).
+MANAGERS = {"claire.martin", "sophie.lefevre", "thomas.girard"}
+# (patient index, team index, days from today, time, minutes, with whom, place or None for a video link, instructions)
+APPOINTMENTS = [
+    (0, 0, 3, (9, 30), 20, "Dr Claire Martin", "Cabinet médical des Lilas, 12 rue des Lilas, Lyon 3e", ""),
+    (0, 1, 12, (14, 0), 45, "Dr Sophie Lefèvre", "CHU de Lyon, bâtiment B, 2e étage", "Apporter vos derniers ECG."),
+    (0, 0, -20, (11, 0), 20, "Dr Karim Benali", "Cabinet médical des Lilas, 12 rue des Lilas, Lyon 3e", ""),
+    (1, 0, 1, (17, 15), 20, "Dr Claire Martin", None, ""),
+    (3, 0, 0, (10, 0), 30, "Dr Claire Martin", "Cabinet médical des Lilas, 12 rue des Lilas, Lyon 3e", "Venir à jeun."),
+    (3, 1, 5, (8, 30), 60, "Dr Sophie Lefevre", "CHU de Lyon, bâtiment B, 2e étage", "Venir à jeun."),
+]
 # (first name, last name, sex, birth date, has a login of their own)
 PATIENTS = [
     ("Camille", "Durand", "female", (1984, 3, 12), True),  # born Martin: Durand is her used name
@@ -282,6 +294,27 @@ class Command(BaseCommand):
                     team=team,
                 )
 
+    def _appointments(self, patients, teams, clinicians):
+        """Appointments around today (the demo's day), for patients who have none yet."""
+        booked = set(Appointment.objects.values_list("patient_id", flat=True))
+        for index, team_index, days, (hour, minute), minutes, whom, place, instructions in APPOINTMENTS:
+            patient, team = patients[index], teams[team_index]
+            if (
+                patient.pk in booked
+                or not CareLink.objects.filter(patient=patient, team=team, status="active").exists()
+            ):
+                continue
+            day = timezone.localdate() + datetime.timedelta(days=days)
+            appointment = Appointment(
+                patient=patient, team=team, created_by=clinicians[0 if team_index == 0 else 2], with_whom=whom,
+                mode="in_person" if place else "video", place=place or "",
+                video_url="" if place else "https://visio.demo.carnet.example/salle/lilas-2",
+                instructions=instructions,
+            )  # fmt: skip
+            start = datetime.datetime.combine(day, datetime.time(hour, minute), tzinfo=timezone.get_current_timezone())
+            appointment.set_times(start, minutes)
+            appointment.save()
+
     def _history_is_not_news(self, shown):
         """Demo history is nobody's news: no digest email goes out, and only the newest
         document of ``shown`` (Camille) keeps its "new" marker, for the demo."""
@@ -313,7 +346,9 @@ class Command(BaseCommand):
         clinicians = []
         for first, last, local, team_index in CLINICIANS:
             user = self._user(local, first, last, User.Role.CLINICIAN)
-            Membership.objects.get_or_create(team=teams[team_index], user=user)
+            Membership.objects.update_or_create(
+                team=teams[team_index], user=user, defaults={"is_manager": local in MANAGERS}
+            )
             clinicians.append(user)
         self._user(SUPPORT[2], SUPPORT[0], SUPPORT[1], User.Role.SUPPORT)
 
@@ -348,6 +383,7 @@ class Command(BaseCommand):
             patients.append(patient)
 
         self._conversations(patients, teams, clinicians)
+        self._appointments(patients, teams, clinicians)
         for index, patient in enumerate(patients):
             self._records(index, patient, teams, clinicians)
         self._history_is_not_news(patients[0])
