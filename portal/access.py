@@ -173,8 +173,8 @@ def representatives_told(patient, part, *, confidential=False) -> QuerySet[User]
     if confidential:
         return User.objects.none()
     found = Representation.objects.active().filter(patient=patient)
-    if part in Representation.PARTS:
-        found = found.filter(Q(kind__in=[Representation.Kind.PARENT, Representation.Kind.LEGAL]) | Q(**{part: True}))
+    full = Q(kind__in=[Representation.Kind.PARENT, Representation.Kind.LEGAL])
+    found = found.filter(full | Q(**{part: True}) if part in Representation.PARTS else full)
     return User.objects.filter(is_active=True, pk__in=found.values("representative"))
 
 

@@ -548,8 +548,11 @@ def publish_news(*, patient, kind: str, document=None, lab_report=None, prescrip
     if patient.user_id is not None:
         schedule_digest(user=patient.user)
     item = document or lab_report or prescription
-    part = access.MODEL_PART[type(item).__name__][0]
-    for representative in access.representatives_told(patient, part, confidential=item.confidential):
+    if item is not None:
+        part, confidential = access.MODEL_PART[type(item).__name__][0], item.confidential
+    else:  # an appointment: looking after the record
+        part, confidential = access.MANAGE, False
+    for representative in access.representatives_told(patient, part, confidential=confidential):
         schedule_digest(user=representative)
     return news
 

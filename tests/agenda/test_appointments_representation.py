@@ -1,0 +1,85 @@
+"""Appointments of a record one acts for: part of looking after it. A parent sees and
+manages their child's appointments (logged « pour Léa »); a trusted helper, whatever the
+parts they were given, does not; booking tells the parent, never the helper."""
+
+import datetime
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from agenda.models import Appointment
+from portal.accounts.models import Patient, Representation
+from portal.audit.models import AccessLog
+from records.models import Digest
+from tests.agenda.test_appointments import booking
+from tests.factories import AppointmentFactory, CareLinkFactory, PatientFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+TODAY = datetime.date.today()
+
+
+@pytest.fixture
+def child(team):
+    child = Patient.objects.create(
+        first_name="Léa", last_name="Durand", birth_date=TODAY.replace(year=TODAY.year - 10) - datetime.timedelta(days=3)
+    )
+    CareLinkFactory(patient=child, team=team)
+    return child
+
+
+@pytest.fixture
+def parent(child):
+    marie = PatientFactory(first_name="Marie", last_name="Durand", user__first_name="Marie", user__last_name="Durand")
+    Representation.objects.create(patient=child, representative=marie.user, kind="parent", proof="birth_certificate")
+    return marie
+
+
+@pytest.fixture
+def helper(patient):
+    paul = UserFactory(first_name="Paul", last_name="Aidant", email="paul.aidant@example.org")
+    Representation.objects.create(
+        patient=patient, representative=paul, kind="helper", documents=True, results=True, prescriptions=True,
+        messages=True, ends_at=timezone.now() + datetime.timedelta(days=60),
+    )  # fmt: skip
+    return paul
+
+
+def switch(client, patient):
+    return client.post(reverse("representation:switch"), {"record": patient.pk})
+
+
+def test_a_parent_sees_and_downloads_the_childs_appointment_and_it_is_logged(client, login, parent, child, team):
+    appointment = AppointmentFactory(patient=child, team=team)
+    login(parent)
+    switch(client, child)
+
+    page = client.get(reverse("agenda:mine"))
+    assert page.status_code == 200 and f"appointment-{appointment.pk}" in page.content.decode()
+    assert client.get(reverse("agenda:ics", args=[appointment.pk])).status_code == 200
+    actions = set(AccessLog.objects.filter(patient=child, actor=parent.user).values_list("action", "actor_role"))
+    assert actions == {("view_appointments", "parent")}
+
+    switch(client, parent)  # back in her own record: the child's appointment is not on this page
+    assert client.get(reverse("agenda:ics", args=[appointment.pk])).status_code == 404
+
+
+def test_a_helper_is_not_given_the_appointments(client, login, helper, patient, team):
+    appointment = AppointmentFactory(patient=patient, team=team)
+    login(helper)
+    switch(client, patient)
+
+    assert client.get(reverse("agenda:mine")).status_code == 404
+    assert client.get(reverse("agenda:ics", args=[appointment.pk])).status_code == 404
+    assert client.get(reverse("agenda:patient_cancel", args=[appointment.pk])).status_code == 404
+    assert Appointment.objects.get(pk=appointment.pk).status == Appointment.Status.SCHEDULED
+
+
+def test_booking_tells_the_parent_and_not_the_helper(client, login, clinician, parent, child, helper, patient, team):
+    login(clinician)
+    for who in (child, patient):
+        client.post(reverse("agenda:book", args=[who.pk]), booking(team, (TODAY + datetime.timedelta(days=9)).isoformat()))
+    assert Appointment.objects.count() == 2
+    assert Digest.objects.filter(user=parent.user).exists()
+    assert not Digest.objects.filter(user=helper).exists()
