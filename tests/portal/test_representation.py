@@ -469,3 +469,18 @@ def test_observation_history_of_a_helper_without_results_is_404(client, login, c
     login(helper_user)
     observation = Observation.objects.get(report=report)
     assert client.get(reverse("records:observation_history", args=[observation.pk])).status_code == 404
+
+
+def test_merging_two_records_of_a_child_keeps_one_open_representation_per_parent(minor, parent):
+    from portal.accounts import merge
+
+    duplicate = Patient.objects.create(first_name="Léa", last_name="Durand", birth_date=minor.birth_date)
+    Representation.objects.create(patient=duplicate, representative=parent.user, kind="parent")
+    father = PatientFactory(user__email="jean@example.org")
+    Representation.objects.create(patient=duplicate, representative=father.user, kind="parent")
+    merge.merge(keep=minor, duplicate=duplicate)
+    open_rows = minor.representations.filter(ended_at__isnull=True)
+    assert sorted(open_rows.values_list("representative__email", flat=True)) == sorted(
+        [parent.user.email, "jean@example.org"]
+    )
+    assert minor.representations.filter(ended_at__isnull=False).count() == 1  # the parent's second, ended
