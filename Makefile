@@ -61,9 +61,13 @@ migrations-check: $(VENV)/.installed
 	DEBUG=1 $(MANAGE) makemigrations --check --dry-run
 
 ## check-deploy: Django's deployment checks under production-like settings
+# (an operator as a real one would be named: the placeholders are flagged, carnet.W001)
 check-deploy: $(VENV)/.installed
 	DEBUG=0 SECRET_KEY=$$(head -c 48 /dev/urandom | base64) ALLOWED_HOSTS=carnet.example \
 	 DOCUMENT_KEYS=k1:$$(head -c 32 /dev/urandom | base64) \
+	 OPERATOR_NAME='Centre hospitalier de Carnet' OPERATOR_ADDRESS='1 rue de la Santé, 75014 Paris' \
+	 OPERATOR_HOSTING='Hébergeur de données de santé certifié HDS (exemple)' \
+	 SUPPORT_EMAIL=support@carnet.example DPO_EMAIL=dpo@carnet.example \
 	 $(MANAGE) check --deploy --fail-level WARNING
 
 ## messages: extract translatable strings into locale/fr and compile them

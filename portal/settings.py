@@ -8,6 +8,7 @@ import base64
 import os
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlparse
 
 import dj_database_url
 from celery.schedules import crontab
@@ -71,13 +72,23 @@ SITE_URL = env("SITE_URL", "http://localhost:8000").rstrip("/")
 # everyone accept them again at their next request past the second factor.
 TERMS_VERSION = "2026-11-28"
 # Who runs this Carnet, shown on the privacy notice and the accessibility statement.
-OPERATOR = {
-    "name": env("OPERATOR_NAME", "Carnet (démonstration)"),
-    "address": env("OPERATOR_ADDRESS", "non renseignée / not set"),
-    "support_email": env("SUPPORT_EMAIL", "support@carnet.localhost"),
-    "dpo_email": env("DPO_EMAIL", "dpo@carnet.localhost"),
-    "hosting": env("OPERATOR_HOSTING", "non renseigné / not set"),
+# Until the operator names itself these placeholders show, and `check --deploy` flags
+# each one left (portal/checks.py): a privacy notice must name a real controller and DPO.
+OPERATOR_PLACEHOLDERS = {
+    "name": "Carnet (démonstration)",
+    "address": "non renseignée / not set",
+    "support_email": "support@carnet.localhost",
+    "dpo_email": "dpo@carnet.localhost",
+    "hosting": "non renseigné / not set",
 }
+OPERATOR_ENV = {
+    "name": "OPERATOR_NAME",
+    "address": "OPERATOR_ADDRESS",
+    "support_email": "SUPPORT_EMAIL",
+    "dpo_email": "DPO_EMAIL",
+    "hosting": "OPERATOR_HOSTING",
+}
+OPERATOR = {key: env(variable, OPERATOR_PLACEHOLDERS[key]) for key, variable in OPERATOR_ENV.items()}
 
 INSTALLED_APPS = [
     "portal.accounts",
@@ -105,6 +116,7 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
     "django_otp.plugins.otp_email",
+    "django_otp_webauthn",
     "axes",
     "oauth2_provider",
 ]
@@ -276,6 +288,25 @@ OTP_TOTP_ISSUER = "Carnet"
 OTP_EMAIL_SUBJECT = _("Your Carnet sign-in code")
 OTP_EMAIL_BODY_TEMPLATE_PATH = "accounts/email/otp_code.txt"
 OTP_EMAIL_TOKEN_VALIDITY = 10 * 60
+# Passkeys (django-otp-webauthn), a second factor like the others: never a sign-in
+# without the password. The relying party ID is the domain the passkeys are bound to
+# (changing it later orphans every passkey); by default the first host name of
+# ALLOWED_HOSTS ("localhost" in development: an IP address cannot be one), else SITE_URL's
+# (`check --deploy` says when it is none of ALLOWED_HOSTS). The origins
+# a ceremony may come from: WEBAUTHN_ORIGINS, or else the request's own (its host
+# already checked against ALLOWED_HOSTS), when that host is the RP ID or under it
+# (portal.accounts.passkeys.PasskeyHelper).
+OTP_WEBAUTHN_RP_ID = env("WEBAUTHN_RP_ID") or next(
+    (host for host in ALLOWED_HOSTS if host[:1] not in {".", "*", "["} and not host.replace(".", "").isdigit()),
+    urlparse(SITE_URL).hostname or "localhost",
+)
+OTP_WEBAUTHN_RP_NAME = "Carnet"
+OTP_WEBAUTHN_ALLOWED_ORIGINS = env_list("WEBAUTHN_ORIGINS")
+OTP_WEBAUTHN_ALLOW_PASSWORDLESS_LOGIN = False
+OTP_WEBAUTHN_HELPER_CLASS = "portal.accounts.passkeys.PasskeyHelper"
+# django-otp-webauthn asks for a fixed list of origins; without WEBAUTHN_ORIGINS ours
+# come from the request (see above).
+SILENCED_SYSTEM_CHECKS = [] if OTP_WEBAUTHN_ALLOWED_ORIGINS else ["otp_webauthn.E030"]
 
 # Sessions, in the database (the default engine: portal.tasks.clear_expired_sessions
 # deletes the expired ones), enforced by portal.accounts.middleware.SessionLifetimeMiddleware:

@@ -52,6 +52,15 @@ class EnrolCodeForm(forms.Form):
     )
 
 
+class PasskeyNameForm(forms.Form):
+    name = forms.CharField(
+        label=_("Name of the passkey"),
+        max_length=64,
+        help_text=_("Something that tells you which device holds it, such as “Phone” or “Office computer”."),
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
+
+
 def clean_new_address(email: str) -> str:
     """An address for a new login: not one another account already uses."""
     from portal.accounts.services import address_in_use

@@ -31,6 +31,12 @@ PUBLIC_URL_NAMES = frozenset(
         "accounts:enrol",
         "accounts:enrol_totp",
         "accounts:enrol_email",
+        "accounts:enrol_passkey",
+        "accounts:passkey_register_begin",
+        "accounts:passkey_register_complete",
+        "accounts:passkey_verify_begin",
+        "accounts:passkey_verify_complete",
+        "accounts:passkey_jsi18n",
         "accounts:accept_invitation",
     }
 )

@@ -329,6 +329,8 @@ class SecurityEvent(models.Model):
         EMAIL_CHANGED = "email_changed", _("Email address changed")
         DEVICE_ADDED = "device_added", _("Second factor added")
         DEVICE_REMOVED = "device_removed", _("Second factor removed")
+        PASSKEY_ADDED = "passkey_added", _("Passkey added")
+        PASSKEY_REMOVED = "passkey_removed", _("Passkey removed")
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="security_events")
     kind = models.CharField(_("event"), max_length=32, choices=Kind.choices)

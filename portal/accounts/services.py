@@ -19,6 +19,7 @@ from django_otp.models import Device
 from django_otp.plugins.otp_email.models import EmailDevice
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from django_otp_webauthn.models import WebAuthnCredential
 
 from portal import jobs
 from portal.accounts.models import Invitation, Patient, SecurityEvent, User
@@ -28,8 +29,8 @@ BACKUP_DEVICE_NAME = "backup"
 
 
 def has_second_factor(*, user: User) -> bool:
-    """Whether ``user`` can pass the second step: a confirmed app or email device, or
-    backup codes left (a backup device whose codes are all used does not count)."""
+    """Whether ``user`` can pass the second step: a confirmed passkey, app or email
+    device, or backup codes left (a backup device whose codes are all used does not count)."""
     return bool(second_factor_kinds(user=user))
 
 
@@ -41,13 +42,16 @@ def start_totp_enrolment(*, user: User) -> TOTPDevice:
     return device
 
 
-def start_email_enrolment(*, user: User) -> EmailDevice:
-    """The pending email device of ``user`` (created on first call); a code is emailed."""
+def start_email_enrolment(*, user: User) -> str:
+    """Email a code to ``user``'s pending email device (created on first call). Returns
+    "sent", or "wait" when a code went out moments ago (django-otp's cool-down)."""
     device = EmailDevice.objects.filter(user=user, confirmed=False).order_by("pk").first()
     if device is None:
         device = EmailDevice.objects.create(user=user, name="Email", confirmed=False)
+    if not device.generate_is_allowed()[0]:
+        return "wait"
     device.generate_challenge()
-    return device
+    return "sent"
 
 
 def totp_qr_svg(*, device: TOTPDevice) -> str:
@@ -85,15 +89,17 @@ def generate_backup_codes(*, user: User) -> list[str]:
     return codes
 
 
-# The kinds of second factor a person chooses between on the sign-in page.
+# The kinds of second factor checked with a typed code (a passkey signs a challenge instead:
+# portal/accounts/passkeys.py).
 SECOND_FACTOR_KINDS = {"app": TOTPDevice, "email": EmailDevice, "backup": StaticDevice}
 
 
 def second_factor_kinds(*, user: User) -> list[str]:
-    """The kinds of second factor ``user`` can sign in with now, in the page's order
-    (backup codes only while some are left)."""
+    """The kinds of second factor ``user`` can sign in with now, in the page's order:
+    passkey, app, email, backup codes (only while some are left)."""
     confirmed = {"user": user, "confirmed": True}
-    kinds = [kind for kind in ("app", "email") if SECOND_FACTOR_KINDS[kind].objects.filter(**confirmed).exists()]
+    kinds = ["passkey"] if WebAuthnCredential.objects.filter(**confirmed).exists() else []
+    kinds += [kind for kind in ("app", "email") if SECOND_FACTOR_KINDS[kind].objects.filter(**confirmed).exists()]
     if StaticToken.objects.filter(device__user=user, device__confirmed=True).exists():
         kinds.append("backup")
     return kinds
@@ -136,29 +142,69 @@ class DeviceNotFound(Exception):
     """No such device among the user's own."""
 
 
+# Removed from the account page's list by their persistent id; passkeys have pages of their own.
 REMOVABLE_DEVICE_MODELS = {model.model_label(): model for model in (TOTPDevice, EmailDevice)}
 
 
 def second_factor_devices(*, user: User) -> list[Device]:
-    """The confirmed authenticator-app and email devices of ``user`` (backup codes apart)."""
+    """The confirmed passkeys, authenticator-app and email devices of ``user`` (backup codes apart)."""
     return [
+        *passkeys_of(user=user),
         *TOTPDevice.objects.filter(user=user, confirmed=True).order_by("pk"),
         *EmailDevice.objects.filter(user=user, confirmed=True).order_by("pk"),
     ]
 
 
-@transaction.atomic
-def remove_device(*, user: User, persistent_id: str) -> Device:
-    """Remove one of ``user``'s devices; never the last one (raises ``LastDeviceError``).
-    A device that is not ``user``'s raises ``DeviceNotFound``, as one that does not exist."""
-    label, _, pk = (persistent_id or "").rpartition("/")
-    model = REMOVABLE_DEVICE_MODELS.get(label)
-    device = model.objects.filter(user=user, pk=pk).first() if model and pk.isdigit() else None
+def passkeys_of(*, user: User):
+    """``user``'s confirmed passkeys, oldest first."""
+    return WebAuthnCredential.objects.filter(user=user, confirmed=True).order_by("created_at", "pk")
+
+
+def _remove_second_factor(user: User, devices, pk) -> Device:
+    # One removal at a time per account: two at once (two tabs) must not both see
+    # two second factors left and leave none.
+    User.objects.select_for_update().filter(pk=user.pk).first()
+    device = devices.filter(user=user, pk=pk).first() if str(pk).isdigit() else None
     if device is None:
         raise DeviceNotFound
     if len(second_factor_devices(user=user)) <= 1:
         raise LastDeviceError
     device.delete()
+    return device
+
+
+@transaction.atomic
+def remove_device(*, user: User, persistent_id: str) -> Device:
+    """Remove one of ``user``'s app or email devices; never the last second factor (raises
+    ``LastDeviceError``). A device that is not ``user``'s raises ``DeviceNotFound``, as one
+    that does not exist."""
+    label, _, pk = (persistent_id or "").rpartition("/")
+    model = REMOVABLE_DEVICE_MODELS.get(label)
+    if model is None:
+        raise DeviceNotFound
+    return _remove_second_factor(user, model.objects.all(), pk)
+
+
+def get_passkey_for(*, user: User, pk: int) -> WebAuthnCredential:
+    """``user``'s own passkey ``pk``; ``DeviceNotFound`` for another's, as for none."""
+    device = passkeys_of(user=user).filter(pk=pk).first()
+    if device is None:
+        raise DeviceNotFound
+    return device
+
+
+@transaction.atomic
+def remove_passkey(*, user: User, pk: int) -> WebAuthnCredential:
+    """Remove ``user``'s passkey ``pk`` (its attestation goes with it); never the last
+    second factor (``LastDeviceError``); another's or none: ``DeviceNotFound``."""
+    return _remove_second_factor(user, passkeys_of(user=user), pk)
+
+
+def rename_passkey(*, user: User, pk: int, name: str) -> WebAuthnCredential:
+    """Give ``user``'s passkey ``pk`` the name ``name`` (shown on their account page only)."""
+    device = get_passkey_for(user=user, pk=pk)
+    device.name = name
+    device.save(update_fields=["name"])
     return device
 
 
@@ -284,6 +330,8 @@ SECURITY_NOTICE_SUBJECTS = {
     "email_changed": _("The email address of your Carnet account has been changed"),
     "device_added": _("A second factor has been added to your Carnet account"),
     "device_removed": _("A second factor has been removed from your Carnet account"),
+    "passkey_added": _("A passkey has been added to your Carnet account"),
+    "passkey_removed": _("A passkey has been removed from your Carnet account"),
     "new_sign_in": _("New sign-in to your Carnet account"),
     "second_factor_reset": _("The second factor of your Carnet account has been reset"),
     "email_change_started": _("A change of the email address of your Carnet account has been requested"),

@@ -1,3 +1,5 @@
+from urllib.parse import urlencode
+
 import django_otp
 from allauth.account.decorators import reauthentication_required
 from axes.helpers import get_client_ip_address
@@ -6,19 +8,21 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
-from django.middleware.csrf import rotate_token
+from django.middleware.csrf import get_token, rotate_token
 from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_otp.plugins.otp_email.models import EmailDevice
 from django_otp.plugins.otp_static.models import StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from django_otp_webauthn.models import WebAuthnCredential
 
 from portal import access
 from portal.accounts import services
-from portal.accounts.forms import AcceptInvitationForm, CodeForm, EnrolCodeForm
+from portal.accounts.forms import AcceptInvitationForm, CodeForm, EnrolCodeForm, PasskeyNameForm
 from portal.accounts.models import NoticePreference, User
 from portal.idempotency import idempotent
 
@@ -48,15 +52,42 @@ def _pass_second_factor(request, device):
     rotate_token(request)  # as Django's login() does for the first step
 
 
-def _finish_enrolment(request, device):
+def finish_enrolment(request, device, kind="device_added") -> str:
+    """The new ``device`` is confirmed: the session passes the second factor with it, the
+    holder is told, and the URL to go to next is returned (the backup codes, the first time)."""
     _pass_second_factor(request, device)
-    services.notify_security_event(user=request.user, kind="device_added")
+    services.notify_security_event(user=request.user, kind=kind)
     # The first second factor comes with backup codes; a later one keeps the existing codes.
     if not StaticToken.objects.filter(device__user=request.user).exists():
         request.session[BACKUP_CODES_SESSION_KEY] = services.generate_backup_codes(user=request.user)
-        return redirect(f"{resolve_url('accounts:backup_codes')}?next={_next_url(request)}")
+        return f"{resolve_url('accounts:backup_codes')}?{urlencode({'next': _next_url(request)})}"
     messages.success(request, _("Your new second factor is ready."))
-    return redirect(_next_url(request))
+    return _next_url(request)
+
+
+def _finish_enrolment(request, device):
+    return redirect(finish_enrolment(request, device))
+
+
+def _here(request) -> str:
+    """This page again, keeping where to go afterwards: the answer to a form that only
+    sends something (an email code), so that sending the same form twice sends once."""
+    return f"{request.path}?{urlencode({'next': _next_url(request)})}"
+
+
+def passkey_config(request) -> dict:
+    """What django-otp-webauthn's script reads (from a JSON block, no inline script):
+    where the ceremonies are, the CSRF token, where the page's ``next`` field is."""
+    return {
+        "beginRegistrationUrl": reverse("accounts:passkey_register_begin"),
+        "completeRegistrationUrl": f"{reverse('accounts:passkey_register_complete')}?"
+        + urlencode({"next": _next_url(request)}),
+        "beginAuthenticationUrl": reverse("accounts:passkey_verify_begin"),
+        "completeAuthenticationUrl": reverse("accounts:passkey_verify_complete"),
+        "autocompleteLoginFieldSelector": None,
+        "nextFieldSelector": "input[name='next']",
+        "csrfToken": get_token(request),
+    }
 
 
 KNOWN_BROWSER_COOKIE = "carnet_known_browser"
@@ -90,14 +121,14 @@ def _remember_browser(request, response):
 @require_http_methods(["GET", "POST"])
 @idempotent
 def verify(request):
-    """Second step of sign-in: the person chooses a kind (a code from the app, from an
-    email, or a backup code), and only devices of that kind check the code."""
+    """Second step of sign-in: the person chooses a kind (a passkey, a code from the app,
+    from an email, or a backup code), and only devices of that kind check the code."""
     if request.user.is_verified():
         return redirect(_next_url(request))
     kinds = services.second_factor_kinds(user=request.user)
     if not kinds:
         return redirect(f"{resolve_url('accounts:enrol')}?next={_next_url(request)}")
-    forms = {kind: CodeForm(kind=kind) for kind in kinds}
+    forms = {kind: CodeForm(kind=kind) for kind in kinds if kind != "passkey"}
     if request.method == "POST" and request.POST.get("action") == "send-email" and "email" in kinds:
         sent = services.send_email_code(user=request.user)
         if sent == "sent":
@@ -106,7 +137,8 @@ def verify(request):
             messages.warning(
                 request, _("A code was sent less than a minute ago: check your inbox, or ask again in a moment.")
             )
-    elif request.method == "POST" and request.POST.get("kind") in kinds:
+        return redirect(_here(request))
+    elif request.method == "POST" and request.POST.get("kind") in forms:
         kind = request.POST["kind"]
         form = forms[kind] = CodeForm(request.POST, kind=kind)
         if form.is_valid():
@@ -121,7 +153,12 @@ def verify(request):
                     "After several attempts, wait a few seconds before trying again."
                 ),
             )
-    return render(request, "accounts/verify.html", {"forms": forms, "next": _next_url(request)})
+    context = {
+        "forms": forms,
+        "next": _next_url(request),
+        "passkey": passkey_config(request) if "passkey" in kinds else None,
+    }
+    return render(request, "accounts/verify.html", context)
 
 
 @login_required
@@ -170,8 +207,13 @@ def enrol_email(request):
         return redirect(f"{resolve_url('accounts:verify')}?next={_next_url(request)}")
     form = EnrolCodeForm()
     if request.method == "POST" and request.POST.get("action") == "send-email":
-        services.start_email_enrolment(user=request.user)
-        messages.info(request, _("A code has been sent to your email address. It is valid for 10 minutes."))
+        if services.start_email_enrolment(user=request.user) == "sent":
+            messages.info(request, _("A code has been sent to your email address. It is valid for 10 minutes."))
+        else:
+            messages.warning(
+                request, _("A code was sent less than a minute ago: check your inbox, or ask again in a moment.")
+            )
+        return redirect(_here(request))
     elif request.method == "POST":
         form = EnrolCodeForm(request.POST)
         device = request.user.emaildevice_set.filter(confirmed=False).order_by("pk").first()
@@ -180,6 +222,18 @@ def enrol_email(request):
                 return _finish_enrolment(request, device)
             form.add_error("code", _("This code is not valid: it may be wrong or expired. Ask for a new one."))
     return render(request, "accounts/enrol_email.html", {"form": form, "next": _next_url(request)})
+
+
+@login_required
+@require_GET
+def enrol_passkey(request):
+    """A passkey: the browser (or phone, or security key) makes one when the button is
+    pressed (django-otp-webauthn's script, then portal/accounts/passkeys.py)."""
+    if not _may_enrol(request):
+        return redirect(f"{resolve_url('accounts:verify')}?next={_next_url(request)}")
+    return render(
+        request, "accounts/enrol_passkey.html", {"next": _next_url(request), "passkey": passkey_config(request)}
+    )
 
 
 @login_required
@@ -224,9 +278,13 @@ def security(request):
     sessions = sorted(UserSession.objects.purge_and_list(request.user), key=lambda s: s.last_seen_at, reverse=True)
     sessions = services.name_session_devices(sessions)
     devices = services.second_factor_devices(user=request.user)
+    passkeys = [d for d in devices if isinstance(d, WebAuthnCredential)]
+    others = [d for d in devices if not isinstance(d, WebAuthnCredential)]
     context = {
-        "devices": [(d, isinstance(d, TOTPDevice)) for d in devices],
-        "has_email_codes": any(not isinstance(d, TOTPDevice) for d in devices),
+        "devices": [(d, isinstance(d, TOTPDevice)) for d in others],
+        "passkeys": passkeys,
+        "factor_count": len(devices),
+        "has_email_codes": any(isinstance(d, EmailDevice) for d in others),
         "backup_codes_left": services.backup_codes_left(user=request.user),
         "sessions": sessions,
         "current_key": request.session.session_key,
@@ -253,6 +311,42 @@ def remove_device(request):
         services.notify_security_event(user=request.user, kind="device_removed")
         messages.success(request, _("The second factor has been removed."))
     return redirect("accounts:security")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+@idempotent
+def rename_passkey(request, pk):
+    """Name one of the holder's passkeys (another's: 404)."""
+    try:
+        device = services.get_passkey_for(user=request.user, pk=pk)
+    except services.DeviceNotFound:
+        raise Http404 from None
+    form = PasskeyNameForm(request.POST or None, initial={"name": device.name})
+    if request.method == "POST" and form.is_valid():
+        services.rename_passkey(user=request.user, pk=device.pk, name=form.cleaned_data["name"])
+        messages.success(request, _("The passkey has been renamed."))
+        return redirect(reverse("accounts:security") + "#passkeys-title")
+    return render(request, "accounts/rename_passkey.html", {"form": form, "device": device})
+
+
+@login_required
+@require_POST
+@reauthentication_required
+@idempotent
+def remove_passkey(request, pk):
+    """Remove one of the holder's passkeys (never their last second factor), after a fresh
+    password check; another's: 404."""
+    try:
+        services.remove_passkey(user=request.user, pk=pk)
+    except services.DeviceNotFound:
+        raise Http404 from None
+    except services.LastDeviceError:
+        messages.error(request, _("This is your only second factor: add another one before removing it."))
+    else:
+        services.notify_security_event(user=request.user, kind="passkey_removed")
+        messages.success(request, _("The passkey has been removed."))
+    return redirect(reverse("accounts:security") + "#passkeys-title")
 
 
 @login_required

@@ -8,6 +8,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
+from django_otp.plugins.otp_email.models import EmailDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from fhir_api import services as api
@@ -55,7 +56,9 @@ def _account(request, pk):
 
 
 def _device_kind(device):
-    return _("Authenticator app") if isinstance(device, TOTPDevice) else _("Codes by email")
+    if isinstance(device, TOTPDevice):
+        return _("Authenticator app")
+    return _("Codes by email") if isinstance(device, EmailDevice) else _("Passkey")
 
 
 @access.role_required(User.Role.SUPPORT)

@@ -244,7 +244,7 @@ def test_empty_code_is_a_field_error_not_a_500(client, password_only_login, pati
 def test_email_code_signs_in(client, password_only_login, patient):
     second_factor_of(patient.user)
     password_only_login(patient)
-    page = client.post(reverse("accounts:verify"), {"action": "send-email"})
+    page = client.post(reverse("accounts:verify"), {"action": "send-email"}, follow=True)
     assert "Un code a été envoyé" in page.content.decode()
     message = mail.outbox[-1]
     assert message.to == [patient.user.email]
@@ -258,8 +258,8 @@ def test_email_code_signs_in(client, password_only_login, patient):
 def test_asking_again_within_the_cool_down_says_so_and_sends_nothing(client, password_only_login, patient):
     second_factor_of(patient.user)
     password_only_login(patient)
-    client.post(reverse("accounts:verify"), {"action": "send-email"})
-    again = client.post(reverse("accounts:verify"), {"action": "send-email"}).content.decode()
+    client.post(reverse("accounts:verify"), {"action": "send-email"}, follow=True)
+    again = client.post(reverse("accounts:verify"), {"action": "send-email"}, follow=True).content.decode()
     assert "Il est valable 10 minutes." not in again
     assert "moins d’une minute" in again
     assert len(mail.outbox) == 1

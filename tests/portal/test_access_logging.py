@@ -127,8 +127,13 @@ SERVES_NO_RECORD = {
         for name in (
             "verify", "enrol", "enrol_totp", "enrol_email", "backup_codes", "backup_codes_download", "security",
             "accept_invitation", "remove_device", "regenerate_backup_codes", "end_session", "end_other_sessions",
-            "notice_preferences",
+            "notice_preferences", "enrol_passkey", "rename_passkey", "remove_passkey",
         )
+    },
+    **{
+        f"accounts:{name}": "a passkey ceremony of the signed-in person's own (JSON: options, then a signed answer)"
+        for name in ("passkey_register_begin", "passkey_register_complete", "passkey_verify_begin",
+                     "passkey_verify_complete")
     },
 }
 # fmt: on

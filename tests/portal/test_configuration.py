@@ -55,18 +55,56 @@ def test_secret_key_can_come_from_a_file(tmp_path):
     assert result.returncode == 0, result.stderr
 
 
+PRODUCTION = {
+    "DEBUG": "0",
+    "SECRET_KEY": "prod-like-" + "k" * 50,
+    "ALLOWED_HOSTS": "carnet.example",
+    "DOCUMENT_KEYS": KEYS,
+}
+OPERATOR = {
+    "OPERATOR_NAME": "Centre hospitalier de Carnet",
+    "OPERATOR_ADDRESS": "1 rue de la Santé, 75014 Paris",
+    "OPERATOR_HOSTING": "Hébergeur HDS",
+    "SUPPORT_EMAIL": "support@carnet.example",
+    "DPO_EMAIL": "dpo@carnet.example",
+}
+
+
 def test_production_settings_pass_check_deploy():
-    result = manage(
-        "check",
-        "--deploy",
-        "--fail-level",
-        "WARNING",
-        DEBUG="0",
-        SECRET_KEY="prod-like-" + "k" * 50,
-        ALLOWED_HOSTS="carnet.example",
-        DOCUMENT_KEYS=KEYS,
-    )
+    result = manage("check", "--deploy", "--fail-level", "WARNING", **PRODUCTION, **OPERATOR)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_makefile_check_deploy_names_an_operator():
+    """CI runs `make check-deploy`: its environment names every operator detail."""
+    target = (ROOT / "Makefile").read_text().split("check-deploy:", 1)[1].split("\n\n", 1)[0]
+    assert all(f"{variable}=" in target for variable in OPERATOR)
+
+
+@pytest.mark.parametrize("dpo_email", [None, "dpo@carnet.localhost", " "])
+def test_a_placeholder_operator_contact_fails_check_deploy(dpo_email):
+    operator = {key: value for key, value in OPERATOR.items() if key != "DPO_EMAIL"}
+    if dpo_email is not None:
+        operator["DPO_EMAIL"] = dpo_email
+    result = manage("check", "--deploy", "--fail-level", "WARNING", **PRODUCTION, **operator)
+    assert result.returncode != 0
+    assert "carnet.W001" in result.stderr and "DPO_EMAIL" in result.stderr
+    assert "SUPPORT_EMAIL" not in result.stderr  # only what is left to set is named
+
+
+def test_placeholders_are_for_deploy_checks_and_production_only():
+    assert manage("check", "--fail-level", "WARNING", **PRODUCTION).returncode == 0  # every command still runs
+    development = manage("check", "--deploy", DEBUG="1")
+    assert "carnet.W001" not in development.stdout + development.stderr
+
+
+def test_passkeys_bound_to_another_domain_fail_check_deploy():
+    result = manage(
+        "check", "--deploy", "--fail-level", "WARNING", **PRODUCTION, **OPERATOR, WEBAUTHN_RP_ID="other.example"
+    )
+    assert result.returncode != 0 and "carnet.W002" in result.stderr
+    subdomain = {**PRODUCTION, "ALLOWED_HOSTS": "www.carnet.example", "WEBAUTHN_RP_ID": "carnet.example"}
+    assert manage("check", "--deploy", "--fail-level", "WARNING", **subdomain, **OPERATOR).returncode == 0
 
 
 def test_debug_is_off_unless_asked():

@@ -261,6 +261,61 @@ def test_tokens_are_per_user(client, login, patient, other_patient, team, other_
     assert Conversation.objects.count() == 2
 
 
+def _email_codes_to(user):
+    from django.conf import settings
+    from django.core import mail
+
+    return [m for m in mail.outbox if m.subject == settings.OTP_EMAIL_SUBJECT and m.to == [user.email]]
+
+
+def _code_sender(route, patient):
+    """Who presses « Send me a code by email » on ``route``: on the second step of sign-in,
+    someone with codes by email; on the enrolment page, someone with no second factor yet."""
+    from tests.conftest import second_factor_of
+
+    if route == "accounts:verify":
+        second_factor_of(patient.user)
+        return patient.user
+    return PatientFactory().user
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("route", ["accounts:verify", "accounts:enrol_email"])
+def test_send_me_a_code_pressed_twice_at_once_sends_one_email(route, postgres, password_only_login, patient):
+    user = _code_sender(route, patient)
+    clients = [password_only_login(user, on=Client()) for _ in range(2)]
+    data = {"action": "send-email", "next": "/my/", "form_token": str(uuid.uuid4())}
+    first, second = at_once([lambda c=c: c.post(reverse(route), data) for c in clients])
+    assert len(_email_codes_to(user)) == 1
+    assert first.status_code == second.status_code == 302
+    assert first["Location"] == second["Location"] == reverse(route) + "?next=%2Fmy%2F"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("route", ["accounts:verify", "accounts:enrol_email"])
+def test_send_me_a_code_sent_again_later_sends_nothing_more(route, client, password_only_login, patient):
+    """The back button, minutes later, then the same form again: its answer, not a new email
+    (a new code is asked from the page the first answer leads to, with a new token)."""
+    import time_machine
+    from django.utils import timezone
+
+    user = _code_sender(route, patient)
+    password_only_login(user)
+    data = {"action": "send-email", "next": "/my/", "form_token": str(uuid.uuid4())}
+    first = client.post(reverse(route), data)
+    with time_machine.travel(timezone.now() + datetime.timedelta(minutes=5)):  # past the cool-down
+        again = client.post(reverse(route), data)
+        assert again.status_code == 302 and again["Location"] == first["Location"]
+        assert len(_email_codes_to(user)) == 1
+        page = client.get(first["Location"]).content.decode()
+        fresh = re.search(r'name="action" value="send-email">', page) and re.findall(
+            r'name="form_token" value="([^"]+)"', page
+        )
+        assert fresh and data["form_token"] not in fresh
+        client.post(reverse(route), {**data, "form_token": fresh[0]})
+        assert len(_email_codes_to(user)) == 2  # the page's new form sends a new code
+
+
 # Forms that need no token, and why.
 TOKENLESS_FORMS = {
     "account/login.html": "signing in twice is harmless (and axes counts failures)",
@@ -278,6 +333,8 @@ TOKENLESS_FORMS = {
 # Views that accept POST without @idempotent, and why.
 TOKENLESS_VIEWS = {
     "portal.support.views": "support actions carry their own request_key (SupportAction, unique)",
+    "portal.accounts.passkeys": "WebAuthn ceremonies, JSON from the library's script: each challenge is taken out "
+    "of the session before it is checked, and a credential is unique (a second answer makes no second passkey)",
 }
 
 
