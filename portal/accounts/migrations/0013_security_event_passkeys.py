@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("accounts", "0010_patient_merged_into"),
+        ("accounts", "0012_appointment_notices"),
     ]
 
     operations = [
