@@ -23,7 +23,9 @@ TODAY = datetime.date.today()
 @pytest.fixture
 def child(team):
     child = Patient.objects.create(
-        first_name="Léa", last_name="Durand", birth_date=TODAY.replace(year=TODAY.year - 10) - datetime.timedelta(days=3)
+        first_name="Léa",
+        last_name="Durand",
+        birth_date=TODAY.replace(year=TODAY.year - 10) - datetime.timedelta(days=3),
     )
     CareLinkFactory(patient=child, team=team)
     return child
@@ -79,7 +81,9 @@ def test_a_helper_is_not_given_the_appointments(client, login, helper, patient, 
 def test_booking_tells_the_parent_and_not_the_helper(client, login, clinician, parent, child, helper, patient, team):
     login(clinician)
     for who in (child, patient):
-        client.post(reverse("agenda:book", args=[who.pk]), booking(team, (TODAY + datetime.timedelta(days=9)).isoformat()))
+        client.post(
+            reverse("agenda:book", args=[who.pk]), booking(team, (TODAY + datetime.timedelta(days=9)).isoformat())
+        )
     assert Appointment.objects.count() == 2
     assert Digest.objects.filter(user=parent.user).exists()
     assert not Digest.objects.filter(user=helper).exists()
