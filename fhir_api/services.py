@@ -260,17 +260,20 @@ def publish_documents(*, client: ApiClient, submissions, call: Call) -> list[tup
                 replaces = earlier.select_for_update().first()
                 if replaces is None:
                     raise invalid(_("The document to replace is not among your team’s documents for this patient."))
-            document, created = records.publish_document(
-                author=client.user,
-                team=client.team,
-                patient=patient,
-                data=submission.data,
-                title=submission.title,
-                category=submission.category,
-                care_date=submission.care_date,
-                master_identifier=submission.master_identifier,
-                replaces=replaces,
-            )
+            try:
+                document, created = records.publish_document(
+                    author=client.user,
+                    team=client.team,
+                    patient=patient,
+                    data=submission.data,
+                    title=submission.title,
+                    category=submission.category,
+                    care_date=submission.care_date,
+                    master_identifier=submission.master_identifier,
+                    replaces=replaces,
+                )
+            except records.AlreadyCorrected:
+                raise invalid(_("The document to replace was already withdrawn or replaced.")) from None
             if document.patient_id != patient.pk:
                 raise FhirError(409, "conflict", _("This masterIdentifier was already used for another patient."))
             published.append((document, created))

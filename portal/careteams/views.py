@@ -97,6 +97,8 @@ def patient_detail(request, pk):
         "patient": patient,
         "links": links,
         "my_links": my_links,
+        # The teams through which this clinician may correct what they published.
+        "correctable_teams": {link.team_id for link in links if link.pk in my_links},
         "page": _history(request, documents, "documents"),
         "prescriptions": _history(request, prescriptions, "prescriptions"),
         "reports": _history(request, reports, "results"),
