@@ -1,12 +1,16 @@
+import datetime
 import sys
 import uuid
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db.models import Exists, OuterRef
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render, resolve_url
+from django.urls import reverse
 from django.template import loader
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -16,6 +20,7 @@ from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_safe
 
+from messaging.models import Conversation
 from portal import access
 from portal.accounts.middleware import TERMS_SESSION_KEY
 from portal.accounts.models import User
@@ -25,7 +30,7 @@ from portal.models import TermsAcceptance
 from portal.support import services as support
 from portal.support.forms import ContactForm
 from records import services as records
-from records.models import LabReport, Prescription
+from records.models import Export, LabReport, Prescription
 
 HOME_BY_ROLE = {
     User.Role.PATIENT: "patient_home",
@@ -121,9 +126,80 @@ def home(request):
     return redirect(HOME_BY_ROLE[request.user.role])
 
 
+FEED_SIZE = 10
+
+
+@dataclass
+class FeedLine:
+    """One line of the patient's dashboard feed: a link to what arrived."""
+
+    at: datetime.datetime
+    label: str
+    title: str
+    url: str
+    source: str = ""
+    new: bool = False
+    abnormal: bool = False
+    unread: int = 0
+
+
+def _news_line(news) -> FeedLine:
+    document, report, prescription = news.document, news.lab_report, news.prescription
+    if document is not None:
+        title, url, source = document.title, reverse("records:document", args=[document.pk]), document.author_team
+    elif report is not None:
+        title, url, source = report.title, f"{reverse('records:results')}#report-{report.pk}", report.team
+    else:
+        title, source = prescription.medication, prescription.team
+        url = f"{reverse('records:prescriptions')}#prescription-{prescription.pk}"
+    return FeedLine(
+        at=news.created_at, label=news.get_kind_display(), title=title, url=url,
+        source=source.name if source else "", new=news.seen_at is None, abnormal=news.abnormal,
+    )  # fmt: skip
+
+
+def dashboard_feed(user, patient) -> list[FeedLine]:
+    """What arrived lately, newest first: what care teams published (documents, results
+    with out-of-range values flagged, prescriptions, corrections, withdrawals) and
+    conversations with unread messages. Bounded: at most ``FEED_SIZE`` rows of each
+    source, in one query each, whatever the size of the record."""
+    unread = (
+        access.conversations_for(user)
+        .select_related("team")
+        .with_unread_for(user)
+        .filter(unread__gt=0)
+        .order_by("-last_message_at", "-pk")[:FEED_SIZE]
+    )
+    lines = [_news_line(news) for news in records.recent_news(patient=patient, limit=FEED_SIZE)]
+    lines += [
+        FeedLine(
+            at=conversation.last_message_at, label=_("New message"), title=conversation.subject,
+            url=reverse("messaging:conversation", args=[conversation.pk]), source=conversation.team.name,
+            new=True, unread=conversation.unread,
+        )  # fmt: skip
+        for conversation in unread
+    ]
+    return sorted(lines, key=lambda line: line.at, reverse=True)[:FEED_SIZE]
+
+
+def waiting_for(user, patient) -> dict:
+    """What waits for the patient to act: renewals due (without an open request), exports
+    ready to download."""
+    today = timezone.localdate()
+    requested = access.conversations_for(user).filter(
+        prescription=OuterRef("pk"), kind=Conversation.Kind.RENEWAL, status=Conversation.Status.OPEN
+    )
+    prescriptions = access.items_visible_to(user, Prescription).filter(patient=patient)
+    renewals = records.renewals_due(prescriptions=prescriptions, today=today).exclude(Exists(requested))
+    exports = access.exports_for(user).filter(state=Export.State.READY, expires_at__gt=timezone.now())
+    return {"renewals": list(renewals[:FEED_SIZE]), "exports": list(exports.order_by("-finished_at", "-pk")[:3])}
+
+
 @access.role_required(User.Role.PATIENT)
 @require_safe
 def patient_home(request):
+    """The patient's dashboard: a feed of what is new and what to do, then each part of
+    the record."""
     patient = access.get_own_patient(request.user)
     conversations = (
         access.conversations_for(request.user)
@@ -131,7 +207,7 @@ def patient_home(request):
         .with_unread_for(request.user)
         .order_by("-last_message_at", "-pk")[:3]
     )
-    documents = access.documents_visible_to(request.user).filter(patient=patient)[:3]
+    documents = access.documents_visible_to(request.user).filter(patient=patient).current()[:3]
     prescriptions = (
         access.items_visible_to(request.user, Prescription)
         .filter(patient=patient, start_date__lte=timezone.localdate())
@@ -149,6 +225,8 @@ def patient_home(request):
         "documents": documents,
         "prescriptions": prescriptions,
         "reports": reports,
+        "feed": dashboard_feed(request.user, patient),
+        **waiting_for(request.user, patient),
     }
     return render(request, "portal/patient_home.html", context)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -637,6 +637,38 @@ def unseen_news_ids(*, patient, field: str, items) -> set[int]:
         return set()
     return set(
         News.objects.unseen().filter(patient=patient, **{f"{field[:-3]}__in": ids}).values_list(field, flat=True)
+    )
+
+
+def recent_news(*, patient, limit: int) -> list[News]:
+    """The latest ``limit`` things care teams published for ``patient``, newest first,
+    with their items in the same query and, for a lab report, ``abnormal``: whether any
+    of its values is outside its reference range. A new document since withdrawn or
+    replaced is left out (its withdrawal or its correction is news of its own)."""
+    out_of_range = Observation.objects.filter(report=OuterRef("lab_report")).filter(
+        Q(value__lt=F("low")) | Q(value__gt=F("high"))
+    )
+    gone = Q(kind=News.Kind.DOCUMENT) & (Q(document__withdrawn_at__isnull=False) | Q(document__replaced_by__isnull=False))
+    return list(
+        News.objects.filter(patient=patient)
+        .exclude(gone)
+        .select_related("document__author_team", "lab_report__team", "prescription__team")
+        .annotate(abnormal=Exists(out_of_range))
+        .order_by("-created_at", "-pk")[:limit]
+    )
+
+
+RENEWAL_NOTICE = datetime.timedelta(days=14)
+
+
+def renewals_due(*, prescriptions, today):
+    """Of ``prescriptions`` (already scoped by the access policy), the current renewable
+    ones ending within ``RENEWAL_NOTICE``: time to ask for a renewal. Soonest first."""
+    return (
+        prescriptions.current(today)
+        .filter(renewable=True, end_date__gte=today, end_date__lte=today + RENEWAL_NOTICE)
+        .select_related("team")
+        .order_by("end_date", "pk")
     )
 
 

@@ -45,6 +45,10 @@ SERVES_A_RECORD = {
     "careteams:end_link": ("link", {}),
     "records:stop_prescription": ("prescription", {}),
     "records:replace_prescription": ("prescription", {}),
+    "records:withdraw_document": ("document", {}),
+    "records:replace_document": ("document", {}),
+    "records:correct_observation": ("observation", {}),
+    "records:clinician_add_profile_entry": ("patient_allergy", {}),
 }
 
 # Routes that serve nothing of a record to anyone but the patient, and why.
@@ -75,7 +79,7 @@ SERVES_NO_RECORD = {
         for name in (
             "documents", "upload", "care_teams", "block_team", "block_clinician", "access_history", "set_hidden",
             "delete", "prescriptions", "request_renewal", "results", "profile", "add_profile_entry",
-            "delete_profile_entry", "report_access", "record_history",
+            "delete_profile_entry", "report_access", "record_history", "comment_profile_entry",
         )
     },
     **{
@@ -156,6 +160,7 @@ def items(patient, clinician, team, django_capture_on_commit_callbacks, settings
     return {
         None: ([], patient),
         "patient": ([patient.pk], patient),
+        "patient_allergy": ([patient.pk, "allergy"], patient),
         "patient_without_login": ([without_login.pk], without_login),
         "document": ([document.pk], patient),
         "observation": ([report.observations.get().pk], patient),
