@@ -10,8 +10,8 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Exists, OuterRef
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render, resolve_url
-from django.urls import reverse
 from django.template import loader
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import get_language, ngettext
@@ -173,10 +173,14 @@ def dashboard_feed(user, patient) -> list[FeedLine]:
     lines = [_news_line(news) for news in records.recent_news(patient=patient, limit=FEED_SIZE)]
     lines += [
         FeedLine(
-            at=conversation.last_message_at, label=_("New message"), title=conversation.subject,
-            url=reverse("messaging:conversation", args=[conversation.pk]), source=conversation.team.name,
-            new=True, unread=conversation.unread,
-        )  # fmt: skip
+            at=conversation.last_message_at,
+            label=_("New message"),
+            title=conversation.subject,
+            url=reverse("messaging:conversation", args=[conversation.pk]),
+            source=conversation.team.name,
+            new=True,
+            unread=conversation.unread,
+        )
         for conversation in unread
     ]
     return sorted(lines, key=lambda line: line.at, reverse=True)[:FEED_SIZE]

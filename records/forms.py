@@ -206,9 +206,7 @@ class ReplacePrescriptionForm(PrescriptionForm):
 
 
 class WithdrawDocumentForm(forms.Form):
-    reason = forms.CharField(
-        label=_("Reason for withdrawing it"), max_length=300, help_text=_("The patient reads it.")
-    )
+    reason = forms.CharField(label=_("Reason for withdrawing it"), max_length=300, help_text=_("The patient reads it."))
 
 
 class ReplaceDocumentForm(DocumentUploadForm):

@@ -460,9 +460,7 @@ class RecordEvent(models.Model):
         Prescription, null=True, blank=True, on_delete=models.PROTECT, related_name="events"
     )
     document = models.ForeignKey(Document, null=True, blank=True, on_delete=models.PROTECT, related_name="events")
-    observation = models.ForeignKey(
-        Observation, null=True, blank=True, on_delete=models.PROTECT, related_name="events"
-    )
+    observation = models.ForeignKey(Observation, null=True, blank=True, on_delete=models.PROTECT, related_name="events")
     at = models.DateTimeField(default=timezone.now)
 
     objects = RecordEventQuerySet.as_manager()

@@ -355,9 +355,14 @@ def publish_lab_report(
         reason = _("Sent by the laboratory's software")
         RecordEvent.objects.bulk_create(
             RecordEvent(
-                patient=patient, actor=author, team=team, kind=RecordEvent.Kind.RESULT_CORRECTED,
-                target=row.name[:255], reason=reason, observation=row,
-            )  # fmt: skip
+                patient=patient,
+                actor=author,
+                team=team,
+                kind=RecordEvent.Kind.RESULT_CORRECTED,
+                target=row.name[:255],
+                reason=reason,
+                observation=row,
+            )
             for row in changed
         )
         if changed or added:
@@ -648,7 +653,9 @@ def recent_news(*, patient, limit: int) -> list[News]:
     out_of_range = Observation.objects.filter(report=OuterRef("lab_report")).filter(
         Q(value__lt=F("low")) | Q(value__gt=F("high"))
     )
-    gone = Q(kind=News.Kind.DOCUMENT) & (Q(document__withdrawn_at__isnull=False) | Q(document__replaced_by__isnull=False))
+    gone = Q(kind=News.Kind.DOCUMENT) & (
+        Q(document__withdrawn_at__isnull=False) | Q(document__replaced_by__isnull=False)
+    )
     return list(
         News.objects.filter(patient=patient)
         .exclude(gone)

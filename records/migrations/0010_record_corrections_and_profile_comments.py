@@ -7,70 +7,177 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0009_notice_preferences'),
-        ('records', '0009_api_publications_and_result_history'),
+        ("accounts", "0009_notice_preferences"),
+        ("records", "0009_api_publications_and_result_history"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='document',
-            name='withdraw_reason',
-            field=models.CharField(blank=True, editable=False, max_length=300, verbose_name='reason'),
+            model_name="document",
+            name="withdraw_reason",
+            field=models.CharField(blank=True, editable=False, max_length=300, verbose_name="reason"),
         ),
         migrations.AddField(
-            model_name='document',
-            name='withdrawn_at',
+            model_name="document",
+            name="withdrawn_at",
             field=models.DateTimeField(blank=True, editable=False, null=True),
         ),
         migrations.AddField(
-            model_name='document',
-            name='withdrawn_by',
-            field=models.ForeignKey(blank=True, editable=False, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="document",
+            name="withdrawn_by",
+            field=models.ForeignKey(
+                blank=True,
+                editable=False,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='observation',
-            name='corrected_at',
+            model_name="observation",
+            name="corrected_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='observationrevision',
-            name='reason',
+            model_name="observationrevision",
+            name="reason",
             field=models.CharField(blank=True, max_length=300),
         ),
         migrations.AddField(
-            model_name='recordevent',
-            name='document',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='events', to='records.document'),
+            model_name="recordevent",
+            name="document",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="events",
+                to="records.document",
+            ),
         ),
         migrations.AddField(
-            model_name='recordevent',
-            name='observation',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='events', to='records.observation'),
+            model_name="recordevent",
+            name="observation",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="events",
+                to="records.observation",
+            ),
         ),
         migrations.AlterField(
-            model_name='recordevent',
-            name='kind',
-            field=models.CharField(choices=[('prescription_stopped', 'Stopped a prescription'), ('prescription_replaced', 'Replaced a prescription with a new version'), ('document_withdrawn', 'Withdrew a document'), ('document_replaced', 'Replaced a document with a corrected version'), ('result_corrected', 'Corrected a lab value'), ('profile_added', 'Added to your medical profile')], max_length=32),
+            model_name="recordevent",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("prescription_stopped", "Stopped a prescription"),
+                    ("prescription_replaced", "Replaced a prescription with a new version"),
+                    ("document_withdrawn", "Withdrew a document"),
+                    ("document_replaced", "Replaced a document with a corrected version"),
+                    ("result_corrected", "Corrected a lab value"),
+                    ("profile_added", "Added to your medical profile"),
+                ],
+                max_length=32,
+            ),
         ),
         migrations.CreateModel(
-            name='ProfileComment',
+            name="ProfileComment",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('body', models.CharField(max_length=500, verbose_name='comment')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('allergy', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='comments', to='records.allergy')),
-                ('author', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('condition', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='comments', to='records.condition')),
-                ('measurement', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='comments', to='records.measurement')),
-                ('patient', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='profile_comments', to='accounts.patient')),
-                ('vaccination', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='comments', to='records.vaccination')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("body", models.CharField(max_length=500, verbose_name="comment")),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "allergy",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="comments",
+                        to="records.allergy",
+                    ),
+                ),
+                (
+                    "author",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
+                (
+                    "condition",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="comments",
+                        to="records.condition",
+                    ),
+                ),
+                (
+                    "measurement",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="comments",
+                        to="records.measurement",
+                    ),
+                ),
+                (
+                    "patient",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="profile_comments",
+                        to="accounts.patient",
+                    ),
+                ),
+                (
+                    "vaccination",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="comments",
+                        to="records.vaccination",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['created_at', 'pk'],
-                'constraints': [models.CheckConstraint(condition=models.Q(models.Q(('allergy__isnull', False), ('condition', None), ('measurement', None), ('vaccination', None)), models.Q(('allergy', None), ('condition__isnull', False), ('measurement', None), ('vaccination', None)), models.Q(('allergy', None), ('condition', None), ('measurement', None), ('vaccination__isnull', False)), models.Q(('allergy', None), ('condition', None), ('measurement__isnull', False), ('vaccination', None)), _connector='OR'), name='profilecomment_one_entry')],
+                "ordering": ["created_at", "pk"],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            models.Q(
+                                ("allergy__isnull", False),
+                                ("condition", None),
+                                ("measurement", None),
+                                ("vaccination", None),
+                            ),
+                            models.Q(
+                                ("allergy", None),
+                                ("condition__isnull", False),
+                                ("measurement", None),
+                                ("vaccination", None),
+                            ),
+                            models.Q(
+                                ("allergy", None),
+                                ("condition", None),
+                                ("measurement", None),
+                                ("vaccination__isnull", False),
+                            ),
+                            models.Q(
+                                ("allergy", None),
+                                ("condition", None),
+                                ("measurement__isnull", False),
+                                ("vaccination", None),
+                            ),
+                            _connector="OR",
+                        ),
+                        name="profilecomment_one_entry",
+                    )
+                ],
             },
         ),
     ]

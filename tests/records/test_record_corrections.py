@@ -184,9 +184,7 @@ def test_a_corrected_version_supersedes_the_old_one(
     assert reverse("records:document", args=[new.pk]) in old_page
 
 
-def test_a_withdrawn_or_replaced_document_is_not_corrected_again(
-    client, login, clinician, team, clinician_document
-):
+def test_a_withdrawn_or_replaced_document_is_not_corrected_again(client, login, clinician, team, clinician_document):
     services.withdraw_document(actor=clinician, team=team, document=clinician_document, reason="Erreur")
     with pytest.raises(services.AlreadyCorrected):
         services.withdraw_document(actor=clinician, team=team, document=clinician_document, reason="Encore")
