@@ -361,11 +361,13 @@ def find_documents(*, client: ApiClient, params) -> tuple[list[Document], int | 
         documents = documents.filter(patient__ins=value)
     status = params.get("status")
     if status == "current":
-        documents = documents.filter(replaced_by__isnull=True)
+        documents = documents.current()
     elif status == "superseded":
-        documents = documents.filter(replaced_by__isnull=False)
+        documents = documents.filter(replaced_by__isnull=False, withdrawn_at__isnull=True)
+    elif status == "entered-in-error":  # withdrawn by the team
+        documents = documents.filter(withdrawn_at__isnull=False)
     elif status:
-        raise invalid(_("status is current or superseded."))
+        raise invalid(_("status is current, superseded or entered-in-error."))
     for raw in params.getlist("date"):
         prefix, value = (raw[:2], raw[2:]) if raw[:2] in {"ge", "le", "gt", "lt", "eq"} else ("eq", raw)
         try:

@@ -114,6 +114,13 @@ class Document(models.Model):
         return "image/jpeg" if self.content_type == "image/jpeg" else "image/png"
 
     @property
+    def fhir_status(self):
+        """DocumentReference.status: withdrawn is "entered-in-error", replaced "superseded"."""
+        if self.withdrawn_at is not None:
+            return "entered-in-error"
+        return "superseded" if self.replaced_by_id else "current"
+
+    @property
     def is_correctable(self):
         """Neither withdrawn nor replaced: its team may still withdraw or replace it."""
         return self.withdrawn_at is None and self.replaced_by_id is None
