@@ -773,5 +773,5 @@ def record_history(request):
     """Every correction of the patient's record by a care team, newest first."""
     patient = access.get_own_patient(request.user)
     events = patient.record_events.select_related("actor", "team")
-    page = Paginator(events, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = keyset_page(events, request.GET, field="at", size=PAGE_SIZE)
     return render(request, "records/record_history.html", {"page": page})

@@ -336,3 +336,22 @@ def test_a_value_corrected_twice_keeps_both_earlier_values(clinician, team, pati
     services.correct_observation(actor=clinician, team=team, observation=observation, value=Decimal("2"), reason="y")
     assert list(observation.revisions.values_list("value", flat=True)) == [Decimal("1"), Decimal("1.52")]
     assert Observation.objects.get().value == Decimal("2")
+
+
+def test_the_record_history_pages_from_a_cursor(client, login, clinician, team, patient):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    for n in range(30):
+        services.add_profile_entry(
+            entry=Allergy(patient=patient, substance=f"Substance {n}"), author=clinician, team=team
+        )
+    login(patient)
+    url = reverse("records:record_history")
+    first = client.get(url).context["page"]
+    assert len(first.object_list) == 25 and first.older
+    with CaptureQueriesContext(connection) as queries:
+        second = client.get(url, {"older": first.older}).context["page"]
+    assert len(second.object_list) == 5
+    assert " OFFSET " not in " ".join(q["sql"] for q in queries.captured_queries).upper()
+    assert {e.pk for e in first.object_list}.isdisjoint(e.pk for e in second.object_list)
