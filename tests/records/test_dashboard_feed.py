@@ -132,3 +132,12 @@ def test_the_dashboard_queries_do_not_grow_with_the_record(client, login, patien
     few = count()
     fill(FEED_SIZE + 2)
     assert count() == few
+
+
+def test_the_feed_reads_in_english_too(client, login, patient, clinician, team, settings):
+    prescription(clinician, team, patient, renewable=True, end_date=TODAY + datetime.timedelta(days=3))
+    login(patient)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    html = client.get(reverse("patient_home")).content.decode()
+    assert "What is new" in html and "<strong>New prescription</strong>: Ramipril 5 mg" in html
+    assert "<strong>Renewal to ask for</strong>: Ramipril 5 mg" in html
