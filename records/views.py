@@ -47,6 +47,7 @@ from records.models import (
     Measurement,
     Observation,
     Prescription,
+    RecordEvent,
     Vaccination,
 )
 
@@ -772,6 +773,7 @@ def correct_observation(request, pk):
 def record_history(request):
     """Every correction of the patient's record by a care team, newest first."""
     patient = access.get_own_patient(request.user)
-    events = patient.record_events.select_related("actor", "team")
+    # A duplicate merged into this record keeps its history (append-only), shown here.
+    events = RecordEvent.objects.filter(patient__in=merge.record_ids(patient)).select_related("actor", "team")
     page = keyset_page(events, request.GET, field="at", size=PAGE_SIZE)
     return render(request, "records/record_history.html", {"page": page})
