@@ -70,4 +70,13 @@ def run():
         ("results the team has not seen", {"new_results": "on"}),
     ]
     rows = [(f"clinician: 10,000 patients, {name}", measure(search(**fields))) for name, fields in searches]
+    # Deep in the list, from a cursor (keyset): should cost what the first page costs.
+    search()
+    in_order = Patient.objects.filter(care_links__team__memberships__user=clinician).order_by(
+        "last_name", "first_name", "pk"
+    )
+    for position in (5_000, 9_990):
+        cursor = in_order.values_list("pk", flat=True)[position]
+        deep = check_ok(lambda cursor=cursor: client.get(reverse("careteams:patient_list"), {"older": cursor}))
+        rows.append((f"clinician: 10,000 patients, no search, after the {position:,}th by name", measure(deep)))
     report("Care team patient search, 10,000 patients of the team", rows)

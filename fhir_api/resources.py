@@ -657,7 +657,7 @@ def document_reference(document, *, base: str) -> dict:
         "resourceType": "DocumentReference",
         "id": str(document.pk),
         "meta": {"profile": [PROFILE_DOCUMENT_REFERENCE]},
-        "status": "superseded" if document.replaced_by_id else "current",
+        "status": document.fhir_status,
         "docStatus": "final" if document.status == "ready" else "preliminary",
         "type": {"coding": [{"system": LOINC, "code": code, "display": display}]},
         "subject": {"reference": f"Patient/{document.patient_id}"},

@@ -260,17 +260,20 @@ def publish_documents(*, client: ApiClient, submissions, call: Call) -> list[tup
                 replaces = earlier.select_for_update().first()
                 if replaces is None:
                     raise invalid(_("The document to replace is not among your team’s documents for this patient."))
-            document, created = records.publish_document(
-                author=client.user,
-                team=client.team,
-                patient=patient,
-                data=submission.data,
-                title=submission.title,
-                category=submission.category,
-                care_date=submission.care_date,
-                master_identifier=submission.master_identifier,
-                replaces=replaces,
-            )
+            try:
+                document, created = records.publish_document(
+                    author=client.user,
+                    team=client.team,
+                    patient=patient,
+                    data=submission.data,
+                    title=submission.title,
+                    category=submission.category,
+                    care_date=submission.care_date,
+                    master_identifier=submission.master_identifier,
+                    replaces=replaces,
+                )
+            except records.AlreadyCorrected:
+                raise invalid(_("The document to replace was already withdrawn or replaced.")) from None
             if document.patient_id != patient.pk:
                 raise FhirError(409, "conflict", _("This masterIdentifier was already used for another patient."))
             published.append((document, created))
@@ -358,11 +361,13 @@ def find_documents(*, client: ApiClient, params) -> tuple[list[Document], int | 
         documents = documents.filter(patient__ins=value)
     status = params.get("status")
     if status == "current":
-        documents = documents.filter(replaced_by__isnull=True)
+        documents = documents.current()
     elif status == "superseded":
-        documents = documents.filter(replaced_by__isnull=False)
+        documents = documents.filter(replaced_by__isnull=False, withdrawn_at__isnull=True)
+    elif status == "entered-in-error":  # withdrawn by the team
+        documents = documents.filter(withdrawn_at__isnull=False)
     elif status:
-        raise invalid(_("status is current or superseded."))
+        raise invalid(_("status is current, superseded or entered-in-error."))
     for raw in params.getlist("date"):
         prefix, value = (raw[:2], raw[2:]) if raw[:2] in {"ge", "le", "gt", "lt", "eq"} else ("eq", raw)
         try:

@@ -464,6 +464,30 @@ def get_item_for(user, model, pk):
         raise Http404 from None
 
 
+# The field naming the care team that published an item of each correctable kind.
+PUBLISHING_TEAM = {"Document": "author_team", "Observation": "report__team"}
+
+
+def items_correctable_by(user, model) -> QuerySet:
+    """Rows of ``model`` (documents, prescriptions, lab values, profile entries)
+    ``user`` may correct: those their own care team published, of patients they care
+    for through that very team (an active link). Another team's item, an ended or
+    blocked link, a patient's own entry: nothing."""
+    team = PUBLISHING_TEAM.get(model.__name__, "team")
+    rows = documents_visible_to(user) if model is Document else items_visible_to(user, model)
+    same_team_link = _active_links(user).filter(patient=OuterRef("patient"), team=OuterRef(team))
+    return rows.filter(Exists(same_team_link))
+
+
+def get_correctable_for(user, model, pk):
+    """One row ``user`` may correct (see ``items_correctable_by``); 404 otherwise,
+    also for an item they may only read."""
+    try:
+        return items_correctable_by(user, model).select_related("patient").get(pk=pk)
+    except (model.DoesNotExist, ValueError, TypeError):
+        raise Http404 from None
+
+
 def exports_for(user) -> QuerySet[Export]:
     """Exports ``user`` may see and download: those they asked for, of their own record
     or of one they fully represent (never a helper's; never another person's export)."""

@@ -1,14 +1,19 @@
+import datetime
 import sys
 import uuid
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db.models import Exists, OuterRef
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render, resolve_url
 from django.template import loader
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import get_language, ngettext
 from django.utils.translation import gettext_lazy as _
@@ -16,6 +21,7 @@ from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_safe
 
+from messaging.models import Conversation
 from portal import access
 from portal.accounts.middleware import TERMS_SESSION_KEY
 from portal.accounts.models import User
@@ -26,7 +32,7 @@ from portal.models import TermsAcceptance
 from portal.support import services as support
 from portal.support.forms import ContactForm
 from records import services as records
-from records.models import LabReport, Prescription
+from records.models import Export, LabReport, News, Prescription
 
 HOME_BY_ROLE = {
     User.Role.PATIENT: "patient_home",
@@ -122,6 +128,95 @@ def home(request):
     return redirect(HOME_BY_ROLE[request.user.role])
 
 
+FEED_SIZE = 10
+
+
+@dataclass
+class FeedLine:
+    """One line of the patient's dashboard feed: a link to what arrived."""
+
+    at: datetime.datetime
+    label: str
+    title: str
+    url: str
+    source: str = ""
+    new: bool = False
+    abnormal: bool = False
+    unread: int = 0
+
+
+def _news_line(news) -> FeedLine:
+    document, report, prescription, appointment = news.document, news.lab_report, news.prescription, news.appointment
+    if document is not None:
+        title, url, source = document.title, reverse("records:document", args=[document.pk]), document.author_team
+    elif report is not None:
+        title, url, source = report.title, f"{reverse('records:results')}#report-{report.pk}", report.team
+    elif appointment is not None:
+        title = date_format(appointment.local_start, "DATETIME_FORMAT")
+        url, source = f"{reverse('agenda:mine')}#appointment-{appointment.pk}", appointment.team
+    else:
+        title, source = prescription.medication, prescription.team
+        url = f"{reverse('records:prescriptions')}#prescription-{prescription.pk}"
+    return FeedLine(
+        at=news.created_at, label=news.get_kind_display(), title=title, url=url,
+        source=source.name if source else "", new=news.seen_at is None, abnormal=news.abnormal,
+    )  # fmt: skip
+
+
+def dashboard_feed(user, record) -> list[FeedLine]:
+    """What arrived lately in the record one is in, newest first: what care teams
+    published (documents, results with out-of-range values flagged, prescriptions,
+    corrections, withdrawals, appointments) and conversations with unread messages;
+    for a representative, only the parts they act on and never a confidential item.
+    Bounded: at most ``FEED_SIZE`` rows of each source, in one query each, whatever the
+    size of the record."""
+    patient = record.patient
+    unread = ()
+    if record.may(access.MESSAGES):
+        unread = (
+            access.conversations_for(user)
+            .filter(patient=patient)
+            .select_related("team")
+            .with_unread_for(user)
+            .filter(unread__gt=0)
+            .order_by("-last_message_at", "-pk")[:FEED_SIZE]
+        )
+    news = News.objects.filter(patient=patient) if record.is_own else access.news_for_representative(user)
+    lines = [_news_line(item) for item in records.recent_news(news=news.filter(patient=patient), limit=FEED_SIZE)]
+    lines += [
+        FeedLine(
+            at=conversation.last_message_at,
+            label=_("New message"),
+            title=conversation.subject,
+            url=reverse("messaging:conversation", args=[conversation.pk]),
+            source=conversation.team.name,
+            new=True,
+            unread=conversation.unread,
+        )
+        for conversation in unread
+    ]
+    return sorted(lines, key=lambda line: line.at, reverse=True)[:FEED_SIZE]
+
+
+def waiting_for(user, record) -> dict:
+    """What waits for the reader to act in the record they are in: renewals due (without
+    an open request), exports ready to download; each only in a part they act on."""
+    patient, today = record.patient, timezone.localdate()
+    renewals = exports = ()
+    if record.may(access.PRESCRIPTIONS):
+        requested = access.conversations_for(user).filter(
+            prescription=OuterRef("pk"), kind=Conversation.Kind.RENEWAL, status=Conversation.Status.OPEN
+        )
+        prescriptions = access.items_visible_to(user, Prescription).filter(patient=patient)
+        renewals = records.renewals_due(prescriptions=prescriptions, today=today).exclude(Exists(requested))
+    if record.may(access.MANAGE):
+        exports = access.exports_for(user).filter(
+            patient=patient, state=Export.State.READY, expires_at__gt=timezone.now()
+        )
+        exports = exports.order_by("-finished_at", "-pk")
+    return {"renewals": list(renewals[:FEED_SIZE]), "exports": list(exports[:3])}
+
+
 @access.role_required(User.Role.PATIENT)
 @require_safe
 def patient_home(request):
@@ -139,7 +234,7 @@ def patient_home(request):
             .order_by("-last_message_at", "-pk")[:3]
         )
     if record.may(access.DOCUMENTS):
-        documents = list(access.documents_visible_to(user).filter(patient=patient)[:3])
+        documents = list(access.documents_visible_to(user).filter(patient=patient).current()[:3])
     if record.may(access.PRESCRIPTIONS):
         prescriptions = list(
             access.items_visible_to(user, Prescription)
@@ -170,6 +265,8 @@ def patient_home(request):
         "prescriptions": prescriptions,
         "reports": reports,
         "appointments": appointments,
+        "feed": dashboard_feed(request.user, record),
+        **waiting_for(request.user, record),
     }
     return access.render_record(
         request, "portal/patient_home.html", context, patient=patient, action=AccessLog.Action.VIEW_RECORD

@@ -56,7 +56,8 @@ SUMMARY_DOCUMENTS = 25
 
 
 def documents_section(*, user, patient: Patient) -> dict:
-    documents = access.documents_visible_to(user).filter(patient=patient)
+    # The summary lists the documents in force; withdrawn and replaced ones are in the archive.
+    documents = access.documents_visible_to(user).filter(patient=patient).current()
     latest = list(documents.select_related("author_team")[:SUMMARY_DOCUMENTS])
     total = len(latest) if len(latest) < SUMMARY_DOCUMENTS else documents.count()
     return {"documents": latest, "more": total - len(latest)}
@@ -432,7 +433,7 @@ def fhir_bundle(
             "resourceType": "DocumentReference",
             "id": str(document.pk),
             "meta": {"profile": [PROFILES["DocumentReference"]]},
-            "status": "superseded" if document.replaced_by_id else "current",
+            "status": document.fhir_status,
             "subject": patient_ref,
             "date": timezone.localtime(document.created_at).isoformat(),
             "description": document.title,

@@ -220,3 +220,41 @@ class ReplacePrescriptionForm(PrescriptionForm):
     reason = forms.CharField(
         label=_("Reason for the new version"), max_length=300, help_text=_("The patient reads it.")
     )
+
+
+class WithdrawDocumentForm(forms.Form):
+    reason = forms.CharField(label=_("Reason for withdrawing it"), max_length=300, help_text=_("The patient reads it."))
+
+
+class ReplaceDocumentForm(DocumentUploadForm):
+    reason = forms.CharField(
+        label=_("Reason for the corrected version"), max_length=300, help_text=_("The patient reads it.")
+    )
+
+
+class CorrectObservationForm(forms.Form):
+    """A corrected value; the unit and range stay as the laboratory gave them."""
+
+    value = forms.DecimalField(label=_("Corrected value"), max_digits=12, decimal_places=4)
+    reason = forms.CharField(label=_("Reason for the correction"), max_length=300, help_text=_("The patient reads it."))
+
+    def __init__(self, *args, observation, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.observation = observation
+        if observation.unit:
+            self.fields["value"].help_text = _("In %(unit)s.") % {"unit": observation.unit}
+
+    def clean_value(self):
+        value = self.cleaned_data["value"]
+        if value == self.observation.value:
+            raise ValidationError(_("This is the value already recorded."), code="unchanged")
+        return value
+
+
+class ProfileCommentForm(forms.Form):
+    body = forms.CharField(
+        label=_("Your comment"),
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("Your care teams read it. The entry itself stays as the professional wrote it."),
+    )

@@ -26,6 +26,11 @@ class DocumentQuerySet(models.QuerySet):
             documents = documents.filter(title__icontains=title)
         return documents
 
+    def current(self):
+        """Neither withdrawn by its care team nor replaced by a corrected version: what
+        the patient's lists show (the others stay reachable from the record's history)."""
+        return self.filter(withdrawn_at__isnull=True, replaced_by__isnull=True)
+
 
 class Document(models.Model):
     """A document of a patient's record. The file is sealed (AES-GCM) under a
@@ -73,6 +78,13 @@ class Document(models.Model):
     replaced_by = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replaces", editable=False
     )
+    # Withdrawn by the team that published it (misfiled, wrong patient): it leaves the
+    # lists, keeps its file, and the record's history says who, when and why.
+    withdrawn_at = models.DateTimeField(null=True, blank=True, editable=False)
+    withdrawn_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", editable=False
+    )
+    withdraw_reason = models.CharField(_("reason"), max_length=300, blank=True, editable=False)
 
     objects = DocumentQuerySet.as_manager()
 
@@ -102,6 +114,18 @@ class Document(models.Model):
     def preview_content_type(self):
         """A JPEG's preview is a JPEG; a PDF's or a PNG's is a PNG."""
         return "image/jpeg" if self.content_type == "image/jpeg" else "image/png"
+
+    @property
+    def fhir_status(self):
+        """DocumentReference.status: withdrawn is "entered-in-error", replaced "superseded"."""
+        if self.withdrawn_at is not None:
+            return "entered-in-error"
+        return "superseded" if self.replaced_by_id else "current"
+
+    @property
+    def is_correctable(self):
+        """Neither withdrawn nor replaced: its team may still withdraw or replace it."""
+        return self.withdrawn_at is None and self.replaced_by_id is None
 
     @property
     def extension(self):
@@ -232,6 +256,8 @@ class Observation(models.Model):
     # "final", or "amended"/"corrected" once a later report changed it (the earlier values
     # are kept in ObservationRevision).
     status = models.CharField(max_length=10, default="final")
+    # When a care team last corrected the value (by form or by an amended report).
+    corrected_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["name", "pk"]
@@ -267,6 +293,8 @@ class ObservationRevision(models.Model):
     high = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
     status = models.CharField(max_length=10)
     replaced_at = models.DateTimeField(default=timezone.now)
+    # Why a clinician corrected it (empty for an amended report sent by software).
+    reason = models.CharField(max_length=300, blank=True)
 
     class Meta:
         ordering = ["-replaced_at", "-pk"]
@@ -373,6 +401,45 @@ class Measurement(ProfileEntry):
         return " — ".join([str(self.get_kind_display()), value, date_format(self.measured_on, "SHORT_DATE_FORMAT")])
 
 
+PROFILE_ENTRY_FIELDS = ("allergy", "condition", "vaccination", "measurement")
+
+
+class ProfileComment(models.Model):
+    """The patient's comment on a profile entry a professional wrote ("this allergy is
+    wrong"): the entry stays as written, the comment sits beside it, and the care teams
+    read it on the patient's page. Exactly one entry is named."""
+
+    patient = models.ForeignKey("accounts.Patient", on_delete=models.PROTECT, related_name="profile_comments")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    body = models.CharField(_("comment"), max_length=500)
+    created_at = models.DateTimeField(default=timezone.now)
+    allergy = models.ForeignKey(Allergy, null=True, blank=True, on_delete=models.CASCADE, related_name="comments")
+    condition = models.ForeignKey(Condition, null=True, blank=True, on_delete=models.CASCADE, related_name="comments")
+    vaccination = models.ForeignKey(
+        Vaccination, null=True, blank=True, on_delete=models.CASCADE, related_name="comments"
+    )
+    measurement = models.ForeignKey(
+        Measurement, null=True, blank=True, on_delete=models.CASCADE, related_name="comments"
+    )
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    models.Q(allergy__isnull=False, condition=None, vaccination=None, measurement=None)
+                    | models.Q(allergy=None, condition__isnull=False, vaccination=None, measurement=None)
+                    | models.Q(allergy=None, condition=None, vaccination__isnull=False, measurement=None)
+                    | models.Q(allergy=None, condition=None, vaccination=None, measurement__isnull=False)
+                ),
+                name="profilecomment_one_entry",
+            )
+        ]
+
+    def __str__(self):
+        return f"comment {self.pk} by {self.author_id}"
+
+
 class RecordEventQuerySet(models.QuerySet):
     def update(self, **kwargs):
         raise AppendOnlyError("the record history is append-only")
@@ -388,6 +455,10 @@ class RecordEvent(models.Model):
     class Kind(models.TextChoices):
         PRESCRIPTION_STOPPED = "prescription_stopped", _("Stopped a prescription")
         PRESCRIPTION_REPLACED = "prescription_replaced", _("Replaced a prescription with a new version")
+        DOCUMENT_WITHDRAWN = "document_withdrawn", _("Withdrew a document")
+        DOCUMENT_REPLACED = "document_replaced", _("Replaced a document with a corrected version")
+        RESULT_CORRECTED = "result_corrected", _("Corrected a lab value")
+        PROFILE_ADDED = "profile_added", _("Added to your medical profile")
 
     patient = models.ForeignKey("accounts.Patient", on_delete=models.PROTECT, related_name="record_events")
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
@@ -399,6 +470,8 @@ class RecordEvent(models.Model):
     prescription = models.ForeignKey(
         Prescription, null=True, blank=True, on_delete=models.PROTECT, related_name="events"
     )
+    document = models.ForeignKey(Document, null=True, blank=True, on_delete=models.PROTECT, related_name="events")
+    observation = models.ForeignKey(Observation, null=True, blank=True, on_delete=models.PROTECT, related_name="events")
     at = models.DateTimeField(default=timezone.now)
 
     objects = RecordEventQuerySet.as_manager()

@@ -14,7 +14,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -30,6 +30,7 @@ from records.models import (
     Observation,
     ObservationRevision,
     Prescription,
+    ProfileComment,
     RecordEvent,
 )
 
@@ -59,28 +60,25 @@ def publish_document(
     """A document sent by a team's software: the same checks, sealing and processing
     as an upload. Idempotent on (team, master_identifier): a retry, even one that
     arrives while the first is being written, gets the first document back, with
-    False. ``replaces`` (a document of the same team and patient) is marked as
-    replaced by the new one."""
+    False. ``replaces`` (a document of the same team and patient) is replaced by the
+    new one through ``replace_document`` (history, the patient told); raises
+    ``AlreadyCorrected`` when it was withdrawn or replaced already."""
     existing = Document.objects.filter(author_team=team, master_identifier=master_identifier).first()
     if existing is not None:
         return existing, False
     content_type = files.check(data)
+    fields = {"title": title, "category": category, "care_date": care_date, "master_identifier": master_identifier}
     try:
         with transaction.atomic():
-            document = _record_document(
-                data=data,
-                content_type=content_type,
-                patient=patient,
-                title=title,
-                category=category,
-                care_date=care_date,
-                author=author,
-                author_team=team,
-                master_identifier=master_identifier,
-            )
-            if replaces is not None:
-                replaces.replaced_by = document
-                replaces.save(update_fields=["replaced_by"])
+            if replaces is not None:  # a correction, as a clinician's replacement is
+                document = replace_document(
+                    actor=author, team=team, document=replaces, data=data, content_type=content_type,
+                    reason=_("Sent by the team's software"), **fields,
+                )  # fmt: skip
+            else:
+                document = _record_document(
+                    data=data, content_type=content_type, patient=patient, author=author, author_team=team, **fields
+                )
     except IntegrityError:
         # The same publication committed meanwhile (the unique constraint waited for it).
         existing = Document.objects.filter(author_team=team, master_identifier=master_identifier).first()
@@ -90,7 +88,7 @@ def publish_document(
     return document, True
 
 
-def _record_document(*, data, content_type, **fields) -> Document:
+def _record_document(*, data, content_type, tell=True, **fields) -> Document:
     name, sha256, key_id = files.store(data)
     try:
         with transaction.atomic():
@@ -102,7 +100,7 @@ def _record_document(*, data, content_type, **fields) -> Document:
                 key_id=key_id,
                 file_name=name,
             )
-            if fields.get("author_team") is not None:  # a team's publication, by form or API
+            if tell and fields.get("author_team") is not None:  # a team's publication, by form or API
                 publish_news(patient=fields["patient"], kind=News.Kind.DOCUMENT, document=document)
             transaction.on_commit(lambda: _enqueue_processing(document.pk))
     except Exception:
@@ -360,11 +358,27 @@ def publish_lab_report(
             )
             for name in fields:
                 setattr(row, name, values.get(name, getattr(row, name)))
-            row.status = status
+            row.status, row.corrected_at = status, timezone.now()
             changed.append(row)
         ObservationRevision.objects.bulk_create(revisions)
-        Observation.objects.bulk_update(changed, ["value", "unit", "low", "high", "name", "status"])
+        Observation.objects.bulk_update(changed, ["value", "unit", "low", "high", "name", "status", "corrected_at"])
         Observation.objects.bulk_create(added)
+        # Each changed value is a correction of the record, as a clinician's is.
+        reason = _("Sent by the laboratory's software")
+        RecordEvent.objects.bulk_create(
+            RecordEvent(
+                patient=patient,
+                actor=author,
+                team=team,
+                kind=RecordEvent.Kind.RESULT_CORRECTED,
+                target=row.name[:255],
+                reason=reason,
+                observation=row,
+            )
+            for row in changed
+        )
+        if changed or added:
+            publish_news(patient=patient, kind=News.Kind.CORRECTION, lab_report=report)
         return report, "updated"
 
 
@@ -678,6 +692,40 @@ def unseen_news_ids(*, patient, field: str, items) -> set[int]:
     )
 
 
+def recent_news(*, news, limit: int) -> list[News]:
+    """The latest ``limit`` of ``news`` (one record's, as its reader may see them: see
+    ``portal.access``), newest first, with their items in the same query and, for a lab
+    report, ``abnormal``: whether any of its values is outside its reference range. A
+    new document since withdrawn or replaced is left out (its withdrawal or its
+    correction is news of its own)."""
+    out_of_range = Observation.objects.filter(report=OuterRef("lab_report")).filter(
+        Q(value__lt=F("low")) | Q(value__gt=F("high"))
+    )
+    gone = Q(kind=News.Kind.DOCUMENT) & (
+        Q(document__withdrawn_at__isnull=False) | Q(document__replaced_by__isnull=False)
+    )
+    return list(
+        news.exclude(gone)
+        .select_related("document__author_team", "lab_report__team", "prescription__team", "appointment__team")
+        .annotate(abnormal=Exists(out_of_range))
+        .order_by("-created_at", "-pk")[:limit]
+    )
+
+
+RENEWAL_NOTICE = datetime.timedelta(days=14)
+
+
+def renewals_due(*, prescriptions, today):
+    """Of ``prescriptions`` (already scoped by the access policy), the current renewable
+    ones ending within ``RENEWAL_NOTICE``: time to ask for a renewal. Soonest first."""
+    return (
+        prescriptions.current(today)
+        .filter(renewable=True, end_date__gte=today, end_date__lte=today + RENEWAL_NOTICE)
+        .select_related("team")
+        .order_by("end_date", "pk")
+    )
+
+
 @transaction.atomic
 def add_prescription(*, prescription: Prescription) -> Prescription:
     """Record a prescription a clinician wrote (patient, prescriber and team set), and tell the patient."""
@@ -690,52 +738,167 @@ def add_prescription(*, prescription: Prescription) -> Prescription:
 
 
 class AlreadyCorrected(Exception):
-    """The prescription was stopped or replaced meanwhile (a double submit, a colleague)."""
+    """The item was stopped, replaced or withdrawn meanwhile (a double submit, a colleague)."""
 
 
-def _record_event(*, actor, team, prescription, kind, reason="") -> RecordEvent:
-    return RecordEvent.objects.create(
-        patient=prescription.patient,
-        actor=actor,
-        team=team,
-        kind=kind,
-        target=prescription.medication[:255],
-        reason=reason,
-        prescription=prescription,
-    )
+# Per kind of item: the RecordEvent field naming it, and its name in the patient's words.
+_EVENT_FIELD = {Prescription: "prescription", Document: "document", Observation: "observation"}
+_TARGET = {Prescription: "medication", Document: "title", Observation: "name"}
 
 
-@transaction.atomic
+def _is_corrected(item) -> bool:
+    if isinstance(item, Prescription):
+        return item.stopped_on is not None or Prescription.objects.filter(replaces=item).exists()
+    if isinstance(item, Document):
+        return not item.is_correctable
+    return False  # a lab value may be corrected again; each earlier value is kept
+
+
+def _correct_item(*, item, actor, team, kind: str, reason: str, change, news: str = News.Kind.CORRECTION):
+    """The one way a care team corrects an item of a record (a prescription, a document,
+    a lab value): the item's row is locked, refused with ``AlreadyCorrected`` when it was
+    stopped, replaced or withdrawn meanwhile; ``change(locked)`` does the correction and
+    returns the item the patient is told about (the item, or its new version); the
+    correction becomes an event of the append-only history; the patient is told
+    (content-free, through the digest). All in one transaction."""
+    model = type(item)
+    with transaction.atomic():
+        locked = model.objects.select_for_update().select_related("patient").get(pk=item.pk)
+        if _is_corrected(locked):
+            raise AlreadyCorrected
+        told = change(locked)
+        RecordEvent.objects.create(
+            patient=locked.patient,
+            actor=actor,
+            team=team,
+            kind=kind,
+            target=getattr(locked, _TARGET[model])[:255],
+            reason=reason.strip(),
+            **{_EVENT_FIELD[model]: locked},
+        )
+        about = told.report if isinstance(told, Observation) else told
+        publish_news(patient=locked.patient, kind=news, **{_NEWS_FIELD[type(about)]: about})
+    return told
+
+
+_NEWS_FIELD = {Prescription: "prescription", Document: "document", LabReport: "lab_report"}
+
+
 def stop_prescription(*, actor, team, prescription: Prescription, stopped_on, reason: str) -> Prescription:
     """Stop ``prescription`` from ``stopped_on``, for ``reason``: it stays in the record,
     shown as stopped; the patient reads the event and is told. Raises
     ``AlreadyCorrected`` when it was stopped or replaced already."""
-    prescription = Prescription.objects.select_for_update().select_related("patient").get(pk=prescription.pk)
-    if prescription.stopped_on is not None or Prescription.objects.filter(replaces=prescription).exists():
-        raise AlreadyCorrected
-    prescription.stopped_on, prescription.stop_reason = stopped_on, reason.strip()
-    prescription.save(update_fields=["stopped_on", "stop_reason"])
-    _record_event(
-        actor=actor, team=team, prescription=prescription, kind=RecordEvent.Kind.PRESCRIPTION_STOPPED, reason=reason
-    )
-    publish_news(patient=prescription.patient, kind=News.Kind.CORRECTION, prescription=prescription)
-    return prescription
+
+    def stop(locked):
+        locked.stopped_on, locked.stop_reason = stopped_on, reason.strip()
+        locked.save(update_fields=["stopped_on", "stop_reason"])
+        return locked
+
+    return _correct_item(
+        item=prescription, actor=actor, team=team, kind=RecordEvent.Kind.PRESCRIPTION_STOPPED, reason=reason,
+        change=stop,
+    )  # fmt: skip
 
 
-@transaction.atomic
 def replace_prescription(*, actor, team, prescription: Prescription, new: Prescription, reason: str) -> Prescription:
     """Replace ``prescription`` with ``new`` (unsaved; patient, prescriber and team are
     set here): the old one stays, shown as replaced. Raises ``AlreadyCorrected`` when it
     was stopped or replaced already."""
-    old = Prescription.objects.select_for_update().select_related("patient").get(pk=prescription.pk)
-    if old.stopped_on is not None or Prescription.objects.filter(replaces=old).exists():
-        raise AlreadyCorrected
-    new.patient, new.prescriber, new.team, new.replaces = old.patient, actor, team, old
-    try:
-        with transaction.atomic():
-            new.save()
-    except IntegrityError:  # replaced meanwhile (the one-to-one link is unique)
-        raise AlreadyCorrected from None
-    _record_event(actor=actor, team=team, prescription=old, kind=RecordEvent.Kind.PRESCRIPTION_REPLACED, reason=reason)
-    publish_news(patient=old.patient, kind=News.Kind.CORRECTION, prescription=new)
-    return new
+
+    def replace(old):
+        new.patient, new.prescriber, new.team, new.replaces = old.patient, actor, team, old
+        try:
+            with transaction.atomic():
+                new.save()
+        except IntegrityError:  # replaced meanwhile (the one-to-one link is unique)
+            raise AlreadyCorrected from None
+        return new
+
+    return _correct_item(
+        item=prescription, actor=actor, team=team, kind=RecordEvent.Kind.PRESCRIPTION_REPLACED, reason=reason,
+        change=replace,
+    )  # fmt: skip
+
+
+def withdraw_document(*, actor, team, document: Document, reason: str) -> Document:
+    """Withdraw a document ``team`` published (misfiled, wrong patient): it leaves the
+    patient's lists, keeps its file, and the history says who, when and why; the
+    patient is told. Raises ``AlreadyCorrected`` when withdrawn or replaced already."""
+
+    def withdraw(locked):
+        locked.withdrawn_at, locked.withdrawn_by, locked.withdraw_reason = timezone.now(), actor, reason.strip()
+        locked.save(update_fields=["withdrawn_at", "withdrawn_by", "withdraw_reason"])
+        return locked
+
+    return _correct_item(
+        item=document, actor=actor, team=team, kind=RecordEvent.Kind.DOCUMENT_WITHDRAWN, reason=reason,
+        change=withdraw, news=News.Kind.WITHDRAWAL,
+    )  # fmt: skip
+
+
+def replace_document(
+    *, actor, team, document: Document, data: bytes, content_type: str, title, category, care_date, reason: str,
+    master_identifier: str = "",
+) -> Document:  # fmt: skip
+    """Publish a corrected version of ``document`` (checked bytes, as an upload): the
+    patient sees the new one, which says it replaced an earlier version; the old one
+    leaves the lists and stays in the history. Raises ``AlreadyCorrected`` when it was
+    withdrawn or replaced already."""
+
+    def replace(old):
+        new = _record_document(
+            data=data, content_type=content_type, patient=old.patient, title=title, category=category,
+            care_date=care_date, author=actor, author_team=team, master_identifier=master_identifier, tell=False,
+        )  # fmt: skip
+        old.replaced_by = new
+        old.save(update_fields=["replaced_by"])
+        return new
+
+    return _correct_item(
+        item=document, actor=actor, team=team, kind=RecordEvent.Kind.DOCUMENT_REPLACED, reason=reason,
+        change=replace,
+    )  # fmt: skip
+
+
+def correct_observation(*, actor, team, observation: Observation, value, reason: str) -> Observation:
+    """Correct a lab value: the earlier one is kept in the test's history
+    (ObservationRevision, with the reason), the value shows as corrected, the history
+    of the record has the event and the patient is told."""
+
+    def correct(locked):
+        ObservationRevision.objects.create(
+            observation=locked, value=locked.value, unit=locked.unit, low=locked.low, high=locked.high,
+            status=locked.status, reason=reason.strip(),
+        )  # fmt: skip
+        locked.value, locked.status, locked.corrected_at = value, "corrected", timezone.now()
+        locked.save(update_fields=["value", "status", "corrected_at"])
+        return locked
+
+    return _correct_item(
+        item=observation, actor=actor, team=team, kind=RecordEvent.Kind.RESULT_CORRECTED, reason=reason,
+        change=correct,
+    )  # fmt: skip
+
+
+# --- Medical profile -------------------------------------------------------------------
+
+
+@transaction.atomic
+def add_profile_entry(*, entry, author, team=None):
+    """Save a profile entry (patient set). A professional's (``team`` given) is theirs
+    to stand by: shown with author and team, read-only to the patient, and an event of
+    the record's history."""
+    entry.author, entry.team = author, team
+    entry.save()
+    if team is not None:
+        RecordEvent.objects.create(
+            patient=entry.patient, actor=author, team=team, kind=RecordEvent.Kind.PROFILE_ADDED,
+            target=entry.describe()[:255],
+        )  # fmt: skip
+    return entry
+
+
+def comment_profile_entry(*, author, entry, body: str) -> ProfileComment:
+    """The patient's comment on an entry a professional wrote; the entry stays as it is."""
+    field = type(entry).__name__.lower()
+    return ProfileComment.objects.create(patient=entry.patient, author=author, body=body.strip(), **{field: entry})

@@ -17,6 +17,8 @@ urlpatterns = [
     path("documents/<int:pk>/hidden/", views.set_hidden, name="set_hidden"),
     path("documents/<int:pk>/delete/", views.delete, name="delete"),
     path("care/patients/<int:patient_pk>/documents/add/", views.clinician_upload, name="clinician_upload"),
+    path("care/documents/<int:pk>/withdraw/", views.withdraw_document, name="withdraw_document"),
+    path("care/documents/<int:pk>/replace/", views.replace_document, name="replace_document"),
     path("my/prescriptions/", views.prescriptions, name="prescriptions"),
     path("my/prescriptions/<int:pk>/renew/", views.request_renewal, name="request_renewal"),
     path("care/patients/<int:patient_pk>/prescriptions/add/", views.add_prescription, name="add_prescription"),
@@ -27,7 +29,14 @@ urlpatterns = [
     path("results/<int:pk>/history/", views.observation_history, name="observation_history"),
     path("care/patients/<int:patient_pk>/results/add/", views.add_lab_report, name="add_lab_report"),
     path("care/<str:kind>/<int:pk>/confidential/", views.set_confidential, name="set_confidential"),
+    path("care/results/<int:pk>/correct/", views.correct_observation, name="correct_observation"),
+    path(
+        "care/patients/<int:patient_pk>/profile/<str:kind>/add/",
+        views.clinician_add_profile_entry,
+        name="clinician_add_profile_entry",
+    ),
     path("my/profile/", views.profile, name="profile"),
     path("my/profile/<str:kind>/add/", views.add_profile_entry, name="add_profile_entry"),
     path("my/profile/<str:kind>/<int:pk>/delete/", views.delete_profile_entry, name="delete_profile_entry"),
+    path("my/profile/<str:kind>/<int:pk>/comment/", views.comment_profile_entry, name="comment_profile_entry"),
 ]

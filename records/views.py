@@ -9,7 +9,9 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import number_format
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST, require_safe
 
 from portal import access
@@ -25,13 +27,17 @@ from records import charts, files, services
 from records.forms import (
     PROFILE_FORMS,
     AccessReportForm,
+    CorrectObservationForm,
     DocumentFilterForm,
     DocumentUploadForm,
     LabReportForm,
     ObservationFormSet,
     PrescriptionForm,
+    ProfileCommentForm,
+    ReplaceDocumentForm,
     ReplacePrescriptionForm,
     StopPrescriptionForm,
+    WithdrawDocumentForm,
 )
 from records.models import (
     Allergy,
@@ -86,6 +92,7 @@ def documents(request):
     documents = (
         access.documents_visible_to(request.user)
         .filter(patient=patient)
+        .current()
         .filtered(
             category=saved.get("category", ""),
             date_from=datetime.date.fromisoformat(saved["date_from"]) if saved.get("date_from") else None,
@@ -150,9 +157,9 @@ def _upload(request, *, patient, team, back):
     )
 
 
-def _render_document(request, template, document, status=200):
+def _render_document(request, template, document, status=200, **context):
     return access.render_record(
-        request, template, {"document": document}, status=status,
+        request, template, {"document": document, **context}, status=status,
         patient=document.patient, action=AccessLog.Action.VIEW_DOCUMENT, target=document.title,
     )  # fmt: skip
 
@@ -160,10 +167,21 @@ def _render_document(request, template, document, status=200):
 @login_required
 @require_safe
 def document(request, pk):
+    """A document, and what became of it: withdrawn (by whom, when, why), replaced by a
+    corrected version, or replacing an earlier one (each a link the reader may follow)."""
     document = access.get_document_for(request.user, pk)
     access.check_in_record(request, document.patient, access.DOCUMENTS)
     services.mark_news_seen(user=request.user, patient=document.patient, documents=[document])
-    return _render_document(request, "records/document.html", document)
+    visible = access.documents_visible_to(request.user)
+    context = {
+        "replacement": visible.filter(pk=document.replaced_by_id).first() if document.replaced_by_id else None,
+        "earlier": list(visible.filter(replaced_by=document).only("pk", "title", "created_at")),
+        "can_correct": document.is_correctable
+        and access.items_correctable_by(request.user, Document).filter(pk=document.pk).exists(),
+    }
+    if document.withdrawn_at:
+        context["withdrawn_by"] = User.objects.filter(pk=document.withdrawn_by_id).first()
+    return _render_document(request, "records/document.html", document, **context)
 
 
 @require_GET
@@ -450,6 +468,7 @@ def observation_history(request, pk):
         access.items_visible_to(request.user, Observation)
         .filter(patient=observation.patient, loinc=observation.loinc)
         .select_related("report")
+        .prefetch_related("revisions")
         .order_by("-report__collected_on", "-pk")
     )
     # The chart shows the latest values; the table pages through all of them.
@@ -509,18 +528,23 @@ PROFILE_MODELS = {"allergy": Allergy, "condition": Condition, "vaccination": Vac
 
 def profile_for(user, patient):
     """The medical profile sections of ``patient`` as ``user`` may see them."""
+
+    def entries(model):
+        rows = access.items_visible_to(user, model).filter(patient=patient)
+        return rows.select_related("team", "author").prefetch_related("comments")
+
     return {
-        "allergies": access.items_visible_to(user, Allergy).filter(patient=patient).select_related("team"),
-        "conditions": access.items_visible_to(user, Condition).filter(patient=patient).select_related("team"),
-        "vaccinations": access.items_visible_to(user, Vaccination).filter(patient=patient).select_related("team"),
-        "measurements": _measurement_trends(access.items_visible_to(user, Measurement).filter(patient=patient)),
+        "allergies": entries(Allergy),
+        "conditions": entries(Condition),
+        "vaccinations": entries(Vaccination),
+        "measurements": _measurement_trends(entries(Measurement)),
     }
 
 
 def _measurement_trends(measurements):
     """Per kind: the latest values and a trend chart over time."""
     by_kind = {}
-    for measurement in measurements.order_by("measured_on", "pk").select_related("team"):
+    for measurement in measurements.order_by("measured_on", "pk"):
         by_kind.setdefault(measurement.kind, []).append(measurement)
     trends = []
     for kind, label in Measurement.Kind.choices:
@@ -582,12 +606,93 @@ def delete_profile_entry(request, kind, pk):
     return redirect("records:profile")
 
 
-def _correctable_prescription(request, pk):
-    """A prescription of a patient the clinician cares for, not already stopped or replaced."""
-    prescription = access.get_item_for(request.user, Prescription, pk)
-    if not prescription.is_correctable:
-        messages.info(request, _("This prescription is no longer current."))
-    return prescription, prescription.is_correctable
+@access.role_required(User.Role.CLINICIAN)
+@require_http_methods(["GET", "POST"])
+@idempotent
+def clinician_add_profile_entry(request, patient_pk, kind):
+    """A clinician writes an allergy, a condition, a vaccination or a measurement into
+    a patient's profile, in their team's name: shown with author and team, read-only to
+    the patient (who may comment on it), and an event of the record's history."""
+    if kind not in PROFILE_FORMS:
+        raise Http404
+    patient = access.get_cared_patient(request.user, patient_pk)
+    form = PROFILE_FORMS[kind](_bound(request))
+    if request.method == "POST" and form.is_valid():
+        entry = form.save(commit=False)
+        entry.patient = patient
+        services.add_profile_entry(entry=entry, author=request.user, team=access.team_caring_for(request.user, patient))
+        messages.success(request, _("Saved in the patient's medical profile."))
+        return redirect("careteams:patient_detail", patient.pk)
+    title = _("Add to the medical profile: %(section)s") % {"section": PROFILE_HEADINGS[kind]}
+    context = {"form": form, "patient": patient, "title": title}
+    return access.render_record(
+        request, "records/item_form.html", context, patient=patient, action=AccessLog.Action.VIEW_RECORD
+    )
+
+
+PROFILE_HEADINGS = {
+    "allergy": _lazy("Allergy"),
+    "condition": _lazy("Condition"),
+    "vaccination": _lazy("Vaccination"),
+    "measurement": _lazy("Measurement"),
+}
+
+
+@access.role_required(User.Role.PATIENT)
+@require_http_methods(["GET", "POST"])
+@idempotent
+def comment_profile_entry(request, kind, pk):
+    """The patient comments on an entry a professional wrote ("this allergy is wrong"):
+    they cannot change or remove it; their care teams read the comment."""
+    if kind not in PROFILE_MODELS:
+        raise Http404
+    patient = access.get_own_patient(request.user)
+    entry = access.get_item_for(request.user, PROFILE_MODELS[kind], pk)
+    if entry.by_patient:  # their own entries they change or remove themselves
+        raise Http404
+    form = ProfileCommentForm(_bound(request))
+    if request.method == "POST" and form.is_valid():
+        services.comment_profile_entry(author=request.user, entry=entry, body=form.cleaned_data["body"])
+        messages.success(request, _("Your comment has been saved. Your care teams will read it."))
+        return redirect("records:profile")
+    context = {"form": form, "entry": entry, "comments": entry.comments.all(), "patient": patient}
+    return render(request, "records/profile_comment.html", context)
+
+
+# --- Corrections by the care team that published the item ------------------------------
+
+
+def _correction(request, *, item, team, form, title, correct, done, stale, error_field=None):
+    """One correction of an item of a record by the care team that published it
+    (``access.get_correctable_for`` found it): the form, then ``correct(cleaned_data)``
+    (a service going through ``services._correct_item``; a ValidationError it raises
+    goes to the form's ``error_field``). An item already corrected, or corrected
+    meanwhile by a colleague or a second tab, is said (``stale``), not changed."""
+    patient = item.patient
+    if not getattr(item, "is_correctable", True):
+        messages.info(request, stale)
+        return redirect("careteams:patient_detail", patient.pk)
+    if request.method == "POST" and form.is_valid():
+        try:
+            correct(form.cleaned_data)
+        except services.AlreadyCorrected:
+            messages.info(request, stale)
+        except ValidationError as error:
+            form.add_error(error_field, error)
+        else:
+            messages.success(request, done)
+            return redirect("careteams:patient_detail", patient.pk)
+        if not form.errors:
+            return redirect("careteams:patient_detail", patient.pk)
+    target = str(item)
+    context = {"form": form, "patient": patient, "title": title, "item": item, "team": team}
+    return access.render_record(
+        request, "records/item_form.html", context, patient=patient, action=AccessLog.Action.VIEW_RECORD, target=target
+    )
+
+
+PRESCRIPTION_STALE = _lazy("This prescription is no longer current.")
+DOCUMENT_STALE = _lazy("This document was already withdrawn or replaced.")
 
 
 @access.role_required(User.Role.CLINICIAN)
@@ -595,29 +700,17 @@ def _correctable_prescription(request, pk):
 @idempotent
 def stop_prescription(request, pk):
     """Stop a prescription from a date, with a reason the patient reads."""
-    prescription, current = _correctable_prescription(request, pk)
-    if not current:
-        return redirect("careteams:patient_detail", prescription.patient_id)
-    form = StopPrescriptionForm(_bound(request), prescription=prescription)
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.stop_prescription(
-                actor=request.user,
-                team=access.team_caring_for(request.user, prescription.patient),
-                prescription=prescription,
-                stopped_on=form.cleaned_data["stopped_on"],
-                reason=form.cleaned_data["reason"],
-            )
-        except services.AlreadyCorrected:
-            messages.info(request, _("This prescription is no longer current."))
-        else:
-            messages.success(request, _("The prescription has been stopped."))
-        return redirect("careteams:patient_detail", prescription.patient_id)
-    title = _("Stop %(medication)s") % {"medication": prescription.medication}
-    context = {"form": form, "patient": prescription.patient, "title": title}
-    return access.render_record(
-        request, "records/item_form.html", context, patient=prescription.patient,
-        action=AccessLog.Action.VIEW_RECORD, target=prescription.medication,
+    prescription = access.get_correctable_for(request.user, Prescription, pk)
+    team = prescription.team
+    return _correction(
+        request, item=prescription, team=team,
+        form=StopPrescriptionForm(_bound(request), prescription=prescription),
+        title=_("Stop %(medication)s") % {"medication": prescription.medication},
+        correct=lambda data: services.stop_prescription(
+            actor=request.user, team=team, prescription=prescription,
+            stopped_on=data["stopped_on"], reason=data["reason"],
+        ),
+        done=_("The prescription has been stopped."), stale=PRESCRIPTION_STALE,
     )  # fmt: skip
 
 
@@ -626,31 +719,83 @@ def stop_prescription(request, pk):
 @idempotent
 def replace_prescription(request, pk):
     """Write a new version of a prescription; the old one stays, shown as replaced."""
-    prescription, current = _correctable_prescription(request, pk)
-    if not current:
-        return redirect("careteams:patient_detail", prescription.patient_id)
+    prescription = access.get_correctable_for(request.user, Prescription, pk)
+    team = prescription.team
     fields = ["medication", "dosage", "frequency", "route", "start_date", "end_date", "renewable", "confidential"]
     initial = {name: getattr(prescription, name) for name in fields} | {"start_date": timezone.localdate()}
     form = ReplacePrescriptionForm(_bound(request), initial=initial)
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.replace_prescription(
-                actor=request.user,
-                team=access.team_caring_for(request.user, prescription.patient),
-                prescription=prescription,
-                new=form.save(commit=False),
-                reason=form.cleaned_data["reason"],
-            )
-        except services.AlreadyCorrected:
-            messages.info(request, _("This prescription is no longer current."))
-        else:
-            messages.success(request, _("The new version of the prescription has been saved."))
-        return redirect("careteams:patient_detail", prescription.patient_id)
-    title = _("New version of %(medication)s") % {"medication": prescription.medication}
-    context = {"form": form, "patient": prescription.patient, "title": title}
-    return access.render_record(
-        request, "records/item_form.html", context, patient=prescription.patient,
-        action=AccessLog.Action.VIEW_RECORD, target=prescription.medication,
+    return _correction(
+        request, item=prescription, team=team, form=form,
+        title=_("New version of %(medication)s") % {"medication": prescription.medication},
+        correct=lambda data: services.replace_prescription(
+            actor=request.user, team=team, prescription=prescription, new=form.save(commit=False),
+            reason=data["reason"],
+        ),
+        done=_("The new version of the prescription has been saved."), stale=PRESCRIPTION_STALE,
+    )  # fmt: skip
+
+
+@access.role_required(User.Role.CLINICIAN)
+@require_http_methods(["GET", "POST"])
+@idempotent
+def withdraw_document(request, pk):
+    """Withdraw a document the clinician's team published: it leaves the patient's
+    lists; the history keeps it, with who, when and why."""
+    document = access.get_correctable_for(request.user, Document, pk)
+    team = document.author_team
+    return _correction(
+        request, item=document, team=team, form=WithdrawDocumentForm(_bound(request)),
+        title=_("Withdraw %(title)s") % {"title": document.title},
+        correct=lambda data: services.withdraw_document(
+            actor=request.user, team=team, document=document, reason=data["reason"]
+        ),
+        done=_("The document has been withdrawn. The patient is told."), stale=DOCUMENT_STALE,
+    )  # fmt: skip
+
+
+@allows_upload("DOCUMENT_MAX_BYTES")
+@access.role_required(User.Role.CLINICIAN)
+@require_http_methods(["GET", "POST"])
+@idempotent
+def replace_document(request, pk):
+    """Publish a corrected version of a document the clinician's team published."""
+    document = access.get_correctable_for(request.user, Document, pk)
+    team = document.author_team
+    initial = {"title": document.title, "category": document.category, "care_date": document.care_date}
+    form = ReplaceDocumentForm(_bound(request), request.FILES if request.method == "POST" else None, initial=initial)
+
+    def correct(data):
+        content, content_type = files.read_upload(data["file"])
+        return services.replace_document(
+            actor=request.user, team=team, document=document, data=content, content_type=content_type,
+            title=data["title"], category=data["category"], care_date=data["care_date"], reason=data["reason"],
+        )  # fmt: skip
+
+    return _correction(
+        request, item=document, team=team, form=form, correct=correct, error_field="file",
+        title=_("Corrected version of %(title)s") % {"title": document.title},
+        done=_("The corrected version has been published. The patient is told."), stale=DOCUMENT_STALE,
+    )  # fmt: skip
+
+
+@access.role_required(User.Role.CLINICIAN)
+@require_http_methods(["GET", "POST"])
+@idempotent
+def correct_observation(request, pk):
+    """Correct a lab value the clinician's team published, with a reason: it shows as
+    corrected, and the earlier value stays in the test's history."""
+    observation = access.get_correctable_for(request.user, Observation, pk)
+    team = observation.report.team
+    return _correction(
+        request, item=observation, team=team,
+        form=CorrectObservationForm(_bound(request), observation=observation),
+        title=_("Correct %(test)s (%(value)s %(unit)s)") % {
+            "test": observation.name, "value": number_format(observation.value.normalize()), "unit": observation.unit
+        },
+        correct=lambda data: services.correct_observation(
+            actor=request.user, team=team, observation=observation, value=data["value"], reason=data["reason"]
+        ),
+        done=_("The value has been corrected. The patient is told."), stale="",
     )  # fmt: skip
 
 
@@ -658,9 +803,13 @@ def replace_prescription(request, pk):
 @require_safe
 def record_history(request):
     """Every correction of the patient's record by a care team, newest first."""
-    patient = access.record_for(request, access.MANAGE).patient
-    events = access.items_visible_to(request.user, RecordEvent).filter(patient=patient).select_related("actor", "team")
-    page = Paginator(events, PAGE_SIZE).get_page(request.GET.get("page"))
+    record = access.record_for(request, access.MANAGE)
+    patient = record.patient
+    if record.is_own:  # a duplicate merged into this record keeps its history (append-only), shown here
+        events = RecordEvent.objects.filter(patient__in=merge.record_ids(patient))
+    else:  # a representative: what the policy lets them see (never about a confidential item)
+        events = access.items_visible_to(request.user, RecordEvent).filter(patient=patient)
+    page = keyset_page(events.select_related("actor", "team"), request.GET, field="at", size=PAGE_SIZE)
     return access.render_record(
         request, "records/record_history.html", {"page": page}, patient=patient, action=AccessLog.Action.VIEW_RECORD
     )

@@ -20,6 +20,7 @@ STAY = {
     "audit.AccessReport": "a report on a line of the access log, which stays",
     "support.SupportAction": "the support trail is append-only",
     "fhir_api.ApiCall": "the API call log is append-only",
+    "records.RecordEvent": "the record's history is append-only: shown on the kept record's history",
     "accounts.Patient": "earlier tombstones: re-pointed to the kept record",
 }
 # Relations with a uniqueness on the patient: combined rather than moved as they are.

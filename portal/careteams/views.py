@@ -15,6 +15,7 @@ from portal.audit.models import AccessLog
 from portal.careteams import forms, services
 from portal.careteams.models import CareLink
 from portal.idempotency import idempotent
+from portal.pagination import keyset_page
 from portal.representation import services as representation
 from portal.representation.forms import AddParentForm
 from records import views as record_views
@@ -55,7 +56,8 @@ def patient_list(request):
         if data["new_results"]:
             patients = patients.filter(Exists(services.results_unseen_by(teams=teams).filter(patient=OuterRef("pk"))))
     patients = patients.prefetch_related(Prefetch("care_links", queryset=links, to_attr="shared_links"))
-    page = Paginator(patients, PAGE_SIZE).get_page(request.GET.get("page"))
+    # By name, from a cursor: a deep page costs what the first does (no OFFSET, no COUNT).
+    page = keyset_page(patients, request.GET, fields=("last_name", "first_name"), size=PAGE_SIZE, descending=False)
     context = {"page": page, "teams": teams, "form": form, "searching": searching}
     return render(request, "careteams/patient_list.html", context)
 
@@ -109,6 +111,8 @@ def patient_detail(request, pk):
         "patient": patient,
         "links": links,
         "my_links": my_links,
+        # The teams through which this clinician may correct what they published.
+        "correctable_teams": {link.team_id for link in links if link.pk in my_links},
         "page": _history(request, documents, "documents"),
         "prescriptions": _history(request, prescriptions, "prescriptions"),
         "reports": _history(request, reports, "results"),

@@ -51,6 +51,37 @@ def test_replaces_supersedes_the_earlier_document(http, token, ins_patient):
     assert [entry["resource"]["id"] for entry in found["entry"]] == [str(old.replaced_by.pk)]
 
 
+def test_a_replacement_by_software_is_a_correction_of_the_record_and_only_once(http, token, ins_patient):
+    from records.models import News, RecordEvent
+
+    first = http.json("POST", "/fhir", body=provide_bundle(master="urn:oid:1.2.3.1"), token=token)[2]
+    earlier = first["entry"][1]["response"]["location"]
+    http.json(
+        "POST", "/fhir", body=provide_bundle(master="urn:oid:1.2.3.2", relates={"reference": earlier}), token=token
+    )
+    old = Document.objects.get(master_identifier="urn:oid:1.2.3.1")
+    event = RecordEvent.objects.get()
+    assert (event.kind, event.document, event.patient) == ("document_replaced", old, ins_patient)
+    assert News.objects.filter(kind="correction", document=old.replaced_by).exists()
+    status, _h, answer = http.json(
+        "POST", "/fhir", body=provide_bundle(master="urn:oid:1.2.3.3", relates={"reference": earlier}), token=token
+    )
+    assert status == 400, answer
+    assert not Document.objects.filter(master_identifier="urn:oid:1.2.3.3").exists()
+
+
+def test_a_withdrawn_document_reads_as_entered_in_error(http, token, ins_patient):
+    from records import services
+
+    http.json("POST", "/fhir", body=provide_bundle(master="urn:oid:1.2.3.1"), token=token)
+    document = Document.objects.get()
+    services.withdraw_document(actor=document.author, team=document.author_team, document=document, reason="Erreur")
+    url = f"/fhir/DocumentReference?patient={ins_patient.pk}"
+    assert http.json("GET", f"{url}&status=current", token=token)[2]["total"] == 0
+    found = http.json("GET", f"{url}&status=entered-in-error", token=token)[2]
+    assert [entry["resource"]["status"] for entry in found["entry"]] == ["entered-in-error"]
+
+
 def test_search_and_retrieve_own_documents(http, token, ins_patient):
     http.json("POST", "/fhir", body=provide_bundle(), token=token)
     status, _h, found = http.json(

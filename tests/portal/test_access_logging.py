@@ -51,6 +51,10 @@ SERVES_A_RECORD = {
     "agenda:cancel": ("appointment", {}),
     "agenda:team_day": (None, {"day": "2026-10-25"}),
     "agenda:team_week": (None, {"day": "2026-10-21"}),
+    "records:withdraw_document": ("document", {}),
+    "records:replace_document": ("document", {}),
+    "records:correct_observation": ("observation", {}),
+    "records:clinician_add_profile_entry": ("patient_allergy", {}),
 }
 
 # Patient-side pages serve the record one is in: one's own (not logged), or one acted for,
@@ -99,7 +103,7 @@ SERVES_NO_RECORD = {
         for name in (
             "documents", "upload", "care_teams", "block_team", "block_clinician", "access_history", "set_hidden",
             "delete", "prescriptions", "request_renewal", "results", "profile", "add_profile_entry",
-            "delete_profile_entry", "report_access", "record_history",
+            "delete_profile_entry", "report_access", "record_history", "comment_profile_entry",
         )
     },
     **{
@@ -189,6 +193,7 @@ def items(patient, clinician, team, django_capture_on_commit_callbacks, settings
     return {
         None: ([], patient),
         "patient": ([patient.pk], patient),
+        "patient_allergy": ([patient.pk, "allergy"], patient),
         "patient_without_login": ([without_login.pk], without_login),
         "document": ([document.pk], patient),
         "observation": ([report.observations.get().pk], patient),

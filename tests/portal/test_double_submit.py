@@ -21,7 +21,8 @@ from messaging import services as messaging
 from messaging.models import Conversation, Message, Notification, ReplyTemplate
 from portal.accounts.models import Invitation
 from portal.models import FormSubmission
-from records.models import Allergy, Document, Export, LabReport, Prescription
+from records import services as records
+from records.models import Allergy, Document, Export, LabReport, Prescription, ProfileComment, RecordEvent
 from tests.conftest import ROOT
 from tests.factories import AppointmentFactory, CareLinkFactory, PatientFactory
 from tests.records.conftest import make_pdf
@@ -167,6 +168,24 @@ CASES = {
         lambda f: {"message": "Pourrait-on le décaler à jeudi ?"},
         lambda: Conversation.objects.count(),
     ),
+    "clinician profile entry": (
+        "clinician",
+        lambda f: reverse("records:clinician_add_profile_entry", args=[f["patient"].pk, "allergy"]),
+        lambda f: {"substance": "Pénicilline", "reaction": "œdème", "severity": "severe"},
+        lambda: Allergy.objects.count(),
+    ),
+    "profile comment": (
+        "patient",
+        lambda f: reverse("records:comment_profile_entry", args=["allergy", f["clinician_allergy"].pk]),
+        lambda f: {"body": "Je ne suis pas allergique."},
+        lambda: ProfileComment.objects.count(),
+    ),
+    "lab value correction": (
+        "clinician",
+        lambda f: reverse("records:correct_observation", args=[f["observation"].pk]),
+        lambda f: {"value": "1.25", "reason": "Erreur de saisie"},
+        lambda: RecordEvent.objects.count(),
+    ),
     "invitation": (
         "clinician",
         lambda f: reverse("careteams:invite_patient", args=[f["without_login"].pk]),
@@ -181,8 +200,14 @@ CASES = {
 def test_the_same_form_sent_twice_at_once_acts_once(case, postgres, login, patient, clinician, team, renewable):
     without_login = PatientFactory(user=None)
     CareLinkFactory(patient=without_login, team=team)
+    report = records.add_lab_report(
+        author=clinician, team=team, patient=patient, title="Bilan", collected_on=TODAY,
+        observations=[{"loinc": "2345-7", "name": "Glucose", "value": "1.52", "unit": "g/L"}],
+    )  # fmt: skip
     fixtures = {
         "patient": patient,
+        "clinician_allergy": Allergy.objects.create(patient=patient, author=clinician, team=team, substance="Iode"),
+        "observation": report.observations.get(),
         "team": team,
         "renewable": renewable,
         "without_login": without_login,

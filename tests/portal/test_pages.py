@@ -5,6 +5,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from portal.accounts.models import Patient
 from portal.audit.models import AccessLog
 from portal.careteams.models import CareLink
 from tests.factories import CareLinkFactory, PatientFactory
@@ -104,16 +105,31 @@ def test_patient_list_query_count_does_not_grow(client, login, clinician, team):
     assert count() == few
 
 
-def test_patient_list_paginates(client, login, clinician, team):
+def test_patient_list_paginates_by_name_from_a_cursor(client, login, clinician, team):
+    """Next and previous pages start from the edge row's id: no OFFSET, no COUNT, and a
+    deep page costs the queries of the first."""
     for _ in range(30):
         CareLinkFactory(team=team)
     login(clinician)
-    first = client.get(reverse("careteams:patient_list"))
-    assert first.context["page"].paginator.count == 30
-    assert len(first.context["page"].object_list) == 25
-    second = client.get(reverse("careteams:patient_list"), {"page": 2})
-    assert len(second.context["page"].object_list) == 5
-    assert client.get(reverse("careteams:patient_list"), {"page": "zzz"}).status_code == 200
+    url = reverse("careteams:patient_list")
+    client.get(url)  # warm the session
+    with CaptureQueriesContext(connection) as first_queries:
+        first = client.get(url)
+    page = first.context["page"]
+    assert len(page.object_list) == 25 and page.newer is None
+    assert f"older={page.older}" in first.content.decode() and "Suivant" in first.content.decode()
+    with CaptureQueriesContext(connection) as next_queries:
+        second = client.get(url, {"older": page.older})
+    assert len(second.context["page"].object_list) == 5 and second.context["page"].older is None
+    everyone = [*page.object_list, *second.context["page"].object_list]
+    assert everyone == list(Patient.objects.filter(care_links__team=team).order_by("last_name", "first_name", "pk"))
+    back = client.get(url, {"newer": second.context["page"].newer})
+    assert back.context["page"].object_list == page.object_list
+    sql = " ".join(query["sql"] for query in next_queries.captured_queries).upper()
+    assert " OFFSET " not in sql and "COUNT(" not in sql
+    assert len(next_queries) <= len(first_queries) + 1  # the cursor row, by its id
+    # A cursor that is not a row of one's own patients is the first page.
+    assert client.get(url, {"older": "zzz"}).context["page"].object_list == page.object_list
 
 
 def test_clinician_opening_a_record_is_logged_for_the_patient(client, login, clinician, patient, team):
@@ -187,3 +203,24 @@ def test_support_search_query_count_does_not_grow(client, login, support):
     for _ in range(20):
         PatientFactory()
     assert count() == few
+
+
+def test_patient_list_pages_walk_through_equal_names_both_ways(client, login, clinician, team):
+    """Many patients with the same names: the id breaks the tie, so walking forward then
+    back visits each patient once, in the same order."""
+    for n in range(27):
+        CareLinkFactory(team=team, patient=PatientFactory(last_name=["Martin", "Petit"][n % 2], first_name="Léa"))
+    login(clinician)
+    url = reverse("careteams:patient_list")
+    pages, params = [], {}
+    while True:
+        page = client.get(url, params).context["page"]
+        pages.append(list(page.object_list))
+        if page.older is None:
+            break
+        params = {"older": page.older}
+    seen = [patient for rows in pages for patient in rows]
+    assert [len(rows) for rows in pages] == [25, 2]
+    assert seen == list(Patient.objects.filter(care_links__team=team).order_by("last_name", "first_name", "pk"))
+    back = client.get(url, {"newer": client.get(url, params).context["page"].newer}).context["page"]
+    assert list(back.object_list) == pages[0]

@@ -53,6 +53,18 @@ MATRIX = [
     ("post", "records:add_profile_entry", "allergy_kind", [200, 200, 404, 404, 404, 404, 302]),
     ("post", "records:delete_profile_entry", "allergy", [302, 404, 404, 404, 404, 404, 302]),
     ("get", "records:delete_profile_entry", "allergy", [200, 404, 404, 404, 404, 404, 302]),
+    ("get", "records:withdraw_document", "document", [404, 404, 200, 404, 404, 404, 302]),
+    ("post", "records:withdraw_document", "document", [404, 404, 200, 404, 404, 404, 302]),
+    ("get", "records:replace_document", "document", [404, 404, 200, 404, 404, 404, 302]),
+    ("post", "records:replace_document", "document", [404, 404, 200, 404, 404, 404, 302]),
+    ("get", "records:correct_observation", "observation", [404, 404, 200, 404, 404, 404, 302]),
+    ("post", "records:correct_observation", "observation", [404, 404, 200, 404, 404, 404, 302]),
+    ("get", "records:clinician_add_profile_entry", "patient_allergy", [404, 404, 200, 404, 404, 404, 302]),
+    ("post", "records:clinician_add_profile_entry", "patient_allergy", [404, 404, 200, 404, 404, 404, 302]),
+    ("get", "records:comment_profile_entry", "clinician_allergy", [200, 404, 404, 404, 404, 404, 302]),
+    ("post", "records:comment_profile_entry", "clinician_allergy", [200, 404, 404, 404, 404, 404, 302]),
+    # A patient comments on a professional's entry; their own they change or remove.
+    ("get", "records:comment_profile_entry", "allergy", [404, 404, 404, 404, 404, 404, 302]),
 ]
 
 
@@ -68,7 +80,13 @@ def clinical(patient, clinician, team):
         observations=[{"loinc": "2345-7", "name": "Glucose", "value": Decimal("1"), "unit": "g/L"}],
     )  # fmt: skip
     allergy = Allergy.objects.create(patient=patient, author=patient.user, substance="Arachide")
-    return {"prescription": prescription, "observation": report.observations.get(), "allergy": allergy}
+    by_team = Allergy.objects.create(patient=patient, author=clinician, team=team, substance="Iode")
+    return {
+        "prescription": prescription,
+        "observation": report.observations.get(),
+        "allergy": allergy,
+        "clinician_allergy": by_team,
+    }
 
 
 @pytest.mark.parametrize(("method", "name", "arg", "expected"), MATRIX)
@@ -89,6 +107,8 @@ def test_records_access_matrix(
         "observation": [clinical["observation"].pk],
         "allergy_kind": ["allergy"],
         "allergy": ["allergy", clinical["allergy"].pk],
+        "clinician_allergy": ["allergy", clinical["clinician_allergy"].pk],
+        "patient_allergy": [patient.pk, "allergy"],
     }[arg]
     response = getattr(client, method)(reverse(name, args=args))
     assert response.status_code == expected[who_index], (name, who)

@@ -268,6 +268,10 @@ def test_query_counts_do_not_grow(client, login, patient, clinician, team, presc
         (clinician, reverse("careteams:patient_detail", args=[patient.pk])),
         (patient, reverse("patient_home")),
     ]
+    # One of each first: a prefetch (the comments on profile entries) costs its query
+    # only once there is a row to prefetch for.
+    Allergy.objects.create(patient=patient, author=patient.user, substance="Substance")
+    Measurement.objects.create(patient=patient, author=patient.user, kind="weight", value=69, measured_on=TODAY)
     before = [count(who, url) for who, url in urls]
     for n in range(8):
         prescription.pk = None

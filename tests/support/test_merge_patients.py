@@ -20,7 +20,7 @@ from portal.audit.models import AccessLog
 from portal.careteams.models import CareLink, ClinicianBlock
 from portal.support.models import SupportAction
 from records import services as records
-from records.models import Allergy, Document, LabReport, Observation
+from records.models import Allergy, Document, LabReport, Observation, RecordEvent
 from tests.factories import CareLinkFactory, PatientFactory
 from tests.records.conftest import make_pdf
 
@@ -167,3 +167,17 @@ def test_a_merged_record_is_found_nowhere(client, login, support, patient, dupli
     confirm(client, patient, duplicate)
     assert client.get(reverse("support:merge_patient", args=[duplicate.pk])).status_code == 404
     assert client.get(reverse("support:invite_patient", args=[duplicate.pk])).status_code == 404
+
+
+def test_the_record_history_stays_with_its_record_and_shows_on_the_kept_one(
+    client, login, postgres, patient, duplicate, clinician, team
+):
+    """The record's history is append-only (the database refuses to change it): its rows
+    stay on the duplicate and the kept record's history shows them."""
+    document = Document.objects.get(patient=duplicate)
+    records.withdraw_document(actor=clinician, team=team, document=document, reason="Mauvais dossier")
+    merge.merge(keep=patient, duplicate=duplicate)
+    assert RecordEvent.objects.get().patient_id == duplicate.pk
+    login(patient)
+    history = client.get(reverse("records:record_history")).content.decode()
+    assert "Retrait d’un document" in history and "Mauvais dossier" in history

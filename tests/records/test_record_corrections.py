@@ -1,0 +1,357 @@
+"""A care team keeps the record right: it withdraws or replaces the documents it
+published, corrects lab values, writes profile entries the patient may comment on.
+Only the team that published an item corrects it, through an active link; everything
+is an event of the record's history, and the patient is told without content."""
+
+import datetime
+import itertools
+from decimal import Decimal
+
+import pytest
+from django.core import mail
+from django.urls import reverse
+from django.utils import timezone
+
+from portal import access
+from portal.careteams.models import CareLink, ClinicianBlock
+from records import services
+from records.models import (
+    Allergy,
+    Digest,
+    Document,
+    News,
+    Observation,
+    ObservationRevision,
+    Prescription,
+    ProfileComment,
+    RecordEvent,
+)
+from tests.factories import CareLinkFactory, CareTeamFactory, ClinicianFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def observation(clinician, team, patient):
+    report = services.add_lab_report(
+        author=clinician, team=team, patient=patient, title="Bilan glycémique", collected_on=datetime.date(2026, 10, 1),
+        observations=[{"loinc": "2345-7", "name": "Glucose", "value": Decimal("1.52"), "unit": "g/L",
+                       "low": Decimal("0.7"), "high": Decimal("1.1")}],
+    )  # fmt: skip
+    News.objects.all().delete()
+    return report.observations.get()
+
+
+def fresh_digests():
+    """Forget the emails the fixtures' publications sent: the next news goes out at once
+    (not 15 minutes after the last email)."""
+    Digest.objects.all().delete()
+    mail.outbox.clear()
+
+
+# --- Who may correct: a generated table against a plain statement of the rule ----------
+
+MEMBERSHIPS = ["publishing team", "other caring team", "both teams", "no team"]
+LINK_STATES = [CareLink.Status.ACTIVE, CareLink.Status.ENDED, CareLink.Status.BLOCKED]
+
+
+def may_correct(membership, publisher_link, individually_blocked):
+    """The rule: a member of the team that published the item, whose own link with the
+    patient is active, and whom the patient has not blocked."""
+    in_publisher = membership in ("publishing team", "both teams")
+    return in_publisher and publisher_link == CareLink.Status.ACTIVE and not individually_blocked
+
+
+CASES = list(itertools.product(MEMBERSHIPS, LINK_STATES, [False, True]))
+
+
+def test_only_the_publishing_team_through_an_active_link_may_correct(
+    patient, clinician, team, clinician_document, observation
+):
+    """Every combination of membership × publishing team's link × individual block, for
+    each kind of correctable item (the other team's link stays active throughout)."""
+    other = CareTeamFactory(name="Cabinet voisin")
+    CareLinkFactory(patient=patient, team=other)
+    prescription = Prescription.objects.create(
+        patient=patient, medication="Ramipril", dosage="1", frequency="1/j", start_date=datetime.date(2026, 1, 1),
+        prescriber=clinician, team=team,
+    )  # fmt: skip
+    allergy = Allergy.objects.create(patient=patient, author=clinician, team=team, substance="Iode")
+    items = [clinician_document, observation, prescription, allergy]
+    link = patient.care_links.get(team=team)
+    checked = 0
+    for membership, state, blocked in CASES:
+        teams = {"publishing team": [team], "other caring team": [other], "both teams": [team, other]}
+        viewer = ClinicianFactory(teams=teams.get(membership, []))
+        link.status = state
+        link.save(update_fields=["status"])
+        if blocked:
+            ClinicianBlock.objects.create(patient=patient, clinician=viewer)
+        for item in items:
+            found = access.items_correctable_by(viewer, type(item)).filter(pk=item.pk).exists()
+            assert found == may_correct(membership, state, blocked), (membership, state, blocked, type(item))
+            checked += 1
+    assert checked == len(CASES) * len(items) == 96
+
+
+CORRECTION_ROUTES = ["records:withdraw_document", "records:replace_document", "records:correct_observation",
+                     "records:stop_prescription"]  # fmt: skip
+
+
+@pytest.mark.parametrize(("membership", "state"), [
+    ("publishing team", CareLink.Status.ACTIVE), ("publishing team", CareLink.Status.ENDED),
+    ("publishing team", CareLink.Status.BLOCKED), ("other caring team", CareLink.Status.ACTIVE),
+])  # fmt: skip
+def test_the_correction_pages_answer_404_to_anyone_but_the_publishing_team(
+    client, login, patient, clinician, team, clinician_document, observation, membership, state
+):
+    other = CareTeamFactory(name="Cabinet voisin")
+    CareLinkFactory(patient=patient, team=other)
+    patient.care_links.filter(team=team).update(status=state)
+    prescription = Prescription.objects.create(
+        patient=patient, medication="Ramipril", dosage="1", frequency="1/j", start_date=datetime.date(2026, 1, 1),
+        prescriber=clinician, team=team,
+    )  # fmt: skip
+    viewer = clinician if membership == "publishing team" else ClinicianFactory(teams=[other])
+    login(viewer)
+    args = {"records:withdraw_document": clinician_document.pk, "records:replace_document": clinician_document.pk,
+            "records:correct_observation": observation.pk, "records:stop_prescription": prescription.pk}  # fmt: skip
+    expected = 200 if may_correct(membership, state, False) else 404
+    for route in CORRECTION_ROUTES:
+        assert client.get(reverse(route, args=[args[route]])).status_code == expected, route
+        # An empty form: shown again with its errors to the team, 404 to anyone else.
+        assert client.post(reverse(route, args=[args[route]]), {}).status_code == expected, route
+    assert not RecordEvent.objects.exists()
+
+
+# --- Documents -----------------------------------------------------------------------
+
+
+def test_a_withdrawn_document_leaves_the_lists_and_stays_in_the_history(
+    client, login, clinician, team, patient, clinician_document, django_capture_on_commit_callbacks
+):
+    login(clinician)
+    url = reverse("records:withdraw_document", args=[clinician_document.pk])
+    assert "Motif du retrait" in client.get(url).content.decode()
+    fresh_digests()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(url, {"reason": "Classé dans le mauvais dossier"})
+    assert response["Location"] == reverse("careteams:patient_detail", args=[patient.pk])
+    clinician_document.refresh_from_db()
+    assert clinician_document.withdrawn_by == clinician and clinician_document.withdrawn_at is not None
+    event = RecordEvent.objects.get()
+    assert (event.kind, event.actor, event.team, event.document, event.reason) == (
+        "document_withdrawn", clinician, team, clinician_document, "Classé dans le mauvais dossier",
+    )  # fmt: skip
+    # The patient is told, without content.
+    assert News.objects.filter(kind="withdrawal", document=clinician_document).exists()
+    body = mail.outbox[-1].body
+    assert "Un document a été retiré par une équipe de soins." in body and "Compte rendu" not in body
+    login(patient)
+    assert list(client.get(reverse("records:documents")).context["page"].object_list) == []
+    assert clinician_document not in client.get(reverse("patient_home")).context["documents"]
+    history = client.get(reverse("records:record_history")).content.decode()
+    assert "Retrait d’un document" in history and "Classé dans le mauvais dossier" in history
+    assert reverse("records:document", args=[clinician_document.pk]) in history
+    page = client.get(reverse("records:document", args=[clinician_document.pk])).content.decode()
+    assert f"Retiré par {team.name} le" in page and "Classé dans le mauvais dossier" in page
+    # The original is kept.
+    assert client.get(reverse("records:download", args=[clinician_document.pk])).status_code == 200
+
+
+def test_a_corrected_version_supersedes_the_old_one(
+    client, login, clinician, team, patient, clinician_document, upload, django_capture_on_commit_callbacks
+):
+    login(clinician)
+    page = client.get(reverse("records:document", args=[clinician_document.pk])).content.decode()
+    assert reverse("records:replace_document", args=[clinician_document.pk]) in page
+    data = {"title": "Compte rendu corrigé", "category": "report", "care_date": "2026-10-02",
+            "reason": "Posologie erronée", "file": upload()}  # fmt: skip
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("records:replace_document", args=[clinician_document.pk]), data)
+    new = Document.objects.get(title="Compte rendu corrigé")
+    clinician_document.refresh_from_db()
+    assert clinician_document.replaced_by == new and new.author_team == team
+    assert RecordEvent.objects.get().kind == "document_replaced"
+    assert list(News.objects.filter(document=new).values_list("kind", flat=True)) == ["correction"]  # one, not two
+    login(patient)
+    assert list(client.get(reverse("records:documents")).context["page"].object_list) == [new]
+    new_page = client.get(reverse("records:document", args=[new.pk])).content.decode()
+    assert "elle remplace une version antérieure" in new_page
+    assert reverse("records:document", args=[clinician_document.pk]) in new_page
+    old_page = client.get(reverse("records:document", args=[clinician_document.pk])).content.decode()
+    assert "Une version corrigée remplace ce document." in old_page
+    assert reverse("records:document", args=[new.pk]) in old_page
+
+
+def test_a_withdrawn_or_replaced_document_is_not_corrected_again(client, login, clinician, team, clinician_document):
+    services.withdraw_document(actor=clinician, team=team, document=clinician_document, reason="Erreur")
+    with pytest.raises(services.AlreadyCorrected):
+        services.withdraw_document(actor=clinician, team=team, document=clinician_document, reason="Encore")
+    login(clinician)
+    response = client.post(reverse("records:withdraw_document", args=[clinician_document.pk]), {"reason": "Encore"})
+    assert response.status_code == 302
+    assert RecordEvent.objects.count() == 1
+    page = client.get(reverse("records:document", args=[clinician_document.pk])).content.decode()
+    assert reverse("records:withdraw_document", args=[clinician_document.pk]) not in page
+
+
+def test_a_file_that_fails_the_checks_is_said_on_the_form_and_nothing_changes(
+    client, login, clinician, clinician_document
+):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    login(clinician)
+    data = {"title": "X", "category": "report", "care_date": "2026-10-02", "reason": "Y",
+            "file": SimpleUploadedFile("x.pdf", b"MZ\x90\x00 not a pdf", content_type="application/pdf")}  # fmt: skip
+    response = client.post(reverse("records:replace_document", args=[clinician_document.pk]), data)
+    assert response.status_code == 200 and response.context["form"].errors["file"]
+    assert Document.objects.count() == 1 and not RecordEvent.objects.exists()
+
+
+def test_the_patients_own_document_cannot_be_withdrawn_by_a_team(client, login, clinician, patient_document):
+    login(clinician)
+    assert client.get(reverse("records:withdraw_document", args=[patient_document.pk])).status_code == 404
+
+
+# --- Lab values ---------------------------------------------------------------------
+
+
+def test_a_corrected_value_shows_as_corrected_and_keeps_the_earlier_one(
+    client, login, clinician, team, patient, observation, django_capture_on_commit_callbacks
+):
+    login(clinician)
+    detail = client.get(reverse("careteams:patient_detail", args=[patient.pk])).content.decode()
+    url = reverse("records:correct_observation", args=[observation.pk])
+    assert url in detail
+    assert client.post(url, {"value": "1.52", "reason": "x"}).context["form"].errors["value"]  # unchanged
+    fresh_digests()
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(url, {"value": "1,25".replace(",", "."), "reason": "Erreur de saisie"})
+    observation.refresh_from_db()
+    assert (observation.value, observation.status) == (Decimal("1.25"), "corrected")
+    assert observation.corrected_at is not None
+    revision = ObservationRevision.objects.get()
+    assert (revision.value, revision.reason) == (Decimal("1.52"), "Erreur de saisie")
+    event = RecordEvent.objects.get()
+    assert (event.kind, event.observation, event.team) == ("result_corrected", observation, team)
+    assert News.objects.get().kind == "correction"
+    assert "Un élément de votre dossier a été corrigé." in mail.outbox[-1].body
+    assert "1,25" not in mail.outbox[-1].body and "Glucose" not in mail.outbox[-1].body
+    login(patient)
+    today = timezone.localdate().strftime("%d/%m/%Y")
+    assert f"Corrigé le {today}" in client.get(reverse("records:results")).content.decode()
+    history = client.get(reverse("records:observation_history", args=[observation.pk])).content.decode()
+    assert f"Corrigé le {today} ; valeur antérieure : 1,52 g/L" in history and "Erreur de saisie" in history
+    record = client.get(reverse("records:record_history")).content.decode()
+    assert "Correction d’une valeur de biologie" in record and "Erreur de saisie" in record
+
+
+def test_an_amended_report_from_software_is_a_correction_too(clinician, team, patient, observation):
+    report = observation.report
+    report.source_id = "LAB-1"
+    report.save(update_fields=["source_id"])
+    services.publish_lab_report(
+        author=clinician, team=team, patient=patient, source_id="LAB-1", title="Bilan",
+        collected_on=datetime.date(2026, 10, 1), status="amended",
+        observations=[{"loinc": "2345-7", "name": "Glucose", "value": Decimal("1.3"), "unit": "g/L"}],
+    )  # fmt: skip
+    observation.refresh_from_db()
+    assert observation.corrected_at is not None
+    assert RecordEvent.objects.filter(kind="result_corrected", observation=observation).count() == 1
+    assert News.objects.filter(kind="correction", lab_report=report).exists()
+
+
+# --- Profile entries and the patient's comments --------------------------------------
+
+
+def test_a_clinician_writes_an_allergy_the_patient_may_comment_on_but_not_remove(
+    client, login, clinician, team, patient
+):
+    login(clinician)
+    detail = client.get(reverse("careteams:patient_detail", args=[patient.pk])).content.decode()
+    url = reverse("records:clinician_add_profile_entry", args=[patient.pk, "allergy"])
+    assert url in detail
+    client.post(url, {"substance": "Pénicilline", "reaction": "œdème", "severity": "severe"})
+    allergy = Allergy.objects.get()
+    assert (allergy.author, allergy.team, allergy.patient) == (clinician, team, patient)
+    assert RecordEvent.objects.get().kind == "profile_added"
+
+    login(patient)
+    profile = client.get(reverse("records:profile")).content.decode()
+    assert "Pénicilline" in profile and "Claire Martin" in profile and team.name in profile
+    assert reverse("records:delete_profile_entry", args=["allergy", allergy.pk]) not in profile
+    comment_url = reverse("records:comment_profile_entry", args=["allergy", allergy.pk])
+    assert comment_url in profile
+    client.post(reverse("records:delete_profile_entry", args=["allergy", allergy.pk]))
+    assert Allergy.objects.filter(pk=allergy.pk).exists()
+    assert client.post(comment_url, {"body": "Je n’y suis pas allergique."})["Location"] == reverse("records:profile")
+    comment = ProfileComment.objects.get()
+    assert (comment.allergy, comment.author, comment.patient) == (allergy, patient.user, patient)
+    assert "Je n’y suis pas allergique." in client.get(reverse("records:profile")).content.decode()
+
+    login(clinician)
+    detail = client.get(reverse("careteams:patient_detail", args=[patient.pk])).content.decode()
+    assert "Commentaire du patient du" in detail and "Je n’y suis pas allergique." in detail
+
+
+def test_an_unknown_profile_kind_is_404(client, login, clinician, patient):
+    login(clinician)
+    assert client.get(reverse("records:clinician_add_profile_entry", args=[patient.pk, "diary"])).status_code == 404
+
+
+def test_a_comment_is_on_exactly_one_entry(patient, clinician, team):
+    from django.db import IntegrityError, transaction
+
+    allergy = Allergy.objects.create(patient=patient, author=clinician, team=team, substance="Iode")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ProfileComment.objects.create(patient=patient, author=patient.user, body="x")
+    assert services.comment_profile_entry(author=patient.user, entry=allergy, body=" Faux ").body == "Faux"
+
+
+def test_the_profile_with_comments_does_not_query_per_entry(client, login, clinician, team, patient):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def add(n):
+        for i in range(n):
+            allergy = Allergy.objects.create(patient=patient, author=clinician, team=team, substance=f"S{i}")
+            services.comment_profile_entry(author=patient.user, entry=allergy, body="Faux")
+
+    def count(who, url):
+        login(who)
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(url).status_code == 200
+        return len(queries)
+
+    urls = [(patient, reverse("records:profile")), (clinician, reverse("careteams:patient_detail", args=[patient.pk]))]
+    add(1)
+    few = [count(who, url) for who, url in urls]
+    add(8)
+    assert [count(who, url) for who, url in urls] == few
+
+
+def test_a_value_corrected_twice_keeps_both_earlier_values(clinician, team, patient, observation):
+    services.correct_observation(actor=clinician, team=team, observation=observation, value=Decimal("1"), reason="x")
+    services.correct_observation(actor=clinician, team=team, observation=observation, value=Decimal("2"), reason="y")
+    assert list(observation.revisions.values_list("value", flat=True)) == [Decimal("1"), Decimal("1.52")]
+    assert Observation.objects.get().value == Decimal("2")
+
+
+def test_the_record_history_pages_from_a_cursor(client, login, clinician, team, patient):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    for n in range(30):
+        services.add_profile_entry(
+            entry=Allergy(patient=patient, substance=f"Substance {n}"), author=clinician, team=team
+        )
+    login(patient)
+    url = reverse("records:record_history")
+    first = client.get(url).context["page"]
+    assert len(first.object_list) == 25 and first.older
+    with CaptureQueriesContext(connection) as queries:
+        second = client.get(url, {"older": first.older}).context["page"]
+    assert len(second.object_list) == 5
+    assert " OFFSET " not in " ".join(q["sql"] for q in queries.captured_queries).upper()
+    assert {e.pk for e in first.object_list}.isdisjoint(e.pk for e in second.object_list)
