@@ -646,8 +646,9 @@ def comment_profile_entry(request, kind, pk):
     they cannot change or remove it; their care teams read the comment."""
     if kind not in PROFILE_MODELS:
         raise Http404
-    patient = access.get_own_patient(request.user)
+    patient = access.record_for(request, access.PROFILE).patient
     entry = access.get_item_for(request.user, PROFILE_MODELS[kind], pk)
+    access.check_in_record(request, entry.patient, access.PROFILE)
     if entry.by_patient:  # their own entries they change or remove themselves
         raise Http404
     form = ProfileCommentForm(_bound(request))
@@ -656,7 +657,9 @@ def comment_profile_entry(request, kind, pk):
         messages.success(request, _("Your comment has been saved. Your care teams will read it."))
         return redirect("records:profile")
     context = {"form": form, "entry": entry, "comments": entry.comments.all(), "patient": patient}
-    return render(request, "records/profile_comment.html", context)
+    return access.render_record(
+        request, "records/profile_comment.html", context, patient=patient, action=AccessLog.Action.VIEW_RECORD
+    )
 
 
 # --- Corrections by the care team that published the item ------------------------------
