@@ -26,6 +26,7 @@ from portal.support import services as support
 from portal.support.forms import ContactForm
 from records import services as records
 from records.models import LabReport, Prescription
+from reminders import services as reminders
 
 HOME_BY_ROLE = {
     User.Role.PATIENT: "patient_home",
@@ -141,6 +142,7 @@ def patient_home(request):
     reports = list(access.items_visible_to(request.user, LabReport).filter(patient=patient)[:3])
     documents, prescriptions = list(documents), list(prescriptions)
     context = {
+        "reminders": reminders.shown_reminders(user=request.user, patient=patient),
         "new_documents": records.unseen_news_ids(patient=patient, field="document_id", items=documents),
         "new_prescriptions": records.unseen_news_ids(patient=patient, field="prescription_id", items=prescriptions),
         "new_reports": records.unseen_news_ids(patient=patient, field="lab_report_id", items=reports),
