@@ -153,7 +153,6 @@ def due_renewals(now: datetime.datetime) -> Iterator[list[Due]]:
         .filter(patient__user__isnull=False, patient__user__is_active=True)
         .values_list("pk", "patient_id", "patient__user_id", "end_date")
         .order_by()
-        .iterator(chunk_size=BATCH)
     )
     for batch in _batched(rows):
         yield [
@@ -179,7 +178,6 @@ def due_unread_results(now: datetime.datetime) -> Iterator[list[Due]]:
         .filter(patient__user__isnull=False, patient__user__is_active=True)
         .values_list("pk", "patient_id", "patient__user_id", "created_at")
         .order_by()
-        .iterator(chunk_size=BATCH)
     )
     for batch in _batched(rows):
         yield [
@@ -211,7 +209,6 @@ def due_vaccinations(now: datetime.datetime) -> Iterator[list[Due]]:
             Patient.objects.filter(birth_date__gte=earliest, birth_date__lte=latest, user__is_active=True)
             .values_list("pk", "user_id", "birth_date")
             .order_by()
-            .iterator(chunk_size=BATCH)
         )
         for batch in _batched(rows):
             candidates = {}
@@ -220,9 +217,11 @@ def due_vaccinations(now: datetime.datetime) -> Iterator[list[Due]]:
                 if today - datetime.timedelta(days=late_days) <= due_on <= today:
                     candidates[pk] = (user_id, birth_date, due_on)
             given = set()
-            for patient_id, vaccine, date in Vaccination.objects.filter(
-                patient_id__in=list(candidates), date__gte=dose.counts_from(earliest)
-            ).values_list("patient_id", "vaccine", "date"):
+            for patient_id, vaccine, date in (
+                Vaccination.objects.filter(patient_id__in=list(candidates), date__gte=dose.counts_from(earliest))
+                .values_list("patient_id", "vaccine", "date")
+                .order_by()
+            ):
                 if date >= dose.counts_from(candidates[patient_id][1]) and dose.given_by(vaccine):
                     given.add(patient_id)
             yield [
