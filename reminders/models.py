@@ -59,6 +59,11 @@ class Reminder(models.Model):
                 fields=["user", "-due_at"], condition=models.Q(channel="in_app"), name="reminder_in_app_by_user"
             ),
             models.Index(fields=["useful_until"], name="reminder_useful_until"),
+            models.Index(
+                fields=["user", "kind", "-sent_at"],
+                condition=models.Q(status="sent", channel="email"),
+                name="reminder_email_sent_by_user",
+            ),
         ]
 
     def __str__(self):

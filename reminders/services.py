@@ -45,6 +45,9 @@ UNREAD_AFTER = datetime.timedelta(days=7)
 # How late a reminder may still go out after its moment (Carnet was down).
 UNREAD_LATE = datetime.timedelta(days=7)
 VACCINATION_LATE = datetime.timedelta(days=30)
+# Reminder emails of one kind to one login within this time go out as one (three results
+# published the same day, three vaccines due at 12 months); not the "2 hours before" ones.
+ONE_EMAIL_WITHIN = datetime.timedelta(hours=12)
 # Rows are kept this long after they stopped being useful (no scan window reaches back further).
 KEEP_AFTER_USE = datetime.timedelta(days=60)
 
@@ -396,6 +399,19 @@ def deliver_reminder(*, reminder_id: int, now: datetime.datetime | None = None) 
         user = reminder.user
         wanted = user.is_active and wants_notice(user=user, kind=PREFERENCE_OF[reminder.kind], channel="email")
         if not wanted or not still_useful(reminder, now=now):
+            reminder.status = Reminder.Status.SKIPPED
+            reminder.save(update_fields=["status"])
+            return False
+        if reminder.kind != Reminder.Kind.APPOINTMENT_SOON and (
+            Reminder.objects.filter(
+                user=user,
+                kind=reminder.kind,
+                channel=Reminder.Channel.EMAIL,
+                status=Reminder.Status.SENT,
+                sent_at__gt=now - ONE_EMAIL_WITHIN,
+            ).exists()
+        ):
+            # The same sentence went to this login a few hours ago: it covers this one.
             reminder.status = Reminder.Status.SKIPPED
             reminder.save(update_fields=["status"])
             return False

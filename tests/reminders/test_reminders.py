@@ -92,6 +92,18 @@ def test_results_not_opened_after_7_days_are_reminded_once_by_email_and_on_carne
     assert len(emails()) == 1 and Reminder.objects.count() == 2
 
 
+def test_results_published_the_same_day_are_reminded_in_one_email(clinician, team, patient):
+    publish_results(clinician, team, patient, paris(2026, 11, 2, 10, 0))
+    publish_results(clinician, team, patient, paris(2026, 11, 2, 16, 0))
+    scan(paris(2026, 11, 9, 10, 0))
+    scan(paris(2026, 11, 9, 16, 0))
+    assert len(emails()) == 1
+    publish_results(clinician, team, patient, paris(2026, 11, 3, 12, 0))  # (empties the outbox)
+    scan(paris(2026, 11, 10, 12, 0))  # the next day: a new email
+    assert len(emails()) == 1
+    assert Reminder.objects.filter(channel="email", status="sent").count() == 2
+
+
 def test_the_email_says_nothing_of_health(clinician, team, patient):
     publish_results(clinician, team, patient, paris(2026, 11, 2, 10, 0))
     scan(paris(2026, 11, 9, 12, 0))
