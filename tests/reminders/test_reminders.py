@@ -380,6 +380,31 @@ def test_the_broker_down_keeps_the_email_for_the_next_relay(clinician, team, pat
     assert len(emails()) == 1
 
 
+def test_a_delivery_that_failed_mid_way_is_retried_and_sends_once(clinician, team, patient, monkeypatch):
+    """The mail server fails (or the worker dies) during the send: the row stays pending,
+    the retry sends it, and nothing after that sends it again."""
+    publish_results(clinician, team, patient, paris(2026, 11, 2, 10, 0))
+    monkeypatch.setattr(services, "relay_due_reminders", lambda **kwargs: 0)
+    scan(paris(2026, 11, 9, 12, 0))
+    monkeypatch.undo()
+    reminder = Reminder.objects.get(channel="email")
+
+    def refused(*args, **kwargs):
+        raise ConnectionRefusedError("mail server down")
+
+    monkeypatch.setattr("django.core.mail.send_mail", refused)
+    with at(paris(2026, 11, 9, 12, 1)), pytest.raises(ConnectionRefusedError):
+        services.deliver_reminder(reminder_id=reminder.pk)
+    reminder.refresh_from_db()
+    assert reminder.status == "pending" and emails() == []
+    monkeypatch.undo()
+    with at(paris(2026, 11, 9, 12, 2)):
+        assert services.deliver_reminder(reminder_id=reminder.pk) is True
+        assert services.deliver_reminder(reminder_id=reminder.pk) is False
+    relay(paris(2026, 11, 9, 12, 3))
+    assert len(emails()) == 1
+
+
 @pytest.mark.django_db(transaction=True)
 def test_two_schedulers_at_once_send_one_email(postgres, clinician, team, patient):
     """Two beats (two schedulers, or a beat and a retried task) scanning at the same
@@ -405,3 +430,14 @@ def test_two_schedulers_at_once_send_one_email(postgres, clinician, team, patien
     assert errors == []
     assert len(emails()) == 1
     assert Reminder.objects.count() == 2
+
+
+def test_beat_runs_the_scan_and_the_relay_with_time_limits(settings):
+    from portal.celery import app
+
+    tasks = {entry["task"]: entry["schedule"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert tasks["reminders.tasks.scan_reminders"] == 300.0
+    assert tasks["reminders.tasks.relay_due_reminders"] == 60.0
+    scan_task = app.tasks["reminders.tasks.scan_reminders"]
+    assert scan_task.soft_time_limit < 300 and scan_task.acks_late
+    assert app.tasks["reminders.tasks.deliver_reminder"].max_retries == 10
