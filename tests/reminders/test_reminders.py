@@ -434,6 +434,7 @@ def test_two_schedulers_at_once_send_one_email(postgres, clinician, team, patien
 
 def test_beat_runs_the_scan_and_the_relay_with_time_limits(settings):
     from portal.celery import app
+    from reminders import tasks as _registered  # noqa: F401 (what the worker's autodiscovery imports)
 
     tasks = {entry["task"]: entry["schedule"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
     assert tasks["reminders.tasks.scan_reminders"] == 300.0
