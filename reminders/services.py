@@ -144,6 +144,68 @@ def _batched(rows: Iterable, size: int = BATCH) -> Iterator[list]:
         yield batch
 
 
+def due_appointments_tomorrow(now: datetime.datetime) -> Iterator[list[Due]]:
+    """From 18:00 (Paris) the day before, the scheduled appointments of tomorrow: one
+    reminder each, useful until the appointment's day begins (it says "tomorrow"), and
+    never after the appointment. Before 18:00 nothing of this kind is due: today's
+    appointments were tomorrow's yesterday."""
+    from agenda.models import Appointment
+
+    local = now.astimezone(local_zone())
+    if local.time() < EVE_AT:
+        return
+    tomorrow = local.date() + datetime.timedelta(days=1)
+    day_starts, day_ends = local_at(tomorrow), local_at(tomorrow + datetime.timedelta(days=1))
+    rows = (
+        Appointment.objects.scheduled()
+        .between(day_starts, day_ends)
+        .filter(patient__user__isnull=False, patient__user__is_active=True)
+        .values_list("pk", "patient_id", "patient__user_id", "starts_at")
+        .order_by()
+    )
+    moment = local_at(local.date(), EVE_AT)
+    for batch in _batched(rows):
+        yield [
+            Due(
+                kind=Reminder.Kind.APPOINTMENT_EVE,
+                user_id=user_id,
+                patient_id=patient_id,
+                subject_id=pk,
+                moment=moment,
+                useful_until=day_starts,  # before the appointment, and while "tomorrow" is true
+                event_at=starts_at,
+            )
+            for pk, patient_id, user_id, starts_at in batch
+        ]
+
+
+def due_appointments_soon(now: datetime.datetime) -> Iterator[list[Due]]:
+    """The scheduled appointments starting within 2 hours: one reminder each, from 2
+    hours before, useful until it starts."""
+    from agenda.models import Appointment
+
+    rows = (
+        Appointment.objects.scheduled()
+        .filter(starts_at__gt=now, starts_at__lte=now + SOON_BEFORE)
+        .filter(patient__user__isnull=False, patient__user__is_active=True)
+        .values_list("pk", "patient_id", "patient__user_id", "starts_at")
+        .order_by()
+    )
+    for batch in _batched(rows):
+        yield [
+            Due(
+                kind=Reminder.Kind.APPOINTMENT_SOON,
+                user_id=user_id,
+                patient_id=patient_id,
+                subject_id=pk,
+                moment=starts_at - SOON_BEFORE,
+                useful_until=starts_at,
+                event_at=starts_at,
+            )
+            for pk, patient_id, user_id, starts_at in batch
+        ]
+
+
 def due_renewals(now: datetime.datetime) -> Iterator[list[Due]]:
     """Renewable prescriptions, neither stopped nor replaced, that end within 7 days
     (today included): one reminder from the day 7 days before their end, useful until
@@ -242,7 +304,7 @@ def due_vaccinations(now: datetime.datetime) -> Iterator[list[Due]]:
             ]
 
 
-SCANS = [due_renewals, due_unread_results, due_vaccinations]
+SCANS = [due_appointments_tomorrow, due_appointments_soon, due_renewals, due_unread_results, due_vaccinations]
 
 
 # --- Writing them once ---------------------------------------------------------------
@@ -370,7 +432,15 @@ def _vaccination_still_due(reminder: Reminder) -> bool:
     return not any(dose.given_by(vaccine) for vaccine in given.values_list("vaccine", flat=True))
 
 
+def _appointment_still_on(reminder: Reminder) -> bool:
+    from agenda.models import Appointment
+
+    return Appointment.objects.scheduled().filter(pk=reminder.subject_id, starts_at=reminder.event_at).exists()
+
+
 CHECKS = {
+    Reminder.Kind.APPOINTMENT_EVE: _appointment_still_on,
+    Reminder.Kind.APPOINTMENT_SOON: _appointment_still_on,
     Reminder.Kind.RENEWAL: _renewal_still_due,
     Reminder.Kind.UNREAD_RESULTS: _results_still_unopened,
     Reminder.Kind.VACCINATION: _vaccination_still_due,
