@@ -169,3 +169,37 @@ def test_the_home_page_says_tomorrow_until_midnight(client, login, patient, team
         assert "Vous avez un rendez-vous demain" in client.get(reverse("patient_home")).content.decode()
     with time_machine.travel(paris(2026, 11, 10, 0, 1), tick=False):
         assert "Vous avez un rendez-vous demain" not in client.get(reverse("patient_home")).content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_schedulers_at_once_send_one_appointment_email(postgres, patient, team):
+    """Two beats at 18:00 in real concurrent transactions on PostgreSQL, each writing and
+    relaying: one row per channel, one email."""
+    import threading
+
+    from django.db import connections
+
+    appointment(patient, team, paris(2026, 11, 10, 10, 0))
+    start, errors = threading.Barrier(2), []
+
+    def beat():
+        try:
+            start.wait()
+            services.scan_reminders(now=paris(2026, 11, 9, 18, 0))
+        except Exception as error:  # reported by the assertion below
+            errors.append(error)
+        finally:
+            connections.close_all()
+
+    with time_machine.travel(paris(2026, 11, 9, 18, 0), tick=False):
+        threads = [threading.Thread(target=beat) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert errors == []
+    assert len(emails()) == 1
+    assert sorted(Reminder.objects.values_list("kind", "channel")) == [
+        ("appointment_eve", "email"),
+        ("appointment_eve", "in_app"),
+    ]
