@@ -30,6 +30,9 @@ NOW = datetime.datetime(2026, 12, 1, 18, 30, tzinfo=ZoneInfo("Europe/Paris"))
 
 
 def seed(patients: int) -> dict:
+    from portal.accounts.models import NoticePreference
+
+    offered = NoticePreference.offered()
     team = CareTeam.objects.create(name="Cabinet de banc d'essai", kind=CareTeam.Kind.PRACTICE)
     clinician = User.objects.create_user("bench.remind@example.org", "bench-password-123", role="clinician")
     now, counts = NOW.astimezone(datetime.UTC), {"patients": patients}
@@ -107,12 +110,27 @@ def seed(patients: int) -> dict:
             params,
         )
         counts["vaccinations"] = patients * 2
-        # One patient in ten turned some reminders off.
+        # 60 days of reminders already sent (what the table holds once retention runs): the
+        # scan must not read them.
+        cursor.execute(
+            """INSERT INTO reminders_reminder (key, kind, channel, user_id, patient_id, subject_id, code, moment,
+                   due_at, useful_until, status, created_at, sent_at, attempts)
+               SELECT 'history:' || g, 'unread_results', CASE WHEN g %% 2 = 0 THEN 'email' ELSE 'in_app' END,
+                   p.user_id, p.id, g, '', m, m, m + interval '7 days', 'sent', m, m, 1
+               FROM generate_series(1, %(n)s * 6) g
+               JOIN accounts_patient p ON p.id = %(first)s + g %% %(span)s,
+               LATERAL (SELECT %(now)s - interval '60 days' + (g %% 5000) * interval '1 day' / 84) t(m)""",
+            params,
+        )
+        counts["reminders already sent"] = patients * 6
+        # One patient in ten saved the preferences form (a row per kind and channel offered),
+        # turning two kinds of reminder emails off.
         cursor.execute(
             """INSERT INTO accounts_noticepreference (user_id, kind, channel, enabled)
-               SELECT user_id, k, 'email', false FROM accounts_patient, unnest(ARRAY['renewals', 'vaccinations']) k
-               WHERE id %% 10 = 0""",
-            params,
+               SELECT p.user_id, o.kind, o.channel, NOT (o.channel = 'email' AND o.kind IN ('renewals', 'vaccinations'))
+               FROM accounts_patient p, unnest(%(kinds)s::text[], %(channels)s::text[]) o(kind, channel)
+               WHERE p.id %% 10 = 0""",
+            {"kinds": [kind for kind, _channel in offered], "channels": [channel for _kind, channel in offered]},
         )
     return counts
 
@@ -160,8 +178,12 @@ def run():
             start = time.perf_counter()
             services.scan_reminders(now=NOW)
             first = time.perf_counter() - start
-        written = {kind: Reminder.objects.filter(kind=kind).count() for kind in Reminder.Kind.values}
+        written = {
+            kind: Reminder.objects.filter(kind=kind).exclude(key__startswith="history:").count()
+            for kind in Reminder.Kind.values
+        }
         print(f"first scan: {first:.2f} s, {len(first_queries)} queries; reminders written (email + in-app): {written}")
+        analyze()  # as autovacuum would after the reminders table grew from nothing
         with CaptureQueriesContext(connection) as next_queries:
             start = time.perf_counter()
             services.scan_reminders(now=NOW + datetime.timedelta(minutes=5))

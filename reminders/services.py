@@ -144,6 +144,24 @@ def _batched(rows: Iterable, size: int = BATCH) -> Iterator[list]:
         yield batch
 
 
+def _with_logins(rows) -> Iterator[list[tuple]]:
+    """``rows`` of (item id, patient id, time) in batches, each row with the patient's
+    login put third, leaving out patients without an active login: two queries per
+    batch, by primary key (joining patients and logins into the window's query made
+    PostgreSQL read them all)."""
+    from portal.accounts.models import User
+
+    for batch in _batched(rows):
+        logins = dict(
+            Patient.objects.filter(pk__in={patient_id for _pk, patient_id, _at in batch}, user__isnull=False)
+            .values_list("pk", "user_id")
+            .order_by()
+        )
+        active = set(User.objects.filter(pk__in=set(logins.values()), is_active=True).values_list("pk", flat=True))
+        logins = {patient_id: user_id for patient_id, user_id in logins.items() if user_id in active}
+        yield [(pk, patient_id, logins[patient_id], at) for pk, patient_id, at in batch if patient_id in logins]
+
+
 def due_appointments_tomorrow(now: datetime.datetime) -> Iterator[list[Due]]:
     """From 18:00 (Paris) the day before, the scheduled appointments of tomorrow: one
     reminder each, useful until the appointment's day begins (it says "tomorrow"), and
@@ -159,12 +177,11 @@ def due_appointments_tomorrow(now: datetime.datetime) -> Iterator[list[Due]]:
     rows = (
         Appointment.objects.scheduled()
         .between(day_starts, day_ends)
-        .filter(patient__user__isnull=False, patient__user__is_active=True)
-        .values_list("pk", "patient_id", "patient__user_id", "starts_at")
+        .values_list("pk", "patient_id", "starts_at")
         .order_by()
     )
     moment = local_at(local.date(), EVE_AT)
-    for batch in _batched(rows):
+    for batch in _with_logins(rows):
         yield [
             Due(
                 kind=Reminder.Kind.APPOINTMENT_EVE,
@@ -187,11 +204,10 @@ def due_appointments_soon(now: datetime.datetime) -> Iterator[list[Due]]:
     rows = (
         Appointment.objects.scheduled()
         .filter(starts_at__gt=now, starts_at__lte=now + SOON_BEFORE)
-        .filter(patient__user__isnull=False, patient__user__is_active=True)
-        .values_list("pk", "patient_id", "patient__user_id", "starts_at")
+        .values_list("pk", "patient_id", "starts_at")
         .order_by()
     )
-    for batch in _batched(rows):
+    for batch in _with_logins(rows):
         yield [
             Due(
                 kind=Reminder.Kind.APPOINTMENT_SOON,
@@ -215,11 +231,10 @@ def due_renewals(now: datetime.datetime) -> Iterator[list[Due]]:
     today = now.astimezone(local_zone()).date()
     rows = (
         Prescription.objects.ending_between(today, today + datetime.timedelta(days=7))
-        .filter(patient__user__isnull=False, patient__user__is_active=True)
-        .values_list("pk", "patient_id", "patient__user_id", "end_date")
+        .values_list("pk", "patient_id", "end_date")
         .order_by()
     )
-    for batch in _batched(rows):
+    for batch in _with_logins(rows):
         yield [
             Due(
                 kind=Reminder.Kind.RENEWAL,
@@ -240,11 +255,10 @@ def due_unread_results(now: datetime.datetime) -> Iterator[list[Due]]:
 
     rows = (
         News.objects.unseen_results_published_between(now - UNREAD_AFTER - UNREAD_LATE, now - UNREAD_AFTER)
-        .filter(patient__user__isnull=False, patient__user__is_active=True)
-        .values_list("pk", "patient_id", "patient__user_id", "created_at")
+        .values_list("pk", "patient_id", "created_at")
         .order_by()
     )
-    for batch in _batched(rows):
+    for batch in _with_logins(rows):
         yield [
             Due(
                 kind=Reminder.Kind.UNREAD_RESULTS,
@@ -313,8 +327,11 @@ SCANS = [due_appointments_tomorrow, due_appointments_soon, due_renewals, due_unr
 def _disabled(dues: list[Due]) -> set[tuple[int, str, str]]:
     """(user, preference kind, channel) turned off among the logins of ``dues``, in one query."""
     users = {due.user_id for due in dues}
+    kinds = {PREFERENCE_OF[due.kind] for due in dues}
     return set(
-        NoticePreference.objects.filter(user_id__in=users, enabled=False).values_list("user_id", "kind", "channel")
+        NoticePreference.objects.filter(user_id__in=users, kind__in=kinds, enabled=False).values_list(
+            "user_id", "kind", "channel"
+        )
     )
 
 

@@ -374,6 +374,8 @@ class NoticePreference(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["user", "kind", "channel"], name="noticepreference_unique")]
+        # The reminder scan asks which of a batch of logins turned something off.
+        indexes = [models.Index(fields=["user"], condition=models.Q(enabled=False), name="noticepreference_off")]
 
     def __str__(self):
         return f"{self.user_id} {self.kind}/{self.channel}: {self.enabled}"

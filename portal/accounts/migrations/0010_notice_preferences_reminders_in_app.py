@@ -51,4 +51,8 @@ class Migration(migrations.Migration):
                 max_length=16,
             ),
         ),
+        migrations.AddIndex(
+            model_name="noticepreference",
+            index=models.Index(condition=models.Q(("enabled", False)), fields=["user"], name="noticepreference_off"),
+        ),
     ]
