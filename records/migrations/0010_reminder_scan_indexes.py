@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("accounts", "0010_notice_preferences_reminders_in_app"),
+        ("accounts", "0011_notice_preferences_reminders_in_app"),
         ("careteams", "0004_carelink_dates"),
         ("records", "0009_api_publications_and_result_history"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),

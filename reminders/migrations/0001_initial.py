@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ("accounts", "0010_notice_preferences_reminders_in_app"),
+        ("accounts", "0011_notice_preferences_reminders_in_app"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

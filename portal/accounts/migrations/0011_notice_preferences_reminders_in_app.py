@@ -22,7 +22,7 @@ def split_reminders(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("accounts", "0009_notice_preferences"),
+        ("accounts", "0010_patient_merged_into"),
     ]
 
     operations = [
