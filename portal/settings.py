@@ -101,6 +101,7 @@ INSTALLED_APPS = [
     "messaging",
     "fhir_api",
     "agenda",
+    "reminders",
     "portal.admin.AdminConfig",  # django.contrib.admin, for superusers only
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -553,6 +554,11 @@ CELERY_BEAT_SCHEDULE = {
     "relay-report-copies": {"task": "portal.audit.tasks.relay_report_copies", "schedule": 300.0},
     # Parental representations end at 18 (idempotent: a second run ends and sends nothing).
     "end-minorities": {"task": "portal.representation.tasks.end_minorities", "schedule": crontab(hour=3, minute=15)},
+    # Reminders: written every 5 minutes (a "2 hours before" goes out at most 5 minutes
+    # late), their emails relayed every minute (the end of quiet hours, the broker back).
+    "scan-reminders": {"task": "reminders.tasks.scan_reminders", "schedule": 300.0},
+    "relay-reminders": {"task": "reminders.tasks.relay_due_reminders", "schedule": 60.0},
+    "purge-old-reminders": {"task": "reminders.tasks.purge_old_reminders", "schedule": 86400.0},
 }
 # Who is mailed when the periodic check finds a broken link in the audit chains.
 AUDIT_ALERT_EMAIL = env("AUDIT_ALERT_EMAIL", "")

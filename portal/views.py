@@ -33,6 +33,7 @@ from portal.support import services as support
 from portal.support.forms import ContactForm
 from records import services as records
 from records.models import Export, LabReport, News, Prescription
+from reminders import services as reminders
 
 HOME_BY_ROLE = {
     User.Role.PATIENT: "patient_home",
@@ -255,6 +256,7 @@ def patient_home(request):
             .order_by("starts_at", "pk")[:3]
         )
     context = {
+        "reminders": reminders.shown_reminders(user=request.user, patient=patient) if record.is_own else [],
         "new_documents": records.unseen_news_ids(patient=patient, field="document_id", items=documents),
         "new_prescriptions": records.unseen_news_ids(patient=patient, field="prescription_id", items=prescriptions),
         "new_reports": records.unseen_news_ids(patient=patient, field="lab_report_id", items=reports),

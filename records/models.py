@@ -139,6 +139,13 @@ class PrescriptionQuerySet(models.QuerySet):
         """Neither stopped by ``today`` nor replaced by a new version."""
         return self.filter(replaced_by__isnull=True).exclude(stopped_on__lte=today)
 
+    def ending_between(self, first, last):
+        """Renewable ones, neither stopped nor replaced, whose end date is between
+        ``first`` and ``last`` (a range on a partial index: the renewal reminders' scan)."""
+        return self.filter(
+            renewable=True, stopped_on__isnull=True, replaced_by__isnull=True, end_date__gte=first, end_date__lte=last
+        )
+
 
 class Prescription(models.Model):
     class Route(models.TextChoices):
@@ -176,7 +183,14 @@ class Prescription(models.Model):
 
     class Meta:
         ordering = ["-start_date", "-pk"]
-        indexes = [models.Index(fields=["patient", "-start_date"])]
+        indexes = [
+            models.Index(fields=["patient", "-start_date"]),
+            models.Index(
+                fields=["end_date"],
+                condition=models.Q(renewable=True, stopped_on__isnull=True),
+                name="prescription_renewable_end",
+            ),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["team", "source_id"], condition=~models.Q(source_id=""), name="prescription_one_per_source_id"
@@ -496,6 +510,11 @@ class NewsQuerySet(models.QuerySet):
     def unseen(self):
         return self.filter(seen_at__isnull=True)
 
+    def unseen_results_published_between(self, first, last):
+        """Lab results not opened yet, published between ``first`` and ``last`` (a range
+        on a partial index: the "results not opened" reminders' scan)."""
+        return self.unseen().filter(kind=News.Kind.RESULT, created_at__gte=first, created_at__lte=last)
+
 
 class News(models.Model):
     """Something a care team published for a patient: a "new" marker until the patient
@@ -531,6 +550,11 @@ class News(models.Model):
         indexes = [
             models.Index(fields=["patient", "-created_at"]),
             models.Index(fields=["patient"], condition=models.Q(seen_at__isnull=True), name="news_unseen"),
+            models.Index(
+                fields=["created_at"],
+                condition=models.Q(seen_at__isnull=True, kind="result"),
+                name="news_unseen_result_created",
+            ),
         ]
         constraints = [
             models.CheckConstraint(

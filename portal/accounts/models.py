@@ -350,18 +350,25 @@ class SecurityEvent(models.Model):
 class NoticePreference(models.Model):
     """Whether a login wants to be told of one kind of news on one channel. No row means
     yes: emails are on until turned off. Channels other than email (SMS, push) add
-    choices here, not columns."""
+    choices here, not columns. News is always marked "new" in the portal; reminders
+    (``reminders.Reminder``) may also be turned off on the portal ("in_app")."""
 
     class Kind(models.TextChoices):
         MESSAGES = "messages", _("New messages")
         DOCUMENTS = "documents", _("New documents")
         RESULTS = "results", _("New lab results")
         PRESCRIPTIONS = "prescriptions", _("New prescriptions")
-        REMINDERS = "reminders", _("Reminders")
         APPOINTMENTS = "appointments", _("Appointments booked, changed or cancelled")
+        APPOINTMENT_REMINDERS = "appt_reminders", _("Reminder: appointments")
+        RENEWALS = "renewals", _("Reminder: prescription ending soon")
+        VACCINATIONS = "vaccinations", _("Reminder: vaccination due")
+        UNREAD_RESULTS = "unread_results", _("Reminder: results not opened")
 
     class Channel(models.TextChoices):
         EMAIL = "email", _("Email")
+        IN_APP = "in_app", _("On Carnet")
+
+    REMINDER_KINDS = (Kind.APPOINTMENT_REMINDERS, Kind.RENEWALS, Kind.VACCINATIONS, Kind.UNREAD_RESULTS)
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="notice_preferences")
     kind = models.CharField(max_length=16, choices=Kind.choices)
@@ -370,9 +377,22 @@ class NoticePreference(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["user", "kind", "channel"], name="noticepreference_unique")]
+        # The reminder scan asks which of a batch of logins turned something off.
+        indexes = [models.Index(fields=["user"], condition=models.Q(enabled=False), name="noticepreference_off")]
 
     def __str__(self):
         return f"{self.user_id} {self.kind}/{self.channel}: {self.enabled}"
+
+    @classmethod
+    def offered(cls) -> list[tuple[str, str]]:
+        """The (kind, channel) pairs a patient may choose: every kind by email, and the
+        reminders also on the portal (news is always shown there)."""
+        return [
+            (kind, channel)
+            for kind in cls.Kind.values
+            for channel in cls.Channel.values
+            if channel == cls.Channel.EMAIL or kind in cls.REMINDER_KINDS
+        ]
 
 
 class RepresentationQuerySet(models.QuerySet):

@@ -649,11 +649,7 @@ def notice_preferences(*, user: User) -> dict[tuple[str, str], bool]:
             "kind", "channel", "enabled"
         )
     )
-    return {
-        (kind, channel): chosen.get((kind, channel), True)
-        for kind in NoticePreference.Kind.values
-        for channel in NoticePreference.Channel.values
-    }
+    return {(kind, channel): chosen.get((kind, channel), True) for kind, channel in NoticePreference.offered()}
 
 
 @transaction.atomic

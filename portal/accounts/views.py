@@ -263,8 +263,13 @@ def backup_codes_download(request):
 
 def _notice_rows(user):
     chosen = services.notice_preferences(user=user)
+    # A cell is None where the channel is not offered for that kind.
     return [
-        (kind, label, [(channel, name, chosen[kind, channel]) for channel, name in NoticePreference.Channel.choices])
+        (
+            kind,
+            label,
+            [(channel, name, chosen.get((kind, channel))) for channel, name in NoticePreference.Channel.choices],
+        )
         for kind, label in NoticePreference.Kind.choices
     ]
 
@@ -418,11 +423,7 @@ def accept_invitation(request, token):
 @idempotent
 def notice_preferences(request):
     """Which news the patient is told of, per kind and channel (on the account page)."""
-    wanted = {
-        (kind, channel): f"{kind}-{channel}" in request.POST
-        for kind in NoticePreference.Kind.values
-        for channel in NoticePreference.Channel.values
-    }
+    wanted = {(kind, channel): f"{kind}-{channel}" in request.POST for kind, channel in NoticePreference.offered()}
     services.set_notice_preferences(user=request.user, wanted=wanted)
     messages.success(request, _("Your preferences have been saved."))
     return redirect(reverse("accounts:security") + "#notices-title")

@@ -1,0 +1,549 @@
+"""Reminders: which are due, written once, sent once.
+
+``scan_reminders`` runs from Celery beat. For each kind it asks the database, in a
+few indexed queries bounded by the kind's window (never the whole history), what has
+reached its moment and is still useful; it writes one ``Reminder`` per login and
+channel the patient wants, under a unique key (INSERT ... ON CONFLICT DO NOTHING), so
+a second scan, two schedulers at once or a retried task write nothing more. Email
+reminders are then their own outbox: ``relay_due_reminders`` hands the due ones to
+Celery, ``deliver_reminder`` locks the row and sends it once, or skips it when it is
+no longer useful. Reminders say nothing of health: « Vous avez un rendez-vous demain –
+ouvrez Carnet », never what, where or with whom.
+
+Lateness: a reminder whose moment passed while Carnet was down is still written by
+the next scan while it is useful (each kind's window and ``useful_until``), never
+after: not after the appointment, not on the appointment's day for the "tomorrow"
+one, not once the results were opened or the vaccination recorded.
+
+Quiet hours: no email between 21:00 and 08:00 (Europe/Paris); it waits until 08:00,
+unless it is about an appointment the same day.
+"""
+
+import datetime
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from portal.accounts.models import NoticePreference, Patient
+from reminders import vaccines
+from reminders.models import Reminder
+
+logger = logging.getLogger(__name__)
+
+BATCH = 2000
+QUIET_START, QUIET_END = datetime.time(21, 0), datetime.time(8, 0)
+EVE_AT = datetime.time(18, 0)
+SOON_BEFORE = datetime.timedelta(hours=2)
+RENEWAL_AHEAD = datetime.timedelta(days=7)
+UNREAD_AFTER = datetime.timedelta(days=7)
+# How late a reminder may still go out after its moment (Carnet was down).
+UNREAD_LATE = datetime.timedelta(days=7)
+VACCINATION_LATE = datetime.timedelta(days=30)
+# Reminder emails of one kind to one login within this time go out as one (three results
+# published the same day, three vaccines due at 12 months); not the "2 hours before" ones.
+ONE_EMAIL_WITHIN = datetime.timedelta(hours=12)
+# Rows are kept this long after they stopped being useful (no scan window reaches back further).
+KEEP_AFTER_USE = datetime.timedelta(days=60)
+
+PREFERENCE_OF = {
+    Reminder.Kind.APPOINTMENT_EVE: NoticePreference.Kind.APPOINTMENT_REMINDERS,
+    Reminder.Kind.APPOINTMENT_SOON: NoticePreference.Kind.APPOINTMENT_REMINDERS,
+    Reminder.Kind.RENEWAL: NoticePreference.Kind.RENEWALS,
+    Reminder.Kind.VACCINATION: NoticePreference.Kind.VACCINATIONS,
+    Reminder.Kind.UNREAD_RESULTS: NoticePreference.Kind.UNREAD_RESULTS,
+}
+# The one sentence each kind says, by email and on the home page.
+TEXT_OF = {
+    Reminder.Kind.APPOINTMENT_EVE: _("You have an appointment tomorrow – open Carnet"),
+    Reminder.Kind.APPOINTMENT_SOON: _("You have an appointment soon – open Carnet"),
+    Reminder.Kind.RENEWAL: _("A prescription ends soon: you may ask for a renewal – open Carnet"),
+    Reminder.Kind.VACCINATION: _("A vaccination may be due – open Carnet"),
+    Reminder.Kind.UNREAD_RESULTS: _("Results are waiting for you – open Carnet"),
+}
+# Where the home page's reminder leads (a URL name).
+PAGE_OF = {
+    Reminder.Kind.APPOINTMENT_EVE: "patient_home",
+    Reminder.Kind.APPOINTMENT_SOON: "patient_home",
+    Reminder.Kind.RENEWAL: "records:prescriptions",
+    Reminder.Kind.VACCINATION: "records:profile",
+    Reminder.Kind.UNREAD_RESULTS: "records:results",
+}
+
+
+def local_zone() -> ZoneInfo:
+    return ZoneInfo(settings.TIME_ZONE)
+
+
+def local_at(day: datetime.date, at: datetime.time = datetime.time(0)) -> datetime.datetime:
+    """``day`` at wall-clock time ``at`` in Paris, whatever the UTC offset that day."""
+    return datetime.datetime.combine(day, at, tzinfo=local_zone())
+
+
+def in_quiet_hours(moment: datetime.datetime) -> bool:
+    clock = moment.astimezone(local_zone()).time()
+    return clock >= QUIET_START or clock < QUIET_END
+
+
+def end_of_quiet_hours(moment: datetime.datetime) -> datetime.datetime:
+    """The 08:00 that ends the quiet hours ``moment`` is in."""
+    local = moment.astimezone(local_zone())
+    day = local.date() if local.time() < QUIET_END else local.date() + datetime.timedelta(days=1)
+    return local_at(day, QUIET_END)
+
+
+def same_day(event_at, moment: datetime.datetime) -> bool:
+    """Whether ``moment`` is on the (Paris) day of the appointment at ``event_at``."""
+    zone = local_zone()
+    return event_at is not None and event_at.astimezone(zone).date() == moment.astimezone(zone).date()
+
+
+def email_time(*, moment: datetime.datetime, now: datetime.datetime, event_at=None) -> datetime.datetime:
+    """When an email due at ``moment`` may go out: at once (or at its moment), or at
+    the end of quiet hours unless it is about an appointment the same day."""
+    at = max(moment, now)
+    if in_quiet_hours(at) and not same_day(event_at, at):
+        return end_of_quiet_hours(at)
+    return at
+
+
+@dataclass(frozen=True)
+class Due:
+    """A reminder that has reached its moment, before it is written."""
+
+    kind: str
+    user_id: int
+    patient_id: int
+    subject_id: int
+    moment: datetime.datetime
+    useful_until: datetime.datetime
+    code: str = ""
+    event_at: datetime.datetime | None = None
+
+    def key(self, channel: str) -> str:
+        moment = self.moment.astimezone(datetime.UTC).strftime("%Y%m%dT%H%M")
+        return ":".join(filter(None, [self.kind, str(self.subject_id), self.code, moment, channel]))
+
+
+# --- What is due, per kind: set-based, within each kind's window --------------------
+
+
+def _batched(rows: Iterable, size: int = BATCH) -> Iterator[list]:
+    batch = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _with_logins(rows) -> Iterator[list[tuple]]:
+    """``rows`` of (item id, patient id, time) in batches, each row with the patient's
+    login put third, leaving out patients without an active login: two queries per
+    batch, by primary key (joining patients and logins into the window's query made
+    PostgreSQL read them all)."""
+    from portal.accounts.models import User
+
+    for batch in _batched(rows):
+        logins = dict(
+            Patient.objects.filter(pk__in={patient_id for _pk, patient_id, _at in batch}, user__isnull=False)
+            .values_list("pk", "user_id")
+            .order_by()
+        )
+        active = set(User.objects.filter(pk__in=set(logins.values()), is_active=True).values_list("pk", flat=True))
+        logins = {patient_id: user_id for patient_id, user_id in logins.items() if user_id in active}
+        yield [(pk, patient_id, logins[patient_id], at) for pk, patient_id, at in batch if patient_id in logins]
+
+
+def due_appointments_tomorrow(now: datetime.datetime) -> Iterator[list[Due]]:
+    """From 18:00 (Paris) the day before, the scheduled appointments of tomorrow: one
+    reminder each, useful until the appointment's day begins (it says "tomorrow"), and
+    never after the appointment. Before 18:00 nothing of this kind is due: today's
+    appointments were tomorrow's yesterday."""
+    from agenda.models import Appointment
+
+    local = now.astimezone(local_zone())
+    if local.time() < EVE_AT:
+        return
+    tomorrow = local.date() + datetime.timedelta(days=1)
+    day_starts, day_ends = local_at(tomorrow), local_at(tomorrow + datetime.timedelta(days=1))
+    rows = (
+        Appointment.objects.scheduled()
+        .between(day_starts, day_ends)
+        .values_list("pk", "patient_id", "starts_at")
+        .order_by()
+    )
+    moment = local_at(local.date(), EVE_AT)
+    for batch in _with_logins(rows):
+        yield [
+            Due(
+                kind=Reminder.Kind.APPOINTMENT_EVE,
+                user_id=user_id,
+                patient_id=patient_id,
+                subject_id=pk,
+                moment=moment,
+                useful_until=day_starts,  # before the appointment, and while "tomorrow" is true
+                event_at=starts_at,
+            )
+            for pk, patient_id, user_id, starts_at in batch
+        ]
+
+
+def due_appointments_soon(now: datetime.datetime) -> Iterator[list[Due]]:
+    """The scheduled appointments starting within 2 hours: one reminder each, from 2
+    hours before, useful until it starts."""
+    from agenda.models import Appointment
+
+    rows = (
+        Appointment.objects.scheduled()
+        .filter(starts_at__gt=now, starts_at__lte=now + SOON_BEFORE)
+        .values_list("pk", "patient_id", "starts_at")
+        .order_by()
+    )
+    for batch in _with_logins(rows):
+        yield [
+            Due(
+                kind=Reminder.Kind.APPOINTMENT_SOON,
+                user_id=user_id,
+                patient_id=patient_id,
+                subject_id=pk,
+                moment=starts_at - SOON_BEFORE,
+                useful_until=starts_at,
+                event_at=starts_at,
+            )
+            for pk, patient_id, user_id, starts_at in batch
+        ]
+
+
+def due_renewals(now: datetime.datetime) -> Iterator[list[Due]]:
+    """Renewable prescriptions, neither stopped nor replaced, that end within 7 days
+    (today included): one reminder from the day 7 days before their end, useful until
+    that day is over."""
+    from records.models import Prescription
+
+    today = now.astimezone(local_zone()).date()
+    rows = (
+        Prescription.objects.ending_between(today, today + datetime.timedelta(days=7))
+        .values_list("pk", "patient_id", "end_date")
+        .order_by()
+    )
+    for batch in _with_logins(rows):
+        yield [
+            Due(
+                kind=Reminder.Kind.RENEWAL,
+                user_id=user_id,
+                patient_id=patient_id,
+                subject_id=pk,
+                moment=local_at(end - RENEWAL_AHEAD),
+                useful_until=local_at(end + datetime.timedelta(days=1)),
+            )
+            for pk, patient_id, user_id, end in batch
+        ]
+
+
+def due_unread_results(now: datetime.datetime) -> Iterator[list[Due]]:
+    """Lab results the patient has not opened 7 days after they were published: one
+    reminder, useful while they stay unopened, and at most 7 days late."""
+    from records.models import News
+
+    rows = (
+        News.objects.unseen_results_published_between(now - UNREAD_AFTER - UNREAD_LATE, now - UNREAD_AFTER)
+        .values_list("pk", "patient_id", "created_at")
+        .order_by()
+    )
+    for batch in _with_logins(rows):
+        yield [
+            Due(
+                kind=Reminder.Kind.UNREAD_RESULTS,
+                user_id=user_id,
+                patient_id=patient_id,
+                subject_id=pk,
+                moment=created + UNREAD_AFTER,
+                useful_until=created + UNREAD_AFTER + UNREAD_LATE,
+            )
+            for pk, patient_id, user_id, created in batch
+        ]
+
+
+def due_vaccinations(now: datetime.datetime) -> Iterator[list[Due]]:
+    """Per dose of the calendar, the patients who reached its age within the last 30
+    days (a birth-date range: indexed) and have no vaccination of its family recorded
+    from the age it counts from. One reminder on the day it is due, up to 30 days late."""
+    from records.models import Vaccination
+
+    today = now.astimezone(local_zone()).date()
+    late_days = VACCINATION_LATE.days
+    for dose in vaccines.CALENDAR:
+        # Born between (today - age - 30 days) and (today - age): due within the last 30 days.
+        earliest = vaccines.add_months(today - datetime.timedelta(days=late_days), -(dose.years * 12 + dose.months))
+        latest = vaccines.add_months(today, -(dose.years * 12 + dose.months))
+        rows = (
+            Patient.objects.filter(birth_date__gte=earliest, birth_date__lte=latest, user__is_active=True)
+            .values_list("pk", "user_id", "birth_date")
+            .order_by()
+        )
+        for batch in _batched(rows):
+            candidates = {}
+            for pk, user_id, birth_date in batch:
+                due_on = dose.due_on(birth_date)
+                if today - datetime.timedelta(days=late_days) <= due_on <= today:
+                    candidates[pk] = (user_id, birth_date, due_on)
+            given = set()
+            for patient_id, vaccine, date in (
+                Vaccination.objects.filter(patient_id__in=list(candidates), date__gte=dose.counts_from(earliest))
+                .values_list("patient_id", "vaccine", "date")
+                .order_by()
+            ):
+                if date >= dose.counts_from(candidates[patient_id][1]) and dose.given_by(vaccine):
+                    given.add(patient_id)
+            yield [
+                Due(
+                    kind=Reminder.Kind.VACCINATION,
+                    user_id=user_id,
+                    patient_id=pk,
+                    subject_id=pk,
+                    code=dose.code,
+                    moment=local_at(due_on),
+                    useful_until=local_at(due_on + VACCINATION_LATE),
+                )
+                for pk, (user_id, _birth, due_on) in candidates.items()
+                if pk not in given
+            ]
+
+
+SCANS = [due_appointments_tomorrow, due_appointments_soon, due_renewals, due_unread_results, due_vaccinations]
+
+
+# --- Writing them once ---------------------------------------------------------------
+
+
+def _disabled(dues: list[Due]) -> set[tuple[int, str, str]]:
+    """(user, preference kind, channel) turned off among the logins of ``dues``, in one query."""
+    users = {due.user_id for due in dues}
+    kinds = {PREFERENCE_OF[due.kind] for due in dues}
+    return set(
+        NoticePreference.objects.filter(user_id__in=users, kind__in=kinds, enabled=False).values_list(
+            "user_id", "kind", "channel"
+        )
+    )
+
+
+def record_reminders(dues: list[Due], *, now: datetime.datetime) -> int:
+    """Write the reminders of ``dues`` the patients want, per channel, each once: keys
+    already written are left alone (a read, then INSERT ... ON CONFLICT DO NOTHING for
+    two scans racing). One past its use when it could go out is written as skipped,
+    so it is never looked at again. Returns how many rows this call tried to add."""
+    if not dues:
+        return 0
+    disabled = _disabled(dues)
+    rows = []
+    for due in dues:
+        for channel in Reminder.Channel.values:
+            if (due.user_id, PREFERENCE_OF[due.kind], channel) in disabled:
+                continue
+            if channel == Reminder.Channel.EMAIL:
+                due_at = email_time(moment=due.moment, now=now, event_at=due.event_at)
+                status = Reminder.Status.PENDING
+            else:
+                due_at, status = max(due.moment, now), Reminder.Status.SENT
+            if due_at >= due.useful_until:
+                status = Reminder.Status.SKIPPED
+            rows.append(
+                Reminder(
+                    key=due.key(channel),
+                    kind=due.kind,
+                    channel=channel,
+                    user_id=due.user_id,
+                    patient_id=due.patient_id,
+                    subject_id=due.subject_id,
+                    code=due.code,
+                    moment=due.moment,
+                    due_at=due_at,
+                    useful_until=due.useful_until,
+                    event_at=due.event_at,
+                    status=status,
+                    sent_at=now if status == Reminder.Status.SENT else None,
+                )
+            )
+    known = set(Reminder.objects.filter(key__in=[row.key for row in rows]).values_list("key", flat=True))
+    new = [row for row in rows if row.key not in known]
+    Reminder.objects.bulk_create(new, ignore_conflicts=True, batch_size=BATCH)
+    return len(new)
+
+
+def scan_reminders(*, now: datetime.datetime | None = None) -> int:
+    """Write every reminder that is due now (idempotent), then hand the due emails to
+    Celery. Returns how many rows it tried to add."""
+    now = now or timezone.now()
+    added = 0
+    for scan in SCANS:
+        for dues in scan(now):
+            added += record_reminders(dues, now=now)
+    relay_due_reminders(now=now)
+    return added
+
+
+# --- Sending them once ---------------------------------------------------------------
+
+
+def enqueue_reminders(ids: list[int]) -> int:
+    """Hand reminder emails to Celery; returns how many were. When the broker is down
+    they stay pending for the next relay."""
+    from reminders.tasks import deliver_reminder
+
+    for count, reminder_id in enumerate(ids):
+        try:
+            deliver_reminder.delay(reminder_id)
+        except Exception:  # any broker failure: the pending row is the safety net
+            logger.warning("broker unreachable; %d reminder(s) left for the relay", len(ids) - count)
+            return count
+    return len(ids)
+
+
+def relay_due_reminders(*, now: datetime.datetime | None = None, limit: int = 1000) -> int:
+    """Periodic: enqueue the pending reminder emails that are due (indexed on due_at)."""
+    now = now or timezone.now()
+    ids = list(
+        Reminder.objects.filter(status=Reminder.Status.PENDING, channel=Reminder.Channel.EMAIL, due_at__lte=now)
+        .order_by("due_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    return enqueue_reminders(ids)
+
+
+def still_useful(reminder: Reminder, *, now: datetime.datetime) -> bool:
+    """Whether what ``reminder`` says is still true and worth saying now."""
+    if now >= reminder.useful_until:
+        return False
+    return CHECKS[reminder.kind](reminder)
+
+
+def _renewal_still_due(reminder: Reminder) -> bool:
+    from records.models import Prescription
+
+    today = reminder.moment.astimezone(local_zone()).date() + RENEWAL_AHEAD
+    return Prescription.objects.ending_between(today, today).filter(pk=reminder.subject_id).exists()
+
+
+def _results_still_unopened(reminder: Reminder) -> bool:
+    from records.models import News
+
+    return News.objects.unseen().filter(pk=reminder.subject_id).exists()
+
+
+def _vaccination_still_due(reminder: Reminder) -> bool:
+    from records.models import Vaccination
+
+    dose = next((dose for dose in vaccines.CALENDAR if dose.code == reminder.code), None)
+    patient = Patient.objects.filter(pk=reminder.patient_id).only("birth_date").first()
+    if dose is None or patient is None:
+        return False
+    given = Vaccination.objects.filter(patient=patient, date__gte=dose.counts_from(patient.birth_date))
+    return not any(dose.given_by(vaccine) for vaccine in given.values_list("vaccine", flat=True))
+
+
+def _appointment_still_on(reminder: Reminder) -> bool:
+    from agenda.models import Appointment
+
+    return Appointment.objects.scheduled().filter(pk=reminder.subject_id, starts_at=reminder.event_at).exists()
+
+
+CHECKS = {
+    Reminder.Kind.APPOINTMENT_EVE: _appointment_still_on,
+    Reminder.Kind.APPOINTMENT_SOON: _appointment_still_on,
+    Reminder.Kind.RENEWAL: _renewal_still_due,
+    Reminder.Kind.UNREAD_RESULTS: _results_still_unopened,
+    Reminder.Kind.VACCINATION: _vaccination_still_due,
+}
+
+
+def deliver_reminder(*, reminder_id: int, now: datetime.datetime | None = None) -> bool:
+    """Send one reminder email, exactly once: the row is locked and only a pending, due
+    row is sent. One no longer useful (or no longer wanted) is skipped; one that falls
+    in quiet hours waits for 08:00. Returns True when an email went out."""
+    from django.core.mail import send_mail
+    from django.utils import translation
+
+    from portal.accounts.services import wants_notice
+
+    now = now or timezone.now()
+    with transaction.atomic():
+        reminder = (
+            Reminder.objects.select_for_update()
+            .select_related("user")
+            .filter(pk=reminder_id, status=Reminder.Status.PENDING, channel=Reminder.Channel.EMAIL)
+            .first()
+        )
+        if reminder is None or reminder.due_at > now:
+            return False
+        user = reminder.user
+        wanted = user.is_active and wants_notice(user=user, kind=PREFERENCE_OF[reminder.kind], channel="email")
+        if not wanted or not still_useful(reminder, now=now):
+            reminder.status = Reminder.Status.SKIPPED
+            reminder.save(update_fields=["status"])
+            return False
+        if reminder.kind != Reminder.Kind.APPOINTMENT_SOON and (
+            Reminder.objects.filter(
+                user=user,
+                kind=reminder.kind,
+                channel=Reminder.Channel.EMAIL,
+                status=Reminder.Status.SENT,
+                sent_at__gt=now - ONE_EMAIL_WITHIN,
+            ).exists()
+        ):
+            # The same sentence went to this login a few hours ago: it covers this one.
+            reminder.status = Reminder.Status.SKIPPED
+            reminder.save(update_fields=["status"])
+            return False
+        if in_quiet_hours(now) and not same_day(reminder.event_at, now):
+            # The relay was late (the broker was down): wait for the morning, if still useful then.
+            reminder.due_at = end_of_quiet_hours(now)
+            if reminder.due_at >= reminder.useful_until:
+                reminder.status = Reminder.Status.SKIPPED
+            reminder.save(update_fields=["due_at", "status"])
+            return False
+        parts = []
+        for language in ("fr", "en"):
+            with translation.override(language):
+                text = str(TEXT_OF[reminder.kind])
+                parts.append((str(_("Reminder from Carnet")), f"{text}\n\n{settings.SITE_URL}/my/"))
+        subject = " / ".join(subject for subject, _body in parts)
+        reminder.attempts += 1
+        send_mail(subject, "\n\n---\n\n".join(body for _subject, body in parts) + "\n", None, [user.email])
+        reminder.status, reminder.sent_at = Reminder.Status.SENT, now
+        reminder.save(update_fields=["status", "sent_at", "attempts"])
+        return True
+
+
+def shown_reminders(*, user, patient, now: datetime.datetime | None = None) -> list[tuple[str, str]]:
+    """The in-app reminders of ``user`` about ``patient`` to show now, as (sentence, URL
+    name): due, not past their use, still true. A handful of rows (indexed by user)."""
+    now = now or timezone.now()
+    rows = Reminder.objects.filter(
+        user=user,
+        patient=patient,
+        channel=Reminder.Channel.IN_APP,
+        status=Reminder.Status.SENT,
+        due_at__lte=now,
+        useful_until__gt=now,
+    ).order_by("-due_at")[:20]
+    shown, seen = [], set()
+    for reminder in rows:
+        if reminder.kind not in seen and still_useful(reminder, now=now):
+            seen.add(reminder.kind)
+            shown.append((str(TEXT_OF[reminder.kind]), PAGE_OF[reminder.kind]))
+    return shown
+
+
+def purge_old_reminders(*, now: datetime.datetime | None = None) -> int:
+    """Retention: reminders past their use for ``KEEP_AFTER_USE`` go (no scan reaches back that far)."""
+    now = now or timezone.now()
+    deleted, _rows = Reminder.objects.filter(useful_until__lt=now - KEEP_AFTER_USE).delete()
+    return deleted
