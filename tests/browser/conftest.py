@@ -65,9 +65,26 @@ def sign_in(page, user, password=PASSWORD):
     code = page.get_by_label("Code reçu par e-mail")
     code.fill(re.search(r"\b(\d{6})\b", codes[-1].body).group(1))
     code.press("Enter")  # submits the email form: with an app too, the page has one form per kind
+    open_menu(page)
     expect(page.get_by_role("button", name="Se déconnecter")).to_be_visible()
+    close_menu(page)
+
+
+def open_menu(page):
+    """On a phone the navigation, the record switcher and signing out are behind the
+    header's menu button; on a wider screen they are on show (the button is hidden)."""
+    button = page.locator("summary.site-menu-button")
+    button.wait_for(state="attached")
+    if button.is_visible() and page.locator("details.site-menu:not([open])").count():
+        button.click()
+
+
+def close_menu(page):
+    if page.locator("details.site-menu[open]").count() and page.locator("summary.site-menu-button").is_visible():
+        page.locator("summary.site-menu-button").click()
 
 
 def sign_out(page):
+    open_menu(page)
     page.get_by_role("button", name="Se déconnecter").click()
     expect(page.get_by_role("heading", name="Se connecter à Carnet")).to_be_visible()
