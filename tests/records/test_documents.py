@@ -323,3 +323,27 @@ def test_processing_is_idempotent(patient_document):
     services.process_document(document_id=patient_document.pk)
     patient_document.refresh_from_db()
     assert patient_document.preview_name == preview
+
+
+def test_the_status_column_says_something_for_every_document(
+    client, login, clinician, patient, clinician_document, patient_document
+):
+    """Issue 20: the « Statut » column was empty for an ordinary document. Each row now
+    says whether it is available or still being processed, and whether it is hidden."""
+    import re
+
+    Document.objects.filter(pk=patient_document.pk).update(hidden=True)
+    processing = Document.objects.get(pk=patient_document.pk)
+    processing.pk, processing.title, processing.status, processing.hidden = None, "Radio", "processing", False
+    processing.save()
+    login(patient)
+    page = client.get(reverse("records:documents")).content.decode()
+    cells = {
+        title: re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", status)).strip()
+        for title, status in re.findall(r'<th scope="row"><a [^>]*>([^<]+)</a>.*?<td data-label="Statut">(.*?)</td>', page, re.S)
+    }
+    assert cells == {
+        clinician_document.title: "Disponible",
+        patient_document.title: "Disponible · Masqué aux professionnels",
+        processing.title: "En traitement…",
+    }
