@@ -340,7 +340,9 @@ def test_the_status_column_says_something_for_every_document(
     page = client.get(reverse("records:documents")).content.decode()
     cells = {
         title: re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", status)).strip()
-        for title, status in re.findall(r'<th scope="row"><a [^>]*>([^<]+)</a>.*?<td data-label="Statut">(.*?)</td>', page, re.S)
+        for title, status in re.findall(
+            r'<th scope="row"><a [^>]*>([^<]+)</a>.*?<td data-label="Statut">(.*?)</td>', page, re.S
+        )
     }
     assert cells == {
         clinician_document.title: "Disponible",
