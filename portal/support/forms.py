@@ -1,8 +1,6 @@
 from django import forms
-from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
-from fhir_api.models import SCOPES as API_SCOPES
 from portal.accounts.forms import clean_new_address
 from portal.accounts.models import Representation, User
 from portal.accounts.services import address_in_use
@@ -120,18 +118,11 @@ class RegisterPatientForm(ActionForm, careteams_forms.RegisterPatientForm):
         super().__init__(*args, teams=CareTeam.objects.all(), **kwargs)
 
 
-class ApiClientForm(forms.Form):
-    """A care team's software, registered for the FHIR API."""
+class ApiClientForm(careteams_forms.ApiClientForm):
+    """A care team's software, registered for the FHIR API by support, for any team."""
 
     team = forms.ModelChoiceField(label=_("Care team"), queryset=CareTeam.objects.order_by("name"))
-    name = forms.CharField(
-        label=_("Software name"), max_length=100, help_text=_("As the team knows it, e.g. its practice software.")
-    )
-    scopes = forms.MultipleChoiceField(
-        label=_("What it may do"),
-        widget=forms.CheckboxSelectMultiple,
-        choices=[(scope, format_lazy("{} ({})", label, scope)) for scope, label in API_SCOPES.items()],
-    )
+    field_order = ["team", "name", "scopes"]
 
 
 class ContactForm(forms.ModelForm):
