@@ -51,14 +51,14 @@ class ChangeEmailForm(ActionForm):
 
 
 class TeamForm(ActionForm):
-    """Add a clinician to a care team (``joining``), or remove them from one."""
+    """Choose the care team of an action on a clinician (join, leave, manage or no longer
+    manage it) among ``teams``."""
 
     team = forms.ModelChoiceField(label=_("Care team"), queryset=CareTeam.objects.none(), empty_label=None)
 
-    def __init__(self, *args, joining=True, **kwargs):
+    def __init__(self, *args, teams, **kwargs):
         super().__init__(*args, **kwargs)
-        teams = CareTeam.objects.filter(memberships__user=self.account)
-        self.fields["team"].queryset = CareTeam.objects.exclude(pk__in=teams) if joining else teams
+        self.fields["team"].queryset = teams.order_by("name")
 
 
 class InvitePatientForm(ActionForm):

@@ -103,8 +103,9 @@ def _form_for(action, data, account):
     initial = {"request_key": uuid.uuid4()}
     if action == Action.CHANGE_EMAIL:
         return forms.ChangeEmailForm(data, initial=initial, account=account)
-    if action in (Action.ADD_MEMBERSHIP, Action.REMOVE_MEMBERSHIP):
-        return forms.TeamForm(data, initial=initial, account=account, joining=action == Action.ADD_MEMBERSHIP)
+    if action in services.TEAM_ACTIONS:
+        teams = services.teams_for(action, account=account)
+        return forms.TeamForm(data, initial=initial, account=account, teams=teams)
     return forms.ActionForm(data, initial=initial, account=account)
 
 
