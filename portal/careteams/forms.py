@@ -167,8 +167,11 @@ class PatientSearchForm(forms.Form):
 class TeamSettingsForm(forms.ModelForm):
     class Meta:
         model = CareTeam
-        fields = ["cancellation_notice_hours", "reply_time"]
-        widgets = {"cancellation_notice_hours": forms.NumberInput(attrs={"min": 0, "max": 720})}
+        fields = ["cancellation_notice_hours", "reply_days"]
+        widgets = {
+            "cancellation_notice_hours": forms.NumberInput(attrs={"min": 0, "max": 720}),
+            "reply_days": forms.NumberInput(attrs={"min": 0, "max": 30}),
+        }
 
     def clean_cancellation_notice_hours(self):
         hours = self.cleaned_data["cancellation_notice_hours"]
