@@ -97,3 +97,34 @@ class ApiCall(models.Model):
 
     def delete(self, *args, **kwargs):
         raise AppendOnlyError("the API call log is append-only")
+
+
+class ApiClientEvent(models.Model):
+    """Who registered an API client, gave it a new secret or revoked it, and when:
+    support or a manager of the team. Append-only, like the call log."""
+
+    class Action(models.TextChoices):
+        REGISTERED = "registered", _("Registered the client")
+        ROTATED = "rotated", _("Gave the client a new secret")
+        REVOKED = "revoked", _("Revoked the client")
+
+    client = models.ForeignKey(ApiClient, on_delete=models.PROTECT, related_name="events")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    action = models.CharField(max_length=16, choices=Action.choices)
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    objects = ApiCallQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+
+    def __str__(self):
+        return f"{self.at:%Y-%m-%d %H:%M} {self.actor_id} {self.action} {self.client_id}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise AppendOnlyError("the API client trail is append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError("the API client trail is append-only")

@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from oauth2_provider.models import AccessToken, Application
 
-from fhir_api.models import SCOPES, ApiCall, ApiClient
+from fhir_api.models import SCOPES, ApiCall, ApiClient, ApiClientEvent
 from fhir_api.resources import FhirError, invalid
 from portal import access
 from portal.accounts.models import Patient, User, folded
@@ -32,8 +32,9 @@ logger = logging.getLogger(__name__)
 
 
 def register_client(*, team, name: str, scopes: list[str], created_by) -> tuple[ApiClient, str]:
-    """A new API client for ``team``. Returns it with its secret, which is shown
-    once: only its hash is kept."""
+    """A new API client for ``team``, registered by ``created_by`` (support or a
+    manager of the team; kept in the client's trail). Returns it with its secret,
+    which is shown once: only its hash is kept."""
     unknown = set(scopes) - set(SCOPES)
     if unknown or not scopes:
         raise ValidationError(_("Choose at least one of the scopes offered."), code="scopes")
@@ -44,6 +45,7 @@ def register_client(*, team, name: str, scopes: list[str], created_by) -> tuple[
     try:
         with transaction.atomic():
             client = _create_client(team=team, name=name, scopes=scopes, created_by=created_by, secret=secret)
+            ApiClientEvent.objects.create(client=client, actor=created_by, action=ApiClientEvent.Action.REGISTERED)
     except IntegrityError:  # the same form, sent twice at once
         raise taken from None
     return client, secret
@@ -70,8 +72,9 @@ def _create_client(*, team, name, scopes, created_by, secret) -> ApiClient:
     )
 
 
-def rotate_secret(*, client: ApiClient) -> str:
-    """A new secret (shown once); the old one and the tokens issued with it stop working."""
+def rotate_secret(*, client: ApiClient, by) -> str:
+    """A new secret (shown once); the old one and the tokens issued with it stop working.
+    ``by`` is kept in the client's trail."""
     secret = secrets.token_urlsafe(32)
     with transaction.atomic():
         application = Application.objects.select_for_update().get(pk=client.application_id)
@@ -80,16 +83,20 @@ def rotate_secret(*, client: ApiClient) -> str:
         AccessToken.objects.filter(application=application).delete()
         client.secret_rotated_at = timezone.now()
         client.save(update_fields=["secret_rotated_at"])
+        ApiClientEvent.objects.create(client=client, actor=by, action=ApiClientEvent.Action.ROTATED)
     return secret
 
 
-def revoke_client(*, client: ApiClient) -> bool:
-    """Revoke for good: no new token, and the live ones stop at once. False when already revoked."""
-    if client.is_revoked:
-        return False
+def revoke_client(*, client: ApiClient, by) -> bool:
+    """Revoke for good: no new token, and the live ones stop at once; ``by`` is kept in
+    the client's trail. False when already revoked (by a submit at the same time, too)."""
     with transaction.atomic():
+        locked = ApiClient.objects.select_for_update().get(pk=client.pk)
+        if locked.is_revoked:
+            return False
         client.revoked_at = timezone.now()
         client.save(update_fields=["revoked_at"])
+        ApiClientEvent.objects.create(client=client, actor=by, action=ApiClientEvent.Action.REVOKED)
         AccessToken.objects.filter(application_id=client.application_id).delete()
     return True
 

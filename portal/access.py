@@ -555,3 +555,14 @@ def get_team_settings_for(user, pk) -> tuple[CareTeam, bool]:
     """One of ``user``'s care teams, and whether they manage it; 404 for any other team."""
     team = get_team_for(user, pk)
     return team, teams_managed_by(user).filter(pk=team.pk).exists()
+
+
+def get_team_api_client_for(user, pk):
+    """An API client of a team ``user`` manages (to rotate its secret or revoke it);
+    404 for a member who does not manage the team, and for any other team's client."""
+    from fhir_api.models import ApiClient  # fhir_api's services use this module
+
+    try:
+        return ApiClient.objects.select_related("team", "application").get(pk=pk, team__in=teams_managed_by(user))
+    except (ApiClient.DoesNotExist, ValueError, TypeError):
+        raise Http404 from None

@@ -2,8 +2,10 @@ import datetime
 
 from django import forms
 from django.utils import timezone
+from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
+from fhir_api.models import SCOPES as API_SCOPES
 from portal.accounts.forms import clean_new_address
 from portal.accounts.models import InsKind, Patient, normalized_ins, validate_nir
 from portal.careteams.models import CareTeam
@@ -165,11 +167,28 @@ class PatientSearchForm(forms.Form):
 class TeamSettingsForm(forms.ModelForm):
     class Meta:
         model = CareTeam
-        fields = ["cancellation_notice_hours", "reply_time"]
-        widgets = {"cancellation_notice_hours": forms.NumberInput(attrs={"min": 0, "max": 720})}
+        fields = ["cancellation_notice_hours", "reply_days"]
+        widgets = {
+            "cancellation_notice_hours": forms.NumberInput(attrs={"min": 0, "max": 720}),
+            "reply_days": forms.NumberInput(attrs={"min": 0, "max": 30}),
+        }
 
     def clean_cancellation_notice_hours(self):
         hours = self.cleaned_data["cancellation_notice_hours"]
         if hours > 720:
             raise forms.ValidationError(_("At most 720 hours (30 days)."), code="max")
         return hours
+
+
+class ApiClientForm(forms.Form):
+    """A care team's software, registered for the FHIR API by a manager of the team
+    (support's form adds the choice of the team)."""
+
+    name = forms.CharField(
+        label=_("Software name"), max_length=100, help_text=_("As the team knows it, e.g. its practice software.")
+    )
+    scopes = forms.MultipleChoiceField(
+        label=_("What it may do"),
+        widget=forms.CheckboxSelectMultiple,
+        choices=[(scope, format_lazy("{} ({})", label, scope)) for scope, label in API_SCOPES.items()],
+    )

@@ -1,7 +1,9 @@
 from django.conf import settings
+from django.core.validators import MaxValueValidator
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext, pgettext
 
 
 class CareTeam(models.Model):
@@ -14,8 +16,15 @@ class CareTeam(models.Model):
 
     name = models.CharField(_("name"), max_length=200)
     kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
-    # Shown to patients on each conversation, e.g. "within 2 working days".
-    reply_time = models.CharField(_("stated reply time"), max_length=100, blank=True)
+    # The stated reply time, in working days (0: the same day); shown to patients on each
+    # conversation, worded in their language (``reply_time``). Empty: not stated.
+    reply_days = models.PositiveSmallIntegerField(
+        _("reply time (working days)"),
+        null=True,
+        blank=True,
+        validators=[MaxValueValidator(30)],
+        help_text=_("0 for the same day. Shown to patients on each conversation."),
+    )
     # Until how long before an appointment its patient may cancel it in Carnet; later,
     # they ask the team (a reschedule request) or call.
     cancellation_notice_hours = models.PositiveSmallIntegerField(
@@ -33,6 +42,18 @@ class CareTeam(models.Model):
 
     def __str__(self):
         return self.name
+
+    @property
+    def reply_time(self) -> str:
+        """The stated reply time in the current language ("within 2 working days", "the
+        same day"); empty when the team stated none."""
+        if self.reply_days is None:
+            return ""
+        if self.reply_days == 0:
+            return pgettext("reply time", "the same day")
+        return ngettext("within %(days)s working day", "within %(days)s working days", self.reply_days) % {
+            "days": self.reply_days
+        }
 
 
 class Membership(models.Model):

@@ -11,4 +11,7 @@ urlpatterns = [
     path("patients/<int:pk>/parents/add/", views.add_parent, name="add_parent"),
     path("links/<int:pk>/end/", views.end_link, name="end_link"),
     path("teams/<int:pk>/settings/", views.team_settings, name="team_settings"),
+    path("teams/<int:pk>/api-clients/new/", views.new_api_client, name="new_api_client"),
+    path("api-clients/<int:pk>/<str:action>/", views.change_api_client, name="change_api_client"),
+    path("api-clients/<int:pk>/", views.api_client_secret, name="api_client_secret"),
 ]

@@ -1,11 +1,14 @@
 from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Exists, OuterRef, Prefetch
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_safe
 
+from fhir_api import services as api
 from messaging import services as messaging_services
 from portal import access
 from portal.accounts import services as account_services
@@ -273,4 +276,69 @@ def team_settings(request, pk):
             form.save(commit=False).save(update_fields=list(form.Meta.fields))
             messages.success(request, _("The team's settings are saved."))
             return redirect("careteams:team_settings", team.pk)
-    return render(request, "careteams/team_settings.html", {"team": team, "form": form, "manages": manages})
+    clients = team.api_clients.select_related("application")
+    context = {"team": team, "form": form, "manages": manages, "clients": clients}
+    return render(request, "careteams/team_settings.html", context)
+
+
+# A new secret (of a client registered or rotated by a team manager), kept in the
+# session until its page shows it once: the form's redirect keeps a double submit to one.
+NEW_CLIENT_SESSION_KEY = "api_client_secret"
+
+
+def _show_secret_once(request, client, secret):
+    request.session[NEW_CLIENT_SESSION_KEY] = {"client": client.pk, "secret": secret}
+    return redirect("careteams:api_client_secret", client.pk)
+
+
+@access.role_required(User.Role.CLINICIAN)
+@require_http_methods(["GET", "POST"])
+@idempotent
+def new_api_client(request, pk):
+    """A manager of the team registers its software for the FHIR API (as support does)."""
+    team, manages = access.get_team_settings_for(request.user, pk)
+    if not manages:
+        raise Http404
+    form = forms.ApiClientForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            client, secret = api.register_client(
+                team=team, name=form.cleaned_data["name"], scopes=form.cleaned_data["scopes"], created_by=request.user
+            )
+        except ValidationError as error:
+            form.add_error("name" if error.code == "name_taken" else "scopes", error)
+        else:
+            return _show_secret_once(request, client, secret)
+    return render(request, "careteams/api_client_new.html", {"team": team, "form": form})
+
+
+@access.role_required(User.Role.CLINICIAN)
+@require_http_methods(["POST"])
+@idempotent
+def change_api_client(request, pk, action):
+    """A manager of the team gives a client a new secret (shown once) or revokes it for good."""
+    client = access.get_team_api_client_for(request.user, pk)
+    if action == "rotate" and not client.is_revoked:
+        return _show_secret_once(request, client, api.rotate_secret(client=client, by=request.user))
+    if action == "revoke":
+        if api.revoke_client(client=client, by=request.user):
+            messages.success(request, _("The client is revoked: its tokens no longer work."))
+        return redirect("careteams:team_settings", client.team_id)
+    raise Http404
+
+
+@access.role_required(User.Role.CLINICIAN)
+@require_safe
+def api_client_secret(request, pk):
+    """The secret just made, shown on this page once; afterwards, that it was shown."""
+    client = access.get_team_api_client_for(request.user, pk)
+    kept = request.session.get(NEW_CLIENT_SESSION_KEY)
+    secret = None
+    if kept and kept["client"] == client.pk:
+        secret = request.session.pop(NEW_CLIENT_SESSION_KEY)["secret"]
+    response = render(
+        request, "support/api_client_secret.html",
+        {"client": client, "secret": secret, "done_url": reverse("careteams:team_settings", args=[client.team_id])},
+    )  # fmt: skip
+    response["Cache-Control"] = "no-store"
+    return response

@@ -1,8 +1,6 @@
 from django import forms
-from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
-from fhir_api.models import SCOPES as API_SCOPES
 from portal.accounts.forms import clean_new_address
 from portal.accounts.models import Representation, User
 from portal.accounts.services import address_in_use
@@ -53,14 +51,14 @@ class ChangeEmailForm(ActionForm):
 
 
 class TeamForm(ActionForm):
-    """Add a clinician to a care team (``joining``), or remove them from one."""
+    """Choose the care team of an action on a clinician (join, leave, manage or no longer
+    manage it) among ``teams``."""
 
     team = forms.ModelChoiceField(label=_("Care team"), queryset=CareTeam.objects.none(), empty_label=None)
 
-    def __init__(self, *args, joining=True, **kwargs):
+    def __init__(self, *args, teams, **kwargs):
         super().__init__(*args, **kwargs)
-        teams = CareTeam.objects.filter(memberships__user=self.account)
-        self.fields["team"].queryset = CareTeam.objects.exclude(pk__in=teams) if joining else teams
+        self.fields["team"].queryset = teams.order_by("name")
 
 
 class InvitePatientForm(ActionForm):
@@ -120,18 +118,11 @@ class RegisterPatientForm(ActionForm, careteams_forms.RegisterPatientForm):
         super().__init__(*args, teams=CareTeam.objects.all(), **kwargs)
 
 
-class ApiClientForm(forms.Form):
-    """A care team's software, registered for the FHIR API."""
+class ApiClientForm(careteams_forms.ApiClientForm):
+    """A care team's software, registered for the FHIR API by support, for any team."""
 
     team = forms.ModelChoiceField(label=_("Care team"), queryset=CareTeam.objects.order_by("name"))
-    name = forms.CharField(
-        label=_("Software name"), max_length=100, help_text=_("As the team knows it, e.g. its practice software.")
-    )
-    scopes = forms.MultipleChoiceField(
-        label=_("What it may do"),
-        widget=forms.CheckboxSelectMultiple,
-        choices=[(scope, format_lazy("{} ({})", label, scope)) for scope, label in API_SCOPES.items()],
-    )
+    field_order = ["team", "name", "scopes"]
 
 
 class ContactForm(forms.ModelForm):

@@ -29,6 +29,8 @@ class SupportAction(ChainedLog):
         CREATE_ACCOUNT = "create_account", _("Created the account")
         ADD_MEMBERSHIP = "add_membership", _("Added to a care team")
         REMOVE_MEMBERSHIP = "remove_membership", _("Removed from a care team")
+        MAKE_MANAGER = "make_manager", _("Made a manager of a care team")
+        REMOVE_MANAGER = "remove_manager", _("Removed as a manager of a care team")
         ANSWER_REPORT = "answer_report", _("Answered a report of an unrecognised access")
         REGISTER_PATIENT = "register_patient", _("Registered the patient")
         LINK_PATIENT = "link_patient", _("Linked the patient to a care team")

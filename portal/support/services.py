@@ -7,7 +7,7 @@ from typing import NamedTuple
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Max, Q, Sum
+from django.db.models import Max, Q, Sum
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -111,11 +111,21 @@ COMMANDS = {
     Action.CHANGE_EMAIL: gettext_lazy("Change the email address"),
     Action.ADD_MEMBERSHIP: gettext_lazy("Add to a care team"),
     Action.REMOVE_MEMBERSHIP: gettext_lazy("Remove from a care team"),
+    Action.MAKE_MANAGER: gettext_lazy("Make a manager of a care team"),
+    Action.REMOVE_MANAGER: gettext_lazy("Remove as a manager of a care team"),
 }
+# The actions choosing one of the clinician's teams (or, to add them, another team).
+TEAM_ACTIONS = frozenset({Action.ADD_MEMBERSHIP, Action.REMOVE_MEMBERSHIP, Action.MAKE_MANAGER, Action.REMOVE_MANAGER})
 ACCOUNT_ACTIONS = frozenset(COMMANDS)
 # What takes something away from the account holder: shown apart, as a danger zone.
 DESTRUCTIVE_ACTIONS = frozenset(
-    {Action.DEACTIVATE, Action.RESET_SECOND_FACTOR, Action.END_SESSIONS, Action.REMOVE_MEMBERSHIP}
+    {
+        Action.DEACTIVATE,
+        Action.RESET_SECOND_FACTOR,
+        Action.END_SESSIONS,
+        Action.REMOVE_MEMBERSHIP,
+        Action.REMOVE_MANAGER,
+    }
 )
 
 
@@ -128,16 +138,22 @@ def available_actions(*, account: User, locked_until, awaiting_set_up: bool) -> 
     if not awaiting_set_up:
         skip.add(Action.RESEND_INVITATION)
     if not account.is_clinician:
-        skip |= {Action.ADD_MEMBERSHIP, Action.REMOVE_MEMBERSHIP}
+        skip |= TEAM_ACTIONS
     else:  # offer only what has a team to choose from
-        teams = CareTeam.objects.aggregate(
-            total=Count("pk", distinct=True), joined=Count("pk", distinct=True, filter=Q(memberships__user=account))
-        )
-        if teams["joined"] == teams["total"]:
-            skip.add(Action.ADD_MEMBERSHIP)
-        if not teams["joined"]:
-            skip.add(Action.REMOVE_MEMBERSHIP)
+        skip |= {action for action in TEAM_ACTIONS if not teams_for(action, account=account).exists()}
     return [(value, command) for value, command in COMMANDS.items() if value not in skip]
+
+
+def teams_for(action: str, *, account: User):
+    """The care teams a team action may choose for the clinician ``account``: another
+    team to join, one of theirs to leave, one they do not manage yet, one they manage."""
+    if action == Action.ADD_MEMBERSHIP:
+        return CareTeam.objects.exclude(memberships__user=account)
+    managing = {Action.REMOVE_MEMBERSHIP: None, Action.MAKE_MANAGER: False, Action.REMOVE_MANAGER: True}[action]
+    memberships = Membership.objects.filter(user=account)
+    if managing is not None:
+        memberships = memberships.filter(is_manager=managing)
+    return CareTeam.objects.filter(memberships__in=memberships)
 
 
 def _apply(action: str, user: User, *, agent: User, request=None, team=None, email=None) -> tuple[str, str | None]:
@@ -188,6 +204,13 @@ def _apply(action: str, user: User, *, agent: User, request=None, team=None, ema
     elif action == Action.REMOVE_MEMBERSHIP:
         if not Membership.objects.filter(team=team, user=user).delete()[0]:
             raise NotApplicable(_("This clinician is not a member of this team."))
+        return team.name, None
+    elif action in (Action.MAKE_MANAGER, Action.REMOVE_MANAGER):
+        manager = action == Action.MAKE_MANAGER
+        if not Membership.objects.filter(team=team, user=user, is_manager=not manager).update(is_manager=manager):
+            if manager:
+                raise NotApplicable(_("This clinician already manages this team, or is not a member of it."))
+            raise NotApplicable(_("This clinician does not manage this team."))
         return team.name, None
     else:
         raise ValueError(action)

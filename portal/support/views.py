@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 from django_otp.plugins.otp_email.models import EmailDevice
@@ -102,8 +103,9 @@ def _form_for(action, data, account):
     initial = {"request_key": uuid.uuid4()}
     if action == Action.CHANGE_EMAIL:
         return forms.ChangeEmailForm(data, initial=initial, account=account)
-    if action in (Action.ADD_MEMBERSHIP, Action.REMOVE_MEMBERSHIP):
-        return forms.TeamForm(data, initial=initial, account=account, joining=action == Action.ADD_MEMBERSHIP)
+    if action in services.TEAM_ACTIONS:
+        teams = services.teams_for(action, account=account)
+        return forms.TeamForm(data, initial=initial, account=account, teams=teams)
     return forms.ActionForm(data, initial=initial, account=account)
 
 
@@ -401,7 +403,8 @@ def api_clients(request):
 
 def _secret_page(request, client, secret):
     """The secret, shown on this one answer only: just its hash is kept."""
-    return render(request, "support/api_client_secret.html", {"client": client, "secret": secret})
+    context = {"client": client, "secret": secret, "done_url": reverse("support:api_clients")}
+    return render(request, "support/api_client_secret.html", context)
 
 
 @access.role_required(User.Role.SUPPORT)
@@ -429,9 +432,9 @@ def change_api_client(request, pk, action):
     """Rotate the secret (the new one shown once) or revoke the client for good."""
     client = get_object_or_404(ApiClient.objects.select_related("team", "application"), pk=pk)
     if action == "rotate" and not client.is_revoked:
-        return _secret_page(request, client, api.rotate_secret(client=client))
+        return _secret_page(request, client, api.rotate_secret(client=client, by=request.user))
     if action == "revoke":
-        api.revoke_client(client=client)
+        api.revoke_client(client=client, by=request.user)
         messages.success(request, _("The client is revoked: its tokens no longer work."))
         return redirect("support:api_clients")
     raise Http404

@@ -336,12 +336,12 @@ def test_only_a_manager_changes_the_notice(client, login, clinician, team, other
     url = reverse("careteams:team_settings", args=[team.pk])
     login(clinician)
     assert "24 heures" in client.get(url).content.decode()
-    assert client.post(url, {"cancellation_notice_hours": "2", "reply_time": ""}).status_code == 404
+    assert client.post(url, {"cancellation_notice_hours": "2", "reply_days": ""}).status_code == 404
     manager = ClinicianFactory()
     manager.memberships.create(team=team, is_manager=True)
     login(manager)
-    client.post(url, {"cancellation_notice_hours": "72", "reply_time": "sous 48 h"})
+    client.post(url, {"cancellation_notice_hours": "72", "reply_days": "3"})
     team.refresh_from_db()
-    assert (team.cancellation_notice_hours, team.reply_time) == (72, "sous 48 h")
+    assert (team.cancellation_notice_hours, team.reply_days) == (72, 3)
     assert client.get(reverse("careteams:team_settings", args=[other_team.pk])).status_code == 404
     assert client.get(reverse("careteams:team_settings", args=[CareTeamFactory().pk])).status_code == 404

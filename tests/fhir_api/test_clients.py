@@ -29,7 +29,7 @@ def test_secret_is_kept_hashed_and_token_carries_only_granted_scopes(http, team,
 
 def test_rotation_ends_the_old_secret_and_its_tokens(http, registered, token, ins_patient):
     client, old_secret = registered
-    new_secret = services.rotate_secret(client=client)
+    new_secret = services.rotate_secret(client=client, by=client.created_by)
 
     assert http.token(client.client_id, old_secret)[0] == 401
     assert http.json("POST", "/fhir", body=provide_bundle(), token=token)[0] == 401
@@ -40,11 +40,11 @@ def test_rotation_ends_the_old_secret_and_its_tokens(http, registered, token, in
 
 def test_revoked_client_gets_no_token_and_its_tokens_stop(http, registered, token, ins_patient):
     client, secret = registered
-    assert services.revoke_client(client=client)
+    assert services.revoke_client(client=client, by=client.created_by)
 
     assert http.token(client.client_id, secret)[0] == 401
     assert http.json("POST", "/fhir", body=provide_bundle(), token=token)[0] == 401
-    assert not services.revoke_client(client=client)
+    assert not services.revoke_client(client=client, by=client.created_by)
 
 
 def test_rate_limit_answers_429_with_retry_after(http, token, ins_patient, settings, start_of_minute):

@@ -94,6 +94,10 @@ SERVES_NO_RECORD = {
     "exports:download": OWN_OR_REPRESENTED,
     "careteams:team_settings": "the team's own settings",
     **{
+        f"careteams:{name}": "the team's own API clients: names, scopes and times, never the record"
+        for name in ("new_api_client", "change_api_client", "api_client_secret")
+    },
+    **{
         f"agenda:{name}": OWN_OR_REPRESENTED
         for name in ("mine", "ics", "patient_cancel", "reschedule", "feed_settings")
     },

@@ -26,9 +26,9 @@ DEMO_PASSWORD = "carnet-demo-2026"
 DEMO_DOMAIN = "demo.carnet.example"
 
 TEAMS = [
-    ("Cabinet médical des Lilas", CareTeam.Kind.PRACTICE, "sous 2 jours ouvrés"),
-    ("Service de cardiologie — CHU de Lyon", CareTeam.Kind.HOSPITAL, "sous 5 jours ouvrés"),
-    ("Pharmacie du Marché", CareTeam.Kind.PHARMACY, "dans la journée"),
+    ("Cabinet médical des Lilas", CareTeam.Kind.PRACTICE, 2),  # reply time in working days
+    ("Service de cardiologie — CHU de Lyon", CareTeam.Kind.HOSPITAL, 5),
+    ("Pharmacie du Marché", CareTeam.Kind.PHARMACY, 0),  # the same day
 ]
 # (patient index, team index, subject, kind, closed, [(author: "patient" or clinician index, body), ...])
 CONVERSATIONS = [
@@ -340,8 +340,8 @@ class Command(BaseCommand):
     @transaction.atomic
     def handle(self, *args, **options):
         teams = []
-        for name, kind, reply_time in TEAMS:
-            team, _ = CareTeam.objects.get_or_create(name=name, defaults={"kind": kind, "reply_time": reply_time})
+        for name, kind, reply_days in TEAMS:
+            team, _ = CareTeam.objects.get_or_create(name=name, defaults={"kind": kind, "reply_days": reply_days})
             teams.append(team)
         clinicians = []
         for first, last, local, team_index in CLINICIANS:
