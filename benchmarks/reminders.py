@@ -1,5 +1,5 @@
 """The reminder scan over 100,000 patients (with logins) and 1,000,000 appointments,
-with a year of history around "now": 300,000 lab results (a third never opened),
+with a year of history around "now", a representative for one record in ten: 300,000 lab results (a third never opened),
 200,000 prescriptions (half renewable), 200,000 vaccinations. Data made by set-based
 SQL (generate_series) in the bench's throwaway PostgreSQL database. Prints the time of
 a first scan (writing the due reminders and sending the due emails), of the next one
@@ -76,10 +76,10 @@ def seed(patients: int) -> dict:
             counts["appointments"] = patients * 10
         cursor.execute(
             """INSERT INTO records_prescription (patient_id, medication, dosage, frequency, route, start_date,
-                   end_date, renewable, prescriber_id, team_id, created_at, stop_reason, source_id)
+                   end_date, renewable, prescriber_id, team_id, created_at, stop_reason, source_id, confidential)
                 SELECT %(first)s + floor(random() * %(span)s)::int, 'Médicament', '1', '1/j', 'oral', e - 90, e,
                    g %% 2 = 0, %(author)s, %(team)s,
-                   %(now)s, '', ''
+                   %(now)s, '', '', g %% 50 = 0
                 FROM generate_series(1, %(n)s * 2) g,
                      LATERAL (SELECT %(today)s + (random() * 730 - 365)::int + g * 0) t(e)""",
             params,
@@ -87,8 +87,9 @@ def seed(patients: int) -> dict:
         counts["prescriptions"] = patients * 2
         cursor.execute(
             """INSERT INTO records_labreport (patient_id, title, collected_on, author_id, team_id, created_at,
-                   source_id)
-                SELECT %(first)s + floor(random() * %(span)s)::int, 'Bilan', (c)::date, %(author)s, %(team)s, c, ''
+                   source_id, confidential)
+                SELECT %(first)s + floor(random() * %(span)s)::int, 'Bilan', (c)::date, %(author)s, %(team)s, c, '',
+                    g %% 50 = 0
                 FROM generate_series(1, %(n)s * 3) g,
                      LATERAL (SELECT %(now)s - random() * interval '365 days' + g * interval '0 s') t(c)""",
             params,
@@ -110,6 +111,18 @@ def seed(patients: int) -> dict:
             params,
         )
         counts["vaccinations"] = patients * 2
+        # One record in ten has a representative (another bench login): parents for half of
+        # them, helpers given prescriptions and results for the other half.
+        cursor.execute(
+            """INSERT INTO accounts_representation (patient_id, representative_id, kind, documents, results,
+                   prescriptions, messages, starts_at, proof, reason, created_at, end_reason)
+               SELECT p.id, r.user_id, CASE WHEN p.id %% 20 = 0 THEN 'parent' ELSE 'helper' END, false, true, true,
+                   false, %(now)s - interval '1 year', '', '', %(now)s, ''
+               FROM accounts_patient p JOIN accounts_patient r ON r.id = p.id + 1
+               WHERE p.id %% 10 = 0""",
+            params,
+        )
+        counts["representations"] = patients // 10
         # 60 days of reminders already sent (what the table holds once retention runs): the
         # scan must not read them.
         cursor.execute(

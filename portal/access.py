@@ -178,6 +178,25 @@ def representatives_told(patient, part, *, confidential=False) -> QuerySet[User]
     return User.objects.filter(is_active=True, pk__in=found.values("representative"))
 
 
+def representatives_reached(patient_ids, part, *, at=None) -> list[tuple[int, int]]:
+    """(patient id, representative's login id) for the representations in force at ``at``
+    over ``patient_ids`` that cover ``part`` (a helper's own parts; any other part, such
+    as appointments or the profile, only parents and legal representatives), the login
+    active: whom a content-free reminder about those records may reach. Two queries per
+    batch of records, by patient then by login (indexed; joining the logins made
+    PostgreSQL read them all); the caller leaves confidential items out."""
+    found = Representation.objects.active(at).filter(patient_id__in=patient_ids)
+    full = Q(kind__in=[Representation.Kind.PARENT, Representation.Kind.LEGAL])
+    found = found.filter(full | Q(**{part: True}) if part in Representation.PARTS else full)
+    pairs = list(found.values_list("patient_id", "representative_id").order_by())
+    active = set(
+        User.objects.filter(
+            pk__in={user_id for _patient, user_id in pairs}, is_active=True, role=User.Role.PATIENT
+        ).values_list("pk", flat=True)
+    )
+    return [(patient_id, user_id) for patient_id, user_id in pairs if user_id in active]
+
+
 def news_for_representative(user) -> QuerySet:
     """The news of the records ``user`` represents, in the parts they act on, never about
     a confidential item: what their (content-free) digest may mention."""

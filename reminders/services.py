@@ -2,8 +2,8 @@
 
 ``scan_reminders`` runs from Celery beat. For each kind it asks the database, in a
 few indexed queries bounded by the kind's window (never the whole history), what has
-reached its moment and is still useful; it writes one ``Reminder`` per login and
-channel the patient wants, under a unique key (INSERT ... ON CONFLICT DO NOTHING), so
+reached its moment and is still useful; it writes one ``Reminder`` per recipient
+and channel that recipient wants, under a unique key (which names the recipient) (INSERT ... ON CONFLICT DO NOTHING), so
 a second scan, two schedulers at once or a retried task write nothing more. Email
 reminders are then their own outbox: ``relay_due_reminders`` hands the due ones to
 Celery, ``deliver_reminder`` locks the row and sends it once, or skips it when it is
@@ -14,6 +14,20 @@ Lateness: a reminder whose moment passed while Carnet was down is still written 
 the next scan while it is useful (each kind's window and ``useful_until``), never
 after: not after the appointment, not on the appointment's day for the "tomorrow"
 one, not once the results were opened or the vaccination recorded.
+
+Recipients: the patient's own login, and the representatives acting for the record
+(portal/access.py), each under their own preferences, with a sentence saying it is about
+a record they act for, never what (``TEXT_FOR_REPRESENTATIVE``). Who, per kind:
+- appointments and vaccinations: parents and legal representatives (a trusted helper's
+  parts never include appointments or the profile);
+- a prescription ending: also helpers given the prescriptions part; never a confidential
+  prescription to a representative;
+- results not opened: the patient's own login only (the results are theirs to open);
+  for a patient without a login (a child, often), the parents, legal representatives
+  and helpers given the results part instead; never a confidential report to a
+  representative.
+Representatives are reminded by email only: the in-app reminders show in one's own
+record. Whether the representation still holds is checked again when the email goes.
 
 Quiet hours: no email between 21:00 and 08:00 (Europe/Paris); it waits until 08:00,
 unless it is about an appointment the same day.
@@ -27,9 +41,11 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Value
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from portal import access
 from portal.accounts.models import NoticePreference, Patient
 from reminders import vaccines
 from reminders.models import Reminder
@@ -66,10 +82,26 @@ TEXT_OF = {
     Reminder.Kind.VACCINATION: _("A vaccination may be due – open Carnet"),
     Reminder.Kind.UNREAD_RESULTS: _("Results are waiting for you – open Carnet"),
 }
+# What a representative is told: a record they act for, never whose or what.
+TEXT_FOR_REPRESENTATIVE = {
+    Reminder.Kind.APPOINTMENT_EVE: _("An appointment tomorrow in a record you act for – open Carnet"),
+    Reminder.Kind.APPOINTMENT_SOON: _("An appointment soon in a record you act for – open Carnet"),
+    Reminder.Kind.RENEWAL: _("A prescription ends soon in a record you act for – open Carnet"),
+    Reminder.Kind.VACCINATION: _("A vaccination may be due in a record you act for – open Carnet"),
+    Reminder.Kind.UNREAD_RESULTS: _("Results are waiting in a record you act for – open Carnet"),
+}
+# The part of the record each kind is about: which representatives it reaches (access.py).
+PART_OF = {
+    Reminder.Kind.APPOINTMENT_EVE: access.MANAGE,
+    Reminder.Kind.APPOINTMENT_SOON: access.MANAGE,
+    Reminder.Kind.RENEWAL: access.PRESCRIPTIONS,
+    Reminder.Kind.VACCINATION: access.PROFILE,
+    Reminder.Kind.UNREAD_RESULTS: access.RESULTS,
+}
 # Where the home page's reminder leads (a URL name).
 PAGE_OF = {
-    Reminder.Kind.APPOINTMENT_EVE: "patient_home",
-    Reminder.Kind.APPOINTMENT_SOON: "patient_home",
+    Reminder.Kind.APPOINTMENT_EVE: "agenda:mine",
+    Reminder.Kind.APPOINTMENT_SOON: "agenda:mine",
     Reminder.Kind.RENEWAL: "records:prescriptions",
     Reminder.Kind.VACCINATION: "records:profile",
     Reminder.Kind.UNREAD_RESULTS: "records:results",
@@ -124,10 +156,13 @@ class Due:
     useful_until: datetime.datetime
     code: str = ""
     event_at: datetime.datetime | None = None
+    # The recipient acts for the patient's record (a representative), not their own.
+    represents: bool = False
 
     def key(self, channel: str) -> str:
+        """Unique per reminder and recipient: each recipient is reminded once."""
         moment = self.moment.astimezone(datetime.UTC).strftime("%Y%m%dT%H%M")
-        return ":".join(filter(None, [self.kind, str(self.subject_id), self.code, moment, channel]))
+        return ":".join(filter(None, [self.kind, str(self.subject_id), self.code, moment, channel, str(self.user_id)]))
 
 
 # --- What is due, per kind: set-based, within each kind's window --------------------
@@ -144,22 +179,36 @@ def _batched(rows: Iterable, size: int = BATCH) -> Iterator[list]:
         yield batch
 
 
-def _with_logins(rows) -> Iterator[list[tuple]]:
-    """``rows`` of (item id, patient id, time) in batches, each row with the patient's
-    login put third, leaving out patients without an active login: two queries per
-    batch, by primary key (joining patients and logins into the window's query made
-    PostgreSQL read them all)."""
+def _recipients(rows, *, part: str, now: datetime.datetime, own_first: bool = False) -> Iterator[list[tuple]]:
+    """``rows`` of (item id, patient id, time, confidential) in batches, each row repeated
+    per recipient as (item id, patient id, login, time, represents): the patient's own
+    active login, and the representatives in force at ``now`` covering ``part``
+    (``access.representatives_reached``), never for a confidential item. ``own_first``:
+    representatives only for a patient without a login (results are the patient's to
+    open). A few queries per batch, by primary key or patient (joining patients and
+    logins into the window's query made PostgreSQL read them all)."""
     from portal.accounts.models import User
 
     for batch in _batched(rows):
-        logins = dict(
-            Patient.objects.filter(pk__in={patient_id for _pk, patient_id, _at in batch}, user__isnull=False)
-            .values_list("pk", "user_id")
-            .order_by()
+        patients = {patient_id for _pk, patient_id, _at, _secret in batch}
+        logins = dict(Patient.objects.filter(pk__in=patients).values_list("pk", "user_id").order_by())
+        active = set(
+            User.objects.filter(pk__in={user for user in logins.values() if user}, is_active=True).values_list(
+                "pk", flat=True
+            )
         )
-        active = set(User.objects.filter(pk__in=set(logins.values()), is_active=True).values_list("pk", flat=True))
-        logins = {patient_id: user_id for patient_id, user_id in logins.items() if user_id in active}
-        yield [(pk, patient_id, logins[patient_id], at) for pk, patient_id, at in batch if patient_id in logins]
+        represented = {pk for pk, user_id in logins.items() if not (own_first and user_id)}
+        representatives: dict[int, list[int]] = {}
+        if represented:
+            for patient_id, user_id in access.representatives_reached(represented, part, at=now):
+                representatives.setdefault(patient_id, []).append(user_id)
+        found = []
+        for pk, patient_id, at, confidential in batch:
+            if logins.get(patient_id) in active:
+                found.append((pk, patient_id, logins[patient_id], at, False))
+            if not confidential:
+                found += [(pk, patient_id, user_id, at, True) for user_id in representatives.get(patient_id, ())]
+        yield found
 
 
 def due_appointments_tomorrow(now: datetime.datetime) -> Iterator[list[Due]]:
@@ -177,11 +226,11 @@ def due_appointments_tomorrow(now: datetime.datetime) -> Iterator[list[Due]]:
     rows = (
         Appointment.objects.scheduled()
         .between(day_starts, day_ends)
-        .values_list("pk", "patient_id", "starts_at")
+        .values_list("pk", "patient_id", "starts_at", Value(False))
         .order_by()
     )
     moment = local_at(local.date(), EVE_AT)
-    for batch in _with_logins(rows):
+    for batch in _recipients(rows, part=access.MANAGE, now=now):
         yield [
             Due(
                 kind=Reminder.Kind.APPOINTMENT_EVE,
@@ -191,8 +240,9 @@ def due_appointments_tomorrow(now: datetime.datetime) -> Iterator[list[Due]]:
                 moment=moment,
                 useful_until=day_starts,  # before the appointment, and while "tomorrow" is true
                 event_at=starts_at,
+                represents=represents,
             )
-            for pk, patient_id, user_id, starts_at in batch
+            for pk, patient_id, user_id, starts_at, represents in batch
         ]
 
 
@@ -204,10 +254,10 @@ def due_appointments_soon(now: datetime.datetime) -> Iterator[list[Due]]:
     rows = (
         Appointment.objects.scheduled()
         .filter(starts_at__gt=now, starts_at__lte=now + SOON_BEFORE)
-        .values_list("pk", "patient_id", "starts_at")
+        .values_list("pk", "patient_id", "starts_at", Value(False))
         .order_by()
     )
-    for batch in _with_logins(rows):
+    for batch in _recipients(rows, part=access.MANAGE, now=now):
         yield [
             Due(
                 kind=Reminder.Kind.APPOINTMENT_SOON,
@@ -217,8 +267,9 @@ def due_appointments_soon(now: datetime.datetime) -> Iterator[list[Due]]:
                 moment=starts_at - SOON_BEFORE,
                 useful_until=starts_at,
                 event_at=starts_at,
+                represents=represents,
             )
-            for pk, patient_id, user_id, starts_at in batch
+            for pk, patient_id, user_id, starts_at, represents in batch
         ]
 
 
@@ -231,10 +282,10 @@ def due_renewals(now: datetime.datetime) -> Iterator[list[Due]]:
     today = now.astimezone(local_zone()).date()
     rows = (
         Prescription.objects.ending_between(today, today + datetime.timedelta(days=7))
-        .values_list("pk", "patient_id", "end_date")
+        .values_list("pk", "patient_id", "end_date", "confidential")
         .order_by()
     )
-    for batch in _with_logins(rows):
+    for batch in _recipients(rows, part=access.PRESCRIPTIONS, now=now):
         yield [
             Due(
                 kind=Reminder.Kind.RENEWAL,
@@ -243,9 +294,24 @@ def due_renewals(now: datetime.datetime) -> Iterator[list[Due]]:
                 subject_id=pk,
                 moment=local_at(end - RENEWAL_AHEAD),
                 useful_until=local_at(end + datetime.timedelta(days=1)),
+                represents=represents,
             )
-            for pk, patient_id, user_id, end in batch
+            for pk, patient_id, user_id, end, represents in batch
         ]
+
+
+def _confidential_reports(rows) -> Iterator[tuple]:
+    """``rows`` of (news id, patient id, time, lab report id), the report id replaced by
+    whether that report is confidential: one query per batch, by primary key (joining
+    the reports into the window's query made PostgreSQL read them all)."""
+    from records.models import LabReport
+
+    for batch in _batched(rows):
+        reports = {report_id for *_row, report_id in batch if report_id}
+        secret = set(
+            LabReport.objects.filter(pk__in=reports, confidential=True).values_list("pk", flat=True).order_by()
+        )
+        yield from ((pk, patient_id, at, report_id in secret) for pk, patient_id, at, report_id in batch)
 
 
 def due_unread_results(now: datetime.datetime) -> Iterator[list[Due]]:
@@ -255,10 +321,10 @@ def due_unread_results(now: datetime.datetime) -> Iterator[list[Due]]:
 
     rows = (
         News.objects.unseen_results_published_between(now - UNREAD_AFTER - UNREAD_LATE, now - UNREAD_AFTER)
-        .values_list("pk", "patient_id", "created_at")
+        .values_list("pk", "patient_id", "created_at", "lab_report_id")
         .order_by()
     )
-    for batch in _with_logins(rows):
+    for batch in _recipients(_confidential_reports(rows), part=access.RESULTS, now=now, own_first=True):
         yield [
             Due(
                 kind=Reminder.Kind.UNREAD_RESULTS,
@@ -267,15 +333,18 @@ def due_unread_results(now: datetime.datetime) -> Iterator[list[Due]]:
                 subject_id=pk,
                 moment=created + UNREAD_AFTER,
                 useful_until=created + UNREAD_AFTER + UNREAD_LATE,
+                represents=represents,
             )
-            for pk, patient_id, user_id, created in batch
+            for pk, patient_id, user_id, created, represents in batch
         ]
 
 
 def due_vaccinations(now: datetime.datetime) -> Iterator[list[Due]]:
     """Per dose of the calendar, the patients who reached its age within the last 30
     days (a birth-date range: indexed) and have no vaccination of its family recorded
-    from the age it counts from. One reminder on the day it is due, up to 30 days late."""
+    from the age it counts from. One reminder on the day it is due, up to 30 days late,
+    to the patient's login and their parents or legal representatives (a child often
+    has no login)."""
     from records.models import Vaccination
 
     today = now.astimezone(local_zone()).date()
@@ -285,23 +354,24 @@ def due_vaccinations(now: datetime.datetime) -> Iterator[list[Due]]:
         earliest = vaccines.add_months(today - datetime.timedelta(days=late_days), -(dose.years * 12 + dose.months))
         latest = vaccines.add_months(today, -(dose.years * 12 + dose.months))
         rows = (
-            Patient.objects.filter(birth_date__gte=earliest, birth_date__lte=latest, user__is_active=True)
-            .values_list("pk", "user_id", "birth_date")
+            Patient.objects.filter(birth_date__gte=earliest, birth_date__lte=latest)
+            .values_list("pk", "pk", "birth_date", Value(False))
             .order_by()
         )
-        for batch in _batched(rows):
+        for batch in _recipients(rows, part=access.PROFILE, now=now):
             candidates = {}
-            for pk, user_id, birth_date in batch:
+            for pk, _patient_id, user_id, birth_date, represents in batch:
                 due_on = dose.due_on(birth_date)
                 if today - datetime.timedelta(days=late_days) <= due_on <= today:
-                    candidates[pk] = (user_id, birth_date, due_on)
+                    candidates[pk, user_id] = (birth_date, due_on, represents)
             given = set()
+            born = {pk: birth_date for (pk, _user), (birth_date, _due, _rep) in candidates.items()}
             for patient_id, vaccine, date in (
-                Vaccination.objects.filter(patient_id__in=list(candidates), date__gte=dose.counts_from(earliest))
+                Vaccination.objects.filter(patient_id__in=list(born), date__gte=dose.counts_from(earliest))
                 .values_list("patient_id", "vaccine", "date")
                 .order_by()
             ):
-                if date >= dose.counts_from(candidates[patient_id][1]) and dose.given_by(vaccine):
+                if date >= dose.counts_from(born[patient_id]) and dose.given_by(vaccine):
                     given.add(patient_id)
             yield [
                 Due(
@@ -312,8 +382,9 @@ def due_vaccinations(now: datetime.datetime) -> Iterator[list[Due]]:
                     code=dose.code,
                     moment=local_at(due_on),
                     useful_until=local_at(due_on + VACCINATION_LATE),
+                    represents=represents,
                 )
-                for pk, (user_id, _birth, due_on) in candidates.items()
+                for (pk, user_id), (_birth, due_on, represents) in candidates.items()
                 if pk not in given
             ]
 
@@ -345,7 +416,8 @@ def record_reminders(dues: list[Due], *, now: datetime.datetime) -> int:
     disabled = _disabled(dues)
     rows = []
     for due in dues:
-        for channel in Reminder.Channel.values:
+        # A representative by email only: the in-app reminders show in one's own record.
+        for channel in [Reminder.Channel.EMAIL] if due.represents else Reminder.Channel.values:
             if (due.user_id, PREFERENCE_OF[due.kind], channel) in disabled:
                 continue
             if channel == Reminder.Channel.EMAIL:
@@ -464,11 +536,41 @@ CHECKS = {
 }
 
 
+def _represents(reminder: Reminder) -> bool:
+    """Whether ``reminder`` goes to someone other than the patient (a representative)."""
+    return not Patient.objects.filter(pk=reminder.patient_id, user_id=reminder.user_id).exists()
+
+
+def _recipient_still_told(reminder: Reminder, *, now: datetime.datetime) -> bool:
+    """For a representative: the representation still holds at ``now`` for the kind's
+    part, the item did not become confidential, and (results) the patient still has
+    no login of their own. The patient's own login: always."""
+    if not _represents(reminder):
+        return True
+    patient_id = reminder.patient_id
+    reached = access.representatives_reached([patient_id], PART_OF[reminder.kind], at=now)
+    if (patient_id, reminder.user_id) not in reached:
+        return False
+    if reminder.kind == Reminder.Kind.RENEWAL:
+        from records.models import Prescription
+
+        return Prescription.objects.filter(pk=reminder.subject_id, confidential=False).exists()
+    if reminder.kind == Reminder.Kind.UNREAD_RESULTS:
+        from records.models import News
+
+        return (
+            Patient.objects.filter(pk=patient_id, user__isnull=True).exists()
+            and not News.objects.filter(pk=reminder.subject_id, lab_report__confidential=True).exists()
+        )
+    return True
+
+
 def deliver_reminder(*, reminder_id: int, now: datetime.datetime | None = None) -> bool:
     """Send one reminder email, exactly once: the row is locked and only a pending, due
     row is sent. One no longer useful (or no longer wanted) is skipped; one that falls
     in quiet hours waits for 08:00. Returns True when an email went out."""
     from django.core.mail import send_mail
+    from django.urls import reverse
     from django.utils import translation
 
     from portal.accounts.services import wants_notice
@@ -485,20 +587,21 @@ def deliver_reminder(*, reminder_id: int, now: datetime.datetime | None = None) 
             return False
         user = reminder.user
         wanted = user.is_active and wants_notice(user=user, kind=PREFERENCE_OF[reminder.kind], channel="email")
-        if not wanted or not still_useful(reminder, now=now):
+        if not wanted or not still_useful(reminder, now=now) or not _recipient_still_told(reminder, now=now):
             reminder.status = Reminder.Status.SKIPPED
             reminder.save(update_fields=["status"])
             return False
         if reminder.kind != Reminder.Kind.APPOINTMENT_SOON and (
             Reminder.objects.filter(
                 user=user,
+                patient_id=reminder.patient_id,
                 kind=reminder.kind,
                 channel=Reminder.Channel.EMAIL,
                 status=Reminder.Status.SENT,
                 sent_at__gt=now - ONE_EMAIL_WITHIN,
             ).exists()
         ):
-            # The same sentence went to this login a few hours ago: it covers this one.
+            # The same sentence about the same record went to this login a few hours ago: it covers this one.
             reminder.status = Reminder.Status.SKIPPED
             reminder.save(update_fields=["status"])
             return False
@@ -509,11 +612,14 @@ def deliver_reminder(*, reminder_id: int, now: datetime.datetime | None = None) 
                 reminder.status = Reminder.Status.SKIPPED
             reminder.save(update_fields=["due_at", "status"])
             return False
+        texts = TEXT_FOR_REPRESENTATIVE if _represents(reminder) else TEXT_OF
+        # Appointments lead to the appointments page; the others to the home page.
+        page = reverse(PAGE_OF[reminder.kind]) if PAGE_OF[reminder.kind] == "agenda:mine" else "/my/"
         parts = []
         for language in ("fr", "en"):
             with translation.override(language):
-                text = str(TEXT_OF[reminder.kind])
-                parts.append((str(_("Reminder from Carnet")), f"{text}\n\n{settings.SITE_URL}/my/"))
+                text = str(texts[reminder.kind])
+                parts.append((str(_("Reminder from Carnet")), f"{text}\n\n{settings.SITE_URL}{page}"))
         subject = " / ".join(subject for subject, _body in parts)
         reminder.attempts += 1
         send_mail(subject, "\n\n---\n\n".join(body for _subject, body in parts) + "\n", None, [user.email])

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 from django.core import mail
+from django.urls import reverse
 
 from agenda.models import Appointment
 from reminders import services
@@ -57,6 +58,7 @@ def test_the_day_before_at_18_then_2_hours_before_each_once(patient, team):
     (email,) = emails()
     assert "Vous avez un rendez-vous demain – ouvrez Carnet" in email.body
     assert "You have an appointment tomorrow – open Carnet" in email.body
+    assert f"{reverse('agenda:mine')}\n" in email.body
     # Nothing of the appointment: not the place, the person, the instructions, the time.
     for secret in ("Lilas", "Martin", "jeûn", "10:00", "10 h", "Tilleuls"):
         assert secret not in email.body and secret not in email.subject
@@ -166,7 +168,10 @@ def test_the_home_page_says_tomorrow_until_midnight(client, login, patient, team
     scan(paris(2026, 11, 9, 18, 0))
     login(patient)
     with time_machine.travel(paris(2026, 11, 9, 23, 59), tick=False):
-        assert "Vous avez un rendez-vous demain" in client.get(reverse("patient_home")).content.decode()
+        page = client.get(reverse("patient_home")).content.decode()
+        assert "Vous avez un rendez-vous demain" in page
+        # It leads to the appointments page, not back to the home page.
+        assert f'<a href="{reverse("agenda:mine")}">Vous avez un rendez-vous demain' in page
     with time_machine.travel(paris(2026, 11, 10, 0, 1), tick=False):
         assert "Vous avez un rendez-vous demain" not in client.get(reverse("patient_home")).content.decode()
 
