@@ -33,14 +33,24 @@ def test_the_old_texts_are_read_as_working_days(text, days):
     assert migration.days_from_text(text) == days
 
 
-# (working days, French, English); None: the team stated nothing (the usual two days).
+# (working days, French, English)
 WORDING = [
     (0, "dans la journée", "the same day"),
     (1, "sous 1 jour ouvré", "within 1 working day"),
     (2, "sous 2 jours ouvrés", "within 2 working days"),
     (5, "sous 5 jours ouvrés", "within 5 working days"),
-    (None, "sous 2 jours ouvrés", "within 2 working days"),
 ]
+
+
+def test_a_team_that_stated_no_reply_time_promises_nothing(client, login, patient, clinician, team, conversation):
+    team.reply_days = None
+    team.save(update_fields=["reply_days"])
+    login(patient)
+    page = client.get(reverse("messaging:conversation", args=[conversation.pk])).content.decode()
+    assert "Délai de réponse" not in page and "jours ouvrés" not in page
+    login(clinician)
+    settings_page = client.get(reverse("careteams:team_settings", args=[team.pk])).content.decode()
+    assert "Non indiqué" in settings_page
 
 
 @pytest.mark.parametrize(("days", "french", "english"), WORDING)
