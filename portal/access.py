@@ -116,12 +116,22 @@ def records_of(user) -> list[Record]:
     return records
 
 
+def records_of_request(request) -> list[Record]:
+    """``records_of`` the request's user, looked up once per request (the page, the
+    switcher and the unread badge all ask)."""
+    cached = getattr(request, "_carnet_records", None)
+    if cached is None or cached[0] != request.user.pk:
+        cached = (request.user.pk, records_of(request.user))
+        request._carnet_records = cached
+    return cached[1]
+
+
 def current_record(request) -> Record:
     """The record the patient-side pages are about: the one chosen in the switcher (kept
     in the session), checked against the policy at every request; when that choice no
     longer holds (a representation ended or expired), the user's own record, else the
     first they represent. 404 for anyone acting for no record."""
-    records = records_of(request.user)
+    records = records_of_request(request)
     if not records:
         raise Http404
     chosen = request.session.get(CURRENT_RECORD_SESSION_KEY)

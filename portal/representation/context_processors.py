@@ -17,4 +17,7 @@ def records(request):
         except Http404:
             return None
 
-    return {"current_record": SimpleLazyObject(current), "records": SimpleLazyObject(lambda: access.records_of(user))}
+    return {
+        "current_record": SimpleLazyObject(current),
+        "records": SimpleLazyObject(lambda: access.records_of_request(request)),
+    }

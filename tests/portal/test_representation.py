@@ -484,3 +484,16 @@ def test_merging_two_records_of_a_child_keeps_one_open_representation_per_parent
         [parent.user.email, "jean@example.org"]
     )
     assert minor.representations.filter(ended_at__isnull=False).count() == 1  # the parent's second, ended
+
+
+def test_the_unread_badge_counts_the_record_one_is_in(client, login, parent, minor, team, clinician):
+    """One record per page: a message in the child's record does not show on the
+    parent's own pages, and does once they switch to the child's record."""
+    messaging.start_conversation(
+        author=clinician, patient=minor, team=team, subject="Vaccin", kind="question", body="Pouvez-vous passer ?"
+    )
+    login(parent)
+    badge = re.compile(r'<span class="badge">(\d+)<span class="visually-hidden"> message non lu')
+    assert not badge.search(client.get(reverse("patient_home")).content.decode())
+    switch(client, minor)
+    assert badge.search(client.get(reverse("patient_home")).content.decode()).group(1) == "1"
