@@ -36,7 +36,17 @@ class AppointmentForm(forms.ModelForm):
 
     class Meta:
         model = Appointment
-        fields = ["day", "time", "duration_minutes", "mode", "place", "video_url", "with_whom", "instructions"]
+        fields = [
+            "day",
+            "time",
+            "duration_minutes",
+            "mode",
+            "place",
+            "video_url",
+            "with_whom",
+            "instructions",
+            "confidential",
+        ]
         widgets = {
             "mode": forms.RadioSelect,
             "instructions": forms.Textarea(attrs={"rows": 4}),
@@ -47,9 +57,15 @@ class AppointmentForm(forms.ModelForm):
             "video_url": _("The https address the patient opens at the time of the teleconsultation."),
             "with_whom": _("e.g. Dr Martin, the nurse, the imaging desk."),
             "instructions": _("What to bring, whether to come fasting… The patient reads it."),
+            "confidential": _(
+                "The patient's parents or legal representatives will not see it, be told of it or be reminded of it "
+                "(a minor's confidential care)."
+            ),
         }
 
-    field_order = ["day", "time", "duration_minutes", "mode", "place", "video_url", "with_whom", "instructions"]
+    field_order = [
+        "day", "time", "duration_minutes", "mode", "place", "video_url", "with_whom", "instructions", "confidential",
+    ]  # fmt: skip
 
     def __init__(self, *args, teams=None, **kwargs):
         """``teams``: when booking, the clinician's teams the appointment may be made
@@ -94,7 +110,9 @@ class AppointmentForm(forms.ModelForm):
     def details(self) -> dict:
         """The cleaned fields the services take, beside ``starts_at`` and the duration."""
         data = self.cleaned_data
-        return {name: data[name] for name in ("mode", "place", "video_url", "with_whom", "instructions")}
+        return {
+            name: data[name] for name in ("mode", "place", "video_url", "with_whom", "instructions", "confidential")
+        }
 
 
 class CancelForm(forms.Form):

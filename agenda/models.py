@@ -52,6 +52,8 @@ class Appointment(models.Model):
     # Whom the patient sees: a clinician's name, "the nurse", "the radiology desk".
     with_whom = models.CharField(_("with whom"), max_length=200)
     instructions = models.TextField(_("instructions to prepare"), max_length=2_000, blank=True)
+    # Set by the care team: kept from the patient's representatives (a minor's secret care).
+    confidential = models.BooleanField(_("confidential from the representatives"), default=False)
     status = models.CharField(_("status"), max_length=12, choices=Status.choices, default=Status.SCHEDULED)
     sequence = models.PositiveIntegerField(default=0)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")

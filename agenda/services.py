@@ -45,16 +45,21 @@ def change_appointment(*, by, appointment: Appointment, starts_at, duration_minu
     appointment = Appointment.objects.select_for_update().get(pk=appointment.pk)
     if appointment.is_cancelled:
         raise ValidationError(_("This appointment has been cancelled."), code="cancelled")
+    marked = details.pop("confidential", appointment.confidential)
+    remarked = marked != appointment.confidential  # not news to the patient: no sequence, no notice
+    appointment.confidential = marked
     before = {name: getattr(appointment, name) for name in TOLD_FIELDS}
     for name, value in details.items():
         setattr(appointment, name, value)
     appointment.set_times(starts_at, duration_minutes)
     if {name: getattr(appointment, name) for name in TOLD_FIELDS} == before:
-        return False
+        if remarked:
+            appointment.save(update_fields=["confidential", "updated_at"])
+        return remarked
     appointment.full_clean()
     appointment.sequence += 1
     appointment.updated_at = timezone.now()
-    appointment.save(update_fields=[*TOLD_FIELDS, "ends_at", "sequence", "updated_at"])
+    appointment.save(update_fields=[*TOLD_FIELDS, "ends_at", "sequence", "updated_at", "confidential"])
     _tell_patient(appointment, News.Kind.APPOINTMENT_CHANGED)
     return True
 

@@ -49,6 +49,7 @@ MODEL_PART = {
     "Vaccination": (PROFILE, None),
     "Measurement": (PROFILE, None),
     "RecordEvent": (MANAGE, "prescription__confidential"),
+    "Appointment": (MANAGE, "confidential"),
 }
 
 SELF = "self"
@@ -377,8 +378,9 @@ def appointments_visible_to(user) -> QuerySet[Appointment]:
     their care teams booked, with patients they care for through that very team
     (an appointment with another team says too much: a psychiatry visit)."""
     if _is_active(user, User.Role.PATIENT):
-        # One's own, and those of the records one looks after (parents, legal representatives).
-        return Appointment.objects.filter(patient__in=patients_acted_for(user, MANAGE))
+        # One's own, and those of the records one looks after (parents, legal representatives),
+        # never one the care team made confidential from them.
+        return Appointment.objects.filter(_patient_rows(user, "Appointment"))
     if _is_active(user, User.Role.CLINICIAN):
         same_team_link = _active_links(user).filter(patient=OuterRef("patient"), team=OuterRef("team"))
         return Appointment.objects.filter(Exists(same_team_link), patient__in=patients_cared_for(user))

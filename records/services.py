@@ -565,7 +565,7 @@ def publish_news(*, patient, kind: str, document=None, lab_report=None, prescrip
     if item is not None:
         part, confidential = access.MODEL_PART[type(item).__name__][0], item.confidential
     else:  # an appointment: looking after the record
-        part, confidential = access.MANAGE, False
+        part, confidential = access.MANAGE, appointment.confidential
     for representative in access.representatives_told(patient, part, confidential=confidential):
         schedule_digest(user=representative)
     return news

@@ -226,7 +226,7 @@ def due_appointments_tomorrow(now: datetime.datetime) -> Iterator[list[Due]]:
     rows = (
         Appointment.objects.scheduled()
         .between(day_starts, day_ends)
-        .values_list("pk", "patient_id", "starts_at", Value(False))
+        .values_list("pk", "patient_id", "starts_at", "confidential")
         .order_by()
     )
     moment = local_at(local.date(), EVE_AT)
@@ -254,7 +254,7 @@ def due_appointments_soon(now: datetime.datetime) -> Iterator[list[Due]]:
     rows = (
         Appointment.objects.scheduled()
         .filter(starts_at__gt=now, starts_at__lte=now + SOON_BEFORE)
-        .values_list("pk", "patient_id", "starts_at", Value(False))
+        .values_list("pk", "patient_id", "starts_at", "confidential")
         .order_by()
     )
     for batch in _recipients(rows, part=access.MANAGE, now=now):
@@ -555,6 +555,10 @@ def _recipient_still_told(reminder: Reminder, *, now: datetime.datetime) -> bool
         from records.models import Prescription
 
         return Prescription.objects.filter(pk=reminder.subject_id, confidential=False).exists()
+    if reminder.kind in (Reminder.Kind.APPOINTMENT_EVE, Reminder.Kind.APPOINTMENT_SOON):
+        from agenda.models import Appointment
+
+        return Appointment.objects.filter(pk=reminder.subject_id, confidential=False).exists()
     if reminder.kind == Reminder.Kind.UNREAD_RESULTS:
         from records.models import News
 

@@ -87,3 +87,37 @@ def test_booking_tells_the_parent_and_not_the_helper(client, login, clinician, p
     assert Appointment.objects.count() == 2
     assert Digest.objects.filter(user=parent.user).exists()
     assert not Digest.objects.filter(user=helper).exists()
+
+
+def test_a_confidential_appointment_never_reaches_the_parents(client, login, clinician, parent, child, team):
+    """A minor's confidential care: the parent neither sees the appointment (page, .ics,
+    dashboard), nor is told of its booking, nor is reminded of it; the team sees it."""
+    import time_machine
+
+    from reminders import services as reminders
+    from reminders.models import Reminder
+
+    login(clinician)
+    day = TODAY + datetime.timedelta(days=9)
+    client.post(reverse("agenda:book", args=[child.pk]), booking(team, day.isoformat(), confidential="on"))
+    appointment = Appointment.objects.get()
+    assert appointment.confidential
+    assert not Digest.objects.filter(user=parent.user).exists()
+
+    login(parent)
+    switch(client, child)
+    assert f"appointment-{appointment.pk}" not in client.get(reverse("agenda:mine")).content.decode()
+    assert client.get(reverse("agenda:ics", args=[appointment.pk])).status_code == 404
+    assert "appointment-" not in client.get(reverse("patient_home")).content.decode()
+
+    eve = timezone.localtime(appointment.starts_at).replace(hour=19, minute=0) - datetime.timedelta(days=1)
+    with time_machine.travel(eve, tick=False):
+        reminders.scan_reminders(now=timezone.now())
+    assert not Reminder.objects.filter(user=parent.user).exists()
+
+    appointment.confidential = False  # lifted: the parent sees it again, and is reminded of it
+    appointment.save(update_fields=["confidential"])
+    assert f"appointment-{appointment.pk}" in client.get(reverse("agenda:mine")).content.decode()
+    with time_machine.travel(eve + datetime.timedelta(minutes=5), tick=False):
+        reminders.scan_reminders(now=timezone.now())
+    assert Reminder.objects.filter(user=parent.user).exists()
