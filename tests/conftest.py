@@ -6,6 +6,7 @@
 ``other_clinician`` belongs to ``other_team``, which cares for ``other_patient``.
 """
 
+import datetime
 import os
 import shutil
 import socket
@@ -154,6 +155,38 @@ def clinician(team):
 @pytest.fixture
 def other_clinician(other_team):
     return ClinicianFactory(first_name="Sophie", last_name="Lefèvre", teams=[other_team])
+
+
+@pytest.fixture
+def minor(team):
+    """Léa, 10, who has no login of her own (representation: a parent acts for her record)."""
+    from portal.accounts.models import Patient
+
+    today = datetime.date.today()
+    child = Patient.objects.create(
+        first_name="Léa",
+        last_name="Durand",
+        birth_date=today.replace(year=today.year - 10) - datetime.timedelta(days=3),
+    )
+    CareLinkFactory(patient=child, team=team)
+    return child
+
+
+@pytest.fixture
+def parent(minor):
+    """Marie, with her own record, holding parental authority over Léa."""
+    from portal.accounts.models import Representation
+
+    marie = PatientFactory(first_name="Marie", last_name="Durand", user__first_name="Marie", user__last_name="Durand")
+    Representation.objects.create(patient=minor, representative=marie.user, kind="parent", proof="birth_certificate")
+    return marie
+
+
+def switch(client, patient):
+    """Choose ``patient``'s record in the record switcher (representation)."""
+    from django.urls import reverse
+
+    return client.post(reverse("representation:switch"), {"record": patient.pk})
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
 """Appointments of a record one acts for: part of looking after it. A parent sees and
-manages their child's appointments (logged « pour Léa »); a trusted helper, whatever the
+manages their minor's appointments (logged « pour Léa »); a trusted helper, whatever the
 parts they were given, does not; booking tells the parent, never the helper."""
 
 import datetime
@@ -9,33 +9,16 @@ from django.urls import reverse
 from django.utils import timezone
 
 from agenda.models import Appointment
-from portal.accounts.models import Patient, Representation
+from portal.accounts.models import Representation
 from portal.audit.models import AccessLog
 from records.models import Digest
 from tests.agenda.test_appointments import booking
-from tests.factories import AppointmentFactory, CareLinkFactory, PatientFactory, UserFactory
+from tests.conftest import switch
+from tests.factories import AppointmentFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
 TODAY = datetime.date.today()
-
-
-@pytest.fixture
-def child(team):
-    child = Patient.objects.create(
-        first_name="Léa",
-        last_name="Durand",
-        birth_date=TODAY.replace(year=TODAY.year - 10) - datetime.timedelta(days=3),
-    )
-    CareLinkFactory(patient=child, team=team)
-    return child
-
-
-@pytest.fixture
-def parent(child):
-    marie = PatientFactory(first_name="Marie", last_name="Durand", user__first_name="Marie", user__last_name="Durand")
-    Representation.objects.create(patient=child, representative=marie.user, kind="parent", proof="birth_certificate")
-    return marie
 
 
 @pytest.fixture
@@ -48,22 +31,18 @@ def helper(patient):
     return paul
 
 
-def switch(client, patient):
-    return client.post(reverse("representation:switch"), {"record": patient.pk})
-
-
-def test_a_parent_sees_and_downloads_the_childs_appointment_and_it_is_logged(client, login, parent, child, team):
-    appointment = AppointmentFactory(patient=child, team=team)
+def test_a_parent_sees_and_downloads_the_childs_appointment_and_it_is_logged(client, login, parent, minor, team):
+    appointment = AppointmentFactory(patient=minor, team=team)
     login(parent)
-    switch(client, child)
+    switch(client, minor)
 
     page = client.get(reverse("agenda:mine"))
     assert page.status_code == 200 and f"appointment-{appointment.pk}" in page.content.decode()
     assert client.get(reverse("agenda:ics", args=[appointment.pk])).status_code == 200
-    actions = set(AccessLog.objects.filter(patient=child, actor=parent.user).values_list("action", "actor_role"))
+    actions = set(AccessLog.objects.filter(patient=minor, actor=parent.user).values_list("action", "actor_role"))
     assert actions == {("view_appointments", "parent")}
 
-    switch(client, parent)  # back in her own record: the child's appointment is not on this page
+    switch(client, parent)  # back in her own record: the minor's appointment is not on this page
     assert client.get(reverse("agenda:ics", args=[appointment.pk])).status_code == 404
 
 
@@ -78,9 +57,9 @@ def test_a_helper_is_not_given_the_appointments(client, login, helper, patient, 
     assert Appointment.objects.get(pk=appointment.pk).status == Appointment.Status.SCHEDULED
 
 
-def test_booking_tells_the_parent_and_not_the_helper(client, login, clinician, parent, child, helper, patient, team):
+def test_booking_tells_the_parent_and_not_the_helper(client, login, clinician, parent, minor, helper, patient, team):
     login(clinician)
-    for who in (child, patient):
+    for who in (minor, patient):
         client.post(
             reverse("agenda:book", args=[who.pk]), booking(team, (TODAY + datetime.timedelta(days=9)).isoformat())
         )
@@ -89,7 +68,7 @@ def test_booking_tells_the_parent_and_not_the_helper(client, login, clinician, p
     assert not Digest.objects.filter(user=helper).exists()
 
 
-def test_a_confidential_appointment_never_reaches_the_parents(client, login, clinician, parent, child, team):
+def test_a_confidential_appointment_never_reaches_the_parents(client, login, clinician, parent, minor, team):
     """A minor's confidential care: the parent neither sees the appointment (page, .ics,
     dashboard), nor is told of its booking, nor is reminded of it; the team sees it."""
     import time_machine
@@ -99,13 +78,13 @@ def test_a_confidential_appointment_never_reaches_the_parents(client, login, cli
 
     login(clinician)
     day = TODAY + datetime.timedelta(days=9)
-    client.post(reverse("agenda:book", args=[child.pk]), booking(team, day.isoformat(), confidential="on"))
+    client.post(reverse("agenda:book", args=[minor.pk]), booking(team, day.isoformat(), confidential="on"))
     appointment = Appointment.objects.get()
     assert appointment.confidential
     assert not Digest.objects.filter(user=parent.user).exists()
 
     login(parent)
-    switch(client, child)
+    switch(client, minor)
     assert f"appointment-{appointment.pk}" not in client.get(reverse("agenda:mine")).content.decode()
     assert client.get(reverse("agenda:ics", args=[appointment.pk])).status_code == 404
     assert "appointment-" not in client.get(reverse("patient_home")).content.decode()

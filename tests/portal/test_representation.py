@@ -22,32 +22,13 @@ from portal.representation import services as representation
 from portal.support.models import SupportAction
 from records import services as records
 from records.models import Digest, Observation
-from tests.factories import CareLinkFactory, PatientFactory, UserFactory
+from tests.conftest import switch
+from tests.factories import PatientFactory, UserFactory
 from tests.records.conftest import PNG
 
 pytestmark = pytest.mark.django_db
 
 TODAY = datetime.date.today()
-
-
-@pytest.fixture
-def minor(team):
-    """Léa, 10, who has no login of her own."""
-    child = Patient.objects.create(
-        first_name="Léa",
-        last_name="Durand",
-        birth_date=TODAY.replace(year=TODAY.year - 10) - datetime.timedelta(days=3),
-    )
-    CareLinkFactory(patient=child, team=team)
-    return child
-
-
-@pytest.fixture
-def parent(minor):
-    """Marie, with her own record, holding parental authority over Léa."""
-    marie = PatientFactory(first_name="Marie", last_name="Durand", user__first_name="Marie", user__last_name="Durand")
-    Representation.objects.create(patient=minor, representative=marie.user, kind="parent", proof="birth_certificate")
-    return marie
 
 
 @pytest.fixture
@@ -66,10 +47,6 @@ def publish(clinician, patient, team, title, *, confidential=False):
         author=clinician, patient=patient, team=team, title=title, category="report", confidential=confidential,
         upload=SimpleUploadedFile("cr.png", PNG, content_type="image/png"), care_date=TODAY,
     )  # fmt: skip
-
-
-def switch(client, patient):
-    return client.post(reverse("representation:switch"), {"record": patient.pk})
 
 
 def test_a_parent_switches_between_records_and_every_page_says_whose(client, login, parent, minor):
