@@ -247,18 +247,12 @@ def device_name(device: dict) -> str:
     return browser or system or str(_("Unknown device"))
 
 
-def _named(session) -> bool:
-    """Whether ``session``'s row already names the device of its current user-agent."""
-    device = session.data.get(DEVICE_KEY)
-    return device is not None and device.get("ua") == hashlib.sha256(session.user_agent.encode()).hexdigest()[:16]
-
-
 def name_session_device(session) -> None:
     """Parse the session's user-agent into its device, once: kept in the row's data with
     a short hash of the user-agent it came from (a new browser string is parsed again)."""
-    if not _named(session):
-        device = {**_device_of(session.user_agent), "ua": hashlib.sha256(session.user_agent.encode()).hexdigest()[:16]}
-        session.data = {**session.data, DEVICE_KEY: device}
+    ua = hashlib.sha256(session.user_agent.encode()).hexdigest()[:16]
+    if session.data.get(DEVICE_KEY, {}).get("ua") != ua:
+        session.data = {**session.data, DEVICE_KEY: {**_device_of(session.user_agent), "ua": ua}}
         session.save(update_fields=["data"])
 
 
