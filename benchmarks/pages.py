@@ -2,11 +2,14 @@
 conversations in the team inbox, a patient with 300 conversations."""
 
 import datetime
+import os
 
-from django.test import Client, RequestFactory, override_settings
+from django.db import connection
+from django.test import override_settings
 from django.urls import reverse
 
-from benchmarks.harness import against_floor, analyze, check_ok, load_average, measure, report, signed_in_client
+from benchmarks import server
+from benchmarks.harness import analyze, check_ok, load_average, measure, signed_in_client
 from messaging.models import Conversation, Message
 from portal.accounts.models import Patient, User
 from portal.careteams.models import CareLink, CareTeam, Membership
@@ -87,65 +90,58 @@ def run():
     deep = Document.objects.order_by("-care_date", "-pk")[300 * 25]  # the edge of the 300th page
     as_clinician, as_patient = signed_in_client(clinician), signed_in_client(owner)
     rows = [
-        (
-            "clinician: patient list, page 1 of 2,000 patients",
-            lambda: as_clinician.get(reverse("careteams:patient_list")),
-        ),
-        ("clinician: patient list, page 40", lambda: as_clinician.get(reverse("careteams:patient_list"), {"page": 40})),
-        ("clinician: team inbox, 2,000 conversations", lambda: as_clinician.get(reverse("messaging:team_inbox"))),
+        ("patient: a page with the layout only (help)", as_patient, reverse("help")),
+        ("clinician: patient list, page 1 of 2,000 patients", as_clinician, reverse("careteams:patient_list")),
+        ("clinician: patient list, page 40", as_clinician, reverse("careteams:patient_list") + "?page=40"),
+        ("clinician: team inbox, 2,000 conversations", as_clinician, reverse("messaging:team_inbox")),
         (
             "clinician: team inbox, unassigned & open",
-            lambda: as_clinician.get(reverse("messaging:team_inbox"), {"assigned": "none", "status": "open"}),
+            as_clinician,
+            reverse("messaging:team_inbox") + "?assigned=none&status=open",
         ),
-        ("patient: inbox, 300 conversations", lambda: as_patient.get(reverse("messaging:inbox"))),
-        (
-            "patient: a conversation of 20 messages",
-            lambda: as_patient.get(reverse("messaging:conversation", args=[thread.pk])),
-        ),
-        ("patient: dashboard", lambda: as_patient.get(reverse("patient_home"))),
-        ("patient: documents, page 1 of 10,000", lambda: as_patient.get(reverse("records:documents"))),
-        (
-            "patient: documents, 300 pages older",
-            lambda: as_patient.get(reverse("records:documents"), {"older": deep.pk}),
-        ),
-        ("patient: lab results, page 1 of 2,000 reports", lambda: as_patient.get(reverse("records:results"))),
+        ("patient: inbox, 300 conversations", as_patient, reverse("messaging:inbox")),
+        ("patient: a conversation of 20 messages", as_patient, reverse("messaging:conversation", args=[thread.pk])),
+        ("patient: dashboard", as_patient, reverse("patient_home")),
+        ("patient: documents, page 1 of 10,000", as_patient, reverse("records:documents")),
+        ("patient: documents, 300 pages older", as_patient, reverse("records:documents") + f"?older={deep.pk}"),
+        ("patient: lab results, page 1 of 2,000 reports", as_patient, reverse("records:results")),
         (
             "patient: one test's history (2,000 values)",
-            lambda: as_patient.get(reverse("records:observation_history", args=[first_observation.pk])),
+            as_patient,
+            reverse("records:observation_history", args=[first_observation.pk]),
         ),
         (
             "clinician: the patient's record page",
-            lambda: as_clinician.get(reverse("careteams:patient_detail", args=[first_observation.patient_id])),
+            as_clinician,
+            reverse("careteams:patient_detail", args=[first_observation.patient_id]),
         ),
     ]
+    # PAGES=inbox,documents measures only the rows whose name holds one of those words.
+    wanted = [word for word in os.environ.get("PAGES", "").split(",") if word]
+    rows = [row for row in rows if not wanted or any(word in row[0] for word in wanted)]
     with override_settings(ROOT_URLCONF="benchmarks.urls"):
-        from benchmarks.urls import floor
-
-        bare = RequestFactory().get("/bench/floor/")
-        floor_a = lambda: floor(bare)  # noqa: E731 - one query, tiny template, no middleware
-        floor_b = check_ok(lambda: as_patient.get("/bench/floor/"))  # the same view, signed in, every middleware
-        print(f"\n{load_average()} (before)")
-        signed_in = against_floor(floor_b, floor_a)
+        # Queries, counted in this process (the same code the servers run).
+        queries = {name: measure(check_ok(lambda c=c, u=url: c.get(u)), repeat=1, warmup=1)["queries"]
+                   for name, c, url in rows}  # fmt: skip
+        floor_queries = measure(check_ok(lambda: as_patient.get("/bench/floor/")), repeat=1, warmup=1)["queries"]
+    print(f"\n{load_average()} (before)")
+    with server.servers() as (site, bare):
+        floor_a = server.Target(bare, "/bench/floor/")
+        floor_b = server.Target(site, "/bench/floor/", server.cookie_of(as_patient))
+        b_ms, a_ms, b_ratio = server.against(floor_b, floor_a)
         print(
-            f"floor (a) {signed_in['floor_cpu_ms']:.2f} ms CPU; floor (b), signed in: {signed_in['cpu_ms']:.2f} ms, "
-            f"{signed_in['ratio']:.2f}x floor (a) (goal <= 2x); {measure(floor_b)['queries']} queries"
+            f"gunicorn, 2 sync workers, DEBUG=0: floor (a), no middleware: {a_ms:.2f} ms CPU (app + database); "
+            f"floor (b), the same view signed in: {b_ms:.2f} ms, {b_ratio:.2f}x floor (a) (goal <= 2x), "
+            f"{floor_queries} queries (goal <= 5)"
         )
-        # Floor (a) above is the bare view, called without any request handling. The
-        # outside run's floor (a) went through a server; the nearest here is the same
-        # client request with no middleware at all, which separates what the request
-        # handling costs from what the middleware (session, user, second factor) costs.
-        # (A test client loads its middleware on its first request and keeps it.)
-        bare_client = Client()
-        with override_settings(MIDDLEWARE=[]):
-            floor_a_handled = check_ok(lambda: bare_client.get("/bench/floor/"))
-            floor_a_handled()
-        handled = against_floor(floor_a_handled, floor_a)
-        against_handled = against_floor(floor_b, floor_a_handled)
-        print(
-            f"floor (a'), the request handled with no middleware: {handled['cpu_ms']:.2f} ms CPU "
-            f"({handled['ratio']:.2f}x floor (a)); floor (b) is {against_handled['ratio']:.2f}x floor (a')"
-        )
-        report(
-            "Pages", [(name, {**measure(check_ok(fn)), **against_floor(check_ok(fn), floor_b)}) for name, fn in rows]
-        )
-        print(f"{load_average()} (after); ratio = CPU per request (app + database) / floor (b), goal <= 2x")
+        print(f"\n## Pages  ({connection.vendor}, {os.cpu_count()} cores)")
+        print(f"{'what':<52} {'queries':>7} {'CPU ms':>7} {'x floor (b)':>11} {'p50 ms':>7} {'p99 ms':>7}")
+        for name, client, url in rows:
+            page = server.Target(site, url, server.cookie_of(client))
+            page_ms, _, ratio = server.against(page, floor_b)
+            p50, p99 = server.percentile_under_load(page)
+            print(f"{name:<52} {queries[name]:>7} {page_ms:>7.2f} {ratio:>11.2f} {p50:>7.1f} {p99:>7.1f}")
+    print(
+        f"{load_average()} (after). CPU = web workers + database backends per request, from /proc; "
+        "x floor (b) goal <= 2; p50/p99 wall time at 8 connections at once, goal p99 < 100 ms on a quiet machine"
+    )
