@@ -13,6 +13,7 @@ from benchmarks.harness import throwaway_database  # noqa: E402
 
 BENCHMARKS = {
     "pages": pages.run,
+    "floors": pages.run_floors,
     "exports": exports.run,
     "support": support.run,
     "careteams": careteams.run,

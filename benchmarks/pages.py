@@ -78,6 +78,30 @@ def seed_records(patient, clinician, team, documents=10_000, reports=2_000):
     )  # fmt: skip
 
 
+def floors(client):
+    """Floor (a) and floor (b) through the servers, with the queries of floor (b)."""
+    with override_settings(ROOT_URLCONF="benchmarks.urls"):
+        floor_queries = measure(check_ok(lambda: client.get("/bench/floor/")), repeat=1, warmup=1)["queries"]
+    with server.servers() as (site, bare):
+        floor_a = server.Target(bare, "/bench/floor/")
+        floor_b = server.Target(site, "/bench/floor/", server.cookie_of(client))
+        b_ms, a_ms, b_ratio = server.against(floor_b, floor_a)
+    print(
+        f"gunicorn, 2 sync workers, DEBUG=0: floor (a), no middleware: {a_ms:.2f} ms CPU (app + database); "
+        f"floor (b), the same view signed in: {b_ms:.2f} ms, {b_ratio:.2f}x floor (a) (goal <= 2x), "
+        f"{floor_queries} queries (goal <= 5)"
+    )
+
+
+def run_floors():
+    """Only the two floors (quick): what signing in costs every request."""
+    owner = User.objects.create_user("bench.patient@example.org", "bench-password-123", role="patient")
+    Patient.objects.create(first_name="Prénom", last_name="Nom", birth_date="1980-01-01", user=owner)
+    print(f"\n{load_average()} (before)")
+    floors(signed_in_client(owner))
+    print(f"{load_average()} (after)")
+
+
 def run():
     clinician, owner = seed()
     thread = Conversation.objects.create(

@@ -1,7 +1,7 @@
 from django.http import Http404
 from django.utils.functional import SimpleLazyObject
 
-from messaging.models import ReadState
+from messaging.models import Conversation, ReadState
 from portal import access
 
 
@@ -13,15 +13,13 @@ def unread_messages(request):
         return {}
 
     def count():
-        conversations = access.conversations_for(user)
         if user.is_patient:  # one record per page: the badge counts the record one is in
             try:
-                record = access.current_record(request)
-            except Http404:
+                conversations = access.rows_in_record(access.current_record(request), Conversation)
+            except Http404:  # no record, or not its messages
                 return 0
-            if not record.may(access.MESSAGES):
-                return 0
-            conversations = conversations.filter(patient=record.patient)
+        else:
+            conversations = access.conversations_for(user)
         return ReadState.objects.unread_total(user, conversations)
 
     return {"unread_messages": SimpleLazyObject(count)}

@@ -158,6 +158,21 @@ def record_for(request, part) -> Record:
     return current_record(request).require(part)
 
 
+def rows_in_record(record, model) -> QuerySet:
+    """The rows of the record model ``model`` in ``record`` (the one a patient-side user
+    is in, from ``current_record``, checked at every request): all of one's own record;
+    for a representative, those of a part they act on, never a confidential one; 404
+    outside their parts. The same rows as the user's ``*_for`` / ``*_visible_to`` set
+    narrowed to the record (tests/portal/test_rows_in_record.py holds them equal), in
+    a query that names the record instead of every record the user acts for."""
+    part, confidential = MODEL_PART[model.__name__]
+    record.require(part)
+    rows = model.objects.filter(patient=record.patient)
+    if confidential and not record.is_own:
+        rows = rows.filter(**{confidential: False})
+    return rows
+
+
 def check_in_record(request, patient, part) -> None:
     """For a page about one item found by its id: when a patient-side user reads it, it
     must belong to the record they are in (one record per page), in a part they may act

@@ -8,10 +8,12 @@ register = template.Library()
 
 
 def _forms_in(value):
-    if isinstance(value, BaseForm):
+    # By type, not isinstance: isinstance would evaluate every lazy value of the context
+    # (the unread badge, the records) even on a page that never shows it.
+    if issubclass(type(value), BaseForm):
         yield value
-    elif isinstance(value, dict):  # e.g. the profile's {"allergy": form, ...}
-        yield from (item for item in value.values() if isinstance(item, BaseForm))
+    elif type(value) is dict:  # e.g. the profile's {"allergy": form, ...}
+        yield from (item for item in value.values() if issubclass(type(item), BaseForm))
 
 
 @register.simple_tag(takes_context=True)

@@ -273,3 +273,41 @@ def test_a_helper_can_never_export(universe):
 def test_the_oracle_covers_each_combination_once(universe):
     assert len(universe["people"]) == 3 * 16 * 3
     assert timezone.is_aware(T0)
+
+
+ALL_MODELS = {**MODELS, "Conversation": Conversation, "Allergy": Allergy}
+
+
+@pytest.mark.parametrize("clock", CLOCKS)
+def test_rows_in_the_record_one_is_in_are_the_policys_rows(universe, clock):
+    """``access.rows_in_record`` (the record one is in, one simple query) answers what the
+    user-wide policy answers narrowed to that record, for every login of the table, and
+    404s outside the parts a representative acts on; the holder sees all of their own."""
+    from django.http import Http404
+
+    now = CLOCKS[clock]
+    _minor, adult, _nobody = universe["patients"]
+    adult.user = User.objects.create_user("paul@example.org", None, first_name="Paul", last_name="Martin")
+    adult.save()
+    holder = (adult.user, "self", frozenset(PARTS), "open", adult)
+    checked = 0
+    with time_machine.travel(now, tick=False):
+        for user, kind, scope, expiry, _patient in [*universe["people"], holder]:
+            for record in access.records_of(user):
+                for name, model in ALL_MODELS.items():
+                    part, _confidential = access.MODEL_PART[name]
+                    if not record.may(part):
+                        with pytest.raises(Http404):
+                            access.rows_in_record(record, model)
+                        continue
+                    expected = _visible(user, name) & set(
+                        model.objects.filter(patient=record.patient).values_list("pk", flat=True)
+                    )
+                    assert set(access.rows_in_record(record, model).values_list("pk", flat=True)) == expected, (
+                        kind, sorted(scope), expiry, clock, name,
+                    )  # fmt: skip
+                    checked += 1
+    own_rows = set(access.rows_in_record(access.records_of(adult.user)[0], Document).values_list("pk", flat=True))
+    assert own_rows == set(Document.objects.filter(patient=adult).values_list("pk", flat=True))
+    assert len(own_rows) == 2  # the confidential one included: it is the holder's own
+    assert checked > 100
