@@ -50,7 +50,13 @@ MODEL_PART = {
     "Measurement": (PROFILE, None),
     "RecordEvent": (MANAGE, "prescription__confidential"),
     "Appointment": (MANAGE, "confidential"),
+    "AccessLog": (HISTORY, None),
+    "AccessReport": (HISTORY, None),
 }
+
+# Rows a record merged into another keeps (append-only history, see accounts.merge):
+# its holder still sees them, in the record it was merged into.
+KEPT_ON_MERGED = frozenset({"RecordEvent", "AccessLog", "AccessReport"})
 
 SELF = "self"
 CURRENT_RECORD_SESSION_KEY = "current_record"
@@ -167,6 +173,8 @@ def rows_in_record(record, model) -> QuerySet:
     a query that names the record instead of every record the user acts for."""
     part, confidential = MODEL_PART[model.__name__]
     record.require(part)
+    if record.is_own and model.__name__ in KEPT_ON_MERGED:  # a duplicate merged into it keeps these
+        return model.objects.filter(Q(patient=record.patient) | Q(patient__merged_into=record.patient))
     rows = model.objects.filter(patient=record.patient)
     if confidential and not record.is_own:
         rows = rows.filter(**{confidential: False})

@@ -15,7 +15,6 @@ from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST, require_safe
 
 from portal import access
-from portal.accounts import merge
 from portal.accounts.models import User
 from portal.audit import services as audit
 from portal.audit.models import AccessLog, AccessReport
@@ -309,11 +308,12 @@ def block_clinician(request, user_pk):
 def access_history(request):
     """Every read of the patient's record by someone else, newest first: for the
     record's holder only."""
-    patient = access.record_for(request, access.HISTORY).patient
-    records = merge.record_ids(patient)  # a duplicate merged into this record keeps its history
-    logs = AccessLog.objects.filter(patient__in=records).select_related("actor", "team", "report")
+    record = access.record_for(request, access.HISTORY)
+    patient = record.patient
+    # (a duplicate merged into this record keeps its access history: shown here)
+    logs = access.rows_in_record(record, AccessLog).select_related("actor", "team", "report")
     page = keyset_page(logs, request.GET, field="at", size=PAGE_SIZE)
-    reports = AccessReport.objects.filter(patient__in=records).select_related("access_log__actor", "access_log__team")
+    reports = access.rows_in_record(record, AccessReport).select_related("access_log__actor", "access_log__team")
     context = {
         "patient": patient,
         "page": page,
@@ -808,10 +808,9 @@ def record_history(request):
     """Every correction of the patient's record by a care team, newest first."""
     record = access.record_for(request, access.MANAGE)
     patient = record.patient
-    if record.is_own:  # a duplicate merged into this record keeps its history (append-only), shown here
-        events = RecordEvent.objects.filter(patient__in=merge.record_ids(patient))
-    else:  # a representative: what the policy lets them see (never about a confidential item)
-        events = access.items_visible_to(request.user, RecordEvent).filter(patient=patient)
+    # A duplicate merged into one's own record keeps its history (append-only), shown here;
+    # a representative sees what the policy lets them (never about a confidential item).
+    events = access.rows_in_record(record, RecordEvent)
     page = keyset_page(events.select_related("actor", "team"), request.GET, field="at", size=PAGE_SIZE)
     return access.render_record(
         request, "records/record_history.html", {"page": page}, patient=patient, action=AccessLog.Action.VIEW_RECORD
