@@ -78,19 +78,20 @@ def seed_records(patient, clinician, team, documents=10_000, reports=2_000):
     )  # fmt: skip
 
 
-def floors(client):
-    """Floor (a) and floor (b) through the servers, with the queries of floor (b)."""
+def floors(client, site, bare):
+    """Floor (a) and floor (b) through the servers, printed with the queries of floor (b);
+    returns floor (b), what the pages are compared with."""
     with override_settings(ROOT_URLCONF="benchmarks.urls"):
         floor_queries = measure(check_ok(lambda: client.get("/bench/floor/")), repeat=1, warmup=1)["queries"]
-    with server.servers() as (site, bare):
-        floor_a = server.Target(bare, "/bench/floor/")
-        floor_b = server.Target(site, "/bench/floor/", server.cookie_of(client))
-        b_ms, a_ms, b_ratio = server.against(floor_b, floor_a)
+    floor_a = server.Target(bare, "/bench/floor/")
+    floor_b = server.Target(site, "/bench/floor/", server.cookie_of(client))
+    b_ms, a_ms, b_ratio = server.against(floor_b, floor_a)
     print(
         f"gunicorn, 2 sync workers, DEBUG=0: floor (a), no middleware: {a_ms:.2f} ms CPU (app + database); "
         f"floor (b), the same view signed in: {b_ms:.2f} ms, {b_ratio:.2f}x floor (a) (goal <= 2x), "
         f"{floor_queries} queries (goal <= 5)"
     )
+    return floor_b
 
 
 def run_floors():
@@ -98,7 +99,8 @@ def run_floors():
     owner = User.objects.create_user("bench.patient@example.org", "bench-password-123", role="patient")
     Patient.objects.create(first_name="Prénom", last_name="Nom", birth_date="1980-01-01", user=owner)
     print(f"\n{load_average()} (before)")
-    floors(signed_in_client(owner))
+    with server.servers() as (site, bare):
+        floors(signed_in_client(owner), site, bare)
     print(f"{load_average()} (after)")
 
 
@@ -147,17 +149,9 @@ def run():
         # Queries, counted in this process (the same code the servers run).
         queries = {name: measure(check_ok(lambda c=c, u=url: c.get(u)), repeat=1, warmup=1)["queries"]
                    for name, c, url in rows}  # fmt: skip
-        floor_queries = measure(check_ok(lambda: as_patient.get("/bench/floor/")), repeat=1, warmup=1)["queries"]
     print(f"\n{load_average()} (before)")
     with server.servers() as (site, bare):
-        floor_a = server.Target(bare, "/bench/floor/")
-        floor_b = server.Target(site, "/bench/floor/", server.cookie_of(as_patient))
-        b_ms, a_ms, b_ratio = server.against(floor_b, floor_a)
-        print(
-            f"gunicorn, 2 sync workers, DEBUG=0: floor (a), no middleware: {a_ms:.2f} ms CPU (app + database); "
-            f"floor (b), the same view signed in: {b_ms:.2f} ms, {b_ratio:.2f}x floor (a) (goal <= 2x), "
-            f"{floor_queries} queries (goal <= 5)"
-        )
+        floor_b = floors(as_patient, site, bare)
         print(f"\n## Pages  ({connection.vendor}, {os.cpu_count()} cores)")
         print(f"{'what':<52} {'queries':>7} {'CPU ms':>7} {'x floor (b)':>11} {'p50 ms':>7} {'p99 ms':>7}")
         for name, client, url in rows:

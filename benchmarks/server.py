@@ -153,13 +153,21 @@ class Target:
         return (_cpu_seconds(pids) - before) * 1000 / requests
 
 
-def against(page, floor, *, rounds=5, requests=40):
+def _requests_for(target, budget_ms=400):
+    """How many requests make a round of about ``budget_ms`` of CPU: /proc counts in clock
+    ticks (10 ms), so a round must be long enough to be read to a few percent."""
+    per_request = max(target.cpu_ms(10), 0.5)
+    return max(20, min(400, round(budget_ms / per_request)))
+
+
+def against(page, floor, *, rounds=5):
     """Page and floor alternated, ``rounds`` times: median CPU per request of each."""
     page(), floor()
+    page_requests, floor_requests = _requests_for(page), _requests_for(floor)
     pages, floors = [], []
     for _ in range(rounds):
-        floors.append(floor.cpu_ms(requests))
-        pages.append(page.cpu_ms(requests))
+        floors.append(floor.cpu_ms(floor_requests))
+        pages.append(page.cpu_ms(page_requests))
     page_ms, floor_ms = statistics.median(pages), statistics.median(floors)
     return page_ms, floor_ms, (page_ms / floor_ms if floor_ms else 0.0)
 
