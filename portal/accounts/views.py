@@ -278,10 +278,7 @@ def _notice_rows(user):
 @require_GET
 def security(request):
     """The account page: password, second factors, backup codes, sessions, recent security events."""
-    from allauth.usersessions.models import UserSession
-
-    sessions = sorted(UserSession.objects.purge_and_list(request.user), key=lambda s: s.last_seen_at, reverse=True)
-    sessions = services.name_session_devices(sessions)
+    sessions = services.name_session_devices(services.signed_in_sessions(user=request.user))
     devices = services.second_factor_devices(user=request.user)
     passkeys = [d for d in devices if isinstance(d, WebAuthnCredential)]
     others = [d for d in devices if not isinstance(d, WebAuthnCredential)]

@@ -278,3 +278,47 @@ def test_allauth_pages_lay_out_their_fields_and_errors_as_ours(client, login, pa
     assert "Ce n’est pas votre mot de passe actuel." in html
     assert 'id="id_oldpassword_error"' in html and '<span class="required" aria-hidden="true">*</span>' in html
     assert "<p><label" not in client.get(reverse("account_reauthenticate")).content.decode()
+
+
+def test_the_sessions_list_costs_the_same_whatever_the_number_of_sessions(client, login, patient):
+    """Three queries for the list, not three per session (allauth's purge_and_list)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    login(patient)
+
+    def queries():
+        client.get(reverse("accounts:security"))  # names the new sessions once
+        with CaptureQueriesContext(connection) as ctx:
+            assert client.get(reverse("accounts:security")).status_code == 200
+        return len(ctx)
+
+    for _ in range(2):
+        login(patient, on=Client()).get("/my/")  # the request notes the session (allauth's row)
+    few = queries()
+    for _ in range(10):
+        login(patient, on=Client()).get("/my/")
+    assert UserSession.objects.filter(user=patient.user).count() == 13
+    assert queries() == few
+
+
+def test_sessions_voided_expired_or_ended_are_not_listed_and_their_rows_go(client, login, patient):
+    from django.contrib.sessions.models import Session
+    from django.utils import timezone
+
+    from portal.accounts.services import signed_in_sessions
+
+    login(patient).get("/my/")
+    expired, voided, kept = Client(), Client(), Client()
+    for other in (expired, voided, kept):
+        login(patient, on=other).get("/my/")
+    assert UserSession.objects.filter(user=patient.user).count() == 4
+    Session.objects.filter(session_key=expired.session.session_key).update(expire_date=timezone.now())
+    session = voided.session
+    session["_auth_user_hash"] = "not-the-current-hash"  # as after a password change elsewhere
+    session.save()
+    listed = {s.session_key for s in signed_in_sessions(user=patient.user)}
+    assert listed == {client.session.session_key, kept.session.session_key}
+    assert set(UserSession.objects.filter(user=patient.user).values_list("session_key", flat=True)) == listed
+    page = client.get(reverse("accounts:security")).content.decode()
+    assert page.count('<td data-label="Appareil">') == 2
