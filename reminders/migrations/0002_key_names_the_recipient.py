@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.RunSQL(
-            "UPDATE reminders_reminder SET key = key || ':' || user_id::text",
+            "UPDATE reminders_reminder SET key = key || ':' || CAST(user_id AS TEXT)",  # PostgreSQL and SQLite
             migrations.RunSQL.noop,
         )
     ]
