@@ -21,5 +21,6 @@ urlpatterns = [
     path("requests/<int:pk>/", views.support_request, name="support_request"),
     path("api-clients/", views.api_clients, name="api_clients"),
     path("api-clients/new/", views.new_api_client, name="new_api_client"),
+    path("api-clients/<int:pk>/", views.api_client_secret, name="api_client_secret"),
     path("api-clients/<int:pk>/<str:action>/", views.change_api_client, name="change_api_client"),
 ]

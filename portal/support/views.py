@@ -8,7 +8,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_safe
 from django_otp.plugins.otp_email.models import EmailDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -19,6 +19,7 @@ from portal.accounts import merge
 from portal.accounts import services as accounts
 from portal.accounts.models import Patient, Representation, User
 from portal.audit.models import AccessLog
+from portal.idempotency import idempotent
 from portal.support import forms, services
 from portal.support.models import SupportAction, SupportRequest
 
@@ -401,14 +402,21 @@ def api_clients(request):
     return render(request, "support/api_clients.html", {"clients": clients})
 
 
-def _secret_page(request, client, secret):
-    """The secret, shown on this one answer only: just its hash is kept."""
-    context = {"client": client, "secret": secret, "done_url": reverse("support:api_clients")}
-    return render(request, "support/api_client_secret.html", context)
+# A new secret (of a client support registered or rotated), kept in the session until its
+# page shows it once.
+NEW_CLIENT_SESSION_KEY = "support_api_client_secret"
+
+
+def _show_secret_once(request, client, secret):
+    """The new secret waits in the session for its page, which shows it once (only its
+    hash is kept): the form's redirect keeps a double submit to one (``@idempotent``)."""
+    request.session[NEW_CLIENT_SESSION_KEY] = {"client": client.pk, "secret": secret}
+    return redirect("support:api_client_secret", client.pk)
 
 
 @access.role_required(User.Role.SUPPORT)
 @require_http_methods(["GET", "POST"])
+@idempotent
 def new_api_client(request):
     form = forms.ApiClientForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -422,22 +430,38 @@ def new_api_client(request):
         except ValidationError as error:
             form.add_error("name" if error.code == "name_taken" else "scopes", error)
         else:
-            return _secret_page(request, client, secret)
+            return _show_secret_once(request, client, secret)
     return render(request, "support/api_client_new.html", {"form": form})
 
 
 @access.role_required(User.Role.SUPPORT)
 @require_http_methods(["POST"])
+@idempotent
 def change_api_client(request, pk, action):
     """Rotate the secret (the new one shown once) or revoke the client for good."""
     client = get_object_or_404(ApiClient.objects.select_related("team", "application"), pk=pk)
     if action == "rotate" and not client.is_revoked:
-        return _secret_page(request, client, api.rotate_secret(client=client, by=request.user))
+        return _show_secret_once(request, client, api.rotate_secret(client=client, by=request.user))
     if action == "revoke":
-        api.revoke_client(client=client, by=request.user)
-        messages.success(request, _("The client is revoked: its tokens no longer work."))
+        if api.revoke_client(client=client, by=request.user):
+            messages.success(request, _("The client is revoked: its tokens no longer work."))
         return redirect("support:api_clients")
     raise Http404
+
+
+@access.role_required(User.Role.SUPPORT)
+@require_safe
+def api_client_secret(request, pk):
+    """The secret just made, shown on this page once; afterwards, that it was shown."""
+    client = get_object_or_404(ApiClient.objects.select_related("team"), pk=pk)
+    kept = request.session.get(NEW_CLIENT_SESSION_KEY)
+    secret = None
+    if kept and kept["client"] == client.pk:
+        secret = request.session.pop(NEW_CLIENT_SESSION_KEY)["secret"]
+    context = {"client": client, "secret": secret, "done_url": reverse("support:api_clients")}
+    response = render(request, "support/api_client_secret.html", context)
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 @access.role_required(User.Role.SUPPORT)

@@ -128,7 +128,7 @@ SERVES_NO_RECORD = {
     },
     **{
         f"support:{name}": "care teams' API clients: names, scopes and times, never the record"
-        for name in ("api_clients", "new_api_client", "change_api_client")
+        for name in ("api_clients", "new_api_client", "change_api_client", "api_client_secret")
     },
     **{
         f"accounts:{name}": "the signed-in person's own account"

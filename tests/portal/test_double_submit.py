@@ -17,6 +17,8 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from agenda.models import Appointment
+from fhir_api import services as api
+from fhir_api.models import ApiClient, ApiClientEvent
 from messaging import services as messaging
 from messaging.models import Conversation, Message, Notification, ReplyTemplate
 from portal.accounts.models import Invitation
@@ -192,12 +194,33 @@ CASES = {
         lambda f: {"email": "lea@example.org"},
         lambda: Invitation.objects.count(),
     ),
+    "support's API client": (
+        "support",
+        lambda f: reverse("support:new_api_client"),
+        lambda f: {"team": f["team"].pk, "name": "Logiciel du cabinet", "scopes": [API_SCOPE]},
+        lambda: ApiClient.objects.count(),
+    ),
+    "support's new secret": (
+        "support",
+        lambda f: reverse("support:change_api_client", args=[f["api_client"].pk, "rotate"]),
+        lambda f: {},
+        lambda: ApiClientEvent.objects.filter(action="rotated").count(),
+    ),
+    "support's revocation": (
+        "support",
+        lambda f: reverse("support:change_api_client", args=[f["api_client"].pk, "revoke"]),
+        lambda f: {},
+        lambda: ApiClientEvent.objects.filter(action="revoked").count(),
+    ),
 }
+API_SCOPE = "system/DocumentReference.c"
 
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("case", CASES)
-def test_the_same_form_sent_twice_at_once_acts_once(case, postgres, login, patient, clinician, team, renewable):
+def test_the_same_form_sent_twice_at_once_acts_once(
+    case, postgres, login, patient, clinician, support, team, renewable
+):
     without_login = PatientFactory(user=None)
     CareLinkFactory(patient=without_login, team=team)
     report = records.add_lab_report(
@@ -215,12 +238,16 @@ def test_the_same_form_sent_twice_at_once_acts_once(case, postgres, login, patie
             author=patient.user, patient=patient, team=team, subject="Genou", kind="question", body="Bonjour"
         ),
         "appointment": AppointmentFactory(patient=patient, team=team, created_by=clinician),
+        "api_client": api.register_client(team=team, name="Ancien", scopes=[API_SCOPE], created_by=support)[0],
     }
     who, url, data, count = CASES[case]
     before = count()
 
     first, second = submit_twice_at_once(
-        login, {"patient": patient, "clinician": clinician}[who], url(fixtures), lambda: data(fixtures)
+        login,
+        {"patient": patient, "clinician": clinician, "support": support}[who],
+        url(fixtures),
+        lambda: data(fixtures),
     )
 
     assert count() == before + 1
@@ -237,6 +264,32 @@ def test_a_message_sent_twice_at_once_notifies_once(postgres, login, patient, cl
     submit_twice_at_once(login, patient, url, lambda: {"body": "Merci docteur."})
     assert conversation.messages.filter(author=patient.user).count() == 1
     assert Notification.objects.filter(message__author=patient.user).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_supports_new_secret_pressed_twice_at_once_rotates_once(postgres, login, support, team):
+    """« New secret » double-clicked on support's console: one rotation, one event in the
+    client's trail, and the secret both answers lead to is shown once."""
+    registered = api.register_client(team=team, name="Logiciel", scopes=[API_SCOPE], created_by=support)[0]
+    original = ApiClient.objects.select_related("application").get(pk=registered.pk).application.client_secret
+    url = reverse("support:change_api_client", args=[registered.pk, "rotate"])
+    token = str(uuid.uuid4())
+    clients = signed_in_clients(login, support)
+    first, second = at_once([lambda c=c: c.post(url, {"form_token": token}) for c in clients])
+
+    assert first.status_code == second.status_code == 302
+    assert first["Location"] == second["Location"] == reverse("support:api_client_secret", args=[registered.pk])
+    assert list(ApiClientEvent.objects.filter(client=registered).order_by("pk").values_list("action", flat=True)) == [
+        "registered",
+        "rotated",
+    ]
+    registered.refresh_from_db()
+    assert registered.secret_rotated_at is not None
+    assert registered.application.client_secret != original
+    pages = [c.get(first["Location"]).content.decode() for c in clients]
+    shown = [re.findall(r'<code class="break">([^<]+)</code>', page) for page in pages]
+    assert sorted(len(codes) for codes in shown) == [0, 2]  # the client ID and the secret, on one page only
+    assert sum("n’est plus disponible" in page for page in pages) == 1
 
 
 @pytest.mark.django_db(transaction=True)
@@ -356,8 +409,27 @@ TOKENLESS_FORMS = {
     "support/confirm_merge.html": "support actions carry their own request_key (SupportAction, unique)",
 }
 # Views that accept POST without @idempotent, and why.
+# (a module, or one view of it: support's API-client pages are guarded like the rest).
 TOKENLESS_VIEWS = {
-    "portal.support.views": "support actions carry their own request_key (SupportAction, unique)",
+    **{
+        f"portal.support.views.{name}": "support actions carry their own request_key (SupportAction, unique)"
+        for name in (
+            "act",
+            "confirm_merge",
+            "invite_patient",
+            "create_account",
+            "report",
+            "register_patient",
+            "representations",
+            "end_representation",
+        )
+    },
+    **{
+        f"portal.support.views.{name}": "a page that reads only: a POST to it changes nothing"
+        for name in ("account", "audit", "reports", "support_requests", "api_clients")
+    },
+    "portal.support.views.home": "a search: reads only (kept in the session)",
+    "portal.support.views.support_request": "answering locks the case: a second submit finds it answered",
     "portal.accounts.passkeys": "WebAuthn ceremonies, JSON from the library's script: each challenge is taken out "
     "of the session before it is checked, and a credential is unique (a second answer makes no second passkey)",
 }
@@ -402,6 +474,7 @@ def test_every_view_of_ours_that_accepts_post_is_idempotent():
         for view in _callbacks(get_resolver())
         if view.__module__.split(".")[0] in ours
         and view.__module__ not in TOKENLESS_VIEWS
+        and f"{view.__module__}.{view.__name__}" not in TOKENLESS_VIEWS
         and view.__name__ not in {"healthz"}
         and _accepts_post(view)
         and not getattr(view, "idempotent_form", False)
