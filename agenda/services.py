@@ -102,9 +102,10 @@ def patient_may_cancel(appointment: Appointment, now=None) -> bool:
 
 @transaction.atomic
 def cancel_by_patient(*, user, appointment: Appointment, reason: str = "") -> Appointment:
-    """The patient cancels, within their team's notice period; the team sees it struck
-    through on its agenda, with the patient's reason if they gave one."""
-    appointment = Appointment.objects.select_for_update().select_related("team").get(pk=appointment.pk)
+    """The patient (or whoever looks after their record) cancels, within their team's
+    notice period; the team sees it struck through on its agenda, with the patient's
+    reason if they gave one, and its members are told (content-free email, once)."""
+    appointment = Appointment.objects.select_for_update().select_related("team", "patient").get(pk=appointment.pk)
     if appointment.is_cancelled:
         return appointment
     if not patient_may_cancel(appointment):
@@ -112,7 +113,9 @@ def cancel_by_patient(*, user, appointment: Appointment, reason: str = "") -> Ap
             _("This appointment is too close to cancel in Carnet: ask the care team to move it, or call them."),
             code="too_late",
         )
-    return _cancel(appointment, by=user, reason=reason.strip())
+    _cancel(appointment, by=user, reason=reason.strip())
+    messaging.notify_team(team=appointment.team, patient=appointment.patient, actor=user, appointment=appointment)
+    return appointment
 
 
 def request_reschedule(*, user, appointment: Appointment, message: str) -> tuple[Conversation, bool]:

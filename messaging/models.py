@@ -157,15 +157,30 @@ class Event(models.Model):
 
 
 class Notification(models.Model):
-    """Outbox row: written with the message in one transaction, relayed to Celery
-    after commit, and by a periodic relay when the broker was down."""
+    """Outbox row: one content-free email to one person, written in the transaction of
+    what it tells, relayed to Celery after commit, and by a periodic relay when the
+    broker was down. Mostly a new message; also what a patient did that their care team
+    owns (``Kind``): an appointment they cancelled, a comment on an entry of their
+    medical profile a professional wrote. Exactly one item is named, the kind's own."""
+
+    class Kind(models.TextChoices):
+        MESSAGE = "message", _("New message")
+        APPOINTMENT_CANCELLED = "appt_cancelled", _("Appointment cancelled by the patient")
+        PROFILE_COMMENT = "profile_comment", _("Comment of the patient on their profile")
 
     class Status(models.TextChoices):
         PENDING = "pending", _("Pending")
         SENT = "sent", _("Sent")
         SKIPPED = "skipped", _("Skipped")
 
-    message = models.ForeignKey(Message, on_delete=models.PROTECT, related_name="notifications")
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.MESSAGE)
+    message = models.ForeignKey(Message, null=True, blank=True, on_delete=models.PROTECT, related_name="notifications")
+    appointment = models.ForeignKey(
+        "agenda.Appointment", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    profile_comment = models.ForeignKey(
+        "records.ProfileComment", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
     recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
     created_at = models.DateTimeField(default=timezone.now)
@@ -173,11 +188,23 @@ class Notification(models.Model):
     attempts = models.PositiveIntegerField(default=0)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["message", "recipient"], name="notification_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["message", "recipient"], name="notification_unique"),
+            models.UniqueConstraint(fields=["appointment", "recipient"], name="notification_appointment_unique"),
+            models.UniqueConstraint(fields=["profile_comment", "recipient"], name="notification_comment_unique"),
+            models.CheckConstraint(
+                condition=(
+                    models.Q(kind="message", message__isnull=False, appointment=None, profile_comment=None)
+                    | models.Q(kind="appt_cancelled", message=None, appointment__isnull=False, profile_comment=None)
+                    | models.Q(kind="profile_comment", message=None, appointment=None, profile_comment__isnull=False)
+                ),
+                name="notification_one_item_of_its_kind",
+            ),
+        ]
         indexes = [models.Index(fields=["status", "created_at"])]
 
     def __str__(self):
-        return f"{self.recipient} / {self.message_id} ({self.status})"
+        return f"{self.recipient} / {self.kind} {self.message_id or self.appointment_id or self.profile_comment_id}"
 
 
 class ReplyTemplate(models.Model):

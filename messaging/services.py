@@ -15,6 +15,7 @@ from django.db.models import F
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from django.utils.translation import ngettext
 
 from messaging.models import (
@@ -44,6 +45,70 @@ Hello,
 You have a new message on Carnet. Sign in to read it:
 {url}
 """
+
+
+# What a patient did that their care team owns: the team's members are told the same
+# content-free way (no patient, no team, no reason, no entry), in French then English.
+TEAM_NOTICES = {
+    Notification.Kind.APPOINTMENT_CANCELLED: (
+        _lazy("A patient cancelled an appointment – open Carnet"),
+        _lazy(
+            "A patient cancelled an appointment with your care team in Carnet. Sign in to see it on your team's agenda:"
+        ),
+    ),
+    Notification.Kind.PROFILE_COMMENT: (
+        _lazy("A patient commented on their medical profile – open Carnet"),
+        _lazy(
+            "A patient commented on an entry your care team wrote in their medical profile. "
+            "Sign in to Carnet to read it on the patient's page:"
+        ),
+    ),
+}
+
+
+def notify_team(*, team, patient, actor: User, appointment=None, profile_comment=None) -> list[Notification]:
+    """In the caller's transaction: tell ``team``'s members who care for ``patient``
+    (``portal.access.team_members_told``; never ``actor``) that the patient, or someone
+    acting for them, cancelled ``appointment`` or wrote ``profile_comment``. One outbox
+    row per member and item (a second call for the same item adds nothing), emailed
+    after commit."""
+    from portal import access
+
+    kind = Notification.Kind.APPOINTMENT_CANCELLED if appointment is not None else Notification.Kind.PROFILE_COMMENT
+    item = {"appointment": appointment} if appointment is not None else {"profile_comment": profile_comment}
+    told = Notification.objects.filter(**item).values("recipient")
+    rows = Notification.objects.bulk_create(
+        [
+            Notification(kind=kind, recipient=user, **item)
+            for user in access.team_members_told(team, patient).exclude(pk__in=told)
+            if user != actor
+        ]
+    )
+    if rows:
+        transaction.on_commit(partial(enqueue_notifications, [row.pk for row in rows]))
+    return rows
+
+
+def _team_notice(notification: Notification) -> tuple[str, str]:
+    """The subject and body of a team notice: both languages, and the page to open."""
+    from django.urls import reverse
+    from django.utils import translation
+
+    if notification.kind == Notification.Kind.APPOINTMENT_CANCELLED:
+        appointment = notification.appointment
+        day = timezone.localtime(appointment.starts_at).date().isoformat()
+        url = f"{settings.SITE_URL}{reverse('agenda:team_day')}?team={appointment.team_id}&day={day}"
+    else:
+        url = (
+            f"{settings.SITE_URL}{reverse('careteams:patient_detail', args=[notification.profile_comment.patient_id])}"
+        )
+    subject, text = TEAM_NOTICES[notification.kind]
+    subjects, bodies = [], []
+    for language, hello in (("fr", "Bonjour,"), ("en", "Hello,")):
+        with translation.override(language):
+            subjects.append(str(subject))
+            bodies.append(f"{hello}\n\n{text}\n{url}\n")
+    return " / ".join(subjects), "\n---\n\n".join(bodies)
 
 
 def recipients_of(message: Message) -> list[User]:
@@ -306,11 +371,14 @@ def email_enabled(user: User) -> bool:
 
 
 def deliver_notification(*, notification_id: int) -> bool:
-    """Send one notification email, exactly once: the row is locked, and only a
-    pending row is sent. Returns True when an email went out."""
+    """Send one notification email (a new message, or a team notice), exactly once: the
+    row is locked, and only a pending row is sent. Returns True when an email went out."""
     with transaction.atomic():
         notification = (
-            Notification.objects.select_for_update().select_related("recipient").filter(pk=notification_id).first()
+            Notification.objects.select_for_update(of=("self",))
+            .select_related("recipient", "appointment", "profile_comment")
+            .filter(pk=notification_id)
+            .first()
         )
         if notification is None or notification.status != Notification.Status.PENDING:
             return False
@@ -320,12 +388,11 @@ def deliver_notification(*, notification_id: int) -> bool:
             notification.status = Notification.Status.SKIPPED
             notification.save(update_fields=["status", "attempts"])
             return False
-        send_mail(
-            NOTIFICATION_SUBJECT,
-            NOTIFICATION_BODY.format(url=f"{settings.SITE_URL}/messages/"),
-            None,
-            [recipient.email],
-        )
+        if notification.kind == Notification.Kind.MESSAGE:
+            subject, body = NOTIFICATION_SUBJECT, NOTIFICATION_BODY.format(url=f"{settings.SITE_URL}/messages/")
+        else:
+            subject, body = _team_notice(notification)
+        send_mail(subject, body, None, [recipient.email])
         notification.status = Notification.Status.SENT
         notification.sent_at = timezone.now()
         notification.save(update_fields=["status", "sent_at", "attempts"])

@@ -620,3 +620,16 @@ def get_team_api_client_for(user, pk):
         return ApiClient.objects.select_related("team", "application").get(pk=pk, team__in=teams_managed_by(user))
     except (ApiClient.DoesNotExist, ValueError, TypeError):
         raise Http404 from None
+
+
+def team_members_told(team, patient) -> QuerySet[User]:
+    """The logins to tell (content-free) of something ``patient`` did that ``team`` owns
+    (an appointment they cancelled, a comment on an entry the team wrote): the team's
+    active clinicians who care for the patient through that very team (an active link),
+    none the patient blocked. Nobody when the link is ended or blocked."""
+    linked = CareLink.objects.filter(team=team, patient=patient, status=CareLink.Status.ACTIVE)
+    return (
+        User.objects.filter(Exists(linked), is_active=True, role=User.Role.CLINICIAN, memberships__team=team)
+        .exclude(Exists(ClinicianBlock.objects.filter(patient=patient, clinician=OuterRef("pk"))))
+        .order_by("pk")
+    )

@@ -898,7 +898,15 @@ def add_profile_entry(*, entry, author, team=None):
     return entry
 
 
+@transaction.atomic
 def comment_profile_entry(*, author, entry, body: str) -> ProfileComment:
-    """The patient's comment on an entry a professional wrote; the entry stays as it is."""
+    """The patient's comment on an entry a professional wrote; the entry stays as it is.
+    The members of the team that wrote it are told (content-free email, once) and read
+    the comment beside the entry on the patient's page."""
+    from messaging import services as messaging
+
     field = type(entry).__name__.lower()
-    return ProfileComment.objects.create(patient=entry.patient, author=author, body=body.strip(), **{field: entry})
+    comment = ProfileComment.objects.create(patient=entry.patient, author=author, body=body.strip(), **{field: entry})
+    if entry.team_id is not None:
+        messaging.notify_team(team=entry.team, patient=entry.patient, actor=author, profile_comment=comment)
+    return comment
