@@ -115,15 +115,21 @@ def recipients_of(message: Message) -> list[User]:
     """Who is told about ``message``: the patient, and those who act for them on messages
     (never for a conversation kept confidential from them), when the care team writes;
     the assigned clinician (else every clinician of the team) when the patient or their
-    representative writes."""
+    representative writes: only those who may read it (an active link through that
+    team, not blocked by the patient), as ``access.team_members_told`` says."""
     conversation = message.conversation
     if message.author.is_clinician:
         user = conversation.patient.user
         told = [user] if user is not None and user.is_active else []
         return told + list(_representatives(conversation))
-    if conversation.assigned_to_id and conversation.assigned_to.is_active:
-        return [conversation.assigned_to]
-    return list(conversation.team.members.filter(is_active=True, role=User.Role.CLINICIAN))
+    from portal import access
+
+    members = access.team_members_told(conversation.team, conversation.patient)
+    if conversation.assigned_to_id:
+        assigned = list(members.filter(pk=conversation.assigned_to_id))
+        if assigned:
+            return assigned
+    return list(members)
 
 
 def start_conversation(

@@ -115,3 +115,47 @@ def test_notification_goes_through_a_real_worker(celery_worker, clinician, conve
     services.send_message(author=clinician, conversation=conversation, body="Réponse")  # commits: transactional db
     notification = Notification.objects.get(recipient=conversation.patient.user)
     assert wait_for(lambda: Notification.objects.get(pk=notification.pk).status == "sent")
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["plain", "assignee blocked", "colleague blocked", "colleague inactive", "link ended", "assignee left the team"],
+)
+def test_a_patients_message_reaches_only_clinicians_who_may_read_it(
+    case, patient, clinician, team, conversation, django_capture_on_commit_callbacks
+):
+    """A message tells (content-free) only the team's clinicians who may open it: an active
+    link through that team, not blocked by the patient, still in the team and active; the
+    assignee when they may, else the others who may."""
+    from portal.careteams.models import ClinicianBlock, Membership
+    from tests.factories import ClinicianFactory
+
+    colleague = ClinicianFactory(teams=[team])
+    services.assign_conversation(actor=clinician, conversation=conversation, assignee=clinician)
+    expected = {clinician}
+    if case == "assignee blocked":
+        ClinicianBlock.objects.create(patient=patient, clinician=clinician)
+        expected = {colleague}
+    elif case == "colleague blocked":
+        ClinicianBlock.objects.create(patient=patient, clinician=colleague)
+        conversation.assigned_to = None
+        conversation.save(update_fields=["assigned_to"])
+    elif case == "colleague inactive":
+        colleague.is_active = False
+        colleague.save(update_fields=["is_active"])
+        conversation.assigned_to = None
+        conversation.save(update_fields=["assigned_to"])
+    elif case == "link ended":
+        patient.care_links.update(status="ended")
+        expected = set()
+    elif case == "assignee left the team":
+        Membership.objects.filter(user=clinician, team=team).delete()
+        expected = {colleague}
+    elif case == "plain":
+        conversation.assigned_to = None
+        conversation.save(update_fields=["assigned_to"])
+        expected = {clinician, colleague}
+    Notification.objects.all().delete()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.send_message(author=patient.user, conversation=conversation, body="Merci !")
+    assert {n.recipient for n in Notification.objects.all()} == expected, case
