@@ -124,7 +124,7 @@ def test_a_tests_history_pages_by_cursor_each_value_once_newest_first(client, lo
 
 def test_a_deep_page_of_a_tests_history_runs_no_offset(client, login, patient, clinician, team):
     make_reports(patient, clinician, team, 150)
-    glucose = Observation.objects.filter(patient=patient, loinc="2345-7").order_by("-report__collected_on", "-pk")
+    glucose = list(Observation.objects.filter(patient=patient, loinc="2345-7").order_by("-report__collected_on", "-pk"))
     login(patient)
     url = reverse("records:observation_history", args=[glucose[0].pk])
     client.get(url)
@@ -173,7 +173,7 @@ def fill_record(patient, clinician, team, size):
 
 
 # The most queries each page may run, session, login and access log included.
-CEILINGS = {"dashboard": 19, "documents": 13, "results": 13, "history": 12, "record": 24}
+CEILINGS = {"dashboard": 19, "documents": 11, "results": 11, "history": 12, "record": 28}
 
 
 def page_url(name, patient):
