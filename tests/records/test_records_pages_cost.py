@@ -203,3 +203,43 @@ def test_each_records_page_runs_a_bounded_number_of_queries(
     assert response.status_code == 200
     # The clinician's read is still logged, once per page; the patient's own is not.
     assert AccessLog.objects.count() - logged == (1 if reader == clinician else 0)
+
+
+def test_the_lab_tables_read_as_before(client, login, patient, clinician, team):
+    """The strings prepared in Python for the tables are those the template filters made:
+    links, French numbers and labels, range, flag; the clinician's "Correct" link."""
+    from django.utils import translation
+
+    from records import services
+
+    report = services.add_lab_report(
+        author=clinician, team=team, patient=patient, title="Bilan sanguin", collected_on=START,
+        observations=[{"loinc": "2345-7", "name": "Glucose", "value": Decimal("1.32"), "unit": "g/L",
+                       "low": Decimal("0.70"), "high": Decimal("1.10")},
+                      {"loinc": "1-1", "name": "Sans valeurs", "value": Decimal("3"), "unit": "U"}],
+    )  # fmt: skip
+    glucose, bare = report.observations.get(loinc="2345-7"), report.observations.get(loinc="1-1")
+    with translation.override("fr"):
+        value, range_, flag = (translation.gettext(s) for s in ("Value", "Reference range", "Flag"))
+        high, normal = translation.gettext("High"), translation.gettext("Normal")
+    history = reverse("records:observation_history", args=[glucose.pk])
+    expected = [
+        f'<tr class="flag-high">\n          <th scope="row"><a href="{history}">Glucose</a> <small>LOINC 2345-7</small></th>',
+        f'<td data-label="{value}">1,32 g/L',
+        f'<td data-label="{range_}">0,70 – 1,10 g/L</td>',
+        f'<td data-label="{flag}"><span class="flag">{high}</span></td>',
+        f'<td data-label="{range_}">—</td>',
+        f'<td data-label="{flag}"><span class="flag">{normal}</span></td>',
+    ]
+    login(patient)
+    page = client.get(reverse("records:results")).content.decode()
+    assert all(snippet in page for snippet in expected), page
+    assert "/correct/" not in page
+    history_page = client.get(history).content.decode()
+    assert f'<td data-label="{range_}">0,70 – 1,10</td>' in history_page
+    assert f'<td data-label="{value}">1,32 g/L' in history_page
+    assert reverse("records:observation_history", args=[bare.pk]) in page
+    login(clinician)
+    record = client.get(reverse("careteams:patient_detail", args=[patient.pk])).content.decode()
+    assert all(snippet in record for snippet in expected)
+    assert f'href="{reverse("records:correct_observation", args=[glucose.pk])}"' in record
