@@ -255,11 +255,14 @@ def patient_home(request):
             .select_related("team")
             .order_by("starts_at", "pk")[:3]
         )
+    new = records.unseen_news_ids_of(
+        patient=patient, document_id=documents, prescription_id=prescriptions, lab_report_id=reports
+    )
     context = {
         "reminders": reminders.shown_reminders(user=request.user, patient=patient) if record.is_own else [],
-        "new_documents": records.unseen_news_ids(patient=patient, field="document_id", items=documents),
-        "new_prescriptions": records.unseen_news_ids(patient=patient, field="prescription_id", items=prescriptions),
-        "new_reports": records.unseen_news_ids(patient=patient, field="lab_report_id", items=reports),
+        "new_documents": new["document_id"],
+        "new_prescriptions": new["prescription_id"],
+        "new_reports": new["lab_report_id"],
         "patient": patient,
         "record": record,
         "conversations": conversations,

@@ -3,6 +3,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.formats import number_format
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from records import files
@@ -59,14 +60,78 @@ class DocumentUploadForm(PastDates, forms.Form):
             del self.fields["confidential"]
 
 
+def _attrs(attrs):
+    """Django's ``django/forms/widgets/attrs.html``, without a template."""
+    return format_html_join(
+        "",
+        "{}",
+        (
+            (format_html(" {}", n) if v is True else format_html(' {}="{}"', n, v),)
+            for n, v in attrs.items()
+            if v is not False
+        ),
+    )
+
+
+class _Direct:
+    """A widget written as Django's own templates write it (same markup, attributes,
+    ``aria-*`` from the bound field included), without rendering a template per option and
+    attribute: the list's filters are on every page of it."""
+
+    def render(self, name, value, attrs=None, renderer=None):
+        return self.html(self.get_context(name, value, attrs)["widget"])
+
+
+class _DirectInput(_Direct):
+    def html(self, widget):
+        value = "" if widget["value"] is None else format_html(' value="{}"', widget["value"])
+        return format_html(
+            '<input type="{}" name="{}"{}{}>', widget["type"], widget["name"], value, _attrs(widget["attrs"])
+        )
+
+
+class _DirectDateInput(_DirectInput, DateInput):
+    pass
+
+
+class _DirectTextInput(_DirectInput, forms.TextInput):
+    pass
+
+
+class _DirectSelect(_Direct, forms.Select):
+    def html(self, widget):
+        parts = []
+        for group_name, options, _index in widget["optgroups"]:
+            if group_name:
+                parts.append(format_html('\n  <optgroup label="{}">', group_name))
+            for option in options:
+                parts.append(
+                    format_html(
+                        '\n  <option value="{}"{}>{}</option>',
+                        option["value"],
+                        _attrs(option["attrs"]),
+                        option["label"],
+                    )
+                )
+            if group_name:
+                parts.append(format_html("{}</optgroup>", "\n  "))
+        options = format_html_join("", "{}", ((part,) for part in parts))
+        return format_html('<select name="{}"{}>{}\n</select>', widget["name"], _attrs(widget["attrs"]), options)
+
+
 class DocumentFilterForm(forms.Form):
     category = forms.ChoiceField(
-        label=_("Category"), choices=[("", _("All categories")), *Document.Category.choices], required=False
+        label=_("Category"),
+        choices=[("", _("All categories")), *Document.Category.choices],
+        required=False,
+        widget=_DirectSelect(),
     )
-    date_from = forms.DateField(label=_("From"), required=False, widget=DateInput())
-    date_to = forms.DateField(label=_("To"), required=False, widget=DateInput())
-    team = forms.ModelChoiceField(label=_("Care team"), queryset=None, required=False, empty_label=_("All care teams"))
-    title = forms.CharField(label=_("Title contains"), max_length=100, required=False)
+    date_from = forms.DateField(label=_("From"), required=False, widget=_DirectDateInput())
+    date_to = forms.DateField(label=_("To"), required=False, widget=_DirectDateInput())
+    team = forms.ModelChoiceField(
+        label=_("Care team"), queryset=None, required=False, empty_label=_("All care teams"), widget=_DirectSelect()
+    )
+    title = forms.CharField(label=_("Title contains"), max_length=100, required=False, widget=_DirectTextInput())
 
     def __init__(self, *args, teams, **kwargs):
         super().__init__(*args, **kwargs)

@@ -692,6 +692,24 @@ def unseen_news_ids(*, patient, field: str, items) -> set[int]:
     )
 
 
+def unseen_news_ids_of(*, patient, **items) -> dict[str, set[int]]:
+    """``unseen_news_ids`` of several kinds at once, in one query: ``items`` by field
+    ("document_id"=[...], "lab_report_id"=[...], ...); the same sets, by field."""
+    ids = {field: [item.pk for item in rows] for field, rows in items.items()}
+    found = {field: set() for field in ids}
+    wanted = Q()
+    for field, pks in ids.items():
+        if pks:
+            wanted |= Q(**{f"{field}__in": pks})
+    if not wanted:
+        return found
+    for row in News.objects.unseen().filter(wanted, patient=patient).values_list(*ids).order_by():
+        for field, value in zip(ids, row, strict=True):
+            if value is not None and value in ids[field]:
+                found[field].add(value)
+    return found
+
+
 def recent_news(*, news, limit: int) -> list[News]:
     """The latest ``limit`` of ``news`` (one record's, as its reader may see them: see
     ``portal.access``), newest first, with their items in the same query and, for a lab

@@ -4,7 +4,6 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -22,7 +21,7 @@ from portal.careteams.models import CareLink, CareTeam, ClinicianBlock
 from portal.idempotency import idempotent
 from portal.middleware import allows_upload
 from portal.pagination import keyset_page
-from records import charts, files, services
+from records import charts, display, files, services
 from records.forms import (
     PROFILE_FORMS,
     AccessReportForm,
@@ -51,6 +50,8 @@ from records.models import (
 )
 
 PAGE_SIZE = 25
+RESULTS_PAGE_SIZE = 10
+HISTORY_PAGE_SIZE = 50
 CHART_POINTS = 100
 FILTERS_SESSION_KEY = "document_filters"
 
@@ -102,6 +103,7 @@ def documents(request):
         .select_related("author_team")
     )
     page = keyset_page(documents, request.GET, field="care_date", size=PAGE_SIZE)
+    display.prepare_documents(page.object_list)
     new = services.unseen_news_ids(patient=patient, field="document_id", items=page.object_list)
     context = {"page": page, "form": form, "filtering": bool(saved), "new": new}
     return access.render_record(
@@ -445,7 +447,9 @@ def results(request):
         .select_related("team")
         .prefetch_related("observations")
     )
-    page = Paginator(reports, 10).get_page(request.GET.get("page"))
+    # From a cursor, newest first: the 300th page costs what the first does (no OFFSET, no COUNT).
+    page = keyset_page(reports, request.GET, field="collected_on", size=RESULTS_PAGE_SIZE)
+    display.prepare_observations(o for report in page.object_list for o in report.observations.all())
     # Shown here is opened: marked new this once.
     new = services.unseen_news_ids(patient=patient, field="lab_report_id", items=page.object_list)
     services.mark_news_seen(
@@ -471,10 +475,12 @@ def observation_history(request, pk):
         .prefetch_related("revisions")
         .order_by("-report__collected_on", "-pk")
     )
-    # The chart shows the latest values; the table pages through all of them.
-    latest = list(history[:CHART_POINTS])[::-1]
-    chart = charts.trend([(o.report.collected_on, o.value) for o in latest], low=observation.low, high=observation.high)
-    page = Paginator(history, 50).get_page(request.GET.get("page"))
+    # The chart shows the latest values (two columns, no revisions); the table pages
+    # through all of them from a cursor, newest first.
+    latest = list(history.values_list("report__collected_on", "value")[:CHART_POINTS])[::-1]
+    chart = charts.trend(latest, low=observation.low, high=observation.high)
+    page = keyset_page(history, request.GET, field="report__collected_on", size=HISTORY_PAGE_SIZE)
+    display.prepare_observations(page.object_list, history_links=False, dates=True)
     context = {"observation": observation, "page": page, "chart": chart}
     return access.render_record(
         request, "records/observation_history.html", context,

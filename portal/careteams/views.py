@@ -21,6 +21,7 @@ from portal.idempotency import idempotent
 from portal.pagination import keyset_page
 from portal.representation import services as representation
 from portal.representation.forms import AddParentForm
+from records import display as record_display
 from records import views as record_views
 from records.models import LabReport, Prescription
 
@@ -109,16 +110,23 @@ def patient_detail(request, pk):
         .select_related("team")
         .order_by("starts_at", "pk")[:APPOINTMENTS_SHOWN]
     )
+    # The teams through which this clinician may correct what they published.
+    correctable_teams = {link.team_id for link in links if link.pk in my_links}
+    page = _history(request, documents, "documents")
+    record_display.prepare_documents(page.object_list)
+    reports = _history(request, reports, "results")
+    record_display.prepare_observations(
+        (o for report in reports.object_list for o in report.observations.all()), correct_links=bool(correctable_teams)
+    )
     context = {
         "appointments": appointments,
         "patient": patient,
         "links": links,
         "my_links": my_links,
-        # The teams through which this clinician may correct what they published.
-        "correctable_teams": {link.team_id for link in links if link.pk in my_links},
-        "page": _history(request, documents, "documents"),
+        "correctable_teams": correctable_teams,
+        "page": page,
         "prescriptions": _history(request, prescriptions, "prescriptions"),
-        "reports": _history(request, reports, "results"),
+        "reports": reports,
         "representations": patient.representations.active().select_related("representative"),
         **profile,
     }

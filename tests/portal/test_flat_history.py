@@ -251,11 +251,9 @@ PAGES = {
 GROWS = {
     "a conversation, the history in it": "the conversation page lists the whole thread (messaging.views._thread, "
     "every message with its author, team and attachments): rows read grow with the conversation's length",
-    "lab results": "the results page pages with Django's Paginator, whose SELECT COUNT(*) of the patient's "
-    "lab reports reads every report",
-    "one test's history": "the chart's latest values and the table's page are ordered by the report's sample date "
-    "(records.views.observation_history: a join, so every value of that test is read and sorted), and the "
-    "Paginator's SELECT COUNT(*) reads them all again",
+    "one test's history": "the chart's latest values and the table's page (by cursor, no COUNT) are ordered by the "
+    "report's sample date (records.views.observation_history: a join, so every value of that test is read and "
+    "sorted; an index would need the date on the observation itself)",
 }
 
 

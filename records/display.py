@@ -1,0 +1,81 @@
+"""What the records tables show of each row, worked out once per page in Python rather
+than per row in the template: a link per row costs a ``reverse``, a number a
+``floatformat``, a label a translation lookup, and a template pays for each again on every
+row. The strings are those the template filters make (the same functions), so the page
+reads the same in French and in English."""
+
+from django.template.defaultfilters import date as date_filter
+from django.template.defaultfilters import floatformat
+from django.urls import reverse
+
+_SENTINEL = 987654321
+
+
+def url_for_pk(name):
+    """A function pk -> the URL of the route ``name`` taking one ``pk`` argument, as
+    ``reverse`` writes it, with the route reversed once."""
+    sample = reverse(name, args=[_SENTINEL])
+    head, sep, tail = sample.partition(str(_SENTINEL))
+    if not sep or str(_SENTINEL) in tail:
+        return lambda pk: reverse(name, args=[pk])
+    return lambda pk: f"{head}{pk}{tail}"
+
+
+class _Numbers:
+    """``floatformat:"-2"`` of each distinct value once (reference limits repeat on every
+    row of a test)."""
+
+    def __init__(self):
+        self.seen = {}
+
+    def __call__(self, value):
+        if value is None:
+            return ""
+        found = self.seen.get(value)
+        if found is None:
+            found = self.seen[value] = floatformat(value, "-2")
+        return found
+
+
+def prepare_observations(observations, *, history_links=True, correct_links=False, dates=False):
+    """Set on each of ``observations`` what ``records/observation_table.html`` and the
+    history table show: ``flag_class``, ``flag_label``, ``value_text``, ``low_text`` and
+    ``high_text`` ("…" for no limit), ``has_range``; ``history_url`` (``history_links``),
+    ``correct_url`` (``correct_links``) and ``date_text`` (``dates``: the report's date, the
+    report selected with the row). Returns them, as a list."""
+    observations = list(observations)
+    number = _Numbers()
+    labels = {}
+    history_url = url_for_pk("records:observation_history") if history_links else None
+    correct_url = url_for_pk("records:correct_observation") if correct_links else None
+    for observation in observations:
+        flag = observation.flag
+        if flag not in labels:
+            labels[flag] = str(observation.Flag(flag).label)
+        observation.flag_class, observation.flag_label = flag.value, labels[flag]
+        observation.value_text = number(observation.value)
+        observation.low_text = number(observation.low) or "…"
+        observation.high_text = number(observation.high) or "…"
+        observation.has_range = observation.low is not None or observation.high is not None
+        if history_url:
+            observation.history_url = history_url(observation.pk)
+        if correct_url:
+            observation.correct_url = correct_url(observation.pk)
+        if dates:
+            observation.date_text = date_filter(observation.report.collected_on, "SHORT_DATE_FORMAT")
+    return observations
+
+
+def prepare_documents(documents):
+    """Set on each of ``documents`` what ``records/document_table.html`` shows: ``url`` (its
+    page), ``category_label`` and ``care_date_text``. Returns them, as a list."""
+    documents = list(documents)
+    url = url_for_pk("records:document")
+    categories = {}
+    for document in documents:
+        if document.category not in categories:
+            categories[document.category] = document.get_category_display()
+        document.url = url(document.pk)
+        document.category_label = categories[document.category]
+        document.care_date_text = date_filter(document.care_date, "SHORT_DATE_FORMAT")
+    return documents

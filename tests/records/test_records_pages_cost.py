@@ -1,0 +1,245 @@
+"""The records pages cost what a small record costs, whatever the size of the record:
+the lab results and a test's history page by cursor (older / newer, no OFFSET: every
+item once, newest first), and each page runs a bounded number of queries (no query per
+row) for a record of one item as for one of many."""
+
+import datetime
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from messaging.models import Conversation, Message
+from portal.audit.models import AccessLog
+from records.models import Document, LabReport, News, Observation, ObservationRevision, Prescription
+
+pytestmark = pytest.mark.django_db
+DAY = datetime.timedelta(days=1)
+START = datetime.date(2026, 1, 1)
+
+
+def make_reports(patient, clinician, team, count, *, per_day=3):
+    """``count`` lab reports of two values each (a glucose and a TSH), ``per_day`` on the
+    same day (ties on the date), newest last."""
+    reports = LabReport.objects.bulk_create(
+        LabReport(patient=patient, title=f"Bilan {i:03d}", collected_on=START + DAY * (i // per_day),
+                  author=clinician, team=team)
+        for i in range(count)
+    )  # fmt: skip
+    Observation.objects.bulk_create(
+        Observation(report=report, patient=patient, loinc=loinc, name=name, value=Decimal("1.2"), unit="g/L",
+                    low=Decimal("0.7"), high=Decimal("1.1"))
+        for report in reports for loinc, name in (("2345-7", "Glucose"), ("3016-3", "TSH"))
+    )  # fmt: skip
+    return reports
+
+
+def walk(client, url):
+    """Every page from the first by the "older" links: the pages' responses."""
+    pages = [client.get(url)]
+    while (older := pages[-1].context["page"].older) is not None:
+        assert f"older={older}" in pages[-1].content.decode()  # the link is on the page
+        pages.append(client.get(url, {"older": older}))
+    return pages
+
+
+def listed(response):
+    return [row.pk for row in response.context["page"].object_list]
+
+
+def test_lab_results_page_by_cursor_each_report_once_newest_first(client, login, patient, clinician, team):
+    make_reports(patient, clinician, team, 25)
+    expected = list(
+        LabReport.objects.filter(patient=patient).order_by("-collected_on", "-pk").values_list("pk", flat=True)
+    )
+    login(patient)
+    url = reverse("records:results")
+    pages = walk(client, url)
+    assert [len(listed(p)) for p in pages] == [10, 10, 5]
+    assert [pk for p in pages for pk in listed(p)] == expected
+    assert 'rel="next"' in pages[0].content.decode() and 'rel="prev"' not in pages[0].content.decode()
+    # Back from the last page: the one before it; from the second: the first (no "newer").
+    assert listed(client.get(url, {"newer": pages[2].context["page"].newer})) == listed(pages[1])
+    assert client.get(url, {"newer": pages[1].context["page"].newer}).context["page"].newer is None
+
+
+def test_a_deep_page_of_lab_results_costs_what_the_first_does(client, login, patient, clinician, team):
+    reports = make_reports(patient, clinician, team, 60)
+    login(patient)
+    url = reverse("records:results")
+    client.get(url)
+    with CaptureQueriesContext(connection) as first:
+        client.get(url)
+    with CaptureQueriesContext(connection) as deep:
+        response = client.get(url, {"older": reports[15].pk})
+    assert len(listed(response)) == 10
+    assert len(deep) == len(first) + 1  # the cursor's row, by primary key
+    assert not [q for q in first.captured_queries + deep.captured_queries if "OFFSET" in q["sql"].upper()]
+
+
+@pytest.mark.parametrize("cursor", ["abc", "-1", "999999999", "1.5"])
+def test_a_bad_cursor_on_the_lab_results_shows_the_first_page(client, login, patient, clinician, team, cursor):
+    make_reports(patient, clinician, team, 15)
+    login(patient)
+    url = reverse("records:results")
+    first = listed(client.get(url))
+    for name in ("older", "newer"):
+        response = client.get(url, {name: cursor})
+        assert response.status_code == 200 and listed(response) == first
+
+
+def test_a_cursor_from_another_record_gives_nothing_of_it(client, login, patient, clinician, team, other_patient):
+    make_reports(patient, clinician, team, 15)
+    theirs = make_reports(other_patient, clinician, team, 15)
+    login(patient)
+    url = reverse("records:results")
+    response = client.get(url, {"older": theirs[10].pk})
+    assert listed(response) == listed(client.get(url))
+    assert all(report.patient_id == patient.pk for report in response.context["page"].object_list)
+    glucose = Observation.objects.filter(report__patient=patient, loinc="2345-7").first()
+    their_glucose = Observation.objects.filter(report__patient=other_patient, loinc="2345-7").first()
+    history = reverse("records:observation_history", args=[glucose.pk])
+    response = client.get(history, {"older": their_glucose.pk})
+    assert listed(response) == listed(client.get(history))
+    assert all(row.patient_id == patient.pk for row in response.context["page"].object_list)
+
+
+def test_a_tests_history_pages_by_cursor_each_value_once_newest_first(client, login, patient, clinician, team):
+    make_reports(patient, clinician, team, 120)  # 120 glucose values, 40 days of 3
+    glucose = Observation.objects.filter(patient=patient, loinc="2345-7")
+    expected = list(glucose.order_by("-report__collected_on", "-pk").values_list("pk", flat=True))
+    login(patient)
+    url = reverse("records:observation_history", args=[glucose.first().pk])
+    pages = walk(client, url)
+    assert [len(listed(p)) for p in pages] == [50, 50, 20]
+    assert [pk for p in pages for pk in listed(p)] == expected  # no TSH, each glucose once
+    assert listed(client.get(url, {"newer": pages[2].context["page"].newer})) == listed(pages[1])
+    assert listed(client.get(url, {"older": "nonsense"})) == listed(pages[0])
+    # The chart shows the latest values whichever page the table is on.
+    assert pages[0].context["chart"] == pages[2].context["chart"]
+    assert pages[2].content.decode().count('class="trend-dot') == 100
+
+
+def test_a_deep_page_of_a_tests_history_runs_no_offset(client, login, patient, clinician, team):
+    make_reports(patient, clinician, team, 150)
+    glucose = list(Observation.objects.filter(patient=patient, loinc="2345-7").order_by("-report__collected_on", "-pk"))
+    login(patient)
+    url = reverse("records:observation_history", args=[glucose[0].pk])
+    client.get(url)
+    with CaptureQueriesContext(connection) as first:
+        client.get(url)
+    with CaptureQueriesContext(connection) as deep:
+        response = client.get(url, {"older": glucose[99].pk})
+    assert listed(response) == [o.pk for o in glucose[100:150]]
+    assert len(deep) == len(first) + 1
+    assert not [q for q in first.captured_queries + deep.captured_queries if "OFFSET" in q["sql"].upper()]
+
+
+# --- A ceiling of queries per page, for a small record and a large one ------------------
+
+
+def fill_record(patient, clinician, team, size):
+    """A record with ``size`` items of each kind: documents, lab reports (with values, one
+    of them corrected), prescriptions, news of each, and conversations with messages."""
+    documents = Document.objects.bulk_create(
+        Document(patient=patient, title=f"Document {i}", category="other", care_date=START + DAY * i,
+                 author=clinician, author_team=team if i % 2 else None, content_type="application/pdf", size=1,
+                 sha256="0" * 64, key_id="k", file_name=f"{i}", status="ready")
+        for i in range(size)
+    )  # fmt: skip
+    reports = make_reports(patient, clinician, team, size, per_day=1)
+    for observation in Observation.objects.filter(report__in=reports)[: max(1, size // 3)]:
+        ObservationRevision.objects.create(observation=observation, value=Decimal("1.0"), unit="g/L", status="final")
+    prescriptions = Prescription.objects.bulk_create(
+        Prescription(patient=patient, medication=f"Médicament {i}", dosage="1", frequency="le matin",
+                     start_date=datetime.date.today() - DAY * i, end_date=datetime.date.today() + DAY * (i % 20),
+                     renewable=True, prescriber=clinician, team=team)
+        for i in range(size)
+    )  # fmt: skip
+    News.objects.bulk_create(
+        [News(patient=patient, kind=News.Kind.DOCUMENT, document=d) for d in documents]
+        + [News(patient=patient, kind=News.Kind.RESULT, lab_report=r) for r in reports]
+        + [News(patient=patient, kind=News.Kind.PRESCRIPTION, prescription=p) for p in prescriptions]
+    )
+    for i in range(size):
+        conversation = Conversation.objects.create(patient=patient, team=team, subject=f"Sujet {i}",
+                                                   started_by=patient.user)  # fmt: skip
+        Message.objects.bulk_create(
+            Message(conversation=conversation, author=clinician, body="Bonjour") for _ in range(2)
+        )
+    return reports
+
+
+# The most queries each page may run, session, login and access log included.
+CEILINGS = {"dashboard": 19, "documents": 11, "results": 11, "history": 12, "record": 28}
+
+
+def page_url(name, patient):
+    observation = Observation.objects.filter(patient=patient, loinc="2345-7").order_by("pk").first()
+    return {
+        "dashboard": reverse("patient_home"),
+        "documents": reverse("records:documents"),
+        "results": reverse("records:results"),
+        "history": reverse("records:observation_history", args=[observation.pk]),
+        "record": reverse("careteams:patient_detail", args=[patient.pk]),
+    }[name]
+
+
+@pytest.mark.parametrize("size", [1, 40])
+@pytest.mark.parametrize("name", sorted(CEILINGS))
+def test_each_records_page_runs_a_bounded_number_of_queries(
+    client, login, patient, clinician, team, django_assert_max_num_queries, name, size
+):
+    fill_record(patient, clinician, team, size)
+    reader = clinician if name == "record" else patient
+    login(reader)
+    url = page_url(name, patient)
+    assert client.get(url).status_code == 200  # the first visit marks news seen, once
+    logged = AccessLog.objects.count()
+    with django_assert_max_num_queries(CEILINGS[name]):
+        response = client.get(url)
+    assert response.status_code == 200
+    # The clinician's read is still logged, once per page; the patient's own is not.
+    assert AccessLog.objects.count() - logged == (1 if reader == clinician else 0)
+
+
+def test_the_lab_tables_read_as_before(client, login, patient, clinician, team):
+    """The strings prepared in Python for the tables are those the template filters made:
+    links, French numbers and labels, range, flag; the clinician's "Correct" link."""
+    from django.utils import translation
+
+    from records import services
+
+    report = services.add_lab_report(
+        author=clinician, team=team, patient=patient, title="Bilan sanguin", collected_on=START,
+        observations=[{"loinc": "2345-7", "name": "Glucose", "value": Decimal("1.32"), "unit": "g/L",
+                       "low": Decimal("0.70"), "high": Decimal("1.10")},
+                      {"loinc": "1-1", "name": "Sans valeurs", "value": Decimal("3"), "unit": "U"}],
+    )  # fmt: skip
+    glucose, bare = report.observations.get(loinc="2345-7"), report.observations.get(loinc="1-1")
+    with translation.override("fr"):
+        value, range_, flag = (translation.gettext(s) for s in ("Value", "Reference range", "Flag"))
+        high, normal = translation.gettext("High"), translation.gettext("Normal")
+    history = reverse("records:observation_history", args=[glucose.pk])
+    expected = [
+        f'<tr class="flag-high">\n          <th scope="row"><a href="{history}">Glucose</a> <small>LOINC 2345-7</small></th>',
+        f'<td data-label="{value}">1,32 g/L',
+        f'<td data-label="{range_}">0,70 – 1,10 g/L</td>',
+        f'<td data-label="{flag}"><span class="flag">{high}</span></td>',
+        f'<td data-label="{range_}">—</td>',
+        f'<td data-label="{flag}"><span class="flag">{normal}</span></td>',
+    ]
+    login(patient)
+    page = client.get(reverse("records:results")).content.decode()
+    assert all(snippet in page for snippet in expected), page
+    assert "/correct/" not in page
+    history_page = client.get(history).content.decode()
+    assert f'<td data-label="{range_}">0,70 – 1,10</td>' in history_page
+    assert f'<td data-label="{value}">1,32 g/L' in history_page
+    assert reverse("records:observation_history", args=[bare.pk]) in page
+    login(clinician)
+    record = client.get(reverse("careteams:patient_detail", args=[patient.pk])).content.decode()
+    assert all(snippet in record for snippet in expected)
+    assert f'href="{reverse("records:correct_observation", args=[glucose.pk])}"' in record
