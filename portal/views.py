@@ -21,6 +21,7 @@ from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_safe
 
+from agenda.models import Appointment
 from messaging.models import Conversation
 from portal import access
 from portal.accounts.middleware import TERMS_SESSION_KEY
@@ -32,7 +33,7 @@ from portal.models import TermsAcceptance
 from portal.support import services as support
 from portal.support.forms import ContactForm
 from records import services as records
-from records.models import Export, LabReport, News, Prescription
+from records.models import Document, Export, LabReport, News, Prescription
 from reminders import services as reminders
 
 HOME_BY_ROLE = {
@@ -175,8 +176,7 @@ def dashboard_feed(user, record) -> list[FeedLine]:
     unread = ()
     if record.may(access.MESSAGES):
         unread = (
-            access.conversations_for(user)
-            .filter(patient=patient)
+            access.rows_in_record(record, Conversation)
             .select_related("team")
             .with_unread_for(user)
             .filter(unread__gt=0)
@@ -205,10 +205,13 @@ def waiting_for(user, record) -> dict:
     patient, today = record.patient, timezone.localdate()
     renewals = exports = ()
     if record.may(access.PRESCRIPTIONS):
-        requested = access.conversations_for(user).filter(
+        seen = Conversation.objects.none()
+        if record.may(access.MESSAGES):
+            seen = access.rows_in_record(record, Conversation)
+        requested = seen.filter(
             prescription=OuterRef("pk"), kind=Conversation.Kind.RENEWAL, status=Conversation.Status.OPEN
         )
-        prescriptions = access.items_visible_to(user, Prescription).filter(patient=patient)
+        prescriptions = access.rows_in_record(record, Prescription)
         renewals = records.renewals_due(prescriptions=prescriptions, today=today).exclude(Exists(requested))
     if record.may(access.MANAGE):
         exports = access.exports_for(user).filter(
@@ -228,28 +231,26 @@ def patient_home(request):
     conversations = documents = prescriptions = reports = ()
     if record.may(access.MESSAGES):
         conversations = (
-            access.conversations_for(user)
-            .filter(patient=patient)
+            access.rows_in_record(record, Conversation)
             .select_related("team")
             .with_unread_for(user)
             .order_by("-last_message_at", "-pk")[:3]
         )
     if record.may(access.DOCUMENTS):
-        documents = list(access.documents_visible_to(user).filter(patient=patient).current()[:3])
+        documents = list(access.rows_in_record(record, Document).current()[:3])
     if record.may(access.PRESCRIPTIONS):
         prescriptions = list(
-            access.items_visible_to(user, Prescription)
-            .filter(patient=patient, start_date__lte=today)
+            access.rows_in_record(record, Prescription)
+            .filter(start_date__lte=today)
             .exclude(end_date__lt=today)
             .current(today)[:3]
         )
     if record.may(access.RESULTS):
-        reports = list(access.items_visible_to(user, LabReport).filter(patient=patient)[:3])
+        reports = list(access.rows_in_record(record, LabReport)[:3])
     appointments = ()
     if record.may(access.MANAGE):
         appointments = list(
-            access.appointments_visible_to(user)
-            .filter(patient=patient)
+            access.rows_in_record(record, Appointment)
             .scheduled()
             .upcoming()
             .select_related("team")
