@@ -13,6 +13,7 @@ from benchmarks.harness import analyze, check_ok, load_average, measure, signed_
 from messaging.models import Conversation, Message
 from portal.accounts.models import Patient, User
 from portal.careteams.models import CareLink, CareTeam, Membership
+from portal.support.views import SEARCH_SESSION_KEY as SUPPORT_SEARCH_SESSION_KEY
 from records.models import Document, LabReport, Observation
 
 
@@ -115,6 +116,12 @@ def run():
     first_observation = Observation.objects.order_by("pk").first()
     deep = Document.objects.order_by("-care_date", "-pk")[300 * 25]  # the edge of the 300th page
     as_clinician, as_patient = signed_in_client(clinician), signed_in_client(owner)
+    as_support = signed_in_client(
+        User.objects.create_user("bench.support@example.org", "bench-password-123", role="support")
+    )
+    search = as_support.session
+    search[SUPPORT_SEARCH_SESSION_KEY] = "nom0"  # the start of all 2,000 patients' last names
+    search.save()
     rows = [
         ("patient: a page with the layout only (help)", as_patient, reverse("help")),
         ("clinician: patient list, page 1 of 2,000 patients", as_clinician, reverse("careteams:patient_list")),
@@ -136,6 +143,7 @@ def run():
             as_patient,
             reverse("records:observation_history", args=[first_observation.pk]),
         ),
+        ("support: account search, 2,000 patients match", as_support, reverse("support:home")),
         (
             "clinician: the patient's record page",
             as_clinician,
