@@ -9,7 +9,7 @@ from django.views.decorators.http import require_GET, require_POST, require_safe
 from messaging import services
 from messaging.forms import AssignForm, NewConversationForm, ReplyForm, ReplyTemplateForm
 from messaging.models import Conversation, ReplyTemplate
-from portal import access
+from portal import access, rows
 from portal.accounts.models import User
 from portal.audit.models import AccessLog
 from portal.idempotency import idempotent
@@ -69,14 +69,23 @@ def new_conversation(request):
     return _new_conversation(request, patient=patient, teams=teams)
 
 
+# What the team inbox reads of each row (and of the rows it joins): the page, its access log
+# and its cursor need nothing else.
+TEAM_INBOX_FIELDS = (
+    "subject", "kind", "status", "last_message_at", "patient_id", "team_id", "assigned_to_id",
+    "patient__first_name", "patient__last_name", "team__name", "assigned_to__first_name", "assigned_to__last_name",
+)  # fmt: skip
+
+
 @access.role_required(User.Role.CLINICIAN)
 @require_safe
 def team_inbox(request):
     """The shared inbox of the clinician's care teams, with filters."""
-    teams = access.teams_of(request.user)
+    teams = list(access.teams_of(request.user).only("name"))
     conversations = (
         access.conversations_for(request.user)
         .select_related("patient", "team", "assigned_to")
+        .only(*TEAM_INBOX_FIELDS)
         .with_unread_for(request.user)
         .order_by("-last_message_at", "-pk")
     )
@@ -94,20 +103,32 @@ def team_inbox(request):
     elif filters["assigned"].isdigit():
         conversations = conversations.filter(assigned_to_id=filters["assigned"])
     colleagues = (
-        User.objects.filter(memberships__team__in=teams, is_active=True, role=User.Role.CLINICIAN)
+        User.objects.filter(memberships__team__in=[team.pk for team in teams], is_active=True, role=User.Role.CLINICIAN)
         .exclude(pk=request.user.pk)
         .distinct()
         .order_by("last_name", "first_name")
+        .only("first_name", "last_name")
     )
     page = keyset_page(conversations, request.GET, field="last_message_at", size=PAGE_SIZE)
     access.trace_listed_conversations(request.user, page.object_list)
+    statuses, kinds = rows.labels_of(Conversation.Status.choices), rows.labels_of(Conversation.Kind.choices)
+    url, when = rows.url_by_pk("messaging:conversation"), rows.date_formatter("SHORT_DATETIME_FORMAT")
+    for conversation in page.object_list:  # each row's values, worked out here once per page
+        conversation.url = url(conversation.pk)
+        conversation.patient_name = f"{conversation.patient.last_name.upper()} {conversation.patient.first_name}"
+        conversation.kind_label = kinds.get(conversation.kind, conversation.kind)
+        conversation.status_label = statuses.get(conversation.status, conversation.status)
+        assignee = conversation.assigned_to
+        conversation.assignee_name = (assignee.get_full_name() if assignee is not None else "") or "—"
+        conversation.last_message_label = when(conversation.last_message_at)
     context = {
         "page": page,
         "filters": filters,
         "teams": teams,
+        "several_teams": len(teams) > 1,
         "colleagues": colleagues,
-        "statuses": Conversation.Status.choices,
-        "kinds": Conversation.Kind.choices,
+        "statuses": statuses.items(),
+        "kinds": kinds.items(),
     }
     return render(request, "messaging/team_inbox.html", context)
 
