@@ -34,12 +34,26 @@ def inbox(request):
         access.conversations_for(request.user)
         .filter(patient=patient)
         .select_related("team")
+        .only("subject", "kind", "status", "last_message_at", "team__name")
         .with_unread_for(request.user)
     )
     page = keyset_page(conversations, request.GET, field="last_message_at", size=PAGE_SIZE)
+    _label_rows(page.object_list)
     return access.render_record(
         request, "messaging/inbox.html", {"page": page}, patient=patient, action=AccessLog.Action.VIEW_RECORD
     )
+
+
+def _label_rows(conversations):
+    """Each row's link, labels and date, worked out once per page (see ``portal.rows``)."""
+    statuses, kinds = rows.labels_of(Conversation.Status.choices), rows.labels_of(Conversation.Kind.choices)
+    url, when = rows.url_by_pk("messaging:conversation"), rows.date_formatter("SHORT_DATETIME_FORMAT")
+    for conversation in conversations:
+        conversation.url = url(conversation.pk)
+        conversation.kind_label = kinds.get(conversation.kind, conversation.kind)
+        conversation.status_label = statuses.get(conversation.status, conversation.status)
+        conversation.last_message_label = when(conversation.last_message_at)
+    return statuses, kinds
 
 
 def _new_conversation(request, *, patient, teams):
@@ -111,16 +125,11 @@ def team_inbox(request):
     )
     page = keyset_page(conversations, request.GET, field="last_message_at", size=PAGE_SIZE)
     access.trace_listed_conversations(request.user, page.object_list)
-    statuses, kinds = rows.labels_of(Conversation.Status.choices), rows.labels_of(Conversation.Kind.choices)
-    url, when = rows.url_by_pk("messaging:conversation"), rows.date_formatter("SHORT_DATETIME_FORMAT")
-    for conversation in page.object_list:  # each row's values, worked out here once per page
-        conversation.url = url(conversation.pk)
+    statuses, kinds = _label_rows(page.object_list)
+    for conversation in page.object_list:
         conversation.patient_name = f"{conversation.patient.last_name.upper()} {conversation.patient.first_name}"
-        conversation.kind_label = kinds.get(conversation.kind, conversation.kind)
-        conversation.status_label = statuses.get(conversation.status, conversation.status)
         assignee = conversation.assigned_to
         conversation.assignee_name = (assignee.get_full_name() if assignee is not None else "") or "—"
-        conversation.last_message_label = when(conversation.last_message_at)
     context = {
         "page": page,
         "filters": filters,
@@ -147,8 +156,27 @@ def _thread(conversation):
     return conversation.messages.select_related("author", "author_team").prefetch_related("attachments").order_by("pk")
 
 
+def _dressed(user, conversation, messages) -> list:
+    """The messages of ``conversation`` as ``user`` reads them, each one's side, author and
+    dates worked out once per page (see ``portal.rows``) for messaging/thread_items.html."""
+    messages = list(messages)
+    reader_is_team = user.is_clinician
+    patient_user_id = conversation.patient.user_id
+    when, iso = rows.date_formatter("SHORT_DATETIME_FORMAT"), rows.date_formatter("c")
+    for message in messages:
+        by_team = message.author_team_id is not None
+        # The reader's side (the patient's, or the care team's) on the right.
+        mine = " is-mine" if by_team == reader_is_team else ""
+        message.bubble_class = f"message-bubble {'from-team' if by_team else 'from-patient'}{mine}"
+        message.by_reader = message.author_id == user.pk
+        message.for_patient = not by_team and message.author_id != patient_user_id
+        message.created_iso, message.created_label = iso(message.created_at), when(message.created_at)
+        message.files = list(message.attachments.all())
+    return messages
+
+
 def _conversation_context(request, conversation, form):
-    thread = list(_thread(conversation))
+    thread = _dressed(request.user, conversation, _thread(conversation))
     context = {"conversation": conversation, "thread": thread, "form": form, "last_id": thread[-1].pk if thread else 0}
     if request.user.is_clinician:
         context["assign_form"] = AssignForm(initial={"assignee": conversation.assigned_to_id}, team=conversation.team)
@@ -210,7 +238,7 @@ def thread(request, pk):
     access.check_in_record(request, conversation.patient, access.MESSAGES)
     after = request.GET.get("after", "")
     after = int(after) if after.isdigit() else 0
-    new = list(_thread(conversation).filter(pk__gt=after))
+    new = _dressed(request.user, conversation, _thread(conversation).filter(pk__gt=after))
     context = {"conversation": conversation, "thread": new, "last_id": new[-1].pk if new else after}
     if not new:
         return render(request, "messaging/thread_news.html", context)
