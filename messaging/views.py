@@ -153,7 +153,13 @@ def team_new_conversation(request, patient_pk):
 
 
 def _thread(conversation):
-    return conversation.messages.select_related("author", "author_team").prefetch_related("attachments").order_by("pk")
+    return (
+        conversation.messages.select_related("author", "author_team")
+        .only("author_id", "author_team_id", "body", "created_at", "author__first_name", "author__last_name",
+              "author_team__name")
+        .prefetch_related("attachments")
+        .order_by("pk")
+    )  # fmt: skip
 
 
 def _dressed(user, conversation, messages) -> list:
