@@ -14,12 +14,13 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from fhir_api import services as api
 from fhir_api.models import ApiClient
-from portal import access, rows
+from portal import access
 from portal.accounts import merge
 from portal.accounts import services as accounts
 from portal.accounts.models import Patient, Representation, User
 from portal.audit.models import AccessLog
 from portal.idempotency import idempotent
+from portal.rows import labels_of, url_by_pk
 from portal.support import forms, services
 from portal.support.models import SupportAction, SupportRequest
 
@@ -48,7 +49,7 @@ def home(request):
     patients = services.search_patients_without_login(query).only("first_name", "last_name", "ins")[:PAGE_SIZE]
     open_requests = services.support_requests().filter(status=SupportRequest.Status.OPEN).count()
     # Each row's values, worked out here once per page (see portal.rows).
-    roles, account_url = rows.labels_of(User.Role.choices), rows.url_by_pk("support:account")
+    roles, account_url = labels_of(User.Role.choices), url_by_pk("support:account")
     agent_is_superuser = request.user.is_superuser
     for account in page.object_list:
         # Superusers and staff are never acted on here; support agents only by a superuser.
@@ -60,10 +61,7 @@ def home(request):
         account.listed_name = account.get_full_name() or "—"
         account.role_label = roles.get(account.role, account.role)
     patients = list(patients)
-    invite_url, representations_url = (
-        rows.url_by_pk("support:invite_patient"),
-        rows.url_by_pk("support:representations"),
-    )
+    invite_url, representations_url = url_by_pk("support:invite_patient"), url_by_pk("support:representations")
     for patient in patients:
         patient.invite_url, patient.representations_url = invite_url(patient.pk), representations_url(patient.pk)
     context = {"page": page, "query": query, "patients": patients, "open_requests": open_requests}
