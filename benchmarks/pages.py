@@ -4,6 +4,7 @@ conversations in the team inbox, a patient with 300 conversations."""
 import datetime
 import os
 
+from django.contrib.auth.hashers import UNUSABLE_PASSWORD_PREFIX
 from django.db import connection
 from django.test import override_settings
 from django.urls import reverse
@@ -11,8 +12,9 @@ from django.urls import reverse
 from benchmarks import server
 from benchmarks.harness import analyze, check_ok, load_average, measure, signed_in_client
 from messaging.models import Conversation, Message
-from portal.accounts.models import Patient, User
+from portal.accounts.models import Patient, User, folded
 from portal.careteams.models import CareLink, CareTeam, Membership
+from portal.support.views import SEARCH_SESSION_KEY as SUPPORT_SEARCH_SESSION_KEY
 from records.models import Document, LabReport, Observation
 
 
@@ -26,6 +28,8 @@ def seed(patients=2_000):
             Patient(
                 first_name=f"Prénom{i}",
                 last_name=f"Nom{i:05d}",
+                first_folded=folded(f"Prénom{i}"),  # as save() would: bulk_create does not call it
+                last_folded=folded(f"Nom{i:05d}"),
                 birth_date="1980-01-01",
                 user=owner if i == 0 else None,
             )
@@ -104,6 +108,19 @@ def run_floors():
     print(f"{load_average()} (after)")
 
 
+def seed_accounts(count=300):
+    """Patients' logins whose names start like the records' ("Nom0..."): what the support
+    console's search finds besides the records without a login."""
+    User.objects.bulk_create(
+        [
+            User(email=f"bench.account{i}@example.org", first_name=f"Prénom{i}", last_name=f"Nom{i:05d}",
+                 first_folded=folded(f"Prénom{i}"), last_folded=folded(f"Nom{i:05d}"), role="patient",
+                 password=UNUSABLE_PASSWORD_PREFIX)
+            for i in range(count)
+        ]
+    )  # fmt: skip
+
+
 def run():
     clinician, owner = seed()
     thread = Conversation.objects.create(
@@ -111,10 +128,17 @@ def run():
         started_by=owner,
     )  # fmt: skip
     Message.objects.bulk_create([Message(conversation=thread, author=owner, body="Bonjour " * 20) for _ in range(20)])
+    seed_accounts()
     analyze()
     first_observation = Observation.objects.order_by("pk").first()
     deep = Document.objects.order_by("-care_date", "-pk")[300 * 25]  # the edge of the 300th page
     as_clinician, as_patient = signed_in_client(clinician), signed_in_client(owner)
+    as_support = signed_in_client(
+        User.objects.create_user("bench.support@example.org", "bench-password-123", role="support")
+    )
+    search = as_support.session
+    search[SUPPORT_SEARCH_SESSION_KEY] = "nom0"  # the start of all 2,000 patients' last names
+    search.save()
     rows = [
         ("patient: a page with the layout only (help)", as_patient, reverse("help")),
         ("clinician: patient list, page 1 of 2,000 patients", as_clinician, reverse("careteams:patient_list")),
@@ -136,6 +160,7 @@ def run():
             as_patient,
             reverse("records:observation_history", args=[first_observation.pk]),
         ),
+        ("support: account search, 2,000 patients match", as_support, reverse("support:home")),
         (
             "clinician: the patient's record page",
             as_clinician,

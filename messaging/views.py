@@ -9,7 +9,7 @@ from django.views.decorators.http import require_GET, require_POST, require_safe
 from messaging import services
 from messaging.forms import AssignForm, NewConversationForm, ReplyForm, ReplyTemplateForm
 from messaging.models import Conversation, ReplyTemplate
-from portal import access
+from portal import access, rows
 from portal.accounts.models import User
 from portal.audit.models import AccessLog
 from portal.idempotency import idempotent
@@ -34,12 +34,26 @@ def inbox(request):
         access.conversations_for(request.user)
         .filter(patient=patient)
         .select_related("team")
+        .only("subject", "kind", "status", "last_message_at", "team__name")
         .with_unread_for(request.user)
     )
     page = keyset_page(conversations, request.GET, field="last_message_at", size=PAGE_SIZE)
+    _label_rows(page.object_list)
     return access.render_record(
         request, "messaging/inbox.html", {"page": page}, patient=patient, action=AccessLog.Action.VIEW_RECORD
     )
+
+
+def _label_rows(conversations):
+    """Each row's link, labels and date, worked out once per page (see ``portal.rows``)."""
+    statuses, kinds = rows.labels_of(Conversation.Status.choices), rows.labels_of(Conversation.Kind.choices)
+    url, when = rows.url_by_pk("messaging:conversation"), rows.date_formatter("SHORT_DATETIME_FORMAT")
+    for conversation in conversations:
+        conversation.url = url(conversation.pk)
+        conversation.kind_label = kinds.get(conversation.kind, conversation.kind)
+        conversation.status_label = statuses.get(conversation.status, conversation.status)
+        conversation.last_message_label = when(conversation.last_message_at)
+    return statuses, kinds
 
 
 def _new_conversation(request, *, patient, teams):
@@ -69,14 +83,23 @@ def new_conversation(request):
     return _new_conversation(request, patient=patient, teams=teams)
 
 
+# What the team inbox reads of each row (and of the rows it joins): the page, its access log
+# and its cursor need nothing else.
+TEAM_INBOX_FIELDS = (
+    "subject", "kind", "status", "last_message_at", "patient_id", "team_id", "assigned_to_id",
+    "patient__first_name", "patient__last_name", "team__name", "assigned_to__first_name", "assigned_to__last_name",
+)  # fmt: skip
+
+
 @access.role_required(User.Role.CLINICIAN)
 @require_safe
 def team_inbox(request):
     """The shared inbox of the clinician's care teams, with filters."""
-    teams = access.teams_of(request.user)
+    teams = list(access.teams_of(request.user).only("name"))
     conversations = (
         access.conversations_for(request.user)
         .select_related("patient", "team", "assigned_to")
+        .only(*TEAM_INBOX_FIELDS)
         .with_unread_for(request.user)
         .order_by("-last_message_at", "-pk")
     )
@@ -94,20 +117,27 @@ def team_inbox(request):
     elif filters["assigned"].isdigit():
         conversations = conversations.filter(assigned_to_id=filters["assigned"])
     colleagues = (
-        User.objects.filter(memberships__team__in=teams, is_active=True, role=User.Role.CLINICIAN)
+        User.objects.filter(memberships__team__in=[team.pk for team in teams], is_active=True, role=User.Role.CLINICIAN)
         .exclude(pk=request.user.pk)
         .distinct()
         .order_by("last_name", "first_name")
+        .only("first_name", "last_name")
     )
     page = keyset_page(conversations, request.GET, field="last_message_at", size=PAGE_SIZE)
     access.trace_listed_conversations(request.user, page.object_list)
+    statuses, kinds = _label_rows(page.object_list)
+    for conversation in page.object_list:
+        conversation.patient_name = f"{conversation.patient.last_name.upper()} {conversation.patient.first_name}"
+        assignee = conversation.assigned_to
+        conversation.assignee_name = (assignee.get_full_name() if assignee is not None else "") or "—"
     context = {
         "page": page,
         "filters": filters,
         "teams": teams,
+        "several_teams": len(teams) > 1,
         "colleagues": colleagues,
-        "statuses": Conversation.Status.choices,
-        "kinds": Conversation.Kind.choices,
+        "statuses": statuses.items(),
+        "kinds": kinds.items(),
     }
     return render(request, "messaging/team_inbox.html", context)
 
@@ -123,11 +153,36 @@ def team_new_conversation(request, patient_pk):
 
 
 def _thread(conversation):
-    return conversation.messages.select_related("author", "author_team").prefetch_related("attachments").order_by("pk")
+    return (
+        conversation.messages.select_related("author", "author_team")
+        .only("author_id", "author_team_id", "body", "created_at", "author__first_name", "author__last_name",
+              "author_team__name")
+        .prefetch_related("attachments")
+        .order_by("pk")
+    )  # fmt: skip
+
+
+def _dressed(user, conversation, messages) -> list:
+    """The messages of ``conversation`` as ``user`` reads them, each one's side, author and
+    dates worked out once per page (see ``portal.rows``) for messaging/thread_items.html."""
+    messages = list(messages)
+    reader_is_team = user.is_clinician
+    patient_user_id = conversation.patient.user_id
+    when, iso = rows.date_formatter("SHORT_DATETIME_FORMAT"), rows.date_formatter("c")
+    for message in messages:
+        by_team = message.author_team_id is not None
+        # The reader's side (the patient's, or the care team's) on the right.
+        mine = " is-mine" if by_team == reader_is_team else ""
+        message.bubble_class = f"message-bubble {'from-team' if by_team else 'from-patient'}{mine}"
+        message.by_reader = message.author_id == user.pk
+        message.for_patient = not by_team and message.author_id != patient_user_id
+        message.created_iso, message.created_label = iso(message.created_at), when(message.created_at)
+        message.files = list(message.attachments.all())
+    return messages
 
 
 def _conversation_context(request, conversation, form):
-    thread = list(_thread(conversation))
+    thread = _dressed(request.user, conversation, _thread(conversation))
     context = {"conversation": conversation, "thread": thread, "form": form, "last_id": thread[-1].pk if thread else 0}
     if request.user.is_clinician:
         context["assign_form"] = AssignForm(initial={"assignee": conversation.assigned_to_id}, team=conversation.team)
@@ -189,7 +244,7 @@ def thread(request, pk):
     access.check_in_record(request, conversation.patient, access.MESSAGES)
     after = request.GET.get("after", "")
     after = int(after) if after.isdigit() else 0
-    new = list(_thread(conversation).filter(pk__gt=after))
+    new = _dressed(request.user, conversation, _thread(conversation).filter(pk__gt=after))
     context = {"conversation": conversation, "thread": new, "last_id": new[-1].pk if new else after}
     if not new:
         return render(request, "messaging/thread_news.html", context)

@@ -335,11 +335,12 @@ def trace_read(user, patient, action, target="", team=None) -> AccessLog | None:
 def trace_listed_conversations(user, conversations) -> None:
     """For a care team's inbox: one access-log row per conversation shown (its
     subject is a message's content), in one insert."""
+    actor_id, role = user.pk, user.role  # read once, not once per row
     AccessLog.objects.bulk_create(
         AccessLog(
             patient_id=conversation.patient_id,
-            actor=user,
-            actor_role=user.role,
+            actor_id=actor_id,
+            actor_role=role,
             team_id=conversation.team_id,
             action=AccessLog.Action.LIST_CONVERSATIONS,
             target=conversation.subject[:255],

@@ -10,7 +10,7 @@ from django.views.decorators.http import require_http_methods, require_safe
 
 from fhir_api import services as api
 from messaging import services as messaging_services
-from portal import access
+from portal import access, rows
 from portal.accounts import services as account_services
 from portal.accounts.forms import InvitePatientForm
 from portal.accounts.models import Representation, User
@@ -48,7 +48,11 @@ def patient_list(request):
         return redirect("careteams:patient_list")
     form = forms.PatientSearchForm(request.session.get(SEARCH_SESSION_KEY) or None)
     teams = access.teams_of(request.user)
-    links = CareLink.objects.filter(status=CareLink.Status.ACTIVE, team__in=teams).select_related("team")
+    links = (
+        CareLink.objects.filter(status=CareLink.Status.ACTIVE, team__in=teams)
+        .select_related("team")
+        .only("patient_id", "team__name")
+    )
     patients = access.patients_cared_for(request.user)
     searching = form.is_bound and form.is_valid()
     if searching:
@@ -59,9 +63,17 @@ def patient_list(request):
             patients = patients.filter(Exists(unread.filter(patient=OuterRef("pk"))))
         if data["new_results"]:
             patients = patients.filter(Exists(services.results_unseen_by(teams=teams).filter(patient=OuterRef("pk"))))
-    patients = patients.prefetch_related(Prefetch("care_links", queryset=links, to_attr="shared_links"))
+    patients = patients.only("first_name", "last_name", "birth_date").prefetch_related(
+        Prefetch("care_links", queryset=links, to_attr="shared_links")
+    )
     # By name, from a cursor: a deep page costs what the first does (no OFFSET, no COUNT).
     page = keyset_page(patients, request.GET, fields=("last_name", "first_name"), size=PAGE_SIZE, descending=False)
+    url, born = rows.url_by_pk("careteams:patient_detail"), rows.date_formatter("SHORT_DATE_FORMAT")
+    for patient in page.object_list:  # each row's values, worked out here once per page
+        patient.url = url(patient.pk)
+        patient.list_name = f"{patient.last_name.upper()} {patient.first_name}"
+        patient.birth_label = born(patient.birth_date)
+        patient.teams_label = ", ".join(link.team.name for link in patient.shared_links)
     context = {"page": page, "teams": teams, "form": form, "searching": searching}
     return render(request, "careteams/patient_list.html", context)
 

@@ -20,6 +20,7 @@ from portal.accounts import services as accounts
 from portal.accounts.models import Patient, Representation, User
 from portal.audit.models import AccessLog
 from portal.idempotency import idempotent
+from portal.rows import labels_of, url_by_pk
 from portal.support import forms, services
 from portal.support.models import SupportAction, SupportRequest
 
@@ -47,6 +48,22 @@ def home(request):
     page = Paginator(users, PAGE_SIZE).get_page(request.GET.get("page"))
     patients = services.search_patients_without_login(query).only("first_name", "last_name", "ins")[:PAGE_SIZE]
     open_requests = services.support_requests().filter(status=SupportRequest.Status.OPEN).count()
+    # Each row's values, worked out here once per page (see portal.rows).
+    roles, account_url = labels_of(User.Role.choices), url_by_pk("support:account")
+    agent_is_superuser = request.user.is_superuser
+    for account in page.object_list:
+        # Superusers and staff are never acted on here; support agents only by a superuser.
+        account.url = (
+            None
+            if account.is_superuser or account.is_staff or (account.is_support and not agent_is_superuser)
+            else account_url(account.pk)
+        )
+        account.listed_name = account.get_full_name() or "—"
+        account.role_label = roles.get(account.role, account.role)
+    patients = list(patients)
+    invite_url, representations_url = url_by_pk("support:invite_patient"), url_by_pk("support:representations")
+    for patient in patients:
+        patient.invite_url, patient.representations_url = invite_url(patient.pk), representations_url(patient.pk)
     context = {"page": page, "query": query, "patients": patients, "open_requests": open_requests}
     return render(request, "support/home.html", context)
 
