@@ -181,9 +181,27 @@ def _dressed(user, conversation, messages) -> list:
     return messages
 
 
+# A conversation page shows its latest messages; earlier ones are a link away, a page of
+# them at a time (by message id), so a long conversation costs what a short one does.
+THREAD_SHOWN = 50
+
+
 def _conversation_context(request, conversation, form):
-    thread = _dressed(request.user, conversation, _thread(conversation))
-    context = {"conversation": conversation, "thread": thread, "form": form, "last_id": thread[-1].pk if thread else 0}
+    before = request.GET.get("before", "")
+    messages_ = _thread(conversation)
+    if before.isdigit():
+        messages_ = messages_.filter(pk__lt=int(before))
+    newest = list(messages_.order_by("-pk")[: THREAD_SHOWN + 1])
+    thread = _dressed(request.user, conversation, reversed(newest[:THREAD_SHOWN]))
+    context = {
+        "conversation": conversation,
+        "thread": thread,
+        "form": form,
+        "last_id": thread[-1].pk if thread else 0,
+        "earlier": thread[0].pk if len(newest) > THREAD_SHOWN else None,
+        # An earlier page is not kept up to date (new messages belong after the latest ones).
+        "earlier_page": before.isdigit(),
+    }
     if request.user.is_clinician:
         context["assign_form"] = AssignForm(initial={"assignee": conversation.assigned_to_id}, team=conversation.team)
         context["templates"] = ReplyTemplate.objects.filter(team=conversation.team)

@@ -6,19 +6,8 @@ reads the same in French and in English."""
 
 from django.template.defaultfilters import date as date_filter
 from django.template.defaultfilters import floatformat
-from django.urls import reverse
 
-_SENTINEL = 987654321
-
-
-def url_for_pk(name):
-    """A function pk -> the URL of the route ``name`` taking one ``pk`` argument, as
-    ``reverse`` writes it, with the route reversed once."""
-    sample = reverse(name, args=[_SENTINEL])
-    head, sep, tail = sample.partition(str(_SENTINEL))
-    if not sep or str(_SENTINEL) in tail:
-        return lambda pk: reverse(name, args=[pk])
-    return lambda pk: f"{head}{pk}{tail}"
+from portal.rows import url_by_pk
 
 
 class _Numbers:
@@ -46,8 +35,8 @@ def prepare_observations(observations, *, history_links=True, correct_links=Fals
     observations = list(observations)
     number = _Numbers()
     labels = {}
-    history_url = url_for_pk("records:observation_history") if history_links else None
-    correct_url = url_for_pk("records:correct_observation") if correct_links else None
+    history_url = url_by_pk("records:observation_history") if history_links else None
+    correct_url = url_by_pk("records:correct_observation") if correct_links else None
     for observation in observations:
         flag = observation.flag
         if flag not in labels:
@@ -70,7 +59,7 @@ def prepare_documents(documents):
     """Set on each of ``documents`` what ``records/document_table.html`` shows: ``url`` (its
     page), ``category_label`` and ``care_date_text``. Returns them, as a list."""
     documents = list(documents)
-    url = url_for_pk("records:document")
+    url = url_by_pk("records:document")
     categories = {}
     for document in documents:
         if document.category not in categories:

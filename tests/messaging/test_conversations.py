@@ -344,3 +344,30 @@ def test_inbox_and_conversation_query_counts_do_not_grow(client, login, clinicia
         login(who)
         # A clinician's read adds one access-log row per view: same count each time.
         assert count_queries(client, url) == before[name], name
+
+
+def test_a_long_conversation_shows_its_latest_messages_and_earlier_ones_a_link_away(
+    client, login, patient, conversation
+):
+    """The page shows the latest 50 messages (it costs what a short conversation costs);
+    « Messages précédents » shows the ones before, each once, without polling."""
+    from messaging.models import Message
+    from messaging.views import THREAD_SHOWN
+
+    Message.objects.bulk_create(
+        [Message(conversation=conversation, author=patient.user, body=f"message {i}") for i in range(THREAD_SHOWN + 9)]
+    )
+    everything = list(conversation.messages.order_by("pk").values_list("pk", flat=True))
+    login(patient)
+    url = reverse("messaging:conversation", args=[conversation.pk])
+    latest = client.get(url)
+    shown = [m.pk for m in latest.context["thread"]]
+    assert shown == everything[-THREAD_SHOWN:]
+    assert latest.context["earlier"] == shown[0]
+    assert "Messages précédents" in latest.content.decode()
+    earlier = client.get(url, {"before": latest.context["earlier"]})
+    assert [m.pk for m in earlier.context["thread"]] == everything[:-THREAD_SHOWN]
+    assert earlier.context["earlier"] is None
+    page = earlier.content.decode()
+    assert "Derniers messages" in page and "hx-trigger" not in page  # an earlier page is not polled
+    assert "hx-trigger" in latest.content.decode()
