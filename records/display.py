@@ -31,7 +31,7 @@ def prepare_observations(observations, *, history_links=True, correct_links=Fals
     history table show: ``flag_class``, ``flag_label``, ``value_text``, ``low_text`` and
     ``high_text`` ("…" for no limit), ``has_range``; ``history_url`` (``history_links``),
     ``correct_url`` (``correct_links``) and ``date_text`` (``dates``: the report's date, the
-    report selected with the row). Returns them, as a list."""
+    sample date it carries). Returns them, as a list."""
     observations = list(observations)
     number = _Numbers()
     labels = {}
@@ -51,7 +51,7 @@ def prepare_observations(observations, *, history_links=True, correct_links=Fals
         if correct_url:
             observation.correct_url = correct_url(observation.pk)
         if dates:
-            observation.date_text = date_filter(observation.report.collected_on, "SHORT_DATE_FORMAT")
+            observation.date_text = date_filter(observation.collected_on, "SHORT_DATE_FORMAT")
     return observations
 
 

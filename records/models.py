@@ -248,6 +248,14 @@ class LabReport(models.Model):
         return self.title
 
 
+class ObservationQuerySet(models.QuerySet):
+    def bulk_create(self, objs, *args, **kwargs):
+        objs = list(objs)
+        for observation in objs:  # what save() does, for rows written in bulk
+            observation.fill_from_report()
+        return super().bulk_create(objs, *args, **kwargs)
+
+
 class Observation(models.Model):
     """One lab value, with its LOINC code, unit and reference range."""
 
@@ -272,13 +280,28 @@ class Observation(models.Model):
     status = models.CharField(max_length=10, default="final")
     # When a care team last corrected the value (by form or by an amended report).
     corrected_at = models.DateTimeField(null=True, blank=True)
+    # The report's sample date (it never changes), copied so that a test's history is read
+    # newest first from an index, a page at a time, whatever the number of values.
+    collected_on = models.DateField(editable=False)
+
+    objects = ObservationQuerySet.as_manager()
 
     class Meta:
         ordering = ["name", "pk"]
-        indexes = [models.Index(fields=["patient", "loinc"])]
+        indexes = [
+            models.Index(fields=["patient", "loinc", "-collected_on", "-id"], name="observation_history"),
+        ]
 
     def __str__(self):
         return f"{self.name} {self.value} {self.unit}"
+
+    def save(self, *args, **kwargs):
+        self.fill_from_report()
+        super().save(*args, **kwargs)
+
+    def fill_from_report(self):
+        if self.collected_on is None:
+            self.collected_on = self.report.collected_on
 
     def clean(self):
         # A reversed range would flag a normal value "Low" and draw an empty band.

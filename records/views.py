@@ -471,15 +471,15 @@ def observation_history(request, pk):
     history = (
         access.items_visible_to(request.user, Observation)
         .filter(patient=observation.patient, loinc=observation.loinc)
-        .select_related("report")
         .prefetch_related("revisions")
-        .order_by("-report__collected_on", "-pk")
+        .order_by("-collected_on", "-pk")
     )
     # The chart shows the latest values (two columns, no revisions); the table pages
-    # through all of them from a cursor, newest first.
-    latest = list(history.values_list("report__collected_on", "value")[:CHART_POINTS])[::-1]
+    # through all of them from a cursor, newest first: both from the index on the
+    # value's own sample date (observation_history), a page at a time.
+    latest = list(history.values_list("collected_on", "value")[:CHART_POINTS])[::-1]
     chart = charts.trend(latest, low=observation.low, high=observation.high)
-    page = keyset_page(history, request.GET, field="report__collected_on", size=HISTORY_PAGE_SIZE)
+    page = keyset_page(history, request.GET, field="collected_on", size=HISTORY_PAGE_SIZE)
     display.prepare_observations(page.object_list, history_links=False, dates=True)
     context = {"observation": observation, "page": page, "chart": chart}
     return access.render_record(

@@ -15,12 +15,14 @@ def test_support_registers_a_client_and_sees_the_secret_once(console, team):
     response = console.post(
         "/support/api-clients/new/",
         {"team": team.pk, "name": "Logiciel du cabinet", "scopes": ["system/DocumentReference.c"]},
+        follow=True,
     )
 
     assert response.status_code == 200
     client = ApiClient.objects.get()
     secret = response.context["secret"]
     assert secret in response.content.decode() and client.client_id in response.content.decode()
+    assert secret not in console.get(response.redirect_chain[-1][0]).content.decode()  # shown once
     assert (client.team, client.scopes) == (team, ["system/DocumentReference.c"])
     assert secret not in client.application.client_secret  # only its hash is kept
     listing = console.get("/support/api-clients/").content.decode()
@@ -36,7 +38,7 @@ def test_register_needs_a_scope(console, team):
 
 def test_rotate_shows_a_new_secret_and_revoke_ends_the_client(console, registered):
     client, old_secret = registered
-    response = console.post(f"/support/api-clients/{client.pk}/rotate/")
+    response = console.post(f"/support/api-clients/{client.pk}/rotate/", follow=True)
     new_secret = response.context["secret"]
     assert new_secret != old_secret
 
@@ -70,7 +72,7 @@ def test_client_accounts_stay_out_of_the_account_search(console, registered):
 
 def test_the_register_form_sent_twice_makes_one_client(console, team):
     data = {"team": team.pk, "name": "Logiciel du cabinet", "scopes": ["system/DocumentReference.c"]}
-    assert console.post("/support/api-clients/new/", data).context["secret"]
+    assert console.post("/support/api-clients/new/", data, follow=True).context["secret"]
     again = console.post("/support/api-clients/new/", data)
 
     assert ApiClient.objects.count() == 1
