@@ -374,14 +374,24 @@ def send_record_file(request, *, patient, action, target, data, content_type, fi
     return response
 
 
+def _through_the_same_team(user) -> Q:
+    """For a clinician: rows (with ``patient`` and ``team``) of a team they are in, whose
+    patient that very team cares for (an active link) and has not blocked them. The same
+    rows as ``patient__in=patients_cared_for(user)`` with the same-team link, said once
+    (the same-team link is already a link to one of their teams; a merged record has no
+    links), so the query is cheaper to build and to run."""
+    same_team_link = _active_links(user).filter(patient=OuterRef("patient"), team=OuterRef("team"))
+    blocked = ClinicianBlock.objects.filter(patient=OuterRef("patient"), clinician=user)
+    return Q(Exists(same_team_link)) & ~Q(Exists(blocked))
+
+
 def conversations_for(user) -> QuerySet[Conversation]:
     """Conversations ``user`` may read: a patient's own; for a clinician, those of
     their care teams with patients they care for through that very team."""
     if _is_active(user, User.Role.PATIENT):
         return Conversation.objects.filter(_patient_rows(user, "Conversation"))
     if _is_active(user, User.Role.CLINICIAN):
-        same_team_link = _active_links(user).filter(patient=OuterRef("patient"), team=OuterRef("team"))
-        return Conversation.objects.filter(Exists(same_team_link), patient__in=patients_cared_for(user))
+        return Conversation.objects.filter(_through_the_same_team(user))
     return Conversation.objects.none()
 
 
@@ -406,8 +416,7 @@ def appointments_visible_to(user) -> QuerySet[Appointment]:
         # never one the care team made confidential from them.
         return Appointment.objects.filter(_patient_rows(user, "Appointment"))
     if _is_active(user, User.Role.CLINICIAN):
-        same_team_link = _active_links(user).filter(patient=OuterRef("patient"), team=OuterRef("team"))
-        return Appointment.objects.filter(Exists(same_team_link), patient__in=patients_cared_for(user))
+        return Appointment.objects.filter(_through_the_same_team(user))
     return Appointment.objects.none()
 
 
