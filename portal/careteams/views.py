@@ -21,6 +21,7 @@ from portal.idempotency import idempotent
 from portal.pagination import keyset_page
 from portal.representation import services as representation
 from portal.representation.forms import AddParentForm
+from portal.secret_once import secret_page, show_secret_once
 from records import display as record_display
 from records import views as record_views
 from records.models import LabReport, Prescription
@@ -301,16 +302,6 @@ def team_settings(request, pk):
     return render(request, "careteams/team_settings.html", context)
 
 
-# A new secret (of a client registered or rotated by a team manager), kept in the
-# session until its page shows it once: the form's redirect keeps a double submit to one.
-NEW_CLIENT_SESSION_KEY = "api_client_secret"
-
-
-def _show_secret_once(request, client, secret):
-    request.session[NEW_CLIENT_SESSION_KEY] = {"client": client.pk, "secret": secret}
-    return redirect("careteams:api_client_secret", client.pk)
-
-
 @access.role_required(User.Role.CLINICIAN)
 @require_http_methods(["GET", "POST"])
 @idempotent
@@ -328,7 +319,7 @@ def new_api_client(request, pk):
         except ValidationError as error:
             form.add_error("name" if error.code == "name_taken" else "scopes", error)
         else:
-            return _show_secret_once(request, client, secret)
+            return show_secret_once(request, client, secret, page="careteams:api_client_secret")
     return render(request, "careteams/api_client_new.html", {"team": team, "form": form})
 
 
@@ -339,7 +330,8 @@ def change_api_client(request, pk, action):
     """A manager of the team gives a client a new secret (shown once) or revokes it for good."""
     client = access.get_team_api_client_for(request.user, pk)
     if action == "rotate" and not client.is_revoked:
-        return _show_secret_once(request, client, api.rotate_secret(client=client, by=request.user))
+        secret = api.rotate_secret(client=client, by=request.user)
+        return show_secret_once(request, client, secret, page="careteams:api_client_secret")
     if action == "revoke":
         if api.revoke_client(client=client, by=request.user):
             messages.success(request, _("The client is revoked: its tokens no longer work."))
@@ -352,13 +344,4 @@ def change_api_client(request, pk, action):
 def api_client_secret(request, pk):
     """The secret just made, shown on this page once; afterwards, that it was shown."""
     client = access.get_team_api_client_for(request.user, pk)
-    kept = request.session.get(NEW_CLIENT_SESSION_KEY)
-    secret = None
-    if kept and kept["client"] == client.pk:
-        secret = request.session.pop(NEW_CLIENT_SESSION_KEY)["secret"]
-    response = render(
-        request, "support/api_client_secret.html",
-        {"client": client, "secret": secret, "done_url": reverse("careteams:team_settings", args=[client.team_id])},
-    )  # fmt: skip
-    response["Cache-Control"] = "no-store"
-    return response
+    return secret_page(request, client, done_url=reverse("careteams:team_settings", args=[client.team_id]))

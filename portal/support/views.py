@@ -21,6 +21,7 @@ from portal.accounts.models import Patient, Representation, User
 from portal.audit.models import AccessLog
 from portal.idempotency import idempotent
 from portal.rows import labels_of, url_by_pk
+from portal.secret_once import secret_page, show_secret_once
 from portal.support import forms, services
 from portal.support.models import SupportAction, SupportRequest
 
@@ -419,18 +420,6 @@ def api_clients(request):
     return render(request, "support/api_clients.html", {"clients": clients})
 
 
-# A new secret (of a client support registered or rotated), kept in the session until its
-# page shows it once.
-NEW_CLIENT_SESSION_KEY = "support_api_client_secret"
-
-
-def _show_secret_once(request, client, secret):
-    """The new secret waits in the session for its page, which shows it once (only its
-    hash is kept): the form's redirect keeps a double submit to one (``@idempotent``)."""
-    request.session[NEW_CLIENT_SESSION_KEY] = {"client": client.pk, "secret": secret}
-    return redirect("support:api_client_secret", client.pk)
-
-
 @access.role_required(User.Role.SUPPORT)
 @require_http_methods(["GET", "POST"])
 @idempotent
@@ -447,7 +436,7 @@ def new_api_client(request):
         except ValidationError as error:
             form.add_error("name" if error.code == "name_taken" else "scopes", error)
         else:
-            return _show_secret_once(request, client, secret)
+            return show_secret_once(request, client, secret, page="support:api_client_secret")
     return render(request, "support/api_client_new.html", {"form": form})
 
 
@@ -458,7 +447,8 @@ def change_api_client(request, pk, action):
     """Rotate the secret (the new one shown once) or revoke the client for good."""
     client = get_object_or_404(ApiClient.objects.select_related("team", "application"), pk=pk)
     if action == "rotate" and not client.is_revoked:
-        return _show_secret_once(request, client, api.rotate_secret(client=client, by=request.user))
+        secret = api.rotate_secret(client=client, by=request.user)
+        return show_secret_once(request, client, secret, page="support:api_client_secret")
     if action == "revoke":
         if api.revoke_client(client=client, by=request.user):
             messages.success(request, _("The client is revoked: its tokens no longer work."))
@@ -471,14 +461,7 @@ def change_api_client(request, pk, action):
 def api_client_secret(request, pk):
     """The secret just made, shown on this page once; afterwards, that it was shown."""
     client = get_object_or_404(ApiClient.objects.select_related("team"), pk=pk)
-    kept = request.session.get(NEW_CLIENT_SESSION_KEY)
-    secret = None
-    if kept and kept["client"] == client.pk:
-        secret = request.session.pop(NEW_CLIENT_SESSION_KEY)["secret"]
-    context = {"client": client, "secret": secret, "done_url": reverse("support:api_clients")}
-    response = render(request, "support/api_client_secret.html", context)
-    response["Cache-Control"] = "no-store"
-    return response
+    return secret_page(request, client, done_url=reverse("support:api_clients"))
 
 
 @access.role_required(User.Role.SUPPORT)
