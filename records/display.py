@@ -4,10 +4,10 @@ than per row in the template: a link per row costs a ``reverse``, a number a
 row. The strings are those the template filters make (the same functions), so the page
 reads the same in French and in English."""
 
-from django.template.defaultfilters import date as date_filter
 from django.template.defaultfilters import floatformat
 
-from portal.rows import url_by_pk
+from portal.rows import date_formatter, labels_of, url_by_pk
+from records.models import Document, Observation
 
 
 class _Numbers:
@@ -33,15 +33,13 @@ def prepare_observations(observations, *, history_links=True, correct_links=Fals
     ``correct_url`` (``correct_links``) and ``date_text`` (``dates``: the report's date, the
     sample date it carries). Returns them, as a list."""
     observations = list(observations)
-    number = _Numbers()
-    labels = {}
+    number, flags = _Numbers(), labels_of(Observation.Flag.choices)
+    day = date_formatter("SHORT_DATE_FORMAT") if dates else None
     history_url = url_by_pk("records:observation_history") if history_links else None
     correct_url = url_by_pk("records:correct_observation") if correct_links else None
     for observation in observations:
         flag = observation.flag
-        if flag not in labels:
-            labels[flag] = str(observation.Flag(flag).label)
-        observation.flag_class, observation.flag_label = flag.value, labels[flag]
+        observation.flag_class, observation.flag_label = flag.value, flags[flag]
         observation.value_text = number(observation.value)
         observation.low_text = number(observation.low) or "…"
         observation.high_text = number(observation.high) or "…"
@@ -50,8 +48,8 @@ def prepare_observations(observations, *, history_links=True, correct_links=Fals
             observation.history_url = history_url(observation.pk)
         if correct_url:
             observation.correct_url = correct_url(observation.pk)
-        if dates:
-            observation.date_text = date_filter(observation.collected_on, "SHORT_DATE_FORMAT")
+        if day:
+            observation.date_text = day(observation.collected_on)
     return observations
 
 
@@ -59,12 +57,10 @@ def prepare_documents(documents):
     """Set on each of ``documents`` what ``records/document_table.html`` shows: ``url`` (its
     page), ``category_label`` and ``care_date_text``. Returns them, as a list."""
     documents = list(documents)
-    url = url_by_pk("records:document")
-    categories = {}
+    url, day = url_by_pk("records:document"), date_formatter("SHORT_DATE_FORMAT")
+    categories = labels_of(Document._meta.get_field("category").choices)
     for document in documents:
-        if document.category not in categories:
-            categories[document.category] = document.get_category_display()
         document.url = url(document.pk)
-        document.category_label = categories[document.category]
-        document.care_date_text = date_filter(document.care_date, "SHORT_DATE_FORMAT")
+        document.category_label = categories.get(document.category, document.category)
+        document.care_date_text = day(document.care_date)
     return documents

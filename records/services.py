@@ -684,17 +684,13 @@ def mark_news_seen(*, user, patient, documents=(), lab_reports=(), prescriptions
 
 def unseen_news_ids(*, patient, field: str, items) -> set[int]:
     """Of ``items``, the ids of those with unseen news (``field``: "document_id", ...), in one query."""
-    ids = [item.pk for item in items]
-    if not ids:
-        return set()
-    return set(
-        News.objects.unseen().filter(patient=patient, **{f"{field[:-3]}__in": ids}).values_list(field, flat=True)
-    )
+    return unseen_news_ids_of(patient=patient, **{field: items})[field]
 
 
 def unseen_news_ids_of(*, patient, **items) -> dict[str, set[int]]:
-    """``unseen_news_ids`` of several kinds at once, in one query: ``items`` by field
-    ("document_id"=[...], "lab_report_id"=[...], ...); the same sets, by field."""
+    """Of ``items`` of several kinds at once (by field: "document_id"=[...],
+    "lab_report_id"=[...], ...), the ids of those with unseen news, by field, in one
+    query (none when there are no items)."""
     ids = {field: [item.pk for item in rows] for field, rows in items.items()}
     found = {field: set() for field in ids}
     wanted = Q()
