@@ -183,9 +183,9 @@ def team_week(request):
 def mine(request):
     """The upcoming appointments of the record one is in, then the past ones (a page at a
     time): one's own, or a record one looks after as a parent or legal representative."""
-    patient = access.record_for(request, access.MANAGE).patient
-    now = timezone.now()
-    appointments = access.appointments_visible_to(request.user).filter(patient=patient).select_related("team")
+    record = access.record_for(request, access.MANAGE)
+    patient, now = record.patient, timezone.now()
+    appointments = access.rows_in_record(record, Appointment).select_related("team")
     upcoming = list(appointments.upcoming(now))
     past = Paginator(appointments.past(now).order_by("-starts_at", "-pk"), PAST_PAGE_SIZE).get_page(
         request.GET.get("page")

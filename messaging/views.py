@@ -29,10 +29,10 @@ def _bound(request):
 @require_safe
 def inbox(request):
     """The conversations of the record one is in, newest activity first, with unread counts."""
-    patient = access.record_for(request, access.MESSAGES).patient
+    record = access.record_for(request, access.MESSAGES)
+    patient = record.patient
     conversations = (
-        access.conversations_for(request.user)
-        .filter(patient=patient)
+        access.rows_in_record(record, Conversation)
         .select_related("team")
         .only("subject", "kind", "status", "last_message_at", "team__name")
         .with_unread_for(request.user)

@@ -169,7 +169,7 @@ def rows_in_record(record, model) -> QuerySet:
     is in, from ``current_record``, checked at every request): all of one's own record;
     for a representative, those of a part they act on, never a confidential one; 404
     outside their parts. The same rows as the user's ``*_for`` / ``*_visible_to`` set
-    narrowed to the record (tests/portal/test_rows_in_record.py holds them equal), in
+    narrowed to the record (tests/portal/test_representation_table.py holds them equal), in
     a query that names the record instead of every record the user acts for."""
     part, confidential = MODEL_PART[model.__name__]
     record.require(part)

@@ -69,7 +69,8 @@ def _saved_filters(request):
 @idempotent
 def documents(request):
     """The documents of the record one is in, filtered and paginated."""
-    patient = access.record_for(request, access.DOCUMENTS).patient
+    record = access.record_for(request, access.DOCUMENTS)
+    patient = record.patient
     teams = CareTeam.objects.filter(care_links__patient=patient).order_by("name")
     if request.method == "POST":
         if "reset" in request.POST:
@@ -90,8 +91,7 @@ def documents(request):
         form = DocumentFilterForm(initial=_saved_filters(request), teams=teams)
     saved = _saved_filters(request)
     documents = (
-        access.documents_visible_to(request.user)
-        .filter(patient=patient)
+        access.rows_in_record(record, Document)
         .current()
         .filtered(
             category=saved.get("category", ""),
@@ -381,8 +381,9 @@ def _visits(logs):
 @require_safe
 def prescriptions(request):
     """Active and past prescriptions, with renewal requests for renewable ones."""
-    patient = access.record_for(request, access.PRESCRIPTIONS).patient
-    rows = access.items_visible_to(request.user, Prescription).filter(patient=patient).select_related("team")
+    record = access.record_for(request, access.PRESCRIPTIONS)
+    patient = record.patient
+    rows = access.rows_in_record(record, Prescription).select_related("team")
     rows = rows.select_related("prescriber", "replaced_by")
     today = timezone.localdate()
     active = [p for p in rows if p.is_active(today)]
@@ -440,13 +441,9 @@ def add_prescription(request, patient_pk):
 @require_safe
 def results(request):
     """Lab reports, newest first, each with its values, units, ranges and flags."""
-    patient = access.record_for(request, access.RESULTS).patient
-    reports = (
-        access.items_visible_to(request.user, LabReport)
-        .filter(patient=patient)
-        .select_related("team")
-        .prefetch_related("observations")
-    )
+    record = access.record_for(request, access.RESULTS)
+    patient = record.patient
+    reports = access.rows_in_record(record, LabReport).select_related("team").prefetch_related("observations")
     # From a cursor, newest first: the 300th page costs what the first does (no OFFSET, no COUNT).
     page = keyset_page(reports, request.GET, field="collected_on", size=RESULTS_PAGE_SIZE)
     display.prepare_observations(o for report in page.object_list for o in report.observations.all())
