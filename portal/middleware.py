@@ -4,11 +4,16 @@ from django.http import HttpResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.urls import Resolver404, resolve
-from django.utils.cache import add_never_cache_headers, patch_cache_control
+from django.utils.http import http_date
+
+
+NEVER_STORE = "max-age=0, no-cache, no-store, must-revalidate, private"
 
 
 class NoStoreForAuthenticatedMiddleware:
-    """Nothing a signed-in user sees may be kept by a browser or a proxy cache."""
+    """Nothing a signed-in user sees may be kept by a browser or a proxy cache: the
+    headers of Django's ``never_cache`` plus ``private``, set whole (whatever a view
+    said of caching before; merging them cost more than the rest of the middleware)."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -17,8 +22,8 @@ class NoStoreForAuthenticatedMiddleware:
         response = self.get_response(request)
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated:
-            add_never_cache_headers(response)
-            patch_cache_control(response, no_store=True, private=True)
+            response.headers["Cache-Control"] = NEVER_STORE
+            response.headers.setdefault("Expires", http_date())
         return response
 
 

@@ -136,7 +136,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django_otp.middleware.OTPMiddleware",
+    "portal.accounts.middleware.SecondFactorDeviceMiddleware",  # django-otp's
     # Early, so it also marks the answers of the middleware below (redirects to the second factor).
     "portal.middleware.NoStoreForAuthenticatedMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -229,8 +229,9 @@ AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
     # First: refuses any authentication while the account or the IP is locked out.
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
-    "allauth.account.auth_backends.AuthenticationBackend",
+    # Django's and allauth's, reading the signed-in user in a query written once.
+    "portal.accounts.backends.ModelBackend",
+    "portal.accounts.backends.AuthenticationBackend",
 ]
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
@@ -322,6 +323,8 @@ SESSION_COOKIE_AGE = int((SESSION_IDLE_TIMEOUT + 2 * SESSION_ACTIVITY_INTERVAL).
 # browser (allauth then makes the session cookie a browser-session one).
 ACCOUNT_SESSION_REMEMBER = False
 SESSION_SAVE_EVERY_REQUEST = False
+# Django's database sessions; the read of each request's session in a query written once.
+SESSION_ENGINE = "portal.accounts.session_store"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_HTTPONLY = True

@@ -1,6 +1,7 @@
 from urllib.parse import urlencode
 
 from allauth.usersessions.models import UserSession
+from django.apps import apps
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
@@ -9,8 +10,11 @@ from django.shortcuts import redirect, resolve_url
 from django.urls import Resolver404, resolve
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django_otp.middleware import OTPMiddleware
+from django_otp.models import Device
 
 from portal.accounts.services import has_second_factor, name_session_device
+from portal.keyed_rows import KeyedRow
 
 # The only pages a signed-in session that has not passed the second factor may reach.
 PUBLIC_URL_NAMES = frozenset(
@@ -53,6 +57,27 @@ def is_public(path: str, names=PUBLIC_URL_NAMES) -> bool:
     except Resolver404:
         return False
     return match.view_name in names or match.namespace == "fhir" or getattr(match.func, "fhir_api", False)
+
+
+class SecondFactorDeviceMiddleware(OTPMiddleware):
+    """django-otp's: ``request.user.is_verified()`` and ``otp_device``, from the device
+    the session's second factor was passed with, read at every request (removing a
+    device takes effect at once) by ``portal.keyed_rows`` instead of a query built anew.
+    django-otp then checks, as always, that it is the user's and confirmed."""
+
+    _rows = {}
+
+    def _device_from_persistent_id(self, persistent_id):
+        label, _slash, pk = self._normalize_persistent_id(persistent_id).rpartition("/")
+        try:
+            model = apps.get_model(label)
+            pk = int(pk)
+        except (ValueError, LookupError):
+            return None
+        if not issubclass(model, Device):
+            return None
+        rows = self._rows.get(model) or self._rows.setdefault(model, KeyedRow(model))
+        return rows.get(pk)
 
 
 class SecondFactorRequiredMiddleware:

@@ -21,7 +21,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from django_otp_webauthn.models import WebAuthnCredential
 
 from portal import access
-from portal.accounts import services
+from portal.accounts import backends, services
 from portal.accounts.forms import AcceptInvitationForm, CodeForm, EnrolCodeForm, PasskeyNameForm
 from portal.accounts.models import NoticePreference, User
 from portal.idempotency import idempotent
@@ -410,7 +410,7 @@ def accept_invitation(request, token):
         except services.InvitationError:
             return render(request, "accounts/invitation_invalid.html", status=410)
         else:
-            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            login(request, user, backend=backends.MODEL_BACKEND)
             return redirect("accounts:enrol")
     return render(request, "accounts/accept_invitation.html", {"form": form, "invitation": invitation})
 
