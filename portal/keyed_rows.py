@@ -28,10 +28,13 @@ class KeyedRow:
         meta = self.model._meta
         quote = connection.ops.quote_name
         fields = meta.concrete_fields
-        sql = (
-            f"SELECT {', '.join(quote(field.column) for field in fields)} "
-            f"FROM {quote(meta.db_table)} WHERE {quote(self.key.column)} = %s"
+        # Quoted names from the model's own metadata; the key is a parameter.
+        columns, table, key = (
+            ", ".join(quote(field.column) for field in fields),
+            quote(meta.db_table),
+            quote(self.key.column),
         )
+        sql = f"SELECT {columns} FROM {table} WHERE {key} = %s"  # noqa: S608
         converters = []
         for index, field in enumerate(fields):
             column = Col(meta.db_table, field)

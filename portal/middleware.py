@@ -6,7 +6,6 @@ from django.template.loader import render_to_string
 from django.urls import Resolver404, resolve
 from django.utils.http import http_date
 
-
 NEVER_STORE = "max-age=0, no-cache, no-store, must-revalidate, private"
 
 
