@@ -6,20 +6,22 @@ from portal import access
 
 
 def unread_messages(request):
-    """``unread_messages``: the number shown in the main navigation, computed
-    (in one query) only when a template uses it; nothing before the second factor."""
+    """``unread_messages``: the number shown in the main navigation, computed only when
+    a template uses it (one small query when nothing is unread, two otherwise); nothing
+    before the second factor."""
     user = getattr(request, "user", None)
     if user is None or not getattr(user, "is_verified", bool)() or not (user.is_patient or user.is_clinician):
         return {}
 
-    def count():
+    def conversations():
         if user.is_patient:  # one record per page: the badge counts the record one is in
             try:
-                conversations = access.rows_in_record(access.current_record(request), Conversation)
+                return access.rows_in_record(access.current_record(request), Conversation)
             except Http404:  # no record, or not its messages
-                return 0
-        else:
-            conversations = access.conversations_for(user)
+                return Conversation.objects.none()
+        return access.conversations_for(user)
+
+    def count():
         return ReadState.objects.unread_total(user, conversations)
 
     return {"unread_messages": SimpleLazyObject(count)}

@@ -12,6 +12,7 @@ from django.contrib.auth.decorators import login_required
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
+from django.utils import timezone
 from django.utils.http import content_disposition_header
 
 from agenda.models import Appointment, CalendarFeed
@@ -19,6 +20,7 @@ from messaging.models import Attachment, Conversation
 from portal.accounts.models import Patient, Representation, User
 from portal.audit.models import AccessLog
 from portal.careteams.models import CareLink, CareTeam, ClinicianBlock
+from portal.keyed_rows import KeyedRow
 from records.models import Document, Export
 
 
@@ -111,13 +113,31 @@ def patients_acted_for(user, part=None) -> QuerySet[Patient]:
     return Patient.objects.filter(Q(user=user) | Q(pk__in=representations_of(user, part).values("patient")))
 
 
+# The row of one's own record, read at every patient-side request (the layout's switcher
+# and badge ask): a SELECT written once, see portal.keyed_rows.
+_OWN_RECORD = KeyedRow(Patient, "user")
+
+
 def records_of(user) -> list[Record]:
     """Every record ``user`` acts for, their own first, each with its kind and parts:
-    the choices of the record switcher."""
+    the choices of the record switcher. The representations are ``representations_of``'s,
+    told apart in Python by the model's own rules (``is_active``, ``parts``: a helper
+    given no part acts for nothing), in a query simpler to build: a representative has a
+    handful of them."""
     if not _is_active(user, User.Role.PATIENT):
         return []
-    records = [Record(patient, SELF, OWN_PARTS) for patient in Patient.objects.filter(user=user)]
-    for representation in representations_of(user).select_related("patient").order_by("patient__birth_date", "pk"):
+    own = _OWN_RECORD.get(user.pk)
+    records = [Record(own, SELF, OWN_PARTS)] if own is not None and own.merged_into_id is None else []
+    now = timezone.now()
+    represented = [
+        representation
+        # Sorted below; their records read only when there are some (most people have none).
+        for representation in Representation.objects.filter(representative=user, ended_at=None)
+        .order_by()
+        .prefetch_related("patient")
+        if representation.is_active(now) and representation.parts
+    ]
+    for representation in sorted(represented, key=lambda found: (found.patient.birth_date, found.pk)):
         parts = FULL_PARTS if representation.is_full else representation.parts
         records.append(Record(representation.patient, representation.kind, parts, representation))
     return records
