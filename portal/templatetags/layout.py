@@ -1,10 +1,25 @@
 """What the base layout needs to know about the page: refused forms, the current section."""
 
+from functools import cache
+
 from django import template
 from django.forms import BaseForm
+from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils.safestring import mark_safe
 
 register = template.Library()
+
+
+@cache
+def _reversed(name, urlconf, prefix):
+    return reverse(name, urlconf=urlconf)
+
+
+@register.simple_tag
+def route(name: str) -> str:
+    """``{% url name %}`` for a route without arguments (the layout's links, on every
+    page), reversed once per URLconf and script prefix instead of at every request."""
+    return _reversed(name, get_urlconf(), get_script_prefix())
 
 
 def _forms_in(value):

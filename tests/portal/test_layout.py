@@ -63,3 +63,20 @@ def test_french_catalogue_is_complete():
     assert len(catalogue) > 50
     assert [entry.msgid for entry in catalogue.untranslated_entries()] == []
     assert [entry.msgid for entry in catalogue.fuzzy_entries()] == []
+
+
+def test_the_layouts_cached_routes_are_what_reverse_gives():
+    """``{% route %}`` reverses once per URLconf and script prefix: under another prefix
+    (Carnet served below a path), the links follow it."""
+    from django.urls import set_script_prefix
+
+    from portal.templatetags.layout import route
+
+    for name in ("home", "help", "messaging:inbox", "account_logout", "set_language"):
+        assert route(name) == reverse(name)
+    set_script_prefix("/carnet/")
+    try:
+        assert route("help") == reverse("help") == "/carnet/help/"
+    finally:
+        set_script_prefix("/")
+    assert not route("help").startswith("/carnet/")
