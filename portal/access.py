@@ -113,30 +113,29 @@ def patients_acted_for(user, part=None) -> QuerySet[Patient]:
     return Patient.objects.filter(Q(user=user) | Q(pk__in=representations_of(user, part).values("patient")))
 
 
-# The row of one's own record, read at every patient-side request (the layout's switcher
-# and badge ask): a SELECT written once, see portal.keyed_rows.
+# Read at every patient-side request (the layout's switcher and badge ask): one's own
+# record, and one's representations (a few rows by an indexed key), by SELECTs written
+# once, see portal.keyed_rows.
 _OWN_RECORD = KeyedRow(Patient, "user")
+_REPRESENTATIONS = KeyedRow(Representation, "representative")
 
 
 def records_of(user) -> list[Record]:
     """Every record ``user`` acts for, their own first, each with its kind and parts:
     the choices of the record switcher. The representations are ``representations_of``'s,
     told apart in Python by the model's own rules (``is_active``, ``parts``: a helper
-    given no part acts for nothing), in a query simpler to build: a representative has a
-    handful of them."""
+    given no part acts for nothing): a representative has a handful of them, and most
+    people none, which then costs one small query."""
     if not _is_active(user, User.Role.PATIENT):
         return []
     own = _OWN_RECORD.get(user.pk)
     records = [Record(own, SELF, OWN_PARTS)] if own is not None and own.merged_into_id is None else []
     now = timezone.now()
-    represented = [
-        representation
-        # Sorted below; their records read only when there are some (most people have none).
-        for representation in Representation.objects.filter(representative=user, ended_at=None)
-        .order_by()
-        .prefetch_related("patient")
-        if representation.is_active(now) and representation.parts
-    ]
+    represented = [found for found in _REPRESENTATIONS.all(user.pk) if found.is_active(now) and found.parts]
+    if represented:
+        patients = Patient.all_records.in_bulk([found.patient_id for found in represented])
+        for found in represented:
+            found.patient = patients[found.patient_id]
     for representation in sorted(represented, key=lambda found: (found.patient.birth_date, found.pk)):
         parts = FULL_PARTS if representation.is_full else representation.parts
         records.append(Record(representation.patient, representation.kind, parts, representation))

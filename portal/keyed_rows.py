@@ -9,8 +9,10 @@ the SELECT and the column converters once, then only sends the key.
 
 It reads every concrete field and returns what the ORM's ``.filter(key=value).first()``
 would: an instance made by ``Model.from_db`` from values passed through the same
-converters, or ``None``. The query goes through Django's cursor (query logging,
-``execute_wrapper`` and the transaction in force apply).
+converters, or ``None``; ``all`` returns every row of a key that is not unique (an
+indexed foreign key with a few rows per value), in no given order. The query goes
+through Django's cursor (query logging, ``execute_wrapper`` and the transaction in
+force apply).
 """
 
 from django.db import connections
@@ -20,8 +22,7 @@ from django.db.models.expressions import Col
 class KeyedRow:
     def __init__(self, model, key="pk"):
         self.model, self.key = model, model._meta.get_field(key) if key != "pk" else model._meta.pk
-        if not (self.key.primary_key or self.key.unique):
-            raise ValueError(f"{model.__name__}.{key} is not unique: it cannot key one row")
+        self.unique = self.key.primary_key or self.key.unique
         self._compiled = {}
 
     def _compile(self, connection):
@@ -45,6 +46,13 @@ class KeyedRow:
 
     def get(self, value, using="default"):
         """The row whose key is ``value``, or ``None``."""
+        if not self.unique:
+            raise ValueError(f"{self.model.__name__}.{self.key.name} is not unique: it cannot key one row")
+        found = self.all(value, using)
+        return found[0] if found else None
+
+    def all(self, value, using="default") -> list:
+        """Every row whose key is ``value``."""
         connection = connections[using]
         compiled = self._compiled.get(connection.vendor)
         if compiled is None:
@@ -52,12 +60,13 @@ class KeyedRow:
         sql, names, converters = compiled
         with connection.cursor() as cursor:
             cursor.execute(sql, [self.key.get_db_prep_value(self.key.to_python(value), connection)])
-            row = cursor.fetchone()
-        if row is None:
-            return None
-        if converters:
-            row = list(row)
-            for index, functions, column in converters:
-                for function in functions:
-                    row[index] = function(row[index], column, connection)
-        return self.model.from_db(using, names, row)
+            rows = cursor.fetchall()
+        found = []
+        for row in rows:
+            if converters:
+                row = list(row)
+                for index, functions, column in converters:
+                    for function in functions:
+                        row[index] = function(row[index], column, connection)
+            found.append(self.model.from_db(using, names, row))
+        return found

@@ -47,7 +47,21 @@ def test_a_missing_row_is_none_and_a_key_must_be_unique(patient):
     assert KeyedRow(Session).get("no-such-session-key") is None
     assert KeyedRow(User, "email").get(patient.user.email).pk == patient.user.pk
     with pytest.raises(ValueError):
-        KeyedRow(User, "first_name")
+        KeyedRow(User, "first_name").get("Camille")
+
+
+def test_all_the_rows_of_a_key_that_is_not_unique(patient):
+    from tests.factories import PatientFactory
+
+    for _ in range(3):
+        PatientFactory(birth_date=patient.birth_date)
+    PatientFactory(birth_date="1950-05-05")
+    rows = KeyedRow(Patient, "birth_date").all(patient.birth_date)
+    assert [fields_of(row) for row in sorted(rows, key=lambda row: row.pk)] == [
+        fields_of(row) for row in Patient.all_records.filter(birth_date=patient.birth_date).order_by("pk")
+    ]
+    assert len(rows) == 4
+    assert KeyedRow(Patient, "birth_date").all("1900-01-01") == []
 
 
 def test_an_expired_session_row_signs_out(client, login, patient):
