@@ -4,6 +4,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.db.models import Exists, OuterRef
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -20,7 +21,7 @@ from portal.audit.models import AccessLog, AccessReport
 from portal.careteams.models import CareLink, CareTeam, ClinicianBlock
 from portal.idempotency import idempotent
 from portal.middleware import allows_upload
-from portal.pagination import keyset_page
+from portal.pagination import KeysetPage, keyset_page
 from records import charts, display, files, services
 from records.forms import (
     PROFILE_FORMS,
@@ -44,6 +45,7 @@ from records.models import (
     LabReport,
     Measurement,
     Observation,
+    ObservationRevision,
     Prescription,
     RecordEvent,
     Vaccination,
@@ -465,19 +467,35 @@ def observation_history(request, pk):
     and an accessible table."""
     observation = access.get_item_for(request.user, Observation, pk)
     access.check_in_record(request, observation.patient, access.RESULTS)
+    revised = Exists(ObservationRevision.objects.filter(observation=OuterRef("pk")))
     history = (
         access.items_visible_to(request.user, Observation)
         .filter(patient=observation.patient, loinc=observation.loinc)
-        .prefetch_related("revisions")
+        .annotate(revised=revised)
         .order_by("-collected_on", "-pk")
     )
-    # The chart shows the latest values (two columns, no revisions); the table pages
-    # through all of them from a cursor, newest first: both from the index on the
-    # value's own sample date (observation_history), a page at a time.
-    latest = list(history.values_list("collected_on", "value")[:CHART_POINTS])[::-1]
-    chart = charts.trend(latest, low=observation.low, high=observation.high)
-    page = keyset_page(history, request.GET, field="collected_on", size=HISTORY_PAGE_SIZE)
+    # The chart shows the latest values; the table pages through all of them from a
+    # cursor, newest first: both from the index on the value's own sample date
+    # (observation_history), a page at a time. The first page is among the chart's
+    # values: one query reads both.
+    if request.GET.get("older") or request.GET.get("newer"):
+        latest = list(history.values_list("collected_on", "value")[:CHART_POINTS])
+        page = keyset_page(history, request.GET, field="collected_on", size=HISTORY_PAGE_SIZE)
+    else:
+        rows = list(history[: max(CHART_POINTS, HISTORY_PAGE_SIZE + 1)])
+        latest = [(row.collected_on, row.value) for row in rows[:CHART_POINTS]]
+        more = len(rows) > HISTORY_PAGE_SIZE
+        page = KeysetPage(rows[:HISTORY_PAGE_SIZE], rows[HISTORY_PAGE_SIZE - 1].pk if more else None, None)
+    chart = charts.trend(latest[::-1], low=observation.low, high=observation.high)
     display.prepare_observations(page.object_list, history_links=False, dates=True)
+    # The earlier values of the corrected ones only (most have none): one query, if any.
+    revisions = {}
+    corrected = [row.pk for row in page.object_list if row.revised]
+    if corrected:
+        for revision in ObservationRevision.objects.filter(observation__in=corrected):
+            revisions.setdefault(revision.observation_id, []).append(revision)
+    for row in page.object_list:
+        row.revision_list = revisions.get(row.pk, ())
     context = {"observation": observation, "page": page, "chart": chart}
     return access.render_record(
         request, "records/observation_history.html", context,
