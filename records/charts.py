@@ -4,7 +4,6 @@ table beside each one."""
 import math
 from decimal import Decimal
 
-from django.templatetags.l10n import unlocalize
 from django.utils.safestring import mark_safe
 
 # Room on the left for the y labels and below for the dates: the labels are drawn
@@ -34,16 +33,17 @@ def marker(x, y, side):
 
 def dots_svg(dots):
     """The chart's points as ``trend.html`` drew them one by one (a polygon outside the
-    range, else a circle), written once here: a chart has up to a hundred points."""
+    range, else a circle), written once here: a chart has up to a hundred points. The
+    coordinates print as ``|unlocalize`` prints them (and as the polyline has them): a
+    float rounded to 0.1, never in exponent form."""
     shapes = []
     for dot in dots:
         if dot["marker"]:
             shape = f'<polygon class="trend-dot trend-dot-{dot["side"]}" points="{dot["marker"]}"/>'
         else:
-            shape = f'<circle class="trend-dot" cx="{unlocalize(dot["x"])}" cy="{unlocalize(dot["y"])}" r="5"/>'
+            shape = f'<circle class="trend-dot" cx="{dot["x"]}" cy="{dot["y"]}" r="5"/>'
         shapes.append(f"\n      {shape}\n    ")
-    # Numbers, commas, spaces and the two sides' names only: nothing to escape.
-    return mark_safe("".join(shapes))
+    return mark_safe("".join(shapes))  # noqa: S308 (numbers and the side's name, "high" or "low", only)
 
 
 def trend(points, low=None, high=None):

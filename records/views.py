@@ -85,7 +85,7 @@ def documents(request):
                 "category": data["category"],
                 "date_from": data["date_from"].isoformat() if data["date_from"] else "",
                 "date_to": data["date_to"].isoformat() if data["date_to"] else "",
-                "team": data["team"].pk if data["team"] else "",
+                "team": data["team"] or "",
                 "title": data["title"],
             }
             return redirect("records:documents")

@@ -282,6 +282,36 @@ def test_filters_stay_out_of_the_url(client, login, patient, patient_document, c
     assert len(client.get(reverse("records:documents")).context["page"].object_list) == 2
 
 
+@pytest.mark.parametrize("language", ["fr", "en"])
+def test_the_filter_fields_read_as_the_field_include_writes_them(patient, team, other_team, language):
+    """records.forms.field_html writes includes/field.html in Python: the same markup for
+    a field left empty, filled, refused, required or with a help text."""
+    from django.template.loader import render_to_string
+    from django.utils import translation
+
+    from portal.careteams.models import CareTeam
+    from records.forms import DocumentFilterForm, DocumentUploadForm, field_html
+
+    teams = CareTeam.objects.filter(pk__in=[team.pk, other_team.pk]).order_by("name")
+    forms = [
+        DocumentFilterForm(initial={}, teams=teams),
+        DocumentFilterForm(initial={"category": "imaging", "team": team.pk, "title": "<b>genou</b>"}, teams=teams),
+        DocumentFilterForm(
+            {"date_from": "2026-12-01", "date_to": "2026-01-01", "team": "999", "title": "x"}, teams=teams
+        ),
+        DocumentUploadForm({"title": ""}, by_care_team=True),
+    ]
+    with translation.override(language):
+        for form in forms:
+            if form.is_bound:
+                form.is_valid()
+            for field in form:
+                assert field_html(field) == render_to_string("includes/field.html", {"field": field})
+        refused = forms[2]
+        assert refused.errors["team"] and refused.errors["date_to"]
+        assert str(refused.fields_html()).count('<div class="field') == 5
+
+
 def count_queries(client, url):
     client.get(url)
     with CaptureQueriesContext(connection) as ctx:
