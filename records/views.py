@@ -44,6 +44,7 @@ from records.models import (
     Document,
     LabReport,
     Measurement,
+    News,
     Observation,
     ObservationRevision,
     Prescription,
@@ -445,15 +446,26 @@ def results(request):
     """Lab reports, newest first, each with its values, units, ranges and flags."""
     record = access.record_for(request, access.RESULTS)
     patient = record.patient
-    reports = access.rows_in_record(record, LabReport).select_related("team").prefetch_related("observations")
+    # Whether each report is news to the patient, read with it.
+    unseen = News.objects.unseen().filter(lab_report=OuterRef("pk"), patient=patient)
+    reports = access.rows_in_record(record, LabReport).select_related("team").annotate(is_new=Exists(unseen))
     # From a cursor, newest first: the 300th page costs what the first does (no OFFSET, no COUNT).
     page = keyset_page(reports, request.GET, field="collected_on", size=RESULTS_PAGE_SIZE)
-    display.prepare_observations(o for report in page.object_list for o in report.observations.all())
+    # The page's values in one query, as a prefetch would read them (in the model's
+    # order), into a plain list on each report.
+    by_report = {report.pk: [] for report in page.object_list}
+    if by_report:
+        for observation in Observation.objects.filter(report__in=list(by_report)):
+            by_report[observation.report_id].append(observation)
+    for report in page.object_list:
+        report.observation_list = by_report[report.pk]
+    display.prepare_observations(o for observations in by_report.values() for o in observations)
     # Shown here is opened: marked new this once.
-    new = services.unseen_news_ids(patient=patient, field="lab_report_id", items=page.object_list)
-    services.mark_news_seen(
-        user=request.user, patient=patient, lab_reports=[r for r in page.object_list if r.pk in new]
-    )
+    new = {report.pk for report in page.object_list if report.is_new}
+    if new:
+        services.mark_news_seen(
+            user=request.user, patient=patient, lab_reports=[r for r in page.object_list if r.pk in new]
+        )
     return access.render_record(
         request, "records/results.html", {"page": page, "new": new},
         patient=patient, action=AccessLog.Action.VIEW_RESULTS,
