@@ -105,9 +105,19 @@ def documents(request):
         )
         .select_related("author_team")
     )
+    if not saved:
+        # The whole list is read in the index's order, a page's rows at a time: whether
+        # each is news is read with it. A filtered list may be sorted after the filter,
+        # and would look for news of every matching row: a query of its own then.
+        documents = documents.annotate(
+            is_new=Exists(News.objects.unseen().filter(document=OuterRef("pk"), patient=patient))
+        )
     page = keyset_page(documents, request.GET, field="care_date", size=PAGE_SIZE)
     display.prepare_documents(page.object_list)
-    new = services.unseen_news_ids(patient=patient, field="document_id", items=page.object_list)
+    if saved:
+        new = services.unseen_news_ids(patient=patient, field="document_id", items=page.object_list)
+    else:
+        new = {document.pk for document in page.object_list if document.is_new}
     context = {"page": page, "form": form, "filtering": bool(saved), "new": new}
     return access.render_record(
         request, "records/documents.html", context, patient=patient, action=AccessLog.Action.LIST_DOCUMENTS
