@@ -518,7 +518,8 @@ def observation_history(request, pk):
             revisions.setdefault(revision.observation_id, []).append(revision)
     for row in page.object_list:
         row.revision_list = revisions.get(row.pk, ())
-    context = {"observation": observation, "page": page, "chart": chart}
+    rows_html = display.history_rows_html(page.object_list)
+    context = {"observation": observation, "page": page, "chart": chart, "rows_html": rows_html}
     return access.render_record(
         request, "records/observation_history.html", context,
         patient=observation.patient, action=AccessLog.Action.VIEW_RESULTS, target=observation.name,
