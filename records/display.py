@@ -6,7 +6,8 @@ reads the same in French and in English."""
 
 from django.template.defaultfilters import floatformat
 from django.utils.html import escape, format_html
-from django.utils.safestring import mark_safe
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext, pgettext
 from django.utils.translation import gettext as _
 
 from portal.rows import date_formatter, labels_of, url_by_pk
@@ -119,3 +120,84 @@ def history_rows_html(rows):
             )
         )
     return mark_safe("".join(out))  # noqa: S308 (each row is format_html's)
+
+
+def _t(message, context=None):
+    """A literal translated as ``{% translate %}`` does it: a template's literal is safe,
+    and so is its translation (neither is escaped)."""
+    return pgettext(context, SafeString(message)) if context else gettext(SafeString(message))
+
+
+_DOCUMENT_ROW = (
+    "\n        <tr>"
+    '\n          <th scope="row"><a href="{url}">{title}</a>{badge}</th>'
+    '\n          <td data-label="{category_label}">{category}</td>'
+    '\n          <td data-label="{date_label}">{date}</td>'
+    '\n          <td data-label="{added_label}">{added}</td>'
+    '\n          <td data-label="{status_label}">{status}{hidden}</td>'
+    "\n        </tr>\n      "
+)
+_DOCUMENT_TABLE = (
+    '<div class="table-wrap">\n  <table class="table-stack">'
+    '\n    <caption class="visually-hidden">{caption}</caption>'
+    "\n    <thead><tr>"
+    '\n      <th scope="col">{title_label}</th><th scope="col">{category_label}</th>'
+    '\n      <th scope="col">{date_label}</th><th scope="col">{added_label}</th>'
+    '\n      <th scope="col">{status_label}</th>'
+    "\n    </tr></thead>\n    <tbody>\n      \n      {rows}\n    </tbody>\n  </table>\n</div>\n"
+)
+
+
+def document_table_html(documents, *, new, user):
+    """``records/document_table.html`` for a patient-side reader (no care team's
+    confidentiality button), written in Python from ``documents`` prepared by
+    ``prepare_documents``: a list page's rows are not a template's lookups each
+    (tests/records/test_documents.py compares the two)."""
+    labels = {
+        "category_label": _t("Category"),
+        "date_label": _t("Date of care"),
+        "added_label": _t("Added by"),
+        "status_label": _t("Status"),
+    }
+    badge = format_html(' <span class="badge-new">{}</span>', _t("New", "item"))
+    by_patient = _t("You") if user.is_patient else _t("The patient")
+    hidden = format_html(" · {}", _t("Hidden from professionals"))
+    available, replaced, processing = (
+        _t("Available", "document status"),
+        _t("Replaced by a corrected version"),
+        _t("Processing…"),
+    )
+    withdrawn, day = _t("Withdrawn on %(date)s"), date_formatter("SHORT_DATE_FORMAT")
+    rows = []
+    for document in documents:
+        if document.withdrawn_at:
+            # What {% blocktranslate %} does: the date escaped, the sentence as translated.
+            status = SafeString(withdrawn % {"date": escape(day(document.withdrawn_at))})
+        elif document.replaced_by_id:
+            status = replaced
+        elif document.status == "processing":
+            status = processing
+        else:
+            status = available
+        team = document.author_team
+        rows.append(
+            format_html(
+                _DOCUMENT_ROW,
+                url=document.url,
+                title=document.title,
+                badge=badge if document.pk in new else "",
+                category=document.category_label,
+                date=document.care_date_text,
+                added=team.name if team else by_patient,
+                status=status,
+                hidden=hidden if document.hidden else "",
+                **labels,
+            )
+        )
+    return format_html(
+        _DOCUMENT_TABLE,
+        caption=_t("Documents"),
+        title_label=_t("Title"),
+        rows=SafeString("".join(rows)),
+        **labels,
+    )

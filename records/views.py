@@ -118,7 +118,8 @@ def documents(request):
         new = services.unseen_news_ids(patient=patient, field="document_id", items=page.object_list)
     else:
         new = {document.pk for document in page.object_list if document.is_new}
-    context = {"page": page, "form": form, "filtering": bool(saved), "new": new}
+    table_html = display.document_table_html(page.object_list, new=new, user=request.user)
+    context = {"page": page, "form": form, "filtering": bool(saved), "table_html": table_html}
     return access.render_record(
         request, "records/documents.html", context, patient=patient, action=AccessLog.Action.LIST_DOCUMENTS
     )

@@ -312,6 +312,35 @@ def test_the_filter_fields_read_as_the_field_include_writes_them(patient, team, 
         assert str(refused.fields_html()).count('<div class="field') == 5
 
 
+@pytest.mark.parametrize("language", ["fr", "en"])
+def test_the_patients_document_table_reads_as_the_include_writes_it(patient, parent, team, language):
+    """records.display.document_table_html writes records/document_table.html for a
+    patient-side reader: new, withdrawn, replaced, processing, hidden, by a team or not."""
+    from django.template.loader import render_to_string
+    from django.utils import timezone, translation
+
+    from records import display
+
+    def document(pk, **fields):
+        fields = {"title": f"Compte <rendu> {pk} & d'hier", "category": "report", "status": "ready", **fields}
+        return Document(pk=pk, patient=patient, care_date=datetime.date(2026, 3, pk), **fields)
+
+    documents = [
+        document(1),
+        document(2, author_team=team, withdrawn_at=timezone.now()),
+        document(3, replaced_by_id=1, hidden=True),
+        document(4, status="processing", author_team=team, category="imaging"),
+        document(5, hidden=True, category="unknown"),
+    ]
+    with translation.override(language):
+        display.prepare_documents(documents)
+        for user, new in ((patient.user, {1, 4}), (parent.user, set())):
+            expected = render_to_string(
+                "records/document_table.html", {"documents": documents, "new": new, "user": user}
+            )
+            assert str(display.document_table_html(documents, new=new, user=user)) == expected
+
+
 def count_queries(client, url):
     client.get(url)
     with CaptureQueriesContext(connection) as ctx:
