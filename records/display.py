@@ -201,3 +201,48 @@ def document_table_html(documents, *, new, user):
         rows=SafeString("".join(rows)),
         **labels,
     )
+
+
+_OBSERVATION_ROW = (
+    '\n        <tr class="flag-{flag}">'
+    '\n          <th scope="row"><a href="{url}">{name}</a> <small>LOINC {loinc}</small></th>'
+    '\n          <td data-label="{value_label}">{value} {unit}{corrected}</td>'
+    '\n          <td data-label="{range_label}">{range}</td>'
+    '\n          <td data-label="{flag_label}"><span class="flag">{flag_text}</span></td>'
+    "\n        </tr>\n      "
+)
+
+
+def observation_rows_html(observations):
+    """The rows of ``records/observation_table.html`` for a patient-side reader (no care
+    team's "Correct" link), written in Python from ``observations`` prepared by
+    ``prepare_observations`` (with ``history_links``): a results page has fifty of them."""
+    labels = {"value_label": _t("Value"), "range_label": _t("Reference range"), "flag_label": _t("Flag")}
+    corrected_on, day = _t("Corrected on %(date)s"), date_formatter("SHORT_DATE_FORMAT")
+    rows = []
+    for observation in observations:
+        corrected = ""
+        if observation.corrected_at:
+            # What {% blocktranslate %} does: the date escaped, the sentence as translated.
+            sentence = SafeString(corrected_on % {"date": escape(day(observation.corrected_at))})
+            corrected = format_html('<br><small class="status">{}</small>', sentence)
+        if observation.has_range:
+            range_ = format_html("{} – {} {}", observation.low_text, observation.high_text, observation.unit)
+        else:
+            range_ = "—"
+        rows.append(
+            format_html(
+                _OBSERVATION_ROW,
+                flag=observation.flag_class,
+                url=observation.history_url,
+                name=observation.name,
+                loinc=observation.loinc,
+                value=observation.value_text,
+                unit=observation.unit,
+                corrected=corrected,
+                range=range_,
+                flag_text=observation.flag_label,
+                **labels,
+            )
+        )
+    return SafeString("".join(rows))

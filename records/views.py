@@ -463,14 +463,14 @@ def results(request):
     # From a cursor, newest first: the 300th page costs what the first does (no OFFSET, no COUNT).
     page = keyset_page(reports, request.GET, field="collected_on", size=RESULTS_PAGE_SIZE)
     # The page's values in one query, as a prefetch would read them (in the model's
-    # order), into a plain list on each report.
+    # order); each report's table rows written from them.
     by_report = {report.pk: [] for report in page.object_list}
     if by_report:
         for observation in Observation.objects.filter(report__in=list(by_report)):
             by_report[observation.report_id].append(observation)
-    for report in page.object_list:
-        report.observation_list = by_report[report.pk]
     display.prepare_observations(o for observations in by_report.values() for o in observations)
+    for report in page.object_list:
+        report.rows_html = display.observation_rows_html(by_report[report.pk])
     # Shown here is opened: marked new this once.
     new = {report.pk for report in page.object_list if report.is_new}
     if new:
