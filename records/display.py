@@ -4,11 +4,11 @@ than per row in the template: a link per row costs a ``reverse``, a number a
 row. The strings are those the template filters make (the same functions), so the page
 reads the same in French and in English."""
 
+import html
+
 from django.template.defaultfilters import floatformat
-from django.utils.html import escape, format_html
-from django.utils.safestring import SafeString, mark_safe
+from django.utils.safestring import SafeString
 from django.utils.translation import gettext, pgettext
-from django.utils.translation import gettext as _
 
 from portal.rows import date_formatter, labels_of, url_by_pk
 from records.models import Document, Observation
@@ -70,7 +70,26 @@ def prepare_documents(documents):
     return documents
 
 
-_ROW = (
+def _t(message, context=None):
+    """A literal translated as ``{% translate %}`` does it: a template's literal is safe,
+    and so is its translation (neither is escaped)."""
+    return pgettext(context, SafeString(message)) if context else gettext(SafeString(message))
+
+
+def _with_labels(row, **labels):
+    """``row``, a ``str.format`` string, with its labels written in once per page (their
+    translations, which the templates do not escape either); its other fields stay."""
+    for name, label in labels.items():
+        row = row.replace("{" + name + "}", label.replace("{", "{{").replace("}", "}}"))
+    return row
+
+
+# The rows below are written with str.format, each value escaped as the template escaped
+# it (html.escape is what Django's escape runs), or left as it is when the template left
+# it so: a safe string (a number from floatformat, a translated literal, a fragment
+# written here). A row costs a few calls instead of a template's lookup per value.
+
+_HISTORY_ROW = (
     '\n          <tr class="flag-{flag}"><th scope="row">{date}</th>'
     '<td data-label="{value_label}">{value} {unit}{earlier}</td>'
     '\n          <td data-label="{range_label}">{low} – {high}</td>'
@@ -81,51 +100,33 @@ _ROW = (
 def history_rows_html(rows):
     """The rows of a test's history table (``records/observation_history.html``), as its
     template loop wrote them, from ``rows`` prepared by ``prepare_observations`` (with
-    ``dates``) each with its ``revision_list`` (earlier values, newest first): fifty rows
-    of ten values each are one string here, not five hundred template lookups."""
-    labels = {"value_label": _("Value"), "range_label": _("Reference range"), "flag_label": _("Flag")}
-    corrected = _("Corrected on %(date)s; earlier value: %(value)s %(unit)s")
+    ``dates``) each with its ``revision_list`` (earlier values, newest first)."""
+    row_format = _with_labels(
+        _HISTORY_ROW, value_label=_t("Value"), range_label=_t("Reference range"), flag_label=_t("Flag")
+    )
+    corrected = _t("Corrected on %(date)s; earlier value: %(value)s %(unit)s")
     day, number = date_formatter("SHORT_DATE_FORMAT"), _Numbers()
     out = []
     for row in rows:
         earlier = ""
-        if row.revision_list:
+        for revision in row.revision_list:
             # What {% blocktranslate %} does: the values escaped, the sentence as translated.
-            earlier = mark_safe(  # noqa: S308 (every value in it is escaped)
-                "".join(
-                    '<br><small class="status">'
-                    + corrected
-                    % {
-                        "date": escape(day(revision.replaced_at)),
-                        "value": escape(number(revision.value)),
-                        "unit": escape(revision.unit),
-                    }
-                    + (f" — {escape(revision.reason)}" if revision.reason else "")
-                    + "</small>"
-                    for revision in row.revision_list
-                )
-            )
+            values = {"date": day(revision.replaced_at), "value": number(revision.value), "unit": revision.unit}
+            earlier += '<br><small class="status">' + corrected % {k: html.escape(v) for k, v in values.items()}
+            earlier += (f" — {html.escape(revision.reason)}" if revision.reason else "") + "</small>"
         out.append(
-            format_html(
-                _ROW,
+            row_format.format(
                 flag=row.flag_class,
-                date=row.date_text,
+                date=html.escape(row.date_text),
                 value=row.value_text,
-                unit=row.unit,
+                unit=html.escape(row.unit),
                 earlier=earlier,
                 low=row.low_text,
                 high=row.high_text,
-                flag_text=row.flag_label,
-                **labels,
+                flag_text=html.escape(row.flag_label),
             )
         )
-    return mark_safe("".join(out))  # noqa: S308 (each row is format_html's)
-
-
-def _t(message, context=None):
-    """A literal translated as ``{% translate %}`` does it: a template's literal is safe,
-    and so is its translation (neither is escaped)."""
-    return pgettext(context, SafeString(message)) if context else gettext(SafeString(message))
+    return SafeString("".join(out))
 
 
 _DOCUMENT_ROW = (
@@ -151,17 +152,17 @@ _DOCUMENT_TABLE = (
 def document_table_html(documents, *, new, user):
     """``records/document_table.html`` for a patient-side reader (no care team's
     confidentiality button), written in Python from ``documents`` prepared by
-    ``prepare_documents``: a list page's rows are not a template's lookups each
-    (tests/records/test_documents.py compares the two)."""
+    ``prepare_documents`` (tests/records/test_documents.py compares the two)."""
     labels = {
         "category_label": _t("Category"),
         "date_label": _t("Date of care"),
         "added_label": _t("Added by"),
         "status_label": _t("Status"),
     }
-    badge = format_html(' <span class="badge-new">{}</span>', _t("New", "item"))
+    row_format = _with_labels(_DOCUMENT_ROW, **labels)
+    badge = ' <span class="badge-new">' + _t("New", "item") + "</span>"
     by_patient = _t("You") if user.is_patient else _t("The patient")
-    hidden = format_html(" · {}", _t("Hidden from professionals"))
+    hidden = " · " + _t("Hidden from professionals")
     available, replaced, processing = (
         _t("Available", "document status"),
         _t("Replaced by a corrected version"),
@@ -172,7 +173,7 @@ def document_table_html(documents, *, new, user):
     for document in documents:
         if document.withdrawn_at:
             # What {% blocktranslate %} does: the date escaped, the sentence as translated.
-            status = SafeString(withdrawn % {"date": escape(day(document.withdrawn_at))})
+            status = withdrawn % {"date": html.escape(day(document.withdrawn_at))}
         elif document.replaced_by_id:
             status = replaced
         elif document.status == "processing":
@@ -181,26 +182,19 @@ def document_table_html(documents, *, new, user):
             status = available
         team = document.author_team
         rows.append(
-            format_html(
-                _DOCUMENT_ROW,
-                url=document.url,
-                title=document.title,
+            row_format.format(
+                url=html.escape(document.url),
+                title=html.escape(document.title),
                 badge=badge if document.pk in new else "",
-                category=document.category_label,
-                date=document.care_date_text,
-                added=team.name if team else by_patient,
+                category=html.escape(document.category_label),
+                date=html.escape(document.care_date_text),
+                added=html.escape(team.name) if team else by_patient,
                 status=status,
                 hidden=hidden if document.hidden else "",
-                **labels,
             )
         )
-    return format_html(
-        _DOCUMENT_TABLE,
-        caption=_t("Documents"),
-        title_label=_t("Title"),
-        rows=SafeString("".join(rows)),
-        **labels,
-    )
+    table = _with_labels(_DOCUMENT_TABLE, caption=_t("Documents"), title_label=_t("Title"), **labels)
+    return SafeString(table.format(rows="".join(rows)))
 
 
 _OBSERVATION_ROW = (
@@ -216,33 +210,31 @@ _OBSERVATION_ROW = (
 def observation_rows_html(observations):
     """The rows of ``records/observation_table.html`` for a patient-side reader (no care
     team's "Correct" link), written in Python from ``observations`` prepared by
-    ``prepare_observations`` (with ``history_links``): a results page has fifty of them."""
-    labels = {"value_label": _t("Value"), "range_label": _t("Reference range"), "flag_label": _t("Flag")}
+    ``prepare_observations`` (with ``history_links``)."""
+    row_format = _with_labels(
+        _OBSERVATION_ROW, value_label=_t("Value"), range_label=_t("Reference range"), flag_label=_t("Flag")
+    )
     corrected_on, day = _t("Corrected on %(date)s"), date_formatter("SHORT_DATE_FORMAT")
     rows = []
     for observation in observations:
         corrected = ""
         if observation.corrected_at:
             # What {% blocktranslate %} does: the date escaped, the sentence as translated.
-            sentence = SafeString(corrected_on % {"date": escape(day(observation.corrected_at))})
-            corrected = format_html('<br><small class="status">{}</small>', sentence)
-        if observation.has_range:
-            range_ = format_html("{} – {} {}", observation.low_text, observation.high_text, observation.unit)
-        else:
-            range_ = "—"
+            sentence = corrected_on % {"date": html.escape(day(observation.corrected_at))}
+            corrected = f'<br><small class="status">{sentence}</small>'
+        unit = html.escape(observation.unit)
+        range_ = f"{observation.low_text} – {observation.high_text} {unit}" if observation.has_range else "—"
         rows.append(
-            format_html(
-                _OBSERVATION_ROW,
+            row_format.format(
                 flag=observation.flag_class,
-                url=observation.history_url,
-                name=observation.name,
-                loinc=observation.loinc,
+                url=html.escape(observation.history_url),
+                name=html.escape(observation.name),
+                loinc=html.escape(observation.loinc),
                 value=observation.value_text,
-                unit=observation.unit,
+                unit=unit,
                 corrected=corrected,
                 range=range_,
-                flag_text=observation.flag_label,
-                **labels,
+                flag_text=html.escape(observation.flag_label),
             )
         )
     return SafeString("".join(rows))
