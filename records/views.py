@@ -488,15 +488,24 @@ def results(request):
 def observation_history(request, pk):
     """Every value of one test (same LOINC code) for the patient, as a trend chart
     and an accessible table."""
-    observation = access.get_item_for(request.user, Observation, pk)
-    access.check_in_record(request, observation.patient, access.RESULTS)
+    if request.user.is_patient:
+        # The values of the record one is in, as the lists read them (the policy's rows
+        # narrowed to that record): one outside it, or in a part one may not act on, is
+        # a 404, as get_item_for and check_in_record make it.
+        record = access.record_for(request, access.RESULTS)
+        visible = access.rows_in_record(record, Observation)
+        try:
+            observation = visible.get(pk=pk)
+        except (Observation.DoesNotExist, ValueError, TypeError):
+            raise Http404 from None
+        observation.patient = record.patient  # the row's own (it is filtered by it)
+        same_test = visible.filter(loinc=observation.loinc)
+    else:
+        observation = access.get_item_for(request.user, Observation, pk)
+        visible = access.items_visible_to(request.user, Observation)
+        same_test = visible.filter(patient=observation.patient, loinc=observation.loinc)
     revised = Exists(ObservationRevision.objects.filter(observation=OuterRef("pk")))
-    history = (
-        access.items_visible_to(request.user, Observation)
-        .filter(patient=observation.patient, loinc=observation.loinc)
-        .annotate(revised=revised)
-        .order_by("-collected_on", "-pk")
-    )
+    history = same_test.annotate(revised=revised).order_by("-collected_on", "-pk")
     # The chart shows the latest values; the table pages through all of them from a
     # cursor, newest first: both from the index on the value's own sample date
     # (observation_history), a page at a time. The first page is among the chart's
