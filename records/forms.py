@@ -127,6 +127,25 @@ class _DirectTextInput(_DirectInput, forms.TextInput):
 
 
 class _DirectSelect(_Direct, forms.Select):
+    def render(self, name, value, attrs=None, renderer=None):
+        """Without groups, the options straight from the choices (what ``optgroups`` and
+        ``create_option`` work out, for a single choice: the first matching one selected)."""
+        choices = list(self.choices)
+        if any(isinstance(label, (list, tuple)) for _value, label in choices):
+            return super().render(name, value, attrs, renderer)
+        values, chosen, options = self.format_value(value), False, []
+        for option_value, label in choices:
+            option_value = "" if option_value is None else str(option_value)
+            selected = not chosen and option_value in values
+            chosen |= selected
+            options.append((option_value, " selected" if selected else "", label))
+        return format_html(
+            '<select name="{}"{}>{}\n</select>',
+            name,
+            _attrs(self.build_attrs(self.attrs, attrs)),
+            format_html_join("", '\n  <option value="{}"{}>{}</option>', options),
+        )
+
     def html(self, widget):
         parts = []
         for group_name, options, _index in widget["optgroups"]:
