@@ -4,6 +4,8 @@ table beside each one."""
 import math
 from decimal import Decimal
 
+from django.utils.safestring import mark_safe
+
 # Room on the left for the y labels and below for the dates: the labels are drawn
 # large enough (CSS) to stay legible when the chart shrinks to a phone's width.
 WIDTH, HEIGHT = 640, 260
@@ -27,6 +29,21 @@ def marker(x, y, side):
     tip, base = (-MARK, MARK * 0.8) if side == "high" else (MARK, -MARK * 0.8)
     corners = [(x, y + tip), (x + MARK, y + base), (x - MARK, y + base)]
     return " ".join(f"{round(cx, 1)},{round(cy, 1)}" for cx, cy in corners)
+
+
+def dots_svg(dots):
+    """The chart's points as ``trend.html`` drew them one by one (a polygon outside the
+    range, else a circle), written once here: a chart has up to a hundred points. The
+    coordinates print as ``|unlocalize`` prints them (and as the polyline has them): a
+    float rounded to 0.1, never in exponent form."""
+    shapes = []
+    for dot in dots:
+        if dot["marker"]:
+            shape = f'<polygon class="trend-dot trend-dot-{dot["side"]}" points="{dot["marker"]}"/>'
+        else:
+            shape = f'<circle class="trend-dot" cx="{dot["x"]}" cy="{dot["y"]}" r="5"/>'
+        shapes.append(f"\n      {shape}\n    ")
+    return mark_safe("".join(shapes))  # noqa: S308 (numbers and the side's name, "high" or "low", only)
 
 
 def trend(points, low=None, high=None):
@@ -79,6 +96,7 @@ def trend(points, low=None, high=None):
         "plot_width": WIDTH - LEFT - RIGHT,
         "polyline": " ".join(f"{dot['x']},{dot['y']}" for dot in dots),
         "dots": dots,
+        "dots_svg": dots_svg(dots),
         "band": band,
         "ticks": ticks,
         "axis_y": bottom,

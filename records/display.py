@@ -4,7 +4,11 @@ than per row in the template: a link per row costs a ``reverse``, a number a
 row. The strings are those the template filters make (the same functions), so the page
 reads the same in French and in English."""
 
+import html
+
 from django.template.defaultfilters import floatformat
+from django.utils.safestring import SafeString
+from django.utils.translation import gettext, pgettext
 
 from portal.rows import date_formatter, labels_of, url_by_pk
 from records.models import Document, Observation
@@ -64,3 +68,173 @@ def prepare_documents(documents):
         document.category_label = categories.get(document.category, document.category)
         document.care_date_text = day(document.care_date)
     return documents
+
+
+def _t(message, context=None):
+    """A literal translated as ``{% translate %}`` does it: a template's literal is safe,
+    and so is its translation (neither is escaped)."""
+    return pgettext(context, SafeString(message)) if context else gettext(SafeString(message))
+
+
+def _with_labels(row, **labels):
+    """``row``, a ``str.format`` string, with its labels written in once per page (their
+    translations, which the templates do not escape either); its other fields stay."""
+    for name, label in labels.items():
+        row = row.replace("{" + name + "}", label.replace("{", "{{").replace("}", "}}"))
+    return row
+
+
+# The rows below are written with str.format, each value escaped as the template escaped
+# it (html.escape is what Django's escape runs), or left as it is when the template left
+# it so: a safe string (a number from floatformat, a translated literal, a fragment
+# written here). A row costs a few calls instead of a template's lookup per value.
+
+_HISTORY_ROW = (
+    '\n          <tr class="flag-{flag}"><th scope="row">{date}</th>'
+    '<td data-label="{value_label}">{value} {unit}{earlier}</td>'
+    '\n          <td data-label="{range_label}">{low} – {high}</td>'
+    '<td data-label="{flag_label}"><span class="flag">{flag_text}</span></td></tr>\n        '
+)
+
+
+def history_rows_html(rows):
+    """The rows of a test's history table (``records/observation_history.html``), as its
+    template loop wrote them, from ``rows`` prepared by ``prepare_observations`` (with
+    ``dates``) each with its ``revision_list`` (earlier values, newest first)."""
+    row_format = _with_labels(
+        _HISTORY_ROW, value_label=_t("Value"), range_label=_t("Reference range"), flag_label=_t("Flag")
+    )
+    corrected = _t("Corrected on %(date)s; earlier value: %(value)s %(unit)s")
+    day, number = date_formatter("SHORT_DATE_FORMAT"), _Numbers()
+    out = []
+    for row in rows:
+        earlier = ""
+        for revision in row.revision_list:
+            # What {% blocktranslate %} does: the values escaped, the sentence as translated.
+            values = {"date": day(revision.replaced_at), "value": number(revision.value), "unit": revision.unit}
+            earlier += '<br><small class="status">' + corrected % {k: html.escape(v) for k, v in values.items()}
+            earlier += (f" — {html.escape(revision.reason)}" if revision.reason else "") + "</small>"
+        out.append(
+            row_format.format(
+                flag=row.flag_class,
+                date=html.escape(row.date_text),
+                value=row.value_text,
+                unit=html.escape(row.unit),
+                earlier=earlier,
+                low=row.low_text,
+                high=row.high_text,
+                flag_text=html.escape(row.flag_label),
+            )
+        )
+    return SafeString("".join(out))
+
+
+_DOCUMENT_ROW = (
+    "\n        <tr>"
+    '\n          <th scope="row"><a href="{url}">{title}</a>{badge}</th>'
+    '\n          <td data-label="{category_label}">{category}</td>'
+    '\n          <td data-label="{date_label}">{date}</td>'
+    '\n          <td data-label="{added_label}">{added}</td>'
+    '\n          <td data-label="{status_label}">{status}{hidden}</td>'
+    "\n        </tr>\n      "
+)
+_DOCUMENT_TABLE = (
+    '<div class="table-wrap">\n  <table class="table-stack">'
+    '\n    <caption class="visually-hidden">{caption}</caption>'
+    "\n    <thead><tr>"
+    '\n      <th scope="col">{title_label}</th><th scope="col">{category_label}</th>'
+    '\n      <th scope="col">{date_label}</th><th scope="col">{added_label}</th>'
+    '\n      <th scope="col">{status_label}</th>'
+    "\n    </tr></thead>\n    <tbody>\n      \n      {rows}\n    </tbody>\n  </table>\n</div>\n"
+)
+
+
+def document_table_html(documents, *, new, user):
+    """``records/document_table.html`` for a patient-side reader (no care team's
+    confidentiality button), written in Python from ``documents`` prepared by
+    ``prepare_documents`` (tests/records/test_documents.py compares the two)."""
+    labels = {
+        "category_label": _t("Category"),
+        "date_label": _t("Date of care"),
+        "added_label": _t("Added by"),
+        "status_label": _t("Status"),
+    }
+    row_format = _with_labels(_DOCUMENT_ROW, **labels)
+    badge = ' <span class="badge-new">' + _t("New", "item") + "</span>"
+    by_patient = _t("You") if user.is_patient else _t("The patient")
+    hidden = " · " + _t("Hidden from professionals")
+    available, replaced, processing = (
+        _t("Available", "document status"),
+        _t("Replaced by a corrected version"),
+        _t("Processing…"),
+    )
+    withdrawn, day = _t("Withdrawn on %(date)s"), date_formatter("SHORT_DATE_FORMAT")
+    rows = []
+    for document in documents:
+        if document.withdrawn_at:
+            # What {% blocktranslate %} does: the date escaped, the sentence as translated.
+            status = withdrawn % {"date": html.escape(day(document.withdrawn_at))}
+        elif document.replaced_by_id:
+            status = replaced
+        elif document.status == "processing":
+            status = processing
+        else:
+            status = available
+        team = document.author_team
+        rows.append(
+            row_format.format(
+                url=html.escape(document.url),
+                title=html.escape(document.title),
+                badge=badge if document.pk in new else "",
+                category=html.escape(document.category_label),
+                date=html.escape(document.care_date_text),
+                added=html.escape(team.name) if team else by_patient,
+                status=status,
+                hidden=hidden if document.hidden else "",
+            )
+        )
+    table = _with_labels(_DOCUMENT_TABLE, caption=_t("Documents"), title_label=_t("Title"), **labels)
+    return SafeString(table.format(rows="".join(rows)))
+
+
+_OBSERVATION_ROW = (
+    '\n        <tr class="flag-{flag}">'
+    '\n          <th scope="row"><a href="{url}">{name}</a> <small>LOINC {loinc}</small></th>'
+    '\n          <td data-label="{value_label}">{value} {unit}{corrected}</td>'
+    '\n          <td data-label="{range_label}">{range}</td>'
+    '\n          <td data-label="{flag_label}"><span class="flag">{flag_text}</span></td>'
+    "\n        </tr>\n      "
+)
+
+
+def observation_rows_html(observations):
+    """The rows of ``records/observation_table.html`` for a patient-side reader (no care
+    team's "Correct" link), written in Python from ``observations`` prepared by
+    ``prepare_observations`` (with ``history_links``)."""
+    row_format = _with_labels(
+        _OBSERVATION_ROW, value_label=_t("Value"), range_label=_t("Reference range"), flag_label=_t("Flag")
+    )
+    corrected_on, day = _t("Corrected on %(date)s"), date_formatter("SHORT_DATE_FORMAT")
+    rows = []
+    for observation in observations:
+        corrected = ""
+        if observation.corrected_at:
+            # What {% blocktranslate %} does: the date escaped, the sentence as translated.
+            sentence = corrected_on % {"date": html.escape(day(observation.corrected_at))}
+            corrected = f'<br><small class="status">{sentence}</small>'
+        unit = html.escape(observation.unit)
+        range_ = f"{observation.low_text} – {observation.high_text} {unit}" if observation.has_range else "—"
+        rows.append(
+            row_format.format(
+                flag=observation.flag_class,
+                url=html.escape(observation.history_url),
+                name=html.escape(observation.name),
+                loinc=html.escape(observation.loinc),
+                value=observation.value_text,
+                unit=unit,
+                corrected=corrected,
+                range=range_,
+                flag_text=html.escape(observation.flag_label),
+            )
+        )
+    return SafeString("".join(rows))

@@ -1,6 +1,7 @@
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.template.defaultfilters import safe
 from django.utils import timezone
 from django.utils.formats import number_format
 from django.utils.html import format_html, format_html_join
@@ -73,6 +74,33 @@ def _attrs(attrs):
     )
 
 
+_REQUIRED = format_html(' <span class="required" aria-hidden="true">{}</span>', "*")
+
+
+def field_html(field):
+    """``includes/field.html`` for the bound field ``field``, written in Python (the same
+    markup, whitespace included: tests/records/test_documents.py compares them): a form
+    on every page of a list need not render a template per field."""
+    errors = field.errors
+    help_text = field.help_text  # |safe, as the template has it
+    return format_html(
+        '<div class="field{}">\n  <label for="{}">{}{}</label>\n  {}\n  {}\n  {}\n</div>\n',
+        " field-error" if errors else "",
+        field.id_for_label,
+        field.label,
+        _REQUIRED if field.field.required else "",
+        format_html('<p class="help" id="{}_helptext">{}</p>', field.auto_id, safe(help_text)) if help_text else "",
+        format_html(
+            '<ul class="errorlist" id="{}_error">{}</ul>',
+            field.auto_id,
+            format_html_join("", "<li>{}</li>", ((error,) for error in errors)),
+        )
+        if errors
+        else "",
+        field,
+    )
+
+
 class _Direct:
     """A widget written as Django's own templates write it (same markup, attributes,
     ``aria-*`` from the bound field included), without rendering a template per option and
@@ -99,6 +127,25 @@ class _DirectTextInput(_DirectInput, forms.TextInput):
 
 
 class _DirectSelect(_Direct, forms.Select):
+    def render(self, name, value, attrs=None, renderer=None):
+        """Without groups, the options straight from the choices (what ``optgroups`` and
+        ``create_option`` work out, for a single choice: the first matching one selected)."""
+        choices = list(self.choices)
+        if any(isinstance(label, (list, tuple)) for _value, label in choices):
+            return super().render(name, value, attrs, renderer)
+        values, chosen, options = self.format_value(value), False, []
+        for option_value, label in choices:
+            option_value = "" if option_value is None else str(option_value)
+            selected = not chosen and option_value in values
+            chosen |= selected
+            options.append((option_value, " selected" if selected else "", label))
+        return format_html(
+            '<select name="{}"{}>{}\n</select>',
+            name,
+            _attrs(self.build_attrs(self.attrs, attrs)),
+            format_html_join("", '\n  <option value="{}"{}>{}</option>', options),
+        )
+
     def html(self, widget):
         parts = []
         for group_name, options, _index in widget["optgroups"]:
@@ -128,14 +175,27 @@ class DocumentFilterForm(forms.Form):
     )
     date_from = forms.DateField(label=_("From"), required=False, widget=_DirectDateInput())
     date_to = forms.DateField(label=_("To"), required=False, widget=_DirectDateInput())
-    team = forms.ModelChoiceField(
-        label=_("Care team"), queryset=None, required=False, empty_label=_("All care teams"), widget=_DirectSelect()
+    # The patient's care teams as (id, name), read once: a model choice field reads its
+    # queryset again, through a server-side cursor, each time it lists or checks a choice.
+    # The message for an unknown team is the model choice field's.
+    team = forms.TypedChoiceField(
+        label=_("Care team"),
+        coerce=int,
+        empty_value=None,
+        required=False,
+        widget=_DirectSelect(),
+        error_messages={"invalid_choice": forms.ModelChoiceField.default_error_messages["invalid_choice"]},
     )
     title = forms.CharField(label=_("Title contains"), max_length=100, required=False, widget=_DirectTextInput())
 
     def __init__(self, *args, teams, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["team"].queryset = teams
+        self.fields["team"].choices = [("", _("All care teams")), *teams.values_list("pk", "name")]
+
+    def fields_html(self):
+        """The five fields as ``documents.html`` lays them out, each as
+        ``includes/field.html`` writes it (``field_html``)."""
+        return format_html_join("\n      ", "{}", ((field_html(field),) for field in self))
 
     def clean(self):
         cleaned = super().clean()

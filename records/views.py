@@ -4,6 +4,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.db.models import Exists, OuterRef
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -20,7 +21,7 @@ from portal.audit.models import AccessLog, AccessReport
 from portal.careteams.models import CareLink, CareTeam, ClinicianBlock
 from portal.idempotency import idempotent
 from portal.middleware import allows_upload
-from portal.pagination import keyset_page
+from portal.pagination import KeysetPage, keyset_page
 from records import charts, display, files, services
 from records.forms import (
     PROFILE_FORMS,
@@ -43,7 +44,9 @@ from records.models import (
     Document,
     LabReport,
     Measurement,
+    News,
     Observation,
+    ObservationRevision,
     Prescription,
     RecordEvent,
     Vaccination,
@@ -83,7 +86,7 @@ def documents(request):
                 "category": data["category"],
                 "date_from": data["date_from"].isoformat() if data["date_from"] else "",
                 "date_to": data["date_to"].isoformat() if data["date_to"] else "",
-                "team": data["team"].pk if data["team"] else "",
+                "team": data["team"] or "",
                 "title": data["title"],
             }
             return redirect("records:documents")
@@ -102,10 +105,21 @@ def documents(request):
         )
         .select_related("author_team")
     )
+    if not saved:
+        # The whole list is read in the index's order, a page's rows at a time: whether
+        # each is news is read with it. A filtered list may be sorted after the filter,
+        # and would look for news of every matching row: a query of its own then.
+        documents = documents.annotate(
+            is_new=Exists(News.objects.unseen().filter(document=OuterRef("pk"), patient=patient))
+        )
     page = keyset_page(documents, request.GET, field="care_date", size=PAGE_SIZE)
     display.prepare_documents(page.object_list)
-    new = services.unseen_news_ids(patient=patient, field="document_id", items=page.object_list)
-    context = {"page": page, "form": form, "filtering": bool(saved), "new": new}
+    if saved:
+        new = services.unseen_news_ids(patient=patient, field="document_id", items=page.object_list)
+    else:
+        new = {document.pk for document in page.object_list if document.is_new}
+    table_html = display.document_table_html(page.object_list, new=new, user=request.user)
+    context = {"page": page, "form": form, "filtering": bool(saved), "table_html": table_html}
     return access.render_record(
         request, "records/documents.html", context, patient=patient, action=AccessLog.Action.LIST_DOCUMENTS
     )
@@ -443,15 +457,26 @@ def results(request):
     """Lab reports, newest first, each with its values, units, ranges and flags."""
     record = access.record_for(request, access.RESULTS)
     patient = record.patient
-    reports = access.rows_in_record(record, LabReport).select_related("team").prefetch_related("observations")
+    # Whether each report is news to the patient, read with it.
+    unseen = News.objects.unseen().filter(lab_report=OuterRef("pk"), patient=patient)
+    reports = access.rows_in_record(record, LabReport).select_related("team").annotate(is_new=Exists(unseen))
     # From a cursor, newest first: the 300th page costs what the first does (no OFFSET, no COUNT).
     page = keyset_page(reports, request.GET, field="collected_on", size=RESULTS_PAGE_SIZE)
-    display.prepare_observations(o for report in page.object_list for o in report.observations.all())
+    # The page's values in one query, as a prefetch would read them (in the model's
+    # order); each report's table rows written from them.
+    by_report = {report.pk: [] for report in page.object_list}
+    if by_report:
+        for observation in Observation.objects.filter(report__in=list(by_report)):
+            by_report[observation.report_id].append(observation)
+    display.prepare_observations(o for observations in by_report.values() for o in observations)
+    for report in page.object_list:
+        report.rows_html = display.observation_rows_html(by_report[report.pk])
     # Shown here is opened: marked new this once.
-    new = services.unseen_news_ids(patient=patient, field="lab_report_id", items=page.object_list)
-    services.mark_news_seen(
-        user=request.user, patient=patient, lab_reports=[r for r in page.object_list if r.pk in new]
-    )
+    new = {report.pk for report in page.object_list if report.is_new}
+    if new:
+        services.mark_news_seen(
+            user=request.user, patient=patient, lab_reports=[r for r in page.object_list if r.pk in new]
+        )
     return access.render_record(
         request, "records/results.html", {"page": page, "new": new},
         patient=patient, action=AccessLog.Action.VIEW_RESULTS,
@@ -463,22 +488,48 @@ def results(request):
 def observation_history(request, pk):
     """Every value of one test (same LOINC code) for the patient, as a trend chart
     and an accessible table."""
-    observation = access.get_item_for(request.user, Observation, pk)
-    access.check_in_record(request, observation.patient, access.RESULTS)
-    history = (
-        access.items_visible_to(request.user, Observation)
-        .filter(patient=observation.patient, loinc=observation.loinc)
-        .prefetch_related("revisions")
-        .order_by("-collected_on", "-pk")
-    )
-    # The chart shows the latest values (two columns, no revisions); the table pages
-    # through all of them from a cursor, newest first: both from the index on the
-    # value's own sample date (observation_history), a page at a time.
-    latest = list(history.values_list("collected_on", "value")[:CHART_POINTS])[::-1]
-    chart = charts.trend(latest, low=observation.low, high=observation.high)
-    page = keyset_page(history, request.GET, field="collected_on", size=HISTORY_PAGE_SIZE)
+    if request.user.is_patient:
+        # The values of the record one is in, as the lists read them (the policy's rows
+        # narrowed to that record): one outside it, or in a part one may not act on, is
+        # a 404, as get_item_for and check_in_record make it.
+        record = access.record_for(request, access.RESULTS)
+        visible = access.rows_in_record(record, Observation)
+        try:
+            observation = visible.get(pk=pk)
+        except (Observation.DoesNotExist, ValueError, TypeError):
+            raise Http404 from None
+        observation.patient = record.patient  # the row's own (it is filtered by it)
+        same_test = visible.filter(loinc=observation.loinc)
+    else:
+        observation = access.get_item_for(request.user, Observation, pk)
+        visible = access.items_visible_to(request.user, Observation)
+        same_test = visible.filter(patient=observation.patient, loinc=observation.loinc)
+    revised = Exists(ObservationRevision.objects.filter(observation=OuterRef("pk")))
+    history = same_test.annotate(revised=revised).order_by("-collected_on", "-pk")
+    # The chart shows the latest values; the table pages through all of them from a
+    # cursor, newest first: both from the index on the value's own sample date
+    # (observation_history), a page at a time. The first page is among the chart's
+    # values: one query reads both.
+    if request.GET.get("older") or request.GET.get("newer"):
+        latest = list(history.values_list("collected_on", "value")[:CHART_POINTS])
+        page = keyset_page(history, request.GET, field="collected_on", size=HISTORY_PAGE_SIZE)
+    else:
+        rows = list(history[: max(CHART_POINTS, HISTORY_PAGE_SIZE + 1)])
+        latest = [(row.collected_on, row.value) for row in rows[:CHART_POINTS]]
+        more = len(rows) > HISTORY_PAGE_SIZE
+        page = KeysetPage(rows[:HISTORY_PAGE_SIZE], rows[HISTORY_PAGE_SIZE - 1].pk if more else None, None)
+    chart = charts.trend(latest[::-1], low=observation.low, high=observation.high)
     display.prepare_observations(page.object_list, history_links=False, dates=True)
-    context = {"observation": observation, "page": page, "chart": chart}
+    # The earlier values of the corrected ones only (most have none): one query, if any.
+    revisions = {}
+    corrected = [row.pk for row in page.object_list if row.revised]
+    if corrected:
+        for revision in ObservationRevision.objects.filter(observation__in=corrected):
+            revisions.setdefault(revision.observation_id, []).append(revision)
+    for row in page.object_list:
+        row.revision_list = revisions.get(row.pk, ())
+    rows_html = display.history_rows_html(page.object_list)
+    context = {"observation": observation, "page": page, "chart": chart, "rows_html": rows_html}
     return access.render_record(
         request, "records/observation_history.html", context,
         patient=observation.patient, action=AccessLog.Action.VIEW_RESULTS, target=observation.name,

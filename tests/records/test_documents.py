@@ -282,6 +282,77 @@ def test_filters_stay_out_of_the_url(client, login, patient, patient_document, c
     assert len(client.get(reverse("records:documents")).context["page"].object_list) == 2
 
 
+@pytest.mark.parametrize("language", ["fr", "en"])
+def test_the_filter_fields_read_as_the_field_include_writes_them(patient, team, other_team, language):
+    """records.forms.field_html writes includes/field.html in Python: the same markup for
+    a field left empty, filled, refused, required or with a help text."""
+    from django.template.loader import render_to_string
+    from django.utils import translation
+
+    from portal.careteams.models import CareTeam
+    from records.forms import DocumentFilterForm, DocumentUploadForm, field_html
+
+    teams = CareTeam.objects.filter(pk__in=[team.pk, other_team.pk]).order_by("name")
+    forms = [
+        DocumentFilterForm(initial={}, teams=teams),
+        DocumentFilterForm(initial={"category": "imaging", "team": team.pk, "title": "<b>genou</b>"}, teams=teams),
+        DocumentFilterForm(
+            {"date_from": "2026-12-01", "date_to": "2026-01-01", "team": "999", "title": "x"}, teams=teams
+        ),
+        DocumentUploadForm({"title": ""}, by_care_team=True),
+    ]
+    with translation.override(language):
+        for form in forms:
+            if form.is_bound:
+                form.is_valid()
+            for field in form:
+                assert field_html(field) == render_to_string("includes/field.html", {"field": field})
+        refused = forms[2]
+        assert refused.errors["team"] and refused.errors["date_to"]
+        assert str(refused.fields_html()).count('<div class="field') == 5
+
+
+@pytest.mark.parametrize("language", ["fr", "en"])
+def test_the_patients_document_table_reads_as_the_include_writes_it(patient, parent, team, language):
+    """records.display.document_table_html writes records/document_table.html for a
+    patient-side reader: new, withdrawn, replaced, processing, hidden, by a team or not."""
+    from django.template.loader import render_to_string
+    from django.utils import timezone, translation
+
+    from records import display
+
+    def document(pk, **fields):
+        fields = {"title": f"Compte <rendu> {pk} & d'hier", "category": "report", "status": "ready", **fields}
+        return Document(pk=pk, patient=patient, care_date=datetime.date(2026, 3, pk), **fields)
+
+    documents = [
+        document(1),
+        document(2, author_team=team, withdrawn_at=timezone.now()),
+        document(3, replaced_by_id=1, hidden=True),
+        document(4, status="processing", author_team=team, category="imaging"),
+        document(5, hidden=True, category="unknown"),
+    ]
+    with translation.override(language):
+        display.prepare_documents(documents)
+        for user, new in ((patient.user, {1, 4}), (parent.user, set())):
+            expected = render_to_string(
+                "records/document_table.html", {"documents": documents, "new": new, "user": user}
+            )
+            assert str(display.document_table_html(documents, new=new, user=user)) == expected
+
+
+def test_the_filter_select_writes_its_options_as_the_widget_context_does():
+    """_DirectSelect's options straight from the choices: the markup its widget context
+    gave (the first matching choice selected, labels escaped, attributes kept)."""
+    from records.forms import _Direct, _DirectSelect
+
+    choices = [("", "Toutes"), *Document.Category.choices, (3, "Cabinet <d'essai> & co"), ("3", "bis"), (None, "-")]
+    for value in (None, "", "imaging", 3, "3", "nope", ["imaging"]):
+        for attrs in ({"id": "id_x"}, {"id": "id_x", "aria-invalid": "true", "aria-describedby": "id_x_error"}):
+            widget = _DirectSelect(choices=choices, attrs={"class": "c"})
+            assert widget.render("team", value, attrs) == _Direct.render(widget, "team", value, attrs)
+
+
 def count_queries(client, url):
     client.get(url)
     with CaptureQueriesContext(connection) as ctx:
