@@ -386,6 +386,7 @@ def prescriptions(request):
     rows = access.rows_in_record(record, Prescription).select_related("team")
     rows = rows.select_related("prescriber", "replaced_by")
     today = timezone.localdate()
+    rows = display.prepare_prescriptions(rows)
     active = [p for p in rows if p.is_active(today)]
     past = [p for p in rows if not p.is_active(today)]
     # Shown here is opened: marked new this once.

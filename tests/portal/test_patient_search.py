@@ -102,7 +102,7 @@ def test_search_query_count_does_not_grow_with_patients(client, login, clinician
     assert count() == few
 
 
-# --- The patient's page: complete history, paginated -------------------------------
+# --- The patient's page: complete history, paged by cursor --------------------------------
 
 
 @pytest.fixture
@@ -123,15 +123,26 @@ def long_history(patient, clinician, team):
 def test_the_patients_page_shows_every_lab_report_page_by_page(client, login, clinician, patient, long_history):
     login(clinician)
     url = reverse("careteams:patient_detail", args=[patient.pk])
-    first = client.get(url)
+    with CaptureQueriesContext(connection) as ctx:
+        first = client.get(url)
+    assert not [q for q in ctx.captured_queries if "COUNT(" in q["sql"].upper() or "OFFSET" in q["sql"].upper()]
     titles = [report.title for report in first.context["reports"].object_list]
     assert titles == [f"Bilan {month:02d}" for month in range(12, 2, -1)]
-    second = client.get(url, {"results": 2, "prescriptions": 2})
+    results, prescriptions = first.context["reports"].older, first.context["prescriptions"].older
+    assert first.context["reports"].newer is None and first.context["page"].older is None
+    second = client.get(url, {"results_older": results, "prescriptions_older": prescriptions})
     assert [report.title for report in second.context["reports"].object_list] == ["Bilan 02", "Bilan 01"]
+    assert second.context["reports"].older is None
     assert len(second.context["prescriptions"].object_list) == 3
-    # Each history keeps the others' page in its links.
+    # Each history keeps the others' cursor in its links; back is "newer".
     page = second.content.decode()
-    assert "?results=1&amp;prescriptions=2#results-title" in page
+    newer = second.context["reports"].newer
+    assert f"?prescriptions_older={prescriptions}&amp;results_newer={newer}#results-title" in page
+    back = client.get(url, {"results_newer": newer, "prescriptions_older": prescriptions})
+    assert [report.title for report in back.context["reports"].object_list] == titles
+    assert len(back.context["prescriptions"].object_list) == 3
+    # A cursor that is not a row of this record starts from the first page.
+    assert client.get(url, {"results_older": "999999"}).context["reports"].object_list[0].title == "Bilan 12"
 
 
 def test_the_patients_page_query_count_does_not_grow_with_history(client, login, clinician, patient, team):
