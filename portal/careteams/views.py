@@ -132,7 +132,10 @@ def patient_detail(request, pk):
     reports = access.items_visible_to(user, LabReport).filter(patient=patient).select_related("team")
     reports = _history(request, reports, "results", "collected_on")
     prefetch_related_objects(reports.object_list, "observations")
+    long_date = rows.date_formatter("DATE_FORMAT")
     for report in reports.object_list:
+        report.date_text = long_date(report.collected_on)
+        report.correctable = report.team_id in correctable_teams
         report.confidential_form = confidential_form("lab_report", report, report.title)
     record_display.prepare_observations(
         (o for report in reports.object_list for o in report.observations.all()), correct_links=bool(correctable_teams)
