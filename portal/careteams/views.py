@@ -5,8 +5,10 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods, require_safe
 
+from agenda.models import Appointment
 from fhir_api import services as api
 from messaging import services as messaging_services
 from portal import access, rows
@@ -96,6 +98,24 @@ def _history(request, queryset, param, field):
     return page
 
 
+def _prepare_appointments(appointments):
+    """What agenda/patient_appointments.html shows of each appointment, worked out once per
+    page: its start (local time), duration, status, whether it is cancelled, its links."""
+    appointments = list(appointments)
+    when, statuses = rows.date_formatter("DATETIME_FORMAT"), rows.labels_of(Appointment.Status.choices)
+    edit_url, cancel_url = rows.url_by_pk("agenda:edit"), rows.url_by_pk("agenda:cancel")
+    for appointment in appointments:
+        minutes = appointment.duration_minutes
+        appointment.start_text = when(appointment.starts_at)
+        appointment.duration_text = ngettext("%(minutes)s minute", "%(minutes)s minutes", minutes) % {
+            "minutes": minutes
+        }
+        appointment.status_text = statuses.get(appointment.status, appointment.status)
+        appointment.cancelled = appointment.is_cancelled
+        appointment.edit_url, appointment.cancel_url = edit_url(appointment.pk), cancel_url(appointment.pk)
+    return appointments
+
+
 @access.role_required(User.Role.CLINICIAN)
 @require_safe
 def patient_detail(request, pk):
@@ -140,7 +160,7 @@ def patient_detail(request, pk):
     record_display.prepare_observations(
         (o for report in reports.object_list for o in report.observations.all()), correct_links=bool(correctable_teams)
     )
-    appointments = (
+    appointments = _prepare_appointments(
         access.appointments_visible_to(user)
         .filter(patient=patient)
         .upcoming()
