@@ -37,9 +37,10 @@ class _Numbers:
 def prepare_observations(observations, *, history_links=True, correct_links=False, dates=False):
     """Set on each of ``observations`` what ``records/observation_table.html`` and the
     history table show: ``flag_class``, ``flag_label``, ``value_text``, ``low_text`` and
-    ``high_text`` ("…" for no limit), ``has_range``; ``history_url`` (``history_links``),
-    ``correct_url`` (``correct_links``) and ``date_text`` (``dates``: the report's date, the
-    sample date it carries). Returns them, as a list."""
+    ``high_text`` ("…" for no limit), ``has_range``, ``value_unit`` (the value and its unit)
+    and ``range_text`` (the range and its unit, "—" for none); ``history_url``
+    (``history_links``), ``correct_url`` (``correct_links``) and ``date_text`` (``dates``: the
+    report's date, the sample date it carries). Returns them, as a list."""
     observations = list(observations)
     number, flags = _Numbers(), labels_of(Observation.Flag.choices)
     day = date_formatter("SHORT_DATE_FORMAT") if dates else None
@@ -52,6 +53,11 @@ def prepare_observations(observations, *, history_links=True, correct_links=Fals
         observation.low_text = number(observation.low) or "…"
         observation.high_text = number(observation.high) or "…"
         observation.has_range = observation.low is not None or observation.high is not None
+        # The value and range cells' text, for a table that shows them in one piece each.
+        observation.value_unit = f"{observation.value_text} {observation.unit}"
+        observation.range_text = (
+            f"{observation.low_text} – {observation.high_text} {observation.unit}" if observation.has_range else "—"
+        )
         if history_url:
             observation.history_url = history_url(observation.pk)
         if correct_url:
