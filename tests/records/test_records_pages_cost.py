@@ -173,7 +173,7 @@ def fill_record(patient, clinician, team, size):
 
 
 # The most queries each page may run, session, login and access log included.
-CEILINGS = {"dashboard": 19, "documents": 11, "results": 11, "history": 12, "record": 28}
+CEILINGS = {"dashboard": 19, "documents": 11, "results": 11, "history": 12, "record": 24}
 
 
 def page_url(name, patient):
