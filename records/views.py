@@ -4,7 +4,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -48,6 +48,7 @@ from records.models import (
     Observation,
     ObservationRevision,
     Prescription,
+    ProfileComment,
     RecordEvent,
     Vaccination,
 )
@@ -400,6 +401,7 @@ def prescriptions(request):
     rows = access.rows_in_record(record, Prescription).select_related("team")
     rows = rows.select_related("prescriber", "replaced_by")
     today = timezone.localdate()
+    rows = display.prepare_prescriptions(rows)
     active = [p for p in rows if p.is_active(today)]
     past = [p for p in rows if not p.is_active(today)]
     # Shown here is opened: marked new this once.
@@ -581,24 +583,46 @@ PROFILE_MODELS = {"allergy": Allergy, "condition": Condition, "vaccination": Vac
 
 
 def profile_for(user, patient):
-    """The medical profile sections of ``patient`` as ``user`` may see them."""
+    """The medical profile sections of ``patient`` as ``user`` may see them; each entry
+    with the patient's comments on it (``comment_list``), read in one query for all."""
 
     def entries(model):
-        rows = access.items_visible_to(user, model).filter(patient=patient)
-        return rows.select_related("team", "author").prefetch_related("comments")
+        return access.items_visible_to(user, model).filter(patient=patient).select_related("team", "author")
 
-    return {
-        "allergies": entries(Allergy),
-        "conditions": entries(Condition),
-        "vaccinations": entries(Vaccination),
-        "measurements": _measurement_trends(entries(Measurement)),
+    sections = {
+        "allergies": list(entries(Allergy)),
+        "conditions": list(entries(Condition)),
+        "vaccinations": list(entries(Vaccination)),
     }
+    measurements = list(entries(Measurement).order_by("measured_on", "pk"))
+    _attach_comments({"allergy": sections["allergies"], "condition": sections["conditions"],
+                      "vaccination": sections["vaccinations"], "measurement": measurements})  # fmt: skip
+    return {**sections, "measurements": _measurement_trends(measurements)}
+
+
+def _attach_comments(entries_by_field):
+    """Set ``comment_list`` on each entry (by ProfileComment's field naming its kind): the
+    comments on them, oldest first, in one query (none when there is no entry)."""
+    named = Q()
+    for field, entries in entries_by_field.items():
+        for entry in entries:
+            entry.comment_list = []
+        if entries:
+            named |= Q(**{f"{field}__in": [entry.pk for entry in entries]})
+    if not named:
+        return
+    by_key = {(field, entry.pk): entry for field, entries in entries_by_field.items() for entry in entries}
+    for comment in ProfileComment.objects.filter(named):
+        for field in entries_by_field:
+            entry = by_key.get((field, getattr(comment, f"{field}_id")))
+            if entry is not None:
+                entry.comment_list.append(comment)
 
 
 def _measurement_trends(measurements):
-    """Per kind: the latest values and a trend chart over time."""
+    """Per kind: the latest values and a trend chart over time (``measurements`` oldest first)."""
     by_kind = {}
-    for measurement in measurements.order_by("measured_on", "pk"):
+    for measurement in measurements:
         by_kind.setdefault(measurement.kind, []).append(measurement)
     trends = []
     for kind, label in Measurement.Kind.choices:

@@ -1,13 +1,14 @@
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
-from django.db.models import Exists, OuterRef, Prefetch
+from django.db.models import Exists, OuterRef, Prefetch, prefetch_related_objects
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods, require_safe
 
+from agenda.models import Appointment
 from fhir_api import services as api
 from messaging import services as messaging_services
 from portal import access, rows
@@ -79,57 +80,92 @@ def patient_list(request):
     return render(request, "careteams/patient_list.html", context)
 
 
-def _history(request, queryset, param):
-    """One page of a history on the patient's page; each history has its own page
-    parameter, and its links keep the others' pages."""
-    page = Paginator(queryset, HISTORY_PAGE_SIZE).get_page(request.GET.get(param))
-    page.prev_query = page.next_query = None
-    for attribute, exists, number in (
-        ("prev_query", page.has_previous, "previous_page_number"),
-        ("next_query", page.has_next, "next_page_number"),
-    ):
-        if exists():
+def _history(request, queryset, param, field):
+    """One page of a history on the patient's page, newest first by (``field``, id), from
+    its own cursor (``<param>_older`` / ``<param>_newer``): a deep page costs what the first
+    does (no COUNT, no OFFSET). Its links keep the other histories' cursors."""
+    older, newer = f"{param}_older", f"{param}_newer"
+    cursors = {"older": request.GET.get(older, ""), "newer": request.GET.get(newer, "")}
+    page = keyset_page(queryset, cursors, field=field, size=HISTORY_PAGE_SIZE)
+    page.older_query = page.newer_query = None
+    for attribute, cursor, name in (("older_query", page.older, older), ("newer_query", page.newer, newer)):
+        if cursor is not None:
             query = request.GET.copy()
-            query[param] = getattr(page, number)()
+            query.pop(older, None)
+            query.pop(newer, None)
+            query[name] = cursor
             setattr(page, attribute, query.urlencode())
     return page
+
+
+def _prepare_appointments(appointments):
+    """What agenda/patient_appointments.html shows of each appointment, worked out once per
+    page: its start (local time), duration, status, whether it is cancelled, its links."""
+    appointments = list(appointments)
+    when, statuses = rows.date_formatter("DATETIME_FORMAT"), rows.labels_of(Appointment.Status.choices)
+    edit_url, cancel_url = rows.url_by_pk("agenda:edit"), rows.url_by_pk("agenda:cancel")
+    for appointment in appointments:
+        minutes = appointment.duration_minutes
+        appointment.start_text = when(appointment.starts_at)
+        appointment.duration_text = ngettext("%(minutes)s minute", "%(minutes)s minutes", minutes) % {
+            "minutes": minutes
+        }
+        appointment.status_text = statuses.get(appointment.status, appointment.status)
+        appointment.cancelled = appointment.is_cancelled
+        appointment.edit_url, appointment.cancel_url = edit_url(appointment.pk), cancel_url(appointment.pk)
+    return appointments
 
 
 @access.role_required(User.Role.CLINICIAN)
 @require_safe
 def patient_detail(request, pk):
     """A patient's record for their care team: identity, links, and the complete history
-    of documents, prescriptions and lab reports, each paginated."""
-    patient = access.get_cared_patient(request.user, pk)
-    links = patient.care_links.filter(status=CareLink.Status.ACTIVE).select_related("team")
-    my_links = set(access.links_managed_by(request.user).filter(patient=patient).values_list("pk", flat=True))
-    documents = access.documents_visible_to(request.user).filter(patient=patient).select_related("author_team")
+    of documents, prescriptions and lab reports, each paged by cursor."""
+    user = request.user
+    patient = access.get_cared_patient(user, pk)
+    # The patient's active links, each saying whether it is one this clinician may end.
+    managed = access.links_managed_by(user).filter(pk=OuterRef("pk"))
+    links = list(
+        patient.care_links.filter(status=CareLink.Status.ACTIVE).select_related("team").annotate(mine=Exists(managed))
+    )
+    my_links = {link.pk for link in links if link.mine}
+    # The teams through which this clinician may correct what they published.
+    correctable_teams = {link.team_id for link in links if link.mine}
+    documents = access.documents_visible_to(user).filter(patient=patient).select_related("author_team")
+    page = _history(request, documents, "documents", "care_date")
+    record_display.prepare_documents(page.object_list)
+    confidential_form = record_display.confidential_forms(request)
+    for document in page.object_list:
+        if document.author_team_id:
+            document.confidential_form = confidential_form("document", document, document.title)
     prescriptions = (
-        access.items_visible_to(request.user, Prescription)
+        access.items_visible_to(user, Prescription)
         .filter(patient=patient)
         .select_related("prescriber", "team", "replaced_by")
     )
-    reports = (
-        access.items_visible_to(request.user, LabReport)
-        .filter(patient=patient)
-        .select_related("team")
-        .prefetch_related("observations")
+    prescriptions = _history(request, prescriptions, "prescriptions", "start_date")
+    record_display.prepare_prescriptions(
+        prescriptions.object_list,
+        correctable_teams=correctable_teams,
+        confidential_form=confidential_form,
     )
-    profile = record_views.profile_for(request.user, patient)
-    appointments = (
-        access.appointments_visible_to(request.user)
+    reports = access.items_visible_to(user, LabReport).filter(patient=patient).select_related("team")
+    reports = _history(request, reports, "results", "collected_on")
+    prefetch_related_objects(reports.object_list, "observations")
+    long_date = rows.date_formatter("DATE_FORMAT")
+    for report in reports.object_list:
+        report.date_text = long_date(report.collected_on)
+        report.correctable = report.team_id in correctable_teams
+        report.confidential_form = confidential_form("lab_report", report, report.title)
+    record_display.prepare_observations(
+        (o for report in reports.object_list for o in report.observations.all()), correct_links=bool(correctable_teams)
+    )
+    appointments = _prepare_appointments(
+        access.appointments_visible_to(user)
         .filter(patient=patient)
         .upcoming()
         .select_related("team")
         .order_by("starts_at", "pk")[:APPOINTMENTS_SHOWN]
-    )
-    # The teams through which this clinician may correct what they published.
-    correctable_teams = {link.team_id for link in links if link.pk in my_links}
-    page = _history(request, documents, "documents")
-    record_display.prepare_documents(page.object_list)
-    reports = _history(request, reports, "results")
-    record_display.prepare_observations(
-        (o for report in reports.object_list for o in report.observations.all()), correct_links=bool(correctable_teams)
     )
     context = {
         "appointments": appointments,
@@ -138,10 +174,10 @@ def patient_detail(request, pk):
         "my_links": my_links,
         "correctable_teams": correctable_teams,
         "page": page,
-        "prescriptions": _history(request, prescriptions, "prescriptions"),
+        "prescriptions": prescriptions,
         "reports": reports,
         "representations": patient.representations.active().select_related("representative"),
-        **profile,
+        **record_views.profile_for(user, patient),
     }
     return access.render_record(
         request, "careteams/patient_detail.html", context, patient=patient, action=AccessLog.Action.VIEW_RECORD

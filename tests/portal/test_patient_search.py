@@ -102,7 +102,7 @@ def test_search_query_count_does_not_grow_with_patients(client, login, clinician
     assert count() == few
 
 
-# --- The patient's page: complete history, paginated -------------------------------
+# --- The patient's page: complete history, paged by cursor --------------------------------
 
 
 @pytest.fixture
@@ -123,15 +123,71 @@ def long_history(patient, clinician, team):
 def test_the_patients_page_shows_every_lab_report_page_by_page(client, login, clinician, patient, long_history):
     login(clinician)
     url = reverse("careteams:patient_detail", args=[patient.pk])
-    first = client.get(url)
+    with CaptureQueriesContext(connection) as ctx:
+        first = client.get(url)
+    assert not [q for q in ctx.captured_queries if "COUNT(" in q["sql"].upper() or "OFFSET" in q["sql"].upper()]
     titles = [report.title for report in first.context["reports"].object_list]
     assert titles == [f"Bilan {month:02d}" for month in range(12, 2, -1)]
-    second = client.get(url, {"results": 2, "prescriptions": 2})
+    results, prescriptions = first.context["reports"].older, first.context["prescriptions"].older
+    assert first.context["reports"].newer is None and first.context["page"].older is None
+    second = client.get(url, {"results_older": results, "prescriptions_older": prescriptions})
     assert [report.title for report in second.context["reports"].object_list] == ["Bilan 02", "Bilan 01"]
+    assert second.context["reports"].older is None
     assert len(second.context["prescriptions"].object_list) == 3
-    # Each history keeps the others' page in its links.
+    # Each history keeps the others' cursor in its links; back is "newer".
     page = second.content.decode()
-    assert "?results=1&amp;prescriptions=2#results-title" in page
+    newer = second.context["reports"].newer
+    assert f"?prescriptions_older={prescriptions}&amp;results_newer={newer}#results-title" in page
+    back = client.get(url, {"results_newer": newer, "prescriptions_older": prescriptions})
+    assert [report.title for report in back.context["reports"].object_list] == titles
+    assert len(back.context["prescriptions"].object_list) == 3
+    # A cursor that is not a row of this record starts from the first page.
+    assert client.get(url, {"results_older": "999999"}).context["reports"].object_list[0].title == "Bilan 12"
+
+
+def test_a_deep_page_of_each_history_costs_what_the_first_does(client, login, clinician, patient, long_history):
+    login(clinician)
+    url = reverse("careteams:patient_detail", args=[patient.pk])
+    first = client.get(url)
+    cursors = {
+        "results_older": first.context["reports"].older,
+        "prescriptions_older": first.context["prescriptions"].older,
+    }
+    with CaptureQueriesContext(connection) as at_first:
+        client.get(url)
+    with CaptureQueriesContext(connection) as deeper:
+        client.get(url, cursors)
+    assert len(deeper) == len(at_first) + 2  # each cursor's row, by primary key
+
+
+def test_the_patients_page_gives_each_confidentiality_form_its_own_token(client, login, clinician, patient, team):
+    import re
+
+    from records.models import Document, LabReport
+
+    Document.objects.create(
+        patient=patient, title="Compte rendu <1>", category="report", care_date=datetime.date(2025, 1, 1),
+        author=clinician, author_team=team, confidential=True, content_type="application/pdf", size=1,
+        sha256="0" * 64, key_id="dev", file_name="x", status="ready",
+    )  # fmt: skip
+    records.add_lab_report(
+        author=clinician, team=team, patient=patient, title="Bilan", collected_on=datetime.date(2025, 1, 1),
+        observations=[{"loinc": "2345-7", "name": "Glucose", "value": Decimal("1"), "unit": "g/L"}],
+    )  # fmt: skip
+    Prescription.objects.create(patient=patient, medication="Médicament", dosage="1", frequency="1/j",
+                                start_date=datetime.date(2025, 1, 1), prescriber=clinician, team=team)  # fmt: skip
+    login(clinician)
+    page = client.get(reverse("careteams:patient_detail", args=[patient.pk])).content.decode()
+    document, report = Document.objects.get(patient=patient), LabReport.objects.get(patient=patient)
+    prescription = Prescription.objects.get(patient=patient)
+    for kind, pk in (("document", document.pk), ("lab_report", report.pk), ("prescription", prescription.pk)):
+        assert reverse("records:set_confidential", args=[kind, pk]) in page
+    # The confidential document's form lifts it; its label is escaped.
+    assert '<span class="visually-hidden"> : Compte rendu &lt;1&gt;</span>' in page
+    assert page.count('name="confidential" value="0"') == 1 and page.count('name="confidential" value="1"') == 2
+    tokens = re.findall(r'name="form_token" value="([^"]+)"', page)
+    assert len(tokens) >= 3 and len(set(tokens)) == len(tokens)
+    assert page.count('name="csrfmiddlewaretoken"') >= 3
 
 
 def test_the_patients_page_query_count_does_not_grow_with_history(client, login, clinician, patient, team):
