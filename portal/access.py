@@ -295,11 +295,14 @@ def patients_cared_for(user) -> QuerySet[Patient]:
 
 
 def get_cared_patient(user, pk) -> Patient:
-    """A patient ``user`` cares for, by primary key; 404 for unknown and not-yours alike."""
+    """A patient ``user`` cares for, by primary key; 404 for unknown and not-yours alike.
+    The instance remembers whom it was checked for (see ``items_of_patient``)."""
     try:
-        return patients_cared_for(user).get(pk=pk)
+        patient = patients_cared_for(user).get(pk=pk)
     except (Patient.DoesNotExist, ValueError, TypeError):
         raise Http404 from None
+    patient._cared_for_by = user.pk
+    return patient
 
 
 def team_caring_for(user, patient) -> CareTeam | None:
@@ -537,6 +540,22 @@ def items_visible_to(user, model) -> QuerySet:
     if _is_active(user, User.Role.CLINICIAN):
         return model.objects.filter(patient__in=patients_cared_for(user))
     return model.objects.none()
+
+
+def items_of_patient(user, patient, model) -> QuerySet:
+    """The rows of ``model`` (documents included) of ``patient`` that ``user`` may see:
+    ``items_visible_to`` (``documents_visible_to``) narrowed to the patient. For a
+    clinician's page about a patient that ``get_cared_patient`` returned for them in
+    this request, the patient's rows themselves (a hidden document only while its
+    publishing team's link is active), without building the cared-for subquery again for
+    every list of the page (tests/portal/test_access_table.py holds the two equal)."""
+    if getattr(patient, "_cared_for_by", None) == user.pk and _is_active(user, User.Role.CLINICIAN):
+        if model is Document:
+            publisher_still_active = _active_links(user).filter(patient=patient, team=OuterRef("author_team"))
+            return Document.objects.filter(patient=patient).filter(Q(hidden=False) | Q(Exists(publisher_still_active)))
+        return model.objects.filter(patient=patient)
+    rows = documents_visible_to(user) if model is Document else items_visible_to(user, model)
+    return rows.filter(patient=patient)
 
 
 def get_item_for(user, model, pk):

@@ -587,7 +587,7 @@ def profile_for(user, patient):
     with the patient's comments on it (``comment_list``), read in one query for all."""
 
     def entries(model):
-        return access.items_visible_to(user, model).filter(patient=patient).select_related("team", "author")
+        return access.items_of_patient(user, patient, model).select_related("team", "author")
 
     sections = {
         "allergies": list(entries(Allergy)),

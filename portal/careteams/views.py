@@ -25,7 +25,7 @@ from portal.representation.forms import AddParentForm
 from portal.secret_once import secret_page, show_secret_once
 from records import display as record_display
 from records import views as record_views
-from records.models import LabReport, Prescription
+from records.models import Document, LabReport, Prescription
 
 PAGE_SIZE = 25
 HISTORY_PAGE_SIZE = 10
@@ -131,17 +131,15 @@ def patient_detail(request, pk):
     my_links = {link.pk for link in links if link.mine}
     # The teams through which this clinician may correct what they published.
     correctable_teams = {link.team_id for link in links if link.mine}
-    documents = access.documents_visible_to(user).filter(patient=patient).select_related("author_team")
+    documents = access.items_of_patient(user, patient, Document).select_related("author_team")
     page = _history(request, documents, "documents", "care_date")
     record_display.prepare_documents(page.object_list)
     confidential_form = record_display.confidential_forms(request)
     for document in page.object_list:
         if document.author_team_id:
             document.confidential_form = confidential_form("document", document, document.title)
-    prescriptions = (
-        access.items_visible_to(user, Prescription)
-        .filter(patient=patient)
-        .select_related("prescriber", "team", "replaced_by")
+    prescriptions = access.items_of_patient(user, patient, Prescription).select_related(
+        "prescriber", "team", "replaced_by"
     )
     prescriptions = _history(request, prescriptions, "prescriptions", "start_date")
     record_display.prepare_prescriptions(
@@ -149,7 +147,7 @@ def patient_detail(request, pk):
         correctable_teams=correctable_teams,
         confidential_form=confidential_form,
     )
-    reports = access.items_visible_to(user, LabReport).filter(patient=patient).select_related("team")
+    reports = access.items_of_patient(user, patient, LabReport).select_related("team")
     reports = _history(request, reports, "results", "collected_on")
     prefetch_related_objects(reports.object_list, "observations")
     long_date = rows.date_formatter("DATE_FORMAT")
