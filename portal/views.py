@@ -211,19 +211,20 @@ def _conversations(user, record) -> tuple[list[dict], list[dict]]:
     """The record's latest ``CARD_SIZE`` conversations (the messages card) and its latest
     ``FEED_SIZE`` with messages ``user`` has not read (the feed), as values with their
     ``unread`` count and ``team__name``, in one query (a conversation may be in both).
-    The unread ones are found from the user's markers of something unread (few, indexed)
-    rather than by reading every conversation's marker."""
+    The unread ones are read from the user's markers of something unread (few, indexed),
+    as the unread badge reads them, not from every conversation's marker."""
     if not record.may(access.MESSAGES):
         return [], []
-    rows = access.rows_in_record(record, Conversation).with_unread_for(user)
-    fields = ("card", "pk", "subject", "last_message_at", "unread", "team__name")
-    latest = rows.annotate(card=Value(True)).values_list(*fields).order_by("-last_message_at", "-pk")[:CARD_SIZE]
-    marked = ReadState.objects.filter(user=user, unread__gt=0).values("conversation")
-    waiting = rows.filter(pk__in=marked).annotate(card=Value(False)).values_list(*fields)
-    waiting = waiting.order_by("-last_message_at", "-pk")[:FEED_SIZE]
+    rows = access.rows_in_record(record, Conversation)
+    fields = ("pk", "subject", "last_message_at", "unread", "team__name")
+    latest = rows.with_unread_for(user).annotate(card=Value(True)).values_list("card", *fields)
+    latest = latest.order_by("-last_message_at", "-pk")[:CARD_SIZE]
+    waiting = ReadState.objects.filter(user=user, unread__gt=0, conversation__in=rows).annotate(card=Value(False))
+    waiting = waiting.values_list("card", *(f"conversation__{name}" if name != "unread" else name for name in fields))
+    waiting = waiting.order_by("-conversation__last_message_at", "-conversation__pk")[:FEED_SIZE]
     card, feed = [], []
     for in_card, *values in latest.union(waiting, all=True).order_by("-last_message_at", "-pk"):
-        (card if in_card else feed).append(dict(zip(fields[1:], values, strict=True)))
+        (card if in_card else feed).append(dict(zip(fields, values, strict=True)))
     return card, feed
 
 
