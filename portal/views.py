@@ -7,14 +7,14 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.db import InterfaceError, OperationalError, connection, transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Value
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render, resolve_url
 from django.template import loader
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.formats import date_format
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.timezone import template_localtime
 from django.utils.translation import get_language, ngettext
 from django.utils.translation import gettext_lazy as _
 from django.views import defaults
@@ -22,7 +22,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_safe
 
 from agenda.models import Appointment
-from messaging.models import Conversation
+from messaging.models import Conversation, ReadState
 from portal import access
 from portal.accounts.middleware import TERMS_SESSION_KEY
 from portal.accounts.models import User
@@ -30,6 +30,7 @@ from portal.audit.models import AccessLog
 from portal.celery import app as celery_app
 from portal.idempotency import idempotent
 from portal.models import TermsAcceptance
+from portal.rows import date_formatter, labels_of, url_by_pk
 from portal.support import services as support
 from portal.support.forms import ContactForm
 from records import services as records
@@ -131,6 +132,7 @@ def home(request):
 
 
 FEED_SIZE = 10
+CARD_SIZE = 3  # the latest items of each card
 
 
 @dataclass
@@ -145,80 +147,175 @@ class FeedLine:
     new: bool = False
     abnormal: bool = False
     unread: int = 0
+    at_iso: str = ""  # ``at`` as ``|date:"c"`` shows it
+    day: str = ""  # ``at`` as ``|date:"SHORT_DATE_FORMAT"`` shows it
 
 
-def _news_line(news) -> FeedLine:
-    document, report, prescription, appointment = news.document, news.lab_report, news.prescription, news.appointment
-    if document is not None:
-        title, url, source = document.title, reverse("records:document", args=[document.pk]), document.author_team
-    elif report is not None:
-        title, url, source = report.title, f"{reverse('records:results')}#report-{report.pk}", report.team
-    elif appointment is not None:
-        title = date_format(appointment.local_start, "DATETIME_FORMAT")
-        url, source = f"{reverse('agenda:mine')}#appointment-{appointment.pk}", appointment.team
-    else:
-        title, source = prescription.medication, prescription.team
-        url = f"{reverse('records:prescriptions')}#prescription-{prescription.pk}"
-    return FeedLine(
-        at=news.created_at, label=news.get_kind_display(), title=title, url=url,
-        source=source.name if source else "", new=news.seen_at is None, abnormal=news.abnormal,
-    )  # fmt: skip
+def _news_lines(news) -> list[FeedLine]:
+    """The feed's lines of ``news`` (rows of ``records.recent_news``), each route reversed once."""
+    if not news:
+        return []
+    labels, when = labels_of(News.Kind.choices), date_formatter("DATETIME_FORMAT")
+    document_url, results = url_by_pk("records:document"), reverse("records:results")
+    agenda, prescriptions = reverse("agenda:mine"), reverse("records:prescriptions")
+    lines = []
+    for row in news:
+        if row["document_id"] is not None:
+            url, title, source = (
+                document_url(row["document_id"]),
+                row["document__title"],
+                row["document__author_team__name"],
+            )
+        elif row["lab_report_id"] is not None:
+            url = f"{results}#report-{row['lab_report_id']}"
+            title, source = row["lab_report__title"], row["lab_report__team__name"]
+        elif row["appointment_id"] is not None:
+            url = f"{agenda}#appointment-{row['appointment_id']}"
+            title, source = when(row["appointment__starts_at"]), row["appointment__team__name"]
+        else:
+            url = f"{prescriptions}#prescription-{row['prescription_id']}"
+            title, source = row["prescription__medication"], row["prescription__team__name"]
+        lines.append(FeedLine(
+            at=row["created_at"], label=labels.get(row["kind"], row["kind"]), title=title, url=url,
+            source=source or "", new=row["seen_at"] is None, abnormal=row["abnormal"],
+        ))  # fmt: skip
+    return lines
 
 
-def dashboard_feed(user, record) -> list[FeedLine]:
+def dashboard_feed(user, record, unread) -> list[FeedLine]:
     """What arrived lately in the record one is in, newest first: what care teams
     published (documents, results with out-of-range values flagged, prescriptions,
-    corrections, withdrawals, appointments) and conversations with unread messages;
-    for a representative, only the parts they act on and never a confidential item.
-    Bounded: at most ``FEED_SIZE`` rows of each source, in one query each, whatever the
-    size of the record."""
+    corrections, withdrawals, appointments) and ``unread``, the conversations with
+    unread messages (from ``_conversations``); for a representative, only the parts they
+    act on and never a confidential item. Bounded: at most ``FEED_SIZE`` rows of each
+    source, in one query each, whatever the size of the record."""
     patient = record.patient
-    unread = ()
-    if record.may(access.MESSAGES):
-        unread = (
-            access.rows_in_record(record, Conversation)
-            .select_related("team")
-            .with_unread_for(user)
-            .filter(unread__gt=0)
-            .order_by("-last_message_at", "-pk")[:FEED_SIZE]
-        )
     news = News.objects.filter(patient=patient) if record.is_own else access.news_for_representative(user)
-    lines = [_news_line(item) for item in records.recent_news(news=news.filter(patient=patient), limit=FEED_SIZE)]
-    lines += [
-        FeedLine(
-            at=conversation.last_message_at,
-            label=_("New message"),
-            title=conversation.subject,
-            url=reverse("messaging:conversation", args=[conversation.pk]),
-            source=conversation.team.name,
-            new=True,
-            unread=conversation.unread,
-        )
-        for conversation in unread
-    ]
-    return sorted(lines, key=lambda line: line.at, reverse=True)[:FEED_SIZE]
+    lines = _news_lines(records.recent_news(news=news.filter(patient=patient), limit=FEED_SIZE))
+    if unread:
+        url, label = url_by_pk("messaging:conversation"), str(_("New message"))
+        for row in unread:
+            lines.append(FeedLine(
+                at=row["last_message_at"], label=label, title=row["subject"], url=url(row["pk"]),
+                source=row["team__name"], new=True, unread=row["unread"],
+            ))  # fmt: skip
+    lines = sorted(lines, key=lambda line: line.at, reverse=True)[:FEED_SIZE]
+    if lines:
+        day = date_formatter("SHORT_DATE_FORMAT")
+        for line in lines:
+            line.at_iso, line.day = template_localtime(line.at).isoformat(), day(line.at)
+    return lines
 
 
-def waiting_for(user, record) -> dict:
-    """What waits for the reader to act in the record they are in: renewals due (without
-    an open request), exports ready to download; each only in a part they act on."""
-    patient, today = record.patient, timezone.localdate()
-    renewals = exports = ()
-    if record.may(access.PRESCRIPTIONS):
-        seen = Conversation.objects.none()
-        if record.may(access.MESSAGES):
-            seen = access.rows_in_record(record, Conversation)
-        requested = seen.filter(
-            prescription=OuterRef("pk"), kind=Conversation.Kind.RENEWAL, status=Conversation.Status.OPEN
-        )
-        prescriptions = access.rows_in_record(record, Prescription)
-        renewals = records.renewals_due(prescriptions=prescriptions, today=today).exclude(Exists(requested))
+def _conversations(user, record) -> tuple[list[dict], list[dict]]:
+    """The record's latest ``CARD_SIZE`` conversations (the messages card) and its latest
+    ``FEED_SIZE`` with messages ``user`` has not read (the feed), as values with their
+    ``unread`` count and ``team__name``, in one query (a conversation may be in both).
+    The unread ones are read from the user's markers of something unread (few, indexed),
+    as the unread badge reads them, not from every conversation's marker."""
+    if not record.may(access.MESSAGES):
+        return [], []
+    rows = access.rows_in_record(record, Conversation)
+    fields = ("pk", "subject", "last_message_at", "unread", "team__name")
+    latest = rows.with_unread_for(user).annotate(card=Value(True)).values_list("card", *fields)
+    latest = latest.order_by("-last_message_at", "-pk")[:CARD_SIZE]
+    waiting = ReadState.objects.filter(user=user, unread__gt=0, conversation__in=rows).annotate(card=Value(False))
+    waiting = waiting.values_list("card", *(f"conversation__{name}" if name != "unread" else name for name in fields))
+    waiting = waiting.order_by("-conversation__last_message_at", "-conversation__pk")[:FEED_SIZE]
+    card, feed = [], []
+    for in_card, *values in latest.union(waiting, all=True).order_by("-last_message_at", "-pk"):
+        (card if in_card else feed).append(dict(zip(fields, values, strict=True)))
+    return card, feed
+
+
+def _prescriptions(record, today) -> tuple[list[dict], list[dict]]:
+    """The record's latest ``CARD_SIZE`` prescriptions in force (the card) and up to
+    ``FEED_SIZE`` renewals due without an open request in a conversation the reader sees
+    (the "to do" card, soonest first), as values, in one query."""
+    if not record.may(access.PRESCRIPTIONS):
+        return [], []
+    rows = access.rows_in_record(record, Prescription)
+    fields = ("card", "pk", "medication", "dosage", "start_date", "end_date", "team__name")
+    current = rows.filter(start_date__lte=today).exclude(end_date__lt=today).current(today)
+    current = current.annotate(card=Value(True)).values_list(*fields).order_by("-start_date", "-pk")[:CARD_SIZE]
+    seen = access.rows_in_record(record, Conversation) if record.may(access.MESSAGES) else Conversation.objects.none()
+    requested = seen.filter(
+        prescription=OuterRef("pk"), kind=Conversation.Kind.RENEWAL, status=Conversation.Status.OPEN
+    )
+    due = records.renewals_due(prescriptions=rows, today=today).exclude(Exists(requested))
+    due = due.annotate(card=Value(False)).values_list(*fields).order_by("end_date", "pk")[:FEED_SIZE]
+    card, renewals = [], []
+    for in_card, *values in current.union(due, all=True).order_by("-start_date", "-pk"):
+        (card if in_card else renewals).append(dict(zip(fields[1:], values, strict=True)))
+    renewals.sort(key=lambda row: (row["end_date"], row["pk"]))
+    return card, renewals
+
+
+def _exports(user, record, day) -> list[dict]:
+    """The reader's exports of the record ready to download (when they manage it), newest
+    first: what each is (``label``) and until when (``until``, written by ``day``)."""
+    if not record.may(access.MANAGE):
+        return []
+    exports = access.exports_for(user).filter(
+        patient=record.patient, state=Export.State.READY, expires_at__gt=timezone.now()
+    )
+    exports = list(exports.order_by("-finished_at", "-pk").values_list("kind", "expires_at")[:CARD_SIZE])
+    labels = labels_of(Export.Kind.choices) if exports else {}
+    return [{"label": labels.get(kind, kind), "until": day(expires_at)} for kind, expires_at in exports]
+
+
+def _cards(user, record, today) -> dict:
+    """The dashboard's cards of the record one is in, each only in a part the reader acts
+    on: the latest items (documents, prescriptions in force, lab results, upcoming
+    appointments, conversations) with their "new" markers, and what waits for the reader
+    (renewals due, exports ready); ``unread``: the conversations for the feed. Rows of
+    plain values, their links and dates written here once per page, not per row by the
+    template."""
+    conversations, unread = _conversations(user, record)
+    prescriptions, renewals = _prescriptions(record, today)
+    documents = reports = appointments = ()
+    if record.may(access.DOCUMENTS):
+        documents = access.rows_in_record(record, Document).current().values_list("pk", "title", "care_date")
+        documents = list(documents[:CARD_SIZE])
+    if record.may(access.RESULTS):
+        reports = list(access.rows_in_record(record, LabReport).values_list("pk", "title", "collected_on")[:CARD_SIZE])
     if record.may(access.MANAGE):
-        exports = access.exports_for(user).filter(
-            patient=patient, state=Export.State.READY, expires_at__gt=timezone.now()
-        )
-        exports = exports.order_by("-finished_at", "-pk")
-    return {"renewals": list(renewals[:FEED_SIZE]), "exports": list(exports[:3])}
+        appointments = access.rows_in_record(record, Appointment).scheduled().upcoming().order_by("starts_at", "pk")
+        appointments = list(appointments.values_list("pk", "starts_at", "team__name")[:CARD_SIZE])
+    new = records.unseen_news_among(
+        patient=record.patient,
+        document_id=[pk for pk, _title, _date in documents],
+        prescription_id=[row["pk"] for row in prescriptions],
+        lab_report_id=[pk for pk, _title, _date in reports],
+    )
+    day = date_formatter("SHORT_DATE_FORMAT")
+    cards = {"conversations": conversations, "unread": unread, "exports": _exports(user, record, day)}
+    url = url_by_pk("records:document") if documents else None
+    cards["documents"] = [
+        {"pk": pk, "url": url(pk), "title": title, "day": day(care_date), "new": pk in new["document_id"]}
+        for pk, title, care_date in documents
+    ]
+    url = reverse("records:results") if reports else ""
+    cards["reports"] = [
+        {"pk": pk, "url": f"{url}#report-{pk}", "title": title, "day": day(collected_on),
+         "new": pk in new["lab_report_id"]}
+        for pk, title, collected_on in reports
+    ]  # fmt: skip
+    url = reverse("records:prescriptions") if prescriptions or renewals else ""
+    for row in prescriptions:
+        row["url"], row["new"] = f"{url}#prescription-{row['pk']}", row["pk"] in new["prescription_id"]
+    for row in renewals:
+        row["url"], row["ends"] = f"{url}#prescription-{row['pk']}", day(row["end_date"])
+    cards["prescriptions"], cards["renewals"] = prescriptions, renewals
+    url, when = (reverse("agenda:mine"), date_formatter("l j F, H:i")) if appointments else ("", None)
+    cards["appointments"] = [
+        {"pk": pk, "url": f"{url}#appointment-{pk}", "when": when(starts_at), "team": team}
+        for pk, starts_at, team in appointments
+    ]
+    url = url_by_pk("messaging:conversation") if conversations else None
+    for row in conversations:
+        row["url"] = url(row["pk"])
+    return cards
 
 
 @access.role_required(User.Role.PATIENT)
@@ -227,52 +324,14 @@ def patient_home(request):
     """The dashboard of the record one is in: its own, or one they act for, each part
     shown only when they may act on it (and confidential items never to a representative)."""
     record = access.current_record(request)
-    patient, user, today = record.patient, request.user, timezone.localdate()
-    conversations = documents = prescriptions = reports = ()
-    if record.may(access.MESSAGES):
-        conversations = (
-            access.rows_in_record(record, Conversation)
-            .select_related("team")
-            .with_unread_for(user)
-            .order_by("-last_message_at", "-pk")[:3]
-        )
-    if record.may(access.DOCUMENTS):
-        documents = list(access.rows_in_record(record, Document).current()[:3])
-    if record.may(access.PRESCRIPTIONS):
-        prescriptions = list(
-            access.rows_in_record(record, Prescription)
-            .filter(start_date__lte=today)
-            .exclude(end_date__lt=today)
-            .current(today)[:3]
-        )
-    if record.may(access.RESULTS):
-        reports = list(access.rows_in_record(record, LabReport)[:3])
-    appointments = ()
-    if record.may(access.MANAGE):
-        appointments = list(
-            access.rows_in_record(record, Appointment)
-            .scheduled()
-            .upcoming()
-            .select_related("team")
-            .order_by("starts_at", "pk")[:3]
-        )
-    new = records.unseen_news_ids_of(
-        patient=patient, document_id=documents, prescription_id=prescriptions, lab_report_id=reports
-    )
+    patient, user = record.patient, request.user
+    cards = _cards(user, record, timezone.localdate())
     context = {
-        "reminders": reminders.shown_reminders(user=request.user, patient=patient) if record.is_own else [],
-        "new_documents": new["document_id"],
-        "new_prescriptions": new["prescription_id"],
-        "new_reports": new["lab_report_id"],
+        "reminders": reminders.shown_reminders(user=user, patient=patient) if record.is_own else [],
         "patient": patient,
         "record": record,
-        "conversations": conversations,
-        "documents": documents,
-        "prescriptions": prescriptions,
-        "reports": reports,
-        "appointments": appointments,
-        "feed": dashboard_feed(request.user, record),
-        **waiting_for(request.user, record),
+        "feed": dashboard_feed(user, record, cards.pop("unread")),
+        **cards,
     }
     return access.render_record(
         request, "portal/patient_home.html", context, patient=patient, action=AccessLog.Action.VIEW_RECORD

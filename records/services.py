@@ -691,7 +691,11 @@ def unseen_news_ids_of(*, patient, **items) -> dict[str, set[int]]:
     """Of ``items`` of several kinds at once (by field: "document_id"=[...],
     "lab_report_id"=[...], ...), the ids of those with unseen news, by field, in one
     query (none when there are no items)."""
-    ids = {field: [item.pk for item in rows] for field, rows in items.items()}
+    return unseen_news_among(patient=patient, **{field: [item.pk for item in rows] for field, rows in items.items()})
+
+
+def unseen_news_among(*, patient, **ids) -> dict[str, set[int]]:
+    """``unseen_news_ids_of`` given the items' ids (by field: "document_id"=[1, 2], ...)."""
     found = {field: set() for field in ids}
     wanted = Q()
     for field, pks in ids.items():
@@ -706,12 +710,23 @@ def unseen_news_ids_of(*, patient, **items) -> dict[str, set[int]]:
     return found
 
 
-def recent_news(*, news, limit: int) -> list[News]:
+# What a line of the dashboard's feed shows of a piece of news and of its item.
+RECENT_NEWS_FIELDS = (
+    "kind", "created_at", "seen_at", "abnormal",
+    "document_id", "document__title", "document__author_team__name",
+    "lab_report_id", "lab_report__title", "lab_report__team__name",
+    "prescription_id", "prescription__medication", "prescription__team__name",
+    "appointment_id", "appointment__starts_at", "appointment__team__name",
+)  # fmt: skip
+
+
+def recent_news(*, news, limit: int) -> list[dict]:
     """The latest ``limit`` of ``news`` (one record's, as its reader may see them: see
-    ``portal.access``), newest first, with their items in the same query and, for a lab
-    report, ``abnormal``: whether any of its values is outside its reference range. A
-    new document since withdrawn or replaced is left out (its withdrawal or its
-    correction is news of its own)."""
+    ``portal.access``), newest first, as values (``RECENT_NEWS_FIELDS``): what their items
+    are called and by which team, read in the same query, and, for a lab report,
+    ``abnormal``: whether any of its values is outside its reference range. A new
+    document since withdrawn or replaced is left out (its withdrawal or its correction
+    is news of its own)."""
     out_of_range = Observation.objects.filter(report=OuterRef("lab_report")).filter(
         Q(value__lt=F("low")) | Q(value__gt=F("high"))
     )
@@ -720,9 +735,9 @@ def recent_news(*, news, limit: int) -> list[News]:
     )
     return list(
         news.exclude(gone)
-        .select_related("document__author_team", "lab_report__team", "prescription__team", "appointment__team")
         .annotate(abnormal=Exists(out_of_range))
-        .order_by("-created_at", "-pk")[:limit]
+        .order_by("-created_at", "-pk")
+        .values(*RECENT_NEWS_FIELDS)[:limit]
     )
 
 

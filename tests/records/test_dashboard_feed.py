@@ -94,7 +94,7 @@ def test_renewals_due_wait_for_the_patient_until_asked(client, login, patient, c
     prescription(clinician, team, patient, medication="Not renewable", end_date=TODAY + datetime.timedelta(days=3))
     login(patient)
     page = client.get(reverse("patient_home"))
-    assert page.context["renewals"] == [due]
+    assert [row["pk"] for row in page.context["renewals"]] == [due.pk]
     assert "Renouvellement à demander" in page.content.decode()
     services.request_renewal(user=patient.user, prescription=due)
     assert client.get(reverse("patient_home")).context["renewals"] == []

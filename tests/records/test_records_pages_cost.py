@@ -175,7 +175,7 @@ def fill_record(patient, clinician, team, size):
 
 
 # The most queries each page may run, session, login and access log included.
-CEILINGS = {"dashboard": 19, "documents": 10, "results": 10, "history": 11, "record": 24}
+CEILINGS = {"dashboard": 17, "documents": 10, "results": 10, "history": 11, "record": 24}
 
 
 def page_url(name, patient):
