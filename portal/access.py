@@ -599,6 +599,16 @@ def exports_for(user) -> QuerySet[Export]:
     return Export.objects.filter(Q(patient__user=user) | represented, requested_by=user)
 
 
+def exports_in_record(user, record) -> QuerySet[Export]:
+    """``exports_for(user)`` narrowed to ``record`` (the one they are in, from
+    ``current_record``): the exports they asked for of it, when they manage it (their own
+    record, a parent's or legal representative's); none otherwise. One simple query
+    instead of the representations subquery."""
+    if not record.may(MANAGE):
+        return Export.objects.none()
+    return Export.objects.filter(patient=record.patient, requested_by=user)
+
+
 def get_export_for(user, pk) -> Export:
     """An export ``user`` may download; 404 for unknown and not-yours alike."""
     try:

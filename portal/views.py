@@ -256,9 +256,7 @@ def _exports(user, record, day) -> list[dict]:
     first: what each is (``label``) and until when (``until``, written by ``day``)."""
     if not record.may(access.MANAGE):
         return []
-    exports = access.exports_for(user).filter(
-        patient=record.patient, state=Export.State.READY, expires_at__gt=timezone.now()
-    )
+    exports = access.exports_in_record(user, record).filter(state=Export.State.READY, expires_at__gt=timezone.now())
     exports = list(exports.order_by("-finished_at", "-pk").values_list("kind", "expires_at")[:CARD_SIZE])
     labels = labels_of(Export.Kind.choices) if exports else {}
     return [{"label": labels.get(kind, kind), "until": day(expires_at)} for kind, expires_at in exports]

@@ -307,6 +307,21 @@ def test_rows_in_the_record_one_is_in_are_the_policys_rows(universe, clock):
                         kind, sorted(scope), expiry, clock, name,
                     )  # fmt: skip
                     checked += 1
+    # The exports one may see in a record: those one asked for, when one manages it.
+    from records.models import Export
+
+    people = [person for person, *_rest in [*universe["people"], holder]]
+    Export.objects.bulk_create(
+        Export(patient=patient, requested_by=person, kind=Export.Kind.SUMMARY, fingerprint=f"{person.pk}")
+        for patient in universe["patients"] for person in people
+    )  # fmt: skip
+    with time_machine.travel(now, tick=False):
+        for user in people:
+            for record in access.records_of(user):
+                expected = set(access.exports_for(user).filter(patient=record.patient).values_list("pk", flat=True))
+                found = set(access.exports_in_record(user, record).values_list("pk", flat=True))
+                assert found == expected, (record.kind, clock)
+                checked += 1
     own_rows = set(access.rows_in_record(access.records_of(adult.user)[0], Document).values_list("pk", flat=True))
     assert own_rows == set(Document.objects.filter(patient=adult).values_list("pk", flat=True))
     assert len(own_rows) == 2  # the confidential one included: it is the holder's own
