@@ -47,7 +47,7 @@ def inbox(request):
 def _label_rows(conversations):
     """Each row's link, labels and date, worked out once per page (see ``portal.rows``)."""
     statuses, kinds = rows.labels_of(Conversation.Status.choices), rows.labels_of(Conversation.Kind.choices)
-    url, when = rows.url_by_pk("messaging:conversation"), rows.date_formatter("SHORT_DATETIME_FORMAT")
+    url, when = rows.url_by_pk("messaging:conversation"), rows.datetime_formatter("SHORT_DATETIME_FORMAT")
     for conversation in conversations:
         conversation.url = url(conversation.pk)
         conversation.kind_label = kinds.get(conversation.kind, conversation.kind)
@@ -168,7 +168,7 @@ def _dressed(user, conversation, messages) -> list:
     messages = list(messages)
     reader_is_team = user.is_clinician
     patient_user_id = conversation.patient.user_id
-    when, iso = rows.date_formatter("SHORT_DATETIME_FORMAT"), rows.date_formatter("c")
+    when, iso = rows.datetime_formatter("SHORT_DATETIME_FORMAT"), rows.datetime_formatter("c")
     for message in messages:
         by_team = message.author_team_id is not None
         # The reader's side (the patient's, or the care team's) on the right.
