@@ -1,14 +1,16 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.db.models import Exists, OuterRef
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import filesizeformat, linebreaks_filter
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST, require_safe
 
 from messaging import services
 from messaging.forms import AssignForm, NewConversationForm, ReplyForm, ReplyTemplateForm
-from messaging.models import Conversation, ReplyTemplate
+from messaging.models import Attachment, Conversation, ReplyTemplate
 from portal import access, rows
 from portal.accounts.models import User
 from portal.audit.models import AccessLog
@@ -152,33 +154,56 @@ def team_new_conversation(request, patient_pk):
     return _new_conversation(request, patient=patient, teams=teams)
 
 
+# What a thread shows of each message: read as values (no model instances), the author's
+# and team's names joined, and whether it has attachments (an index probe per message), so a
+# thread without files reads its messages in one query.
+THREAD_FIELDS = ("pk", "author_id", "author_team_id", "body", "created_at", "author__first_name",
+                 "author__last_name", "author_team__name")  # fmt: skip
+
+
 def _thread(conversation):
-    return (
-        conversation.messages.select_related("author", "author_team")
-        .only("author_id", "author_team_id", "body", "created_at", "author__first_name", "author__last_name",
-              "author_team__name")
-        .prefetch_related("attachments")
-        .order_by("pk")
-    )  # fmt: skip
+    has_files = Exists(Attachment.objects.filter(message=OuterRef("pk")))
+    return conversation.messages.annotate(has_files=has_files).values(*THREAD_FIELDS, "has_files").order_by("pk")
 
 
-def _dressed(user, conversation, messages) -> list:
-    """The messages of ``conversation`` as ``user`` reads them, each one's side, author and
-    dates worked out once per page (see ``portal.rows``) for messaging/thread_items.html."""
+def _dressed(user, conversation, messages) -> list[dict]:
+    """The messages of ``conversation`` (rows of ``_thread``) as ``user`` reads them, each
+    one's side, author, body, dates and attachments worked out once per page (see
+    ``portal.rows``) for messaging/thread_items.html, which reads them as dicts."""
     messages = list(messages)
-    reader_is_team = user.is_clinician
+    reader_is_team, reader_id = user.is_clinician, user.pk
     patient_user_id = conversation.patient.user_id
     when, iso = rows.datetime_formatter("SHORT_DATETIME_FORMAT"), rows.datetime_formatter("c")
+    files = _attachments_of([message["pk"] for message in messages if message["has_files"]])
     for message in messages:
-        by_team = message.author_team_id is not None
+        by_team = message["author_team_id"] is not None
         # The reader's side (the patient's, or the care team's) on the right.
         mine = " is-mine" if by_team == reader_is_team else ""
-        message.bubble_class = f"message-bubble {'from-team' if by_team else 'from-patient'}{mine}"
-        message.by_reader = message.author_id == user.pk
-        message.for_patient = not by_team and message.author_id != patient_user_id
-        message.created_iso, message.created_label = iso(message.created_at), when(message.created_at)
-        message.files = list(message.attachments.all())
+        message["bubble_class"] = f"message-bubble {'from-team' if by_team else 'from-patient'}{mine}"
+        message["by_reader"] = message["author_id"] == reader_id
+        # User.get_full_name, of the fields read
+        message["author_name"] = f"{message['author__first_name']} {message['author__last_name']}".strip()
+        message["for_patient"] = not by_team and message["author_id"] != patient_user_id
+        message["created_iso"], message["created_label"] = iso(message["created_at"]), when(message["created_at"])
+        message["body_html"] = linebreaks_filter(message["body"], autoescape=True)  # |linebreaks
+        message["files"] = files.get(message["pk"], ())
     return messages
+
+
+def _attachments_of(message_ids) -> dict[int, list[dict]]:
+    """The attachments of the messages ``message_ids`` (of a thread the reader may read),
+    by message, each with its links and size as the thread shows them; no query for none."""
+    if not message_ids:
+        return {}
+    download, save = rows.url_by_pk("messaging:attachment"), rows.url_by_pk("messaging:save_attachment")
+    found = {}
+    for attachment in Attachment.objects.filter(message_id__in=message_ids).values(
+        "pk", "message_id", "display_name", "size"
+    ):
+        attachment["url"], attachment["save_url"] = download(attachment["pk"]), save(attachment["pk"])
+        attachment["size_label"] = filesizeformat(attachment["size"])
+        found.setdefault(attachment["message_id"], []).append(attachment)
+    return found
 
 
 # A conversation page shows its latest messages; earlier ones are a link away, a page of
@@ -197,8 +222,8 @@ def _conversation_context(request, conversation, form):
         "conversation": conversation,
         "thread": thread,
         "form": form,
-        "last_id": thread[-1].pk if thread else 0,
-        "earlier": thread[0].pk if len(newest) > THREAD_SHOWN else None,
+        "last_id": thread[-1]["pk"] if thread else 0,
+        "earlier": thread[0]["pk"] if len(newest) > THREAD_SHOWN else None,
         # An earlier page is not kept up to date (new messages belong after the latest ones).
         "earlier_page": before.isdigit(),
     }
@@ -263,7 +288,7 @@ def thread(request, pk):
     after = request.GET.get("after", "")
     after = int(after) if after.isdigit() else 0
     new = _dressed(request.user, conversation, _thread(conversation).filter(pk__gt=after))
-    context = {"conversation": conversation, "thread": new, "last_id": new[-1].pk if new else after}
+    context = {"conversation": conversation, "thread": new, "last_id": new[-1]["pk"] if new else after}
     if not new:
         return render(request, "messaging/thread_news.html", context)
     services.mark_read(user=request.user, conversation=conversation)

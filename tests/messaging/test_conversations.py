@@ -375,12 +375,12 @@ def test_a_long_conversation_shows_its_latest_messages_and_earlier_ones_a_link_a
     login(patient)
     url = reverse("messaging:conversation", args=[conversation.pk])
     latest = client.get(url)
-    shown = [m.pk for m in latest.context["thread"]]
+    shown = [m["pk"] for m in latest.context["thread"]]
     assert shown == everything[-THREAD_SHOWN:]
     assert latest.context["earlier"] == shown[0]
     assert "Messages précédents" in latest.content.decode()
     earlier = client.get(url, {"before": latest.context["earlier"]})
-    assert [m.pk for m in earlier.context["thread"]] == everything[:-THREAD_SHOWN]
+    assert [m["pk"] for m in earlier.context["thread"]] == everything[:-THREAD_SHOWN]
     assert earlier.context["earlier"] is None
     page = earlier.content.decode()
     assert "Derniers messages" in page and "hx-trigger" not in page  # an earlier page is not polled
