@@ -7,18 +7,19 @@ from django.utils.translation import ngettext
 
 from messaging.models import Conversation, ReplyTemplate
 from messaging.services import check_attachments
+from portal import widgets
 from portal.accounts.models import User
 from records import files
 
 
 class MessageBodyField(forms.CharField):
-    widget = forms.Textarea(attrs={"rows": 6})
+    widget = widgets.Textarea(attrs={"rows": 6})
 
     def __init__(self, **kwargs):
         super().__init__(label=_("Message"), max_length=10_000, **kwargs)
 
 
-class MultipleFileInput(forms.ClearableFileInput):
+class MultipleFileInput(widgets.ClearableFileInput):
     allow_multiple_selected = True
 
 
@@ -78,7 +79,9 @@ class NewConversationForm(forms.Form):
 
 
 class AssignForm(forms.Form):
-    assignee = forms.ModelChoiceField(label=_("Assign to"), queryset=None, required=False, empty_label=_("Nobody"))
+    assignee = forms.ModelChoiceField(
+        label=_("Assign to"), queryset=None, required=False, empty_label=_("Nobody"), widget=widgets.Select()
+    )
 
     def __init__(self, *args, team, **kwargs):
         super().__init__(*args, **kwargs)
