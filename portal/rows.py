@@ -90,3 +90,14 @@ def datetime_formatter(format_name):
         return "".join([text if text is not None else str(getattr(by_django, char)()) for text, char in pieces])
 
     return formatted
+
+
+_HTML_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#x27;"})
+
+
+def escaped(value) -> str:
+    """What an autoescaped ``{{ value }}`` writes of a string (Django's ``escape``, safe
+    strings left as they are), in one call: for a row written once per row in Python,
+    ``format_html`` costing a dozen calls per value. Numbers and dates are not strings:
+    the template localizes them (``django.utils.formats.localize``)."""
+    return str(value) if hasattr(value, "__html__") else str(value).translate(_HTML_ESCAPES)

@@ -385,3 +385,28 @@ def test_a_long_conversation_shows_its_latest_messages_and_earlier_ones_a_link_a
     page = earlier.content.decode()
     assert "Derniers messages" in page and "hx-trigger" not in page  # an earlier page is not polled
     assert "hx-trigger" in latest.content.decode()
+
+
+def test_the_team_inbox_rows_escape_what_they_show(client, login, patient, team, other_team):
+    """Each row is written in Python (messaging.views.TEAM_INBOX_ROW): every value is escaped
+    as the template escapes it, every cell is labelled with its column."""
+    colleague = ClinicianFactory(first_name="Zoé <i>", last_name="O'Neil & co", teams=[team, other_team])
+    patient.first_name, patient.last_name = 'Camille "<b>"', "d'Urand"
+    patient.save()
+    conversation = services.start_conversation(
+        author=patient.user, patient=patient, team=team, subject="<script>alert(1)</script> & « genou »",
+        kind="question", body="J’ai mal.",
+    )  # fmt: skip
+    services.assign_conversation(actor=colleague, conversation=conversation, assignee=colleague)
+    login(colleague)
+    page = client.get(reverse("messaging:team_inbox")).content.decode()
+    url = reverse("messaging:conversation", args=[conversation.pk])
+    assert '<tr class="is-unread">' in page
+    assert (
+        f'<th scope="row"><a href="{url}">&lt;script&gt;alert(1)&lt;/script&gt; &amp; « genou »</a>'
+        "<br><small>Cabinet médical des Tilleuls</small></th>"
+    ) in page
+    assert '<td data-label="Patient">D&#x27;URAND Camille &quot;&lt;b&gt;&quot;</td>' in page
+    assert '<td data-label="Attribuée à">Zoé &lt;i&gt; O&#x27;Neil &amp; co</td>' in page
+    assert '<td data-label="Non lus"><span class="badge">1</span></td>' in page
+    assert "<script>" not in page.split("<main")[1].split("</main>")[0]

@@ -5,8 +5,11 @@ import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.template import Context, Template
 from django.template.defaultfilters import date as date_filter
 from django.utils import timezone, translation
+from django.utils.html import conditional_escape
+from django.utils.safestring import mark_safe
 
 from portal import rows
 
@@ -54,3 +57,11 @@ def test_datetime_formatter_writes_what_the_date_filter_writes(language, format_
                 expected = date_filter(timezone.template_localtime(value), format_name)
             assert formatted(value) == expected, (format_name, value)
             assert formatted(value) == rows.date_formatter(format_name)(value)
+
+
+@pytest.mark.parametrize(
+    "value", ["", "plain", "<b>Ann & « co »</b>", "\"quoted\" 'single'", "&amp; twice", mark_safe("<i>safe</i>")]
+)
+def test_escaped_writes_what_an_autoescaped_variable_writes(value):
+    assert rows.escaped(value) == Template("{{ value }}").render(Context({"value": value}))
+    assert rows.escaped(value) == conditional_escape(value)
