@@ -226,26 +226,49 @@ def _thread(conversation):
     return conversation.messages.annotate(has_files=has_files).values(*THREAD_FIELDS, "has_files").order_by("pk")
 
 
+# The head of a message in messaging/thread_items.html (its attachments, rare, follow in the
+# template), written in Python with each value escaped as the template escapes it
+# (portal.rows.escaped): as a template it was a dozen variables and conditions a message.
+MESSAGE_HEAD = """<li class="{bubble_class}" id="message-{pk}">
+  <p class="message-meta">
+    <strong>{author}{for_patient}{team}</strong>
+    <time datetime="{created_iso}">{created_label}</time>
+  </p>
+  <div class="message-body">{body}</div>"""
+
+
 def _dressed(user, conversation, messages) -> list[dict]:
-    """The messages of ``conversation`` (rows of ``_thread``) as ``user`` reads them, each
-    one's side, author, body, dates and attachments worked out once per page (see
-    ``portal.rows``) for messaging/thread_items.html, which reads them as dicts."""
+    """The messages of ``conversation`` (rows of ``_thread``) as ``user`` reads them for
+    messaging/thread_items.html: each one's ``head`` (its side, the reader's on the right;
+    its author, "You" for the reader's own, and for whom a representative wrote; its team;
+    its dates and body) and attachments, worked out once per page (see ``portal.rows``)."""
     messages = list(messages)
     reader_is_team, reader_id = user.is_clinician, user.pk
     patient_user_id = conversation.patient.user_id
-    when, iso = rows.datetime_formatter("SHORT_DATETIME_FORMAT"), rows.datetime_formatter("c")
+    when, iso, escaped = rows.datetime_formatter("SHORT_DATETIME_FORMAT"), rows.datetime_formatter("c"), rows.escaped
+    you = escaped(_("You"))
+    # A representative's message, for the patient (a {% blocktranslate %} in the template).
+    for_patient = _(", for %(patient)s") % {"patient": escaped(conversation.patient.full_name)}
     files = _attachments_of([message["pk"] for message in messages if message["has_files"]])
     for message in messages:
         by_team = message["author_team_id"] is not None
-        # The reader's side (the patient's, or the care team's) on the right.
         mine = " is-mine" if by_team == reader_is_team else ""
-        message["bubble_class"] = f"message-bubble {'from-team' if by_team else 'from-patient'}{mine}"
-        message["by_reader"] = message["author_id"] == reader_id
-        # User.get_full_name, of the fields read
-        message["author_name"] = f"{message['author__first_name']} {message['author__last_name']}".strip()
-        message["for_patient"] = not by_team and message["author_id"] != patient_user_id
-        message["created_iso"], message["created_label"] = iso(message["created_at"]), when(message["created_at"])
-        message["body_html"] = linebreaks_filter(message["body"], autoescape=True)  # |linebreaks
+        if message["author_id"] == reader_id:
+            author = you
+        else:  # User.get_full_name, of the fields read
+            author = escaped(f"{message['author__first_name']} {message['author__last_name']}".strip())
+        message["head"] = mark_safe(  # noqa: S308 (every value escaped)
+            MESSAGE_HEAD.format(
+                bubble_class=f"message-bubble {'from-team' if by_team else 'from-patient'}{mine}",
+                pk=int(message["pk"]),
+                author=author,
+                for_patient=for_patient if not by_team and message["author_id"] != patient_user_id else "",
+                team=f" — {escaped(message['author_team__name'])}" if message["author_team_id"] else "",
+                created_iso=escaped(iso(message["created_at"])),
+                created_label=escaped(when(message["created_at"])),
+                body=linebreaks_filter(message["body"], autoescape=True),  # |linebreaks
+            )
+        )
         message["files"] = files.get(message["pk"], ())
     return messages
 
