@@ -127,7 +127,7 @@ def team_inbox(request):
         .exclude(pk=request.user.pk)
         .distinct()
         .order_by("last_name", "first_name")
-        .only("first_name", "last_name")
+        .values_list("pk", "first_name", "last_name")
     )
     page = keyset_page(conversations, request.GET, field="last_message_at", size=PAGE_SIZE)
     access.trace_listed_conversations(request.user, page.object_list)
@@ -139,13 +139,28 @@ def team_inbox(request):
         "page": page,
         "columns": columns,
         "filters": filters,
-        "teams": teams,
         "several_teams": several_teams,
-        "colleagues": colleagues,
-        "statuses": statuses.items(),
-        "kinds": kinds.items(),
+        # Each filter's options after its fixed ones, the one asked for selected.
+        "status_options": _options(statuses.items(), filters["status"]),
+        # User.get_full_name, of the fields read
+        "colleague_options": _options(
+            ((pk, f"{first} {last}".strip()) for pk, first, last in colleagues), filters["assigned"]
+        ),
+        "kind_options": _options(kinds.items(), filters["kind"]),
+        "team_options": _options(((team.pk, team.name) for team in teams), filters["team"]) if several_teams else "",
     }
     return render(request, "messaging/team_inbox.html", context)
+
+
+def _options(choices, chosen):
+    """``<option>`` elements of ``choices`` (value, label), the one whose value is ``chosen``
+    (a value of the query string) selected, each value escaped as the template escapes it."""
+    escaped = rows.escaped
+    options = [
+        f'<option value="{escaped(value)}"{" selected" if chosen == str(value) else ""}>{escaped(label)}</option>'
+        for value, label in choices
+    ]
+    return mark_safe("".join(options))  # noqa: S308 (every value escaped)
 
 
 def _team_inbox_columns() -> dict:

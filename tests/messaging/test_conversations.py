@@ -6,7 +6,7 @@ from django.urls import reverse
 from messaging import services
 from messaging.models import Conversation, Event, ImmutableError, Message
 from portal.audit.models import AccessLog
-from portal.careteams.models import CareLink
+from portal.careteams.models import CareLink, Membership
 from tests.factories import ClinicianFactory
 
 pytestmark = pytest.mark.django_db
@@ -410,3 +410,17 @@ def test_the_team_inbox_rows_escape_what_they_show(client, login, patient, team,
     assert '<td data-label="Attribuée à">Zoé &lt;i&gt; O&#x27;Neil &amp; co</td>' in page
     assert '<td data-label="Non lus"><span class="badge">1</span></td>' in page
     assert "<script>" not in page.split("<main")[1].split("</main>")[0]
+
+
+def test_the_team_inbox_filters_list_colleagues_and_teams_escaped(client, login, clinician, team, other_team):
+    Membership.objects.create(team=other_team, user=clinician)
+    other_team.name = "Pneumo <&> « B »"
+    other_team.save()
+    colleague = ClinicianFactory(first_name="Zoé <i>", last_name="O'Neil", teams=[other_team])
+    login(clinician)
+    page = client.get(reverse("messaging:team_inbox"), {"assigned": colleague.pk, "team": other_team.pk}).content
+    page = page.decode()
+    assert f'<option value="{colleague.pk}" selected>Zoé &lt;i&gt; O&#x27;Neil</option>' in page
+    assert f'<option value="{other_team.pk}" selected>Pneumo &lt;&amp;&gt; « B »</option>' in page
+    assert f'<option value="{team.pk}">Cabinet médical des Tilleuls</option>' in page
+    assert '<option value="open">Ouverte</option><option value="closed">Fermée</option>' in page
