@@ -89,10 +89,11 @@ def new_conversation(request):
     return _new_conversation(request, patient=patient, teams=teams)
 
 
-# What the team inbox reads of each row (and of the rows it joins): the page, its access log
-# and its cursor need nothing else.
+# What the team inbox reads of each row (and of the rows it joins), as named tuples rather
+# than model instances: the page, its access log (patient, team, subject) and its cursor (pk)
+# need nothing else.
 TEAM_INBOX_FIELDS = (
-    "subject", "kind", "status", "last_message_at", "patient_id", "team_id", "assigned_to_id",
+    "pk", "subject", "kind", "status", "last_message_at", "unread", "patient_id", "team_id", "assigned_to_id",
     "patient__first_name", "patient__last_name", "team__name", "assigned_to__first_name", "assigned_to__last_name",
 )  # fmt: skip
 
@@ -104,10 +105,9 @@ def team_inbox(request):
     teams = list(access.teams_of(request.user).only("name"))
     conversations = (
         access.conversations_for(request.user)
-        .select_related("patient", "team", "assigned_to")
-        .only(*TEAM_INBOX_FIELDS)
         .with_unread_for(request.user)
         .order_by("-last_message_at", "-pk")
+        .values_list(*TEAM_INBOX_FIELDS, named=True)
     )
     filters = {key: request.GET.get(key, "") for key in ("status", "assigned", "kind", "team")}
     if filters["status"] in Conversation.Status.values:
@@ -131,12 +131,12 @@ def team_inbox(request):
     )
     page = keyset_page(conversations, request.GET, field="last_message_at", size=PAGE_SIZE)
     access.trace_listed_conversations(request.user, page.object_list)
-    statuses, kinds = _label_rows(page.object_list)
+    statuses, kinds = rows.labels_of(Conversation.Status.choices), rows.labels_of(Conversation.Kind.choices)
     columns = _team_inbox_columns()
     several_teams = len(teams) > 1
-    _team_inbox_rows(page.object_list, columns, several_teams)
     context = {
         "page": page,
+        "rows": _team_inbox_rows(page.object_list, columns, several_teams, statuses=statuses, kinds=kinds),
         "columns": columns,
         "filters": filters,
         "several_teams": several_teams,
@@ -193,30 +193,37 @@ TEAM_INBOX_ROW = """
           """
 
 
-def _team_inbox_rows(conversations, columns, several_teams) -> None:
-    """Set ``row`` on each of ``conversations`` (labelled by ``_label_rows``): the subject
-    (a link, the team's name below it when the clinician is in several teams), the patient,
-    type, status, assignee, last message's date and unread count, each cell labelled with
-    its column (``data-label``, the heading a narrow screen shows beside the value)."""
+def _team_inbox_rows(conversations, columns, several_teams, *, statuses, kinds) -> list:
+    """The rows of the team inbox's table for ``conversations`` (of ``TEAM_INBOX_FIELDS``):
+    the subject (a link, the team's name below it when the clinician is in several teams),
+    the patient, type, status, assignee, last message's date and unread count, each cell
+    labelled with its column (``data-label``, the heading a narrow screen shows beside the
+    value); links, labels and dates worked out once per page (see ``portal.rows``)."""
     escaped = rows.escaped
+    url, when = rows.url_by_pk("messaging:conversation"), rows.datetime_formatter("SHORT_DATETIME_FORMAT")
     labels = {f"{key}_label": escaped(label) for key, label in columns.items()}
     row = functools.partial(TEAM_INBOX_ROW.format, **labels)
+    written = []
     for conversation in conversations:
-        patient, assignee, unread = conversation.patient, conversation.assigned_to, conversation.unread
-        conversation.row = mark_safe(  # noqa: S308 (every value escaped)
+        unread = conversation.unread
+        assignee = ""
+        if conversation.assigned_to_id is not None:  # User.get_full_name, of the fields read
+            assignee = f"{conversation.assigned_to__first_name} {conversation.assigned_to__last_name}".strip()
+        written.append(
             row(
                 unread_class="is-unread" if unread else "",
-                url=escaped(conversation.url),
+                url=escaped(url(conversation.pk)),
                 subject=escaped(conversation.subject),
-                team=f"<br><small>{escaped(conversation.team.name)}</small>" if several_teams else "",
-                patient=escaped(f"{patient.last_name.upper()} {patient.first_name}"),
-                kind=escaped(conversation.kind_label),
-                status=escaped(conversation.status_label),
-                assignee=escaped((assignee.get_full_name() if assignee is not None else "") or "—"),
-                last=escaped(conversation.last_message_label),
+                team=f"<br><small>{escaped(conversation.team__name)}</small>" if several_teams else "",
+                patient=escaped(f"{conversation.patient__last_name.upper()} {conversation.patient__first_name}"),
+                kind=escaped(kinds.get(conversation.kind, conversation.kind)),
+                status=escaped(statuses.get(conversation.status, conversation.status)),
+                assignee=escaped(assignee or "—"),
+                last=escaped(when(conversation.last_message_at)),
                 unread=f'<span class="badge">{escaped(localize(unread))}</span>' if unread else "0",
             )
         )
+    return mark_safe("".join(written))  # noqa: S308 (every value escaped)
 
 
 @allows_upload("MESSAGE_ATTACHMENTS_MAX_BYTES")
