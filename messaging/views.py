@@ -193,7 +193,7 @@ TEAM_INBOX_ROW = """
           """
 
 
-def _team_inbox_rows(conversations, columns, several_teams, *, statuses, kinds) -> list:
+def _team_inbox_rows(conversations, columns, several_teams, *, statuses, kinds) -> str:
     """The rows of the team inbox's table for ``conversations`` (of ``TEAM_INBOX_FIELDS``):
     the subject (a link, the team's name below it when the clinician is in several teams),
     the patient, type, status, assignee, last message's date and unread count, each cell
@@ -274,6 +274,7 @@ def _dressed(user, conversation, messages) -> list[dict]:
     files = _attachments_of([message["pk"] for message in messages if message["has_files"]])
     for message in messages:
         by_team = message["author_team_id"] is not None
+        # The reader's side (the patient's, or the care team's) on the right.
         mine = " is-mine" if by_team == reader_is_team else ""
         if message["author_id"] == reader_id:
             author = you
