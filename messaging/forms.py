@@ -1,38 +1,44 @@
+import functools
+
 from django import forms
 from django.conf import settings
 from django.template.defaultfilters import filesizeformat
 from django.utils.functional import lazy
+from django.utils.translation import get_language, ngettext
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
 
 from messaging.models import Conversation, ReplyTemplate
 from messaging.services import check_attachments
+from portal import widgets
 from portal.accounts.models import User
 from records import files
 
 
 class MessageBodyField(forms.CharField):
-    widget = forms.Textarea(attrs={"rows": 6})
+    widget = widgets.Textarea(attrs={"rows": 6})
 
     def __init__(self, **kwargs):
         super().__init__(label=_("Message"), max_length=10_000, **kwargs)
 
 
-class MultipleFileInput(forms.ClearableFileInput):
+class MultipleFileInput(widgets.ClearableFileInput):
     allow_multiple_selected = True
 
 
 def attachments_help() -> str:
-    most = settings.MESSAGE_ATTACHMENTS_MAX_COUNT
+    """The attachments field's help, in the reader's language, with the limits the settings
+    give now (worded once per language and limits: every reply form shows it)."""
+    limits = settings.MESSAGE_ATTACHMENTS_MAX_COUNT, settings.MESSAGE_ATTACHMENTS_MAX_BYTES, settings.DOCUMENT_MAX_BYTES
+    return _attachments_help(get_language(), *limits)
+
+
+@functools.lru_cache(maxsize=32)
+def _attachments_help(language, most, total, each) -> str:  # language: the cache's key, and the active one
     return ngettext(
         "Up to %(most)d file, %(total)s in all: PDF, JPEG, PNG or plain text, %(each)s at most each.",
         "Up to %(most)d files, %(total)s in all: PDF, JPEG, PNG or plain text, %(each)s at most each.",
         most,
-    ) % {
-        "most": most,
-        "total": filesizeformat(settings.MESSAGE_ATTACHMENTS_MAX_BYTES),
-        "each": filesizeformat(settings.DOCUMENT_MAX_BYTES),
-    }
+    ) % {"most": most, "total": filesizeformat(total), "each": filesizeformat(each)}
 
 
 class AttachmentsField(forms.FileField):
@@ -78,7 +84,9 @@ class NewConversationForm(forms.Form):
 
 
 class AssignForm(forms.Form):
-    assignee = forms.ModelChoiceField(label=_("Assign to"), queryset=None, required=False, empty_label=_("Nobody"))
+    assignee = forms.ModelChoiceField(
+        label=_("Assign to"), queryset=None, required=False, empty_label=_("Nobody"), widget=widgets.Select()
+    )
 
     def __init__(self, *args, team, **kwargs):
         super().__init__(*args, **kwargs)

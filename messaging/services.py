@@ -319,10 +319,11 @@ def enqueue_notifications(ids) -> int:
 def mark_read(*, user: User, conversation: Conversation) -> bool:
     """Record that ``user`` has read everything in ``conversation`` so far.
     Returns True (and traces it) when there was something new to read."""
-    now = timezone.now()
-    state = ReadState.objects.filter(conversation=conversation, user=user).first()
-    if state is not None and state.last_read_at is not None and not state.unread:
+    # Read before, and nothing since: nothing to write (one cheap probe of the marker).
+    read = {"conversation_id": conversation.pk, "user_id": user.pk, "unread": 0, "last_read_at__isnull": False}
+    if ReadState.objects.filter(**read).exists():
         return False
+    now = timezone.now()
     ReadState.objects.update_or_create(
         conversation=conversation, user=user, defaults={"last_read_at": now, "unread": 0}
     )

@@ -6,7 +6,7 @@ from django.urls import reverse
 from messaging import services
 from messaging.models import Conversation, Event, ImmutableError, Message
 from portal.audit.models import AccessLog
-from portal.careteams.models import CareLink
+from portal.careteams.models import CareLink, Membership
 from tests.factories import ClinicianFactory
 
 pytestmark = pytest.mark.django_db
@@ -375,13 +375,52 @@ def test_a_long_conversation_shows_its_latest_messages_and_earlier_ones_a_link_a
     login(patient)
     url = reverse("messaging:conversation", args=[conversation.pk])
     latest = client.get(url)
-    shown = [m.pk for m in latest.context["thread"]]
+    shown = [m["pk"] for m in latest.context["thread"]]
     assert shown == everything[-THREAD_SHOWN:]
     assert latest.context["earlier"] == shown[0]
     assert "Messages précédents" in latest.content.decode()
     earlier = client.get(url, {"before": latest.context["earlier"]})
-    assert [m.pk for m in earlier.context["thread"]] == everything[:-THREAD_SHOWN]
+    assert [m["pk"] for m in earlier.context["thread"]] == everything[:-THREAD_SHOWN]
     assert earlier.context["earlier"] is None
     page = earlier.content.decode()
     assert "Derniers messages" in page and "hx-trigger" not in page  # an earlier page is not polled
     assert "hx-trigger" in latest.content.decode()
+
+
+def test_the_team_inbox_rows_escape_what_they_show(client, login, patient, team, other_team):
+    """Each row is written in Python (messaging.views.TEAM_INBOX_ROW): every value is escaped
+    as the template escapes it, every cell is labelled with its column."""
+    colleague = ClinicianFactory(first_name="Zoé <i>", last_name="O'Neil & co", teams=[team, other_team])
+    patient.first_name, patient.last_name = 'Camille "<b>"', "d'Urand"
+    patient.save()
+    conversation = services.start_conversation(
+        author=patient.user, patient=patient, team=team, subject="<script>alert(1)</script> & « genou »",
+        kind="question", body="J’ai mal.",
+    )  # fmt: skip
+    services.assign_conversation(actor=colleague, conversation=conversation, assignee=colleague)
+    login(colleague)
+    page = client.get(reverse("messaging:team_inbox")).content.decode()
+    url = reverse("messaging:conversation", args=[conversation.pk])
+    assert '<tr class="is-unread">' in page
+    assert (
+        f'<th scope="row"><a href="{url}">&lt;script&gt;alert(1)&lt;/script&gt; &amp; « genou »</a>'
+        "<br><small>Cabinet médical des Tilleuls</small></th>"
+    ) in page
+    assert '<td data-label="Patient">D&#x27;URAND Camille &quot;&lt;b&gt;&quot;</td>' in page
+    assert '<td data-label="Attribuée à">Zoé &lt;i&gt; O&#x27;Neil &amp; co</td>' in page
+    assert '<td data-label="Non lus"><span class="badge">1</span></td>' in page
+    assert "<script>" not in page.split("<main")[1].split("</main>")[0]
+
+
+def test_the_team_inbox_filters_list_colleagues_and_teams_escaped(client, login, clinician, team, other_team):
+    Membership.objects.create(team=other_team, user=clinician)
+    other_team.name = "Pneumo <&> « B »"
+    other_team.save()
+    colleague = ClinicianFactory(first_name="Zoé <i>", last_name="O'Neil", teams=[other_team])
+    login(clinician)
+    page = client.get(reverse("messaging:team_inbox"), {"assigned": colleague.pk, "team": other_team.pk}).content
+    page = page.decode()
+    assert f'<option value="{colleague.pk}" selected>Zoé &lt;i&gt; O&#x27;Neil</option>' in page
+    assert f'<option value="{other_team.pk}" selected>Pneumo &lt;&amp;&gt; « B »</option>' in page
+    assert f'<option value="{team.pk}">Cabinet médical des Tilleuls</option>' in page
+    assert '<option value="open">Ouverte</option><option value="closed">Fermée</option>' in page

@@ -200,9 +200,11 @@ def test_a_message_written_by_a_parent_says_so_to_the_care_team(
     conversation = Conversation.objects.get(patient=minor)
     assert response.status_code == 302 and conversation.started_by == parent.user
     assert Notification.objects.filter(recipient=clinician).exists()
+    page = client.get(reverse("messaging:conversation", args=[conversation.pk])).content.decode()
+    assert "<strong>Vous, pour Léa Durand</strong>" in page
     login(clinician)
     page = client.get(reverse("messaging:conversation", args=[conversation.pk])).content.decode()
-    assert "Marie Durand, pour Léa Durand" in page
+    assert "<strong>Marie Durand, pour Léa Durand</strong>" in page
 
 
 def test_a_care_team_reply_tells_the_parent_without_content(

@@ -1,0 +1,66 @@
+"""Form widgets written as Django's own templates write them (the same markup and
+attributes, ``aria-*`` from the bound field included) without rendering a template per
+widget, attribute and option: a form on a page people load often (a conversation's reply
+form, its assignment list) otherwise costs more than the rest of the page's content.
+tests/portal/test_widgets.py holds each equal to Django's rendering. (records/forms.py has
+its own for the documents filters.)"""
+
+from django import forms
+from django.utils.html import format_html, format_html_join
+
+
+def attributes(attrs):
+    """Django's ``django/forms/widgets/attrs.html``, without a template."""
+    return format_html_join(
+        "",
+        "{}",
+        (
+            (format_html(" {}", name) if value is True else format_html(' {}="{}"', name, value),)
+            for name, value in attrs.items()
+            if value is not False
+        ),
+    )
+
+
+class _Direct:
+    def render(self, name, value, attrs=None, renderer=None):
+        html = self.html(self.get_context(name, value, attrs)["widget"])
+        # None: a case the direct markup does not cover, written by Django's template.
+        return super().render(name, value, attrs, renderer) if html is None else html
+
+
+class Textarea(_Direct, forms.Textarea):
+    def html(self, widget):
+        return format_html(
+            '<textarea name="{}"{}>\n{}</textarea>', widget["name"], attributes(widget["attrs"]), widget["value"] or ""
+        )
+
+
+class ClearableFileInput(_Direct, forms.ClearableFileInput):
+    def html(self, widget):
+        if widget["is_initial"]:  # a file already there, with its "clear" box
+            return None
+        return format_html('<input type="{}" name="{}"{}>', widget["type"], widget["name"], attributes(widget["attrs"]))
+
+
+class Select(_Direct, forms.Select):
+    def html(self, widget):
+        parts = []
+        for group_name, options, _index in widget["optgroups"]:
+            if group_name:
+                return None  # groups: Django's template
+            for option in options:
+                parts.append(
+                    format_html(
+                        '\n  <option value="{}"{}>{}</option>\n',
+                        option["value"],
+                        attributes(option["attrs"]),
+                        option["label"],
+                    )
+                )
+        return format_html(
+            '<select name="{}"{}>{}\n</select>',
+            widget["name"],
+            attributes(widget["attrs"]),
+            format_html_join("", "{}", ((part,) for part in parts)),
+        )

@@ -1,0 +1,67 @@
+"""portal.rows: what a list page works out once per page writes what the template's own
+filters write."""
+
+import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.template import Context, Template
+from django.template.defaultfilters import date as date_filter
+from django.utils import timezone, translation
+from django.utils.html import conditional_escape
+from django.utils.safestring import mark_safe
+
+from portal import rows
+
+UTC = datetime.UTC
+VALUES = [
+    datetime.datetime(2026, 1, 5, 8, 3, 9, 120, tzinfo=UTC),  # winter
+    datetime.datetime(2026, 7, 14, 23, 59, tzinfo=UTC),  # summer, the next day in Paris
+    datetime.datetime(2026, 3, 29, 0, 59, tzinfo=UTC),  # the hour before the clock moves forward
+    datetime.datetime(2026, 3, 29, 1, 0, tzinfo=UTC),  # and after
+    datetime.datetime(2026, 10, 25, 0, 30, tzinfo=UTC),  # the hour the clock moves back repeats
+    datetime.datetime(2026, 10, 25, 1, 30, tzinfo=UTC),
+    datetime.datetime(2026, 12, 31, 12, 0, tzinfo=ZoneInfo("America/New_York")),
+    datetime.datetime(999, 2, 3, 4, 5, tzinfo=UTC),  # a year of three digits
+    datetime.datetime(2026, 2, 3, 4, 5),  # naive: shown as it is
+    datetime.date(2026, 2, 3),
+    None,
+]
+FORMATS = [
+    "SHORT_DATETIME_FORMAT",
+    "DATETIME_FORMAT",
+    "SHORT_DATE_FORMAT",
+    "DATE_FORMAT",
+    "TIME_FORMAT",
+    "c",
+    r"j n G \Y Y {d} {{m}} H:i:s",
+    "N j, Y, P",
+    "y e O T Z I",
+]
+
+
+@pytest.mark.parametrize("language", ["fr", "en"])
+@pytest.mark.parametrize("format_name", FORMATS)
+def test_datetime_formatter_writes_what_the_date_filter_writes(language, format_name):
+    with translation.override(language):
+        formatted = rows.datetime_formatter(format_name)
+        for value in VALUES:
+            if isinstance(value, datetime.date) and not isinstance(value, datetime.datetime):
+                try:
+                    expected = date_filter(value, format_name)
+                except TypeError:  # a time of a date: Django's error, from both
+                    with pytest.raises(TypeError):
+                        formatted(value)
+                    continue
+            else:
+                expected = date_filter(timezone.template_localtime(value), format_name)
+            assert formatted(value) == expected, (format_name, value)
+            assert formatted(value) == rows.date_formatter(format_name)(value)
+
+
+@pytest.mark.parametrize(
+    "value", ["", "plain", "<b>Ann & « co »</b>", "\"quoted\" 'single'", "&amp; twice", mark_safe("<i>safe</i>")]
+)
+def test_escaped_writes_what_an_autoescaped_variable_writes(value):
+    assert rows.escaped(value) == Template("{{ value }}").render(Context({"value": value}))
+    assert rows.escaped(value) == conditional_escape(value)

@@ -1,0 +1,71 @@
+"""portal.widgets write what Django's widget templates write."""
+
+import pytest
+from django import forms
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from portal import widgets
+from portal.accounts.models import User
+from tests.factories import ClinicianFactory
+
+CHOICES = [("", "Nobody"), ("a", "Ann <b> & « co »"), ("2", "Two"), ('x"y', "Quote")]
+
+
+class MultipleDjango(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleDirect(widgets.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+def form_class(direct):
+    text = widgets.Textarea if direct else forms.Textarea
+    files = MultipleDirect if direct else MultipleDjango
+    select = widgets.Select if direct else forms.Select
+
+    class Form(forms.Form):
+        body = forms.CharField(max_length=100, widget=text(attrs={"rows": 6}), help_text="Help <i>")
+        note = forms.CharField(required=False, widget=text(attrs={"disabled": True, "data-x": False}))
+        attachments = forms.FileField(required=False, widget=files(attrs={"accept": ".pdf"}), help_text="Files")
+        single = forms.FileField(
+            required=False, widget=(widgets.ClearableFileInput if direct else forms.ClearableFileInput)()
+        )
+        choice = forms.ChoiceField(choices=CHOICES, widget=select(attrs={"class": "c"}))
+        person = forms.ModelChoiceField(queryset=None, required=False, empty_label="Nobody", widget=select())
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.fields["person"].queryset = User.objects.order_by("pk")
+
+    return Form
+
+
+class Stored:
+    url = "/media/x.pdf"
+
+    def __str__(self):
+        return "x.pdf"
+
+
+CASES = [
+    ((), {}),
+    (({"body": "Bonjour <b>&</b>\n\nligne", "choice": "a", "person": ""}, {}), {}),
+    (({"body": "", "choice": "nope", "person": "999"}, {}), {}),  # errors: aria-invalid
+    (({"body": "x" * 101, "choice": 'x"y'}, {"attachments": SimpleUploadedFile("a.pdf", b"%PDF")}), {}),
+    ((), {"initial": {"body": "From a template", "choice": "2", "single": Stored()}}),  # a file already there
+]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("args", "kwargs"), CASES)
+def test_the_direct_widgets_write_what_django_writes(args, kwargs):
+    clinician = ClinicianFactory(first_name="Élodie", last_name="O'Hara <x>")
+    data = {**args[0], "person": str(clinician.pk)} if args and args[0].get("person") == "" else None
+    args = (data, args[1]) if data else args
+    django_form, direct_form = form_class(False)(*args, **kwargs), form_class(True)(*args, **kwargs)
+    if args:
+        assert not django_form.is_valid() or django_form.is_valid() == direct_form.is_valid()
+        direct_form.is_valid()
+    for name in django_form.fields:
+        assert str(direct_form[name]) == str(django_form[name]), name
