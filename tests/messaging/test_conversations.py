@@ -424,3 +424,28 @@ def test_the_team_inbox_filters_list_colleagues_and_teams_escaped(client, login,
     assert f'<option value="{other_team.pk}" selected>Pneumo &lt;&amp;&gt; « B »</option>' in page
     assert f'<option value="{team.pk}">Cabinet médical des Tilleuls</option>' in page
     assert '<option value="open">Ouverte</option><option value="closed">Fermée</option>' in page
+
+
+def test_a_conversation_page_escapes_what_its_messages_say(client, login, patient, clinician, team):
+    """The thread is written in Python (messaging.views._dressed): bodies, names and the
+    team's name reach the page escaped, on the page and in the polled news."""
+    team.name = "Cardio <b>&</b>"
+    team.save()
+    clinician.first_name, clinician.last_name = "<i>Claire</i>", "O'Neil"
+    clinician.save()
+    conversation = services.start_conversation(
+        author=patient.user, patient=patient, team=team, subject="Genou", kind="question",
+        body='<img src=x onerror="alert(1)">\nligne 2',
+    )  # fmt: skip
+    services.send_message(author=clinician, conversation=conversation, body="<script>alert(2)</script>")
+    login(patient)
+    page = client.get(reverse("messaging:conversation", args=[conversation.pk])).content.decode()
+    main = page.split("<main")[1].split("</main>")[0]
+    assert "<script>" not in main and "<img" not in main and "<i>" not in main and "<b>&" not in main
+    assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;<br>ligne 2" in main
+    assert "&lt;script&gt;alert(2)&lt;/script&gt;" in main
+    assert "&lt;i&gt;Claire&lt;/i&gt; O&#x27;Neil — Cardio &lt;b&gt;&amp;&lt;/b&gt;" in main
+    news = client.get(
+        reverse("messaging:thread", args=[conversation.pk]) + "?after=0", HTTP_X_CARNET_BACKGROUND="1"
+    ).content.decode()
+    assert "<script>" not in news and "&lt;script&gt;alert(2)&lt;/script&gt;" in news
