@@ -39,7 +39,10 @@ def seed(patients=2_000):
     CareLink.objects.bulk_create([CareLink(patient=p, team=team) for p in records])
     conversations = Conversation.objects.bulk_create(
         [
-            Conversation(patient=records[i % 300 if i < 300 else i], team=team, subject=f"Sujet {i}", started_by=owner)
+            # The bench patient's 300 conversations, then one with each other patient.
+            Conversation(
+                patient=records[0] if i < 300 else records[i], team=team, subject=f"Sujet {i}", started_by=owner
+            )
             for i in range(patients)
         ]
     )

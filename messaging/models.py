@@ -58,7 +58,11 @@ class Conversation(models.Model):
 
     class Meta:
         ordering = ["-last_message_at", "-pk"]
-        indexes = [models.Index(fields=["team", "status", "-last_message_at"])]
+        indexes = [
+            models.Index(fields=["team", "status", "-last_message_at"]),
+            # A patient's inbox and dashboard card, newest first, without sorting them all.
+            models.Index(fields=["patient", "-last_message_at", "-id"], name="conversation_patient_latest"),
+        ]
 
     def __str__(self):
         return self.subject
