@@ -76,7 +76,8 @@ def test_renewal_requests_appear_in_the_team_inbox(client, login, patient, clini
     services.request_renewal(user=patient.user, prescription=prescription)
     login(clinician)
     listed = client.get(reverse("messaging:team_inbox"), {"kind": "renewal"}).context["page"].object_list
-    assert [c.prescription for c in listed] == [prescription]
+    # The inbox's rows are the values it shows (named tuples): the conversation is the renewal's.
+    assert [Conversation.objects.get(pk=row.pk).prescription for row in listed] == [prescription]
 
 
 def test_results_show_flags_as_text(client, login, patient, report):
