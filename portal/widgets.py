@@ -2,8 +2,7 @@
 attributes, ``aria-*`` from the bound field included) without rendering a template per
 widget, attribute and option: a form on a page people load often (a conversation's reply
 form, its assignment list) otherwise costs more than the rest of the page's content.
-tests/portal/test_widgets.py holds each equal to Django's rendering. (records/forms.py has
-its own for the documents filters.)"""
+tests/portal/test_widgets.py holds each equal to Django's rendering."""
 
 from django import forms
 from django.utils.html import format_html, format_html_join
@@ -27,6 +26,28 @@ class _Direct:
         html = self.html(self.get_context(name, value, attrs)["widget"])
         # None: a case the direct markup does not cover, written by Django's template.
         return super().render(name, value, attrs, renderer) if html is None else html
+
+
+class Input(_Direct):
+    """Django's ``input.html`` (text, date, checkbox…), to mix with a widget class."""
+
+    def html(self, widget):
+        value = "" if widget["value"] is None else format_html(' value="{}"', widget["value"])
+        return format_html(
+            '<input type="{}" name="{}"{}{}>', widget["type"], widget["name"], value, attributes(widget["attrs"])
+        )
+
+
+class TextInput(Input, forms.TextInput):
+    pass
+
+
+class DateInput(Input, forms.DateInput):
+    pass
+
+
+class CheckboxInput(Input, forms.CheckboxInput):
+    pass
 
 
 class Textarea(_Direct, forms.Textarea):

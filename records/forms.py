@@ -7,6 +7,8 @@ from django.utils.formats import number_format
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
+from portal import widgets
+from portal.widgets import attributes
 from records import files
 from records.models import Allergy, Condition, Document, Measurement, Observation, Prescription, Vaccination
 
@@ -61,19 +63,6 @@ class DocumentUploadForm(PastDates, forms.Form):
             del self.fields["confidential"]
 
 
-def _attrs(attrs):
-    """Django's ``django/forms/widgets/attrs.html``, without a template."""
-    return format_html_join(
-        "",
-        "{}",
-        (
-            (format_html(" {}", n) if v is True else format_html(' {}="{}"', n, v),)
-            for n, v in attrs.items()
-            if v is not False
-        ),
-    )
-
-
 _REQUIRED = format_html(' <span class="required" aria-hidden="true">{}</span>', "*")
 
 
@@ -102,27 +91,14 @@ def field_html(field):
 
 
 class _Direct:
-    """A widget written as Django's own templates write it (same markup, attributes,
-    ``aria-*`` from the bound field included), without rendering a template per option and
-    attribute: the list's filters are on every page of it."""
+    """The documents filter's select, written without a template per option (see
+    portal.widgets, whose inputs the filter's other fields use)."""
 
     def render(self, name, value, attrs=None, renderer=None):
         return self.html(self.get_context(name, value, attrs)["widget"])
 
 
-class _DirectInput(_Direct):
-    def html(self, widget):
-        value = "" if widget["value"] is None else format_html(' value="{}"', widget["value"])
-        return format_html(
-            '<input type="{}" name="{}"{}{}>', widget["type"], widget["name"], value, _attrs(widget["attrs"])
-        )
-
-
-class _DirectDateInput(_DirectInput, DateInput):
-    pass
-
-
-class _DirectTextInput(_DirectInput, forms.TextInput):
+class _DirectDateInput(widgets.Input, DateInput):
     pass
 
 
@@ -142,7 +118,7 @@ class _DirectSelect(_Direct, forms.Select):
         return format_html(
             '<select name="{}"{}>{}\n</select>',
             name,
-            _attrs(self.build_attrs(self.attrs, attrs)),
+            attributes(self.build_attrs(self.attrs, attrs)),
             format_html_join("", '\n  <option value="{}"{}>{}</option>', options),
         )
 
@@ -156,14 +132,14 @@ class _DirectSelect(_Direct, forms.Select):
                     format_html(
                         '\n  <option value="{}"{}>{}</option>',
                         option["value"],
-                        _attrs(option["attrs"]),
+                        attributes(option["attrs"]),
                         option["label"],
                     )
                 )
             if group_name:
                 parts.append(format_html("{}</optgroup>", "\n  "))
         options = format_html_join("", "{}", ((part,) for part in parts))
-        return format_html('<select name="{}"{}>{}\n</select>', widget["name"], _attrs(widget["attrs"]), options)
+        return format_html('<select name="{}"{}>{}\n</select>', widget["name"], attributes(widget["attrs"]), options)
 
 
 class DocumentFilterForm(forms.Form):
@@ -186,7 +162,7 @@ class DocumentFilterForm(forms.Form):
         widget=_DirectSelect(),
         error_messages={"invalid_choice": forms.ModelChoiceField.default_error_messages["invalid_choice"]},
     )
-    title = forms.CharField(label=_("Title contains"), max_length=100, required=False, widget=_DirectTextInput())
+    title = forms.CharField(label=_("Title contains"), max_length=100, required=False, widget=widgets.TextInput())
 
     def __init__(self, *args, teams, **kwargs):
         super().__init__(*args, **kwargs)

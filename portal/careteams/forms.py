@@ -6,6 +6,7 @@ from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
 from fhir_api.models import SCOPES as API_SCOPES
+from portal import widgets
 from portal.accounts.forms import clean_new_address
 from portal.accounts.models import InsKind, Patient, normalized_ins, validate_nir
 from portal.careteams.models import CareTeam
@@ -147,18 +148,22 @@ class EndLinkForm(forms.Form):
 
 
 class PatientSearchForm(forms.Form):
+    # On every page of the patient list: widgets written without templates (portal.widgets).
     name = forms.CharField(
         label=_("Name"),
         required=False,
         max_length=100,
         help_text=_("The start of the first or last name; accents do not matter."),
+        widget=widgets.TextInput(),
     )
-    ins = forms.CharField(label=_("INS"), required=False, max_length=21)
+    ins = forms.CharField(label=_("INS"), required=False, max_length=21, widget=widgets.TextInput())
     birth_date = forms.DateField(
-        label=_("Birth date"), required=False, widget=forms.DateInput(attrs=DATE_INPUT, format="%Y-%m-%d")
+        label=_("Birth date"), required=False, widget=widgets.DateInput(attrs=DATE_INPUT, format="%Y-%m-%d")
     )
-    unread = forms.BooleanField(label=_("With unread messages"), required=False)
-    new_results = forms.BooleanField(label=_("With results my teams have not seen"), required=False)
+    unread = forms.BooleanField(label=_("With unread messages"), required=False, widget=widgets.CheckboxInput())
+    new_results = forms.BooleanField(
+        label=_("With results my teams have not seen"), required=False, widget=widgets.CheckboxInput()
+    )
 
     def clean_ins(self):
         return normalized_ins(self.cleaned_data["ins"])

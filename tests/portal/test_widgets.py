@@ -69,3 +69,28 @@ def test_the_direct_widgets_write_what_django_writes(args, kwargs):
         direct_form.is_valid()
     for name in django_form.fields:
         assert str(direct_form[name]) == str(django_form[name]), name
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        None,
+        {"name": 'Lé<a> "x"', "ins": "123", "birth_date": "2020-13-01", "unread": "on"},
+        {"birth_date": "2020-01-02", "new_results": "on"},
+    ],
+)
+def test_the_patient_search_form_writes_what_django_writes(data):
+    """The clinician's patient search (on every page of the patient list) uses the direct
+    inputs: text, date and checkbox, filled, refused and empty, as Django's own write them."""
+    from portal.careteams.forms import PatientSearchForm
+
+    direct, plain = PatientSearchForm(data), PatientSearchForm(data)
+    for field in plain.fields.values():
+        django_class = next(cls for cls in type(field.widget).__mro__ if cls.__module__ == "django.forms.widgets")
+        options = {"format": field.widget.format} if isinstance(field.widget, forms.DateInput) else {}
+        attrs = {**field.widget.attrs, "type": field.widget.input_type}
+        field.widget = django_class(attrs=attrs, **options)
+    assert direct.is_valid() == plain.is_valid()
+    for name in plain.fields:
+        assert type(direct.fields[name].widget).__module__ == "portal.widgets"
+        assert str(direct[name]) == str(plain[name]), name
