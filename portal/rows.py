@@ -3,8 +3,11 @@ per row by the template: a ``{% url %}`` resolves its route again on every row, 
 ``get_FOO_display`` rebuilds the choices and translates its label, a date filter looks up
 the language's format. The rows then render from plain values (the HTML is the same)."""
 
+import datetime
+
+from django.conf import settings
 from django.urls import reverse
-from django.utils import dateformat
+from django.utils import dateformat, timezone
 from django.utils.formats import get_format
 from django.utils.timezone import template_localtime
 
@@ -56,11 +59,6 @@ def datetime_formatter(format_name):
     split once into its pieces, the request's time zone looked up once, and a format of
     plain numbers only (``d/m/Y H:i``) written by one ``str.format``; the same text as
     ``|date:format_name`` (held equal by tests/portal/test_rows.py). ``"c"`` is ISO 8601."""
-    import datetime  # (imports here: this module's helpers are appended, not reordered)
-
-    from django.conf import settings
-    from django.utils import timezone
-
     fmt = str(get_format(format_name))
     zone = timezone.get_current_timezone() if settings.USE_TZ else None
     pieces = []  # (text, None) for a literal, (None, character) for a format character
