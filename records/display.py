@@ -4,7 +4,6 @@ than per row in the template: a link per row costs a ``reverse``, a number a
 row. The strings are those the template filters make (the same functions), so the page
 reads the same in French and in English."""
 
-import html
 import re
 import uuid
 
@@ -17,7 +16,7 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext, pgettext
 
 from portal.idempotency import FIELD
-from portal.rows import date_formatter, labels_of, url_by_pk
+from portal.rows import date_formatter, escaped, labels_of, url_by_pk
 from records.models import Document, Observation, Prescription
 
 
@@ -98,7 +97,7 @@ def _with_labels(row, **labels):
 
 
 # The rows below are written with str.format, each value escaped as the template escaped
-# it (html.escape is what Django's escape runs), or left as it is when the template left
+# it (portal.rows.escaped: Django's escape in one call), or left as it is when the template left
 # it so: a safe string (a number from floatformat, a translated literal, a fragment
 # written here). A row costs a few calls instead of a template's lookup per value.
 
@@ -125,18 +124,18 @@ def history_rows_html(rows):
         for revision in row.revision_list:
             # What {% blocktranslate %} does: the values escaped, the sentence as translated.
             values = {"date": day(revision.replaced_at), "value": number(revision.value), "unit": revision.unit}
-            earlier += '<br><small class="status">' + corrected % {k: html.escape(v) for k, v in values.items()}
-            earlier += (f" — {html.escape(revision.reason)}" if revision.reason else "") + "</small>"
+            earlier += '<br><small class="status">' + corrected % {k: escaped(v) for k, v in values.items()}
+            earlier += (f" — {escaped(revision.reason)}" if revision.reason else "") + "</small>"
         out.append(
             row_format.format(
                 flag=row.flag_class,
-                date=html.escape(row.date_text),
+                date=escaped(row.date_text),
                 value=row.value_text,
-                unit=html.escape(row.unit),
+                unit=escaped(row.unit),
                 earlier=earlier,
                 low=row.low_text,
                 high=row.high_text,
-                flag_text=html.escape(row.flag_label),
+                flag_text=escaped(row.flag_label),
             )
         )
     return SafeString("".join(out))
@@ -186,7 +185,7 @@ def document_table_html(documents, *, new, user):
     for document in documents:
         if document.withdrawn_at:
             # What {% blocktranslate %} does: the date escaped, the sentence as translated.
-            status = withdrawn % {"date": html.escape(day(document.withdrawn_at))}
+            status = withdrawn % {"date": escaped(day(document.withdrawn_at))}
         elif document.replaced_by_id:
             status = replaced
         elif document.status == "processing":
@@ -196,12 +195,12 @@ def document_table_html(documents, *, new, user):
         team = document.author_team
         rows.append(
             row_format.format(
-                url=html.escape(document.url),
-                title=html.escape(document.title),
+                url=escaped(document.url),
+                title=escaped(document.title),
                 badge=badge if document.pk in new else "",
-                category=html.escape(document.category_label),
-                date=html.escape(document.care_date_text),
-                added=html.escape(team.name) if team else by_patient,
+                category=escaped(document.category_label),
+                date=escaped(document.care_date_text),
+                added=escaped(team.name) if team else by_patient,
                 status=status,
                 hidden=hidden if document.hidden else "",
             )
@@ -233,21 +232,21 @@ def observation_rows_html(observations):
         corrected = ""
         if observation.corrected_at:
             # What {% blocktranslate %} does: the date escaped, the sentence as translated.
-            sentence = corrected_on % {"date": html.escape(day(observation.corrected_at))}
+            sentence = corrected_on % {"date": escaped(day(observation.corrected_at))}
             corrected = f'<br><small class="status">{sentence}</small>'
-        unit = html.escape(observation.unit)
+        unit = escaped(observation.unit)
         range_ = f"{observation.low_text} – {observation.high_text} {unit}" if observation.has_range else "—"
         rows.append(
             row_format.format(
                 flag=observation.flag_class,
-                url=html.escape(observation.history_url),
-                name=html.escape(observation.name),
-                loinc=html.escape(observation.loinc),
+                url=escaped(observation.history_url),
+                name=escaped(observation.name),
+                loinc=escaped(observation.loinc),
                 value=observation.value_text,
                 unit=unit,
                 corrected=corrected,
                 range=range_,
-                flag_text=html.escape(observation.flag_label),
+                flag_text=escaped(observation.flag_label),
             )
         )
     return SafeString("".join(rows))
