@@ -183,6 +183,14 @@ def record_for(request, part) -> Record:
     return current_record(request).require(part)
 
 
+# The duplicates merged into a record, by a SELECT written once (portal.keyed_rows): asked
+# first, so that a record with none (nearly all) is read by its patient alone, along the
+# (patient, time) index its history pages walk, rather than by a condition on the joined
+# patient row that no index serves (the planner then walked every patient's history by
+# time, filtering).
+_MERGED_INTO = KeyedRow(Patient, "merged_into")
+
+
 def rows_in_record(record, model) -> QuerySet:
     """The rows of the record model ``model`` in ``record`` (the one a patient-side user
     is in, from ``current_record``, checked at every request): all of one's own record;
@@ -193,7 +201,9 @@ def rows_in_record(record, model) -> QuerySet:
     part, confidential = MODEL_PART[model.__name__]
     record.require(part)
     if record.is_own and model.__name__ in KEPT_ON_MERGED:  # a duplicate merged into it keeps these
-        return model.objects.filter(Q(patient=record.patient) | Q(patient__merged_into=record.patient))
+        merged = [duplicate.pk for duplicate in _MERGED_INTO.all(record.patient.pk)]
+        if merged:
+            return model.objects.filter(patient__in=[record.patient.pk, *merged])
     rows = model.objects.filter(patient=record.patient)
     if confidential and not record.is_own:
         rows = rows.filter(**{confidential: False})

@@ -8,6 +8,7 @@ from messaging.models import Conversation, Event, ImmutableError, Message
 from portal.audit.models import AccessLog
 from portal.careteams.models import CareLink, Membership
 from tests.factories import ClinicianFactory
+from tests.plans import rows_read
 
 pytestmark = pytest.mark.django_db
 
@@ -219,11 +220,6 @@ def test_the_badge_reads_as_many_rows_whatever_the_history(patient, team, clinic
     assert ReadState.objects.unread_total(patient.user, access.conversations_for(patient.user)) == 2
     assert large[0] == small[0], (small, large)
     assert large[1] <= small[1] + 2, (small, large)
-
-
-def rows_read(node):
-    """Rows every node of a plan produced, over all its loops."""
-    return node.get("Actual Rows", 0) * node.get("Actual Loops", 1) + sum(rows_read(n) for n in node.get("Plans", []))
 
 
 def test_assign_close_and_reopen_are_traced(client, login, clinician, team, conversation):

@@ -13,9 +13,9 @@ pytestmark = pytest.mark.django_db
 
 @pytest.mark.parametrize("history", ["documents", "lab_reports"])
 def test_the_record_page_reads_as_many_rows_whatever_the_history(
-    history, client, login, patient, team, clinician, postgres
+    history, client, login, patient, team, clinician, other_patient, other_team, other_clinician, postgres
 ):
-    world = World(patient, team, clinician)
+    world = World(patient, team, clinician, other_patient, other_team, other_clinician)
     login(clinician)
     url = reverse("careteams:patient_detail", args=[patient.pk])
     costs = {}
