@@ -212,44 +212,66 @@ def document_table_html(documents, *, new, user):
 _OBSERVATION_ROW = (
     '\n        <tr class="flag-{flag}">'
     '\n          <th scope="row"><a href="{url}">{name}</a> <small>LOINC {loinc}</small></th>'
-    '\n          <td data-label="{value_label}">{value} {unit}{corrected}</td>'
+    '\n          <td data-label="{value_label}">{value} {unit}{corrected}{correct}</td>'
     '\n          <td data-label="{range_label}">{range}</td>'
     '\n          <td data-label="{flag_label}"><span class="flag">{flag_text}</span></td>'
     "\n        </tr>\n      "
 )
+_OBSERVATION_TABLE = (
+    '<div class="table-wrap">\n  <table class="table-stack">'
+    "\n    <thead><tr>"
+    '\n      <th scope="col">{test_label}</th><th scope="col">{value_label}</th>'
+    '\n      <th scope="col">{range_label}</th><th scope="col">{flag_label}</th>'
+    "\n    </tr></thead>\n    <tbody>\n      \n      {rows}\n    </tbody>\n  </table>\n</div>\n"
+)
 
 
-def observation_rows_html(observations):
-    """The rows of ``records/observation_table.html`` for a patient-side reader (no care
-    team's "Correct" link), written in Python from ``observations`` prepared by
-    ``prepare_observations`` (with ``history_links``)."""
-    row_format = _with_labels(
-        _OBSERVATION_ROW, value_label=_t("Value"), range_label=_t("Reference range"), flag_label=_t("Flag")
-    )
-    corrected_on, day = _t("Corrected on %(date)s"), date_formatter("SHORT_DATE_FORMAT")
-    rows = []
-    for observation in observations:
-        corrected = ""
-        if observation.corrected_at:
-            # What {% blocktranslate %} does: the date escaped, the sentence as translated.
-            sentence = corrected_on % {"date": escaped(day(observation.corrected_at))}
-            corrected = f'<br><small class="status">{sentence}</small>'
-        unit = escaped(observation.unit)
-        range_ = f"{observation.low_text} – {observation.high_text} {unit}" if observation.has_range else "—"
-        rows.append(
-            row_format.format(
-                flag=observation.flag_class,
-                url=escaped(observation.history_url),
-                name=escaped(observation.name),
-                loinc=escaped(observation.loinc),
-                value=observation.value_text,
-                unit=unit,
-                corrected=corrected,
-                range=range_,
-                flag_text=escaped(observation.flag_label),
+class ObservationTables:
+    """``records/observation_table.html`` written in Python, one report's table at a time,
+    from observations prepared by ``prepare_observations`` (with ``history_links``, and
+    ``correct_links`` for a care team that may correct them): the page's labels are
+    translated once, a row costs a few calls instead of a template's lookup per value
+    (tests/records/test_records_pages_cost.py holds the two equal, for both readers)."""
+
+    def __init__(self):
+        labels = {"value_label": _t("Value"), "range_label": _t("Reference range"), "flag_label": _t("Flag")}
+        self.row_format = _with_labels(_OBSERVATION_ROW, **labels)
+        self.table_format = _with_labels(_OBSERVATION_TABLE, test_label=_t("Test"), **labels)
+        self.corrected_on, self.day = _t("Corrected on %(date)s"), date_formatter("SHORT_DATE_FORMAT")
+        self.correct_label = _t("Correct")
+
+    def __call__(self, observations, *, correct=False):
+        """The table of ``observations``, each with a "Correct" link when ``correct``."""
+        rows = []
+        for observation in observations:
+            corrected = correct_link = ""
+            if observation.corrected_at:
+                # What {% blocktranslate %} does: the date escaped, the sentence as translated.
+                sentence = self.corrected_on % {"date": escaped(self.day(observation.corrected_at))}
+                corrected = f'<br><small class="status">{sentence}</small>'
+            name = escaped(observation.name)
+            if correct:
+                correct_link = (
+                    f'<br><small><a href="{escaped(observation.correct_url)}">{self.correct_label}'
+                    f'<span class="visually-hidden"> : {name}</span></a></small>'
+                )
+            unit = escaped(observation.unit)
+            range_ = f"{observation.low_text} – {observation.high_text} {unit}" if observation.has_range else "—"
+            rows.append(
+                self.row_format.format(
+                    flag=observation.flag_class,
+                    url=escaped(observation.history_url),
+                    name=name,
+                    loinc=escaped(observation.loinc),
+                    value=observation.value_text,
+                    unit=unit,
+                    corrected=corrected,
+                    correct=correct_link,
+                    range=range_,
+                    flag_text=escaped(observation.flag_label),
+                )
             )
-        )
-    return SafeString("".join(rows))
+        return SafeString(self.table_format.format(rows="".join(rows)))
 
 
 def prepare_prescriptions(prescriptions, *, correctable_teams=(), confidential_form=None):

@@ -471,8 +471,9 @@ def results(request):
         for observation in Observation.objects.filter(report__in=list(by_report)):
             by_report[observation.report_id].append(observation)
     display.prepare_observations(o for observations in by_report.values() for o in observations)
+    table = display.ObservationTables()
     for report in page.object_list:
-        report.rows_html = display.observation_rows_html(by_report[report.pk])
+        report.table_html = table(by_report[report.pk])
     # Shown here is opened: marked new this once.
     new = {report.pk for report in page.object_list if report.is_new}
     if new:

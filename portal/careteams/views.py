@@ -158,6 +158,9 @@ def patient_detail(request, pk):
     record_display.prepare_observations(
         (o for report in reports.object_list for o in report.observations.all()), correct_links=bool(correctable_teams)
     )
+    table = record_display.ObservationTables()
+    for report in reports.object_list:
+        report.table_html = table(report.observations.all(), correct=report.correctable)
     appointments = _prepare_appointments(
         access.appointments_visible_to(user)
         .filter(patient=patient)

@@ -4,6 +4,7 @@ item once, newest first), and each page runs a bounded number of queries (no que
 row) for a record of one item as for one of many."""
 
 import datetime
+import re
 from decimal import Decimal
 
 import pytest
@@ -247,10 +248,17 @@ def test_the_lab_tables_read_as_before(client, login, patient, clinician, team):
     assert f'href="{reverse("records:correct_observation", args=[glucose.pk])}"' in record
 
 
+def between_tags(html):
+    """``html`` without the blank lines and indentation between its tags (what a template's
+    tags and comments leave)."""
+    return re.sub(r">\s+<", "><", html.strip())
+
+
 @pytest.mark.parametrize("language", ["fr", "en"])
-def test_the_patients_lab_rows_read_as_the_table_include_writes_them(patient, clinician, team, language):
-    """records.display writes the rows of records/observation_table.html (results) and of a
-    test's history in Python: the same markup, a corrected value, no range, a high one."""
+def test_the_lab_tables_read_as_the_template_writes_them(patient, clinician, team, language):
+    """records.display writes records/observation_table.html (the patient's results, a care
+    team's record page with its "Correct" links) and the rows of a test's history in
+    Python: the same markup, a corrected value, no range, a high one, escaped."""
     from django.template.loader import render_to_string
     from django.utils import timezone, translation
 
@@ -266,9 +274,15 @@ def test_the_patients_lab_rows_read_as_the_table_include_writes_them(patient, cl
     observations = list(report.observations.all())
     observations[0].corrected_at = timezone.now()
     with translation.override(language):
-        display.prepare_observations(observations)
-        table = render_to_string("records/observation_table.html", {"observations": observations})
-        assert str(display.observation_rows_html(observations)) in table
+        display.prepare_observations(observations, correct_links=True)
+        tables = display.ObservationTables()
+        for correct in (False, True):  # the patient's, then a care team's that may correct them
+            context = {"observations": observations, "correct": correct}
+            expected = render_to_string("records/observation_table.html", context)
+            written = str(tables(observations, correct=correct))
+            assert between_tags(written) == between_tags(expected)
+            assert ("Corriger" if language == "fr" else "Correct") in written if correct else "/correct" not in written
+            assert "Glucose &lt;à jeun&gt;" in written and "U &amp; co" in written and "<à" not in written
         # A test's history: an earlier value, its unit and the reason escaped, as the
         # template's {% blocktranslate %} did.
         display.prepare_observations(observations, history_links=False, dates=True)
