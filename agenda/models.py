@@ -71,6 +71,8 @@ class Appointment(models.Model):
         ordering = ["starts_at", "pk"]
         indexes = [
             models.Index(fields=["patient", "starts_at"]),
+            # A record's upcoming appointments (not yet over) without reading its past ones.
+            models.Index(fields=["patient", "ends_at"], name="appointment_patient_ends"),
             models.Index(fields=["team", "starts_at"]),
             models.Index(fields=["status", "starts_at"]),
         ]

@@ -33,6 +33,7 @@ from portal.models import TermsAcceptance
 from portal.rows import date_formatter, labels_of, url_by_pk
 from portal.support import services as support
 from portal.support.forms import ContactForm
+from portal.union import union_all
 from records import services as records
 from records.models import Document, Export, LabReport, News, Prescription
 from reminders import services as reminders
@@ -223,7 +224,7 @@ def _conversations(user, record) -> tuple[list[dict], list[dict]]:
     waiting = waiting.values_list("card", *(f"conversation__{name}" if name != "unread" else name for name in fields))
     waiting = waiting.order_by("-conversation__last_message_at", "-conversation__pk")[:FEED_SIZE]
     card, feed = [], []
-    for in_card, *values in latest.union(waiting, all=True).order_by("-last_message_at", "-pk"):
+    for in_card, *values in union_all(latest, waiting, order_by=("-last_message_at", "-pk")):
         (card if in_card else feed).append(dict(zip(fields, values, strict=True)))
     return card, feed
 
@@ -236,7 +237,7 @@ def _prescriptions(record, today) -> tuple[list[dict], list[dict]]:
         return [], []
     rows = access.rows_in_record(record, Prescription)
     fields = ("card", "pk", "medication", "dosage", "start_date", "end_date", "team__name")
-    current = rows.filter(start_date__lte=today).exclude(end_date__lt=today).current(today)
+    current = rows.in_force(today)
     current = current.annotate(card=Value(True)).values_list(*fields).order_by("-start_date", "-pk")[:CARD_SIZE]
     seen = access.rows_in_record(record, Conversation) if record.may(access.MESSAGES) else Conversation.objects.none()
     requested = seen.filter(
@@ -245,7 +246,7 @@ def _prescriptions(record, today) -> tuple[list[dict], list[dict]]:
     due = records.renewals_due(prescriptions=rows, today=today).exclude(Exists(requested))
     due = due.annotate(card=Value(False)).values_list(*fields).order_by("end_date", "pk")[:FEED_SIZE]
     card, renewals = [], []
-    for in_card, *values in current.union(due, all=True).order_by("-start_date", "-pk"):
+    for in_card, *values in union_all(current, due, order_by=("-start_date", "-pk")):
         (card if in_card else renewals).append(dict(zip(fields[1:], values, strict=True)))
     renewals.sort(key=lambda row: (row["end_date"], row["pk"]))
     return card, renewals

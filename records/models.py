@@ -139,6 +139,12 @@ class PrescriptionQuerySet(models.QuerySet):
         """Neither stopped by ``today`` nor replaced by a new version."""
         return self.filter(replaced_by__isnull=True).exclude(stopped_on__lte=today)
 
+    def in_force(self, today):
+        """Current and begun, not ended by ``today``: those ``Prescription.is_active`` on it.
+        Not ended (no end date, or one from today) is two ranges of the (patient, end date)
+        index: a record's ended treatments, most of its history, are not read to find these."""
+        return self.filter(start_date__lte=today).exclude(end_date__lt=today).current(today)
+
     def ending_between(self, first, last):
         """Renewable ones, neither stopped nor replaced, whose end date is between
         ``first`` and ``last`` (a range on a partial index: the renewal reminders' scan)."""
@@ -185,6 +191,7 @@ class Prescription(models.Model):
         ordering = ["-start_date", "-pk"]
         indexes = [
             models.Index(fields=["patient", "-start_date"]),
+            models.Index(fields=["patient", "end_date"], name="prescription_patient_end"),
             models.Index(
                 fields=["end_date"],
                 condition=models.Q(renewable=True, stopped_on__isnull=True),

@@ -27,6 +27,7 @@ urlpatterns = [
     path("my/record-history/", views.record_history, name="record_history"),
     path("my/results/", views.results, name="results"),
     path("results/<int:pk>/history/", views.observation_history, name="observation_history"),
+    path("measurements/<int:pk>/history/", views.measurement_history, name="measurement_history"),
     path("care/patients/<int:patient_pk>/results/add/", views.add_lab_report, name="add_lab_report"),
     path("care/<str:kind>/<int:pk>/confidential/", views.set_confidential, name="set_confidential"),
     path("care/results/<int:pk>/correct/", views.correct_observation, name="correct_observation"),

@@ -22,6 +22,7 @@ from portal.careteams.models import CareLink, CareTeam, ClinicianBlock
 from portal.idempotency import idempotent
 from portal.middleware import allows_upload
 from portal.pagination import KeysetPage, keyset_page
+from portal.union import union_all
 from records import charts, display, files, services
 from records.forms import (
     PROFILE_FORMS,
@@ -395,18 +396,21 @@ def _visits(logs):
 @access.role_required(User.Role.PATIENT)
 @require_safe
 def prescriptions(request):
-    """Active and past prescriptions, with renewal requests for renewable ones."""
+    """The prescriptions in force, with renewal requests for renewable ones; then the
+    others (ended, stopped, replaced, not begun), newest first, a page at a time from a
+    cursor: the 100th page costs what the first does."""
     record = access.record_for(request, access.PRESCRIPTIONS)
     patient = record.patient
-    rows = access.rows_in_record(record, Prescription).select_related("team")
-    rows = rows.select_related("prescriber", "replaced_by")
+    rows = access.rows_in_record(record, Prescription).select_related("team", "prescriber", "replaced_by")
     today = timezone.localdate()
-    rows = display.prepare_prescriptions(rows)
-    active = [p for p in rows if p.is_active(today)]
-    past = [p for p in rows if not p.is_active(today)]
+    in_force = rows.in_force(today)
+    active = display.prepare_prescriptions(in_force.order_by("-start_date", "-pk"))
+    past = keyset_page(rows.exclude(pk__in=in_force.values("pk")), request.GET, field="start_date", size=PAGE_SIZE)
+    past.object_list = display.prepare_prescriptions(past.object_list)
+    shown = active + past.object_list
     # Shown here is opened: marked new this once.
-    new = services.unseen_news_ids(patient=patient, field="prescription_id", items=active + past)
-    services.mark_news_seen(user=request.user, patient=patient, prescriptions=[p for p in active + past if p.pk in new])
+    new = services.unseen_news_ids(patient=patient, field="prescription_id", items=shown)
+    services.mark_news_seen(user=request.user, patient=patient, prescriptions=[p for p in shown if p.pk in new])
     return access.render_record(
         request, "records/prescriptions.html", {"active": active, "past": past, "new": new},
         patient=patient, action=AccessLog.Action.VIEW_RECORD,
@@ -595,10 +599,26 @@ def profile_for(user, patient):
         "conditions": list(entries(Condition)),
         "vaccinations": list(entries(Vaccination)),
     }
-    measurements = list(entries(Measurement).order_by("measured_on", "pk"))
+    measurements = _latest_measurements(entries(Measurement))
     _attach_comments({"allergy": sections["allergies"], "condition": sections["conditions"],
                       "vaccination": sections["vaccinations"], "measurement": measurements})  # fmt: skip
     return {**sections, "measurements": _measurement_trends(measurements)}
+
+
+# The profile shows each kind's latest measurements; the measurement's history page, all.
+MEASUREMENTS_SHOWN = 20
+
+
+def _latest_measurements(visible) -> list:
+    """Of each kind, the latest ``MEASUREMENTS_SHOWN`` of ``visible`` and one more (to
+    know there are more), oldest first: one index range per kind, in one query for their
+    ids and one for the rows, whatever the length of the history."""
+    per_kind = [
+        visible.filter(kind=kind).order_by("-measured_on", "-pk").values_list("pk", "measured_on")
+        for kind in Measurement.Kind.values
+    ]
+    latest = [pk for pk, _day in union_all(*(latest[: MEASUREMENTS_SHOWN + 1] for latest in per_kind))]
+    return list(visible.filter(pk__in=latest).order_by("measured_on", "pk")) if latest else []
 
 
 def _attach_comments(entries_by_field):
@@ -621,7 +641,9 @@ def _attach_comments(entries_by_field):
 
 
 def _measurement_trends(measurements):
-    """Per kind: the latest values and a trend chart over time (``measurements`` oldest first)."""
+    """Per kind: its latest values (``MEASUREMENTS_SHOWN``) and their trend chart, from
+    ``measurements`` oldest first; ``history_url``, the page of every value, when there
+    are more."""
     by_kind = {}
     for measurement in measurements:
         by_kind.setdefault(measurement.kind, []).append(measurement)
@@ -629,9 +651,43 @@ def _measurement_trends(measurements):
     for kind, label in Measurement.Kind.choices:
         rows = by_kind.get(kind)
         if rows:
+            more, rows = len(rows) > MEASUREMENTS_SHOWN, rows[-MEASUREMENTS_SHOWN:]
             chart = charts.trend([(m.measured_on, m.value) for m in rows])
-            trends.append({"kind": kind, "label": label, "rows": rows[::-1], "chart": chart})
+            history_url = reverse("records:measurement_history", args=[rows[-1].pk]) if more else ""
+            trends.append(
+                {"kind": kind, "label": label, "rows": rows[::-1], "chart": chart, "history_url": history_url}
+            )
     return trends
+
+
+@login_required
+@require_safe
+def measurement_history(request, pk):
+    """Every measurement of one kind (that of measurement ``pk``) in the patient's profile:
+    a trend chart of the latest and the values newest first, a page at a time from a
+    cursor; for the patient-side reader of the record and for its care teams."""
+    if request.user.is_patient:
+        record = access.record_for(request, access.PROFILE)
+        visible = access.rows_in_record(record, Measurement)
+        try:
+            measurement = visible.get(pk=pk)
+        except (Measurement.DoesNotExist, ValueError, TypeError):
+            raise Http404 from None
+        measurement.patient = record.patient  # the row's own (it is filtered by it)
+    else:
+        measurement = access.get_item_for(request.user, Measurement, pk)
+        visible = access.items_visible_to(request.user, Measurement).filter(patient=measurement.patient)
+    same_kind = visible.filter(kind=measurement.kind).select_related("team", "author")
+    latest = list(same_kind.order_by("-measured_on", "-pk").values_list("measured_on", "value")[:CHART_POINTS])
+    page = keyset_page(same_kind, request.GET, field="measured_on", size=HISTORY_PAGE_SIZE)
+    label = measurement.get_kind_display()
+    context = {
+        "measurement": measurement, "label": label, "page": page, "chart": charts.trend(latest[::-1]),
+    }  # fmt: skip
+    return access.render_record(
+        request, "records/measurement_history.html", context,
+        patient=measurement.patient, action=AccessLog.Action.VIEW_RECORD, target=str(label),
+    )  # fmt: skip
 
 
 @access.role_required(User.Role.PATIENT)

@@ -17,7 +17,7 @@ from django.urls import URLResolver, get_resolver, reverse
 from messaging import services as messaging_services
 from portal.audit.models import AccessLog
 from records import services
-from records.models import Prescription
+from records.models import Measurement, Prescription
 from tests.records.conftest import PNG
 
 pytestmark = pytest.mark.django_db
@@ -37,6 +37,7 @@ SERVES_A_RECORD = {
     "records:add_prescription": ("patient", {}),
     "records:add_lab_report": ("patient", {}),
     "records:observation_history": ("observation", {}),
+    "records:measurement_history": ("measurement", {}),
     "messaging:conversation": ("conversation", {}),
     "messaging:thread": ("conversation", {"after": "0"}),
     "messaging:attachment": ("attachment", {}),
@@ -192,6 +193,9 @@ def items(patient, clinician, team, django_capture_on_commit_callbacks, settings
         patient=patient, team=team, created_by=clinician,
         starts_at=datetime.datetime(2026, 10, 25, 10, 0, tzinfo=datetime.UTC),
     )  # fmt: skip
+    measurement = Measurement.objects.create(
+        patient=patient, author=clinician, team=team, kind="weight", value=70, measured_on=datetime.date(2026, 1, 1)
+    )
     without_login = PatientFactory(user=None)
     CareLinkFactory(patient=without_login, team=team)
     return {
@@ -201,6 +205,7 @@ def items(patient, clinician, team, django_capture_on_commit_callbacks, settings
         "patient_without_login": ([without_login.pk], without_login),
         "document": ([document.pk], patient),
         "observation": ([report.observations.get().pk], patient),
+        "measurement": ([measurement.pk], patient),
         "conversation": ([conversation.pk], patient),
         "attachment": ([conversation.messages.get().attachments.get().pk], patient),
         "link": ([patient.care_links.get(team=team).pk], patient),

@@ -25,11 +25,12 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from agenda.models import Appointment
 from messaging import services
 from messaging.models import Event, Message, ReadState
 from messaging.views import THREAD_SHOWN
 from portal.audit.models import AccessLog
-from records.models import Document, LabReport, Observation, RecordEvent
+from records.models import Document, LabReport, Measurement, Observation, Prescription, RecordEvent
 from records.views import CHART_POINTS, HISTORY_PAGE_SIZE
 from tests.plans import rows_read
 
@@ -197,6 +198,38 @@ class World:
             ]
         )  # fmt: skip
 
+    def prescriptions(self, count):
+        """Prescriptions over since the start (past treatments), a day apart."""
+        Prescription.objects.bulk_create(
+            [
+                Prescription(patient=patient, medication=f"Médicament {i}", dosage="1 cp", frequency="1/j",
+                             start_date=self.start.date() - datetime.timedelta(days=LARGE * 2 - step),
+                             end_date=self.start.date(), prescriber=clinician, team=team)
+                for i, *both in self.items(count) for patient, team, clinician, step in both
+            ]
+        )  # fmt: skip
+
+    def appointments(self, count):
+        """Appointments over since the start, an hour apart."""
+        Appointment.objects.bulk_create(
+            [
+                Appointment(patient=patient, team=team, starts_at=at, ends_at=at + datetime.timedelta(minutes=30),
+                            with_whom="Dr Martin", created_by=clinician)
+                for i, *both in self.items(count) for patient, team, clinician, step in both
+                for at in [self.start - datetime.timedelta(hours=LARGE * 2 - step)]
+            ]
+        )  # fmt: skip
+
+    def measurements(self, count):
+        """Weights the patient wrote down, a day apart."""
+        Measurement.objects.bulk_create(
+            [
+                Measurement(patient=patient, author=patient.user, kind="weight", value=70,
+                            measured_on=self.start.date() + datetime.timedelta(days=step))
+                for i, *both in self.items(count) for patient, team, clinician, step in both
+            ]
+        )  # fmt: skip
+
     def record_events(self, count):
         RecordEvent.objects.bulk_create(
             [
@@ -240,6 +273,7 @@ PAGES = {
     "team inbox": Page("clinician", lambda w: reverse("messaging:team_inbox"), World.messages),
     "dashboard, 2,000 messages": Page("patient", lambda w: reverse("patient_home"), World.messages),
     "dashboard, 2,000 documents": Page("patient", lambda w: reverse("patient_home"), World.documents),
+    "dashboard, 2,000 prescriptions": Page("patient", lambda w: reverse("patient_home"), World.prescriptions),
     "dashboard, 2,000 lab reports": Page("patient", lambda w: reverse("patient_home"), World.lab_reports),
     "a conversation, the history in the others": Page(
         "patient",
@@ -254,6 +288,17 @@ PAGES = {
     ),
     "documents": Page("patient", lambda w: reverse("records:documents"), World.documents),
     "access history": Page("patient", lambda w: reverse("records:access_history"), World.access_logs),
+    "prescriptions": Page("patient", lambda w: reverse("records:prescriptions"), World.prescriptions),
+    "appointments": Page("patient", lambda w: reverse("agenda:mine"), World.appointments, shows=20),
+    "medical profile": Page("patient", lambda w: reverse("records:profile"), World.measurements),
+    "a measurement's history": Page(
+        "patient",
+        lambda w: reverse(
+            "records:measurement_history", args=[Measurement.objects.filter(patient=w.patient).first().pk]
+        ),
+        World.measurements,
+        shows=CHART_POINTS + HISTORY_PAGE_SIZE,  # the chart's latest values, and a page of the table
+    ),
     "record corrections": Page("patient", lambda w: reverse("records:record_history"), World.record_events),
     "lab results": Page("patient", lambda w: reverse("records:results"), World.lab_reports),
     "one test's history": Page(

@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from portal.careteams.models import CareLink
 from records import services
-from records.models import Allergy, Prescription
+from records.models import Allergy, Measurement, Prescription
 from tests.factories import CareLinkFactory, CareTeamFactory, ClinicianFactory
 
 pytestmark = pytest.mark.django_db
@@ -48,6 +48,7 @@ MATRIX = [
     ("get", "records:record_history", None, [200, 200, 404, 404, 404, 404, 302]),
     ("get", "records:results", None, [200, 200, 404, 404, 404, 404, 302]),
     ("get", "records:observation_history", "observation", [200, 404, 200, 404, 404, 404, 302]),
+    ("get", "records:measurement_history", "measurement", [200, 404, 200, 404, 404, 404, 302]),
     ("get", "records:add_lab_report", "patient", [404, 404, 200, 404, 404, 404, 302]),
     ("get", "records:profile", None, [200, 200, 404, 404, 404, 404, 302]),
     ("post", "records:add_profile_entry", "allergy_kind", [200, 200, 404, 404, 404, 404, 302]),
@@ -81,7 +82,11 @@ def clinical(patient, clinician, team):
     )  # fmt: skip
     allergy = Allergy.objects.create(patient=patient, author=patient.user, substance="Arachide")
     by_team = Allergy.objects.create(patient=patient, author=clinician, team=team, substance="Iode")
+    weight = Measurement.objects.create(
+        patient=patient, author=clinician, team=team, kind="weight", value=70, measured_on=datetime.date(2026, 1, 1)
+    )
     return {
+        "measurement": weight,
         "prescription": prescription,
         "observation": report.observations.get(),
         "allergy": allergy,
@@ -105,6 +110,7 @@ def test_records_access_matrix(
         "clinician": [clinician.pk],
         "prescription": [clinical["prescription"].pk],
         "observation": [clinical["observation"].pk],
+        "measurement": [clinical["measurement"].pk],
         "allergy_kind": ["allergy"],
         "allergy": ["allergy", clinical["allergy"].pk],
         "clinician_allergy": ["allergy", clinical["clinician_allergy"].pk],

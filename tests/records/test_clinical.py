@@ -10,6 +10,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from messaging.models import Conversation
 from portal.audit.models import AccessLog
@@ -49,7 +50,74 @@ def test_active_and_past_prescriptions(client, login, patient, clinician, team, 
     login(patient)
     response = client.get(reverse("records:prescriptions"))
     assert [p.medication for p in response.context["active"]] == ["Ramipril 5 mg"]
-    assert [p.medication for p in response.context["past"]] == ["Amoxicilline"]
+    assert [p.medication for p in response.context["past"].object_list] == ["Amoxicilline"]
+
+
+def test_in_force_is_is_active_for_every_combination(patient, clinician, team):
+    """The query the prescriptions page and the dashboard read the treatments in force
+    with (``in_force``) agrees with ``Prescription.is_active`` for every start, end, stop
+    and replacement relative to today."""
+    import itertools
+
+    today = timezone.localdate()
+    days = {"none": None, "past": today - datetime.timedelta(days=3), "today": today,
+            "future": today + datetime.timedelta(days=3)}  # fmt: skip
+    rows = []
+    for start, end, stopped, replaced in itertools.product(["past", "today", "future"], days, days, [False, True]):
+        prescription = Prescription.objects.create(
+            patient=patient, medication=f"{start}/{end}/{stopped}/{replaced}", dosage="1", frequency="1",
+            start_date=days[start], end_date=days[end], stopped_on=days[stopped], prescriber=clinician, team=team,
+        )  # fmt: skip
+        if replaced:
+            Prescription.objects.create(
+                patient=patient, medication="new version", dosage="1", frequency="1", start_date=today,
+                prescriber=clinician, team=team, replaces=prescription, end_date=today - datetime.timedelta(days=30),
+            )  # fmt: skip
+        rows.append(prescription)
+    in_force = set(
+        Prescription.objects.filter(pk__in=[row.pk for row in rows]).in_force(today).values_list("pk", flat=True)
+    )
+    expected = {row.pk for row in Prescription.objects.filter(pk__in=[r.pk for r in rows]) if row.is_active(today)}
+    assert in_force == expected and 0 < len(expected) < len(rows)
+
+
+def test_past_prescriptions_and_appointments_page_by_cursor(client, login, patient, clinician, team):
+    """The past treatments and the past appointments, a page at a time from "Older" links:
+    every item once, newest first, the first page's without a link back."""
+    from agenda.models import Appointment
+    from agenda.views import PAST_PAGE_SIZE
+    from records.views import PAGE_SIZE
+
+    for i in range(PAGE_SIZE + 3):
+        Prescription.objects.create(
+            patient=patient, medication=f"Ancien {i}", dosage="1", frequency="1", prescriber=clinician, team=team,
+            start_date=TODAY - datetime.timedelta(days=100 + i), end_date=TODAY - datetime.timedelta(days=90),
+        )  # fmt: skip
+    start = timezone.now() - datetime.timedelta(days=10)
+    for i in range(PAST_PAGE_SIZE + 2):
+        at = start - datetime.timedelta(days=i)
+        Appointment.objects.create(patient=patient, team=team, starts_at=at, ends_at=at + datetime.timedelta(hours=1),
+                                   with_whom="Dr Martin", created_by=clinician)  # fmt: skip
+    login(patient)
+    for url, size, name in (
+        (reverse("records:prescriptions"), PAGE_SIZE, "medication"),
+        (reverse("agenda:mine"), PAST_PAGE_SIZE, "starts_at"),
+    ):
+        seen, params = [], {}
+        while True:
+            response = client.get(url, params)
+            page = response.context["past"]
+            assert len(page.object_list) <= size and ("newer=" in response.content.decode()) == bool(params)
+            seen += [getattr(item, name) for item in page.object_list]
+            if page.older is None:
+                break
+            assert f"older={page.older}" in response.content.decode()
+            params = {"older": page.older}
+        assert len(seen) == len(set(seen)) == (PAGE_SIZE + 3 if name == "medication" else PAST_PAGE_SIZE + 2)
+        if name == "starts_at":
+            assert seen == sorted(seen, reverse=True)
+        else:
+            assert seen == [f"Ancien {i}" for i in range(PAGE_SIZE + 3)]
 
 
 def test_renewal_request_opens_one_renewal_conversation_with_the_team(client, login, patient, team, prescription):
@@ -236,6 +304,46 @@ def test_every_measurement_is_in_the_table_and_its_source_reads_right(client, lo
     login(clinician)
     table = client.get(reverse("careteams:patient_detail", args=[patient.pk])).content.decode()
     assert '<td data-label="Source">Le patient</td>' in table and ">Vous</td>" not in table
+
+
+def test_the_profile_shows_the_latest_measurements_and_their_history_page_every_one(
+    client, login, patient, clinician, team, other_patient, other_clinician, support
+):
+    """Past MEASUREMENTS_SHOWN values of a kind, the profile shows the latest and links to
+    the kind's history page, which shows them all, newest first, a page at a time; to the
+    patient and their care team, a 404 to anyone else; a care team's read is traced."""
+    from records.views import HISTORY_PAGE_SIZE, MEASUREMENTS_SHOWN
+
+    count = HISTORY_PAGE_SIZE + 5
+    for days in range(count):
+        Measurement.objects.create(
+            patient=patient, author=patient.user, kind="weight", value=Decimal(60) + Decimal(days) / 100,
+            measured_on=TODAY - datetime.timedelta(days=days),
+        )  # fmt: skip
+    Measurement.objects.create(patient=patient, author=patient.user, kind="height", value=170, measured_on=TODAY)
+    latest = Measurement.objects.filter(kind="weight").order_by("-measured_on").first()
+    url = reverse("records:measurement_history", args=[latest.pk])
+    login(patient)
+    profile = client.get(reverse("records:profile")).content.decode()
+    weights = profile.split("<h3>Poids (kg)</h3>")[1].split("</table>")[0]
+    assert weights.count('<tr><th scope="row">') == MEASUREMENTS_SHOWN and f'href="{url}"' in profile
+    assert profile.count("Toutes les valeurs<") == 1  # the height has one value: no link
+    for reader in (patient, clinician):
+        login(reader)
+        seen, params = [], {}
+        while True:
+            response = client.get(url, params)
+            assert response.status_code == 200 and "<polyline" in response.content.decode()
+            seen += [row.pk for row in response.context["page"].object_list]
+            if response.context["page"].older is None:
+                break
+            params = {"older": response.context["page"].older}
+        weights = Measurement.objects.filter(kind="weight").order_by("-measured_on", "-pk")
+        assert seen == list(weights.values_list("pk", flat=True))
+    assert AccessLog.objects.filter(actor=clinician, patient=patient, action="view_record").count() == 2
+    for other in (other_patient, other_clinician, support):
+        login(other)
+        assert client.get(url).status_code == 404
 
 
 def test_other_people_cannot_see_results_or_profile(client, login, other_patient, other_clinician, support, report):

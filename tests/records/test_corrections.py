@@ -49,7 +49,7 @@ def test_a_clinician_stops_a_prescription_and_the_patient_sees_why(
     assert "Ramipril" not in mail.outbox[-1].body
     login(patient)
     page = client.get(reverse("records:prescriptions"))
-    assert page.context["past"] == [prescription]
+    assert page.context["past"].object_list == [prescription]
     assert "Toux sous traitement" in page.content.decode()
     history = client.get(reverse("records:record_history")).content.decode()
     assert "Ramipril 5 mg" in history and "Toux sous traitement" in history and "Claire Martin" in history
@@ -71,7 +71,7 @@ def test_a_new_version_replaces_the_old_which_stays_visible_as_replaced(
     login(patient)
     page = client.get(reverse("records:prescriptions"))
     assert page.context["active"] == [new]
-    assert page.context["past"] == [prescription]
+    assert page.context["past"].object_list == [prescription]
     assert "Remplacée par une nouvelle version" in page.content.decode()
 
 

@@ -99,6 +99,8 @@ def candidates(record, view_name, kwarg):
     by_kwarg = {"patient_pk": "patient", "link_pk": "link", "user_pk": "user"}
     if view_name == "records:delete_profile_entry":
         return list(record["profile"].values())
+    if view_name == "records:measurement_history":
+        return [record["profile"]["measurement"]]
     key = by_view.get(view_name) or by_kwarg.get(kwarg)
     if key is None:  # not a medical URL (support console, account pages): every id we have
         return sorted({v for v in record.values() if isinstance(v, int)})
@@ -178,5 +180,6 @@ def test_the_same_walk_lets_the_patient_in(login, patient, record):
     """The walk's ids are the right ones: the patient reaches their own pages with them."""
     client = login(patient, on=Client())
     for name, pk in [("records:document", record["document"]), ("messaging:conversation", record["conversation"]),
-                     ("records:observation_history", record["observation"]), ("exports:page", None)]:  # fmt: skip
+                     ("records:observation_history", record["observation"]), ("exports:page", None),
+                     ("records:measurement_history", record["profile"]["measurement"])]:  # fmt: skip
         assert client.get(reverse(name, args=[pk] if pk else [])).status_code == 200, name
