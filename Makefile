@@ -45,9 +45,20 @@ run: $(VENV)/.installed locale/fr/LC_MESSAGES/django.mo
 	$(MANAGE) seed_demo
 	@scripts/run-dev "$(HOST)" "$(PORT)"
 
-## test: install test dependencies and run the whole suite
+# With DATABASE_URL, the pages are also rendered on SQLite (what make run uses without
+# it): the access tables, every role's home, the demo logins, the dashboard, the records
+# pages. A query SQLite refuses fails here, not in someone's first make run.
+SQLITE_SMOKE = tests/portal/test_pages.py tests/portal/test_seed_demo.py tests/records/test_access.py \
+	tests/portal/test_access_logging.py tests/records/test_dashboard_feed.py tests/records/test_records_pages_cost.py \
+	tests/portal/test_union.py tests/messaging/test_access.py
+
+## test: install test dependencies and run the whole suite (and, with DATABASE_URL, the pages on SQLite too)
 test: $(VENV)/.installed-dev locale/fr/LC_MESSAGES/django.mo
 	$(BIN)/pytest $(PYTEST_ARGS)
+	@if [ -n "$$DATABASE_URL" ]; then \
+		echo "--- the pages on SQLite too (make run without DATABASE_URL)"; \
+		env -u DATABASE_URL $(BIN)/pytest $(PYTEST_ARGS) $(SQLITE_SMOKE); \
+	fi
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

@@ -177,6 +177,10 @@ def fill_record(patient, clinician, team, size):
 
 # The most queries each page may run, session, login and access log included.
 CEILINGS = {"dashboard": 17, "documents": 10, "results": 10, "history": 11, "record": 24}
+# Where the database takes no limit on a part of a UNION (SQLite), portal.union.union_all
+# runs one query per part: the dashboard's two UNIONs of two parts, the record page's
+# latest measurements of four kinds.
+ONE_QUERY_PER_PART = {"dashboard": 2, "record": 3}
 
 
 def page_url(name, patient):
@@ -201,7 +205,10 @@ def test_each_records_page_runs_a_bounded_number_of_queries(
     url = page_url(name, patient)
     assert client.get(url).status_code == 200  # the first visit marks news seen, once
     logged = AccessLog.objects.count()
-    with django_assert_max_num_queries(CEILINGS[name]):
+    ceiling = CEILINGS[name]
+    if not connection.features.supports_slicing_ordering_in_compound:
+        ceiling += ONE_QUERY_PER_PART.get(name, 0)
+    with django_assert_max_num_queries(ceiling):
         response = client.get(url)
     assert response.status_code == 200
     # The clinician's read is still logged, once per page; the patient's own is not.
