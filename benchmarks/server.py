@@ -109,13 +109,16 @@ def _cpu_seconds(pids):
 
 
 def _backend_pids():
-    """The database backends serving the servers (every connection to the bench's
-    database but this process's own); none on SQLite, whose work is in the workers."""
+    """The database backends serving the servers (every client connection to the bench's
+    database but this process's own: not autovacuum's workers, whose passes over the
+    freshly loaded tables would be counted against whichever page they overlap); none on
+    SQLite, whose work is in the workers."""
     if connection.vendor != "postgresql":
         return []
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            " AND backend_type = 'client backend'"
         )
         return [row[0] for row in cursor.fetchall()]
 

@@ -273,7 +273,7 @@ class Command(BaseCommand):
                 Measurement(patient=patient, author=patient.user or gp, team=None if patient.user else team,
                             kind="weight", value=weight + Decimal(rng.randint(-20, 20)) / 10,
                             measured_on=today - datetime.timedelta(days=30 * m))
-                for m in range(24, -1, -2)
+                for m in range(24, -1, -1)  # monthly for two years: more than the profile shows
             ]
             + [
                 Measurement(patient=patient, author=gp, team=team, kind="blood_pressure",
