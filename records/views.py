@@ -611,8 +611,9 @@ MEASUREMENTS_SHOWN = 20
 
 def _latest_measurements(visible) -> list:
     """Of each kind, the latest ``MEASUREMENTS_SHOWN`` of ``visible`` and one more (to
-    know there are more), oldest first: one index range per kind, in one query for their
-    ids and one for the rows, whatever the length of the history."""
+    know there are more), oldest first: one index range per kind, whatever the length of
+    the history; their ids in one query (one per kind where the database takes no limit
+    on a part of a UNION: portal.union), then the rows."""
     per_kind = [
         visible.filter(kind=kind).order_by("-measured_on", "-pk").values_list("pk", "measured_on")
         for kind in Measurement.Kind.values

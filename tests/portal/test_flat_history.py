@@ -1,14 +1,16 @@
 """No page reads more as the history grows (issue 15, goal 3).
 
 Each page below is requested over HTTP as the user who sees it with a history of 10
-items (messages across a few conversations, documents, access-log rows or lab
-reports), then 1,000, then 2,000 (bulk-created, then ANALYZE: the planner sees the real
-sizes). Every SELECT of the request is run again under ``EXPLAIN (ANALYZE, BUFFERS)``
-in the same transaction, and the rows its table scans examined (rows x loops, those
-their filters threw away included: tests.plans) are added up. From 1,000 items to 2,000 a page reads
-no more rows; from 10 to 2,000, at most a page's worth more (the lists fill up). The
-query count alone (tested elsewhere) would not see a query that counts, sorts or
-scans the whole history; a failure names the queries that grew.
+items (messages across a few conversations, documents, prescriptions, appointments,
+measurements, access-log rows, corrections or lab reports), then 1,000, then 2,000
+(bulk-created, then ANALYZE: the planner sees the real sizes), while another patient's
+history, all newer, grows as much. Every SELECT of the request is run again under
+``EXPLAIN (ANALYZE, BUFFERS)`` in the same transaction, and the rows its table scans
+examined (rows x loops, those their filters threw away included: tests.plans) are added
+up. From 1,000 items to 2,000 a page reads no more rows; from 10 to 2,000, at most a
+page's worth more (the lists fill up). The query count alone (tested elsewhere) would
+not see a query that counts, sorts or scans the whole history; a failure names the
+queries that grew.
 
 PostgreSQL only (the plans are PostgreSQL's): skipped without it, failed under
 REQUIRE_SERVICES=1.
