@@ -21,7 +21,7 @@ from portal.audit.models import AccessLog
 from portal.representation import services as representation
 from portal.support.models import SupportAction
 from records import services as records
-from records.models import Digest, Observation
+from records.models import Digest, Measurement, Observation
 from tests.conftest import switch
 from tests.factories import PatientFactory, UserFactory
 from tests.records.conftest import PNG
@@ -448,6 +448,32 @@ def test_observation_history_of_a_helper_without_results_is_404(client, login, c
     login(helper_user)
     observation = Observation.objects.get(report=report)
     assert client.get(reverse("records:observation_history", args=[observation.pk])).status_code == 404
+
+
+def test_a_measurements_history_follows_the_record_one_is_in(
+    client, login, clinician, team, patient, parent, minor, helper_user
+):
+    """A parent reads the child's measurement history from the child's record (the read
+    logged for the child), not from their own; a helper, who never acts on the profile,
+    never; the holder reads their own."""
+
+    def weight(who):
+        return Measurement.objects.create(patient=who, author=clinician, team=team, kind="weight", value=30,
+                                          measured_on=TODAY)  # fmt: skip
+
+    childs, patients = weight(minor), weight(patient)
+    login(parent)
+    url = reverse("records:measurement_history", args=[childs.pk])
+    assert client.get(url).status_code == 404  # in their own record
+    switch(client, minor)
+    assert client.get(url).status_code == 200
+    assert AccessLog.objects.filter(patient=minor, actor=parent.user, actor_role="parent").exists()
+    assert client.get(reverse("records:measurement_history", args=[patients.pk])).status_code == 404
+    login(helper_user)
+    assert client.get(reverse("records:measurement_history", args=[patients.pk])).status_code == 404
+    login(patient)
+    assert client.get(reverse("records:measurement_history", args=[patients.pk])).status_code == 200
+    assert client.get(url).status_code == 404
 
 
 def test_merging_two_records_of_a_child_keeps_one_open_representation_per_parent(minor, parent):
