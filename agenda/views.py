@@ -137,7 +137,7 @@ def _agenda(request, *, week: bool):
         access.appointments_visible_to(request.user)
         .filter(team=team)
         .between(_local_midnight(days[0]), _local_midnight(days[-1] + datetime.timedelta(days=1)))
-        .select_related("patient")
+        .select_related("patient", "cancelled_by")
         .order_by("starts_at", "pk")
     )
     access.trace_listed_appointments(request.user, appointments)

@@ -82,6 +82,7 @@ def test_the_patients_cancellation_tells_the_appointments_team_once_and_content_
     login(clinician)
     page = client.get(link).content.decode()
     assert 'class="is-cancelled"' in page and REASON in page and "Annulé" in page
+    assert "<small>par le patient</small>" in page  # who cancelled
 
 
 def test_the_parents_cancellation_for_a_minor_tells_the_team(
@@ -95,6 +96,9 @@ def test_the_parents_cancellation_for_a_minor_tells_the_team(
     (email,) = mail.outbox
     assert email.to == [clinician.email] and FRENCH in email.subject
     assert minor.first_name not in email.subject + email.body
+    login(clinician)
+    page = client.get(reverse("agenda:team_day"), {"team": team.pk, "day": appointment.local_start.date()})
+    assert "<small>par un représentant du patient</small>" in page.content.decode()
 
 
 def test_the_teams_own_cancellation_tells_no_member(
@@ -106,6 +110,8 @@ def test_the_teams_own_cancellation_tells_no_member(
     assert Appointment.objects.get(pk=appointment.pk).is_cancelled
     assert not Notification.objects.exists()
     assert [email.to for email in mail.outbox] == [[patient.user.email]]  # the patient's digest only
+    page = client.get(reverse("agenda:team_day"), {"team": team.pk, "day": appointment.local_start.date()})
+    assert f"<small>par {clinician.get_full_name()}</small>" in page.content.decode()
 
 
 def test_nobody_is_told_once_the_link_is_ended(patient, team, clinician, appointment):
