@@ -213,16 +213,6 @@ def backup_codes_left(*, user: User) -> int:
     return StaticToken.objects.filter(device__user=user).count()
 
 
-def live_sessions(*, user: User):
-    """``user``'s sessions that have not expired. allauth keeps a row per sign-in
-    until something purges it; the session itself lives in Django's table."""
-    from allauth.usersessions.models import UserSession
-    from django.contrib.sessions.models import Session
-
-    live = Session.objects.filter(expire_date__gt=timezone.now()).values("session_key")
-    return UserSession.objects.filter(user=user, session_key__in=live)
-
-
 def signed_in_sessions(*, user: User) -> list:
     """``user``'s sessions still signed in, most recently seen first, in two queries
     whatever their number (allauth's ``purge_and_list`` reads each session and its user

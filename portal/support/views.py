@@ -105,7 +105,7 @@ def account(request, pk):
         "device_count": len(devices),
         "backup_codes": accounts.backup_codes_left(user=user),
         "locked_until": locked_until,
-        "session_count": accounts.live_sessions(user=user).count(),
+        "session_count": len(accounts.signed_in_sessions(user=user)),
         "awaiting_set_up": awaiting_set_up,
         "invitation": invitation,
         "code": code and code["code"],

@@ -1,6 +1,7 @@
 """The support console: account state, actions with a reason, one audit row each,
 never on peers, and the patient sees that support acted (not the reason)."""
 
+import re
 import uuid
 
 import pytest
@@ -83,6 +84,24 @@ def test_deactivation_ends_every_session(client, login, support, patient):
     assert other.get("/my/").status_code == 200
     login(support)
     act(client, patient.user, "deactivate")
+    assert other.get("/my/").status_code == 302
+
+
+def test_the_session_count_is_of_sessions_still_signed_in(client, login, support, patient):
+    """What support reads as active sessions is what the person's account page lists:
+    a session a password change made void is not one."""
+
+    def count():
+        page = client.get(reverse("support:account", args=[patient.user.pk])).content.decode()
+        return re.search(r"<dd>(\d+)</dd>", page.split("Sessions actives")[1]).group(1)
+
+    other = login(patient, on=type(client)())
+    assert other.get("/my/").status_code == 200
+    login(support)
+    assert count() == "1"
+    patient.user.set_password("un tout nouveau mot de passe")
+    patient.user.save()
+    assert count() == "0"
     assert other.get("/my/").status_code == 302
 
 
