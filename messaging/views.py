@@ -53,7 +53,7 @@ def inbox(request):
 def _label_rows(conversations):
     """Each row's link, labels and date, worked out once per page (see ``portal.rows``)."""
     statuses, kinds = rows.labels_of(Conversation.Status.choices), rows.labels_of(Conversation.Kind.choices)
-    url, when = rows.url_by_pk("messaging:conversation"), rows.datetime_formatter("SHORT_DATETIME_FORMAT")
+    url, when = rows.url_by_pk("messaging:conversation"), rows.date_formatter("SHORT_DATETIME_FORMAT")
     for conversation in conversations:
         conversation.url = url(conversation.pk)
         conversation.kind_label = kinds.get(conversation.kind, conversation.kind)
@@ -200,7 +200,7 @@ def _team_inbox_rows(conversations, columns, several_teams, *, statuses, kinds) 
     labelled with its column (``data-label``, the heading a narrow screen shows beside the
     value); links, labels and dates worked out once per page (see ``portal.rows``)."""
     escaped = rows.escaped
-    url, when = rows.url_by_pk("messaging:conversation"), rows.datetime_formatter("SHORT_DATETIME_FORMAT")
+    url, when = rows.url_by_pk("messaging:conversation"), rows.date_formatter("SHORT_DATETIME_FORMAT")
     labels = {f"{key}_label": escaped(label) for key, label in columns.items()}
     row = functools.partial(TEAM_INBOX_ROW.format, **labels)
     written = []
@@ -267,7 +267,7 @@ def _dressed(user, conversation, messages) -> list[dict]:
     messages = list(messages)
     reader_is_team, reader_id = user.is_clinician, user.pk
     patient_user_id = conversation.patient.user_id
-    when, iso, escaped = rows.datetime_formatter("SHORT_DATETIME_FORMAT"), rows.datetime_formatter("c"), rows.escaped
+    when, iso, escaped = rows.date_formatter("SHORT_DATETIME_FORMAT"), rows.date_formatter("c"), rows.escaped
     you = escaped(_("You"))
     # A representative's message, for the patient (a {% blocktranslate %} in the template).
     for_patient = _(", for %(patient)s") % {"patient": escaped(conversation.patient.full_name)}

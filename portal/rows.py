@@ -9,7 +9,6 @@ from django.conf import settings
 from django.urls import reverse
 from django.utils import dateformat, timezone
 from django.utils.formats import get_format
-from django.utils.timezone import template_localtime
 
 # An id no row has, reversed once in place of each row's own.
 _MARKER = 987654321
@@ -28,17 +27,6 @@ def labels_of(choices) -> dict:
     return {value: str(label) for value, label in choices}
 
 
-def date_formatter(format_name):
-    """A function of a date or datetime giving what ``|date:format_name`` shows (local
-    time, the language's format): the format is looked up once."""
-    fmt = get_format(format_name)
-
-    def formatted(value):
-        return dateformat.format(template_localtime(value), fmt) if value else ""
-
-    return formatted
-
-
 # Format characters that are plain numbers of the (local) date and time, as fields of one
 # ``str.format`` template: the digits ``django.utils.dateformat`` writes for them.
 _NUMBERS = {
@@ -54,11 +42,12 @@ _NUMBERS = {
 }
 
 
-def datetime_formatter(format_name):
-    """``date_formatter`` for a page of many values (a thread's messages): the format is
-    split once into its pieces, the request's time zone looked up once, and a format of
-    plain numbers only (``d/m/Y H:i``) written by one ``str.format``; the same text as
-    ``|date:format_name`` (held equal by tests/portal/test_rows.py). ``"c"`` is ISO 8601."""
+def date_formatter(format_name):
+    """A function of a date or datetime giving what ``|date:format_name`` shows (local
+    time, the language's format; held equal by tests/portal/test_rows.py), for a page of
+    many values: the format is split once into its pieces, the request's time zone looked
+    up once, and a format of plain numbers only (``d/m/Y H:i``) written by one
+    ``str.format``. ``"c"`` is ISO 8601."""
     fmt = str(get_format(format_name))
     zone = timezone.get_current_timezone() if settings.USE_TZ else None
     pieces = []  # (text, None) for a literal, (None, character) for a format character

@@ -42,9 +42,9 @@ FORMATS = [
 
 @pytest.mark.parametrize("language", ["fr", "en"])
 @pytest.mark.parametrize("format_name", FORMATS)
-def test_datetime_formatter_writes_what_the_date_filter_writes(language, format_name):
+def test_date_formatter_writes_what_the_date_filter_writes(language, format_name):
     with translation.override(language):
-        formatted = rows.datetime_formatter(format_name)
+        formatted = rows.date_formatter(format_name)
         for value in VALUES:
             if isinstance(value, datetime.date) and not isinstance(value, datetime.datetime):
                 try:
@@ -56,7 +56,6 @@ def test_datetime_formatter_writes_what_the_date_filter_writes(language, format_
             else:
                 expected = date_filter(timezone.template_localtime(value), format_name)
             assert formatted(value) == expected, (format_name, value)
-            assert formatted(value) == rows.date_formatter(format_name)(value)
 
 
 @pytest.mark.parametrize(
