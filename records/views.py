@@ -490,27 +490,34 @@ def results(request):
     )  # fmt: skip
 
 
+def _item_and_its_patients_rows(request, model, part, pk):
+    """The row ``pk`` of ``model``, and the rows of ``model`` of the same patient that the
+    reader may see, for a page about one item and its kin (a test's values, a
+    measurement's kind). A patient-side reader gets those of the record they are in, as
+    the lists read them (the policy's rows narrowed to that record): an item outside it,
+    or in a part (``part``) they may not act on, is a 404, as get_item_for and
+    check_in_record make it. A care team gets ``get_item_for`` and the policy's rows
+    narrowed to the item's patient."""
+    if request.user.is_patient:
+        record = access.record_for(request, part)
+        visible = access.rows_in_record(record, model)
+        try:
+            item = visible.get(pk=pk)
+        except (model.DoesNotExist, ValueError, TypeError):
+            raise Http404 from None
+        item.patient = record.patient  # the row's own (it is filtered by it)
+        return item, visible
+    item = access.get_item_for(request.user, model, pk)
+    return item, access.items_visible_to(request.user, model).filter(patient=item.patient)
+
+
 @login_required
 @require_safe
 def observation_history(request, pk):
     """Every value of one test (same LOINC code) for the patient, as a trend chart
     and an accessible table."""
-    if request.user.is_patient:
-        # The values of the record one is in, as the lists read them (the policy's rows
-        # narrowed to that record): one outside it, or in a part one may not act on, is
-        # a 404, as get_item_for and check_in_record make it.
-        record = access.record_for(request, access.RESULTS)
-        visible = access.rows_in_record(record, Observation)
-        try:
-            observation = visible.get(pk=pk)
-        except (Observation.DoesNotExist, ValueError, TypeError):
-            raise Http404 from None
-        observation.patient = record.patient  # the row's own (it is filtered by it)
-        same_test = visible.filter(loinc=observation.loinc)
-    else:
-        observation = access.get_item_for(request.user, Observation, pk)
-        visible = access.items_visible_to(request.user, Observation)
-        same_test = visible.filter(patient=observation.patient, loinc=observation.loinc)
+    observation, visible = _item_and_its_patients_rows(request, Observation, access.RESULTS, pk)
+    same_test = visible.filter(loinc=observation.loinc)
     revised = Exists(ObservationRevision.objects.filter(observation=OuterRef("pk")))
     history = same_test.annotate(revised=revised).order_by("-collected_on", "-pk")
     # The chart shows the latest values; the table pages through all of them from a
@@ -667,17 +674,7 @@ def measurement_history(request, pk):
     """Every measurement of one kind (that of measurement ``pk``) in the patient's profile:
     a trend chart of the latest and the values newest first, a page at a time from a
     cursor; for the patient-side reader of the record and for its care teams."""
-    if request.user.is_patient:
-        record = access.record_for(request, access.PROFILE)
-        visible = access.rows_in_record(record, Measurement)
-        try:
-            measurement = visible.get(pk=pk)
-        except (Measurement.DoesNotExist, ValueError, TypeError):
-            raise Http404 from None
-        measurement.patient = record.patient  # the row's own (it is filtered by it)
-    else:
-        measurement = access.get_item_for(request.user, Measurement, pk)
-        visible = access.items_visible_to(request.user, Measurement).filter(patient=measurement.patient)
+    measurement, visible = _item_and_its_patients_rows(request, Measurement, access.PROFILE, pk)
     same_kind = visible.filter(kind=measurement.kind).select_related("team", "author")
     latest = list(same_kind.order_by("-measured_on", "-pk").values_list("measured_on", "value")[:CHART_POINTS])
     page = keyset_page(same_kind, request.GET, field="measured_on", size=HISTORY_PAGE_SIZE)
