@@ -117,3 +117,35 @@ def test_debug_is_off_unless_asked():
         DOCUMENT_KEYS=KEYS,
     )
     assert result.stdout.strip().splitlines()[-1] == "False", result.stderr
+
+
+@pytest.mark.django_db
+def test_a_query_run_again_and_again_is_planned_once(postgres):
+    """On PostgreSQL a query the app runs over and over is prepared on its connection
+    (parameters sent apart from the SQL), so it is not planned again on each request:
+    planning the access policy's joins cost more than running them."""
+    from django.db import connection
+
+    from portal.accounts.models import Patient
+
+    def prepared():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s",
+                ['%"accounts_patient"."last_name" = $1%'],
+            )
+            return cursor.fetchone()[0]
+
+    assert prepared() == 0
+    for name in ("Martin", "Bernard", "Thomas", "Petit", "Robert", "Richard"):
+        list(Patient.objects.filter(last_name=name).values_list("pk"))
+    assert prepared() == 1
+
+
+def test_prepared_statements_can_be_turned_off_for_a_pooler():
+    show = "from django.conf import settings; print(sorted(settings.DATABASES['default']['OPTIONS']))"
+    common = {"DEBUG": "1", "DATABASE_URL": "postgres://db.example/carnet"}
+    on = manage("shell", "-c", show, **common)
+    off = manage("shell", "-c", show, **common, DATABASE_PREPARED_STATEMENTS="0")
+    assert "server_side_binding" in on.stdout and "prepare_threshold" in on.stdout, on.stderr
+    assert "server_side_binding" not in off.stdout and "prepare_threshold" not in off.stdout, off.stderr
