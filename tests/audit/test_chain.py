@@ -250,3 +250,26 @@ def test_a_bulk_insert_costs_the_same_queries_for_any_number_of_patients(clinici
 
     assert insert(PatientFactory.create_batch(2)) == insert(PatientFactory.create_batch(12))
     assert services.verify_chain(AccessLog) == []
+
+
+@pytest.mark.django_db
+def test_a_bulk_insert_larger_than_the_database_takes_at_once_goes_in_batches(monkeypatch, clinician):
+    """Two rows per INSERT (what the database's parameter limit allows, made small): every
+    row is written once, in order, chained, and given its primary key."""
+    monkeypatch.setattr(connection.ops, "bulk_batch_size", lambda fields, objs: 2)
+    from django.test.utils import CaptureQueriesContext
+
+    patients = PatientFactory.create_batch(2)
+    with CaptureQueriesContext(connection) as queries:
+        rows = AccessLog.objects.bulk_create(
+            AccessLog(
+                patient=patients[i % 2], actor=clinician, actor_role="clinician", action="view_record", target=str(i)
+            )
+            for i in range(5)
+        )
+    assert sum(query["sql"].startswith("INSERT") for query in queries) == 3
+    assert all(row.pk is not None and not row._state.adding for row in rows)
+    stored = AccessLog.objects.order_by("pk")
+    assert [row.pk for row in rows] == [row.pk for row in stored]
+    assert [row.target for row in stored] == ["0", "1", "2", "3", "4"]
+    assert services.verify_chain(AccessLog) == []
