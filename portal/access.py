@@ -428,13 +428,11 @@ def conversations_for(user) -> QuerySet[Conversation]:
 
 
 def get_conversation_for(user, pk) -> Conversation:
-    """A conversation ``user`` may read; 404 for unknown and not-yours alike."""
+    """A conversation ``user`` may read; 404 for unknown and not-yours alike. Its patient,
+    team and assignee come in the same query; the prescription or appointment a few
+    conversations are about is read when asked for (most have neither)."""
     try:
-        return (
-            conversations_for(user)
-            .select_related("patient", "team", "assigned_to", "prescription", "appointment")
-            .get(pk=pk)
-        )
+        return conversations_for(user).select_related("patient", "team", "assigned_to").get(pk=pk)
     except (Conversation.DoesNotExist, ValueError, TypeError):
         raise Http404 from None
 
