@@ -181,12 +181,17 @@ def run():
     with server.servers() as (site, bare):
         floor_b = floors(as_patient, site, bare)
         print(f"\n## Pages  ({connection.vendor}, {os.cpu_count()} cores)")
-        print(f"{'what':<52} {'queries':>7} {'CPU ms':>7} {'x floor (b)':>11} {'p50 ms':>7} {'p99 ms':>7}")
+        print(
+            f"{'what':<52} {'queries':>7} {'CPU ms':>7} {'of it DB':>8} {'x floor (b)':>11} {'p50 ms':>7} {'p99 ms':>7}"
+        )
         for name, client, url in rows:
             page = server.Target(site, url, server.cookie_of(client))
             page_ms, _, ratio = server.against(page, floor_b)
             p50, p99 = server.percentile_under_load(page)
-            print(f"{name:<52} {queries[name]:>7} {page_ms:>7.2f} {ratio:>11.2f} {p50:>7.1f} {p99:>7.1f}")
+            print(
+                f"{name:<52} {queries[name]:>7} {page_ms:>7.2f} {page.database_ms:>8.2f} {ratio:>11.2f}"
+                f" {p50:>7.1f} {p99:>7.1f}"
+            )
     print(
         f"{load_average()} (after). CPU = web workers + database backends per request, from /proc; "
         "x floor (b) goal <= 2; p50/p99 wall time at 8 connections at once, goal p99 < 100 ms on a quiet machine"

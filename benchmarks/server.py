@@ -149,11 +149,15 @@ class Target:
         return body
 
     def cpu_ms(self, requests):
-        pids = self.server.worker_pids() + _backend_pids()
-        before = _cpu_seconds(pids)
+        """CPU per request of the workers and the database backends together; the
+        backends' share is kept in ``database_ms``."""
+        workers, backends = self.server.worker_pids(), _backend_pids()
+        before = _cpu_seconds(workers), _cpu_seconds(backends)
         for _ in range(requests):
             self()
-        return (_cpu_seconds(pids) - before) * 1000 / requests
+        app, database = (_cpu_seconds(workers) - before[0]) * 1000, (_cpu_seconds(backends) - before[1]) * 1000
+        self.database_ms = database / requests
+        return (app + database) / requests
 
 
 def _requests_for(target, budget_ms=400):
@@ -164,14 +168,17 @@ def _requests_for(target, budget_ms=400):
 
 
 def against(page, floor, *, rounds=5):
-    """Page and floor alternated, ``rounds`` times: median CPU per request of each."""
+    """Page and floor alternated, ``rounds`` times: median CPU per request of each (the
+    page's database share, its median, in ``page.database_ms``)."""
     page(), floor()
     page_requests, floor_requests = _requests_for(page), _requests_for(floor)
-    pages, floors = [], []
+    pages, floors, databases = [], [], []
     for _ in range(rounds):
         floors.append(floor.cpu_ms(floor_requests))
         pages.append(page.cpu_ms(page_requests))
+        databases.append(page.database_ms)
     page_ms, floor_ms = statistics.median(pages), statistics.median(floors)
+    page.database_ms = statistics.median(databases)
     return page_ms, floor_ms, (page_ms / floor_ms if floor_ms else 0.0)
 
 

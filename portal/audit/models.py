@@ -126,8 +126,20 @@ class ChainedLog(models.Model):
         where = f"WHERE {quote(meta.get_field(cls.CHAIN_BY).column)} = %s " if cls.CHAIN_BY else ""
         head = f"(SELECT {quote('hash')} FROM {table} {where}{last})"  # noqa: S608
         keys = list(keys)
+        sql, params = "SELECT " + ", ".join([head] * len(keys)), keys if cls.CHAIN_BY else []
         with connection.cursor() as cursor:
-            cursor.execute("SELECT " + ", ".join([head] * len(keys)), keys if cls.CHAIN_BY else [])
+            # Never a prepared statement: its plan, kept from when the log was small (a scan
+            # of the whole table), would outlive the log's growth until the next ANALYZE;
+            # planned each time, it is one index probe per chain.
+            psycopg = connection.connection if connection.vendor == "postgresql" else None
+            threshold = psycopg.prepare_threshold if psycopg else None
+            try:
+                if psycopg:
+                    psycopg.prepare_threshold = None
+                cursor.execute(sql, params)
+            finally:
+                if psycopg:
+                    psycopg.prepare_threshold = threshold
             return dict(zip(keys, cursor.fetchone(), strict=True))
 
     def compute_hash(self) -> str:

@@ -273,3 +273,18 @@ def test_a_bulk_insert_larger_than_the_database_takes_at_once_goes_in_batches(mo
     assert [row.pk for row in rows] == [row.pk for row in stored]
     assert [row.target for row in stored] == ["0", "1", "2", "3", "4"]
     assert services.verify_chain(AccessLog) == []
+
+
+@pytest.mark.django_db
+def test_the_heads_of_the_chains_are_planned_each_time(postgres, clinician):
+    """A prepared statement keeps the plan made when the access log was small (a scan of
+    the whole table) until the next ANALYZE, however much the log has grown since: the
+    query that finds each chain's last row is never prepared, whatever the setting."""
+    patient = PatientFactory()
+    for _ in range(8):  # more than the prepare threshold
+        AccessLog.chain_heads([patient.pk], using="default")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s", ['%FROM "audit_accesslog" WHERE%']
+        )
+        assert cursor.fetchone()[0] == 0
