@@ -53,6 +53,19 @@ CATEGORY_TYPES = {
 }
 
 
+# The DMP's visibility codes (ANS, TRE_A07 StatutVisibiliteDocument; its FHIR system, or its OID
+# as IHE XDS carries it), read from a resource's meta.security and a DocumentReference's
+# securityLabel. INVISIBLE_REPRESENTANTS_LEGAUX is Carnet's "confidential from the
+# representatives". The other two (INVISIBLE_PATIENT, MASQUE_PS) ask for what Carnet does not
+# do (every published item reaches its patient and their care teams): refused, not ignored,
+# since an item published without them would show what its sender meant to keep hidden.
+VISIBILITY_SYSTEMS = (
+    "https://mos.esante.gouv.fr/NOS/TRE_A07-StatutVisibiliteDocument/FHIR/TRE-A07-StatutVisibiliteDocument",
+    "urn:oid:1.2.250.1.213.1.1.4.13",
+)
+HIDDEN_FROM_REPRESENTATIVES = "INVISIBLE_REPRESENTANTS_LEGAUX"
+
+
 class FhirError(Exception):
     """A refusal, answered as an OperationOutcome with the diagnostic in French and English."""
 
@@ -211,6 +224,36 @@ def resolve_patient(reference: dict | None, *, entries_by_url: dict, contained: 
     return found
 
 
+def hidden_from_representatives(resource: dict) -> bool:
+    """Whether ``resource`` is labelled INVISIBLE_REPRESENTANTS_LEGAUX (see
+    VISIBILITY_SYSTEMS); 422 for a visibility code Carnet cannot honour."""
+    codings = list((resource.get("meta") or {}).get("security") or [])
+    for label in resource.get("securityLabel") or []:
+        codings += label.get("coding") or []
+    codes = {coding.get("code") or "" for coding in codings if coding.get("system") in VISIBILITY_SYSTEMS}
+    refused = sorted(codes - {HIDDEN_FROM_REPRESENTATIVES})
+    if refused:
+        raise FhirError(
+            422,
+            "not-supported",
+            _(
+                "Carnet cannot hide an item from its patient or from the care teams (%(code)s): nothing was "
+                "published. Only INVISIBLE_REPRESENTANTS_LEGAUX (hidden from the legal representatives) is kept."
+            ),
+            params={"code": ", ".join(refused)[:100]},
+        )
+    return bool(codes)
+
+
+def visibility_label() -> dict:
+    """INVISIBLE_REPRESENTANTS_LEGAUX as a coding: what a confidential item reads back with."""
+    return {
+        "system": VISIBILITY_SYSTEMS[0],
+        "code": HIDDEN_FROM_REPRESENTATIVES,
+        "display": "Non visible par les représentants légaux du patient",
+    }
+
+
 # --- Documents (ITI-65) ---
 
 
@@ -226,6 +269,7 @@ class DocumentSubmission:
     identity: Identity
     replaces_id: int | None = None
     replaces_identifier: str = ""
+    confidential: bool = False  # from the representatives (INVISIBLE_REPRESENTANTS_LEGAUX)
 
 
 def _decode(data: str) -> bytes:
@@ -336,6 +380,7 @@ def document_submissions(data: dict, *, max_bytes: int) -> list[DocumentSubmissi
             declared_type=attachment.get("contentType") or "",
             data=raw,
             identity=identity_of(patient),
+            confidential=hidden_from_representatives(resource),
         )
         for relation in resource.get("relatesTo") or []:
             if relation.get("code") != "replaces":
@@ -397,6 +442,7 @@ class LabSubmission:
     collected_on: datetime.date
     observations: list[dict]
     full_urls: list[str]  # the DiagnosticReport's, then each Observation's, in the order of ``observations``
+    confidential: bool = False  # from the representatives (INVISIBLE_REPRESENTANTS_LEGAUX)
 
 
 def _decimal(quantity: dict | None, what) -> Decimal | None:
@@ -442,7 +488,9 @@ def _observation_code(code: dict) -> tuple[str, str, str]:
 
 def lab_submission(data: dict) -> LabSubmission:
     """A lab result Bundle: one DiagnosticReport, its Observations (its ``result``),
-    and the Patient. Each value a UCUM quantity; reference ranges kept."""
+    and the Patient. Each value a UCUM quantity; reference ranges kept. The report is
+    confidential from the representatives when it or any of its Observations is labelled
+    so (Carnet keeps that by report)."""
     entries = transaction_entries(data)
     by_url = {entry.get("fullUrl"): entry["resource"] for entry in entries if entry.get("fullUrl")}
     reports = [e for e in entries if e["resource"].get("resourceType") == "DiagnosticReport"]
@@ -473,12 +521,13 @@ def lab_submission(data: dict) -> LabSubmission:
     results = [(r or {}).get("reference") for r in report.get("result") or []]
     if not results:
         raise invalid(_("The DiagnosticReport has no result."))
-    seen = set()
+    seen, labelled = set(), hidden_from_representatives(report)
     for url in results:
         resource = by_url.get(url)
         if resource is None or resource.get("resourceType") != "Observation":
             raise invalid(_("Each result of the DiagnosticReport must be an Observation of the Bundle."))
         validate_model(resource, "Observation")
+        labelled = hidden_from_representatives(resource) or labelled  # Carnet keeps it by report
         if resource.get("status") not in RESULT_STATUSES:
             raise invalid(_("A published Observation has the status final, amended or corrected."))
         system, code, name = _observation_code(resource.get("code") or {})
@@ -519,6 +568,7 @@ def lab_submission(data: dict) -> LabSubmission:
         collected_on=collected_on,
         observations=observations,
         full_urls=urls,
+        confidential=labelled,
     )
 
 
@@ -637,6 +687,7 @@ def prescription_submissions(data: dict) -> list[PrescriptionSubmission]:
                     "start_date": start,
                     "end_date": end,
                     "renewable": (dispense.get("numberOfRepeatsAllowed") or 0) > 0,
+                    "confidential": hidden_from_representatives(request),
                 },
             )
         )
@@ -679,6 +730,8 @@ def document_reference(document, *, base: str) -> dict:
         resource["masterIdentifier"] = {"value": document.master_identifier}
     if document.author_team_id:
         resource["custodian"] = {"display": document.author_team.name}
+    if document.confidential:
+        resource["securityLabel"] = [{"coding": [visibility_label()]}]
     return resource
 
 
@@ -757,7 +810,10 @@ def capability_statement(*, base: str) -> dict:
                         "type": "DocumentReference",
                         "interaction": [{"code": "read"}, {"code": "search-type"}, {"code": "create"}],
                         "documentation": "search-type: ITI-67; create: ITI-105 Simplified Publish "
-                        "(the Patient contained, the data inline); ITI-65 is a transaction on the base.",
+                        "(the Patient contained, the data inline); ITI-65 is a transaction on the base. "
+                        "securityLabel (and meta.security of any published resource) INVISIBLE_REPRESENTANTS_LEGAUX "
+                        "(ANS TRE_A07) keeps the item from the patient's representatives; INVISIBLE_PATIENT and "
+                        "MASQUE_PS are refused (422).",
                         "searchParam": [
                             {"name": "patient", "type": "reference"},
                             {"name": "patient.identifier", "type": "token"},

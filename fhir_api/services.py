@@ -278,6 +278,7 @@ def publish_documents(*, client: ApiClient, submissions, call: Call) -> list[tup
                     care_date=submission.care_date,
                     master_identifier=submission.master_identifier,
                     replaces=replaces,
+                    confidential=submission.confidential,
                 )
             except records.AlreadyCorrected:
                 raise invalid(_("The document to replace was already withdrawn or replaced.")) from None
@@ -304,6 +305,7 @@ def publish_lab_results(*, client: ApiClient, submission, call: Call):
             collected_on=submission.collected_on,
             observations=submission.observations,
             status=submission.status,
+            confidential=submission.confidential,
         )
     except ValidationError as error:
         if error.code == "unknown_report":

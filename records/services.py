@@ -55,16 +55,22 @@ def upload_document(*, author, patient, upload, title, category, care_date, team
 
 
 def publish_document(
-    *, author, team, patient, data: bytes, title, category, care_date, master_identifier: str, replaces=None
-) -> tuple[Document, bool]:
+    *, author, team, patient, data: bytes, title, category, care_date, master_identifier: str, replaces=None,
+    confidential=False,
+) -> tuple[Document, bool]:  # fmt: skip
     """A document sent by a team's software: the same checks, sealing and processing
     as an upload. Idempotent on (team, master_identifier): a retry, even one that
     arrives while the first is being written, gets the first document back, with
     False. ``replaces`` (a document of the same team and patient) is replaced by the
     new one through ``replace_document`` (history, the patient told); raises
-    ``AlreadyCorrected`` when it was withdrawn or replaced already."""
+    ``AlreadyCorrected`` when it was withdrawn or replaced already. ``confidential``
+    (from the representatives) is the sender's label; software never lifts it: a
+    replacement without it stays as confidential as the version it replaces, and a
+    sending with it makes the document it names confidential."""
     existing = Document.objects.filter(author_team=team, master_identifier=master_identifier).first()
     if existing is not None:
+        if confidential:
+            set_confidential(item=existing, confidential=True)
         return existing, False
     content_type = files.check(data)
     fields = {"title": title, "category": category, "care_date": care_date, "master_identifier": master_identifier}
@@ -73,17 +79,20 @@ def publish_document(
             if replaces is not None:  # a correction, as a clinician's replacement is
                 document = replace_document(
                     actor=author, team=team, document=replaces, data=data, content_type=content_type,
-                    reason=_("Sent by the team's software"), **fields,
+                    reason=_("Sent by the team's software"), confidential=True if confidential else None, **fields,
                 )  # fmt: skip
             else:
                 document = _record_document(
-                    data=data, content_type=content_type, patient=patient, author=author, author_team=team, **fields
-                )
+                    data=data, content_type=content_type, patient=patient, author=author, author_team=team,
+                    confidential=confidential, **fields,
+                )  # fmt: skip
     except IntegrityError:
         # The same publication committed meanwhile (the unique constraint waited for it).
         existing = Document.objects.filter(author_team=team, master_identifier=master_identifier).first()
         if existing is None:
             raise
+        if confidential:
+            set_confidential(item=existing, confidential=True)
         return existing, False
     return document, True
 
@@ -310,14 +319,16 @@ def add_lab_report(
 
 
 def publish_lab_report(
-    *, author, team, patient, source_id: str, title, collected_on, observations, status="final"
+    *, author, team, patient, source_id: str, title, collected_on, observations, status="final", confidential=False
 ) -> tuple[LabReport, str]:
     """A lab report sent by a team's software, keyed by the sender's ``source_id``.
     A first sending creates it ("created"); the same again changes nothing
     ("unchanged"); an ``amended`` or ``corrected`` one updates the values of the
     observations it names (matched by code), keeping each earlier value in
     ObservationRevision, and adds the new ones ("updated"). Raises
-    ValidationError(code="unknown_report") for an amendment of nothing."""
+    ValidationError(code="unknown_report") for an amendment of nothing.
+    ``confidential`` (from the representatives), the sender's label, makes the report
+    confidential, at its first sending or a later one; software never lifts it."""
     with transaction.atomic():
         report = LabReport.objects.select_for_update().filter(team=team, source_id=source_id).first()
         if report is None:
@@ -333,14 +344,21 @@ def publish_lab_report(
                         collected_on=collected_on,
                         observations=observations,
                         source_id=source_id,
+                        confidential=confidential,
                     )
             except IntegrityError:  # the same report committed meanwhile
-                return LabReport.objects.get(team=team, source_id=source_id), "unchanged"
+                report = LabReport.objects.get(team=team, source_id=source_id)
+                if confidential and report.patient_id == patient.pk:
+                    set_confidential(item=report, confidential=True)
+                return report, "unchanged"
             return report, "created"
         if report.patient_id != patient.pk:
             raise ValidationError(_("This report id was already used for another patient."), code="other_patient")
+        labelled = confidential and not report.confidential
+        if labelled:
+            set_confidential(item=report, confidential=True)
         if status == "final":
-            return report, "unchanged"
+            return report, "updated" if labelled else "unchanged"
         existing = {(row.code_system, row.loinc): row for row in report.observations.all()}
         revisions, changed, added = [], [], []
         for values in observations:
@@ -389,7 +407,10 @@ def publish_prescription(*, prescriber, team, patient, source_id: str, status: s
     ``status`` is FHIR's: "active" records it (a retry changes nothing); "stopped" stops
     it (from its end date, or today); "completed" gives it its end date. With
     ``replaces_source_id`` the new one replaces the team's earlier one. Returns
-    (prescription, "created" | "updated" | "unchanged")."""
+    (prescription, "created" | "updated" | "unchanged"). ``fields["confidential"]``
+    (from the representatives) is the sender's label; software never lifts it: a
+    replacement without it stays as confidential as the one it replaces, and a later
+    sending with it makes the prescription confidential."""
     today = timezone.localdate()
     reason = _("Sent by the prescribing software")
     with transaction.atomic():
@@ -399,8 +420,12 @@ def publish_prescription(*, prescriber, team, patient, source_id: str, status: s
                 raise ValidationError(
                     _("This prescription id was already used for another patient."), code="other_patient"
                 )
+            labelled = fields.get("confidential", False) and not prescription.confidential
+            if labelled:
+                set_confidential(item=prescription, confidential=True)
+            unchanged = "updated" if labelled else "unchanged"
             if status == "active" or prescription.stopped_on is not None:
-                return prescription, "unchanged"
+                return prescription, unchanged
             if status == "stopped":
                 try:
                     stop_prescription(
@@ -408,11 +433,11 @@ def publish_prescription(*, prescriber, team, patient, source_id: str, status: s
                         stopped_on=fields.get("end_date") or today, reason=reason,
                     )  # fmt: skip
                 except AlreadyCorrected:
-                    return prescription, "unchanged"
+                    return prescription, unchanged
                 return prescription, "updated"
             end = fields.get("end_date") or today
             if prescription.end_date is not None and prescription.end_date <= end:
-                return prescription, "unchanged"
+                return prescription, unchanged
             prescription.end_date = max(end, prescription.start_date)
             prescription.save(update_fields=["end_date"])
             return prescription, "updated"
@@ -429,6 +454,7 @@ def publish_prescription(*, prescriber, team, patient, source_id: str, status: s
                         raise ValidationError(
                             _("There is no earlier prescription to replace."), code="unknown_prescription"
                         )
+                    new.confidential = new.confidential or earlier.confidential
                     try:
                         prescription = replace_prescription(
                             actor=prescriber, team=team, prescription=earlier, new=new, reason=reason
@@ -867,17 +893,20 @@ def withdraw_document(*, actor, team, document: Document, reason: str) -> Docume
 
 def replace_document(
     *, actor, team, document: Document, data: bytes, content_type: str, title, category, care_date, reason: str,
-    master_identifier: str = "",
+    master_identifier: str = "", confidential: bool | None = None,
 ) -> Document:  # fmt: skip
     """Publish a corrected version of ``document`` (checked bytes, as an upload): the
     patient sees the new one, which says it replaced an earlier version; the old one
-    leaves the lists and stays in the history. Raises ``AlreadyCorrected`` when it was
-    withdrawn or replaced already."""
+    leaves the lists and stays in the history. The new version is confidential from the
+    representatives as ``confidential`` says, or, when it says nothing, as the old one
+    was: a correction never shows them what was kept from them. Raises
+    ``AlreadyCorrected`` when it was withdrawn or replaced already."""
 
     def replace(old):
         new = _record_document(
             data=data, content_type=content_type, patient=old.patient, title=title, category=category,
             care_date=care_date, author=actor, author_team=team, master_identifier=master_identifier, tell=False,
+            confidential=old.confidential if confidential is None else confidential,
         )  # fmt: skip
         old.replaced_by = new
         old.save(update_fields=["replaced_by"])

@@ -897,14 +897,18 @@ def replace_document(request, pk):
     """Publish a corrected version of a document the clinician's team published."""
     document = access.get_correctable_for(request.user, Document, pk)
     team = document.author_team
-    initial = {"title": document.title, "category": document.category, "care_date": document.care_date}
-    form = ReplaceDocumentForm(_bound(request), request.FILES if request.method == "POST" else None, initial=initial)
+    initial = {"title": document.title, "category": document.category, "care_date": document.care_date,
+               "confidential": document.confidential}  # fmt: skip
+    form = ReplaceDocumentForm(
+        _bound(request), request.FILES if request.method == "POST" else None, initial=initial, by_care_team=True
+    )
 
     def correct(data):
         content, content_type = files.read_upload(data["file"])
         return services.replace_document(
             actor=request.user, team=team, document=document, data=content, content_type=content_type,
             title=data["title"], category=data["category"], care_date=data["care_date"], reason=data["reason"],
+            confidential=data["confidential"],
         )  # fmt: skip
 
     return _correction(

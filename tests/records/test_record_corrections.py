@@ -184,6 +184,32 @@ def test_a_corrected_version_supersedes_the_old_one(
     assert reverse("records:document", args=[new.pk]) in old_page
 
 
+@pytest.mark.parametrize("ticked", [True, False])
+def test_a_corrected_version_is_as_confidential_as_the_form_says_ticked_as_the_old_one(
+    client, login, clinician, clinician_document, upload, ticked
+):
+    services.set_confidential(item=clinician_document, confidential=True)
+    login(clinician)
+    form = client.get(reverse("records:replace_document", args=[clinician_document.pk])).context["form"]
+    assert form["confidential"].value() is True  # kept unless the clinician unticks it
+    data = {"title": "Compte rendu corrigé", "category": "report", "care_date": "2026-10-02",
+            "reason": "Posologie erronée", "file": upload()}  # fmt: skip
+    if ticked:
+        data["confidential"] = "on"
+    client.post(reverse("records:replace_document", args=[clinician_document.pk]), data)
+    assert Document.objects.get(title="Compte rendu corrigé").confidential is ticked
+
+
+def test_a_corrected_version_told_nothing_of_confidentiality_keeps_the_old_ones(clinician, team, clinician_document):
+    services.set_confidential(item=clinician_document, confidential=True)
+    new = services.replace_document(
+        actor=clinician, team=team, document=clinician_document, data=services.read_document(document=clinician_document),
+        content_type="application/pdf", title="V2", category="report", care_date=clinician_document.care_date,
+        reason="Erreur",
+    )  # fmt: skip
+    assert new.confidential
+
+
 def test_a_withdrawn_or_replaced_document_is_not_corrected_again(client, login, clinician, team, clinician_document):
     services.withdraw_document(actor=clinician, team=team, document=clinician_document, reason="Erreur")
     with pytest.raises(services.AlreadyCorrected):

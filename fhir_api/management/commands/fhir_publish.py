@@ -23,7 +23,7 @@ from pathlib import Path
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from fhir_api.resources import CATEGORY_TYPES, INS_SYSTEMS, LOINC, UCUM
+from fhir_api.resources import CATEGORY_TYPES, INS_SYSTEMS, LOINC, UCUM, visibility_label
 from records.services import parse_observations_csv
 
 
@@ -41,7 +41,9 @@ def patient_resource(*, ins, family, birth_date) -> dict:
     }
 
 
-def document_bundle(*, data, title, category, patient, care_date, master_identifier, replaces="") -> dict:
+def document_bundle(
+    *, data, title, category, patient, care_date, master_identifier, replaces="", confidential=False
+) -> dict:
     """An ITI-65 Provide Document Bundle: SubmissionSet, DocumentReference, Binary, Patient."""
     patient_url, binary_url, reference_url = (f"urn:uuid:{uuid.uuid4()}" for _ in range(3))
     code, display = CATEGORY_TYPES[category]
@@ -66,6 +68,8 @@ def document_bundle(*, data, title, category, patient, care_date, master_identif
     }
     if replaces:
         reference["relatesTo"] = [{"code": "replaces", "target": {"identifier": {"value": replaces}}}]
+    if confidential:
+        reference["securityLabel"] = [{"coding": [visibility_label()]}]
     submission_set = {
         "resourceType": "List",
         "status": "current",
@@ -89,7 +93,7 @@ def document_bundle(*, data, title, category, patient, care_date, master_identif
     }
 
 
-def lab_bundle(*, observations, patient, report_id, title, date, status="final") -> dict:
+def lab_bundle(*, observations, patient, report_id, title, date, status="final", confidential=False) -> dict:
     """A DiagnosticReport and its Observations, from rows as records' CSV import reads them."""
     patient_url = f"urn:uuid:{uuid.uuid4()}"
     entries = []
@@ -119,6 +123,8 @@ def lab_bundle(*, observations, patient, report_id, title, date, status="final")
         "effectiveDateTime": date,
         "result": [{"reference": entry["fullUrl"]} for entry in entries],
     }
+    if confidential:
+        report["meta"] = {"security": [visibility_label()]}
     return {
         "resourceType": "Bundle",
         "type": "transaction",
@@ -135,6 +141,10 @@ class Command(BaseCommand):
         parser.add_argument("--ins", required=True, help="The patient's INS (NIR and key, 15 characters)")
         parser.add_argument("--family", required=True, help="The patient's family name")
         parser.add_argument("--birth-date", required=True, help="YYYY-MM-DD")
+        parser.add_argument(
+            "--confidential", action="store_true",
+            help="Hidden from the patient's legal representatives (INVISIBLE_REPRESENTANTS_LEGAUX)",
+        )  # fmt: skip
         kinds = parser.add_subparsers(dest="kind", required=True)
         pdf = kinds.add_parser("pdf")
         pdf.add_argument("file", type=Path)
@@ -166,6 +176,7 @@ class Command(BaseCommand):
                 care_date=options["date"],
                 master_identifier=options["master_identifier"] or f"urn:uuid:{uuid.uuid4()}",
                 replaces=options["replaces"],
+                confidential=options["confidential"],
             )
         else:
             try:
@@ -179,6 +190,7 @@ class Command(BaseCommand):
                 title=options["title"],
                 date=options["date"],
                 status=options["status"],
+                confidential=options["confidential"],
             )
         token = self._token(base, options["client_id"], secret)
         status, answer = _call(
