@@ -39,7 +39,8 @@ OWN_PARTS = frozenset({*Representation.PARTS, PROFILE, MANAGE, HISTORY})
 FULL_PARTS = OWN_PARTS - {HISTORY}
 
 # Which part each record model belongs to, and its confidentiality flag (the field that,
-# when true, keeps the row from representatives).
+# when true, keeps the row from representatives); for an event of the record's history,
+# the flags of the items it may be about (any of them true keeps it from them).
 MODEL_PART = {
     "Document": (DOCUMENTS, "confidential"),
     "Prescription": (PRESCRIPTIONS, "confidential"),
@@ -50,7 +51,10 @@ MODEL_PART = {
     "Condition": (PROFILE, None),
     "Vaccination": (PROFILE, None),
     "Measurement": (PROFILE, None),
-    "RecordEvent": (MANAGE, "prescription__confidential"),
+    "RecordEvent": (
+        MANAGE,
+        ("prescription__confidential", "document__confidential", "observation__report__confidential"),
+    ),
     "Appointment": (MANAGE, "confidential"),
     "AccessLog": (HISTORY, None),
     "AccessReport": (HISTORY, None),
@@ -206,8 +210,19 @@ def rows_in_record(record, model) -> QuerySet:
             return model.objects.filter(patient__in=[record.patient.pk, *merged])
     rows = model.objects.filter(patient=record.patient)
     if confidential and not record.is_own:
-        rows = rows.filter(**{confidential: False})
+        rows = rows.filter(_not_confidential(confidential))
     return rows
+
+
+def _not_confidential(flags) -> Q:
+    """Rows whose confidentiality flag (MODEL_PART's) is false; for several flags, rows
+    none of which is true (an event with no document has no document's flag to hide it)."""
+    if isinstance(flags, str):
+        return Q(**{flags: False})
+    condition = Q()
+    for flag in flags:
+        condition &= ~Q(**{flag: True})
+    return condition
 
 
 def check_in_record(request, patient, part) -> None:
@@ -226,7 +241,7 @@ def _patient_rows(user, model_name) -> Q:
     part, confidential = MODEL_PART[model_name]
     represented = Q(patient__in=representations_of(user, part).values("patient"))
     if confidential:
-        represented &= Q(**{confidential: False})
+        represented &= _not_confidential(confidential)
     return Q(patient__user=user) | represented
 
 

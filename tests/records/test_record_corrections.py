@@ -26,6 +26,7 @@ from records.models import (
     ProfileComment,
     RecordEvent,
 )
+from tests.conftest import switch
 from tests.factories import CareLinkFactory, CareTeamFactory, ClinicianFactory
 
 pytestmark = pytest.mark.django_db
@@ -381,3 +382,58 @@ def test_the_record_history_pages_from_a_cursor(client, login, clinician, team, 
     assert len(second.object_list) == 5
     assert " OFFSET " not in " ".join(q["sql"] for q in queries.captured_queries).upper()
     assert {e.pk for e in first.object_list}.isdisjoint(e.pk for e in second.object_list)
+
+
+# --- The record's history as representatives read it: every kind of item × confidential ---
+
+
+def _corrected(kind, *, clinician, team, patient, upload, confidential):
+    """One item of ``kind`` the team published for ``patient`` (confidential or not), then
+    corrected: the event of the record's history it makes, and the item's name."""
+    title = f"{kind} {'secret' if confidential else 'ouvert'}"
+    if kind == "document":
+        document = services.upload_document(
+            author=clinician, patient=patient, upload=upload(), title=title, category="report",
+            care_date=datetime.date(2026, 10, 2), team=team, confidential=confidential,
+        )  # fmt: skip
+        services.withdraw_document(actor=clinician, team=team, document=document, reason="Mauvais dossier")
+    elif kind == "prescription":
+        prescription = Prescription.objects.create(
+            patient=patient, prescriber=clinician, team=team, medication=title, dosage="1 cp", frequency="1/j",
+            start_date=datetime.date(2026, 10, 1), confidential=confidential,
+        )  # fmt: skip
+        services.stop_prescription(
+            actor=clinician, team=team, prescription=prescription, stopped_on=datetime.date(2026, 10, 5), reason="Fin"
+        )
+    else:
+        report = services.add_lab_report(
+            author=clinician, team=team, patient=patient, title="Bilan", collected_on=datetime.date(2026, 10, 1),
+            observations=[{"loinc": "2345-7", "name": title, "value": Decimal("1.52"), "unit": "g/L"}],
+            confidential=confidential,
+        )  # fmt: skip
+        services.correct_observation(
+            actor=clinician, team=team, observation=report.observations.get(), value=Decimal("1.25"), reason="Saisie"
+        )
+    return RecordEvent.objects.latest("pk"), title
+
+
+def test_representatives_read_every_correction_of_the_record_but_a_confidential_items(
+    client, login, clinician, team, minor, parent, upload
+):
+    """A parent acts for the whole record: they read the corrections of documents, results
+    and prescriptions alike (before, only those of prescriptions), never one about an
+    item the team made confidential; the record's holder reads them all."""
+    events = {
+        (kind, confidential): _corrected(
+            kind, clinician=clinician, team=team, patient=minor, upload=upload, confidential=confidential
+        )
+        for kind, confidential in itertools.product(("document", "prescription", "result"), (False, True))
+    }
+    record = next(found for found in access.records_of(parent.user) if found.patient == minor)
+    seen = set(access.rows_in_record(record, RecordEvent))
+    assert seen == {event for (_kind, confidential), (event, _title) in events.items() if not confidential}
+    login(parent)
+    switch(client, minor)
+    page = client.get(reverse("records:record_history")).content.decode()
+    for (_kind, confidential), (_event, title) in events.items():
+        assert (title in page) is not confidential, title
