@@ -19,7 +19,7 @@ from agenda.models import Appointment, CalendarFeed
 from messaging.models import Attachment, Conversation
 from portal.accounts.models import Patient, Representation, User
 from portal.audit.models import AccessLog
-from portal.careteams.models import CareLink, CareTeam, ClinicianBlock
+from portal.careteams.models import CareLink, CareTeam, ClinicianBlock, Membership
 from portal.keyed_rows import KeyedRow
 from records.models import Document, Export
 
@@ -399,11 +399,12 @@ def trace_listed_conversations(user, conversations) -> None:
 # --- Answering with a patient's data: the only two ways, both logged ----------------------
 
 
-def render_record(request, template, context, *, patient, action, target="", status=200) -> HttpResponse:
+def render_record(request, template, context, *, patient, action, target="", status=200, team=None) -> HttpResponse:
     """A page carrying any part of ``patient``'s record (or identity) to the person
     who asked. A read by anyone but the patient is written to the access log
-    before the page is sent."""
-    trace_read(request.user, patient, action, target)
+    before the page is sent (``team``: the clinician's team it is read through, when the
+    page knows it; see ``trace_read``)."""
+    trace_read(request.user, patient, action, target, team=team)
     return render(request, template, context, status=status)
 
 
@@ -671,6 +672,20 @@ def links_managed_by(user) -> QuerySet[CareLink]:
     return CareLink.objects.filter(
         status=CareLink.Status.ACTIVE, team__in=teams_of(user), patient__in=patients_cared_for(user)
     )
+
+
+def links_of_cared_patient(user, patient) -> list[CareLink]:
+    """The active links of ``patient``, a patient ``get_cared_patient`` returned for
+    ``user``, with their teams, by team name: each says (``mine``) whether it is one
+    ``user`` may end (``links_managed_by``: for a patient they care for, a link of one of
+    their teams). The first of theirs is the team ``team_caring_for`` names."""
+    links = patient.care_links.filter(status=CareLink.Status.ACTIVE).select_related("team")
+    links = links.order_by("team__name", "team_id")
+    if getattr(patient, "_cared_for_by", None) == user.pk and _is_active(user, User.Role.CLINICIAN):
+        mine = Exists(Membership.objects.filter(team=OuterRef("team"), user=user))
+    else:
+        mine = Exists(links_managed_by(user).filter(pk=OuterRef("pk")))
+    return list(links.annotate(mine=mine))
 
 
 def get_managed_link(user, pk) -> CareLink:

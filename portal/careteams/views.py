@@ -124,10 +124,7 @@ def patient_detail(request, pk):
     user = request.user
     patient = access.get_cared_patient(user, pk)
     # The patient's active links, each saying whether it is one this clinician may end.
-    managed = access.links_managed_by(user).filter(pk=OuterRef("pk"))
-    links = list(
-        patient.care_links.filter(status=CareLink.Status.ACTIVE).select_related("team").annotate(mine=Exists(managed))
-    )
+    links = access.links_of_cared_patient(user, patient)
     my_links = {link.pk for link in links if link.mine}
     # The teams through which this clinician may correct what they published.
     correctable_teams = {link.team_id for link in links if link.mine}
@@ -181,8 +178,9 @@ def patient_detail(request, pk):
         **record_views.profile_for(user, patient),
     }
     return access.render_record(
-        request, "careteams/patient_detail.html", context, patient=patient, action=AccessLog.Action.VIEW_RECORD
-    )
+        request, "careteams/patient_detail.html", context, patient=patient, action=AccessLog.Action.VIEW_RECORD,
+        team=next((link.team for link in links if link.mine), None),
+    )  # fmt: skip
 
 
 @access.role_required(User.Role.CLINICIAN)

@@ -175,6 +175,18 @@ def test_policy_matches_the_rule_for_every_combination(universe):
                 found = set(access.items_of_patient(clinician, patient, model).values_list("pk", flat=True))
                 assert found == expected, (member_of, blocked, model.__name__, patient.last_name)
                 checked += len(mine)
+            # The patient's page says which active links the clinician may end (those of
+            # their teams, when they care for the patient), and reads through the first.
+            links = access.links_of_cared_patient(clinician, patient)
+            expected = {
+                name for name in member_of if rule(patient.pk, "record") and link_states[patient.pk][name] == "active"
+            }
+            assert {team_name[link.team_id] for link in links if link.mine} == expected
+            assert {link.pk for link in links if link.mine} == set(
+                access.links_managed_by(clinician).filter(patient=patient).values_list("pk", flat=True)
+            )
+            first = next((link.team for link in links if link.mine), None)
+            assert first == (access.team_caring_for(clinician, patient) if expected else None)
     assert checked == 16 * (512 + 144 + 144 + 64 + 64 + 512 + 64)
 
 
