@@ -379,7 +379,14 @@ def conversation(request, pk):
     return access.render_record(
         request, "messaging/conversation.html", _conversation_context(request, conversation, form),
         patient=conversation.patient, action=AccessLog.Action.READ_CONVERSATION, target=conversation.subject,
+        team=_read_through(request.user, conversation),
     )  # fmt: skip
+
+
+def _read_through(user, conversation):
+    """The team a clinician reads a conversation through: its own (the policy lets them
+    read it through no other), for the access log; none for the patient's side."""
+    return conversation.team if user.is_clinician else None
 
 
 @require_GET
@@ -401,6 +408,7 @@ def thread(request, pk):
     return access.render_record(
         request, "messaging/thread_news.html", context,
         patient=conversation.patient, action=AccessLog.Action.READ_CONVERSATION, target=conversation.subject,
+        team=_read_through(request.user, conversation),
     )  # fmt: skip
 
 

@@ -16,8 +16,10 @@ from django.urls import URLResolver, get_resolver, reverse
 
 from messaging import services as messaging_services
 from portal.audit.models import AccessLog
+from portal.careteams.models import Membership
 from records import services
 from records.models import Measurement, Prescription
+from tests.factories import CareLinkFactory, CareTeamFactory
 from tests.records.conftest import PNG
 
 pytestmark = pytest.mark.django_db
@@ -252,3 +254,19 @@ def test_the_team_inbox_logs_each_conversation_it_shows(client, login, clinician
     client.get(reverse("messaging:team_inbox"))
     listed = AccessLog.objects.get(actor=clinician, action=AccessLog.Action.LIST_CONVERSATIONS)
     assert (listed.patient, listed.target) == (patient, "Question")
+
+
+def test_a_conversation_read_is_logged_through_its_own_team(client, login, clinician, patient, team):
+    """A clinician in two teams caring for the patient reads a conversation of one: the
+    access history names that team (the only one the policy lets them read it through),
+    not the first of their teams by name."""
+    from messaging.models import Conversation
+
+    first = CareTeamFactory(name="AAA Centre de soins")  # before ``team`` by name
+    Membership.objects.create(team=first, user=clinician)
+    CareLinkFactory(patient=patient, team=first)
+    conversation = Conversation.objects.create(patient=patient, team=team, subject="Question", started_by=patient.user)
+    messaging_services.send_message(author=patient.user, conversation=conversation, body="Bonjour")
+    login(clinician)
+    client.get(reverse("messaging:conversation", args=[conversation.pk]))
+    assert AccessLog.objects.get(actor=clinician, action=AccessLog.Action.READ_CONVERSATION).team == team
