@@ -87,7 +87,8 @@ class ChainedLog(models.Model):
     hash chain shows any change made behind both (``manage.py verify_audit_chain``)."""
 
     prev_hash = models.CharField(max_length=64, editable=False)
-    hash = models.CharField(max_length=64, editable=False, db_index=True)
+    # Not indexed: rows are found by their chain and id (``rows_before``), never by hash.
+    hash = models.CharField(max_length=64, editable=False)
 
     # Set by each table: its lock number, the fields its hash covers, and its chains.
     CHAIN_LOCK: int
@@ -119,19 +120,44 @@ class ChainedLog(models.Model):
     def chain_heads(cls, keys, *, using) -> dict:
         """The hash of the last row of each chain in ``keys`` (None for a chain not begun),
         in one SELECT of one index probe per chain."""
+        return cls._last_of_chains(keys, using=using, column="hash")
+
+    @classmethod
+    def rows_before(cls, keys, *, before: int, using) -> dict:
+        """The id of the last row before the row ``before`` of each chain in ``keys``
+        (None for a chain with none): what the checks of a recent window link back to."""
+        return cls._last_of_chains(keys, using=using, column=cls._meta.pk.column, before=before)
+
+    # Chains read by one SELECT, at most this many at a time (two parameters each).
+    CHAINS_PER_SELECT = 500
+
+    @classmethod
+    def _last_of_chains(cls, keys, *, using, column, before=None) -> dict:
         connection, meta = connections[using], cls._meta
         quote = connection.ops.quote_name
         # Quoted names from the model's own metadata; the chains' keys are parameters.
-        table, last = quote(meta.db_table), f"ORDER BY {quote(meta.pk.column)} DESC LIMIT 1"
-        where = f"WHERE {quote(meta.get_field(cls.CHAIN_BY).column)} = %s " if cls.CHAIN_BY else ""
-        head = f"(SELECT {quote('hash')} FROM {table} {where}{last})"  # noqa: S608
-        keys = list(keys)
-        sql, params = "SELECT " + ", ".join([head] * len(keys)), keys if cls.CHAIN_BY else []
+        table, pk = quote(meta.db_table), quote(meta.pk.column)
+        conditions = [f"{quote(meta.get_field(cls.CHAIN_BY).column)} = %s"] if cls.CHAIN_BY else []
+        if before is not None:
+            conditions.append(f"{pk} < %s")
+        where = f"WHERE {' AND '.join(conditions)} " if conditions else ""
+        last = f"(SELECT {quote(column)} FROM {table} {where}ORDER BY {pk} DESC LIMIT 1)"  # noqa: S608
+        keys, found = list(keys), {}
+        for start in range(0, len(keys), cls.CHAINS_PER_SELECT):
+            chunk, params = keys[start : start + cls.CHAINS_PER_SELECT], []
+            for key in chunk:
+                params += ([key] if cls.CHAIN_BY else []) + ([] if before is None else [before])
+            sql = "SELECT " + ", ".join([last] * len(chunk))
+            found.update(zip(chunk, cls._select_unprepared(connection, sql, params), strict=True))
+        return found
+
+    @staticmethod
+    def _select_unprepared(connection, sql, params):
+        """One row of ``sql``, never as a prepared statement: its plan, kept from when the
+        log was small (a scan of the whole table), would outlive the log's growth until
+        the next ANALYZE; planned each time, it is one index probe per chain."""
+        psycopg = connection.connection if connection.vendor == "postgresql" else None
         with connection.cursor() as cursor:
-            # Never a prepared statement: its plan, kept from when the log was small (a scan
-            # of the whole table), would outlive the log's growth until the next ANALYZE;
-            # planned each time, it is one index probe per chain.
-            psycopg = connection.connection if connection.vendor == "postgresql" else None
             threshold = psycopg.prepare_threshold if psycopg else None
             try:
                 if psycopg:
@@ -140,7 +166,7 @@ class ChainedLog(models.Model):
             finally:
                 if psycopg:
                     psycopg.prepare_threshold = threshold
-            return dict(zip(keys, cursor.fetchone(), strict=True))
+            return cursor.fetchone()
 
     def compute_hash(self) -> str:
         return link_hash(self.prev_hash, [getattr(self, name) for name in self.CHAIN_FIELDS])
@@ -176,7 +202,11 @@ class AccessLog(ChainedLog):
         LIST_AGENDA = "list_agenda", _("Saw an appointment in the team agenda")
         VIEW_APPOINTMENTS = "view_appointments", _("Looked at the appointments")
 
-    patient = models.ForeignKey("accounts.Patient", on_delete=models.PROTECT, related_name="access_logs")
+    # Indexed by the two (patient, ...) indexes below: a third on the patient alone would be
+    # one more index written by every clinician's read.
+    patient = models.ForeignKey(
+        "accounts.Patient", on_delete=models.PROTECT, related_name="access_logs", db_index=False
+    )
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     actor_role = models.CharField(max_length=16)
     team = models.ForeignKey("careteams.CareTeam", null=True, blank=True, on_delete=models.PROTECT, related_name="+")

@@ -84,15 +84,20 @@ def verify_recent_chain(model, *, since: datetime.datetime) -> list[Break]:
     starts = {}
     for row in recent:
         starts.setdefault(row.chain_key(), row)
-    wanted = {row.prev_hash for row in starts.values() if row.prev_hash != GENESIS}
-    before = {row.hash: row for row in rows.filter(hash__in=wanted, pk__lt=first)}
+    # The row before the window in each chain, by the chain and the id (one index probe each).
+    previous_ids = model.rows_before(list(starts), before=first, using=rows.db)
+    before = rows.in_bulk([pk for pk in previous_ids.values() if pk is not None])
     breaks, broken = [], set()
     for key, start in starts.items():
-        previous = before.get(start.prev_hash)
-        if start.prev_hash == GENESIS:
-            continue
-        if previous is None or previous.chain_key() != key:
-            breaks.append(Break(table, start.pk, "links to a row that is no longer in its chain: a row was removed"))
+        previous = before.get(previous_ids[key])
+        if previous is None:
+            if start.prev_hash != GENESIS:
+                breaks.append(
+                    Break(table, start.pk, "links to a row that is no longer in its chain: a row was removed")
+                )
+                broken.add(key)
+        elif start.prev_hash != previous.hash:  # a row between them removed, or one put in
+            breaks.append(Break(table, start.pk, _check_row(start, previous.hash, previous.pk)))
             broken.add(key)
         elif problem := _check_row(previous, previous.prev_hash, None):
             breaks.append(Break(table, previous.pk, problem))

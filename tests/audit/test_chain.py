@@ -288,3 +288,42 @@ def test_the_heads_of_the_chains_are_planned_each_time(postgres, clinician):
             "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s", ['%FROM "audit_accesslog" WHERE%']
         )
         assert cursor.fetchone()[0] == 0
+
+
+@pytest.mark.django_db
+def test_the_periodic_check_finds_a_window_that_restarts_its_chain(patient, clinician):
+    """A row written (hash and all) as if it began its patient's chain, though earlier rows
+    exist: the row before the window is found by the chain and the id, not by the hash
+    the row claims, so the check sees the chain restart."""
+    old = timezone.now() - datetime.timedelta(days=10)
+    AccessLog.objects.create(patient=patient, actor=clinician, actor_role="clinician", action="view_record", at=old)
+    recent = access.trace_read(clinician, patient, AccessLog.Action.VIEW_RECORD)
+    assert services.check_recent_audit_chains() == []
+    recent.prev_hash = GENESIS
+    tamper(
+        "audit_accesslog",
+        "UPDATE audit_accesslog SET prev_hash = %s, hash = %s WHERE id = %s",
+        [GENESIS, recent.compute_hash(), recent.pk],
+    )
+
+    assert [b.row_id for b in services.check_recent_audit_chains()] == [recent.pk]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("per_select", [1, 2, 500])
+def test_the_rows_before_a_window_are_found_for_any_number_of_chains(monkeypatch, clinician, per_select):
+    """One index probe per chain, so many chains a SELECT: the row before ``before`` of
+    each chain, None for a chain with none, whatever the chains per SELECT."""
+    monkeypatch.setattr(AccessLog, "CHAINS_PER_SELECT", per_select)
+    patients = PatientFactory.create_batch(3)
+    rows = AccessLog.objects.bulk_create(
+        AccessLog(patient=patients[i % 2], actor=clinician, actor_role="clinician", action="view_record")
+        for i in range(6)
+    )
+    keys = [patient.pk for patient in patients]
+    assert AccessLog.rows_before(keys, before=rows[4].pk, using="default") == {
+        patients[0].pk: rows[2].pk,
+        patients[1].pk: rows[3].pk,
+        patients[2].pk: None,
+    }
+    assert AccessLog.rows_before(keys, before=rows[0].pk, using="default") == dict.fromkeys(keys)
