@@ -238,36 +238,49 @@ class ObservationForm(forms.ModelForm):
 ObservationFormSet = forms.formset_factory(ObservationForm, extra=5, max_num=50)
 
 
-class AllergyForm(forms.ModelForm):
+class ProfileEntryForm(forms.ModelForm):
+    """An entry of the medical profile; with ``by_care_team``, the care team's box that
+    keeps it from the representatives (the patient's own forms have none)."""
+
+    def __init__(self, *args, by_care_team=False, **kwargs):
+        super().__init__(*args, **kwargs)
+        if by_care_team:
+            self.fields["confidential"].label = _("Confidential from the representatives")
+            self.fields["confidential"].help_text = CONFIDENTIAL_HELP
+        else:
+            del self.fields["confidential"]
+
+
+class AllergyForm(ProfileEntryForm):
     class Meta:
         model = Allergy
-        fields = ["substance", "reaction", "severity"]
+        fields = ["substance", "reaction", "severity", "confidential"]
 
 
-class ConditionForm(PastDates, forms.ModelForm):
+class ConditionForm(PastDates, ProfileEntryForm):
     past_dates = ("since",)
 
     class Meta:
         model = Condition
-        fields = ["name", "since", "notes"]
+        fields = ["name", "since", "notes", "confidential"]
         widgets = {"since": DateInput()}
 
 
-class VaccinationForm(PastDates, forms.ModelForm):
+class VaccinationForm(PastDates, ProfileEntryForm):
     past_dates = ("date",)
 
     class Meta:
         model = Vaccination
-        fields = ["vaccine", "date", "lot"]
+        fields = ["vaccine", "date", "lot", "confidential"]
         widgets = {"date": DateInput()}
 
 
-class MeasurementForm(PastDates, forms.ModelForm):
+class MeasurementForm(PastDates, ProfileEntryForm):
     past_dates = ("measured_on",)
 
     class Meta:
         model = Measurement
-        fields = ["kind", "value", "value2", "measured_on"]
+        fields = ["kind", "value", "value2", "measured_on", "confidential"]
         widgets = {"measured_on": DateInput()}
 
     def clean(self):

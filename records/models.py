@@ -355,6 +355,8 @@ class ProfileEntry(models.Model):
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     team = models.ForeignKey("careteams.CareTeam", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
+    # Set by a care team (a minor's secret care): never shown to the representatives.
+    confidential = models.BooleanField(_("confidential from the representatives"), default=False)
 
     class Meta:
         abstract = True
@@ -516,6 +518,16 @@ class RecordEvent(models.Model):
     )
     document = models.ForeignKey(Document, null=True, blank=True, on_delete=models.PROTECT, related_name="events")
     observation = models.ForeignKey(Observation, null=True, blank=True, on_delete=models.PROTECT, related_name="events")
+    # The profile entry an addition to the profile is about (what keeps a confidential one's
+    # event from the representatives too).
+    allergy = models.ForeignKey("Allergy", null=True, blank=True, on_delete=models.PROTECT, related_name="events")
+    condition = models.ForeignKey("Condition", null=True, blank=True, on_delete=models.PROTECT, related_name="events")
+    vaccination = models.ForeignKey(
+        "Vaccination", null=True, blank=True, on_delete=models.PROTECT, related_name="events"
+    )
+    measurement = models.ForeignKey(
+        "Measurement", null=True, blank=True, on_delete=models.PROTECT, related_name="events"
+    )
     at = models.DateTimeField(default=timezone.now)
 
     objects = RecordEventQuerySet.as_manager()

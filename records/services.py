@@ -951,7 +951,7 @@ def add_profile_entry(*, entry, author, team=None):
     if team is not None:
         RecordEvent.objects.create(
             patient=entry.patient, actor=author, team=team, kind=RecordEvent.Kind.PROFILE_ADDED,
-            target=entry.describe()[:255],
+            target=entry.describe()[:255], **{type(entry).__name__.lower(): entry},
         )  # fmt: skip
     return entry
 

@@ -749,7 +749,7 @@ def clinician_add_profile_entry(request, patient_pk, kind):
     if kind not in PROFILE_FORMS:
         raise Http404
     patient = access.get_cared_patient(request.user, patient_pk)
-    form = PROFILE_FORMS[kind](_bound(request))
+    form = PROFILE_FORMS[kind](_bound(request), by_care_team=True)
     if request.method == "POST" and form.is_valid():
         entry = form.save(commit=False)
         entry.patient = patient
@@ -954,7 +954,7 @@ def record_history(request):
     )
 
 
-CONFIDENTIAL_MODELS = {"document": Document, "prescription": Prescription, "lab_report": LabReport}
+CONFIDENTIAL_MODELS = {"document": Document, "prescription": Prescription, "lab_report": LabReport, **PROFILE_MODELS}
 
 
 @require_POST

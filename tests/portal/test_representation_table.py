@@ -2,8 +2,8 @@
 
 Two records: a minor (represented by parents) and an adult (by a legal representative
 and trusted helpers). On each, for every part (documents, results, prescriptions,
-messages) one item open to representatives and one a care team made confidential, and a
-medical-profile entry. One representative login for every combination of kind (parent,
+messages, the medical profile) one item open to representatives and one a care team
+made confidential. One representative login for every combination of kind (parent,
 legal, helper) × scope (the 16 subsets of the four parts) × expiry (open-ended, dated,
 ended by someone), read with the clock at the start and moved past the end date.
 
@@ -116,8 +116,12 @@ def _build_universe():
                 items.append((model, row.pk, patient.pk, part, confidential))
             for field, row in (("document", document), ("lab_report", report), ("prescription", prescription)):
                 News.objects.create(patient=patient, kind="document", **{field: row})
-        allergy = Allergy.objects.create(patient=patient, author=clinician, team=team, substance=f"Pollen {patient.pk}")
-        items.append(("Allergy", allergy.pk, patient.pk, "profile", False))
+        for confidential in (False, True):
+            allergy = Allergy.objects.create(
+                patient=patient, author=clinician, team=team, confidential=confidential,
+                substance=f"Pollen {patient.pk}{'-secret' if confidential else ''}",
+            )  # fmt: skip
+            items.append(("Allergy", allergy.pk, patient.pk, "profile", confidential))
     people = []
     for number, (kind, scope, expiry) in enumerate(itertools.product(KINDS, SCOPES, EXPIRIES)):
         user = User.objects.create_user(f"rep{number}@example.org", None, first_name="R", last_name=str(number))
@@ -257,7 +261,7 @@ def test_exports_carry_what_the_rule_shows_and_never_a_secret(universe, kind, ex
     name = patient.first_name
     for shown in (f"Doc {name}-open", f"Med {name}-open", f"Test {name}-open", f"Pollen {patient.pk}"):
         assert shown in html, shown
-    for secret in (f"Doc {name}-secret", f"Med {name}-secret", f"Test {name}-secret"):
+    for secret in (f"Doc {name}-secret", f"Med {name}-secret", f"Test {name}-secret", f"Pollen {patient.pk}-secret"):
         assert secret not in html, secret
 
 

@@ -26,6 +26,7 @@ from records.models import (
     ProfileComment,
     RecordEvent,
 )
+from records.views import PROFILE_MODELS
 from tests.conftest import switch
 from tests.factories import CareLinkFactory, CareTeamFactory, ClinicianFactory
 
@@ -320,6 +321,69 @@ def test_a_clinician_writes_an_allergy_the_patient_may_comment_on_but_not_remove
     login(clinician)
     detail = client.get(reverse("careteams:patient_detail", args=[patient.pk])).content.decode()
     assert "Commentaire du patient du" in detail and "Je n’y suis pas allergique." in detail
+
+
+PROFILE_ENTRIES = {  # (the secret one's fields, the open one's)
+    "allergy": ({"substance": "Latex", "severity": "mild"}, {"substance": "Pollen", "severity": "mild"}),
+    "condition": ({"name": "Contraception"}, {"name": "Asthme"}),
+    "vaccination": ({"vaccine": "Papillomavirus", "date": "2026-01-05"}, {"vaccine": "Tétanos", "date": "2026-01-05"}),
+    "measurement": (
+        {"kind": "weight", "value": "47.5", "measured_on": "2026-01-05"},
+        {"kind": "weight", "value": "48.5", "measured_on": "2026-01-06"},
+    ),
+}
+
+
+def _profile_pks(context, kind):
+    if kind == "measurement":
+        return {row.pk for trend in context["measurements"] for row in trend["rows"]}
+    return {entry.pk for entry in context[f"{kind}s" if kind != "allergy" else "allergies"]}
+
+
+@pytest.mark.parametrize("kind", PROFILE_ENTRIES)
+def test_a_minors_confidential_profile_entry_never_reaches_the_parents(
+    client, login, clinician, team, minor, parent, kind
+):
+    """A minor's secret care in the medical profile, as for documents: the care team ticks
+    the box; the parent reads neither the entry nor its event in the record's history;
+    the patient side's forms have no such box."""
+    secret_fields, open_fields = PROFILE_ENTRIES[kind]
+    login(clinician)
+    url = reverse("records:clinician_add_profile_entry", args=[minor.pk, kind])
+    assert 'name="confidential"' in client.get(url).content.decode()
+    client.post(url, {**secret_fields, "confidential": "on"})
+    client.post(url, open_fields)
+    secret, shown = PROFILE_MODELS[kind].objects.order_by("pk")
+    assert (secret.confidential, shown.confidential) == (True, False)
+    detail = client.get(reverse("careteams:patient_detail", args=[minor.pk]))
+    assert _profile_pks(detail.context, kind) == {secret.pk, shown.pk}  # the care team reads both
+
+    login(parent)
+    switch(client, minor)
+    profile = client.get(reverse("records:profile"))
+    assert _profile_pks(profile.context, kind) == {shown.pk}
+    assert 'name="confidential"' not in profile.content.decode()
+    history = client.get(reverse("records:record_history")).content.decode()
+    assert shown.describe() in history and secret.describe() not in history
+
+
+def test_a_care_team_keeps_a_profile_entry_from_the_representatives_afterwards(
+    client, login, clinician, team, minor, parent
+):
+    allergy = services.add_profile_entry(
+        entry=Allergy(patient=minor, substance="Latex", severity="mild"), author=clinician, team=team
+    )
+    login(clinician)
+    detail = client.get(reverse("careteams:patient_detail", args=[minor.pk])).content.decode()
+    toggle = reverse("records:set_confidential", args=["allergy", allergy.pk])
+    assert toggle in detail
+    client.post(toggle, {"confidential": "1"})
+    allergy.refresh_from_db()
+    assert allergy.confidential
+    login(parent)
+    switch(client, minor)
+    assert "Latex" not in client.get(reverse("records:profile")).content.decode()
+    assert "Latex" not in client.get(reverse("records:record_history")).content.decode()
 
 
 def test_an_unknown_profile_kind_is_404(client, login, clinician, patient):
