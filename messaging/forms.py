@@ -74,9 +74,18 @@ class NewConversationForm(forms.Form):
     subject = forms.CharField(label=_("Subject"), max_length=200)
     body = MessageBodyField(error_messages={"required": _("Write a message.")})
     attachments = AttachmentsField()
+    # For care teams only: set before the first message, so that no representative is ever
+    # shown or told of it (marked afterwards, they would have been).
+    confidential = forms.BooleanField(
+        label=_("Confidential from the representatives"),
+        required=False,
+        help_text=_("A minor's care kept from their parents: never shown to the record's representatives."),
+    )
 
-    def __init__(self, *args, teams, **kwargs):
+    def __init__(self, *args, teams, by_care_team=False, **kwargs):
         super().__init__(*args, **kwargs)
+        if not by_care_team:
+            del self.fields["confidential"]
         self.fields["team"].queryset = teams
         self.fields["team"].error_messages["invalid_choice"] = _(
             "You cannot write to this care team: the link is not active."

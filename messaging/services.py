@@ -143,9 +143,12 @@ def start_conversation(
     prescription=None,
     appointment=None,
     attachments=(),
+    confidential=False,
 ) -> Conversation:
     """Open a conversation between ``patient`` and ``team`` with its first message
-    (about a prescription for a renewal, an appointment for a reschedule request)."""
+    (about a prescription for a renewal, an appointment for a reschedule request);
+    ``confidential`` (a care team's choice) keeps it from the representatives from the
+    first message on."""
     with transaction.atomic():
         conversation = Conversation.objects.create(
             patient=patient,
@@ -155,6 +158,7 @@ def start_conversation(
             started_by=author,
             prescription=prescription,
             appointment=appointment,
+            confidential=confidential,
         )
         send_message(author=author, conversation=conversation, body=body, attachments=attachments)
     return conversation

@@ -65,7 +65,7 @@ def _label_rows(conversations):
 def _new_conversation(request, *, patient, teams):
     """The new-conversation form, for a patient or a clinician: ``teams`` are those
     the author may write to or for."""
-    form = NewConversationForm(*_bound(request), teams=teams)
+    form = NewConversationForm(*_bound(request), teams=teams, by_care_team=request.user.is_clinician)
     if request.method == "POST" and form.is_valid():
         try:
             conversation = services.start_conversation(author=request.user, patient=patient, **form.cleaned_data)

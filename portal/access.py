@@ -53,8 +53,15 @@ MODEL_PART = {
     "Measurement": (PROFILE, "confidential"),
     "RecordEvent": (
         MANAGE,
-        ("prescription__confidential", "document__confidential", "observation__report__confidential")
-        + tuple(f"{entry}__confidential" for entry in ("allergy", "condition", "vaccination", "measurement")),
+        (
+            "prescription__confidential",
+            "document__confidential",
+            "observation__report__confidential",
+            "allergy__confidential",
+            "condition__confidential",
+            "vaccination__confidential",
+            "measurement__confidential",
+        ),
     ),
     "Appointment": (MANAGE, "confidential"),
     "AccessLog": (HISTORY, None),

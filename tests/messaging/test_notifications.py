@@ -159,3 +159,29 @@ def test_a_patients_message_reaches_only_clinicians_who_may_read_it(
     with django_capture_on_commit_callbacks(execute=True):
         services.send_message(author=patient.user, conversation=conversation, body="Merci !")
     assert {n.recipient for n in Notification.objects.all()} == expected, case
+
+
+@pytest.mark.parametrize("confidential", [True, False])
+def test_a_conversation_a_care_team_starts_confidential_never_reaches_the_parents(
+    client, login, clinician, team, minor, parent, confidential, django_capture_on_commit_callbacks
+):
+    """The box is on the care team's new-conversation form (not the patient's): ticked,
+    the parent is neither shown the conversation nor told of it, from the first message."""
+    from messaging.models import Conversation
+    from tests.conftest import switch
+
+    login(clinician)
+    url = reverse("messaging:team_new", args=[minor.pk])
+    assert 'name="confidential"' in client.get(url).content.decode()
+    data = {"team": team.pk, "kind": "question", "subject": "Consultation du 3", "body": "Bonjour Léa"}
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(url, {**data, **({"confidential": "on"} if confidential else {})})
+    conversation = Conversation.objects.get()
+    assert conversation.confidential is confidential
+    told = {address for email in mail.outbox for address in email.to}
+    assert (parent.user.email in told) is not confidential
+    login(parent)
+    switch(client, minor)
+    inbox = client.get(reverse("messaging:inbox"))
+    assert ("Consultation du 3" in inbox.content.decode()) is not confidential
+    assert 'name="confidential"' not in client.get(reverse("messaging:new")).content.decode()
