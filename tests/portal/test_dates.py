@@ -1,0 +1,55 @@
+"""Dates from people and from URLs: between 1900 and 2199 in every form of Carnet
+(portal.apps.plausible_date), so that no page's arithmetic on a date (a week's first
+day, a day's bounds in Paris time) meets Python's limits: an error said, never a 500."""
+
+import importlib
+import inspect
+
+import pytest
+from django import forms
+from django.urls import reverse
+
+from portal.apps import plausible_date
+
+FORM_MODULES = [
+    "records.forms",
+    "records.export_forms",
+    "agenda.forms",
+    "messaging.forms",
+    "portal.accounts.forms",
+    "portal.careteams.forms",
+    "portal.representation.forms",
+    "portal.support.forms",
+]
+
+
+def test_every_date_field_of_every_form_is_bounded():
+    checked = 0
+    for name in FORM_MODULES:
+        module = importlib.import_module(name)
+        for _name, form in inspect.getmembers(module, inspect.isclass):
+            if issubclass(form, forms.BaseForm) and form.__module__ == name:
+                for field_name, field in form.base_fields.items():
+                    if isinstance(field, forms.DateField):
+                        assert plausible_date in field.validators, (name, form.__name__, field_name)
+                        checked += 1
+    assert checked > 15
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("route", ["agenda:team_day", "agenda:team_week"])
+@pytest.mark.parametrize("day", ["0001-01-01", "9999-12-31", "1899-12-31", "2026-02-31"])
+def test_an_impossible_day_in_the_agenda_url_is_said_not_a_500(client, login, clinician, team, route, day):
+    login(clinician)
+    response = client.get(reverse(route), {"team": team.pk, "day": day})
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert 'class="alert alert-error error-summary"' in page and 'href="#id_day"' in page
+    assert 'aria-invalid="true"' in page
+
+
+@pytest.mark.django_db
+def test_a_plausible_day_shows_that_day(client, login, clinician, team):
+    login(clinician)
+    page = client.get(reverse("agenda:team_day"), {"team": team.pk, "day": "2199-12-31"}).content.decode()
+    assert "31 décembre 2199" in page and "error-summary" not in page
