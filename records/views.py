@@ -195,6 +195,7 @@ def document(request, pk):
         "earlier": list(visible.filter(replaced_by=document).only("pk", "title", "created_at")),
         "can_correct": document.is_correctable
         and access.items_correctable_by(request.user, Document).filter(pk=document.pk).exists(),
+        "deletable": _deletable(request, document),
     }
     if document.withdrawn_at:
         context["withdrawn_by"] = User.objects.filter(pk=document.withdrawn_by_id).first()
@@ -252,6 +253,15 @@ def set_hidden(request, pk):
     return redirect("records:document", document.pk)
 
 
+def _deletable(request, document) -> bool:
+    """Whether the patient-side reader may delete ``document``: one added on the patient's
+    side (never a care team's), by the reader, or in their own record (a trusted helper's
+    upload included: it is their record)."""
+    if not (request.user.is_patient and document.uploaded_by_patient):
+        return False
+    return document.author_id == request.user.pk or access.current_record(request).is_own
+
+
 def _confirm_delete(request, *, what, back):
     """The page that asks before deleting: nothing can bring it back."""
     return render(request, "records/confirm_delete.html", {"what": what, "back": back})
@@ -264,7 +274,7 @@ def delete(request, pk):
     """GET asks for confirmation; POST deletes."""
     document = access.get_document_for(request.user, pk)
     access.check_in_record(request, document.patient, access.DOCUMENTS)
-    if not (document.uploaded_by_patient and document.author_id == request.user.pk):
+    if not _deletable(request, document):
         messages.error(request, _("You can only delete the documents you added yourself."))
         return redirect("records:document", document.pk)
     if request.method == "GET":
@@ -353,6 +363,8 @@ def report_access(request, pk):
     (a second press, or a second tab, opens no second case)."""
     patient = access.record_for(request, access.HISTORY).patient
     log = access.get_own_access_log(request.user, pk)
+    if log.actor_id == request.user.pk:  # one's own export, say: nothing to report
+        return redirect("records:access_history")
     form = AccessReportForm(request.POST)
     if not form.is_valid():
         messages.error(request, _("The comment can be 200 characters at most."))
