@@ -432,12 +432,16 @@ def read_attachment(*, attachment: Attachment) -> bytes:
 
 
 def save_attachment_to_documents(*, user: User, attachment: Attachment):
-    """Copy an attachment into the patient's documents (sealed anew)."""
+    """Copy an attachment into the patient's documents (sealed anew), once: when the
+    record already holds a document of the same content, that one, with False."""
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     from records import services as records
 
     message = attachment.message
+    existing = records.document_with_content(patient=message.conversation.patient, sha256=attachment.sha256)
+    if existing is not None:
+        return existing, False
     data = read_attachment(attachment=attachment)
     return records.upload_document(
         author=message.author,
@@ -447,4 +451,4 @@ def save_attachment_to_documents(*, user: User, attachment: Attachment):
         category="other",
         care_date=timezone.localtime(message.created_at).date(),
         team=message.author_team,
-    )
+    ), True

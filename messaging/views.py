@@ -503,11 +503,14 @@ def save_attachment(request, pk):
     access.check_in_record(request, attachment.message.conversation.patient, access.MESSAGES)
     access.check_in_record(request, attachment.message.conversation.patient, access.DOCUMENTS)
     try:
-        document = services.save_attachment_to_documents(user=request.user, attachment=attachment)
+        document, saved = services.save_attachment_to_documents(user=request.user, attachment=attachment)
     except (files.IntegrityError, ValidationError):
         messages.error(request, _("This file could not be saved to your documents."))
         return redirect("messaging:conversation", attachment.message.conversation_id)
-    messages.success(request, _("The file has been saved to your documents."))
+    if saved:
+        messages.success(request, _("The file has been saved to your documents."))
+    else:
+        messages.info(request, _("This file is already in your documents."))
     return redirect("records:document", document.pk)
 
 

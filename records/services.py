@@ -127,6 +127,12 @@ def _enqueue_processing(document_id):
         logger.warning("broker unreachable; document %s left for the processing sweep", document_id)
 
 
+def document_with_content(*, patient, sha256: str) -> Document | None:
+    """A current document of ``patient``'s record (not withdrawn, not replaced) whose file
+    has this SHA-256: what a copy of the same file into the record would duplicate."""
+    return Document.objects.current().filter(patient=patient, sha256=sha256).order_by("pk").first()
+
+
 def read_document(*, document: Document) -> bytes:
     """The original bytes, verified against the hash taken at upload.
     Raises ``files.IntegrityError`` (and logs it, without health data) when altered."""

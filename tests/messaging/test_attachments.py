@@ -137,6 +137,11 @@ def test_patient_saves_an_attachment_into_their_documents(
     assert client.get(reverse("records:download", args=[document.pk])).content == services.read_attachment(
         attachment=attachment
     )
+    # Saved again (another page load, a second tab): the same document, not a copy.
+    again = client.post(reverse("messaging:save_attachment", args=[attachment.pk]), follow=True)
+    assert Document.objects.get() == document
+    assert again.redirect_chain[-1][0] == reverse("records:document", args=[document.pk])
+    assert "Ce fichier est déjà dans vos documents." in again.content.decode()
 
 
 def test_only_the_patient_saves_attachments(client, login, clinician, other_patient, attachment):
