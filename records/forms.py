@@ -1,15 +1,18 @@
+from decimal import Decimal
+
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.template.defaultfilters import safe
 from django.utils import timezone
-from django.utils.formats import number_format
+from django.utils.formats import date_format, number_format
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from portal import widgets
 from portal.widgets import attributes
 from records import files
+from records.fhir_codes import loinc_is_valid
 from records.models import Allergy, Condition, Document, Measurement, Observation, Prescription, Vaccination
 
 
@@ -26,17 +29,42 @@ def not_in_future(day):
         raise ValidationError(_("This date is in the future."), code="future")
 
 
+def not_before(born):
+    """For a patient born on ``born``: nothing of their record happened before."""
+
+    def check(day):
+        if day < born:
+            raise ValidationError(
+                _("This date is before the patient's birth (%(date)s)."),
+                params={"date": date_format(born, "SHORT_DATE_FORMAT")},
+                code="before_birth",
+            )
+
+    return check
+
+
+def bounded_by_birth(form, names, born):
+    """The fields ``names`` of ``form`` refuse a date before ``born`` (and tell the
+    browser's date picker so); nothing when the birth date is not known."""
+    if born is None:
+        return
+    for name in names:
+        form.fields[name].validators.append(not_before(born))
+        form.fields[name].widget.attrs["min"] = born.isoformat()
+
+
 class PastDates:
-    """A form whose ``past_dates`` fields refuse a date after today (and tell the
-    browser's date picker so)."""
+    """A form whose ``past_dates`` fields refuse a date after today, and with ``born`` (the
+    patient's birth date) one before it (and tell the browser's date picker so)."""
 
     past_dates = ()
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, born=None, **kwargs):
         super().__init__(*args, **kwargs)
         for name in self.past_dates:
             self.fields[name].validators.append(not_in_future)
             self.fields[name].widget.attrs["max"] = timezone.localdate().isoformat()
+        bounded_by_birth(self, self.past_dates, born)
 
 
 CONFIDENTIAL_HELP = _("A minor's care kept from their parents: never shown to the record's representatives.")
@@ -188,6 +216,10 @@ class PrescriptionForm(forms.ModelForm):
         labels = {"confidential": _("Confidential from the representatives")}
         help_texts = {"confidential": CONFIDENTIAL_HELP}
 
+    def __init__(self, *args, born=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        bounded_by_birth(self, ("start_date", "end_date"), born)
+
     def clean(self):
         cleaned = super().clean()
         if cleaned.get("start_date") and cleaned.get("end_date") and cleaned["end_date"] < cleaned["start_date"]:
@@ -234,6 +266,16 @@ class ObservationForm(forms.ModelForm):
         model = Observation
         fields = ["loinc", "name", "value", "unit", "low", "high"]
 
+    def clean_loinc(self):
+        """A LOINC code as the FHIR API checks it: its format and its check digit (a code
+        typed wrong would name another test, or none)."""
+        code = self.cleaned_data["loinc"].strip()
+        if not loinc_is_valid(code):
+            raise ValidationError(
+                _("%(code)s is not a valid LOINC code (format or check digit)."), params={"code": code}, code="loinc"
+            )
+        return code
+
 
 ObservationFormSet = forms.formset_factory(ObservationForm, extra=5, max_num=50)
 
@@ -242,8 +284,8 @@ class ProfileEntryForm(forms.ModelForm):
     """An entry of the medical profile; with ``by_care_team``, the care team's box that
     keeps it from the representatives (the patient's own forms have none)."""
 
-    def __init__(self, *args, by_care_team=False, **kwargs):
-        super().__init__(*args, **kwargs)
+    def __init__(self, *args, by_care_team=False, born=None, **kwargs):
+        super().__init__(*args, **kwargs)  # ``born``: PastDates's, for the entries with a date
         if by_care_team:
             self.fields["confidential"].label = _("Confidential from the representatives")
             self.fields["confidential"].help_text = CONFIDENTIAL_HELP
@@ -283,15 +325,33 @@ class MeasurementForm(PastDates, ProfileEntryForm):
         fields = ["kind", "value", "value2", "measured_on", "confidential"]
         widgets = {"measured_on": DateInput()}
 
+    # What a person can measure, by kind (the diastolic pressure apart): beyond, a typing
+    # error (5000 kg), which would also flatten the profile's trend chart.
+    PLAUSIBLE = {
+        Measurement.Kind.WEIGHT: (Decimal("0.3"), Decimal("500")),
+        Measurement.Kind.HEIGHT: (Decimal("20"), Decimal("260")),
+        Measurement.Kind.BLOOD_PRESSURE: (Decimal("40"), Decimal("300")),
+        Measurement.Kind.GLUCOSE: (Decimal("0.1"), Decimal("10")),
+    }
+    PLAUSIBLE_DIASTOLIC = (Decimal("20"), Decimal("200"))
+
     def clean(self):
         cleaned = super().clean()
-        if cleaned.get("kind") == Measurement.Kind.BLOOD_PRESSURE and cleaned.get("value2") is None:
+        kind, value, diastolic = cleaned.get("kind"), cleaned.get("value"), cleaned.get("value2")
+        if kind == Measurement.Kind.BLOOD_PRESSURE and diastolic is None:
             self.add_error("value2", _("Give the diastolic pressure too."))
-        if cleaned.get("kind") != Measurement.Kind.BLOOD_PRESSURE:
-            cleaned["value2"] = None
-        value = cleaned.get("value")
-        if value is not None and value <= 0:
-            self.add_error("value", _("Give a positive value."))
+        if kind != Measurement.Kind.BLOOD_PRESSURE:
+            cleaned["value2"] = diastolic = None
+        for field, found, (low, high) in (
+            ("value", value, self.PLAUSIBLE.get(kind, (Decimal("0.01"), Decimal("99999")))),
+            ("value2", diastolic, self.PLAUSIBLE_DIASTOLIC),
+        ):
+            if found is not None and not low <= found <= high:
+                self.add_error(field, _("Give a value between %(low)s and %(high)s.") % {
+                    "low": number_format(low), "high": number_format(high)
+                })  # fmt: skip
+        if value is not None and diastolic is not None and diastolic >= value:
+            self.add_error("value2", _("The diastolic pressure is below the systolic one: give the higher one first."))
         return cleaned
 
 

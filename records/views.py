@@ -147,7 +147,10 @@ def clinician_upload(request, patient_pk):
 
 def _upload(request, *, patient, team, back):
     form = DocumentUploadForm(
-        _bound(request), request.FILES if request.method == "POST" else None, by_care_team=team is not None
+        _bound(request),
+        request.FILES if request.method == "POST" else None,
+        by_care_team=team is not None,
+        born=patient.birth_date,
     )
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -452,7 +455,7 @@ def request_renewal(request, pk):
 @idempotent
 def add_prescription(request, patient_pk):
     patient = access.get_cared_patient(request.user, patient_pk)
-    form = PrescriptionForm(_bound(request))
+    form = PrescriptionForm(_bound(request), born=patient.birth_date)
     if request.method == "POST" and form.is_valid():
         prescription = form.save(commit=False)
         prescription.patient, prescription.prescriber = patient, request.user
@@ -568,7 +571,7 @@ def observation_history(request, pk):
 def add_lab_report(request, patient_pk):
     """A lab report with its observations, from the form rows or a CSV file."""
     patient = access.get_cared_patient(request.user, patient_pk)
-    form = LabReportForm(_bound(request), request.FILES if request.method == "POST" else None)
+    form = LabReportForm(_bound(request), request.FILES if request.method == "POST" else None, born=patient.birth_date)
     formset = ObservationFormSet(_bound(request), prefix="obs")
     if request.method == "POST" and form.is_valid():
         observations = None
@@ -704,7 +707,7 @@ def measurement_history(request, pk):
 @require_safe
 def profile(request):
     patient = access.record_for(request, access.PROFILE).patient
-    forms = {kind: form_class(prefix=kind) for kind, form_class in PROFILE_FORMS.items()}
+    forms = {kind: form_class(prefix=kind, born=patient.birth_date) for kind, form_class in PROFILE_FORMS.items()}
     return access.render_record(
         request, "records/profile.html", {**profile_for(request.user, patient), "forms": forms},
         patient=patient, action=AccessLog.Action.VIEW_RECORD,
@@ -718,14 +721,15 @@ def add_profile_entry(request, kind):
     if kind not in PROFILE_FORMS:
         raise Http404
     patient = access.record_for(request, access.PROFILE).patient
-    form = PROFILE_FORMS[kind](request.POST, prefix=kind)
+    form = PROFILE_FORMS[kind](request.POST, prefix=kind, born=patient.birth_date)
     if form.is_valid():
         entry = form.save(commit=False)
         entry.patient, entry.author = patient, request.user
         entry.save()
         messages.success(request, _("Saved in your medical profile."))
         return redirect("records:profile")
-    forms = {k: (form if k == kind else form_class(prefix=k)) for k, form_class in PROFILE_FORMS.items()}
+    forms = {k: form_class(prefix=k, born=patient.birth_date) for k, form_class in PROFILE_FORMS.items()}
+    forms[kind] = form
     context = {**profile_for(request.user, patient), "forms": forms}
     return access.render_record(
         request, "records/profile.html", context, patient=patient, action=AccessLog.Action.VIEW_RECORD
@@ -761,7 +765,7 @@ def clinician_add_profile_entry(request, patient_pk, kind):
     if kind not in PROFILE_FORMS:
         raise Http404
     patient = access.get_cared_patient(request.user, patient_pk)
-    form = PROFILE_FORMS[kind](_bound(request), by_care_team=True)
+    form = PROFILE_FORMS[kind](_bound(request), by_care_team=True, born=patient.birth_date)
     if request.method == "POST" and form.is_valid():
         entry = form.save(commit=False)
         entry.patient = patient
@@ -871,7 +875,7 @@ def replace_prescription(request, pk):
     team = prescription.team
     fields = ["medication", "dosage", "frequency", "route", "start_date", "end_date", "renewable", "confidential"]
     initial = {name: getattr(prescription, name) for name in fields} | {"start_date": timezone.localdate()}
-    form = ReplacePrescriptionForm(_bound(request), initial=initial)
+    form = ReplacePrescriptionForm(_bound(request), initial=initial, born=prescription.patient.birth_date)
     return _correction(
         request, item=prescription, team=team, form=form,
         title=_("New version of %(medication)s") % {"medication": prescription.medication},
@@ -912,7 +916,11 @@ def replace_document(request, pk):
     initial = {"title": document.title, "category": document.category, "care_date": document.care_date,
                "confidential": document.confidential}  # fmt: skip
     form = ReplaceDocumentForm(
-        _bound(request), request.FILES if request.method == "POST" else None, initial=initial, by_care_team=True
+        _bound(request),
+        request.FILES if request.method == "POST" else None,
+        initial=initial,
+        by_care_team=True,
+        born=document.patient.birth_date,
     )
 
     def correct(data):

@@ -123,6 +123,13 @@ class RegisterPatientForm(IdentityForm):
             raise forms.ValidationError(_("The start date cannot be in the future."))
         return started_on
 
+    def clean(self):
+        cleaned = super().clean()
+        born, started_on = cleaned.get("birth_date"), cleaned.get("started_on")
+        if born and started_on and started_on < born:
+            self.add_error("started_on", _("The start date is before the patient's birth."))
+        return cleaned
+
     def set_aside(self) -> list[int]:
         """The candidates the clinician said are not this person."""
         if not self.cleaned_data.get("confirm_new"):

@@ -308,3 +308,12 @@ def test_records_offered_as_the_same_person_are_logged_as_found(client, login, c
     client.post(reverse("careteams:register_patient"), form_data(team))
     log = AccessLog.objects.get(patient=existing)
     assert (log.actor, log.action) == (clinician, "identity_match")
+
+
+def test_a_link_cannot_start_before_the_patients_birth(client, login, clinician, team):
+    login(clinician)
+    data = {**form_data(team), "started_on": "1950-01-01"}
+    response = client.post(reverse("careteams:register_patient"), data)
+    assert response.status_code == 200
+    assert "La date de début est antérieure à la naissance du patient." in response.content.decode()
+    assert not Patient.objects.filter(ins=INS).exists()

@@ -437,3 +437,79 @@ def test_dates_of_things_that_happened_cannot_be_in_the_future(client, login, cl
     )
     assert today.status_code == 302
     assert Measurement.objects.get().measured_on.isoformat() == "2026-11-25"
+
+
+# --- What cannot be: a value no person has, a date before the patient's birth, a wrong code --
+
+MEASUREMENTS = [  # (kind, value, diastolic, the error expected or None)
+    ("weight", "5000", "", "Indiquez une valeur entre 0,3 et 500."),
+    ("weight", "0.1", "", "Indiquez une valeur entre 0,3 et 500."),
+    ("weight", "71.5", "", None),
+    ("height", "400", "", "Indiquez une valeur entre 20 et 260."),
+    ("height", "172", "", None),
+    ("glucose", "45", "", "Indiquez une valeur entre 0,1 et 10."),
+    ("glucose", "0.95", "", None),
+    ("blood_pressure", "80", "120", "La pression diastolique est inférieure à la systolique"),
+    ("blood_pressure", "120", "120", "La pression diastolique est inférieure à la systolique"),
+    ("blood_pressure", "120", "900", "Indiquez une valeur entre 20 et 200."),
+    ("blood_pressure", "128", "82", None),
+]
+
+
+@pytest.mark.parametrize(("kind", "value", "diastolic", "error"), MEASUREMENTS)
+def test_a_measurement_no_person_has_is_refused_next_to_its_field(
+    client, login, patient, kind, value, diastolic, error
+):
+    login(patient)
+    response = client.post(
+        reverse("records:add_profile_entry", args=["measurement"]),
+        {"measurement-kind": kind, "measurement-value": value, "measurement-value2": diastolic,
+         "measurement-measured_on": "2026-11-01"},
+    )  # fmt: skip
+    if error is None:
+        assert response.status_code == 302 and Measurement.objects.count() == 1
+    else:
+        assert response.status_code == 200 and error in response.content.decode()
+        assert not Measurement.objects.exists()
+
+
+BEFORE_BIRTH = "Cette date est antérieure à la naissance du patient (15/06/1985)."
+
+
+@pytest.mark.parametrize(
+    ("who", "route", "data"),
+    [
+        ("patient", "records:add_profile_entry", {"args": ["measurement"], "measurement-kind": "weight",
+                                                  "measurement-value": "60", "measurement-measured_on": "1900-01-01"}),
+        ("patient", "records:add_profile_entry", {"args": ["vaccination"], "vaccination-vaccine": "BCG",
+                                                  "vaccination-date": "1984-01-01"}),
+        ("clinician", "records:add_lab_report", {"title": "Bilan", "collected_on": "1850-11-20",
+                                                 "obs-TOTAL_FORMS": "0", "obs-INITIAL_FORMS": "0"}),
+        ("clinician", "records:add_prescription", {"medication": "Amoxicilline", "dosage": "1 g", "frequency": "2/j",
+                                                   "route": "oral", "start_date": "1850-01-01"}),
+        ("clinician", "records:clinician_add_profile_entry", {"args": ["condition"], "name": "Asthme",
+                                                              "since": "1980-05-01"}),
+    ],
+)  # fmt: skip
+def test_a_date_before_the_patients_birth_is_refused(client, login, patient, clinician, who, route, data):
+    """Camille was born on 15/06/1985: nothing of her record happened before."""
+    login(patient if who == "patient" else clinician)
+    args = data.pop("args", [])
+    url = reverse(route, args=[patient.pk, *args] if who == "clinician" else args)
+    response = client.post(url, data)
+    assert response.status_code == 200
+    assert BEFORE_BIRTH in response.content.decode()
+    assert 'min="1985-06-15"' in response.content.decode()
+
+
+def test_a_typed_loinc_code_is_checked_as_the_api_checks_it(client, login, clinician, patient):
+    login(clinician)
+    data = {"title": "Bilan", "collected_on": "2026-11-01", "obs-TOTAL_FORMS": "1", "obs-INITIAL_FORMS": "0",
+            "obs-0-loinc": "ZZZ-not-loinc", "obs-0-name": "Glucose", "obs-0-value": "1", "obs-0-unit": "g/L"}  # fmt: skip
+    response = client.post(reverse("records:add_lab_report", args=[patient.pk]), data)
+    assert response.context["formset"][0].errors == {
+        "loinc": ["ZZZ-not-loinc n’est pas un code LOINC valide (format ou chiffre de contrôle)."]
+    }
+    data["obs-0-loinc"] = "2345-7"
+    assert client.post(reverse("records:add_lab_report", args=[patient.pk]), data).status_code == 302
+    assert LabReport.objects.get().observations.get().loinc == "2345-7"
