@@ -411,23 +411,25 @@ def _visits(logs):
 @access.role_required(User.Role.PATIENT)
 @require_safe
 def prescriptions(request):
-    """The prescriptions in force, with renewal requests for renewable ones; then the
-    others (ended, stopped, replaced, not begun), newest first, a page at a time from a
-    cursor: the 100th page costs what the first does."""
+    """The prescriptions in force, with renewal requests for renewable ones; those still
+    to begin, soonest first; then the others (ended, stopped, replaced), newest first, a
+    page at a time from a cursor: the 100th page costs what the first does."""
     record = access.record_for(request, access.PRESCRIPTIONS)
     patient = record.patient
     rows = access.rows_in_record(record, Prescription).select_related("team", "prescriber", "replaced_by")
     today = timezone.localdate()
-    in_force = rows.in_force(today)
+    in_force, upcoming = rows.in_force(today), rows.current(today).filter(start_date__gt=today)
     active = display.prepare_prescriptions(in_force.order_by("-start_date", "-pk"))
-    past = keyset_page(rows.exclude(pk__in=in_force.values("pk")), request.GET, field="start_date", size=PAGE_SIZE)
+    coming = display.prepare_prescriptions(upcoming.order_by("start_date", "pk"))
+    others = rows.exclude(pk__in=in_force.values("pk")).exclude(pk__in=upcoming.values("pk"))
+    past = keyset_page(others, request.GET, field="start_date", size=PAGE_SIZE)
     past.object_list = display.prepare_prescriptions(past.object_list)
-    shown = active + past.object_list
+    shown = active + coming + past.object_list
     # Shown here is opened: marked new this once.
     new = services.unseen_news_ids(patient=patient, field="prescription_id", items=shown)
     services.mark_news_seen(user=request.user, patient=patient, prescriptions=[p for p in shown if p.pk in new])
     return access.render_record(
-        request, "records/prescriptions.html", {"active": active, "past": past, "new": new},
+        request, "records/prescriptions.html", {"active": active, "upcoming": coming, "past": past, "new": new},
         patient=patient, action=AccessLog.Action.VIEW_RECORD,
     )  # fmt: skip
 

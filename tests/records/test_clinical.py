@@ -47,10 +47,17 @@ def test_active_and_past_prescriptions(client, login, patient, clinician, team, 
         start_date=TODAY - datetime.timedelta(days=60), end_date=TODAY - datetime.timedelta(days=50),
         prescriber=clinician, team=team,
     )  # fmt: skip
+    for medication, start in (("Vaccin antigrippal", 400), ("Kinésithérapie", 30)):  # not begun: to come, soonest first
+        Prescription.objects.create(
+            patient=patient, medication=medication, dosage="1", frequency="1/j", prescriber=clinician, team=team,
+            start_date=TODAY + datetime.timedelta(days=start),
+        )  # fmt: skip
     login(patient)
     response = client.get(reverse("records:prescriptions"))
     assert [p.medication for p in response.context["active"]] == ["Ramipril 5 mg"]
+    assert [p.medication for p in response.context["upcoming"]] == ["Kinésithérapie", "Vaccin antigrippal"]
     assert [p.medication for p in response.context["past"].object_list] == ["Amoxicilline"]
+    assert "Traitements à venir" in response.content.decode()
 
 
 def test_in_force_is_is_active_for_every_combination(patient, clinician, team):
