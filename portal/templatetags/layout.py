@@ -38,13 +38,47 @@ def page_has_form_errors(context) -> bool:
     return any(form.is_bound and form.errors for value in context.flatten().values() for form in _forms_in(value))
 
 
+# The main navigation's links by role (as base.html has them), each with the paths of
+# other pages that belong to its section: one link is the current section of a page,
+# the one whose paths start the page's path longest ("/my/appointments/" over "/my/").
+NAV_SECTIONS = {
+    "patient": {
+        "patient_home": ("/documents/", "/results/", "/measurements/"),
+        "messaging:inbox": (),
+        "agenda:mine": (),
+        "accounts:security": (),
+    },
+    "clinician": {
+        "careteams:patient_list": ("/documents/", "/results/", "/measurements/"),
+        "agenda:team_day": (),
+        "messaging:team_inbox": ("/messages/",),  # a conversation, under the team inbox
+        "accounts:security": (),
+    },
+    "support": {"support:home": (), "accounts:security": ()},
+}
+
+
+@cache
+def _sections(role, urlconf, prefix):
+    """(path start, the link's URL) of ``role``'s navigation, longest start first."""
+    pairs = []
+    for name, others in NAV_SECTIONS.get(role, {}).items():
+        url = _reversed(name, urlconf, prefix)
+        pairs += [(url, url), *((start, url) for start in others)]
+    return sorted(pairs, key=lambda pair: len(pair[0]), reverse=True)
+
+
 @register.simple_tag(takes_context=True)
 def nav_current(context, url: str) -> str:
     """The aria-current attribute of a navigation link: "page" on the page it names,
-    "true" anywhere in its section (a conversation under the inbox)."""
-    path = context["request"].path
+    "true" anywhere else in its section (a conversation under the inbox); nothing on the
+    other links, so that one link at most is current."""
+    request = context["request"]
+    path = request.path
     if path == url:
         return mark_safe(' aria-current="page"')
-    if url != "/" and path.startswith(url):
-        return mark_safe(' aria-current="true"')
+    role = getattr(request.user, "role", None)
+    for start, link in _sections(role, get_urlconf(), get_script_prefix()):
+        if path.startswith(start):
+            return mark_safe(' aria-current="true"') if link == url else ""
     return ""

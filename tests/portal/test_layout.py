@@ -80,3 +80,37 @@ def test_the_layouts_cached_routes_are_what_reverse_gives():
     finally:
         set_script_prefix("/")
     assert not route("help").startswith("/carnet/")
+
+
+def _current_links(html):
+    """The (label, aria-current) of the main navigation's links that say they are current."""
+    nav = re.search(r'<nav aria-label="[^"]*" class="main-nav">(.*?)</nav>', html, re.S).group(1)
+    return re.findall(r'<a href="([^"]*)" aria-current="(page|true)"', nav)
+
+
+@pytest.mark.parametrize(
+    ("who", "path", "current"),
+    [
+        ("patient", "/my/", ("/my/", "page")),
+        ("patient", "/my/appointments/", ("/my/appointments/", "page")),
+        ("patient", "/my/documents/", ("/my/", "true")),
+        ("patient", "/messages/", ("/messages/", "page")),
+        ("clinician", "/care/", ("/care/", "page")),
+        ("clinician", "/care/agenda/", ("/care/agenda/", "page")),
+        ("clinician", "/care/agenda/week/", ("/care/agenda/", "true")),
+        ("clinician", "/messages/team/", ("/messages/team/", "page")),
+        ("clinician", "conversation", ("/messages/team/", "true")),
+        ("clinician", "/accounts/security/", ("/accounts/security/", "page")),
+    ],
+)
+def test_one_link_of_the_navigation_at_most_is_current(request, client, login, who, path, current, patient, team):
+    user = request.getfixturevalue(who)
+    if path == "conversation":
+        from messaging.models import Conversation
+
+        conversation = Conversation.objects.create(patient=patient, team=team, subject="Q", started_by=patient.user)
+        path = f"/messages/{conversation.pk}/"
+    login(user)
+    response = client.get(path)
+    assert response.status_code == 200, path
+    assert _current_links(response.content.decode()) == [current]
