@@ -7,6 +7,7 @@ reads the same in French and in English."""
 import re
 import uuid
 
+from django.contrib.auth import get_user_model
 from django.middleware.csrf import get_token
 from django.template import Context
 from django.template.defaultfilters import floatformat
@@ -69,16 +70,29 @@ def prepare_observations(observations, *, history_links=True, correct_links=Fals
     return observations
 
 
-def prepare_documents(documents):
-    """Set on each of ``documents`` what ``records/document_table.html`` shows: ``url`` (its
-    page), ``category_label`` and ``care_date_text``. Returns them, as a list."""
+def prepare_documents(documents, *, reader):
+    """Set on each of ``documents`` what ``records/document_table.html`` shows to ``reader``:
+    ``url`` (its page), ``category_label``, ``care_date_text`` and ``added_by`` (the team
+    that published it; else "You" for the reader's own upload, or the name of whoever
+    added it on the patient's side: the patient, a parent, a helper, as the document's
+    page says), the names in one query. Returns them, as a list."""
     documents = list(documents)
     url, day = url_by_pk("records:document"), date_formatter("SHORT_DATE_FORMAT")
     categories = labels_of(Document._meta.get_field("category").choices)
+    others = {d.author_id for d in documents if d.author_team_id is None and d.author_id != reader.pk}
+    names = {}
+    if others:
+        people = get_user_model().objects.filter(pk__in=others).values_list("pk", "first_name", "last_name")
+        names = {pk: f"{first} {last}".strip() for pk, first, last in people}
+    you = gettext("You")
     for document in documents:
         document.url = url(document.pk)
         document.category_label = categories.get(document.category, document.category)
         document.care_date_text = day(document.care_date)
+        if document.author_team_id is not None:
+            document.added_by = document.author_team.name
+        else:
+            document.added_by = you if document.author_id == reader.pk else names.get(document.author_id, "")
     return documents
 
 
@@ -173,7 +187,6 @@ def document_table_html(documents, *, new, user):
     }
     row_format = _with_labels(_DOCUMENT_ROW, **labels)
     badge = ' <span class="badge-new">' + _t("New", "item") + "</span>"
-    by_patient = _t("You") if user.is_patient else _t("The patient")
     hidden = " · " + _t("Hidden from professionals")
     available, replaced, processing = (
         _t("Available", "document status"),
@@ -192,7 +205,6 @@ def document_table_html(documents, *, new, user):
             status = processing
         else:
             status = available
-        team = document.author_team
         rows.append(
             row_format.format(
                 url=escaped(document.url),
@@ -200,7 +212,7 @@ def document_table_html(documents, *, new, user):
                 badge=badge if document.pk in new else "",
                 category=escaped(document.category_label),
                 date=escaped(document.care_date_text),
-                added=escaped(team.name) if team else by_patient,
+                added=escaped(document.added_by),
                 status=status,
                 hidden=hidden if document.hidden else "",
             )

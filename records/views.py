@@ -115,7 +115,7 @@ def documents(request):
             is_new=Exists(News.objects.unseen().filter(document=OuterRef("pk"), patient=patient))
         )
     page = keyset_page(documents, request.GET, field="care_date", size=PAGE_SIZE)
-    display.prepare_documents(page.object_list)
+    display.prepare_documents(page.object_list, reader=request.user)
     if saved:
         new = services.unseen_news_ids(patient=patient, field="document_id", items=page.object_list)
     else:

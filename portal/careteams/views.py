@@ -130,7 +130,7 @@ def patient_detail(request, pk):
     correctable_teams = {link.team_id for link in links if link.mine}
     documents = access.items_of_patient(user, patient, Document).select_related("author_team")
     page = _history(request, documents, "documents", "care_date")
-    record_display.prepare_documents(page.object_list)
+    record_display.prepare_documents(page.object_list, reader=user)
     confidential_form = record_display.confidential_forms(request)
     for document in page.object_list:
         if document.author_team_id:

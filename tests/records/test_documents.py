@@ -326,15 +326,20 @@ def test_the_patients_document_table_reads_as_the_include_writes_it(patient, par
         return Document(pk=pk, patient=patient, care_date=datetime.date(2026, 3, pk), **fields)
 
     documents = [
-        document(1),
+        document(1, author=patient.user),
         document(2, author_team=team, withdrawn_at=timezone.now()),
-        document(3, replaced_by_id=1, hidden=True),
+        document(3, replaced_by_id=1, hidden=True, author=parent.user),  # a parent's upload
         document(4, status="processing", author_team=team, category="imaging"),
-        document(5, hidden=True, category="unknown"),
+        document(5, hidden=True, category="unknown", author=patient.user),
     ]
+    you = {"fr": "Vous", "en": "You"}[language]
     with translation.override(language):
-        display.prepare_documents(documents)
-        for user, new in ((patient.user, {1, 4}), (parent.user, set())):
+        for user, new, added in (
+            (patient.user, {1, 4}, [you, team.name, "Marie Durand", team.name, you]),
+            (parent.user, set(), ["Camille Durand", team.name, you, team.name, "Camille Durand"]),
+        ):
+            display.prepare_documents(documents, reader=user)
+            assert [document.added_by for document in documents] == added  # who added it, as its page says
             expected = render_to_string(
                 "records/document_table.html", {"documents": documents, "new": new, "user": user}
             )

@@ -175,8 +175,9 @@ def fill_record(patient, clinician, team, size):
     return reports
 
 
-# The most queries each page may run, session, login and access log included.
-CEILINGS = {"dashboard": 17, "documents": 10, "results": 10, "history": 11, "record": 24}
+# The most queries each page may run, session, login and access log included (a list of
+# documents: the names of those who added some on the patient's side, the reader apart).
+CEILINGS = {"dashboard": 17, "documents": 11, "results": 10, "history": 11, "record": 24}
 # Where the database takes no limit on a part of a UNION (SQLite), portal.union.union_all
 # runs one query per part: the dashboard's two UNIONs of two parts, the record page's
 # latest measurements of four kinds.
