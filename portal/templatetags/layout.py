@@ -3,7 +3,7 @@
 from functools import cache
 
 from django import template
-from django.forms import BaseForm
+from django.forms import BaseForm, BaseFormSet
 from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils.safestring import mark_safe
 
@@ -27,6 +27,8 @@ def _forms_in(value):
     # (the unread badge, the records) even on a page that never shows it.
     if issubclass(type(value), BaseForm):
         yield value
+    elif issubclass(type(value), BaseFormSet):  # its rows (a lab report's results)
+        yield from value.forms
     elif type(value) is dict:  # e.g. the profile's {"allergy": form, ...}
         yield from (item for item in value.values() if issubclass(type(item), BaseForm))
 

@@ -411,6 +411,14 @@ def test_a_reversed_reference_range_is_refused_next_to_the_upper_limit(client, l
     assert response.context["formset"][0].errors == {
         "high": ["La limite supérieure est inférieure à la limite inférieure."]
     }
+    # Said as every form says it: the title, and a summary linking to the row's field.
+    page = response.content.decode()
+    assert "<title>Erreur –" in page and 'role="alert"' in page
+    assert (
+        '<a href="#id_obs-0-high">Résultat 1, Limite supérieure : La limite supérieure est inférieure à la limite '
+        "inférieure.</a>" in page
+    )
+    assert "<legend>Résultat 1</legend>" in page and "<legend>Résultat 2</legend>" not in page
     csv_file = SimpleUploadedFile("r.csv", b"loinc,name,value,unit,low,high\n2160-0,Creatinine,11,mg/L,12,6\n")
     response = client.post(
         reverse("records:add_lab_report", args=[patient.pk]),
