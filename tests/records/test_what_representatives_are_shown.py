@@ -113,3 +113,17 @@ def test_ones_own_actions_in_the_access_history_are_not_to_report(client, login,
     assert reverse("records:report_access", args=[own.pk]) not in page
     client.post(reverse("records:report_access", args=[own.pk]), {"comment": "?"})
     assert not AccessLog.objects.filter(report__isnull=False).exists()  # no case opened
+
+
+def test_pages_about_someone_elses_record_say_whose_it_is(client, login, helper, parent, minor, patient):
+    login(helper)
+    switch(client, patient)
+    home = client.get(reverse("patient_home")).content.decode()
+    assert "Tous les documents" in home and "Tous mes documents" not in home
+    login(parent)
+    switch(client, minor)
+    for name in ("agenda:mine", "agenda:feed_settings"):
+        page = client.get(reverse(name)).content.decode()
+        assert re.search(r"<h1>[^<]*<span class=\"record-name\">— Léa Durand</span></h1>", page), name
+    login(patient)
+    assert "Tous mes documents" in client.get(reverse("patient_home")).content.decode()
