@@ -224,14 +224,26 @@ def ics(request, pk):
     return response
 
 
+def _no_longer_changeable(request, appointment):
+    """For a cancelled or past appointment (a second tab, the browser's Back), the list of
+    one's appointments with what became of it, rather than a page that cannot be used."""
+    if appointment.is_cancelled:
+        messages.info(request, _("This appointment is already cancelled."))
+    elif appointment.ends_at <= timezone.now():
+        messages.info(request, _("This appointment is over: it can no longer be changed."))
+    else:
+        return None
+    return redirect("agenda:mine")
+
+
 @access.role_required(User.Role.PATIENT)
 @require_http_methods(["GET", "POST"])
 @idempotent
 def patient_cancel(request, pk):
     """Cancel one's appointment, until the team's notice period."""
     appointment = _own_appointment(request, pk)
-    if appointment.is_cancelled or appointment.ends_at <= timezone.now():
-        raise Http404
+    if gone := _no_longer_changeable(request, appointment):
+        return gone
     form = forms.PatientCancelForm(_bound(request))
     if request.method == "POST" and form.is_valid():
         try:
@@ -256,8 +268,8 @@ def patient_cancel(request, pk):
 def reschedule(request, pk):
     """Ask the care team to move an appointment: a conversation in their inbox."""
     appointment = _own_appointment(request, pk)
-    if appointment.is_cancelled or appointment.ends_at <= timezone.now():
-        raise Http404
+    if gone := _no_longer_changeable(request, appointment):
+        return gone
     form = forms.RescheduleForm(_bound(request))
     if request.method == "POST" and form.is_valid():
         try:

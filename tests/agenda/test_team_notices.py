@@ -72,7 +72,9 @@ def test_the_patients_cancellation_tells_the_appointments_team_once_and_content_
     for notification in Notification.objects.filter(kind="appt_cancelled"):
         tasks.deliver_notification(notification.pk)
     assert messaging.relay_pending_notifications(older_than_seconds=0) == 0
-    assert cancel(client, appointment, django_capture_on_commit_callbacks).status_code == 404  # already cancelled
+    again = cancel(client, appointment, django_capture_on_commit_callbacks)  # already cancelled: said so
+    assert again.status_code == 302 and again["Location"] == reverse("agenda:mine")
+    assert "Ce rendez-vous est déjà annulé." in client.get(again["Location"]).content.decode()
     with django_capture_on_commit_callbacks(execute=True):
         services.cancel_by_patient(user=patient.user, appointment=appointment, reason="encore")
     assert len(mail.outbox) == 2
