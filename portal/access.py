@@ -240,6 +240,11 @@ def check_in_record(request, patient, part) -> None:
     if request.user.is_patient:
         record = current_record(request)
         if record.patient.pk != patient.pk or not record.may(part):
+            # In another record they act for (with that part)? The 404 page offers it.
+            request.record_elsewhere = next(
+                (other for other in records_of_request(request) if other.patient.pk == patient.pk and other.may(part)),
+                None,
+            )
             raise Http404
 
 

@@ -1,6 +1,7 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -21,6 +22,10 @@ def switch(request):
         messages.info(request, _("You are in your own record."))
     else:
         messages.info(request, _("You are in the record of %(name)s.") % {"name": record.patient.full_name})
+    # Back to the page that asked (the 404 page of an item of that record), on this site only.
+    after = request.POST.get("next", "")
+    if after.startswith("/") and url_has_allowed_host_and_scheme(after, allowed_hosts={request.get_host()}):
+        return redirect(after)
     return redirect("patient_home")
 
 

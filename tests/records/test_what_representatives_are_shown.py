@@ -127,3 +127,26 @@ def test_pages_about_someone_elses_record_say_whose_it_is(client, login, helper,
         assert re.search(r"<h1>[^<]*<span class=\"record-name\">— Léa Durand</span></h1>", page), name
     login(patient)
     assert "Tous mes documents" in client.get(reverse("patient_home")).content.decode()
+
+
+def test_an_item_of_another_record_one_acts_for_offers_to_go_there(client, login, parent, minor, upload):
+    """Camille, in Léa's record, opens a bookmark to her own document: a 404 (one record a
+    page) that says where it is and takes her there; an item of nobody she acts for is
+    the plain 404."""
+    own = services.upload_document(
+        author=parent.user, patient=parent, upload=upload(), title="Mon ordonnance", category="other",
+        care_date=parent.birth_date.replace(year=2026),
+    )  # fmt: skip
+    login(parent)
+    switch(client, minor)
+    page = reverse("records:document", args=[own.pk])
+    response = client.get(page)
+    assert response.status_code == 404
+    html = response.content.decode()
+    assert "Cette page est dans votre propre dossier" in html and f'name="next" value="{page}"' in html
+    moved = client.post(reverse("representation:switch"), {"record": parent.pk, "next": page})
+    assert moved["Location"] == page and client.get(page).status_code == 200
+    # Elsewhere than this site: home, not there.
+    outside = client.post(reverse("representation:switch"), {"record": minor.pk, "next": "//evil.example/"})
+    assert outside["Location"] == reverse("patient_home")
+    assert "Cette page est dans" not in client.get(reverse("records:document", args=[999999])).content.decode()
