@@ -15,7 +15,8 @@ from records import files
 
 
 class MessageBodyField(forms.CharField):
-    widget = widgets.Textarea(attrs={"rows": 6})
+    # Not restored by the browser on Back: a message sent, then Back and Send, would go twice.
+    widget = widgets.Textarea(attrs={"rows": 6, "autocomplete": "off"})
 
     def __init__(self, **kwargs):
         super().__init__(label=_("Message"), max_length=10_000, **kwargs)

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -445,3 +447,12 @@ def test_a_conversation_page_escapes_what_its_messages_say(client, login, patien
         reverse("messaging:thread", args=[conversation.pk]) + "?after=0", HTTP_X_CARNET_BACKGROUND="1"
     ).content.decode()
     assert "<script>" not in news and "&lt;script&gt;alert(2)&lt;/script&gt;" in news
+
+
+def test_a_message_typed_is_not_restored_by_the_browser_after_it_was_sent(client, login, patient, conversation):
+    """Back after Send shows the page again with a new form: a body the browser put back
+    would be sent twice by a second Send (a product walk did it), so it puts none back."""
+    login(patient)
+    for url in (reverse("messaging:conversation", args=[conversation.pk]), reverse("messaging:new")):
+        html = client.get(url).content.decode()
+        assert re.search(r'<textarea name="body"[^>]* autocomplete="off"', html), url
