@@ -4,6 +4,7 @@ import zoneinfo
 from django import forms
 from django.conf import settings
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
 
 from agenda.models import Appointment
@@ -67,10 +68,12 @@ class AppointmentForm(forms.ModelForm):
         "day", "time", "duration_minutes", "mode", "place", "video_url", "with_whom", "instructions", "confidential",
     ]  # fmt: skip
 
-    def __init__(self, *args, teams=None, **kwargs):
+    def __init__(self, *args, teams=None, patient=None, **kwargs):
         """``teams``: when booking, the clinician's teams the appointment may be made
-        in (those with an active link to the patient); a change keeps its team."""
+        in (those with an active link to the patient), and ``patient``, whom it is with;
+        a change keeps its team and patient."""
         super().__init__(*args, **kwargs)
+        self.patient = patient or (self.instance.patient if self.instance.pk else None)
         if teams is not None:
             self.fields["team"] = forms.ModelChoiceField(
                 label=_("Care team"), queryset=teams, empty_label=None, initial=teams.first()
@@ -100,12 +103,36 @@ class AppointmentForm(forms.ModelForm):
                     not self.instance.pk or data["starts_at"] != self.instance.starts_at
                 ):
                     self.add_error("day", _("This date and time have passed."))
+        self._refuse_a_second_booking(data)
         mode = data.get("mode")
         if mode == Appointment.Mode.VIDEO and not data.get("video_url"):
             self.add_error("video_url", _("Give the teleconsultation link."))
         if mode == Appointment.Mode.IN_PERSON and not data.get("place"):
             self.add_error("place", _("Give the place of the appointment."))
         return data
+
+    def _refuse_a_second_booking(self, data):
+        """The patient already booked with the team at an overlapping time (the same slot
+        booked twice, by two colleagues or one form sent again): said, not booked. Only
+        the team's own appointments are looked at (another team's say too much)."""
+        team = data.get("team") or (self.instance.team if self.instance.pk else None)
+        start, minutes = data.get("starts_at"), data.get("duration_minutes")
+        if self.patient is None or team is None or start is None or not minutes:
+            return
+        end = start + datetime.timedelta(minutes=minutes)
+        clash = (
+            Appointment.objects.scheduled()
+            .filter(patient=self.patient, team=team, starts_at__lt=end, ends_at__gt=start)
+            .exclude(pk=self.instance.pk)
+            .order_by("starts_at")
+            .first()
+        )
+        if clash is not None:
+            message = _("The patient already has an appointment with this team from %(start)s to %(end)s.")
+            self.add_error("time", message % {
+                "start": date_format(timezone.localtime(clash.starts_at), "SHORT_DATETIME_FORMAT"),
+                "end": date_format(timezone.localtime(clash.ends_at), "TIME_FORMAT"),
+            })  # fmt: skip
 
     def details(self) -> dict:
         """The cleaned fields the services take, beside ``starts_at`` and the duration."""

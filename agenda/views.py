@@ -38,7 +38,7 @@ def book(request, patient_pk):
     """Book an appointment with a patient the clinician cares for, in the name of the
     team through which they do (chosen when there are several)."""
     patient = access.get_cared_patient(request.user, patient_pk)
-    form = forms.AppointmentForm(_bound(request), teams=access.teams_caring_for(request.user, patient))
+    form = forms.AppointmentForm(_bound(request), teams=access.teams_caring_for(request.user, patient), patient=patient)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         services.book_appointment(

@@ -345,3 +345,35 @@ def test_only_a_manager_changes_the_notice(client, login, clinician, team, other
     assert (team.cancellation_notice_hours, team.reply_days) == (72, 3)
     assert client.get(reverse("careteams:team_settings", args=[other_team.pk])).status_code == 404
     assert client.get(reverse("careteams:team_settings", args=[CareTeamFactory().pk])).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("time", "other_team", "booked"),
+    [("10:00", False, False), ("10:20", False, False), ("09:40", False, False), ("10:30", False, True),
+     ("09:30", False, True), ("10:00", True, True)],
+)  # fmt: skip
+def test_the_same_patient_is_not_booked_twice_at_once_with_one_team(
+    client, login, clinician, patient, team, time, other_team, booked
+):
+    """10:00-10:30 booked: an overlapping time with the same team is refused next to the
+    time, saying when; back to back, or with another team (which the clinician is not told
+    of), it is booked. A change of the booked one to its own time is no clash."""
+    from tests.factories import CareLinkFactory, CareTeamFactory
+
+    login(clinician)
+    client.post(reverse("agenda:book", args=[patient.pk]), booking(team, "2099-01-06"))
+    first = Appointment.objects.get()
+    second_team = team
+    if other_team:
+        second_team = CareTeamFactory(name="Centre d'imagerie")
+        CareLinkFactory(patient=patient, team=second_team)
+        clinician.memberships.create(team=second_team)
+    response = client.post(reverse("agenda:book", args=[patient.pk]), booking(second_team, "2099-01-06", time=time))
+    assert Appointment.objects.count() == (2 if booked else 1)
+    if not booked:
+        assert (
+            "Le patient a déjà un rendez-vous avec cette équipe de 06/01/2099 10:00 à 10:30."
+            in response.content.decode()
+        )
+    changed = client.post(reverse("agenda:edit", args=[first.pk]), booking(team, "2099-01-06", time="10:00"))
+    assert changed.status_code == 302
