@@ -1,8 +1,8 @@
-"""Two indexes fewer written by every read of a record: the hash is never looked up
-(the chain checks find a row by its chain and id), and the patient alone is served by
-the (patient, at) and (patient, id) indexes. The foreign key stays as it is: dropping
-the index alone (Django's AlterField would drop and validate the constraint again, a
-scan of the whole log)."""
+"""Three indexes fewer written by every read of a record: the hash's two on PostgreSQL
+(it is never looked up: the chain checks find a row by its chain and id) and the
+patient's alone (the (patient, at) and (patient, id) indexes serve it). The foreign key
+stays as it is: only the index is dropped (Django's AlterField would drop the constraint
+and validate it again, a scan of the whole log)."""
 
 import django.db.models.deletion
 from django.db import migrations, models
