@@ -31,7 +31,7 @@ def test_a_parent_switches_to_their_child_reads_a_result_and_writes_to_the_child
     expect(page).to_have_title("Dossier de Léa Durand · Léa Durand · Carnet")
     expect(switcher.get_by_role("button", name="Léa")).to_have_attribute("aria-current", "true")
 
-    page.get_by_role("link", name="Tous mes résultats").click()
+    page.get_by_role("link", name="Tous les résultats").click()  # Léa's, not "mes"
     expect(page.get_by_role("heading", level=1)).to_contain_text("Léa Durand")
     expect(page.get_by_text("Bilan sanguin de Léa")).to_be_visible()
     expect(page.get_by_text("Hémoglobine").first).to_be_visible()
