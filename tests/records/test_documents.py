@@ -298,7 +298,8 @@ def test_the_filter_fields_read_as_the_field_include_writes_them(patient, team, 
         DocumentFilterForm(initial={"category": "imaging", "team": team.pk, "title": "<b>genou</b>"}, teams=teams),
         DocumentFilterForm(
             # Team 0: no team has it (999 did, once the suite had made that many).
-            {"date_from": "2026-12-01", "date_to": "2026-01-01", "team": "0", "title": "x"}, teams=teams
+            {"date_from": "2026-12-01", "date_to": "2026-01-01", "team": "0", "title": "x"},
+            teams=teams,
         ),
         DocumentUploadForm({"title": ""}, by_care_team=True),
     ]
