@@ -135,6 +135,21 @@ PRESCRIPTIONS = [
     ("Amoxicilline 1 g", "1 comprimé", "3 fois par jour pendant 7 jours", 120, 113, False),
     ("Paracétamol 1 g", "1 comprimé", "si douleur, 3 fois par jour au plus", 20, None, False),
 ]
+# A child's (Léa, 10; Arthur, 16): no statin nor adult panel in a minor's demo record.
+CHILD_LAB_TESTS = [
+    ("718-7", "Hémoglobine", "g/dL", Decimal("11.5"), Decimal("15.5")),
+    ("2276-4", "Ferritine", "µg/L", Decimal("15"), Decimal("150")),
+]
+CHILD_PRESCRIPTIONS = [
+    ("Salbutamol 100 µg, inhalateur", "2 bouffées", "si gêne respiratoire", 300, None, True),
+    ("Amoxicilline 250 mg/5 mL, suspension buvable", "1 dose-poids", "2 fois par jour pendant 6 jours", 90, 84, False),
+    ("Paracétamol 300 mg", "1 sachet", "si fièvre, 4 fois par jour au plus", 20, None, False),
+]
+CHILD_VACCINATIONS = [
+    ("ROR (rougeole, oreillons, rubéole), 2e dose", 16, "R1702"),
+    ("Méningocoque C", 12, "M0913"),
+    ("DTCaPolio (rappel des 6 ans)", 72, "X2250"),
+]
 ALLERGIES = [
     {"substance": "Pénicilline", "reaction": "Urticaire", "severity": "moderate"},
     {"substance": "Arachide", "reaction": "Œdème de Quincke", "severity": "severe"},
@@ -240,7 +255,10 @@ class Command(BaseCommand):
         rng = random.Random(index)
         gp, team = clinicians[index % 2], teams[0]
         today = datetime.date(2026, 11, 1)
-        for months_ago in (24, 18, 12, 6, 1):
+        age = (today - patient.birth_date).days // 365
+        child = age < 18
+        lab_tests, prescriptions = (CHILD_LAB_TESTS, CHILD_PRESCRIPTIONS) if child else (LAB_TESTS, PRESCRIPTIONS)
+        for months_ago in (24, 12, 1) if child else (24, 18, 12, 6, 1):
             day = today - datetime.timedelta(days=30 * months_ago)
             services_records.add_lab_report(
                 author=gp,
@@ -251,7 +269,7 @@ class Command(BaseCommand):
                 observations=[
                     {"loinc": loinc, "name": name, "unit": unit, "low": low, "high": high,
                      "value": Decimal(str(rng.uniform(float(low) * 0.85, float(high) * 1.15))).quantize(CENT)}
-                    for loinc, name, unit, low, high in LAB_TESTS
+                    for loinc, name, unit, low, high in lab_tests
                 ],
             )  # fmt: skip
         Prescription.objects.bulk_create(
@@ -260,14 +278,24 @@ class Command(BaseCommand):
                              start_date=today - datetime.timedelta(days=start),
                              end_date=end and today - datetime.timedelta(days=end),
                              renewable=renewable, prescriber=gp, team=team)
-                for medication, dosage, frequency, start, end, renewable in PRESCRIPTIONS[index % 2 :][:3]
+                for medication, dosage, frequency, start, end, renewable in prescriptions[index % 2 :][:3]
             ]
         )  # fmt: skip
         Allergy.objects.create(patient=patient, author=gp, team=team, **ALLERGIES[index % len(ALLERGIES)])
-        Condition.objects.create(patient=patient, author=gp, team=team, **CONDITIONS[index % len(CONDITIONS)])
-        for vaccine, date, lot in VACCINATIONS:
+        condition = CONDITIONS[index % len(CONDITIONS)]
+        if child:  # asthma since the age of 4, not an adult's history
+            condition = {"name": "Asthme", "since": patient.birth_date.replace(year=patient.birth_date.year + 4)}
+        Condition.objects.create(patient=patient, author=gp, team=team, **condition)
+        vaccinations = VACCINATIONS
+        if child:  # given at the age in months each says
+            vaccinations = [
+                (vaccine, patient.birth_date + datetime.timedelta(days=months * 30), lot)
+                for vaccine, months, lot in CHILD_VACCINATIONS
+            ]
+        for vaccine, date, lot in vaccinations:
             Vaccination.objects.create(patient=patient, author=gp, team=team, vaccine=vaccine, date=date, lot=lot)
-        weight = Decimal(60 + rng.randint(0, 25))
+        # A child's weight grows with them (about 3 kg a year); an adult's moves around one value.
+        weight = Decimal(8 + 3 * age + rng.randint(0, 4)) if child else Decimal(60 + rng.randint(0, 25))
         Measurement.objects.bulk_create(
             [
                 Measurement(patient=patient, author=patient.user or gp, team=None if patient.user else team,
@@ -277,7 +305,8 @@ class Command(BaseCommand):
             ]
             + [
                 Measurement(patient=patient, author=gp, team=team, kind="blood_pressure",
-                            value=Decimal(rng.randint(115, 145)), value2=Decimal(rng.randint(70, 90)),
+                            value=Decimal(rng.randint(95, 115) if child else rng.randint(115, 145)),
+                            value2=Decimal(rng.randint(55, 70) if child else rng.randint(70, 90)),
                             measured_on=today - datetime.timedelta(days=90 * q))
                 for q in range(8, -1, -1)
             ]
