@@ -77,11 +77,7 @@ class NewConversationForm(forms.Form):
     attachments = AttachmentsField()
     # For care teams only: set before the first message, so that no representative is ever
     # shown or told of it (marked afterwards, they would have been).
-    confidential = forms.BooleanField(
-        label=_("Confidential from the representatives"),
-        required=False,
-        help_text=_("A minor's care kept from their parents: never shown to the record's representatives."),
-    )
+    confidential = widgets.confidential_box()
 
     def __init__(self, *args, teams, by_care_team=False, **kwargs):
         super().__init__(*args, **kwargs)

@@ -6,6 +6,7 @@ tests/portal/test_widgets.py holds each equal to Django's rendering."""
 
 from django import forms
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy as _
 
 
 def attributes(attrs):
@@ -85,3 +86,14 @@ class Select(_Direct, forms.Select):
             attributes(widget["attrs"]),
             format_html_join("", "{}", ((part,) for part in parts)),
         )
+
+
+def confidential_box():
+    """The care team's box that keeps an item (a document, a result, a prescription, a
+    profile entry, a conversation) from the patient's representatives: one field, one
+    wording, on every form that has it."""
+    return forms.BooleanField(
+        label=_("Confidential from the representatives"),
+        required=False,
+        help_text=_("A minor's care kept from their parents: never shown to the record's representatives."),
+    )

@@ -67,9 +67,6 @@ class PastDates:
         bounded_by_birth(self, self.past_dates, born)
 
 
-CONFIDENTIAL_HELP = _("A minor's care kept from their parents: never shown to the record's representatives.")
-
-
 class DocumentUploadForm(PastDates, forms.Form):
     past_dates = ("care_date",)
     title = forms.CharField(label=_("Title"), max_length=200)
@@ -81,9 +78,7 @@ class DocumentUploadForm(PastDates, forms.Form):
         widget=forms.ClearableFileInput(attrs={"accept": ".pdf,.jpg,.jpeg,.png,.txt"}),
     )
     # For care teams only (the patient's own upload form has no such field).
-    confidential = forms.BooleanField(
-        label=_("Confidential from the representatives"), required=False, help_text=CONFIDENTIAL_HELP
-    )
+    confidential = widgets.confidential_box()
 
     def __init__(self, *args, by_care_team=False, **kwargs):
         super().__init__(*args, **kwargs)
@@ -209,12 +204,12 @@ class DocumentFilterForm(forms.Form):
 
 
 class PrescriptionForm(forms.ModelForm):
+    confidential = widgets.confidential_box()
+
     class Meta:
         model = Prescription
         fields = ["medication", "dosage", "frequency", "route", "start_date", "end_date", "renewable", "confidential"]
         widgets = {"start_date": DateInput(), "end_date": DateInput()}
-        labels = {"confidential": _("Confidential from the representatives")}
-        help_texts = {"confidential": CONFIDENTIAL_HELP}
 
     def __init__(self, *args, born=None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -232,9 +227,7 @@ class LabReportForm(PastDates, forms.Form):
     title = forms.CharField(label=_("Title"), max_length=200)
     collected_on = forms.DateField(label=_("Sample date"), widget=DateInput())
     csv_file = forms.FileField(label=_("Observations as CSV (optional)"), required=False)
-    confidential = forms.BooleanField(
-        label=_("Confidential from the representatives"), required=False, help_text=CONFIDENTIAL_HELP
-    )
+    confidential = widgets.confidential_box()
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -284,12 +277,11 @@ class ProfileEntryForm(forms.ModelForm):
     """An entry of the medical profile; with ``by_care_team``, the care team's box that
     keeps it from the representatives (the patient's own forms have none)."""
 
+    confidential = widgets.confidential_box()
+
     def __init__(self, *args, by_care_team=False, born=None, **kwargs):
         super().__init__(*args, **kwargs)  # ``born``: PastDates's, for the entries with a date
-        if by_care_team:
-            self.fields["confidential"].label = _("Confidential from the representatives")
-            self.fields["confidential"].help_text = CONFIDENTIAL_HELP
-        else:
+        if not by_care_team:
             del self.fields["confidential"]
 
 

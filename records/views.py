@@ -730,8 +730,8 @@ def add_profile_entry(request, kind):
         entry.save()
         messages.success(request, _("Saved in your medical profile."))
         return redirect("records:profile")
-    forms = {k: form_class(prefix=k, born=patient.birth_date) for k, form_class in PROFILE_FORMS.items()}
-    forms[kind] = form
+    born = patient.birth_date
+    forms = {k: form if k == kind else form_class(prefix=k, born=born) for k, form_class in PROFILE_FORMS.items()}
     context = {**profile_for(request.user, patient), "forms": forms}
     return access.render_record(
         request, "records/profile.html", context, patient=patient, action=AccessLog.Action.VIEW_RECORD
