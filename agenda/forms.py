@@ -4,9 +4,9 @@ import zoneinfo
 from django import forms
 from django.conf import settings
 from django.utils import timezone
-from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
 
+from agenda import services
 from agenda.models import Appointment
 from portal.careteams.models import CareTeam
 
@@ -112,27 +112,17 @@ class AppointmentForm(forms.ModelForm):
         return data
 
     def _refuse_a_second_booking(self, data):
-        """The patient already booked with the team at an overlapping time (the same slot
-        booked twice, by two colleagues or one form sent again): said, not booked. Only
-        the team's own appointments are looked at (another team's say too much)."""
+        """The patient already booked with the team at an overlapping time: said, not
+        booked (the service checks again under a lock, see ``services.clash``)."""
         team = data.get("team") or (self.instance.team if self.instance.pk else None)
         start, minutes = data.get("starts_at"), data.get("duration_minutes")
         if self.patient is None or team is None or start is None or not minutes:
             return
-        end = start + datetime.timedelta(minutes=minutes)
-        clash = (
-            Appointment.objects.scheduled()
-            .filter(patient=self.patient, team=team, starts_at__lt=end, ends_at__gt=start)
-            .exclude(pk=self.instance.pk)
-            .order_by("starts_at")
-            .first()
+        refusal = services.clash(
+            patient=self.patient, team=team, starts_at=start, duration_minutes=minutes, exclude=self.instance.pk
         )
-        if clash is not None:
-            message = _("The patient already has an appointment with this team from %(start)s to %(end)s.")
-            self.add_error("time", message % {
-                "start": date_format(timezone.localtime(clash.starts_at), "SHORT_DATETIME_FORMAT"),
-                "end": date_format(timezone.localtime(clash.ends_at), "TIME_FORMAT"),
-            })  # fmt: skip
+        if refusal is not None:
+            self.add_error(None, refusal)
 
     def details(self) -> dict:
         """The cleaned fields the services take, beside ``starts_at`` and the duration."""

@@ -8,11 +8,13 @@ import secrets
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from agenda.models import Appointment, CalendarFeed
 from messaging import services as messaging
 from messaging.models import Conversation
+from portal.accounts.models import Patient
 from records import services as records
 from records.models import News
 
@@ -24,11 +26,37 @@ def _tell_patient(appointment: Appointment, kind: str) -> None:
     records.publish_news(patient=appointment.patient, kind=kind, appointment=appointment)
 
 
+def clash(*, patient, team, starts_at, duration_minutes, exclude=None) -> ValidationError | None:
+    """The refusal, on the form's time field, of a booking that overlaps one the patient
+    already has with the team (the same slot booked twice, by two colleagues or one form
+    sent again); None when there is none."""
+    end = starts_at + datetime.timedelta(minutes=duration_minutes)
+    found = Appointment.objects.clashing(patient=patient, team=team, start=starts_at, end=end, exclude=exclude).first()
+    if found is None:
+        return None
+    message = _("The patient already has an appointment with this team from %(start)s to %(end)s.") % {
+        "start": date_format(timezone.localtime(found.starts_at), "SHORT_DATETIME_FORMAT"),
+        "end": date_format(timezone.localtime(found.ends_at), "TIME_FORMAT"),
+    }
+    return ValidationError({"time": [ValidationError(message, code="overlap")]})
+
+
+def _refuse_a_clash(*, patient, team, starts_at, duration_minutes, exclude=None) -> None:
+    """Inside the booking's transaction: the patient's row locked first, so that two
+    bookings of the patient made at the same instant are checked one after the other
+    (the second sees the first) rather than both passing the form's check."""
+    Patient.all_records.select_for_update().filter(pk=patient.pk).values_list("pk").first()
+    refusal = clash(patient=patient, team=team, starts_at=starts_at, duration_minutes=duration_minutes, exclude=exclude)
+    if refusal is not None:
+        raise refusal
+
+
 @transaction.atomic
 def book_appointment(*, by, team, patient, starts_at: datetime.datetime, duration_minutes: int, **details):
     """A clinician of ``team`` books an appointment with ``patient`` (the caller has
     checked both through ``portal.access``). The patient is told (content-free
     digest email, "new" marker)."""
+    _refuse_a_clash(patient=patient, team=team, starts_at=starts_at, duration_minutes=duration_minutes)
     appointment = Appointment(patient=patient, team=team, created_by=by, **details)
     appointment.set_times(starts_at, duration_minutes)
     appointment.full_clean()
@@ -56,6 +84,13 @@ def change_appointment(*, by, appointment: Appointment, starts_at, duration_minu
         if remarked:
             appointment.save(update_fields=["confidential", "updated_at"])
         return remarked
+    _refuse_a_clash(
+        patient=appointment.patient,
+        team=appointment.team,
+        starts_at=starts_at,
+        duration_minutes=duration_minutes,
+        exclude=appointment.pk,
+    )
     appointment.full_clean()
     appointment.sequence += 1
     appointment.updated_at = timezone.now()

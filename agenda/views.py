@@ -41,16 +41,20 @@ def book(request, patient_pk):
     form = forms.AppointmentForm(_bound(request), teams=access.teams_caring_for(request.user, patient), patient=patient)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        services.book_appointment(
-            by=request.user,
-            team=data["team"],
-            patient=patient,
-            starts_at=data["starts_at"],
-            duration_minutes=data["duration_minutes"],
-            **form.details(),
-        )
-        messages.success(request, _("The appointment is booked; the patient is told."))
-        return redirect("careteams:patient_detail", patient.pk)
+        try:
+            services.book_appointment(
+                by=request.user,
+                team=data["team"],
+                patient=patient,
+                starts_at=data["starts_at"],
+                duration_minutes=data["duration_minutes"],
+                **form.details(),
+            )
+        except ValidationError as refusal:  # booked by a colleague meanwhile
+            form.add_error(None, refusal)
+        else:
+            messages.success(request, _("The appointment is booked; the patient is told."))
+            return redirect("careteams:patient_detail", patient.pk)
     context = {"form": form, "patient": patient, "title": _("Book an appointment")}
     return access.render_record(
         request, "agenda/appointment_form.html", context, patient=patient, action=AccessLog.Action.VIEW_RECORD
@@ -73,17 +77,21 @@ def edit(request, pk):
     form = forms.AppointmentForm(_bound(request), instance=appointment)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        changed = services.change_appointment(
-            by=request.user,
-            appointment=appointment,
-            starts_at=data["starts_at"],
-            duration_minutes=data["duration_minutes"],
-            **form.details(),
-        )
-        messages.success(
-            request, _("The appointment is changed; the patient is told.") if changed else _("Nothing changed.")
-        )
-        return redirect("careteams:patient_detail", appointment.patient_id)
+        try:
+            changed = services.change_appointment(
+                by=request.user,
+                appointment=appointment,
+                starts_at=data["starts_at"],
+                duration_minutes=data["duration_minutes"],
+                **form.details(),
+            )
+        except ValidationError as refusal:  # booked over, or cancelled, by a colleague meanwhile
+            form.add_error(None, refusal)
+        else:
+            messages.success(
+                request, _("The appointment is changed; the patient is told.") if changed else _("Nothing changed.")
+            )
+            return redirect("careteams:patient_detail", appointment.patient_id)
     appointment.refresh_from_db()  # the form's validation wrote into the instance
     context = {
         "form": form,

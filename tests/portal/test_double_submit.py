@@ -15,6 +15,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
 
 from agenda.models import Appointment
 from fhir_api import services as api
@@ -300,6 +301,54 @@ def test_two_renewal_requests_from_two_pages_at_once_open_one_conversation(postg
     first, second = at_once([lambda c=c: c.post(url, {"form_token": str(uuid.uuid4())}) for c in clients])
     conversation = Conversation.objects.get(prescription=renewable)
     assert first["Location"] == second["Location"] == reverse("messaging:conversation", args=[conversation.pk])
+
+
+def _booking(team, time, day=TODAY + datetime.timedelta(days=3)):
+    return {
+        "team": team.pk, "day": day.isoformat(), "time": time, "duration_minutes": "30", "mode": "in_person",
+        "place": "Cabinet, salle 2", "with_whom": "Dr Martin", "form_token": str(uuid.uuid4()),
+    }  # fmt: skip
+
+
+CLASH = "Le patient a déjà un rendez-vous avec cette équipe"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_overlapping_bookings_sent_at_once_from_two_tabs_book_one(postgres, login, patient, clinician, team):
+    """Two tabs, two tokens, 10:30 and 10:45 for the same patient and team: both pass the
+    form's check at the same instant, and the lock on the patient in the booking's
+    transaction makes the second see the first. One is booked; the other form is shown
+    again saying why, next to the time."""
+    url = reverse("agenda:book", args=[patient.pk])
+    clients = signed_in_clients(login, clinician)
+    answers = at_once(
+        [lambda c=c, t=t: c.post(url, _booking(team, t)) for c, t in zip(clients, ["10:30", "10:45"], strict=True)]
+    )
+    assert Appointment.objects.count() == 1
+    assert sorted(answer.status_code for answer in answers) == [200, 302]
+    refused = next(answer for answer in answers if answer.status_code == 200).content.decode()
+    assert CLASH in refused
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_appointments_moved_at_once_into_one_slot_move_one(postgres, login, patient, clinician, team):
+    """The same race on a change: 9:00 and 14:00 both moved to 11:00 at the same instant."""
+    day = TODAY + datetime.timedelta(days=4)
+    first, second = (
+        AppointmentFactory(patient=patient, team=team, starts_at=timezone.make_aware(datetime.datetime.combine(
+            day, datetime.time(hour)))) for hour in (9, 14)
+    )  # fmt: skip
+    clients = signed_in_clients(login, clinician)
+    answers = at_once(
+        [
+            lambda c=c, a=a: c.post(reverse("agenda:edit", args=[a.pk]), _booking(team, "11:00", day=day))
+            for c, a in zip(clients, [first, second], strict=True)
+        ]
+    )
+    assert sorted(answer.status_code for answer in answers) == [200, 302]
+    starts = sorted(timezone.localtime(a.starts_at).hour for a in Appointment.objects.all())
+    assert starts in ([9, 11], [11, 14])
+    assert CLASH in next(answer for answer in answers if answer.status_code == 200).content.decode()
 
 
 @pytest.mark.django_db
