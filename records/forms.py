@@ -233,7 +233,8 @@ class LabReportForm(PastDates, forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["csv_file"].help_text = (
             _(
-                "Columns: loinc, name, value, unit, low, high. Replaces the rows below. "
+                "Columns: loinc, name, value, unit, low, high (or in French: loinc, nom, valeur, unité, min, max), "
+                "separated by commas or semicolons. Replaces the rows below. "
                 "At most %(rows)s rows and %(size)s: a larger file is refused, never cut."
             )
             % lab_csv_limits()

@@ -482,8 +482,25 @@ def publish_prescription(*, prescriber, team, patient, source_id: str, status: s
 
 
 CSV_COLUMNS = ["loinc", "name", "value", "unit", "low", "high"]
+# The columns' French names, as a French lab's spreadsheet heads them (accents optional).
+CSV_FRENCH_COLUMNS = {
+    "code loinc": "loinc", "nom": "name", "libellé": "name", "libelle": "name", "analyse": "name",
+    "valeur": "value", "résultat": "value", "resultat": "value", "unité": "unit", "unite": "unit",
+    "min": "low", "bas": "low", "max": "high", "haut": "high",
+}  # fmt: skip
 CSV_DECIMAL_COLUMNS = ("value", "low", "high")
 CSV_ERRORS_SHOWN = 20
+
+
+def _csv_text(data: bytes) -> str:
+    """The file's text: UTF-8 (with or without a byte-order mark), else Windows-1252, what
+    Excel writes for "CSV (séparateur : point-virgule)" on a French Windows."""
+    for encoding in ("utf-8-sig", "cp1252"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise ValidationError(_("The CSV file must be UTF-8 text."), code="encoding")
 
 
 def parse_observations_csv(data: bytes) -> list[dict]:
@@ -494,23 +511,22 @@ def parse_observations_csv(data: bytes) -> list[dict]:
     what is wrong, or the limit (rows, bytes) the file is over."""
     if len(data) > settings.LAB_CSV_MAX_BYTES:
         raise files.too_large(len(data), settings.LAB_CSV_MAX_BYTES)
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise ValidationError(_("The CSV file must be UTF-8 text."), code="encoding") from None
+    text = _csv_text(data)
     header = text.partition("\n")[0]
     delimiter = ";" if header.count(";") > header.count(",") else ","
     # The excel dialect reads RFC 4180: a doubled quote inside quotes is one quote.
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     observations, errors, rows = [], [], 0
     try:
-        columns = [name.strip().lower() for name in next(reader, [])]
+        written = [name.strip() for name in next(reader, [])]
+        columns = [CSV_FRENCH_COLUMNS.get(name.lower(), name.lower()) for name in written]
         if set(CSV_COLUMNS) - set(columns):
             raise ValidationError(
                 _("The CSV file needs these columns: %(columns)s.") % {"columns": ", ".join(CSV_COLUMNS)},
                 code="columns",
             )
         position = {name: columns.index(name) for name in CSV_COLUMNS}
+        heading = {name: written[index] for name, index in position.items()}  # errors name the file's own
         for row in reader:
             if not any(cell.strip() for cell in row):
                 continue
@@ -528,7 +544,7 @@ def parse_observations_csv(data: bytes) -> list[dict]:
             if form.is_valid():
                 observations.append(form.cleaned_data)
             else:
-                errors += _line_errors(reader.line_num, form)
+                errors += _line_errors(reader.line_num, form, heading)
     except csv.Error:
         errors.append(
             _("Line %(line)d cannot be read: a field is too long or a quote is misplaced.") % {"line": reader.line_num}
@@ -540,9 +556,10 @@ def parse_observations_csv(data: bytes) -> list[dict]:
     return observations
 
 
-def _line_errors(line, form) -> list[str]:
+def _line_errors(line, form, heading) -> list[str]:
     return [
-        _("Line %(line)d, column %(column)s: %(message)s") % {"line": line, "column": column, "message": message}
+        _("Line %(line)d, column %(column)s: %(message)s")
+        % {"line": line, "column": heading.get(column, column), "message": message}
         if column != NON_FIELD_ERRORS
         else _("Line %(line)d: %(message)s") % {"line": line, "message": message}
         for column, messages in form.errors.items()

@@ -122,6 +122,34 @@ def test_doubled_quotes_are_one_quote_as_rfc_4180_says(client, login, clinician,
     assert (observation.name, observation.value, observation.unit) == ('Hemoglobine "totale"', Decimal("13.5"), "g/dL")
 
 
+def test_french_excels_semicolon_csv_in_windows_1252_with_french_headings_is_imported(
+    client, login, clinician, patient
+):
+    """What Excel saves as "CSV (séparateur : point-virgule)" on a French Windows: Windows-1252
+    text, semicolons, decimal commas, the columns named in French."""
+    login(clinician)
+    text = "Code LOINC;Libellé;Valeur;Unité;Min;Max\r\n2160-0;Créatinine;9,5;mg/L;6;12\r\n718-7;Hémoglobine;13,2;g/dL;12;16\r\n"
+    assert post_csv(client, patient, text.encode("cp1252")).status_code == 302
+    assert sorted(Observation.objects.values_list("loinc", "name", "value", "unit", "low", "high")) == [
+        ("2160-0", "Créatinine", Decimal("9.5"), "mg/L", Decimal(6), Decimal(12)),
+        ("718-7", "Hémoglobine", Decimal("13.2"), "g/dL", Decimal(12), Decimal(16)),
+    ]
+
+
+def test_errors_name_the_columns_as_the_file_heads_them(client, login, clinician, patient):
+    login(clinician)
+    text = "loinc;nom;valeur;unité;min;max\n718-7;Hb;abc;g/dL;12;16\n"
+    assert csv_errors(post_csv(client, patient, text)) == ["Ligne 2, colonne valeur : Saisissez un nombre."]
+
+
+def test_a_file_that_is_not_text_is_refused(client, login, clinician, patient):
+    login(clinician)
+    assert csv_errors(post_csv(client, patient, HEADER.encode() + b"\x81\x8d\x8f\x90\x9d\n")) == [
+        "Le fichier CSV doit être du texte UTF-8."
+    ]
+    assert not LabReport.objects.exists()
+
+
 def test_a_value_the_field_cannot_hold_is_refused_in_the_form_too(client, login, clinician, patient):
     login(clinician)
     data = {"title": "Bilan", "collected_on": "2026-11-01", "obs-TOTAL_FORMS": "1", "obs-INITIAL_FORMS": "0",
