@@ -3,9 +3,10 @@ import datetime
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.formats import date_format, number_format
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext, pgettext_lazy
 
 from portal.audit.models import AppendOnlyError
 
@@ -648,6 +649,14 @@ class Digest(models.Model):
 # (Other records models go above this marker.)
 
 
+EXPORT_FILE_NAMES = {
+    "summary": pgettext_lazy("export file name", "health-summary"),
+    "lab_results": pgettext_lazy("export file name", "lab-results"),
+    "conversation": pgettext_lazy("export file name", "conversation"),
+    "archive": pgettext_lazy("export file name", "archive"),
+}
+
+
 class Export(models.Model):
     """A patient's export (PDF or archive), built by a Celery task.
 
@@ -737,11 +746,18 @@ class Export(models.Model):
         return tuple(day and datetime.date.fromisoformat(day) for day in (start, end))
 
     def download_name(self):
-        """``carnet-<kind>[-<period>]-<date>.<ext>``: two lab exports of other periods
+        """``carnet-<kind>[-<period>]-<date>.<ext>``, in the language the export was made in
+        (ASCII: every browser and file system keeps it); two lab exports of other periods
         do not download under the same name."""
         stamp = timezone.localtime(self.created_at).strftime("%Y-%m-%d")
-        period = ""
-        if self.period:
-            start, end = (day.isoformat() if day else "" for day in self.period)
-            period = f"-{start}-to-{end}" if start and end else f"-from-{start}" if start else f"-to-{end}"
-        return f"carnet-{self.kind.replace('_', '-')}{period}-{stamp}.{self.extension}"
+        with translation.override(self.language):
+            name = str(EXPORT_FILE_NAMES[self.kind])
+            if self.period:
+                start, end = (day.isoformat() if day else "" for day in self.period)
+                if start and end:
+                    name += "-" + pgettext("export file name", "%(start)s-to-%(end)s") % {"start": start, "end": end}
+                elif start:
+                    name += "-" + pgettext("export file name", "from-%(start)s") % {"start": start}
+                else:
+                    name += "-" + pgettext("export file name", "to-%(end)s") % {"end": end}
+        return f"carnet-{name}-{stamp}.{self.extension}"

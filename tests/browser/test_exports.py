@@ -22,6 +22,6 @@ def test_patient_requests_a_summary_watches_it_get_ready_and_downloads_it(page, 
     with page.expect_download() as info:
         download_link.click()
     download = info.value
-    assert download.suggested_filename.startswith("carnet-summary-")
+    assert download.suggested_filename.startswith("carnet-synthese-medicale-")
     text = " ".join(p.extract_text() for p in PdfReader(download.path()).pages)
     assert "Camille Durand" in text

@@ -42,7 +42,7 @@ def test_exports_access_matrix(
         assert patient.last_name.encode() not in response.content
     if who == "patient" and name == "exports:download":
         assert response["Content-Type"] == "application/pdf"
-        assert response["Content-Disposition"].startswith('attachment; filename="carnet-summary-')
+        assert response["Content-Disposition"].startswith('attachment; filename="carnet-synthese-medicale-')
 
 
 def test_request_from_the_page(client, login, patient, django_capture_on_commit_callbacks):

@@ -189,12 +189,17 @@ def test_request_from_the_page_with_a_period_and_reuse_of_the_same_one(client, l
     assert "Résultats d’analyses (PDF)" in page and "01/01/2025 – 31/12/2025" in page
     # Each downloads under its own name.
     names = [e.download_name() for e in Export.objects.order_by("pk")]
-    assert names[0].startswith("carnet-lab-results-2025-01-01-to-2025-12-31-") and names[1].startswith(
-        "carnet-lab-results-20"
+    assert names[0].startswith("carnet-resultats-biologie-du-2025-01-01-au-2025-12-31-") and names[1].startswith(
+        "carnet-resultats-biologie-20"
     )
     assert names[0] != names[1]
     export.options = {"from": "2025-01-01"}
-    assert export.download_name().startswith("carnet-lab-results-from-2025-01-01-")
+    assert export.download_name().startswith("carnet-resultats-biologie-depuis-le-2025-01-01-")
+    # In the language the export was made in, whatever the language of the moment.
+    export.language, export.options = "en", {"to": "2025-12-31"}
+    assert export.download_name().startswith("carnet-lab-results-to-2025-12-31-")
+    export.options = {"from": "2025-01-01", "to": "2025-12-31"}
+    assert export.download_name().startswith("carnet-lab-results-2025-01-01-to-2025-12-31-")
 
 
 @pytest.mark.parametrize("who", ["other_patient", "clinician", "other_clinician", "support"])
@@ -205,7 +210,7 @@ def test_only_the_patient_downloads_the_lab_results(
     login(patient)
     own = client.get(reverse("exports:download", args=[export.pk]))
     assert own.status_code == 200
-    assert own["Content-Disposition"].startswith('attachment; filename="carnet-lab-results-20')
+    assert own["Content-Disposition"].startswith('attachment; filename="carnet-resultats-biologie-20')
     login(request.getfixturevalue(who))
     response = client.get(reverse("exports:download", args=[export.pk]))
     assert response.status_code == 404
