@@ -284,7 +284,7 @@ class Command(BaseCommand):
         Allergy.objects.create(patient=patient, author=gp, team=team, **ALLERGIES[index % len(ALLERGIES)])
         condition = CONDITIONS[index % len(CONDITIONS)]
         if child:  # asthma since the age of 4, not an adult's history
-            condition = {"name": "Asthme", "since": patient.birth_date.replace(year=patient.birth_date.year + 4)}
+            condition = {"name": "Asthme", "since": patient.birth_date + datetime.timedelta(days=4 * 365 + 1)}
         Condition.objects.create(patient=patient, author=gp, team=team, **condition)
         vaccinations = VACCINATIONS
         if child:  # given at the age in months each says
