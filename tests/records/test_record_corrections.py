@@ -367,23 +367,31 @@ def test_a_minors_confidential_profile_entry_never_reaches_the_parents(
     assert shown.describe() in history and secret.describe() not in history
 
 
+@pytest.mark.parametrize("kind", PROFILE_ENTRIES)
 def test_a_care_team_keeps_a_profile_entry_from_the_representatives_afterwards(
-    client, login, clinician, team, minor, parent
+    client, login, clinician, team, minor, parent, kind
 ):
-    allergy = services.add_profile_entry(
-        entry=Allergy(patient=minor, substance="Latex", severity="mild"), author=clinician, team=team
-    )
+    """Every kind of entry, measurements included (from their table on the record page and
+    on their history page), can be made confidential after it was written."""
     login(clinician)
-    detail = client.get(reverse("careteams:patient_detail", args=[minor.pk])).content.decode()
-    toggle = reverse("records:set_confidential", args=["allergy", allergy.pk])
-    assert toggle in detail
-    client.post(toggle, {"confidential": "1"})
-    allergy.refresh_from_db()
-    assert allergy.confidential
+    fields, _ = PROFILE_ENTRIES[kind]
+    client.post(reverse("records:clinician_add_profile_entry", args=[minor.pk, kind]), fields)
+    entry = PROFILE_MODELS[kind].objects.get()
     login(parent)
     switch(client, minor)
-    assert "Latex" not in client.get(reverse("records:profile")).content.decode()
-    assert "Latex" not in client.get(reverse("records:record_history")).content.decode()
+    assert _profile_pks(client.get(reverse("records:profile")).context, kind) == {entry.pk}
+    login(clinician)
+    toggle = reverse("records:set_confidential", args=[kind, entry.pk])
+    assert toggle in client.get(reverse("careteams:patient_detail", args=[minor.pk])).content.decode()
+    if kind == "measurement":
+        assert toggle in client.get(reverse("records:measurement_history", args=[entry.pk])).content.decode()
+    client.post(toggle, {"confidential": "1"})
+    entry.refresh_from_db()
+    assert entry.confidential
+    login(parent)
+    switch(client, minor)
+    assert _profile_pks(client.get(reverse("records:profile")).context, kind) == set()
+    assert entry.describe() not in client.get(reverse("records:record_history")).content.decode()
 
 
 def test_an_unknown_profile_kind_is_404(client, login, clinician, patient):
