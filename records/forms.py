@@ -393,6 +393,10 @@ class WithdrawDocumentForm(forms.Form):
     reason = forms.CharField(label=_("Reason for withdrawing it"), max_length=300, help_text=_("The patient reads it."))
 
 
+class WithdrawProfileEntryForm(forms.Form):
+    reason = forms.CharField(label=_("Reason for withdrawing it"), max_length=300, help_text=_("The patient reads it."))
+
+
 class ReplaceDocumentForm(DocumentUploadForm):
     reason = forms.CharField(
         label=_("Reason for the corrected version"), max_length=300, help_text=_("The patient reads it.")

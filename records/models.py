@@ -3,6 +3,7 @@ import datetime
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models import Manager
 from django.utils import timezone, translation
 from django.utils.formats import date_format, number_format
 from django.utils.translation import gettext_lazy as _
@@ -348,9 +349,20 @@ class ObservationRevision(models.Model):
         return f"{self.value} {self.unit} ({self.status})"
 
 
+class CurrentEntries(models.Manager):
+    """The profile's entries, those their care team withdrew aside (every lookup, the
+    access policy's included); ``all_entries`` sees them (the history, the lock of a
+    withdrawal)."""
+
+    def get_queryset(self):
+        return super().get_queryset().filter(withdrawn_at__isnull=True)
+
+
 class ProfileEntry(models.Model):
     """Common to the medical profile: who wrote it. A patient edits what they
-    wrote; what a professional wrote is read-only to them."""
+    wrote; what a professional wrote is read-only to them, and the care team that wrote
+    it may withdraw it (entered in error): it leaves the profile, and the record's history
+    keeps the entry, who withdrew it, when and why."""
 
     patient = models.ForeignKey("accounts.Patient", on_delete=models.PROTECT, related_name="+")
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
@@ -358,6 +370,10 @@ class ProfileEntry(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     # Set by a care team (a minor's secret care): never shown to the representatives.
     confidential = models.BooleanField(_("confidential from the representatives"), default=False)
+    withdrawn_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = CurrentEntries()
+    all_entries = Manager()  # noqa: DJ012 - a second manager (ruff takes it for a field)
 
     class Meta:
         abstract = True
@@ -365,6 +381,10 @@ class ProfileEntry(models.Model):
     @property
     def by_patient(self):
         return self.team_id is None
+
+    @property
+    def is_correctable(self):
+        return self.withdrawn_at is None
 
 
 class Allergy(ProfileEntry):
@@ -506,6 +526,7 @@ class RecordEvent(models.Model):
         DOCUMENT_REPLACED = "document_replaced", _("Replaced a document with a corrected version")
         RESULT_CORRECTED = "result_corrected", _("Corrected a lab value")
         PROFILE_ADDED = "profile_added", _("Added to your medical profile")
+        PROFILE_WITHDRAWN = "profile_withdrawn", _("Withdrew from your medical profile")
 
     patient = models.ForeignKey("accounts.Patient", on_delete=models.PROTECT, related_name="record_events")
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")

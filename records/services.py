@@ -979,6 +979,25 @@ def add_profile_entry(*, entry, author, team=None):
     return entry
 
 
+def withdraw_profile_entry(*, actor, team, entry, reason: str):
+    """Withdraw a profile entry ``team`` wrote (entered in error, or about someone else):
+    it leaves the profile, and the record's history says who, when and why (the patient
+    reads it there). Raises ``AlreadyCorrected`` when it was withdrawn already (by a
+    colleague, or a second tab)."""
+    model = type(entry)
+    with transaction.atomic():
+        locked = model.all_entries.select_for_update().select_related("patient").get(pk=entry.pk)
+        if not locked.is_correctable:
+            raise AlreadyCorrected
+        locked.withdrawn_at = timezone.now()
+        locked.save(update_fields=["withdrawn_at"])
+        RecordEvent.objects.create(
+            patient=locked.patient, actor=actor, team=team, kind=RecordEvent.Kind.PROFILE_WITHDRAWN,
+            target=locked.describe()[:255], reason=reason.strip(), **{model.__name__.lower(): locked},
+        )  # fmt: skip
+    return locked
+
+
 @transaction.atomic
 def comment_profile_entry(*, author, entry, body: str) -> ProfileComment:
     """The patient's comment on an entry a professional wrote; the entry stays as it is.

@@ -36,6 +36,7 @@ urlpatterns = [
         views.clinician_add_profile_entry,
         name="clinician_add_profile_entry",
     ),
+    path("care/profile/<str:kind>/<int:pk>/withdraw/", views.withdraw_profile_entry, name="withdraw_profile_entry"),
     path("my/profile/", views.profile, name="profile"),
     path("my/profile/<str:kind>/add/", views.add_profile_entry, name="add_profile_entry"),
     path("my/profile/<str:kind>/<int:pk>/delete/", views.delete_profile_entry, name="delete_profile_entry"),

@@ -38,6 +38,7 @@ from records.forms import (
     ReplacePrescriptionForm,
     StopPrescriptionForm,
     WithdrawDocumentForm,
+    WithdrawProfileEntryForm,
 )
 from records.models import (
     Allergy,
@@ -755,6 +756,27 @@ def delete_profile_entry(request, kind, pk):
         entry.delete()
         messages.success(request, _("Removed from your medical profile."))
     return redirect("records:profile")
+
+
+@access.role_required(User.Role.CLINICIAN)
+@require_http_methods(["GET", "POST"])
+@idempotent
+def withdraw_profile_entry(request, kind, pk):
+    """Withdraw an entry of the medical profile the clinician's team wrote (entered in
+    error): it leaves the profile; the history keeps it, with who, when and why."""
+    if kind not in PROFILE_MODELS:
+        raise Http404
+    entry = access.get_correctable_for(request.user, PROFILE_MODELS[kind], pk)
+    team = entry.team
+    return _correction(
+        request, item=entry, team=team, form=WithdrawProfileEntryForm(_bound(request)),
+        title=_("Withdraw from the medical profile: %(entry)s") % {"entry": entry.describe()},
+        correct=lambda data: services.withdraw_profile_entry(
+            actor=request.user, team=team, entry=entry, reason=data["reason"]
+        ),
+        done=_("Withdrawn from the medical profile. The patient reads why in the record's history."),
+        stale=_("This entry was already withdrawn."),
+    )  # fmt: skip
 
 
 @access.role_required(User.Role.CLINICIAN)

@@ -58,6 +58,7 @@ SERVES_A_RECORD = {
     "records:replace_document": ("document", {}),
     "records:correct_observation": ("observation", {}),
     "records:clinician_add_profile_entry": ("patient_allergy", {}),
+    "records:withdraw_profile_entry": ("measurement_kind", {}),
 }
 
 # Patient-side pages serve the record one is in: one's own (not logged), or one acted for,
@@ -208,6 +209,7 @@ def items(patient, clinician, team, django_capture_on_commit_callbacks, settings
         "document": ([document.pk], patient),
         "observation": ([report.observations.get().pk], patient),
         "measurement": ([measurement.pk], patient),
+        "measurement_kind": (["measurement", measurement.pk], patient),
         "conversation": ([conversation.pk], patient),
         "attachment": ([conversation.messages.get().attachments.get().pk], patient),
         "link": ([patient.care_links.get(team=team).pk], patient),

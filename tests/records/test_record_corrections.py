@@ -97,7 +97,7 @@ def test_only_the_publishing_team_through_an_active_link_may_correct(
 
 
 CORRECTION_ROUTES = ["records:withdraw_document", "records:replace_document", "records:correct_observation",
-                     "records:stop_prescription"]  # fmt: skip
+                     "records:stop_prescription", "records:withdraw_profile_entry"]  # fmt: skip
 
 
 @pytest.mark.parametrize(("membership", "state"), [
@@ -114,15 +114,17 @@ def test_the_correction_pages_answer_404_to_anyone_but_the_publishing_team(
         patient=patient, medication="Ramipril", dosage="1", frequency="1/j", start_date=datetime.date(2026, 1, 1),
         prescriber=clinician, team=team,
     )  # fmt: skip
+    allergy = Allergy.objects.create(patient=patient, author=clinician, team=team, substance="Iode")
     viewer = clinician if membership == "publishing team" else ClinicianFactory(teams=[other])
     login(viewer)
-    args = {"records:withdraw_document": clinician_document.pk, "records:replace_document": clinician_document.pk,
-            "records:correct_observation": observation.pk, "records:stop_prescription": prescription.pk}  # fmt: skip
+    args = {"records:withdraw_document": [clinician_document.pk], "records:replace_document": [clinician_document.pk],
+            "records:correct_observation": [observation.pk], "records:stop_prescription": [prescription.pk],
+            "records:withdraw_profile_entry": ["allergy", allergy.pk]}  # fmt: skip
     expected = 200 if may_correct(membership, state, False) else 404
     for route in CORRECTION_ROUTES:
-        assert client.get(reverse(route, args=[args[route]])).status_code == expected, route
+        assert client.get(reverse(route, args=args[route])).status_code == expected, route
         # An empty form: shown again with its errors to the team, 404 to anyone else.
-        assert client.post(reverse(route, args=[args[route]]), {}).status_code == expected, route
+        assert client.post(reverse(route, args=args[route]), {}).status_code == expected, route
     assert not RecordEvent.objects.exists()
 
 
@@ -509,3 +511,76 @@ def test_representatives_read_every_correction_of_the_record_but_a_confidential_
     page = client.get(reverse("records:record_history")).content.decode()
     for (_kind, confidential), (_event, title) in events.items():
         assert (title in page) is not confidential, title
+
+
+@pytest.mark.parametrize("kind", PROFILE_ENTRIES)
+def test_the_care_team_that_wrote_a_profile_entry_withdraws_it_with_a_reason(
+    client, login, clinician, team, patient, kind
+):
+    """Entered in error: the team that wrote it withdraws it; it leaves the profile (the
+    patient's, the care team's, the archive's FHIR bundle) and the record's history says
+    who, when and why. Withdrawing it again (a second tab) changes nothing."""
+    fields, _ = PROFILE_ENTRIES[kind]
+    login(clinician)
+    client.post(reverse("records:clinician_add_profile_entry", args=[patient.pk, kind]), fields)
+    entry = PROFILE_MODELS[kind].objects.get()
+    assert _profile_resources(patient)  # the archive's bundle holds it, until withdrawn
+    url = reverse("records:withdraw_profile_entry", args=[kind, entry.pk])
+    assert url in client.get(reverse("careteams:patient_detail", args=[patient.pk])).content.decode()
+    refused = client.post(url, {"reason": ""})
+    assert refused.status_code == 200 and refused.context["form"].errors["reason"]
+    done = client.post(url, {"reason": "Saisi dans le mauvais dossier"})
+    assert done.status_code == 302
+    assert not PROFILE_MODELS[kind].objects.exists() and PROFILE_MODELS[kind].all_entries.get().withdrawn_at
+    detail = client.get(reverse("careteams:patient_detail", args=[patient.pk]))
+    assert _profile_pks(detail.context, kind) == set()
+    # Gone from the profile, it is gone from the policy's lookups too: a second tab's form is a 404.
+    assert client.post(url, {"reason": "Encore"}).status_code == 404
+    assert RecordEvent.objects.filter(kind=RecordEvent.Kind.PROFILE_WITHDRAWN).count() == 1
+    login(patient.user)
+    assert _profile_pks(client.get(reverse("records:profile")).context, kind) == set()
+    history = client.get(reverse("records:record_history")).content.decode()
+    assert "Retrait de votre profil médical" in history and "Saisi dans le mauvais dossier" in history
+    assert not _profile_resources(patient)
+
+
+def _profile_resources(patient):
+    """The archive's FHIR bundle's resources other than the patient and the record's own."""
+    from records.export_builders import fhir_bundle
+
+    bundle = fhir_bundle(
+        user=patient.user, patient=patient, documents=[], conversations=[], document_paths={}, document_hashes={},
+        attachment_files={},
+    )  # fmt: skip
+    kinds = {"AllergyIntolerance", "Condition", "Immunization", "Observation"}
+    return [entry for entry in bundle["entry"] if entry["resource"]["resourceType"] in kinds]
+
+
+@pytest.mark.parametrize("who", ["other_clinician", "patient", "support"])
+def test_only_the_team_that_wrote_a_profile_entry_withdraws_it(
+    request, client, login, clinician, team, patient, other_team, who
+):
+    """Another team's clinician, even one caring for the patient, the patient and support:
+    404, and the entry stays. A patient's own entry has no care team to withdraw it."""
+    CareLinkFactory(patient=patient, team=other_team)
+    written = services.add_profile_entry(entry=Allergy(patient=patient, substance="Latex"), author=clinician, team=team)
+    own = services.add_profile_entry(entry=Allergy(patient=patient, substance="Pollen"), author=patient.user)
+    login(request.getfixturevalue(who) if who != "patient" else patient.user)
+    for entry in (written, own):
+        url = reverse("records:withdraw_profile_entry", args=["allergy", entry.pk])
+        assert client.get(url).status_code == 404
+        assert client.post(url, {"reason": "Erreur"}).status_code == 404
+    login(clinician)
+    assert client.get(reverse("records:withdraw_profile_entry", args=["allergy", own.pk])).status_code == 404
+    assert Allergy.objects.count() == 2
+
+
+def test_a_confidential_entrys_withdrawal_stays_from_the_parents(client, login, clinician, team, minor, parent):
+    secret = services.add_profile_entry(
+        entry=Allergy(patient=minor, substance="Latex", confidential=True), author=clinician, team=team
+    )
+    services.withdraw_profile_entry(actor=clinician, team=team, entry=secret, reason="Erreur de saisie")
+    login(parent)
+    switch(client, minor)
+    history = client.get(reverse("records:record_history")).content.decode()
+    assert "Latex" not in history and "Erreur de saisie" not in history
