@@ -618,6 +618,15 @@ def items_correctable_by(user, model) -> QuerySet:
     return rows.filter(Exists(same_team_link))
 
 
+def correctable_teams(user, patient) -> set[int]:
+    """The ids of ``user``'s care teams through which they may correct what those teams
+    published in ``patient``'s record (an active link, not blocked): the rows of a page
+    that get correction and confidentiality controls. Empty for anyone but a clinician."""
+    if not _is_active(user, User.Role.CLINICIAN):
+        return set()
+    return {link.team_id for link in links_of_cared_patient(user, patient) if link.mine}
+
+
 def get_correctable_for(user, model, pk):
     """One row ``user`` may correct (see ``items_correctable_by``); 404 otherwise,
     also for an item they may only read."""

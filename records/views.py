@@ -699,6 +699,7 @@ def measurement_history(request, pk):
     label = measurement.get_kind_display()
     context = {
         "measurement": measurement, "label": label, "page": page, "chart": charts.trend(latest[::-1]),
+        "correctable_teams": access.correctable_teams(request.user, measurement.patient),
     }  # fmt: skip
     return access.render_record(
         request, "records/measurement_history.html", context,
@@ -1005,14 +1006,13 @@ CONFIDENTIAL_MODELS = {"document": Document, "prescription": Prescription, "lab_
 @access.role_required(User.Role.CLINICIAN)
 @idempotent
 def set_confidential(request, kind, pk):
-    """A care team marks an item confidential from the patient's representatives (a
-    minor's secret care), or lifts it; representatives never see a confidential item."""
+    """The care team that published an item marks it confidential from the patient's
+    representatives (a minor's secret care), or lifts it; representatives never see a
+    confidential item. Another team caring for the patient may read the item, not
+    decide this for it (404, as for a correction)."""
     if kind not in CONFIDENTIAL_MODELS:
         raise Http404
-    if kind == "document":
-        item = access.get_document_for(request.user, pk)
-    else:
-        item = access.get_item_for(request.user, CONFIDENTIAL_MODELS[kind], pk)
+    item = access.get_correctable_for(request.user, CONFIDENTIAL_MODELS[kind], pk)
     confidential = request.POST.get("confidential") == "1"
     services.set_confidential(item=item, confidential=confidential)
     if confidential:

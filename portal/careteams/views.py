@@ -132,9 +132,12 @@ def patient_detail(request, pk):
     page = _history(request, documents, "documents", "care_date")
     record_display.prepare_documents(page.object_list, reader=user)
     confidential_form = record_display.confidential_forms(request)
-    for document in page.object_list:
-        if document.author_team_id:
-            document.confidential_form = confidential_form("document", document, document.title)
+    for document in page.object_list:  # the publishing team's to decide, as corrections are
+        document.confidential_form = (
+            confidential_form("document", document, document.title)
+            if document.author_team_id in correctable_teams
+            else ""
+        )
     prescriptions = access.items_of_patient(user, patient, Prescription).select_related(
         "prescriber", "team", "replaced_by"
     )
@@ -151,7 +154,7 @@ def patient_detail(request, pk):
     for report in reports.object_list:
         report.date_text = long_date(report.collected_on)
         report.correctable = report.team_id in correctable_teams
-        report.confidential_form = confidential_form("lab_report", report, report.title)
+        report.confidential_form = confidential_form("lab_report", report, report.title) if report.correctable else ""
     record_display.prepare_observations(
         (o for report in reports.object_list for o in report.observations.all()), correct_links=bool(correctable_teams)
     )

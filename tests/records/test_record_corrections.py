@@ -19,6 +19,7 @@ from records.models import (
     Allergy,
     Digest,
     Document,
+    Measurement,
     News,
     Observation,
     ObservationRevision,
@@ -126,6 +127,44 @@ def test_the_correction_pages_answer_404_to_anyone_but_the_publishing_team(
         # An empty form: shown again with its errors to the team, 404 to anyone else.
         assert client.post(reverse(route, args=args[route]), {}).status_code == expected, route
     assert not RecordEvent.objects.exists()
+
+
+@pytest.mark.parametrize(("membership", "state"), [
+    ("publishing team", CareLink.Status.ACTIVE), ("publishing team", CareLink.Status.ENDED),
+    ("other caring team", CareLink.Status.ACTIVE),
+])  # fmt: skip
+def test_only_the_publishing_team_marks_an_item_confidential_or_lifts_it(
+    client, login, patient, clinician, team, clinician_document, observation, membership, state
+):
+    """Every kind of item: another team caring for the patient reads it, and neither sees
+    the control nor may mark it or lift its confidentiality (404, the item unchanged)."""
+    other = CareTeamFactory(name="Cabinet voisin")
+    CareLinkFactory(patient=patient, team=other)
+    prescription = Prescription.objects.create(
+        patient=patient, medication="Ramipril", dosage="1", frequency="1/j", start_date=datetime.date(2026, 1, 1),
+        prescriber=clinician, team=team,
+    )  # fmt: skip
+    allergy = Allergy.objects.create(patient=patient, author=clinician, team=team, substance="Iode")
+    weight = Measurement.objects.create(
+        patient=patient, author=clinician, team=team, kind="weight", value=70, measured_on=datetime.date(2026, 1, 1)
+    )
+    items = {"document": clinician_document, "lab_report": observation.report, "prescription": prescription,
+             "allergy": allergy, "measurement": weight}  # fmt: skip
+    patient.care_links.filter(team=team).update(status=state)
+    viewer = clinician if membership == "publishing team" else ClinicianFactory(teams=[other])
+    allowed = may_correct(membership, state, False)
+    login(viewer)
+    page = client.get(reverse("careteams:patient_detail", args=[patient.pk])).content.decode()
+    history = client.get(reverse("records:measurement_history", args=[weight.pk])).content.decode()
+    for kind, item in items.items():
+        url = reverse("records:set_confidential", args=[kind, item.pk])
+        assert (url in page) == allowed, kind
+        if kind == "measurement":
+            assert (url in history) == allowed
+        answer = client.post(url, {"confidential": "1"})
+        assert answer.status_code == (302 if allowed else 404), kind
+        item.refresh_from_db()
+        assert item.confidential == allowed, kind
 
 
 # --- Documents -----------------------------------------------------------------------
