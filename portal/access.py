@@ -546,17 +546,17 @@ def teams_patient_can_write_to(patient) -> QuerySet[CareTeam]:
 def documents_visible_to(user) -> QuerySet[Document]:
     """Documents ``user`` may see: all of a patient's own; for a clinician, those
     of patients they care for, except documents the patient hid from
-    professionals. A hidden document stays visible to the care team that
-    published it, and only while that very team's link with the patient is
-    active: being in the publishing team is not enough when the patient has
-    ended or blocked that team, even if another of the clinician's teams still
-    gives access to the record."""
+    professionals and documents withdrawn as published in error (perhaps another
+    person's). Those stay visible to the care team that published them, and only
+    while that very team's link with the patient is active: being in the publishing
+    team is not enough when the patient has ended or blocked that team, even if
+    another of the clinician's teams still gives access to the record."""
     if _is_active(user, User.Role.PATIENT):
         return Document.objects.filter(_patient_rows(user, "Document"))
     if _is_active(user, User.Role.CLINICIAN):
         publisher_still_active = _active_links(user).filter(patient=OuterRef("patient"), team=OuterRef("author_team"))
         return Document.objects.filter(patient__in=patients_cared_for(user)).filter(
-            Q(hidden=False) | Q(Exists(publisher_still_active))
+            Q(hidden=False, withdrawn_at__isnull=True) | Q(Exists(publisher_still_active))
         )
     return Document.objects.none()
 
@@ -583,13 +583,15 @@ def items_of_patient(user, patient, model) -> QuerySet:
     """The rows of ``model`` (documents included) of ``patient`` that ``user`` may see:
     ``items_visible_to`` (``documents_visible_to``) narrowed to the patient. For a
     clinician's page about a patient that ``get_cared_patient`` returned for them in
-    this request, the patient's rows themselves (a hidden document only while its
-    publishing team's link is active), without building the cared-for subquery again for
+    this request, the patient's rows themselves (a hidden or withdrawn document only while
+    its publishing team's link is active), without building the cared-for subquery again for
     every list of the page (tests/portal/test_access_table.py holds the two equal)."""
     if getattr(patient, "_cared_for_by", None) == user.pk and _is_active(user, User.Role.CLINICIAN):
         if model is Document:
             publisher_still_active = _active_links(user).filter(patient=patient, team=OuterRef("author_team"))
-            return Document.objects.filter(patient=patient).filter(Q(hidden=False) | Q(Exists(publisher_still_active)))
+            return Document.objects.filter(patient=patient).filter(
+                Q(hidden=False, withdrawn_at__isnull=True) | Q(Exists(publisher_still_active))
+            )
         return model.objects.filter(patient=patient)
     rows = documents_visible_to(user) if model is Document else items_visible_to(user, model)
     return rows.filter(patient=patient)

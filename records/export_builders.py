@@ -541,7 +541,7 @@ def build_archive(*, user, patient: Patient, progress: Callable = _noop) -> byte
         .order_by("created_at", "pk")
     )
     out = io.BytesIO()
-    unavailable, document_paths, document_hashes = [], {}, {}
+    unavailable, withdrawn, document_paths, document_hashes = [], [], {}, {}
     unavailable_attachments, attachment_files = [], {}
     steps = 2 + len(documents) + len(conversations)
     done = 0
@@ -555,6 +555,10 @@ def build_archive(*, user, patient: Patient, progress: Callable = _noop) -> byte
         archive.writestr("health-summary.pdf", build_summary(user=user, patient=patient, sections=list(SECTIONS)))
         step()
         for document in documents:
+            if document.withdrawn_at:  # published in error (perhaps another person's): listed, never shipped
+                withdrawn.append(document)
+                step()
+                continue
             try:
                 data = read_document(document=document)
             except files.IntegrityError:
@@ -604,6 +608,7 @@ def build_archive(*, user, patient: Patient, progress: Callable = _noop) -> byte
                 **_common(patient),
                 "documents": len(document_paths),
                 "unavailable": unavailable,
+                "withdrawn": withdrawn,
                 "conversations": len(conversation_paths),
                 "attachments": len(attachment_files),
                 "unavailable_attachments": unavailable_attachments,

@@ -43,18 +43,20 @@ pytestmark = pytest.mark.django_db
 TEAMS = ("T1", "T2", "T3")
 LINK_STATES = (None, CareLink.Status.ACTIVE, CareLink.Status.ENDED, CareLink.Status.BLOCKED)
 PUBLISHERS = (*TEAMS, None)  # None: the patient uploaded it
+WITHDRAWN_AT = datetime.datetime(2026, 2, 1, tzinfo=datetime.UTC)
 
 
-def may_see(*, member_of, blocked, links, kind, team=None, hidden=False):
+def may_see(*, member_of, blocked, links, kind, team=None, hidden=False, withdrawn=False):
     """The rule, stated once and plainly. A clinician's rights on a patient come only
     through their teams with an active link; an individual block removes them all.
-    A hidden document is seen only by its publishing team, while that team's link
-    is active. A conversation, or an appointment, is seen only through its own team."""
+    A hidden document, or one withdrawn as published in error, is seen only by its
+    publishing team, while that team's link is active. A conversation, or an
+    appointment, is seen only through its own team."""
     active = {name for name in member_of if links[name] == CareLink.Status.ACTIVE}
     if blocked or not active:
         return False
     if kind == "document":
-        return not hidden or team in active
+        return not (hidden or withdrawn) or team in active
     if kind in ("conversation", "appointment"):
         return team in active
     return True  # prescriptions, results, profile: any active team
@@ -81,21 +83,22 @@ def universe(db):
                         with_whom=name, created_by=author,
                     )
                 )  # fmt: skip
-        for publisher, hidden in itertools.product(PUBLISHERS, (False, True)):
+        for publisher, hidden, withdrawn in itertools.product(PUBLISHERS, (False, True), (False, True)):
             documents.append(
                 Document(
                     patient=patient,
-                    title=f"{publisher}-{hidden}",
+                    title=f"{publisher}-{hidden}-{withdrawn}",
                     category="report",
                     care_date="2026-01-01",
                     author=author,
                     author_team=teams.get(publisher),
                     hidden=hidden,
+                    withdrawn_at=WITHDRAWN_AT if withdrawn else None,
                     content_type="application/pdf",
                     size=1,
                     sha256="0" * 64,
                     key_id="k",
-                    file_name=f"{patient.last_name}-{publisher}-{hidden}",
+                    file_name=f"{patient.last_name}-{publisher}-{hidden}-{withdrawn}",
                 )
             )
         prescriptions.append(
@@ -135,17 +138,21 @@ def test_policy_matches_the_rule_for_every_combination(universe):
     all_conversations = list(Conversation.objects.all())
     all_prescriptions = list(Prescription.objects.all())
     all_appointments = list(Appointment.objects.all())
-    assert len(all_documents) == 64 * 8 and len(all_conversations) == 3 * 48 and len(clinicians) == 16
+    assert len(all_documents) == 64 * 16 and len(all_conversations) == 3 * 48 and len(clinicians) == 16
     checked = 0
     for clinician, member_of, blocked in clinicians:
 
-        def rule(patient_id, kind, team_id=None, hidden=False, who=(member_of, blocked)):
+        def rule(patient_id, kind, team_id=None, hidden=False, withdrawn=False, who=(member_of, blocked)):
             return may_see(
                 member_of=who[0], blocked=who[1], links=link_states[patient_id], kind=kind,
-                team=team_name.get(team_id), hidden=hidden,
+                team=team_name.get(team_id), hidden=hidden, withdrawn=withdrawn,
             )  # fmt: skip
 
-        expected = {d.pk for d in all_documents if rule(d.patient_id, "document", d.author_team_id, d.hidden)}
+        expected = {
+            d.pk
+            for d in all_documents
+            if rule(d.patient_id, "document", d.author_team_id, d.hidden, bool(d.withdrawn_at))
+        }
         assert set(access.documents_visible_to(clinician).values_list("pk", flat=True)) == expected, (
             member_of,
             blocked,
@@ -171,7 +178,8 @@ def test_policy_matches_the_rule_for_every_combination(universe):
                 mine = [row for row in rows if row.patient_id == patient.pk]
                 expected = {row.pk for row in mine if rule(patient.pk, kind or "prescription",
                                                            getattr(row, "author_team_id", None),
-                                                           getattr(row, "hidden", False))}  # fmt: skip
+                                                           getattr(row, "hidden", False),
+                                                           bool(getattr(row, "withdrawn_at", None)))}  # fmt: skip
                 found = set(access.items_of_patient(clinician, patient, model).values_list("pk", flat=True))
                 assert found == expected, (member_of, blocked, model.__name__, patient.last_name)
                 checked += len(mine)
@@ -187,7 +195,7 @@ def test_policy_matches_the_rule_for_every_combination(universe):
             )
             first = next((link.team for link in links if link.mine), None)
             assert first == (access.team_caring_for(clinician, patient) if expected else None)
-    assert checked == 16 * (512 + 144 + 144 + 64 + 64 + 512 + 64)
+    assert checked == 16 * (1024 + 144 + 144 + 64 + 64 + 1024 + 64)
 
 
 def test_the_rule_itself_says_what_the_issue_says():
@@ -200,6 +208,9 @@ def test_the_rule_itself_says_what_the_issue_says():
     assert may_see(member_of={"T1"}, blocked=False, links=links, kind="document", team="T1", hidden=True)
     assert not may_see(member_of={"T2"}, blocked=False, links=links, kind="document", team="T1", hidden=True)
     assert not may_see(member_of={"T1"}, blocked=True, links=links, kind="document", team="T1", hidden=False)
+    # A document withdrawn as published in error: its publishing team only (another person's, perhaps).
+    assert may_see(member_of={"T1"}, blocked=False, links=links, kind="document", team="T1", withdrawn=True)
+    assert not may_see(member_of={"T2"}, blocked=False, links=links, kind="document", team="T1", withdrawn=True)
 
 
 # --- Over HTTP: the pages that serve a document, for a hidden document of team T3 ---------

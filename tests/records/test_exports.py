@@ -351,6 +351,27 @@ def test_archive_lists_a_tampered_document_as_unavailable(
     assert "indisponible" in readme.lower()
 
 
+def test_archive_leaves_out_a_withdrawn_documents_file(
+    patient, clinician, team, clinician_document, patient_document, django_capture_on_commit_callbacks
+):
+    """Withdrawn as published in error (another person's, perhaps): named in the README and
+    in the bundle as entered in error, its file never shipped."""
+    from records import services
+
+    services.withdraw_document(actor=clinician, team=team, document=clinician_document, reason="Mauvais dossier")
+    export, _ = request(patient, Export.Kind.ARCHIVE, {}, django_capture_on_commit_callbacks)
+    archive = zipfile.ZipFile(io.BytesIO(exports.read_export(export=export)))
+    assert [n for n in archive.namelist() if n.startswith("documents/")] == [
+        f"documents/2026-09-01-ordonnance-dermatologue-{patient_document.pk}.pdf"
+    ]
+    readme = archive.read("README.txt").decode()
+    assert "Documents retirés" in readme and "Compte rendu de consultation" in readme
+    assert "conversations/" not in readme  # none to list, and no such folder
+    data = json.loads(archive.read("fhir-r4-bundle.json"))
+    withdrawn = next(e["resource"] for e in data["entry"] if e["resource"].get("id") == str(clinician_document.pk))
+    assert withdrawn["status"] == "entered-in-error" and "url" not in withdrawn["content"][0]["attachment"]
+
+
 def test_fhir_bundle_validates(patient, clinician_document, conversation):
     from fhir.resources.R4B.bundle import Bundle
 

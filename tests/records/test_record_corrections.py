@@ -170,6 +170,26 @@ def test_only_the_publishing_team_marks_an_item_confidential_or_lifts_it(
 # --- Documents -----------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("route", ["records:document", "records:download", "records:preview"])
+def test_a_withdrawn_document_is_served_to_its_publishing_team_and_the_patient_only(
+    client, login, clinician, team, patient, clinician_document, route
+):
+    """Withdrawn as published in error (another person's, perhaps): another team caring for
+    the patient, even one linked afterwards, no longer gets it (404); the publishing team
+    and the patient still open it (the history links to it)."""
+    other = CareTeamFactory(name="Service de cardiologie")
+    CareLinkFactory(patient=patient, team=other)
+    services.withdraw_document(actor=clinician, team=team, document=clinician_document, reason="Mauvais dossier")
+    url = reverse(route, args=[clinician_document.pk])
+    login(ClinicianFactory(teams=[other]))
+    assert client.get(url).status_code == 404
+    page = client.get(reverse("careteams:patient_detail", args=[patient.pk])).content.decode()
+    assert "Compte rendu de consultation" not in page
+    for reader in (clinician, patient.user):
+        login(reader)
+        assert client.get(url).status_code in (200, 302), reader  # the preview may redirect while drawn
+
+
 def test_a_withdrawn_document_leaves_the_lists_and_stays_in_the_history(
     client, login, clinician, team, patient, clinician_document, django_capture_on_commit_callbacks
 ):
