@@ -267,12 +267,16 @@ ACCOUNT_EMAIL_NOTIFICATIONS = True
 # allauth's own emails (password reset, address confirmation) say where they come from;
 # their greeting and signature are ours (templates/account/email/base_message.txt).
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "Carnet – "
-# Lockout (django-axes, database handler: works while Redis is down). Per account
-# and per IP; a failure during the lockout does not extend it, so nobody can keep
-# a victim locked out for more than the cool-off. Support staff can unlock.
+# Lockout (django-axes, database handler: works while Redis is down). Per account *and*
+# address together: five failures lock that account from that address only, so a stranger
+# failing on purpose cannot lock its owner out (from their own address), and colleagues
+# behind one hospital address do not lock each other out. Many attempts from one address
+# are slowed by allauth's per-address sign-in rate (its "login" limit), and a password
+# alone opens nothing: every role passes a second factor. A failure during the lockout
+# does not extend it. Support staff can unlock.
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = timedelta(minutes=15)
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_USERNAME_CALLABLE = "portal.accounts.lockout.username_of"

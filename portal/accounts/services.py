@@ -322,7 +322,7 @@ def end_other_sessions(*, user: User, current_key: str | None) -> int:
 
 def unlock_account(*, email: str) -> int:
     """Lift the sign-in lockout of the account ``email`` (support staff); returns the
-    number of failure records removed. A lockout of the IP address stays."""
+    number of failure records removed, from every address."""
     from axes.utils import reset
 
     return reset(username=email.strip().lower())

@@ -86,17 +86,19 @@ def search_patients_without_login(query: str):
 
 
 def lockout(*, user: User):
-    """When the account's sign-in lockout ends, or None when it is not locked."""
+    """When the account's sign-in lockout ends (from the last address it is locked from),
+    or None when it is locked from none (lockouts are per account and address)."""
     from axes.models import AccessAttempt
     from django.conf import settings
 
     since = timezone.now() - settings.AXES_COOLOFF_TIME
-    failures = AccessAttempt.objects.filter(username=user.email.lower(), attempt_time__gte=since).aggregate(
-        count=Sum("failures_since_start"), last=Max("attempt_time")
+    by_address = (
+        AccessAttempt.objects.filter(username=user.email.lower(), attempt_time__gte=since)
+        .values("ip_address")
+        .annotate(count=Sum("failures_since_start"), last=Max("attempt_time"))
     )
-    if not failures["count"] or failures["count"] < settings.AXES_FAILURE_LIMIT:
-        return None
-    return failures["last"] + settings.AXES_COOLOFF_TIME
+    locked = [row["last"] for row in by_address if row["count"] >= settings.AXES_FAILURE_LIMIT]
+    return max(locked) + settings.AXES_COOLOFF_TIME if locked else None
 
 
 # The actions on an existing account, as the console offers them. The audit trail

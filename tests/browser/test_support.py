@@ -13,7 +13,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 def test_agent_unlocks_a_locked_out_patient_who_then_signs_in(browser, live_server, page, support, patient, settings):
     agent = browser.new_context(base_url=live_server.url, locale="fr-FR").new_page()
-    sign_in(agent, support)  # before the failures: the patient's lockout also holds their IP address
+    sign_in(agent, support)
 
     # The patient mistypes their password until sign-in is blocked, then even the right one is refused.
     page.goto("/accounts/login/")
