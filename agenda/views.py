@@ -203,8 +203,8 @@ def mine(request):
     for appointment in upcoming:
         appointment.may_cancel = services.patient_may_cancel(appointment, now)
         appointment.cancel_until = timezone.localtime(services.cancellation_deadline(appointment))
-    feed = CalendarFeed.objects.filter(patient=patient).first()
-    context = {"upcoming": upcoming, "past": past, "new": new, "feed": feed}
+    feed = CalendarFeed.objects.filter(patient=patient).first() if record.is_own else None
+    context = {"upcoming": upcoming, "past": past, "new": new, "feed": feed, "may_subscribe": record.is_own}
     return access.render_record(
         request, "agenda/mine.html", context, patient=patient, action=AccessLog.Action.VIEW_APPOINTMENTS
     )
@@ -267,7 +267,10 @@ def patient_cancel(request, pk):
         "may_cancel": services.patient_may_cancel(appointment),
         "cancel_until": timezone.localtime(services.cancellation_deadline(appointment)),
     }
-    return render(request, "agenda/patient_cancel.html", context)
+    return access.render_record(
+        request, "agenda/patient_cancel.html", context,
+        patient=appointment.patient, action=AccessLog.Action.VIEW_APPOINTMENTS, target=appointment.team.name,
+    )  # fmt: skip
 
 
 @access.role_required(User.Role.PATIENT)
@@ -294,7 +297,10 @@ def reschedule(request, pk):
             else _("Your message has been added to your open request."),
         )
         return redirect("messaging:conversation", conversation.pk)
-    return render(request, "agenda/reschedule.html", {"form": form, "appointment": appointment})
+    return access.render_record(
+        request, "agenda/reschedule.html", {"form": form, "appointment": appointment},
+        patient=appointment.patient, action=AccessLog.Action.VIEW_APPOINTMENTS, target=appointment.team.name,
+    )  # fmt: skip
 
 
 @access.role_required(User.Role.PATIENT)
@@ -302,8 +308,13 @@ def reschedule(request, pk):
 @idempotent
 def feed_settings(request):
     """The patient's private calendar address: made (shown once), made anew (the old
-    one stops), revoked; details in the calendar or not."""
-    patient = access.record_for(request, access.MANAGE).patient
+    one stops), revoked; details in the calendar or not. The record holder's own: it
+    carries every appointment, a minor's confidential ones included, so a representative
+    may neither make it (and read those) nor replace the holder's (404)."""
+    record = access.current_record(request)
+    if not record.is_own:
+        raise Http404
+    patient = record.patient
     feed = CalendarFeed.objects.filter(patient=patient).first()
     form = forms.FeedForm(_bound(request), initial={"show_details": feed.show_details if feed else False})
     if request.method == "POST":

@@ -377,3 +377,40 @@ def test_the_same_patient_is_not_booked_twice_at_once_with_one_team(
         )
     changed = client.post(reverse("agenda:edit", args=[first.pk]), booking(team, "2099-01-06", time="10:00"))
     assert changed.status_code == 302
+
+
+def test_only_the_holder_makes_their_calendar_address_a_minors_confidential_visit_stays_from_the_parent(
+    client, login, clinician, team, minor, parent
+):
+    """Arthur, a minor with his own login, has a confidential appointment. His parent, in his
+    record, neither sees the calendar link nor may make (or replace) the address: it would
+    carry the confidential visit to them. Arthur's own address carries it, to him. His parent's
+    reads of the cancel and reschedule pages are logged."""
+    from portal.audit.models import AccessLog
+    from tests.conftest import switch
+    from tests.factories import UserFactory
+
+    minor.user = UserFactory(first_name="Léa", last_name="Durand")
+    minor.save(update_fields=["user"])
+    secret = AppointmentFactory(patient=minor, team=team, place="Centre de planification", confidential=True)
+    shown = AppointmentFactory(
+        patient=minor, team=team, starts_at=secret.starts_at + datetime.timedelta(days=1), place="Cabinet"
+    )
+    page = reverse("agenda:feed_settings")
+    login(parent)
+    switch(client, minor)
+    assert page not in client.get(reverse("agenda:mine")).content.decode()
+    assert client.get(page).status_code == 404
+    assert client.post(page, {"action": "issue", "show_details": "on"}).status_code == 404
+    assert not minor.__class__.objects.filter(pk=minor.pk, calendar_feed__isnull=False).exists()
+    for name in ("agenda:patient_cancel", "agenda:reschedule"):
+        before = AccessLog.objects.filter(patient=minor, actor=parent.user).count()
+        assert client.get(reverse(name, args=[shown.pk])).status_code == 200
+        assert AccessLog.objects.filter(patient=minor, actor=parent.user).count() == before + 1, name
+    login(minor.user)
+    assert page in client.get(reverse("agenda:mine")).content.decode()
+    client.post(page, {"action": "issue", "show_details": "on"})
+    address = client.get(page).content.decode().split('id="feed-url" type="text" readonly value="')[1].split('"')[0]
+    client.logout()
+    body = client.get(address.removeprefix("http://localhost:8000")).content.decode().replace("\r\n ", "")
+    assert "Centre de planification" in body and "Cabinet" in body

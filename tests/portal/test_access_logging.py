@@ -103,8 +103,9 @@ SERVES_NO_RECORD = {
     },
     **{
         f"agenda:{name}": OWN_OR_REPRESENTED
-        for name in ("mine", "ics", "patient_cancel", "reschedule", "feed_settings")
+        for name in ("mine", "ics", "patient_cancel", "reschedule")
     },
+    "agenda:feed_settings": "the holder's own calendar address (404 to a representative)",
     "agenda:feed": "the patient's own appointments, to the holder of their secret address (no session)",
     **{
         f"records:{name}": OWN_OR_REPRESENTED

@@ -122,7 +122,7 @@ def test_pages_about_someone_elses_record_say_whose_it_is(client, login, helper,
     assert "Tous les documents" in home and "Tous mes documents" not in home
     login(parent)
     switch(client, minor)
-    for name in ("agenda:mine", "agenda:feed_settings"):
+    for name in ("agenda:mine", "records:documents"):
         page = client.get(reverse(name)).content.decode()
         assert re.search(r"<h1>[^<]*<span class=\"record-name\">— Léa Durand</span></h1>", page), name
     login(patient)
