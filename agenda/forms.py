@@ -73,6 +73,8 @@ class AppointmentForm(forms.ModelForm):
         in (those with an active link to the patient), and ``patient``, whom it is with;
         a change keeps its team and patient."""
         super().__init__(*args, **kwargs)
+        # The model field's minimum (0, a positive number) would override the widget's.
+        self.fields["duration_minutes"].widget.attrs.update(min=5, max=480)
         self.patient = patient or (self.instance.patient if self.instance.pk else None)
         if teams is not None:
             self.fields["team"] = forms.ModelChoiceField(

@@ -15,6 +15,18 @@ def plausible_date(value):
         raise ValidationError(_("Enter a date between 1900 and 2199."), code="implausible_date")
 
 
+def decimal_comma(to_python):
+    """``DecimalField.to_python`` reading one comma, with no point, as the decimal point:
+    what a French keyboard types (health values have no thousands separator)."""
+
+    def wrapped(self, value):
+        if isinstance(value, str) and value.count(",") == 1 and "." not in value:
+            value = value.replace(",", ".")
+        return to_python(self, value)
+
+    return wrapped
+
+
 class PortalConfig(AppConfig):
     name = "portal"
 
@@ -27,3 +39,12 @@ class PortalConfig(AppConfig):
         # after the apps are ready: tests/portal/test_dates.py checks one of each app's).
         if plausible_date not in forms.DateField.default_validators:
             forms.DateField.default_validators = [*forms.DateField.default_validators, plausible_date]
+        # Every decimal field of every form (a lab value, its limits, a measurement): typed
+        # in a text box with the decimal keypad, "5,4" read as 5.4 in either language
+        # (tests/portal/test_decimals.py checks every form's).
+        if not getattr(forms.DecimalField, "takes_a_comma", False):
+            from portal.widgets import DecimalInput
+
+            forms.DecimalField.widget = DecimalInput
+            forms.DecimalField.to_python = decimal_comma(forms.DecimalField.to_python)
+            forms.DecimalField.takes_a_comma = True

@@ -47,6 +47,15 @@ class DateInput(Input, forms.DateInput):
     pass
 
 
+class DecimalInput(TextInput):
+    """A number with decimals, as people type it: a text box with the phone's decimal
+    keypad. A browser's number box takes "5,4" as 54 in some languages, without a word;
+    this one sends what was typed, and ``decimal_comma`` reads the comma as the point."""
+
+    def __init__(self, attrs=None):
+        super().__init__({"inputmode": "decimal", "autocomplete": "off", **(attrs or {})})
+
+
 class CheckboxInput(Input, forms.CheckboxInput):
     pass
 
