@@ -10,7 +10,11 @@ urlpatterns = [
     path("metadata", views.metadata, name="metadata"),
     path("token", views.token, name="token"),
     path("DocumentReference", views.document_references, name="document_references"),
+    path("DocumentReference/_search", views.document_reference_search, name="document_reference_search"),
     path("DocumentReference/<str:pk>", views.document_reference, name="document_reference"),
     path("Binary/<str:pk>", views.binary, name="binary"),
     path("Patient", views.patients, name="patients"),
+    path("Patient/_search", views.patient_search, name="patient_search"),
+    # Anything else under /fhir, and an unknown id (the views raise FhirError 404): an OperationOutcome.
+    path("<path:path>", views.not_found, name="not_found"),
 ]

@@ -175,16 +175,28 @@ def document_references(request, call, scopes):
     Simplified Publish (POST): one DocumentReference, its data inline."""
     if request.method == "POST":
         return _simplified_publish(request, call, scopes)
+    return _find_documents(request, call, scopes, params=request.GET)
+
+
+@api_view("search DocumentReference", methods=("POST",))
+def document_reference_search(request, call, scopes):
+    """FHIR's search by POST (``DocumentReference/_search``, the parameters form-encoded in
+    the body): the same search, with the patient's INS out of the URL, and so out of every
+    proxy's and server's request log."""
+    return _find_documents(request, call, scopes, params=request.POST)
+
+
+def _find_documents(request, call, scopes, *, params):
     services.require_scope(scopes, "system/DocumentReference.rs")
-    documents, after = services.find_documents(client=call.client, params=request.GET)
+    documents, after = services.find_documents(client=call.client, params=params)
     base = _base(request)
     services.trace_search(client=call.client, documents=documents)
     call.patient = documents[0].patient if len({d.patient_id for d in documents}) == 1 else None
     next_url = None
     if after is not None:
-        params = request.GET.copy()
-        params["_after"] = str(after)
-        next_url = f"{base}/DocumentReference?{params.urlencode()}"
+        following = params.copy()
+        following["_after"] = str(after)
+        next_url = f"{base}/DocumentReference?{following.urlencode()}"
     return fhir_response(
         resources.searchset(
             [resources.document_reference(d, base=base) for d in documents],
@@ -240,8 +252,18 @@ def binary(request, call, scopes, pk):
 @api_view("search Patient")
 def patients(request, call, scopes):
     """Patient matching by INS, birth date and family name (all three required)."""
+    return _match_patient(request, call, scopes, params=request.GET)
+
+
+@api_view("search Patient", methods=("POST",))
+def patient_search(request, call, scopes):
+    """The same matching by POST (``Patient/_search``, form-encoded): the identity out of the URL."""
+    return _match_patient(request, call, scopes, params=request.POST)
+
+
+def _match_patient(request, call, scopes, *, params):
     services.require_scope(scopes, "system/Patient.rs")
-    patient = services.find_patient(client=call.client, params=request.GET)
+    patient = services.find_patient(client=call.client, params=params)
     call.patient = patient
     base = _base(request)
     found = [resources.patient_resource(patient)] if patient else []
@@ -281,3 +303,9 @@ def token(request):
             response["Cache-Control"] = "no-store"
             return response
     return _token_view(request)
+
+
+@csrf_exempt
+def not_found(request, path=""):
+    """Any other address under /fhir: FHIR's own 404, an OperationOutcome, not a web page."""
+    return FhirError(404, "not-found", _("There is no such resource or interaction here.")).response()

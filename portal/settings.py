@@ -588,7 +588,9 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # A request line's query string can carry health data (a FHIR search by INS): cut off.
+    "filters": {"no_query_string": {"()": "portal.logs.NoQueryString"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["no_query_string"]}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
     # Request lines can carry query strings; keep them out of production logs.
     "loggers": {

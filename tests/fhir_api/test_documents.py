@@ -95,6 +95,29 @@ def test_search_and_retrieve_own_documents(http, token, ins_patient):
     assert ins_patient.access_logs.filter(action="download_document").exists()
 
 
+def test_search_by_post_keeps_the_identity_out_of_the_url(http, token, ins_patient):
+    """FHIR's POST _search, form-encoded: the same answers as GET, the INS and the identity
+    in the body only (request logs hold URLs)."""
+    http.json("POST", "/fhir", body=provide_bundle(), token=token)
+    form = "application/x-www-form-urlencoded"
+    body = b"patient.identifier=urn:oid:1.2.250.1.213.1.4.10|285067512345639"
+    status, _h, found = http.json("POST", "/fhir/DocumentReference/_search", body=body, token=token, content_type=form)
+    assert status == 200 and found["total"] == 1
+    body = b"identifier=urn:oid:1.2.250.1.213.1.4.8|285067512345639&family=durand&birthdate=1985-06-15"
+    status, _h, found = http.json("POST", "/fhir/Patient/_search", body=body, token=token, content_type=form)
+    assert status == 200 and found["entry"][0]["resource"]["id"] == str(ins_patient.pk)
+    assert http.json("GET", "/fhir/Patient/_search", token=token)[0] == 405
+
+
+@pytest.mark.parametrize(
+    "path", ["/fhir/Foo", "/fhir/Observation/1", "/fhir/Binary/99999", "/fhir/DocumentReference/x"]
+)
+def test_an_unknown_address_or_resource_is_a_fhir_404(http, token, path):
+    status, headers, answer = http.json("GET", path, token=token)
+    assert status == 404 and headers["Content-Type"].startswith("application/fhir+json")
+    assert answer["resourceType"] == "OperationOutcome" and answer["issue"][0]["code"] == "not-found"
+
+
 def _outcome(answer):
     issue = answer["issue"][0]
     english = issue["_diagnostics"]["extension"][0]["extension"][1]["valueString"]
