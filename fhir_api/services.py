@@ -241,6 +241,24 @@ FILE_REFUSALS = {
 }
 
 
+# An identifier sent again with other content: a conflict, said with what to send instead
+# (a retry of the same content is answered as the first sending was).
+CONFLICT = {
+    "DocumentReference": _(
+        "This masterIdentifier was already published with other content. To correct the document, send the new "
+        "version with relatesTo (code replaces) naming it, under a new masterIdentifier."
+    ),
+    "DiagnosticReport": _(
+        "This report identifier was already published with other values. To change them, send the report with "
+        "status amended or corrected."
+    ),
+    "MedicationRequest": _(
+        "This prescription identifier was already published with other content. To change it, send a new "
+        "prescription that replaces it (priorPrescription), under a new identifier."
+    ),
+}
+
+
 def publish_documents(*, client: ApiClient, submissions, call: Call) -> list[tuple[Document, bool]]:
     """Publish an ITI-65 Bundle's documents, all or none. Each goes through
     ``records.services.publish_document``: sniffed type, size, sealing, processing.
@@ -282,6 +300,10 @@ def publish_documents(*, client: ApiClient, submissions, call: Call) -> list[tup
                 )
             except records.AlreadyCorrected:
                 raise invalid(_("The document to replace was already withdrawn or replaced.")) from None
+            except ValidationError as error:
+                if error.code != "conflict":
+                    raise
+                raise FhirError(409, "conflict", CONFLICT["DocumentReference"]) from None
             if document.patient_id != patient.pk:
                 raise FhirError(409, "conflict", _("This masterIdentifier was already used for another patient."))
             published.append((document, created))
@@ -310,6 +332,8 @@ def publish_lab_results(*, client: ApiClient, submission, call: Call):
     except ValidationError as error:
         if error.code == "unknown_report":
             raise invalid(_("There is no earlier report with this identifier to amend.")) from None
+        if error.code == "conflict":
+            raise FhirError(409, "conflict", CONFLICT["DiagnosticReport"]) from None
         raise FhirError(409, "conflict", _("This report identifier was already used for another patient.")) from None
     call.resource = f"DiagnosticReport/{report.pk}"
     rows = {(row.code_system, row.loinc): row.pk for row in report.observations.all()}
@@ -339,6 +363,8 @@ def publish_prescriptions(*, client: ApiClient, submissions, call: Call) -> list
             except ValidationError as error:
                 if error.code == "unknown_prescription":
                     raise invalid(_("There is no earlier prescription with this identifier to replace.")) from None
+                if error.code == "conflict":
+                    raise FhirError(409, "conflict", CONFLICT["MedicationRequest"]) from None
                 if error.code == "already_corrected":
                     raise FhirError(
                         409, "conflict", _("The earlier prescription was already stopped or replaced.")

@@ -2,6 +2,7 @@
 
 import csv
 import datetime
+import hashlib
 import io
 import logging
 import math
@@ -69,9 +70,7 @@ def publish_document(
     sending with it makes the document it names confidential."""
     existing = Document.objects.filter(author_team=team, master_identifier=master_identifier).first()
     if existing is not None:
-        if confidential:
-            set_confidential(item=existing, confidential=True)
-        return existing, False
+        return _sent_again(existing, data, confidential), False
     content_type = files.check(data)
     fields = {"title": title, "category": category, "care_date": care_date, "master_identifier": master_identifier}
     try:
@@ -91,10 +90,19 @@ def publish_document(
         existing = Document.objects.filter(author_team=team, master_identifier=master_identifier).first()
         if existing is None:
             raise
-        if confidential:
-            set_confidential(item=existing, confidential=True)
-        return existing, False
+        return _sent_again(existing, data, confidential), False
     return document, True
+
+
+def _sent_again(existing: Document, data: bytes, confidential: bool) -> Document:
+    """A document sent again under its identifier: the same bytes are a retry (nothing
+    changes, but a confidentiality label it now has); other bytes are a conflict, never
+    dropped in silence (ValidationError "conflict": a correction is sent as a replacement)."""
+    if hashlib.sha256(data).hexdigest() != existing.sha256:
+        raise ValidationError(_("This identifier was already published with other content."), code="conflict")
+    if confidential:
+        set_confidential(item=existing, confidential=True)
+    return existing
 
 
 def _record_document(*, data, content_type, tell=True, **fields) -> Document:
@@ -363,9 +371,15 @@ def publish_lab_report(
         labelled = confidential and not report.confidential
         if labelled:
             set_confidential(item=report, confidential=True)
-        if status == "final":
-            return report, "updated" if labelled else "unchanged"
         existing = {(row.code_system, row.loinc): row for row in report.observations.all()}
+        if status == "final":
+            # A retry: the same report, or a conflict never dropped in silence (other
+            # values are sent as amended or corrected).
+            if not _same_report(report, existing, title=title, collected_on=collected_on, observations=observations):
+                raise ValidationError(
+                    _("This report identifier was already published with other values."), code="conflict"
+                )
+            return report, "updated" if labelled else "unchanged"
         revisions, changed, added = [], [], []
         for values in observations:
             row = existing.get((values.get("code_system", ""), values["loinc"]))
@@ -406,6 +420,25 @@ def publish_lab_report(
         return report, "updated"
 
 
+_OBSERVATION_FIELDS = ("name", "value", "unit", "low", "high")
+
+
+def _same_report(report, existing, *, title, collected_on, observations) -> bool:
+    """Whether a report sent again says what the stored one says (its values compared as
+    numbers: 6.1 is 6.1000)."""
+    if (report.title, report.collected_on) != (title, collected_on) or len(observations) != len(existing):
+        return False
+    for values in observations:
+        row = existing.get((values.get("code_system", ""), values["loinc"]))
+        if row is None or any(getattr(row, name) != values.get(name) for name in _OBSERVATION_FIELDS):
+            return False
+    return True
+
+
+# What a prescription sent again must say the same (else it is a conflict, not a retry).
+_PRESCRIPTION_FIELDS = ("medication", "dosage", "frequency", "route", "start_date", "renewable")
+
+
 def publish_prescription(*, prescriber, team, patient, source_id: str, status: str, replaces_source_id="", **fields):
     """A prescription sent by a team's software, keyed by its ``source_id``, through the
     same services as a clinician's form: ``add_prescription`` (the patient is told),
@@ -425,6 +458,10 @@ def publish_prescription(*, prescriber, team, patient, source_id: str, status: s
             if prescription.patient_id != patient.pk:
                 raise ValidationError(
                     _("This prescription id was already used for another patient."), code="other_patient"
+                )
+            if any(name in fields and getattr(prescription, name) != fields[name] for name in _PRESCRIPTION_FIELDS):
+                raise ValidationError(
+                    _("This prescription identifier was already published with other content."), code="conflict"
                 )
             labelled = fields.get("confidential", False) and not prescription.confidential
             if labelled:

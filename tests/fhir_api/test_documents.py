@@ -338,3 +338,33 @@ def test_capability_statement_is_valid_fhir(http):
     status, _h, statement = http.json("GET", "/fhir/metadata")
     assert status == 200
     assert CapabilityStatement.model_validate(statement).fhirVersion == "4.0.1"
+
+
+def test_an_identifier_sent_again_with_other_content_is_a_conflict_never_dropped(http, token, ins_patient):
+    """The same masterIdentifier with other bytes: 409 saying how to correct (a replacement),
+    the first document untouched. Three kinds of resource, one rule."""
+    from tests.fhir_api.test_lab_results import lab_bundle, observation
+    from tests.fhir_api.test_prescriptions import medication_bundle
+
+    http.json("POST", "/fhir", body=provide_bundle(master="urn:oid:1.2.3.9"), token=token)
+    status, _h, answer = http.json(
+        "POST", "/fhir", body=provide_bundle(master="urn:oid:1.2.3.9", data=PDF + b"\n% v2"), token=token
+    )
+    assert status == 409 and answer["issue"][0]["code"] == "conflict" and "relatesTo" in _outcome(answer)[2]
+    assert Document.objects.count() == 1
+
+    from records.models import Observation, Prescription
+
+    first = http.json("POST", "/fhir", body=lab_bundle(observation(value=6.1)), token=token)[2]
+    again = http.json("POST", "/fhir", body=lab_bundle(observation(value=6.1)), token=token)[2]  # a retry
+    assert [a["entry"][0]["response"]["status"] for a in (first, again)] == ["201 Created", "200 OK"]
+    status, _h, answer = http.json("POST", "/fhir", body=lab_bundle(observation(value=5.5)), token=token)
+    assert status == 409 and "amended" in _outcome(answer)[2]
+    assert [str(o.value.normalize()) for o in Observation.objects.all()] == ["6.1"]
+
+    assert http.json("POST", "/fhir", body=medication_bundle(), token=token)[0] == 200
+    other = medication_bundle()
+    other["entry"][1]["resource"]["code"]["text"] = "Ibuprofène 400 mg"
+    status, _h, answer = http.json("POST", "/fhir", body=other, token=token)
+    assert status == 409 and "priorPrescription" in _outcome(answer)[2]
+    assert list(Prescription.objects.values_list("medication", flat=True)) == ["Amoxicilline 500 mg"]
