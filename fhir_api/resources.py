@@ -69,20 +69,35 @@ HIDDEN_FROM_REPRESENTATIVES = "INVISIBLE_REPRESENTANTS_LEGAUX"
 class FhirError(Exception):
     """A refusal, answered as an OperationOutcome with the diagnostic in French and English."""
 
-    def __init__(self, status: int, code: str, message, *, params=None, headers=None):
+    def __init__(self, status: int, code: str, message, *, params=None, headers=None, expression=None):
         super().__init__(str(message))
         self.status, self.code, self.message, self.params = status, code, message, params
-        self.headers = headers or {}
+        self.headers, self.expression = headers or {}, expression
 
     def response(self) -> HttpResponse:
-        response = fhir_response(operation_outcome(self.code, self.message, params=self.params), status=self.status)
+        outcome = operation_outcome(self.code, self.message, params=self.params, expression=self.expression)
+        response = fhir_response(outcome, status=self.status)
         for name, value in self.headers.items():
             response[name] = value
         return response
 
 
-def invalid(message, params=None) -> FhirError:
-    return FhirError(400, "invalid", message, params=params)
+def invalid(message, params=None, expression=None) -> FhirError:
+    """A 400 refusal; ``expression``, the FHIRPath of the element at fault, when known."""
+    return FhirError(400, "invalid", message, params=params, expression=expression)
+
+
+def bounded_text(value: str, limit: int, expression: str) -> str:
+    """``value`` stripped, refused when longer than ``limit`` (what the web form allows):
+    never cut in silence."""
+    value = (value or "").strip()
+    if len(value) > limit:
+        raise invalid(
+            _("%(element)s is longer than %(limit)s characters."),
+            params={"element": expression, "limit": limit},
+            expression=expression,
+        )
+    return value
 
 
 def in_both_languages(message, params=None) -> tuple[str, str]:
@@ -94,24 +109,23 @@ def in_both_languages(message, params=None) -> tuple[str, str]:
     return texts[0], texts[1]
 
 
-def operation_outcome(code: str, message, *, params=None, severity="error") -> dict:
-    """One issue; ``diagnostics`` in French, its English with FHIR's translation extension."""
+def operation_outcome(code: str, message, *, params=None, severity="error", expression=None) -> dict:
+    """One issue; ``diagnostics`` in French, its English with FHIR's translation extension;
+    ``expression``, the element at fault, when known."""
     french, english = in_both_languages(message, params)
     translation_ext = {
         "url": "http://hl7.org/fhir/StructureDefinition/translation",
         "extension": [{"url": "lang", "valueCode": "en"}, {"url": "content", "valueString": english}],
     }
-    return {
-        "resourceType": "OperationOutcome",
-        "issue": [
-            {
-                "severity": severity,
-                "code": code,
-                "diagnostics": french,
-                "_diagnostics": {"extension": [translation_ext]},
-            }
-        ],
+    issue = {
+        "severity": severity,
+        "code": code,
+        "diagnostics": french,
+        "_diagnostics": {"extension": [translation_ext]},
     }
+    if expression:
+        issue["expression"] = [expression]
+    return {"resourceType": "OperationOutcome", "issue": [issue]}
 
 
 def fhir_response(resource: dict, status=200, headers=None) -> HttpResponse:
@@ -359,14 +373,16 @@ def document_submissions(data: dict, *, max_bytes: int) -> list[DocumentSubmissi
             c.get("code") for c in (resource.get("type") or {}).get("coding") or [] if c.get("system") == LOINC
         ]
         category = next((DOCUMENT_TYPES[code] for code in type_codes if code in DOCUMENT_TYPES), "other")
-        title = (
+        title = bounded_text(
             attachment.get("title")
             or resource.get("description")
             or (resource.get("type") or {}).get("text")
             or next(
                 (c.get("display") for c in (resource.get("type") or {}).get("coding") or [] if c.get("display")), ""
-            )
-        ).strip()[:200]
+            ),
+            200,
+            "DocumentReference.content.attachment.title",
+        )
         if not title:
             raise invalid(_("The document needs a title (attachment.title or description)."))
         period = (resource.get("context") or {}).get("period") or {}
@@ -479,7 +495,7 @@ def _observation_code(code: dict) -> tuple[str, str, str]:
         raise invalid(_("Each Observation needs a coded test (a LOINC code, or a code under its own system)."))
     if loinc and not loinc_is_valid(coding.get("code") or ""):
         raise invalid(_("%(code)s is not a valid LOINC code (format or check digit)."), {"code": coding.get("code")})
-    name = (code.get("text") or coding.get("display") or coding["code"]).strip()[:120]
+    name = bounded_text(code.get("text") or coding.get("display") or coding["code"], 120, "Observation.code.text")
     system = "" if loinc else coding["system"][:200]
     if len(coding["code"]) > 16:
         raise invalid(_("A test code is longer than 16 characters."))
@@ -513,10 +529,12 @@ def lab_submission(data: dict) -> LabSubmission:
     collected_on = _date(report.get("effectiveDateTime") or (report.get("effectivePeriod") or {}).get("start"))
     if collected_on is None:
         raise invalid(_("The DiagnosticReport needs its sample date (effectiveDateTime)."))
-    title = (
+    title = bounded_text(
         (report.get("code") or {}).get("text")
-        or next((c.get("display") for c in (report.get("code") or {}).get("coding") or [] if c.get("display")), "")
-    ).strip()[:200] or str(_("Lab results"))
+        or next((c.get("display") for c in (report.get("code") or {}).get("coding") or [] if c.get("display")), ""),
+        200,
+        "DiagnosticReport.code.text",
+    ) or str(_("Lab results"))
     observations, urls = [], [reports[0].get("fullUrl") or ""]
     results = [(r or {}).get("reference") for r in report.get("result") or []]
     if not results:
@@ -554,7 +572,7 @@ def lab_submission(data: dict) -> LabSubmission:
                 "loinc": code,
                 "name": name,
                 "value": _decimal(quantity, "valueQuantity.value"),
-                "unit": unit[:32],
+                "unit": bounded_text(unit, 32, "Observation.valueQuantity.unit"),
                 "low": low,
                 "high": high,
             }
@@ -614,7 +632,7 @@ def _medication_name(request: dict, by_url: dict) -> str:
     name = concept.get("text") or next((c.get("display") for c in concept.get("coding") or [] if c.get("display")), "")
     if not name.strip():
         raise invalid(_("The medication needs a name (text or display)."))
-    return name.strip()[:200]
+    return bounded_text(name, 200, "Medication.code.text")
 
 
 def _dosage(request: dict) -> tuple[str, str, str]:
@@ -631,7 +649,10 @@ def _dosage(request: dict) -> tuple[str, str, str]:
     route = next((ROUTES[code] for code in route_codes if code in ROUTES), "other" if dosage.get("route") else "oral")
     if not text:
         raise invalid(_("The dosage is needed (dosageInstruction.text or doseQuantity)."))
-    return text[:100], (frequency or text)[:100], route
+    text = bounded_text(text, 100, "MedicationRequest.dosageInstruction.text")
+    frequency = bounded_text(frequency, 100, "MedicationRequest.dosageInstruction.timing.code.text")
+    # A frequency given in the text alone is not repeated as the frequency (the page said it twice).
+    return text, frequency or "—", route
 
 
 def prescription_submissions(data: dict) -> list[PrescriptionSubmission]:

@@ -259,6 +259,24 @@ CONFLICT = {
 }
 
 
+def check_dates(patient, dates, *, past=True) -> None:
+    """The web forms' rules for the dates of what is published, said with the element at
+    fault (``dates``: (FHIRPath, date) pairs): between 1900 and 2199, not before the
+    patient's birth, and, for what has happened (care, samples), not in the future."""
+    from portal.apps import plausible_date
+    from records.forms import not_before, not_in_future
+
+    rules = [plausible_date, not_before(patient.birth_date)] + ([not_in_future] if past else [])
+    for expression, day in dates:
+        if day is None:
+            continue
+        for rule in rules:
+            try:
+                rule(day)
+            except ValidationError as error:
+                raise invalid(error.messages[0], expression=expression) from None
+
+
 def publish_documents(*, client: ApiClient, submissions, call: Call) -> list[tuple[Document, bool]]:
     """Publish an ITI-65 Bundle's documents, all or none. Each goes through
     ``records.services.publish_document``: sniffed type, size, sealing, processing.
@@ -272,6 +290,8 @@ def publish_documents(*, client: ApiClient, submissions, call: Call) -> list[tup
             raise invalid(_("The content is not of the type given in contentType."))
     patient = match_patient(client=client, identity=submissions[0].identity)
     call.patient = patient
+    for submission in submissions:
+        check_dates(patient, [("DocumentReference.context.period.start", submission.care_date)])
     published = []
     with transaction.atomic():
         for submission in submissions:
@@ -317,6 +337,7 @@ def publish_lab_results(*, client: ApiClient, submission, call: Call):
     amended and corrected reports keep the earlier values in history)."""
     patient = match_patient(client=client, identity=submission.identity)
     call.patient = patient
+    check_dates(patient, [("DiagnosticReport.effectiveDateTime", submission.collected_on)])
     try:
         report, outcome = records.publish_lab_report(
             author=client.user,
@@ -345,6 +366,15 @@ def publish_prescriptions(*, client: ApiClient, submissions, call: Call) -> list
     ``records.services.publish_prescription``."""
     patient = match_patient(client=client, identity=submissions[0].identity)
     call.patient = patient
+    for submission in submissions:
+        check_dates(
+            patient,
+            [
+                ("MedicationRequest.dispenseRequest.validityPeriod.start", submission.fields.get("start_date")),
+                ("MedicationRequest.dispenseRequest.validityPeriod.end", submission.fields.get("end_date")),
+            ],
+            past=False,
+        )
     published = []
     with transaction.atomic():
         for submission in submissions:

@@ -368,3 +368,36 @@ def test_an_identifier_sent_again_with_other_content_is_a_conflict_never_dropped
     status, _h, answer = http.json("POST", "/fhir", body=other, token=token)
     assert status == 409 and "priorPrescription" in _outcome(answer)[2]
     assert list(Prescription.objects.values_list("medication", flat=True)) == ["Amoxicilline 500 mg"]
+
+
+@pytest.mark.parametrize(
+    ("date", "expected"),
+    [
+        ("2030-01-01", "dans le futur"),
+        ("1950-01-01", "antérieure à la naissance"),
+        ("2999-01-01", "entre 1900 et 2199"),
+    ],
+)
+def test_publishing_keeps_the_web_forms_date_rules_and_names_the_element(http, token, ins_patient, date, expected):
+    """A document dated in the future or before the patient's birth (1985): refused as the
+    web form refuses it, the OperationOutcome naming the element, nothing published."""
+    bundle = provide_bundle()
+    reference = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "DocumentReference")
+    reference["context"] = {"period": {"start": date}}
+    status, _h, answer = http.json("POST", "/fhir", body=bundle, token=token)
+    assert status == 400 and expected in answer["issue"][0]["diagnostics"]
+    assert answer["issue"][0]["expression"] == ["DocumentReference.context.period.start"]
+    assert not Document.objects.exists()
+
+
+def test_a_text_longer_than_the_web_form_allows_is_refused_not_cut(http, token, ins_patient):
+    from tests.fhir_api.test_lab_results import lab_bundle, observation
+
+    bundle = lab_bundle(observation())
+    bundle["entry"][0]["resource"]["code"]["text"] = "Numération " * 50
+    status, _h, answer = http.json("POST", "/fhir", body=bundle, token=token)
+    assert status == 400 and answer["issue"][0]["expression"] == ["DiagnosticReport.code.text"]
+    assert "200" in answer["issue"][0]["diagnostics"]
+    from records.models import LabReport
+
+    assert not LabReport.objects.exists()
