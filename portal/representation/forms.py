@@ -24,7 +24,10 @@ class DateInput(forms.DateInput):
 class HelperInvitationForm(forms.Form):
     """An adult patient chooses a trusted helper: who, which parts, until when."""
 
-    email = forms.EmailField(label=_("Your helper's email address"))
+    email = forms.EmailField(
+        label=_("Your helper's email address"),
+        help_text=_("The one they sign in to Carnet with: your helper needs their own Carnet account."),
+    )
     parts = forms.MultipleChoiceField(
         label=_("What they may see and do"), choices=PART_CHOICES, widget=forms.CheckboxSelectMultiple,
         error_messages={"required": _("Choose at least one part of your record.")},

@@ -25,7 +25,12 @@ INVITATION_LIFETIME = datetime.timedelta(days=7)
 
 
 class RepresentationError(Exception):
-    """The representation cannot be made or ended; ``str()`` says why, to the person acting."""
+    """The representation cannot be made or ended; ``str()`` says why, to the person acting;
+    ``field``, the form's field it is about, when there is one."""
+
+    def __init__(self, message, field=None):
+        super().__init__(message)
+        self.field = field
 
 
 def adult_on(patient: Patient, day: datetime.date) -> bool:
@@ -155,7 +160,11 @@ def invite_helper(*, patient: Patient, invited_by: User, email: str, parts, ends
         today + datetime.timedelta(days=HELPER_MAX_DAYS),
     )
     if not earliest <= ends_on <= latest:
-        raise RepresentationError(_("Choose an end date between one month and one year from today."))
+        raise RepresentationError(_("Choose an end date between one month and one year from today."), field="ends_on")
+    if email.strip().lower() == invited_by.email.lower():
+        raise RepresentationError(
+            _("This is your own address: give the address your helper signs in to Carnet with."), field="email"
+        )
     invitation = HelperInvitation.objects.create(
         patient=patient, email=email.strip().lower(), invited_by=invited_by,
         ends_at=timezone.make_aware(datetime.datetime.combine(ends_on, datetime.time.max)),
@@ -165,6 +174,16 @@ def invite_helper(*, patient: Patient, invited_by: User, email: str, parts, ends
 
     jobs.enqueue_on_commit(send_helper_invitation, invitation.pk)
     return invitation
+
+
+def cancel_helper_invitation(*, invitation: HelperInvitation) -> bool:
+    """The patient takes back an invitation not yet accepted (a mistyped address): its link
+    stops working at once. Returns whether it was still pending (a second click: False)."""
+    return bool(
+        HelperInvitation.objects.filter(pk=invitation.pk, used_at__isnull=True, cancelled_at__isnull=True).update(
+            cancelled_at=timezone.now()
+        )
+    )
 
 
 def send_helper_invitation_email(*, invitation: HelperInvitation) -> None:

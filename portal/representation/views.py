@@ -1,6 +1,6 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
@@ -45,7 +45,7 @@ def helpers(request):
                 ends_on=data["ends_on"],
             )  # fmt: skip
         except services.RepresentationError as error:
-            form.add_error(None, str(error))
+            form.add_error(error.field, str(error))
         else:
             messages.success(request, _("The invitation has been sent. The link is valid for 7 days."))
             return redirect("representation:helpers")
@@ -68,6 +68,21 @@ def end_helper(request, pk):
         messages.info(request, _("This helper no longer acts for your record."))
     elif services.end_representation(representation=representation, ended_by=request.user, reason="by the patient"):
         messages.success(request, _("This helper no longer acts for your record."))
+    return redirect("representation:helpers")
+
+
+@require_POST
+@access.role_required(User.Role.PATIENT)
+@idempotent
+def cancel_invitation(request, pk):
+    """The holder takes back an invitation not yet accepted: its link stops at once. Another
+    record's invitation, or one already used: 404."""
+    patient = access.record_for(request, access.HISTORY).patient
+    invitation = get_object_or_404(patient.helper_invitations.filter(used_at__isnull=True), pk=pk)
+    if services.cancel_helper_invitation(invitation=invitation):
+        messages.success(request, _("The invitation is cancelled: its link no longer works."))
+    else:
+        messages.info(request, _("This invitation was already cancelled."))
     return redirect("representation:helpers")
 
 

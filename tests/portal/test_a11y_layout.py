@@ -19,7 +19,7 @@ def title(response):
 def summary(response):
     """The error summary's links, as (target id, text)."""
     html = response.content.decode()
-    box = re.search(r'<div class="alert alert-error error-summary" role="alert">(.*?)</div>', html, re.S)
+    box = re.search(r'<div class="alert alert-error error-summary" role="alert" tabindex="-1">(.*?)</div>', html, re.S)
     assert box, "no error summary"
     return re.findall(r'<a href="#([^"]+)">([^<]+)</a>', box.group(1)), html
 

@@ -82,6 +82,7 @@ SERVES_NO_RECORD = {
     "records:set_confidential": "POST, answers with a redirect",
     "representation:switch": "POST, answers with a redirect",
     "representation:end_helper": "POST, answers with a redirect",
+    "representation:cancel_invitation": "POST, answers with a redirect",
     "representation:helpers": "the holder's own: who acts for them, on what, until when",
     "representation:accept": "an invitation: who invites, which parts, until when; nothing of the record",
     "support:representations": "support sees who represents whom, never the record; its actions are in the trail",

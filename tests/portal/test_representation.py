@@ -387,7 +387,49 @@ def test_a_helper_is_chosen_for_one_month_to_one_year(client, login, patient, da
         },
     )
     assert "entre un mois et un an" in response.content.decode()
+    assert response.context["form"].errors["ends_on"]  # beside the field, a link in the summary
+    assert 'href="#id_ends_on"' in response.content.decode()
     assert not patient.helper_invitations.exists()
+
+
+def test_one_cannot_be_ones_own_helper(client, login, patient):
+    login(patient)
+    response = client.post(
+        reverse("representation:helpers"),
+        {"email": patient.user.email.upper(), "parts": ["documents"],
+         "ends_on": (TODAY + datetime.timedelta(days=90)).isoformat()},
+    )  # fmt: skip
+    assert response.context["form"].errors["email"] == [
+        "C’est votre propre adresse : indiquez celle avec laquelle votre aidant se connecte à Carnet."
+    ]
+    assert not patient.helper_invitations.exists()
+
+
+def test_a_pending_invitation_is_cancelled_and_its_link_stops(
+    client, login, patient, other_patient, mailoutbox, django_capture_on_commit_callbacks
+):
+    """A mistyped address: the patient takes the invitation back; its link no longer works.
+    Another patient cannot cancel it (404)."""
+    login(patient)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(
+            reverse("representation:helpers"),
+            {"email": "paul@exemple.org", "parts": ["documents"],
+             "ends_on": (TODAY + datetime.timedelta(days=90)).isoformat()},
+        )  # fmt: skip
+    invitation = patient.helper_invitations.get()
+    link = re.search(r"https?://\S+(/my/representation/accept/\S+/)", mailoutbox[-1].body).group(1)
+    cancel = reverse("representation:cancel_invitation", args=[invitation.pk])
+    assert cancel in client.get(reverse("representation:helpers")).content.decode()
+    login(other_patient)
+    assert client.post(cancel).status_code == 404
+    login(patient)
+    assert client.post(cancel).status_code == 302
+    invitation.refresh_from_db()
+    assert invitation.cancelled_at is not None
+    assert cancel not in client.get(reverse("representation:helpers")).content.decode()
+    login(UserFactory(email="paul@exemple.org"))
+    assert client.get(link).status_code == 404
 
 
 def test_a_minor_cannot_invite_a_helper(minor, parent):
