@@ -179,3 +179,35 @@ def test_patient_typed_text_is_escaped(patient, team):
     assert "&lt;b&gt;gras&lt;/b&gt; &amp;" in html
     assert "<img src=" not in html
     assert "<b>gras</b> &" in text_of(pdf.write_pdf(html))
+
+
+@pytest.mark.django_db
+def test_a_long_unbroken_title_wraps_in_the_summary_rather_than_pushing_columns_off_the_page(patient):
+    """A 200-character title with no space: every table's text stays within the page."""
+    import datetime
+
+    from weasyprint import HTML
+
+    from records.export_builders import SECTIONS, summary_html
+    from records.models import Document
+
+    Document.objects.create(
+        patient=patient, title="Compte-rendu" + "x" * 188, category="report", care_date=datetime.date(2026, 1, 2),
+        author=patient.user, content_type="application/pdf", size=1, sha256="0" * 64, key_id="k", file_name="f",
+        status="ready",
+    )  # fmt: skip
+    html = summary_html(user=patient.user, patient=patient, sections=list(SECTIONS))
+    document = HTML(string=html, base_url=pdf._base_dir().as_uri() + "/", url_fetcher=pdf.url_fetcher()).render(
+        stylesheets=[pdf._stylesheet()], font_config=pdf._font_config()
+    )
+
+    def boxes(box):
+        yield box
+        for child in getattr(box, "children", []):
+            yield from boxes(child)
+
+    for page in document.pages:
+        width = page.width
+        for box in boxes(page._page_box):
+            if type(box).__name__ == "TextBox":
+                assert box.position_x + box.width <= width + 0.5, box.text[:40]
