@@ -18,7 +18,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
+from django.utils.translation import gettext_noop, ngettext
 
 from portal.careteams.models import CareLink, ClinicianBlock
 from records import files
@@ -36,6 +36,14 @@ from records.models import (
 )
 
 logger = logging.getLogger(__name__)
+
+# The reason a correction sent by software is stored with: the English text, translated when
+# shown (records.templatetags.records_text.reason), never in the language of the request.
+SOFTWARE_REASONS = (
+    gettext_noop("Sent by the team's software"),
+    gettext_noop("Sent by the laboratory's software"),
+    gettext_noop("Sent by the prescribing software"),
+)
 
 
 def upload_document(*, author, patient, upload, title, category, care_date, team=None, confidential=False) -> Document:
@@ -78,7 +86,7 @@ def publish_document(
             if replaces is not None:  # a correction, as a clinician's replacement is
                 document = replace_document(
                     actor=author, team=team, document=replaces, data=data, content_type=content_type,
-                    reason=_("Sent by the team's software"), confidential=True if confidential else None, **fields,
+                    reason=SOFTWARE_REASONS[0], confidential=True if confidential else None, **fields,
                 )  # fmt: skip
             else:
                 document = _record_document(
@@ -402,7 +410,7 @@ def publish_lab_report(
         Observation.objects.bulk_update(changed, ["value", "unit", "low", "high", "name", "status", "corrected_at"])
         Observation.objects.bulk_create(added)
         # Each changed value is a correction of the record, as a clinician's is.
-        reason = _("Sent by the laboratory's software")
+        reason = SOFTWARE_REASONS[1]
         RecordEvent.objects.bulk_create(
             RecordEvent(
                 patient=patient,
@@ -451,7 +459,7 @@ def publish_prescription(*, prescriber, team, patient, source_id: str, status: s
     replacement without it stays as confidential as the one it replaces, and a later
     sending with it makes the prescription confidential."""
     today = timezone.localdate()
-    reason = _("Sent by the prescribing software")
+    reason = SOFTWARE_REASONS[2]
     with transaction.atomic():
         prescription = Prescription.objects.select_for_update().filter(team=team, source_id=source_id).first()
         if prescription is not None:

@@ -643,3 +643,24 @@ def test_a_confidential_entrys_withdrawal_stays_from_the_parents(client, login, 
     switch(client, minor)
     history = client.get(reverse("records:record_history")).content.decode()
     assert "Latex" not in history and "Erreur de saisie" not in history
+
+
+@pytest.mark.parametrize("stored", ["Sent by the prescribing software", "Envoyé par le logiciel prescripteur"])
+def test_softwares_reason_is_shown_in_the_readers_language(client, login, clinician, team, patient, stored):
+    """Stored in English (or in French, as rows written before were): read in the reader's
+    language; a person's own reason as they wrote it."""
+    prescription = Prescription.objects.create(
+        patient=patient, medication="Ramipril", dosage="1", frequency="1/j", start_date=datetime.date(2026, 1, 1),
+        prescriber=clinician, team=team, stopped_on=datetime.date(2026, 2, 1), stop_reason=stored,
+    )  # fmt: skip
+    RecordEvent.objects.create(
+        patient=patient, actor=clinician, team=team, kind=RecordEvent.Kind.PRESCRIPTION_STOPPED, target="Ramipril",
+        reason=stored, prescription=prescription,
+    )  # fmt: skip
+    login(patient.user)
+    for language, shown in (("en", "Sent by the prescribing software"), ("fr", "Envoyé par le logiciel prescripteur")):
+        headers = {"accept-language": language}
+        client.cookies.pop("django_language", None)
+        for url in (reverse("records:record_history"), reverse("records:prescriptions")):
+            page = client.get(url, headers=headers).content.decode()
+            assert shown in page, (language, url)
