@@ -302,7 +302,10 @@ class Observation(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.name} {self.value} {self.unit}"
+        """« Hémoglobine 5,4 g/dL »: the value as people write it (no trailing zeros, the
+        reader's decimal mark), where it is named (the access history of a correction)."""
+        value = number_format(self.value.normalize()) if self.value is not None else ""
+        return f"{self.name} {value} {self.unit}".strip()
 
     def save(self, *args, **kwargs):
         self.fill_from_report()

@@ -664,3 +664,14 @@ def test_softwares_reason_is_shown_in_the_readers_language(client, login, clinic
         for url in (reverse("records:record_history"), reverse("records:prescriptions")):
             page = client.get(url, headers=headers).content.decode()
             assert shown in page, (language, url)
+
+
+def test_the_access_history_names_a_corrected_value_as_people_write_it(client, login, clinician, patient, observation):
+    from portal.audit.models import AccessLog
+
+    login(clinician)
+    client.get(reverse("records:correct_observation", args=[observation.pk]))
+    assert AccessLog.objects.filter(patient=patient).latest("pk").target == "Glucose 1,52 g/L"
+    login(patient.user)
+    page = client.get(reverse("records:access_history")).content.decode()
+    assert "Glucose 1,52 g/L" in page and "1.5200" not in page
