@@ -107,9 +107,9 @@ class AppointmentForm(forms.ModelForm):
                     self.add_error("day", _("This date and time have passed."))
         self._refuse_a_second_booking(data)
         mode = data.get("mode")
-        if mode == Appointment.Mode.VIDEO and not data.get("video_url"):
+        if mode == Appointment.Mode.VIDEO and not data.get("video_url") and "video_url" not in self.errors:
             self.add_error("video_url", _("Give the teleconsultation link."))
-        if mode == Appointment.Mode.IN_PERSON and not data.get("place"):
+        if mode == Appointment.Mode.IN_PERSON and not data.get("place") and "place" not in self.errors:
             self.add_error("place", _("Give the place of the appointment."))
         return data
 

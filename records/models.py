@@ -591,7 +591,7 @@ class News(models.Model):
         DOCUMENT = "document", _("New document")
         RESULT = "result", _("New lab result")
         PRESCRIPTION = "prescription", _("New prescription")
-        CORRECTION = "correction", _("Correction of your record")
+        CORRECTION = "correction", _("Correction of the record")
         WITHDRAWAL = "withdrawal", _("Document withdrawn")
         APPOINTMENT = "appointment", _("New appointment")
         APPOINTMENT_CHANGED = "appt_changed", _("Appointment changed")

@@ -414,3 +414,13 @@ def test_only_the_holder_makes_their_calendar_address_a_minors_confidential_visi
     client.logout()
     body = client.get(address.removeprefix("http://localhost:8000")).content.decode().replace("\r\n ", "")
     assert "Centre de planification" in body and "Cabinet" in body
+
+
+@pytest.mark.parametrize(("link", "error"), [("", "Indiquez le lien"), ("pas un lien", "Saisissez une URL valide")])
+def test_a_missing_or_wrong_video_link_says_one_thing(client, login, clinician, patient, team, link, error):
+    login(clinician)
+    response = client.post(
+        reverse("agenda:book", args=[patient.pk]), booking(team, "2099-01-06", mode="video", place="", video_url=link)
+    )
+    errors = response.context["form"].errors["video_url"]
+    assert len(errors) == 1 and error in errors[0]

@@ -48,7 +48,7 @@ def test_a_team_corrects_the_record_and_the_patient_sees_it_on_a_phone(page, pat
     page.goto("/my/")
     feed = page.get_by_role("region", name="Quoi de neuf")
     expect(feed.get_by_role("link", name="Document retiré : Compte rendu Dupont")).to_be_visible()
-    expect(feed.get_by_role("link", name="Correction de votre dossier : Bilan sanguin")).to_be_visible()
+    expect(feed.get_by_role("link", name="Correction du dossier : Bilan sanguin")).to_be_visible()
     assert overflowing(page) == []
     page.goto("/my/documents/")
     expect(page.get_by_text("Compte rendu Dupont")).to_have_count(0)
