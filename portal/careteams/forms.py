@@ -1,6 +1,7 @@
 import datetime
 
 from django import forms
+from django.core.validators import RegexValidator
 from django.utils import timezone
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
@@ -13,6 +14,13 @@ from portal.careteams.models import CareTeam
 from portal.careteams.services import Identity
 
 DATE_INPUT = {"type": "date"}
+# A name as an identity document writes it: letters (accented ones too), separated by a
+# space, a hyphen or an apostrophe (« N’Diaye », « Le Gall-Martin »); no digit, no markup.
+identity_name = RegexValidator(
+    r"^[^\W\d_]+(?:[\s'’-]+[^\W\d_]+)*$",
+    message=_("Use letters only, with spaces, hyphens or apostrophes between the names, as on the identity document."),
+    code="name_characters",
+)
 # The first character of a NIR: 1 (or 3, 7) for a man, 2 (or 4, 8) for a woman.
 NIR_SEX = {"1": "male", "3": "male", "7": "male", "2": "female", "4": "female", "8": "female"}
 
@@ -21,11 +29,15 @@ class IdentityForm(forms.Form):
     """The identity traits of the INS reference, as on the identity document."""
 
     birth_name = forms.CharField(
-        label=_("Birth name"), max_length=100, widget=forms.TextInput(attrs={"autocomplete": "off"})
+        label=_("Birth name"),
+        max_length=100,
+        validators=[identity_name],
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
     )
     first_names = forms.CharField(
         label=_("First names at birth"),
         max_length=200,
+        validators=[identity_name],
         help_text=_("All of them, in order, as on the identity document, separated by spaces."),
         widget=forms.TextInput(attrs={"autocomplete": "off"}),
     )
@@ -33,6 +45,7 @@ class IdentityForm(forms.Form):
         label=_("Used name"),
         max_length=100,
         required=False,
+        validators=[identity_name],
         help_text=_("If different from the birth name (e.g. a spouse's name)."),
         widget=forms.TextInput(attrs={"autocomplete": "off"}),
     )

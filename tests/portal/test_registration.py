@@ -7,6 +7,7 @@ import threading
 
 import pytest
 from django.core import mail
+from django.core.exceptions import ValidationError
 from django.db import connection
 from django.urls import reverse
 
@@ -317,3 +318,18 @@ def test_a_link_cannot_start_before_the_patients_birth(client, login, clinician,
     assert response.status_code == 200
     assert "La date de début est antérieure à la naissance du patient." in response.content.decode()
     assert not Patient.objects.filter(ins=INS).exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "valid"),
+    [("N’Diaye", True), ("Le Gall-Martin", True), ("O'Brien", True), ("Éloïse Marie", True), ("Müller", True),
+     ("<img src=x onerror=alert(9)>", False), ("Durand2", False), ("Du--", False), ("Jean  Pierre", True), ("-Jean", False)],
+)  # fmt: skip
+def test_identity_names_are_letters_as_on_the_identity_document(name, valid):
+    from portal.careteams.forms import identity_name
+
+    if valid:
+        identity_name(name)
+    else:
+        with pytest.raises(ValidationError):
+            identity_name(name)
