@@ -9,6 +9,7 @@ from portal import access
 from portal.accounts.models import Representation, User
 from portal.idempotency import idempotent
 from portal.representation import forms, services
+from portal.templatetags.french import elide
 
 
 @require_POST
@@ -21,7 +22,7 @@ def switch(request):
     if record.is_own:
         messages.info(request, _("You are in your own record."))
     else:
-        messages.info(request, _("You are in the record of %(name)s.") % {"name": record.patient.full_name})
+        messages.info(request, elide(_("You are in the record of %(name)s.") % {"name": record.patient.full_name}))
     # Back to the page that asked (the 404 page of an item of that record), on this site only.
     after = request.POST.get("next", "")
     if after.startswith("/") and url_has_allowed_host_and_scheme(after, allowed_hosts={request.get_host()}):

@@ -4,15 +4,26 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('records', '0017_profile_entries_withdrawn'),
+        ("records", "0017_profile_entries_withdrawn"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='news',
-            name='kind',
-            field=models.CharField(choices=[('document', 'New document'), ('result', 'New lab result'), ('prescription', 'New prescription'), ('correction', 'Correction of the record'), ('withdrawal', 'Document withdrawn'), ('appointment', 'New appointment'), ('appt_changed', 'Appointment changed'), ('appt_cancelled', 'Appointment cancelled')], max_length=16),
+            model_name="news",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("document", "New document"),
+                    ("result", "New lab result"),
+                    ("prescription", "New prescription"),
+                    ("correction", "Correction of the record"),
+                    ("withdrawal", "Document withdrawn"),
+                    ("appointment", "New appointment"),
+                    ("appt_changed", "Appointment changed"),
+                    ("appt_cancelled", "Appointment cancelled"),
+                ],
+                max_length=16,
+            ),
         ),
     ]

@@ -1,0 +1,33 @@
+"""French typography: « le dossier d’Anaïs », not « de Anaïs »."""
+
+import pytest
+from django.template import engines
+from django.utils import translation
+
+from portal.templatetags.french import elide
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Vous êtes dans le dossier de Anaïs Vasseur.", "Vous êtes dans le dossier d’Anaïs Vasseur."),
+        ("Dossier de Éloïse Martin", "Dossier d’Éloïse Martin"),
+        ("Représentants de Yann Le Gall", "Représentants de Yann Le Gall"),
+        ("Dossier de Camille Durand", "Dossier de Camille Durand"),
+        ("Dossier de Hugo Petit", "Dossier de Hugo Petit"),
+    ],
+)
+def test_de_before_a_vowel_is_elided_in_french_only(text, expected):
+    with translation.override("fr"):
+        assert elide(text) == expected
+    with translation.override("en"):
+        assert elide(text) == text
+
+
+def test_the_pages_sentences_go_through_it():
+    template = engines["django"].from_string(
+        "{% load i18n french %}{% filter elide %}{% blocktranslate with name=name %}Record of {{ name }}"
+        "{% endblocktranslate %}{% endfilter %}"
+    )
+    with translation.override("fr"):
+        assert template.render({"name": "Anaïs <b>V</b>"}) == "Dossier d’Anaïs &lt;b&gt;V&lt;/b&gt;"
