@@ -19,6 +19,7 @@ from fhir_api.models import SCOPES, ApiCall, ApiClient, ApiClientEvent
 from fhir_api.resources import FhirError, invalid
 from portal import access
 from portal.accounts.models import Patient, User, folded
+from portal.audit.models import AccessLog
 from portal.cache import over_limit
 from portal.pagination import older_than
 from records import files
@@ -463,13 +464,13 @@ def get_document(*, client: ApiClient, pk) -> Document:
 
 def trace_document_read(*, client: ApiClient, document: Document, action) -> None:
     """A read through the API shows in the patient's access history, as the team's software."""
-    access.trace_read(client.user, document.patient, action, document.title, team=client.team)
+    access.trace_read(client.user, document.patient, action, document.title, team=client.team, role=AccessLog.SOFTWARE)
 
 
 def trace_search(*, client: ApiClient, documents) -> None:
     """A search through the API shows once in each patient's access history (not once
     per document found)."""
-    from portal.audit.models import AccessLog
-
     for patient in {document.patient_id: document.patient for document in documents}.values():
-        access.trace_read(client.user, patient, AccessLog.Action.LIST_DOCUMENTS, team=client.team)
+        access.trace_read(
+            client.user, patient, AccessLog.Action.LIST_DOCUMENTS, team=client.team, role=AccessLog.SOFTWARE
+        )

@@ -376,7 +376,7 @@ def actor_role(user, patient) -> str:
     return user.role
 
 
-def trace_read(user, patient, action, target="", team=None) -> AccessLog | None:
+def trace_read(user, patient, action, target="", team=None, role=None) -> AccessLog | None:
     """Write one access-log row for a read of ``patient``'s data by someone other
     than the patient. The patient's own reads are not logged. ``team``: the team a
     care team's software reads for (else found from the reader's memberships). A
@@ -384,7 +384,7 @@ def trace_read(user, patient, action, target="", team=None) -> AccessLog | None:
     so the history says who acted, and for whom."""
     if patient.user_id is not None and patient.user_id == user.pk:
         return None
-    role = actor_role(user, patient)
+    role = role or actor_role(user, patient)
     if team is None and user.is_clinician:
         team = team_caring_for(user, patient)
     return AccessLog.objects.create(

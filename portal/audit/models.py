@@ -233,10 +233,15 @@ class AccessLog(ChainedLog):
     def by_representative(self) -> bool:
         return self.actor_role in self.REPRESENTATIVE_ROLES
 
+    # A care team's software reading through the API (see ``fhir_api.services``).
+    SOFTWARE = "software"
+
     @property
     def role_label(self) -> str:
         if self.by_representative:
             return self.REPRESENTATIVE_ROLES[self.actor_role]
+        if self.actor_role == self.SOFTWARE:
+            return _("The care team's software")
         return self.actor.get_role_display()
 
 

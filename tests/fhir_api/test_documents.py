@@ -92,7 +92,9 @@ def test_search_and_retrieve_own_documents(http, token, ins_patient):
     url = found["entry"][0]["resource"]["content"][0]["attachment"]["url"]
     status, _headers, data = http.request("GET", "/fhir" + url.split("/fhir", 1)[1], token=token)
     assert (status, data) == (200, PDF)
-    assert ins_patient.access_logs.filter(action="download_document").exists()
+    read = ins_patient.access_logs.get(action="download_document")
+    assert read.actor_role == "software" and str(read.role_label) == "Logiciel de l’équipe de soins"
+    assert ins_patient.access_logs.get(action="list_documents").actor_role == "software"
 
 
 def test_search_by_post_keeps_the_identity_out_of_the_url(http, token, ins_patient):
