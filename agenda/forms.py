@@ -10,6 +10,9 @@ from agenda import services
 from agenda.models import Appointment
 from portal.careteams.models import CareTeam
 
+# How far ahead an appointment may be booked (2199 is a typing slip, not a plan).
+BOOKING_HORIZON = datetime.timedelta(days=2 * 366)
+
 
 def paris_datetime(day: datetime.date, time: datetime.time) -> datetime.datetime:
     """The aware datetime a date and a wall-clock time mean in ``settings.TIME_ZONE``.
@@ -105,6 +108,8 @@ class AppointmentForm(forms.ModelForm):
                     not self.instance.pk or data["starts_at"] != self.instance.starts_at
                 ):
                     self.add_error("day", _("This date and time have passed."))
+                elif data["starts_at"] > timezone.now() + BOOKING_HORIZON:
+                    self.add_error("day", _("An appointment is booked at most two years ahead."))
         self._refuse_a_second_booking(data)
         mode = data.get("mode")
         if mode == Appointment.Mode.VIDEO and not data.get("video_url") and "video_url" not in self.errors:

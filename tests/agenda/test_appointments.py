@@ -31,6 +31,11 @@ def paris(*args):
     return datetime.datetime(*args, tzinfo=PARIS)
 
 
+# Days ahead within the booking horizon (two years), in winter time for March.
+SOON = datetime.date.today() + datetime.timedelta(days=60)
+NEXT_YEAR = datetime.date.today().year + 1
+
+
 def booking(team, day, time="10:00", **extra):
     return {
         "team": team.pk, "day": day, "time": time, "duration_minutes": "30", "mode": "in_person",
@@ -123,7 +128,7 @@ def test_an_appointment_in_the_past_or_without_place_is_refused(client, login, c
     response = client.post(reverse("agenda:book", args=[patient.pk]), booking(team, "2020-01-06"))
     assert "Cette date et cette heure sont passées." in response.content.decode()
     response = client.post(
-        reverse("agenda:book", args=[patient.pk]), booking(team, "2099-01-06", mode="video", video_url="")
+        reverse("agenda:book", args=[patient.pk]), booking(team, SOON.isoformat(), mode="video", video_url="")
     )
     assert "Indiquez le lien de la téléconsultation." in response.content.decode()
     assert not Appointment.objects.exists()
@@ -171,9 +176,11 @@ def test_a_moved_clock_across_the_autumn_change(client, login, clinician, patien
 
 
 def test_a_change_raises_the_sequence_and_tells_the_patient(client, login, clinician, patient, team):
-    appointment = AppointmentFactory(patient=patient, team=team, starts_at=paris(2099, 3, 2, 10, 0))
+    appointment = AppointmentFactory(patient=patient, team=team, starts_at=paris(NEXT_YEAR, 3, 2, 10, 0))
     login(clinician)
-    data = booking(team, "2099-03-02", time="10:00", place=appointment.place, instructions=appointment.instructions)
+    data = booking(
+        team, f"{NEXT_YEAR}-03-02", time="10:00", place=appointment.place, instructions=appointment.instructions
+    )
     data["with_whom"] = appointment.with_whom
     client.post(reverse("agenda:edit", args=[appointment.pk]), data)
     assert not News.objects.exists(), "nothing changed: nothing told"
@@ -183,7 +190,7 @@ def test_a_change_raises_the_sequence_and_tells_the_patient(client, login, clini
     assert News.objects.get(appointment=appointment).kind == News.Kind.APPOINTMENT_CHANGED
     login(patient)
     event = only_event(parse_ics(client.get(reverse("agenda:ics", args=[appointment.pk]))))
-    assert event["SEQUENCE"] == 1 and event["DTSTART"].to_ical().decode() == "20990302T111500"
+    assert event["SEQUENCE"] == 1 and event["DTSTART"].to_ical().decode() == f"{NEXT_YEAR}0302T111500"
 
 
 def test_a_cancellation_by_the_team_needs_a_reason_the_patient_reads(client, login, clinician, patient, team):
@@ -361,21 +368,21 @@ def test_the_same_patient_is_not_booked_twice_at_once_with_one_team(
     from tests.factories import CareLinkFactory, CareTeamFactory
 
     login(clinician)
-    client.post(reverse("agenda:book", args=[patient.pk]), booking(team, "2099-01-06"))
+    client.post(reverse("agenda:book", args=[patient.pk]), booking(team, SOON.isoformat()))
     first = Appointment.objects.get()
     second_team = team
     if other_team:
         second_team = CareTeamFactory(name="Centre d'imagerie")
         CareLinkFactory(patient=patient, team=second_team)
         clinician.memberships.create(team=second_team)
-    response = client.post(reverse("agenda:book", args=[patient.pk]), booking(second_team, "2099-01-06", time=time))
+    response = client.post(reverse("agenda:book", args=[patient.pk]), booking(second_team, SOON.isoformat(), time=time))
     assert Appointment.objects.count() == (2 if booked else 1)
     if not booked:
         assert (
-            "Le patient a déjà un rendez-vous avec cette équipe de 06/01/2099 10:00 à 10:30."
+            f"Le patient a déjà un rendez-vous avec cette équipe de {SOON:%d/%m/%Y} 10:00 à 10:30."
             in response.content.decode()
         )
-    changed = client.post(reverse("agenda:edit", args=[first.pk]), booking(team, "2099-01-06", time="10:00"))
+    changed = client.post(reverse("agenda:edit", args=[first.pk]), booking(team, SOON.isoformat(), time="10:00"))
     assert changed.status_code == 302
 
 
@@ -420,7 +427,16 @@ def test_only_the_holder_makes_their_calendar_address_a_minors_confidential_visi
 def test_a_missing_or_wrong_video_link_says_one_thing(client, login, clinician, patient, team, link, error):
     login(clinician)
     response = client.post(
-        reverse("agenda:book", args=[patient.pk]), booking(team, "2099-01-06", mode="video", place="", video_url=link)
+        reverse("agenda:book", args=[patient.pk]),
+        booking(team, SOON.isoformat(), mode="video", place="", video_url=link),
     )
     errors = response.context["form"].errors["video_url"]
     assert len(errors) == 1 and error in errors[0]
+
+
+def test_an_appointment_is_booked_at_most_two_years_ahead(client, login, clinician, patient, team):
+    login(clinician)
+    far = (datetime.date.today() + datetime.timedelta(days=3 * 365)).isoformat()
+    response = client.post(reverse("agenda:book", args=[patient.pk]), booking(team, far))
+    assert response.context["form"].errors["day"] == ["Un rendez-vous se prend au plus deux ans à l’avance."]
+    assert not Appointment.objects.exists()
