@@ -2,8 +2,6 @@
 measurement): a text box with the decimal keypad, never the browser's number box (which
 reads "5,4" as 54 in some languages, silently), and "5,4" read as 5.4 in French and English."""
 
-import importlib
-import inspect
 from decimal import Decimal
 
 import pytest
@@ -12,21 +10,11 @@ from django.urls import reverse
 from django.utils import translation
 
 from records.models import Measurement, Observation
-from tests.portal.test_dates import FORM_MODULES
-
-
-def decimal_fields():
-    for name in FORM_MODULES:
-        module = importlib.import_module(name)
-        for _name, form in inspect.getmembers(module, inspect.isclass):
-            if issubclass(form, forms.BaseForm) and form.__module__ == name:
-                for field_name, field in form.base_fields.items():
-                    if isinstance(field, forms.DecimalField):
-                        yield f"{name}.{form.__name__}.{field_name}", field
+from tests.portal.test_dates import fields_of
 
 
 def test_every_decimal_field_of_every_form_is_a_text_box_that_takes_a_comma():
-    found = dict(decimal_fields())
+    found = dict(fields_of(forms.DecimalField))
     assert len(found) >= 6, sorted(found)
     for where, field in found.items():
         html = field.widget.render("value", None)
