@@ -80,6 +80,8 @@ def change_appointment(*, by, appointment: Appointment, starts_at, duration_minu
     for name, value in details.items():
         setattr(appointment, name, value)
     appointment.set_times(starts_at, duration_minutes)
+    if remarked and marked:
+        messaging.keep_conversations_about(appointment=appointment)
     if {name: getattr(appointment, name) for name in TOLD_FIELDS} == before:
         if remarked:
             appointment.save(update_fields=["confidential", "updated_at"])

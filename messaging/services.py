@@ -148,7 +148,11 @@ def start_conversation(
     """Open a conversation between ``patient`` and ``team`` with its first message
     (about a prescription for a renewal, an appointment for a reschedule request);
     ``confidential`` (a care team's choice) keeps it from the representatives from the
-    first message on."""
+    first message on. A conversation about a confidential prescription or appointment is
+    confidential too, whoever opens it: its subject and messages say what was kept from them
+    (a minor asking to renew her pill, or to move a visit)."""
+    about_secret = any(item is not None and item.confidential for item in (prescription, appointment))
+    confidential = confidential or about_secret
     with transaction.atomic():
         conversation = Conversation.objects.create(
             patient=patient,
@@ -356,6 +360,14 @@ def set_conversation_status(*, actor: User, conversation: Conversation, status: 
     conversation.save(update_fields=["status"])
     kind = Event.Kind.CLOSED if status == Conversation.Status.CLOSED else Event.Kind.REOPENED
     Event.objects.create(conversation=conversation, actor=actor, kind=kind)
+
+
+def keep_conversations_about(*, prescription=None, appointment=None) -> int:
+    """An item made confidential after the fact: the conversations about it (a renewal
+    request, a request to move it) become confidential too; lifting the item's
+    confidentiality leaves them so (the team lifts each one, knowing what it says)."""
+    about = {"prescription": prescription} if prescription is not None else {"appointment": appointment}
+    return Conversation.objects.filter(**about, confidential=False).update(confidential=True)
 
 
 def set_conversation_confidential(*, conversation: Conversation, confidential: bool) -> None:

@@ -28,14 +28,20 @@ class NoStoreForAuthenticatedMiddleware:
 
 class NotFoundPageMiddleware:
     """Under DEBUG (``make run``) a missing page shows Carnet's own 404 page, as in
-    production, instead of Django's technical page listing every URL pattern."""
+    production, instead of Django's technical page listing every URL pattern. A 404 that
+    is not a web page (the FHIR API's OperationOutcome) is left as it is."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
         response = self.get_response(request)
-        if settings.DEBUG and response.status_code == 404 and not request.path.startswith(settings.STATIC_URL):
+        if (
+            settings.DEBUG
+            and response.status_code == 404
+            and response.get("Content-Type", "").startswith("text/html")
+            and not request.path.startswith(settings.STATIC_URL)
+        ):
             return render(request, "404.html", status=404)
         return response
 

@@ -176,6 +176,10 @@ def set_confidential(*, item, confidential: bool) -> None:
     if item.confidential != confidential:
         item.confidential = confidential
         item.save(update_fields=["confidential"])
+    if confidential and isinstance(item, Prescription):
+        from messaging import services as messaging
+
+        messaging.keep_conversations_about(prescription=item)
 
 
 def set_document_hidden(*, document: Document, hidden: bool) -> None:

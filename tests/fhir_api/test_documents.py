@@ -403,3 +403,13 @@ def test_a_text_longer_than_the_web_form_allows_is_refused_not_cut(http, token, 
     from records.models import LabReport
 
     assert not LabReport.objects.exists()
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_a_fhir_404_stays_an_operation_outcome_under_make_runs_debug(client, settings, debug):
+    """``make run`` runs with DEBUG: its own 404 page replaces Django's technical one for
+    web pages only."""
+    settings.DEBUG = debug
+    response = client.get("/fhir/Foo")
+    assert response.status_code == 404 and response["Content-Type"].startswith("application/fhir+json")
+    assert client.get("/no-such-page/").status_code == 404
