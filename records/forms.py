@@ -101,7 +101,7 @@ def field_html(field):
         field.id_for_label,
         field.label,
         _REQUIRED if field.field.required else "",
-        format_html('<p class="help" id="{}_helptext">{}</p>', field.auto_id, safe(help_text)) if help_text else "",
+        format_html('<div class="help" id="{}_helptext">{}</div>', field.auto_id, safe(help_text)) if help_text else "",
         format_html(
             '<ul class="errorlist" id="{}_error">{}</ul>',
             field.auto_id,
