@@ -1,10 +1,11 @@
 import datetime
 
 from django import forms
+from django.contrib.auth import password_validation
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from portal.accounts.models import Representation
+from portal.accounts.models import Representation, User
 
 PART_CHOICES = [
     ("documents", _("Documents")),
@@ -26,7 +27,9 @@ class HelperInvitationForm(forms.Form):
 
     email = forms.EmailField(
         label=_("Your helper's email address"),
-        help_text=_("The one they sign in to Carnet with: your helper needs their own Carnet account."),
+        help_text=_(
+            "The one they sign in to Carnet with; with no Carnet account yet, they make one from the invitation."
+        ),
     )
     parts = forms.MultipleChoiceField(
         label=_("What they may see and do"), choices=PART_CHOICES, widget=forms.CheckboxSelectMultiple,
@@ -51,3 +54,40 @@ class AddParentForm(forms.Form):
         label=_("The parent's Carnet account email"), help_text=_("They first open their own Carnet account.")
     )
     proof = forms.ChoiceField(label=_("Proof seen"), choices=Representation.Proof.choices)
+
+
+class HelperAccountForm(forms.Form):
+    """A helper without a Carnet account makes one from the invitation: their name and a
+    password (the address is the invitation's)."""
+
+    first_name = forms.CharField(
+        label=_("First name"), max_length=150, widget=forms.TextInput(attrs={"autocomplete": "given-name"})
+    )
+    last_name = forms.CharField(
+        label=_("Last name"), max_length=150, widget=forms.TextInput(attrs={"autocomplete": "family-name"})
+    )
+    password1 = forms.CharField(
+        label=_("Choose a password"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text=password_validation.password_validators_help_text_html(),
+    )
+    password2 = forms.CharField(
+        label=_("Password (again)"), strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
+    )
+
+    def __init__(self, *args, email="", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.email = email
+
+    def clean(self):
+        data = super().clean()
+        first, second = data.get("password1"), data.get("password2")
+        if first and second and first != second:
+            self.add_error("password2", _("The two passwords differ."))
+        elif first:
+            try:
+                password_validation.validate_password(first, User(email=self.email))
+            except forms.ValidationError as error:
+                self.add_error("password1", error)
+        return data

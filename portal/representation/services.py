@@ -235,6 +235,31 @@ def accept_helper_invitation(*, token: str, helper: User) -> Representation:
     return representation
 
 
+@transaction.atomic
+def create_helper_account(*, token: str, first_name: str, last_name: str, password: str) -> User:
+    """A helper who has no Carnet account makes one from the invitation's link, and
+    accepts it: the link reached the invited address, which is so verified (as a patient's
+    invitation does). Their second factor is enrolled next, before any page of the record.
+    An address that already has an account signs in with it instead (RepresentationError)."""
+    from allauth.account.models import EmailAddress
+
+    from portal.accounts.services import address_in_use
+
+    invitation = HelperInvitation.objects.select_for_update().filter(token_hash=_token_hash(token or "")).first()
+    if invitation is None or not invitation.is_usable():
+        raise RepresentationError(_("This invitation link is not valid any more."))
+    if address_in_use(invitation.email):
+        raise RepresentationError(
+            _("A Carnet account already uses this address: sign in with it, then open the link again.")
+        )
+    helper = User.objects.create_user(
+        invitation.email, password, role=User.Role.PATIENT, first_name=first_name.strip(), last_name=last_name.strip()
+    )
+    EmailAddress.objects.create(user=helper, email=helper.email, verified=True, primary=True)
+    accept_helper_invitation(token=token, helper=helper)
+    return helper
+
+
 # --- Content-free emails ------------------------------------------------------------------
 
 NOTICES = {

@@ -1,11 +1,15 @@
+from urllib.parse import urlencode
+
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
+from django.contrib.auth import login
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from portal import access
+from portal.accounts.backends import MODEL_BACKEND
 from portal.accounts.models import Representation, User
 from portal.idempotency import idempotent
 from portal.representation import forms, services
@@ -87,15 +91,18 @@ def cancel_invitation(request, pk):
     return redirect("representation:helpers")
 
 
-@login_required
 @require_http_methods(["GET", "POST"])
 @idempotent
 def accept(request, token):
-    """A helper, signed in with their own account and second factor, accepts an invitation."""
+    """A helper, signed in with their own account and second factor, accepts an invitation.
+    Not signed in: they sign in (and come back here), or, with no Carnet account, make one
+    from the link, which accepts it; their second factor is enrolled next."""
     try:
         invitation = services.get_helper_invitation(token=token)
     except services.RepresentationError as error:
         return render(request, "representation/accept.html", {"error": str(error)}, status=404)
+    if not request.user.is_authenticated:
+        return _accept_with_a_new_account(request, token, invitation)
     if request.method == "POST":
         try:
             record = services.accept_helper_invitation(token=token, helper=request.user)
@@ -105,3 +112,21 @@ def accept(request, token):
         messages.success(request, _("You now act for this record."))
         return redirect("patient_home")
     return render(request, "representation/accept.html", {"invitation": invitation})
+
+
+def _accept_with_a_new_account(request, token, invitation):
+    form = forms.HelperAccountForm(request.POST or None, email=invitation.email)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            helper = services.create_helper_account(
+                token=token, first_name=data["first_name"], last_name=data["last_name"], password=data["password1"]
+            )
+        except services.RepresentationError as error:
+            form.add_error(None, str(error))
+        else:
+            login(request, helper, backend=MODEL_BACKEND)
+            return redirect("accounts:enrol")
+    sign_in = f"{reverse('account_login')}?{urlencode({'next': request.path})}"
+    context = {"invitation": invitation, "account_form": form, "sign_in_url": sign_in}
+    return render(request, "representation/accept.html", context)

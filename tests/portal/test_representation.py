@@ -11,6 +11,7 @@ import pytest
 import time_machine
 from django.core import mail
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
@@ -373,6 +374,63 @@ def test_a_patient_invites_a_helper_who_accepts_with_their_own_account(
     client.post(reverse("representation:end_helper", args=[helper.pk]))
     login(paul)
     assert client.get(reverse("records:documents")).status_code == 404
+
+
+def test_a_helper_with_no_carnet_account_makes_one_from_the_link_then_enrols_a_second_factor(
+    client, login, patient, mailoutbox, django_capture_on_commit_callbacks
+):
+    """Sign-up is closed: the invitation's link is the way in. It makes a patient-side
+    account with the invited address (verified: the link reached it), accepts, and goes
+    to the second factor's enrolment before anything of the record. Someone with an
+    account under that address is sent to sign in; the link is then used."""
+    from allauth.account.models import EmailAddress
+
+    from portal.accounts.models import User
+
+    login(patient)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(
+            reverse("representation:helpers"),
+            {"email": "nadia@exemple.org", "parts": ["documents"],
+             "ends_on": (TODAY + datetime.timedelta(days=90)).isoformat()},
+        )  # fmt: skip
+    link = re.search(r"https?://\S+(/my/representation/accept/\S+/)", mailoutbox[-1].body).group(1)
+    anonymous = Client()
+    page = anonymous.get(link).content.decode()
+    assert "Se connecter pour accepter" in page and "Créer mon compte et accepter" in page
+    assert "nadia@exemple.org" in page
+    refused = anonymous.post(link, {"first_name": "Nadia", "last_name": "Aidante", "password1": "court",
+                                    "password2": "court"})  # fmt: skip
+    assert refused.status_code == 200 and refused.context["account_form"].errors["password1"]
+    strong = "une phrase de passe solide 2026"
+    with django_capture_on_commit_callbacks(execute=True):
+        made = anonymous.post(link, {"first_name": "Nadia", "last_name": "Aidante", "password1": strong,
+                                     "password2": strong})  # fmt: skip
+    assert made["Location"] == reverse("accounts:enrol")
+    nadia = User.objects.get(email="nadia@exemple.org")
+    assert nadia.role == "patient" and EmailAddress.objects.get(user=nadia).verified
+    assert patient.representations.get(representative=nadia).parts == frozenset({"documents"})
+    # Nothing of the record before the second factor.
+    assert anonymous.get(reverse("records:documents"))["Location"].startswith(reverse("accounts:enrol"))
+    assert Client().get(link).status_code == 404  # used
+
+
+def test_an_address_with_an_account_is_sent_to_sign_in_from_the_invitation(
+    client, login, patient, mailoutbox, django_capture_on_commit_callbacks
+):
+    paul = UserFactory(email="paul@exemple.org")
+    login(patient)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(
+            reverse("representation:helpers"),
+            {"email": paul.email, "parts": ["documents"], "ends_on": (TODAY + datetime.timedelta(days=90)).isoformat()},
+        )
+    link = re.search(r"https?://\S+(/my/representation/accept/\S+/)", mailoutbox[-1].body).group(1)
+    strong = "une phrase de passe solide 2026"
+    answer = Client().post(link, {"first_name": "P", "last_name": "A", "password1": strong, "password2": strong})
+    assert "Un compte Carnet utilise déjà cette adresse" in answer.content.decode()
+    assert not patient.representations.filter(representative=paul).exists()
+    assert f"next={link.replace('/', '%2F')}" in Client().get(link).content.decode()
 
 
 @pytest.mark.parametrize("days", [10, 400])
