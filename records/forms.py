@@ -389,11 +389,9 @@ class ReplacePrescriptionForm(PrescriptionForm):
     )
 
 
-class WithdrawDocumentForm(forms.Form):
-    reason = forms.CharField(label=_("Reason for withdrawing it"), max_length=300, help_text=_("The patient reads it."))
+class WithdrawForm(forms.Form):
+    """Why a document or a profile entry is withdrawn."""
 
-
-class WithdrawProfileEntryForm(forms.Form):
     reason = forms.CharField(label=_("Reason for withdrawing it"), max_length=300, help_text=_("The patient reads it."))
 
 

@@ -37,8 +37,7 @@ from records.forms import (
     ReplaceDocumentForm,
     ReplacePrescriptionForm,
     StopPrescriptionForm,
-    WithdrawDocumentForm,
-    WithdrawProfileEntryForm,
+    WithdrawForm,
 )
 from records.models import (
     Allergy,
@@ -770,7 +769,7 @@ def withdraw_profile_entry(request, kind, pk):
     entry = access.get_correctable_for(request.user, PROFILE_MODELS[kind], pk)
     team = entry.team
     return _correction(
-        request, item=entry, team=team, form=WithdrawProfileEntryForm(_bound(request)),
+        request, item=entry, team=team, form=WithdrawForm(_bound(request)),
         title=_("Withdraw from the medical profile: %(entry)s") % {"entry": entry.describe()},
         correct=lambda data: services.withdraw_profile_entry(
             actor=request.user, team=team, entry=entry, reason=data["reason"]
@@ -921,7 +920,7 @@ def withdraw_document(request, pk):
     document = access.get_correctable_for(request.user, Document, pk)
     team = document.author_team
     return _correction(
-        request, item=document, team=team, form=WithdrawDocumentForm(_bound(request)),
+        request, item=document, team=team, form=WithdrawForm(_bound(request)),
         title=_("Withdraw %(title)s") % {"title": document.title},
         correct=lambda data: services.withdraw_document(
             actor=request.user, team=team, document=document, reason=data["reason"]

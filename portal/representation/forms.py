@@ -1,11 +1,10 @@
-import datetime
-
 from django import forms
 from django.contrib.auth import password_validation
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from portal.accounts.models import Representation, User
+from portal.representation.services import helper_end_bounds
 
 PART_CHOICES = [
     ("documents", _("Documents")),
@@ -41,8 +40,7 @@ class HelperInvitationForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        today = timezone.localdate()
-        earliest, latest = today + datetime.timedelta(days=30), today + datetime.timedelta(days=366)
+        earliest, latest = helper_end_bounds(timezone.localdate())  # the service's own bounds
         self.fields["ends_on"].widget.attrs.update(min=earliest.isoformat(), max=latest.isoformat())
 
 

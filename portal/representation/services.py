@@ -20,7 +20,19 @@ from portal import jobs
 from portal.accounts.models import HelperInvitation, Patient, Representation, User
 
 MAJORITY_AGE = 18
-HELPER_MIN_DAYS, HELPER_MAX_DAYS = 30, 366
+HELPER_MIN_DAYS = 30
+
+
+def helper_end_bounds(today: datetime.date) -> tuple[datetime.date, datetime.date]:
+    """The first and last end dates a helper may be chosen until: one month, and one year
+    (the same date next year; from 29 February, the 28th), from ``today``."""
+    try:
+        latest = today.replace(year=today.year + 1)
+    except ValueError:
+        latest = datetime.date(today.year + 1, 2, 28)
+    return today + datetime.timedelta(days=HELPER_MIN_DAYS), latest
+
+
 INVITATION_LIFETIME = datetime.timedelta(days=7)
 
 
@@ -155,10 +167,7 @@ def invite_helper(*, patient: Patient, invited_by: User, email: str, parts, ends
         raise RepresentationError(_("Only an adult patient chooses trusted helpers."))
     if not set(parts) or not set(parts) <= set(Representation.PARTS):
         raise RepresentationError(_("Choose at least one part of your record."))
-    earliest, latest = (
-        today + datetime.timedelta(days=HELPER_MIN_DAYS),
-        today + datetime.timedelta(days=HELPER_MAX_DAYS),
-    )
+    earliest, latest = helper_end_bounds(today)
     if not earliest <= ends_on <= latest:
         raise RepresentationError(_("Choose an end date between one month and one year from today."), field="ends_on")
     if email.strip().lower() == invited_by.email.lower():

@@ -602,3 +602,22 @@ def test_the_unread_badge_counts_the_record_one_is_in(client, login, parent, min
     assert not badge.search(client.get(reverse("patient_home")).content.decode())
     switch(client, minor)
     assert badge.search(client.get(reverse("patient_home")).content.decode()).group(1) == "1"
+
+
+def test_a_helpers_end_date_is_at_most_one_year_ahead_the_date_picker_says_the_same(client, login, patient):
+    from portal.representation.services import helper_end_bounds
+
+    assert helper_end_bounds(datetime.date(2028, 2, 29)) == (datetime.date(2028, 3, 30), datetime.date(2029, 2, 28))
+    _earliest, latest = helper_end_bounds(TODAY)
+    login(patient)
+    assert f'max="{latest.isoformat()}"' in client.get(reverse("representation:helpers")).content.decode()
+    for ends_on, accepted in ((latest, True), (latest + datetime.timedelta(days=1), False)):
+        client.post(
+            reverse("representation:helpers"),
+            {
+                "email": f"aide-{str(accepted).lower()}@exemple.org",
+                "parts": ["documents"],
+                "ends_on": ends_on.isoformat(),
+            },
+        )
+        assert patient.helper_invitations.filter(email=f"aide-{str(accepted).lower()}@exemple.org").exists() == accepted
