@@ -80,18 +80,10 @@ class InvitePatientForm(forms.Form):
         return clean_new_address(self.cleaned_data["email"])
 
 
-class AcceptInvitationForm(forms.Form):
-    """The invitee's proof (a patient's birth date, or the code support staff gave) and password."""
+class NewPasswordForm(forms.Form):
+    """A new account's password, typed twice, checked by the password validators against the
+    account's address (``email``): the invitations' forms, a patient's and a helper's."""
 
-    birth_date = forms.DateField(
-        label=_("Your birth date"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
-    )
-    code = forms.CharField(
-        label=_("Verification code"),
-        max_length=20,
-        help_text=_("The 8-digit code our support team gave you by phone or in person (not by email)."),
-        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
-    )
     password1 = forms.CharField(
         label=_("Choose a password"),
         strip=False,
@@ -102,16 +94,9 @@ class AcceptInvitationForm(forms.Form):
         label=_("Password (again)"), strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
     )
 
-    def __init__(self, *args, email="", needs_code=False, **kwargs):
+    def __init__(self, *args, email="", **kwargs):
         super().__init__(*args, **kwargs)
         self.email = email
-        del self.fields["birth_date" if needs_code else "code"]
-        self.proof_field = "code" if needs_code else "birth_date"
-
-    @property
-    def proof(self):
-        """The bound field of the invitee's proof, whichever it is."""
-        return self[self.proof_field]
 
     def clean(self):
         data = super().clean()
@@ -124,3 +109,28 @@ class AcceptInvitationForm(forms.Form):
             except forms.ValidationError as error:
                 self.add_error("password1", error)
         return data
+
+
+class AcceptInvitationForm(NewPasswordForm):
+    """The invitee's proof (a patient's birth date, or the code support staff gave) and password."""
+
+    birth_date = forms.DateField(
+        label=_("Your birth date"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
+    code = forms.CharField(
+        label=_("Verification code"),
+        max_length=20,
+        help_text=_("The 8-digit code our support team gave you by phone or in person (not by email)."),
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
+    )
+    field_order = ["birth_date", "code", "password1", "password2"]
+
+    def __init__(self, *args, needs_code=False, **kwargs):
+        super().__init__(*args, **kwargs)
+        del self.fields["birth_date" if needs_code else "code"]
+        self.proof_field = "code" if needs_code else "birth_date"
+
+    @property
+    def proof(self):
+        """The bound field of the invitee's proof, whichever it is."""
+        return self[self.proof_field]

@@ -1,9 +1,9 @@
 from django import forms
-from django.contrib.auth import password_validation
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from portal.accounts.models import Representation, User
+from portal.accounts.forms import NewPasswordForm
+from portal.accounts.models import Representation
 from portal.representation.services import helper_end_bounds
 
 PART_CHOICES = [
@@ -54,7 +54,7 @@ class AddParentForm(forms.Form):
     proof = forms.ChoiceField(label=_("Proof seen"), choices=Representation.Proof.choices)
 
 
-class HelperAccountForm(forms.Form):
+class HelperAccountForm(NewPasswordForm):
     """A helper without a Carnet account makes one from the invitation: their name and a
     password (the address is the invitation's)."""
 
@@ -64,28 +64,4 @@ class HelperAccountForm(forms.Form):
     last_name = forms.CharField(
         label=_("Last name"), max_length=150, widget=forms.TextInput(attrs={"autocomplete": "family-name"})
     )
-    password1 = forms.CharField(
-        label=_("Choose a password"),
-        strip=False,
-        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
-        help_text=password_validation.password_validators_help_text_html(),
-    )
-    password2 = forms.CharField(
-        label=_("Password (again)"), strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
-    )
-
-    def __init__(self, *args, email="", **kwargs):
-        super().__init__(*args, **kwargs)
-        self.email = email
-
-    def clean(self):
-        data = super().clean()
-        first, second = data.get("password1"), data.get("password2")
-        if first and second and first != second:
-            self.add_error("password2", _("The two passwords differ."))
-        elif first:
-            try:
-                password_validation.validate_password(first, User(email=self.email))
-            except forms.ValidationError as error:
-                self.add_error("password1", error)
-        return data
+    field_order = ["first_name", "last_name", "password1", "password2"]
