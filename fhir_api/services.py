@@ -19,11 +19,13 @@ from fhir_api.models import SCOPES, ApiCall, ApiClient, ApiClientEvent
 from fhir_api.resources import FhirError, invalid
 from portal import access
 from portal.accounts.models import Patient, User, folded
+from portal.apps import plausible_date
 from portal.audit.models import AccessLog
 from portal.cache import over_limit
 from portal.pagination import older_than
 from records import files
 from records import services as records
+from records.forms import not_before, not_in_future
 from records.models import Document
 
 logger = logging.getLogger(__name__)
@@ -264,9 +266,6 @@ def check_dates(patient, dates, *, past=True) -> None:
     """The web forms' rules for the dates of what is published, said with the element at
     fault (``dates``: (FHIRPath, date) pairs): between 1900 and 2199, not before the
     patient's birth, and, for what has happened (care, samples), not in the future."""
-    from portal.apps import plausible_date
-    from records.forms import not_before, not_in_future
-
     rules = [plausible_date, not_before(patient.birth_date)] + ([not_in_future] if past else [])
     for expression, day in dates:
         if day is None:

@@ -537,7 +537,6 @@ CSV_FRENCH_COLUMNS = {
     "valeur": "value", "résultat": "value", "resultat": "value", "unité": "unit", "unite": "unit",
     "min": "low", "bas": "low", "max": "high", "haut": "high",
 }  # fmt: skip
-CSV_DECIMAL_COLUMNS = ("value", "low", "high")
 CSV_ERRORS_SHOWN = 20
 
 
@@ -587,9 +586,7 @@ def parse_observations_csv(data: bytes) -> list[dict]:
                 )
                 raise ValidationError(message % lab_csv_limits(), code="too_many_rows")
             values = {name: row[index] if index < len(row) else "" for name, index in position.items()}
-            for name in CSV_DECIMAL_COLUMNS:
-                values[name] = values[name].replace(",", ".")
-            form = ObservationForm(values)
+            form = ObservationForm(values)  # a decimal comma reads as every form's does (portal.apps)
             if form.is_valid():
                 observations.append(form.cleaned_data)
             else:
