@@ -164,10 +164,17 @@ def run():
             reverse("records:observation_history", args=[first_observation.pk]),
         ),
         ("support: account search, 2,000 patients match", as_support, reverse("support:home")),
-        (
-            "clinician: the patient's record page",
-            as_clinician,
-            reverse("careteams:patient_detail", args=[first_observation.patient_id]),
+        *(
+            (
+                f"clinician: the patient's record, {what}",
+                as_clinician,
+                reverse(name, args=[first_observation.patient_id]),
+            )
+            for what, name in (
+                ("summary", "careteams:patient_detail"),
+                ("documents", "careteams:patient_documents"),
+                ("lab results", "careteams:patient_results"),
+            )
         ),
     ]
     # PAGES=inbox,documents measures only the rows whose name holds one of those words.

@@ -142,7 +142,7 @@ def clinician_upload(request, patient_pk):
     """A clinician publishes a document for a patient of their team."""
     patient = access.get_cared_patient(request.user, patient_pk)
     team = access.team_caring_for(request.user, patient)
-    return _upload(request, patient=patient, team=team, back="careteams:patient_detail")
+    return _upload(request, patient=patient, team=team, back="careteams:patient_documents")
 
 
 def _upload(request, *, patient, team, back):
@@ -170,7 +170,7 @@ def _upload(request, *, patient, team, back):
         else:
             messages.success(request, _("The document has been added. It is being processed."))
             return redirect("records:document", document.pk)
-    back_url_args = [patient.pk] if back == "careteams:patient_detail" else []
+    back_url_args = [patient.pk] if back == "careteams:patient_documents" else []
     context = {"form": form, "patient": patient, "back": back, "back_args": back_url_args}
     return access.render_record(
         request, "records/upload.html", context, patient=patient, action=AccessLog.Action.VIEW_RECORD
@@ -464,7 +464,7 @@ def add_prescription(request, patient_pk):
         prescription.team = access.team_caring_for(request.user, patient)
         services.add_prescription(prescription=prescription)
         messages.success(request, _("The prescription has been added."))
-        return redirect("careteams:patient_detail", patient.pk)
+        return redirect("careteams:patient_prescriptions", patient.pk)
     context = {"form": form, "patient": patient, "title": _("New prescription")}
     return access.render_record(
         request, "records/item_form.html", context, patient=patient, action=AccessLog.Action.VIEW_RECORD
@@ -599,7 +599,7 @@ def add_lab_report(request, patient_pk):
                 confidential=form.cleaned_data["confidential"],
             )
             messages.success(request, _("The lab report has been added."))
-            return redirect("careteams:patient_detail", patient.pk)
+            return redirect("careteams:patient_results", patient.pk)
     context = {"form": form, "formset": formset, "patient": patient}
     return access.render_record(
         request, "records/lab_report_form.html", context, patient=patient, action=AccessLog.Action.VIEW_RECORD
@@ -837,6 +837,20 @@ def comment_profile_entry(request, kind, pk):
 
 # --- Corrections by the care team that published the item ------------------------------
 
+# The page of a patient's record where the care team finds an item of each kind (the
+# summary for the medical profile's entries).
+RECORD_PAGES = {
+    Document: "careteams:patient_documents",
+    Prescription: "careteams:patient_prescriptions",
+    LabReport: "careteams:patient_results",
+    Observation: "careteams:patient_results",
+}
+
+
+def _to_record_page(item):
+    """Back to the page of the patient's record (for their care team) that lists ``item``."""
+    return redirect(RECORD_PAGES.get(type(item), "careteams:patient_detail"), item.patient_id)
+
 
 def _correction(request, *, item, team, form, title, correct, done, stale, error_field=None):
     """One correction of an item of a record by the care team that published it
@@ -847,7 +861,7 @@ def _correction(request, *, item, team, form, title, correct, done, stale, error
     patient = item.patient
     if not getattr(item, "is_correctable", True):
         messages.info(request, stale)
-        return redirect("careteams:patient_detail", patient.pk)
+        return _to_record_page(item)
     if request.method == "POST" and form.is_valid():
         try:
             correct(form.cleaned_data)
@@ -857,9 +871,9 @@ def _correction(request, *, item, team, form, title, correct, done, stale, error
             form.add_error(error_field, error)
         else:
             messages.success(request, done)
-            return redirect("careteams:patient_detail", patient.pk)
+            return _to_record_page(item)
         if not form.errors:
-            return redirect("careteams:patient_detail", patient.pk)
+            return _to_record_page(item)
     target = str(item)
     context = {"form": form, "patient": patient, "title": title, "item": item, "team": team}
     return access.render_record(
@@ -1018,4 +1032,4 @@ def set_confidential(request, kind, pk):
         messages.success(request, _("Marked confidential: the representatives no longer see it."))
     else:
         messages.success(request, _("No longer confidential: the representatives see it."))
-    return redirect("careteams:patient_detail", item.patient_id)
+    return _to_record_page(item)

@@ -189,6 +189,17 @@ def switch(client, patient):
     return client.post(reverse("representation:switch"), {"record": patient.pk})
 
 
+def whole_record(client, patient) -> str:
+    """The pages of ``patient``'s record for their care team (the summary and each
+    history), one after the other, as the signed-in clinician reads them."""
+    from django.urls import reverse
+
+    pages = ("detail", "documents", "prescriptions", "results")
+    return "".join(
+        client.get(reverse(f"careteams:patient_{page}", args=[patient.pk])).content.decode() for page in pages
+    )
+
+
 @pytest.fixture
 def support(db):
     return UserFactory(first_name="Julie", last_name="Moreau", role=User.Role.SUPPORT)

@@ -209,14 +209,15 @@ def end_link(*, by: User, link: CareLink, ended_on: datetime.date) -> CareLink:
 
 def results_unseen_by(*, teams):
     """Lab reports another team (or a lab) published that nobody of ``teams`` has looked
-    at since: no opening of the record, nor of a result's history, by the team after the
-    report arrived. The team's own reports count as seen."""
+    at since: no opening of the record's results page, nor of a result's history, by the
+    team after the report arrived (the record's other pages show no result). The team's
+    own reports count as seen."""
     from records.models import LabReport
 
     seen_since = AccessLog.objects.filter(
         patient=OuterRef("patient"),
         team__in=teams,
-        action__in=[AccessLog.Action.VIEW_RECORD, AccessLog.Action.VIEW_RESULTS],
+        action=AccessLog.Action.VIEW_RESULTS,
         at__gte=OuterRef("created_at"),
     )
     return LabReport.objects.exclude(team__in=teams).filter(~Exists(seen_since))

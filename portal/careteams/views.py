@@ -28,7 +28,8 @@ from records import views as record_views
 from records.models import Document, LabReport, Prescription
 
 PAGE_SIZE = 25
-HISTORY_PAGE_SIZE = 10
+# Lab reports on a patient's results page: each comes with its table of values.
+RESULTS_PAGE_SIZE = 10
 # The upcoming appointments on a patient's page (the team agenda has them all).
 APPOINTMENTS_SHOWN = 20
 # The care team's search, kept in the session: names and identifiers stay out of URLs.
@@ -80,24 +81,6 @@ def patient_list(request):
     return render(request, "careteams/patient_list.html", context)
 
 
-def _history(request, queryset, param, field):
-    """One page of a history on the patient's page, newest first by (``field``, id), from
-    its own cursor (``<param>_older`` / ``<param>_newer``): a deep page costs what the first
-    does (no COUNT, no OFFSET). Its links keep the other histories' cursors."""
-    older, newer = f"{param}_older", f"{param}_newer"
-    cursors = {"older": request.GET.get(older, ""), "newer": request.GET.get(newer, "")}
-    page = keyset_page(queryset, cursors, field=field, size=HISTORY_PAGE_SIZE)
-    page.older_query = page.newer_query = None
-    for attribute, cursor, name in (("older_query", page.older, older), ("newer_query", page.newer, newer)):
-        if cursor is not None:
-            query = request.GET.copy()
-            query.pop(older, None)
-            query.pop(newer, None)
-            query[name] = cursor
-            setattr(page, attribute, query.urlencode())
-    return page
-
-
 def _prepare_appointments(appointments):
     """What agenda/patient_appointments.html shows of each appointment, worked out once per
     page: its start (local time), duration, status, whether it is cancelled, its links."""
@@ -116,51 +99,34 @@ def _prepare_appointments(appointments):
     return appointments
 
 
+def _render_record_page(request, tab, context, *, patient, links, action):
+    """One page of a patient's record for their care team (``tab``: the summary or one
+    history, each its own page: careteams/patient_<tab>.html), logged as read through the
+    clinician's first team caring for the patient."""
+    context = {"patient": patient, "links": links, "tab": tab, **context}
+    return access.render_record(
+        request, f"careteams/patient_{tab}.html", context, patient=patient, action=action,
+        team=next((link.team for link in links if link.mine), None),
+    )  # fmt: skip
+
+
+def _cared_record(request, pk):
+    """The patient (404 unless the clinician cares for them), the record's active care
+    links (``mine``: one this clinician may end), and the ids of the teams through which
+    this clinician may correct what they published."""
+    patient = access.get_cared_patient(request.user, pk)
+    links = access.links_of_cared_patient(request.user, patient)
+    return patient, links, {link.team_id for link in links if link.mine}
+
+
 @access.role_required(User.Role.CLINICIAN)
 @require_safe
 def patient_detail(request, pk):
-    """A patient's record for their care team: identity, links, and the complete history
-    of documents, prescriptions and lab reports, each paged by cursor."""
+    """A patient's record for their care team, its summary: identity, care teams,
+    representatives, upcoming appointments and the medical profile. The documents,
+    prescriptions and lab results are each a page of their own (below)."""
     user = request.user
-    patient = access.get_cared_patient(user, pk)
-    # The patient's active links, each saying whether it is one this clinician may end.
-    links = access.links_of_cared_patient(user, patient)
-    my_links = {link.pk for link in links if link.mine}
-    # The teams through which this clinician may correct what they published.
-    correctable_teams = {link.team_id for link in links if link.mine}
-    documents = access.items_of_patient(user, patient, Document).select_related("author_team")
-    page = _history(request, documents, "documents", "care_date")
-    record_display.prepare_documents(page.object_list, reader=user)
-    confidential_form = record_display.confidential_forms(request)
-    for document in page.object_list:  # the publishing team's to decide, as corrections are
-        document.confidential_form = (
-            confidential_form("document", document, document.title)
-            if document.author_team_id in correctable_teams
-            else ""
-        )
-    prescriptions = access.items_of_patient(user, patient, Prescription).select_related(
-        "prescriber", "team", "replaced_by"
-    )
-    prescriptions = _history(request, prescriptions, "prescriptions", "start_date")
-    record_display.prepare_prescriptions(
-        prescriptions.object_list,
-        correctable_teams=correctable_teams,
-        confidential_form=confidential_form,
-    )
-    reports = access.items_of_patient(user, patient, LabReport).select_related("team")
-    reports = _history(request, reports, "results", "collected_on")
-    prefetch_related_objects(reports.object_list, "observations")
-    long_date = rows.date_formatter("DATE_FORMAT")
-    for report in reports.object_list:
-        report.date_text = long_date(report.collected_on)
-        report.correctable = report.team_id in correctable_teams
-        report.confidential_form = confidential_form("lab_report", report, report.title) if report.correctable else ""
-    record_display.prepare_observations(
-        (o for report in reports.object_list for o in report.observations.all()), correct_links=bool(correctable_teams)
-    )
-    table = record_display.ObservationTables()
-    for report in reports.object_list:
-        report.table_html = table(report.observations.all(), correct=report.correctable)
+    patient, links, correctable = _cared_record(request, pk)
     appointments = _prepare_appointments(
         access.appointments_visible_to(user)
         .filter(patient=patient)
@@ -170,20 +136,80 @@ def patient_detail(request, pk):
     )
     context = {
         "appointments": appointments,
-        "patient": patient,
-        "links": links,
-        "my_links": my_links,
-        "correctable_teams": correctable_teams,
-        "page": page,
-        "prescriptions": prescriptions,
-        "reports": reports,
+        "correctable_teams": correctable,  # the profile's entries these teams wrote have their controls
         "representations": patient.representations.active().select_related("representative"),
         **record_views.profile_for(user, patient),
     }
-    return access.render_record(
-        request, "careteams/patient_detail.html", context, patient=patient, action=AccessLog.Action.VIEW_RECORD,
-        team=next((link.team for link in links if link.mine), None),
-    )  # fmt: skip
+    return _render_record_page(
+        request, "detail", context, patient=patient, links=links, action=AccessLog.Action.VIEW_RECORD
+    )
+
+
+@access.role_required(User.Role.CLINICIAN)
+@require_safe
+def patient_documents(request, pk):
+    """A patient's documents for their care team, newest first, paged by cursor; the
+    publishing team's own have their confidentiality control."""
+    user = request.user
+    patient, links, correctable = _cared_record(request, pk)
+    documents = access.items_of_patient(user, patient, Document).select_related("author_team")
+    page = keyset_page(documents, request.GET, field="care_date", size=PAGE_SIZE)
+    record_display.prepare_documents(page.object_list, reader=user)
+    confidential_form = record_display.confidential_forms(request)
+    for document in page.object_list:  # the publishing team's to decide, as corrections are
+        document.confidential_form = (
+            confidential_form("document", document, document.title) if document.author_team_id in correctable else ""
+        )
+    return _render_record_page(
+        request, "documents", {"page": page}, patient=patient, links=links, action=AccessLog.Action.LIST_DOCUMENTS
+    )
+
+
+@access.role_required(User.Role.CLINICIAN)
+@require_safe
+def patient_prescriptions(request, pk):
+    """A patient's prescriptions for their care team, newest first, paged by cursor; the
+    prescribing team's own have their correction and confidentiality controls."""
+    user = request.user
+    patient, links, correctable = _cared_record(request, pk)
+    prescriptions = access.items_of_patient(user, patient, Prescription).select_related(
+        "prescriber", "team", "replaced_by"
+    )
+    page = keyset_page(prescriptions, request.GET, field="start_date", size=PAGE_SIZE)
+    record_display.prepare_prescriptions(
+        page.object_list, correctable_teams=correctable, confidential_form=record_display.confidential_forms(request)
+    )
+    return _render_record_page(
+        request, "prescriptions", {"page": page}, patient=patient, links=links, action=AccessLog.Action.VIEW_RECORD
+    )
+
+
+@access.role_required(User.Role.CLINICIAN)
+@require_safe
+def patient_results(request, pk):
+    """A patient's lab reports for their care team, newest first, paged by cursor, each
+    with its table of values; the publishing team's own have their correction links and
+    confidentiality control. Opening it is what makes new results seen by the team
+    (``services.results_unseen_by``)."""
+    user = request.user
+    patient, links, correctable = _cared_record(request, pk)
+    reports = access.items_of_patient(user, patient, LabReport).select_related("team")
+    page = keyset_page(reports, request.GET, field="collected_on", size=RESULTS_PAGE_SIZE)
+    prefetch_related_objects(page.object_list, "observations")
+    long_date, confidential_form = rows.date_formatter("DATE_FORMAT"), record_display.confidential_forms(request)
+    for report in page.object_list:
+        report.date_text = long_date(report.collected_on)
+        report.correctable = report.team_id in correctable
+        report.confidential_form = confidential_form("lab_report", report, report.title) if report.correctable else ""
+    record_display.prepare_observations(
+        (o for report in page.object_list for o in report.observations.all()), correct_links=bool(correctable)
+    )
+    table = record_display.ObservationTables()
+    for report in page.object_list:
+        report.table_html = table(report.observations.all(), correct=report.correctable)
+    return _render_record_page(
+        request, "results", {"page": page}, patient=patient, links=links, action=AccessLog.Action.VIEW_RESULTS
+    )
 
 
 @access.role_required(User.Role.CLINICIAN)

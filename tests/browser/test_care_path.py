@@ -60,6 +60,7 @@ def test_register_invite_accept_publish_and_the_patient_is_told(page, clinician,
     before = len(mail.outbox)
     sign_in(page, clinician)
     page.get_by_role("link", name="GARNIER Inès").click()
+    page.get_by_role("navigation", name="Parties du dossier").get_by_role("link", name="Documents").click()
     page.get_by_role("link", name="Ajouter un document").click()
     page.get_by_label("Titre").fill("Compte rendu de consultation")
     page.get_by_label("Catégorie").select_option(label="Autre")

@@ -35,6 +35,8 @@ def test_a_team_corrects_the_record_and_the_patient_sees_it_on_a_phone(page, pat
     page.get_by_label("Motif du retrait").fill("Document d’un autre patient")
     page.get_by_role("button", name="Enregistrer").click()
     expect(page.get_by_text("Le document a été retiré. Le patient en est informé.")).to_be_visible()
+    # Back on the record's documents; its lab results are the next tab.
+    page.get_by_role("navigation", name="Parties du dossier").get_by_role("link", name="Résultats d’analyses").click()
     page.get_by_role("link", name="Corriger : Glucose à jeun").click()
     page.get_by_label("Valeur corrigée").fill("0.98")
     page.get_by_label("Motif de la correction").fill("Erreur de saisie")

@@ -25,7 +25,7 @@ def test_patient_uploads_hides_and_the_clinician_no_longer_sees_it(page, patient
     sign_out(page)
 
     sign_in(page, clinician)
-    page.goto(f"/care/patients/{patient.pk}/")
+    page.goto(f"/care/patients/{patient.pk}/documents/")
     expect(page.get_by_role("link", name="Bilan de kinésithérapie")).to_be_visible()
     sign_out(page)
 
@@ -37,6 +37,6 @@ def test_patient_uploads_hides_and_the_clinician_no_longer_sees_it(page, patient
     sign_out(page)
 
     sign_in(page, clinician)
-    page.goto(f"/care/patients/{patient.pk}/")
+    page.goto(f"/care/patients/{patient.pk}/documents/")
     expect(page.get_by_role("heading", name="Documents")).to_be_visible()
     expect(page.get_by_role("link", name="Bilan de kinésithérapie")).to_have_count(0)

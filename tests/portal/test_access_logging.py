@@ -31,6 +31,9 @@ OWN_APPS = ("portal", "records", "messaging", "agenda")
 # Routes that serve a clinician some of a patient's data: (route, what its arguments are, query).
 SERVES_A_RECORD = {
     "careteams:patient_detail": ("patient", {}),
+    "careteams:patient_documents": ("patient", {}),
+    "careteams:patient_prescriptions": ("patient", {}),
+    "careteams:patient_results": ("patient", {}),
     "careteams:invite_patient": ("patient_without_login", {}),
     "records:document": ("document", {}),
     "records:download": ("document", {}),

@@ -249,7 +249,7 @@ def test_hidden_document_pages_follow_the_rule(
     for name in ("records:document", "records:download", "records:preview"):
         response = client.get(reverse(name, args=[document.pk]))
         assert response.status_code == (200 if visible else 404), (name, member_of, blocked, t3_link)
-    record = client.get(reverse("careteams:patient_detail", args=[patient.pk]))
+    record = client.get(reverse("careteams:patient_documents", args=[patient.pk]))
     sees_record = may_see(member_of=member_of, blocked=blocked, links=links, kind="record")
     assert record.status_code == (200 if sees_record else 404)
     assert (b"Compte rendu confidentiel" in record.content) is visible

@@ -49,7 +49,10 @@ MATRIX = [
     ("post", "careteams:end_link", "link", [404, 404, 302, 404, 404, 404, 404, 302]),
     ("get", "careteams:end_link", "blocked_link", [404, 404, 404, 404, 404, 404, 404, 302]),
     ("get", "careteams:end_link", "ended_link", [404, 404, 404, 404, 404, 404, 404, 302]),
-    ("get", "careteams:patient_detail", "patient", [404, 404, 200, 404, 404, 404, 404, 302]),
+    *(
+        ("get", f"careteams:patient_{page}", "patient", [404, 404, 200, 404, 404, 404, 404, 302])
+        for page in ("detail", "documents", "prescriptions", "results")
+    ),
     ("get", "careteams:patient_list", None, [404, 404, 200, 200, 200, 200, 404, 302]),
     ("post", "careteams:patient_list", None, [404, 404, 302, 302, 302, 302, 404, 302]),
 ]

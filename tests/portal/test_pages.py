@@ -32,11 +32,14 @@ def visit(request, client, login, who, url):
     return client.get(url)
 
 
+# A patient's record for their care team: its summary and each history.
+RECORD_PAGES = [f"careteams:patient_{page}" for page in ("detail", "documents", "prescriptions", "results")]
+
 # url name, args (from the patient), expected status for each of PEOPLE
 MATRIX = [
     ("patient_home", False, [200, 200, 404, 404, 404, 404, 302]),
     ("careteams:patient_list", False, [404, 404, 200, 200, 200, 404, 302]),
-    ("careteams:patient_detail", True, [404, 404, 200, 404, 404, 404, 302]),
+    *((name, True, [404, 404, 200, 404, 404, 404, 302]) for name in RECORD_PAGES),
     ("support:home", False, [404, 404, 404, 404, 404, 200, 302]),
 ]
 

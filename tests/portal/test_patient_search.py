@@ -116,48 +116,41 @@ def long_history(patient, clinician, team):
     Prescription.objects.bulk_create(
         Prescription(patient=patient, medication=f"Médicament {n:02d}", dosage="1", frequency="1/j",
                      start_date=datetime.date(2025, 1, n + 1), prescriber=clinician, team=team)
-        for n in range(13)
+        for n in range(30)
     )  # fmt: skip
 
 
-def test_the_patients_page_shows_every_lab_report_page_by_page(client, login, clinician, patient, long_history):
+def test_the_patients_results_page_shows_every_lab_report_page_by_page(client, login, clinician, patient, long_history):
     login(clinician)
-    url = reverse("careteams:patient_detail", args=[patient.pk])
+    url = reverse("careteams:patient_results", args=[patient.pk])
     with CaptureQueriesContext(connection) as ctx:
         first = client.get(url)
     assert not [q for q in ctx.captured_queries if "COUNT(" in q["sql"].upper() or "OFFSET" in q["sql"].upper()]
-    titles = [report.title for report in first.context["reports"].object_list]
+    titles = [report.title for report in first.context["page"].object_list]
     assert titles == [f"Bilan {month:02d}" for month in range(12, 2, -1)]
-    results, prescriptions = first.context["reports"].older, first.context["prescriptions"].older
-    assert first.context["reports"].newer is None and first.context["page"].older is None
-    second = client.get(url, {"results_older": results, "prescriptions_older": prescriptions})
-    assert [report.title for report in second.context["reports"].object_list] == ["Bilan 02", "Bilan 01"]
-    assert second.context["reports"].older is None
-    assert len(second.context["prescriptions"].object_list) == 3
-    # Each history keeps the others' cursor in its links; back is "newer".
-    page = second.content.decode()
-    newer = second.context["reports"].newer
-    assert f"?prescriptions_older={prescriptions}&amp;results_newer={newer}#results-title" in page
-    back = client.get(url, {"results_newer": newer, "prescriptions_older": prescriptions})
-    assert [report.title for report in back.context["reports"].object_list] == titles
-    assert len(back.context["prescriptions"].object_list) == 3
+    assert first.context["page"].newer is None
+    second = client.get(url, {"older": first.context["page"].older})
+    assert [report.title for report in second.context["page"].object_list] == ["Bilan 02", "Bilan 01"]
+    assert second.context["page"].older is None
+    newer = second.context["page"].newer
+    assert f'href="?newer={newer}#results-title" rel="prev"' in second.content.decode()
+    back = client.get(url, {"newer": newer})
+    assert [report.title for report in back.context["page"].object_list] == titles
     # A cursor that is not a row of this record starts from the first page.
-    assert client.get(url, {"results_older": "999999"}).context["reports"].object_list[0].title == "Bilan 12"
+    assert client.get(url, {"older": "999999"}).context["page"].object_list[0].title == "Bilan 12"
 
 
-def test_a_deep_page_of_each_history_costs_what_the_first_does(client, login, clinician, patient, long_history):
+@pytest.mark.parametrize("page", ["prescriptions", "results"])
+def test_a_deep_page_of_each_history_costs_what_the_first_does(client, login, clinician, patient, long_history, page):
     login(clinician)
-    url = reverse("careteams:patient_detail", args=[patient.pk])
-    first = client.get(url)
-    cursors = {
-        "results_older": first.context["reports"].older,
-        "prescriptions_older": first.context["prescriptions"].older,
-    }
+    url = reverse(f"careteams:patient_{page}", args=[patient.pk])
+    older = client.get(url).context["page"].older
+    assert older is not None
     with CaptureQueriesContext(connection) as at_first:
         client.get(url)
     with CaptureQueriesContext(connection) as deeper:
-        client.get(url, cursors)
-    assert len(deeper) == len(at_first) + 2  # each cursor's row, by primary key
+        client.get(url, {"older": older})
+    assert len(deeper) == len(at_first) + 1  # the cursor's row, by primary key
 
 
 def test_the_patients_page_gives_each_confidentiality_form_its_own_token(client, login, clinician, patient, team):
@@ -177,7 +170,10 @@ def test_the_patients_page_gives_each_confidentiality_form_its_own_token(client,
     Prescription.objects.create(patient=patient, medication="Médicament", dosage="1", frequency="1/j",
                                 start_date=datetime.date(2025, 1, 1), prescriber=clinician, team=team)  # fmt: skip
     login(clinician)
-    page = client.get(reverse("careteams:patient_detail", args=[patient.pk])).content.decode()
+    pages = [
+        reverse(f"careteams:patient_{name}", args=[patient.pk]) for name in ("documents", "results", "prescriptions")
+    ]
+    page = "".join(client.get(url).content.decode() for url in pages)
     document, report = Document.objects.get(patient=patient), LabReport.objects.get(patient=patient)
     prescription = Prescription.objects.get(patient=patient)
     for kind, pk in (("document", document.pk), ("lab_report", report.pk), ("prescription", prescription.pk)):
@@ -190,9 +186,9 @@ def test_the_patients_page_gives_each_confidentiality_form_its_own_token(client,
     assert page.count('name="csrfmiddlewaretoken"') >= 3
 
 
-def test_the_patients_page_query_count_does_not_grow_with_history(client, login, clinician, patient, team):
+def test_the_patients_results_page_query_count_does_not_grow_with_history(client, login, clinician, patient, team):
     login(clinician)
-    url = reverse("careteams:patient_detail", args=[patient.pk])
+    url = reverse("careteams:patient_results", args=[patient.pk])
 
     def add(n):
         for index in range(n):
@@ -233,5 +229,7 @@ def test_new_results_filter_lists_results_the_team_has_not_seen(client, login, c
     )  # fmt: skip
     login(clinician)
     assert found(search(client, new_results="on")) == {"Hélène Lefèvre", "Marc Hélin"}
-    client.get(reverse("careteams:patient_detail", args=[marc.pk]))  # opened: seen
+    client.get(reverse("careteams:patient_detail", args=[marc.pk]))  # the summary shows no result
+    assert found(search(client, new_results="on")) == {"Hélène Lefèvre", "Marc Hélin"}
+    client.get(reverse("careteams:patient_results", args=[marc.pk]))  # opened: seen
     assert found(client.get(reverse("careteams:patient_list"))) == {"Hélène Lefèvre"}

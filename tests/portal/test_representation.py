@@ -124,7 +124,7 @@ def test_a_confidential_item_never_reaches_the_parent(client, login, clinician, 
     login(clinician)
     assert (
         "Consultation confidentielle"
-        in client.get(reverse("careteams:patient_detail", args=[minor.pk])).content.decode()
+        in client.get(reverse("careteams:patient_documents", args=[minor.pk])).content.decode()
     )
     client.post(reverse("records:set_confidential", args=["document", secret.pk]), {"confidential": "0"})
     login(parent)

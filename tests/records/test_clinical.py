@@ -382,6 +382,8 @@ def test_query_counts_do_not_grow(client, login, patient, clinician, team, presc
         (patient, reverse("records:profile")),
         (patient, reverse("records:observation_history", args=[report.observations.get(loinc="2345-7").pk])),
         (clinician, reverse("careteams:patient_detail", args=[patient.pk])),
+        (clinician, reverse("careteams:patient_prescriptions", args=[patient.pk])),
+        (clinician, reverse("careteams:patient_results", args=[patient.pk])),
         (patient, reverse("patient_home")),
     ]
     # One of each first: a prefetch (the comments on profile entries) costs its query

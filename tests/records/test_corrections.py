@@ -33,7 +33,7 @@ def test_a_clinician_stops_a_prescription_and_the_patient_sees_why(
             reverse("records:stop_prescription", args=[prescription.pk]),
             {"stopped_on": today.isoformat(), "reason": "Toux sous traitement"},
         )
-    assert response["Location"] == reverse("careteams:patient_detail", args=[patient.pk])
+    assert response["Location"] == reverse("careteams:patient_prescriptions", args=[patient.pk])
     prescription.refresh_from_db()
     assert (prescription.stopped_on, prescription.stop_reason) == (today, "Toux sous traitement")
     assert not prescription.is_active()

@@ -13,6 +13,7 @@ from portal.audit.models import AccessLog
 from portal.careteams.models import ClinicianBlock
 from records import files, services
 from records.models import Document
+from tests.conftest import whole_record
 from tests.factories import ClinicianFactory
 
 from .conftest import PNG
@@ -156,8 +157,7 @@ def test_a_document_the_patient_uploaded_and_hid_is_seen_by_no_professional(
     services.set_document_hidden(document=patient_document, hidden=True)
     login(clinician)
     assert client.get(reverse("records:document", args=[patient_document.pk])).status_code == 404
-    page = client.get(reverse("careteams:patient_detail", args=[patient.pk])).content.decode()
-    assert "Ordonnance dermatologue" not in page
+    assert "Ordonnance dermatologue" not in whole_record(client, patient)
 
 
 def test_blocking_one_clinician_removes_all_their_access(client, login, patient, clinician, team, clinician_document):
@@ -381,7 +381,7 @@ def test_list_and_detail_query_counts_do_not_grow(client, login, patient, clinic
         (patient, reverse("records:documents")),
         (patient, reverse("records:document", args=[document.pk])),
         (patient, reverse("patient_home")),
-        (clinician, reverse("careteams:patient_detail", args=[patient.pk])),
+        (clinician, reverse("careteams:patient_documents", args=[patient.pk])),
         (patient, reverse("records:access_history")),
     ]
     before = []

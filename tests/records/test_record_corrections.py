@@ -28,7 +28,7 @@ from records.models import (
     RecordEvent,
 )
 from records.views import PROFILE_MODELS
-from tests.conftest import switch
+from tests.conftest import switch, whole_record
 from tests.factories import CareLinkFactory, CareTeamFactory, ClinicianFactory
 
 pytestmark = pytest.mark.django_db
@@ -154,7 +154,7 @@ def test_only_the_publishing_team_marks_an_item_confidential_or_lifts_it(
     viewer = clinician if membership == "publishing team" else ClinicianFactory(teams=[other])
     allowed = may_correct(membership, state, False)
     login(viewer)
-    page = client.get(reverse("careteams:patient_detail", args=[patient.pk])).content.decode()
+    page = whole_record(client, patient)
     history = client.get(reverse("records:measurement_history", args=[weight.pk])).content.decode()
     for kind, item in items.items():
         url = reverse("records:set_confidential", args=[kind, item.pk])
@@ -183,7 +183,7 @@ def test_a_withdrawn_document_is_served_to_its_publishing_team_and_the_patient_o
     url = reverse(route, args=[clinician_document.pk])
     login(ClinicianFactory(teams=[other]))
     assert client.get(url).status_code == 404
-    page = client.get(reverse("careteams:patient_detail", args=[patient.pk])).content.decode()
+    page = whole_record(client, patient)
     assert "Compte rendu de consultation" not in page
     for reader in (clinician, patient.user):
         login(reader)
@@ -199,7 +199,7 @@ def test_a_withdrawn_document_leaves_the_lists_and_stays_in_the_history(
     fresh_digests()
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(url, {"reason": "Classé dans le mauvais dossier"})
-    assert response["Location"] == reverse("careteams:patient_detail", args=[patient.pk])
+    assert response["Location"] == reverse("careteams:patient_documents", args=[patient.pk])
     clinician_document.refresh_from_db()
     assert clinician_document.withdrawn_by == clinician and clinician_document.withdrawn_at is not None
     event = RecordEvent.objects.get()
@@ -310,7 +310,7 @@ def test_a_corrected_value_shows_as_corrected_and_keeps_the_earlier_one(
     client, login, clinician, team, patient, observation, django_capture_on_commit_callbacks
 ):
     login(clinician)
-    detail = client.get(reverse("careteams:patient_detail", args=[patient.pk])).content.decode()
+    detail = client.get(reverse("careteams:patient_results", args=[patient.pk])).content.decode()
     url = reverse("records:correct_observation", args=[observation.pk])
     assert url in detail
     assert client.post(url, {"value": "1.52", "reason": "x"}).context["form"].errors["value"]  # unchanged

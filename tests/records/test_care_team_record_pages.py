@@ -1,0 +1,83 @@
+"""A patient's record for their care team is four pages: the summary (identity, care
+teams, representatives, appointments, medical profile) and the documents, prescriptions
+and lab results, each a history paged by cursor. Each page says whose record it is and
+which part it is, is logged in the patient's access history as what it shows, and an
+action on an item comes back to the page that lists it."""
+
+import datetime
+import re
+from decimal import Decimal
+
+import pytest
+from django.urls import reverse
+
+from portal.audit.models import AccessLog
+from records import services
+from records.models import Allergy, Prescription
+
+pytestmark = pytest.mark.django_db
+
+PAGES = {  # the page, what its access-log row says it showed
+    "detail": AccessLog.Action.VIEW_RECORD,
+    "documents": AccessLog.Action.LIST_DOCUMENTS,
+    "prescriptions": AccessLog.Action.VIEW_RECORD,
+    "results": AccessLog.Action.VIEW_RESULTS,
+}
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_each_page_names_the_patient_marks_its_tab_and_is_logged_as_what_it_shows(
+    client, login, clinician, patient, page
+):
+    login(clinician)
+    url = reverse(f"careteams:patient_{page}", args=[patient.pk])
+    response = client.get(url)
+    html = response.content.decode()
+    heading = re.search(r"<h1>(.*?)</h1>", html, re.S).group(1)
+    assert patient.last_name.upper() in heading and patient.first_name in heading
+    assert patient.birth_date.strftime("%d/%m/%Y") in heading  # the same name can be two people
+    tabs = re.search(r'<nav class="record-tabs"[^>]*>(.*?)</nav>', html, re.S).group(1)
+    links = re.findall(r'<a href="([^"]+)"', tabs)
+    assert links == [reverse(f"careteams:patient_{name}", args=[patient.pk]) for name in PAGES]
+    assert re.findall(r'<a href="([^"]+)" aria-current="page"', tabs) == [url]
+    row = AccessLog.objects.get(patient=patient)
+    assert (row.actor, row.action, row.target) == (clinician, PAGES[page], "")
+
+
+def test_the_confidentiality_of_an_item_comes_back_to_the_page_that_lists_it(
+    client, login, clinician, team, patient, clinician_document
+):
+    report = services.add_lab_report(
+        author=clinician, team=team, patient=patient, title="Bilan", collected_on=datetime.date(2026, 10, 1),
+        observations=[{"loinc": "2345-7", "name": "Glucose", "value": Decimal("1"), "unit": "g/L"}],
+    )  # fmt: skip
+    prescription = Prescription.objects.create(
+        patient=patient, medication="Ramipril", dosage="1", frequency="1/j", start_date=datetime.date(2026, 1, 1),
+        prescriber=clinician, team=team,
+    )  # fmt: skip
+    allergy = Allergy.objects.create(patient=patient, author=clinician, team=team, substance="Iode")
+    login(clinician)
+    for kind, item, page in (
+        ("document", clinician_document, "documents"),
+        ("lab_report", report, "results"),
+        ("prescription", prescription, "prescriptions"),
+        ("allergy", allergy, "detail"),
+    ):
+        page_url = reverse(f"careteams:patient_{page}", args=[patient.pk])
+        toggle = reverse("records:set_confidential", args=[kind, item.pk])
+        assert toggle in client.get(page_url).content.decode(), kind
+        response = client.post(toggle, {"confidential": "1"})
+        assert response["Location"] == page_url, kind
+        item.refresh_from_db()
+        assert item.confidential, kind
+
+
+def test_what_a_care_team_adds_is_shown_on_the_page_that_lists_it(client, login, clinician, patient):
+    login(clinician)
+    response = client.post(
+        reverse("records:add_prescription", args=[patient.pk]),
+        {"medication": "Ramipril", "dosage": "5 mg", "frequency": "1/j", "route": "oral", "start_date": "2026-01-01"},
+    )
+    url = reverse("careteams:patient_prescriptions", args=[patient.pk])
+    assert response["Location"] == url
+    assert "Ramipril" in client.get(url).content.decode()
