@@ -193,7 +193,7 @@ class AccessLog(ChainedLog):
         PREVIEW_DOCUMENT = "preview_document", _("Saw a document's preview")
         LIST_CONVERSATIONS = "list_conversations", _("Saw a conversation in the team inbox")
         DOWNLOAD_ATTACHMENT = "download_attachment", _("Downloaded a message attachment")
-        VIEW_RESULTS = "view_results", _("Looked at a lab result history")
+        VIEW_RESULTS = "view_results", _("Looked at lab results")
         ACCOUNT_ACTION = "account_action", _("Support acted on the account")
         EXPORT = "export", _("Exported the record")
         LINK_STARTED = "link_started", _("Linked the record to their care team")
