@@ -196,6 +196,11 @@ def _find_documents(request, call, scopes, *, params):
     if after is not None:
         following = params.copy()
         following["_after"] = str(after)
+        if "patient.identifier" in following:
+            # The next page is a GET: the patient by their id in Carnet, as in every FHIR
+            # resource's URL, never by their INS (one INS is one patient: the page's).
+            del following["patient.identifier"]
+            following["patient"] = f"Patient/{documents[0].patient_id}"
         next_url = f"{base}/DocumentReference?{following.urlencode()}"
     return fhir_response(
         resources.searchset(

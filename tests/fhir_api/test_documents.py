@@ -300,6 +300,28 @@ def test_search_pages_through_every_document_once(http, token, ins_patient):
     assert seen == published[::-1]  # newest first, each once
 
 
+def test_the_pages_of_a_search_by_post_keep_the_ins_out_of_their_links(http, token, ins_patient):
+    published = []
+    for _ in range(5):
+        answer = http.json("POST", "/fhir", body=provide_bundle(), token=token)[2]
+        published.append(answer["entry"][1]["response"]["location"].split("/")[1])
+    body = b"patient.identifier=urn:oid:1.2.250.1.213.1.4.10|285067512345639&_count=2&status=current"
+    form = "application/x-www-form-urlencoded"
+    status, _h, page = http.json("POST", "/fhir/DocumentReference/_search", body=body, token=token, content_type=form)
+    seen, links = [], []
+    while True:
+        assert status == 200, page
+        seen += [entry["resource"]["id"] for entry in page["entry"]]
+        following = [link["url"] for link in page["link"] if link["relation"] == "next"]
+        if not following:
+            break
+        links.append(following[0])
+        status, _h, page = http.json("GET", following[0].removeprefix(http.base), token=token)
+    assert seen == published[::-1] and len(links) == 2  # three pages, each document once
+    assert all("285067512345639" not in link and f"patient=Patient%2F{ins_patient.pk}" in link for link in links)
+    assert all("status=current" in link and "_count=2" in link for link in links)  # the rest of the search kept
+
+
 @pytest.mark.parametrize("query", ["_count=0", "_count=201", "_count=two", "_after=x", "_after=999999"])
 def test_search_refuses_a_bad_page_request(http, token, ins_patient, query):
     status, _h, answer = http.json("GET", f"/fhir/DocumentReference?patient={ins_patient.pk}&{query}", token=token)
