@@ -161,7 +161,7 @@ _DOCUMENT_ROW = (
     '\n          <td data-label="{category_label}">{category}</td>'
     '\n          <td data-label="{date_label}">{date}</td>'
     '\n          <td data-label="{added_label}">{added}</td>'
-    '\n          <td data-label="{status_label}">{status}{hidden}</td>'
+    '\n          <td data-label="{status_label}">{status}{hidden}{form}</td>'
     "\n        </tr>\n      "
 )
 _DOCUMENT_TABLE = (
@@ -176,9 +176,9 @@ _DOCUMENT_TABLE = (
 
 
 def document_table_html(documents, *, new, user):
-    """``records/document_table.html`` for a patient-side reader (no care team's
-    confidentiality button), written in Python from ``documents`` prepared by
-    ``prepare_documents`` (tests/records/test_documents.py compares the two)."""
+    """``records/document_table.html`` written in Python from ``documents`` prepared by
+    ``prepare_documents`` (tests/records/test_documents.py compares the two); for a care
+    team's reader, with each document's ``confidential_form`` (``confidential_forms``)."""
     labels = {
         "category_label": _t("Category"),
         "date_label": _t("Date of care"),
@@ -215,6 +215,7 @@ def document_table_html(documents, *, new, user):
                 added=escaped(document.added_by),
                 status=status,
                 hidden=hidden if document.hidden else "",
+                form=getattr(document, "confidential_form", "") if user.is_clinician else "",
             )
         )
     table = _with_labels(_DOCUMENT_TABLE, caption=_t("Documents"), title_label=_t("Title"), **labels)

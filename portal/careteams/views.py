@@ -160,8 +160,9 @@ def patient_documents(request, pk):
         document.confidential_form = (
             confidential_form("document", document, document.title) if document.author_team_id in correctable else ""
         )
+    context = {"page": page, "table_html": record_display.document_table_html(page.object_list, new=(), user=user)}
     return _render_record_page(
-        request, "documents", {"page": page}, patient=patient, links=links, action=AccessLog.Action.LIST_DOCUMENTS
+        request, "documents", context, patient=patient, links=links, action=AccessLog.Action.LIST_DOCUMENTS
     )
 
 

@@ -315,11 +315,13 @@ def test_the_filter_fields_read_as_the_field_include_writes_them(patient, team, 
 
 
 @pytest.mark.parametrize("language", ["fr", "en"])
-def test_the_patients_document_table_reads_as_the_include_writes_it(patient, parent, team, language):
+def test_the_document_table_reads_as_the_include_writes_it(patient, parent, clinician, team, language):
     """records.display.document_table_html writes records/document_table.html for a
-    patient-side reader: new, withdrawn, replaced, processing, hidden, by a team or not."""
+    patient-side reader and for a care team's (with its confidentiality forms): new,
+    withdrawn, replaced, processing, hidden, by a team or not."""
     from django.template.loader import render_to_string
     from django.utils import timezone, translation
+    from django.utils.safestring import SafeString
 
     from records import display
 
@@ -334,11 +336,13 @@ def test_the_patients_document_table_reads_as_the_include_writes_it(patient, par
         document(4, status="processing", author_team=team, category="imaging"),
         document(5, hidden=True, category="unknown", author=patient.user),
     ]
+    documents[0].confidential_form = SafeString('<form class="c">1</form>')  # a care team's, for its own
     you = {"fr": "Vous", "en": "You"}[language]
     with translation.override(language):
         for user, new, added in (
             (patient.user, {1, 4}, [you, team.name, "Marie Durand", team.name, you]),
             (parent.user, set(), ["Camille Durand", team.name, you, team.name, "Camille Durand"]),
+            (clinician, set(), ["Camille Durand", team.name, "Marie Durand", team.name, "Camille Durand"]),
         ):
             display.prepare_documents(documents, reader=user)
             assert [document.added_by for document in documents] == added  # who added it, as its page says
@@ -346,6 +350,7 @@ def test_the_patients_document_table_reads_as_the_include_writes_it(patient, par
                 "records/document_table.html", {"documents": documents, "new": new, "user": user}
             )
             assert str(display.document_table_html(documents, new=new, user=user)) == expected
+            assert ('<form class="c">1</form>' in expected) is user.is_clinician
 
 
 def test_the_filter_select_writes_its_options_as_the_widget_context_does():
