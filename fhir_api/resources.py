@@ -652,7 +652,7 @@ def _dosage(request: dict) -> tuple[str, str, str]:
     text = bounded_text(text, 100, "MedicationRequest.dosageInstruction.text")
     frequency = bounded_text(frequency, 100, "MedicationRequest.dosageInstruction.timing.code.text")
     # A frequency given in the text alone is not repeated as the frequency (the page said it twice).
-    return text, frequency or "—", route
+    return text, frequency, route
 
 
 def prescription_submissions(data: dict) -> list[PrescriptionSubmission]:

@@ -277,9 +277,7 @@ def _medication_requests(prescriptions, subject):
             "subject": subject,
             "authoredOn": row.start_date.isoformat(),
             "requester": {"display": row.prescriber.get_full_name() or row.team.name},
-            "dosageInstruction": [
-                {"text": f"{row.dosage}, {row.frequency}", "route": {"text": str(row.get_route_display())}}
-            ],
+            "dosageInstruction": [{"text": row.posology, "route": {"text": str(row.get_route_display())}}],
             "dispenseRequest": {"validityPeriod": {"start": row.start_date.isoformat(), "end": end}},
         }
 

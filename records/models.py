@@ -166,7 +166,8 @@ class Prescription(models.Model):
     patient = models.ForeignKey("accounts.Patient", on_delete=models.PROTECT, related_name="prescriptions")
     medication = models.CharField(_("medication"), max_length=200)
     dosage = models.CharField(_("dosage"), max_length=100)
-    frequency = models.CharField(_("frequency"), max_length=100)
+    # Blank when the prescriber's software sent none (the dosage's text may say it).
+    frequency = models.CharField(_("frequency"), max_length=100, blank=True)
     route = models.CharField(_("route"), max_length=12, choices=Route.choices, default=Route.ORAL)
     start_date = models.DateField(_("start date"))
     end_date = models.DateField(_("end date"), null=True, blank=True)
@@ -208,6 +209,11 @@ class Prescription(models.Model):
 
     def __str__(self):
         return self.medication
+
+    @property
+    def posology(self) -> str:
+        """The dosage, then the frequency when there is one: "1 comprimé, le matin"."""
+        return ", ".join(part for part in (self.dosage, self.frequency) if part)
 
     @property
     def replacement(self):

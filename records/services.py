@@ -311,10 +311,9 @@ def _open_renewal(*, user, prescription):
     if existing is not None:
         return existing, False
     subject = _("Renewal: %(medication)s") % {"medication": prescription.medication}
-    body = _("Please renew my prescription: %(medication)s, %(dosage)s, %(frequency)s.") % {
+    body = _("Please renew my prescription: %(medication)s, %(posology)s.") % {
         "medication": prescription.medication,
-        "dosage": prescription.dosage,
-        "frequency": prescription.frequency,
+        "posology": prescription.posology,
     }
     conversation = messaging.start_conversation(
         author=user,

@@ -68,6 +68,18 @@ def test_prescription_reaches_the_patient(http, token, ins_patient, login):
     assert "Amoxicilline 500 mg" in login(ins_patient).get("/my/prescriptions/").content.decode()
 
 
+def test_a_prescription_sent_without_frequency_stores_none_and_reads_without_one(http, token, ins_patient, login):
+    bundle = medication_bundle()
+    del bundle["entry"][0]["resource"]["dosageInstruction"][0]["timing"]
+    status, _h, answer = http.json("POST", "/fhir", body=bundle, token=token)
+
+    assert status == 200, answer
+    prescription = Prescription.objects.get()
+    assert (prescription.dosage, prescription.frequency, prescription.posology) == ("1 comprimé", "", "1 comprimé")
+    page = login(ins_patient).get("/my/prescriptions/").content.decode()
+    assert '<td data-label="Fréquence">—</td>' in page  # shown as none, stored as nothing
+
+
 def test_stopped_ends_the_known_prescription_and_a_retry_changes_nothing(http, token, ins_patient):
     http.json("POST", "/fhir", body=medication_bundle(), token=token)
     http.json("POST", "/fhir", body=medication_bundle(), token=token)

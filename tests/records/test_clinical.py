@@ -134,9 +134,22 @@ def test_renewal_request_opens_one_renewal_conversation_with_the_team(client, lo
     conversation = Conversation.objects.get()
     assert first["Location"] == second["Location"] == reverse("messaging:conversation", args=[conversation.pk])
     assert (conversation.kind, conversation.team, conversation.prescription) == ("renewal", team, prescription)
-    assert "Ramipril 5 mg" in conversation.messages.get().body
+    assert (
+        conversation.messages.get().body == "Merci de renouveler mon ordonnance : Ramipril 5 mg, 1 comprimé, le matin."
+    )
     page = client.get(first["Location"]).content.decode()
     assert "Ramipril 5 mg — 1 comprimé, le matin" in page
+
+
+def test_a_renewal_request_of_a_prescription_without_frequency_says_none(client, login, patient, prescription):
+    Prescription.objects.filter(pk=prescription.pk).update(frequency="")  # as its software sent it
+    login(patient)
+    page = client.get(client.post(reverse("records:request_renewal", args=[prescription.pk]))["Location"])
+    assert (
+        Conversation.objects.get().messages.get().body
+        == "Merci de renouveler mon ordonnance : Ramipril 5 mg, 1 comprimé."
+    )
+    assert "Ramipril 5 mg — 1 comprimé (" in page.content.decode()
 
 
 def test_non_renewable_prescription_cannot_be_renewed(client, login, patient, prescription):
