@@ -13,3 +13,7 @@ if os.environ.get("BENCH_BARE"):
 
     settings.MIDDLEWARE = []
     application.load_middleware()
+
+from portal.collector import freeze_after_first_request  # noqa: E402 - Django is set up above
+
+freeze_after_first_request()  # as portal.wsgi does, for the floors and the pages alike
