@@ -13,7 +13,7 @@ from django.urls import reverse
 
 from portal.audit.models import AccessLog
 from records import services
-from records.models import Allergy, Prescription
+from records.models import Allergy, Document, Prescription
 
 pytestmark = pytest.mark.django_db
 
@@ -81,3 +81,36 @@ def test_what_a_care_team_adds_is_shown_on_the_page_that_lists_it(client, login,
     url = reverse("careteams:patient_prescriptions", args=[patient.pk])
     assert response["Location"] == url
     assert "Ramipril" in client.get(url).content.decode()
+
+
+@pytest.mark.parametrize("cursor", ["older", "newer"])
+@pytest.mark.parametrize("value", ["nonsense", "-1", "99999999", "other patient's"])
+def test_a_cursor_that_is_not_one_of_the_records_rows_gives_the_first_page(
+    client, login, clinician, team, patient, other_patient, cursor, value
+):
+    documents = [
+        Document.objects.create(
+            patient=owner,
+            title=f"{owner.last_name} {day}",
+            category="report",
+            care_date=datetime.date(2026, 1, day),
+            author=clinician,
+            author_team=team,
+            content_type="application/pdf",
+            size=1,
+            sha256="0" * 64,
+            key_id="dev",
+            file_name="x",
+            status="ready",
+        )
+        for owner in (patient, other_patient)
+        for day in range(1, 30)
+    ]
+    theirs = next(document for document in documents if document.patient_id == other_patient.pk)
+    login(clinician)
+    url = reverse("careteams:patient_documents", args=[patient.pk])
+    first = client.get(url)
+    answer = client.get(url, {cursor: theirs.pk if value == "other patient's" else value})
+    assert answer.status_code == 200
+    assert [d.pk for d in answer.context["page"].object_list] == [d.pk for d in first.context["page"].object_list]
+    assert other_patient.last_name not in answer.content.decode()
