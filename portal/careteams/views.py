@@ -71,7 +71,11 @@ def patient_list(request):
     )
     # By name, from a cursor: a deep page costs what the first does (no OFFSET, no COUNT).
     page = keyset_page(patients, request.GET, fields=("last_name", "first_name"), size=PAGE_SIZE, descending=False)
-    url, born = rows.url_by_pk("careteams:patient_detail"), rows.date_formatter("SHORT_DATE_FORMAT")
+    # Searching for new results, a patient's link opens their results, which makes them seen.
+    page_name = (
+        "careteams:patient_results" if searching and form.cleaned_data["new_results"] else "careteams:patient_detail"
+    )
+    url, born = rows.url_by_pk(page_name), rows.date_formatter("SHORT_DATE_FORMAT")
     for patient in page.object_list:  # each row's values, worked out here once per page
         patient.url = url(patient.pk)
         patient.list_name = f"{patient.last_name.upper()} {patient.first_name}"

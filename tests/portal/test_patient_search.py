@@ -229,7 +229,10 @@ def test_new_results_filter_lists_results_the_team_has_not_seen(client, login, c
     )  # fmt: skip
     login(clinician)
     assert found(search(client, new_results="on")) == {"Hélène Lefèvre", "Marc Hélin"}
+    results = reverse("careteams:patient_results", args=[marc.pk])
     client.get(reverse("careteams:patient_detail", args=[marc.pk]))  # the summary shows no result
-    assert found(search(client, new_results="on")) == {"Hélène Lefèvre", "Marc Hélin"}
-    client.get(reverse("careteams:patient_results", args=[marc.pk]))  # opened: seen
+    listed = search(client, new_results="on")
+    assert found(listed) == {"Hélène Lefèvre", "Marc Hélin"}
+    assert f'href="{results}"' in listed.content.decode()  # found for its results: opened at its results
+    client.get(results)  # opened: seen
     assert found(client.get(reverse("careteams:patient_list"))) == {"Hélène Lefèvre"}
