@@ -466,6 +466,7 @@ def add_prescription(request, patient_pk):
         messages.success(request, _("The prescription has been added."))
         return redirect("careteams:patient_prescriptions", patient.pk)
     context = {"form": form, "patient": patient, "title": _("New prescription")}
+    context["back_url"] = _record_page_url(Prescription, patient.pk)
     return access.render_record(
         request, "records/item_form.html", context, patient=patient, action=AccessLog.Action.VIEW_RECORD
     )
@@ -797,7 +798,7 @@ def clinician_add_profile_entry(request, patient_pk, kind):
         messages.success(request, _("Saved in the patient's medical profile."))
         return redirect("careteams:patient_detail", patient.pk)
     title = _("Add to the medical profile: %(section)s") % {"section": PROFILE_HEADINGS[kind]}
-    context = {"form": form, "patient": patient, "title": title}
+    context = {"form": form, "patient": patient, "title": title, "back_url": _record_page_url(None, patient.pk)}
     return access.render_record(
         request, "records/item_form.html", context, patient=patient, action=AccessLog.Action.VIEW_RECORD
     )
@@ -847,9 +848,14 @@ RECORD_PAGES = {
 }
 
 
+def _record_page_url(model, patient_id) -> str:
+    """The page of a patient's record (for their care team) that lists items of ``model``."""
+    return reverse(RECORD_PAGES.get(model, "careteams:patient_detail"), args=[patient_id])
+
+
 def _to_record_page(item):
     """Back to the page of the patient's record (for their care team) that lists ``item``."""
-    return redirect(RECORD_PAGES.get(type(item), "careteams:patient_detail"), item.patient_id)
+    return redirect(_record_page_url(type(item), item.patient_id))
 
 
 def _correction(request, *, item, team, form, title, correct, done, stale, error_field=None):
@@ -874,8 +880,9 @@ def _correction(request, *, item, team, form, title, correct, done, stale, error
             return _to_record_page(item)
         if not form.errors:
             return _to_record_page(item)
-    target = str(item)
+    target = item.describe() if hasattr(item, "describe") else str(item)  # a profile entry in words, not codes
     context = {"form": form, "patient": patient, "title": title, "item": item, "team": team}
+    context["back_url"] = _record_page_url(type(item), patient.pk)
     return access.render_record(
         request, "records/item_form.html", context, patient=patient, action=AccessLog.Action.VIEW_RECORD, target=target
     )

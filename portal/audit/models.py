@@ -201,6 +201,7 @@ class AccessLog(ChainedLog):
         IDENTITY_MATCH = "identity_match", _("Found the record when registering a patient")
         LIST_AGENDA = "list_agenda", _("Saw an appointment in the team agenda")
         VIEW_APPOINTMENTS = "view_appointments", _("Looked at the appointments")
+        VIEW_PRESCRIPTIONS = "view_prescriptions", _("Looked at the prescriptions")
 
     # Indexed by the two (patient, ...) indexes below: a third on the patient alone would be
     # one more index written by every clinician's read.

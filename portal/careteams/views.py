@@ -162,7 +162,9 @@ def patient_documents(request, pk):
     confidential_form = record_display.confidential_forms(request)
     for document in page.object_list:  # the publishing team's to decide, as corrections are
         document.confidential_form = (
-            confidential_form("document", document, document.title) if document.author_team_id in correctable else ""
+            confidential_form("document", document, document.title)
+            if document.author_team_id in correctable and not document.withdrawn_at  # withdrawn: the patient's alone
+            else ""
         )
     context = {"page": page, "table_html": record_display.document_table_html(page.object_list, new=(), user=user)}
     return _render_record_page(
@@ -185,7 +187,12 @@ def patient_prescriptions(request, pk):
         page.object_list, correctable_teams=correctable, confidential_form=record_display.confidential_forms(request)
     )
     return _render_record_page(
-        request, "prescriptions", {"page": page}, patient=patient, links=links, action=AccessLog.Action.VIEW_RECORD
+        request,
+        "prescriptions",
+        {"page": page},
+        patient=patient,
+        links=links,
+        action=AccessLog.Action.VIEW_PRESCRIPTIONS,
     )
 
 

@@ -13,14 +13,14 @@ from django.urls import reverse
 
 from portal.audit.models import AccessLog
 from records import services
-from records.models import Allergy, Document, Prescription
+from records.models import Allergy, Document, Measurement, Prescription
 
 pytestmark = pytest.mark.django_db
 
 PAGES = {  # the page, what its access-log row says it showed
     "detail": AccessLog.Action.VIEW_RECORD,
     "documents": AccessLog.Action.LIST_DOCUMENTS,
-    "prescriptions": AccessLog.Action.VIEW_RECORD,
+    "prescriptions": AccessLog.Action.VIEW_PRESCRIPTIONS,
     "results": AccessLog.Action.VIEW_RESULTS,
 }
 
@@ -114,3 +114,67 @@ def test_a_cursor_that_is_not_one_of_the_records_rows_gives_the_first_page(
     assert answer.status_code == 200
     assert [d.pk for d in answer.context["page"].object_list] == [d.pk for d in first.context["page"].object_list]
     assert other_patient.last_name not in answer.content.decode()
+
+
+def test_each_form_and_page_about_an_item_leads_back_to_the_page_that_lists_it(
+    client, login, clinician, team, patient, clinician_document
+):
+    report = services.add_lab_report(
+        author=clinician, team=team, patient=patient, title="Bilan", collected_on=datetime.date(2026, 10, 1),
+        observations=[{"loinc": "2345-7", "name": "Glucose", "value": Decimal("1"), "unit": "g/L"}],
+    )  # fmt: skip
+    observation = report.observations.get()
+    prescription = Prescription.objects.create(
+        patient=patient, medication="Ramipril", dosage="1", frequency="1/j", start_date=datetime.date(2026, 1, 1),
+        prescriber=clinician, team=team,
+    )  # fmt: skip
+    allergy = Allergy.objects.create(patient=patient, author=clinician, team=team, substance="Iode")
+    record = {page: reverse(f"careteams:patient_{page}", args=[patient.pk]) for page in PAGES}
+    login(clinician)
+    for url, page in (
+        (reverse("records:clinician_upload", args=[patient.pk]), "documents"),
+        (reverse("records:document", args=[clinician_document.pk]), "documents"),
+        (reverse("records:withdraw_document", args=[clinician_document.pk]), "documents"),
+        (reverse("records:add_prescription", args=[patient.pk]), "prescriptions"),
+        (reverse("records:stop_prescription", args=[prescription.pk]), "prescriptions"),
+        (reverse("records:add_lab_report", args=[patient.pk]), "results"),
+        (reverse("records:correct_observation", args=[observation.pk]), "results"),
+        (reverse("records:observation_history", args=[observation.pk]), "results"),
+        (reverse("records:clinician_add_profile_entry", args=[patient.pk, "allergy"]), "detail"),
+        (reverse("records:withdraw_profile_entry", args=["allergy", allergy.pk]), "detail"),
+    ):
+        html = client.get(url).content.decode()
+        assert f'<a href="{record[page]}">← {patient.full_name}</a>' in html, url
+
+
+def test_a_withdrawn_document_has_no_confidentiality_control(
+    client, login, clinician, team, patient, clinician_document
+):
+    toggle = reverse("records:set_confidential", args=["document", clinician_document.pk])
+    url = reverse("careteams:patient_documents", args=[patient.pk])
+    login(clinician)
+    assert toggle in client.get(url).content.decode()
+    services.withdraw_document(actor=clinician, team=team, document=clinician_document, reason="Mauvais dossier")
+    assert toggle not in client.get(url).content.decode()
+
+
+def test_the_summary_nests_the_profile_under_its_heading(client, login, clinician, patient):
+    login(clinician)
+    summary = client.get(reverse("careteams:patient_detail", args=[patient.pk])).content.decode()
+    levels = re.findall(r"<h(\d)[^>]*>([^<]+)<", summary)
+    profile = levels.index(("2", "Profil médical"))
+    assert levels[profile + 1 :] == [("3", "Allergies"), ("3", "Maladies et antécédents"), ("3", "Vaccinations"),
+                                     ("3", "Mesures")]  # fmt: skip
+    login(patient)
+    own = re.findall(r"<h(\d)[^>]*>([^<]+)<", client.get(reverse("records:profile")).content.decode())
+    assert ("2", "Allergies") in own and ("2", "Mesures") in own  # under the page's own title
+
+
+def test_a_profile_entrys_form_is_logged_in_words_not_codes(client, login, clinician, team, patient):
+    pressure = Measurement.objects.create(
+        patient=patient, author=clinician, team=team, kind="blood_pressure", value=Decimal("118.00"),
+        value2=Decimal("76"), measured_on=datetime.date(2026, 10, 1),
+    )  # fmt: skip
+    login(clinician)
+    client.get(reverse("records:withdraw_profile_entry", args=["measurement", pressure.pk]))
+    assert AccessLog.objects.get(patient=patient).target == "Tension artérielle (mmHg) — 118/76 — 01/10/2026"
