@@ -252,7 +252,8 @@ class LabReport(models.Model):
 
     class Meta:
         ordering = ["-collected_on", "-pk"]
-        indexes = [models.Index(fields=["patient", "-collected_on"])]
+        # (patient, created_at): what arrived since a care team last looked (careteams.views).
+        indexes = [models.Index(fields=["patient", "-collected_on"]), models.Index(fields=["patient", "created_at"])]
         constraints = [
             models.UniqueConstraint(
                 fields=["team", "source_id"], condition=~models.Q(source_id=""), name="labreport_one_per_source_id"

@@ -207,6 +207,14 @@ def end_link(*, by: User, link: CareLink, ended_on: datetime.date) -> CareLink:
     return link
 
 
+def last_look_at_results(*, teams, patient) -> datetime.datetime | None:
+    """When one of ``teams`` last looked at ``patient``'s results (their page, or one
+    test's history): a report published after that is new to them (``results_unseen_by``,
+    for one patient). None when they never did."""
+    looks = AccessLog.objects.filter(patient=patient, team__in=teams, action=AccessLog.Action.VIEW_RESULTS)
+    return looks.order_by("-at").values_list("at", flat=True).first()
+
+
 def results_unseen_by(*, teams):
     """Lab reports another team (or a lab) published that nobody of ``teams`` has looked
     at since: no opening of the record's results page, nor of a result's history, by the

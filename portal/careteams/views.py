@@ -30,6 +30,8 @@ from records.models import Document, LabReport, Prescription
 PAGE_SIZE = 25
 # Lab reports on a patient's results page: each comes with its table of values.
 RESULTS_PAGE_SIZE = 10
+# The most reports new to the team shown above the history (more: in the history itself).
+NEW_RESULTS_SHOWN = 20
 # The upcoming appointments on a patient's page (the team agenda has them all).
 APPOINTMENTS_SHOWN = 20
 # The care team's search, kept in the session: names and identifiers stay out of URLs.
@@ -207,21 +209,33 @@ def patient_results(request, pk):
     patient, links, correctable = _cared_record(request, pk)
     reports = access.items_of_patient(user, patient, LabReport).select_related("team")
     page = keyset_page(reports, request.GET, field="collected_on", size=RESULTS_PAGE_SIZE)
-    prefetch_related_objects(page.object_list, "observations")
+    # What other teams published since this clinician's teams last looked: marked "new" on
+    # this page, and shown above it when the history has them on another page (a report of
+    # an old sample arrives late), so that what this reading makes seen has been shown.
+    teams = access.teams_of(user)
+    last_look = services.last_look_at_results(teams=teams, patient=patient)
+    new = reports.exclude(team__in=teams).order_by("-created_at", "-pk")
+    new = list((new.filter(created_at__gt=last_look) if last_look else new)[:NEW_RESULTS_SHOWN])
+    on_page = {report.pk for report in page.object_list}
+    elsewhere = [report for report in new if report.pk not in on_page]
+    shown = [*elsewhere, *page.object_list]
+    prefetch_related_objects(shown, "observations")
     long_date, confidential_form = rows.date_formatter("DATE_FORMAT"), record_display.confidential_forms(request)
-    for report in page.object_list:
-        report.date_text = long_date(report.collected_on)
+    new_pks = {report.pk for report in new}
+    for report in shown:
+        report.date_text, report.new = long_date(report.collected_on), report.pk in new_pks
         report.correctable = report.team_id in correctable
         report.confidential_form = confidential_form("lab_report", report, report.title) if report.correctable else ""
     record_display.prepare_observations(
-        (o for report in page.object_list for o in report.observations.all()), correct_links=bool(correctable)
+        (o for report in shown for o in report.observations.all()), correct_links=bool(correctable)
     )
     table = record_display.ObservationTables()
-    for report in page.object_list:
+    for report in shown:
         report.table_html = table(report.observations.all(), correct=report.correctable)
     return _render_record_page(
-        request, "results", {"page": page}, patient=patient, links=links, action=AccessLog.Action.VIEW_RESULTS
-    )
+        request, "results", {"page": page, "new_elsewhere": elsewhere}, patient=patient, links=links,
+        action=AccessLog.Action.VIEW_RESULTS,
+    )  # fmt: skip
 
 
 @access.role_required(User.Role.CLINICIAN)

@@ -178,3 +178,35 @@ def test_a_profile_entrys_form_is_logged_in_words_not_codes(client, login, clini
     login(clinician)
     client.get(reverse("records:withdraw_profile_entry", args=["measurement", pressure.pk]))
     assert AccessLog.objects.get(patient=patient).target == "Tension artérielle (mmHg) — 118/76 — 01/10/2026"
+
+
+def test_a_late_result_of_another_team_is_shown_before_its_reading_makes_it_seen(
+    client, login, clinician, team, other_team, patient
+):
+    from portal.careteams.models import CareLink
+    from tests.factories import ClinicianFactory
+
+    CareLink.objects.create(patient=patient, team=other_team, started_on=datetime.date(2026, 1, 1))
+    glucose = [{"loinc": "2345-7", "name": "Glucose", "value": Decimal("1"), "unit": "g/L"}]
+    for day in range(1, 13):  # more than a page of the team's own
+        services.add_lab_report(author=clinician, team=team, patient=patient, title=f"Bilan {day:02d}",
+                                collected_on=datetime.date(2026, 10, day), observations=glucose)  # fmt: skip
+    url = reverse("careteams:patient_results", args=[patient.pk])
+    login(clinician)
+    assert "Nouveau" not in client.get(url).content.decode()  # the team's own reports are no news to it
+    lab = ClinicianFactory(teams=[other_team])
+    late = services.add_lab_report(author=lab, team=other_team, patient=patient, title="ECG rattrapé",
+                                   collected_on=datetime.date(2019, 3, 1), observations=glucose)  # fmt: skip
+    recent = services.add_lab_report(author=lab, team=other_team, patient=patient, title="Bilan du laboratoire",
+                                     collected_on=datetime.date(2026, 11, 1), observations=glucose)  # fmt: skip
+    page = client.get(url)
+    html = page.content.decode()
+    assert late not in page.context["page"].object_list  # its sample is old: the history has it pages later
+    section = html.split('id="new-results-title"')[1].split("</section>")[0]
+    assert "ECG rattrapé" in section and "Bilan du laboratoire" not in section  # this one is on the page
+    new = '<span class="badge-new">Nouveau</span>'
+    assert f"ECG rattrapé — 1 mars 2019 {new}" in html and f"Bilan du laboratoire — 1 novembre 2026 {new}" in html
+    assert html.count(new) == 2 and html.count(f'id="report-{late.pk}"') == 1 and recent.title in html
+    # Shown, so seen: the team's next look has nothing new.
+    again = client.get(url).content.decode()
+    assert new not in again and 'id="new-results-title"' not in again
