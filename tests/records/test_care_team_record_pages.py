@@ -44,9 +44,9 @@ def test_each_page_names_the_patient_marks_its_tab_and_is_logged_as_what_it_show
     assert (row.actor, row.action, row.target) == (clinician, PAGES[page], "")
 
 
-def test_the_confidentiality_of_an_item_comes_back_to_the_page_that_lists_it(
-    client, login, clinician, team, patient, clinician_document
-):
+@pytest.fixture
+def published(clinician, team, patient):
+    """A lab report, a prescription and an allergy the clinician's team wrote."""
     report = services.add_lab_report(
         author=clinician, team=team, patient=patient, title="Bilan", collected_on=datetime.date(2026, 10, 1),
         observations=[{"loinc": "2345-7", "name": "Glucose", "value": Decimal("1"), "unit": "g/L"}],
@@ -55,7 +55,13 @@ def test_the_confidentiality_of_an_item_comes_back_to_the_page_that_lists_it(
         patient=patient, medication="Ramipril", dosage="1", frequency="1/j", start_date=datetime.date(2026, 1, 1),
         prescriber=clinician, team=team,
     )  # fmt: skip
-    allergy = Allergy.objects.create(patient=patient, author=clinician, team=team, substance="Iode")
+    return report, prescription, Allergy.objects.create(patient=patient, author=clinician, team=team, substance="Iode")
+
+
+def test_the_confidentiality_of_an_item_comes_back_to_the_page_that_lists_it(
+    client, login, clinician, patient, clinician_document, published
+):
+    report, prescription, allergy = published
     login(clinician)
     for kind, item, page in (
         ("document", clinician_document, "documents"),
@@ -117,18 +123,10 @@ def test_a_cursor_that_is_not_one_of_the_records_rows_gives_the_first_page(
 
 
 def test_each_form_and_page_about_an_item_leads_back_to_the_page_that_lists_it(
-    client, login, clinician, team, patient, clinician_document
+    client, login, clinician, patient, clinician_document, published
 ):
-    report = services.add_lab_report(
-        author=clinician, team=team, patient=patient, title="Bilan", collected_on=datetime.date(2026, 10, 1),
-        observations=[{"loinc": "2345-7", "name": "Glucose", "value": Decimal("1"), "unit": "g/L"}],
-    )  # fmt: skip
+    report, prescription, allergy = published
     observation = report.observations.get()
-    prescription = Prescription.objects.create(
-        patient=patient, medication="Ramipril", dosage="1", frequency="1/j", start_date=datetime.date(2026, 1, 1),
-        prescriber=clinician, team=team,
-    )  # fmt: skip
-    allergy = Allergy.objects.create(patient=patient, author=clinician, team=team, substance="Iode")
     record = {page: reverse(f"careteams:patient_{page}", args=[patient.pk]) for page in PAGES}
     login(clinician)
     for url, page in (
