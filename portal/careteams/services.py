@@ -207,12 +207,15 @@ def end_link(*, by: User, link: CareLink, ended_on: datetime.date) -> CareLink:
     return link
 
 
-def last_look_at_results(*, teams, patient) -> datetime.datetime | None:
-    """When one of ``teams`` last looked at ``patient``'s results (their page, or one
-    test's history): a report published after that is new to them (``results_unseen_by``,
-    for one patient). None when they never did."""
+def results_new_to(*, teams, patient, reports):
+    """Of ``reports`` (``patient``'s, as the reader may see them), those another team (or a
+    lab) published since one of ``teams`` last looked at the patient's results (their page,
+    or one test's history): ``results_unseen_by``, for one patient, newest arrived first.
+    Two index probes: the latest look, then what arrived after it."""
     looks = AccessLog.objects.filter(patient=patient, team__in=teams, action=AccessLog.Action.VIEW_RESULTS)
-    return looks.order_by("-at").values_list("at", flat=True).first()
+    last_look = looks.order_by("-at").values_list("at", flat=True).first()
+    new = reports.exclude(team__in=teams).order_by("-created_at", "-pk")
+    return new.filter(created_at__gt=last_look) if last_look else new
 
 
 def results_unseen_by(*, teams):

@@ -108,8 +108,13 @@ def _prepare_appointments(appointments):
 def _render_record_page(request, tab, context, *, patient, links, action):
     """One page of a patient's record for their care team (``tab``: the summary or one
     history, each its own page: careteams/patient_<tab>.html), logged as read through the
-    clinician's first team caring for the patient."""
+    clinician's first team caring for the patient. Its results tab says when another team
+    published results since the clinician's teams last looked (the results page shows them)."""
     context = {"patient": patient, "links": links, "tab": tab, **context}
+    if tab != "results":
+        reports = access.items_of_patient(request.user, patient, LabReport)
+        new = services.results_new_to(teams=access.teams_of(request.user), patient=patient, reports=reports)
+        context["new_results"] = new.exists()
     return access.render_record(
         request, f"careteams/patient_{tab}.html", context, patient=patient, action=action,
         team=next((link.team for link in links if link.mine), None),
@@ -212,10 +217,8 @@ def patient_results(request, pk):
     # What other teams published since this clinician's teams last looked: marked "new" on
     # this page, and shown above it when the history has them on another page (a report of
     # an old sample arrives late), so that what this reading makes seen has been shown.
-    teams = access.teams_of(user)
-    last_look = services.last_look_at_results(teams=teams, patient=patient)
-    new = reports.exclude(team__in=teams).order_by("-created_at", "-pk")
-    new = list((new.filter(created_at__gt=last_look) if last_look else new)[:NEW_RESULTS_SHOWN])
+    new = services.results_new_to(teams=access.teams_of(user), patient=patient, reports=reports)
+    new = list(new[:NEW_RESULTS_SHOWN])
     on_page = {report.pk for report in page.object_list}
     elsewhere = [report for report in new if report.pk not in on_page]
     shown = [*elsewhere, *page.object_list]

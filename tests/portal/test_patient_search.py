@@ -230,9 +230,14 @@ def test_new_results_filter_lists_results_the_team_has_not_seen(client, login, c
     login(clinician)
     assert found(search(client, new_results="on")) == {"Hélène Lefèvre", "Marc Hélin"}
     results = reverse("careteams:patient_results", args=[marc.pk])
-    client.get(reverse("careteams:patient_detail", args=[marc.pk]))  # the summary shows no result
+    tab = f'<a href="{results}">Résultats d’analyses'
+    new = f'{tab} <span class="badge-new">Nouveau</span></a>'
+    for page in ("detail", "documents", "prescriptions"):  # they show no result: the tab says there are new ones
+        assert new in client.get(reverse(f"careteams:patient_{page}", args=[marc.pk])).content.decode(), page
     listed = search(client, new_results="on")
     assert found(listed) == {"Hélène Lefèvre", "Marc Hélin"}
     assert f'href="{results}"' in listed.content.decode()  # found for its results: opened at its results
     client.get(results)  # opened: seen
     assert found(client.get(reverse("careteams:patient_list"))) == {"Hélène Lefèvre"}
+    summary = client.get(reverse("careteams:patient_detail", args=[marc.pk])).content.decode()
+    assert f"{tab}</a>" in summary and new not in summary
