@@ -416,7 +416,7 @@ def find_documents(*, client: ApiClient, params) -> tuple[list[Document], int | 
     if not patient and not identifier:
         raise invalid(_("Search by patient or patient.identifier."))
     if patient:
-        if not patient.removeprefix("Patient/").isdigit():
+        if not patient.removeprefix("Patient/").isdecimal():
             raise invalid(_("patient must be a Patient id."))
         documents = documents.filter(patient_id=int(patient.removeprefix("Patient/")))
     if identifier:

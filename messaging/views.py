@@ -114,13 +114,13 @@ def team_inbox(request):
         conversations = conversations.filter(status=filters["status"])
     if filters["kind"] in Conversation.Kind.values:
         conversations = conversations.filter(kind=filters["kind"])
-    if filters["team"].isdigit():
+    if filters["team"].isdecimal():
         conversations = conversations.filter(team_id=filters["team"])
     if filters["assigned"] == "none":
         conversations = conversations.filter(assigned_to__isnull=True)
     elif filters["assigned"] == "me":
         conversations = conversations.filter(assigned_to=request.user)
-    elif filters["assigned"].isdigit():
+    elif filters["assigned"].isdecimal():
         conversations = conversations.filter(assigned_to_id=filters["assigned"])
     colleagues = (
         User.objects.filter(memberships__team__in=[team.pk for team in teams], is_active=True, role=User.Role.CLINICIAN)
@@ -320,7 +320,7 @@ THREAD_SHOWN = 50
 def _conversation_context(request, conversation, form):
     before = request.GET.get("before", "")
     messages_ = _thread(conversation)
-    if before.isdigit():
+    if before.isdecimal():
         messages_ = messages_.filter(pk__lt=int(before))
     newest = list(messages_.order_by("-pk")[: THREAD_SHOWN + 1])
     thread = _dressed(request.user, conversation, reversed(newest[:THREAD_SHOWN]))
@@ -331,7 +331,7 @@ def _conversation_context(request, conversation, form):
         "last_id": thread[-1]["pk"] if thread else 0,
         "earlier": thread[0]["pk"] if len(newest) > THREAD_SHOWN else None,
         # An earlier page is not kept up to date (new messages belong after the latest ones).
-        "earlier_page": before.isdigit(),
+        "earlier_page": before.isdecimal(),
     }
     if request.user.is_clinician:
         context["assign_form"] = AssignForm(initial={"assignee": conversation.assigned_to_id}, team=conversation.team)
@@ -352,7 +352,7 @@ def conversation(request, pk):
     access.check_in_record(request, conversation.patient, access.MESSAGES)
     initial = {}
     template_id = request.GET.get("template", "")
-    if request.user.is_clinician and template_id.isdigit():
+    if request.user.is_clinician and template_id.isdecimal():
         template = ReplyTemplate.objects.filter(team=conversation.team, pk=template_id).first()
         initial["body"] = template.body if template else ""
     form = ReplyForm(*_bound(request), initial=initial)
@@ -399,7 +399,7 @@ def thread(request, pk):
     conversation = access.get_conversation_for(request.user, pk)
     access.check_in_record(request, conversation.patient, access.MESSAGES)
     after = request.GET.get("after", "")
-    after = int(after) if after.isdigit() else 0
+    after = int(after) if after.isdecimal() else 0
     new = _dressed(request.user, conversation, _thread(conversation).filter(pk__gt=after))
     context = {"conversation": conversation, "thread": new, "last_id": new[-1]["pk"] if new else after}
     if not new:

@@ -45,7 +45,7 @@ def older_than(queryset: QuerySet, cursor, *, field: str, size: int) -> tuple[li
     an API says so rather than starting again."""
     newest_first = queryset.order_by(f"-{field}", "-pk")
     if cursor:
-        anchor = queryset.filter(pk=cursor).values(field, "pk").first() if str(cursor).isdigit() else None
+        anchor = queryset.filter(pk=cursor).values(field, "pk").first() if str(cursor).isdecimal() else None
         if anchor is None:
             return None
         newest_first = newest_first.filter(_beyond((field,), anchor, forward=True, descending=True))
@@ -61,7 +61,7 @@ def keyset_page(
     ``newer`` cursor in ``params`` (request.GET); the first page without either."""
     fields = tuple(fields) or (field,)
     cursor = params.get("older") or params.get("newer") or ""
-    anchor = queryset.filter(pk=cursor).values(*fields, "pk").first() if cursor.isdigit() else None
+    anchor = queryset.filter(pk=cursor).values(*fields, "pk").first() if cursor.isdecimal() else None
     sign = "-" if descending else ""
     in_order = queryset.order_by(*(f"{sign}{name}" for name in (*fields, "pk")))
     if anchor is None:

@@ -164,7 +164,7 @@ def _remove_second_factor(user: User, devices, pk) -> Device:
     # One removal at a time per account: two at once (two tabs) must not both see
     # two second factors left and leave none.
     User.objects.select_for_update().filter(pk=user.pk).first()
-    device = devices.filter(user=user, pk=pk).first() if str(pk).isdigit() else None
+    device = devices.filter(user=user, pk=pk).first() if str(pk).isdecimal() else None
     if device is None:
         raise DeviceNotFound
     if len(second_factor_devices(user=user)) <= 1:
@@ -497,7 +497,7 @@ def new_verification_code() -> str:
 
 
 def _normalized_code(code: str) -> str:
-    return "".join(ch for ch in code or "" if ch.isdigit())
+    return "".join(ch for ch in code or "" if ch.isdecimal())
 
 
 @transaction.atomic

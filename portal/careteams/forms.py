@@ -147,7 +147,7 @@ class RegisterPatientForm(IdentityForm):
         """The candidates the clinician said are not this person."""
         if not self.cleaned_data.get("confirm_new"):
             return []
-        return [int(pk) for pk in self.cleaned_data.get("none_of", "").split(",") if pk.isdigit()]
+        return [int(pk) for pk in self.cleaned_data.get("none_of", "").split(",") if pk.isdecimal()]
 
 
 class EndLinkForm(forms.Form):

@@ -287,7 +287,7 @@ def register_patient(request):
         data = form.cleaned_data
         team = access.get_team_for(request.user, data["team"].pk)
         try:
-            if request.POST.get("link", "").isdigit():
+            if request.POST.get("link", "").isdecimal():
                 done = services.link_existing_patient(
                     by=request.user,
                     team=team,

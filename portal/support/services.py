@@ -66,7 +66,7 @@ def search_accounts(query: str):
     if not query:
         return users
     digits = query.replace(" ", "")
-    if digits.isdigit():
+    if digits.isdecimal():
         return users.filter(patient__ins=digits)
     users = users.alias(email_key=Lower("email"))
     return users.filter(_name_filter(query, "first_folded", "last_folded") | Q(email_key__startswith=query))
@@ -80,7 +80,7 @@ def search_patients_without_login(query: str):
     if not query:
         return patients.none()
     digits = query.replace(" ", "")
-    if digits.isdigit():
+    if digits.isdecimal():
         return patients.filter(ins=digits)
     return patients.filter(_name_filter(query, "first_folded", "last_folded"))
 

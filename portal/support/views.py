@@ -299,9 +299,9 @@ def audit(request):
     """The support audit trail, filterable by agent and by account."""
     rows = SupportAction.objects.select_related("agent", "account", "patient")
     agent, account_id = request.GET.get("agent", ""), request.GET.get("account", "")
-    if agent.isdigit():
+    if agent.isdecimal():
         rows = rows.filter(agent_id=agent)
-    if account_id.isdigit():
+    if account_id.isdecimal():
         rows = rows.filter(account_id=account_id)
     agents = User.objects.filter(role=User.Role.SUPPORT).order_by("last_name")
     page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
@@ -363,7 +363,7 @@ def register_patient(request):
         }
         link = request.POST.get("link", "")
         try:
-            if link.isdigit():
+            if link.isdecimal():
                 call = lambda: services.link_patient(patient_pk=int(link), **common)  # noqa: E731
             else:
                 call = lambda: services.register_patient(none_of=form.set_aside(), **common)  # noqa: E731
