@@ -193,7 +193,7 @@ class AccessLog(ChainedLog):
         PREVIEW_DOCUMENT = "preview_document", _("Saw a document's preview")
         LIST_CONVERSATIONS = "list_conversations", _("Saw a conversation in the team inbox")
         DOWNLOAD_ATTACHMENT = "download_attachment", _("Downloaded a message attachment")
-        VIEW_RESULTS = "view_results", _("Looked at lab results")
+        VIEW_RESULTS = "view_results", _("Looked at a lab result history")
         ACCOUNT_ACTION = "account_action", _("Support acted on the account")
         EXPORT = "export", _("Exported the record")
         LINK_STARTED = "link_started", _("Linked the record to their care team")
@@ -202,6 +202,8 @@ class AccessLog(ChainedLog):
         LIST_AGENDA = "list_agenda", _("Saw an appointment in the team agenda")
         VIEW_APPOINTMENTS = "view_appointments", _("Looked at the appointments")
         VIEW_PRESCRIPTIONS = "view_prescriptions", _("Looked at the prescriptions")
+        # A care team's page of the record's results: what makes new results seen by the team.
+        LIST_RESULTS = "list_results", _("Looked at the lab results")
 
     # Indexed by the two (patient, ...) indexes below: a third on the patient alone would be
     # one more index written by every clinician's read.

@@ -209,10 +209,11 @@ def end_link(*, by: User, link: CareLink, ended_on: datetime.date) -> CareLink:
 
 def results_new_to(*, teams, patient, reports):
     """Of ``reports`` (``patient``'s, as the reader may see them), those another team (or a
-    lab) published since one of ``teams`` last looked at the patient's results (their page,
-    or one test's history): ``results_unseen_by``, for one patient, newest arrived first.
+    lab) published since one of ``teams`` last opened the patient's results page (one test's
+    history shows one test, not the reports): ``results_unseen_by``, for one patient, newest
+    arrived first.
     Two index probes: the latest look, then what arrived after it."""
-    looks = AccessLog.objects.filter(patient=patient, team__in=teams, action=AccessLog.Action.VIEW_RESULTS)
+    looks = AccessLog.objects.filter(patient=patient, team__in=teams, action=AccessLog.Action.LIST_RESULTS)
     last_look = looks.order_by("-at").values_list("at", flat=True).first()
     new = reports.exclude(team__in=teams).order_by("-created_at", "-pk")
     return new.filter(created_at__gt=last_look) if last_look else new
@@ -220,15 +221,15 @@ def results_new_to(*, teams, patient, reports):
 
 def results_unseen_by(*, teams):
     """Lab reports another team (or a lab) published that nobody of ``teams`` has looked
-    at since: no opening of the record's results page, nor of a result's history, by the
-    team after the report arrived (the record's other pages show no result). The team's
-    own reports count as seen."""
+    at since: no opening of the record's results page by the team after the report arrived
+    (the record's other pages show no result, one test's history one test). The team's own
+    reports count as seen."""
     from records.models import LabReport
 
     seen_since = AccessLog.objects.filter(
         patient=OuterRef("patient"),
         team__in=teams,
-        action=AccessLog.Action.VIEW_RESULTS,
+        action=AccessLog.Action.LIST_RESULTS,
         at__gte=OuterRef("created_at"),
     )
     return LabReport.objects.exclude(team__in=teams).filter(~Exists(seen_since))

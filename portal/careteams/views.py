@@ -237,7 +237,7 @@ def patient_results(request, pk):
         report.table_html = table(report.observations.all(), correct=report.correctable)
     return _render_record_page(
         request, "results", {"page": page, "new_elsewhere": elsewhere}, patient=patient, links=links,
-        action=AccessLog.Action.VIEW_RESULTS,
+        action=AccessLog.Action.LIST_RESULTS,
     )  # fmt: skip
 
 

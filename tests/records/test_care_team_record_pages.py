@@ -21,7 +21,7 @@ PAGES = {  # the page, what its access-log row says it showed
     "detail": AccessLog.Action.VIEW_RECORD,
     "documents": AccessLog.Action.LIST_DOCUMENTS,
     "prescriptions": AccessLog.Action.VIEW_PRESCRIPTIONS,
-    "results": AccessLog.Action.VIEW_RESULTS,
+    "results": AccessLog.Action.LIST_RESULTS,
 }
 
 
@@ -208,3 +208,27 @@ def test_a_late_result_of_another_team_is_shown_before_its_reading_makes_it_seen
     # Shown, so seen: the team's next look has nothing new.
     again = client.get(url).content.decode()
     assert new not in again and 'id="new-results-title"' not in again
+
+
+def test_one_tests_history_does_not_make_the_new_reports_seen(client, login, clinician, team, other_team, patient):
+    from portal.careteams.models import CareLink
+    from tests.factories import ClinicianFactory
+
+    CareLink.objects.create(patient=patient, team=other_team, started_on=datetime.date(2026, 1, 1))
+    own = services.add_lab_report(
+        author=clinician, team=team, patient=patient, title="Bilan lipidique", collected_on=datetime.date(2026, 10, 1),
+        observations=[{"loinc": "2093-3", "name": "Cholestérol total", "value": Decimal("2"), "unit": "g/L"}],
+    )  # fmt: skip
+    services.add_lab_report(
+        author=ClinicianFactory(teams=[other_team]), team=other_team, patient=patient, title="Numération",
+        collected_on=datetime.date(2026, 11, 1),
+        observations=[{"loinc": "718-7", "name": "Hémoglobine", "value": Decimal("9.1"), "unit": "g/dL"}],
+    )  # fmt: skip
+    summary = reverse("careteams:patient_detail", args=[patient.pk])
+    new = '<span class="badge-new">Nouveau</span></a>'
+    login(clinician)
+    assert new in client.get(summary).content.decode()
+    client.get(reverse("records:observation_history", args=[own.observations.get().pk]))  # cholesterol only
+    assert new in client.get(summary).content.decode()  # the haemoglobin is still to be seen
+    client.get(reverse("careteams:patient_results", args=[patient.pk]))
+    assert new not in client.get(summary).content.decode()
