@@ -310,9 +310,9 @@ def prepare_prescriptions(prescriptions, *, correctable_teams=(), confidential_f
     return prescriptions
 
 
-# Stand-ins for the kind, the id, the label and the form token in the confidentiality form
-# rendered once per page.
-_KIND, _PK, _LABEL, _TOKEN = "KIND-STAND-IN", 987654321, "LABEL-STAND-IN", "TOKEN-STAND-IN"
+# Stand-ins for the kind, the id, the label, the form token and the page to come back to in
+# the confidentiality form rendered once per page.
+_KIND, _PK, _LABEL, _TOKEN, _BACK = "KIND-STAND-IN", 987654321, "LABEL-STAND-IN", "TOKEN-STAND-IN", "BACK-STAND-IN"
 
 
 def confidential_forms(request):
@@ -320,20 +320,22 @@ def confidential_forms(request):
     and its label giving the care team's confidentiality form for it, as
     ``records/confidential_toggle.html`` renders it (the form, its link and its strings are
     the template's): the template is rendered once per page for each state instead of once
-    per row; each form still has its own token (one form, one action)."""
-    template = get_template("records/confidential_toggle.html").template
-    context = {"kind": _KIND, "label": _LABEL, "csrf_token": get_token(request)}
+    per row; each form still has its own token (one form, one action), and comes back to
+    this page, at the same place in its list."""
+    template, back = get_template("records/confidential_toggle.html").template, request.get_full_path()
+    context = {"kind": _KIND, "label": _LABEL, "csrf_token": get_token(request), "back": _BACK}
     patterns = {}
     for confidential in (False, True):
         html = template.render(Context({**context, "item": {"pk": _PK, "confidential": confidential}}))
         html = re.sub(f'(name="{FIELD}" value=")[^"]*', rf"\g<1>{_TOKEN}", html).replace("{", "{{").replace("}", "}}")
-        for stand_in, name in ((_KIND, "{kind}"), (str(_PK), "{pk}"), (_LABEL, "{label}"), (_TOKEN, "{token}")):
+        stand_ins = ((_KIND, "{kind}"), (str(_PK), "{pk}"), (_LABEL, "{label}"), (_TOKEN, "{token}"), (_BACK, "{back}"))
+        for stand_in, name in stand_ins:
             html = html.replace(stand_in, name)
         patterns[confidential] = html
 
     def form(kind, item, label):
         return format_html(
-            patterns[bool(item.confidential)], kind=kind, pk=int(item.pk), label=label, token=uuid.uuid4()
+            patterns[bool(item.confidential)], kind=kind, pk=int(item.pk), label=label, token=uuid.uuid4(), back=back
         )
 
     return form

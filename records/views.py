@@ -10,6 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import number_format
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST, require_safe
@@ -22,6 +23,7 @@ from portal.careteams.models import CareLink, CareTeam, ClinicianBlock
 from portal.idempotency import idempotent
 from portal.middleware import allows_upload
 from portal.pagination import KeysetPage, keyset_page
+from portal.templatetags.french import elide
 from portal.union import union_all
 from records import charts, display, files, services
 from records.forms import (
@@ -923,7 +925,7 @@ def replace_prescription(request, pk):
     form = ReplacePrescriptionForm(_bound(request), initial=initial, born=prescription.patient.birth_date)
     return _correction(
         request, item=prescription, team=team, form=form,
-        title=_("New version of %(medication)s") % {"medication": prescription.medication},
+        title=elide(_("New version of %(medication)s") % {"medication": prescription.medication}),
         correct=lambda data: services.replace_prescription(
             actor=request.user, team=team, prescription=prescription, new=form.save(commit=False),
             reason=data["reason"],
@@ -978,7 +980,7 @@ def replace_document(request, pk):
 
     return _correction(
         request, item=document, team=team, form=form, correct=correct, error_field="file",
-        title=_("Corrected version of %(title)s") % {"title": document.title},
+        title=elide(_("Corrected version of %(title)s") % {"title": document.title}),
         done=_("The corrected version has been published. The patient is told."), stale=DOCUMENT_STALE,
     )  # fmt: skip
 
@@ -1039,4 +1041,7 @@ def set_confidential(request, kind, pk):
         messages.success(request, _("Marked confidential: the representatives no longer see it."))
     else:
         messages.success(request, _("No longer confidential: the representatives see it."))
+    back = request.POST.get("back", "")  # the page the form was on, at the same place in its list
+    if back.startswith("/") and url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+        return redirect(back)
     return _to_record_page(item)

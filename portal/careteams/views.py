@@ -217,8 +217,10 @@ def patient_results(request, pk):
     # What other teams published since this clinician's teams last looked: marked "new" on
     # this page, and shown above it when the history has them on another page (a report of
     # an old sample arrives late), so that what this reading makes seen has been shown.
-    new = services.results_new_to(teams=access.teams_of(user), patient=patient, reports=reports)
-    new = list(new[:NEW_RESULTS_SHOWN])
+    arrived = services.results_new_to(teams=access.teams_of(user), patient=patient, reports=reports)
+    new = list(arrived[: NEW_RESULTS_SHOWN + 1])
+    more_new = arrived.count() - NEW_RESULTS_SHOWN if len(new) > NEW_RESULTS_SHOWN else 0  # said, not shown
+    new = new[:NEW_RESULTS_SHOWN]
     on_page = {report.pk for report in page.object_list}
     elsewhere = [report for report in new if report.pk not in on_page]
     shown = [*elsewhere, *page.object_list]
@@ -236,7 +238,8 @@ def patient_results(request, pk):
     for report in shown:
         report.table_html = table(report.observations.all(), correct=report.correctable)
     return _render_record_page(
-        request, "results", {"page": page, "new_elsewhere": elsewhere}, patient=patient, links=links,
+        request, "results", {"page": page, "new_elsewhere": elsewhere, "more_new": more_new}, patient=patient,
+        links=links,
         action=AccessLog.Action.LIST_RESULTS,
     )  # fmt: skip
 

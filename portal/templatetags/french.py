@@ -14,8 +14,9 @@ _DE_VOWEL = re.compile(r"\b([Dd])e ([AEIOUÀÂÄÉÈÊËÎÏÔÖÙÛÜŒaeiouà�
 
 @register.filter(is_safe=True)
 def elide(text):
-    """In French, « de Anaïs » becomes « d’Anaïs »: for a sentence that puts a person's
-    name after « de » (« le dossier de %(name)s »). Other languages: unchanged. Safe text
+    """In French, « de Anaïs » becomes « d’Anaïs »: for a sentence that puts a name after
+    « de » (« le dossier de %(name)s », « Nouvelle version de %(medication)s »). Other
+    languages: unchanged. Safe text
     stays safe (``is_safe``: an apostrophe added to escaped text escapes nothing anew)."""
     if not (translation.get_language() or "").startswith("fr"):
         return text

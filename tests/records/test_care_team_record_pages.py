@@ -232,3 +232,77 @@ def test_one_tests_history_does_not_make_the_new_reports_seen(client, login, cli
     assert new in client.get(summary).content.decode()  # the haemoglobin is still to be seen
     client.get(reverse("careteams:patient_results", args=[patient.pk]))
     assert new not in client.get(summary).content.decode()
+
+
+def test_a_corrections_title_elides_de_before_a_vowel_in_french(client, login, clinician, team, patient):
+    prescription = Prescription.objects.create(
+        patient=patient, medication="Atorvastatine 10 mg", dosage="1", frequency="le soir",
+        start_date=datetime.date(2026, 1, 1), prescriber=clinician, team=team,
+    )  # fmt: skip
+    login(clinician)
+    page = client.get(reverse("records:replace_prescription", args=[prescription.pk])).content.decode()
+    assert "<h1>Nouvelle version d’Atorvastatine 10 mg</h1>" in page
+
+
+def test_confidentiality_comes_back_to_the_same_place_in_the_list_and_never_elsewhere(
+    client, login, clinician, team, patient
+):
+    prescriptions = Prescription.objects.bulk_create(
+        Prescription(patient=patient, medication=f"Médicament {n}", dosage="1", frequency="1/j",
+                     start_date=datetime.date(2025, 1, 1) + datetime.timedelta(days=n), prescriber=clinician, team=team)
+        for n in range(30)
+    )  # fmt: skip
+    url = reverse("careteams:patient_prescriptions", args=[patient.pk])
+    login(clinician)
+    second = f"{url}?older={client.get(url).context['page'].older}"
+    page = client.get(second).content.decode()
+    oldest = min(prescriptions, key=lambda prescription: prescription.start_date)
+    toggle = reverse("records:set_confidential", args=["prescription", oldest.pk])
+    assert f'<input type="hidden" name="back" value="{second.replace("&", "&amp;")}">' in page
+    assert client.post(toggle, {"confidential": "1", "back": second})["Location"] == second
+    for elsewhere in ("https://evil.example/", "//evil.example/care/", "javascript:alert(1)", ""):
+        assert client.post(toggle, {"confidential": "0", "back": elsewhere})["Location"] == url, elsewhere
+
+
+def test_the_confidentiality_form_written_once_a_page_is_the_templates(rf, clinician, team, patient):
+    from django.template.loader import render_to_string
+
+    from records import display
+
+    request = rf.get("/care/patients/1/documents/?older=987654321&x={y}")
+    request.user = clinician
+    prescription = Prescription(pk=7, patient=patient, medication="<Ramipril>", confidential=True)
+    written = str(display.confidential_forms(request)("prescription", prescription, prescription.medication))
+    expected = render_to_string(
+        "records/confidential_toggle.html",
+        {"kind": "prescription", "item": prescription, "label": prescription.medication, "request": request},
+        request=request,
+    )
+    token = 'name="form_token" value="[^"]+"'
+    assert re.sub(token, "", re.sub(r'name="csrfmiddlewaretoken" value="[^"]+"', "", written)) == re.sub(
+        token, "", re.sub(r'name="csrfmiddlewaretoken" value="[^"]+"', "", expected)
+    )
+    assert 'value="/care/patients/1/documents/?older=987654321&amp;x=%7By%7D"' in written  # the page itself, escaped
+
+
+def test_new_reports_beyond_those_shown_are_said(client, login, clinician, team, other_team, patient, monkeypatch):
+    from portal.careteams import views
+    from portal.careteams.models import CareLink
+    from tests.factories import ClinicianFactory
+
+    monkeypatch.setattr(views, "NEW_RESULTS_SHOWN", 2)
+    monkeypatch.setattr(views, "RESULTS_PAGE_SIZE", 1)
+    CareLink.objects.create(patient=patient, team=other_team, started_on=datetime.date(2026, 1, 1))
+    glucose = [{"loinc": "2345-7", "name": "Glucose", "value": Decimal("1"), "unit": "g/L"}]
+    services.add_lab_report(author=clinician, team=team, patient=patient, title="Bilan récent",
+                            collected_on=datetime.date(2026, 11, 1), observations=glucose)  # fmt: skip
+    lab = ClinicianFactory(teams=[other_team])
+    for year in (2019, 2020, 2021, 2022):
+        services.add_lab_report(author=lab, team=other_team, patient=patient, title=f"Ancien {year}",
+                                collected_on=datetime.date(year, 1, 1), observations=glucose)  # fmt: skip
+    login(clinician)
+    html = client.get(reverse("careteams:patient_results", args=[patient.pk])).content.decode()
+    section = html.split('id="new-results-title"')[1].split("</section>")[0]
+    assert section.count('<span class="badge-new">Nouveau</span>') == 2  # the latest two to arrive
+    assert "Ancien 2022" in section and "Ancien 2021" in section and "Ancien 2020" not in section
+    assert "Et 2 autres nouveaux comptes rendus d’autres équipes, dans l’historique ci-dessous." in section
