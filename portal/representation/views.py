@@ -4,7 +4,6 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -12,6 +11,7 @@ from portal import access
 from portal.accounts.backends import MODEL_BACKEND
 from portal.accounts.models import Representation, User
 from portal.idempotency import idempotent
+from portal.redirects import back_or
 from portal.representation import forms, services
 from portal.templatetags.french import elide
 
@@ -28,10 +28,7 @@ def switch(request):
     else:
         messages.info(request, elide(_("You are in the record of %(name)s.") % {"name": record.patient.full_name}))
     # Back to the page that asked (the 404 page of an item of that record), on this site only.
-    after = request.POST.get("next", "")
-    if after.startswith("/") and url_has_allowed_host_and_scheme(after, allowed_hosts={request.get_host()}):
-        return redirect(after)
-    return redirect("patient_home")
+    return back_or(request, request.POST.get("next", ""), "patient_home")
 
 
 @access.role_required(User.Role.PATIENT)
