@@ -222,9 +222,18 @@ def get_helper_invitation(*, token: str) -> HelperInvitation:
 def accept_helper_invitation(*, token: str, helper: User) -> Representation:
     """The signed-in helper (past their second factor) accepts: they act for the parts
     and until the date the patient chose."""
+    return _accept(_usable_invitation(token), helper)
+
+
+def _usable_invitation(token: str) -> HelperInvitation:
+    """The invitation of ``token``, locked until the transaction ends, while it may be used."""
     invitation = HelperInvitation.objects.select_for_update().filter(token_hash=_token_hash(token or "")).first()
     if invitation is None or not invitation.is_usable():
         raise RepresentationError(_("This invitation link is not valid any more."))
+    return invitation
+
+
+def _accept(invitation: HelperInvitation, helper: User) -> Representation:
     if not helper.is_patient or invitation.patient.user_id == helper.pk or helper.email.lower() != invitation.email:
         raise RepresentationError(
             _("This invitation was sent to another address: sign in with the account that uses it.")
@@ -254,9 +263,7 @@ def create_helper_account(*, token: str, first_name: str, last_name: str, passwo
 
     from portal.accounts.services import address_in_use
 
-    invitation = HelperInvitation.objects.select_for_update().filter(token_hash=_token_hash(token or "")).first()
-    if invitation is None or not invitation.is_usable():
-        raise RepresentationError(_("This invitation link is not valid any more."))
+    invitation = _usable_invitation(token)
     if address_in_use(invitation.email):
         raise RepresentationError(
             _("A Carnet account already uses this address: sign in with it, then open the link again.")
@@ -265,7 +272,7 @@ def create_helper_account(*, token: str, first_name: str, last_name: str, passwo
         invitation.email, password, role=User.Role.PATIENT, first_name=first_name.strip(), last_name=last_name.strip()
     )
     EmailAddress.objects.create(user=helper, email=helper.email, verified=True, primary=True)
-    accept_helper_invitation(token=token, helper=helper)
+    _accept(invitation, helper)
     return helper
 
 
