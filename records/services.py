@@ -39,11 +39,10 @@ logger = logging.getLogger(__name__)
 
 # The reason a correction sent by software is stored with: the English text, translated when
 # shown (records.templatetags.records_text.reason), never in the language of the request.
-SOFTWARE_REASONS = (
-    gettext_noop("Sent by the team's software"),
-    gettext_noop("Sent by the laboratory's software"),
-    gettext_noop("Sent by the prescribing software"),
-)
+TEAM_SOFTWARE = gettext_noop("Sent by the team's software")
+LAB_SOFTWARE = gettext_noop("Sent by the laboratory's software")
+PRESCRIBING_SOFTWARE = gettext_noop("Sent by the prescribing software")
+SOFTWARE_REASONS = (TEAM_SOFTWARE, LAB_SOFTWARE, PRESCRIBING_SOFTWARE)
 
 
 def upload_document(*, author, patient, upload, title, category, care_date, team=None, confidential=False) -> Document:
@@ -86,7 +85,7 @@ def publish_document(
             if replaces is not None:  # a correction, as a clinician's replacement is
                 document = replace_document(
                     actor=author, team=team, document=replaces, data=data, content_type=content_type,
-                    reason=SOFTWARE_REASONS[0], confidential=True if confidential else None, **fields,
+                    reason=TEAM_SOFTWARE, confidential=True if confidential else None, **fields,
                 )  # fmt: skip
             else:
                 document = _record_document(
@@ -413,7 +412,7 @@ def publish_lab_report(
         Observation.objects.bulk_update(changed, ["value", "unit", "low", "high", "name", "status", "corrected_at"])
         Observation.objects.bulk_create(added)
         # Each changed value is a correction of the record, as a clinician's is.
-        reason = SOFTWARE_REASONS[1]
+        reason = LAB_SOFTWARE
         RecordEvent.objects.bulk_create(
             RecordEvent(
                 patient=patient,
@@ -462,7 +461,7 @@ def publish_prescription(*, prescriber, team, patient, source_id: str, status: s
     replacement without it stays as confidential as the one it replaces, and a later
     sending with it makes the prescription confidential."""
     today = timezone.localdate()
-    reason = SOFTWARE_REASONS[2]
+    reason = PRESCRIBING_SOFTWARE
     with transaction.atomic():
         prescription = Prescription.objects.select_for_update().filter(team=team, source_id=source_id).first()
         if prescription is not None:

@@ -10,7 +10,6 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import number_format
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST, require_safe
@@ -23,6 +22,7 @@ from portal.careteams.models import CareLink, CareTeam, ClinicianBlock
 from portal.idempotency import idempotent
 from portal.middleware import allows_upload
 from portal.pagination import KeysetPage, keyset_page
+from portal.redirects import back_or
 from portal.templatetags.french import elide
 from portal.union import union_all
 from records import charts, display, files, services
@@ -466,7 +466,7 @@ def add_prescription(request, patient_pk):
         prescription.team = access.team_caring_for(request.user, patient)
         services.add_prescription(prescription=prescription)
         messages.success(request, _("The prescription has been added."))
-        return redirect("careteams:patient_prescriptions", patient.pk)
+        return redirect(_record_page_url(Prescription, patient.pk))
     context = {"form": form, "patient": patient, "title": _("New prescription")}
     context["back_url"] = _record_page_url(Prescription, patient.pk)
     return access.render_record(
@@ -602,7 +602,7 @@ def add_lab_report(request, patient_pk):
                 confidential=form.cleaned_data["confidential"],
             )
             messages.success(request, _("The lab report has been added."))
-            return redirect("careteams:patient_results", patient.pk)
+            return redirect(_record_page_url(LabReport, patient.pk))
     context = {"form": form, "formset": formset, "patient": patient}
     return access.render_record(
         request, "records/lab_report_form.html", context, patient=patient, action=AccessLog.Action.VIEW_RECORD
@@ -798,9 +798,10 @@ def clinician_add_profile_entry(request, patient_pk, kind):
         entry.patient = patient
         services.add_profile_entry(entry=entry, author=request.user, team=access.team_caring_for(request.user, patient))
         messages.success(request, _("Saved in the patient's medical profile."))
-        return redirect("careteams:patient_detail", patient.pk)
+        return redirect(_record_page_url(PROFILE_MODELS[kind], patient.pk))
     title = _("Add to the medical profile: %(section)s") % {"section": PROFILE_HEADINGS[kind]}
-    context = {"form": form, "patient": patient, "title": title, "back_url": _record_page_url(None, patient.pk)}
+    context = {"form": form, "patient": patient, "title": title}
+    context["back_url"] = _record_page_url(PROFILE_MODELS[kind], patient.pk)
     return access.render_record(
         request, "records/item_form.html", context, patient=patient, action=AccessLog.Action.VIEW_RECORD
     )
@@ -1041,7 +1042,5 @@ def set_confidential(request, kind, pk):
         messages.success(request, _("Marked confidential: the representatives no longer see it."))
     else:
         messages.success(request, _("No longer confidential: the representatives see it."))
-    back = request.POST.get("back", "")  # the page the form was on, at the same place in its list
-    if back.startswith("/") and url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
-        return redirect(back)
-    return _to_record_page(item)
+    # Back to the page the form was on, at the same place in its list.
+    return back_or(request, request.POST.get("back", ""), _record_page_url(type(item), item.patient_id))

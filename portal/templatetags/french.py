@@ -16,8 +16,8 @@ _DE_VOWEL = re.compile(r"\b([Dd])e ([AEIOUÀÂÄÉÈÊËÎÏÔÖÙÛÜŒaeiouà�
 def elide(text):
     """In French, « de Anaïs » becomes « d’Anaïs »: for a sentence that puts a name after
     « de » (« le dossier de %(name)s », « Nouvelle version de %(medication)s »). Other
-    languages: unchanged. Safe text
-    stays safe (``is_safe``: an apostrophe added to escaped text escapes nothing anew)."""
+    languages: unchanged. Safe text stays safe (``is_safe``: an apostrophe added to
+    escaped text escapes nothing anew)."""
     if not (translation.get_language() or "").startswith("fr"):
         return text
     return _DE_VOWEL.sub(r"\1’\2", str(text))
