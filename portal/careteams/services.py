@@ -87,6 +87,16 @@ def find_duplicates(*, identity: Identity) -> list[Patient]:
     ]
 
 
+def blocking(team: CareTeam, patients) -> set[int]:
+    """The ids of those of ``patients`` who have blocked ``team``: the registration form
+    says so at once, without their identity's other details or a button to link them."""
+    return set(
+        CareLink.objects.filter(team=team, patient__in=patients, status=CareLink.Status.BLOCKED).values_list(
+            "patient_id", flat=True
+        )
+    )
+
+
 def _trace_link(*, by: User, link: CareLink, action: str) -> None:
     """The patient reads in their access history who linked or unlinked which team."""
     AccessLog.objects.create(

@@ -323,6 +323,7 @@ def register_patient(request):
         "form": form,
         "candidates": candidates,
         "candidate_ids": ",".join(str(candidate.pk) for candidate in candidates),
+        "blocked_ids": services.blocking(team, candidates) if candidates else set(),
         "same_ins": same_ins,
     }
     for candidate in candidates:  # the person learns who found their record, and when

@@ -380,6 +380,7 @@ def register_patient(request):
         "form": form,
         "candidates": candidates,
         "candidate_ids": ",".join(str(candidate.pk) for candidate in candidates),
+        "blocked_ids": careteams.blocking(form.cleaned_data["team"], candidates) if candidates else set(),
         "same_ins": same_ins,
         "for_support": True,
     }

@@ -229,6 +229,39 @@ def test_a_team_the_patient_blocked_cannot_link_itself_again(client, login, clin
     assert CareLink.objects.get(patient=existing, team=team).status == "blocked"
 
 
+@pytest.mark.parametrize("who", ["clinician", "support"])
+@pytest.mark.parametrize("same_ins", [True, False])
+@pytest.mark.parametrize("blocked_by", ["this team", "another team"])
+def test_a_record_that_blocked_the_team_is_said_so_at_once_without_its_details(
+    client, login, request, team, other_team, who, same_ins, blocked_by
+):
+    """Finding the person gives a team they blocked neither a button to link them nor
+    what it did not type (birth place, INS); a block of another team changes nothing."""
+    existing = PatientFactory(
+        user=None, ins=INS, first_name="Hélène", last_name="Garnier", birth_name="Lefèvre", birth_place="33063"
+    )
+    CareLinkFactory(patient=existing, team=team if blocked_by == "this team" else other_team, status="blocked")
+    login(request.getfixturevalue(who))
+    url = reverse("careteams:register_patient" if who == "clinician" else "support:register_patient")
+    data = form_data(team, ins=INS if same_ins else "", birth_place="")
+    if who == "support":
+        data |= {"reason": "Demande du cabinet par téléphone", "request_key": "5b0c9f4e-8e1d-4d2a-9a55-0f1e2d3c4b5a"}
+    page = client.post(url, data, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    page = page.split('id="candidates-title"', 1)[1].split("</section>", 1)[0]  # what was found, not the form
+    assert "GARNIER Hélène" in page
+    refused = "has blocked your care team" if who == "clinician" else "has blocked this care team"
+    if blocked_by == "this team":
+        assert refused in page
+        assert f'name="link" value="{existing.pk}"' not in page
+        assert "33063" not in page and INS[-5:] not in page
+    else:
+        assert "has blocked" not in page
+        assert f'name="link" value="{existing.pk}"' in page
+        assert "33063" in page
+    # Either way the person reads in their history that this record was found.
+    assert AccessLog.objects.filter(patient=existing, action=AccessLog.Action.IDENTITY_MATCH).count() == 1
+
+
 def test_an_ended_link_is_opened_again_with_the_new_start_date(clinician, team):
     existing = PatientFactory(user=None, ins=INS, first_name="Hélène", last_name="Garnier")
     CareLinkFactory(patient=existing, team=team, status=CareLink.Status.ENDED, ended_on=datetime.date(2025, 1, 1))
