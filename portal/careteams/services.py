@@ -5,7 +5,8 @@ import datetime
 from dataclasses import dataclass
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -16,6 +17,7 @@ from portal.careteams.models import CareLink, CareTeam
 
 # Namespace of the PostgreSQL advisory locks taken while registering (any constant).
 REGISTRATION_LOCK = 16_0001
+NEVER = datetime.datetime(1, 1, 1, tzinfo=datetime.UTC)  # before any look: everything is new
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -222,11 +224,10 @@ def results_new_to(*, teams, patient, reports):
     lab) published since one of ``teams`` last opened the patient's results page (one test's
     history shows one test, not the reports): ``results_unseen_by``, for one patient, newest
     arrived first.
-    Two index probes: the latest look, then what arrived after it."""
+    In one query, two index probes: the latest look (once), then what arrived after it."""
     looks = AccessLog.objects.filter(patient=patient, team__in=teams, action=AccessLog.Action.LIST_RESULTS)
-    last_look = looks.order_by("-at").values_list("at", flat=True).first()
-    new = reports.exclude(team__in=teams).order_by("-created_at", "-pk")
-    return new.filter(created_at__gt=last_look) if last_look else new
+    last_look = Coalesce(Subquery(looks.order_by("-at").values("at")[:1]), Value(NEVER))
+    return reports.exclude(team__in=teams).filter(created_at__gt=last_look).order_by("-created_at", "-pk")
 
 
 def results_unseen_by(*, teams):
