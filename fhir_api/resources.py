@@ -19,6 +19,8 @@ from django.utils.translation import gettext_lazy as _
 from records.fhir_codes import (
     INS_NIR_OID,
     INS_NIR_TEST_OID,
+    INTERPRETATION_CODES,
+    INTERPRETATION_SYSTEM,
     LOINC,
     UCUM,
     ins_identifier,
@@ -469,9 +471,22 @@ def _decimal(quantity: dict | None, what) -> Decimal | None:
         value = Decimal(str(quantity["value"]))
     except InvalidOperation:
         raise invalid(_("%(what)s is not a number."), {"what": what}) from None
+    if quantity.get("comparator"):  # « < 5 » kept as 5 would read as measured
+        raise invalid(
+            _(
+                "%(what)s has a comparator (%(comparator)s): Carnet keeps measured values only; send the result "
+                "as text in a document."
+            ),
+            {"what": what, "comparator": str(quantity["comparator"])[:2]},
+        )
     if not value.is_finite() or abs(value) >= Decimal(10) ** 8:
         raise invalid(_("%(what)s is out of range."), {"what": what})
-    return value.quantize(Decimal("0.0001"))
+    kept = value.quantize(Decimal("0.0001"))
+    if kept != value:  # 0.00001 would be kept as 0, 99999999.99999 overflow: never rounded
+        raise invalid(
+            _("%(what)s has more than 4 decimals: change its unit (ng/L rather than µg/L, say)."), {"what": what}
+        )
+    return kept
 
 
 def _ucum(quantity: dict, unit: str) -> str:
@@ -500,6 +515,26 @@ def _observation_code(code: dict) -> tuple[str, str, str]:
     if len(coding["code"]) > 16:
         raise invalid(_("A test code is longer than 16 characters."))
     return system, coding["code"], name
+
+
+def _interpretation(observation: dict) -> str:
+    """The laboratory's interpretation of a value (one of INTERPRETATION_CODES: N, L, H,
+    LL, HH, A, AA, …), which Carnet shows instead of its own reading of the
+    range; "" when it gave none. A code Carnet cannot show is refused, not dropped."""
+    codes = [
+        coding.get("code") or ""
+        for concept in observation.get("interpretation") or []
+        for coding in (concept or {}).get("coding") or []
+        if coding.get("system") == INTERPRETATION_SYSTEM
+    ]
+    if not codes:
+        return ""
+    if codes[0] not in INTERPRETATION_CODES:
+        raise invalid(
+            _("Carnet cannot show the interpretation %(code)s: use N, L, H, LL, HH, A or AA, or none."),
+            {"code": codes[0][:10]},
+        )
+    return codes[0]
 
 
 def lab_submission(data: dict) -> LabSubmission:
@@ -539,6 +574,10 @@ def lab_submission(data: dict) -> LabSubmission:
     results = [(r or {}).get("reference") for r in report.get("result") or []]
     if not results:
         raise invalid(_("The DiagnosticReport has no result."))
+    if any(e["resource"].get("resourceType") == "Observation" and e.get("fullUrl") not in results for e in entries):
+        raise invalid(
+            _("An Observation of the Bundle is not among the DiagnosticReport's results: nothing was published.")
+        )
     seen, labelled = set(), hidden_from_representatives(report)
     for url in results:
         resource = by_url.get(url)
@@ -548,6 +587,16 @@ def lab_submission(data: dict) -> LabSubmission:
         labelled = hidden_from_representatives(resource) or labelled  # Carnet keeps it by report
         if resource.get("status") not in RESULT_STATUSES:
             raise invalid(_("A published Observation has the status final, amended or corrected."))
+        if (
+            resource.get("subject")
+            and identity_of(
+                resolve_patient(resource["subject"], entries_by_url=by_url, contained=resource.get("contained") or [])
+            )
+            != identity
+        ):
+            raise invalid(
+                _("An Observation is about another patient than its DiagnosticReport: nothing was published.")
+            )
         system, code, name = _observation_code(resource.get("code") or {})
         if (system, code) in seen:
             raise invalid(_("A test appears twice in the report: %(code)s."), {"code": code})
@@ -575,6 +624,7 @@ def lab_submission(data: dict) -> LabSubmission:
                 "unit": bounded_text(unit, 32, "Observation.valueQuantity.unit"),
                 "low": low,
                 "high": high,
+                "interpretation": _interpretation(resource),
             }
         )
         urls.append(url)

@@ -1,17 +1,18 @@
 """What the records tables show of each row, worked out once per page in Python rather
-than per row in the template: a link per row costs a ``reverse``, a number a
-``floatformat``, a label a translation lookup, and a template pays for each again on every
+than per row in the template: a link per row costs a ``reverse``, a number its
+formatting, a label a translation lookup, and a template pays for each again on every
 row. The strings are those the template filters make (the same functions), so the page
 reads the same in French and in English."""
 
 import re
 import uuid
+from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 from django.middleware.csrf import get_token
 from django.template import Context
-from django.template.defaultfilters import floatformat
 from django.template.loader import get_template
+from django.utils.formats import number_format
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext, pgettext
@@ -21,9 +22,19 @@ from portal.rows import date_formatter, escaped, labels_of, url_by_pk
 from records.models import Document, Observation, Prescription
 
 
+def measured(value) -> str:
+    """A measured value as the laboratory wrote it, in the reader's decimal mark: every
+    decimal it has, none added (0,004 stays 0,004, never "0,00"; 5,4000 is 5,4); "" for none."""
+    if value is None or value == "":
+        return ""
+    if not isinstance(value, Decimal):
+        value = Decimal(str(value))
+    return number_format((value + 0).normalize())  # + 0: no "-0"
+
+
 class _Numbers:
-    """``floatformat:"-2"`` of each distinct value once (reference limits repeat on every
-    row of a test)."""
+    """``measured`` of each distinct value once (reference limits repeat on every row of
+    a test)."""
 
     def __init__(self):
         self.seen = {}
@@ -33,7 +44,7 @@ class _Numbers:
             return ""
         found = self.seen.get(value)
         if found is None:
-            found = self.seen[value] = floatformat(value, "-2")
+            found = self.seen[value] = measured(value)
         return found
 
 
@@ -50,8 +61,8 @@ def prepare_observations(observations, *, history_links=True, correct_links=Fals
     history_url = url_by_pk("records:observation_history") if history_links else None
     correct_url = url_by_pk("records:correct_observation") if correct_links else None
     for observation in observations:
-        flag = observation.flag
-        observation.flag_class, observation.flag_label = flag.value, flags[flag]
+        flag = observation.flag  # None: no range and no interpretation, nothing to say
+        observation.flag_class, observation.flag_label = (flag.value, flags[flag]) if flag else ("none", "")
         observation.value_text = number(observation.value)
         observation.low_text = number(observation.low) or "…"
         observation.high_text = number(observation.high) or "…"
@@ -112,7 +123,7 @@ def _with_labels(row, **labels):
 
 # The rows below are written with str.format, each value escaped as the template escaped
 # it (portal.rows.escaped: Django's escape in one call), or left as it is when the template left
-# it so: a safe string (a number from floatformat, a translated literal, a fragment
+# it so: a safe string (a number from ``measured``, a translated literal, a fragment
 # written here). A row costs a few calls instead of a template's lookup per value.
 
 _HISTORY_ROW = (

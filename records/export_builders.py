@@ -227,7 +227,10 @@ PROFILES = {
 }
 # Stable ids for the bundle's urn:uuid fullUrls: the same record exports the same uuids.
 UUID_NAMESPACE = uuid.UUID("6f1c1a52-8b0e-4d0e-9d3e-6a1f5c2b7e10")
-INTERPRETATIONS = {"low": "L", "normal": "N", "high": "H"}
+INTERPRETATIONS = {
+    "low": "L", "normal": "N", "high": "H", "critically_low": "LL", "critically_high": "HH", "abnormal": "A",
+    "critical": "AA",
+}  # fmt: skip
 # Measurement kinds as LOINC vital signs: code, display, UCUM unit.
 VITAL_SIGNS = {
     "weight": ("29463-7", "Body weight", "kg"),
@@ -299,11 +302,12 @@ def _lab_resources(reports, observations, subject):
             "effectiveDateTime": day,
             "valueQuantity": _quantity(row.value, row.unit),
             "referenceRange": [{"low": _quantity(row.low, row.unit), "high": _quantity(row.high, row.unit)}],
-            # Computed only against a range: without one, "normal" would be a guess.
+            # The laboratory's, else computed against a range; none with neither ("normal"
+            # would be a guess).
             "interpretation": [
                 {**_coded(TERMINOLOGY + "v3-ObservationInterpretation", INTERPRETATIONS[row.flag]),
                  "text": str(row.get_flag_display())}
-            ] if row.low is not None or row.high is not None else [],
+            ] if row.flag else [],
         }  # fmt: skip
     for report in reports:
         yield {

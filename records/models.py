@@ -279,6 +279,19 @@ class Observation(models.Model):
         LOW = "low", _("Low")
         NORMAL = "normal", _("Normal")
         HIGH = "high", _("High")
+        CRITICALLY_LOW = "critically_low", _("Critically low")
+        CRITICALLY_HIGH = "critically_high", _("Critically high")
+        ABNORMAL = "abnormal", _("Abnormal")
+        CRITICAL = "critical", _("Critically abnormal")
+
+    # The laboratory's own interpretation (HL7 v3 ObservationInterpretation), which wins
+    # over the reference range: "HH" for a value critically high, "A" for abnormal with no
+    # range, … Empty when it gave none.
+    INTERPRETATIONS = {
+        "N": Flag.NORMAL, "L": Flag.LOW, "H": Flag.HIGH, "LU": Flag.LOW, "HU": Flag.HIGH,
+        "LL": Flag.CRITICALLY_LOW, "HH": Flag.CRITICALLY_HIGH, "A": Flag.ABNORMAL, "AA": Flag.CRITICAL,
+    }  # fmt: skip
+    ABNORMAL_INTERPRETATIONS = tuple(code for code in INTERPRETATIONS if code != "N")
 
     report = models.ForeignKey(LabReport, on_delete=models.CASCADE, related_name="observations")
     # Denormalised from the report, so a test's history is one indexed query.
@@ -291,6 +304,7 @@ class Observation(models.Model):
     unit = models.CharField(_("unit"), max_length=32, blank=True)
     low = models.DecimalField(_("lower limit"), max_digits=12, decimal_places=4, null=True, blank=True)
     high = models.DecimalField(_("upper limit"), max_digits=12, decimal_places=4, null=True, blank=True)
+    interpretation = models.CharField(_("interpretation"), max_length=2, blank=True)  # a key of INTERPRETATIONS
     # "final", or "amended"/"corrected" once a later report changed it (the earlier values
     # are kept in ObservationRevision).
     status = models.CharField(max_length=10, default="final")
@@ -329,14 +343,21 @@ class Observation(models.Model):
 
     @property
     def flag(self):
+        """The laboratory's interpretation when it gave one, else the value against its
+        reference range; None with neither: a value with no range is not "Normal"."""
+        if self.interpretation in self.INTERPRETATIONS:
+            return self.INTERPRETATIONS[self.interpretation]
         if self.low is not None and self.value < self.low:
             return self.Flag.LOW
         if self.high is not None and self.value > self.high:
             return self.Flag.HIGH
+        if self.low is None and self.high is None:
+            return None
         return self.Flag.NORMAL
 
     def get_flag_display(self):
-        return self.Flag(self.flag).label
+        flag = self.flag
+        return self.Flag(flag).label if flag else ""
 
 
 class ObservationRevision(models.Model):
@@ -347,6 +368,7 @@ class ObservationRevision(models.Model):
     unit = models.CharField(max_length=32, blank=True)
     low = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
     high = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
+    interpretation = models.CharField(max_length=2, blank=True)
     status = models.CharField(max_length=10)
     replaced_at = models.DateTimeField(default=timezone.now)
     # Why a clinician corrected it (empty for an amended report sent by software).

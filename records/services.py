@@ -370,12 +370,11 @@ def publish_lab_report(
                         source_id=source_id,
                         confidential=confidential,
                     )
-            except IntegrityError:  # the same report committed meanwhile
-                report = LabReport.objects.get(team=team, source_id=source_id)
-                if confidential and report.patient_id == patient.pk:
-                    set_confidential(item=report, confidential=True)
-                return report, "unchanged"
-            return report, "created"
+                return report, "created"
+            except IntegrityError:
+                # The same identifier committed meanwhile: compared below as any sent again
+                # (the same values are a retry, others a conflict), not taken as a retry.
+                report = LabReport.objects.select_for_update().get(team=team, source_id=source_id)
         if report.patient_id != patient.pk:
             raise ValidationError(_("This report id was already used for another patient."), code="other_patient")
         labelled = confidential and not report.confidential
@@ -396,20 +395,21 @@ def publish_lab_report(
             if row is None:
                 added.append(Observation(report=report, patient=patient, status=status, **values))
                 continue
-            fields = ("value", "unit", "low", "high", "name")
+            fields = _OBSERVATION_FIELDS
             if all(getattr(row, name) == values.get(name, getattr(row, name)) for name in fields):
                 continue
             revisions.append(
                 ObservationRevision(
-                    observation=row, value=row.value, unit=row.unit, low=row.low, high=row.high, status=row.status
+                    observation=row, value=row.value, unit=row.unit, low=row.low, high=row.high,
+                    interpretation=row.interpretation, status=row.status,
                 )
-            )
+            )  # fmt: skip
             for name in fields:
                 setattr(row, name, values.get(name, getattr(row, name)))
             row.status, row.corrected_at = status, timezone.now()
             changed.append(row)
         ObservationRevision.objects.bulk_create(revisions)
-        Observation.objects.bulk_update(changed, ["value", "unit", "low", "high", "name", "status", "corrected_at"])
+        Observation.objects.bulk_update(changed, [*_OBSERVATION_FIELDS, "status", "corrected_at"])
         Observation.objects.bulk_create(added)
         # Each changed value is a correction of the record, as a clinician's is.
         reason = LAB_SOFTWARE
@@ -430,7 +430,7 @@ def publish_lab_report(
         return report, "updated"
 
 
-_OBSERVATION_FIELDS = ("name", "value", "unit", "low", "high")
+_OBSERVATION_FIELDS = ("name", "value", "unit", "low", "high", "interpretation")
 
 
 def _same_report(report, existing, *, title, collected_on, observations) -> bool:
@@ -454,7 +454,7 @@ def publish_prescription(*, prescriber, team, patient, source_id: str, status: s
     same services as a clinician's form: ``add_prescription`` (the patient is told),
     ``stop_prescription`` and ``replace_prescription`` (kept in the record's history).
     ``status`` is FHIR's: "active" records it (a retry changes nothing); "stopped" stops
-    it (from its end date, or today); "completed" gives it its end date. With
+    it (today, or at its end date when that has passed); "completed" gives it its end date. With
     ``replaces_source_id`` the new one replaces the team's earlier one. Returns
     (prescription, "created" | "updated" | "unchanged"). ``fields["confidential"]``
     (from the representatives) is the sender's label; software never lifts it: a
@@ -469,10 +469,7 @@ def publish_prescription(*, prescriber, team, patient, source_id: str, status: s
                 raise ValidationError(
                     _("This prescription id was already used for another patient."), code="other_patient"
                 )
-            if any(name in fields and getattr(prescription, name) != fields[name] for name in _PRESCRIPTION_FIELDS):
-                raise ValidationError(
-                    _("This prescription identifier was already published with other content."), code="conflict"
-                )
+            _same_prescription_or_conflict(prescription, fields)
             labelled = fields.get("confidential", False) and not prescription.confidential
             if labelled:
                 set_confidential(item=prescription, confidential=True)
@@ -483,7 +480,7 @@ def publish_prescription(*, prescriber, team, patient, source_id: str, status: s
                 try:
                     stop_prescription(
                         actor=prescriber, team=team, prescription=prescription,
-                        stopped_on=fields.get("end_date") or today, reason=reason,
+                        stopped_on=_stopped_on(fields, today), reason=reason,
                     )  # fmt: skip
                 except AlreadyCorrected:
                     return prescription, unchanged
@@ -521,11 +518,33 @@ def publish_prescription(*, prescriber, team, patient, source_id: str, status: s
                 if status == "stopped":
                     stop_prescription(
                         actor=prescriber, team=team, prescription=prescription,
-                        stopped_on=fields.get("end_date") or today, reason=reason,
+                        stopped_on=_stopped_on(fields, today), reason=reason,
                     )  # fmt: skip
-        except IntegrityError:  # the same prescription committed meanwhile
-            return Prescription.objects.get(team=team, source_id=source_id), "unchanged"
+        except IntegrityError:  # the same identifier committed meanwhile: a retry only if it says the same
+            prescription = Prescription.objects.get(team=team, source_id=source_id)
+            if prescription.patient_id != patient.pk:
+                raise ValidationError(
+                    _("This prescription id was already used for another patient."), code="other_patient"
+                ) from None
+            _same_prescription_or_conflict(prescription, fields)
+            return prescription, "unchanged"
         return prescription, "created"
+
+
+def _same_prescription_or_conflict(prescription, fields) -> None:
+    """A prescription sent again must say what the stored one says: else it is a conflict
+    (ValidationError, code "conflict"), never taken as a retry."""
+    if any(name in fields and getattr(prescription, name) != fields[name] for name in _PRESCRIPTION_FIELDS):
+        raise ValidationError(
+            _("This prescription identifier was already published with other content."), code="conflict"
+        )
+
+
+def _stopped_on(fields, today):
+    """When software says "stopped": today, or the end it gives if that has passed (a
+    planned end still to come is not when it stopped)."""
+    end = fields.get("end_date")
+    return min(end, today) if end else today
 
 
 CSV_COLUMNS = ["loinc", "name", "value", "unit", "low", "high"]
@@ -817,18 +836,20 @@ def recent_news(*, news, limit: int) -> list[dict]:
     """The latest ``limit`` of ``news`` (one record's, as its reader may see them: see
     ``portal.access``), newest first, as values (``RECENT_NEWS_FIELDS``): what their items
     are called and by which team, read in the same query, and, for a lab report,
-    ``abnormal``: whether any of its values is outside its reference range. A new
+    ``abnormal``: whether any of its values is flagged (``Observation.flag``: by the
+    laboratory, else by its reference range). A new
     document since withdrawn or replaced is left out (its withdrawal or its correction
     is news of its own)."""
-    out_of_range = Observation.objects.filter(report=OuterRef("lab_report")).filter(
-        Q(value__lt=F("low")) | Q(value__gt=F("high"))
+    out_of_range = Q(interpretation="") & (Q(value__lt=F("low")) | Q(value__gt=F("high")))
+    flagged = Observation.objects.filter(report=OuterRef("lab_report")).filter(
+        Q(interpretation__in=Observation.ABNORMAL_INTERPRETATIONS) | out_of_range
     )
     gone = Q(kind=News.Kind.DOCUMENT) & (
         Q(document__withdrawn_at__isnull=False) | Q(document__replaced_by__isnull=False)
     )
     return list(
         news.exclude(gone)
-        .annotate(abnormal=Exists(out_of_range))
+        .annotate(abnormal=Exists(flagged))
         .order_by("-created_at", "-pk")
         .values(*RECENT_NEWS_FIELDS)[:limit]
     )

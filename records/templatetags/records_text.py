@@ -6,6 +6,7 @@ from django import template
 from django.utils import translation
 from django.utils.translation import gettext
 
+from records import display
 from records.services import SOFTWARE_REASONS
 
 register = template.Library()
@@ -29,3 +30,6 @@ def reason(text):
     as they wrote it."""
     msgid = _software_reasons().get(text or "")
     return gettext(msgid) if msgid else text
+
+
+register.filter("measured", display.measured)  # a lab value with its own decimals, none added or cut

@@ -5,6 +5,7 @@ import uuid
 from decimal import Decimal
 
 import pytest
+from django.utils import translation
 
 from records.fhir_codes import loinc_is_valid
 from records.models import LabReport, Observation
@@ -159,3 +160,133 @@ def test_round_trip_published_results_come_back_in_the_archive(http, token, ins_
         "code": "mmol/L",
     }
     assert glucose["referenceRange"][0]["high"]["value"] == 5.5
+
+
+# --- What the laboratory says is kept as it says it, or refused -----------------------
+
+
+def with_interpretation(resource, code):
+    resource["interpretation"] = [
+        {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation", "code": code}]}
+    ]
+    return resource
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "interpretation", "shown"),
+    [
+        (None, None, None, None),  # no range, no interpretation: nothing said, never "Normal"
+        (None, None, "HH", "Critically high"),  # the laboratory's word, with no range
+        (3.9, 5.5, "LL", "Critically low"),
+        (3.9, 5.5, "A", "Abnormal"),
+        (3.9, 5.5, None, "High"),  # 25 against 3.9–5.5
+        (3.9, 5.5, "N", "Normal"),  # the laboratory's word wins over the range
+    ],
+)
+def test_the_flag_is_the_laboratorys_interpretation_else_the_range_else_none(
+    http, token, ins_patient, login, low, high, interpretation, shown
+):
+    glucose = observation("2345-7", 25, "mmol/L", low, high)
+    if interpretation:
+        with_interpretation(glucose, interpretation)
+    assert http.json("POST", "/fhir", body=lab_bundle(glucose), token=token)[0] == 200
+    row = Observation.objects.get()
+    with translation.override("en"):
+        assert row.get_flag_display() == (shown or "")
+    page = login(ins_patient).get("/my/results/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    cell = page.split('data-label="Flag"><span class="flag">', 1)[1].split("</span>", 1)[0]
+    assert cell == (shown or "")
+    # The dashboard's feed flags what the table flags.
+    feed = login(ins_patient).get("/my/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert ("Abnormal values" in feed) is (shown not in (None, "Normal"))
+
+
+def test_an_interpretation_carnet_cannot_show_is_refused(http, token, ins_patient):
+    status, _h, answer = http.json(
+        "POST", "/fhir", body=lab_bundle(with_interpretation(observation(), "POS")), token=token
+    )
+    assert status == 400 and "POS" in answer["issue"][0]["diagnostics"]
+    assert not LabReport.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("value", "refused"),
+    [
+        (99999999.99999, "4 décimales"),  # 10^8 once rounded: a 400, not a 500
+        (100000000, "hors limites"),
+        (0.00001, "4 décimales"),  # kept as 0 would be silently wrong
+        (0.004, None),  # kept, and shown as sent
+    ],
+)
+def test_a_value_is_kept_exactly_or_refused(http, token, ins_patient, login, value, refused):
+    status, _h, answer = http.json("POST", "/fhir", body=lab_bundle(observation(value=value)), token=token)
+    if refused:
+        assert status == 400 and refused in answer["issue"][0]["diagnostics"]
+        assert not LabReport.objects.exists()
+    else:
+        assert status == 200 and Observation.objects.get().value == Decimal("0.004")
+        assert "0,004 g/dL" in login(ins_patient).get("/my/results/").content.decode()
+
+
+def test_a_value_with_a_comparator_is_refused_not_kept_as_measured(http, token, ins_patient):
+    crp = observation("1988-5", 5, "mg/L", None, None)
+    crp["valueQuantity"]["comparator"] = "<"
+    status, _h, answer = http.json("POST", "/fhir", body=lab_bundle(crp), token=token)
+    assert status == 400 and "comparateur" in answer["issue"][0]["diagnostics"]
+    assert not LabReport.objects.exists()
+
+
+def test_an_observation_about_someone_else_or_left_out_of_the_report_is_refused(http, token, ins_patient):
+    # An Observation whose subject is another patient of the Bundle.
+    bundle = lab_bundle(observation())
+    other_url = f"urn:uuid:{uuid.uuid4()}"
+    other = {
+        "resourceType": "Patient",
+        "identifier": [{"system": "urn:oid:1.2.250.1.213.1.4.8", "value": "157046912300703"}],
+        "name": [{"family": "DUBOIS"}],
+        "birthDate": "1957-04-01",
+    }
+    bundle["entry"].append({"fullUrl": other_url, "resource": other, "request": {"method": "POST", "url": "Patient"}})
+    bundle["entry"][1]["resource"]["subject"] = {"reference": other_url}
+    status, _h, answer = http.json("POST", "/fhir", body=bundle, token=token)
+    assert status == 400 and "autre patient" in answer["issue"][0]["diagnostics"]
+    # The same, about the report's own patient: published.
+    bundle = lab_bundle(observation())
+    bundle["entry"][1]["resource"]["subject"] = {"reference": bundle["entry"][0]["resource"]["subject"]["reference"]}
+    assert http.json("POST", "/fhir", body=bundle, token=token)[0] == 200
+    # An Observation of the Bundle that the report does not list: refused, not dropped.
+    bundle = lab_bundle(observation(), report_id="LAB-2026-0002")
+    leftover = observation("2345-7", 8, "g/dL", None, None)
+    bundle["entry"].append({"fullUrl": f"urn:uuid:{uuid.uuid4()}", "resource": leftover,
+                            "request": {"method": "POST", "url": "Observation"}})  # fmt: skip
+    status, _h, answer = http.json("POST", "/fhir", body=bundle, token=token)
+    assert status == 400 and "pas dans les résultats" in answer["issue"][0]["diagnostics"]
+    assert LabReport.objects.count() == 1
+
+
+def test_the_same_report_id_sent_at_once_with_other_values_is_a_conflict_not_a_success(
+    postgres, http, token, ins_patient
+):
+    """Concurrent sendings of one identifier: the first is created, one with the same values
+    is a retry (200), any with other values a 409 (it was "200 OK" while losing them)."""
+    import threading
+
+    values = [5, 5, 6, 7]
+    barrier, answers = threading.Barrier(len(values)), {}
+
+    def send(index, value):
+        barrier.wait()
+        answers[index] = http.json(
+            "POST", "/fhir", body=lab_bundle(observation("2345-7", value, "mmol/L", 3.9, 5.5)), token=token
+        )
+
+    threads = [threading.Thread(target=send, args=item) for item in enumerate(values)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    kept = Observation.objects.get().value
+    for index, value in enumerate(values):
+        status = answers[index][0]
+        assert status == (200 if Decimal(value) == kept else 409), (value, kept, answers[index])
+    assert LabReport.objects.count() == 1

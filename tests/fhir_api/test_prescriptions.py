@@ -107,3 +107,35 @@ def test_other_statuses_and_unknown_replacements_are_refused(http, token, ins_pa
     assert http.json("POST", "/fhir", body=medication_bundle(status="draft"), token=token)[0] == 400
     assert http.json("POST", "/fhir", body=medication_bundle(prior="RX-0"), token=token)[0] == 400
     assert not Prescription.objects.exists()
+
+
+def test_stopped_with_an_end_still_to_come_stops_today(http, token, ins_patient):
+    """The validity period's end is when it was meant to end, not when it was stopped."""
+    import datetime
+
+    from django.utils import timezone
+
+    later = (timezone.localdate() + datetime.timedelta(days=30)).isoformat()
+    http.json("POST", "/fhir", body=medication_bundle(end=later), token=token)
+    assert http.json("POST", "/fhir", body=medication_bundle(end=later, status="stopped"), token=token)[0] == 200
+    assert Prescription.objects.get().stopped_on == timezone.localdate()
+
+
+def test_the_same_prescription_id_sent_at_once_with_other_content_is_a_conflict(postgres, http, token, ins_patient):
+    import threading
+
+    starts = ["2026-11-20", "2026-11-20", "2026-11-21", "2026-11-22"]
+    barrier, answers = threading.Barrier(len(starts)), {}
+
+    def send(index, start):
+        barrier.wait()
+        answers[index] = http.json("POST", "/fhir", body=medication_bundle(start=start), token=token)
+
+    threads = [threading.Thread(target=send, args=item) for item in enumerate(starts)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    kept = Prescription.objects.get().start_date.isoformat()
+    for index, start in enumerate(starts):
+        assert answers[index][0] == (200 if start == kept else 409), (start, kept, answers[index])

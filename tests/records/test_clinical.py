@@ -213,7 +213,7 @@ def test_the_trend_chart_marks_values_out_of_range_by_shape_and_explains_its_ban
     # Y ticks with their gridlines, and a legend for the band and the triangles.
     assert page.count('<line class="trend-grid"') >= 3
     assert re.findall(r'<text class="trend-label" text-anchor="end" dominant-baseline="middle"[^>]*>([^<]+)<', page)
-    assert "Valeurs de référence (0,70 – 1,10)" in page and "Hors des valeurs de référence" in page
+    assert "Valeurs de référence (0,7 – 1,1)" in page and "Hors des valeurs de référence" in page
     # In the table, « Élevé » is flagged as on the results page.
     assert re.search(r'<tr class="flag-high">.*?<span class="flag">Élevé</span>', page, re.S)
 

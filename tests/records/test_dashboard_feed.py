@@ -70,7 +70,7 @@ def test_the_feed_links_to_what_arrived_newest_first_and_flags_abnormal_results(
         reverse("records:document", args=[clinician_document.pk]),
     ):
         assert f'href="{url}"' in html
-    assert html.count("Valeurs hors des normes") == 1
+    assert html.count("Valeurs anormales") == 1
     # Opened, the item stays in the feed without its marker.
     client.get(reverse("records:document", args=[clinician_document.pk]))
     feed = client.get(reverse("patient_home")).context["feed"]

@@ -52,9 +52,9 @@ def test_all_results_grouped_by_report_with_a_trend_per_test(patient, lab_histor
     # Reports newest first, each with its values, ranges and flags in words.
     assert by_report.index("Bilan du 10/01/2026") < by_report.index("Bilan du 10/06/2025")
     assert by_report.index("Bilan du 10/06/2025") < by_report.index("Bilan du 10/01/2025")
-    assert "1,32 g/L 0,70 – 1,10 Élevé" in by_report
-    assert "11,40 g/dL 12 – 16 Bas" in by_report
-    assert "0,95 g/L 0,70 – 1,10 Normal" in by_report
+    assert "1,32 g/L 0,7 – 1,1 Élevé" in by_report
+    assert "11,4 g/dL 12 – 16 Bas" in by_report
+    assert "0,95 g/L 0,7 – 1,1 Normal" in by_report
     # Each test's values, oldest first.
     glycemia = trends.split("Glycémie LOINC")[1].split("Hémoglobine LOINC")[0]
     assert glycemia.index("1,32") < glycemia.index("0,95") < glycemia.index("0,64")

@@ -246,17 +246,20 @@ def test_the_lab_tables_read_as_before(client, login, patient, clinician, team):
     expected = [
         f'<tr class="flag-high">\n          <th scope="row"><a href="{history}">Glucose</a> <small>LOINC 2345-7</small></th>',
         f'<td data-label="{value}">1,32 g/L',
-        f'<td data-label="{range_}">0,70 – 1,10 g/L</td>',
+        f'<td data-label="{range_}">0,7 – 1,1 g/L</td>',
         f'<td data-label="{flag}"><span class="flag">{high}</span></td>',
         f'<td data-label="{range_}">—</td>',
-        f'<td data-label="{flag}"><span class="flag">{normal}</span></td>',
+        # No range and no interpretation from the laboratory: no flag, not "Normal".
+        f'<tr class="flag-none">\n          <th scope="row"><a href="{reverse("records:observation_history", args=[bare.pk])}">Sans valeurs</a>',
+        f'<td data-label="{flag}"><span class="flag"></span></td>',
     ]
     login(patient)
     page = client.get(reverse("records:results")).content.decode()
     assert all(snippet in page for snippet in expected), page
+    assert f'<span class="flag">{normal}</span>' not in page
     assert "/correct/" not in page
     history_page = client.get(history).content.decode()
-    assert f'<td data-label="{range_}">0,70 – 1,10</td>' in history_page
+    assert f'<td data-label="{range_}">0,7 – 1,1</td>' in history_page
     assert f'<td data-label="{value}">1,32 g/L' in history_page
     assert reverse("records:observation_history", args=[bare.pk]) in page
     login(clinician)
@@ -308,6 +311,6 @@ def test_the_lab_tables_read_as_the_template_writes_them(patient, clinician, tea
             observation.revision_list = [earlier] if observation is observations[0] else []
         rows = str(display.history_rows_html(observations))
         sentence = translation.gettext("Corrected on %(date)s; earlier value: %(value)s %(unit)s")
-        value = "1,50" if language == "fr" else "1.50"
+        value = "1,5" if language == "fr" else "1.5"  # as the laboratory wrote it, no zero added
         assert sentence.split("%(date)s")[0] in rows and f"{value} &lt;g&gt; — &lt;b&gt;faute&lt;/b&gt;</small>" in rows
         assert rows.count("<tr class=") == 3 and "<b>" not in rows
