@@ -246,7 +246,10 @@ def binary(request, call, scopes, pk):
     services.require_scope(scopes, "system/DocumentReference.rs")
     document = services.get_document(client=call.client, pk=pk)
     call.patient, call.resource = document.patient, f"Binary/{document.pk}"
-    data = records.read_document(document=document)
+    try:
+        data = records.read_document(document=document)
+    except records.FileWithdrawn:  # its DocumentReference says entered-in-error
+        raise FhirError(410, "deleted", _("This document was withdrawn: its file is served to no one.")) from None
     services.trace_document_read(client=call.client, document=document, action=AccessLog.Action.DOWNLOAD_DOCUMENT)
     response = HttpResponse(data, content_type=document.content_type)
     response["Content-Disposition"] = f'attachment; filename="document-{document.pk}.{document.extension}"'

@@ -13,6 +13,7 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import F
 from django.template.defaultfilters import filesizeformat
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
@@ -412,7 +413,8 @@ def deliver_notification(*, notification_id: int) -> bool:
             notification.save(update_fields=["status", "attempts"])
             return False
         if notification.kind == Notification.Kind.MESSAGE:
-            subject, body = NOTIFICATION_SUBJECT, NOTIFICATION_BODY.format(url=f"{settings.SITE_URL}/messages/")
+            inbox = reverse("messaging:team_inbox" if recipient.is_clinician else "messaging:inbox")
+            subject, body = NOTIFICATION_SUBJECT, NOTIFICATION_BODY.format(url=f"{settings.SITE_URL}{inbox}")
         else:
             subject, body = _team_notice(notification)
         send_mail(subject, body, None, [recipient.email])

@@ -148,9 +148,17 @@ def document_with_content(*, patient, sha256: str) -> Document | None:
     return Document.objects.current().filter(patient=patient, sha256=sha256).order_by("pk").first()
 
 
+class FileWithdrawn(Exception):
+    """A withdrawn document's file is served to no one (it may be another person's): its
+    page says it was withdrawn, and why."""
+
+
 def read_document(*, document: Document) -> bytes:
     """The original bytes, verified against the hash taken at upload.
-    Raises ``files.IntegrityError`` (and logs it, without health data) when altered."""
+    Raises ``files.IntegrityError`` (and logs it, without health data) when altered,
+    ``FileWithdrawn`` when the document was withdrawn."""
+    if document.withdrawn_at:
+        raise FileWithdrawn(document.pk)
     try:
         return files.load(document.file_name, document.sha256)
     except files.IntegrityError as error:
@@ -159,6 +167,9 @@ def read_document(*, document: Document) -> bytes:
 
 
 def read_preview(*, document: Document) -> bytes:
+    """The preview's bytes, verified; ``FileWithdrawn`` as ``read_document``."""
+    if document.withdrawn_at:
+        raise FileWithdrawn(document.pk)
     return files.load(document.preview_name, document.preview_sha256)
 
 
@@ -234,7 +245,7 @@ def process_document(*, document_id: int) -> None:
         document.preview_attempts += 1
         document.save(update_fields=["preview_attempts"])
     fields = ["status"]
-    if document.content_type in PREVIEWED_TYPES:
+    if document.content_type in PREVIEWED_TYPES and not document.withdrawn_at:  # a withdrawn file is read by no one
         try:
             preview = render_preview(data=read_document(document=document), content_type=document.content_type)
         except files.IntegrityError:

@@ -217,6 +217,8 @@ def download(request, pk):
         data = services.read_document(document=document)
     except files.IntegrityError:
         return _render_document(request, "records/integrity_error.html", document, status=409)
+    except services.FileWithdrawn:
+        raise Http404 from None
     return access.send_record_file(
         request, patient=document.patient, action=AccessLog.Action.DOWNLOAD_DOCUMENT, target=document.title,
         data=data, content_type=document.content_type,
@@ -235,7 +237,7 @@ def preview(request, pk):
         raise Http404
     try:
         data = services.read_preview(document=document)
-    except files.IntegrityError:
+    except (files.IntegrityError, services.FileWithdrawn):
         raise Http404 from None
     return access.send_record_file(
         request, patient=document.patient, action=AccessLog.Action.PREVIEW_DOCUMENT, target=document.title,

@@ -80,6 +80,9 @@ def test_a_withdrawn_document_reads_as_entered_in_error(http, token, ins_patient
     assert http.json("GET", f"{url}&status=current", token=token)[2]["total"] == 0
     found = http.json("GET", f"{url}&status=entered-in-error", token=token)[2]
     assert [entry["resource"]["status"] for entry in found["entry"]] == ["entered-in-error"]
+    # Its file (perhaps another person's) is served to no one, its own team's software included.
+    status, _h, answer = http.json("GET", f"/fhir/Binary/{document.pk}", token=token)
+    assert status == 410 and answer["issue"][0]["code"] == "deleted"
 
 
 def test_search_and_retrieve_own_documents(http, token, ins_patient):

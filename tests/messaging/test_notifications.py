@@ -185,3 +185,20 @@ def test_a_conversation_a_care_team_starts_confidential_never_reaches_the_parent
     inbox = client.get(reverse("messaging:inbox"))
     assert ("Consultation du 3" in inbox.content.decode()) is not confidential
     assert 'name="confidential"' not in client.get(reverse("messaging:new")).content.decode()
+
+
+def test_the_link_in_each_email_opens_its_recipients_inbox(
+    client, login, settings, patient, clinician, conversation, django_capture_on_commit_callbacks
+):
+    """A clinician's link leads to the team inbox and a patient's to theirs: neither to a 404."""
+    import re
+
+    send_reply(clinician, conversation, django_capture_on_commit_callbacks)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.send_message(author=patient.user, conversation=conversation, body="Merci !")
+    emails = {email.to[0]: email for email in mail.outbox}
+    for user, inbox in ((patient.user, "messaging:inbox"), (clinician, "messaging:team_inbox")):
+        url = re.search(re.escape(settings.SITE_URL) + r"(/\S*)", emails[user.email].body).group(1)
+        assert url == reverse(inbox)
+        login(user)
+        assert client.get(url).status_code == 200

@@ -171,12 +171,13 @@ def test_only_the_publishing_team_marks_an_item_confidential_or_lifts_it(
 
 
 @pytest.mark.parametrize("route", ["records:document", "records:download", "records:preview"])
-def test_a_withdrawn_document_is_served_to_its_publishing_team_and_the_patient_only(
+def test_a_withdrawn_documents_page_is_shown_to_its_publishing_team_and_the_patient_only_and_its_file_to_no_one(
     client, login, clinician, team, patient, clinician_document, route
 ):
     """Withdrawn as published in error (another person's, perhaps): another team caring for
     the patient, even one linked afterwards, no longer gets it (404); the publishing team
-    and the patient still open it (the history links to it)."""
+    and the patient still open its page (the history links to it), which says why, but its
+    file and its preview are served to no one."""
     other = CareTeamFactory(name="Service de cardiologie")
     CareLinkFactory(patient=patient, team=other)
     services.withdraw_document(actor=clinician, team=team, document=clinician_document, reason="Mauvais dossier")
@@ -187,7 +188,15 @@ def test_a_withdrawn_document_is_served_to_its_publishing_team_and_the_patient_o
     assert "Compte rendu de consultation" not in page
     for reader in (clinician, patient.user):
         login(reader)
-        assert client.get(url).status_code in (200, 302), reader  # the preview may redirect while drawn
+        answer = client.get(url)
+        if route == "records:document":
+            assert answer.status_code == 200, reader
+            page = answer.content.decode()
+            assert "Mauvais dossier" in page
+            for served in ("records:download", "records:preview"):
+                assert reverse(served, args=[clinician_document.pk]) not in page
+        else:
+            assert answer.status_code == 404, reader
 
 
 def test_a_withdrawn_document_leaves_the_lists_and_stays_in_the_history(
@@ -218,8 +227,11 @@ def test_a_withdrawn_document_leaves_the_lists_and_stays_in_the_history(
     assert reverse("records:document", args=[clinician_document.pk]) in history
     page = client.get(reverse("records:document", args=[clinician_document.pk])).content.decode()
     assert f"Retiré par {team.name} le" in page and "Classé dans le mauvais dossier" in page
-    # The original is kept.
-    assert client.get(reverse("records:download", args=[clinician_document.pk])).status_code == 200
+    # The original is kept (its hash still verifies), but served to no one.
+    from records import files
+
+    assert files.load(clinician_document.file_name, clinician_document.sha256)
+    assert client.get(reverse("records:download", args=[clinician_document.pk])).status_code == 404
 
 
 def test_a_corrected_version_supersedes_the_old_one(
