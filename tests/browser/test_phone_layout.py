@@ -78,3 +78,33 @@ def test_a_long_email_wraps_at_320_px(browser, live_server, page, patient, suppo
     expect(agent_page.get_by_text(LONG_EMAIL, exact=False).first).to_be_visible()
     assert overflowing(agent_page) == []
     agent.close()
+
+
+LONG_URL = "https://www.ameli.fr/assure/remboursements/rembourse/medicaments-vaccins-dispositifs-medicaux?" + "x" * 120
+
+
+def test_a_long_address_or_a_subject_without_spaces_wraps_in_a_thread_and_the_inboxes(
+    browser, live_server, page, patient, clinician, team
+):
+    from messaging import services as messaging
+
+    conversation = messaging.start_conversation(
+        author=patient.user,
+        patient=patient,
+        team=team,
+        subject="Remboursement" * 12,
+        kind="question",
+        body=f"Voir {LONG_URL} merci",
+    )
+    page.set_viewport_size({"width": 390, "height": 844})
+    sign_in(page, patient.user)
+    for path in (f"/messages/{conversation.pk}/", "/messages/", "/my/"):
+        page.goto(path)
+        assert overflowing(page) == [], path
+    agent = browser.new_context(base_url=live_server.url, locale="fr-FR", viewport={"width": 390, "height": 844})
+    agent_page = agent.new_page()
+    sign_in(agent_page, clinician)
+    for path in (f"/messages/{conversation.pk}/", "/messages/team/"):
+        agent_page.goto(path)
+        assert overflowing(agent_page) == [], path
+    agent.close()
