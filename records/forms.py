@@ -70,7 +70,10 @@ class PastDates:
 class DocumentUploadForm(PastDates, forms.Form):
     past_dates = ("care_date",)
     title = forms.CharField(label=_("Title"), max_length=200)
-    category = forms.ChoiceField(label=_("Category"), choices=Document.Category.choices)
+    # No category chosen in advance: an upload left as it was would be filed as a prescription.
+    category = forms.ChoiceField(
+        label=_("Category"), choices=[("", _("Choose a category")), *Document.Category.choices]
+    )
     care_date = forms.DateField(label=_("Date of care"), widget=DateInput())
     file = forms.FileField(
         label=_("File"),

@@ -103,6 +103,19 @@ def test_form_errors_are_shown_next_to_their_fields(client, login, patient, uplo
     assert not Document.objects.exists()
 
 
+@pytest.mark.parametrize("who", ["patient", "clinician"])
+def test_no_category_is_chosen_in_advance_and_one_is_required(client, login, request, patient, team, upload, who):
+    """Left as it was, an upload would have been filed as a prescription."""
+    login(request.getfixturevalue(who))
+    url = reverse("records:upload") if who == "patient" else reverse("records:clinician_upload", args=[patient.pk])
+    form = client.get(url).context["form"]
+    assert form["category"].value() in (None, "")
+    assert '<option value="" selected>' in str(form["category"])
+    response = post_upload(client, upload(), category="") if who == "patient" else client.post(url, {})
+    assert response.status_code == 200 and "category" in response.context["form"].errors
+    assert not Document.objects.exists()
+
+
 def test_an_altered_file_is_refused_and_logged(client, login, patient, patient_document, caplog):
     path = default_storage.path(patient_document.file_name)
     with open(path, "r+b") as handle:
