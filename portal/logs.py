@@ -3,18 +3,18 @@
 import logging
 import re
 
-# A request line as the development server (django.server) and some others log it:
-# "GET /path?query HTTP/1.1"; the query is cut off, the path and the rest kept.
-_QUERY = re.compile(r"(\s/[^\s?]*)\?\S*")
+# A path with its query: " /path?query" (a request line), or a path alone as an argument.
+# The query is cut off, the path and the rest kept.
+_QUERY = re.compile(r"((?:^|\s|\")/[^\s?\"]*)\?[^\s\"]*")
 
 
 class NoQueryString(logging.Filter):
     """Cut query strings out of logged request lines: a FHIR search puts a patient's INS
-    there, and URLs are not the place for health data (nor, then, the logs)."""
+    there, and URLs are not the place for health data (nor, then, the logs). The message
+    is checked as it will be printed (its arguments put in), whatever composed it."""
 
     def filter(self, record):
-        if record.args and isinstance(record.args, tuple):
-            record.args = tuple(_QUERY.sub(r"\1", arg) if isinstance(arg, str) else arg for arg in record.args)
-        elif isinstance(record.msg, str) and "?" in record.msg:
-            record.msg = _QUERY.sub(r"\1", record.msg)
+        message = record.getMessage()
+        if "?" in message:
+            record.msg, record.args = _QUERY.sub(r"\1", message), None
         return True

@@ -592,9 +592,12 @@ LOGGING = {
     "filters": {"no_query_string": {"()": "portal.logs.NoQueryString"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["no_query_string"]}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
-    # Request lines can carry query strings; keep them out of production logs.
+    # Request lines can carry query strings; keep them out of production logs. Django's own
+    # loggers lose the handlers of its default configuration (which print a message as it
+    # is, before any filter): everything goes through the console handler above.
     "loggers": {
-        "django.server": {"level": "INFO" if DEBUG else "WARNING"},
+        "django": {"handlers": [], "propagate": True},
+        "django.server": {"handlers": [], "propagate": True, "level": "INFO" if DEBUG else "WARNING"},
         "weasyprint": {"level": "WARNING"},
         "fontTools": {"level": "WARNING"},
         "axes": {"level": "WARNING"},
