@@ -747,8 +747,8 @@ def relay_due_digests() -> int:
 def deliver_digest(*, digest_id: int) -> bool:
     """Send one digest email, exactly once, when it is due: the row is locked and only a
     pending, due row is sent. It names how many items of each kind are new, nothing
-    else (no title, no team, no value). News the patient does not want by email is
-    counted as told. Returns True when an email went out."""
+    else (no title, no team, no value). News the patient does not want by email, or has
+    seen in Carnet meanwhile, is counted as told. Returns True when an email went out."""
     from django.core.mail import send_mail
     from django.template.loader import render_to_string
     from django.utils import translation
@@ -762,7 +762,9 @@ def deliver_digest(*, digest_id: int) -> bool:
             return False
         user = digest.user
         news = list(News.objects.filter(patient__user=user, digest__isnull=True, created_at__gte=user.date_joined))
-        wanted = [item for item in news if wants_notice(user=user, kind=topic_of(item))] if user.is_active else []
+        # What the patient opened meanwhile (in Carnet, before the email) is no news to tell.
+        unseen = [item for item in news if item.seen_at is None]
+        wanted = [item for item in unseen if wants_notice(user=user, kind=topic_of(item))] if user.is_active else []
         # News of the records ``user`` acts for, since their previous digest: told in one
         # line without kind or count (nothing of another person's health in an email).
         previous = Digest.objects.filter(user=user).exclude(pk=digest.pk).order_by("-due_at").first()

@@ -84,6 +84,39 @@ def test_news_arriving_within_15_minutes_goes_out_as_one_digest(
     assert not News.objects.filter(digest__isnull=True).exists()
 
 
+def test_what_the_patient_opened_before_the_digest_is_not_counted_in_it(
+    client, login, clinician, team, patient, django_capture_on_commit_callbacks
+):
+    """The digest goes 15 minutes after the first email: what the patient read in Carnet
+    meanwhile is no news to tell (it counted 23 results already read)."""
+    start = timezone.now()
+    with time_machine.travel(start, tick=False):
+        with django_capture_on_commit_callbacks(execute=True):
+            publish_report(clinician, team, patient)
+    with time_machine.travel(start + datetime.timedelta(minutes=2), tick=False):
+        with django_capture_on_commit_callbacks(execute=True):
+            publish_report(clinician, team, patient, title="Contrôle")
+            publish_prescription(clinician, team, patient)
+        login(patient)
+        client.get(reverse("records:results"))  # the new report read; the prescription not
+    with time_machine.travel(start + datetime.timedelta(minutes=15, seconds=1), tick=False):
+        services.relay_due_digests()
+    digest = mail.outbox[-1].body
+    assert "Une nouvelle ordonnance est disponible dans Carnet." in digest
+    assert "résultat" not in digest
+    # Everything read before the digest: no email at all.
+    sent = len(mail.outbox)
+    with time_machine.travel(start + datetime.timedelta(minutes=20), tick=False):  # due 15 minutes after the last
+        with django_capture_on_commit_callbacks(execute=True):
+            publish_report(clinician, team, patient, title="Troisième")
+    with time_machine.travel(start + datetime.timedelta(minutes=22), tick=False):
+        client.get(reverse("records:results"))
+    with time_machine.travel(start + datetime.timedelta(minutes=31), tick=False):
+        services.relay_due_digests()
+    assert len(mail.outbox) == sent
+    assert Digest.objects.order_by("-pk").first().status == "skipped"
+
+
 def test_a_digest_task_run_twice_sends_once(clinician, team, patient, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=False):
         publish_report(clinician, team, patient)
