@@ -90,9 +90,8 @@ def test_what_the_patient_opened_before_the_digest_is_not_counted_in_it(
     """The digest goes 15 minutes after the first email: what the patient read in Carnet
     meanwhile is no news to tell (it counted 23 results already read)."""
     start = timezone.now()
-    with time_machine.travel(start, tick=False):
-        with django_capture_on_commit_callbacks(execute=True):
-            publish_report(clinician, team, patient)
+    with time_machine.travel(start, tick=False), django_capture_on_commit_callbacks(execute=True):
+        publish_report(clinician, team, patient)
     with time_machine.travel(start + datetime.timedelta(minutes=2), tick=False):
         with django_capture_on_commit_callbacks(execute=True):
             publish_report(clinician, team, patient, title="Contrôle")
