@@ -105,9 +105,12 @@ def test_what_the_patient_opened_before_the_digest_is_not_counted_in_it(
     assert "résultat" not in digest
     # Everything read before the digest: no email at all.
     sent = len(mail.outbox)
-    with time_machine.travel(start + datetime.timedelta(minutes=20), tick=False):  # due 15 minutes after the last
-        with django_capture_on_commit_callbacks(execute=True):
-            publish_report(clinician, team, patient, title="Troisième")
+    # Published 5 minutes after the last digest: due 10 minutes later.
+    with (
+        time_machine.travel(start + datetime.timedelta(minutes=20), tick=False),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        publish_report(clinician, team, patient, title="Troisième")
     with time_machine.travel(start + datetime.timedelta(minutes=22), tick=False):
         client.get(reverse("records:results"))
     with time_machine.travel(start + datetime.timedelta(minutes=31), tick=False):
