@@ -463,7 +463,12 @@ def get_document(*, client: ApiClient, pk) -> Document:
 
 def trace_document_read(*, client: ApiClient, document: Document, action) -> None:
     """A read through the API shows in the patient's access history, as the team's software."""
-    access.trace_read(client.user, document.patient, action, document.title, team=client.team, role=AccessLog.SOFTWARE)
+    trace_patient_read(client=client, patient=document.patient, action=action, target=document.title)
+
+
+def trace_patient_read(*, client: ApiClient, patient, action, target: str = "") -> None:
+    """What the team's software read of ``patient``, in their access history."""
+    access.trace_read(client.user, patient, action, target, team=client.team, role=AccessLog.SOFTWARE)
 
 
 def trace_search(*, client: ApiClient, documents) -> None:

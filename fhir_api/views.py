@@ -273,6 +273,8 @@ def _match_patient(request, call, scopes, *, params):
     services.require_scope(scopes, "system/Patient.rs")
     patient = services.find_patient(client=call.client, params=params)
     call.patient = patient
+    if patient is not None:  # the person reads in their history which software found them
+        services.trace_patient_read(client=call.client, patient=patient, action=AccessLog.Action.IDENTITY_SEARCH)
     base = _base(request)
     found = [resources.patient_resource(patient)] if patient else []
     return fhir_response(resources.searchset(found, base=base, self_url=request.build_absolute_uri()))

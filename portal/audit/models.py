@@ -204,6 +204,8 @@ class AccessLog(ChainedLog):
         VIEW_PRESCRIPTIONS = "view_prescriptions", _("Looked at the prescriptions")
         # A care team's page of the record's results: what makes new results seen by the team.
         LIST_RESULTS = "list_results", _("Looked at the lab results")
+        # A team's software found the record by INS, family name and birth date (FHIR Patient search).
+        IDENTITY_SEARCH = "identity_search", _("Found the record by the patient's identity")
 
     # Indexed by the two (patient, ...) indexes below: a third on the patient alone would be
     # one more index written by every clinician's read.

@@ -227,9 +227,15 @@ def test_patient_matching_finds_only_linked_patients(http, token, ins_patient, t
     query = "/fhir/Patient?identifier=urn:oid:1.2.250.1.213.1.4.8|285067512345639&family=durand&birthdate=1985-06-15"
     status, _h, found = http.json("GET", query, token=token)
     assert status == 200 and found["entry"][0]["resource"]["id"] == str(ins_patient.pk)
+    # The person reads in their history that the team's software found them (and only that).
+    from portal.audit.models import AccessLog
+
+    (log,) = AccessLog.objects.filter(patient=ins_patient)
+    assert (log.action, log.actor_role, log.team) == ("identity_search", AccessLog.SOFTWARE, team)
 
     ins_patient.care_links.filter(team=team).update(status="ended")
     assert http.json("GET", query, token=token)[2]["total"] == 0
+    assert AccessLog.objects.filter(patient=ins_patient).count() == 1  # nothing found, nothing read
     assert http.json("GET", "/fhir/Patient?identifier=x|1", token=token)[0] == 400
 
 
