@@ -149,12 +149,16 @@ class PatientQuerySet(models.QuerySet):
         return self.filter(merged_into__isnull=True)
 
     def matching(self, *, name: str = "", ins: str = "", birth_date=None):
-        """Patients found by a search: each word of ``name`` starts the first or the last
-        name (case and accents aside: "lea" finds Léa), ``ins`` exactly, ``birth_date``
-        exactly. Prefix matches on the indexed folded names."""
+        """Patients found by a search: each word of ``name`` starts the first, the last or
+        the birth name (case and accents aside: "lea" finds Léa), ``ins`` exactly,
+        ``birth_date`` exactly. Prefix matches on the indexed folded names."""
         patients = self
         for word in folded(name.replace("\x00", "")).split():
-            patients = patients.filter(models.Q(first_folded__startswith=word) | models.Q(last_folded__startswith=word))
+            patients = patients.filter(
+                models.Q(first_folded__startswith=word)
+                | models.Q(last_folded__startswith=word)
+                | models.Q(birth_folded__startswith=word)
+            )
         if ins:
             patients = patients.filter(ins=ins)
         if birth_date:
@@ -206,6 +210,9 @@ class Patient(FoldedNames):
     # first name, and the used name or else the birth name.
     ins_oid = models.CharField(_("kind of identifier"), max_length=24, choices=InsKind.choices, blank=True)
     birth_name = models.CharField(_("birth name"), max_length=100, blank=True)
+    # The birth name folded, indexed: a care team searches by it as by the used name ("martin"
+    # finds Camille Durand, born Martin). Kept by ``save``.
+    birth_folded = models.CharField(max_length=300, editable=False, db_index=True, default="")
     first_names = models.CharField(_("first names at birth"), max_length=200, blank=True)
     used_name = models.CharField(_("used name"), max_length=100, blank=True)
     birth_place = models.CharField(
@@ -238,6 +245,13 @@ class Patient(FoldedNames):
 
     def __str__(self):
         return self.full_name
+
+    def save(self, **kwargs):
+        self.birth_folded = folded(self.birth_name)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "birth_name" in update_fields:
+            kwargs["update_fields"] = {*update_fields, "birth_folded"}
+        super().save(**kwargs)
 
     @property
     def full_name(self):

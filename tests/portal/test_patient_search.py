@@ -24,14 +24,16 @@ BODY = "1850675123456"
 def people(team, other_team):
     """Patients of the team, and one of another team who must never be found."""
 
-    def linked(first, last, birth=datetime.date(1980, 1, 1), ins=None, to=team):
-        patient = PatientFactory(user=None, first_name=first, last_name=last, birth_date=birth, ins=ins)
+    def linked(first, last, birth=datetime.date(1980, 1, 1), ins=None, to=team, birth_name=""):
+        patient = PatientFactory(
+            user=None, first_name=first, last_name=last, birth_date=birth, ins=ins, birth_name=birth_name
+        )
         CareLinkFactory(patient=patient, team=to)
         return patient
 
     return {
         "helene": linked("Hélène", "Lefèvre", ins=BODY + nir_key(BODY)),
-        "eloise": linked("Éloïse", "Leroy", birth=datetime.date(1992, 3, 4)),
+        "eloise": linked("Éloïse", "Leroy", birth=datetime.date(1992, 3, 4), birth_name="Martinez"),
         "marc": linked("Marc", "Hélin"),
         "other": linked("Hélène", "Lefebvre", to=other_team),
     }
@@ -52,6 +54,8 @@ def found(response):
         ({"name": "hel"}, {"Hélène Lefèvre", "Marc Hélin"}),  # first or last name, accents aside
         ({"name": "HÉL lef"}, {"Hélène Lefèvre"}),  # every word must start a name
         ({"name": "elo"}, {"Éloïse Leroy"}),
+        ({"name": "martínez"}, {"Éloïse Leroy"}),  # her birth name, though she uses another
+        ({"name": "elo mart"}, {"Éloïse Leroy"}),
         ({"name": "lène"}, set()),  # a prefix, not anywhere in the name
         ({"ins": f"{BODY[:1]} {BODY[1:7]} {BODY[7:]} {nir_key(BODY)}"}, {"Hélène Lefèvre"}),
         ({"birth_date": "1992-03-04"}, {"Éloïse Leroy"}),
