@@ -52,14 +52,40 @@ def test_all_results_grouped_by_report_with_a_trend_per_test(patient, lab_histor
     # Reports newest first, each with its values, ranges and flags in words.
     assert by_report.index("Bilan du 10/01/2026") < by_report.index("Bilan du 10/06/2025")
     assert by_report.index("Bilan du 10/06/2025") < by_report.index("Bilan du 10/01/2025")
-    assert "1,32 g/L 0,7 – 1,1 Élevé" in by_report
-    assert "11,4 g/dL 12 – 16 Bas" in by_report
-    assert "0,95 g/L 0,7 – 1,1 Normal" in by_report
+    assert "1,32 g/L 0,7 – 1,1 g/L Élevé" in by_report
+    assert "11,4 g/dL 12 – 16 g/dL Bas" in by_report
+    assert "0,95 g/L 0,7 – 1,1 g/L Normal" in by_report
     # Each test's values, oldest first.
     glycemia = trends.split("Glycémie LOINC")[1].split("Hémoglobine LOINC")[0]
     assert glycemia.index("1,32") < glycemia.index("0,95") < glycemia.index("0,64")
     assert "LOINC 2345-7" in trends
     assert "Ferritine" not in text and "999" not in text and "Bilan martial" not in text
+
+
+def test_a_corrected_value_says_so_in_the_pdfs_and_a_value_without_range_has_no_flag(
+    patient, clinician, team, lab_history, django_capture_on_commit_callbacks
+):
+    from records.models import Observation
+    from records.services import correct_observation
+
+    glucose = Observation.objects.filter(patient=patient, loinc="2345-7").order_by("-collected_on").first()
+    correct_observation(actor=clinician, team=team, observation=glucose, value=Decimal("0.66"), reason="Saisie")
+    add_lab_report(
+        author=clinician, team=team, patient=patient, title="Sans normes", collected_on=D(2026, 2, 1),
+        observations=[{"loinc": "2093-3", "name": "Cholestérol", "unit": "g/L", "value": Decimal("1.9")}],
+    )  # fmt: skip
+    export, _ = request(patient, Export.Kind.LAB_RESULTS, {}, django_capture_on_commit_callbacks)
+    text = text_of(exports.read_export(export=export))
+    assert "0,66 g/L Corrigé le" in text
+    assert "1,9 g/L — Glycémie" in text or "Cholestérol LOINC 2093-3 1,9 g/L —" in text
+    assert "1,9 g/L — Normal" not in text
+    patient.care_links.filter(team=team).update(started_on=D(2021, 9, 1))
+    sections = {"sections": ["care_teams", "lab_results"]}
+    summary, _ = request(patient, Export.Kind.SUMMARY, sections, django_capture_on_commit_callbacks)
+    text = text_of(exports.read_export(export=summary))
+    assert "0,66 g/L Corrigé le" in text
+    # The care team's line says since when it cares for the patient, not when the row was written.
+    assert f"{team.name} " in text and "01/09/2021" in text
 
 
 def test_a_period_keeps_the_reports_collected_in_it(patient, lab_history, django_capture_on_commit_callbacks):
