@@ -350,13 +350,20 @@ def conversation(request, pk):
     """Read a conversation and reply. A reply to a closed conversation reopens it."""
     conversation = access.get_conversation_for(request.user, pk)
     access.check_in_record(request, conversation.patient, access.MESSAGES)
-    initial = {}
-    template_id = request.GET.get("template", "")
-    if request.user.is_clinician and template_id.isdecimal():
-        template = ReplyTemplate.objects.filter(team=conversation.team, pk=template_id).first()
-        initial["body"] = template.body if template else ""
-    form = ReplyForm(*_bound(request), initial=initial)
-    if request.method == "POST":
+    form = ReplyForm(*_bound(request))
+    if request.method == "POST" and request.user.is_clinician and "use_template" in request.POST:
+        # A reply template added to the draft (the page's script does it in place; without
+        # it, here): the draft typed so far is kept, and nothing is sent.
+        template_id = request.POST.get("template", "")
+        template = None
+        if template_id.isdecimal():
+            template = ReplyTemplate.objects.filter(team=conversation.team, pk=int(template_id)).first()
+        if template is not None:
+            draft = request.POST.get("body", "").rstrip()
+            form = ReplyForm(initial={"body": f"{draft}\n\n{template.body}" if draft else template.body})
+        else:
+            form = ReplyForm(initial={"body": request.POST.get("body", "")})
+    elif request.method == "POST":
         if (
             request.user.is_patient
             and not access.teams_patient_can_write_to(conversation.patient).filter(pk=conversation.team_id).exists()

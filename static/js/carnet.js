@@ -1,4 +1,4 @@
-// Two things plain HTML does not do (the pages work without them).
+// Three things plain HTML does not do (the pages work without them).
 document.addEventListener("DOMContentLoaded", () => {
   // A form sent back with errors: its error summary gets the focus, so that a screen
   // reader reads it and the keyboard starts from its links (each to its field).
@@ -18,4 +18,24 @@ document.addEventListener("keydown", (event) => {
     menu.open = false;
     menu.querySelector("summary").focus();
   }
+});
+
+// A reply template is added to the draft in place (without the script, the server does
+// it and sends the page back): nothing typed is lost, nothing is sent.
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("button[data-adds-template]");
+  if (!button) {
+    return;
+  }
+  const select = button.form.querySelector("select[name=template]");
+  const body = document.getElementById(button.dataset.addsTemplate);
+  const option = select && select.selectedOptions[0];
+  if (!body || !option || option.dataset.body === undefined) {
+    return;
+  }
+  event.preventDefault();
+  const draft = body.value.trimEnd();
+  body.value = draft ? `${draft}\n\n${option.dataset.body}` : option.dataset.body;
+  body.focus();
+  body.setSelectionRange(body.value.length, body.value.length);
 });

@@ -62,3 +62,23 @@ def test_a_new_message_is_appended_while_the_patient_types(page, patient, clinic
     expect(page.locator("#thread-news")).to_have_text("1 nouveau message")
     expect(box).to_be_focused()
     expect(box).to_have_value("Je vous écris")
+
+
+def test_a_reply_template_is_added_to_the_draft_without_losing_it(page, patient, clinician, team):
+    from messaging import services
+
+    conversation = services.start_conversation(
+        author=patient.user, patient=patient, team=team, subject="Douleur au genou", kind="question", body="Bonjour."
+    )
+    team.reply_templates.create(title="Rendez-vous", body="Prenez rendez-vous en ligne.")
+    sign_in(page, clinician)
+    page.goto(f"/messages/{conversation.pk}/")
+    reply = page.get_by_role("textbox", name="Message")
+    reply.fill("Bonjour,")
+    url = page.url
+    page.get_by_label("Ajouter un modèle de réponse").select_option(label="Rendez-vous")
+    page.get_by_role("button", name="Ajouter", exact=True).click()
+    expect(reply).to_have_value("Bonjour,\n\nPrenez rendez-vous en ligne.")
+    expect(reply).to_be_focused()
+    assert page.url == url  # added in place: nothing sent, nothing reloaded
+    assert conversation.messages.count() == 1

@@ -310,8 +310,20 @@ def test_reply_templates_prefill_the_reply(client, login, clinician, team, conve
         reverse("messaging:reply_templates"), {"team": team.pk, "title": "RDV", "body": "Prenez rendez-vous en ligne."}
     )
     template = team.reply_templates.get()
-    page = client.get(reverse("messaging:conversation", args=[conversation.pk]), {"template": template.pk})
+    url = reverse("messaging:conversation", args=[conversation.pk])
+    assert 'data-body="Prenez rendez-vous en ligne."' in client.get(url).content.decode()  # for the page's script
+    # Without the script: the template is added to the draft, which is kept; nothing is sent.
+    sent = conversation.messages.count()
+    page = client.post(url, {"body": "Bonjour,", "template": template.pk, "use_template": "1"})
+    assert page.status_code == 200
+    assert page.context["form"]["body"].value() == "Bonjour,\n\nPrenez rendez-vous en ligne."
+    assert conversation.messages.count() == sent
+    page = client.post(url, {"body": "", "template": template.pk, "use_template": "1"})
     assert page.context["form"]["body"].value() == "Prenez rendez-vous en ligne."
+    # Another team's template, or nonsense: the draft comes back as it was.
+    for other in ("²", "999999", "x"):
+        page = client.post(url, {"body": "Bonjour,", "template": other, "use_template": "1"})
+        assert page.status_code == 200 and page.context["form"]["body"].value() == "Bonjour,"
     client.post(reverse("messaging:delete_reply_template", args=[template.pk]))
     assert not team.reply_templates.exists()
 
