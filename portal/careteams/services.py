@@ -89,14 +89,15 @@ def find_duplicates(*, identity: Identity) -> list[Patient]:
     ]
 
 
-def blocking(team: CareTeam, patients) -> set[int]:
-    """The ids of those of ``patients`` who have blocked ``team``: the registration form
-    says so at once, without their identity's other details or a button to link them."""
-    return set(
-        CareLink.objects.filter(team=team, patient__in=patients, status=CareLink.Status.BLOCKED).values_list(
-            "patient_id", flat=True
-        )
-    )
+def with_link_status(team: CareTeam, patients: list[Patient]) -> list[Patient]:
+    """``patients``, each with ``team_link``: the status of ``team``'s link to them
+    (active, ended, blocked; "" for none). The registration form says at once when a
+    record found is already the team's patient, or has blocked it (then without its
+    identity's other details or a button to link it)."""
+    statuses = dict(CareLink.objects.filter(team=team, patient__in=patients).values_list("patient_id", "status"))
+    for patient in patients:
+        patient.team_link = statuses.get(patient.pk, "")
+    return patients
 
 
 def _trace_link(*, by: User, link: CareLink, action: str) -> None:

@@ -321,9 +321,8 @@ def register_patient(request):
             return redirect("careteams:patient_detail", pk=done.patient.pk)
     context = {
         "form": form,
-        "candidates": candidates,
+        "candidates": services.with_link_status(team, candidates) if candidates else [],
         "candidate_ids": ",".join(str(candidate.pk) for candidate in candidates),
-        "blocked_ids": services.blocking(team, candidates) if candidates else set(),
         "same_ins": same_ins,
     }
     for candidate in candidates:  # the person learns who found their record, and when

@@ -378,9 +378,8 @@ def register_patient(request):
             return redirect("support:home")
     context = {
         "form": form,
-        "candidates": candidates,
+        "candidates": careteams.with_link_status(form.cleaned_data["team"], candidates) if candidates else [],
         "candidate_ids": ",".join(str(candidate.pk) for candidate in candidates),
-        "blocked_ids": careteams.blocking(form.cleaned_data["team"], candidates) if candidates else set(),
         "same_ins": same_ins,
         "for_support": True,
     }

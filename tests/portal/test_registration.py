@@ -231,6 +231,26 @@ def test_a_team_the_patient_blocked_cannot_link_itself_again(client, login, clin
 
 @pytest.mark.parametrize("who", ["clinician", "support"])
 @pytest.mark.parametrize("same_ins", [True, False])
+def test_a_record_already_linked_to_the_team_is_said_so_with_no_button(client, login, request, team, who, same_ins):
+    existing = PatientFactory(user=None, ins=INS, first_name="Hélène", last_name="Garnier", birth_name="Lefèvre")
+    CareLinkFactory(patient=existing, team=team)
+    login(request.getfixturevalue(who))
+    url = reverse("careteams:register_patient" if who == "clinician" else "support:register_patient")
+    data = form_data(team, ins=INS if same_ins else "")
+    if who == "support":
+        data |= {"reason": "Demande du cabinet par téléphone", "request_key": "5b0c9f4e-8e1d-4d2a-9a55-0f1e2d3c4b5b"}
+    page = client.post(url, data, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    page = page.split('id="candidates-title"', 1)[1].split("</section>", 1)[0]
+    assert f'name="link" value="{existing.pk}"' not in page
+    record = reverse("careteams:patient_detail", args=[existing.pk])
+    if who == "clinician":
+        assert "Already your team's patient." in page and record in page
+    else:  # support never opens a record
+        assert "Already linked to this care team." in page and record not in page
+
+
+@pytest.mark.parametrize("who", ["clinician", "support"])
+@pytest.mark.parametrize("same_ins", [True, False])
 @pytest.mark.parametrize("blocked_by", ["this team", "another team"])
 def test_a_record_that_blocked_the_team_is_said_so_at_once_without_its_details(
     client, login, request, team, other_team, who, same_ins, blocked_by
