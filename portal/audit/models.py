@@ -206,6 +206,8 @@ class AccessLog(ChainedLog):
         LIST_RESULTS = "list_results", _("Looked at the lab results")
         # A team's software found the record by INS, family name and birth date (FHIR Patient search).
         IDENTITY_SEARCH = "identity_search", _("Found the record by the patient's identity")
+        # Support opened a page about the person: their account, representatives, a merge.
+        SUPPORT_VIEW = "support_view", _("Support looked at the identity and the account")
 
     # Indexed by the two (patient, ...) indexes below: a third on the patient alone would be
     # one more index written by every clinician's read.

@@ -115,6 +115,9 @@ def account(request, pk):
         "held": Representation.objects.filter(representative=user, ended_at__isnull=True).select_related("patient"),
         "history": SupportAction.objects.filter(account=user).select_related("agent")[:10],
     }
+    patient = getattr(user, "patient", None)
+    if patient is not None:  # the person reads in their history that support opened their account
+        access.trace_read(request.user, patient, AccessLog.Action.SUPPORT_VIEW)
     return render(request, "support/account.html", context)
 
 
@@ -185,7 +188,9 @@ def merge_patient(request, pk):
     """Records that may be duplicates of this one (same birth date, same first or last
     name), to merge into it: identities only."""
     keep = get_object_or_404(Patient.objects.select_related("user"), pk=pk)
-    context = {"keep": keep, "candidates": services.merge_candidates(keep)}
+    context = {"keep": keep, "candidates": list(services.merge_candidates(keep))}
+    for patient in (keep, *context["candidates"]):  # each identity shown, in its own history
+        access.trace_read(request.user, patient, AccessLog.Action.SUPPORT_VIEW)
     return render(request, "support/merge_patient.html", context)
 
 
@@ -228,6 +233,8 @@ def confirm_merge(request, pk, duplicate_pk):
         "moves": merge.what_moves(duplicate),
         "form": form,
     }
+    for patient in (keep, duplicate):
+        access.trace_read(request.user, patient, AccessLog.Action.SUPPORT_VIEW)
     return render(request, "support/confirm_merge.html", context)
 
 
@@ -498,6 +505,7 @@ def representations(request, pk):
         else [],
         "history": SupportAction.objects.filter(patient=patient).select_related("agent")[:10],
     }
+    access.trace_read(request.user, patient, AccessLog.Action.SUPPORT_VIEW)
     return render(request, "support/representations.html", context)
 
 

@@ -66,3 +66,23 @@ def test_support_is_offered_the_existing_record_and_links_it(client, login, supp
     client.post(reverse("support:register_patient"), data | {"link": existing.pk})
     assert SupportAction.objects.count() == 1
     assert Patient.objects.count() == 1
+
+
+def test_support_opening_a_persons_pages_shows_in_their_access_history(client, login, support, patient, other_patient):
+    """The account, the representatives and the merge pages show an identity: each opening
+    is in that person's history, as support's; nothing medical was read."""
+    from django.urls import reverse as url_of
+
+    login(support)
+    for url in (
+        url_of("support:account", args=[patient.user_id]),
+        url_of("support:representations", args=[patient.pk]),
+        url_of("support:merge_patient", args=[patient.pk]),
+    ):
+        assert client.get(url).status_code == 200, url
+    rows = AccessLog.objects.filter(patient=patient)
+    assert [(row.action, row.actor_role) for row in rows] == [("support_view", "support")] * 3
+    assert not AccessLog.objects.filter(patient=other_patient).exists()
+    login(patient)
+    page = client.get(url_of("records:access_history")).content.decode()
+    assert "Le support a consulté l’identité et le compte" in page
