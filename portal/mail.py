@@ -1,6 +1,32 @@
-"""Development email: printed as a person reads it."""
+"""Emails as people read them: each written in French then English (a person's language
+is not known when they are written to), and printed whole in development."""
 
+from collections.abc import Callable
+
+from django.core import mail
 from django.core.mail.backends.console import EmailBackend
+from django.template.loader import render_to_string
+from django.utils import translation
+
+LANGUAGES = ("fr", "en")
+
+
+def send_bilingual(to: str, subject, body: Callable[[], str] | str, context: dict | None = None) -> None:
+    """Send one email to ``to`` written in each of LANGUAGES: the subjects joined by " / ",
+    the bodies one after the other. ``subject`` is a lazy translation; ``body`` a template
+    name (rendered with ``context``) or a function giving the text, each called under the
+    language's translation."""
+    parts = []
+    for language in LANGUAGES:
+        with translation.override(language):
+            text = body() if callable(body) else render_to_string(body, context or {})
+            parts.append((str(subject), text.strip()))
+    mail.send_mail(  # looked up when sent: a test may stand a failing server in
+        " / ".join(subject for subject, _text in parts),
+        "\n\n---\n\n".join(text for _s, text in parts) + "\n",
+        None,
+        [to],
+    )
 
 
 class ReadableConsoleBackend(EmailBackend):

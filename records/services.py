@@ -749,12 +749,11 @@ def deliver_digest(*, digest_id: int) -> bool:
     pending, due row is sent. It names how many items of each kind are new, nothing
     else (no title, no team, no value). News the patient does not want by email, or has
     seen in Carnet meanwhile, is counted as told. Returns True when an email went out."""
-    from django.core.mail import send_mail
-    from django.template.loader import render_to_string
-    from django.utils import translation
+    from django.utils.translation import gettext_lazy
 
     from portal import access
     from portal.accounts.services import wants_notice
+    from portal.mail import send_bilingual
 
     with transaction.atomic():
         digest = Digest.objects.select_for_update().select_related("user").filter(pk=digest_id).first()
@@ -782,12 +781,7 @@ def deliver_digest(*, digest_id: int) -> bool:
             return False
         counts = {kind: sum(1 for item in wanted if item.kind == kind) for kind in News.Kind.values}
         context = {"counts": counts, "represented": bool(represented), "url": f"{settings.SITE_URL}/my/"}
-        parts = []
-        for language in ("fr", "en"):
-            with translation.override(language):
-                parts.append((str(_("New on Carnet")), render_to_string("records/email/digest.txt", context).strip()))
-        subject = " / ".join(subject for subject, _body in parts)
-        send_mail(subject, "\n\n---\n\n".join(body for _subject, body in parts) + "\n", None, [user.email])
+        send_bilingual(user.email, gettext_lazy("New on Carnet"), "records/email/digest.txt", context)
         digest.status, digest.sent_at = Digest.Status.SENT, timezone.now()
         digest.save(update_fields=["status", "sent_at", "attempts"])
         return True

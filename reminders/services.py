@@ -47,6 +47,7 @@ from django.utils.translation import gettext_lazy as _
 
 from portal import access
 from portal.accounts.models import NoticePreference, Patient
+from portal.mail import send_bilingual
 from reminders import vaccines
 from reminders.models import Reminder
 
@@ -573,9 +574,7 @@ def deliver_reminder(*, reminder_id: int, now: datetime.datetime | None = None) 
     """Send one reminder email, exactly once: the row is locked and only a pending, due
     row is sent. One no longer useful (or no longer wanted) is skipped; one that falls
     in quiet hours waits for 08:00. Returns True when an email went out."""
-    from django.core.mail import send_mail
     from django.urls import reverse
-    from django.utils import translation
 
     from portal.accounts.services import wants_notice
 
@@ -619,14 +618,9 @@ def deliver_reminder(*, reminder_id: int, now: datetime.datetime | None = None) 
         texts = TEXT_FOR_REPRESENTATIVE if _represents(reminder) else TEXT_OF
         # Appointments lead to the appointments page; the others to the home page.
         page = reverse(PAGE_OF[reminder.kind]) if PAGE_OF[reminder.kind] == "agenda:mine" else "/my/"
-        parts = []
-        for language in ("fr", "en"):
-            with translation.override(language):
-                text = str(texts[reminder.kind])
-                parts.append((str(_("Reminder from Carnet")), f"{text}\n\n{settings.SITE_URL}{page}"))
-        subject = " / ".join(subject for subject, _body in parts)
         reminder.attempts += 1
-        send_mail(subject, "\n\n---\n\n".join(body for _subject, body in parts) + "\n", None, [user.email])
+        text = texts[reminder.kind]
+        send_bilingual(user.email, _("Reminder from Carnet"), lambda: f"{text}\n\n{settings.SITE_URL}{page}")
         reminder.status, reminder.sent_at = Reminder.Status.SENT, now
         reminder.save(update_fields=["status", "sent_at", "attempts"])
         return True

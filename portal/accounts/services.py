@@ -8,12 +8,10 @@ from typing import NamedTuple
 import segno
 from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
-from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import Max, Q
-from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django_otp.models import Device
 from django_otp.plugins.otp_email.models import EmailDevice
@@ -23,6 +21,7 @@ from django_otp_webauthn.models import WebAuthnCredential
 
 from portal import jobs
 from portal.accounts.models import Invitation, Patient, SecurityEvent, User
+from portal.mail import send_bilingual
 
 BACKUP_CODE_COUNT = 10
 BACKUP_DEVICE_NAME = "backup"
@@ -392,13 +391,13 @@ def recent_security_events(*, user: User, limit: int = 10) -> list[AccountEvent]
 
 
 def send_security_notice(*, user: User, kind: str, email: str | None = None) -> None:
-    """Send the security notice ``kind`` to ``user`` now, in the site's default language."""
-    with translation.override(settings.LANGUAGE_CODE):
-        subject = str(SECURITY_NOTICE_SUBJECTS[kind])
-        body = render_to_string(
-            "accounts/email/security_notice.txt", {"kind": kind, "site_url": settings.SITE_URL, "user": user}
-        )
-    send_mail(subject, body, None, [email or user.email])
+    """Send the security notice ``kind`` to ``user`` now, in French and English."""
+    send_bilingual(
+        email or user.email,
+        SECURITY_NOTICE_SUBJECTS[kind],
+        "accounts/email/security_notice.txt",
+        {"kind": kind, "site_url": settings.SITE_URL, "user": user},
+    )
 
 
 INVITATION_LIFETIME = timedelta(hours=72)
@@ -535,10 +534,10 @@ def send_invitation_email(*, invitation: Invitation) -> None:
     invitation.token_hash = _token_hash(token)
     invitation.save(update_fields=["token_hash"])
     url = settings.SITE_URL + reverse("accounts:accept_invitation", args=[token])
-    with translation.override(settings.LANGUAGE_CODE):
-        subject = str(_("Your invitation to Carnet"))
-        body = render_to_string("accounts/email/invitation.txt", {"url": url, "invitation": invitation})
-    send_mail(subject, body, None, [invitation.email])
+    send_bilingual(
+        invitation.email, _("Your invitation to Carnet"), "accounts/email/invitation.txt",
+        {"url": url, "invitation": invitation},
+    )  # fmt: skip
 
 
 def get_usable_invitation(*, token: str) -> Invitation:

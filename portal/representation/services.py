@@ -9,15 +9,15 @@ import hashlib
 import secrets
 
 from django.conf import settings
-from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
-from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from portal import jobs
 from portal.accounts.models import HelperInvitation, Patient, Representation, User
+from portal.mail import send_bilingual
 
 MAJORITY_AGE = 18
 HELPER_MIN_DAYS = 30
@@ -202,12 +202,10 @@ def send_helper_invitation_email(*, invitation: HelperInvitation) -> None:
     invitation.token_hash = _token_hash(token)
     invitation.save(update_fields=["token_hash"])
     url = settings.SITE_URL + reverse("representation:accept", args=[token])
-    with translation.override(settings.LANGUAGE_CODE):
-        subject = str(_("An invitation to help on Carnet"))
-        body = render_to_string(
-            "representation/email/helper_invitation.txt", {"url": url, "name": invitation.patient.first_name}
-        )
-    send_mail(subject, body, None, [invitation.email])
+    send_bilingual(
+        invitation.email, gettext_lazy("An invitation to help on Carnet"), "representation/email/helper_invitation.txt",
+        {"url": url, "name": invitation.patient.first_name},
+    )  # fmt: skip
 
 
 def get_helper_invitation(*, token: str) -> HelperInvitation:
@@ -297,7 +295,7 @@ def _tell(user: User | None, notice: str, patient: Patient) -> None:
 
 
 def send_notice(*, user: User, notice: str, patient: Patient) -> None:
-    with translation.override(settings.LANGUAGE_CODE):
-        subject = str(_("Representation on Carnet"))
-        body = render_to_string(NOTICES[notice], {"name": patient.first_name, "url": f"{settings.SITE_URL}/my/"})
-    send_mail(subject, body, None, [user.email])
+    send_bilingual(
+        user.email, gettext_lazy("Representation on Carnet"), NOTICES[notice],
+        {"name": patient.first_name, "url": f"{settings.SITE_URL}/my/"},
+    )  # fmt: skip
