@@ -5,7 +5,7 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
+from django.utils.translation import ngettext, pgettext_lazy
 from django.views.decorators.http import require_http_methods, require_safe
 
 from agenda.models import Appointment
@@ -267,8 +267,19 @@ def invite_patient(request, pk):
     )  # fmt: skip
 
 
+# Said in the patient's grammatical gender where French has one ("enregistrée"), by their sex.
+REGISTERED = {
+    "female": (pgettext_lazy("female", "%(name)s is registered and linked to %(team)s."),
+               pgettext_lazy("female", "%(name)s is linked to %(team)s.")),
+    "male": (pgettext_lazy("male", "%(name)s is registered and linked to %(team)s."),
+             pgettext_lazy("male", "%(name)s is linked to %(team)s.")),
+}  # fmt: skip
+
+
 def _registered_message(request, done: services.Registered):
-    registered, linked = _("%(name)s is registered and linked to %(team)s."), _("%(name)s is linked to %(team)s.")
+    registered, linked = REGISTERED.get(
+        done.patient.sex, (_("%(name)s is registered and linked to %(team)s."), _("%(name)s is linked to %(team)s."))
+    )
     text = registered if done.created else linked
     messages.success(request, text % {"name": done.patient.full_name, "team": done.link.team.name})
     if done.invited:

@@ -386,3 +386,11 @@ def test_identity_names_are_letters_as_on_the_identity_document(name, valid):
     else:
         with pytest.raises(ValidationError):
             identity_name(name)
+
+
+@pytest.mark.parametrize(("sex", "said"), [("female", "est enregistrée et liée"), ("male", "est enregistré et lié"),
+                                           ("unknown", "est enregistré(e) et lié(e)")])  # fmt: skip
+def test_the_confirmation_agrees_with_the_patients_sex(client, login, clinician, team, sex, said):
+    login(clinician)
+    response = client.post(reverse("careteams:register_patient"), form_data(team, sex=sex, ins=""), follow=True)
+    assert said in response.content.decode()
