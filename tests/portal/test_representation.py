@@ -59,11 +59,17 @@ def test_a_parent_switches_between_records_and_every_page_says_whose(client, log
     assert "<h1>Dossier de Léa Durand</h1>" in page
     assert re.search(r"<title>Dossier de Léa Durand · Léa Durand · Carnet</title>", page)
     assert re.search(rf'value="{minor.pk}"[^>]*aria-current="true"', page)
-    documents = client.get(reverse("records:documents")).content.decode()
-    assert "Mes documents" in documents and "— Léa Durand</span></h1>" in documents
-    assert "· Léa Durand · Carnet</title>" in documents
+    # Someone else's record is not "mine": no first person in its headings or its links.
+    assert "Qui voit mon dossier" not in page and "Qui voit le dossier" in page
+    assert "Exporter mon dossier" not in page
+    for route, heading in [("records:documents", "Documents"), ("records:results", "Résultats d’analyses"),
+                           ("records:prescriptions", "Ordonnances"), ("records:profile", "Profil médical")]:  # fmt: skip
+        text = client.get(reverse(route)).content.decode()
+        assert f"<h1>{heading} <span" in text and "— Léa Durand</span></h1>" in text, route
+        assert "<title>Mes " not in text and "· Léa Durand · Carnet</title>" in text, route
     switch(client, parent)
     assert "Bonjour Marie" in client.get(reverse("patient_home")).content.decode()
+    assert "<h1>Mes documents</h1>" in client.get(reverse("records:documents")).content.decode()
 
 
 def test_switching_to_a_record_one_does_not_act_for_is_404(client, login, parent, other_patient):
