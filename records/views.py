@@ -391,21 +391,37 @@ def report_access(request, pk):
 REPEAT_WINDOW = datetime.timedelta(minutes=15)
 
 
+# Reads of a list (the team inbox, the team agenda) log one row per item shown: a run of
+# them is one line, whatever the items, which it names.
+LISTINGS = {AccessLog.Action.LIST_CONVERSATIONS, AccessLog.Action.LIST_AGENDA}
+TARGETS_NAMED = 3
+
+
 def _visits(logs):
     """One line for a run of the same read by the same person (a page reloaded, a
-    record browsed back and forth): the newest, how many times, since when. Every
-    read stays in the log; only the display is grouped."""
+    record browsed back and forth, a team inbox listing several conversations): the
+    newest, how many times, since when, and for a listing the items it showed (``targets``,
+    the first TARGETS_NAMED, ``more``: how many others). Every read stays in the log;
+    only the display is grouped."""
     visits = []
     for log in logs:  # newest first
         last = visits[-1] if visits else None
-        same = last and (last["log"].actor_id, last["log"].team_id, last["log"].action, last["log"].target) == (
-            log.actor_id, log.team_id, log.action, log.target
-        )  # fmt: skip
+        listing = log.action in LISTINGS
+        same = last and (last["log"].actor_id, last["log"].team_id, last["log"].action) == (
+            log.actor_id, log.team_id, log.action
+        ) and (listing or last["log"].target == log.target)  # fmt: skip
         if same and last["since"] - log.at <= REPEAT_WINDOW:
             last["count"] += 1
             last["since"] = log.at
+            if listing and log.target not in last["seen"]:
+                last["seen"].add(log.target)
+                if len(last["targets"]) < TARGETS_NAMED:
+                    last["targets"].append(log.target)
+                else:
+                    last["more"] += 1
         else:
-            visits.append({"log": log, "count": 1, "since": log.at})
+            visits.append({"log": log, "count": 1, "since": log.at, "targets": [log.target], "seen": {log.target},
+                           "more": 0})  # fmt: skip
     return visits
 
 

@@ -1,4 +1,5 @@
 import datetime
+import re
 import os
 
 import pytest
@@ -264,6 +265,32 @@ def test_repeated_reads_show_as_one_line_and_stay_in_the_log(client, login, pati
     page = response.content.decode()
     assert "3 fois depuis 11:00" in page  # Paris time
     assert "A ouvert un document : Compte rendu de consultation" in page
+
+
+def test_team_inbox_listings_of_several_conversations_are_one_line_naming_them(client, login, patient, clinician, team):
+    """The team inbox logs each conversation it shows: loads a few minutes apart, each
+    listing the patient's five conversations, read as one line naming three and the count
+    of the others, not as a page of alternating lines."""
+    from messaging import services as messaging
+
+    for n in range(5):
+        messaging.start_conversation(
+            author=patient.user, patient=patient, team=team, subject=f"Question {n}", kind="question", body="Bonjour"
+        )
+    start = datetime.datetime(2026, 11, 20, 10, 0, tzinfo=datetime.UTC)
+    login(clinician)
+    for minutes in (0, 3, 6):
+        with time_machine.travel(start + datetime.timedelta(minutes=minutes), tick=False):
+            client.get(reverse("messaging:team_inbox"))
+    assert AccessLog.objects.filter(action="list_conversations").count() == 15
+    login(patient)
+    response = client.get(reverse("records:access_history"))
+    (visit,) = response.context["visits"]
+    assert (visit["count"], len(visit["targets"]), visit["more"]) == (15, 3, 2)
+    page = response.content.decode()
+    assert re.search(
+        r"A vu une conversation dans la boîte de l’équipe : (Question \d, ){2}Question \d et 2 autres", page
+    )
 
 
 def test_clinician_publishes_a_document_for_their_patient(client, login, clinician, patient, team, upload):
