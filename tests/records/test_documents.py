@@ -1,6 +1,6 @@
 import datetime
-import re
 import os
+import re
 
 import pytest
 import time_machine
