@@ -596,10 +596,14 @@ def parse_observations_csv(data: bytes) -> list[dict]:
     try:
         written = [name.strip() for name in next(reader, [])]
         columns = [CSV_FRENCH_COLUMNS.get(name.lower(), name.lower()) for name in written]
-        if set(CSV_COLUMNS) - set(columns):
+        missing = [name for name in CSV_COLUMNS if name not in columns]
+        if missing:  # each named as the file may name it, in English or in French
+            named = [
+                " / ".join([name, *(french for french, column in CSV_FRENCH_COLUMNS.items() if column == name)])
+                for name in missing
+            ]
             raise ValidationError(
-                _("The CSV file needs these columns: %(columns)s.") % {"columns": ", ".join(CSV_COLUMNS)},
-                code="columns",
+                _("The CSV file lacks these columns: %(columns)s.") % {"columns": ", ".join(named)}, code="columns"
             )
         position = {name: columns.index(name) for name in CSV_COLUMNS}
         heading = {name: written[index] for name, index in position.items()}  # errors name the file's own

@@ -74,7 +74,12 @@ def test_the_form_states_the_limits(client, login, clinician, patient):
 @pytest.mark.parametrize(
     ("text", "error"),
     [
-        ("loinc\n718-7\n", "Le fichier CSV doit avoir ces colonnes : loinc, name, value, unit, low, high."),
+        (
+            "loinc\n718-7\n",
+            "Il manque au fichier CSV ces colonnes : name / nom / libellé / libelle / analyse, value / valeur / "
+            "résultat / resultat, unit / unité / unite, low / min / bas, high / max / haut.",
+        ),
+        ("nom;valeur;unité;min;max\nHb;13;g/dL;12;16\n", "Il manque au fichier CSV ces colonnes : loinc / code loinc."),
         (HEADER + "718-7,Hb\x00,13,g/dL,12,16\n", "Ligne 2, colonne name : Le caractère nul n’est pas autorisé."),
         (HEADER + "718-7,Hb,1e20,g/dL,12,16\n", "Ligne 2, colonne value : Assurez-vous qu’il n’y a pas plus de 12 chiffres au total."),
         (HEADER + "718-7,Hb,123456789012345,g/dL,,\n", "Ligne 2, colonne value : Assurez-vous qu’il n’y a pas plus de 12 chiffres au total."),
@@ -86,7 +91,7 @@ def test_the_form_states_the_limits(client, login, clinician, patient):
         (HEADER + f"718-7,{'H' * 121},13,g/dL,,\n", "Ligne 2, colonne name : Assurez-vous que cette valeur comporte au plus 120 caractères (actuellement 121)."),
         (HEADER, "Le fichier CSV ne contient aucun résultat."),
     ],
-    ids=["header-without-delimiter", "nul", "1e20", "15-digits", "1e20-limit", "1e-30", "5-decimals",
+    ids=["header-without-delimiter", "french-header-without-loinc", "nul", "1e20", "15-digits", "1e20-limit", "1e-30", "5-decimals",
          "field-over-131072", "stray-quote", "name-too-long", "no-rows"],
 )  # fmt: skip
 def test_hostile_csv_is_refused_with_the_line_and_column(client, login, clinician, patient, text, error):
