@@ -52,7 +52,7 @@ NAV_SECTIONS = {
     },
     "clinician": {
         "careteams:patient_list": ("/documents/", "/results/", "/measurements/"),
-        "agenda:team_day": (),
+        "agenda:team_day": ("/care/teams/", "/care/api-clients/"),  # the team's settings, reached from its agenda
         "messaging:team_inbox": ("/messages/",),  # a conversation, under the team inbox
         "accounts:security": (),
     },

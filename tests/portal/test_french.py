@@ -31,3 +31,18 @@ def test_the_pages_sentences_go_through_it():
     )
     with translation.override("fr"):
         assert template.render({"name": "Anaïs <b>V</b>"}) == "Dossier d’Anaïs &lt;b&gt;V&lt;/b&gt;"
+
+
+def test_every_french_text_uses_the_typographic_apostrophe():
+    """« l’archive », not « l'archive »: one typography in Carnet's pages, emails and archive
+    (its own translations; those of the libraries it uses are theirs)."""
+    import gettext
+    import re
+
+    from django.conf import settings
+
+    with open(settings.BASE_DIR / "locale" / "fr" / "LC_MESSAGES" / "django.mo", "rb") as compiled:
+        catalog = gettext.GNUTranslations(compiled)._catalog
+    texts = [value for value in catalog.values() if isinstance(value, str)]
+    straight = sorted(text for text in texts if re.search(r"[^\W\d_]'[^\W\d_]", text))
+    assert len(texts) > 1000 and straight == []
