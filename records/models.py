@@ -621,6 +621,7 @@ class News(models.Model):
         RESULT = "result", _("New lab result")
         PRESCRIPTION = "prescription", _("New prescription")
         CORRECTION = "correction", _("Correction of the record")
+        PRESCRIPTION_STOPPED = "stopped", _("Prescription stopped")
         WITHDRAWAL = "withdrawal", _("Document withdrawn")
         APPOINTMENT = "appointment", _("New appointment")
         APPOINTMENT_CHANGED = "appt_changed", _("Appointment changed")

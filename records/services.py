@@ -950,7 +950,7 @@ def stop_prescription(*, actor, team, prescription: Prescription, stopped_on, re
 
     return _correct_item(
         item=prescription, actor=actor, team=team, kind=RecordEvent.Kind.PRESCRIPTION_STOPPED, reason=reason,
-        change=stop,
+        change=stop, news=News.Kind.PRESCRIPTION_STOPPED,
     )  # fmt: skip
 
 

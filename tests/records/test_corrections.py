@@ -45,7 +45,7 @@ def test_a_clinician_stops_a_prescription_and_the_patient_sees_why(
         "Ramipril 5 mg",
     )
     # The patient is told (without content), sees it among past treatments, and reads the history.
-    assert "Un élément de votre dossier a été corrigé." in mail.outbox[-1].body
+    assert "Une équipe de soins a arrêté une ordonnance." in mail.outbox[-1].body
     assert "Ramipril" not in mail.outbox[-1].body
     login(patient)
     page = client.get(reverse("records:prescriptions"))

@@ -87,6 +87,28 @@ def test_a_withdrawal_replaces_the_document_in_the_feed(client, login, patient, 
     assert response.context["documents"] == []
 
 
+def test_a_stopped_prescription_reads_as_stopped_in_the_feed_and_the_email(
+    client, login, patient, clinician, team, django_capture_on_commit_callbacks
+):
+    """Not « Correction du dossier »: what happened, in words."""
+    from django.core import mail
+
+    from records.models import Digest, News
+
+    ramipril = prescription(clinician, team, patient)
+    News.objects.update(seen_at=timezone.now())
+    Digest.objects.update(status="sent", sent_at=timezone.now() - datetime.timedelta(hours=1))
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.stop_prescription(actor=clinician, team=team, prescription=ramipril, stopped_on=TODAY, reason="Toux")
+    login(patient)
+    feed = client.get(reverse("patient_home")).context["feed"]
+    assert [(line.label, line.title) for line in feed if line.new] == [("Ordonnance arrêtée", "Ramipril 5 mg")]
+    (email,) = mail.outbox
+    assert "Une équipe de soins a arrêté une ordonnance." in email.body
+    assert "A care team has stopped a prescription." in email.body and "Ramipril" not in email.body
+
+
 def test_renewals_due_wait_for_the_patient_until_asked(client, login, patient, clinician, team):
     due = prescription(clinician, team, patient, renewable=True, end_date=TODAY + datetime.timedelta(days=10))
     prescription(clinician, team, patient, medication="Later", renewable=True,
