@@ -288,6 +288,8 @@ class AccessReport(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     # When the data-protection contact was told: set once, so a copy goes once.
     dpo_notified_at = models.DateTimeField(null=True, blank=True)
+    # When the patient was told that support answered (once, content-free).
+    answer_emailed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-pk"]

@@ -316,6 +316,9 @@ def answer_access_report(*, agent: User, report: AccessReport, answer: str, requ
     """Close a case with ``answer``, which the patient reads; the answer is also the
     reason in the support trail (one audit row, a double submit acts once)."""
 
+    from portal import jobs
+    from portal.support import tasks
+
     def apply():
         locked = AccessReport.objects.select_for_update().get(pk=report.pk)
         if locked.status == AccessReport.Status.RESOLVED:
@@ -325,9 +328,33 @@ def answer_access_report(*, agent: User, report: AccessReport, answer: str, requ
         locked.resolved_by = agent
         locked.resolved_at = timezone.now()
         locked.save(update_fields=["status", "answer", "resolved_by", "resolved_at"])
+        jobs.enqueue_on_commit(tasks.tell_report_answered, locked.pk)
         return locked.patient.user, locked.patient, f"#{locked.pk}", None
 
     return _audited(agent=agent, action=Action.ANSWER_REPORT, reason=answer, request_key=request_key, apply=apply)
+
+
+def tell_report_answered(*, report_id: int) -> bool:
+    """Tell the patient, once and without the answer (it may name who read what), that
+    support answered their report: they read it on their access history. The row is
+    locked and marked in the same transaction as the send."""
+    from django.urls import reverse
+
+    from portal.mail import send_bilingual
+
+    with transaction.atomic():
+        report = AccessReport.objects.select_for_update(of=("self",)).select_related("patient__user")
+        report = report.filter(pk=report_id).first()
+        user = report.patient.user if report is not None else None
+        if report is None or report.answer_emailed_at is not None or user is None or not user.is_active:
+            return False
+        send_bilingual(
+            user.email, gettext_lazy("Support answered your report"), "support/email/report_answered.txt",
+            {"url": f"{settings.SITE_URL}{reverse('records:access_history')}"},
+        )  # fmt: skip
+        report.answer_emailed_at = timezone.now()
+        report.save(update_fields=["answer_emailed_at"])
+    return True
 
 
 def merge_candidates(patient: Patient):

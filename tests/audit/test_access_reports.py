@@ -63,8 +63,20 @@ def test_the_whole_path_from_the_patient_to_support_and_back(
 
     key = uuid.uuid4()
     answer = {"answer": "Dr Martin remplaçait votre médecin ce jour-là.", "request_key": key}
-    client.post(reverse("support:report", args=[case.pk]), answer)
-    client.post(reverse("support:report", args=[case.pk]), answer)  # a double submit
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("support:report", args=[case.pk]), answer)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("support:report", args=[case.pk]), answer)  # a double submit
+    # The patient is told, once, in both languages, without the answer (it names who read what).
+    told = [email for email in mail.outbox if email.to == [patient.user.email]]
+    assert len(told) == 1 and " / " in told[0].subject
+    assert reverse("records:access_history") in told[0].body
+    assert "a répondu à votre signalement" in told[0].body and "has answered your report" in told[0].body
+    for secret in (answer["answer"], "Martin", TARGET, team.name):
+        assert secret not in told[0].subject + told[0].body
+    from portal.support import services as support_services
+
+    assert support_services.tell_report_answered(report_id=case.pk) is False  # a retried task sends nothing
     case.refresh_from_db()
     assert (case.status, case.resolved_by, case.answer) == ("resolved", support, answer["answer"])
     trail = SupportAction.objects.get(action=SupportAction.Action.ANSWER_REPORT)
