@@ -19,7 +19,6 @@ from django.utils.translation import gettext_lazy as _
 from records.fhir_codes import (
     INS_NIR_OID,
     INS_NIR_TEST_OID,
-    INTERPRETATION_CODES,
     INTERPRETATION_SYSTEM,
     LOINC,
     UCUM,
@@ -27,6 +26,7 @@ from records.fhir_codes import (
     loinc_is_valid,
     ucum_is_well_formed,
 )
+from records.models import Observation
 
 FHIR_JSON = "application/fhir+json"
 INS_SYSTEMS = (INS_NIR_OID, INS_NIR_TEST_OID)
@@ -518,8 +518,8 @@ def _observation_code(code: dict) -> tuple[str, str, str]:
 
 
 def _interpretation(observation: dict) -> str:
-    """The laboratory's interpretation of a value (one of INTERPRETATION_CODES: N, L, H,
-    LL, HH, A, AA, …), which Carnet shows instead of its own reading of the
+    """The laboratory's interpretation of a value (a key of Observation.INTERPRETATIONS:
+    N, L, H, LL, HH, A, AA, …), which Carnet shows instead of its own reading of the
     range; "" when it gave none. A code Carnet cannot show is refused, not dropped."""
     codes = [
         coding.get("code") or ""
@@ -529,7 +529,7 @@ def _interpretation(observation: dict) -> str:
     ]
     if not codes:
         return ""
-    if codes[0] not in INTERPRETATION_CODES:
+    if codes[0] not in Observation.INTERPRETATIONS:
         raise invalid(
             _("Carnet cannot show the interpretation %(code)s: use N, L, H, LL, HH, A or AA, or none."),
             {"code": codes[0][:10]},

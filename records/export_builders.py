@@ -26,7 +26,7 @@ from portal import access
 from portal.accounts.models import Patient
 from portal.careteams.models import CareLink
 from records import files, pdf
-from records.fhir_codes import LOINC, UCUM, ins_identifier, loinc_is_valid, ucum_is_well_formed
+from records.fhir_codes import INTERPRETATION_SYSTEM, LOINC, UCUM, ins_identifier, loinc_is_valid, ucum_is_well_formed
 from records.models import Allergy, Condition, LabReport, Measurement, Observation, Prescription, Vaccination
 from records.services import read_document
 
@@ -227,10 +227,11 @@ PROFILES = {
 }
 # Stable ids for the bundle's urn:uuid fullUrls: the same record exports the same uuids.
 UUID_NAMESPACE = uuid.UUID("6f1c1a52-8b0e-4d0e-9d3e-6a1f5c2b7e10")
-INTERPRETATIONS = {
-    "low": "L", "normal": "N", "high": "H", "critically_low": "LL", "critically_high": "HH", "abnormal": "A",
-    "critical": "AA",
-}  # fmt: skip
+# Each flag as the v3 code the model first gives it (L, not LU): what comes in and what
+# goes out read from one table.
+INTERPRETATIONS = {}
+for _code, _flag in Observation.INTERPRETATIONS.items():
+    INTERPRETATIONS.setdefault(_flag, _code)
 # Measurement kinds as LOINC vital signs: code, display, UCUM unit.
 VITAL_SIGNS = {
     "weight": ("29463-7", "Body weight", "kg"),
@@ -305,7 +306,7 @@ def _lab_resources(reports, observations, subject):
             # The laboratory's, else computed against a range; none with neither ("normal"
             # would be a guess).
             "interpretation": [
-                {**_coded(TERMINOLOGY + "v3-ObservationInterpretation", INTERPRETATIONS[row.flag]),
+                {**_coded(INTERPRETATION_SYSTEM, INTERPRETATIONS[row.flag]),
                  "text": str(row.get_flag_display())}
             ] if row.flag else [],
         }  # fmt: skip

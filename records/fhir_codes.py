@@ -11,8 +11,6 @@ INS_NIR_OID = "urn:oid:1.2.250.1.213.1.4.8"
 INS_NIR_TEST_OID = "urn:oid:1.2.250.1.213.1.4.10"  # fictitious NIRs (tests, demonstrations)
 INS_TYPE = {"system": "https://hl7.fr/ig/fhir/core/CodeSystem/fr-core-cs-v2-0203", "code": "INS-NIR"}
 INTERPRETATION_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
-# The laboratory's interpretations of a value that Carnet keeps and shows (records.models.Observation.flag).
-INTERPRETATION_CODES = ("N", "L", "H", "LU", "HU", "LL", "HH", "A", "AA")
 
 
 def loinc_is_valid(code: str) -> bool:
