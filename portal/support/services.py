@@ -343,8 +343,8 @@ def tell_report_answered(*, report_id: int) -> bool:
     from portal.mail import send_bilingual
 
     with transaction.atomic():
-        report = AccessReport.objects.select_for_update(of=("self",)).select_related("patient__user")
-        report = report.filter(pk=report_id).first()
+        reports = AccessReport.objects.select_for_update(of=("self",)).select_related("patient__user")
+        report = reports.filter(pk=report_id).first()
         user = report.patient.user if report is not None else None
         if report is None or report.answer_emailed_at is not None or user is None or not user.is_active:
             return False
