@@ -392,6 +392,16 @@ def trace_read(user, patient, action, target="", team=None, role=None) -> Access
     )
 
 
+def trace_listed_people(user, patient_ids, action) -> None:
+    """For a list of people (the support console's search): one access-log row per
+    patient record whose identity it shows, in one insert."""
+    actor_id, role = user.pk, user.role  # read once, not once per row
+    AccessLog.objects.bulk_create(
+        AccessLog(patient_id=patient_id, actor_id=actor_id, actor_role=role, action=action)
+        for patient_id in dict.fromkeys(patient_ids)
+    )
+
+
 def trace_listed_conversations(user, conversations) -> None:
     """For a care team's inbox: one access-log row per conversation shown (its
     subject is a message's content), in one insert."""

@@ -65,6 +65,12 @@ def home(request):
     invite_url, representations_url = url_by_pk("support:invite_patient"), url_by_pk("support:representations")
     for patient in patients:
         patient.invite_url, patient.representations_url = invite_url(patient.pk), representations_url(patient.pk)
+    # Each identity shown is in that person's access history, as support's.
+    with_login = Patient.objects.filter(
+        user__in=[account.pk for account in page.object_list if account.is_patient]
+    ).order_by()
+    shown = [*with_login.values_list("pk", flat=True), *(patient.pk for patient in patients)]
+    access.trace_listed_people(request.user, shown, AccessLog.Action.SUPPORT_VIEW)
     context = {"page": page, "query": query, "patients": patients, "open_requests": open_requests}
     return render(request, "support/home.html", context)
 

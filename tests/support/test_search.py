@@ -81,10 +81,14 @@ def test_query_count_does_not_grow_with_accounts(client, login, support, people)
             client.post(reverse("support:home"), {"q": query}, follow=True)
         return len(ctx)
 
+    def camille():  # an account that each search below finds, its record logged as shown
+        return PatientFactory(user=UserFactory(first_name="Camille", last_name="Dubois"))
+
+    camille()
     count("")  # the first request of a session writes to it
     few = [count(q) for q in ("", "d", "camille")]
-    for _ in range(30):
-        PatientFactory(first_name="Camille", last_name="Dubois")
+    for _ in range(29):
+        camille()
     assert [count(q) for q in ("", "d", "camille")] == few
 
 
@@ -95,3 +99,23 @@ def test_a_renamed_account_is_found_by_its_new_name(client, login, support, peop
     login(support)
     assert found(client, "elodie dup") == {"l.dupont@example.org"}
     assert found(client, "lucas") == set()
+
+
+def test_each_identity_the_search_shows_is_in_that_persons_history(client, login, support, patient, other_patient):
+    """A found account's record and a record without a login are each logged once, as
+    support's; a record the search did not show is not; the person reads it."""
+    from portal.audit.models import AccessLog
+
+    patient.user.first_name, patient.user.last_name = "Camille", "Durand"
+    patient.user.save()
+    without_login = PatientFactory(user=None, first_name="Camille", last_name="Dubois")
+    login(support)
+    client.post(reverse("support:home"), {"q": "camille"}, follow=True)
+    rows = AccessLog.objects.filter(actor=support)
+    assert sorted((row.patient_id, row.action, row.actor_role) for row in rows) == sorted(
+        [(patient.pk, "support_view", "support"), (without_login.pk, "support_view", "support")]
+    )
+    assert not AccessLog.objects.filter(patient=other_patient).exists()
+    login(patient)
+    page = client.get(reverse("records:access_history")).content.decode()
+    assert "Le support a consulté l’identité et le compte" in page
