@@ -12,6 +12,7 @@ urlpatterns = [
     path("my/access-history/", views.access_history, name="access_history"),
     path("my/access-history/<int:pk>/report/", views.report_access, name="report_access"),
     path("documents/<int:pk>/", views.document, name="document"),
+    path("documents/<int:pk>/status/", views.document_status, name="document_status"),
     path("documents/<int:pk>/download/", views.download, name="download"),
     path("documents/<int:pk>/preview/", views.preview, name="preview"),
     path("documents/<int:pk>/hidden/", views.set_hidden, name="set_hidden"),

@@ -5,7 +5,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.db.models import Exists, OuterRef, Q
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -205,6 +205,27 @@ def document(request, pk):
     if document.withdrawn_at:
         context["withdrawn_by"] = User.objects.filter(pk=document.withdrawn_by_id).first()
     return _render_document(request, "records/document.html", document, **context)
+
+
+# How long the document page waits for processing by itself (htmx polls every few
+# seconds): then it stops asking, and the page says to reload it later.
+PROCESSING_WAIT = datetime.timedelta(minutes=10)
+
+
+@require_GET
+@login_required
+def document_status(request, pk):
+    """Asked by the page of a document being processed (a background request, not
+    activity): 204 while it is, nothing of the record and not logged; once it is
+    ready, an empty answer telling htmx to reload the page, whose read is logged as
+    any other. After ``PROCESSING_WAIT``, 286: htmx stops asking."""
+    document = access.get_document_for(request.user, pk)
+    access.check_in_record(request, document.patient, access.DOCUMENTS)
+    if document.status != Document.Status.PROCESSING:
+        return HttpResponse(headers={"HX-Refresh": "true"})
+    if timezone.now() - document.created_at > PROCESSING_WAIT:
+        return HttpResponse(status=286)
+    return HttpResponse(status=204)
 
 
 @require_GET

@@ -101,6 +101,7 @@ SERVES_NO_RECORD = {
     "exports:list": OWN_OR_REPRESENTED,
     "exports:download": OWN_OR_REPRESENTED,
     "careteams:team_settings": "the team's own settings",
+    "records:document_status": "whether a document is still being processed; the page it reloads is logged",
     **{
         f"careteams:{name}": "the team's own API clients: names, scopes and times, never the record"
         for name in ("new_api_client", "change_api_client", "api_client_secret")

@@ -472,3 +472,39 @@ def test_the_status_column_says_something_for_every_document(
         patient_document.title: "Disponible · Masqué aux professionnels",
         processing.title: "En traitement…",
     }
+
+
+def test_the_page_of_a_document_being_processed_reloads_itself_when_it_is_ready(
+    client, login, clinician, patient, other_patient, clinician_document
+):
+    """The page asks in the background whether processing is over: 204 while it is not
+    (nothing of the record, not logged, not activity), then an empty answer telling htmx
+    to reload the page (the reload is the logged read); after ten minutes it stops
+    asking (286). Another person's document is a 404, as everywhere."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from portal.audit.models import AccessLog
+
+    Document.objects.filter(pk=clinician_document.pk).update(status="processing")
+    status_url = reverse("records:document_status", args=[clinician_document.pk])
+    login(clinician)
+    page = client.get(reverse("records:document", args=[clinician_document.pk])).content.decode()
+    assert f'hx-get="{status_url}"' in page and "se met à jour d’elle-même" in page
+    logged = AccessLog.objects.count()
+    background = {"HTTP_X_CARNET_BACKGROUND": "1", "HTTP_HX_REQUEST": "true"}
+    waiting = client.get(status_url, **background)
+    assert (waiting.status_code, waiting.content, waiting.headers.get("HX-Refresh")) == (204, b"", None)
+    Document.objects.filter(pk=clinician_document.pk).update(status="ready")
+    ready = client.get(status_url, **background)
+    assert (ready.status_code, ready.content, ready.headers["HX-Refresh"]) == (200, b"", "true")
+    assert AccessLog.objects.count() == logged
+    page = client.get(reverse("records:document", args=[clinician_document.pk])).content.decode()
+    assert "hx-get" not in page.split('id="preview-title"')[1]
+    Document.objects.filter(pk=clinician_document.pk).update(
+        status="processing", created_at=timezone.now() - dt.timedelta(minutes=11)
+    )
+    assert client.get(status_url, **background).status_code == 286
+    login(other_patient)
+    assert client.get(status_url, **background).status_code == 404
