@@ -9,11 +9,10 @@ from django.core.cache import cache
 from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Exists, OuterRef, Value
 from django.http import HttpResponse, JsonResponse
-from django.shortcuts import redirect, render, resolve_url
+from django.shortcuts import redirect, render
 from django.template import loader
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.timezone import template_localtime
 from django.utils.translation import get_language, ngettext
 from django.utils.translation import gettext_lazy as _
@@ -30,6 +29,7 @@ from portal.audit.models import AccessLog
 from portal.celery import app as celery_app
 from portal.idempotency import idempotent
 from portal.models import TermsAcceptance
+from portal.redirects import safe_next
 from portal.rows import date_formatter, labels_of, url_by_pk
 from portal.support import services as support
 from portal.support.forms import ContactForm
@@ -115,9 +115,7 @@ def contact_sent(request):
 def terms_accept(request):
     """The terms of use in force, to accept once per version (recorded; a double
     submit records once), then on to where the person was going."""
-    next_url = request.POST.get("next") or request.GET.get("next") or ""
-    if not url_has_allowed_host_and_scheme(next_url, {request.get_host()}, require_https=request.is_secure()):
-        next_url = resolve_url("home")
+    next_url = safe_next(request, request.POST.get("next") or request.GET.get("next") or "")
     if request.method == "POST":
         TermsAcceptance.objects.get_or_create(user=request.user, version=settings.TERMS_VERSION)
         request.session[TERMS_SESSION_KEY] = settings.TERMS_VERSION

@@ -11,7 +11,6 @@ from django.http import Http404, HttpResponse
 from django.middleware.csrf import get_token, rotate_token
 from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -25,16 +24,14 @@ from portal.accounts import backends, services
 from portal.accounts.forms import AcceptInvitationForm, CodeForm, EnrolCodeForm, PasskeyNameForm
 from portal.accounts.models import NoticePreference, User
 from portal.idempotency import idempotent
+from portal.redirects import safe_next
 
 # Backup codes are kept in the session only until the user has seen them.
 BACKUP_CODES_SESSION_KEY = "carnet_new_backup_codes"
 
 
 def _next_url(request) -> str:
-    url = request.POST.get("next") or request.GET.get("next") or ""
-    if url and url_has_allowed_host_and_scheme(url, {request.get_host()}, require_https=request.is_secure()):
-        return url
-    return resolve_url("home")
+    return safe_next(request, request.POST.get("next") or request.GET.get("next") or "")
 
 
 def _may_enrol(request) -> bool:
@@ -127,7 +124,7 @@ def verify(request):
         return redirect(_next_url(request))
     kinds = services.second_factor_kinds(user=request.user)
     if not kinds:
-        return redirect(f"{resolve_url('accounts:enrol')}?next={_next_url(request)}")
+        return redirect(f"{resolve_url('accounts:enrol')}?{urlencode({'next': _next_url(request)})}")
     forms = {kind: CodeForm(kind=kind) for kind in kinds if kind != "passkey"}
     if request.method == "POST" and request.POST.get("action") == "send-email" and "email" in kinds:
         sent = services.send_email_code(user=request.user)
@@ -166,7 +163,7 @@ def verify(request):
 def enrol(request):
     """Choose a second factor: an authenticator app or codes by email."""
     if not _may_enrol(request):
-        return redirect(f"{resolve_url('accounts:verify')}?next={_next_url(request)}")
+        return redirect(f"{resolve_url('accounts:verify')}?{urlencode({'next': _next_url(request)})}")
     return render(request, "accounts/enrol.html", {"next": _next_url(request)})
 
 
@@ -176,7 +173,7 @@ def enrol(request):
 def enrol_totp(request):
     """Authenticator app: show the QR code and the secret, confirm with a first code."""
     if not _may_enrol(request):
-        return redirect(f"{resolve_url('accounts:verify')}?next={_next_url(request)}")
+        return redirect(f"{resolve_url('accounts:verify')}?{urlencode({'next': _next_url(request)})}")
     device = services.start_totp_enrolment(user=request.user)
     form = EnrolCodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -204,7 +201,7 @@ def enrol_totp(request):
 def enrol_email(request):
     """Codes by email: send a first code to the account's address, confirm with it."""
     if not _may_enrol(request):
-        return redirect(f"{resolve_url('accounts:verify')}?next={_next_url(request)}")
+        return redirect(f"{resolve_url('accounts:verify')}?{urlencode({'next': _next_url(request)})}")
     form = EnrolCodeForm()
     if request.method == "POST" and request.POST.get("action") == "send-email":
         if services.start_email_enrolment(user=request.user) == "sent":
@@ -230,7 +227,7 @@ def enrol_passkey(request):
     """A passkey: the browser (or phone, or security key) makes one when the button is
     pressed (django-otp-webauthn's script, then portal/accounts/passkeys.py)."""
     if not _may_enrol(request):
-        return redirect(f"{resolve_url('accounts:verify')}?next={_next_url(request)}")
+        return redirect(f"{resolve_url('accounts:verify')}?{urlencode({'next': _next_url(request)})}")
     return render(
         request, "accounts/enrol_passkey.html", {"next": _next_url(request), "passkey": passkey_config(request)}
     )
