@@ -9,7 +9,6 @@ from functools import partial
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import F
 from django.template.defaultfilters import filesizeformat
@@ -28,29 +27,20 @@ from messaging.models import (
     ReadState,
 )
 from portal.accounts.models import User
+from portal.mail import send_bilingual
 from records import files
 
 logger = logging.getLogger(__name__)
 
-# No health content, ever: not the subject, not the team, not the sender.
-NOTIFICATION_SUBJECT = "Nouveau message sur Carnet / New message on Carnet"
-NOTIFICATION_BODY = """Bonjour,
-
-Vous avez un nouveau message sur Carnet. Connectez-vous pour le lire :
-{url}
-
----
-
-Hello,
-
-You have a new message on Carnet. Sign in to read it:
-{url}
-"""
-
-
-# What a patient did that their care team owns: the team's members are told the same
-# content-free way (no patient, no team, no reason, no entry), in French then English.
-TEAM_NOTICES = {
+# Every notification email, in French then English (``portal.mail.send_bilingual``): what
+# happened and the page to open. No health content, ever: not the subject, not the team,
+# not the sender, not the patient, not the reason.
+NOTICES = {
+    Notification.Kind.MESSAGE: (
+        _lazy("New message on Carnet"),
+        _lazy("You have a new message on Carnet. Sign in to read it:"),
+    ),
+    # What a patient did that their care team owns, told to the team's members.
     Notification.Kind.APPOINTMENT_CANCELLED: (
         _lazy("A patient cancelled an appointment – open Carnet"),
         _lazy(
@@ -90,26 +80,17 @@ def notify_team(*, team, patient, actor: User, appointment=None, profile_comment
     return rows
 
 
-def _team_notice(notification: Notification) -> tuple[str, str]:
-    """The subject and body of a team notice: both languages, and the page to open."""
-    from django.urls import reverse
-    from django.utils import translation
-
-    if notification.kind == Notification.Kind.APPOINTMENT_CANCELLED:
+def _notice_url(notification: Notification) -> str:
+    """The page a notification email sends its reader to (never naming the item)."""
+    if notification.kind == Notification.Kind.MESSAGE:
+        path = reverse("messaging:team_inbox" if notification.recipient.is_clinician else "messaging:inbox")
+    elif notification.kind == Notification.Kind.APPOINTMENT_CANCELLED:
         appointment = notification.appointment
         day = timezone.localtime(appointment.starts_at).date().isoformat()
-        url = f"{settings.SITE_URL}{reverse('agenda:team_day')}?team={appointment.team_id}&day={day}"
+        path = f"{reverse('agenda:team_day')}?team={appointment.team_id}&day={day}"
     else:
-        url = (
-            f"{settings.SITE_URL}{reverse('careteams:patient_detail', args=[notification.profile_comment.patient_id])}"
-        )
-    subject, text = TEAM_NOTICES[notification.kind]
-    subjects, bodies = [], []
-    for language, hello in (("fr", "Bonjour,"), ("en", "Hello,")):
-        with translation.override(language):
-            subjects.append(str(subject))
-            bodies.append(f"{hello}\n\n{text}\n{url}\n")
-    return " / ".join(subjects), "\n---\n\n".join(bodies)
+        path = reverse("careteams:patient_detail", args=[notification.profile_comment.patient_id])
+    return f"{settings.SITE_URL}{path}"
 
 
 def recipients_of(message: Message) -> list[User]:
@@ -412,12 +393,9 @@ def deliver_notification(*, notification_id: int) -> bool:
             notification.status = Notification.Status.SKIPPED
             notification.save(update_fields=["status", "attempts"])
             return False
-        if notification.kind == Notification.Kind.MESSAGE:
-            inbox = reverse("messaging:team_inbox" if recipient.is_clinician else "messaging:inbox")
-            subject, body = NOTIFICATION_SUBJECT, NOTIFICATION_BODY.format(url=f"{settings.SITE_URL}{inbox}")
-        else:
-            subject, body = _team_notice(notification)
-        send_mail(subject, body, None, [recipient.email])
+        subject, text = NOTICES[notification.kind]
+        context = {"text": text, "url": _notice_url(notification)}
+        send_bilingual(recipient.email, subject, "messaging/email/notice.txt", context)
         notification.status = Notification.Status.SENT
         notification.sent_at = timezone.now()
         notification.save(update_fields=["status", "sent_at", "attempts"])

@@ -38,7 +38,9 @@ def test_a_reply_notifies_the_patient_once_without_health_content(
     email = mail.outbox[0]
     assert email.to == [conversation.patient.user.email]
     text = email.subject + email.body
-    assert "nouveau message" in text.lower()
+    assert email.subject == "Nouveau message sur Carnet / New message on Carnet"
+    french, english = email.body.split("\n\n---\n\n")  # as every email to a person (portal.mail)
+    assert "Vous avez un nouveau message sur Carnet" in french and "You have a new message on Carnet" in english
     for secret in ("résultats", "genou", conversation.subject, conversation.team.name, clinician.last_name):
         assert secret not in text
     assert Notification.objects.get(recipient=conversation.patient.user).status == "sent"
