@@ -289,9 +289,11 @@ class DocumentSubmission:
 
 
 def _decode(data: str) -> bytes:
+    """FHIR's base64Binary, which may be wrapped in lines (as MIME wraps it at 76
+    characters): whitespace is dropped, any other character outside base64 refused."""
     try:
-        return base64.b64decode(data, validate=True)
-    except (binascii.Error, ValueError, TypeError):
+        return base64.b64decode("".join(data.split()), validate=True)
+    except (binascii.Error, ValueError, TypeError, AttributeError):  # AttributeError: not a string
         raise invalid(_("The binary content is not valid base64.")) from None
 
 

@@ -162,6 +162,23 @@ def test_sha256_hash_is_accepted(http, token, ins_patient):
     assert status == 200, answer
 
 
+def test_base64_broken_into_lines_is_received_whole(http, token, ins_patient):
+    """FHIR's base64Binary allows whitespace: software that wraps its base64 at 76
+    characters (as MIME does) publishes the same file, whose hash still matches."""
+    import textwrap
+
+    from records import services as records
+
+    data = PDF + b"0" * 500
+    bundle = provide_bundle(data=data)
+    wrapped = "\r\n".join(textwrap.wrap(bundle["entry"][2]["resource"]["data"], 76))
+    bundle["entry"][2]["resource"]["data"] = wrapped
+    status, _h, answer = http.json("POST", "/fhir", body=bundle, token=token)
+
+    assert status == 200, answer
+    assert records.read_document(document=Document.objects.get()) == data
+
+
 def test_invalid_bundle_is_refused(http, token, ins_patient):
     bundle = provide_bundle()
     bundle["entry"][1]["resource"]["status"] = "nonsense"
