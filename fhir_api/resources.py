@@ -351,8 +351,10 @@ def document_submissions(data: dict, *, max_bytes: int) -> list[DocumentSubmissi
         validate_model(resource, "DocumentReference")
         if resource.get("status") != "current":
             raise invalid(_("A published DocumentReference has the status current."))
-        master = ((resource.get("masterIdentifier") or {}).get("value") or "").strip()
-        if not master or len(master) > 200:
+        master = bounded_text(
+            (resource.get("masterIdentifier") or {}).get("value"), 200, "DocumentReference.masterIdentifier.value"
+        )
+        if not master:
             raise invalid(_("Each DocumentReference needs a masterIdentifier (its unique id)."))
         patient = resolve_patient(
             resource.get("subject"), entries_by_url=by_url, contained=resource.get("contained") or []
@@ -557,8 +559,12 @@ def lab_submission(data: dict) -> LabSubmission:
     validate_model(report, "DiagnosticReport")
     if report.get("status") not in RESULT_STATUSES:
         raise invalid(_("A published report has the status final, amended or corrected."))
-    source_id = next((i.get("value") for i in report.get("identifier") or [] if i.get("value")), "").strip()
-    if not source_id or len(source_id) > 200:
+    source_id = bounded_text(
+        next((i.get("value") for i in report.get("identifier") or [] if i.get("value")), ""),
+        200,
+        "DiagnosticReport.identifier.value",
+    )
+    if not source_id:
         raise invalid(_("The DiagnosticReport needs an identifier (the laboratory's id for it)."))
     identity = identity_of(
         resolve_patient(report.get("subject"), entries_by_url=by_url, contained=report.get("contained") or [])
@@ -726,8 +732,12 @@ def prescription_submissions(data: dict) -> list[PrescriptionSubmission]:
             raise invalid(_("A prescription has the status active, stopped or completed."))
         if request.get("intent") not in {"order", "original-order", "plan"}:
             raise invalid(_("A prescription has the intent order."))
-        source_id = next((i.get("value") for i in request.get("identifier") or [] if i.get("value")), "").strip()
-        if not source_id or len(source_id) > 200:
+        source_id = bounded_text(
+            next((i.get("value") for i in request.get("identifier") or [] if i.get("value")), ""),
+            200,
+            "MedicationRequest.identifier.value",
+        )
+        if not source_id:
             raise invalid(_("The MedicationRequest needs an identifier (the prescribing software's id)."))
         patient = resolve_patient(
             request.get("subject"), entries_by_url=by_url, contained=request.get("contained") or []

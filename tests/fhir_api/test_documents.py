@@ -453,6 +453,26 @@ def test_a_text_longer_than_the_web_form_allows_is_refused_not_cut(http, token, 
     assert not LabReport.objects.exists()
 
 
+@pytest.mark.parametrize("kind", ["document", "report", "prescription"])
+def test_an_identifier_longer_than_carnet_keeps_is_refused_by_name(http, token, ins_patient, kind):
+    """An identifier over 200 characters is refused as too long, the element named (not as
+    missing), and nothing is published."""
+    from records.models import LabReport, Prescription
+    from tests.fhir_api.test_lab_results import lab_bundle, observation
+    from tests.fhir_api.test_prescriptions import medication_bundle
+
+    long = "urn:oid:1.2.250." + "1" * 200
+    bundle, expression = {
+        "document": (provide_bundle(master=long), "DocumentReference.masterIdentifier.value"),
+        "report": (lab_bundle(observation(), report_id=long), "DiagnosticReport.identifier.value"),
+        "prescription": (medication_bundle(source_id=long), "MedicationRequest.identifier.value"),
+    }[kind]
+    status, _h, answer = http.json("POST", "/fhir", body=bundle, token=token)
+    assert status == 400 and answer["issue"][0]["expression"] == [expression], answer
+    assert "200" in answer["issue"][0]["diagnostics"]
+    assert not (Document.objects.exists() or LabReport.objects.exists() or Prescription.objects.exists())
+
+
 @pytest.mark.parametrize("debug", [False, True])
 def test_a_fhir_404_stays_an_operation_outcome_under_make_runs_debug(client, settings, debug):
     """``make run`` runs with DEBUG: its own 404 page replaces Django's technical one for
