@@ -368,7 +368,13 @@ def conversation(request, pk):
             request.user.is_patient
             and not access.teams_patient_can_write_to(conversation.patient).filter(pk=conversation.team_id).exists()
         ):
-            form.add_error(None, _("You can no longer write to this care team: the link is not active."))
+            form.add_error(
+                None,
+                _(
+                    "Nobody at this care team can read your messages now: its link is not active, or its "
+                    "professionals are blocked (see the care teams page)."
+                ),
+            )
         elif form.is_valid():
             try:
                 services.send_message(
@@ -509,15 +515,27 @@ def save_attachment(request, pk):
     attachment = access.get_attachment_for(request.user, pk)
     access.check_in_record(request, attachment.message.conversation.patient, access.MESSAGES)
     access.check_in_record(request, attachment.message.conversation.patient, access.DOCUMENTS)
+    own = access.current_record(request).is_own
     try:
         document, saved = services.save_attachment_to_documents(user=request.user, attachment=attachment)
     except (files.IntegrityError, ValidationError):
-        messages.error(request, _("This file could not be saved to your documents."))
+        messages.error(
+            request,
+            _("This file could not be saved to your documents.")
+            if own
+            else _("This file could not be saved to the documents."),
+        )
         return redirect("messaging:conversation", attachment.message.conversation_id)
     if saved:
-        messages.success(request, _("The file has been saved to your documents."))
+        messages.success(
+            request,
+            _("The file has been saved to your documents.") if own else _("The file has been saved to the documents."),
+        )
     else:
-        messages.info(request, _("This file is already in your documents."))
+        messages.info(
+            request,
+            _("This file is already in your documents.") if own else _("This file is already in the documents."),
+        )
     return redirect("records:document", document.pk)
 
 

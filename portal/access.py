@@ -549,8 +549,15 @@ def documents_published_by(team) -> QuerySet[Document]:
 
 
 def teams_patient_can_write_to(patient) -> QuerySet[CareTeam]:
-    """The care teams a patient may start a conversation with: active links only."""
-    return CareTeam.objects.filter(care_links__patient=patient, care_links__status=CareLink.Status.ACTIVE)
+    """The care teams a patient may write to (a conversation, a reply, a renewal request):
+    an active link, and not every professional of the team blocked by the patient (then
+    nobody could read it until they unblock one). A team without professionals yet is
+    written to: its conversations wait for those who join it."""
+    members = Membership.objects.filter(team=OuterRef("pk"), user__is_active=True, user__role=User.Role.CLINICIAN)
+    readers = members.exclude(user__in=ClinicianBlock.objects.filter(patient=patient).values("clinician"))
+    return CareTeam.objects.filter(care_links__patient=patient, care_links__status=CareLink.Status.ACTIVE).filter(
+        Exists(readers) | ~Exists(members)
+    )
 
 
 def documents_visible_to(user) -> QuerySet[Document]:

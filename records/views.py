@@ -276,8 +276,10 @@ def set_hidden(request, pk):
     services.set_document_hidden(document=document, hidden=hidden)
     if hidden:
         messages.success(request, _("This document is now hidden from professionals, except the team that added it."))
-    else:
+    elif access.current_record(request).is_own:
         messages.success(request, _("This document is visible again to your care teams."))
+    else:
+        messages.success(request, _("This document is visible again to the care teams."))
     return redirect("records:document", document.pk)
 
 
@@ -329,33 +331,55 @@ def care_teams(request):
 @access.role_required(User.Role.PATIENT)
 @idempotent
 def block_team(request, link_pk):
-    patient = access.record_for(request, access.MANAGE).patient
+    record = access.record_for(request, access.MANAGE)
+    patient = record.patient
     link = get_object_or_404(CareLink, pk=link_pk, patient=patient)
     blocked = request.POST.get("blocked") == "1"
     services.set_team_blocked(patient=patient, link=link, blocked=blocked)
-    if blocked:
-        messages.success(request, _("%(team)s no longer has access to your record.") % {"team": link.team.name})
-    else:
-        messages.success(request, _("%(team)s has access to your record again.") % {"team": link.team.name})
+    messages.success(request, _access_changed(record, link.team.name, blocked))
     return redirect("records:care_teams")
+
+
+def _access_changed(record, name, blocked) -> str:
+    """What blocking or unblocking ``name`` (a team, a professional) did, said to the
+    patient of their record or to whoever acts for it of that record."""
+    if record.is_own:
+        text = (
+            _("%(name)s no longer has access to your record.")
+            if blocked
+            else _("%(name)s has access to your record again.")
+        )
+    else:
+        text = (
+            _("%(name)s no longer has access to the record.")
+            if blocked
+            else _("%(name)s has access to the record again.")
+        )
+    return text % {"name": name}
 
 
 @require_POST
 @access.role_required(User.Role.PATIENT)
 @idempotent
 def block_clinician(request, user_pk):
-    patient = access.record_for(request, access.MANAGE).patient
+    record = access.record_for(request, access.MANAGE)
+    patient = record.patient
     # Only clinicians of the patient's own care teams can be named here.
     clinician = get_object_or_404(
         User, pk=user_pk, role=User.Role.CLINICIAN, memberships__team__care_links__patient=patient
     )
     blocked = request.POST.get("blocked") == "1"
     services.set_clinician_blocked(patient=patient, clinician=clinician, blocked=blocked)
-    name = clinician.get_full_name()
+    messages.success(request, _access_changed(record, clinician.get_full_name(), blocked))
     if blocked:
-        messages.success(request, _("%(name)s no longer has access to your record.") % {"name": name})
-    else:
-        messages.success(request, _("%(name)s has access to your record again.") % {"name": name})
+        readable = access.teams_patient_can_write_to(patient)
+        for team in CareTeam.objects.filter(care_links__patient=patient, care_links__status=CareLink.Status.ACTIVE,
+                                            memberships__user=clinician).exclude(pk__in=readable):  # fmt: skip
+            messages.warning(
+                request,
+                _("Nobody at %(team)s can read a message from this record now: all its professionals are blocked.")
+                % {"team": team.name},
+            )
     return redirect("records:care_teams")
 
 
@@ -482,6 +506,16 @@ def request_renewal(request, pk):
     prescription = access.get_item_for(request.user, Prescription, pk)
     access.check_in_record(request, prescription.patient, access.PRESCRIPTIONS)
     access.check_in_record(request, prescription.patient, access.MESSAGES)
+    if not access.teams_patient_can_write_to(prescription.patient).filter(pk=prescription.team_id).exists():
+        messages.error(
+            request,
+            _(
+                "Nobody at %(team)s can read a renewal request now: its link is not active, or its "
+                "professionals are blocked (see the care teams page)."
+            )
+            % {"team": prescription.team},
+        )
+        return redirect("records:prescriptions")
     try:
         conversation, created = services.request_renewal(user=request.user, prescription=prescription)
     except ValidationError as error:
@@ -862,7 +896,8 @@ def comment_profile_entry(request, kind, pk):
     they cannot change or remove it; their care teams read the comment."""
     if kind not in PROFILE_MODELS:
         raise Http404
-    patient = access.record_for(request, access.PROFILE).patient
+    record = access.record_for(request, access.PROFILE)
+    patient = record.patient
     entry = access.get_item_for(request.user, PROFILE_MODELS[kind], pk)
     access.check_in_record(request, entry.patient, access.PROFILE)
     if entry.by_patient:  # their own entries they change or remove themselves
@@ -870,7 +905,10 @@ def comment_profile_entry(request, kind, pk):
     form = ProfileCommentForm(_bound(request))
     if request.method == "POST" and form.is_valid():
         services.comment_profile_entry(author=request.user, entry=entry, body=form.cleaned_data["body"])
-        messages.success(request, _("Your comment has been saved. Your care teams will read it."))
+        if record.is_own:
+            messages.success(request, _("Your comment has been saved. Your care teams will read it."))
+        else:
+            messages.success(request, _("Your comment has been saved. The care teams will read it."))
         return redirect("records:profile")
     context = {"form": form, "entry": entry, "comments": entry.comments.all(), "patient": patient}
     return access.render_record(

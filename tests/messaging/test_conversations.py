@@ -110,7 +110,7 @@ def test_patient_cannot_reply_once_the_team_is_blocked(client, login, conversati
     login(conversation.patient)
     response = client.post(reverse("messaging:conversation", args=[conversation.pk]), {"body": "Toujours là ?"})
     assert response.status_code == 200
-    assert "le lien n’est pas actif" in response.content.decode()
+    assert "son lien n’est pas actif" in response.content.decode()
     assert conversation.messages.count() == 1
 
 

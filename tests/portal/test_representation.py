@@ -627,3 +627,56 @@ def test_a_helpers_end_date_is_at_most_one_year_ahead_the_date_picker_says_the_s
             },
         )
         assert patient.helper_invitations.filter(email=f"aide-{str(accepted).lower()}@exemple.org").exists() == accepted
+
+
+# What "my record" says in French: never on a page of someone else's record.
+FIRST_PERSON = (
+    "mon dossier", "Mon dossier</h", "Mes documents", "mes documents", "Mes équipes de soins", "votre dossier",
+    "Mes rendez-vous", "mon rendez-vous", "Emportez votre", "Mon profil médical", "mon profil médical",
+    "Mes ordonnances", "Mes résultats", "mes équipes de soins", "bloqué par vous",
+)  # fmt: skip
+
+
+def test_no_page_of_someone_elses_record_speaks_of_it_as_ones_own(client, login, parent, minor, clinician, team):
+    """Every page a parent reaches in their child's record, with an item of each kind in
+    it (a document, a prescription, an entry a professional wrote, an appointment, a
+    message with an attachment), names it "the record", never "my record"; the same
+    pages in the parent's own record still say "my"."""
+    from records.models import Allergy, Prescription
+    from tests.factories import AppointmentFactory
+
+    document = publish(clinician, minor, team, "Bilan")
+    Prescription.objects.create(
+        patient=minor, medication="Ventoline", dosage="1", frequency="1/j", start_date=TODAY, prescriber=clinician,
+        team=team, renewable=True,
+    )  # fmt: skip
+    allergy = records.add_profile_entry(
+        entry=Allergy(patient=minor, substance="Arachide"), author=clinician, team=team
+    )  # fmt: skip
+    appointment = AppointmentFactory(patient=minor, team=team, created_by=clinician)
+    conversation = messaging.start_conversation(
+        author=clinician, patient=minor, team=team, subject="Vaccins", body="Voici", kind="question",
+        attachments=[SimpleUploadedFile("carnet.png", PNG, content_type="image/png")],
+    )  # fmt: skip
+    pages = [
+        reverse(name) for name in (
+            "patient_home", "records:documents", "records:results", "records:prescriptions", "records:profile",
+            "records:record_history", "records:care_teams", "exports:page", "agenda:mine", "messaging:inbox",
+        )
+    ] + [
+        reverse("records:document", args=[document.pk]),
+        reverse("records:comment_profile_entry", args=["allergy", allergy.pk]),
+        reverse("agenda:patient_cancel", args=[appointment.pk]),
+        reverse("agenda:reschedule", args=[appointment.pk]),
+        reverse("messaging:conversation", args=[conversation.pk]),
+    ]  # fmt: skip
+    login(parent)
+    switch(client, minor)
+    for url in pages:
+        response = client.get(url)
+        assert response.status_code == 200, url
+        text = response.content.decode()
+        assert not [phrase for phrase in FIRST_PERSON if phrase in text], url
+    switch(client, parent)
+    own = [client.get(reverse(name)).content.decode() for name in ("records:documents", "records:care_teams")]
+    assert "Filtrer mes documents" in own[0] and "<h1>Mes équipes de soins" in own[1]

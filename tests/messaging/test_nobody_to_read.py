@@ -1,0 +1,57 @@
+"""A patient who blocks every professional of a care team leaves nobody there to read
+them: they are told when they block, the team is not offered for a new conversation,
+a reply or a renewal request is refused with the reason, and unblocking one
+professional brings it all back."""
+
+import datetime
+
+import pytest
+from django.contrib.messages import get_messages
+from django.urls import reverse
+
+from messaging.models import Conversation, Message
+from records.models import Prescription
+
+pytestmark = pytest.mark.django_db
+
+
+def notices(response):
+    return [str(message) for message in get_messages(response.wsgi_request)]
+
+
+def test_blocking_a_teams_last_professional_leaves_nobody_to_write_to(client, login, patient, clinician, team):
+    conversation = Conversation.objects.create(patient=patient, team=team, subject="ECG", started_by=patient.user)
+    Message.objects.create(conversation=conversation, author=patient.user, body="Bonjour")
+    prescription = Prescription.objects.create(
+        patient=patient, medication="Ramipril", dosage="1", frequency="1/j", start_date=datetime.date.today(),
+        prescriber=clinician, team=team, renewable=True,
+    )  # fmt: skip
+    login(patient)
+    block = reverse("records:block_clinician", args=[clinician.pk])
+    response = client.post(block, {"blocked": "1"})
+    assert any("Plus personne chez" in text and team.name in text for text in notices(response))
+
+    page = client.get(reverse("messaging:conversation", args=[conversation.pk])).content.decode()
+    assert "Personne dans cette équipe de soins ne peut lire vos messages" in page and 'name="body"' not in page
+    reply = client.post(reverse("messaging:conversation", args=[conversation.pk]), {"body": "Vous êtes là ?"})
+    assert reply.status_code == 200 and conversation.messages.count() == 1
+    new_form = client.get(reverse("messaging:new")).content.decode()
+    assert f'value="{team.pk}"' not in new_form
+    renewal = client.post(reverse("records:request_renewal", args=[prescription.pk]))
+    assert any("ne peut lire une demande de renouvellement" in text for text in notices(renewal))
+    assert not Conversation.objects.filter(kind=Conversation.Kind.RENEWAL).exists()
+
+    client.post(block, {"blocked": "0"})
+    assert f'value="{team.pk}"' in client.get(reverse("messaging:new")).content.decode()
+    client.post(reverse("records:request_renewal", args=[prescription.pk]))
+    assert Conversation.objects.filter(kind=Conversation.Kind.RENEWAL, team=team).exists()
+
+
+def test_blocking_one_of_several_professionals_says_nothing_more(client, login, patient, clinician, team):
+    from tests.factories import ClinicianFactory
+
+    ClinicianFactory(teams=[team])
+    login(patient)
+    response = client.post(reverse("records:block_clinician", args=[clinician.pk]), {"blocked": "1"})
+    assert not any("Plus personne" in text for text in notices(response))
+    assert f'value="{team.pk}"' in client.get(reverse("messaging:new")).content.decode()
