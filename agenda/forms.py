@@ -3,6 +3,7 @@ import zoneinfo
 
 from django import forms
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -76,8 +77,11 @@ class AppointmentForm(forms.ModelForm):
         in (those with an active link to the patient), and ``patient``, whom it is with;
         a change keeps its team and patient."""
         super().__init__(*args, **kwargs)
-        # The model field's minimum (0, a positive number) would override the widget's.
-        self.fields["duration_minutes"].widget.attrs.update(min=5, max=480)
+        # The model field's minimum (0, a positive number) would override the widget's; its
+        # validators (5 to 480) run on the form's field, before clean() books with the value.
+        duration = self.fields["duration_minutes"]
+        duration.widget.attrs.update(min=5, max=480)
+        duration.validators = [*duration.validators, MinValueValidator(5), MaxValueValidator(8 * 60)]
         self.patient = patient or (self.instance.patient if self.instance.pk else None)
         if teams is not None:
             self.fields["team"] = forms.ModelChoiceField(

@@ -138,13 +138,32 @@ def fhir_response(resource: dict, status=200, headers=None) -> HttpResponse:
     return response
 
 
+# Nesting deeper than any FHIR resource goes (a Bundle's deepest elements are some 15
+# levels down): refused before anything walks it.
+MAX_DEPTH = 64
+
+
 def parse_json(body: bytes) -> dict:
+    """The body as a JSON object, refused (400) when it is not one, nests deeper than
+    ``MAX_DEPTH`` or carries a NUL character in any text (which no database column
+    keeps, and no FHIR string allows)."""
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise invalid(_("The body is not valid JSON.")) from None
     if not isinstance(data, dict):
         raise invalid(_("The body is not a FHIR resource."))
+    waiting = [(data, 1)]  # walked without recursion, whatever the depth
+    while waiting:
+        value, depth = waiting.pop()
+        if depth > MAX_DEPTH:
+            raise invalid(_("The body nests elements deeper than FHIR resources do."))
+        if isinstance(value, dict):
+            waiting.extend((item, depth + 1) for pair in value.items() for item in pair)
+        elif isinstance(value, list):
+            waiting.extend((item, depth + 1) for item in value)
+        elif isinstance(value, str) and "\x00" in value:
+            raise invalid(_("A text of the body contains a NUL character."))
     return data
 
 

@@ -43,6 +43,7 @@ def api_view(interaction: str, methods=("GET",)):
                     raise FhirError(405, "not-supported", _("This method is not supported here."))
                 call.client, scopes = services.authenticate(request)
                 services.check_rate(client=call.client)
+                _refuse_nul(request)
                 response = view(request, call, scopes, *args, **kwargs)
             except FhirError as error:
                 response, outcome = error.response(), error.code
@@ -64,6 +65,17 @@ def api_view(interaction: str, methods=("GET",)):
         return wrapped
 
     return decorator
+
+
+def _refuse_nul(request) -> None:
+    """A search parameter with a NUL character (which no FHIR string allows) is a 400."""
+    sources = [request.GET]
+    if request.content_type == "application/x-www-form-urlencoded":  # a search by POST
+        sources.append(request.POST)
+    for params in sources:
+        for key, values in params.lists():
+            if "\x00" in key or any("\x00" in value for value in values):
+                raise FhirError(400, "invalid", _("A search parameter contains a NUL character."))
 
 
 def _refuse_body(status: int, limit: int | None) -> HttpResponse:

@@ -1,12 +1,13 @@
+import functools
+
 from django.http import Http404
-from django.utils.functional import SimpleLazyObject
 
 from messaging.models import Conversation, ReadState
 from portal import access
 
 
 def unread_messages(request):
-    """``unread_messages``: the number shown in the main navigation, computed only when
+    """``unread_messages``: the number shown in the main navigation, counted only when
     a template uses it (one small query when nothing is unread, two otherwise); nothing
     before the second factor."""
     user = getattr(request, "user", None)
@@ -21,7 +22,10 @@ def unread_messages(request):
                 return Conversation.objects.none()
         return access.conversations_for(user)
 
-    def count():
+    @functools.cache  # once per request (a function per request), and only if shown
+    def count() -> int:
         return ReadState.objects.unread_total(user, conversations)
 
-    return {"unread_messages": SimpleLazyObject(count)}
+    # A callable, which templates call: they get a real number, that any language's plural
+    # rule can compute with (a lazy object is no number to ``n % 10``).
+    return {"unread_messages": count}

@@ -123,6 +123,17 @@ def test_a_time_the_clock_change_skips_or_repeats_is_refused(client, login, clin
     assert not Appointment.objects.exists()
 
 
+@pytest.mark.parametrize("minutes", ["0", "4", "481", "32768", "2147483648", "9999999999", "-5"])
+def test_a_duration_out_of_bounds_is_a_form_error_never_a_500(client, login, clinician, patient, team, minutes):
+    """Checked by the form's own field, before the overlap check works out when the
+    appointment would end: no date out of range, whatever the number."""
+    login(clinician)
+    book = reverse("agenda:book", args=[patient.pk])
+    response = client.post(book, booking(team, SOON.isoformat(), duration_minutes=minutes))
+    assert response.status_code == 200 and 'id="id_duration_minutes_error"' in response.content.decode()
+    assert not Appointment.objects.exists()
+
+
 def test_an_appointment_in_the_past_or_without_place_is_refused(client, login, clinician, patient, team):
     login(clinician)
     response = client.post(reverse("agenda:book", args=[patient.pk]), booking(team, "2020-01-06"))

@@ -295,6 +295,11 @@ def test_hide_and_block_rules_apply_to_the_api(http, token, ins_patient, team):
         lambda b: b["entry"].pop(0),  # no SubmissionSet
         lambda b: b["entry"][3]["resource"].update(birthDate="15/06/1985"),
         lambda b: b["entry"][3]["resource"]["identifier"][0].update(value="285067512345638"),  # wrong NIR key
+        # A NUL character, which no FHIR string allows and no database column keeps.
+        lambda b: b["entry"][1]["resource"]["content"][0]["attachment"].update(title="Compte\x00rendu"),
+        lambda b: b["entry"][1]["resource"]["masterIdentifier"].update(value="urn:oid:1.2\x00"),
+        lambda b: b["entry"][1]["resource"].update(description="\x00"),
+        lambda b: b.update(meta={"tag": [{"code": "x" * 10, "extension": [{"url": "\x00"}]}]}),
     ],
 )
 def test_malformed_bundles_get_400_never_500(http, token, ins_patient, breakage):
@@ -305,6 +310,26 @@ def test_malformed_bundles_get_400_never_500(http, token, ins_patient, breakage)
     assert status == 400, answer
     assert answer["resourceType"] == "OperationOutcome" and answer["issue"][0]["code"] == "invalid"
     assert not Document.objects.exists()
+
+
+def test_a_body_nested_deeper_than_any_resource_is_a_400(http, token, ins_patient):
+    """Arrays nested a hundred thousand deep (which would exhaust the parser's recursion)
+    and objects nested a hundred deep are refused as OperationOutcomes, not 500s."""
+    for body in (b"[" * 100_000 + b"]" * 100_000, b'{"a":' * 100 + b"1" + b"}" * 100):
+        status, _h, answer = http.json("POST", "/fhir", body=body, token=token)
+        assert status == 400 and answer["resourceType"] == "OperationOutcome", answer
+
+
+@pytest.mark.parametrize("query", ["patient.identifier=%00", "patient.identifier%00=1", "_count=1%00"])
+def test_a_search_parameter_with_a_nul_is_a_400(http, token, ins_patient, query):
+    status, _h, answer = http.json("GET", f"/fhir/DocumentReference?{query}", token=token)
+    assert status == 400 and answer["issue"][0]["code"] == "invalid", answer
+    form = query.encode()
+    status, _h, answer = http.json(
+        "POST", "/fhir/DocumentReference/_search", body=form, token=token,
+        content_type="application/x-www-form-urlencoded",
+    )  # fmt: skip
+    assert status == 400 and answer["issue"][0]["code"] == "invalid", answer
 
 
 def test_search_pages_through_every_document_once(http, token, ins_patient):
