@@ -437,6 +437,17 @@ def document_submissions(data: dict, *, max_bytes: int) -> list[DocumentSubmissi
         submissions.append(submission)
     if len({s.identity for s in submissions}) != 1:
         raise invalid(_("All the documents of a Bundle are about the same patient."))
+    submission_set = submission_sets[0]
+    if (
+        submission_set.get("subject")
+        and identity_of(
+            resolve_patient(
+                submission_set["subject"], entries_by_url=by_url, contained=submission_set.get("contained") or []
+            )
+        )
+        != submissions[0].identity
+    ):
+        raise invalid(_("The SubmissionSet is about another patient than its documents: nothing was published."))
     return submissions
 
 

@@ -200,11 +200,13 @@ def record_call(*, call: Call, status: int, outcome: str = "") -> None:
 
 
 def match_patient(*, client: ApiClient, identity) -> Patient:
-    """The patient with this INS, birth date and family name, linked to the client's
-    team. An unknown patient, another identity and an unlinked team get the same 403:
-    the API does not tell whether an INS is in Carnet."""
+    """The patient with this INS, birth date and family name (the birth name, which the
+    INS identity carries, or the name used), linked to the client's team. An unknown
+    patient, another identity and an unlinked team get the same 403: the API does not
+    tell whether an INS is in Carnet."""
     candidates = Patient.objects.filter(ins=identity.ins, birth_date=identity.birth_date)
-    patient = next((p for p in candidates if folded(p.last_name) == folded(identity.family)), None)
+    family = folded(identity.family)
+    patient = next((p for p in candidates if family in {folded(p.last_name), p.birth_folded}), None)
     if patient is None or not access.patients_linked_to(client.team).filter(pk=patient.pk).exists():
         raise FhirError(
             403,

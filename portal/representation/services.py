@@ -232,6 +232,16 @@ def _usable_invitation(token: str) -> HelperInvitation:
 
 
 def _accept(invitation: HelperInvitation, helper: User) -> Representation:
+    if helper.email.lower() == invitation.email and not helper.is_patient:
+        # The invited address is a professional's or support's login, which acts for no
+        # patient: said at acceptance (saying it when inviting would tell the patient
+        # whose address is a professional's account).
+        raise RepresentationError(
+            _(
+                "A professional's or support account cannot act for a patient: ask the patient to invite "
+                "an address of your own that you use as a patient."
+            )
+        )
     if not helper.is_patient or invitation.patient.user_id == helper.pk or helper.email.lower() != invitation.email:
         raise RepresentationError(
             _("This invitation was sent to another address: sign in with the account that uses it.")

@@ -145,6 +145,31 @@ def test_wrong_patient_identity_gets_the_same_403(http, token, ins_patient):
     assert status == 403 and _outcome(answer)[0] == "forbidden"
 
 
+@pytest.mark.parametrize(("family", "status"), [("MARTIN", 200), ("Durand", 200), ("Bernard", 403)])
+def test_the_patient_is_matched_by_birth_name_or_used_name(http, token, ins_patient, family, status):
+    """The INS identity carries the birth name: a patient who uses another name (Camille
+    Durand, born Martin) is found by either, and by no other."""
+    ins_patient.set_identity(birth_name="Martin", first_names="Camille", used_name="Durand")
+    ins_patient.save()
+    answer = http.json("POST", "/fhir", body=provide_bundle(family=family), token=token)
+    assert answer[0] == status, answer
+    assert Document.objects.filter(patient=ins_patient).exists() is (status == 200)
+
+
+def test_a_submission_set_about_another_patient_than_its_document_is_refused(http, token, ins_patient):
+    """MHD: the SubmissionSet and its DocumentReferences are about one patient. A List
+    naming another (both Patients in the Bundle) publishes nothing."""
+    bundle = provide_bundle()
+    other = {**bundle["entry"][3]["resource"], "identifier": [{"system": "urn:oid:1.2.250.1.213.1.4.10",
+                                                               "value": "185057512345673"}]}  # fmt: skip
+    bundle["entry"].append({"fullUrl": "urn:uuid:other-patient", "resource": other, "request": {"method": "POST",
+                                                                                                 "url": "Patient"}})  # fmt: skip
+    bundle["entry"][0]["resource"]["subject"] = {"reference": "urn:uuid:other-patient"}
+    status, _h, answer = http.json("POST", "/fhir", body=bundle, token=token)
+    assert status == 400 and "SubmissionSet" in answer["issue"][0]["diagnostics"], answer
+    assert not Document.objects.exists()
+
+
 def test_wrong_hash_is_refused(http, token, ins_patient):
     bundle = provide_bundle()
     bundle["entry"][1]["resource"]["content"][0]["attachment"]["hash"] = provide_bundle(data=b"%PDF-other")["entry"][1][

@@ -680,3 +680,22 @@ def test_no_page_of_someone_elses_record_speaks_of_it_as_ones_own(client, login,
     switch(client, parent)
     own = [client.get(reverse(name)).content.decode() for name in ("records:documents", "records:care_teams")]
     assert "Filtrer mes documents" in own[0] and "<h1>Mes équipes de soins" in own[1]
+
+
+def test_a_professionals_address_invited_as_helper_is_told_why_it_cannot_accept(
+    client, login, patient, clinician, mailoutbox, django_capture_on_commit_callbacks
+):
+    """The invitation is made (refusing it would tell the patient that the address is a
+    professional's account); the professional opening it is told why they cannot take it."""
+    login(patient)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(
+            reverse("representation:helpers"),
+            {"email": clinician.email, "parts": ["documents"], "ends_on": (TODAY + datetime.timedelta(days=90))},
+        )
+    link = re.search(r"https?://\S+(/my/representation/accept/\S+/)", mailoutbox[-1].body).group(1)
+    login(clinician)
+    response = client.post(link)
+    assert response.status_code == 400
+    assert "Un compte de professionnel ou du support ne peut pas agir pour un patient" in response.content.decode()
+    assert not Representation.objects.filter(representative=clinician).exists()
