@@ -381,7 +381,7 @@ def add_parent(request, pk):
         except representation.RepresentationError as error:
             form.add_error(None, str(error))
         else:
-            messages.success(request, _("The parent has been added. They have been told."))
+            messages.success(request, _("The parent has been added, and told so by email."))
             return redirect("careteams:patient_detail", pk=patient.pk)
     return access.render_record(
         request, "careteams/add_parent.html", {"patient": patient, "form": form},

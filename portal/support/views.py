@@ -499,7 +499,7 @@ def representations(request, pk):
                 reason=data["reason"],
                 request_key=data["request_key"],
             ),
-            _("The representative has been added. They have been told."),
+            _("The representative has been added, and told so by email."),
         )
         return redirect("support:representations", patient.pk)
     context = {

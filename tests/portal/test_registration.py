@@ -393,4 +393,6 @@ def test_identity_names_are_letters_as_on_the_identity_document(name, valid):
 def test_the_confirmation_agrees_with_the_patients_sex(client, login, clinician, team, sex, said):
     login(clinician)
     response = client.post(reverse("careteams:register_patient"), form_data(team, sex=sex, ins=""), follow=True)
-    assert said in response.content.decode()
+    # The team by its name, after « l’équipe »: French contracts « à le » before a name
+    # that takes an article (« au Cabinet… »), which a name given alone cannot say.
+    assert f"{said} à l’équipe «\u00a0{team.name}\u00a0»" in response.content.decode()

@@ -306,3 +306,17 @@ def test_new_reports_beyond_those_shown_are_said(client, login, clinician, team,
     assert section.count('<span class="badge-new">Nouveau</span>') == 2  # the latest two to arrive
     assert "Ancien 2022" in section and "Ancien 2021" in section and "Ancien 2020" not in section
     assert "Et 2 autres nouveaux comptes rendus d’autres équipes, dans l’historique ci-dessous." in section
+
+
+def test_a_profile_entry_says_who_declared_it(client, login, clinician, patient, team):
+    """What the patient declared is told apart from what a professional wrote, on the
+    care team's summary and on the patient's own profile."""
+    services.add_profile_entry(entry=Allergy(patient=patient, substance="Arachide"), author=patient.user)
+    services.add_profile_entry(entry=Allergy(patient=patient, substance="Pénicilline"), author=clinician, team=team)
+    login(clinician)
+    summary = client.get(reverse("careteams:patient_detail", args=[patient.pk])).content.decode()
+    assert f"déclaré par {patient.user.get_full_name()}, pas par un professionnel, le" in summary
+    assert f"({clinician.get_full_name()}, {team.name}," in summary
+    login(patient)
+    profile = client.get(reverse("records:profile")).content.decode()
+    assert "ajouté par vous, le" in profile and "pas par un professionnel" not in profile
