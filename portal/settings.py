@@ -15,6 +15,7 @@ from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -76,10 +77,10 @@ TERMS_VERSION = "2026-11-28"
 # each one left (portal/checks.py): a privacy notice must name a real controller and DPO.
 OPERATOR_PLACEHOLDERS = {
     "name": "Carnet (démonstration)",
-    "address": "non renseignée / not set",
+    "address": pgettext_lazy("the operator's address", "not set"),
     "support_email": "support@carnet.localhost",
     "dpo_email": "dpo@carnet.localhost",
-    "hosting": "non renseigné / not set",
+    "hosting": pgettext_lazy("the operator's host", "not set"),
 }
 OPERATOR_ENV = {
     "name": "OPERATOR_NAME",

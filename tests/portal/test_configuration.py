@@ -150,3 +150,16 @@ def test_prepared_statements_can_be_turned_off_for_a_pooler():
     )
     assert "connect_timeout" in off.stdout, off.stderr  # the options were printed
     assert "server_side_binding" not in off.stdout and "prepare_threshold" not in off.stdout, off.stdout
+
+
+@pytest.mark.django_db
+def test_the_operators_placeholders_speak_the_pages_language(client):
+    """Until the operator is named, the privacy notice says so in its own language; and
+    an address left unset is still named by the deploy check."""
+    french = client.get("/privacy/", HTTP_ACCEPT_LANGUAGE="fr").content.decode()
+    english = client.get("/privacy/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "non renseignée" in french and "not set" not in french
+    assert "not set" in english and "non renseign" not in english
+    operator = {key: value for key, value in OPERATOR.items() if key != "OPERATOR_ADDRESS"}
+    result = manage("check", "--deploy", "--fail-level", "WARNING", **PRODUCTION, **operator)
+    assert "carnet.W001" in result.stderr and "OPERATOR_ADDRESS" in result.stderr
