@@ -72,6 +72,18 @@ def test_demo_identifiers_are_well_formed_nirs():
         assert int(ins[-2:]) == 97 - int(ins[:13]) % 97
 
 
+def test_the_demo_data_agrees_with_itself():
+    """What a reader of the demo sees holds together: a test named in an access history
+    is one of the patient's results; an inhaler is inhaled."""
+    call_command("seed_demo")
+    for patient_id, target in AccessLog.objects.filter(action=AccessLog.Action.VIEW_RESULTS).values_list(
+        "patient_id", "target"
+    ):
+        assert Observation.objects.filter(patient_id=patient_id, name=target).exists(), target
+    for medication, route in Prescription.objects.values_list("medication", "route"):
+        assert (route == "inhaled") == ("inhalateur" in medication), medication
+
+
 def test_every_printed_demo_login_signs_in_and_lands_home(client, capsys):
     call_command("seed_demo")
     out = capsys.readouterr().out

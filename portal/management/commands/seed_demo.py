@@ -172,7 +172,7 @@ DOCUMENTS = [
 READS = [
     (0, AccessLog.Action.VIEW_RECORD, ""),
     (0, AccessLog.Action.VIEW_DOCUMENT, "Compte rendu de consultation"),
-    (0, AccessLog.Action.VIEW_RESULTS, "Hémoglobine glyquée"),
+    (0, AccessLog.Action.VIEW_RESULTS, "Glucose à jeun"),  # one of LAB_TESTS
     (2, AccessLog.Action.VIEW_RECORD, ""),
     (2, AccessLog.Action.DOWNLOAD_DOCUMENT, "Ordonnance"),
 ]
@@ -277,7 +277,8 @@ class Command(BaseCommand):
                 Prescription(patient=patient, medication=medication, dosage=dosage, frequency=frequency,
                              start_date=today - datetime.timedelta(days=start),
                              end_date=end and today - datetime.timedelta(days=end),
-                             renewable=renewable, prescriber=gp, team=team)
+                             renewable=renewable, prescriber=gp, team=team,
+                             route="inhaled" if "inhalateur" in medication else "oral")
                 for medication, dosage, frequency, start, end, renewable in prescriptions[index % 2 :][:3]
             ]
         )  # fmt: skip
