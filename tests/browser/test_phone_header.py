@@ -136,3 +136,22 @@ def test_on_a_desktop_the_header_shows_its_links_without_the_menu_button(page, c
     expect(page.get_by_role("navigation", name="Principale").get_by_role("link", name="Mes patients")).to_be_visible()
     expect(page.get_by_role("button", name="Se déconnecter")).to_be_visible()
     expect(page.get_by_role("contentinfo").get_by_label("Langue")).to_be_visible()
+
+
+def test_on_a_phone_the_closed_menu_shows_how_many_messages_are_unread(page, patient, clinician, team):
+    """The badge of the messages link is inside the closed menu: the button shows it too,
+    read with its words by a screen reader."""
+    from messaging.services import send_message, start_conversation
+
+    conversation = start_conversation(
+        author=patient.user, patient=patient, team=team, subject="Ma question", body="Bonjour", kind="question"
+    )
+    for body in ("Réponse", "Précision"):
+        send_message(author=clinician, conversation=conversation, body=body)
+    page.set_viewport_size(PHONE)
+    sign_in(page, patient.user)
+    button = page.locator("summary.site-menu-button")
+    expect(button).to_be_visible()
+    expect(button.locator(".badge")).to_have_text("2 messages non lus")
+    expect(button.locator(".badge")).to_be_visible()
+    assert header_height(page) <= MAX_HEADER_PX and not scrolls_sideways(page)
