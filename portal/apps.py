@@ -2,6 +2,7 @@ import datetime
 
 from django.apps import AppConfig
 from django.core.exceptions import ValidationError
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 EARLIEST_DATE, LATEST_DATE = datetime.date(1900, 1, 1), datetime.date(2199, 12, 31)
@@ -27,6 +28,22 @@ def decimal_comma(to_python):
     return wrapped
 
 
+def first_of_the_month(day_of_month):
+    """``DateFormat.j`` (the day without a leading zero, as « j F Y » writes it) giving
+    « 1er » for the first of a month in French: « le 1er septembre », never « le 1
+    septembre ». Other days and languages, and formats of numbers only (« d/m/Y »), are
+    unchanged."""
+
+    def wrapped(self):
+        day = day_of_month(self)
+        if day == 1 and (get_language() or "").startswith("fr"):
+            return "1er"
+        return day
+
+    wrapped.first_of_the_month = True
+    return wrapped
+
+
 class PortalConfig(AppConfig):
     name = "portal"
 
@@ -48,3 +65,9 @@ class PortalConfig(AppConfig):
             forms.DecimalField.widget = DecimalInput
             forms.DecimalField.to_python = decimal_comma(forms.DecimalField.to_python)
             forms.DecimalField.takes_a_comma = True
+        # Every date written with its month's name, by the |date filter, the PDFs and the
+        # rows written in Python (portal.rows.date_formatter): tests/portal/test_dates.py.
+        from django.utils import dateformat
+
+        if not getattr(dateformat.DateFormat.j, "first_of_the_month", False):
+            dateformat.DateFormat.j = first_of_the_month(dateformat.DateFormat.j)

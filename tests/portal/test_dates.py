@@ -59,3 +59,30 @@ def test_a_plausible_day_shows_that_day(client, login, clinician, team):
     login(clinician)
     page = client.get(reverse("agenda:team_day"), {"team": team.pk, "day": "2199-12-31"}).content.decode()
     assert "31 décembre 2199" in page and "error-summary" not in page
+
+
+@pytest.mark.parametrize(
+    ("language", "day", "format_name", "written"),
+    [
+        ("fr", 1, "DATE_FORMAT", "1er septembre 2026"),
+        ("fr", 2, "DATE_FORMAT", "2 septembre 2026"),
+        ("fr", 1, "l j F Y", "mardi 1er septembre 2026"),
+        ("fr", 1, "SHORT_DATE_FORMAT", "01/09/2026"),
+        ("en", 1, "DATE_FORMAT", "1 September 2026"),
+    ],
+)
+def test_the_first_of_a_month_is_the_1er_in_french(language, day, format_name, written):
+    """By the |date filter and by the rows written in Python, for a date and a date-time
+    (in Paris time): « le 1er septembre », numbers-only formats unchanged."""
+    import datetime
+
+    from django.template import Context, Template
+    from django.utils import timezone, translation
+
+    from portal.rows import date_formatter
+
+    date = datetime.date(2026, 9, day)
+    moment = timezone.make_aware(datetime.datetime(2026, 9, day, 10, 0))
+    with translation.override(language):
+        assert Template("{{ d|date:f }}").render(Context({"d": date, "f": format_name})) == written
+        assert date_formatter(format_name)(moment) == written

@@ -203,7 +203,7 @@ def test_a_late_result_of_another_team_is_shown_before_its_reading_makes_it_seen
     section = html.split('id="new-results-title"')[1].split("</section>")[0]
     assert "ECG rattrapé" in section and "Bilan du laboratoire" not in section  # this one is on the page
     new = '<span class="badge-new">Nouveau</span>'
-    assert f"ECG rattrapé — 1 mars 2019 {new}" in html and f"Bilan du laboratoire — 1 novembre 2026 {new}" in html
+    assert f"ECG rattrapé — 1er mars 2019 {new}" in html and f"Bilan du laboratoire — 1er novembre 2026 {new}" in html
     assert html.count(new) == 2 and html.count(f'id="report-{late.pk}"') == 1 and recent.title in html
     # Shown, so seen: the team's next look has nothing new.
     again = client.get(url).content.decode()
