@@ -312,6 +312,22 @@ def test_measurements_trend(client, login, patient):
     assert "<polyline" in page and "69,8" in page
 
 
+def test_a_measurements_values_are_written_with_their_own_decimals(client, login, patient):
+    """62,2 and 63 on the profile and the history page (and the PDF, by the same filter):
+    none added ("62,20")."""
+    for days, weight in [(2, "62.20"), (1, "63.00")]:
+        Measurement.objects.create(
+            patient=patient, author=patient.user, kind="weight", value=Decimal(weight),
+            measured_on=TODAY - datetime.timedelta(days=days),
+        )  # fmt: skip
+    login(patient)
+    profile = client.get(reverse("records:profile")).content.decode()
+    table = profile.split('<table class="table-stack">')[1].split("</table>")[0]
+    assert '<td data-label="Valeur">62,2</td>' in table and '<td data-label="Valeur">63</td>' in table
+    history = client.get(reverse("records:measurement_history", args=[Measurement.objects.first().pk]))
+    assert ">62,2</td>" in history.content.decode() and "62,20" not in history.content.decode()
+
+
 def test_every_measurement_is_in_the_table_and_its_source_reads_right(client, login, patient, clinician):
     for days in range(15):
         Measurement.objects.create(
