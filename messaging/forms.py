@@ -2,7 +2,6 @@ import functools
 
 from django import forms
 from django.conf import settings
-from django.template.defaultfilters import filesizeformat
 from django.utils.functional import lazy
 from django.utils.translation import get_language, ngettext
 from django.utils.translation import gettext_lazy as _
@@ -39,7 +38,7 @@ def _attachments_help(language, most, total, each) -> str:  # language: the cach
         "Up to %(most)d file, %(total)s in all: PDF, JPEG, PNG or plain text, %(each)s at most each.",
         "Up to %(most)d files, %(total)s in all: PDF, JPEG, PNG or plain text, %(each)s at most each.",
         most,
-    ) % {"most": most, "total": filesizeformat(total), "each": filesizeformat(each)}
+    ) % {"most": most, "total": files.megabytes(total), "each": files.megabytes(each)}
 
 
 class AttachmentsField(forms.FileField):
