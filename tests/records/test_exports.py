@@ -262,6 +262,8 @@ def test_archive_contents_and_fhir_bundle(
     assert "Compte rendu de consultation" in text_of(archive.read("health-summary.pdf"))
     readme = archive.read("README.txt").decode()
     assert "Camille Durand" in readme and "FHIR" in readme
+    # Each file named, then what it is (a dash: French puts a space before a colon).
+    assert "- health-summary.pdf — " in readme and "- fhir-r4-bundle.json — " in readme
     everything = b"".join(archive.read(name) for name in names if not name.endswith(".pdf"))
     assert b"Scanner thoracique" not in everything and b"Essoufflement" not in everything
 
