@@ -34,9 +34,11 @@ def clash(*, patient, team, starts_at, duration_minutes, exclude=None) -> Valida
     found = Appointment.objects.clashing(patient=patient, team=team, start=starts_at, end=end, exclude=exclude).first()
     if found is None:
         return None
-    message = _("The patient already has an appointment with this team from %(start)s to %(end)s.") % {
-        "start": date_format(timezone.localtime(found.starts_at), "SHORT_DATETIME_FORMAT"),
-        "end": date_format(timezone.localtime(found.ends_at), "TIME_FORMAT"),
+    start, end = timezone.localtime(found.starts_at), timezone.localtime(found.ends_at)
+    message = _("The patient already has an appointment with this team on %(day)s from %(start)s to %(end)s.") % {
+        "day": date_format(start, "SHORT_DATE_FORMAT"),
+        "start": date_format(start, "TIME_FORMAT"),
+        "end": date_format(end, "TIME_FORMAT"),
     }
     return ValidationError({"time": [ValidationError(message, code="overlap")]})
 

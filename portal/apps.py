@@ -65,6 +65,11 @@ class PortalConfig(AppConfig):
             forms.DecimalField.widget = DecimalInput
             forms.DecimalField.to_python = decimal_comma(forms.DecimalField.to_python)
             forms.DecimalField.takes_a_comma = True
+        # The first option of every select of a model's choices (a measurement's kind...),
+        # worded as Carnet's own selects are: « Choisissez… », not « - Choisir une option - ».
+        from django.db.models import fields
+
+        fields.BLANK_CHOICE_LABEL = _("Choose…")
         # Every date written with its month's name, by the |date filter, the PDFs and the
         # rows written in Python (portal.rows.date_formatter): tests/portal/test_dates.py.
         from django.utils import dateformat

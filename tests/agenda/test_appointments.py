@@ -390,7 +390,7 @@ def test_the_same_patient_is_not_booked_twice_at_once_with_one_team(
     assert Appointment.objects.count() == (2 if booked else 1)
     if not booked:
         assert (
-            f"Le patient a déjà un rendez-vous avec cette équipe de {SOON:%d/%m/%Y} 10:00 à 10:30."
+            f"Le patient a déjà un rendez-vous avec cette équipe le {SOON:%d/%m/%Y} de 10:00 à 10:30."
             in response.content.decode()
         )
     changed = client.post(reverse("agenda:edit", args=[first.pk]), booking(team, SOON.isoformat(), time="10:00"))

@@ -2,6 +2,7 @@
 
 import pytest
 from django.template import engines
+from django.urls import reverse
 from django.utils import translation
 
 from portal.templatetags.french import elide
@@ -46,3 +47,11 @@ def test_every_french_text_uses_the_typographic_apostrophe():
     texts = [value for value in catalog.values() if isinstance(value, str)]
     straight = sorted(text for text in texts if re.search(r"[^\W\d_]'[^\W\d_]", text))
     assert len(texts) > 1000 and straight == []
+
+
+@pytest.mark.django_db
+def test_a_select_of_a_models_choices_opens_with_carnets_own_wording(client, login, patient):
+    """« Choisissez… », as Carnet's own selects say, not Django's « - Choisir une option - »."""
+    login(patient)
+    page = client.get(reverse("records:profile")).content.decode()
+    assert '<option value="" selected>Choisissez…</option>' in page and "Choisir une option" not in page
