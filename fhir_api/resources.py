@@ -16,6 +16,7 @@ from django.http import HttpResponse
 from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
+from portal.apps import plain_text
 from records.fhir_codes import (
     INS_NIR_OID,
     INS_NIR_TEST_OID,
@@ -90,9 +91,10 @@ def invalid(message, params=None, expression=None) -> FhirError:
 
 
 def bounded_text(value: str, limit: int, expression: str) -> str:
-    """``value`` stripped, refused when longer than ``limit`` (what the web form allows):
+    """``value`` as a web form keeps it (``portal.apps.plain_text``: stripped, without
+    direction controls), refused when longer than ``limit`` (what the web form allows):
     never cut in silence."""
-    value = (value or "").strip()
+    value = plain_text(value or "")
     if len(value) > limit:
         raise invalid(
             _("%(element)s is longer than %(limit)s characters."),

@@ -1,4 +1,5 @@
 import datetime
+import unicodedata
 
 from django.apps import AppConfig
 from django.core.exceptions import ValidationError
@@ -25,6 +26,34 @@ def decimal_comma(to_python):
             value = value.replace(",", ".")
         return to_python(self, value)
 
+    return wrapped
+
+
+# Characters that turn the direction of the text around them (embeddings, overrides,
+# isolates): in a title or a name they disguise it (« \u202egpj.exe » shows « exe.jpg »).
+DIRECTION_CONTROLS = dict.fromkeys([*range(0x202A, 0x202F), *range(0x2066, 0x206A)])
+
+
+def plain_text(value: str) -> str:
+    """``value`` without direction controls, and "" when nothing visible is left (only
+    zero-width or other invisible characters): what a form or the API keeps of a text."""
+    value = value.translate(DIRECTION_CONTROLS).strip()
+    if all(char.isspace() or unicodedata.category(char) == "Cf" for char in value):
+        return ""
+    return value
+
+
+def without_direction_controls(to_python):
+    """``CharField.to_python`` keeping ``plain_text`` of what is typed, in every field that
+    strips its value (a password, ``strip=False``, is kept as typed)."""
+
+    def wrapped(self, value):
+        value = to_python(self, value)
+        if self.strip and isinstance(value, str) and value:
+            value = plain_text(value)
+        return value
+
+    wrapped.plain_text = True
     return wrapped
 
 
@@ -65,6 +94,9 @@ class PortalConfig(AppConfig):
             forms.DecimalField.widget = DecimalInput
             forms.DecimalField.to_python = decimal_comma(forms.DecimalField.to_python)
             forms.DecimalField.takes_a_comma = True
+        # Every text field of every form: a title, a subject, a name (tests/portal/test_hostile_text.py).
+        if not getattr(forms.CharField.to_python, "plain_text", False):
+            forms.CharField.to_python = without_direction_controls(forms.CharField.to_python)
         # The first option of every select of a model's choices (a measurement's kind...),
         # worded as Carnet's own selects are: « Choisissez… », not « - Choisir une option - ».
         from django.db.models import fields

@@ -170,6 +170,15 @@ def test_a_submission_set_about_another_patient_than_its_document_is_refused(htt
     assert not Document.objects.exists()
 
 
+def test_a_title_is_kept_as_a_web_form_keeps_it(http, token, ins_patient):
+    """Direction controls dropped (« \u202efdp.exe » would show « exe.pdf »), as from a form."""
+    bundle = provide_bundle()
+    bundle["entry"][1]["resource"]["content"][0]["attachment"]["title"] = " \u202eCompte rendu\u202c "
+    status, _h, answer = http.json("POST", "/fhir", body=bundle, token=token)
+    assert status == 200, answer
+    assert Document.objects.get().title == "Compte rendu"
+
+
 def test_wrong_hash_is_refused(http, token, ins_patient):
     bundle = provide_bundle()
     bundle["entry"][1]["resource"]["content"][0]["attachment"]["hash"] = provide_bundle(data=b"%PDF-other")["entry"][1][
