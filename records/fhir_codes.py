@@ -30,13 +30,15 @@ def loinc_is_valid(code: str) -> bool:
     return (10 - total % 10) % 10 == check
 
 
-# UCUM's case-sensitive syntax, roughly: printable ASCII without spaces, balanced
-# annotations in braces. A syntax check, not a unit dictionary ("µg/L" fails; "ug/L" passes).
-_UCUM_SYNTAX = re.compile(r"[!-~]{1,32}")
+# UCUM's case-sensitive syntax, roughly: letters, digits and UCUM's operators and
+# brackets (. / ( ) [ ] * ^ % ' _ + -), and annotations in braces ({1.73_m2}), which
+# hold any printable character but braces. A syntax check, not a unit dictionary ("µg/L"
+# and "<b>" fail; "ug/L", "10*9/L", "mm[Hg]" pass).
+_UCUM_SYNTAX = re.compile(r"(?:[A-Za-z0-9./()\[\]*^%'_+\-]|\{[!-z|~]*\})+")
 
 
 def ucum_is_well_formed(code: str) -> bool:
-    return bool(_UCUM_SYNTAX.fullmatch(code or "")) and code.count("{") == code.count("}")
+    return len(code or "") <= 32 and bool(_UCUM_SYNTAX.fullmatch(code or ""))
 
 
 def ins_identifier(nir: str) -> dict:

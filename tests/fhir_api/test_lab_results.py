@@ -90,7 +90,12 @@ def test_bad_loinc_and_missing_ucum_are_refused(http, token, ins_patient):
     bad_unit = observation()
     bad_unit["valueQuantity"].pop("system")
     assert http.json("POST", "/fhir", body=lab_bundle(bad_unit), token=token)[0] == 400
+    for unit in ("<b>g</b>", "=1+1", "µg/L", "g dL"):  # not UCUM's syntax
+        assert http.json("POST", "/fhir", body=lab_bundle(observation(unit=unit)), token=token)[0] == 400, unit
     assert not LabReport.objects.exists()
+    for number, unit in enumerate(("10*9/L", "mL/min/{1.73_m2}", "mm[Hg]")):
+        bundle = lab_bundle(observation(unit=unit), report_id=f"LAB-UNIT-{number}")
+        assert http.json("POST", "/fhir", body=bundle, token=token)[0] == 200, unit
 
 
 def test_local_codes_are_kept_under_their_own_system(http, token, ins_patient):
