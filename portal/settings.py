@@ -71,7 +71,7 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 SITE_URL = env("SITE_URL", "http://localhost:8000").rstrip("/")
 # The terms of use in force (templates/portal/trust/terms.*.html): a new value makes
 # everyone accept them again at their next request past the second factor.
-TERMS_VERSION = "2026-11-28"
+TERMS_VERSION = "2026-11-30"
 # Who runs this Carnet, shown on the privacy notice and the accessibility statement.
 # Until the operator names itself these placeholders show, and `check --deploy` flags
 # each one left (portal/checks.py): a privacy notice must name a real controller and DPO.

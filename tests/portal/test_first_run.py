@@ -126,6 +126,8 @@ def test_the_terms_in_force_are_accepted_once_per_version_then_on_to_the_page(cl
     assert background.status_code == 204
     page = client.get(response["Location"])
     assert "J’accepte les conditions d’utilisation" in page.content.decode()
+    # What a professional or support agent accepts is in them too.
+    assert "Si vous êtes un professionnel ou de l’assistance" in page.content.decode()
     for _ in range(2):  # a double submit records once
         accepted = client.post(reverse("terms_accept"), {"next": "/my/documents/"})
     assert accepted["Location"] == "/my/documents/"
