@@ -428,7 +428,9 @@ def render_record(request, template, context, *, patient, action, target="", sta
     before the page is sent (``team``: the clinician's team it is read through, when the
     page knows it; see ``trace_read``)."""
     trace_read(request.user, patient, action, target, team=team)
-    return render(request, template, context, status=status)
+    # A page of the record (base.html names the record in the title when it is someone
+    # else's; one's own account and help pages are one's own, whatever record one is in).
+    return render(request, template, {**context, "in_record": True}, status=status)
 
 
 def send_record_file(request, *, patient, action, target, data, content_type, filename=None) -> HttpResponse:

@@ -18,7 +18,7 @@ class ExportRequestForm(forms.Form):
         label=_("Lab results from"),
         required=False,
         widget=forms.DateInput(attrs={"type": "date"}),
-        help_text=_("For the lab results PDF only. Leave both dates empty for all your results."),
+        help_text=_("For the lab results PDF only. Leave both dates empty for all the results."),
     )
     lab_to = forms.DateField(
         label=_("Lab results until"), required=False, widget=forms.DateInput(attrs={"type": "date"})

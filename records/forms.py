@@ -428,5 +428,5 @@ class ProfileCommentForm(forms.Form):
         label=_("Your comment"),
         max_length=500,
         widget=forms.Textarea(attrs={"rows": 3}),
-        help_text=_("Your care teams read it. The entry itself stays as the professional wrote it."),
+        help_text=_("The care teams read it. The entry itself stays as the professional wrote it."),
     )

@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop, ngettext
 
 from portal.careteams.models import CareLink, ClinicianBlock
+from portal.templatetags.french import elide
 from records import files
 from records.forms import ObservationForm, lab_csv_limits
 from records.models import (
@@ -321,10 +322,14 @@ def _open_renewal(*, user, prescription):
     if existing is not None:
         return existing, False
     subject = _("Renewal: %(medication)s") % {"medication": prescription.medication}
-    body = _("Please renew my prescription: %(medication)s, %(posology)s.") % {
-        "medication": prescription.medication,
-        "posology": prescription.posology,
-    }
+    details = {"medication": prescription.medication, "posology": prescription.posology}
+    if user.pk == prescription.patient.user_id:
+        body = _("Please renew my prescription: %(medication)s, %(posology)s.") % details
+    else:  # someone acting for the patient (a parent, a helper) asks
+        body = elide(
+            _("Please renew the prescription of %(name)s: %(medication)s, %(posology)s.")
+            % {**details, "name": prescription.patient.full_name}
+        )
     conversation = messaging.start_conversation(
         author=user,
         patient=prescription.patient,

@@ -321,10 +321,12 @@ def care_teams(request):
     patient = access.record_for(request, access.MANAGE).patient
     links = patient.care_links.select_related("team").prefetch_related("team__members").order_by("team__name")
     blocked = set(ClinicianBlock.objects.filter(patient=patient).values_list("clinician_id", flat=True))
+    # Active links whose every professional is blocked: nobody there reads a message.
+    writable = set(access.teams_patient_can_write_to(patient).values_list("pk", flat=True))
+    context = {"links": links, "blocked": blocked, "writable_teams": writable}
     return access.render_record(
-        request, "records/care_teams.html", {"links": links, "blocked": blocked},
-        patient=patient, action=AccessLog.Action.VIEW_RECORD,
-    )  # fmt: skip
+        request, "records/care_teams.html", context, patient=patient, action=AccessLog.Action.VIEW_RECORD
+    )
 
 
 @require_POST
@@ -377,7 +379,13 @@ def block_clinician(request, user_pk):
                                             memberships__user=clinician).exclude(pk__in=readable):  # fmt: skip
             messages.warning(
                 request,
-                _("Nobody at %(team)s can read a message from this record now: all its professionals are blocked.")
+                (
+                    _("Nobody at %(team)s can read your messages now: you have blocked all its professionals.")
+                    if record.is_own
+                    else _(
+                        "Nobody at %(team)s can read a message from this record now: all its professionals are blocked."
+                    )
+                )
                 % {"team": team.name},
             )
     return redirect("records:care_teams")
@@ -493,10 +501,12 @@ def prescriptions(request):
     # Shown here is opened: marked new this once.
     new = services.unseen_news_ids(patient=patient, field="prescription_id", items=shown)
     services.mark_news_seen(user=request.user, patient=patient, prescriptions=[p for p in shown if p.pk in new])
+    # A renewal is asked of a team someone there can read (not every professional blocked).
+    writable = set(access.teams_patient_can_write_to(patient).values_list("pk", flat=True)) if active else set()
+    context = {"active": active, "upcoming": coming, "past": past, "new": new, "writable_teams": writable}
     return access.render_record(
-        request, "records/prescriptions.html", {"active": active, "upcoming": coming, "past": past, "new": new},
-        patient=patient, action=AccessLog.Action.VIEW_RECORD,
-    )  # fmt: skip
+        request, "records/prescriptions.html", context, patient=patient, action=AccessLog.Action.VIEW_RECORD
+    )
 
 
 @require_POST

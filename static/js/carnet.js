@@ -1,8 +1,9 @@
 // Three things plain HTML does not do (the pages work without them).
 document.addEventListener("DOMContentLoaded", () => {
   // A form sent back with errors: its error summary gets the focus, so that a screen
-  // reader reads it and the keyboard starts from its links (each to its field).
-  const summary = document.querySelector(".error-summary");
+  // reader reads it and the keyboard starts from its links (each to its field). So does
+  // what a form's answer asks to be read first (the records that may be the same person).
+  const summary = document.querySelector(".error-summary, [data-takes-focus]");
   if (summary) {
     summary.focus();
   }

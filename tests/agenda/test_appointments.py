@@ -340,6 +340,12 @@ def test_the_week_view_runs_monday_to_sunday(client, login, clinician, patient, 
     assert page.count('class="agenda-day"') == 7 and "lundi 22 mars 2027" in page and "dimanche 28 mars 2027" in page
 
 
+def test_a_day_without_appointments_says_so(client, login, clinician, team):
+    login(clinician)
+    page = client.get(reverse("agenda:team_day"), {"team": team.pk, "day": "2026-10-25"}).content.decode()
+    assert "Aucun rendez-vous. Heures de Paris." in page and "0 rendez-vous" not in page
+
+
 def test_another_team_s_agenda_is_not_reachable(client, login, clinician, other_team, other_patient):
     AppointmentFactory(patient=other_patient, team=other_team, with_whom="Secret")
     login(clinician)

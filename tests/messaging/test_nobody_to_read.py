@@ -31,6 +31,12 @@ def test_blocking_a_teams_last_professional_leaves_nobody_to_write_to(client, lo
     response = client.post(block, {"blocked": "1"})
     assert any("Plus personne chez" in text and team.name in text for text in notices(response))
 
+    teams_page = client.get(reverse("records:care_teams")).content.decode()  # said again on every visit
+    assert "Plus personne dans cette équipe ne peut lire vos messages" in teams_page
+    prescriptions = client.get(reverse("records:prescriptions")).content.decode()
+    assert "Pas de renouvellement possible" in prescriptions
+    assert reverse("records:request_renewal", args=[prescription.pk]) not in prescriptions
+
     page = client.get(reverse("messaging:conversation", args=[conversation.pk])).content.decode()
     assert "Personne dans cette équipe de soins ne peut lire vos messages" in page and 'name="body"' not in page
     reply = client.post(reverse("messaging:conversation", args=[conversation.pk]), {"body": "Vous êtes là ?"})
@@ -43,6 +49,11 @@ def test_blocking_a_teams_last_professional_leaves_nobody_to_write_to(client, lo
 
     client.post(block, {"blocked": "0"})
     assert f'value="{team.pk}"' in client.get(reverse("messaging:new")).content.decode()
+    assert "Plus personne" not in client.get(reverse("records:care_teams")).content.decode()
+    assert (
+        reverse("records:request_renewal", args=[prescription.pk])
+        in client.get(reverse("records:prescriptions")).content.decode()
+    )
     client.post(reverse("records:request_renewal", args=[prescription.pk]))
     assert Conversation.objects.filter(kind=Conversation.Kind.RENEWAL, team=team).exists()
 

@@ -183,6 +183,8 @@ def test_same_names_and_birth_date_accents_and_case_aside_are_shown_before_creat
     response = client.post(reverse("careteams:register_patient"), form_data(team, ins=""))
     assert response.context["candidates"] == [existing]
     assert response.context["same_ins"] is False
+    # Read first: the page's script gives it the focus, as it gives a form's error summary.
+    assert 'aria-labelledby="candidates-title" tabindex="-1" data-takes-focus' in response.content.decode()
     assert Patient.objects.count() == 2
     # Confirmed, after seeing every candidate: a new record.
     data = form_data(team, ins="", confirm_new="on", none_of=str(existing.pk))

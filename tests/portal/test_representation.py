@@ -677,6 +677,14 @@ def test_no_page_of_someone_elses_record_speaks_of_it_as_ones_own(client, login,
         assert response.status_code == 200, url
         text = response.content.decode()
         assert not [phrase for phrase in FIRST_PERSON if phrase in text], url
+    # The parent's own account and help pages are theirs: not titled with the child's name.
+    for name in ("accounts:security", "help"):
+        assert "Léa Durand · Carnet</title>" not in client.get(reverse(name)).content.decode(), name
+    # A renewal the parent asks says whose prescription it is, not "my prescription".
+    prescription = Prescription.objects.get(patient=minor)
+    client.post(reverse("records:request_renewal", args=[prescription.pk]))
+    body = Conversation.objects.get(prescription=prescription).messages.get().body
+    assert body.startswith("Merci de renouveler l’ordonnance de Léa Durand : Ventoline"), body
     switch(client, parent)
     own = [client.get(reverse(name)).content.decode() for name in ("records:documents", "records:care_teams")]
     assert "Filtrer mes documents" in own[0] and "<h1>Mes équipes de soins" in own[1]
