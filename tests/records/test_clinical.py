@@ -283,7 +283,7 @@ def test_patient_edits_their_own_profile_entries_only(client, login, patient, cl
     client.post(reverse("records:delete_profile_entry", args=["allergy", professional.pk]))
     assert Allergy.objects.filter(pk=professional.pk).exists()
     confirm = client.get(reverse("records:delete_profile_entry", args=["allergy", mine.pk])).content.decode()
-    assert "« Arachide — urticaire — Sévère » sera supprimé de votre dossier" in confirm
+    assert "«\u00a0Arachide — urticaire — Sévère\u00a0» sera supprimé de votre dossier" in confirm
     assert Allergy.objects.filter(pk=mine.pk).exists()
     client.post(reverse("records:delete_profile_entry", args=["allergy", mine.pk]))
     assert not Allergy.objects.filter(pk=mine.pk).exists()
