@@ -25,19 +25,29 @@ def enqueue(task, *args) -> bool:
 
 
 def relay_pending_tasks(*, limit: int = 500) -> int:
-    """Hand the kept tasks to Celery, oldest first; returns how many were. Stops at the
-    first failure (the broker is still down): the rest wait for the next run."""
+    """Hand the kept tasks to Celery, oldest first; returns how many were. Each row is
+    claimed (locked; a relay running at the same time skips it) and deleted in the
+    transaction that hands it over: two relays never send one twice. A task this version
+    does not know (renamed or removed by a deploy) is logged and left, never in the way
+    of the others; the first failure to reach the broker stops the run (the rest wait)."""
     from portal.celery import app
 
+    app.loader.import_default_modules()  # every app's tasks registered, as in a worker
     relayed = 0
-    for pending in PendingTask.objects.order_by("pk")[:limit]:
-        try:
-            app.tasks[pending.task].delay(*pending.args)
-        except Exception as error:
-            logger.warning("broker unreachable (%s); the kept tasks wait for the next run", type(error).__name__)
-            break
-        pending.delete()
-        relayed += 1
+    with transaction.atomic():
+        for pending in PendingTask.objects.select_for_update(skip_locked=True).order_by("pk")[:limit]:
+            task = app.tasks.get(pending.task)
+            if task is None:
+                logger.error("kept task %s (row %s) is unknown to this version: left in the table", pending.task,
+                             pending.pk)  # fmt: skip
+                continue
+            try:
+                task.delay(*pending.args)
+            except Exception as error:
+                logger.warning("broker unreachable (%s); the kept tasks wait for the next run", type(error).__name__)
+                break
+            pending.delete()
+            relayed += 1
     return relayed
 
 

@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop, ngettext
 
+from portal import jobs
 from portal.careteams.models import CareLink, ClinicianBlock
 from portal.templatetags.french import elide
 from records import files
@@ -134,12 +135,18 @@ def _record_document(*, data, content_type, tell=True, **fields) -> Document:
     return document
 
 
-def _enqueue_processing(document_id):
+def _enqueue_processing(document_id, *, keep=True):
+    """Hand the document's processing to Celery. When the broker is down, an upload's is
+    kept in the database and relayed within a minute of its return (``portal.jobs``); the
+    sweep's own is left to its next run (it would otherwise keep a row every run)."""
     from records.tasks import process_document
 
+    if keep:
+        jobs.enqueue(process_document, document_id)
+        return
     try:
         process_document.delay(document_id)
-    except Exception:  # broker down: the periodic sweep picks it up
+    except Exception:  # broker down: the next sweep tries again
         logger.warning("broker unreachable; document %s left for the processing sweep", document_id)
 
 
@@ -277,7 +284,7 @@ def sweep_unprocessed_documents(*, older_than_minutes=5) -> int:
         logger.warning("%s documents left without preview after %s attempts", given_up, settings.PREVIEW_MAX_ATTEMPTS)
     ids = list(stale.values_list("pk", flat=True))
     for document_id in ids:
-        _enqueue_processing(document_id)
+        _enqueue_processing(document_id, keep=False)
     return len(ids)
 
 

@@ -5,6 +5,7 @@ Against a real redis-server that the test starts on its own port and kills mid-t
 
 import pytest
 from django.core.cache import cache
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 from django_otp.plugins.otp_email.models import EmailDevice
@@ -14,9 +15,10 @@ from messaging.models import Message
 from portal import jobs
 from portal.celery import app as celery_app
 from portal.models import PendingTask
-from records.models import Export
+from records.models import Document, Export
 from tests.conftest import second_factor_of
 from tests.factories import PASSWORD
+from tests.records.conftest import make_pdf
 
 pytestmark = pytest.mark.django_db
 
@@ -49,7 +51,10 @@ def sign_in(client, user):
 
 
 @pytest.mark.django_db(transaction=True)  # tasks are enqueued after a real commit
-def test_signing_in_and_using_carnet_while_redis_is_down(on_redis, client, patient, team, clinician):
+def test_signing_in_and_using_carnet_while_redis_is_down(
+    on_redis, client, patient, team, clinician, settings, tmp_path
+):
+    settings.MEDIA_ROOT = tmp_path / "media"
     sign_in(Client(), patient.user)  # with Redis up
     assert cache._cache.get_client().keys("*:rl:*")  # allauth's rate limits were in Redis
     conversation = messaging.start_conversation(
@@ -68,13 +73,21 @@ def test_signing_in_and_using_carnet_while_redis_is_down(on_redis, client, patie
     assert Export.objects.filter(patient=patient, state="queued").exists()  # for the sweep once Redis is back
     health = client.get("/healthz")
     assert health.status_code == 503 and health.json()["checks"]["cache"].startswith("error:")
-    # The new-sign-in notice could not be handed to Celery: it waits in the database.
-    assert list(PendingTask.objects.values_list("task", "args")) == [
-        ("portal.accounts.tasks.send_security_notice", [patient.user.pk, "new_sign_in", None])
+    # A document uploaded now is processed within a minute of Redis's return, not at the
+    # next sweep of documents left processing (every 5 minutes, for those 5 minutes old).
+    upload = SimpleUploadedFile("bilan.pdf", make_pdf(), content_type="application/pdf")
+    data = {"title": "Bilan", "category": "other", "care_date": "2026-10-20", "file": upload}
+    assert client.post(reverse("records:upload"), data).status_code == 302
+    document = Document.objects.get(title="Bilan")
+    # The new-sign-in notice and the processing could not be handed to Celery: they wait
+    # in the database.
+    assert list(PendingTask.objects.order_by("pk").values_list("task", "args")) == [
+        ("portal.accounts.tasks.send_security_notice", [patient.user.pk, "new_sign_in", None]),
+        ("records.tasks.process_document", [document.pk]),
     ]
 
     on_redis.start()
-    assert jobs.relay_pending_tasks() == 1 and not PendingTask.objects.exists()
+    assert jobs.relay_pending_tasks() == 2 and not PendingTask.objects.exists()
     assert client.get(reverse("patient_home")).status_code == 200
 
 
