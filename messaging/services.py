@@ -296,10 +296,11 @@ def enqueue_notifications(ids) -> int:
     """Hand notifications to Celery; returns how many were. When the broker is
     unreachable they stay pending in the outbox for the periodic relay."""
     from messaging.tasks import deliver_notification
+    from portal import jobs
 
     for count, notification_id in enumerate(ids):
         try:
-            deliver_notification.delay(notification_id)
+            jobs.send(deliver_notification, notification_id)
         except Exception:  # any broker failure: the outbox row is the safety net
             logger.warning("broker unreachable; %d notification(s) left for the relay", len(ids) - count)
             return count

@@ -3,6 +3,7 @@ what cannot be handed over is kept in the database and relayed every minute.
 (Messaging's notifications and exports have their own rows and relays.)"""
 
 import logging
+import time
 from functools import partial
 
 from django.db import transaction
@@ -12,11 +13,35 @@ from portal.models import PendingTask
 logger = logging.getLogger(__name__)
 
 
+# After the broker fails, a web process stops asking it for this long: a stalled Redis
+# (it takes the connection, never answers) costs one request the socket's timeout, not
+# every task of every request. Background relays and sweeps ask it whatever this says.
+BROKER_REST_SECONDS = 10.0
+_broker_failed_at: float | None = None
+
+
+class BrokerResting(Exception):
+    """The broker failed moments ago: the task was not tried (``send``)."""
+
+
+def send(task, *args):
+    """``task.delay(*args)``, or ``BrokerResting`` at once while the broker failed less
+    than ``BROKER_REST_SECONDS`` ago in this process; a failure starts that rest."""
+    global _broker_failed_at
+    if _broker_failed_at is not None and time.monotonic() - _broker_failed_at < BROKER_REST_SECONDS:
+        raise BrokerResting(task.name)
+    try:
+        return task.delay(*args)
+    except Exception:
+        _broker_failed_at = time.monotonic()
+        raise
+
+
 def enqueue(task, *args) -> bool:
     """Hand ``task(*args)`` (ids only) to Celery now. When the broker cannot be reached,
     keep it in the database for ``relay_pending_tasks`` and return False; never raise."""
     try:
-        task.delay(*args)
+        send(task, *args)
     except Exception as error:  # kombu raises several types; all mean "not enqueued"
         logger.warning("broker unreachable (%s); %s kept for the relay", type(error).__name__, task.name)
         PendingTask.objects.create(task=task.name, args=list(args))

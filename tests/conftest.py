@@ -98,6 +98,15 @@ def postgres(settings):
 
 
 @pytest.fixture(autouse=True)
+def broker_not_resting(monkeypatch):
+    """Each test starts with the broker not resting (``portal.jobs.send``): a test that
+    stopped Redis leaves no rest to the next one."""
+    from portal import jobs
+
+    monkeypatch.setattr(jobs, "_broker_failed_at", None)
+
+
+@pytest.fixture(autouse=True)
 def own_cache_keys(settings):
     """Each test gets its own cache keys: allauth's rate limits (30 sign-ins a minute
     from one address) and other cached state do not leak from one test to the next."""

@@ -103,3 +103,31 @@ def test_rate_limits_hold_from_the_database_while_redis_is_down(on_redis, client
     # From another address the limit is another one.
     other = Client(REMOTE_ADDR="10.4.4.4")
     assert other.post(reverse("account_login"), {"login": patient.user.email, "password": PASSWORD}).status_code == 302
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_stalled_broker_costs_one_wait_not_one_per_task(on_redis, patient):
+    """Redis takes the connection and never answers (stopped with SIGSTOP): the first
+    task waits for the socket's timeout, the next ones are kept at once, and once the
+    rest is over the broker is asked again."""
+    import os
+    import signal
+    import time
+
+    from portal.accounts.tasks import send_security_notice
+
+    os.kill(on_redis.process.pid, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        assert jobs.enqueue(send_security_notice, patient.user_id, "new_sign_in", None) is False
+        first = time.monotonic() - started
+        started = time.monotonic()
+        for _ in range(3):
+            assert jobs.enqueue(send_security_notice, patient.user_id, "new_sign_in", None) is False
+        rest = time.monotonic() - started
+    finally:
+        os.kill(on_redis.process.pid, signal.SIGCONT)
+    assert first >= 1 and rest < 0.5, (first, rest)
+    assert PendingTask.objects.count() == 4
+    jobs._broker_failed_at -= jobs.BROKER_REST_SECONDS  # the rest is over
+    assert jobs.enqueue(send_security_notice, patient.user_id, "new_sign_in", None) is True
