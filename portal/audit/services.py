@@ -172,10 +172,11 @@ def report_access(*, patient, access_log, comment: str = "") -> tuple[AccessRepo
 
 
 def _enqueue_dpo_copy(report_id: int) -> None:
+    from portal import jobs
     from portal.audit.tasks import copy_report_to_dpo
 
     try:
-        copy_report_to_dpo.delay(report_id)
+        jobs.send(copy_report_to_dpo, report_id)
     except Exception:  # broker down: the periodic relay sends it
         logger.warning("report %s: copy to the data-protection contact left to the relay", report_id)
 
