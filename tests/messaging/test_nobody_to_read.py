@@ -39,6 +39,7 @@ def test_blocking_a_teams_last_professional_leaves_nobody_to_write_to(client, lo
 
     page = client.get(reverse("messaging:conversation", args=[conversation.pk])).content.decode()
     assert "Personne dans cette équipe de soins ne peut lire vos messages" in page and 'name="body"' not in page
+    assert "Réponse impossible</h2>" in page and ">Répondre</h2>" not in page  # no heading offering a reply
     reply = client.post(reverse("messaging:conversation", args=[conversation.pk]), {"body": "Vous êtes là ?"})
     assert reply.status_code == 200 and conversation.messages.count() == 1
     new_form = client.get(reverse("messaging:new")).content.decode()
@@ -48,6 +49,7 @@ def test_blocking_a_teams_last_professional_leaves_nobody_to_write_to(client, lo
     assert not Conversation.objects.filter(kind=Conversation.Kind.RENEWAL).exists()
 
     client.post(block, {"blocked": "0"})
+    assert ">Répondre</h2>" in client.get(reverse("messaging:conversation", args=[conversation.pk])).content.decode()
     assert f'value="{team.pk}"' in client.get(reverse("messaging:new")).content.decode()
     assert "Plus personne" not in client.get(reverse("records:care_teams")).content.decode()
     assert (
