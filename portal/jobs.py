@@ -67,7 +67,9 @@ def relay_pending_tasks(*, limit: int = 500) -> int:
                              pending.pk)  # fmt: skip
                 continue
             try:
-                task.delay(*pending.args)
+                # An id of its own: handed over again (this commit failed after the hand-over),
+                # a ``OnceTask`` (every email) is not run twice.
+                task.apply_async(pending.args, task_id=f"kept-task-{pending.pk}")
             except Exception as error:
                 logger.warning("broker unreachable (%s); the kept tasks wait for the next run", type(error).__name__)
                 break

@@ -1,11 +1,14 @@
 """The relay of kept tasks (``portal.jobs``): two relays at once (two beats, one left
 behind by a killed worker) hand each kept task over once; a task this version does not
-know is left, never in the way of the others."""
+know is left, never in the way of the others; a kept task handed over twice (the
+relay's commit failed after the hand-over) or delivered twice sends its email once."""
 
 import threading
 import time
 
 import pytest
+from django.core import mail
+from django.core.cache import cache
 from django.db import connection
 
 from portal import jobs
@@ -21,12 +24,12 @@ def handed_over(monkeypatch):
     """What reached the broker: each hand-over slow enough for two relays to overlap."""
     sent = []
 
-    def delay(*args):
+    def apply_async(args, task_id):
         time.sleep(0.01)
-        sent.append(args)
+        sent.append(tuple(args))
 
     app.loader.import_default_modules()  # as the relay does
-    monkeypatch.setattr(app.tasks[TASK], "delay", delay)
+    monkeypatch.setattr(app.tasks[TASK], "apply_async", apply_async)
     return sent
 
 
@@ -58,3 +61,59 @@ def test_a_task_unknown_to_this_version_does_not_hold_the_others_back(patient, h
     PendingTask.objects.create(task=TASK, args=[patient.user_id, "new_sign_in", None])
     assert jobs.relay_pending_tasks() == 1 and len(handed_over) == 1
     assert list(PendingTask.objects.values_list("task", flat=True)) == ["portal.tasks.renamed_since"]
+
+
+def test_a_kept_task_handed_over_twice_sends_its_email_once(patient, monkeypatch):
+    """The relay hands a row over, then its commit fails: the row stays and the next run
+    hands it over again, under the same id; the worker sends the email once."""
+    app.loader.import_default_modules()
+    task = app.tasks[TASK]
+    deliveries = []
+
+    def apply_async(args, task_id):  # what a worker does with what reaches the broker
+        deliveries.append(task_id)
+        return task.apply(args, task_id=task_id)
+
+    monkeypatch.setattr(task, "apply_async", apply_async)
+    PendingTask.objects.create(task=TASK, args=[patient.user_id, "new_sign_in", None])
+    failing_delete = PendingTask.delete
+
+    def commit_fails(self, *args, **kwargs):
+        raise ConnectionError("the database went away before the commit")
+
+    monkeypatch.setattr(PendingTask, "delete", commit_fails)
+    with pytest.raises(ConnectionError):
+        jobs.relay_pending_tasks()
+    assert PendingTask.objects.count() == 1 and len(mail.outbox) == 1
+
+    monkeypatch.setattr(PendingTask, "delete", failing_delete)
+    assert jobs.relay_pending_tasks() == 1
+    assert len(deliveries) == 2 and deliveries[0] == deliveries[1]  # the same delivery, twice
+    assert len(mail.outbox) == 1 and not PendingTask.objects.exists()
+
+
+def test_an_email_task_runs_once_per_delivery_but_again_after_a_failure(patient, monkeypatch):
+    app.loader.import_default_modules()
+    task = app.tasks[TASK]
+    args = [patient.user_id, "new_sign_in", None]
+    task.apply(args, task_id="delivery-1")
+    task.apply(args, task_id="delivery-1")  # redelivered after the worker was lost before its acknowledgement
+    assert len(mail.outbox) == 1
+    task.apply(args, task_id="delivery-2")  # another notice: sent
+    assert len(mail.outbox) == 2
+
+    cache.add("task-once:delivery-3", "running")  # another worker is sending it now
+    task.apply(args, task_id="delivery-3")
+    assert len(mail.outbox) == 2
+    cache.delete("task-once:delivery-3")  # that worker was lost: its mark expires with its time limit
+    task.apply(args, task_id="delivery-3")
+    assert len(mail.outbox) == 3
+
+    def mail_server_down(*args, **kwargs):
+        raise OSError("connection refused")
+
+    monkeypatch.setattr("portal.accounts.services.send_bilingual", mail_server_down)
+    task.apply(args, task_id="delivery-4")  # fails; a retry or a redelivery is not held back
+    monkeypatch.undo()
+    task.apply(args, task_id="delivery-4")
+    assert len(mail.outbox) == 4
