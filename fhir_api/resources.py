@@ -6,6 +6,7 @@ import base64
 import binascii
 import dataclasses
 import datetime
+import functools
 import hashlib
 import json
 import re
@@ -229,8 +230,8 @@ def identity_of(patient: dict) -> Identity:
     if not nir_is_valid(ins) or not family or not birth_date:
         raise invalid(
             _(
-                "The patient must be identified by their INS (system urn:oid:1.2.250.1.213.1.4.8), "
-                "birth date and family name."
+                "The patient must be identified by their INS (system urn:oid:1.2.250.1.213.1.4.8, or "
+                "urn:oid:1.2.250.1.213.1.4.10 for a test identity), birth date and family name."
             )
         )
     return Identity(ins=ins, birth_date=birth_date, family=family)
@@ -330,15 +331,43 @@ def check_hash(data: bytes, declared: str | None) -> None:
         )
 
 
-def _date(value: str | None) -> datetime.date | None:
-    if not value:
+# FHIR's date and dateTime, to the day at least (a care date needs one): 2026-11-20,
+# 2026-11-20T10:00:00+01:00 (the zone FHIR asks for, or none); nothing after it.
+_DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})?)?")
+
+
+def _date(value) -> datetime.date | None:
+    """The day of a FHIR date or dateTime; None when absent; a 400 when it is not one
+    (a number, an object, a day that does not exist, trailing text)."""
+    if value is None or value == "":
         return None
+    if not isinstance(value, str) or not _DATE_TIME.fullmatch(value):
+        raise invalid(_("A date is not valid."))
     try:
         return datetime.date.fromisoformat(value[:10])
     except ValueError:
         raise invalid(_("A date is not valid.")) from None
 
 
+def refuses_wrong_types(parse):
+    """A bundle's reader refuses, as a 400, an element of another JSON type than FHIR's
+    (a number where an object is, an object where a string is): each reader walks the
+    JSON as FHIR shapes it, and such an element breaks that walk as a TypeError or an
+    AttributeError, which would otherwise be a 500."""
+
+    @functools.wraps(parse)
+    def wrapped(*args, **kwargs):
+        try:
+            return parse(*args, **kwargs)
+        except (TypeError, AttributeError):
+            raise invalid(
+                _("An element has the wrong type: an object, a list, a string or a number where FHIR has another.")
+            ) from None
+
+    return wrapped
+
+
+@refuses_wrong_types
 def document_submissions(data: dict, *, max_bytes: int) -> list[DocumentSubmission]:
     """The documents of a Provide Document Bundle (ITI-65, as profiled by ANS PDSm):
     a SubmissionSet List, one or more DocumentReferences, each with its Binary (or
@@ -413,7 +442,8 @@ def document_submissions(data: dict, *, max_bytes: int) -> list[DocumentSubmissi
         if not title:
             raise invalid(_("The document needs a title (attachment.title or description)."))
         period = (resource.get("context") or {}).get("period") or {}
-        care_date = _date(period.get("start")) or _date(resource.get("date")) or datetime.date.today()
+        started, dated = _date(period.get("start")), _date(resource.get("date"))  # both checked
+        care_date = started or dated or datetime.date.today()
         submission = DocumentSubmission(
             full_url=entry.get("fullUrl") or "",
             master_identifier=master,
@@ -573,6 +603,7 @@ def _interpretation(observation: dict) -> str:
     return codes[0]
 
 
+@refuses_wrong_types
 def lab_submission(data: dict) -> LabSubmission:
     """A lab result Bundle: one DiagnosticReport, its Observations (its ``result``),
     and the Patient. Each value a UCUM quantity; reference ranges kept. The report is
@@ -601,7 +632,11 @@ def lab_submission(data: dict) -> LabSubmission:
     identity = identity_of(
         resolve_patient(report.get("subject"), entries_by_url=by_url, contained=report.get("contained") or [])
     )
-    collected_on = _date(report.get("effectiveDateTime") or (report.get("effectivePeriod") or {}).get("start"))
+    effective, period_start = (
+        _date(report.get("effectiveDateTime")),
+        _date((report.get("effectivePeriod") or {}).get("start")),
+    )
+    collected_on = effective or period_start
     if collected_on is None:
         raise invalid(_("The DiagnosticReport needs its sample date (effectiveDateTime)."))
     title = bounded_text(
@@ -745,6 +780,7 @@ def _dosage(request: dict) -> tuple[str, str, str]:
     return text, frequency, route
 
 
+@refuses_wrong_types
 def prescription_submissions(data: dict) -> list[PrescriptionSubmission]:
     """MedicationRequests (with their Medication and the Patient): status active,
     stopped or completed; ``priorPrescription`` names the one a new one replaces."""
@@ -776,7 +812,8 @@ def prescription_submissions(data: dict) -> list[PrescriptionSubmission]:
         )
         dispense = request.get("dispenseRequest") or {}
         validity = dispense.get("validityPeriod") or {}
-        start = _date(validity.get("start")) or _date(request.get("authoredOn"))
+        start, authored = _date(validity.get("start")), _date(request.get("authoredOn"))  # both checked
+        start = start or authored
         if start is None:
             raise invalid(_("The prescription needs its start (authoredOn or validityPeriod.start)."))
         end = _date(validity.get("end"))

@@ -63,10 +63,11 @@ def helpers(request):
 @access.role_required(User.Role.PATIENT)
 @idempotent
 def end_helper(request, pk):
-    """The holder ends a representation of their record (a helper's, any time)."""
+    """The holder ends a representation of their record (a helper's, any time); one that
+    has already ended says so. Another record's, or not a helper's: 404."""
     patient = access.record_for(request, access.HISTORY).patient
-    representation = patient.representations.active().filter(pk=pk, kind=Representation.Kind.HELPER).first()
-    if representation is None:
+    representation = get_object_or_404(patient.representations.filter(kind=Representation.Kind.HELPER), pk=pk)
+    if not representation.is_active():
         messages.info(request, _("This helper no longer acts for your record."))
     elif services.end_representation(representation=representation, ended_by=request.user, reason="by the patient"):
         messages.success(request, _("This helper no longer acts for your record."))

@@ -118,13 +118,27 @@ def account(request, pk):
         "memberships": user.memberships.select_related("team") if user.is_clinician else [],
         "actions": [a for a in actions if a[0] not in services.DESTRUCTIVE_ACTIONS],
         "danger_actions": [a for a in actions if a[0] in services.DESTRUCTIVE_ACTIONS],
-        "held": Representation.objects.filter(representative=user, ended_at__isnull=True).select_related("patient"),
+        "held": list(
+            Representation.objects.filter(representative=user, ended_at__isnull=True).select_related("patient")
+        ),
         "history": SupportAction.objects.filter(account=user).select_related("agent")[:10],
     }
+    # The person reads in their history that support opened their account; a record they
+    # act for, named here, reads it too.
     patient = getattr(user, "patient", None)
-    if patient is not None:  # the person reads in their history that support opened their account
-        access.trace_read(request.user, patient, AccessLog.Action.SUPPORT_VIEW)
+    _trace_shown(request, [patient.pk] if patient else [], context["held"])
     return render(request, "support/account.html", context)
+
+
+def _trace_shown(request, patient_ids, representations=()):
+    """Every person whose identity a support page shows, in their record's access history:
+    the page's own, and both sides of the representations it lists (the record acted
+    for, and the representative's own record when they have one)."""
+    ids = [*patient_ids, *(representation.patient_id for representation in representations)]
+    representatives = {representation.representative_id for representation in representations}
+    if representatives:
+        ids += Patient.objects.filter(user_id__in=representatives).values_list("pk", flat=True)
+    access.trace_listed_people(request.user, ids, AccessLog.Action.SUPPORT_VIEW)
 
 
 def _form_for(action, data, account):
@@ -271,6 +285,7 @@ def invite_patient(request, pk):
         return redirect("support:invite_patient", patient.pk)
     history = SupportAction.objects.filter(patient=patient).select_related("agent")[:10]
     context = {"patient": patient, "invitation": invitation, "form": form, "history": history}
+    _trace_shown(request, [patient.pk])
     return render(request, "support/invite_patient.html", context)
 
 
@@ -325,6 +340,7 @@ def audit(request):
 def reports(request):
     """Patients' reports of an access they do not recognise: open cases first."""
     page = Paginator(services.access_reports(), PAGE_SIZE).get_page(request.GET.get("page"))
+    _trace_shown(request, [case.patient_id for case in page.object_list])
     return render(request, "support/reports.html", {"page": page})
 
 
@@ -349,6 +365,7 @@ def report(request, pk):
             _("The answer has been sent to the patient."),
         )
         return redirect("support:report", case.pk)
+    _trace_shown(request, [case.patient_id])
     return render(request, "support/report.html", {"case": case, "form": form})
 
 
@@ -505,13 +522,13 @@ def representations(request, pk):
     context = {
         "patient": patient,
         "form": form,
-        "representations": Representation.objects.filter(patient=patient).select_related("representative"),
-        "held": Representation.objects.filter(representative=patient.user).select_related("patient")
+        "representations": list(Representation.objects.filter(patient=patient).select_related("representative")),
+        "held": list(Representation.objects.filter(representative=patient.user).select_related("patient"))
         if patient.user_id
         else [],
         "history": SupportAction.objects.filter(patient=patient).select_related("agent")[:10],
     }
-    access.trace_read(request.user, patient, AccessLog.Action.SUPPORT_VIEW)
+    _trace_shown(request, [patient.pk], [*context["representations"], *context["held"]])
     return render(request, "support/representations.html", context)
 
 
@@ -534,4 +551,5 @@ def end_representation(request, pk):
             _("The representation has ended. Both sides have been told."),
         )
         return redirect("support:representations", representation.patient_id)
+    _trace_shown(request, [], [representation])
     return render(request, "support/end_representation.html", {"representation": representation, "form": form})

@@ -378,8 +378,13 @@ def test_a_patient_invites_a_helper_who_accepts_with_their_own_account(
     # The patient ends it at any time.
     login(patient)
     client.post(reverse("representation:end_helper", args=[helper.pk]))
+    again = client.post(reverse("representation:end_helper", args=[helper.pk]), follow=True)  # a second press
+    assert "n’agit plus pour votre dossier" in again.content.decode()
     login(paul)
     assert client.get(reverse("records:documents")).status_code == 404
+    # Not one's own record's helper: 404, as a helper that never existed.
+    assert client.post(reverse("representation:end_helper", args=[helper.pk])).status_code == 404
+    assert client.post(reverse("representation:end_helper", args=[helper.pk + 1000])).status_code == 404
 
 
 def test_a_helper_with_no_carnet_account_makes_one_from_the_link_then_enrols_a_second_factor(
