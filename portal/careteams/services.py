@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 from portal.accounts import services as account_services
 from portal.accounts.models import Patient, User
 from portal.audit.models import AccessLog
-from portal.careteams.models import CareLink, CareTeam
+from portal.careteams.models import CareLink, CareTeam, ClinicianBlock
 
 # Namespace of the PostgreSQL advisory locks taken while registering (any constant).
 REGISTRATION_LOCK = 16_0001
@@ -62,6 +62,20 @@ class LinkBlocked(RegistrationError):
         return str(_("This patient has blocked your care team: only they can give it access again."))
 
 
+class BlockedNamesake(LinkBlocked):
+    """A record this identity matches by names and birth date has blocked the team (or
+    the professional registering): saying it is someone else cannot make a new record
+    around the block, unless both have an INS, which tells two people apart."""
+
+    def __str__(self):
+        return str(
+            _(
+                "A record with these names and birth date has blocked this care team: no new record can be made "
+                "for them. If this is another person, register them with their INS."
+            )
+        )
+
+
 class NotAMatch(RegistrationError):
     """The chosen patient is not one the identity given matches."""
 
@@ -98,6 +112,20 @@ def with_link_status(team: CareTeam, patients: list[Patient]) -> list[Patient]:
     for patient in patients:
         patient.team_link = statuses.get(patient.pk, "")
     return patients
+
+
+def _blocking(patients: list[Patient], *, team: CareTeam, by: User) -> list[Patient]:
+    """Those of ``patients`` who have blocked ``team``, or ``by`` themselves."""
+    if not patients:
+        return []
+    ids = [patient.pk for patient in patients]
+    blocked = set(
+        CareLink.objects.filter(team=team, patient__in=ids, status=CareLink.Status.BLOCKED).values_list(
+            "patient_id", flat=True
+        )
+    )
+    blocked |= set(ClinicianBlock.objects.filter(clinician=by, patient__in=ids).values_list("patient_id", flat=True))
+    return [patient for patient in patients if patient.pk in blocked]
 
 
 def _trace_link(*, by: User, link: CareLink, action: str) -> None:
@@ -169,6 +197,9 @@ def register_patient(
         raise PatientExists(same_ins)
     if candidates and not {candidate.pk for candidate in candidates} <= set(none_of or ()):
         raise PossibleDuplicates(candidates)
+    for candidate in _blocking(candidates, team=team, by=by):
+        if not (identity.ins and candidate.ins):  # two different INS: two people
+            raise BlockedNamesake(candidate.pk)
     patient = Patient(
         sex=identity.sex,
         birth_date=identity.birth_date,

@@ -404,6 +404,8 @@ def register_patient(request):
             candidates = duplicates.candidates
         except careteams.NotAMatch:
             form.add_error(None, _("This record does not match the identity given: check it and search again."))
+        except careteams.LinkBlocked as refusal:
+            form.add_error(None, str(refusal))
         else:
             return redirect("support:home")
     context = {

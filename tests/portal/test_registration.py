@@ -398,3 +398,42 @@ def test_the_confirmation_agrees_with_the_patients_sex(client, login, clinician,
     # The team by its name, after « l’équipe »: French contracts « à le » before a name
     # that takes an article (« au Cabinet… »), which a name given alone cannot say.
     assert f"{said} à l’équipe «\u00a0{team.name}\u00a0»" in response.content.decode()
+
+
+OTHER_BODY = "2850675123457"
+
+
+@pytest.mark.parametrize(
+    ("blocked", "existing_ins", "new_ins", "created"),
+    [
+        ("this team", None, "", False),
+        ("this team", INS, "", False),
+        ("this team", None, "other", False),  # an INS on one side only tells no two people apart
+        ("this team", INS, "other", True),  # two INS: two people
+        ("this professional", None, "", False),
+        ("another team", None, "", True),
+        ("nothing", None, "", True),
+    ],
+)
+def test_none_of_these_cannot_make_a_new_record_around_a_block(
+    client, login, clinician, team, other_team, blocked, existing_ins, new_ins, created
+):
+    """The only record found has blocked the team (or the professional registering):
+    "none of these is this person" makes no second record of them, unless both have an
+    INS and the two differ."""
+    from portal.careteams.models import ClinicianBlock
+
+    existing = PatientFactory(
+        user=None, ins=existing_ins, first_name="Hélène", last_name="Garnier", birth_date=datetime.date(1985, 6, 15)
+    )
+    if blocked in ("this team", "another team"):
+        CareLinkFactory(patient=existing, team=team if blocked == "this team" else other_team, status="blocked")
+    elif blocked == "this professional":
+        ClinicianBlock.objects.create(patient=existing, clinician=clinician)
+    login(clinician)
+    ins = OTHER_BODY + nir_key(OTHER_BODY) if new_ins else ""
+    data = form_data(team, ins=ins, confirm_new="on", none_of=str(existing.pk))
+    response = client.post(reverse("careteams:register_patient"), data)
+    assert Patient.objects.count() == (2 if created else 1)
+    if not created:
+        assert "a bloqué cette équipe de soins : aucun nouveau dossier" in response.content.decode()
