@@ -2,6 +2,7 @@ import functools
 
 from django import forms
 from django.conf import settings
+from django.db.models import fields as model_fields
 from django.utils.functional import lazy
 from django.utils.translation import get_language, ngettext
 from django.utils.translation import gettext_lazy as _
@@ -69,7 +70,7 @@ class ReplyForm(forms.Form):
 
 
 class NewConversationForm(forms.Form):
-    team = forms.ModelChoiceField(label=_("Care team"), queryset=None, empty_label=None)
+    team = forms.ModelChoiceField(label=_("Care team"), queryset=None)
     kind = forms.ChoiceField(label=_("Type"), choices=Conversation.Kind.choices)
     subject = forms.CharField(label=_("Subject"), max_length=200)
     body = MessageBodyField(error_messages={"required": _("Write a message.")})
@@ -78,11 +79,23 @@ class NewConversationForm(forms.Form):
     # shown or told of it (marked afterwards, they would have been).
     confidential = widgets.confidential_box()
 
-    def __init__(self, *args, teams, by_care_team=False, **kwargs):
+    # The kinds about a part of the record: offered to a representative who acts on it.
+    KIND_PARTS = {Conversation.Kind.RENEWAL: "prescriptions", Conversation.Kind.RESCHEDULE: "manage"}
+
+    def __init__(self, *args, teams, by_care_team=False, parts=None, **kwargs):
+        """``parts``: what the patient-side author may act on in the record (all, for a
+        care team)."""
         super().__init__(*args, **kwargs)
         if not by_care_team:
             del self.fields["confidential"]
+        if parts is not None:
+            self.fields["kind"].choices = [
+                (kind, label)
+                for kind, label in Conversation.Kind.choices
+                if kind not in self.KIND_PARTS or self.KIND_PARTS[kind] in parts
+            ]
         self.fields["team"].queryset = teams
+        self.fields["team"].empty_label = model_fields.BLANK_CHOICE_LABEL  # « Choisissez… »: no team chosen for them
         self.fields["team"].error_messages["invalid_choice"] = _(
             "You cannot write to this care team: the link is not active."
         )

@@ -65,7 +65,8 @@ def _label_rows(conversations):
 def _new_conversation(request, *, patient, teams):
     """The new-conversation form, for a patient or a clinician: ``teams`` are those
     the author may write to or for."""
-    form = NewConversationForm(*_bound(request), teams=teams, by_care_team=request.user.is_clinician)
+    parts = None if request.user.is_clinician else access.current_record(request).parts
+    form = NewConversationForm(*_bound(request), teams=teams, by_care_team=request.user.is_clinician, parts=parts)
     if request.method == "POST" and form.is_valid():
         try:
             conversation = services.start_conversation(author=request.user, patient=patient, **form.cleaned_data)
@@ -336,9 +337,20 @@ def _conversation_context(request, conversation, form):
     if request.user.is_clinician:
         context["assign_form"] = AssignForm(initial={"assignee": conversation.assigned_to_id}, team=conversation.team)
         context["templates"] = ReplyTemplate.objects.filter(team=conversation.team)
+        context["shows_prescription"] = conversation.prescription_id is not None
+        context["shows_appointment"] = conversation.appointment_id is not None
     else:
         context["can_write"] = (
             access.teams_patient_can_write_to(conversation.patient).filter(pk=conversation.team_id).exists()
+        )
+        # What the conversation is about, only to whom may read it in the record: a helper
+        # given the messages but not the prescriptions sees no prescription here.
+        record, field = access.current_record(request), Conversation._meta.get_field
+        context["shows_prescription"] = access.in_record(
+            record, field("prescription").related_model, conversation.prescription_id
+        )
+        context["shows_appointment"] = access.in_record(
+            record, field("appointment").related_model, conversation.appointment_id
         )
     return context
 

@@ -233,6 +233,14 @@ def _not_confidential(flags) -> Q:
     return condition
 
 
+def in_record(record, model, pk) -> bool:
+    """Whether the row ``pk`` of ``model`` is one ``record``'s reader may see: in the
+    record, in a part they act on, not confidential from them (``rows_in_record``'s
+    rule, without its 404 outside their parts)."""
+    part, _confidential = MODEL_PART[model.__name__]
+    return pk is not None and record.may(part) and rows_in_record(record, model).filter(pk=pk).exists()
+
+
 def check_in_record(request, patient, part) -> None:
     """For a page about one item found by its id: when a patient-side user reads it, it
     must belong to the record they are in (one record per page), in a part they may act

@@ -712,3 +712,61 @@ def test_a_professionals_address_invited_as_helper_is_told_why_it_cannot_accept(
     assert response.status_code == 400
     assert "Un compte de professionnel ou du support ne peut pas agir pour un patient" in response.content.decode()
     assert not Representation.objects.filter(representative=clinician).exists()
+
+
+@pytest.mark.parametrize(
+    ("parts", "sees_prescription", "sees_appointment"),
+    [
+        ({"prescriptions": False}, False, False),
+        ({"prescriptions": True}, True, False),
+    ],
+)
+def test_a_conversation_shows_a_helper_only_what_it_is_about_in_their_parts(
+    client, login, patient, clinician, team, parts, sees_prescription, sees_appointment
+):
+    """A renewal names its prescription and a change request its appointment: a helper
+    given the messages but not the prescriptions (nor the appointments, which are the
+    holder's own) reads the conversation without them, and is offered only the kinds of
+    conversation about parts they act on."""
+    from records.models import Prescription
+    from tests.factories import AppointmentFactory
+
+    paul = UserFactory(first_name="Paul", last_name="Aidant")
+    Representation.objects.create(
+        patient=patient, representative=paul, kind="helper", ends_at=timezone.now() + datetime.timedelta(days=60),
+        documents=False, results=False, messages=True, **parts,
+    )  # fmt: skip
+    prescription = Prescription.objects.create(
+        patient=patient, medication="Atorvastatine 10 mg", dosage="1", frequency="1/j", start_date=TODAY,
+        prescriber=clinician, team=team, renewable=True,
+    )  # fmt: skip
+    appointment = AppointmentFactory(patient=patient, team=team, with_whom="Dr Karim Benali")
+    renewal = Conversation.objects.create(
+        patient=patient, team=team, subject="Renouvellement", kind="renewal", prescription=prescription,
+        started_by=patient.user,
+    )  # fmt: skip
+    reschedule = Conversation.objects.create(
+        patient=patient, team=team, subject="Déplacer", kind="reschedule", appointment=appointment,
+        started_by=patient.user,
+    )  # fmt: skip
+    login(paul)
+    switch(client, patient)
+    page = client.get(reverse("messaging:conversation", args=[renewal.pk])).content.decode()
+    assert ("Atorvastatine" in page) is sees_prescription, page[
+        page.find("Atorvastatine") - 300 : page.find("Atorvastatine") + 100
+    ]
+    page = client.get(reverse("messaging:conversation", args=[reschedule.pk])).content.decode()
+    assert ("Karim Benali" in page) is sees_appointment and "Mes rendez-vous" not in page
+    kinds = re.findall(
+        r'name="kind" value="(\w+)"|<option value="(\w+)"', client.get(reverse("messaging:new")).content.decode()
+    )
+    offered = {value for pair in kinds for value in pair if value}
+    assert ("renewal" in offered) is sees_prescription and "reschedule" not in offered and "question" in offered
+
+    login(patient)  # the holder sees both, and may ask for both
+    switch(client, patient)
+    assert "Atorvastatine" in client.get(reverse("messaging:conversation", args=[renewal.pk])).content.decode()
+    page = client.get(reverse("messaging:conversation", args=[reschedule.pk])).content.decode()
+    assert "Karim Benali" in page and "Mes rendez-vous" in page
+    new = client.get(reverse("messaging:new")).content.decode()
+    assert 'value="renewal"' in new and 'value="reschedule"' in new
