@@ -26,6 +26,7 @@ from messaging.models import (
     Notification,
     ReadState,
 )
+from portal import access
 from portal.accounts.models import User
 from portal.mail import send_bilingual
 from records import files
@@ -135,6 +136,16 @@ def start_conversation(
     (a minor asking to renew her pill, or to move a visit)."""
     about_secret = any(item is not None and item.confidential for item in (prescription, appointment))
     confidential = confidential or about_secret
+    if confidential and author.role == User.Role.CLINICIAN and patient.user_id is None:
+        # Kept from the representatives, and the person has no login: nobody would read it.
+        raise ValidationError(
+            _(
+                "Nobody could read this conversation: %(name)s has no login of their own, and a confidential "
+                "conversation is kept from the representatives."
+            )
+            % {"name": patient.full_name},
+            code="nobody_reads",
+        )
     with transaction.atomic():
         conversation = Conversation.objects.create(
             patient=patient,
@@ -159,6 +170,16 @@ def send_message(*, author: User, conversation: Conversation, body: str, attachm
     body = body.strip()
     if not body:
         raise ValidationError(_("Write a message."), code="empty")
+    if author.role == User.Role.PATIENT and not _readable(conversation):
+        # Every way a patient-side person writes to a team (a new conversation, a reply, a
+        # renewal or a change request) ends here: none reaches a team nobody can read it at.
+        raise ValidationError(
+            _(
+                "Nobody at this care team can read your messages now: its link is not active, or its "
+                "professionals are blocked (see the care teams page)."
+            ),
+            code="nobody_reads",
+        )
     check_attachments(attachments)
     stored = []
     try:
@@ -167,6 +188,10 @@ def send_message(*, author: User, conversation: Conversation, body: str, attachm
         for name in stored:
             files.remove(name)
         raise
+
+
+def _readable(conversation) -> bool:
+    return access.teams_patient_can_write_to(conversation.patient).filter(pk=conversation.team_id).exists()
 
 
 def check_attachments(uploads) -> None:

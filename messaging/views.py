@@ -62,6 +62,12 @@ def _label_rows(conversations):
     return statuses, kinds
 
 
+def _field_of(error) -> str | None:
+    """Where a refusal of ``messaging.services`` shows in the form: the text, the files,
+    or above the form when nobody could read the message."""
+    return {"empty": "body", "nobody_reads": None}.get(error.code, "attachments")
+
+
 def _new_conversation(request, *, patient, teams):
     """The new-conversation form, for a patient or a clinician: ``teams`` are those
     the author may write to or for."""
@@ -71,7 +77,7 @@ def _new_conversation(request, *, patient, teams):
         try:
             conversation = services.start_conversation(author=request.user, patient=patient, **form.cleaned_data)
         except ValidationError as error:
-            form.add_error("attachments", error)
+            form.add_error(_field_of(error), error)
         else:
             messages.success(request, _("Your message has been sent."))
             return redirect("messaging:conversation", conversation.pk)
@@ -375,31 +381,19 @@ def conversation(request, pk):
             form = ReplyForm(initial={"body": f"{draft}\n\n{template.body}" if draft else template.body})
         else:
             form = ReplyForm(initial={"body": request.POST.get("body", "")})
-    elif request.method == "POST":
-        if (
-            request.user.is_patient
-            and not access.teams_patient_can_write_to(conversation.patient).filter(pk=conversation.team_id).exists()
-        ):
-            form.add_error(
-                None,
-                _(
-                    "Nobody at this care team can read your messages now: its link is not active, or its "
-                    "professionals are blocked (see the care teams page)."
-                ),
+    elif request.method == "POST" and form.is_valid():
+        try:
+            services.send_message(
+                author=request.user,
+                conversation=conversation,
+                body=form.cleaned_data["body"],
+                attachments=form.cleaned_data["attachments"],
             )
-        elif form.is_valid():
-            try:
-                services.send_message(
-                    author=request.user,
-                    conversation=conversation,
-                    body=form.cleaned_data["body"],
-                    attachments=form.cleaned_data["attachments"],
-                )
-            except ValidationError as error:
-                form.add_error("attachments" if error.code != "empty" else "body", error)
-            else:
-                messages.success(request, _("Your message has been sent."))
-                return redirect("messaging:conversation", conversation.pk)
+        except ValidationError as error:
+            form.add_error(_field_of(error), error)
+        else:
+            messages.success(request, _("Your message has been sent."))
+            return redirect("messaging:conversation", conversation.pk)
     services.mark_read(user=request.user, conversation=conversation)
     return access.render_record(
         request, "messaging/conversation.html", _conversation_context(request, conversation, form),

@@ -380,10 +380,14 @@ def block_clinician(request, user_pk):
             messages.warning(
                 request,
                 (
-                    _("Nobody at %(team)s can read your messages now: you have blocked all its professionals.")
+                    _(
+                        "Nobody at “%(team)s” can read your messages or see your appointments with them now: you "
+                        "have blocked all its professionals."
+                    )
                     if record.is_own
                     else _(
-                        "Nobody at %(team)s can read a message from this record now: all its professionals are blocked."
+                        "Nobody at “%(team)s” can read a message from this record or see its appointments with them "
+                        "now: all its professionals are blocked."
                     )
                 )
                 % {"team": team.name},

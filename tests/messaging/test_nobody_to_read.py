@@ -29,7 +29,10 @@ def test_blocking_a_teams_last_professional_leaves_nobody_to_write_to(client, lo
     login(patient)
     block = reverse("records:block_clinician", args=[clinician.pk])
     response = client.post(block, {"blocked": "1"})
-    assert any("Plus personne chez" in text and team.name in text for text in notices(response))
+    assert any(
+        f"Plus personne dans l’équipe «\u00a0{team.name}\u00a0»" in text and "ni voir vos rendez-vous" in text
+        for text in notices(response)
+    )
 
     teams_page = client.get(reverse("records:care_teams")).content.decode()  # said again on every visit
     assert "Plus personne dans cette équipe ne peut lire vos messages" in teams_page
@@ -68,3 +71,34 @@ def test_blocking_one_of_several_professionals_says_nothing_more(client, login, 
     response = client.post(reverse("records:block_clinician", args=[clinician.pk]), {"blocked": "1"})
     assert not any("Plus personne" in text for text in notices(response))
     assert f'value="{team.pk}"' in client.get(reverse("messaging:new")).content.decode()
+
+
+def test_a_change_request_is_not_sent_to_a_team_nobody_can_read_at(client, login, patient, clinician, team):
+    """Every way of writing to a team ends in ``messaging.services.send_message``, which
+    refuses when nobody there can read: an appointment's change request too."""
+    from portal.careteams.models import ClinicianBlock
+    from tests.factories import AppointmentFactory
+
+    appointment = AppointmentFactory(patient=patient, team=team)
+    ClinicianBlock.objects.create(patient=patient, clinician=clinician)
+    login(patient)
+    response = client.post(
+        reverse("agenda:reschedule", args=[appointment.pk]), {"message": "Plutôt jeudi ?"}, follow=True
+    )
+    assert "Personne dans cette équipe de soins ne peut lire vos messages" in response.content.decode()
+    assert not Conversation.objects.exists()
+
+
+def test_a_confidential_conversation_nobody_could_read_is_refused(client, login, clinician, team, minor, parent):
+    """Léa has no login and a confidential conversation is kept from her parents: nobody
+    would read it. The care team is told so; nothing is sent."""
+    login(clinician)
+    data = {"team": team.pk, "kind": "question", "subject": "Contraception", "body": "Bonjour", "confidential": "on"}
+    response = client.post(reverse("messaging:team_new", args=[minor.pk]), data)
+    assert response.status_code == 200 and not Conversation.objects.exists()
+    assert "Personne ne pourrait lire cette conversation : Léa Durand n’a pas d’accès à Carnet" in (
+        response.content.decode()
+    )
+    del data["confidential"]  # not confidential: the parents read it
+    assert client.post(reverse("messaging:team_new", args=[minor.pk]), data).status_code == 302
+    assert Conversation.objects.count() == 1

@@ -3,6 +3,7 @@ sent exactly once, never with health content, never lost when the broker is down
 
 import pytest
 from django.core import mail
+from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from messaging import services, tasks
@@ -159,7 +160,11 @@ def test_a_patients_message_reaches_only_clinicians_who_may_read_it(
         expected = {clinician, colleague}
     Notification.objects.all().delete()
     with django_capture_on_commit_callbacks(execute=True):
-        services.send_message(author=patient.user, conversation=conversation, body="Merci !")
+        if expected:
+            services.send_message(author=patient.user, conversation=conversation, body="Merci !")
+        else:  # nobody may read it: not sent at all (tests/messaging/test_nobody_to_read.py)
+            with pytest.raises(ValidationError):
+                services.send_message(author=patient.user, conversation=conversation, body="Merci !")
     assert {n.recipient for n in Notification.objects.all()} == expected, case
 
 
@@ -168,10 +173,15 @@ def test_a_conversation_a_care_team_starts_confidential_never_reaches_the_parent
     client, login, clinician, team, minor, parent, confidential, django_capture_on_commit_callbacks
 ):
     """The box is on the care team's new-conversation form (not the patient's): ticked,
-    the parent is neither shown the conversation nor told of it, from the first message."""
+    the parent is neither shown the conversation nor told of it, from the first message.
+    (Léa has a login of her own here, to read it: without one, nobody could, and it is
+    refused, see tests/messaging/test_nobody_to_read.py.)"""
     from messaging.models import Conversation
     from tests.conftest import switch
+    from tests.factories import UserFactory
 
+    minor.user = UserFactory(first_name="Léa", last_name="Durand")
+    minor.save(update_fields=["user"])
     login(clinician)
     url = reverse("messaging:team_new", args=[minor.pk])
     assert 'name="confidential"' in client.get(url).content.decode()
