@@ -5,6 +5,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext
 
 
 class AppointmentQuerySet(models.QuerySet):
@@ -112,6 +113,14 @@ class Appointment(models.Model):
     @property
     def is_cancelled(self) -> bool:
         return self.status == self.Status.CANCELLED
+
+    @property
+    def status_shown(self) -> str:
+        """Its status as the pages say it: a scheduled appointment whose end has passed is
+        « Passé », no longer « Prévu »."""
+        if self.status == self.Status.SCHEDULED and self.ends_at <= timezone.now():
+            return pgettext("an appointment's status", "Past")
+        return self.get_status_display()
 
     @property
     def local_start(self) -> datetime.datetime:

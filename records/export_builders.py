@@ -360,7 +360,11 @@ def _profile_resources(allergies, conditions, vaccinations, subject):
             "code": {"text": row.substance},
             "patient": subject,
             "recordedDate": timezone.localtime(row.created_at).isoformat(),
-            "reaction": [{"manifestation": [{"text": row.reaction}], "severity": row.severity}] if row.reaction else [],
+            "reaction": [
+                {"manifestation": [{"text": row.reaction}], **({"severity": row.severity} if row.severity else {})}
+            ]
+            if row.reaction
+            else [],
         }
     for row in conditions:
         yield {

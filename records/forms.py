@@ -294,6 +294,11 @@ class AllergyForm(ProfileEntryForm):
         model = Allergy
         fields = ["substance", "reaction", "severity", "confidential"]
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Left as it is, the severity is "not known": nothing is chosen for the person.
+        self.fields["severity"].choices = [("", _("Not known")), *Allergy.Severity.choices]
+
 
 class ConditionForm(PastDates, ProfileEntryForm):
     past_dates = ("since",)

@@ -427,7 +427,8 @@ class Allergy(ProfileEntry):
 
     substance = models.CharField(_("substance"), max_length=120)
     reaction = models.CharField(_("reaction"), max_length=200, blank=True)
-    severity = models.CharField(_("severity"), max_length=10, choices=Severity.choices, default=Severity.MODERATE)
+    # Not known is common (a reaction in childhood, told by a parent): never a guess.
+    severity = models.CharField(_("severity"), max_length=10, choices=Severity.choices, blank=True, default="")
 
     class Meta:
         ordering = ["substance"]

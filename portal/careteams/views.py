@@ -8,7 +8,6 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext, pgettext_lazy
 from django.views.decorators.http import require_http_methods, require_safe
 
-from agenda.models import Appointment
 from fhir_api import services as api
 from messaging import services as messaging_services
 from portal import access, rows
@@ -91,7 +90,7 @@ def _prepare_appointments(appointments):
     """What agenda/patient_appointments.html shows of each appointment, worked out once per
     page: its start (local time), duration, status, whether it is cancelled, its links."""
     appointments = list(appointments)
-    when, statuses = rows.date_formatter("DATETIME_FORMAT"), rows.labels_of(Appointment.Status.choices)
+    when = rows.date_formatter("DATETIME_FORMAT")
     edit_url, cancel_url = rows.url_by_pk("agenda:edit"), rows.url_by_pk("agenda:cancel")
     for appointment in appointments:
         minutes = appointment.duration_minutes
@@ -99,7 +98,7 @@ def _prepare_appointments(appointments):
         appointment.duration_text = ngettext("%(minutes)s minute", "%(minutes)s minutes", minutes) % {
             "minutes": minutes
         }
-        appointment.status_text = statuses.get(appointment.status, appointment.status)
+        appointment.status_text = appointment.status_shown
         appointment.cancelled = appointment.is_cancelled
         appointment.edit_url, appointment.cancel_url = edit_url(appointment.pk), cancel_url(appointment.pk)
     return appointments

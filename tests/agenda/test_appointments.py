@@ -457,3 +457,19 @@ def test_an_appointment_is_booked_at_most_two_years_ahead(client, login, clinici
     response = client.post(reverse("agenda:book", args=[patient.pk]), booking(team, far))
     assert response.context["form"].errors["day"] == ["Un rendez-vous se prend au plus deux ans à l’avance."]
     assert not Appointment.objects.exists()
+
+
+def test_a_scheduled_appointment_whose_end_has_passed_says_so(client, login, clinician, patient, team):
+    """« Prévu » until it ends, then « Passé », for the patient and for the care team."""
+    with time_machine.travel(paris(2026, 10, 24, 9, 0), tick=False):
+        login(clinician)
+        client.post(reverse("agenda:book", args=[patient.pk]), booking(team, "2026-10-26"))
+        login(patient)
+        assert "Prévu" in client.get(reverse("agenda:mine")).content.decode()
+    with time_machine.travel(paris(2026, 10, 26, 12, 0), tick=False):
+        login(patient)
+        page = client.get(reverse("agenda:mine")).content.decode()
+        assert "Passé" in page and "Prévu" not in page
+        login(clinician)
+        page = client.get(reverse("agenda:team_day") + "?day=2026-10-26").content.decode()
+        assert "Passé" in page and "Prévu" not in page

@@ -559,3 +559,14 @@ def test_a_typed_loinc_code_is_checked_as_the_api_checks_it(client, login, clini
     data["obs-0-loinc"] = "2345-7"
     assert client.post(reverse("records:add_lab_report", args=[patient.pk]), data).status_code == 302
     assert LabReport.objects.get().observations.get().loinc == "2345-7"
+
+
+def test_an_allergys_severity_is_never_chosen_for_the_person(client, login, patient):
+    """Left alone, the severity is « Non connue »: nothing preselected, nothing guessed."""
+    login(patient)
+    page = client.get(reverse("records:profile")).content.decode()
+    select = page.split('name="allergy-severity"', 1)[1].split("</select>", 1)[0]
+    assert '<option value="" selected>Non connue</option>' in select and select.count("selected") == 1
+    client.post(reverse("records:add_profile_entry", args=["allergy"]), {"allergy-substance": "Latex"})
+    allergy = Allergy.objects.get(substance="Latex")
+    assert allergy.severity == "" and allergy.describe() == "Latex"
