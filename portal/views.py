@@ -154,7 +154,11 @@ def _news_lines(news) -> list[FeedLine]:
     """The feed's lines of ``news`` (rows of ``records.recent_news``), each route reversed once."""
     if not news:
         return []
-    labels, when = labels_of(News.Kind.choices), date_formatter("DATETIME_FORMAT")
+    labels, when, day = (
+        labels_of(News.Kind.choices),
+        date_formatter("DATETIME_FORMAT"),
+        date_formatter("SHORT_DATE_FORMAT"),
+    )
     document_url, results = url_by_pk("records:document"), reverse("records:results")
     agenda, prescriptions = reverse("agenda:mine"), reverse("records:prescriptions")
     lines = []
@@ -167,7 +171,12 @@ def _news_lines(news) -> list[FeedLine]:
             )
         elif row["lab_report_id"] is not None:
             url = f"{results}#report-{row['lab_report_id']}"
-            title, source = row["lab_report__title"], row["lab_report__team__name"]
+            # Reports are often named alike (« Bilan sanguin »): their sampling day tells them apart.
+            title = _("%(title)s of %(day)s") % {
+                "title": row["lab_report__title"],
+                "day": day(row["lab_report__collected_on"]),
+            }
+            source = row["lab_report__team__name"]
         elif row["appointment_id"] is not None:
             url = f"{agenda}#appointment-{row['appointment_id']}"
             title, source = when(row["appointment__starts_at"]), row["appointment__team__name"]

@@ -849,7 +849,7 @@ def unseen_news_among(*, patient, **ids) -> dict[str, set[int]]:
 RECENT_NEWS_FIELDS = (
     "kind", "created_at", "seen_at", "abnormal",
     "document_id", "document__title", "document__author_team__name",
-    "lab_report_id", "lab_report__title", "lab_report__team__name",
+    "lab_report_id", "lab_report__title", "lab_report__team__name", "lab_report__collected_on",
     "prescription_id", "prescription__medication", "prescription__team__name",
     "appointment_id", "appointment__starts_at", "appointment__team__name",
 )  # fmt: skip

@@ -295,3 +295,14 @@ def test_files_are_read_one_at_a_time(conversation, patient):
         tracemalloc.stop()
     assert Attachment.objects.count() == 5
     assert peak < 3.5 * size, f"peak {peak / size:.1f} MB"
+
+
+def test_a_form_refused_for_another_field_says_its_files_must_be_attached_again(client, login, patient, conversation):
+    """A browser never sends a file twice: the error summary says so, and only when files came."""
+    login(patient)
+    data = {"team": conversation.team.pk, "kind": "question", "subject": "", "body": "Voici la radio"}
+    with_file = client.post(
+        reverse("messaging:new"), {**data, "attachments": [SimpleUploadedFile("r.pdf", make_pdf())]}
+    )
+    assert "joignez-les de nouveau avant d’envoyer" in with_file.content.decode()
+    assert "joignez-les de nouveau" not in client.post(reverse("messaging:new"), data).content.decode()

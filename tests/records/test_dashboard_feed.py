@@ -55,8 +55,10 @@ def test_the_feed_links_to_what_arrived_newest_first_and_flags_abnormal_results(
     login(patient)
     response = client.get(reverse("patient_home"))
     feed = response.context["feed"]
+    day = TODAY.strftime("%d/%m/%Y")  # a report is named with its sampling day: reports are often named alike
     assert [line.title for line in feed] == [
-        "Vos résultats", "Ramipril 5 mg", "Bilan du soir", "Bilan du matin", "Compte rendu de consultation",
+        "Vos résultats", "Ramipril 5 mg", f"Bilan du soir du {day}", f"Bilan du matin du {day}",
+        "Compte rendu de consultation",
     ]  # fmt: skip
     assert [line.at for line in feed] == sorted((line.at for line in feed), reverse=True)
     assert [line.abnormal for line in feed] == [False, False, False, True, False]
