@@ -13,13 +13,15 @@ from portal import widgets
 from portal.accounts.models import User
 from records import files
 
+BODY_MAX_LENGTH = 10_000
+
 
 class MessageBodyField(forms.CharField):
     # Not restored by the browser on Back: a message sent, then Back and Send, would go twice.
     widget = widgets.Textarea(attrs={"rows": 6, "autocomplete": "off"})
 
     def __init__(self, **kwargs):
-        super().__init__(label=_("Message"), max_length=10_000, **kwargs)
+        super().__init__(label=_("Message"), max_length=BODY_MAX_LENGTH, **kwargs)
 
 
 class MultipleFileInput(widgets.ClearableFileInput):

@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST, require_safe
 
 from messaging import services
-from messaging.forms import AssignForm, NewConversationForm, ReplyForm, ReplyTemplateForm
+from messaging.forms import BODY_MAX_LENGTH, AssignForm, NewConversationForm, ReplyForm, ReplyTemplateForm
 from messaging.models import Attachment, Conversation, ReplyTemplate
 from portal import access, rows
 from portal.accounts.models import User
@@ -29,6 +29,19 @@ PAGE_SIZE = 25
 def _bound(request):
     """Form data and files of a POST; nothing for a GET."""
     return (request.POST, request.FILES) if request.method == "POST" else (None, None)
+
+
+DRAFT_SESSION_KEY = "reply-draft-%s"
+
+
+def _back_to_conversation(request, conversation):
+    """Back to the conversation after one of its management forms (assign, close, keep
+    from the representatives): the reply being written, which the page's script sends
+    along as ``draft``, is kept in the session and put back in the reply box."""
+    draft = request.POST.get("draft", "").strip()
+    if draft:
+        request.session[DRAFT_SESSION_KEY % conversation.pk] = draft[:BODY_MAX_LENGTH]
+    return redirect("messaging:conversation", conversation.pk)
 
 
 @access.role_required(User.Role.PATIENT)
@@ -368,7 +381,8 @@ def conversation(request, pk):
     """Read a conversation and reply. A reply to a closed conversation reopens it."""
     conversation = access.get_conversation_for(request.user, pk)
     access.check_in_record(request, conversation.patient, access.MESSAGES)
-    form = ReplyForm(*_bound(request))
+    draft = request.session.pop(DRAFT_SESSION_KEY % conversation.pk, "") if request.method == "GET" else ""
+    form = ReplyForm(*_bound(request), initial={"body": draft})
     if request.method == "POST" and request.user.is_clinician and "use_template" in request.POST:
         # A reply template added to the draft (the page's script does it in place; without
         # it, here): the draft typed so far is kept, and nothing is sent.
@@ -444,7 +458,7 @@ def assign(request, pk):
         messages.success(request, _("Assignment saved."))
     else:
         messages.error(request, _("Choose a member of the care team."))
-    return redirect("messaging:conversation", conversation.pk)
+    return _back_to_conversation(request, conversation)
 
 
 @require_POST
@@ -460,7 +474,7 @@ def set_status(request, pk):
         messages.error(request, _("Unknown status."))
     else:
         messages.success(request, _("Conversation updated."))
-    return redirect("messaging:conversation", conversation.pk)
+    return _back_to_conversation(request, conversation)
 
 
 @access.role_required(User.Role.CLINICIAN)
@@ -556,4 +570,4 @@ def set_confidential(request, pk):
         conversation=conversation, confidential=request.POST.get("confidential") == "1"
     )
     messages.success(request, _("Conversation updated."))
-    return redirect("messaging:conversation", conversation.pk)
+    return _back_to_conversation(request, conversation)

@@ -1,4 +1,4 @@
-// Three things plain HTML does not do (the pages work without them).
+// What plain HTML does not do (the pages work without it).
 document.addEventListener("DOMContentLoaded", () => {
   // A form sent back with errors: its error summary gets the focus, so that a screen
   // reader reads it and the keyboard starts from its links (each to its field). So does
@@ -39,4 +39,14 @@ document.addEventListener("click", (event) => {
   body.value = draft ? `${draft}\n\n${option.dataset.body}` : option.dataset.body;
   body.focus();
   body.setSelectionRange(body.value.length, body.value.length);
+});
+
+// A conversation's management forms (assign, close, keep from the representatives) send
+// the reply being written along: the server puts it back in the reply box.
+document.addEventListener("submit", (event) => {
+  const form = event.target;
+  const body = form.dataset.keepsDraft && document.getElementById(form.dataset.keepsDraft);
+  if (body && form.elements.draft) {
+    form.elements.draft.value = body.value;
+  }
 });

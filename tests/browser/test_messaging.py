@@ -25,10 +25,12 @@ def test_patient_writes_clinician_assigns_and_replies_patient_reads(page, patien
     row = page.get_by_role("row", name="Renouvellement de mon traitement")
     expect(row).to_contain_text("1")
     row.get_by_role("link").click()
+    page.get_by_role("textbox", name="Message").fill("Bonjour, je vous fais l’ordonnance.")
     page.get_by_label("Attribuer à").select_option(label=clinician.get_full_name())
     page.get_by_role("button", name="Attribuer", exact=True).click()
     expect(page.get_by_text("Attribution enregistrée.")).to_be_visible()
-    page.get_by_role("textbox", name="Message").fill("Bonjour, je vous fais l’ordonnance.")
+    # The reply being written came back with the page (assigning sent it along).
+    expect(page.get_by_role("textbox", name="Message")).to_have_value("Bonjour, je vous fais l’ordonnance.")
     page.get_by_role("button", name="Envoyer").click()
     expect(page.get_by_text("Votre message a été envoyé.")).to_be_visible()
     sign_out(page)

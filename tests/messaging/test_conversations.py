@@ -490,3 +490,20 @@ def test_a_message_typed_is_not_restored_by_the_browser_after_it_was_sent(client
     for url in (reverse("messaging:conversation", args=[conversation.pk]), reverse("messaging:new")):
         html = client.get(url).content.decode()
         assert re.search(r'<textarea name="body"[^>]* autocomplete="off"', html), url
+
+
+@pytest.mark.parametrize(
+    ("route", "data"),
+    [("messaging:assign", {"assignee": ""}), ("messaging:status", {"status": "closed"}),
+     ("messaging:set_confidential", {"confidential": "1"})],
+)  # fmt: skip
+def test_the_reply_being_written_survives_managing_the_conversation(
+    client, login, clinician, conversation, route, data
+):
+    """The page's script sends the draft along with assign, close and confidential: it
+    comes back in the reply box once, and is not kept after that."""
+    login(clinician)
+    page = reverse("messaging:conversation", args=[conversation.pk])
+    client.post(reverse(route, args=[conversation.pk]), {**data, "draft": "Bonjour, je regarde <vos> résultats"})
+    assert "Bonjour, je regarde &lt;vos&gt; résultats</textarea>" in client.get(page).content.decode()
+    assert "je regarde" not in client.get(page).content.decode()
