@@ -176,7 +176,7 @@ class FeedForm(forms.Form):
         label=_("Show the care team, the place and the instructions in my calendar"),
         required=False,
         help_text=_(
-            "Off: each appointment shows as « Rendez-vous – Carnet » and its time only. Whoever sees your "
+            "Off: each appointment shows as “Rendez-vous – Carnet” and its time only. Whoever sees your "
             "calendar (a shared or work calendar) would see the details."
         ),
     )

@@ -1,6 +1,7 @@
 """Support registers a team's software, sees its secret once, rotates and revokes it."""
 
 import pytest
+from django.conf import settings
 from django.utils import timezone
 
 from fhir_api.models import ApiClient
@@ -22,6 +23,9 @@ def test_support_registers_a_client_and_sees_the_secret_once(console, team):
     client = ApiClient.objects.get()
     secret = response.context["secret"]
     assert secret in response.content.decode() and client.client_id in response.content.decode()
+    # Where the software connects, beside what it connects with.
+    assert f"{settings.SITE_URL}/fhir</code>" in response.content.decode()
+    assert f"{settings.SITE_URL}/fhir/token</code>" in response.content.decode()
     assert secret not in console.get(response.redirect_chain[-1][0]).content.decode()  # shown once
     assert (client.team, client.scopes) == (team, ["system/DocumentReference.c"])
     assert secret not in client.application.client_secret  # only its hash is kept

@@ -126,7 +126,7 @@ def test_reset_second_factor_sends_the_user_to_enrolment_and_emails_them(
         act(client, patient.user, "reset_second_factor")
     assert not patient.user.emaildevice_set.exists()
     notice = [m for m in mail.outbox if m.to == [patient.user.email]]
-    assert notice and "deuxième facteur" in notice[-1].subject.lower()
+    assert notice and "second facteur" in notice[-1].subject.lower()
 
 
 def test_support_cannot_act_on_peers_or_superusers(client, login, support):

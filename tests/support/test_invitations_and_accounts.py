@@ -406,7 +406,7 @@ def test_actions_that_do_not_apply_say_so_and_change_nothing(client, login, supp
     for action, message in [
         ("deactivate", "déjà désactivé"),
         ("unlock", "n’est pas verrouillé"),
-        ("reset_second_factor", "pas encore de deuxième facteur"),
+        ("reset_second_factor", "pas encore de second facteur"),
     ]:
         response = post(client, act_url(patient.user, action))
         assert message in client.get(response["Location"]).content.decode(), action
@@ -480,7 +480,7 @@ def test_an_invitation_sent_twice_acts_once(client, login, support, lea, django_
 def test_actions_read_as_commands_and_the_trail_as_what_was_done(client, login, support, patient):
     login(support)
     page = client.get(reverse("support:account", args=[patient.user.pk])).content.decode()
-    for command in ["Désactiver le compte…", "Réinitialiser le deuxième facteur…", "Fermer toutes les sessions…"]:
+    for command in ["Désactiver le compte…", "Réinitialiser le second facteur…", "Fermer toutes les sessions…"]:
         assert command in page
     confirm = client.get(act_url(patient.user, "end_sessions")).content.decode()
     assert "<h1>Fermer toutes les sessions</h1>" in confirm
@@ -496,5 +496,5 @@ def test_a_support_action_shows_once_in_the_holders_security_events(client, logi
     post(client, act_url(patient.user, "reset_second_factor"))
     login(patient)
     page = client.get(reverse("accounts:security")).content.decode()
-    assert page.count("A réinitialisé le deuxième facteur") == 1
+    assert page.count("A réinitialisé le second facteur") == 1
     assert "Seconds facteurs réinitialisés par le support" not in page
