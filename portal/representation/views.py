@@ -26,7 +26,13 @@ def switch(request):
     if record.is_own:
         messages.info(request, _("You are in your own record."))
     else:
-        messages.info(request, elide(_("You are in the record of %(name)s.") % {"name": record.patient.full_name}))
+        # Said to a screen reader as the page changes; the banner above every page of that
+        # record already shows it (a second line saying the same would only push the page down).
+        messages.info(
+            request,
+            elide(_("You are in the record of %(name)s.") % {"name": record.patient.full_name}),
+            extra_tags="visually-hidden",
+        )
     # Back to the page that asked (the 404 page of an item of that record), on this site only.
     return back_or(request, request.POST.get("next", ""), "patient_home")
 

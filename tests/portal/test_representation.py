@@ -57,6 +57,9 @@ def test_a_parent_switches_between_records_and_every_page_says_whose(client, log
     assert switch(client, minor).status_code == 302
     page = client.get(reverse("patient_home")).content.decode()
     assert "<h1>Dossier de Léa Durand</h1>" in page
+    # The banner shows whose record it is; the switch's notice is for screen readers only.
+    assert page.count("Vous êtes dans le dossier de Léa Durand") == 2
+    assert '<p class="message message-visually-hidden info">Vous êtes dans le dossier de Léa Durand.</p>' in page
     assert re.search(r"<title>Dossier de Léa Durand · Léa Durand · Carnet</title>", page)
     assert re.search(rf'value="{minor.pk}"[^>]*aria-current="true"', page)
     # Someone else's record is not "mine": no first person in its headings or its links.
