@@ -57,7 +57,11 @@ def relay_pending_tasks(*, limit: int = 500) -> int:
     of the others; the first failure to reach the broker stops the run (the rest wait)."""
     from portal.celery import app
 
-    app.loader.import_default_modules()  # every app's tasks registered, as in a worker
+    # Every app's tasks registered (a no-op in a worker, which did it at start), without
+    # ``app.loader.import_default_modules()``: that runs Django's setup again, and its
+    # logging configuration, in a worker child, printed onto the stderr Celery redirects
+    # into logging: each line then goes round and is dropped, the child silent for good.
+    app.autodiscover_tasks(force=True)
     relayed = 0
     with transaction.atomic():
         for pending in PendingTask.objects.select_for_update(skip_locked=True).order_by("pk")[:limit]:

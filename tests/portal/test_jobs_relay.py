@@ -1,10 +1,15 @@
 """The relay of kept tasks (``portal.jobs``): two relays at once (two beats, one left
 behind by a killed worker) hand each kept task over once; a task this version does not
 know is left, never in the way of the others; a kept task handed over twice (the
-relay's commit failed after the hand-over) or delivered twice sends its email once."""
+relay's commit failed after the hand-over) or delivered twice sends its email once;
+a worker that ran the relay still logs its tasks and prints its emails."""
 
+import os
+import subprocess
+import sys
 import threading
 import time
+import uuid
 
 import pytest
 from django.core import mail
@@ -14,6 +19,8 @@ from django.db import connection
 from portal import jobs
 from portal.celery import app
 from portal.models import PendingTask
+from portal.tasks import relay_pending_tasks
+from tests.conftest import ROOT, database_url, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)  # two relays, two connections, real commits
 TASK = "portal.accounts.tasks.send_security_notice"
@@ -28,7 +35,7 @@ def handed_over(monkeypatch):
         time.sleep(0.01)
         sent.append(tuple(args))
 
-    app.loader.import_default_modules()  # as the relay does
+    app.autodiscover_tasks(force=True)  # as the relay does
     monkeypatch.setattr(app.tasks[TASK], "apply_async", apply_async)
     return sent
 
@@ -117,3 +124,43 @@ def test_an_email_task_runs_once_per_delivery_but_again_after_a_failure(patient,
     monkeypatch.undo()
     task.apply(args, task_id="delivery-4")
     assert len(mail.outbox) == 4
+
+
+@pytest.fixture
+def console_worker(broker, monkeypatch, tmp_path):
+    """A real worker as ``scripts/run-dev`` starts it (a pool child, INFO, emails printed
+    to the console) on a queue of its own; returns its output so far, as a function."""
+    queue, output = f"test-{uuid.uuid4().hex[:12]}", tmp_path / "worker.log"
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "DATABASE_URL": database_url(),
+           "CELERY_QUEUE": queue, "CELERY_TASK_ALWAYS_EAGER": "0", "PYTHONIOENCODING": "utf-8",
+           "EMAIL_BACKEND": "portal.mail.ReadableConsoleBackend"}  # fmt: skip
+    with open(output, "w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "portal", "worker", "-Q", queue, "--concurrency=1",
+             "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel=INFO"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    monkeypatch.setitem(app.conf, "task_always_eager", False)
+    monkeypatch.setitem(app.conf, "task_default_queue", queue)
+    yield lambda: output.read_text(encoding="utf-8", errors="replace")
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    print(output.read_text(encoding="utf-8", errors="replace"))
+
+
+def test_a_worker_that_ran_the_relay_still_logs_and_prints_emails(patient, console_worker):
+    """The relay once re-ran Django's setup in the pool child (``import_default_modules``):
+    logging configured anew, onto the stderr Celery had redirected into logging, so the
+    child's every log line and console email after it went round in a loop and was lost."""
+    PendingTask.objects.create(task=TASK, args=[patient.user_id, "new_sign_in", None])
+    relay_pending_tasks.delay()
+    assert wait_for(lambda: not PendingTask.objects.exists(), 60), console_worker()
+    assert wait_for(lambda: "send_security_notice[kept-task-" in console_worker() and "succeeded" in
+                    console_worker().split("send_security_notice[kept-task-")[-1], 30), console_worker()  # fmt: skip
+    printed = console_worker()
+    assert "relay_pending_tasks[" in printed and "succeeded" in printed.split("relay_pending_tasks[")[-1], printed
+    assert f"To: {patient.user.email}" in printed, printed  # the relayed email, printed by the same child
