@@ -11,7 +11,6 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
-from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -212,7 +211,7 @@ def check_attachments(uploads) -> None:
     if size > total:
         raise ValidationError(
             _("These files come to %(size)s; a message takes %(total)s at most. Send some in another message.")
-            % {"size": filesizeformat(size), "total": filesizeformat(total)},
+            % {"size": files.human_size(size), "total": files.human_size(total)},
             code="too_large",
         )
 

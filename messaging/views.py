@@ -5,7 +5,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.db.models import Exists, OuterRef
 from django.shortcuts import get_object_or_404, redirect, render
-from django.template.defaultfilters import filesizeformat, linebreaks_filter
+from django.template.defaultfilters import linebreaks_filter
 from django.urls import reverse
 from django.utils.formats import localize
 from django.utils.safestring import mark_safe
@@ -327,7 +327,7 @@ def _attachments_of(message_ids) -> dict[int, list[dict]]:
         "pk", "message_id", "display_name", "size"
     ):
         attachment["url"], attachment["save_url"] = download(attachment["pk"]), save(attachment["pk"])
-        attachment["size_label"] = filesizeformat(attachment["size"])
+        attachment["size_label"] = files.human_size(attachment["size"])
         found.setdefault(attachment["message_id"], []).append(attachment)
     return found
 

@@ -1,6 +1,7 @@
 """Checks on uploaded files, by content and never by name, and their sealed storage."""
 
 import hashlib
+import re
 import secrets
 
 from django.conf import settings
@@ -40,6 +41,14 @@ def sniff(data: bytes) -> str | None:
 
 
 MEGABYTE = 1024 * 1024  # the unit our limits are set in
+
+
+def human_size(size: int) -> str:
+    """A file's size for people, as Django's ``filesizeformat`` writes it but without a
+    decimal that says nothing: "22 Ko", "1,5 Mo", not "22,0 Ko"."""
+    from django.template.defaultfilters import filesizeformat
+
+    return re.sub(r"[.,]0(?=\s)", "", str(filesizeformat(size)))
 
 
 def megabytes(size: int) -> str:

@@ -6,7 +6,7 @@ from django import template
 from django.utils import translation
 from django.utils.translation import gettext
 
-from records import display
+from records import display, files
 from records.services import SOFTWARE_REASONS
 
 register = template.Library()
@@ -33,3 +33,4 @@ def reason(text):
 
 
 register.filter("measured", display.measured)  # a lab value with its own decimals, none added or cut
+register.filter("size", files.human_size)  # "22 Ko", not "22,0 Ko"

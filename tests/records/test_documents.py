@@ -85,6 +85,10 @@ def test_one_byte_over_the_limit_is_not_told_as_the_limit_itself(client, login, 
     ]
     assert not Document.objects.exists()
     assert filesizeformat(3000) == "2,9\xa0Ko"  # sizes shown elsewhere use the same units
+    # ... without a decimal that says nothing: « 22 Ko », not « 22,0 Ko ».
+    assert [files.human_size(size) for size in (3000, 22 * 1024, 1536 * 1024, 500)] == [
+        "2,9\xa0Ko", "22\xa0Ko", "1,5\xa0Mo", "500\xa0octets",
+    ]  # fmt: skip
 
 
 def test_images_and_text_are_accepted(client, login, patient, upload):
