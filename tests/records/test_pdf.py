@@ -211,3 +211,19 @@ def test_a_long_unbroken_title_wraps_in_the_summary_rather_than_pushing_columns_
         for box in boxes(page._page_box):
             if type(box).__name__ == "TextBox":
                 assert box.position_x + box.width <= width + 0.5, box.text[:40]
+
+
+@pytest.mark.django_db
+def test_the_summarys_identity_gives_the_birth_name_and_first_names_as_the_ins_has_them(patient):
+    """A doctor checks identity against the INS: the birth name when it is not the name
+    used, and the first names at birth."""
+    from django.template.loader import render_to_string
+
+    patient.set_identity(birth_name="Martin", first_names="Camille Louise", used_name="Durand")
+    patient.save()
+    html = render_to_string("pdf/sections/identity.html", {"section": {"patient": patient}})
+    assert "Nom de naissance</dt><dd>MARTIN</dd>" in html
+    assert "Prénoms de naissance</dt><dd>Camille Louise</dd>" in html
+    patient.set_identity(birth_name="Durand", first_names="Camille")
+    patient.save()
+    assert "Nom de naissance" not in render_to_string("pdf/sections/identity.html", {"section": {"patient": patient}})
