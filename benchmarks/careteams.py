@@ -9,7 +9,7 @@ from django.urls import reverse
 from benchmarks.harness import analyze, check_ok, measure, report, signed_in_client
 from benchmarks.support import FIRST, LAST
 from messaging.models import Conversation, Message
-from portal.accounts.models import Patient, User, folded, nir_key
+from portal.accounts.models import Patient, User, folded_name, nir_key
 from portal.careteams.models import CareLink, CareTeam, Membership
 from portal.careteams.views import SEARCH_SESSION_KEY
 from records.models import LabReport
@@ -28,7 +28,7 @@ def seed(patients=20_000, of_team=10_000):
         body = f"{1 + i % 2}{birth.year % 100:02d}{birth.month:02d}75{i:06d}"
         row = Patient(first_name=rng.choice(FIRST), last_name=rng.choice(LAST), birth_date=birth,
                       ins=body + nir_key(body), user=owner if i == 0 else None)  # fmt: skip
-        row.first_folded, row.last_folded = folded(row.first_name), folded(row.last_name)
+        row.first_folded, row.last_folded = folded_name(row.first_name), folded_name(row.last_name)
         rows.append(row)
     records = Patient.objects.bulk_create(rows, batch_size=5000)
     CareLink.objects.bulk_create(

@@ -12,7 +12,7 @@ from django.urls import reverse
 from benchmarks import server
 from benchmarks.harness import analyze, check_ok, load_average, measure, signed_in_client
 from messaging.models import Conversation, Message
-from portal.accounts.models import Patient, User, folded
+from portal.accounts.models import Patient, User, folded_name
 from portal.careteams.models import CareLink, CareTeam, Membership
 from portal.support.views import SEARCH_SESSION_KEY as SUPPORT_SEARCH_SESSION_KEY
 from records.models import Document, LabReport, Observation
@@ -28,8 +28,8 @@ def seed(patients=2_000):
             Patient(
                 first_name=f"Prénom{i}",
                 last_name=f"Nom{i:05d}",
-                first_folded=folded(f"Prénom{i}"),  # as save() would: bulk_create does not call it
-                last_folded=folded(f"Nom{i:05d}"),
+                first_folded=folded_name(f"Prénom{i}"),  # as save() would: bulk_create does not call it
+                last_folded=folded_name(f"Nom{i:05d}"),
                 birth_date="1980-01-01",
                 user=owner if i == 0 else None,
             )
@@ -117,7 +117,7 @@ def seed_accounts(count=300):
     User.objects.bulk_create(
         [
             User(email=f"bench.account{i}@example.org", first_name=f"Prénom{i}", last_name=f"Nom{i:05d}",
-                 first_folded=folded(f"Prénom{i}"), last_folded=folded(f"Nom{i:05d}"), role="patient",
+                 first_folded=folded_name(f"Prénom{i}"), last_folded=folded_name(f"Nom{i:05d}"), role="patient",
                  password=UNUSABLE_PASSWORD_PREFIX)
             for i in range(count)
         ]

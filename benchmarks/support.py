@@ -8,7 +8,7 @@ from django.db import connection
 from django.urls import reverse
 
 from benchmarks.harness import analyze, check_ok, measure, report, signed_in_client
-from portal.accounts.models import Patient, User, folded
+from portal.accounts.models import Patient, User, folded_name
 from portal.support.services import search_accounts
 from portal.support.views import SEARCH_SESSION_KEY
 
@@ -52,7 +52,7 @@ def seed(accounts=100_000):
         for i, user in enumerate(users) if user.role == User.Role.PATIENT
     ]  # fmt: skip
     for row in (*users, *patients):  # bulk_create does not call save(), which folds names
-        row.first_folded, row.last_folded = folded(row.first_name), folded(row.last_name)
+        row.first_folded, row.last_folded = folded_name(row.first_name), folded_name(row.last_name)
     User.objects.bulk_create(users, batch_size=5000)
     Patient.objects.bulk_create(patients, batch_size=5000)
     agent = User.objects.create_user("bench.agent@example.org", "bench-password-123", role=User.Role.SUPPORT)

@@ -18,7 +18,7 @@ from oauth2_provider.models import AccessToken, Application
 from fhir_api.models import SCOPES, ApiCall, ApiClient, ApiClientEvent
 from fhir_api.resources import FhirError, invalid
 from portal import access
-from portal.accounts.models import Patient, User, folded
+from portal.accounts.models import Patient, User, folded_name
 from portal.apps import plausible_date
 from portal.audit.models import AccessLog
 from portal.cache import over_limit
@@ -205,8 +205,10 @@ def match_patient(*, client: ApiClient, identity) -> Patient:
     patient, another identity and an unlinked team get the same 403: the API does not
     tell whether an INS is in Carnet."""
     candidates = Patient.objects.filter(ins=identity.ins, birth_date=identity.birth_date)
-    family = folded(identity.family)
-    patient = next((p for p in candidates if family in {folded(p.last_name), p.birth_folded}), None)
+    # « N’Diaye » is N'DIAYE, as everywhere names are matched; a family name of dots or
+    # hyphens folds to nothing, and matches no record (not one without a birth name).
+    family = folded_name(identity.family)
+    patient = next((p for p in candidates if family and family in {folded_name(p.last_name), p.birth_folded}), None)
     if patient is None or not access.patients_linked_to(client.team).filter(pk=patient.pk).exists():
         raise FhirError(
             403,

@@ -35,11 +35,56 @@ def folded(text: str) -> str:
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
 
 
+# What tells names apart no more than case and accents do: apostrophes (straight, and the
+# typographic ones phones type), hyphens and dashes, dots and spaces. An identity document
+# says « N'DIAYE », a phone « N’Diaye », a hurried hand « NDIAYE » or « N Diaye ».
+NAME_SEPARATORS = re.compile(r"['`\u2018\u2019\u02bc\u02bb\-\u2010-\u2015.\s]")
+
+
+def folded_name(text: str) -> str:
+    """A name as it is matched: ``folded``, without ``NAME_SEPARATORS`` ("N’Diaye" ->
+    "ndiaye", "Lefèvre-Dupont" and "LEFEVRE DUPONT" -> "lefevredupont"). What the
+    ``*_folded`` columns keep, so that spellings of one name find each other."""
+    return NAME_SEPARATORS.sub("", folded(text))
+
+
+def name_prefixes(query: str, fields: tuple[str, ...]) -> models.Q:
+    """Rows where each word of ``query`` starts one of ``fields`` (folded names, matched
+    from their start: "urand" does not find Durand), alone or run together with the one
+    or two words around it: the names are kept without their spaces, so « n diaye » finds
+    N'Diaye as "ndiaye" does, and « eloise lefevre dupont » finds Éloïse Lefèvre-Dupont.
+    Prefixes, which the columns' indexes answer; a query with no letter finds nobody."""
+    words = [word for word in map(folded_name, query.replace("\x00", "").split()) if word]
+    if not words:
+        return models.Q(pk__in=[])
+    condition = models.Q()
+    for index in range(len(words)):
+        runs = {
+            "".join(words[start:end])
+            for start in range(max(0, index - 2), index + 1)
+            for end in range(index + 1, min(start + 3, len(words)) + 1)
+        }
+        either = models.Q()
+        for run in sorted(runs):
+            for field in fields:
+                either |= models.Q(**{f"{field}__startswith": run})
+        condition &= either
+    return condition
+
+
+def _leading_first_names(first_names: str) -> set[str]:
+    """The first first name folded, and the first names run together from it ("Jean
+    Pierre Marie" -> jean, jeanpierre, jeanpierremarie): one of them is a composed first
+    name written with spaces, which ``folded_name`` would not tell from Jean-Pierre."""
+    words = first_names.split()
+    return {folded_name("".join(words[:count])) for count in range(1, len(words) + 1)} - {""}
+
+
 class FoldedNames(models.Model):
-    """First and last names kept also folded (``folded``), indexed for prefix searches:
-    "lea" finds Léa. On PostgreSQL Django adds the pattern-operator indexes that LIKE
-    'prefix%' needs. Kept up to date by ``save``; code that writes names with ``update``
-    or ``bulk_create`` must fold them itself."""
+    """First and last names kept also folded (``folded_name``), indexed for prefix
+    searches: "lea" finds Léa, "ndiaye" N’Diaye. On PostgreSQL Django adds the
+    pattern-operator indexes that LIKE 'prefix%' needs. Kept up to date by ``save``; code
+    that writes names with ``update`` or ``bulk_create`` must fold them itself."""
 
     first_folded = models.CharField(max_length=300, editable=False, db_index=True, default="")
     last_folded = models.CharField(max_length=300, editable=False, db_index=True, default="")
@@ -48,7 +93,7 @@ class FoldedNames(models.Model):
         abstract = True
 
     def save(self, **kwargs):
-        self.first_folded, self.last_folded = folded(self.first_name), folded(self.last_name)
+        self.first_folded, self.last_folded = folded_name(self.first_name), folded_name(self.last_name)
         update_fields = kwargs.get("update_fields")
         if update_fields is not None and {"first_name", "last_name"} & set(update_fields):
             kwargs["update_fields"] = {*update_fields, "first_folded", "last_folded"}
@@ -150,15 +195,12 @@ class PatientQuerySet(models.QuerySet):
 
     def matching(self, *, name: str = "", ins: str = "", birth_date=None):
         """Patients found by a search: each word of ``name`` starts the first, the last or
-        the birth name (case and accents aside: "lea" finds Léa), ``ins`` exactly,
-        ``birth_date`` exactly. Prefix matches on the indexed folded names."""
+        the birth name (case, accents, apostrophes, hyphens, spaces and dots aside: "lea"
+        finds Léa, "ndiaye" and « n diaye » N’Diaye; see ``name_prefixes``), ``ins``
+        exactly, ``birth_date`` exactly. Prefix matches on the indexed folded names."""
         patients = self
-        for word in folded(name.replace("\x00", "")).split():
-            patients = patients.filter(
-                models.Q(first_folded__startswith=word)
-                | models.Q(last_folded__startswith=word)
-                | models.Q(birth_folded__startswith=word)
-            )
+        if name.strip():
+            patients = patients.filter(name_prefixes(name, ("first_folded", "last_folded", "birth_folded")))
         if ins:
             patients = patients.filter(ins=ins)
         if birth_date:
@@ -247,7 +289,7 @@ class Patient(FoldedNames):
         return self.full_name
 
     def save(self, **kwargs):
-        self.birth_folded = folded(self.birth_name)
+        self.birth_folded = folded_name(self.birth_name)
         update_fields = kwargs.get("update_fields")
         if update_fields is not None and "birth_name" in update_fields:
             kwargs["update_fields"] = {*update_fields, "birth_folded"}
@@ -265,13 +307,16 @@ class Patient(FoldedNames):
         self.last_name = self.used_name or self.birth_name
 
     def same_person_as(self, *, birth_name: str, first_names: str, used_name: str = "") -> bool:
-        """Whether this record's names match these, case and accents aside (the birth
-        date is compared by the caller): the same first first name, and one of the
-        given names among this record's birth, used or displayed last names."""
-        first = folded(first_names.split(" ")[0]) if first_names.strip() else ""
-        names = {folded(name.strip()) for name in (birth_name, used_name) if name.strip()}
-        mine = {folded(name) for name in (self.birth_name, self.used_name, self.last_name) if name}
-        return bool(first) and first == self.first_folded and bool(names & mine)
+        """Whether this record's names match these, as ``folded_name`` compares them (case,
+        accents, apostrophes, hyphens, spaces and dots aside: « N’Diaye » is N'DIAYE and
+        NDIAYE; the birth date is compared by the caller): the same first first name, and
+        one of the given names among this record's birth, used or displayed last names.
+        Whole names, not prefixes: Dupont is not Dupontel. First names typed apart are
+        also tried run together (« Jean Pierre » is Jean-Pierre), on either side."""
+        names = {folded_name(name) for name in (birth_name, used_name)} - {""}
+        mine = {folded_name(name) for name in (self.birth_name, self.used_name, self.last_name)} - {""}
+        mine_first = _leading_first_names(self.first_names) | _leading_first_names(self.first_name)
+        return bool(_leading_first_names(first_names) & mine_first) and bool(names & mine)
 
 
 class InvitationQuerySet(models.QuerySet):

@@ -90,8 +90,9 @@ def _lock_birth_date(birth_date: datetime.date) -> None:
 
 def find_duplicates(*, identity: Identity) -> list[Patient]:
     """The records that may be this person: the one with the same INS, and those born the
-    same day whose first first name and birth, used or last name match, case and accents
-    aside. One indexed query (birth date or INS); few rows share a birth date."""
+    same day whose first first name and birth, used or last name match, case, accents,
+    apostrophes, hyphens, spaces and dots aside (``Patient.same_person_as``). One indexed
+    query (birth date or INS); few rows share a birth date."""
     same_day = Patient.objects.filter(birth_date=identity.birth_date)
     if identity.ins:
         same_day = same_day | Patient.objects.filter(ins=identity.ins)

@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, pgettext_lazy
 
 from portal.accounts import services as accounts
-from portal.accounts.models import Patient, User, folded
+from portal.accounts.models import Patient, User, folded, name_prefixes
 from portal.audit.models import AccessLog, AccessReport
 from portal.careteams.models import CareTeam, Membership
 from portal.support.models import SupportAction, SupportRequest
@@ -43,13 +43,6 @@ def accounts_support_may_act_on(agent: User):
     return users if agent.is_superuser else users.exclude(role=User.Role.SUPPORT)
 
 
-def _name_filter(query: str, first: str, last: str) -> Q:
-    condition = Q()
-    for word in query.split(" "):
-        condition &= Q(**{f"{first}__startswith": word}) | Q(**{f"{last}__startswith": word})
-    return condition
-
-
 def _clean_query(query: str) -> str:
     return " ".join(folded(query.replace("\x00", "")).split())
 
@@ -57,8 +50,9 @@ def _clean_query(query: str) -> str:
 def search_accounts(query: str):
     """Accounts for the console's search, by name. A query of digits is a national health
     identifier (spaces ignored), matched exactly. Otherwise each word must start the
-    first or the last name (case and accents aside: "lea" finds Léa), or the whole query
-    must start the email address: prefix matches that indexes answer on PostgreSQL
+    first or the last name (case, accents, apostrophes, hyphens, spaces and dots aside:
+    "lea" finds Léa, "ndiaye" N’Diaye; see ``name_prefixes``), or the whole query must
+    start the email address: prefix matches that indexes answer on PostgreSQL
     (migrations accounts 0004 and 0006)."""
     # Not the accounts that author what API clients publish: they never sign in.
     users = User.objects.filter(api_client__isnull=True).order_by("last_name", "first_name", "pk")
@@ -69,7 +63,7 @@ def search_accounts(query: str):
     if digits.isdecimal():
         return users.filter(patient__ins=digits)
     users = users.alias(email_key=Lower("email"))
-    return users.filter(_name_filter(query, "first_folded", "last_folded") | Q(email_key__startswith=query))
+    return users.filter(name_prefixes(query, ("first_folded", "last_folded")) | Q(email_key__startswith=query))
 
 
 def search_patients_without_login(query: str):
@@ -82,7 +76,7 @@ def search_patients_without_login(query: str):
     digits = query.replace(" ", "")
     if digits.isdecimal():
         return patients.filter(ins=digits)
-    return patients.filter(_name_filter(query, "first_folded", "last_folded"))
+    return patients.filter(name_prefixes(query, ("first_folded", "last_folded")))
 
 
 def lockout(*, user: User):
@@ -359,7 +353,8 @@ def tell_report_answered(*, report_id: int) -> bool:
 
 def merge_candidates(patient: Patient):
     """Records that may be the same person as ``patient``: born the same day, with the
-    same first name or the same last name (case and accents aside). One indexed query."""
+    same first name or the same last name (as ``folded_name`` compares them: case,
+    accents, apostrophes, hyphens, spaces and dots aside). One indexed query."""
     return (
         Patient.objects.filter(birth_date=patient.birth_date)
         .filter(Q(first_folded=patient.first_folded) | Q(last_folded=patient.last_folded))
