@@ -89,6 +89,15 @@ def test_a_parent_acting_for_a_child_has_a_compact_header_and_a_keyboard_menu(pa
     expect(page.get_by_role("heading", level=1)).to_have_text("Dossier de Léa Durand")
     expect(page.locator("header .header-record")).to_have_text("Dossier de Léa Durand")  # hidden words + name
     expect(page.locator("header .header-record")).to_be_visible()
+    # The whole name is shown (on two lines if need be), not cut after a few letters, down
+    # to the narrowest phone (320 px, WCAG's reflow width).
+    page.set_viewport_size({"width": 320, "height": 700})
+    assert page.locator("header .header-record").evaluate(
+        "el => el.scrollHeight <= el.clientHeight + 1 && el.scrollWidth <= el.clientWidth + 1"
+    )
+    assert header_height(page) <= MAX_HEADER_PX
+    expect(page.get_by_role("link", name="Carnet", exact=True)).to_be_visible()  # the logo, named
+    page.set_viewport_size(PHONE)
     check_header(page, "fr", "parent for Léa")
 
     open_menu_with_keyboard(page, "fr")
