@@ -21,6 +21,21 @@ identity_name = RegexValidator(
     message=_("Use letters only, with spaces, hyphens or apostrophes between the names, as on the identity document."),
     code="name_characters",
 )
+# What phones and word processors put for an apostrophe or a hyphen, read as the one the
+# identity document has: « N‘Diaye », « Nʼdiaye », « Lefèvre–Dupont ».
+_NAME_LOOKALIKES = str.maketrans(
+    {**dict.fromkeys("\u2018\u02bc`\u00b4", "’"), **dict.fromkeys("\u2010\u2011\u2012\u2013\u2014", "-")}
+)
+
+
+class IdentityNameField(forms.CharField):
+    """A name of the identity: its look-alike apostrophes and dashes read as the usual ones
+    before ``identity_name`` checks it."""
+
+    def to_python(self, value):
+        return super().to_python(value).translate(_NAME_LOOKALIKES)
+
+
 # The first character of a NIR: 1 (or 3, 7) for a man, 2 (or 4, 8) for a woman.
 NIR_SEX = {"1": "male", "3": "male", "7": "male", "2": "female", "4": "female", "8": "female"}
 
@@ -28,20 +43,20 @@ NIR_SEX = {"1": "male", "3": "male", "7": "male", "2": "female", "4": "female", 
 class IdentityForm(forms.Form):
     """The identity traits of the INS reference, as on the identity document."""
 
-    birth_name = forms.CharField(
+    birth_name = IdentityNameField(
         label=_("Birth name"),
         max_length=100,
         validators=[identity_name],
         widget=forms.TextInput(attrs={"autocomplete": "off"}),
     )
-    first_names = forms.CharField(
+    first_names = IdentityNameField(
         label=_("First names at birth"),
         max_length=200,
         validators=[identity_name],
         help_text=_("All of them, in order, as on the identity document, separated by spaces."),
         widget=forms.TextInput(attrs={"autocomplete": "off"}),
     )
-    used_name = forms.CharField(
+    used_name = IdentityNameField(
         label=_("Used name"),
         max_length=100,
         required=False,

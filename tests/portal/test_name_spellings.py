@@ -17,7 +17,7 @@ from fhir_api.models import SCOPES
 from fhir_api.resources import Identity as FhirIdentity
 from portal.accounts.models import Patient, folded_name, nir_key
 from portal.careteams import services
-from portal.careteams.forms import identity_name
+from portal.careteams.forms import IdentityNameField, identity_name
 from tests.factories import CareLinkFactory, PatientFactory, UserFactory
 from tests.portal.test_registration import form_data
 
@@ -85,11 +85,21 @@ def warned_of(client, team, *, first_names, birth_name, birth_date):
 
 
 def typed_in_the_form(name):
+    """Whether the registration form takes ``name`` (look-alike apostrophes and dashes
+    read as the usual ones)."""
     try:
-        identity_name(name)
+        IdentityNameField(validators=[identity_name]).clean(name)
     except ValidationError:
         return False
     return True
+
+
+@pytest.mark.parametrize(
+    "typed", ["N‘Diaye", "Nʼdiaye", "N`Diaye", "Lefèvre–Dupont", "Lefèvre—Dupont", "Lefèvre‐Dupont"]
+)
+def test_the_form_reads_look_alike_apostrophes_and_dashes_as_the_usual_ones(typed):
+    kept = IdentityNameField(validators=[identity_name]).clean(typed)
+    assert kept in ("N’Diaye", "N’diaye", "Lefèvre-Dupont")
 
 
 # --- The table: each spelling finds the person, in each place ---------------------------
