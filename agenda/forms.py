@@ -92,6 +92,8 @@ class AppointmentForm(forms.ModelForm):
             local = self.instance.local_start
             self.initial.setdefault("day", local.date())
             self.initial.setdefault("time", local.time().replace(second=0, microsecond=0))
+        if self.is_bound and BUSY_OK in self.data:  # the box shown after a warning, sent back
+            self.fields[BUSY_OK] = _busy_ok_field()
 
     def clean_video_url(self):
         url = self.cleaned_data["video_url"]
@@ -115,12 +117,30 @@ class AppointmentForm(forms.ModelForm):
                 elif data["starts_at"] > timezone.now() + BOOKING_HORIZON:
                     self.add_error("day", _("An appointment is booked at most two years ahead."))
         self._refuse_a_second_booking(data)
+        self._warn_of_a_busy_professional(data)
         mode = data.get("mode")
         if mode == Appointment.Mode.VIDEO and not data.get("video_url") and "video_url" not in self.errors:
             self.add_error("video_url", _("Give the teleconsultation link."))
         if mode == Appointment.Mode.IN_PERSON and not data.get("place") and "place" not in self.errors:
             self.add_error("place", _("Give the place of the appointment."))
         return data
+
+    def _warn_of_a_busy_professional(self, data):
+        """The same professional (``with_whom``, as the team writes it) already sees another
+        patient of the team at an overlapping time: said, and booked only once the box that
+        then appears is ticked (a group session, two rooms). Who the other patient is is
+        not said."""
+        team = data.get("team") or (self.instance.team if self.instance.pk else None)
+        start, minutes, who = data.get("starts_at"), data.get("duration_minutes"), data.get("with_whom")
+        if data.get(BUSY_OK) or team is None or start is None or not minutes or not who or self.errors:
+            return
+        busy = services.busy_with_another_patient(
+            team=team, with_whom=who, patient=self.patient, starts_at=start, duration_minutes=minutes,
+            exclude=self.instance.pk,
+        )  # fmt: skip
+        if busy is not None:
+            self.fields[BUSY_OK] = _busy_ok_field()
+            self.add_error(BUSY_OK, busy)
 
     def _refuse_a_second_booking(self, data):
         """The patient already booked with the team at an overlapping time: said, not
@@ -141,6 +161,13 @@ class AppointmentForm(forms.ModelForm):
         return {
             name: data[name] for name in ("mode", "place", "video_url", "with_whom", "instructions", "confidential")
         }
+
+
+BUSY_OK = "busy_ok"
+
+
+def _busy_ok_field():
+    return forms.BooleanField(label=_("Book it anyway: both appointments are kept"), required=False)
 
 
 class CancelForm(forms.Form):

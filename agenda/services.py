@@ -43,6 +43,30 @@ def clash(*, patient, team, starts_at, duration_minutes, exclude=None) -> Valida
     return ValidationError({"time": [ValidationError(message, code="overlap")]})
 
 
+def busy_with_another_patient(*, team, with_whom, patient, starts_at, duration_minutes, exclude=None) -> str | None:
+    """What to tell a clinician booking ``with_whom`` (as the team writes it, case and
+    spaces aside) when the team's agenda has them with another patient at an overlapping
+    time; None when it has not."""
+    end = starts_at + datetime.timedelta(minutes=duration_minutes)
+    found = (
+        Appointment.objects.scheduled()
+        .filter(team=team, with_whom__iexact=" ".join(with_whom.split()), starts_at__lt=end, ends_at__gt=starts_at)
+        .exclude(patient=patient)
+        .exclude(pk=exclude)
+        .order_by("starts_at", "pk")
+        .first()
+    )
+    if found is None:
+        return None
+    start, finish = timezone.localtime(found.starts_at), timezone.localtime(found.ends_at)
+    return _("%(who)s already sees another patient on %(day)s from %(start)s to %(end)s.") % {
+        "who": found.with_whom,
+        "day": date_format(start, "SHORT_DATE_FORMAT"),
+        "start": date_format(start, "TIME_FORMAT"),
+        "end": date_format(finish, "TIME_FORMAT"),
+    }
+
+
 def _refuse_a_clash(*, patient, team, starts_at, duration_minutes, exclude=None) -> None:
     """Inside the booking's transaction: the patient's row locked first, so that two
     bookings of the patient made at the same instant are checked one after the other

@@ -473,3 +473,29 @@ def test_a_scheduled_appointment_whose_end_has_passed_says_so(client, login, cli
         login(clinician)
         page = client.get(reverse("agenda:team_day") + "?day=2026-10-26").content.decode()
         assert "Passé" in page and "Prévu" not in page
+
+
+def test_a_professional_already_with_another_patient_is_said_before_booking(
+    client, login, clinician, patient, other_patient, team
+):
+    """Dr Martin sees Camille at 10:00-10:30: booking him with another patient at 10:15 says
+    so (without naming her) and books only once « quand même » is ticked; another
+    professional of the team at the same time is booked at once."""
+    CareLinkFactory(patient=other_patient, team=team)
+    login(clinician)
+    day = SOON.isoformat()
+    assert client.post(reverse("agenda:book", args=[patient.pk]), booking(team, day)).status_code == 302
+    url = reverse("agenda:book", args=[other_patient.pk])
+    warned = client.post(url, booking(team, day, time="10:15", with_whom="dr  MARTIN"))
+    page = warned.content.decode()
+    assert warned.status_code == 200 and Appointment.objects.count() == 1
+    assert "Dr Martin voit déjà un autre patient le" in page and "de 10:00 à 10:30" in page
+    assert patient.full_name not in page and 'name="busy_ok"' in page
+    booked = client.post(url, booking(team, day, time="10:15", with_whom="dr  MARTIN", busy_ok="on"))
+    assert booked.status_code == 302, booked.context["form"].errors
+    assert Appointment.objects.count() == 2
+    third = CareLinkFactory(team=team).patient
+    other = client.post(
+        reverse("agenda:book", args=[third.pk]), booking(team, day, time="10:15", with_whom="L’infirmière")
+    )
+    assert other.status_code == 302 and Appointment.objects.count() == 3

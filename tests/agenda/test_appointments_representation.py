@@ -59,9 +59,10 @@ def test_a_helper_is_not_given_the_appointments(client, login, helper, patient, 
 
 def test_booking_tells_the_parent_and_not_the_helper(client, login, clinician, parent, minor, helper, patient, team):
     login(clinician)
-    for who in (minor, patient):
+    for who, time in ((minor, "10:00"), (patient, "11:00")):  # Dr Martin sees one patient at a time
         client.post(
-            reverse("agenda:book", args=[who.pk]), booking(team, (TODAY + datetime.timedelta(days=9)).isoformat())
+            reverse("agenda:book", args=[who.pk]),
+            booking(team, (TODAY + datetime.timedelta(days=9)).isoformat(), time=time),
         )
     assert Appointment.objects.count() == 2
     assert Digest.objects.filter(user=parent.user).exists()
