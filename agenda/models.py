@@ -23,16 +23,21 @@ class AppointmentQuerySet(models.QuerySet):
         """Appointments starting in [start, end): a day or a week of a team's agenda."""
         return self.filter(starts_at__gte=start, starts_at__lt=end)
 
-    def clashing(self, *, patient, team, start: datetime.datetime, end: datetime.datetime, exclude=None):
-        """The patient's scheduled appointments with ``team`` overlapping [start, end),
-        ``exclude`` (the one being changed) aside, earliest first. Only the team's own are
-        looked at: another team's say too much."""
+    def overlapping(self, *, team, start: datetime.datetime, end: datetime.datetime, exclude=None):
+        """``team``'s scheduled appointments overlapping [start, end), ``exclude`` (the one
+        being changed) aside, earliest first."""
         return (
             self.scheduled()
-            .filter(patient=patient, team=team, starts_at__lt=end, ends_at__gt=start)
+            .filter(team=team, starts_at__lt=end, ends_at__gt=start)
             .exclude(pk=exclude)
             .order_by("starts_at", "pk")
         )
+
+    def clashing(self, *, patient, team, start: datetime.datetime, end: datetime.datetime, exclude=None):
+        """The patient's scheduled appointments with ``team`` overlapping [start, end),
+        ``exclude`` aside, earliest first. Only the team's own are looked at: another
+        team's say too much."""
+        return self.overlapping(team=team, start=start, end=end, exclude=exclude).filter(patient=patient)
 
 
 class Appointment(models.Model):

@@ -34,13 +34,18 @@ def clash(*, patient, team, starts_at, duration_minutes, exclude=None) -> Valida
     found = Appointment.objects.clashing(patient=patient, team=team, start=starts_at, end=end, exclude=exclude).first()
     if found is None:
         return None
-    start, end = timezone.localtime(found.starts_at), timezone.localtime(found.ends_at)
-    message = _("The patient already has an appointment with this team on %(day)s from %(start)s to %(end)s.") % {
+    message = _("The patient already has an appointment with this team on %(day)s from %(start)s to %(end)s.")
+    return ValidationError({"time": [ValidationError(message % _span(found), code="overlap")]})
+
+
+def _span(appointment) -> dict:
+    """When ``appointment`` is, as the overlap messages say it: its day, start and end."""
+    start, end = timezone.localtime(appointment.starts_at), timezone.localtime(appointment.ends_at)
+    return {
         "day": date_format(start, "SHORT_DATE_FORMAT"),
         "start": date_format(start, "TIME_FORMAT"),
         "end": date_format(end, "TIME_FORMAT"),
     }
-    return ValidationError({"time": [ValidationError(message, code="overlap")]})
 
 
 def busy_with_another_patient(*, team, with_whom, patient, starts_at, duration_minutes, exclude=None) -> str | None:
@@ -49,22 +54,15 @@ def busy_with_another_patient(*, team, with_whom, patient, starts_at, duration_m
     time; None when it has not."""
     end = starts_at + datetime.timedelta(minutes=duration_minutes)
     found = (
-        Appointment.objects.scheduled()
-        .filter(team=team, with_whom__iexact=" ".join(with_whom.split()), starts_at__lt=end, ends_at__gt=starts_at)
+        Appointment.objects.overlapping(team=team, start=starts_at, end=end, exclude=exclude)
+        .filter(with_whom__iexact=" ".join(with_whom.split()))
         .exclude(patient=patient)
-        .exclude(pk=exclude)
-        .order_by("starts_at", "pk")
         .first()
     )
     if found is None:
         return None
-    start, finish = timezone.localtime(found.starts_at), timezone.localtime(found.ends_at)
-    return _("%(who)s already sees another patient on %(day)s from %(start)s to %(end)s.") % {
-        "who": found.with_whom,
-        "day": date_format(start, "SHORT_DATE_FORMAT"),
-        "start": date_format(start, "TIME_FORMAT"),
-        "end": date_format(finish, "TIME_FORMAT"),
-    }
+    message = _("%(who)s already sees another patient on %(day)s from %(start)s to %(end)s.")
+    return message % {"who": found.with_whom, **_span(found)}
 
 
 def _refuse_a_clash(*, patient, team, starts_at, duration_minutes, exclude=None) -> None:

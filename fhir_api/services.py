@@ -208,7 +208,7 @@ def match_patient(*, client: ApiClient, identity) -> Patient:
     # « N’Diaye » is N'DIAYE, as everywhere names are matched; a family name of dots or
     # hyphens folds to nothing, and matches no record (not one without a birth name).
     family = folded_name(identity.family)
-    patient = next((p for p in candidates if family and family in {folded_name(p.last_name), p.birth_folded}), None)
+    patient = next((p for p in candidates if family and family in {p.last_folded, p.birth_folded}), None)
     if patient is None or not access.patients_linked_to(client.team).filter(pk=patient.pk).exists():
         raise FhirError(
             403,

@@ -169,7 +169,7 @@ def send_message(*, author: User, conversation: Conversation, body: str, attachm
     body = body.strip()
     if not body:
         raise ValidationError(_("Write a message."), code="empty")
-    if author.role == User.Role.PATIENT and not _readable(conversation):
+    if author.role == User.Role.PATIENT and not access.patient_can_write_to(conversation.patient, conversation.team_id):
         # Every way a patient-side person writes to a team (a new conversation, a reply, a
         # renewal or a change request) ends here: none reaches a team nobody can read it at.
         raise ValidationError(
@@ -187,10 +187,6 @@ def send_message(*, author: User, conversation: Conversation, body: str, attachm
         for name in stored:
             files.remove(name)
         raise
-
-
-def _readable(conversation) -> bool:
-    return access.teams_patient_can_write_to(conversation.patient).filter(pk=conversation.team_id).exists()
 
 
 def check_attachments(uploads) -> None:

@@ -570,6 +570,12 @@ def teams_patient_can_write_to(patient) -> QuerySet[CareTeam]:
     )
 
 
+def patient_can_write_to(patient, team_id) -> bool:
+    """Whether ``team_id`` is one of ``teams_patient_can_write_to(patient)``: someone there
+    reads what the patient's side writes to it."""
+    return teams_patient_can_write_to(patient).filter(pk=team_id).exists()
+
+
 def documents_visible_to(user) -> QuerySet[Document]:
     """Documents ``user`` may see: all of a patient's own; for a clinician, those
     of patients they care for, except documents the patient hid from

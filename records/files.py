@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.template.defaultfilters import filesizeformat
 from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 
@@ -46,8 +47,6 @@ MEGABYTE = 1024 * 1024  # the unit our limits are set in
 def human_size(size: int) -> str:
     """A file's size for people, as Django's ``filesizeformat`` writes it but without a
     decimal that says nothing: "22 Ko", "1,5 Mo", not "22,0 Ko"."""
-    from django.template.defaultfilters import filesizeformat
-
     return re.sub(r"[.,]0(?=\s)", "", str(filesizeformat(size)))
 
 

@@ -520,7 +520,7 @@ def request_renewal(request, pk):
     prescription = access.get_item_for(request.user, Prescription, pk)
     access.check_in_record(request, prescription.patient, access.PRESCRIPTIONS)
     access.check_in_record(request, prescription.patient, access.MESSAGES)
-    if not access.teams_patient_can_write_to(prescription.patient).filter(pk=prescription.team_id).exists():
+    if not access.patient_can_write_to(prescription.patient, prescription.team_id):
         messages.error(
             request,
             _(
