@@ -5,6 +5,8 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from portal.prepared import prepared
+
 
 class ImmutableError(Exception):
     pass
@@ -109,8 +111,9 @@ class Message(models.Model):
 class ReadStateQuerySet(models.QuerySet):
     def unread_by(self, user) -> dict[int, int]:
         """``user``'s markers of conversations with something unread, {conversation id:
-        unread}: a few rows from a partial index, whatever the history's size."""
-        return dict(self.filter(user=user, unread__gt=0).order_by().values_list("conversation_id", "unread"))
+        unread}: a few rows from a partial index, whatever the history's size. Asked at
+        every page (the badge): its query is prepared (``portal.prepared``)."""
+        return dict(_unread_markers(user.pk))
 
     def unread_total(self, user, conversations) -> int:
         """How many messages ``user`` has not read in ``conversations`` (a queryset, or a
@@ -122,6 +125,11 @@ class ReadStateQuerySet(models.QuerySet):
         if callable(conversations):
             conversations = conversations()
         return sum(unread[pk] for pk in conversations.filter(pk__in=list(unread)).values_list("pk", flat=True))
+
+
+@prepared
+def _unread_markers(user_id):
+    return ReadState.objects.filter(user=user_id, unread__gt=0).order_by().values_list("conversation_id", "unread")
 
 
 class ReadState(models.Model):

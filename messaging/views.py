@@ -20,7 +20,7 @@ from portal.accounts.models import User
 from portal.audit.models import AccessLog
 from portal.idempotency import idempotent
 from portal.middleware import allows_upload
-from portal.pagination import keyset_page
+from portal.pagination import Rows, keyset_page
 from records import files
 
 PAGE_SIZE = 25
@@ -50,17 +50,19 @@ def inbox(request):
     """The conversations of the record one is in, newest activity first, with unread counts."""
     record = access.record_for(request, access.MESSAGES)
     patient = record.patient
-    conversations = (
-        access.rows_in_record(record, Conversation)
-        .select_related("team")
-        .only("subject", "kind", "status", "last_message_at", "team__name")
-        .with_unread_for(request.user)
-    )
+    conversations = Rows.of(_inbox_rows, request.user.pk, patient.pk, rows=access.rows_shape(record, Conversation))
     page = keyset_page(conversations, request.GET, field="last_message_at", size=PAGE_SIZE)
     _label_rows(page.object_list)
     return access.render_record(
         request, "messaging/inbox.html", {"page": page}, patient=patient, action=AccessLog.Action.VIEW_RECORD
     )
+
+
+def _inbox_rows(user_id, patient_id, *, rows):
+    """The patient's inbox (``rows``: access.rows_shape's for the record): a builder of
+    prepared queries (``portal.prepared``)."""
+    conversations = access.rows_of_shape(patient_id, rows).select_related("team")
+    return conversations.only("subject", "kind", "status", "last_message_at", "team__name").with_unread_for(user_id)
 
 
 def _label_rows(conversations):
@@ -123,25 +125,22 @@ TEAM_INBOX_FIELDS = (
 def team_inbox(request):
     """The shared inbox of the clinician's care teams, with filters."""
     teams = list(access.teams_of(request.user).only("name"))
-    conversations = (
-        access.conversations_for(request.user)
-        .with_unread_for(request.user)
-        .order_by("-last_message_at", "-pk")
-        .values_list(*TEAM_INBOX_FIELDS, named=True)
-    )
     filters = {key: request.GET.get(key, "") for key in ("status", "assigned", "kind", "team")}
+    chosen = {}  # lookup: value
     if filters["status"] in Conversation.Status.values:
-        conversations = conversations.filter(status=filters["status"])
+        chosen["status"] = filters["status"]
     if filters["kind"] in Conversation.Kind.values:
-        conversations = conversations.filter(kind=filters["kind"])
+        chosen["kind"] = filters["kind"]
     if filters["team"].isdecimal():
-        conversations = conversations.filter(team_id=filters["team"])
-    if filters["assigned"] == "none":
-        conversations = conversations.filter(assigned_to__isnull=True)
-    elif filters["assigned"] == "me":
-        conversations = conversations.filter(assigned_to=request.user)
+        chosen["team_id"] = int(filters["team"])
+    if filters["assigned"] == "me":
+        chosen["assigned_to_id"] = request.user.pk
     elif filters["assigned"].isdecimal():
-        conversations = conversations.filter(assigned_to_id=filters["assigned"])
+        chosen["assigned_to_id"] = int(filters["assigned"])
+    conversations = Rows.of(
+        _team_inbox_conversations, request.user.pk, *chosen.values(),
+        lookups=tuple(chosen), unassigned=filters["assigned"] == "none",
+    )  # fmt: skip
     colleagues = (
         User.objects.filter(memberships__team__in=[team.pk for team in teams], is_active=True, role=User.Role.CLINICIAN)
         .exclude(pk=request.user.pk)
@@ -170,6 +169,17 @@ def team_inbox(request):
         "team_options": _options(((team.pk, team.name) for team in teams), filters["team"]) if several_teams else "",
     }
     return render(request, "messaging/team_inbox.html", context)
+
+
+def _team_inbox_conversations(user_id, *values, lookups, unassigned):
+    """The team inbox of the clinician ``user_id`` (``access.conversations_for``), filtered
+    by ``lookups`` (each a field) equal to ``values``, and to the unassigned ones: a
+    builder of prepared queries (``portal.prepared``)."""
+    conversations = access.clinicians_conversations(user_id).with_unread_for(user_id)
+    conversations = conversations.values_list(*TEAM_INBOX_FIELDS, named=True).filter(
+        **dict(zip(lookups, values, strict=True))
+    )
+    return conversations.filter(assigned_to__isnull=True) if unassigned else conversations
 
 
 def _options(choices, chosen):

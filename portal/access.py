@@ -7,6 +7,7 @@ that does not exist. Support staff get no patient at all.
 
 from dataclasses import dataclass
 from functools import wraps
+from typing import NamedTuple
 
 from django.contrib.auth.decorators import login_required
 from django.db.models import Exists, OuterRef, Q, QuerySet
@@ -21,6 +22,8 @@ from portal.accounts.models import Patient, Representation, User
 from portal.audit.models import AccessLog
 from portal.careteams.models import CareLink, CareTeam, ClinicianBlock, Membership
 from portal.keyed_rows import KeyedRow
+from portal.pagination import Rows
+from portal.prepared import prepared
 from records.models import Document, Export
 
 
@@ -105,7 +108,13 @@ def representations_of(user, part=None, at=None) -> QuerySet[Representation]:
     those covering ``part`` only when it is given."""
     if not _is_active(user, User.Role.PATIENT):
         return Representation.objects.none()
-    found = Representation.objects.active(at).filter(representative=user)
+    return representations_by(user.pk, part, at)
+
+
+def representations_by(user_id, part=None, at=None) -> QuerySet[Representation]:
+    """``representations_of`` an active patient-side login, by id (at ``at``: now when
+    None): a builder for ``portal.prepared``."""
+    found = Representation.objects.active(at).filter(representative=user_id)
     # A helper given no part acts for nothing.
     found = found.exclude(kind=Representation.Kind.HELPER, **{name: False for name in Representation.PARTS})
     if part in Representation.PARTS:
@@ -210,16 +219,36 @@ def rows_in_record(record, model) -> QuerySet:
     outside their parts. The same rows as the user's ``*_for`` / ``*_visible_to`` set
     narrowed to the record (tests/portal/test_representation_table.py holds them equal), in
     a query that names the record instead of every record the user acts for."""
+    return rows_of_shape(record.patient.pk, rows_shape(record, model))
+
+
+class RowsShape(NamedTuple):
+    """What ``rows_in_record`` asks of a model's rows besides the record's id: the model,
+    the confidentiality flag(s) to leave out (a representative's), the duplicates merged
+    into the record that keep their rows there."""
+
+    model: type
+    confidential: str | tuple | None
+    merged: tuple
+
+
+def rows_shape(record, model) -> RowsShape:
+    """``rows_in_record``'s check (404 outside the reader's parts) and the shape of its
+    query, for a prepared query (``portal.prepared``) built by ``rows_of_shape``."""
     part, confidential = MODEL_PART[model.__name__]
     record.require(part)
+    merged = ()
     if record.is_own and model.__name__ in KEPT_ON_MERGED:  # a duplicate merged into it keeps these
-        merged = [duplicate.pk for duplicate in _MERGED_INTO.all(record.patient.pk)]
-        if merged:
-            return model.objects.filter(patient__in=[record.patient.pk, *merged])
-    rows = model.objects.filter(patient=record.patient)
-    if confidential and not record.is_own:
-        rows = rows.filter(_not_confidential(confidential))
-    return rows
+        merged = tuple(duplicate.pk for duplicate in _MERGED_INTO.all(record.patient.pk))
+    return RowsShape(model, confidential if confidential and not record.is_own else None, merged)
+
+
+def rows_of_shape(patient_id, shape: RowsShape) -> QuerySet:
+    """The rows ``rows_in_record`` means, from the record's id and ``rows_shape``."""
+    if shape.merged:
+        return shape.model.objects.filter(patient__in=[patient_id, *shape.merged])
+    rows = shape.model.objects.filter(patient=patient_id)
+    return rows.filter(_not_confidential(shape.confidential)) if shape.confidential else rows
 
 
 def _not_confidential(flags) -> Q:
@@ -256,14 +285,16 @@ def check_in_record(request, patient, part) -> None:
             raise Http404
 
 
-def _patient_rows(user, model_name) -> Q:
-    """For a patient-side user: the rows of a record model of their own record, and of the
-    records they represent with the model's part, confidential rows excepted."""
+def _patient_rows(user, model_name, at=None) -> Q:
+    """For a patient-side user (an active one's id will do): the rows of a record model of
+    their own record, and of the records they represent (at ``at``: now when None) with
+    the model's part, confidential rows excepted."""
     part, confidential = MODEL_PART[model_name]
-    represented = Q(patient__in=representations_of(user, part).values("patient"))
+    user_id = getattr(user, "pk", user)
+    represented = Q(patient__in=representations_by(user_id, part, at).values("patient"))
     if confidential:
         represented &= _not_confidential(confidential)
-    return Q(patient__user=user) | represented
+    return Q(patient__user=user_id) | represented
 
 
 def representatives_told(patient, part, *, confidential=False) -> QuerySet[User]:
@@ -322,11 +353,25 @@ def teams_of(user) -> QuerySet[CareTeam]:
     """Care teams ``user`` is an active clinician member of."""
     if not _is_active(user, User.Role.CLINICIAN):
         return CareTeam.objects.none()
-    return CareTeam.objects.filter(memberships__user=user)
+    return clinicians_teams(user.pk)
+
+
+def clinicians_teams(user_id) -> QuerySet[CareTeam]:
+    """``teams_of`` an active clinician, by id: a builder for ``portal.prepared``."""
+    return CareTeam.objects.filter(memberships__user=user_id)
 
 
 def _active_links(user):
+    """Active links of the teams of ``user`` (a clinician, or their id)."""
     return CareLink.objects.filter(status=CareLink.Status.ACTIVE, team__memberships__user=user)
+
+
+def patients_cared_for_by(user_id) -> QuerySet[Patient]:
+    """``patients_cared_for`` an active clinician, by their id: a builder for
+    ``portal.prepared``."""
+    return Patient.objects.filter(Exists(_active_links(user_id).filter(patient=OuterRef("pk")))).exclude(
+        Exists(ClinicianBlock.objects.filter(patient=OuterRef("pk"), clinician=user_id))
+    )
 
 
 def patients_cared_for(user) -> QuerySet[Patient]:
@@ -335,18 +380,27 @@ def patients_cared_for(user) -> QuerySet[Patient]:
     has blocked this clinician."""
     if not _is_active(user, User.Role.CLINICIAN):
         return Patient.objects.none()
-    return Patient.objects.filter(Exists(_active_links(user).filter(patient=OuterRef("pk")))).exclude(
-        Exists(ClinicianBlock.objects.filter(patient=OuterRef("pk"), clinician=user))
-    )
+    return patients_cared_for_by(user.pk)
+
+
+@prepared
+def _cared_patient(user_id, pk):
+    return patients_cared_for_by(user_id).filter(pk=pk)
 
 
 def get_cared_patient(user, pk) -> Patient:
     """A patient ``user`` cares for, by primary key; 404 for unknown and not-yours alike.
-    The instance remembers whom it was checked for (see ``items_of_patient``)."""
+    The instance remembers whom it was checked for (see ``items_of_patient``). Asked at
+    every page of a record: its query is prepared (``portal.prepared``)."""
+    if not _is_active(user, User.Role.CLINICIAN):
+        raise Http404
     try:
-        patient = patients_cared_for(user).get(pk=pk)
-    except (Patient.DoesNotExist, ValueError, TypeError):
+        found = _cared_patient(user.pk, pk)
+    except (ValueError, TypeError):
         raise Http404 from None
+    if not found:
+        raise Http404
+    patient = found[0]
     patient._cared_for_by = user.pk
     return patient
 
@@ -472,18 +526,59 @@ def conversations_for(user) -> QuerySet[Conversation]:
     if _is_active(user, User.Role.PATIENT):
         return Conversation.objects.filter(_patient_rows(user, "Conversation"))
     if _is_active(user, User.Role.CLINICIAN):
-        return Conversation.objects.filter(_through_the_same_team(user))
+        return clinicians_conversations(user.pk)
     return Conversation.objects.none()
+
+
+def clinicians_conversations(user_id) -> QuerySet[Conversation]:
+    """``conversations_for`` an active clinician, by id: a builder for ``portal.prepared``."""
+    return Conversation.objects.filter(_through_the_same_team(user_id))
 
 
 def get_conversation_for(user, pk) -> Conversation:
     """A conversation ``user`` may read; 404 for unknown and not-yours alike. Its patient,
     team and assignee come in the same query; the prescription or appointment a few
     conversations are about is read when asked for (most have neither)."""
+    if _is_active(user, User.Role.PATIENT):
+        query, values = _patients_conversation, (user.pk, pk, timezone.now())
+    elif _is_active(user, User.Role.CLINICIAN):
+        query, values = _clinicians_conversation, (user.pk, pk)
+    else:
+        raise Http404
     try:
-        return conversations_for(user).select_related("patient", "team", "assigned_to").get(pk=pk)
-    except (Conversation.DoesNotExist, ValueError, TypeError):
+        found = query(*values)
+    except (ValueError, TypeError):
         raise Http404 from None
+    if not found:
+        raise Http404
+    return found[0]
+
+
+# get_conversation_for's, prepared: a conversation is opened more than any other page.
+@prepared
+def _patients_conversation(user_id, pk, now):
+    rows = Conversation.objects.filter(_patient_rows(user_id, "Conversation", now), pk=pk)
+    return rows.select_related("patient", "team", "assigned_to")
+
+
+@prepared
+def _clinicians_conversation(user_id, pk):
+    return clinicians_conversations(user_id).filter(pk=pk).select_related("patient", "team", "assigned_to")
+
+
+@prepared
+def _upcoming_of_cared_patient(user_id, patient_id, now, *, limit):
+    rows = Appointment.objects.filter(_through_the_same_team(user_id), patient=patient_id).upcoming(now)
+    return rows.select_related("team").order_by("starts_at", "pk")[:limit]
+
+
+def upcoming_appointments_of(user, patient, *, limit) -> list[Appointment]:
+    """For a care team's page of a record: the first ``limit`` appointments of ``patient``
+    not yet over that ``user`` may see (``appointments_visible_to``), soonest first,
+    with their teams, by a prepared query."""
+    if not _is_active(user, User.Role.CLINICIAN):
+        return []
+    return _upcoming_of_cared_patient(user.pk, patient.pk, timezone.now(), limit=limit)
 
 
 def appointments_visible_to(user) -> QuerySet[Appointment]:
@@ -573,7 +668,12 @@ def teams_patient_can_write_to(patient) -> QuerySet[CareTeam]:
 def patient_can_write_to(patient, team_id) -> bool:
     """Whether ``team_id`` is one of ``teams_patient_can_write_to(patient)``: someone there
     reads what the patient's side writes to it."""
-    return teams_patient_can_write_to(patient).filter(pk=team_id).exists()
+    return bool(_team_written_to(getattr(patient, "pk", patient), team_id))
+
+
+@prepared  # asked by a conversation's page
+def _team_written_to(patient_id, team_id):
+    return teams_patient_can_write_to(patient_id).filter(pk=team_id).values_list("pk", flat=True)[:1]
 
 
 def documents_visible_to(user) -> QuerySet[Document]:
@@ -619,15 +719,49 @@ def items_of_patient(user, patient, model) -> QuerySet:
     this request, the patient's rows themselves (a hidden or withdrawn document only while
     its publishing team's link is active), without building the cared-for subquery again for
     every list of the page (tests/portal/test_access_table.py holds the two equal)."""
-    if getattr(patient, "_cared_for_by", None) == user.pk and _is_active(user, User.Role.CLINICIAN):
-        if model is Document:
-            publisher_still_active = _active_links(user).filter(patient=patient, team=OuterRef("author_team"))
-            return Document.objects.filter(patient=patient).filter(
-                Q(hidden=False, withdrawn_at__isnull=True) | Q(Exists(publisher_still_active))
-            )
-        return model.objects.filter(patient=patient)
+    if _checked_for(user, patient):
+        return cared_patients_rows(patient.pk, user.pk, model=model)
     rows = documents_visible_to(user) if model is Document else items_visible_to(user, model)
     return rows.filter(patient=patient)
+
+
+def _checked_for(user, patient) -> bool:
+    """Whether ``patient`` came from ``get_cared_patient`` for ``user`` in this request."""
+    return getattr(patient, "_cared_for_by", None) == user.pk and _is_active(user, User.Role.CLINICIAN)
+
+
+def cared_patients_rows(patient_id, user_id, *, model, related=()) -> QuerySet:
+    """``items_of_patient`` for a patient checked by ``get_cared_patient`` for the
+    clinician ``user_id`` in this request (only then), with ``related`` selected: a
+    builder for ``portal.prepared``."""
+    if model is Document:
+        publisher_still_active = _active_links(user_id).filter(patient=patient_id, team=OuterRef("author_team"))
+        rows = Document.objects.filter(patient=patient_id).filter(
+            Q(hidden=False, withdrawn_at__isnull=True) | Q(Exists(publisher_still_active))
+        )
+    else:
+        rows = model.objects.filter(patient=patient_id)
+    return rows.select_related(*related) if related else rows
+
+
+_cared_patients_items = prepared(cared_patients_rows)
+
+
+def items_of_patient_rows(user, patient, model, related=()) -> Rows | QuerySet:
+    """``items_of_patient`` with ``related`` selected, for ``keyset_page``: on a care team's
+    page of a record (the patient checked by ``get_cared_patient``), as ``Rows`` (by
+    prepared queries)."""
+    if _checked_for(user, patient):
+        return Rows.of(cared_patients_rows, patient.pk, user.pk, model=model, related=tuple(related))
+    return items_of_patient(user, patient, model).select_related(*related)
+
+
+def list_items_of_patient(user, patient, model, related=()) -> list:
+    """``items_of_patient`` with ``related`` selected, as a list; on a care team's page of
+    a record (the patient checked by ``get_cared_patient``), by a prepared query."""
+    if _checked_for(user, patient):
+        return _cared_patients_items(patient.pk, user.pk, model=model, related=tuple(related))
+    return list(items_of_patient(user, patient, model).select_related(*related))
 
 
 def get_item_for(user, model, pk):
@@ -687,7 +821,12 @@ def exports_in_record(user, record) -> QuerySet[Export]:
     instead of the representations subquery."""
     if not record.may(MANAGE):
         return Export.objects.none()
-    return Export.objects.filter(patient=record.patient, requested_by=user)
+    return exports_of(record.patient.pk, user.pk)
+
+
+def exports_of(patient_id, user_id) -> QuerySet[Export]:
+    """``exports_in_record`` once ``record.may(MANAGE)``: a builder for ``portal.prepared``."""
+    return Export.objects.filter(patient=patient_id, requested_by=user_id)
 
 
 def get_export_for(user, pk) -> Export:
@@ -736,13 +875,28 @@ def links_of_cared_patient(user, patient) -> list[CareLink]:
     ``user``, with their teams, by team name: each says (``mine``) whether it is one
     ``user`` may end (``links_managed_by``: for a patient they care for, a link of one of
     their teams). The first of theirs is the team ``team_caring_for`` names."""
-    links = patient.care_links.filter(status=CareLink.Status.ACTIVE).select_related("team")
-    links = links.order_by("team__name", "team_id")
-    if getattr(patient, "_cared_for_by", None) == user.pk and _is_active(user, User.Role.CLINICIAN):
-        mine = Exists(Membership.objects.filter(team=OuterRef("team"), user=user))
+    if _checked_for(user, patient):
+        links = _links_with_mine(patient.pk, user.pk)
     else:
         mine = Exists(links_managed_by(user).filter(pk=OuterRef("pk")))
-    return list(links.annotate(mine=mine))
+        links = list(_active_links_of(patient.pk).annotate(mine=mine))
+    for link in links:
+        link.patient = patient
+    return links
+
+
+def _active_links_of(patient_id) -> QuerySet[CareLink]:
+    links = CareLink.objects.filter(patient=patient_id, status=CareLink.Status.ACTIVE).select_related("team")
+    return links.order_by("team__name", "team_id")
+
+
+@prepared
+def _links_with_mine(patient_id, user_id):
+    """The patient's active links, ``mine`` when of a team of ``user_id`` (who cares for
+    the patient: checked by ``get_cared_patient``)."""
+    return _active_links_of(patient_id).annotate(
+        mine=Exists(Membership.objects.filter(team=OuterRef("team"), user=user_id))
+    )
 
 
 def get_managed_link(user, pk) -> CareLink:

@@ -203,6 +203,9 @@ elif _database["ENGINE"] == "django.db.backends.sqlite3":
     _database["TEST"] = {"NAME": env("TEST_SQLITE_NAME")} if env("TEST_SQLITE_NAME") else {}
 DATABASES = {"default": _database}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# Queries asked at every page keep their SQL (portal.prepared). With this on (the test
+# suite sets it), every call also checks that it sends the SQL its values build.
+PREPARED_QUERIES_CHECK = env_bool("PREPARED_QUERIES_CHECK", False)
 
 REDIS_URL = env("REDIS_URL")
 CACHE_URL = env("CACHE_URL", REDIS_URL)

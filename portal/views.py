@@ -7,7 +7,7 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.db import InterfaceError, OperationalError, connection, transaction
-from django.db.models import Exists, OuterRef, Value
+from django.db.models import Exists, OuterRef
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.template import loader
@@ -29,11 +29,11 @@ from portal.audit.models import AccessLog
 from portal.celery import app as celery_app
 from portal.idempotency import idempotent
 from portal.models import TermsAcceptance
+from portal.prepared import prepared
 from portal.redirects import safe_next
 from portal.rows import date_formatter, labels_of, url_by_pk
 from portal.support import services as support
 from portal.support.forms import ContactForm
-from portal.union import union_all
 from records import services as records
 from records.models import Document, Export, LabReport, News, Prescription
 from reminders import services as reminders
@@ -198,8 +198,11 @@ def dashboard_feed(user, record, unread) -> list[FeedLine]:
     act on and never a confidential item. Bounded: at most ``FEED_SIZE`` rows of each
     source, in one query each, whatever the size of the record."""
     patient = record.patient
-    news = News.objects.filter(patient=patient) if record.is_own else access.news_for_representative(user)
-    lines = _news_lines(records.recent_news(news=news.filter(patient=patient), limit=FEED_SIZE))
+    if record.is_own:
+        lines = _news_lines(_own_recent_news(patient.pk))
+    else:
+        news = access.news_for_representative(user).filter(patient=patient)
+        lines = _news_lines(records.recent_news(news=news, limit=FEED_SIZE))
     if unread:
         url, label = url_by_pk("messaging:conversation"), str(_("New message"))
         for row in unread:
@@ -215,48 +218,106 @@ def dashboard_feed(user, record, unread) -> list[FeedLine]:
     return lines
 
 
+# What the messages card and the feed show of a conversation.
+CONVERSATION_FIELDS = ("pk", "subject", "last_message_at", "unread", "team__name")
+# What the prescriptions and renewals cards show of a prescription.
+PRESCRIPTION_FIELDS = ("pk", "medication", "dosage", "start_date", "end_date", "team__name")
+
+# The dashboard's queries, prepared (portal.prepared): a page that every patient opens
+# first, whose cost was mostly building these. ``rows``: access.rows_shape's, for the
+# record one is in.
+
+
+@prepared
+def _latest_conversations(user_id, patient_id, *, rows):
+    conversations = access.rows_of_shape(patient_id, rows).with_unread_for(user_id)
+    return conversations.values_list(*CONVERSATION_FIELDS).order_by("-last_message_at", "-pk")[:CARD_SIZE]
+
+
+@prepared
+def _unread_conversations(user_id, patient_id, *, rows):
+    waiting = ReadState.objects.filter(
+        user=user_id, unread__gt=0, conversation__in=access.rows_of_shape(patient_id, rows)
+    )
+    fields = (name if name == "unread" else f"conversation__{name}" for name in CONVERSATION_FIELDS)
+    return waiting.values_list(*fields).order_by("-conversation__last_message_at", "-conversation__pk")[:FEED_SIZE]
+
+
+@prepared
+def _own_recent_news(patient_id):
+    return records.recent_news_query(news=News.objects.filter(patient=patient_id), limit=FEED_SIZE)
+
+
+@prepared
+def _latest_documents(patient_id, *, rows):
+    return access.rows_of_shape(patient_id, rows).current().values_list("pk", "title", "care_date")[:CARD_SIZE]
+
+
+@prepared
+def _latest_reports(patient_id, *, rows):
+    return access.rows_of_shape(patient_id, rows).values_list("pk", "title", "collected_on")[:CARD_SIZE]
+
+
+@prepared
+def _next_appointments(patient_id, now, *, rows):
+    upcoming = access.rows_of_shape(patient_id, rows).scheduled().upcoming(now).order_by("starts_at", "pk")
+    return upcoming.values_list("pk", "starts_at", "team__name")[:CARD_SIZE]
+
+
 def _conversations(user, record) -> tuple[list[dict], list[dict]]:
     """The record's latest ``CARD_SIZE`` conversations (the messages card) and its latest
     ``FEED_SIZE`` with messages ``user`` has not read (the feed), as values with their
-    ``unread`` count and ``team__name``, in one query (a conversation may be in both).
-    The unread ones are read from the user's markers of something unread (few, indexed),
-    as the unread badge reads them, not from every conversation's marker."""
+    ``unread`` count and ``team__name`` (a conversation may be in both). The unread ones
+    are read from the user's markers of something unread (few, indexed), as the unread
+    badge reads them, not from every conversation's marker."""
     if not record.may(access.MESSAGES):
         return [], []
-    rows = access.rows_in_record(record, Conversation)
-    fields = ("pk", "subject", "last_message_at", "unread", "team__name")
-    latest = rows.with_unread_for(user).annotate(card=Value(True)).values_list("card", *fields)
-    latest = latest.order_by("-last_message_at", "-pk")[:CARD_SIZE]
-    waiting = ReadState.objects.filter(user=user, unread__gt=0, conversation__in=rows).annotate(card=Value(False))
-    waiting = waiting.values_list("card", *(f"conversation__{name}" if name != "unread" else name for name in fields))
-    waiting = waiting.order_by("-conversation__last_message_at", "-conversation__pk")[:FEED_SIZE]
-    card, feed = [], []
-    for in_card, *values in union_all(latest, waiting, order_by=("-last_message_at", "-pk")):
-        (card if in_card else feed).append(dict(zip(fields, values, strict=True)))
+    values, rows = (user.pk, record.patient.pk), access.rows_shape(record, Conversation)
+    card, feed = (
+        [dict(zip(CONVERSATION_FIELDS, row, strict=True)) for row in query(*values, rows=rows)]
+        for query in (_latest_conversations, _unread_conversations)
+    )
     return card, feed
+
+
+@prepared
+def _prescriptions_in_force(patient_id, today, *, rows):
+    in_force = access.rows_of_shape(patient_id, rows).in_force(today)
+    return in_force.values_list(*PRESCRIPTION_FIELDS).order_by("-start_date", "-pk")[:CARD_SIZE]
+
+
+@prepared
+def _renewals_due(patient_id, today, until, *, rows, conversations):
+    due = records.renewals_due(prescriptions=access.rows_of_shape(patient_id, rows), today=today, until=until)
+    if conversations:  # a renewal already asked for, in a conversation the reader sees
+        asked = access.rows_of_shape(patient_id, conversations).filter(
+            prescription=OuterRef("pk"), kind=Conversation.Kind.RENEWAL, status=Conversation.Status.OPEN
+        )
+        due = due.exclude(Exists(asked))
+    return due.values_list(*PRESCRIPTION_FIELDS).order_by("end_date", "pk")[:FEED_SIZE]
 
 
 def _prescriptions(record, today) -> tuple[list[dict], list[dict]]:
     """The record's latest ``CARD_SIZE`` prescriptions in force (the card) and up to
     ``FEED_SIZE`` renewals due without an open request in a conversation the reader sees
-    (the "to do" card, soonest first), as values, in one query."""
+    (the "to do" card, soonest first), as values."""
     if not record.may(access.PRESCRIPTIONS):
         return [], []
-    rows = access.rows_in_record(record, Prescription)
-    fields = ("card", "pk", "medication", "dosage", "start_date", "end_date", "team__name")
-    current = rows.in_force(today)
-    current = current.annotate(card=Value(True)).values_list(*fields).order_by("-start_date", "-pk")[:CARD_SIZE]
-    seen = access.rows_in_record(record, Conversation) if record.may(access.MESSAGES) else Conversation.objects.none()
-    requested = seen.filter(
-        prescription=OuterRef("pk"), kind=Conversation.Kind.RENEWAL, status=Conversation.Status.OPEN
-    )
-    due = records.renewals_due(prescriptions=rows, today=today).exclude(Exists(requested))
-    due = due.annotate(card=Value(False)).values_list(*fields).order_by("end_date", "pk")[:FEED_SIZE]
-    card, renewals = [], []
-    for in_card, *values in union_all(current, due, order_by=("-start_date", "-pk")):
-        (card if in_card else renewals).append(dict(zip(fields[1:], values, strict=True)))
-    renewals.sort(key=lambda row: (row["end_date"], row["pk"]))
-    return card, renewals
+    patient_id, rows = record.patient.pk, access.rows_shape(record, Prescription)
+    conversations = access.rows_shape(record, Conversation) if record.may(access.MESSAGES) else None
+    card = [
+        dict(zip(PRESCRIPTION_FIELDS, row, strict=True))
+        for row in _prescriptions_in_force(patient_id, today, rows=rows)
+    ]
+    until = today + records.RENEWAL_NOTICE
+    renewals = _renewals_due(patient_id, today, until, rows=rows, conversations=conversations)
+    return card, [dict(zip(PRESCRIPTION_FIELDS, row, strict=True)) for row in renewals]
+
+
+@prepared
+def _ready_exports(patient_id, user_id, now):
+    ready = access.exports_of(patient_id, user_id).filter(state=Export.State.READY, expires_at__gt=now)
+    return ready.order_by("-finished_at", "-pk").values_list("kind", "expires_at")[:CARD_SIZE]
 
 
 def _exports(user, record, day) -> list[dict]:
@@ -264,8 +325,7 @@ def _exports(user, record, day) -> list[dict]:
     first: what each is (``label``) and until when (``until``, written by ``day``)."""
     if not record.may(access.MANAGE):
         return []
-    exports = access.exports_in_record(user, record).filter(state=Export.State.READY, expires_at__gt=timezone.now())
-    exports = list(exports.order_by("-finished_at", "-pk").values_list("kind", "expires_at")[:CARD_SIZE])
+    exports = _ready_exports(record.patient.pk, user.pk, timezone.now())
     labels = labels_of(Export.Kind.choices) if exports else {}
     return [{"label": labels.get(kind, kind), "until": day(expires_at)} for kind, expires_at in exports]
 
@@ -280,14 +340,13 @@ def _cards(user, record, today) -> dict:
     conversations, unread = _conversations(user, record)
     prescriptions, renewals = _prescriptions(record, today)
     documents = reports = appointments = ()
+    patient_id = record.patient.pk
     if record.may(access.DOCUMENTS):
-        documents = access.rows_in_record(record, Document).current().values_list("pk", "title", "care_date")
-        documents = list(documents[:CARD_SIZE])
+        documents = _latest_documents(patient_id, rows=access.rows_shape(record, Document))
     if record.may(access.RESULTS):
-        reports = list(access.rows_in_record(record, LabReport).values_list("pk", "title", "collected_on")[:CARD_SIZE])
+        reports = _latest_reports(patient_id, rows=access.rows_shape(record, LabReport))
     if record.may(access.MANAGE):
-        appointments = access.rows_in_record(record, Appointment).scheduled().upcoming().order_by("starts_at", "pk")
-        appointments = list(appointments.values_list("pk", "starts_at", "team__name")[:CARD_SIZE])
+        appointments = _next_appointments(patient_id, timezone.now(), rows=access.rows_shape(record, Appointment))
     new = records.unseen_news_among(
         patient=record.patient,
         document_id=[pk for pk, _title, _date in documents],

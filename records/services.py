@@ -22,6 +22,7 @@ from django.utils.translation import gettext_noop, ngettext
 
 from portal import jobs
 from portal.careteams.models import CareLink, ClinicianBlock
+from portal.prepared import prepared
 from portal.templatetags.french import elide
 from records import files
 from records.forms import ObservationForm, lab_csv_limits
@@ -832,17 +833,27 @@ def unseen_news_ids_of(*, patient, **items) -> dict[str, set[int]]:
 def unseen_news_among(*, patient, **ids) -> dict[str, set[int]]:
     """``unseen_news_ids_of`` given the items' ids (by field: "document_id"=[1, 2], ...)."""
     found = {field: set() for field in ids}
-    wanted = Q()
-    for field, pks in ids.items():
-        if pks:
-            wanted |= Q(**{f"{field}__in": pks})
-    if not wanted:
+    if not any(ids.values()):
         return found
-    for row in News.objects.unseen().filter(wanted, patient=patient).values_list(*ids).order_by():
+    every_id = [pk for pks in ids.values() for pk in pks]
+    counts = tuple(len(pks) for pks in ids.values())
+    for row in _unseen_news_of(getattr(patient, "pk", patient), *every_id, fields=tuple(ids), counts=counts):
         for field, value in zip(ids, row, strict=True):
             if value is not None and value in ids[field]:
                 found[field].add(value)
     return found
+
+
+@prepared
+def _unseen_news_of(patient_id, *ids, fields, counts):
+    """The unseen news of ``patient_id`` about ``ids``: ``counts[i]`` of them of
+    ``fields[i]`` ("document_id"...), one after the other; each row their ``fields``."""
+    wanted, start = Q(), 0
+    for field, count in zip(fields, counts, strict=True):
+        if count:
+            wanted |= Q(**{f"{field}__in": ids[start : start + count]})
+        start += count
+    return News.objects.unseen().filter(wanted, patient=patient_id).values_list(*fields).order_by()
 
 
 # What a line of the dashboard's feed shows of a piece of news and of its item.
@@ -863,6 +874,11 @@ def recent_news(*, news, limit: int) -> list[dict]:
     laboratory, else by its reference range). A new
     document since withdrawn or replaced is left out (its withdrawal or its correction
     is news of its own)."""
+    return list(recent_news_query(news=news, limit=limit))
+
+
+def recent_news_query(*, news, limit: int):
+    """``recent_news``'s query."""
     out_of_range = Q(interpretation="") & (Q(value__lt=F("low")) | Q(value__gt=F("high")))
     flagged = Observation.objects.filter(report=OuterRef("lab_report")).filter(
         Q(interpretation__in=Observation.ABNORMAL_INTERPRETATIONS) | out_of_range
@@ -870,7 +886,7 @@ def recent_news(*, news, limit: int) -> list[dict]:
     gone = Q(kind=News.Kind.DOCUMENT) & (
         Q(document__withdrawn_at__isnull=False) | Q(document__replaced_by__isnull=False)
     )
-    return list(
+    return (
         news.exclude(gone)
         .annotate(abnormal=Exists(flagged))
         .order_by("-created_at", "-pk")
@@ -881,12 +897,14 @@ def recent_news(*, news, limit: int) -> list[dict]:
 RENEWAL_NOTICE = datetime.timedelta(days=14)
 
 
-def renewals_due(*, prescriptions, today):
+def renewals_due(*, prescriptions, today, until=None):
     """Of ``prescriptions`` (already scoped by the access policy), the current renewable
-    ones ending within ``RENEWAL_NOTICE``: time to ask for a renewal. Soonest first."""
+    ones ending within ``RENEWAL_NOTICE`` (by ``until``, when given): time to ask for a
+    renewal. Soonest first."""
+    until = until or today + RENEWAL_NOTICE
     return (
         prescriptions.current(today)
-        .filter(renewable=True, end_date__gte=today, end_date__lte=today + RENEWAL_NOTICE)
+        .filter(renewable=True, end_date__gte=today, end_date__lte=until)
         .select_related("team")
         .order_by("end_date", "pk")
     )

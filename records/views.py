@@ -21,7 +21,7 @@ from portal.audit.models import AccessLog, AccessReport
 from portal.careteams.models import CareLink, CareTeam, ClinicianBlock
 from portal.idempotency import idempotent
 from portal.middleware import allows_upload
-from portal.pagination import KeysetPage, keyset_page
+from portal.pagination import KeysetPage, Rows, keyset_page
 from portal.redirects import back_or
 from portal.templatetags.french import elide
 from portal.union import union_all
@@ -72,6 +72,17 @@ def _saved_filters(request):
     return request.session.get(FILTERS_SESSION_KEY, {})
 
 
+def _documents_with_news(patient_id, *, rows):
+    """The record's current documents (``rows``: access.rows_shape's), each with whether
+    it is news (``is_new``): the whole list is read in the index's order, a page's rows at
+    a time, and whether each is news is read with it (a filtered list may be sorted after
+    the filter, and would look for news of every matching row: a query of its own then).
+    A builder of prepared queries (``portal.prepared``)."""
+    unseen = News.objects.unseen().filter(document=OuterRef("pk"), patient=patient_id)
+    documents = access.rows_of_shape(patient_id, rows).current().select_related("author_team")
+    return documents.annotate(is_new=Exists(unseen))
+
+
 @access.role_required(User.Role.PATIENT)
 @idempotent
 def documents(request):
@@ -97,25 +108,21 @@ def documents(request):
     else:
         form = DocumentFilterForm(initial=_saved_filters(request), teams=teams)
     saved = _saved_filters(request)
-    documents = (
-        access.rows_in_record(record, Document)
-        .current()
-        .filtered(
-            category=saved.get("category", ""),
-            date_from=datetime.date.fromisoformat(saved["date_from"]) if saved.get("date_from") else None,
-            date_to=datetime.date.fromisoformat(saved["date_to"]) if saved.get("date_to") else None,
-            team=saved.get("team") or None,
-            title=saved.get("title", ""),
+    if saved:
+        documents = (
+            access.rows_in_record(record, Document)
+            .current()
+            .filtered(
+                category=saved.get("category", ""),
+                date_from=datetime.date.fromisoformat(saved["date_from"]) if saved.get("date_from") else None,
+                date_to=datetime.date.fromisoformat(saved["date_to"]) if saved.get("date_to") else None,
+                team=saved.get("team") or None,
+                title=saved.get("title", ""),
+            )
+            .select_related("author_team")
         )
-        .select_related("author_team")
-    )
-    if not saved:
-        # The whole list is read in the index's order, a page's rows at a time: whether
-        # each is news is read with it. A filtered list may be sorted after the filter,
-        # and would look for news of every matching row: a query of its own then.
-        documents = documents.annotate(
-            is_new=Exists(News.objects.unseen().filter(document=OuterRef("pk"), patient=patient))
-        )
+    else:
+        documents = Rows.of(_documents_with_news, patient.pk, rows=access.rows_shape(record, Document))
     page = keyset_page(documents, request.GET, field="care_date", size=PAGE_SIZE)
     display.prepare_documents(page.object_list, reader=request.user)
     if saved:
@@ -564,15 +571,20 @@ def add_prescription(request, patient_pk):
 # --- Lab results ---------------------------------------------------------------------
 
 
+def _reports_with_news(patient_id, *, rows):
+    """The record's lab reports (``rows``: access.rows_shape's), each with whether it is
+    news to the patient (``is_new``), read with it: a builder of prepared queries."""
+    unseen = News.objects.unseen().filter(lab_report=OuterRef("pk"), patient=patient_id)
+    return access.rows_of_shape(patient_id, rows).select_related("team").annotate(is_new=Exists(unseen))
+
+
 @access.role_required(User.Role.PATIENT)
 @require_safe
 def results(request):
     """Lab reports, newest first, each with its values, units, ranges and flags."""
     record = access.record_for(request, access.RESULTS)
     patient = record.patient
-    # Whether each report is news to the patient, read with it.
-    unseen = News.objects.unseen().filter(lab_report=OuterRef("pk"), patient=patient)
-    reports = access.rows_in_record(record, LabReport).select_related("team").annotate(is_new=Exists(unseen))
+    reports = Rows.of(_reports_with_news, patient.pk, rows=access.rows_shape(record, LabReport))
     # From a cursor, newest first: the 300th page costs what the first does (no OFFSET, no COUNT).
     page = keyset_page(reports, request.GET, field="collected_on", size=RESULTS_PAGE_SIZE)
     # The page's values in one query, as a prefetch would read them (in the model's
@@ -706,14 +718,12 @@ def profile_for(user, patient):
     with the patient's comments on it (``comment_list``), read in one query for all."""
 
     def entries(model):
-        return access.items_of_patient(user, patient, model).select_related("team", "author")
+        return access.list_items_of_patient(user, patient, model, related=("team", "author"))
 
-    sections = {
-        "allergies": list(entries(Allergy)),
-        "conditions": list(entries(Condition)),
-        "vaccinations": list(entries(Vaccination)),
-    }
-    measurements = _latest_measurements(entries(Measurement))
+    sections = {"allergies": entries(Allergy), "conditions": entries(Condition), "vaccinations": entries(Vaccination)}
+    measurements = _latest_measurements(
+        access.items_of_patient(user, patient, Measurement).select_related("team", "author")
+    )
     _attach_comments({"allergy": sections["allergies"], "condition": sections["conditions"],
                       "vaccination": sections["vaccinations"], "measurement": measurements})  # fmt: skip
     return {**sections, "measurements": _measurement_trends(measurements)}

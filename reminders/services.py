@@ -48,6 +48,7 @@ from django.utils.translation import gettext_lazy as _
 from portal import access
 from portal.accounts.models import NoticePreference, Patient
 from portal.mail import send_bilingual
+from portal.prepared import prepared
 from reminders import vaccines
 from reminders.models import Reminder
 
@@ -626,20 +627,24 @@ def deliver_reminder(*, reminder_id: int, now: datetime.datetime | None = None) 
         return True
 
 
-def shown_reminders(*, user, patient, now: datetime.datetime | None = None) -> list[tuple[str, str]]:
-    """The in-app reminders of ``user`` about ``patient`` to show now, as (sentence, URL
-    name): due, not past their use, still true. A handful of rows (indexed by user)."""
-    now = now or timezone.now()
-    rows = Reminder.objects.filter(
-        user=user,
-        patient=patient,
+@prepared  # asked at every dashboard
+def _in_app_reminders(user_id, patient_id, now):
+    return Reminder.objects.filter(
+        user=user_id,
+        patient=patient_id,
         channel=Reminder.Channel.IN_APP,
         status=Reminder.Status.SENT,
         due_at__lte=now,
         useful_until__gt=now,
     ).order_by("-due_at")[:20]
+
+
+def shown_reminders(*, user, patient, now: datetime.datetime | None = None) -> list[tuple[str, str]]:
+    """The in-app reminders of ``user`` about ``patient`` to show now, as (sentence, URL
+    name): due, not past their use, still true. A handful of rows (indexed by user)."""
+    now = now or timezone.now()
     shown, seen = [], set()
-    for reminder in rows:
+    for reminder in _in_app_reminders(user.pk, patient.pk, now):
         if reminder.kind not in seen and still_useful(reminder, now=now):
             seen.add(reminder.kind)
             shown.append((str(TEXT_OF[reminder.kind]), PAGE_OF[reminder.kind]))

@@ -10,6 +10,8 @@ os.environ.setdefault("STATIC_MANIFEST", "0")
 os.environ.setdefault("WHITENOISE_USE_FINDERS", "1")
 os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "1")
 os.environ.setdefault("ALLOW_DEVELOPMENT_KEYS", "1")
+# Every prepared query (portal.prepared) is checked against the one its values build.
+os.environ.setdefault("PREPARED_QUERIES_CHECK", "1")
 # Parallel test processes (and successive runs) share the cache: each gets its own keys.
 os.environ.setdefault(
     "CACHE_KEY_PREFIX", f"test-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}-{uuid.uuid4().hex[:8]}"

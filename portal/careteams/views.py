@@ -4,6 +4,7 @@ from django.db.models import Exists, OuterRef, Prefetch, prefetch_related_object
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext, pgettext_lazy
 from django.views.decorators.http import require_http_methods, require_safe
@@ -18,7 +19,8 @@ from portal.audit.models import AccessLog
 from portal.careteams import forms, services
 from portal.careteams.models import CareLink
 from portal.idempotency import idempotent
-from portal.pagination import keyset_page
+from portal.pagination import Rows, keyset_page
+from portal.prepared import prepared
 from portal.representation import services as representation
 from portal.representation.forms import AddParentForm
 from portal.secret_once import secret_page, show_secret_once
@@ -35,6 +37,12 @@ NEW_RESULTS_SHOWN = 20
 APPOINTMENTS_SHOWN = 20
 # The care team's search, kept in the session: names and identifiers stay out of URLs.
 SEARCH_SESSION_KEY = "care_search"
+
+
+def _patient_list_rows(user_id):
+    """The patients the clinician ``user_id`` cares for (``access.patients_cared_for``),
+    as the list shows them: a builder of prepared queries (``portal.prepared``)."""
+    return access.patients_cared_for_by(user_id).only("first_name", "last_name", "birth_date")
 
 
 @access.role_required(User.Role.CLINICIAN)
@@ -57,9 +65,10 @@ def patient_list(request):
         .select_related("team")
         .only("patient_id", "team__name")
     )
-    patients = access.patients_cared_for(request.user)
     searching = form.is_bound and form.is_valid()
+    patients = Rows.of(_patient_list_rows, request.user.pk)  # prepared: what most visits show
     if searching:
+        patients = patients.queryset()
         data = form.cleaned_data
         patients = patients.matching(name=data["name"], ins=data["ins"], birth_date=data["birth_date"])
         if data["unread"]:
@@ -67,11 +76,9 @@ def patient_list(request):
             patients = patients.filter(Exists(unread.filter(patient=OuterRef("pk"))))
         if data["new_results"]:
             patients = patients.filter(Exists(services.results_unseen_by(teams=teams).filter(patient=OuterRef("pk"))))
-    patients = patients.only("first_name", "last_name", "birth_date").prefetch_related(
-        Prefetch("care_links", queryset=links, to_attr="shared_links")
-    )
     # By name, from a cursor: a deep page costs what the first does (no OFFSET, no COUNT).
     page = keyset_page(patients, request.GET, fields=("last_name", "first_name"), size=PAGE_SIZE, descending=False)
+    prefetch_related_objects(page.object_list, Prefetch("care_links", queryset=links, to_attr="shared_links"))
     # Searching for new results, a patient's link opens their results, which makes them seen.
     page_name = (
         "careteams:patient_results" if searching and form.cleaned_data["new_results"] else "careteams:patient_detail"
@@ -111,13 +118,29 @@ def _render_record_page(request, tab, context, *, patient, links, action):
     published results since the clinician's teams last looked (the results page shows them)."""
     context = {"patient": patient, "links": links, "tab": tab, **context}
     if tab != "results":
-        reports = access.items_of_patient(request.user, patient, LabReport)
-        new = services.results_new_to(teams=access.teams_of(request.user), patient=patient, reports=reports)
-        context["new_results"] = new.exists()
+        context["new_results"] = bool(_first_new_results(patient.pk, request.user.pk, limit=1))
     return access.render_record(
         request, f"careteams/patient_{tab}.html", context, patient=patient, action=action,
         team=next((link.team for link in links if link.mine), None),
     )  # fmt: skip
+
+
+def _new_results(patient_id, user_id):
+    """``services.results_new_to`` the clinician ``user_id``'s teams, with their teams,
+    for a patient ``get_cared_patient`` checked for them in this request: a builder of
+    prepared queries (``portal.prepared``)."""
+    reports = access.cared_patients_rows(patient_id, user_id, model=LabReport, related=("team",))
+    return services.results_new_to(teams=access.clinicians_teams(user_id), patient=patient_id, reports=reports)
+
+
+@prepared
+def _first_new_results(patient_id, user_id, *, limit):
+    return _new_results(patient_id, user_id)[:limit]
+
+
+@prepared
+def _representations_in_force(patient_id, now):
+    return Representation.objects.active(now).filter(patient=patient_id).select_related("representative")
 
 
 def _cared_record(request, pk):
@@ -137,17 +160,11 @@ def patient_detail(request, pk):
     prescriptions and lab results are each a page of their own (below)."""
     user = request.user
     patient, links, correctable = _cared_record(request, pk)
-    appointments = _prepare_appointments(
-        access.appointments_visible_to(user)
-        .filter(patient=patient)
-        .upcoming()
-        .select_related("team")
-        .order_by("starts_at", "pk")[:APPOINTMENTS_SHOWN]
-    )
+    appointments = _prepare_appointments(access.upcoming_appointments_of(user, patient, limit=APPOINTMENTS_SHOWN))
     context = {
         "appointments": appointments,
         "correctable_teams": correctable,  # the profile's entries these teams wrote have their controls
-        "representations": patient.representations.active().select_related("representative"),
+        "representations": _representations_in_force(patient.pk, timezone.now()),
         **record_views.profile_for(user, patient),
     }
     return _render_record_page(
@@ -162,7 +179,7 @@ def patient_documents(request, pk):
     publishing team's own have their confidentiality control."""
     user = request.user
     patient, links, correctable = _cared_record(request, pk)
-    documents = access.items_of_patient(user, patient, Document).select_related("author_team")
+    documents = access.items_of_patient_rows(user, patient, Document, related=("author_team",))
     page = keyset_page(documents, request.GET, field="care_date", size=PAGE_SIZE)
     record_display.prepare_documents(page.object_list, reader=user)
     confidential_form = record_display.confidential_forms(request)
@@ -185,8 +202,8 @@ def patient_prescriptions(request, pk):
     prescribing team's own have their correction and confidentiality controls."""
     user = request.user
     patient, links, correctable = _cared_record(request, pk)
-    prescriptions = access.items_of_patient(user, patient, Prescription).select_related(
-        "prescriber", "team", "replaced_by"
+    prescriptions = access.items_of_patient_rows(
+        user, patient, Prescription, related=("prescriber", "team", "replaced_by")
     )
     page = keyset_page(prescriptions, request.GET, field="start_date", size=PAGE_SIZE)
     record_display.prepare_prescriptions(
@@ -211,14 +228,17 @@ def patient_results(request, pk):
     (``services.results_unseen_by``)."""
     user = request.user
     patient, links, correctable = _cared_record(request, pk)
-    reports = access.items_of_patient(user, patient, LabReport).select_related("team")
-    page = keyset_page(reports, request.GET, field="collected_on", size=RESULTS_PAGE_SIZE)
+    page = keyset_page(
+        access.items_of_patient_rows(user, patient, LabReport, related=("team",)),
+        request.GET, field="collected_on", size=RESULTS_PAGE_SIZE,
+    )  # fmt: skip
     # What other teams published since this clinician's teams last looked: marked "new" on
     # this page, and shown above it when the history has them on another page (a report of
     # an old sample arrives late), so that what this reading makes seen has been shown.
-    arrived = services.results_new_to(teams=access.teams_of(user), patient=patient, reports=reports)
-    new = list(arrived[: NEW_RESULTS_SHOWN + 1])
-    more_new = arrived.count() - NEW_RESULTS_SHOWN if len(new) > NEW_RESULTS_SHOWN else 0  # said, not shown
+    new = _first_new_results(patient.pk, user.pk, limit=NEW_RESULTS_SHOWN + 1)
+    more_new = (  # said, not shown
+        _new_results(patient.pk, user.pk).count() - NEW_RESULTS_SHOWN if len(new) > NEW_RESULTS_SHOWN else 0
+    )
     new = new[:NEW_RESULTS_SHOWN]
     on_page = {report.pk for report in page.object_list}
     elsewhere = [report for report in new if report.pk not in on_page]

@@ -8,7 +8,11 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from portal import pagination
+from portal.accounts.models import Patient
+from portal.pagination import Rows, keyset_page
 from records.models import Document
+from tests.factories import PatientFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -96,3 +100,49 @@ def test_the_team_inbox_and_access_history_page_by_cursor(client, login, patient
     third = client.get(reverse("records:access_history"), {"older": second.context["page"].older})
     assert [len(p.context["page"].object_list) for p in (first, second, third)] == [25, 25, 10]
     assert third.context["page"].older is None
+
+
+def born_since(day):
+    """A builder for ``Rows``: the patients born on ``day`` or after."""
+    return Patient.objects.filter(birth_date__gte=day)
+
+
+def walk(source, *, fields, descending, size=4):
+    """Every page from the first by ``older``, then back by ``newer``: the rows' ids."""
+    pages, params = [], {}
+    while True:
+        page = keyset_page(source, params, fields=fields, size=size, descending=descending)
+        pages.append([row.pk for row in page.object_list])
+        if page.older is None:
+            break
+        params = {"older": str(page.older)}
+    while page.newer is not None:
+        page = keyset_page(source, {"newer": str(page.newer)}, fields=fields, size=size, descending=descending)
+        pages.append([row.pk for row in page.object_list])
+    return pages
+
+
+@pytest.mark.parametrize(
+    ("fields", "descending"), [(("birth_date",), True), (("last_name", "first_name"), False)], ids=["date", "names"]
+)
+def test_prepared_rows_give_the_pages_the_queryset_gives(fields, descending):
+    """``Rows`` (prepared queries, from cursors whose values are dates and names, with
+    ties) walk the same pages as the queryset they build, there and back."""
+    day = datetime.date(1980, 1, 1)
+    for i in range(15):
+        PatientFactory(
+            user=None, last_name=f"Nom{i % 4}", first_name=f"Prénom{i % 3}", birth_date=day + datetime.timedelta(i // 2)
+        )
+    PatientFactory(user=None, birth_date=day - datetime.timedelta(days=1))  # not born since
+    rows = Rows.of(born_since, day)
+    expected = walk(rows.queryset(), fields=fields, descending=descending)
+    assert len(expected) == 4 + 3 and sum(len(page) for page in expected[:4]) == 15
+    assert walk(rows, fields=fields, descending=descending) == expected
+    assert walk(rows, fields=fields, descending=descending) == expected  # prepared by then
+    shapes = pagination._prepared_rows.prepared_shapes().items()
+    kept = [kept for key, kept in shapes if ("build", born_since) in key and ("fields", fields) in key]
+    assert len(kept) == 3  # the first page, older, newer
+    if connection.vendor == "postgresql":  # SQLite's dates are text: built at each call there
+        assert all(kept)
+    with pytest.raises(ValueError):
+        Rows.of(lambda day: born_since(day), day)
