@@ -380,14 +380,19 @@ class StopPrescriptionForm(forms.Form):
     reason = forms.CharField(label=_("Reason"), max_length=300, help_text=_("The patient reads it."))
 
     def __init__(self, *args, prescription, **kwargs):
-        kwargs.setdefault("initial", {}).setdefault("stopped_on", timezone.localdate())
+        # From today, or from its first day when it has not begun yet (it can be stopped
+        # before it starts: never taken).
+        kwargs.setdefault("initial", {}).setdefault("stopped_on", max(timezone.localdate(), prescription.start_date))
         super().__init__(*args, **kwargs)
         self.prescription = prescription
 
     def clean_stopped_on(self):
         stopped_on = self.cleaned_data["stopped_on"]
         if stopped_on < self.prescription.start_date:
-            raise forms.ValidationError(_("The prescription started later."))
+            raise forms.ValidationError(
+                _("The prescription starts on %(date)s: stop it from that day or later.")
+                % {"date": date_format(self.prescription.start_date, "SHORT_DATE_FORMAT")}
+            )
         return stopped_on
 
 

@@ -1028,14 +1028,16 @@ def replace_document(
     patient sees the new one, which says it replaced an earlier version; the old one
     leaves the lists and stays in the history. The new version is confidential from the
     representatives as ``confidential`` says, or, when it says nothing, as the old one
-    was: a correction never shows them what was kept from them. Raises
+    was: a correction never shows them what was kept from them; and hidden from the
+    professionals when the patient hid the old one (their choice is about the document,
+    whichever version). Raises
     ``AlreadyCorrected`` when it was withdrawn or replaced already."""
 
     def replace(old):
         new = _record_document(
             data=data, content_type=content_type, patient=old.patient, title=title, category=category,
             care_date=care_date, author=actor, author_team=team, master_identifier=master_identifier, tell=False,
-            confidential=old.confidential if confidential is None else confidential,
+            confidential=old.confidential if confidential is None else confidential, hidden=old.hidden,
         )  # fmt: skip
         old.replaced_by = new
         old.save(update_fields=["replaced_by"])

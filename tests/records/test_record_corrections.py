@@ -285,6 +285,34 @@ def test_a_corrected_version_told_nothing_of_confidentiality_keeps_the_old_ones(
     assert new.confidential
 
 
+def test_a_corrected_version_of_a_document_the_patient_hid_stays_hidden(
+    client, login, clinician, team, patient, clinician_document, upload
+):
+    """The patient hid the document from professionals; its publishing team corrects
+    it: the new version is hidden too (from another team caring for the patient, who
+    sees neither, over HTTP), and the patient's page of it says so."""
+    other = ClinicianFactory(teams=[CareTeamFactory()])
+    CareLinkFactory(patient=patient, team=other.memberships.get().team)
+    login(patient.user)
+    client.post(reverse("records:set_hidden", args=[clinician_document.pk]), {"hidden": "1"})
+    login(clinician)
+    data = {"title": "Compte rendu corrigé", "category": "report", "care_date": "2026-10-02",
+            "reason": "Posologie erronée", "file": upload()}  # fmt: skip
+    client.post(reverse("records:replace_document", args=[clinician_document.pk]), data)
+    new = Document.objects.get(title="Compte rendu corrigé")
+    assert new.hidden
+    assert client.get(reverse("records:document", args=[new.pk])).status_code == 200  # its publishing team
+    login(other)
+    for document in (clinician_document, new):
+        assert client.get(reverse("records:document", args=[document.pk])).status_code == 404
+        assert client.get(reverse("records:download", args=[document.pk])).status_code == 404
+    listed = client.get(reverse("careteams:patient_documents", args=[patient.pk])).context["page"].object_list
+    assert new not in listed and clinician_document not in listed
+    login(patient.user)
+    page = client.get(reverse("records:document", args=[new.pk]))
+    assert page.context["document"].hidden
+
+
 def test_a_withdrawn_or_replaced_document_is_not_corrected_again(client, login, clinician, team, clinician_document):
     services.withdraw_document(actor=clinician, team=team, document=clinician_document, reason="Erreur")
     with pytest.raises(services.AlreadyCorrected):
@@ -687,3 +715,21 @@ def test_the_access_history_names_a_corrected_value_as_people_write_it(client, l
     login(patient.user)
     page = client.get(reverse("records:access_history")).content.decode()
     assert "Glucose 1,52 g/L" in page and "1.5200" not in page
+
+
+def test_a_prescription_not_begun_yet_is_stopped_from_its_first_day(client, login, clinician, team, patient):
+    """The stop form proposes today, or the first day of a prescription that has not
+    begun: what it proposes is taken; a day before the start says which day it starts."""
+    start = timezone.localdate() + datetime.timedelta(days=5)
+    prescription = Prescription.objects.create(
+        patient=patient, medication="Amoxicilline", dosage="1 g", frequency="2/j", start_date=start,
+        prescriber=clinician, team=team,
+    )  # fmt: skip
+    login(clinician)
+    url = reverse("records:stop_prescription", args=[prescription.pk])
+    assert client.get(url).context["form"]["stopped_on"].value() == start
+    early = client.post(url, {"stopped_on": (start - datetime.timedelta(days=1)).isoformat(), "reason": "Erreur"})
+    assert f"L’ordonnance commence le {start:%d/%m/%Y}" in early.content.decode()
+    client.post(url, {"stopped_on": start.isoformat(), "reason": "Erreur"})
+    prescription.refresh_from_db()
+    assert prescription.stopped_on == start
