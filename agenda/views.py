@@ -200,9 +200,11 @@ def mine(request):
     shown = upcoming + list(past.object_list)
     new = services.unseen_news_ids(patient=patient, items=shown)
     services.mark_appointments_seen(user=request.user, patient=patient, appointments=[a for a in shown if a.pk in new])
+    writable = set(access.teams_patient_can_write_to(patient).values_list("pk", flat=True)) if upcoming else set()
     for appointment in upcoming:
         appointment.may_cancel = services.patient_may_cancel(appointment, now)
         appointment.cancel_until = timezone.localtime(services.cancellation_deadline(appointment))
+        appointment.may_ask_to_move = appointment.team_id in writable
     feed = CalendarFeed.objects.filter(patient=patient).first() if record.is_own else None
     context = {"upcoming": upcoming, "past": past, "new": new, "feed": feed, "may_subscribe": record.is_own}
     return access.render_record(
@@ -287,18 +289,21 @@ def reschedule(request, pk):
             conversation, created = services.request_reschedule(
                 user=request.user, appointment=appointment, message=form.cleaned_data["message"]
             )
-        except ValidationError as error:
-            messages.error(request, error.messages[0])
-            return redirect("agenda:mine")
-        messages.success(
-            request,
-            _("Your request has been sent to %(team)s.") % {"team": appointment.team}
-            if created
-            else _("Your message has been added to your open request."),
-        )
-        return redirect("messaging:conversation", conversation.pk)
+        except ValidationError as error:  # nobody left to read it (see below): said, the text kept
+            form.add_error(None, error)
+        else:
+            messages.success(
+                request,
+                _("Your request has been sent to %(team)s.") % {"team": appointment.team}
+                if created
+                else _("Your message has been added to your open request."),
+            )
+            return redirect("messaging:conversation", conversation.pk)
     return access.render_record(
-        request, "agenda/reschedule.html", {"form": form, "appointment": appointment},
+        request, "agenda/reschedule.html",
+        # Every professional of the team blocked: said instead of a form nobody would read.
+        {"form": form, "appointment": appointment,
+         "readable": form.is_bound or access.patient_can_write_to(appointment.patient, appointment.team_id)},
         patient=appointment.patient, action=AccessLog.Action.VIEW_APPOINTMENTS, target=appointment.team.name,
     )  # fmt: skip
 

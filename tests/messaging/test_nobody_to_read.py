@@ -82,11 +82,19 @@ def test_a_change_request_is_not_sent_to_a_team_nobody_can_read_at(client, login
     appointment = AppointmentFactory(patient=patient, team=team)
     ClinicianBlock.objects.create(patient=patient, clinician=clinician)
     login(patient)
-    response = client.post(
-        reverse("agenda:reschedule", args=[appointment.pk]), {"message": "Plutôt jeudi ?"}, follow=True
-    )
-    assert "Personne dans cette équipe de soins ne peut lire vos messages" in response.content.decode()
+    url = reverse("agenda:reschedule", args=[appointment.pk])
+    mine = client.get(reverse("agenda:mine")).content.decode()  # not offered: said why instead
+    assert url not in mine and "Pas de demande de déplacement possible\u00a0:" in mine
+    form = client.get(url).content.decode()
+    assert "Pas de demande possible\u00a0:" in form and 'name="message"' not in form
+    # Sent anyway (blocked after the form was opened): refused with the reason, the text kept.
+    response = client.post(url, {"message": "Plutôt jeudi ?"})
+    page = response.content.decode()
+    assert response.status_code == 200 and "Personne dans cette équipe de soins ne peut lire vos messages" in page
+    assert "Plutôt jeudi ?</textarea>" in page
     assert not Conversation.objects.exists()
+    ClinicianBlock.objects.all().delete()
+    assert url in client.get(reverse("agenda:mine")).content.decode()
 
 
 def test_a_confidential_conversation_nobody_could_read_is_refused(client, login, clinician, team, minor, parent):

@@ -4,6 +4,7 @@ and content-free notifications, the helper's invitation, the support console, th
 team adding a parent, and the coming of age with a moved clock."""
 
 import datetime
+import itertools
 import re
 import uuid
 
@@ -773,3 +774,29 @@ def test_a_conversation_shows_a_helper_only_what_it_is_about_in_their_parts(
     assert "Karim Benali" in page and "Mes rendez-vous" in page
     new = client.get(reverse("messaging:new")).content.decode()
     assert 'value="renewal"' in new and 'value="reschedule"' in new
+
+
+HREF = re.compile(r'href="(/[^"#]*)')
+
+
+@pytest.mark.parametrize(
+    "parts",
+    [combo for size in range(1, 5) for combo in itertools.combinations(Representation.PARTS, size)],
+    ids="+".join,
+)
+def test_no_link_a_helper_is_shown_leads_to_a_404(client, login, patient, clinician, team, parts):
+    """A helper given each set of parts: every link of the layout and of their home page
+    (the menu, the cards) is to a page they may open."""
+    helper = UserFactory(first_name="Paul", last_name="Aidant")
+    Representation.objects.create(
+        patient=patient, representative=helper, kind="helper", ends_at=timezone.now() + datetime.timedelta(days=60),
+        **{part: part in parts for part in Representation.PARTS},
+    )  # fmt: skip
+    publish(clinician, patient, team, "Compte rendu")
+    login(helper)
+    home = client.get(reverse("patient_home"))
+    assert home.status_code == 200
+    links = {url for url in HREF.findall(home.content.decode()) if not url.startswith("/static/")}
+    assert reverse("patient_home") in links
+    for url in sorted(links):
+        assert client.get(url).status_code != 404, (parts, url)
