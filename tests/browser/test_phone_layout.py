@@ -108,3 +108,42 @@ def test_a_long_address_or_a_subject_without_spaces_wraps_in_a_thread_and_the_in
         agent_page.goto(path)
         assert overflowing(agent_page) == [], path
     agent.close()
+
+
+def words_broken(page) -> list[str]:
+    """The words of the page's table cells that run over two lines (a column narrowed
+    below its words: « Posolo/gie »)."""
+    return page.evaluate(
+        """() => {
+            const broken = [];
+            for (const cell of document.querySelectorAll('main td, main th')) {
+                const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+                for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+                    for (const match of node.textContent.matchAll(/\\S+/g)) {
+                        const range = document.createRange();
+                        range.setStart(node, match.index);
+                        range.setEnd(node, match.index + match[0].length);
+                        const lines = new Set([...range.getClientRects()].filter(r => r.width > 0).map(r => Math.round(r.top)));
+                        if (lines.size > 1) broken.push(match[0]);
+                    }
+                }
+            }
+            return broken;
+        }"""
+    )
+
+
+def test_on_a_computer_table_columns_keep_their_words_whole(page, patient, clinician, team):
+    today = datetime.date.today()
+    Prescription.objects.create(
+        patient=patient, medication="Amoxicilline/acide clavulanique 1 g/125 mg", dosage="1 comprimé",
+        frequency="matin, midi et soir pendant sept jours", start_date=today + datetime.timedelta(days=5),
+        end_date=today + datetime.timedelta(days=12), renewable=True, prescriber=clinician, team=team,
+    )  # fmt: skip
+    page.set_viewport_size({"width": 1280, "height": 900})
+    sign_in(page, patient.user)
+    page.goto("/my/prescriptions/")
+    expect(page.get_by_text("Posologie").first).to_be_visible()
+    assert words_broken(page) == []
+    page.set_viewport_size({"width": 390, "height": 844})  # a phone: each cell a line, long words may wrap
+    assert overflowing(page) == []
