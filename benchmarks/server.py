@@ -60,6 +60,9 @@ class Server:
             "ALLOW_DEVELOPMENT_KEYS": "1",
             "CACHE_KEY_PREFIX": settings.CACHES["default"].get("KEY_PREFIX", ""),
             "BENCH_BARE": "1" if bare else "",
+            # As production runs: the test suite's check of every prepared query (its
+            # settings, which this process loaded, set it in the environment) is off.
+            "PREPARED_QUERIES_CHECK": "0",
         }
         self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
             [sys.executable, "-m", "gunicorn", "benchmarks.wsgi", "--workers", str(workers),
