@@ -1,10 +1,12 @@
+from urllib.parse import parse_qs, urlencode, urlsplit
+
 from django.conf import settings
 from django.db import connection
 from django.http import HttpResponse
-from django.shortcuts import render
+from django.shortcuts import render, resolve_url
 from django.template.loader import render_to_string
 from django.urls import Resolver404, resolve
-from django.utils.http import http_date
+from django.utils.http import http_date, url_has_allowed_host_and_scheme
 
 NEVER_STORE = "max-age=0, no-cache, no-store, must-revalidate, private"
 
@@ -43,6 +45,38 @@ class NotFoundPageMiddleware:
             and not request.path.startswith(settings.STATIC_URL)
         ):
             return render(request, "404.html", status=404)
+        return response
+
+
+class FormAddressMiddleware:
+    """A form's address (it takes POST only) opened as a page, after signing in again or
+    from a bookmark, answers a page that says so and leads back, not an empty 405. And a
+    form sent once the session had ended (the idle timeout) brings the person back, after
+    signing in, to the page that had the form (its referer, on this site), not to the
+    form's address, which no page is."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.login_url = None
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if request.path.startswith(("/fhir", settings.STATIC_URL)):
+            return response
+        if response.status_code == 405 and request.method in ("GET", "HEAD") and not response.content:
+            page = render(request, "405.html", status=405)
+            page["Allow"] = response["Allow"]
+            return page
+        if request.method not in ("GET", "HEAD") and response.status_code == 302:
+            self.login_url = self.login_url or resolve_url(settings.LOGIN_URL)
+            target = urlsplit(response["Location"])
+            if target.path == self.login_url and "next" in parse_qs(target.query):
+                back = request.headers.get("Referer", "")
+                allowed = url_has_allowed_host_and_scheme(back, {request.get_host()}, request.is_secure())
+                back = urlsplit(back) if allowed and back else None
+                next_page = back.path + (f"?{back.query}" if back.query else "") if back else ""
+                query = urlencode({"next": next_page}) if next_page else ""
+                response["Location"] = self.login_url + (f"?{query}" if query else "")
         return response
 
 

@@ -142,6 +142,7 @@ MIDDLEWARE = [
     "portal.middleware.NoStoreForAuthenticatedMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "portal.middleware.NotFoundPageMiddleware",
+    "portal.middleware.FormAddressMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "portal.accounts.middleware.SessionLifetimeMiddleware",
