@@ -24,7 +24,16 @@ class AccountAdapter(DefaultAccountAdapter):
         # request's Host, which a client chooses (ALLOWED_HOSTS ignores the port):
         # every emailed link points at SITE_URL instead, as our own emails do.
         context = {key: on_site(value) if key.endswith("_url") else value for key, value in context.items()}
-        super().send_mail(template_prefix, email, context)
+        # Written here, sent by Celery: a mail server down or slow neither fails the page
+        # (a 500 on "forgot my password") nor holds it, and the sending is retried with
+        # backoff (portal.jobs keeps it while the broker is down). The message is whole
+        # (its link in it): the task reads nothing that this request's transaction writes.
+        from portal import jobs
+        from portal.accounts.tasks import send_written_email
+
+        message = self.render_mail(template_prefix, email, {"email": email, **context})
+        html = next((content for content, kind in getattr(message, "alternatives", ()) if kind == "text/html"), "")
+        jobs.enqueue(send_written_email, list(message.to), message.subject, message.body, html)
 
     def is_open_for_signup(self, request):
         # Carnet works by invitation; open sign-up only where a setting allows it.

@@ -1,6 +1,7 @@
 """Second-factor workflows: enrolment, verification, backup codes."""
 
 import hashlib
+import logging
 import secrets
 from datetime import datetime, timedelta
 from typing import NamedTuple
@@ -22,6 +23,8 @@ from django_otp_webauthn.models import WebAuthnCredential
 from portal import jobs
 from portal.accounts.models import Invitation, Patient, SecurityEvent, User
 from portal.mail import send_bilingual
+
+logger = logging.getLogger(__name__)
 
 BACKUP_CODE_COUNT = 10
 BACKUP_DEVICE_NAME = "backup"
@@ -123,13 +126,19 @@ def verify_second_factor(*, user: User, kind: str, token: str) -> Device | None:
 def send_email_code(*, user: User) -> str:
     """Email a one-time code to each confirmed email device of ``user`` that may send
     one now. Returns "sent", "wait" (a code went out moments ago: django-otp's
-    cool-down) or "none" (no email device)."""
+    cool-down), "failed" (the mail server did not take it) or "none" (no email device)."""
     devices = list(EmailDevice.objects.filter(user=user, confirmed=True))
     ready = [device for device in devices if device.generate_is_allowed()[0]]
+    sent = False
     for device in ready:
-        device.generate_challenge()
+        try:
+            device.generate_challenge()  # sent at once: the person waits for it
+        except OSError:  # the mail server refused or did not answer (smtplib's errors are OSErrors)
+            logger.warning("a second-factor code could not be emailed to user %s", user.pk, exc_info=True)
+        else:
+            sent = True
     if ready:
-        return "sent"
+        return "sent" if sent else "failed"
     return "wait" if devices else "none"
 
 

@@ -1,4 +1,6 @@
 from celery import shared_task
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
 
 from portal.accounts import services
 from portal.accounts.models import Invitation, User
@@ -21,3 +23,13 @@ def send_invitation(invitation_id):
     if invitation is None or not invitation.is_usable():
         return
     services.send_invitation_email(invitation=invitation)
+
+
+@shared_task(**EMAIL_TASK_OPTIONS)
+def send_written_email(to, subject, body, html=""):
+    """An email allauth wrote (a password reset's link, an address to confirm), sent
+    away from the request: retried while the mail server does not answer."""
+    message = EmailMultiAlternatives(subject, body, settings.DEFAULT_FROM_EMAIL, to)
+    if html:
+        message.attach_alternative(html, "text/html")
+    message.send()

@@ -130,6 +130,14 @@ def verify(request):
         sent = services.send_email_code(user=request.user)
         if sent == "sent":
             messages.info(request, _("A code has been sent to your email address. It is valid for 10 minutes."))
+        elif sent == "failed":
+            messages.error(
+                request,
+                _(
+                    "The code could not be emailed just now: our email service is not answering. "
+                    "Ask again in a few minutes, or use another second factor if you have one."
+                ),
+            )
         elif sent == "wait":
             messages.warning(
                 request, _("A code was sent less than a minute ago: check your inbox, or ask again in a moment.")

@@ -78,3 +78,39 @@ def test_too_many_reset_requests_get_a_translated_page(client, patient, language
     )
     assert response.status_code == 429
     assert text in response.content.decode()
+
+
+def mailers(backend):
+    return {"default": {"BACKEND": backend, "OPTIONS": {}}}
+
+
+class MailServerDown:
+    """An email backend whose server does not answer."""
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def send_messages(self, messages):
+        raise ConnectionRefusedError("the mail server does not answer")
+
+
+def test_a_mail_server_down_does_not_fail_the_page_and_the_email_is_tried_again(client, patient, settings):
+    """The reset email is written at once and sent by a Celery task that retries while the
+    mail server does not answer: the page says what it says to anyone, never a 500."""
+    from portal.accounts.tasks import send_written_email
+
+    settings.MAILERS = mailers("tests.accounts.test_password_reset.MailServerDown")
+    settings.CELERY_TASK_ALWAYS_EAGER = False  # the task is only handed over here
+    sent = []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(send_written_email, "delay", lambda *args: sent.append(args))
+        response = client.post(reverse("account_reset_password"), {"email": patient.user.email})
+    assert response.status_code == 302 and response["Location"] == reverse("account_reset_password_done")
+    [(to, subject, body, _html)] = sent
+    assert to == [patient.user.email] and "/accounts/password/reset/key/" in body
+    assert send_written_email.autoretry_for == (OSError,) and send_written_email.max_retries >= 5
+    with pytest.raises(OSError):  # what the worker catches to try again, with backoff
+        send_written_email.run(to, subject, body)
+    settings.MAILERS = mailers("django.core.mail.backends.locmem.EmailBackend")
+    send_written_email.run(to, subject, body)
+    assert mail.outbox[-1].to == to and mail.outbox[-1].body == body

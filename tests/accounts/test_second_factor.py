@@ -364,3 +364,15 @@ def test_passing_the_second_factor_gives_a_new_session_key(client, password_only
     old = Client()
     old.cookies[settings.SESSION_COOKIE_NAME] = before
     assert old.get("/my/")["Location"].startswith(reverse("account_login"))
+
+
+def test_a_code_the_mail_server_did_not_take_is_said_not_a_500(client, password_only_login, patient, settings):
+    from tests.accounts.test_password_reset import mailers
+
+    second_factor_of(patient.user)
+    password_only_login(patient)
+    settings.MAILERS = mailers("tests.accounts.test_password_reset.MailServerDown")
+    page = client.post(reverse("accounts:verify"), {"action": "send-email"}, follow=True)
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "Le code n’a pas pu être envoyé par e-mail pour l’instant" in text and "Un code a été envoyé" not in text
