@@ -430,7 +430,10 @@ CHECKS = {"database": _check_database, "cache": _check_cache, "broker": _check_b
 @never_cache
 @transaction.non_atomic_requests
 def healthz(request):
-    """Reachability of what a request needs, as JSON; 503 when any is down."""
+    """Reachability of what a request needs, as JSON: 503 when the database is down (no
+    page can be served); "degraded", still 200, when only the cache or the broker is (the
+    site goes on: rate limits from the database, tasks kept for the relay), so that a load
+    balancer or a liveness probe does not take every web process out for Redis."""
     results = {}
     for name, check in CHECKS.items():
         try:
@@ -439,13 +442,16 @@ def healthz(request):
             results[name] = f"error: {type(exc).__name__}"
         else:
             results[name] = "ok"
+    if results["database"] != "ok":
+        return JsonResponse({"status": "error", "checks": results}, status=503)
     healthy = all(value == "ok" for value in results.values())
-    return JsonResponse({"status": "ok" if healthy else "error", "checks": results}, status=200 if healthy else 503)
+    return JsonResponse({"status": "ok" if healthy else "degraded", "checks": results})
 
 
 def server_error(request):
-    """The 500 page; a 503 page saying nothing was saved when the database could not
-    be reached or dropped the connection (the request's transaction was rolled back).
+    """The 500 page; a 503 page when the database could not be reached or dropped the
+    connection (the request's transaction was rolled back, unless it was lost during its
+    commit: the page asks to check before sending a form again).
     Marks the request so that ``RetryReadOnLostDatabaseMiddleware`` may run a read again."""
     if isinstance(sys.exc_info()[1], OperationalError | InterfaceError):
         request.database_lost = True

@@ -65,6 +65,6 @@ def test_a_write_whose_connection_is_dropped_gets_a_clear_503_and_saves_nothing(
     url = reverse("messaging:conversation", args=[conversation.pk])
     response = with_connection_dropped("messaging_message", lambda: client.post(url, {"body": "Encore moi."}))
     assert response.status_code == 503
-    assert "rien n’a été enregistré" in response.content.decode()
+    assert "vérifiez dans quelques instants sur sa page s’il a été enregistré" in response.content.decode()
     assert not Message.objects.filter(body="Encore moi.").exists()
     assert client.get(url).status_code == 200  # and the next request finds a working connection
