@@ -21,6 +21,7 @@ from portal.audit.models import AccessLog
 from portal.idempotency import idempotent
 from portal.middleware import allows_upload
 from portal.pagination import Rows, keyset_page
+from portal.prepared import prepared
 from records import files
 
 PAGE_SIZE = 25
@@ -124,7 +125,7 @@ TEAM_INBOX_FIELDS = (
 @require_safe
 def team_inbox(request):
     """The shared inbox of the clinician's care teams, with filters."""
-    teams = list(access.teams_of(request.user).only("name"))
+    teams = _teams_of(request.user.pk)  # an active clinician's (access.role_required)
     filters = {key: request.GET.get(key, "") for key in ("status", "assigned", "kind", "team")}
     chosen = {}  # lookup: value
     if filters["status"] in Conversation.Status.values:
@@ -141,13 +142,7 @@ def team_inbox(request):
         _team_inbox_conversations, request.user.pk, *chosen.values(),
         lookups=tuple(chosen), unassigned=filters["assigned"] == "none",
     )  # fmt: skip
-    colleagues = (
-        User.objects.filter(memberships__team__in=[team.pk for team in teams], is_active=True, role=User.Role.CLINICIAN)
-        .exclude(pk=request.user.pk)
-        .distinct()
-        .order_by("last_name", "first_name")
-        .values_list("pk", "first_name", "last_name")
-    )
+    colleagues = _colleagues_of(request.user.pk)
     page = keyset_page(conversations, request.GET, field="last_message_at", size=PAGE_SIZE)
     access.trace_listed_conversations(request.user, page.object_list)
     statuses, kinds = rows.labels_of(Conversation.Status.choices), rows.labels_of(Conversation.Kind.choices)
@@ -169,6 +164,21 @@ def team_inbox(request):
         "team_options": _options(((team.pk, team.name) for team in teams), filters["team"]) if several_teams else "",
     }
     return render(request, "messaging/team_inbox.html", context)
+
+
+@prepared
+def _teams_of(user_id):
+    """``access.teams_of`` the clinician, their names (the inbox's filter and columns)."""
+    return access.clinicians_teams(user_id).only("name")
+
+
+@prepared
+def _colleagues_of(user_id):
+    """The active clinicians of the clinician's teams but them (the "assigned to" filter)."""
+    colleagues = User.objects.filter(
+        memberships__team__in=access.clinicians_teams(user_id), is_active=True, role=User.Role.CLINICIAN
+    ).exclude(pk=user_id)
+    return colleagues.distinct().order_by("last_name", "first_name").values_list("pk", "first_name", "last_name")
 
 
 def _team_inbox_conversations(user_id, *values, lookups, unassigned):

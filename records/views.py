@@ -22,6 +22,7 @@ from portal.careteams.models import CareLink, CareTeam, ClinicianBlock
 from portal.idempotency import idempotent
 from portal.middleware import allows_upload
 from portal.pagination import KeysetPage, Rows, keyset_page
+from portal.prepared import prepared
 from portal.redirects import back_or
 from portal.templatetags.french import elide
 from portal.union import union_all
@@ -609,6 +610,11 @@ def results(request):
     )  # fmt: skip
 
 
+@prepared
+def _row_in_record(patient_id, pk, *, rows):
+    return access.rows_of_shape(patient_id, rows).filter(pk=pk)
+
+
 def _item_and_its_patients_rows(request, model, part, pk):
     """The row ``pk`` of ``model``, and the rows of ``model`` of the same patient that the
     reader may see, for a page about one item and its kin (a test's values, a
@@ -619,15 +625,29 @@ def _item_and_its_patients_rows(request, model, part, pk):
     narrowed to the item's patient."""
     if request.user.is_patient:
         record = access.record_for(request, part)
-        visible = access.rows_in_record(record, model)
+        rows = access.rows_shape(record, model)
         try:
-            item = visible.get(pk=pk)
-        except (model.DoesNotExist, ValueError, TypeError):
+            found = _row_in_record(record.patient.pk, pk, rows=rows)
+        except (ValueError, TypeError):
             raise Http404 from None
+        if not found:
+            raise Http404
+        item = found[0]
         item.patient = record.patient  # the row's own (it is filtered by it)
-        return item, visible
+        return item, access.rows_of_shape(record.patient.pk, rows)
     item = access.get_item_for(request.user, model, pk)
     return item, access.items_visible_to(request.user, model).filter(patient=item.patient)
+
+
+def _with_revised(values):
+    """Each value, with whether it was corrected (``revised``), newest first."""
+    revised = Exists(ObservationRevision.objects.filter(observation=OuterRef("pk")))
+    return values.annotate(revised=revised).order_by("-collected_on", "-pk")
+
+
+@prepared
+def _test_history(patient_id, loinc, *, rows, size):
+    return _with_revised(access.rows_of_shape(patient_id, rows).filter(loinc=loinc))[:size]
 
 
 @login_required
@@ -636,9 +656,7 @@ def observation_history(request, pk):
     """Every value of one test (same LOINC code) for the patient, as a trend chart
     and an accessible table."""
     observation, visible = _item_and_its_patients_rows(request, Observation, access.RESULTS, pk)
-    same_test = visible.filter(loinc=observation.loinc)
-    revised = Exists(ObservationRevision.objects.filter(observation=OuterRef("pk")))
-    history = same_test.annotate(revised=revised).order_by("-collected_on", "-pk")
+    history = _with_revised(visible.filter(loinc=observation.loinc))
     # The chart shows the latest values; the table pages through all of them from a
     # cursor, newest first: both from the index on the value's own sample date
     # (observation_history), a page at a time. The first page is among the chart's
@@ -647,7 +665,12 @@ def observation_history(request, pk):
         latest = list(history.values_list("collected_on", "value")[:CHART_POINTS])
         page = keyset_page(history, request.GET, field="collected_on", size=HISTORY_PAGE_SIZE)
     else:
-        rows = list(history[: max(CHART_POINTS, HISTORY_PAGE_SIZE + 1)])
+        size = max(CHART_POINTS, HISTORY_PAGE_SIZE + 1)
+        if request.user.is_patient:  # in the record one is in: what most visits ask, prepared
+            shape = access.rows_shape(access.current_record(request), Observation)
+            rows = _test_history(observation.patient.pk, observation.loinc, rows=shape, size=size)
+        else:
+            rows = list(history[:size])
         latest = [(row.collected_on, row.value) for row in rows[:CHART_POINTS]]
         more = len(rows) > HISTORY_PAGE_SIZE
         page = KeysetPage(rows[:HISTORY_PAGE_SIZE], rows[HISTORY_PAGE_SIZE - 1].pk if more else None, None)
