@@ -450,11 +450,18 @@ def new_api_client(request, pk):
 
 
 @access.role_required(User.Role.CLINICIAN)
-@require_http_methods(["POST"])
+@require_http_methods(["GET", "POST"])
 @idempotent
 def change_api_client(request, pk, action):
     """A manager of the team gives a client a new secret (shown once) or revokes it for good."""
     client = access.get_team_api_client_for(request.user, pk)
+    if action not in ("rotate", "revoke"):
+        raise Http404
+    if request.method == "GET":  # asked first: the software stops at once
+        back_url = reverse("careteams:team_settings", args=[client.team_id])
+        if client.is_revoked:
+            return redirect(back_url)
+        return render(request, "api_client_confirm.html", {"client": client, "action": action, "back_url": back_url})
     if action == "rotate" and not client.is_revoked:
         secret = api.rotate_secret(client=client, by=request.user)
         return show_secret_once(request, client, secret, page="careteams:api_client_secret")

@@ -473,11 +473,18 @@ def new_api_client(request):
 
 
 @access.role_required(User.Role.SUPPORT)
-@require_http_methods(["POST"])
+@require_http_methods(["GET", "POST"])
 @idempotent
 def change_api_client(request, pk, action):
     """Rotate the secret (the new one shown once) or revoke the client for good."""
     client = get_object_or_404(ApiClient.objects.select_related("team", "application"), pk=pk)
+    if action not in ("rotate", "revoke"):
+        raise Http404
+    if request.method == "GET":  # asked first: the software stops at once
+        back_url = reverse("support:api_clients")
+        if client.is_revoked:
+            return redirect(back_url)
+        return render(request, "api_client_confirm.html", {"client": client, "action": action, "back_url": back_url})
     if action == "rotate" and not client.is_revoked:
         secret = api.rotate_secret(client=client, by=request.user)
         return show_secret_once(request, client, secret, page="support:api_client_secret")

@@ -149,3 +149,29 @@ def test_the_list_reads_in_english(client, login, team, clinician, registered, s
     client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
     page = client.get(reverse("careteams:team_settings", args=[team.pk])).content.decode()
     assert "API clients" in page and "Never" in page
+
+
+@pytest.mark.parametrize("who", ["manager", "support"])
+@pytest.mark.parametrize("action", ["rotate", "revoke"])
+def test_a_new_secret_or_a_revocation_is_asked_first(client, login, team, manager, support, registered, who, action):
+    """The cards' buttons open a page that says what follows (the software stops at
+    once) and acts only once confirmed; a revoked client has nothing left to ask."""
+    login(manager if who == "manager" else support)
+    route = "careteams:change_api_client" if who == "manager" else "support:change_api_client"
+    url = reverse(route, args=[registered.pk, action])
+    listing = reverse("careteams:team_settings", args=[team.pk]) if who == "manager" else reverse("support:api_clients")
+    assert f'href="{url}"' in client.get(listing).content.decode()  # a link to the question, not a form acting
+    secret = registered.application.client_secret
+    page = client.get(url)
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert ("Révoquer «\u00a0" if action == "revoke" else "Un nouveau secret pour «\u00a0") in text
+    assert "cessent aussitôt" in text or "cesse aussitôt" in text
+    registered.refresh_from_db()
+    registered.application.refresh_from_db()
+    assert not registered.is_revoked and registered.application.client_secret == secret  # nothing done yet
+    client.post(url, {"form_token": str(uuid.uuid4())})
+    registered.refresh_from_db()
+    assert registered.is_revoked == (action == "revoke")
+    if action == "revoke":
+        assert client.get(url).status_code == 302  # nothing left to ask
