@@ -147,3 +147,15 @@ def test_on_a_computer_table_columns_keep_their_words_whole(page, patient, clini
     assert words_broken(page) == []
     page.set_viewport_size({"width": 390, "height": 844})  # a phone: each cell a line, long words may wrap
     assert overflowing(page) == []
+
+
+def test_registering_an_api_client_fits_a_320_px_screen(page, clinician, team):
+    """The scopes' checkboxes name them (system/DocumentReference.write): they wrap."""
+    from portal.careteams.models import Membership
+
+    Membership.objects.filter(team=team, user=clinician).update(is_manager=True)
+    page.set_viewport_size({"width": 320, "height": 700})
+    sign_in(page, clinician)
+    page.goto(f"/care/teams/{team.pk}/api-clients/new/")
+    expect(page.get_by_role("group", name="Ce qu’il peut faire")).to_be_visible()
+    assert overflowing(page) == []
