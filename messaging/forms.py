@@ -90,7 +90,11 @@ class NewConversationForm(forms.Form):
         super().__init__(*args, **kwargs)
         if not by_care_team:
             del self.fields["confidential"]
-        if parts is not None:
+        if by_care_team:  # a renewal or a move is the patient's request, never the team's
+            self.fields["kind"].choices = [
+                (kind, label) for kind, label in Conversation.Kind.choices if kind not in self.KIND_PARTS
+            ]
+        elif parts is not None:
             self.fields["kind"].choices = [
                 (kind, label)
                 for kind, label in Conversation.Kind.choices
@@ -98,6 +102,12 @@ class NewConversationForm(forms.Form):
             ]
         self.fields["team"].queryset = teams
         self.fields["team"].empty_label = model_fields.BLANK_CHOICE_LABEL  # « Choisissez… »: no team chosen for them
+        if by_care_team and not self.is_bound:
+            # A professional writes for their team: their only one is chosen for them (a
+            # patient chooses, among theirs, whom they write to).
+            only = list(teams[:2])
+            if len(only) == 1:
+                self.initial.setdefault("team", only[0].pk)
         self.fields["team"].error_messages["invalid_choice"] = _(
             "You cannot write to this care team: the link is not active."
         )

@@ -307,6 +307,22 @@ def test_clinician_starts_a_conversation_with_a_patient_of_their_team(client, lo
     assert conversation.messages.get().author_team == team
 
 
+def test_a_clinicians_new_conversation_is_the_teams_not_the_patients(client, login, clinician, patient, team):
+    """Their only team chosen for them; the kinds a team writes (a renewal or a move is
+    the patient's request); no emergency warning meant for patients."""
+    login(clinician)
+    page = client.get(reverse("messaging:team_new", args=[patient.pk]))
+    form = page.context["form"]
+    assert form["team"].value() == team.pk
+    kinds = [kind for kind, _label in form.fields["kind"].choices]
+    assert kinds == ["question", "result", "administrative"]
+    assert "SAMU" not in page.content.decode()
+    login(patient.user)
+    patients = client.get(reverse("messaging:new"))
+    assert patients.context["form"]["team"].value() is None and "SAMU" in patients.content.decode()
+    assert "renewal" in [kind for kind, _label in patients.context["form"].fields["kind"].choices]
+
+
 def test_a_clinician_reading_a_conversation_is_in_the_patients_access_history(client, login, clinician, conversation):
     login(clinician)
     client.get(reverse("messaging:conversation", args=[conversation.pk]))
