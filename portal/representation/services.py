@@ -161,7 +161,8 @@ def _token_hash(token: str) -> str:
 @transaction.atomic
 def invite_helper(*, patient: Patient, invited_by: User, email: str, parts, ends_on: datetime.date) -> HelperInvitation:
     """An adult patient invites a trusted helper for ``parts`` until ``ends_on`` (one month
-    to one year from today). The link is made and emailed after commit."""
+    to one year from today). The link is made and emailed after commit; a pending
+    invitation to the same address is replaced (its link stops working)."""
     today = timezone.localdate()
     if not adult_on(patient, today):
         raise RepresentationError(_("Only an adult patient chooses trusted helpers."))
@@ -174,6 +175,11 @@ def invite_helper(*, patient: Patient, invited_by: User, email: str, parts, ends
         raise RepresentationError(
             _("This is your own address: give the address your helper signs in to Carnet with."), field="email"
         )
+    # Inviting the same address again (another tab, changed parts or end date) replaces the
+    # pending invitation: one live link per address, the last one chosen.
+    HelperInvitation.objects.filter(
+        patient=patient, email=email.strip().lower(), used_at__isnull=True, cancelled_at__isnull=True
+    ).update(cancelled_at=timezone.now())
     invitation = HelperInvitation.objects.create(
         patient=patient, email=email.strip().lower(), invited_by=invited_by,
         ends_at=timezone.make_aware(datetime.datetime.combine(ends_on, datetime.time.max)),

@@ -505,6 +505,28 @@ def test_a_pending_invitation_is_cancelled_and_its_link_stops(
     assert client.get(link).status_code == 404
 
 
+def test_inviting_the_same_address_again_replaces_the_pending_invitation(
+    client, login, patient, mailoutbox, django_capture_on_commit_callbacks
+):
+    """Two tabs, or the form sent again with other parts: one live link per address,
+    the last one chosen."""
+    login(patient)
+    links = []
+    for parts in (["documents"], ["documents", "results"]):
+        with django_capture_on_commit_callbacks(execute=True):
+            client.post(
+                reverse("representation:helpers"),
+                {"email": "Paul@Exemple.org", "parts": parts, "ends_on": (TODAY + datetime.timedelta(days=90)).isoformat(),
+                 "form_token": str(uuid.uuid4())},
+            )  # fmt: skip
+        links.append(re.search(r"https?://\S+(/my/representation/accept/\S+/)", mailoutbox[-1].body).group(1))
+    first, last = patient.helper_invitations.order_by("pk")
+    assert first.cancelled_at is not None and last.cancelled_at is None and last.results
+    login(UserFactory(email="paul@exemple.org"))
+    assert client.get(links[0]).status_code == 404
+    assert client.get(links[1]).status_code == 200
+
+
 def test_a_minor_cannot_invite_a_helper(minor, parent):
     with pytest.raises(representation.RepresentationError):
         representation.invite_helper(
