@@ -136,6 +136,7 @@ def _claim(export_id: int, token: str) -> Export | None:
             )  # fmt: skip
             export.save(update_fields=["state", "failure", "finished_at", "lease_until"])
             logger.error("export %s failed: its %d runs died", export_id, export.attempts)
+            transaction.on_commit(lambda: enqueue_ready_email(export_id))  # told it failed
             return None
         export.state = Export.State.RUNNING
         export.run_token = token
@@ -189,7 +190,7 @@ def _finish(export_id: int, token: str, **fields) -> bool:
         export.finished_at = timezone.now()
         export.lease_until = None
         export.save(update_fields=[*fields, "finished_at", "lease_until"])
-        if export.state == Export.State.READY:
+        if export.state == Export.State.READY or export.failure in RETRYABLE_FAILURES:  # the email promised
             transaction.on_commit(lambda: enqueue_ready_email(export_id))
         return True
 
@@ -246,18 +247,34 @@ def enqueue_ready_email(export_id: int) -> None:
         logger.warning("broker unreachable; ready email of export %s left for the sweep", export_id)
 
 
+# Failures that asking again may mend (an error, a run too long), each told by email as
+# "ready" would have been; an item gone from the record is said on the page alone.
+RETRYABLE_FAILURES = (Export.Failure.ERROR, Export.Failure.TIMEOUT)
+
+
 def email_export_ready(*, export_id: int) -> bool:
-    """Tell the patient their export is ready, once. No health content."""
+    """Tell the patient their export is ready, or that it could not be made (the page
+    promised an email), once. No health content."""
     with transaction.atomic():
         export = Export.objects.select_for_update().select_related("requested_by").filter(pk=export_id).first()
-        if export is None or export.state != Export.State.READY or export.emailed_at is not None:
+        if export is None or export.emailed_at is not None:
             return False
+        if export.state != Export.State.READY and export.failure not in RETRYABLE_FAILURES:
+            return False
+        url = f"{settings.SITE_URL}/my/exports/"
         with translation.override(export.language):
-            subject = _("Your Carnet export is ready")
-            body = _(
-                "The export you requested is ready to download from your health space:\n{url}\n\n"
-                "It will be deleted after 7 days."
-            ).format(url=f"{settings.SITE_URL}/my/exports/")
+            if export.state == Export.State.READY:
+                subject = _("Your Carnet export is ready")
+                body = _(
+                    "The export you requested is ready to download from your health space:\n{url}\n\n"
+                    "It will be deleted after 7 days."
+                ).format(url=url)
+            else:
+                subject = _("Your Carnet export could not be made")
+                body = _(
+                    "The export you requested could not be made. Nothing of your record was lost: ask for it "
+                    "again from your health space:\n{url}\n\nIf it fails again, write to us from the help page."
+                ).format(url=url)
         send_mail(subject, body, None, [export.requested_by.email])
         export.emailed_at = timezone.now()
         export.save(update_fields=["emailed_at"])
@@ -285,9 +302,12 @@ def sweep_exports(*, stale_after: datetime.timedelta | None = None) -> dict:
     stale_ids = list(stale.values_list("pk", flat=True))
     for export_id in stale_ids:
         transaction.on_commit(lambda export_id=export_id: enqueue_export(export_id))
+    # Emails missed (the broker was down): that it is ready; that it failed, lately only.
+    unsent = Export.objects.filter(emailed_at__isnull=True, finished_at__lt=now - stale_after)
     unsent = list(
-        Export.objects.filter(
-            state=Export.State.READY, emailed_at__isnull=True, finished_at__lt=now - stale_after
+        (
+            unsent.filter(state=Export.State.READY)
+            | unsent.filter(failure__in=RETRYABLE_FAILURES, finished_at__gt=now - datetime.timedelta(days=1))
         ).values_list("pk", flat=True)
     )
     for export_id in unsent:

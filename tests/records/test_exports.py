@@ -202,6 +202,9 @@ def test_an_export_whose_runs_keep_dying_fails_instead_of_being_retried_for_ever
         assert exports.sweep_exports()["enqueued"] == 0
     export.refresh_from_db()
     assert (export.state, export.failure, export.attempts) == ("failed", "error", exports.MAX_ATTEMPTS)
+    # Its email, missed (run outside a transaction's commit here), is sent by the next sweep.
+    with time_machine.travel(datetime.timedelta(minutes=exports.MAX_ATTEMPTS + 30)):
+        assert exports.sweep_exports()["emails"] == 1
 
 
 def test_a_dead_runs_lease_expires_and_the_export_completes_once(patient, django_capture_on_commit_callbacks):
@@ -455,7 +458,11 @@ def test_a_failing_export_is_marked_failed_and_logs_no_health_data(
     assert export.state == Export.State.FAILED and export.failure == Export.Failure.ERROR
     assert "pénicilline" not in caplog.text and "Camille" not in caplog.text
     assert f"export {export.pk} failed: ValueError" in caplog.text
-    assert mail.outbox == []
+    # Promised an email when it is ready: told it could not be made, without content, once.
+    [message] = mail.outbox
+    assert message.subject == "Votre export Carnet n’a pas pu être fait" and "/my/exports/" in message.body
+    assert "pénicilline" not in message.body and "Camille" not in message.body
+    assert exports.email_export_ready(export_id=export.pk) is False and len(mail.outbox) == 1
 
 
 def test_summary_has_the_clinical_sections_and_nothing_of_another_patient(patient, other_patient, clinician, team):
