@@ -4,7 +4,7 @@ import logging
 import os
 
 from celery import Celery, Task
-from celery.signals import worker_process_shutdown
+from celery.signals import task_postrun, worker_process_shutdown
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
@@ -19,6 +19,16 @@ def _release_pdf_renderer(**_kwargs):
     from records import pdf
 
     pdf.release()
+
+
+@task_postrun.connect
+def _forget_kept_task(task_id=None, state=None, **_kwargs):
+    """A kept task (``portal.jobs``) that succeeded, or failed for good, leaves the table;
+    one that will be retried stays (the retry is in the broker, which may lose it)."""
+    if state in ("SUCCESS", "FAILURE"):
+        from portal import jobs
+
+        jobs.task_ran(task_id)
 
 
 logger = logging.getLogger(__name__)

@@ -44,12 +44,16 @@ class FormSubmission(models.Model):
 
 
 class PendingTask(models.Model):
-    """A task that could not be handed to Celery (broker down), kept until the
-    periodic relay (``portal.tasks.relay_pending_tasks``) hands it over."""
+    """A task kept in the database until it has run (``portal.jobs``): one enqueued on
+    commit (the row is written in the transaction, an outbox), or one that could not be
+    handed to Celery (broker down). The periodic relay (``portal.tasks.relay_pending_tasks``)
+    hands over those never handed over, and those handed over so long ago that the broker
+    must have lost them (Redis restarted without its data); the row goes once its task ran."""
 
     task = models.CharField(max_length=200)
     args = models.JSONField(default=list)
     created_at = models.DateTimeField(default=timezone.now)
+    handed_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self):
         return self.task

@@ -14,7 +14,8 @@ import uuid
 import pytest
 from django.core import mail
 from django.core.cache import cache
-from django.db import connection
+from django.db import connection, transaction
+from django.db.models import QuerySet
 
 from portal import jobs
 from portal.celery import app
@@ -60,14 +61,17 @@ def test_two_relays_at_once_hand_each_kept_task_over_once(postgres, patient, han
         thread.join()
     assert sum(counts) == 30 and len(handed_over) == 30
     assert sorted(args[2] for args in handed_over) == list(range(30))
-    assert not PendingTask.objects.exists()
+    # Handed over, kept until they have run: not handed over again meanwhile.
+    assert not PendingTask.objects.filter(handed_at__isnull=True).exists()
+    assert jobs.relay_pending_tasks() == 0 and len(handed_over) == 30
 
 
 def test_a_task_unknown_to_this_version_does_not_hold_the_others_back(patient, handed_over):
     PendingTask.objects.create(task="portal.tasks.renamed_since", args=[1])
     PendingTask.objects.create(task=TASK, args=[patient.user_id, "new_sign_in", None])
     assert jobs.relay_pending_tasks() == 1 and len(handed_over) == 1
-    assert list(PendingTask.objects.values_list("task", flat=True)) == ["portal.tasks.renamed_since"]
+    waiting = PendingTask.objects.filter(handed_at__isnull=True)
+    assert list(waiting.values_list("task", flat=True)) == ["portal.tasks.renamed_since"]
 
 
 def test_a_kept_task_handed_over_twice_sends_its_email_once(patient, monkeypatch):
@@ -83,19 +87,49 @@ def test_a_kept_task_handed_over_twice_sends_its_email_once(patient, monkeypatch
 
     monkeypatch.setattr(task, "apply_async", apply_async)
     PendingTask.objects.create(task=TASK, args=[patient.user_id, "new_sign_in", None])
-    failing_delete = PendingTask.delete
+    update = QuerySet.update
 
-    def commit_fails(self, *args, **kwargs):
+    def commit_fails(self, **kwargs):  # marking the row handed over: the database went away
         raise ConnectionError("the database went away before the commit")
 
-    monkeypatch.setattr(PendingTask, "delete", commit_fails)
+    monkeypatch.setattr(QuerySet, "update", commit_fails)
     with pytest.raises(ConnectionError):
         jobs.relay_pending_tasks()
-    assert PendingTask.objects.count() == 1 and len(mail.outbox) == 1
+    # Rolled back: the row, which the task's run had taken, is back, not handed over.
+    assert PendingTask.objects.filter(handed_at__isnull=True).count() == 1 and len(mail.outbox) == 1
 
-    monkeypatch.setattr(PendingTask, "delete", failing_delete)
+    monkeypatch.setattr(QuerySet, "update", update)
     assert jobs.relay_pending_tasks() == 1
     assert len(deliveries) == 2 and deliveries[0] == deliveries[1]  # the same delivery, twice
+    assert len(mail.outbox) == 1 and not PendingTask.objects.exists()
+
+
+def test_a_task_the_broker_lost_is_handed_over_again_and_sent_once(patient, monkeypatch):
+    """Enqueued on commit, the task is kept until it has run: handed over, then lost by
+    the broker (Redis restarted without its data), the relay hands it over again once
+    ``LOST_AFTER`` has passed, under the same id; it runs, once, and its row goes."""
+    import datetime
+
+    import time_machine
+    from django.utils import timezone
+
+    from portal.accounts.tasks import send_security_notice
+
+    handed = []
+    monkeypatch.setattr(send_security_notice, "apply_async", lambda args, task_id: handed.append((args, task_id)))
+    with transaction.atomic():
+        jobs.enqueue_on_commit(send_security_notice, patient.user_id, "new_sign_in", None)
+        assert PendingTask.objects.count() == 1 and handed == []  # kept first, in the transaction
+    [(args, task_id)] = handed  # handed over once it committed...
+    assert PendingTask.objects.get().handed_at is not None
+    assert jobs.relay_pending_tasks() == 0  # ...and not again while it may be queued
+    # The broker lost it (nothing ran). Long enough after, the relay hands it over again.
+    with time_machine.travel(timezone.now() + jobs.LOST_AFTER + datetime.timedelta(minutes=1)):
+        assert jobs.relay_pending_tasks() == 1
+    assert handed[1] == (list(args), task_id)
+    monkeypatch.undo()
+    send_security_notice.apply(args, task_id=task_id)  # a worker runs it
+    send_security_notice.apply(args, task_id=task_id)  # and the first copy, had it survived
     assert len(mail.outbox) == 1 and not PendingTask.objects.exists()
 
 

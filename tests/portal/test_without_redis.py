@@ -81,14 +81,20 @@ def test_signing_in_and_using_carnet_while_redis_is_down(
     assert client.post(reverse("records:upload"), data).status_code == 302
     document = Document.objects.get(title="Bilan")
     # The new-sign-in notice and the processing could not be handed to Celery: they wait
-    # in the database.
+    # in the database. (So does the first sign-in's notice, handed over but kept until a
+    # worker has run it: none runs here.)
+    notice = ("portal.accounts.tasks.send_security_notice", [patient.user.pk, "new_sign_in", None])
     assert list(PendingTask.objects.order_by("pk").values_list("task", "args")) == [
-        ("portal.accounts.tasks.send_security_notice", [patient.user.pk, "new_sign_in", None]),
+        notice,
+        notice,
         ("records.tasks.process_document", [document.pk]),
     ]
 
     on_redis.start()
-    assert jobs.relay_pending_tasks() == 2 and not PendingTask.objects.exists()
+    waiting = PendingTask.objects.filter(handed_at__isnull=True)
+    assert waiting.count() >= 2
+    # Handed over now; kept until a worker has run them (none here).
+    assert jobs.relay_pending_tasks() >= 2 and not waiting.exists()
     assert client.get(reverse("patient_home")).status_code == 200
 
 
@@ -132,3 +138,31 @@ def test_a_stalled_broker_costs_one_wait_not_one_per_task(on_redis, patient):
     assert PendingTask.objects.count() == 4
     jobs._broker_failed_at -= jobs.BROKER_REST_SECONDS  # the rest is over
     assert jobs.enqueue(send_security_notice, patient.user_id, "new_sign_in", None) is True
+
+
+def test_an_email_redis_lost_on_restart_is_handed_over_again(on_redis, patient, django_capture_on_commit_callbacks):
+    """A real redis-server takes the task, then restarts without its data (no worker took
+    it yet): the task's row, kept until it has run, is handed over again by the relay once
+    ``LOST_AFTER`` has passed, and is in the new Redis's queue."""
+    import datetime
+
+    import redis
+    import time_machine
+    from django.utils import timezone
+
+    from portal.accounts.tasks import send_security_notice
+
+    queued = redis.Redis.from_url(on_redis.url)
+    with django_capture_on_commit_callbacks(execute=True):
+        jobs.enqueue_on_commit(send_security_notice, patient.user_id, "new_sign_in", None)
+    queue = celery_app.conf.task_default_queue
+    assert queued.llen(queue) == 1 and PendingTask.objects.get().handed_at is not None
+
+    on_redis.stop()  # killed, saved nothing
+    on_redis.start()
+    assert queued.llen(queue) == 0  # lost
+    assert jobs.relay_pending_tasks() == 0  # not yet: it may still be waiting for a worker
+    with time_machine.travel(timezone.now() + jobs.LOST_AFTER + datetime.timedelta(minutes=1)):
+        assert jobs.relay_pending_tasks() == 1
+    assert queued.llen(queue) == 1
+    assert PendingTask.objects.count() == 1  # until a worker has run it
