@@ -10,11 +10,13 @@ import icalendar
 from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from agenda.models import Appointment
 
-# What a calendar shows when the patient did not ask for details: nothing about health.
-PLAIN_SUMMARY = "Rendez-vous – Carnet"
+# What a calendar shows when the patient did not ask for details: nothing about health
+# (in the language of the request: a download in English says it in English).
+PLAIN_SUMMARY = gettext_lazy("Appointment – Carnet")
 PRODID = "-//Carnet//Appointments//FR"
 
 
@@ -32,7 +34,7 @@ def _event(appointment: Appointment, *, details: bool, zone) -> icalendar.Event:
         created=appointment.created_at.astimezone(datetime.UTC),
         sequence=appointment.sequence,
         status="CANCELLED" if cancelled else "CONFIRMED",
-        summary=PLAIN_SUMMARY,
+        summary=str(PLAIN_SUMMARY),
     )
     if details:
         event["SUMMARY"] = icalendar.vText(

@@ -229,7 +229,8 @@ def ics(request, pk):
     data = calendar.calendar_of([appointment], details=details)
     access.trace_read(request.user, appointment.patient, AccessLog.Action.VIEW_APPOINTMENTS, appointment.team.name)
     response = HttpResponse(data, content_type="text/calendar; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="rendez-vous-{appointment.local_start:%Y-%m-%d}.ics"'
+    name = _("appointment-%(day)s.ics") % {"day": f"{appointment.local_start:%Y-%m-%d}"}
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
     response["X-Content-Type-Options"] = "nosniff"
     return response
 

@@ -256,6 +256,15 @@ def test_the_ics_is_plain_unless_the_patient_asks_for_details(client, login, pat
     assert "Venir à jeun." in str(detailed["DESCRIPTION"])
 
 
+def test_the_ics_downloaded_in_english_is_named_and_titled_in_english(client, login, patient, team):
+    appointment = AppointmentFactory(patient=patient, team=team)
+    login(patient)
+    client.post(reverse("set_language"), {"language": "en", "next": "/"})
+    response = client.get(reverse("agenda:ics", args=[appointment.pk]))
+    assert f'filename="appointment-{appointment.local_start:%Y-%m-%d}.ics"' in response["Content-Disposition"]
+    assert str(only_event(parse_ics(response))["SUMMARY"]) == "Appointment – Carnet"
+
+
 def test_the_private_feed_shows_the_address_once_needs_no_login_and_can_be_revoked(client, login, patient, team):
     AppointmentFactory(patient=patient, team=team, instructions="Venir à jeun.")
     AppointmentFactory(patient=patient, team=team).delete()
