@@ -58,7 +58,7 @@ class AppointmentForm(forms.ModelForm):
             "duration_minutes": forms.NumberInput(attrs={"min": 5, "max": 480, "step": 5}),
         }
         help_texts = {
-            "place": _("The address, building, floor or desk."),
+            "place": _("The address, building, floor or desk: required for an appointment in person."),
             "video_url": _("The https address the patient opens at the time of the teleconsultation."),
             "with_whom": _("e.g. Dr Martin, the nurse, the imaging desk."),
             "instructions": _("What to bring, whether to come fasting… The patient reads it."),
@@ -167,7 +167,8 @@ BUSY_OK = "busy_ok"
 
 
 def _busy_ok_field():
-    return forms.BooleanField(label=_("Book it anyway: both appointments are kept"), required=False)
+    # No colon in it: the error summary writes « label : error ».
+    return forms.BooleanField(label=_("Book it anyway (both appointments are kept)"), required=False)
 
 
 class CancelForm(forms.Form):
