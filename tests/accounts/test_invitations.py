@@ -186,7 +186,7 @@ def test_an_address_another_account_uses_is_refused_when_inviting(
     )
     assert response.context["form"].errors == {
         "email": [
-            "Cette adresse est déjà utilisée par un autre compte : chaque personne a besoin de sa propre adresse."
+            "Cette adresse est déjà utilisée par un autre compte : chaque personne a besoin de sa propre adresse."
         ]
     }
     assert not Invitation.objects.exists()

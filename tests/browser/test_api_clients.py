@@ -5,6 +5,7 @@ from playwright.sync_api import expect
 
 from fhir_api.models import ApiClient
 from tests.browser.conftest import sign_in
+from tests.browser.test_phone_layout import overflowing
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -27,5 +28,8 @@ def test_agent_registers_a_teams_software_on_a_phone(browser, live_server, suppo
     expect(agent.get_by_role("heading", name="Logiciel du cabinet")).to_be_visible()
     expect(agent.get_by_text(team.name)).to_be_visible()
     expect(agent.get_by_text("Jamais")).to_be_visible()
-    agent.get_by_role("button", name=re.compile("Révoquer")).click()
+    agent.get_by_role("link", name=re.compile("Révoquer")).click()  # asked first, on a page of its own
+    expect(agent.get_by_role("heading", name=re.compile("Révoquer «"))).to_be_visible()
+    assert overflowing(agent) == []
+    agent.get_by_role("button", name="Le révoquer").click()
     expect(agent.get_by_text(re.compile("Révoqué le"))).to_be_visible()

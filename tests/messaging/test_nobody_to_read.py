@@ -43,7 +43,7 @@ def test_blocking_a_teams_last_professional_leaves_nobody_to_write_to(client, lo
     page = client.get(reverse("messaging:conversation", args=[conversation.pk])).content.decode()
     assert "Personne dans cette équipe de soins ne peut lire vos messages" in page and 'name="body"' not in page
     assert "Réponse impossible</h2>" in page and ">Répondre</h2>" not in page  # no heading offering a reply
-    reply = client.post(reverse("messaging:conversation", args=[conversation.pk]), {"body": "Vous êtes là ?"})
+    reply = client.post(reverse("messaging:conversation", args=[conversation.pk]), {"body": "Vous êtes là ?"})
     assert reply.status_code == 200 and conversation.messages.count() == 1
     new_form = client.get(reverse("messaging:new")).content.decode()
     assert f'value="{team.pk}"' not in new_form
@@ -88,10 +88,10 @@ def test_a_change_request_is_not_sent_to_a_team_nobody_can_read_at(client, login
     form = client.get(url).content.decode()
     assert "Pas de demande possible\u00a0:" in form and 'name="message"' not in form
     # Sent anyway (blocked after the form was opened): refused with the reason, the text kept.
-    response = client.post(url, {"message": "Plutôt jeudi ?"})
+    response = client.post(url, {"message": "Plutôt jeudi ?"})
     page = response.content.decode()
     assert response.status_code == 200 and "Personne dans cette équipe de soins ne peut lire vos messages" in page
-    assert "Plutôt jeudi ?</textarea>" in page
+    assert "Plutôt jeudi ?</textarea>" in page
     assert not Conversation.objects.exists()
     ClinicianBlock.objects.all().delete()
     assert url in client.get(reverse("agenda:mine")).content.decode()
@@ -104,7 +104,7 @@ def test_a_confidential_conversation_nobody_could_read_is_refused(client, login,
     data = {"team": team.pk, "kind": "question", "subject": "Contraception", "body": "Bonjour", "confidential": "on"}
     response = client.post(reverse("messaging:team_new", args=[minor.pk]), data)
     assert response.status_code == 200 and not Conversation.objects.exists()
-    assert "Personne ne pourrait lire cette conversation : Léa Durand n’a pas d’accès à Carnet" in (
+    assert "Personne ne pourrait lire cette conversation : Léa Durand n’a pas d’accès à Carnet" in (
         response.content.decode()
     )
     del data["confidential"]  # not confidential: the parents read it

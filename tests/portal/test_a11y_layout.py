@@ -29,7 +29,7 @@ def test_a_refused_sign_in_says_error_in_the_title_and_links_to_the_field(client
     response = client.post(reverse("account_login"), {"login": "", "password": "x"})
     assert title(response) == "Erreur – Se connecter · Carnet"
     links, html = summary(response)
-    assert links == [("id_login", "E-mail : Ce champ est obligatoire.")]
+    assert links == [("id_login", "E-mail : Ce champ est obligatoire.")]
     assert 'id="id_login"' in html  # the link leads to the field itself
 
 

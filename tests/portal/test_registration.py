@@ -436,4 +436,4 @@ def test_none_of_these_cannot_make_a_new_record_around_a_block(
     response = client.post(reverse("careteams:register_patient"), data)
     assert Patient.objects.count() == (2 if created else 1)
     if not created:
-        assert "a bloqué cette équipe de soins : aucun nouveau dossier" in response.content.decode()
+        assert "a bloqué cette équipe de soins : aucun nouveau dossier" in response.content.decode()

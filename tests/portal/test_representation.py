@@ -1,5 +1,5 @@
 """Representation through the real pages: the switcher, the parts a representative may
-reach, confidential items, the access log (« Marie Durand, pour Léa Durand »), messages
+reach, confidential items, the access log (« Marie Durand, pour Léa Durand »), messages
 and content-free notifications, the helper's invitation, the support console, the care
 team adding a parent, and the coming of age with a moved clock."""
 
@@ -473,7 +473,7 @@ def test_one_cannot_be_ones_own_helper(client, login, patient):
          "ends_on": (TODAY + datetime.timedelta(days=90)).isoformat()},
     )  # fmt: skip
     assert response.context["form"].errors["email"] == [
-        "C’est votre propre adresse : indiquez celle avec laquelle votre aidant se connecte à Carnet."
+        "C’est votre propre adresse : indiquez celle avec laquelle votre aidant se connecte à Carnet."
     ]
     assert not patient.helper_invitations.exists()
 
@@ -632,7 +632,7 @@ def test_the_unread_badge_counts_the_record_one_is_in(client, login, parent, min
     """One record per page: a message in the child's record does not show on the
     parent's own pages, and does once they switch to the child's record."""
     messaging.start_conversation(
-        author=clinician, patient=minor, team=team, subject="Vaccin", kind="question", body="Pouvez-vous passer ?"
+        author=clinician, patient=minor, team=team, subject="Vaccin", kind="question", body="Pouvez-vous passer ?"
     )
     login(parent)
     badge = re.compile(r'<span class="badge">(\d+)<span class="visually-hidden"> message non lu')
@@ -715,7 +715,7 @@ def test_no_page_of_someone_elses_record_speaks_of_it_as_ones_own(client, login,
     prescription = Prescription.objects.get(patient=minor)
     client.post(reverse("records:request_renewal", args=[prescription.pk]))
     body = Conversation.objects.get(prescription=prescription).messages.get().body
-    assert body.startswith("Merci de renouveler l’ordonnance de Léa Durand : Ventoline"), body
+    assert body.startswith("Merci de renouveler l’ordonnance de Léa Durand : Ventoline"), body
     switch(client, parent)
     own = [client.get(reverse(name)).content.decode() for name in ("records:documents", "records:care_teams")]
     assert "Filtrer mes documents" in own[0] and "<h1>Mes équipes de soins" in own[1]

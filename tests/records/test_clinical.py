@@ -135,7 +135,7 @@ def test_renewal_request_opens_one_renewal_conversation_with_the_team(client, lo
     assert first["Location"] == second["Location"] == reverse("messaging:conversation", args=[conversation.pk])
     assert (conversation.kind, conversation.team, conversation.prescription) == ("renewal", team, prescription)
     assert (
-        conversation.messages.get().body == "Merci de renouveler mon ordonnance : Ramipril 5 mg, 1 comprimé, le matin."
+        conversation.messages.get().body == "Merci de renouveler mon ordonnance : Ramipril 5 mg, 1 comprimé, le matin."
     )
     page = client.get(first["Location"]).content.decode()
     assert "Ramipril 5 mg — 1 comprimé, le matin" in page
@@ -147,7 +147,7 @@ def test_a_renewal_request_of_a_prescription_without_frequency_says_none(client,
     page = client.get(client.post(reverse("records:request_renewal", args=[prescription.pk]))["Location"])
     assert (
         Conversation.objects.get().messages.get().body
-        == "Merci de renouveler mon ordonnance : Ramipril 5 mg, 1 comprimé."
+        == "Merci de renouveler mon ordonnance : Ramipril 5 mg, 1 comprimé."
     )
     assert "Ramipril 5 mg — 1 comprimé (" in page.content.decode()
 
@@ -239,8 +239,8 @@ def test_a_bad_csv_names_its_bad_lines_and_saves_nothing(client, login, clinicia
     )  # fmt: skip
     page = response.content.decode()
     assert response.status_code == 200
-    assert "Ligne 2, colonne value : Saisissez un nombre." in page
-    assert "Ligne 3, colonne loinc : Ce champ est obligatoire." in page
+    assert "Ligne 2, colonne value : Saisissez un nombre." in page
+    assert "Ligne 3, colonne loinc : Ce champ est obligatoire." in page
     assert not LabReport.objects.exists()
 
 
@@ -446,7 +446,7 @@ def test_a_reversed_reference_range_is_refused_next_to_the_upper_limit(client, l
     page = response.content.decode()
     assert "<title>Erreur –" in page and 'role="alert"' in page
     assert (
-        '<a href="#id_obs-0-high">Résultat 1, Limite supérieure : La limite supérieure est inférieure à la limite '
+        '<a href="#id_obs-0-high">Résultat 1, Limite supérieure : La limite supérieure est inférieure à la limite '
         "inférieure.</a>" in page
     )
     assert "<legend>Résultat 1</legend>" in page and "<legend>Résultat 2</legend>" not in page
@@ -456,7 +456,7 @@ def test_a_reversed_reference_range_is_refused_next_to_the_upper_limit(client, l
         {"title": "Bilan", "collected_on": "2026-11-01", "csv_file": csv_file, "obs-TOTAL_FORMS": "0", "obs-INITIAL_FORMS": "0"},
     )  # fmt: skip
     assert (
-        "Ligne 2, colonne high : La limite supérieure est inférieure à la limite inférieure."
+        "Ligne 2, colonne high : La limite supérieure est inférieure à la limite inférieure."
         in response.content.decode()
     )
     assert not LabReport.objects.exists()
@@ -562,7 +562,7 @@ def test_a_typed_loinc_code_is_checked_as_the_api_checks_it(client, login, clini
 
 
 def test_an_allergys_severity_is_never_chosen_for_the_person(client, login, patient):
-    """Left alone, the severity is « Non connue »: nothing preselected, nothing guessed."""
+    """Left alone, the severity is « Non connue »: nothing preselected, nothing guessed."""
     login(patient)
     page = client.get(reverse("records:profile")).content.decode()
     select = page.split('name="allergy-severity"', 1)[1].split("</select>", 1)[0]

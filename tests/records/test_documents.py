@@ -76,12 +76,12 @@ def test_too_large_files_are_refused(client, login, patient, upload, settings, m
 
 
 def test_one_byte_over_the_limit_is_not_told_as_the_limit_itself(client, login, patient, upload, settings):
-    """It read « (20,0 Mio) ; la limite est de 20,0 Mio »: exact bytes, and Mo in French."""
+    """It read « (20,0 Mio) ; la limite est de 20,0 Mio »: exact bytes, and Mo in French."""
     assert settings.DOCUMENT_MAX_BYTES == 20 * 1024 * 1024
     login(patient)
     response = post_upload(client, upload("gros.pdf", b"%PDF-1.7\n" + b"x" * (20 * 1024 * 1024 - 8)))
     assert response.context["form"].errors["file"] == [
-        "Ce fichier est trop volumineux : 20\xa0971\xa0521 octets, au-delà de la limite de 20 Mo (20\xa0971\xa0520 octets)."
+        "Ce fichier est trop volumineux : 20\xa0971\xa0521 octets, au-delà de la limite de 20 Mo (20\xa0971\xa0520 octets)."
     ]
     assert not Document.objects.exists()
     assert filesizeformat(3000) == "2,9\xa0Ko"  # sizes shown elsewhere use the same units
@@ -199,7 +199,7 @@ def test_blocking_a_team_and_unblocking_it(client, login, patient, clinician, cl
     login(patient)
     client.post(reverse("records:block_team", args=[link.pk]), {"blocked": "1"})
     page = client.get(reverse("records:care_teams")).content.decode()
-    assert "pas d’accès par cette équipe tant qu’elle est bloquée" in page and "Lien : <strong>bloqué par vous" in page
+    assert "pas d’accès par cette équipe tant qu’elle est bloquée" in page and "Lien : <strong>bloqué par vous" in page
     assert reverse("records:block_clinician", args=[clinician.pk]) not in page  # nothing more to block there
     login(clinician)
     assert client.get(reverse("records:document", args=[clinician_document.pk])).status_code == 404
@@ -225,7 +225,7 @@ def test_patient_deletes_only_what_they_uploaded(
     confirm_url = reverse("records:delete", args=[patient_document.pk])
     assert f'href="{confirm_url}"' in page  # a link to a page that asks first
     confirm = client.get(confirm_url).content.decode()
-    assert "Supprimer définitivement ?" in confirm and patient_document.title in confirm
+    assert "Supprimer définitivement ?" in confirm and patient_document.title in confirm
     assert Document.objects.filter(pk=patient_document.pk).exists()
     client.post(reverse("records:delete", args=[clinician_document.pk]))
     assert Document.objects.filter(pk=clinician_document.pk).exists()
@@ -268,7 +268,7 @@ def test_repeated_reads_show_as_one_line_and_stay_in_the_log(client, login, pati
     ]
     page = response.content.decode()
     assert "3 fois depuis 11:00" in page  # Paris time
-    assert "A ouvert un document : Compte rendu de consultation" in page
+    assert "A ouvert un document : Compte rendu de consultation" in page
 
 
 def test_team_inbox_listings_of_several_conversations_are_one_line_naming_them(client, login, patient, clinician, team):
@@ -293,7 +293,7 @@ def test_team_inbox_listings_of_several_conversations_are_one_line_naming_them(c
     assert (visit["count"], len(visit["targets"]), visit["more"]) == (15, 3, 2)
     page = response.content.decode()
     assert re.search(
-        r"A vu une conversation dans la boîte de l’équipe : (Question \d, ){2}Question \d et 2 autres", page
+        r"A vu une conversation dans la boîte de l’équipe : (Question \d, ){2}Question \d et 2 autres", page
     )
 
 
@@ -455,7 +455,7 @@ def test_processing_is_idempotent(patient_document):
 def test_the_status_column_says_something_for_every_document(
     client, login, clinician, patient, clinician_document, patient_document
 ):
-    """Issue 20: the « Statut » column was empty for an ordinary document. Each row now
+    """Issue 20: the « Statut » column was empty for an ordinary document. Each row now
     says whether it is available or still being processed, and whether it is hidden."""
     import re
 

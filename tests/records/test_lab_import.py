@@ -39,7 +39,7 @@ def test_a_csv_over_the_byte_limit_is_refused_whole_and_says_the_limit(client, l
     errors = csv_errors(post_csv(client, patient, text))
     size = f"{len(text.encode()):,}".replace(",", "\xa0")
     assert errors == [
-        f"Ce fichier est trop volumineux : {size} octets, au-delà de la limite de 1 Mo (1\xa0048\xa0576 octets)."
+        f"Ce fichier est trop volumineux : {size} octets, au-delà de la limite de 1 Mo (1\xa0048\xa0576 octets)."
     ]
     assert not LabReport.objects.exists() and not Observation.objects.exists()
 
@@ -49,7 +49,7 @@ def test_a_csv_over_the_row_limit_is_refused(client, login, clinician, patient, 
     login(clinician)
     errors = csv_errors(post_csv(client, patient, HEADER + rows(51)))
     assert errors == [
-        "Ce fichier CSV a plus de 50 lignes, la limite pour un compte rendu : "
+        "Ce fichier CSV a plus de 50 lignes, la limite pour un compte rendu : "
         "répartissez-le en plusieurs comptes rendus."
     ]
     assert not LabReport.objects.exists()
@@ -76,19 +76,19 @@ def test_the_form_states_the_limits(client, login, clinician, patient):
     [
         (
             "loinc\n718-7\n",
-            "Il manque au fichier CSV ces colonnes : name / nom / libellé / libelle / analyse, value / valeur / "
+            "Il manque au fichier CSV ces colonnes : name / nom / libellé / libelle / analyse, value / valeur / "
             "résultat / resultat, unit / unité / unite, low / min / bas, high / max / haut.",
         ),
-        ("nom;valeur;unité;min;max\nHb;13;g/dL;12;16\n", "Il manque au fichier CSV ces colonnes : loinc / code loinc."),
-        (HEADER + "718-7,Hb\x00,13,g/dL,12,16\n", "Ligne 2, colonne name : Le caractère nul n’est pas autorisé."),
-        (HEADER + "718-7,Hb,1e20,g/dL,12,16\n", "Ligne 2, colonne value : Assurez-vous qu’il n’y a pas plus de 12 chiffres au total."),
-        (HEADER + "718-7,Hb,123456789012345,g/dL,,\n", "Ligne 2, colonne value : Assurez-vous qu’il n’y a pas plus de 12 chiffres au total."),
-        (HEADER + "718-7,Hb,13,g/dL,12,1e20\n", "Ligne 2, colonne high : Assurez-vous qu’il n’y a pas plus de 12 chiffres au total."),
-        (HEADER + "718-7,Hb,1e-30,g/dL,,\n", "Ligne 2, colonne value : Assurez-vous qu’il n’y a pas plus de 12 chiffres au total."),
-        (HEADER + "718-7,Hb,0.00001,g/dL,,\n", "Ligne 2, colonne value : Assurez-vous qu’il n’y a pas plus de 4 chiffres après la virgule."),
-        (HEADER + f"718-7,{'H' * 131_073},13,g/dL,,\n", "La ligne 2 ne peut pas être lue : un champ est trop long ou un guillemet est mal placé."),
-        (HEADER + "718-7,\"Hb\"x,13,g/dL,,\n", "La ligne 2 ne peut pas être lue : un champ est trop long ou un guillemet est mal placé."),
-        (HEADER + f"718-7,{'H' * 121},13,g/dL,,\n", "Ligne 2, colonne name : Assurez-vous que cette valeur comporte au plus 120 caractères (actuellement 121)."),
+        ("nom;valeur;unité;min;max\nHb;13;g/dL;12;16\n", "Il manque au fichier CSV ces colonnes : loinc / code loinc."),
+        (HEADER + "718-7,Hb\x00,13,g/dL,12,16\n", "Ligne 2, colonne name : Le caractère nul n’est pas autorisé."),
+        (HEADER + "718-7,Hb,1e20,g/dL,12,16\n", "Ligne 2, colonne value : Assurez-vous qu’il n’y a pas plus de 12 chiffres au total."),
+        (HEADER + "718-7,Hb,123456789012345,g/dL,,\n", "Ligne 2, colonne value : Assurez-vous qu’il n’y a pas plus de 12 chiffres au total."),
+        (HEADER + "718-7,Hb,13,g/dL,12,1e20\n", "Ligne 2, colonne high : Assurez-vous qu’il n’y a pas plus de 12 chiffres au total."),
+        (HEADER + "718-7,Hb,1e-30,g/dL,,\n", "Ligne 2, colonne value : Assurez-vous qu’il n’y a pas plus de 12 chiffres au total."),
+        (HEADER + "718-7,Hb,0.00001,g/dL,,\n", "Ligne 2, colonne value : Assurez-vous qu’il n’y a pas plus de 4 chiffres après la virgule."),
+        (HEADER + f"718-7,{'H' * 131_073},13,g/dL,,\n", "La ligne 2 ne peut pas être lue : un champ est trop long ou un guillemet est mal placé."),
+        (HEADER + "718-7,\"Hb\"x,13,g/dL,,\n", "La ligne 2 ne peut pas être lue : un champ est trop long ou un guillemet est mal placé."),
+        (HEADER + f"718-7,{'H' * 121},13,g/dL,,\n", "Ligne 2, colonne name : Assurez-vous que cette valeur comporte au plus 120 caractères (actuellement 121)."),
         (HEADER, "Le fichier CSV ne contient aucun résultat."),
     ],
     ids=["header-without-delimiter", "french-header-without-loinc", "nul", "1e20", "15-digits", "1e20-limit", "1e-30", "5-decimals",
@@ -104,9 +104,9 @@ def test_every_bad_line_is_named_and_nothing_is_saved(client, login, clinician, 
     login(clinician)
     text = HEADER + "718-7,Hb,13,g/dL,12,16\n718-7,Hb,abc,g/dL,12,16\n\n,X,1,,,\n2160-0,Créatinine,11,mg/L,12,6\n"
     assert csv_errors(post_csv(client, patient, text)) == [
-        "Ligne 3, colonne value : Saisissez un nombre.",
-        "Ligne 5, colonne loinc : Ce champ est obligatoire.",
-        "Ligne 6, colonne high : La limite supérieure est inférieure à la limite inférieure.",
+        "Ligne 3, colonne value : Saisissez un nombre.",
+        "Ligne 5, colonne loinc : Ce champ est obligatoire.",
+        "Ligne 6, colonne high : La limite supérieure est inférieure à la limite inférieure.",
     ]
     assert not LabReport.objects.exists() and not Observation.objects.exists()
 
@@ -115,7 +115,7 @@ def test_many_bad_lines_show_the_first_twenty_and_a_count(client, login, clinici
     login(clinician)
     errors = csv_errors(post_csv(client, patient, HEADER + "718-7,Hb,x,g/dL,,\n" * 100))
     assert len(errors) == 21
-    assert errors[0] == "Ligne 2, colonne value : Saisissez un nombre."
+    assert errors[0] == "Ligne 2, colonne value : Saisissez un nombre."
     assert errors[-1] == "… et 80 autres erreurs."
 
 
@@ -130,7 +130,7 @@ def test_doubled_quotes_are_one_quote_as_rfc_4180_says(client, login, clinician,
 def test_french_excels_semicolon_csv_in_windows_1252_with_french_headings_is_imported(
     client, login, clinician, patient
 ):
-    """What Excel saves as "CSV (séparateur : point-virgule)" on a French Windows: Windows-1252
+    """What Excel saves as "CSV (séparateur : point-virgule)" on a French Windows: Windows-1252
     text, semicolons, decimal commas, the columns named in French."""
     login(clinician)
     text = "Code LOINC;Libellé;Valeur;Unité;Min;Max\r\n2160-0;Créatinine;9,5;mg/L;6;12\r\n718-7;Hémoglobine;13,2;g/dL;12;16\r\n"
@@ -144,7 +144,7 @@ def test_french_excels_semicolon_csv_in_windows_1252_with_french_headings_is_imp
 def test_errors_name_the_columns_as_the_file_heads_them(client, login, clinician, patient):
     login(clinician)
     text = "loinc;nom;valeur;unité;min;max\n718-7;Hb;abc;g/dL;12;16\n"
-    assert csv_errors(post_csv(client, patient, text)) == ["Ligne 2, colonne valeur : Saisissez un nombre."]
+    assert csv_errors(post_csv(client, patient, text)) == ["Ligne 2, colonne valeur : Saisissez un nombre."]
 
 
 def test_a_file_that_is_not_text_is_refused(client, login, clinician, patient):

@@ -82,7 +82,7 @@ def test_a_page_of_absurd_proportions_gets_no_preview_and_stays_downloadable(cli
     assert stored_files(media_root, "previews") == []
     login(patient)
     page = client.get(reverse("records:document", args=[document.pk])).content.decode()
-    assert "Aucun aperçu n’a pu être dessiné pour ce document : téléchargez-le pour le lire." in page
+    assert "Aucun aperçu n’a pu être dessiné pour ce document : téléchargez-le pour le lire." in page
     assert client.get(reverse("records:preview", args=[document.pk])).status_code == 404
     assert client.get(reverse("records:download", args=[document.pk])).content == data
 

@@ -371,7 +371,7 @@ def test_a_corrected_value_shows_as_corrected_and_keeps_the_earlier_one(
     today = timezone.localdate().strftime("%d/%m/%Y")
     assert f"Corrigé le {today}" in client.get(reverse("records:results")).content.decode()
     history = client.get(reverse("records:observation_history", args=[observation.pk])).content.decode()
-    assert f"Corrigé le {today} ; valeur antérieure : 1,52 g/L" in history and "Erreur de saisie" in history
+    assert f"Corrigé le {today} ; valeur antérieure : 1,52 g/L" in history and "Erreur de saisie" in history
     record = client.get(reverse("records:record_history")).content.decode()
     assert "Correction d’une valeur de biologie" in record and "Erreur de saisie" in record
 

@@ -486,7 +486,7 @@ def test_actions_read_as_commands_and_the_trail_as_what_was_done(client, login, 
     assert "<h1>Fermer toutes les sessions</h1>" in confirm
     done = post(client, act_url(patient.user, "end_sessions"))
     page = client.get(done["Location"]).content.decode()
-    assert "Fermer toutes les sessions : c’est fait." in page
+    assert "Fermer toutes les sessions : c’est fait." in page
     assert "A fermé toutes les sessions" in page  # the recent support actions
 
 
