@@ -51,15 +51,19 @@ def send(task, *args, task_id=None):
         raise
 
 
-def enqueue(task, *args) -> bool:
+def enqueue(task, *args, kept: int | None = None) -> bool:
     """Hand ``task(*args)`` (ids only) to Celery now. When the broker cannot be reached,
-    keep it in the database for ``relay_pending_tasks`` and return False; never raise."""
+    keep it in the database for ``relay_pending_tasks`` and return False; never raise.
+    ``kept``: the row already keeping it (``enqueue_on_commit``), marked handed over."""
     try:
-        send(task, *args)
+        send(task, *args, task_id=kept_task_id(kept) if kept is not None else None)
     except Exception as error:  # kombu raises several types; all mean "not enqueued"
         logger.warning("broker unreachable (%s); %s kept for the relay", type(error).__name__, task.name)
-        PendingTask.objects.create(task=task.name, args=list(args))
+        if kept is None:
+            PendingTask.objects.create(task=task.name, args=list(args))
         return False
+    if kept is not None:  # (the task may even have run and taken its row already)
+        PendingTask.objects.filter(pk=kept).update(handed_at=timezone.now())
     return True
 
 
@@ -109,8 +113,9 @@ def kept_task_id(pk) -> str:
 
 def task_ran(task_id: str) -> None:
     """A task has run (succeeded, or failed for good): its kept row, if any, goes."""
-    if task_id and task_id.startswith(KEPT_TASK_PREFIX) and task_id[len(KEPT_TASK_PREFIX) :].isdecimal():
-        PendingTask.objects.filter(pk=int(task_id[len(KEPT_TASK_PREFIX) :])).delete()
+    row = (task_id or "").removeprefix(KEPT_TASK_PREFIX)
+    if row != task_id and row.isdecimal():
+        PendingTask.objects.filter(pk=int(row)).delete()
 
 
 def enqueue_on_commit(task, *args) -> None:
@@ -118,14 +123,4 @@ def enqueue_on_commit(task, *args) -> None:
     handed to Celery once it commits (nothing if it rolls back); its row goes once it has
     run, so that a task the broker lost is handed over again (``relay_pending_tasks``)."""
     kept = PendingTask.objects.create(task=task.name, args=list(args))
-    transaction.on_commit(partial(_hand_over, task, kept.pk, list(args)))
-
-
-def _hand_over(task, pk, args) -> None:
-    try:
-        send(task, *args, task_id=kept_task_id(pk))
-    except Exception as error:  # kombu raises several types; all mean "not enqueued"
-        logger.warning("broker unreachable (%s); %s kept for the relay", type(error).__name__, task.name)
-        return
-    # Handed over (the task may even have run and taken its row already).
-    PendingTask.objects.filter(pk=pk).update(handed_at=timezone.now())
+    transaction.on_commit(partial(enqueue, task, *args, kept=kept.pk))
