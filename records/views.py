@@ -656,12 +656,12 @@ def observation_history(request, pk):
     """Every value of one test (same LOINC code) for the patient, as a trend chart
     and an accessible table."""
     observation, visible = _item_and_its_patients_rows(request, Observation, access.RESULTS, pk)
-    history = _with_revised(visible.filter(loinc=observation.loinc))
     # The chart shows the latest values; the table pages through all of them from a
     # cursor, newest first: both from the index on the value's own sample date
     # (observation_history), a page at a time. The first page is among the chart's
     # values: one query reads both.
     if request.GET.get("older") or request.GET.get("newer"):
+        history = _with_revised(visible.filter(loinc=observation.loinc))
         latest = list(history.values_list("collected_on", "value")[:CHART_POINTS])
         page = keyset_page(history, request.GET, field="collected_on", size=HISTORY_PAGE_SIZE)
     else:
@@ -670,7 +670,7 @@ def observation_history(request, pk):
             shape = access.rows_shape(access.current_record(request), Observation)
             rows = _test_history(observation.patient.pk, observation.loinc, rows=shape, size=size)
         else:
-            rows = list(history[:size])
+            rows = list(_with_revised(visible.filter(loinc=observation.loinc))[:size])
         latest = [(row.collected_on, row.value) for row in rows[:CHART_POINTS]]
         more = len(rows) > HISTORY_PAGE_SIZE
         page = KeysetPage(rows[:HISTORY_PAGE_SIZE], rows[HISTORY_PAGE_SIZE - 1].pk if more else None, None)
