@@ -10,7 +10,7 @@ from functools import wraps
 from typing import NamedTuple
 
 from django.contrib.auth.decorators import login_required
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet, Value
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -871,15 +871,16 @@ def links_managed_by(user) -> QuerySet[CareLink]:
 
 
 def links_of_cared_patient(user, patient) -> list[CareLink]:
-    """The active links of ``patient``, a patient ``get_cared_patient`` returned for
-    ``user``, with their teams, by team name: each says (``mine``) whether it is one
-    ``user`` may end (``links_managed_by``: for a patient they care for, a link of one of
-    their teams). The first of theirs is the team ``team_caring_for`` names."""
-    if _checked_for(user, patient):
+    """The active links of ``patient`` with their teams, by team name: each says
+    (``mine``) whether it is one ``user`` may end (``links_managed_by``: for a patient
+    they care for, a link of one of their teams). The first of theirs is the team
+    ``team_caring_for`` names. A patient ``get_cared_patient`` returned for ``user`` is
+    not asked about again; for any other, whether ``user`` cares for them is one indexed
+    query, not a test of every link against everyone they care for."""
+    if _checked_for(user, patient) or (_is_active(user, User.Role.CLINICIAN) and _cared_patient(user.pk, patient.pk)):
         links = _links_with_mine(patient.pk, user.pk)
-    else:
-        mine = Exists(links_managed_by(user).filter(pk=OuterRef("pk")))
-        links = list(_active_links_of(patient.pk).annotate(mine=mine))
+    else:  # not cared for: none of the links is the user's to end
+        links = list(_active_links_of(patient.pk).annotate(mine=Value(False)))
     for link in links:
         link.patient = patient
     return links
