@@ -28,6 +28,7 @@ from messaging.models import (
 from portal import access
 from portal.accounts.models import User
 from portal.mail import send_bilingual
+from portal.prepared import prepared
 from records import files
 
 logger = logging.getLogger(__name__)
@@ -327,12 +328,17 @@ def enqueue_notifications(ids) -> int:
     return len(ids)
 
 
+@prepared  # asked at every read of a conversation
+def _read_to_the_end(conversation_id, user_id):
+    read = {"conversation_id": conversation_id, "user_id": user_id, "unread": 0, "last_read_at__isnull": False}
+    return ReadState.objects.filter(**read).values_list("pk", flat=True)[:1]
+
+
 def mark_read(*, user: User, conversation: Conversation) -> bool:
     """Record that ``user`` has read everything in ``conversation`` so far.
     Returns True (and traces it) when there was something new to read."""
     # Read before, and nothing since: nothing to write (one cheap probe of the marker).
-    read = {"conversation_id": conversation.pk, "user_id": user.pk, "unread": 0, "last_read_at__isnull": False}
-    if ReadState.objects.filter(**read).exists():
+    if _read_to_the_end(conversation.pk, user.pk):
         return False
     now = timezone.now()
     ReadState.objects.update_or_create(

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_POST, require_safe
 
 from messaging import services
 from messaging.forms import BODY_MAX_LENGTH, AssignForm, NewConversationForm, ReplyForm, ReplyTemplateForm
-from messaging.models import Attachment, Conversation, ReplyTemplate
+from messaging.models import Attachment, Conversation, Message, ReplyTemplate
 from portal import access, rows
 from portal.accounts.models import User
 from portal.audit.models import AccessLog
@@ -283,9 +283,27 @@ THREAD_FIELDS = ("pk", "author_id", "author_team_id", "body", "created_at", "aut
                  "author__last_name", "author_team__name")  # fmt: skip
 
 
-def _thread(conversation):
+def _thread(conversation_id):
     has_files = Exists(Attachment.objects.filter(message=OuterRef("pk")))
-    return conversation.messages.annotate(has_files=has_files).values(*THREAD_FIELDS, "has_files").order_by("pk")
+    messages_ = Message.objects.filter(conversation=conversation_id).annotate(has_files=has_files)
+    return messages_.values(*THREAD_FIELDS, "has_files").order_by("pk")
+
+
+# A thread's queries, asked at every read of a conversation and every poll of its page:
+# prepared (portal.prepared).
+@prepared
+def _newest_messages(conversation_id, *, size):
+    return _thread(conversation_id).order_by("-pk")[:size]
+
+
+@prepared
+def _newest_messages_before(conversation_id, before, *, size):
+    return _thread(conversation_id).filter(pk__lt=before).order_by("-pk")[:size]
+
+
+@prepared
+def _messages_after(conversation_id, after):
+    return _thread(conversation_id).filter(pk__gt=after)
 
 
 # The head of a message in messaging/thread_items.html (its attachments, rare, follow in the
@@ -359,10 +377,10 @@ THREAD_SHOWN = 50
 
 def _conversation_context(request, conversation, form):
     before = request.GET.get("before", "")
-    messages_ = _thread(conversation)
     if before.isdecimal():
-        messages_ = messages_.filter(pk__lt=int(before))
-    newest = list(messages_.order_by("-pk")[: THREAD_SHOWN + 1])
+        newest = _newest_messages_before(conversation.pk, int(before), size=THREAD_SHOWN + 1)
+    else:
+        newest = _newest_messages(conversation.pk, size=THREAD_SHOWN + 1)
     thread = _dressed(request.user, conversation, reversed(newest[:THREAD_SHOWN]))
     context = {
         "conversation": conversation,
@@ -451,7 +469,7 @@ def thread(request, pk):
     access.check_in_record(request, conversation.patient, access.MESSAGES)
     after = request.GET.get("after", "")
     after = int(after) if after.isdecimal() else 0
-    new = _dressed(request.user, conversation, _thread(conversation).filter(pk__gt=after))
+    new = _dressed(request.user, conversation, _messages_after(conversation.pk, after))
     context = {"conversation": conversation, "thread": new, "last_id": new[-1]["pk"] if new else after}
     if not new:
         return render(request, "messaging/thread_news.html", context)

@@ -433,6 +433,18 @@ def test_a_long_conversation_shows_its_latest_messages_and_earlier_ones_a_link_a
     page = earlier.content.decode()
     assert "Derniers messages" in page and "hx-trigger" not in page  # an earlier page is not polled
     assert "hx-trigger" in latest.content.decode()
+    # The poll brings what came after the latest shown, and only that.
+    Message.objects.create(conversation=conversation, author=patient.user, body="encore un")
+    poll = client.get(
+        reverse("messaging:thread", args=[conversation.pk]), {"after": shown[-1]}, HTTP_X_CARNET_BACKGROUND="1"
+    )
+    assert [m["body"] for m in poll.context["thread"]] == ["encore un"]
+    # Each of these queries kept its SQL (portal.prepared), as the unread badge's did.
+    from messaging import views
+
+    for builder in (views._newest_messages, views._newest_messages_before, views._messages_after):
+        shapes = builder.prepared_shapes()
+        assert shapes and all(shapes.values()), builder.__name__
 
 
 def test_the_team_inbox_rows_escape_what_they_show(client, login, patient, team, other_team):
