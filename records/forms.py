@@ -191,8 +191,9 @@ class DocumentFilterForm(forms.Form):
     title = forms.CharField(label=_("Title contains"), max_length=100, required=False, widget=widgets.TextInput())
 
     def __init__(self, *args, teams, **kwargs):
+        """``teams``: (pk, name) of the care teams the record's documents may come from."""
         super().__init__(*args, **kwargs)
-        self.fields["team"].choices = [("", _("All care teams")), *teams.values_list("pk", "name")]
+        self.fields["team"].choices = [("", _("All care teams")), *teams]
 
     def fields_html(self):
         """The five fields as ``documents.html`` lays them out, each as

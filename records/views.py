@@ -84,13 +84,19 @@ def _documents_with_news(patient_id, *, rows):
     return documents.annotate(is_new=Exists(unseen))
 
 
+@prepared  # asked at every visit of the documents (the filter's choices)
+def _record_teams(patient_id):
+    """(pk, name) of the care teams linked to the record, in any state, by name."""
+    return CareTeam.objects.filter(care_links__patient=patient_id).order_by("name").values_list("pk", "name")
+
+
 @access.role_required(User.Role.PATIENT)
 @idempotent
 def documents(request):
     """The documents of the record one is in, filtered and paginated."""
     record = access.record_for(request, access.DOCUMENTS)
     patient = record.patient
-    teams = CareTeam.objects.filter(care_links__patient=patient).order_by("name")
+    teams = _record_teams(patient.pk)
     if request.method == "POST":
         if "reset" in request.POST:
             request.session.pop(FILTERS_SESSION_KEY, None)
@@ -579,6 +585,11 @@ def _reports_with_news(patient_id, *, rows):
     return access.rows_of_shape(patient_id, rows).select_related("team").annotate(is_new=Exists(unseen))
 
 
+@prepared  # a page of results' values
+def _observations_of(*report_ids):
+    return Observation.objects.filter(report__in=report_ids)
+
+
 @access.role_required(User.Role.PATIENT)
 @require_safe
 def results(request):
@@ -592,7 +603,7 @@ def results(request):
     # order); each report's table rows written from them.
     by_report = {report.pk: [] for report in page.object_list}
     if by_report:
-        for observation in Observation.objects.filter(report__in=list(by_report)):
+        for observation in _observations_of(*by_report):
             by_report[observation.report_id].append(observation)
     display.prepare_observations(o for observations in by_report.values() for o in observations)
     table = display.ObservationTables()

@@ -1,6 +1,6 @@
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db.models import Exists, OuterRef, Prefetch, prefetch_related_objects
+from django.db.models import Exists, OuterRef, prefetch_related_objects
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -45,6 +45,22 @@ def _patient_list_rows(user_id):
     return access.patients_cared_for_by(user_id).only("first_name", "last_name", "birth_date")
 
 
+@prepared
+def _teams_named(user_id):
+    """The clinician's teams (``access.teams_of``), by name."""
+    return access.clinicians_teams(user_id).only("name")
+
+
+@prepared
+def _shared_links(user_id, *patient_ids):
+    """(patient id, team name) of the active links of ``patient_ids`` with the teams of
+    the clinician ``user_id``, by team name: the list's "Care teams" column."""
+    links = CareLink.objects.filter(
+        status=CareLink.Status.ACTIVE, team__in=access.clinicians_teams(user_id), patient__in=patient_ids
+    )
+    return links.order_by("team__name", "team_id").values_list("patient_id", "team__name")
+
+
 @access.role_required(User.Role.CLINICIAN)
 @require_http_methods(["GET", "POST"])
 @idempotent
@@ -60,11 +76,6 @@ def patient_list(request):
         return redirect("careteams:patient_list")
     form = forms.PatientSearchForm(request.session.get(SEARCH_SESSION_KEY) or None)
     teams = access.teams_of(request.user)
-    links = (
-        CareLink.objects.filter(status=CareLink.Status.ACTIVE, team__in=teams)
-        .select_related("team")
-        .only("patient_id", "team__name")
-    )
     searching = form.is_bound and form.is_valid()
     patients = Rows.of(_patient_list_rows, request.user.pk)  # prepared: what most visits show
     if searching:
@@ -78,7 +89,10 @@ def patient_list(request):
             patients = patients.filter(Exists(services.results_unseen_by(teams=teams).filter(patient=OuterRef("pk"))))
     # By name, from a cursor: a deep page costs what the first does (no OFFSET, no COUNT).
     page = keyset_page(patients, request.GET, fields=("last_name", "first_name"), size=PAGE_SIZE, descending=False)
-    prefetch_related_objects(page.object_list, Prefetch("care_links", queryset=links, to_attr="shared_links"))
+    shared = {}
+    if page.object_list:
+        for patient_id, team_name in _shared_links(request.user.pk, *(patient.pk for patient in page.object_list)):
+            shared.setdefault(patient_id, []).append(team_name)
     # Searching for new results, a patient's link opens their results, which makes them seen.
     page_name = (
         "careteams:patient_results" if searching and form.cleaned_data["new_results"] else "careteams:patient_detail"
@@ -88,8 +102,8 @@ def patient_list(request):
         patient.url = url(patient.pk)
         patient.list_name = f"{patient.last_name.upper()} {patient.first_name}"
         patient.birth_label = born(patient.birth_date)
-        patient.teams_label = ", ".join(link.team.name for link in patient.shared_links)
-    context = {"page": page, "teams": teams, "form": form, "searching": searching}
+        patient.teams_label = ", ".join(shared.get(patient.pk, ()))
+    context = {"page": page, "teams": _teams_named(request.user.pk), "form": form, "searching": searching}
     return render(request, "careteams/patient_list.html", context)
 
 

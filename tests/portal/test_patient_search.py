@@ -245,3 +245,23 @@ def test_new_results_filter_lists_results_the_team_has_not_seen(client, login, c
     assert found(client.get(reverse("careteams:patient_list"))) == {"Hélène Lefèvre"}
     summary = client.get(reverse("careteams:patient_detail", args=[marc.pk])).content.decode()
     assert f"{tab}</a>" in summary and new not in summary
+
+
+def test_each_row_names_the_clinicians_teams_the_patient_is_linked_to(client, login, team, other_team, people):
+    """The "Care teams" column: the patient's active links with the clinician's own teams,
+    by name; never another team's link, nor an ended one."""
+    from portal.careteams.models import CareLink
+    from tests.factories import CareTeamFactory, ClinicianFactory
+
+    second, left, foreign = CareTeamFactory(name="Aaa cabinet"), CareTeamFactory(name="Ccc"), other_team
+    clinician = ClinicianFactory(teams=[team, second, left])
+    CareLinkFactory(patient=people["helene"], team=second)
+    CareLinkFactory(patient=people["helene"], team=foreign)
+    CareLinkFactory(patient=people["helene"], team=left, status=CareLink.Status.ENDED)
+    login(clinician)
+    response = client.get(reverse("careteams:patient_list"))
+    rows = {patient.pk: patient.teams_label for patient in response.context["page"].object_list}
+    assert rows[people["helene"].pk] == f"Aaa cabinet, {team.name}"
+    assert rows[people["marc"].pk] == team.name
+    assert people["other"].pk not in rows
+    assert [t.name for t in response.context["teams"]] == sorted([team.name, "Aaa cabinet", "Ccc"])

@@ -336,7 +336,7 @@ def test_the_filter_fields_read_as_the_field_include_writes_them(patient, team, 
     from portal.careteams.models import CareTeam
     from records.forms import DocumentFilterForm, DocumentUploadForm, field_html
 
-    teams = CareTeam.objects.filter(pk__in=[team.pk, other_team.pk]).order_by("name")
+    teams = list(CareTeam.objects.filter(pk__in=[team.pk, other_team.pk]).order_by("name").values_list("pk", "name"))
     forms = [
         DocumentFilterForm(initial={}, teams=teams),
         DocumentFilterForm(initial={"category": "imaging", "team": team.pk, "title": "<b>genou</b>"}, teams=teams),
