@@ -719,14 +719,16 @@ def items_of_patient(user, patient, model) -> QuerySet:
     this request, the patient's rows themselves (a hidden or withdrawn document only while
     its publishing team's link is active), without building the cared-for subquery again for
     every list of the page (tests/portal/test_access_table.py holds the two equal)."""
-    if _checked_for(user, patient):
+    if checked_for(user, patient):
         return cared_patients_rows(patient.pk, user.pk, model=model)
     rows = documents_visible_to(user) if model is Document else items_visible_to(user, model)
     return rows.filter(patient=patient)
 
 
-def _checked_for(user, patient) -> bool:
-    """Whether ``patient`` came from ``get_cared_patient`` for ``user`` in this request."""
+def checked_for(user, patient) -> bool:
+    """Whether ``patient`` came from ``get_cared_patient`` for ``user`` in this request:
+    its rows for ``user`` are then ``cared_patients_rows(patient.pk, user.pk, ...)``, a
+    builder of prepared queries."""
     return getattr(patient, "_cared_for_by", None) == user.pk and _is_active(user, User.Role.CLINICIAN)
 
 
@@ -751,7 +753,7 @@ def items_of_patient_rows(user, patient, model, related=()) -> Rows | QuerySet:
     """``items_of_patient`` with ``related`` selected, for ``keyset_page``: on a care team's
     page of a record (the patient checked by ``get_cared_patient``), as ``Rows`` (by
     prepared queries)."""
-    if _checked_for(user, patient):
+    if checked_for(user, patient):
         return Rows.of(cared_patients_rows, patient.pk, user.pk, model=model, related=tuple(related))
     return items_of_patient(user, patient, model).select_related(*related)
 
@@ -759,7 +761,7 @@ def items_of_patient_rows(user, patient, model, related=()) -> Rows | QuerySet:
 def list_items_of_patient(user, patient, model, related=()) -> list:
     """``items_of_patient`` with ``related`` selected, as a list; on a care team's page of
     a record (the patient checked by ``get_cared_patient``), by a prepared query."""
-    if _checked_for(user, patient):
+    if checked_for(user, patient):
         return _cared_patients_items(patient.pk, user.pk, model=model, related=tuple(related))
     return list(items_of_patient(user, patient, model).select_related(*related))
 
@@ -877,7 +879,7 @@ def links_of_cared_patient(user, patient) -> list[CareLink]:
     ``team_caring_for`` names. A patient ``get_cared_patient`` returned for ``user`` is
     not asked about again; for any other, whether ``user`` cares for them is one indexed
     query, not a test of every link against everyone they care for."""
-    if _checked_for(user, patient) or (_is_active(user, User.Role.CLINICIAN) and _cared_patient(user.pk, patient.pk)):
+    if checked_for(user, patient) or (_is_active(user, User.Role.CLINICIAN) and _cared_patient(user.pk, patient.pk)):
         links = _links_with_mine(patient.pk, user.pk)
     else:  # not cared for: none of the links is the user's to end
         links = list(_active_links_of(patient.pk).annotate(mine=Value(False)))

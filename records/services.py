@@ -844,6 +844,13 @@ def unseen_news_among(*, patient, **ids) -> dict[str, set[int]]:
     return found
 
 
+@prepared  # a page of lab reports' values, the patient's or their care team's
+def observations_of(*report_ids):
+    """The values of the lab reports ``report_ids`` (that the reader may see), in the
+    model's order."""
+    return Observation.objects.filter(report__in=report_ids)
+
+
 @prepared
 def _unseen_news_of(patient_id, *ids, fields, counts):
     """The unseen news of ``patient_id`` about ``ids``: ``counts[i]`` of them of

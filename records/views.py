@@ -4,7 +4,8 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.db.models import Exists, OuterRef, Q
+from django.db import connections
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -585,11 +586,6 @@ def _reports_with_news(patient_id, *, rows):
     return access.rows_of_shape(patient_id, rows).select_related("team").annotate(is_new=Exists(unseen))
 
 
-@prepared  # a page of results' values
-def _observations_of(*report_ids):
-    return Observation.objects.filter(report__in=report_ids)
-
-
 @access.role_required(User.Role.PATIENT)
 @require_safe
 def results(request):
@@ -603,7 +599,7 @@ def results(request):
     # order); each report's table rows written from them.
     by_report = {report.pk: [] for report in page.object_list}
     if by_report:
-        for observation in _observations_of(*by_report):
+        for observation in services.observations_of(*by_report):
             by_report[observation.report_id].append(observation)
     display.prepare_observations(o for observations in by_report.values() for o in observations)
     table = display.ObservationTables()
@@ -755,9 +751,7 @@ def profile_for(user, patient):
         return access.list_items_of_patient(user, patient, model, related=("team", "author"))
 
     sections = {"allergies": entries(Allergy), "conditions": entries(Condition), "vaccinations": entries(Vaccination)}
-    measurements = _latest_measurements(
-        access.items_of_patient(user, patient, Measurement).select_related("team", "author")
-    )
+    measurements = _latest_measurements(user, patient)
     _attach_comments({"allergy": sections["allergies"], "condition": sections["conditions"],
                       "vaccination": sections["vaccinations"], "measurement": measurements})  # fmt: skip
     return {**sections, "measurements": _measurement_trends(measurements)}
@@ -767,16 +761,31 @@ def profile_for(user, patient):
 MEASUREMENTS_SHOWN = 20
 
 
-def _latest_measurements(visible) -> list:
-    """Of each kind, the latest ``MEASUREMENTS_SHOWN`` of ``visible`` and one more (to
-    know there are more), oldest first: one index range per kind, whatever the length of
-    the history; their ids in one query (one per kind where the database takes no limit
-    on a part of a UNION: portal.union), then the rows."""
-    per_kind = [
-        visible.filter(kind=kind).order_by("-measured_on", "-pk").values_list("pk", "measured_on")
+def _latest_of_each_kind(visible, size) -> list[QuerySet]:
+    return [
+        visible.filter(kind=kind).order_by("-measured_on", "-pk").values_list("pk", "measured_on")[:size]
         for kind in Measurement.Kind.values
     ]
-    latest = [pk for pk, _day in union_all(*(latest[: MEASUREMENTS_SHOWN + 1] for latest in per_kind))]
+
+
+@prepared  # a care team's summary of a record, at every visit
+def _latest_measurement_ids(patient_id, user_id, *, size):
+    first, *rest = _latest_of_each_kind(access.cared_patients_rows(patient_id, user_id, model=Measurement), size)
+    return first.union(*rest, all=True)
+
+
+def _latest_measurements(user, patient) -> list:
+    """Of each kind, the latest ``MEASUREMENTS_SHOWN`` of what ``user`` may see of
+    ``patient``'s measurements and one more (to know there are more), oldest first: one
+    index range per kind, whatever the length of the history; their ids in one query (one
+    per kind where the database takes no limit on a part of a UNION: portal.union;
+    prepared on a care team's page), then the rows."""
+    visible = access.items_of_patient(user, patient, Measurement).select_related("team", "author")
+    size = MEASUREMENTS_SHOWN + 1
+    if access.checked_for(user, patient) and connections[visible.db].features.supports_slicing_ordering_in_compound:
+        latest = [pk for pk, _day in _latest_measurement_ids(patient.pk, user.pk, size=size)]
+    else:
+        latest = [pk for pk, _day in union_all(*_latest_of_each_kind(visible, size))]
     return list(visible.filter(pk__in=latest).order_by("measured_on", "pk")) if latest else []
 
 

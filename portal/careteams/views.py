@@ -1,6 +1,6 @@
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db.models import Exists, OuterRef, prefetch_related_objects
+from django.db.models import Exists, OuterRef
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -25,6 +25,7 @@ from portal.representation import services as representation
 from portal.representation.forms import AddParentForm
 from portal.secret_once import secret_page, show_secret_once
 from records import display as record_display
+from records import services as record_services
 from records import views as record_views
 from records.models import Document, LabReport, Prescription
 
@@ -257,7 +258,9 @@ def patient_results(request, pk):
     on_page = {report.pk for report in page.object_list}
     elsewhere = [report for report in new if report.pk not in on_page]
     shown = [*elsewhere, *page.object_list]
-    prefetch_related_objects(shown, "observations")
+    values = {report.pk: [] for report in shown}
+    for observation in record_services.observations_of(*values) if values else ():
+        values[observation.report_id].append(observation)
     long_date, confidential_form = rows.date_formatter("DATE_FORMAT"), record_display.confidential_forms(request)
     new_pks = {report.pk for report in new}
     for report in shown:
@@ -265,11 +268,11 @@ def patient_results(request, pk):
         report.correctable = report.team_id in correctable
         report.confidential_form = confidential_form("lab_report", report, report.title) if report.correctable else ""
     record_display.prepare_observations(
-        (o for report in shown for o in report.observations.all()), correct_links=bool(correctable)
+        (o for observations in values.values() for o in observations), correct_links=bool(correctable)
     )
     table = record_display.ObservationTables()
     for report in shown:
-        report.table_html = table(report.observations.all(), correct=report.correctable)
+        report.table_html = table(values[report.pk], correct=report.correctable)
     return _render_record_page(
         request, "results", {"page": page, "new_elsewhere": elsewhere, "more_new": more_new}, patient=patient,
         links=links,

@@ -364,6 +364,16 @@ def test_the_profile_shows_the_latest_measurements_and_their_history_page_every_
     weights = profile.split("<h3>Poids (kg)</h3>")[1].split("</table>")[0]
     assert weights.count('<tr><th scope="row">') == MEASUREMENTS_SHOWN and f'href="{url}"' in profile
     assert profile.count("Toutes les valeurs<") == 1  # the height has one value: no link
+    # The care team's summary of the record shows the same latest values (by a prepared
+    # query on PostgreSQL: portal.prepared).
+    login(clinician)
+    summary = client.get(reverse("careteams:patient_detail", args=[patient.pk])).content.decode()
+    weights = summary.split("Poids (kg)</h")[1].split("</table>")[0]
+    assert weights.count('<tr><th scope="row">') == MEASUREMENTS_SHOWN and f'href="{url}"' in summary
+    if connection.vendor == "postgresql":
+        from records.views import _latest_measurement_ids
+
+        assert set(_latest_measurement_ids.prepared_shapes().values()) == {True}
     for reader in (patient, clinician):
         login(reader)
         seen, params = [], {}
@@ -376,7 +386,8 @@ def test_the_profile_shows_the_latest_measurements_and_their_history_page_every_
             params = {"older": response.context["page"].older}
         weights = Measurement.objects.filter(kind="weight").order_by("-measured_on", "-pk")
         assert seen == list(weights.values_list("pk", flat=True))
-    assert AccessLog.objects.filter(actor=clinician, patient=patient, action="view_record").count() == 2
+    # The summary, then the history's two pages.
+    assert AccessLog.objects.filter(actor=clinician, patient=patient, action="view_record").count() == 3
     for other in (other_patient, other_clinician, support):
         login(other)
         assert client.get(url).status_code == 404
