@@ -3,9 +3,13 @@
 from functools import cache
 
 from django import template
+from django.conf import settings
 from django.forms import BaseForm, BaseFormSet
 from django.urls import get_script_prefix, get_urlconf, reverse
+from django.utils.html import format_html_join
 from django.utils.safestring import mark_safe
+from django.utils.text import capfirst
+from django.utils.translation import get_language, get_language_info
 
 register = template.Library()
 
@@ -84,3 +88,27 @@ def nav_current(context, url: str) -> str:
         if path.startswith(start):
             return mark_safe(' aria-current="true"') if link == url else ""
     return ""
+
+
+@cache
+def _language_options(current: str) -> str:
+    return format_html_join(
+        "",
+        '<option value="{}" lang="{}"{}>{}</option>',
+        (
+            (
+                code,
+                code,
+                mark_safe(" selected") if code == current else "",
+                capfirst(get_language_info(code)["name_local"]),
+            )
+            for code, _name in settings.LANGUAGES
+        ),
+    )
+
+
+@register.simple_tag
+def language_options() -> str:
+    """The language menu's options, the current language selected: written once per
+    language (the same on every page), not looked up and looped over at every request."""
+    return _language_options(get_language())

@@ -29,6 +29,18 @@ def test_language_switcher_sets_the_language(client):
     assert '<html lang="en">' in client.get(reverse("account_login")).content.decode()
 
 
+@pytest.mark.parametrize("language", ["fr", "en"])
+def test_the_language_menu_offers_each_language_in_itself_the_current_one_selected(client, language):
+    page = client.get(reverse("account_login"), headers={"accept-language": language}).content.decode()
+    menu = page.split('<select id="language-select" name="language">')[1].split("</select>")[0]
+    selected = {"fr": " selected>Français", "en": " selected>English"}[language]
+    assert re.findall(r'<option value="(\w+)" lang="\1"(?: selected)?>(\w+)</option>', menu) == [
+        ("fr", "Français"),
+        ("en", "English"),
+    ]
+    assert menu.count(" selected") == 1 and selected in menu
+
+
 def test_landmarks_and_skip_link(client, login, patient):
     login(patient)
     page = client.get(reverse("patient_home")).content.decode()
