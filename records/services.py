@@ -845,10 +845,17 @@ def unseen_news_among(*, patient, **ids) -> dict[str, set[int]]:
 
 
 @prepared  # a page of lab reports' values, the patient's or their care team's
-def observations_of(*report_ids):
-    """The values of the lab reports ``report_ids`` (that the reader may see), in the
-    model's order."""
+def _observations_of(*report_ids):
     return Observation.objects.filter(report__in=report_ids)
+
+
+def observations_by_report(report_ids) -> dict[int, list[Observation]]:
+    """The values of the lab reports ``report_ids`` (that the reader may see), by report,
+    each report's in the model's order: one prepared query, none for no report."""
+    found = {pk: [] for pk in report_ids}
+    for observation in _observations_of(*found) if found else ():
+        found[observation.report_id].append(observation)
+    return found
 
 
 @prepared

@@ -597,10 +597,7 @@ def results(request):
     page = keyset_page(reports, request.GET, field="collected_on", size=RESULTS_PAGE_SIZE)
     # The page's values in one query, as a prefetch would read them (in the model's
     # order); each report's table rows written from them.
-    by_report = {report.pk: [] for report in page.object_list}
-    if by_report:
-        for observation in services.observations_of(*by_report):
-            by_report[observation.report_id].append(observation)
+    by_report = services.observations_by_report(report.pk for report in page.object_list)
     display.prepare_observations(o for observations in by_report.values() for o in observations)
     table = display.ObservationTables()
     for report in page.object_list:

@@ -258,9 +258,7 @@ def patient_results(request, pk):
     on_page = {report.pk for report in page.object_list}
     elsewhere = [report for report in new if report.pk not in on_page]
     shown = [*elsewhere, *page.object_list]
-    values = {report.pk: [] for report in shown}
-    for observation in record_services.observations_of(*values) if values else ():
-        values[observation.report_id].append(observation)
+    values = record_services.observations_by_report(report.pk for report in shown)
     long_date, confidential_form = rows.date_formatter("DATE_FORMAT"), record_display.confidential_forms(request)
     new_pks = {report.pk for report in new}
     for report in shown:
