@@ -472,6 +472,38 @@ def test_the_team_inbox_rows_escape_what_they_show(client, login, patient, team,
     assert "<script>" not in page.split("<main")[1].split("</main>")[0]
 
 
+@pytest.mark.parametrize("language", ["fr", "en"])
+def test_the_patients_inbox_rows_escape_what_they_show(client, login, patient, clinician, team, language):
+    """Each row is written in Python (messaging.views.INBOX_ROW): every value escaped as the
+    template escapes it, the unread count in the reader's language."""
+    team.name = "Pneumo <&> « B »"
+    team.save()
+    conversation = services.start_conversation(
+        author=patient.user, patient=patient, team=team, subject="<script>alert(1)</script> & « genou »",
+        kind="question", body="J’ai mal.",
+    )  # fmt: skip
+    for body in ("Réponse", "Et encore"):
+        services.send_message(author=clinician, conversation=conversation, body=body)
+    quiet = services.start_conversation(
+        author=patient.user, patient=patient, team=team, subject="Ordonnance", kind="renewal", body="Merci"
+    )
+    login(patient)
+    page = client.get(reverse("messaging:inbox"), headers={"accept-language": language}).content.decode()
+    url, quiet_url = (reverse("messaging:conversation", args=[c.pk]) for c in (conversation, quiet))
+    rows = page.split('<ul class="conversation-list">')[1].split("</ul>")[0]
+    unread, kind, status = {"fr": ("2 non lus", "Question", "Ouverte"), "en": ("2 unread", "Question", "Open")}[
+        language
+    ]
+    assert (
+        '<li class="conversation-item is-unread">\n'
+        f'          <a href="{url}">&lt;script&gt;alert(1)&lt;/script&gt; &amp; « genou »</a>\n'
+        f"          <span>Pneumo &lt;&amp;&gt; « B » · {kind} · {status}</span>"
+    ) in rows
+    assert f'<span class="badge">{unread}</span>' in rows
+    assert f'<li class="conversation-item">\n          <a href="{quiet_url}">Ordonnance</a>' in rows
+    assert rows.count("<li ") == 2 and rows.count('class="badge"') == 1 and "<script>" not in rows
+
+
 def test_the_team_inbox_filters_list_colleagues_and_teams_escaped(client, login, clinician, team, other_team):
     Membership.objects.create(team=other_team, user=clinician)
     other_team.name = "Pneumo <&> « B »"
