@@ -152,7 +152,7 @@ TEAM_INBOX_FIELDS = (
 @require_safe
 def team_inbox(request):
     """The shared inbox of the clinician's care teams, with filters."""
-    teams = _teams_of(request.user.pk)  # an active clinician's (access.role_required)
+    teams = access.clinicians_teams_named(request.user.pk)  # an active clinician's (access.role_required)
     filters = {key: request.GET.get(key, "") for key in ("status", "assigned", "kind", "team")}
     chosen = {}  # lookup: value
     if filters["status"] in Conversation.Status.values:
@@ -191,12 +191,6 @@ def team_inbox(request):
         "team_options": _options(((team.pk, team.name) for team in teams), filters["team"]) if several_teams else "",
     }
     return render(request, "messaging/team_inbox.html", context)
-
-
-@prepared
-def _teams_of(user_id):
-    """``access.teams_of`` the clinician, their names (the inbox's filter and columns)."""
-    return access.clinicians_teams(user_id).only("name")
 
 
 @prepared

@@ -361,6 +361,13 @@ def clinicians_teams(user_id) -> QuerySet[CareTeam]:
     return CareTeam.objects.filter(memberships__user=user_id)
 
 
+@prepared  # the team inbox's filter and columns, the patient list's heading
+def clinicians_teams_named(user_id) -> list[CareTeam]:
+    """``teams_of`` an active clinician (checked by the caller, as ``role_required``
+    does), with their names, by name."""
+    return clinicians_teams(user_id).only("name")
+
+
 def _active_links(user):
     """Active links of the teams of ``user`` (a clinician, or their id)."""
     return CareLink.objects.filter(status=CareLink.Status.ACTIVE, team__memberships__user=user)

@@ -47,12 +47,6 @@ def _patient_list_rows(user_id):
 
 
 @prepared
-def _teams_named(user_id):
-    """The clinician's teams (``access.teams_of``), by name."""
-    return access.clinicians_teams(user_id).only("name")
-
-
-@prepared
 def _shared_links(user_id, *patient_ids):
     """(patient id, team name) of the active links of ``patient_ids`` with the teams of
     the clinician ``user_id``, by team name: the list's "Care teams" column."""
@@ -104,7 +98,8 @@ def patient_list(request):
         patient.list_name = f"{patient.last_name.upper()} {patient.first_name}"
         patient.birth_label = born(patient.birth_date)
         patient.teams_label = ", ".join(shared.get(patient.pk, ()))
-    context = {"page": page, "teams": _teams_named(request.user.pk), "form": form, "searching": searching}
+    teams_named = access.clinicians_teams_named(request.user.pk)
+    context = {"page": page, "teams": teams_named, "form": form, "searching": searching}
     return render(request, "careteams/patient_list.html", context)
 
 
