@@ -119,3 +119,49 @@ def test_each_identity_the_search_shows_is_in_that_persons_history(client, login
     login(patient)
     page = client.get(reverse("records:access_history")).content.decode()
     assert "Le support a consulté l’identité et le compte" in page
+
+
+@pytest.mark.parametrize("language", ["fr", "en"])
+def test_the_search_rows_escape_what_they_show_and_link_only_accounts_support_may_act_on(
+    client, login, support, language
+):
+    """Each row is written in Python (portal.support.views.ACCOUNT_ROW and PATIENT_ROW):
+    every value escaped as the template escapes it, each cell labelled with its column in
+    the reader's language; superusers, staff and other agents are listed without a link."""
+    hostile = UserFactory(first_name="<b>Zed</b>", last_name="& « Ohé »", email="zed<x>@example.org", role="patient")
+    admin = UserFactory(first_name="Zed", last_name="Admin", email="zed.admin@example.org", is_superuser=True)
+    agent = UserFactory(first_name="Zed", last_name="Agent", email="zed.agent@example.org", role="support")
+    off = UserFactory(first_name="Zed", last_name="Off", email="zed.off@example.org", is_active=False)
+    record = PatientFactory(user=None, first_name="Zed", last_name="<i>Sans</i> compte", ins="")
+    login(support)
+    client.post(reverse("support:home"), {"q": "zed"})
+    page = client.get(reverse("support:home"), headers={"accept-language": language}).content.decode()
+    email, role, state, patient_role, active, deactivated, ins, representatives = {
+        "fr": ("E-mail", "Rôle", "État", "Patient", "Actif", "Désactivé", "Identifiant national de santé (INS)",
+               "Représentants"),
+        "en": ("Email", "Role", "State", "Patient", "Active", "Deactivated", "National health identifier (INS)",
+               "Representatives"),
+    }[language]  # fmt: skip
+    url = reverse("support:account", args=[hostile.pk])
+    assert (
+        f'<th scope="row"><a href="{url}">&lt;b&gt;Zed&lt;/b&gt; &amp; « Ohé »</a></th>\n'
+        f'              <td data-label="{email}">zed&lt;x&gt;@example.org</td>\n'
+        f'              <td data-label="{role}">{patient_role}</td>\n'
+        f'              <td data-label="{state}">{active}</td>'
+    ) in page
+    for unlinked in (admin, agent):
+        assert f'<th scope="row">{unlinked.get_full_name()}</th>' in page
+        assert reverse("support:account", args=[unlinked.pk]) not in page
+    assert f'<a href="{reverse("support:account", args=[off.pk])}">Zed Off</a>' in page
+    assert f'<td data-label="{state}">{deactivated}</td>' in page
+    invite, represented = (
+        reverse("support:invite_patient", args=[record.pk]),
+        reverse("support:representations", args=[record.pk]),
+    )
+    assert (
+        f'<th scope="row"><a href="{invite}">Zed &lt;i&gt;Sans&lt;/i&gt; compte</a></th>\n'
+        f'              <td data-label="{ins}">—</td>\n'
+        f'              <td data-label="{representatives}"><a href="{represented}">{representatives}'
+        '<span class="visually-hidden"> : Zed &lt;i&gt;Sans&lt;/i&gt; compte</span></a></td>'
+    ) in page
+    assert "<b>" not in page and "<i>Sans" not in page
