@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.db import connections, models, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
@@ -250,7 +251,15 @@ class AccessLog(ChainedLog):
 
     class Meta:
         ordering = ["-at", "-pk"]
-        indexes = [models.Index(fields=["patient", "-at"]), models.Index(fields=["patient", "id"])]
+        indexes = [
+            models.Index(fields=["patient", "-at"]),
+            models.Index(fields=["patient", "id"]),
+            # A team's latest look at a record's results (careteams.services.results_new_to
+            # and results_unseen_by): one probe, however often the team reads the record.
+            models.Index(
+                fields=["patient", "team", "-at"], condition=Q(action="list_results"), name="audit_results_looks"
+            ),
+        ]
 
     def __str__(self):
         return f"{self.at:%Y-%m-%d %H:%M} {self.actor_role} {self.action}"

@@ -257,9 +257,14 @@ def results_new_to(*, teams, patient, reports):
     lab) published since one of ``teams`` last opened the patient's results page (one test's
     history shows one test, not the reports): ``results_unseen_by``, for one patient, newest
     arrived first.
-    In one query, two index probes: the latest look (once), then what arrived after it."""
-    looks = AccessLog.objects.filter(patient=patient, team__in=teams, action=AccessLog.Action.LIST_RESULTS)
-    last_look = Coalesce(Subquery(looks.order_by("-at").values("at")[:1]), Value(NEVER))
+    In one query: the latest look of each team (one probe of the index of looks at the
+    results, whatever their number), the latest of those, then what arrived after it."""
+    looks = AccessLog.objects.filter(patient=patient, team=OuterRef("pk"), action=AccessLog.Action.LIST_RESULTS)
+    latest_of_each = CareTeam.objects.filter(pk__in=teams).annotate(
+        last=Subquery(looks.order_by("-at").values("at")[:1])
+    )
+    latest = latest_of_each.filter(last__isnull=False).order_by("-last").values("last")[:1]
+    last_look = Coalesce(Subquery(latest), Value(NEVER))
     return reports.exclude(team__in=teams).filter(created_at__gt=last_look).order_by("-created_at", "-pk")
 
 

@@ -376,3 +376,20 @@ def test_a_code_the_mail_server_did_not_take_is_said_not_a_500(client, password_
     assert page.status_code == 200
     text = page.content.decode()
     assert "Le code n’a pas pu être envoyé par e-mail pour l’instant" in text and "Un code a été envoyé" not in text
+
+
+@pytest.mark.parametrize(
+    ("language", "subject", "body"),
+    [
+        ("fr", "Votre code de connexion Carnet", "Il est valable 10 minutes."),
+        ("en", "Your Carnet sign-in code", "It is valid for 10 minutes."),
+    ],
+)
+def test_the_sign_in_code_email_is_in_the_language_of_the_page_that_asked(
+    client, password_only_login, patient, language, subject, body
+):
+    second_factor_of(patient.user)
+    password_only_login(patient)
+    client.post(reverse("accounts:verify"), {"action": "send-email"}, headers={"accept-language": language})
+    message = mail.outbox[-1]
+    assert message.subject == subject and body in message.body

@@ -190,11 +190,14 @@ class World:
         )  # fmt: skip
 
     def access_logs(self, count):
-        actions = [AccessLog.Action.VIEW_RECORD, AccessLog.Action.LIST_DOCUMENTS, AccessLog.Action.READ_CONVERSATION]
+        actions = [
+            AccessLog.Action.VIEW_RECORD, AccessLog.Action.LIST_DOCUMENTS, AccessLog.Action.READ_CONVERSATION,
+            AccessLog.Action.LIST_RESULTS,  # what says which results the team has seen
+        ]  # fmt: skip
         AccessLog.objects.bulk_create(
             [
                 AccessLog(patient=patient, actor=clinician, actor_role="clinician", team=team,
-                          action=actions[i % 3], target=f"Lecture {i}",
+                          action=actions[i % len(actions)], target=f"Lecture {i}",
                           at=self.start + datetime.timedelta(hours=step))
                 for i, *both in self.items(count) for patient, team, clinician, step in both
             ]

@@ -11,7 +11,15 @@ from tests.portal.test_flat_history import FULL_SLACK, LARGE, MIDDLE, PAGE_SLACK
 pytestmark = pytest.mark.django_db
 
 
-@pytest.mark.parametrize(("history", "page"), [("documents", "documents"), ("lab_reports", "results")])
+@pytest.mark.parametrize(
+    ("history", "page"),
+    [
+        ("documents", "documents"),
+        ("lab_reports", "results"),
+        # The team's reads of the record: each page asks when the team last looked at the results.
+        *(("access_logs", page) for page in ("detail", "documents", "results")),
+    ],
+)
 def test_the_record_page_reads_as_many_rows_whatever_the_history(
     history, page, client, login, patient, team, clinician, other_patient, other_team, other_clinician, postgres
 ):
