@@ -1,6 +1,5 @@
 from django.conf import settings
 from django.db import connections, models, transaction
-from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
@@ -256,9 +255,9 @@ class AccessLog(ChainedLog):
             models.Index(fields=["patient", "id"]),
             # A team's latest look at a record's results (careteams.services.results_new_to
             # and results_unseen_by): one probe, however often the team reads the record.
-            models.Index(
-                fields=["patient", "team", "-at"], condition=Q(action="list_results"), name="audit_results_looks"
-            ),
+            # Not a partial index on that action: a prepared statement's generic plan, with
+            # the action as a parameter, could not use it.
+            models.Index(fields=["patient", "action", "team", "-at"], name="audit_team_looks"),
         ]
 
     def __str__(self):

@@ -1,6 +1,7 @@
-"""An index of the care teams' looks at a record's results (a partial index: those rows
-only). The access log is written by every read of a record: on PostgreSQL the index is
-built without blocking those writes (CONCURRENTLY, outside a transaction)."""
+"""An index of the reads of each record by action, team and time: a team's latest look at
+a record's results is one probe. The access log is written by every read of a record: on
+PostgreSQL the index is built without blocking those writes (CONCURRENTLY, outside a
+transaction)."""
 
 from django.conf import settings
 from django.contrib.postgres.operations import AddIndexConcurrently
@@ -35,10 +36,6 @@ class Migration(migrations.Migration):
     operations = [
         AddIndexWithoutBlockingWrites(
             model_name="accesslog",
-            index=models.Index(
-                condition=models.Q(("action", "list_results")),
-                fields=["patient", "team", "-at"],
-                name="audit_results_looks",
-            ),
+            index=models.Index(fields=["patient", "action", "team", "-at"], name="audit_team_looks"),
         ),
     ]
