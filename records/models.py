@@ -252,8 +252,13 @@ class LabReport(models.Model):
 
     class Meta:
         ordering = ["-collected_on", "-pk"]
-        # (patient, created_at): what arrived since a care team last looked (careteams.views).
-        indexes = [models.Index(fields=["patient", "-collected_on"]), models.Index(fields=["patient", "created_at"])]
+        # (patient, created_at): what arrived since a care team last looked (careteams.views);
+        # (patient, team, created_at): what each of the record's other teams published since.
+        indexes = [
+            models.Index(fields=["patient", "-collected_on"]),
+            models.Index(fields=["patient", "created_at"]),
+            models.Index(fields=["patient", "team", "created_at"], name="labreport_by_team"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["team", "source_id"], condition=~models.Q(source_id=""), name="labreport_one_per_source_id"

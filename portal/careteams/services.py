@@ -252,20 +252,39 @@ def end_link(*, by: User, link: CareLink, ended_on: datetime.date) -> CareLink:
     return link
 
 
-def results_new_to(*, teams, patient, reports):
-    """Of ``reports`` (``patient``'s, as the reader may see them), those another team (or a
-    lab) published since one of ``teams`` last opened the patient's results page (one test's
-    history shows one test, not the reports): ``results_unseen_by``, for one patient, newest
-    arrived first.
-    In one query: the latest look of each team (one probe of the index of looks at the
-    results, whatever their number), the latest of those, then what arrived after it."""
+def _last_look(*, teams, patient):
+    """When one of ``teams`` last opened ``patient``'s results page (``NEVER`` if none did):
+    the latest look of each team, one probe of the index of looks at the results whatever
+    their number, then the latest of those."""
     looks = AccessLog.objects.filter(patient=patient, team=OuterRef("pk"), action=AccessLog.Action.LIST_RESULTS)
     latest_of_each = CareTeam.objects.filter(pk__in=teams).annotate(
         last=Subquery(looks.order_by("-at").values("at")[:1])
     )
     latest = latest_of_each.filter(last__isnull=False).order_by("-last").values("last")[:1]
-    last_look = Coalesce(Subquery(latest), Value(NEVER))
+    return Coalesce(Subquery(latest), Value(NEVER))
+
+
+def results_new_to(*, teams, patient, reports):
+    """Of ``reports`` (``patient``'s, as the reader may see them), those another team (or a
+    lab) published since one of ``teams`` last opened the patient's results page (one test's
+    history shows one test, not the reports): ``results_unseen_by``, for one patient, newest
+    arrived first, in one query."""
+    last_look = _last_look(teams=teams, patient=patient)
     return reports.exclude(team__in=teams).filter(created_at__gt=last_look).order_by("-created_at", "-pk")
+
+
+def teams_with_results_new_to(*, teams, patient, reports):
+    """The care links of ``patient``'s other teams that published one of ``reports`` since
+    one of ``teams`` last opened the results page: whether there are ``results_new_to``
+    them, without walking through the reports of ``teams`` (a laboratory's own thousands).
+    A team publishes only while linked, and links are never deleted (a merge keeps them):
+    the record's other links name every other team that published. Each is asked for its
+    first report since the look, one probe of the index (patient, team, created_at); a
+    subquery with a limit, which the planner keeps per link."""
+    since = reports.filter(team=OuterRef("team"), created_at__gt=_last_look(teams=teams, patient=patient))
+    first = since.order_by().values("pk")[:1]
+    others = CareLink.objects.filter(patient=patient).exclude(team__in=teams)
+    return others.annotate(first_new=Subquery(first)).filter(first_new__isnull=False)
 
 
 def results_unseen_by(*, teams):

@@ -128,7 +128,7 @@ def _render_record_page(request, tab, context, *, patient, links, action):
     published results since the clinician's teams last looked (the results page shows them)."""
     context = {"patient": patient, "links": links, "tab": tab, **context}
     if tab != "results":
-        context["new_results"] = bool(_first_new_results(patient.pk, request.user.pk, limit=1))
+        context["new_results"] = bool(_teams_with_new_results(patient.pk, request.user.pk))
     return access.render_record(
         request, f"careteams/patient_{tab}.html", context, patient=patient, action=action,
         team=next((link.team for link in links if link.mine), None),
@@ -146,6 +146,14 @@ def _new_results(patient_id, user_id):
 @prepared
 def _first_new_results(patient_id, user_id, *, limit):
     return _new_results(patient_id, user_id)[:limit]
+
+
+@prepared
+def _teams_with_new_results(patient_id, user_id):
+    """Whether there are ``_new_results``: ``services.teams_with_results_new_to``."""
+    reports = access.cared_patients_rows(patient_id, user_id, model=LabReport)
+    teams = access.clinicians_teams(user_id)
+    return services.teams_with_results_new_to(teams=teams, patient=patient_id, reports=reports)[:1]
 
 
 @prepared

@@ -234,6 +234,38 @@ def test_one_tests_history_does_not_make_the_new_reports_seen(client, login, cli
     assert new not in client.get(summary).content.decode()
 
 
+@pytest.mark.parametrize("other_link", ["active", "ended", "blocked"])
+@pytest.mark.parametrize("looked", ["never", "before", "after"])
+@pytest.mark.parametrize("published_by", ["nobody", "own team", "other team", "both"])
+def test_the_record_tabs_say_new_results_exactly_when_the_results_page_lists_some(
+    client, login, clinician, team, other_team, patient, published_by, looked, other_link
+):
+    """The summary's "New" on the results tab (asked team by team of the record's other
+    links: careteams.services.teams_with_results_new_to) says what the results page lists
+    as new (results_new_to), whatever the other team's link has become since it published
+    and whenever the clinician's team last looked."""
+    from portal.careteams.models import CareLink
+    from tests.factories import ClinicianFactory
+
+    link = CareLink.objects.create(patient=patient, team=other_team, started_on=datetime.date(2026, 1, 1))
+    glucose = [{"loinc": "2345-7", "name": "Glucose", "value": Decimal("1"), "unit": "g/L"}]
+    summary, results = (reverse(f"careteams:patient_{tab}", args=[patient.pk]) for tab in ("detail", "results"))
+    login(clinician)
+    if looked == "before":
+        client.get(results)
+    authors = {"own team": [(clinician, team)], "other team": [(ClinicianFactory(teams=[other_team]), other_team)]}
+    authors["both"] = authors["own team"] + authors["other team"]
+    for author, by in authors.get(published_by, []):
+        services.add_lab_report(author=author, team=by, patient=patient, title=f"Bilan de {by.name}",
+                                collected_on=datetime.date(2026, 10, 1), observations=glucose)  # fmt: skip
+    if looked == "after":
+        client.get(results)
+    CareLink.objects.filter(pk=link.pk).update(status=other_link)
+    said = '<span class="badge-new">' in client.get(summary).content.decode()
+    listed = 'class="badge-new"' in client.get(results).content.decode()  # beside each new report
+    assert said == listed == (published_by in ("other team", "both") and looked != "after")
+
+
 def test_a_corrections_title_elides_de_before_a_vowel_in_french(client, login, clinician, team, patient):
     prescription = Prescription.objects.create(
         patient=patient, medication="Atorvastatine 10 mg", dosage="1", frequency="le soir",

@@ -4,23 +4,9 @@ PostgreSQL the index is built without blocking those writes (CONCURRENTLY, outsi
 transaction)."""
 
 from django.conf import settings
-from django.contrib.postgres.operations import AddIndexConcurrently
 from django.db import migrations, models
 
-
-class AddIndexWithoutBlockingWrites(AddIndexConcurrently):
-    """CREATE INDEX CONCURRENTLY on PostgreSQL; elsewhere (SQLite, for ``make run``), the
-    plain index."""
-
-    def database_forwards(self, app_label, schema_editor, from_state, to_state):
-        if schema_editor.connection.vendor == "postgresql":
-            return super().database_forwards(app_label, schema_editor, from_state, to_state)
-        return migrations.AddIndex.database_forwards(self, app_label, schema_editor, from_state, to_state)
-
-    def database_backwards(self, app_label, schema_editor, from_state, to_state):
-        if schema_editor.connection.vendor == "postgresql":
-            return super().database_backwards(app_label, schema_editor, from_state, to_state)
-        return migrations.AddIndex.database_backwards(self, app_label, schema_editor, from_state, to_state)
+from portal.migration_operations import AddIndexWithoutBlockingWrites
 
 
 class Migration(migrations.Migration):
