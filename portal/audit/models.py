@@ -149,25 +149,24 @@ class ChainedLog(models.Model):
     def _last_of_chains(cls, keys, *, using, column, before=None) -> dict:
         connection, meta = connections[using], cls._meta
         quote = connection.ops.quote_name
+        chain = meta.get_field(cls.CHAIN_BY) if cls.CHAIN_BY else None
+        # On PostgreSQL the chains' keys are one array: the statement is the same whatever
+        # their number (psycopg converts it once, the server parses a short one).
+        as_array = connection.vendor == "postgresql" and chain is not None
         # Quoted names from the model's own metadata; the chains' keys are parameters.
         table, pk = quote(meta.db_table), quote(meta.pk.column)
-        conditions = [f"{quote(meta.get_field(cls.CHAIN_BY).column)} = %s"] if cls.CHAIN_BY else []
+        conditions = [f"{quote(chain.column)} = {'chains.chain_key' if as_array else '%s'}"] if chain else []
         if before is not None:
             conditions.append(f"{pk} < %s")
         where = f"WHERE {' AND '.join(conditions)} " if conditions else ""
         last = f"(SELECT {quote(column)} FROM {table} {where}ORDER BY {pk} DESC LIMIT 1)"  # noqa: S608
         keys, found = list(keys), {}
-        if connection.vendor == "postgresql" and cls.CHAIN_BY:
-            # The chains' keys as one array: the statement is the same whatever their
-            # number (psycopg converts it once, the server parses a short one).
-            chain = meta.get_field(cls.CHAIN_BY)
+        if as_array:
             key_type = chain.db_type(connection).split("(")[0]
-            last = last.replace(f"{quote(chain.column)} = %s", f"{quote(chain.column)} = chains.chain_key", 1)
             sql = f"SELECT {last} FROM UNNEST(%s::{key_type}[]) WITH ORDINALITY AS chains (chain_key, n) ORDER BY n"  # noqa: S608
             params = [keys] if before is None else [before, keys]
-            return dict(
-                zip(keys, (row[0] for row in cls._select_unprepared(connection, sql, params, rows=True)), strict=True)
-            )
+            heads = cls._select_unprepared(connection, sql, params, rows=True)
+            return dict(zip(keys, (head for (head,) in heads), strict=True))
         for start in range(0, len(keys), cls.CHAINS_PER_SELECT):
             chunk, params = keys[start : start + cls.CHAINS_PER_SELECT], []
             for key in chunk:
@@ -253,8 +252,8 @@ class AccessLog(ChainedLog):
         indexes = [
             models.Index(fields=["patient", "-at"]),
             models.Index(fields=["patient", "id"]),
-            # A team's latest look at a record's results (careteams.services.results_new_to
-            # and results_unseen_by): one probe, however often the team reads the record.
+            # A team's latest look at a record's results (careteams.services._last_look and
+            # results_unseen_by): one probe, however often the team reads the record.
             # Not a partial index on that action: a prepared statement's generic plan, with
             # the action as a parameter, could not use it.
             models.Index(fields=["patient", "action", "team", "-at"], name="audit_team_looks"),
