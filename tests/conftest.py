@@ -99,6 +99,10 @@ def postgres(settings):
 
 # Content types and permissions: what the flush's post_migrate signal would create again.
 _KEPT_BY_FLUSH = {"django_content_type", "auth_permission"}
+# Dead rows past which a table is truncated rather than deleted from: autovacuum is off on
+# these machines, and the rows of every rolled-back test stay dead in the table; plans
+# read from a table swollen with them are not those of a live database.
+_SWOLLEN = 1_000
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -108,23 +112,30 @@ def flush_by_delete(django_db_blocker):
     since each of the 75 tables gets new files. As a superuser, a DELETE of the few rows
     a test wrote takes 0.02 s, with the triggers off for the transaction (foreign keys in
     any order, and the append-only tables: ``session_replication_role``); the content
-    types and permissions stay, so post_migrate finds them made. Otherwise, TRUNCATE."""
+    types and permissions stay, so post_migrate finds them made. The tables holding more
+    than ``_SWOLLEN`` dead rows are truncated, as every table was. Otherwise, TRUNCATE."""
     from django.db.backends.postgresql.operations import DatabaseOperations
 
     truncate = DatabaseOperations.sql_flush
     superuser = {}
 
     def sql_flush(self, style, tables, *, reset_sequences=False, allow_cascade=False):
-        if "is" not in superuser:
-            with django_db_blocker.unblock(), self.connection.cursor() as cursor:
+        with django_db_blocker.unblock(), self.connection.cursor() as cursor:
+            if "is" not in superuser:
                 cursor.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
                 superuser["is"] = cursor.fetchone()[0]
-        if reset_sequences or not superuser["is"]:
-            return truncate(self, style, tables, reset_sequences=reset_sequences, allow_cascade=allow_cascade)
+            if reset_sequences or not superuser["is"]:
+                return truncate(self, style, tables, reset_sequences=reset_sequences, allow_cascade=allow_cascade)
+            cursor.execute("SELECT relname FROM pg_stat_user_tables WHERE n_dead_tup > %s", [_SWOLLEN])
+            dead = {name for (name,) in cursor.fetchall()}
         kept = [table for table in tables if table not in _KEPT_BY_FLUSH]
-        # Table names from Django's introspection of its own models, quoted.
-        deletes = [f"DELETE FROM {self.quote_name(table)}" for table in kept]  # noqa: S608
-        return ["SET LOCAL session_replication_role = replica", *deletes]
+        swollen = [table for table in kept if table in dead]
+        # Table names from Django's introspection of its own models, quoted. CASCADE: the
+        # tables that refer to a swollen one are emptied with it.
+        statements = ["SET LOCAL session_replication_role = replica"]
+        if swollen:
+            statements.append(f"TRUNCATE {', '.join(self.quote_name(table) for table in swollen)} CASCADE")
+        return [*statements, *(f"DELETE FROM {self.quote_name(t)}" for t in kept if t not in swollen)]  # noqa: S608
 
     DatabaseOperations.sql_flush = sql_flush
     yield
