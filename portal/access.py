@@ -465,8 +465,8 @@ def trace_listed_people(user, patient_ids, action) -> None:
     """For a list of people (the support console's search): one access-log row per
     patient record whose identity it shows, in one insert."""
     actor_id, role = user.pk, user.role  # read once, not once per row
-    AccessLog.objects.bulk_create(
-        AccessLog(patient_id=patient_id, actor_id=actor_id, actor_role=role, action=action)
+    AccessLog.objects.append(
+        {"patient_id": patient_id, "actor_id": actor_id, "actor_role": role, "action": action}
         for patient_id in dict.fromkeys(patient_ids)
     )
 
@@ -475,15 +475,15 @@ def trace_listed_conversations(user, conversations) -> None:
     """For a care team's inbox: one access-log row per conversation shown (its
     subject is a message's content), in one insert."""
     actor_id, role = user.pk, user.role  # read once, not once per row
-    AccessLog.objects.bulk_create(
-        AccessLog(
-            patient_id=conversation.patient_id,
-            actor_id=actor_id,
-            actor_role=role,
-            team_id=conversation.team_id,
-            action=AccessLog.Action.LIST_CONVERSATIONS,
-            target=conversation.subject[:255],
-        )
+    AccessLog.objects.append(
+        {
+            "patient_id": conversation.patient_id,
+            "actor_id": actor_id,
+            "actor_role": role,
+            "team_id": conversation.team_id,
+            "action": AccessLog.Action.LIST_CONVERSATIONS,
+            "target": conversation.subject[:255],
+        }
         for conversation in conversations
     )
 
@@ -612,15 +612,16 @@ def get_appointment_for(user, pk) -> Appointment:
 def trace_listed_appointments(user, appointments) -> None:
     """For a team's agenda: one access-log row per appointment shown (a patient's
     name beside a team and a time is health data), in one insert."""
-    AccessLog.objects.bulk_create(
-        AccessLog(
-            patient_id=appointment.patient_id,
-            actor=user,
-            actor_role=user.role,
-            team_id=appointment.team_id,
-            action=AccessLog.Action.LIST_AGENDA,
-            target=f"{appointment.local_start:%d/%m/%Y %H:%M}",
-        )
+    actor_id, role = user.pk, user.role  # read once, not once per row
+    AccessLog.objects.append(
+        {
+            "patient_id": appointment.patient_id,
+            "actor_id": actor_id,
+            "actor_role": role,
+            "team_id": appointment.team_id,
+            "action": AccessLog.Action.LIST_AGENDA,
+            "target": f"{appointment.local_start:%d/%m/%Y %H:%M}",
+        }
         for appointment in appointments
     )
 

@@ -13,8 +13,9 @@ class AppendOnlyError(Exception):
 
 class ChainedLogQuerySet(models.QuerySet):
     """Append-only and hash-chained: every insert, one row (``create``, ``save``) or
-    many (``bulk_create``), goes through ``bulk_create``, which links the new rows to
-    the head of their chain while holding that chain's lock."""
+    many (``bulk_create``, or ``append`` for rows given as values), goes through
+    ``append``, which links the new rows to the head of their chain while holding that
+    chain's lock (``bulk_create`` with Django's options: through ``_link``)."""
 
     def update(self, **kwargs):
         raise AppendOnlyError("the audit log is append-only")
@@ -28,55 +29,85 @@ class ChainedLogQuerySet(models.QuerySet):
         objs = list(objs)
         if not objs:
             return objs
-        with transaction.atomic(using=self.db):
-            self._link(objs)
-            if args or kwargs:
+        if args or kwargs:  # Django's own insert (batch size...), the rows linked first
+            with transaction.atomic(using=self.db):
+                self._link(objs)
                 return super().bulk_create(objs, *args, **kwargs)
-            return self._insert(objs)
-
-    def _insert(self, objs):
-        """What ``QuerySet.bulk_create`` does for these rows (no signals, the primary keys
-        set from ``RETURNING``), with an INSERT written from the model's columns: every
-        clinician's read writes a row, and the team inbox 25, where the ORM's insert cost
-        more Python than the page's own query."""
-        model, connection = self.model, connections[self.db]
-        meta, quote = model._meta, connection.ops.quote_name
-        fields = [field for field in meta.concrete_fields if not field.primary_key]
-        # Quoted names from the model's own metadata; every value is a parameter.
-        columns = ", ".join(quote(field.column) for field in fields)
-        returning = f" RETURNING {quote(meta.pk.column)}"
-        if connection.vendor == "postgresql":
-            # One array per column (as Django's own bulk insert does on PostgreSQL): the
-            # statement is the same whatever the number of rows, so psycopg converts it
-            # once and the server parses a short one; the rows come back in their order.
-            arrays = ", ".join(f"%s::{field.db_type(connection).split('(')[0]}[]" for field in fields)
-            sql = f"INSERT INTO {quote(meta.db_table)} ({columns}) SELECT * FROM UNNEST({arrays}){returning}"  # noqa: S608
-            values = [
-                [field.get_db_prep_save(field.pre_save(obj, True), connection) for obj in objs] for field in fields
-            ]
-            self._returned_pks(connection, sql, values, objs)
-            return objs
-        into = f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES "  # noqa: S608
-        row = f"({', '.join(['%s'] * len(fields))})"
-        size = connection.ops.bulk_batch_size(fields, objs)
-        for start in range(0, len(objs), size):
-            batch = objs[start : start + size]
-            params = [
-                field.get_db_prep_save(field.pre_save(obj, True), connection) for obj in batch for field in fields
-            ]
-            self._returned_pks(connection, into + ", ".join([row] * len(batch)) + returning, params, batch)
+        fields = [self.model._meta.get_field(name) for name in self.model.CHAIN_FIELDS]
+        written = self.append({field.attname: field.pre_save(obj, True) for field in fields} for obj in objs)
+        for obj, (pk, prev_hash, link) in zip(objs, written, strict=True):
+            obj.pk, obj.prev_hash, obj.hash = pk, prev_hash, link
+            obj._state.adding, obj._state.db = False, self.db
         return objs
 
-    def _returned_pks(self, connection, sql, params, objs):
+    def append(self, rows) -> list[tuple]:
+        """Insert ``rows``, each a dict of column values by attribute name (``patient_id``;
+        what the model's fields would hold, a field left out taking its default), linked
+        to the heads of their chains while holding those chains' locks; returns each
+        row's (id, prev_hash, hash). What ``bulk_create`` does without model instances:
+        the team inbox and the support search log 25 rows a page, where building and
+        preparing 25 models cost more than the page's own query."""
+        model, connection = self.model, connections[self.db]
+        fields = [model._meta.get_field(name) for name in model.CHAIN_FIELDS]
+        defaults = {field.attname: field.get_default() for field in fields}  # one moment for the whole batch
+        rows = [tuple(row.get(name, default) for name, default in defaults.items()) for row in rows]
+        if not rows:
+            return []
+        chain_at = model.CHAIN_FIELDS.index(model.chain_attname()) if model.CHAIN_BY else None
+        keys = [0 if chain_at is None else row[chain_at] for row in rows]
+        # No savepoint inside a transaction already open (a request's): a failed insert
+        # fails it anyway. Outside one, the locks, the heads and the insert are one.
+        with transaction.atomic(using=self.db, savepoint=False):
+            heads = self._lock_chains(connection, sorted(set(keys)))
+            links = []
+            for key, row in zip(keys, rows, strict=True):
+                prev_hash = heads[key] or GENESIS
+                heads[key] = link_hash(prev_hash, row)
+                links.append((prev_hash, heads[key]))
+            pks = self._insert(connection, rows, links)
+        return [(pk, prev_hash, link) for pk, (prev_hash, link) in zip(pks, links, strict=True)]
+
+    def _insert(self, connection, rows, links):
+        """The rows' primary keys, in order, from an INSERT written from the table's
+        columns (no signals, as ``bulk_create``)."""
+        meta, quote = self.model._meta, connection.ops.quote_name
+        fields = [meta.get_field(name) for name in self.model.CHAIN_FIELDS]
+        fields += [meta.get_field("prev_hash"), meta.get_field("hash")]
+        rows = [row + link for row, link in zip(rows, links, strict=True)]
+        columns = [
+            [field.get_db_prep_save(value, connection) for value in values]
+            for field, values in zip(fields, zip(*rows, strict=True), strict=True)
+        ]
+        # Quoted names from the model's own metadata; every value is a parameter.
+        names = ", ".join(quote(field.column) for field in fields)
+        returning = f" RETURNING {quote(meta.pk.column)}"
+        if connection.vendor == "postgresql":
+            # One array per column (as Django's own bulk insert does on PostgreSQL), sent in
+            # binary: the statement is the same whatever the number of rows, so psycopg
+            # converts it once and the server parses a short one; the rows come back in
+            # their order.
+            arrays = ", ".join(f"%b::{field.db_type(connection).split('(')[0]}[]" for field in fields)
+            sql = f"INSERT INTO {quote(meta.db_table)} ({names}) SELECT * FROM UNNEST({arrays}){returning}"  # noqa: S608
+            return self._returned_pks(connection, sql, columns)
+        into = f"INSERT INTO {quote(meta.db_table)} ({names}) VALUES "  # noqa: S608
+        row = f"({', '.join(['%s'] * len(fields))})"
+        size = connection.ops.bulk_batch_size(fields, rows)
+        rows, pks = list(zip(*columns, strict=True)), []
+        for start in range(0, len(rows), size):
+            batch = rows[start : start + size]
+            params = [value for values in batch for value in values]
+            pks += self._returned_pks(connection, into + ", ".join([row] * len(batch)) + returning, params)
+        return pks
+
+    @staticmethod
+    def _returned_pks(connection, sql, params):
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
-            for obj, (pk,) in zip(objs, cursor.fetchall(), strict=True):
-                obj.pk, obj._state.adding, obj._state.db = pk, False, self.db
+            return [pk for (pk,) in cursor.fetchall()]
 
-    def _link(self, objs):
+    def _lock_chains(self, connection, keys):
+        """Take the locks of the chains ``keys`` and return the hash of each one's last row."""
         model = self.model
-        keys = sorted({obj.chain_key() for obj in objs})
-        connection = connections[self.db]
         if connection.vendor == "postgresql":
             # One chain, one writer at a time, until the transaction commits: two
             # inserts at once cannot both link to the same head (a fork). Locks are
@@ -87,7 +118,10 @@ class ChainedLogQuerySet(models.QuerySet):
                     "SELECT pg_advisory_xact_lock(%s, k) FROM unnest(%s::int[]) AS k",
                     [model.CHAIN_LOCK, sorted({key % 2**31 for key in keys})],
                 )
-        heads = model.chain_heads(keys, using=self.db)
+        return model.chain_heads(keys, using=self.db)
+
+    def _link(self, objs):
+        heads = self._lock_chains(connections[self.db], sorted({obj.chain_key() for obj in objs}))
         for obj in objs:
             key = obj.chain_key()
             obj.prev_hash = heads[key] or GENESIS
@@ -128,7 +162,12 @@ class ChainedLog(models.Model):
 
     def chain_key(self) -> int:
         """Which chain this row belongs to (0 for a table with one chain)."""
-        return 0 if self.CHAIN_BY is None else getattr(self, self._meta.get_field(self.CHAIN_BY).attname)
+        return 0 if self.CHAIN_BY is None else getattr(self, self.chain_attname())
+
+    @classmethod
+    def chain_attname(cls) -> str:
+        """The column of ``CHAIN_BY`` (e.g. ``patient_id``): where a row's chain key is."""
+        return cls._meta.get_field(cls.CHAIN_BY).attname
 
     @classmethod
     def chain_heads(cls, keys, *, using) -> dict:

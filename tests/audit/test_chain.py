@@ -341,3 +341,30 @@ def test_the_rows_before_a_window_are_found_for_any_number_of_chains(monkeypatch
         patients[2].pk: None,
     }
     assert AccessLog.rows_before(keys, before=rows[0].pk, using="default") == dict.fromkeys(keys)
+
+
+@pytest.mark.parametrize("model", [AccessLog, SupportAction])
+def test_each_chained_table_hashes_every_column_it_writes(model):
+    """``append`` writes the chained fields and the two hashes, nothing else: a column
+    outside ``CHAIN_FIELDS`` would be left to its default, and unprotected by the hash."""
+    columns = {field.attname for field in model._meta.concrete_fields if not field.primary_key}
+    assert columns == {*model.CHAIN_FIELDS, "prev_hash", "hash"}
+
+
+@pytest.mark.django_db
+def test_rows_appended_without_models_are_chained_like_the_others(patient, other_patient, clinician):
+    """The inboxes' listings insert dicts of values: the fields left out take their
+    defaults, one moment for the batch, and the chains go on from the rows before."""
+    first = access.trace_read(clinician, patient, AccessLog.Action.VIEW_RECORD)
+    written = AccessLog.objects.append(
+        {"patient_id": p.pk, "actor_id": clinician.pk, "actor_role": "clinician", "action": "list_conversations"}
+        for p in (patient, other_patient, patient)
+    )
+    rows = list(AccessLog.objects.filter(pk__in=[pk for pk, _, _ in written]).order_by("pk"))
+    assert [(row.pk, row.prev_hash, row.hash) for row in rows] == written
+    assert [row.patient_id for row in rows] == [patient.pk, other_patient.pk, patient.pk]
+    assert rows[0].prev_hash == first.hash and rows[1].prev_hash == GENESIS and rows[2].prev_hash == rows[0].hash
+    assert {(row.target, row.team_id, row.at) for row in rows} == {("", None, rows[0].at)}
+    assert first.at <= rows[0].at
+    assert AccessLog.objects.append([]) == []
+    assert verify() is None
