@@ -352,3 +352,33 @@ def test_a_profile_entry_says_who_declared_it(client, login, clinician, patient,
     login(patient)
     profile = client.get(reverse("records:profile")).content.decode()
     assert "ajouté par vous, le" in profile and "pas par un professionnel" not in profile
+
+
+@pytest.mark.parametrize("language", ["fr", "en"])
+def test_the_reports_written_by_the_view_escape_what_they_show(
+    client, login, clinician, team, other_team, patient, language
+):
+    """portal.careteams.views.REPORT: each report's heading, team and table, in the
+    reader's language, with a hostile title and team name written as text."""
+    from portal.careteams.models import CareLink
+    from tests.factories import ClinicianFactory
+
+    other_team.name = 'Labo <i>Nord</i> & "Sud"'
+    other_team.save()
+    CareLink.objects.create(patient=patient, team=other_team, started_on=datetime.date(2026, 1, 1))
+    report = services.add_lab_report(
+        author=ClinicianFactory(teams=[other_team]), team=other_team, patient=patient,
+        title='<script>alert("x")</script> Bilan', collected_on=datetime.date(2026, 3, 1),
+        observations=[{"loinc": "2345-7", "name": "Glucose <b>", "value": Decimal("1"), "unit": "g/L"}],
+    )  # fmt: skip
+    login(clinician)
+    url = reverse("careteams:patient_results", args=[patient.pk])
+    html = client.get(url, headers={"accept-language": language}).content.decode()
+    date, new = {"fr": ("1er mars 2026", "Nouveau"), "en": ("1 March 2026", "New")}[language]
+    assert (
+        f'<h3 id="report-{report.pk}">&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; Bilan — {date}'
+        f' <span class="badge-new">{new}</span></h3>'
+    ) in html
+    assert '<p class="notice">Labo &lt;i&gt;Nord&lt;/i&gt; &amp; &quot;Sud&quot;</p>' in html
+    assert "Glucose &lt;b&gt;" in html and "<script>" not in html and "<i>Nord" not in html
+    assert 'name="confidential"' not in html.split(f'id="report-{report.pk}"')[1]  # another team's: no control
