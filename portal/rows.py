@@ -46,8 +46,8 @@ def date_formatter(format_name):
     """A function of a date or datetime giving what ``|date:format_name`` shows (local
     time, the language's format; held equal by tests/portal/test_rows.py), for a page of
     many values: the format is split once into its pieces, the request's time zone looked
-    up once, and a format of plain numbers only (``d/m/Y H:i``) written by one
-    ``str.format``. ``"c"`` is ISO 8601."""
+    up once, and a format of plain numbers only (``d/m/Y H:i``, or ``d/m/Y`` for a date)
+    written by one ``str.format``. ``"c"`` is ISO 8601."""
     fmt = str(get_format(format_name))
     zone = timezone.get_current_timezone() if settings.USE_TZ else None
     pieces = []  # (text, None) for a literal, (None, character) for a format character
@@ -62,10 +62,15 @@ def date_formatter(format_name):
             text.replace("{", "{{").replace("}", "}}") if text is not None else _NUMBERS[char] for text, char in pieces
         )
 
+    # A date (no time) in a format of its day, month and year only: the same str.format.
+    date_numbers = numbers if numbers is not None and all(char in "djmnY" for _, char in pieces if char) else None
+
     def formatted(value):
         if not value:
             return ""
         if not isinstance(value, datetime.datetime):
+            if date_numbers is not None:
+                return date_numbers.format(value)
             return dateformat.format(value, fmt)  # a date: Django's own checks and errors
         if zone is not None and value.utcoffset() is not None:
             value = value.astimezone(zone)

@@ -4,7 +4,10 @@ from functools import cache
 
 from django import template
 from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.forms import BaseForm, BaseFormSet
+from django.templatetags.static import static
 from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils.html import format_html_join
 from django.utils.safestring import mark_safe
@@ -24,6 +27,25 @@ def route(name: str) -> str:
     """``{% url name %}`` for a route without arguments (the layout's links, on every
     page), reversed once per URLconf and script prefix instead of at every request."""
     return _reversed(name, get_urlconf(), get_script_prefix())
+
+
+@cache
+def _static(path, static_url):
+    return static(path)
+
+
+@register.simple_tag
+def asset(path: str) -> str:
+    """``{% static path %}`` for the layout's own files (on every page), worked out once
+    per static URL instead of at every request: the storage's ``url()`` (in production,
+    the manifest's lookup) cost as much as the rest of the page's head."""
+    return _static(path, settings.STATIC_URL)
+
+
+@receiver(setting_changed)
+def _forget_assets(*, setting, **kwargs):
+    if setting in ("STORAGES", "STATIC_URL"):  # a test's: the URLs change with them
+        _static.cache_clear()
 
 
 def _forms_in(value):

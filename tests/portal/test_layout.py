@@ -5,6 +5,7 @@ from pathlib import Path
 
 import polib
 import pytest
+from django.contrib.staticfiles.storage import StaticFilesStorage
 from django.urls import reverse
 
 pytestmark = pytest.mark.django_db
@@ -92,6 +93,29 @@ def test_the_layouts_cached_routes_are_what_reverse_gives():
     finally:
         set_script_prefix("/")
     assert not route("help").startswith("/carnet/")
+
+
+class HashedNames(StaticFilesStorage):
+    """Names that carry a hash, as the manifest's do in production."""
+
+    def url(self, name):
+        stem, _, extension = name.rpartition(".")
+        return super().url(f"{stem}.0123abcd.{extension}")
+
+
+def test_the_layouts_cached_files_are_what_static_gives(settings):
+    """``{% asset %}`` works each file's URL out once per static URL and storage: with
+    another (a test's, or the hashed names of the manifest), the page follows it."""
+    from django.templatetags.static import static
+
+    from portal.templatetags.layout import asset
+
+    paths = ("css/carnet.css", "img/carnet.svg", "js/carnet.js")
+    assert [asset(path) for path in paths] == [static(path) for path in paths]
+    settings.STATIC_URL = "/assets/v2/"
+    assert asset("css/carnet.css") == static("css/carnet.css") == "/assets/v2/css/carnet.css"
+    settings.STORAGES = {**settings.STORAGES, "staticfiles": {"BACKEND": "tests.portal.test_layout.HashedNames"}}
+    assert asset("css/carnet.css") == static("css/carnet.css") == "/assets/v2/css/carnet.0123abcd.css"
 
 
 def _current_links(html):

@@ -25,6 +25,7 @@ VALUES = [
     datetime.datetime(999, 2, 3, 4, 5, tzinfo=UTC),  # a year of three digits
     datetime.datetime(2026, 2, 3, 4, 5),  # naive: shown as it is
     datetime.date(2026, 2, 3),
+    datetime.date(999, 12, 31),  # a date, a year of three digits
     None,
 ]
 FORMATS = [
@@ -37,6 +38,8 @@ FORMATS = [
     r"j n G \Y Y {d} {{m}} H:i:s",
     "N j, Y, P",
     "y e O T Z I",
+    "d/m/Y",
+    r"j.n.Y \d",  # a date of numbers and an escaped letter
 ]
 
 
