@@ -4,9 +4,10 @@ per row by the template: a ``{% url %}`` resolves its route again on every row, 
 the language's format. The rows then render from plain values (the HTML is the same)."""
 
 import datetime
+from functools import cache
 
 from django.conf import settings
-from django.urls import reverse
+from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils import dateformat, timezone
 from django.utils.formats import get_format
 
@@ -16,9 +17,16 @@ _MARKER = 987654321
 
 def url_by_pk(viewname):
     """A function of a primary key giving ``reverse(viewname, args=[pk])``, for routes
-    whose only argument is an integer id: the route is reversed once."""
-    head, _marker, tail = reverse(viewname, args=[_MARKER]).rpartition(str(_MARKER))
+    whose only argument is an integer id: the route is reversed once per URLconf and
+    script prefix (as the layout's ``{% route %}``), not once per page."""
+    head, tail = _route_around_pk(viewname, get_urlconf(), get_script_prefix())
     return lambda pk: f"{head}{int(pk)}{tail}"
+
+
+@cache
+def _route_around_pk(viewname, urlconf, prefix):
+    head, _marker, tail = reverse(viewname, args=[_MARKER], urlconf=urlconf).rpartition(str(_MARKER))
+    return head, tail
 
 
 def labels_of(choices) -> dict:

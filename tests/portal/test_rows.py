@@ -67,3 +67,19 @@ def test_date_formatter_writes_what_the_date_filter_writes(language, format_name
 def test_escaped_writes_what_an_autoescaped_variable_writes(value):
     assert rows.escaped(value) == Template("{{ value }}").render(Context({"value": value}))
     assert rows.escaped(value) == conditional_escape(value)
+
+
+def test_url_by_pk_writes_what_reverse_gives_under_any_script_prefix():
+    """The route is reversed once per URLconf and script prefix: Carnet served below a
+    path has its rows' links below it too."""
+    from django.urls import reverse, set_script_prefix
+
+    for name in ("records:document", "messaging:conversation", "careteams:patient_detail"):
+        assert [rows.url_by_pk(name)(pk) for pk in (1, 42, "7")] == [reverse(name, args=[pk]) for pk in (1, 42, 7)]
+    set_script_prefix("/carnet/")
+    try:
+        assert rows.url_by_pk("records:document")(5) == reverse("records:document", args=[5])
+        assert rows.url_by_pk("records:document")(5).startswith("/carnet/")
+    finally:
+        set_script_prefix("/")
+    assert not rows.url_by_pk("records:document")(5).startswith("/carnet/")
