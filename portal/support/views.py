@@ -5,7 +5,6 @@ from allauth.account.models import EmailAddress
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.db.models import F
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -48,16 +47,15 @@ def home(request):
     users = services.search_accounts(query).only(
         "email", "first_name", "last_name", "role", "is_active", "is_staff", "is_superuser"
     )
-    users = users.annotate(record_pk=F("patient__pk"))  # a patient's own record: in the same query
     page = Paginator(users, PAGE_SIZE).get_page(request.GET.get("page"))
     patients = services.search_patients_without_login(query).only("first_name", "last_name", "ins")[:PAGE_SIZE]
     open_requests = services.support_requests().filter(status=SupportRequest.Status.OPEN).count()
     patients = list(patients)
     # Each identity shown is in that person's access history, as support's.
-    shown = [
-        *(account.record_pk for account in page.object_list if account.is_patient and account.record_pk),
-        *(patient.pk for patient in patients),
-    ]
+    with_login = Patient.objects.filter(
+        user__in=[account.pk for account in page.object_list if account.is_patient]
+    ).order_by()
+    shown = [*with_login.values_list("pk", flat=True), *(patient.pk for patient in patients)]
     access.trace_listed_people(request.user, shown, AccessLog.Action.SUPPORT_VIEW)
     context = {
         "page": page,
