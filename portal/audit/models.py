@@ -1,3 +1,5 @@
+from functools import cache
+
 from django.conf import settings
 from django.db import connections, models, transaction
 from django.utils import timezone
@@ -70,27 +72,17 @@ class ChainedLogQuerySet(models.QuerySet):
     def _insert(self, connection, rows, links):
         """The rows' primary keys, in order, from an INSERT written from the table's
         columns (no signals, as ``bulk_create``)."""
-        meta, quote = self.model._meta, connection.ops.quote_name
-        fields = [meta.get_field(name) for name in self.model.CHAIN_FIELDS]
-        fields += [meta.get_field("prev_hash"), meta.get_field("hash")]
+        fields, into, row, returning, arrays = _insert_statements(self.model, connection.alias)
         rows = [row + link for row, link in zip(rows, links, strict=True)]
+        if len(rows) == 1:  # a clinician's read: one row, plain values
+            values = [field.get_db_prep_save(value, connection) for field, value in zip(fields, rows[0], strict=True)]
+            return self._returned_pks(connection, into + row + returning, values)
         columns = [
             [field.get_db_prep_save(value, connection) for value in values]
             for field, values in zip(fields, zip(*rows, strict=True), strict=True)
         ]
-        # Quoted names from the model's own metadata; every value is a parameter.
-        names = ", ".join(quote(field.column) for field in fields)
-        returning = f" RETURNING {quote(meta.pk.column)}"
-        if connection.vendor == "postgresql":
-            # One array per column (as Django's own bulk insert does on PostgreSQL), sent in
-            # binary: the statement is the same whatever the number of rows, so psycopg
-            # converts it once and the server parses a short one; the rows come back in
-            # their order.
-            arrays = ", ".join(f"%b::{field.db_type(connection).split('(')[0]}[]" for field in fields)
-            sql = f"INSERT INTO {quote(meta.db_table)} ({names}) SELECT * FROM UNNEST({arrays}){returning}"  # noqa: S608
-            return self._returned_pks(connection, sql, columns)
-        into = f"INSERT INTO {quote(meta.db_table)} ({names}) VALUES "  # noqa: S608
-        row = f"({', '.join(['%s'] * len(fields))})"
+        if arrays:
+            return self._returned_pks(connection, arrays, columns)
         size = connection.ops.bulk_batch_size(fields, rows)
         rows, pks = list(zip(*columns, strict=True)), []
         for start in range(0, len(rows), size):
@@ -127,6 +119,37 @@ class ChainedLogQuerySet(models.QuerySet):
             obj.prev_hash = heads[key] or GENESIS
             obj.hash = obj.compute_hash()
             heads[key] = obj.hash
+
+
+@cache
+def _insert_statements(model, alias):
+    """A chained table's columns in insert order (its chained fields, then the two
+    hashes) and the pieces of its INSERT: ``INSERT INTO t (…) VALUES ``, one row's
+    ``(%s, …)``, `` RETURNING id``, and on PostgreSQL the INSERT of one array per column.
+    Written once per table and database: the statement is the same at every read (psycopg
+    prepares it), and a foreign key's type is worked out from a new field each time."""
+    connection, meta = connections[alias], model._meta
+    quote = connection.ops.quote_name
+    fields = [meta.get_field(name) for name in (*model.CHAIN_FIELDS, "prev_hash", "hash")]
+    # Quoted names from the model's own metadata; every value is a parameter.
+    names = ", ".join(quote(field.column) for field in fields)
+    into = f"INSERT INTO {quote(meta.db_table)} ({names}) VALUES "  # noqa: S608
+    returning = f" RETURNING {quote(meta.pk.column)}"
+    arrays = None
+    if connection.vendor == "postgresql":
+        # One array per column (as Django's own bulk insert does on PostgreSQL), sent in
+        # binary: the statement is the same whatever the number of rows, so psycopg
+        # converts it once and the server parses a short one; the rows come back in
+        # their order.
+        unnest = ", ".join(f"%b::{field.db_type(connection).split('(')[0]}[]" for field in fields)
+        arrays = f"INSERT INTO {quote(meta.db_table)} ({names}) SELECT * FROM UNNEST({unnest}){returning}"  # noqa: S608
+    return fields, into, f"({', '.join(['%s'] * len(fields))})", returning, arrays
+
+
+@cache
+def _array_type(model, field_name, alias):
+    """The PostgreSQL type of an array of ``field_name``'s values (worked out once)."""
+    return f"{model._meta.get_field(field_name).db_type(connections[alias]).split('(')[0]}[]"
 
 
 class ChainedLog(models.Model):
@@ -201,8 +224,8 @@ class ChainedLog(models.Model):
         last = f"(SELECT {quote(column)} FROM {table} {where}ORDER BY {pk} DESC LIMIT 1)"  # noqa: S608
         keys, found = list(keys), {}
         if as_array:
-            key_type = chain.db_type(connection).split("(")[0]
-            sql = f"SELECT {last} FROM UNNEST(%s::{key_type}[]) WITH ORDINALITY AS chains (chain_key, n) ORDER BY n"  # noqa: S608
+            key_type = _array_type(cls, cls.CHAIN_BY, using)
+            sql = f"SELECT {last} FROM UNNEST(%s::{key_type}) WITH ORDINALITY AS chains (chain_key, n) ORDER BY n"  # noqa: S608
             params = [keys] if before is None else [before, keys]
             heads = cls._select_unprepared(connection, sql, params, rows=True)
             return dict(zip(keys, (head for (head,) in heads), strict=True))

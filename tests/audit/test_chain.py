@@ -261,6 +261,12 @@ def test_a_bulk_insert_costs_the_same_queries_for_any_number_of_patients(clinici
     assert two == twelve
     if connection.vendor == "postgresql":  # the chains' heads and the rows as arrays: the same statements
         assert two_sent == twelve_sent and len(two_sent) == 3  # lock, heads, insert
+    # One row (a clinician's read): its values as plain parameters, the same statement for any.
+    (one, one_sent), (other, other_sent) = (
+        insert(PatientFactory.create_batch(1)),
+        insert(PatientFactory.create_batch(1)),
+    )
+    assert one == other == two and one_sent == other_sent and "UNNEST(%b" not in one_sent[-1]
     assert services.verify_chain(AccessLog) == []
 
 
