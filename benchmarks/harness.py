@@ -1,4 +1,6 @@
+import cProfile
 import os
+import pstats
 import statistics
 import time
 from contextlib import contextmanager
@@ -40,6 +42,20 @@ def measure(fn, *, repeat=7, warmup=2):
     queries = sum(not query["sql"].startswith(TRANSACTION_CONTROL) for query in ctx.captured_queries)
     reset_queries()
     return {"median_ms": statistics.median(times), "min_ms": min(times), "queries": queries}
+
+
+def python_calls(fn) -> int:
+    """The Python function calls of one ``fn()`` (cProfile's count): the interpreter's work,
+    which, unlike CPU time, the machine's load does not move: a change's effect on it shows
+    in any run, on any machine."""
+    fn()  # warm: first-use work (a prepared query's first compile) is not the page's own
+    profile = cProfile.Profile()
+    profile.enable()
+    try:
+        fn()
+    finally:
+        profile.disable()
+    return pstats.Stats(profile).total_calls
 
 
 def _backend_cpu():

@@ -10,7 +10,7 @@ from django.test import override_settings
 from django.urls import reverse
 
 from benchmarks import server
-from benchmarks.harness import analyze, check_ok, load_average, measure, signed_in_client
+from benchmarks.harness import analyze, check_ok, load_average, measure, python_calls, signed_in_client
 from messaging.models import Conversation, Message
 from portal.accounts.models import Patient, User, folded_name
 from portal.careteams.models import CareLink, CareTeam, Membership
@@ -90,13 +90,14 @@ def floors(client, site, bare):
     returns floor (b), what the pages are compared with."""
     with override_settings(ROOT_URLCONF="benchmarks.urls"):
         floor_queries = measure(check_ok(lambda: client.get("/bench/floor/")), repeat=1, warmup=1)["queries"]
+        floor_calls = python_calls(check_ok(lambda: client.get("/bench/floor/")))
     floor_a = server.Target(bare, "/bench/floor/")
     floor_b = server.Target(site, "/bench/floor/", server.cookie_of(client))
     b_ms, a_ms, b_ratio = server.against(floor_b, floor_a)
     print(
         f"gunicorn, 2 sync workers, DEBUG=0: floor (a), no middleware: {a_ms:.2f} ms CPU (app + database); "
         f"floor (b), the same view signed in: {b_ms:.2f} ms, {b_ratio:.2f}x floor (a) (goal <= 2x), "
-        f"{floor_queries} queries (goal <= 5)"
+        f"{floor_queries} queries (goal <= 5), {floor_calls:,} Python calls in-process"
     )
     return floor_b
 
@@ -181,25 +182,28 @@ def run():
     wanted = [word for word in os.environ.get("PAGES", "").split(",") if word]
     rows = [row for row in rows if not wanted or any(word in row[0] for word in wanted)]
     with override_settings(ROOT_URLCONF="benchmarks.urls"):
-        # Queries, counted in this process (the same code the servers run).
+        # Queries and Python calls, counted in this process (the same code the servers run).
         queries = {name: measure(check_ok(lambda c=c, u=url: c.get(u)), repeat=1, warmup=1)["queries"]
                    for name, c, url in rows}  # fmt: skip
+        calls = {name: python_calls(check_ok(lambda c=c, u=url: c.get(u))) for name, c, url in rows}
     print(f"\n{load_average()} (before)")
     with server.servers() as (site, bare):
         floor_b = floors(as_patient, site, bare)
         print(f"\n## Pages  ({connection.vendor}, {os.cpu_count()} cores)")
         print(
-            f"{'what':<52} {'queries':>7} {'CPU ms':>7} {'of it DB':>8} {'x floor (b)':>11} {'p50 ms':>7} {'p99 ms':>7}"
+            f"{'what':<52} {'queries':>7} {'calls':>7} {'CPU ms':>7} {'of it DB':>8} {'x floor (b)':>11}"
+            f" {'p50 ms':>7} {'p99 ms':>7}"
         )
         for name, client, url in rows:
             page = server.Target(site, url, server.cookie_of(client))
             page_ms, _, ratio = server.against(page, floor_b)
             p50, p99 = server.percentile_under_load(page)
             print(
-                f"{name:<52} {queries[name]:>7} {page_ms:>7.2f} {page.database_ms:>8.2f} {ratio:>11.2f}"
-                f" {p50:>7.1f} {p99:>7.1f}"
+                f"{name:<52} {queries[name]:>7} {calls[name]:>7,} {page_ms:>7.2f} {page.database_ms:>8.2f}"
+                f" {ratio:>11.2f} {p50:>7.1f} {p99:>7.1f}"
             )
     print(
         f"{load_average()} (after). CPU = web workers + database backends per request, from /proc; "
-        "x floor (b) goal <= 2; p50/p99 wall time at 8 connections at once, goal p99 < 100 ms on a quiet machine"
+        "x floor (b) goal <= 2; calls = Python function calls of one request in-process (cProfile), which the load "
+        "does not move; p50/p99 wall time at 8 connections at once, goal p99 < 100 ms on a quiet machine"
     )
