@@ -19,7 +19,7 @@ def url_by_pk(viewname):
     """A function of a primary key giving ``reverse(viewname, args=[pk])``, for routes
     whose only argument is an integer id: the route is reversed once per URLconf and
     script prefix (as the layout's ``{% route %}``), not once per page."""
-    head, tail = _route_around_pk(viewname, get_urlconf(), get_script_prefix())
+    head, tail = _route_around_pk(viewname, get_urlconf() or settings.ROOT_URLCONF, get_script_prefix())
     return lambda pk: f"{head}{int(pk)}{tail}"
 
 

@@ -72,11 +72,11 @@ class ChainedLogQuerySet(models.QuerySet):
     def _insert(self, connection, rows, links):
         """The rows' primary keys, in order, from an INSERT written from the table's
         columns (no signals, as ``bulk_create``)."""
-        fields, into, row, returning, arrays = _insert_statements(self.model, connection.alias)
-        rows = [row + link for row, link in zip(rows, links, strict=True)]
+        fields, into, placeholders, returning, arrays = _insert_statements(self.model, connection.alias)
+        rows = [values + link for values, link in zip(rows, links, strict=True)]
         if len(rows) == 1:  # a clinician's read: one row, plain values
             values = [field.get_db_prep_save(value, connection) for field, value in zip(fields, rows[0], strict=True)]
-            return self._returned_pks(connection, into + row + returning, values)
+            return self._returned_pks(connection, into + placeholders + returning, values)
         columns = [
             [field.get_db_prep_save(value, connection) for value in values]
             for field, values in zip(fields, zip(*rows, strict=True), strict=True)
@@ -88,7 +88,7 @@ class ChainedLogQuerySet(models.QuerySet):
         for start in range(0, len(rows), size):
             batch = rows[start : start + size]
             params = [value for values in batch for value in values]
-            pks += self._returned_pks(connection, into + ", ".join([row] * len(batch)) + returning, params)
+            pks += self._returned_pks(connection, into + ", ".join([placeholders] * len(batch)) + returning, params)
         return pks
 
     @staticmethod

@@ -26,7 +26,7 @@ def _reversed(name, urlconf, prefix):
 def route(name: str) -> str:
     """``{% url name %}`` for a route without arguments (the layout's links, on every
     page), reversed once per URLconf and script prefix instead of at every request."""
-    return _reversed(name, get_urlconf(), get_script_prefix())
+    return _reversed(name, get_urlconf() or settings.ROOT_URLCONF, get_script_prefix())
 
 
 @cache

@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.template import Context, Template
 from django.template.defaultfilters import date as date_filter
+from django.urls import include, path
 from django.utils import timezone, translation
 from django.utils.html import conditional_escape
 from django.utils.safestring import mark_safe
@@ -83,3 +84,15 @@ def test_url_by_pk_writes_what_reverse_gives_under_any_script_prefix():
     finally:
         set_script_prefix("/")
     assert not rows.url_by_pk("records:document")(5).startswith("/carnet/")
+
+
+# Another URLconf (tests/portal/test_rows.py's own), where the documents live elsewhere.
+urlpatterns = [
+    path("ailleurs/", include(([path("documents/<int:pk>/", lambda request, pk: None, name="document")], "records")))
+]
+
+
+def test_url_by_pk_follows_another_urlconf(settings):
+    assert rows.url_by_pk("records:document")(5) == "/documents/5/"
+    settings.ROOT_URLCONF = "tests.portal.test_rows"
+    assert rows.url_by_pk("records:document")(5) == "/ailleurs/documents/5/"
