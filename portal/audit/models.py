@@ -35,7 +35,7 @@ class ChainedLogQuerySet(models.QuerySet):
             with transaction.atomic(using=self.db):
                 self._link(objs)
                 return super().bulk_create(objs, *args, **kwargs)
-        fields = [self.model._meta.get_field(name) for name in self.model.CHAIN_FIELDS]
+        fields = _chained_fields(self.model)
         written = self.append({field.attname: field.pre_save(obj, True) for field in fields} for obj in objs)
         for obj, (pk, prev_hash, link) in zip(objs, written, strict=True):
             obj.pk, obj.prev_hash, obj.hash = pk, prev_hash, link
@@ -50,8 +50,7 @@ class ChainedLogQuerySet(models.QuerySet):
         the team inbox and the support search log 25 rows a page, where building and
         preparing 25 models cost more than the page's own query."""
         model, connection = self.model, connections[self.db]
-        fields = [model._meta.get_field(name) for name in model.CHAIN_FIELDS]
-        defaults = {field.attname: field.get_default() for field in fields}  # one moment for the whole batch
+        defaults = {field.attname: field.get_default() for field in _chained_fields(model)}  # one moment for the batch
         rows = [tuple(row.get(name, default) for name, default in defaults.items()) for row in rows]
         if not rows:
             return []
@@ -130,7 +129,7 @@ def _insert_statements(model, alias):
     prepares it), and a foreign key's type is worked out from a new field each time."""
     connection, meta = connections[alias], model._meta
     quote = connection.ops.quote_name
-    fields = [meta.get_field(name) for name in (*model.CHAIN_FIELDS, "prev_hash", "hash")]
+    fields = [*_chained_fields(model), meta.get_field("prev_hash"), meta.get_field("hash")]
     # Quoted names from the model's own metadata; every value is a parameter.
     names = ", ".join(quote(field.column) for field in fields)
     into = f"INSERT INTO {quote(meta.db_table)} ({names}) VALUES "  # noqa: S608
@@ -141,9 +140,15 @@ def _insert_statements(model, alias):
         # binary: the statement is the same whatever the number of rows, so psycopg
         # converts it once and the server parses a short one; the rows come back in
         # their order.
-        unnest = ", ".join(f"%b::{field.db_type(connection).split('(')[0]}[]" for field in fields)
+        unnest = ", ".join(f"%b::{_array_type(model, field.attname, alias)}" for field in fields)
         arrays = f"INSERT INTO {quote(meta.db_table)} ({names}) SELECT * FROM UNNEST({unnest}){returning}"  # noqa: S608
     return fields, into, f"({', '.join(['%s'] * len(fields))})", returning, arrays
+
+
+@cache
+def _chained_fields(model) -> tuple:
+    """A chained table's ``CHAIN_FIELDS`` as its fields, in that order (looked up once)."""
+    return tuple(model._meta.get_field(name) for name in model.CHAIN_FIELDS)
 
 
 @cache
