@@ -1,5 +1,8 @@
-"""What the base layout needs to know about the page: refused forms, the current section."""
+"""What the base layout needs to know about the page: refused forms, the current section;
+and the parts of it that are the same on every page, written once."""
 
+import enum
+import weakref
 from functools import cache
 
 from django import template
@@ -7,6 +10,8 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.forms import BaseForm, BaseFormSet
+from django.template import Context
+from django.template.base import token_kwargs
 from django.templatetags.static import static
 from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils.html import format_html_join
@@ -46,6 +51,72 @@ def asset(path: str) -> str:
 def _forget_assets(*, setting, **kwargs):
     if setting in ("STORAGES", "STATIC_URL"):  # a test's: the URLs change with them
         _static.cache_clear()
+    for node in _rendered_once_nodes:  # any setting may change what they show (a test's)
+        node.kept.clear()
+
+
+# The values a ``{% rendered_once %}`` block may take: ones whose equality means the same
+# text (not a safe string equal to an unsafe one, nor a lazy or mutable object).
+_PLAIN = frozenset((str, int, bool, type(None)))
+_rendered_once_nodes = weakref.WeakSet()
+
+
+class RenderedOnceNode(template.Node):
+    """See ``rendered_once``."""
+
+    MAX_KEPT = 256  # versions of one block kept at most (a role, a section, an unread count...)
+    # Not walked for a page's {% block %}s (which ``{% extends %}`` does at every request):
+    # a block in it would not be the page's anyway.
+    child_nodelists = ()
+
+    def __init__(self, nodelist, inputs):
+        self.nodelist, self.inputs, self.kept = nodelist, inputs, {}
+        _rendered_once_nodes.add(self)
+
+    def render(self, context):
+        values = {}
+        for name, expression in self.inputs.items():
+            value = expression.resolve(context)
+            if isinstance(value, enum.Enum):  # a choice (a role): its value, which it renders as
+                value = value.value
+            values[name] = value
+            if type(value) not in _PLAIN:
+                raise template.TemplateSyntaxError(
+                    f"rendered_once: {name} is a {type(value).__name__}; only str, int, bool and None are allowed"
+                )
+        key = (
+            get_language(),
+            get_urlconf() or settings.ROOT_URLCONF,
+            get_script_prefix(),
+            context.autoescape,
+            *sorted(values.items()),
+        )
+        text = self.kept.get(key)
+        if text is None:
+            # Only its inputs: no request, user or page value can be in what is kept.
+            own = Context(values, autoescape=context.autoescape, use_l10n=context.use_l10n, use_tz=context.use_tz)
+            own.template = context.template  # what an {% include %} in it is looked up with
+            text = self.nodelist.render(own)
+            if len(self.kept) >= self.MAX_KEPT:  # start again: what is in use comes back
+                self.kept.clear()
+            self.kept[key] = text
+        return text
+
+
+@register.tag
+def rendered_once(parser, token):
+    """``{% rendered_once name=value ... %}...{% endrendered_once %}``: a part of the layout
+    that is the same on every page (its links, labels and menus), rendered once per
+    language, URLconf and set of values, then sent as it was. It is rendered with its named
+    values only (str, int, bool or None): a variable of the page or the request in it is
+    empty, so nothing of one request can be kept for another."""
+    bits = token.split_contents()[1:]
+    inputs = token_kwargs(bits, parser, support_legacy=False)
+    if bits:
+        raise template.TemplateSyntaxError(f"rendered_once takes name=value arguments only, not {bits[0]!r}")
+    nodelist = parser.parse(("endrendered_once",))
+    parser.delete_first_token()
+    return RenderedOnceNode(nodelist, inputs)
 
 
 def _forms_in(value):
@@ -96,20 +167,43 @@ def _sections(role, urlconf, prefix):
     return sorted(pairs, key=lambda pair: len(pair[0]), reverse=True)
 
 
-@register.simple_tag(takes_context=True)
-def nav_current(context, url: str) -> str:
-    """The aria-current attribute of a navigation link: "page" on the page it names,
-    "true" anywhere else in its section (a conversation under the inbox); nothing on the
-    other links, so that one link at most is current."""
-    request = context["request"]
-    path = request.path
-    if path == url:
-        return mark_safe(' aria-current="page"')
-    role = getattr(request.user, "role", None)
+def _current_link(request) -> tuple[str, str]:
+    """The URL of the navigation's current link and its aria-current value: "page" on the
+    page it names, "true" anywhere else in its section (a conversation under the inbox);
+    ("", "") outside every section. One link at most is current."""
+    path, role = request.path, getattr(request.user, "role", None)
     for start, link in _sections(role, get_urlconf(), get_script_prefix()):
         if path.startswith(start):
-            return mark_safe(' aria-current="true"') if link == url else ""
-    return ""
+            return link, "page" if path == link else "true"
+    return "", ""
+
+
+class NavigationNode(template.Node):
+    def render(self, context):
+        request, record = context.get("request"), context.get("current_record")
+        parts = getattr(record, "parts", ())
+        context["nav_current_url"], context["nav_current_kind"] = _current_link(request) if request else ("", "")
+        context["nav_messages"], context["nav_agenda"] = "messages" in parts, "manage" in parts
+        context["nav_own_record"] = bool(getattr(record, "is_own", False))
+        return ""
+
+
+@register.tag
+def navigation(parser, token):
+    """``{% navigation %}`` sets what the header's menu shows, as plain values for its
+    ``{% rendered_once %}``: ``nav_current_url`` and ``nav_current_kind`` (see
+    ``nav_current``), and for a patient-side user whether the record shows its messages
+    (``nav_messages``) and appointments (``nav_agenda``) and whether it is their own."""
+    return NavigationNode()
+
+
+@register.simple_tag(takes_context=True)
+def nav_current(context, url: str) -> str:
+    """The aria-current attribute of a navigation link (``url``), from the values
+    ``{% navigation %}`` set: nothing on a link that is not the current one."""
+    if url != context["current_url"]:
+        return ""
+    return mark_safe(' aria-current="page"' if context["current_kind"] == "page" else ' aria-current="true"')  # noqa: S308 (constants)
 
 
 @cache

@@ -7,6 +7,7 @@ import polib
 import pytest
 from django.contrib.staticfiles.storage import StaticFilesStorage
 from django.urls import reverse
+from django.utils.safestring import mark_safe
 
 pytestmark = pytest.mark.django_db
 ROOT = Path(__file__).resolve().parents[2]
@@ -153,3 +154,99 @@ def test_one_link_of_the_navigation_at_most_is_current(request, client, login, w
     response = client.get(path)
     assert response.status_code == 200, path
     assert _current_links(response.content.decode()) == [current]
+
+
+def _rendered_once(source):
+    from django.template import engines
+
+    return engines["django"].from_string("{% load layout %}" + source)
+
+
+def test_a_block_rendered_once_sees_only_its_own_values(rf, patient):
+    """What is kept for every request holds nothing of the one that rendered it: the page's
+    and the request's variables are empty in it, only its named values are there."""
+    request = rf.get("/my/")
+    request.user = patient.user
+    template = _rendered_once(
+        "{% rendered_once role=user.role %}[{{ role }}|{{ user.email }}|{{ request.path }}|{{ secret }}]"
+        "{% endrendered_once %}"
+    )
+    assert template.render({"secret": "Diabète"}, request) == "[patient|||]"
+
+
+@pytest.mark.parametrize("value", [["a"], mark_safe("a"), 1.5, object()])
+def test_a_block_rendered_once_takes_plain_values_only(value):
+    """A value whose equality does not mean the same text (a list, a safe string equal to
+    an unsafe one, a float, an object) is refused, not kept under a key that could match
+    another page's."""
+    from django.template import TemplateSyntaxError
+
+    with pytest.raises(TemplateSyntaxError, match="only str, int, bool and None"):
+        _rendered_once("{% rendered_once value=value %}{{ value }}{% endrendered_once %}").render({"value": value})
+
+
+def test_a_block_rendered_once_is_kept_per_language_and_values():
+    """The same language and values give the text first rendered (``now "u"``, the clock's
+    microseconds, does not move); another language or value renders it again, which is
+    then kept too; past ``MAX_KEPT`` versions, they are all still right."""
+    from django.utils import translation
+
+    from portal.templatetags.layout import RenderedOnceNode
+
+    template = _rendered_once(
+        '{% load i18n %}{% rendered_once n=n %}{{ n }} {% translate "Sign out" %} {% now "u" %}{% endrendered_once %}'
+    )
+    with translation.override("fr"):
+        first = template.render({"n": 1})
+        assert first.startswith("1 Se déconnecter ")
+        assert [template.render({"n": 1}) for _ in range(3)] == [first] * 3
+        other = template.render({"n": 2})
+        assert other.startswith("2 Se déconnecter ")
+        assert template.render({"n": 2}) == other
+    with translation.override("en"):
+        english = template.render({"n": 1})
+        assert english.startswith("1 Sign out ")
+        assert template.render({"n": 1}) == english
+    with translation.override("fr"):
+        assert template.render({"n": 1}) == first
+        for n in range(RenderedOnceNode.MAX_KEPT + 5):
+            assert template.render({"n": n}).startswith(f"{n} Se déconnecter ")
+    (node,) = [node for node in template.template.nodelist if isinstance(node, RenderedOnceNode)]
+    assert 0 < len(node.kept) <= RenderedOnceNode.MAX_KEPT
+
+
+def test_the_menu_is_each_users_own_whoever_came_before(client, login, patient, other_patient, team, other_team):
+    """The header's menu is kept per role, section, record and unread count: requests of
+    two patients, one with unread messages, in two languages and sections, one after the
+    other, each get their own (the badge, the current link, the language)."""
+    from django.conf import settings
+
+    from messaging import services
+    from tests.factories import ClinicianFactory
+
+    nurse = ClinicianFactory(teams=[team])
+    conversation = services.start_conversation(
+        author=patient.user, patient=patient, team=team, subject="Question", kind="question", body="Bonjour"
+    )
+    services.send_message(author=nurse, conversation=conversation, body="Réponse 1")
+    services.send_message(author=nurse, conversation=conversation, body="Réponse 2")
+
+    def menu(user, path, language):
+        login(user)
+        client.cookies[settings.LANGUAGE_COOKIE_NAME] = language
+        html = client.get(path).content.decode()
+        return re.search(r'<details class="site-menu">(.*?)</details>', html, re.S).group(1)
+
+    for _ in range(2):
+        for language, unread, home in (
+            ("fr", "messages non lus", "Mon espace santé"),
+            ("en", "unread messages", "My health space"),
+        ):
+            mine = menu(patient.user, "/my/", language)
+            # On the menu button and on the messages link.
+            assert mine.count(f'<span class="badge">2<span class="visually-hidden"> {unread}</span></span>') == 2, mine
+            assert f'aria-current="page">{home}<' in mine
+            theirs = menu(other_patient.user, "/messages/", language)
+            assert "badge" not in theirs and "non lu" not in theirs and "unread" not in theirs, theirs
+            assert re.search(r'href="/messages/" aria-current="page"', theirs)
+            assert f'aria-current="page">{home}<' not in theirs
