@@ -155,7 +155,7 @@ def test_the_badges_count_is_a_number_any_plural_rule_computes_with(
     login(patient)
     count = client.get(reverse("messaging:inbox")).context["unread_messages"]
     template = Template(
-        "{% load i18n %}{% blocktranslate count counter=unread_messages %}"
+        "{% load translations %}{% blocktranslate count counter=unread_messages %}"
         "one thing no catalogue has{% plural %}things no catalogue has{% endblocktranslate %}"
     )
     with translation.override(language):

@@ -27,7 +27,7 @@ def test_de_before_a_vowel_is_elided_in_french_only(text, expected):
 
 def test_the_pages_sentences_go_through_it():
     template = engines["django"].from_string(
-        "{% load i18n french %}{% filter elide %}{% blocktranslate with name=name %}Record of {{ name }}"
+        "{% load translations french %}{% filter elide %}{% blocktranslate with name=name %}Record of {{ name }}"
         "{% endblocktranslate %}{% endfilter %}"
     )
     with translation.override("fr"):

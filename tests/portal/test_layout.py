@@ -194,7 +194,7 @@ def test_a_block_rendered_once_is_kept_per_language_and_values():
     from portal.templatetags.layout import RenderedOnceNode
 
     template = _rendered_once(
-        '{% load i18n %}{% rendered_once n=n %}{{ n }} {% translate "Sign out" %} {% now "u" %}{% endrendered_once %}'
+        '{% load translations %}{% rendered_once n=n %}{{ n }} {% translate "Sign out" %} {% now "u" %}{% endrendered_once %}'
     )
     with translation.override("fr"):
         first = template.render({"n": 1})
