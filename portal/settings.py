@@ -169,7 +169,9 @@ TEMPLATES = [
                 "messaging.context_processors.unread_messages",
                 "portal.representation.context_processors.records",
             ],
-            "builtins": ["portal.templatetags.idempotency"],
+            # After Django's own builtins: portal.templatetags.urls's {% url %} (each URL
+            # reversed once) takes the place of Django's.
+            "builtins": ["portal.templatetags.idempotency", "portal.templatetags.urls"],
         },
     },
 ]
