@@ -12,6 +12,7 @@ from django.dispatch import receiver
 from django.forms import BaseForm, BaseFormSet
 from django.template import Context
 from django.template.base import token_kwargs
+from django.template.loader_tags import BlockNode
 from django.templatetags.static import static
 from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils.html import format_html_join
@@ -48,7 +49,7 @@ def asset(path: str) -> str:
 
 
 @receiver(setting_changed)
-def _forget_assets(*, setting, **kwargs):
+def _forget_kept(*, setting, **kwargs):
     if setting in ("STORAGES", "STATIC_URL"):  # a test's: the URLs change with them
         _static.cache_clear()
     for node in _rendered_once_nodes:  # any setting may change what they show (a test's)
@@ -116,6 +117,8 @@ def rendered_once(parser, token):
         raise template.TemplateSyntaxError(f"rendered_once takes name=value arguments only, not {bits[0]!r}")
     nodelist = parser.parse(("endrendered_once",))
     parser.delete_first_token()
+    if nodelist.get_nodes_by_type(BlockNode):  # a page could not fill it in: say so now
+        raise template.TemplateSyntaxError("rendered_once: a {% block %} in it would be the same on every page")
     return RenderedOnceNode(nodelist, inputs)
 
 

@@ -185,6 +185,15 @@ def test_a_block_rendered_once_takes_plain_values_only(value):
         _rendered_once("{% rendered_once value=value %}{{ value }}{% endrendered_once %}").render({"value": value})
 
 
+def test_a_block_rendered_once_holds_no_block_of_the_page():
+    """A page's ``{% block %}`` in it could never be filled in by the page: refused when
+    the template is read."""
+    from django.template import TemplateSyntaxError
+
+    with pytest.raises(TemplateSyntaxError, match="block"):
+        _rendered_once("{% rendered_once %}{% block nav %}{% endblock %}{% endrendered_once %}")
+
+
 def test_a_block_rendered_once_is_kept_per_language_and_values():
     """The same language and values give the text first rendered (``now "u"``, the clock's
     microseconds, does not move); another language or value renders it again, which is
