@@ -22,6 +22,7 @@ from portal.accounts import services as accounts
 from portal.accounts.models import Patient, Representation, User
 from portal.audit.models import AccessLog
 from portal.idempotency import idempotent
+from portal.prepared import prepared
 from portal.secret_once import secret_page, show_secret_once
 from portal.support import forms, services
 from portal.support.models import SupportAction, SupportRequest
@@ -33,6 +34,12 @@ CODE_SESSION_KEY = "support_verification_code"
 # The search, kept in the session: names and health identifiers stay out of URLs
 # (browser history, proxy and server logs).
 SEARCH_SESSION_KEY = "support_search"
+
+
+@prepared
+def _records_of_accounts(*user_ids):
+    """The ids of the records of the patients' accounts ``user_ids`` (a page of the search)."""
+    return Patient.objects.filter(user__in=user_ids).order_by().values_list("pk", flat=True)
 
 
 @access.role_required(User.Role.SUPPORT)
@@ -52,10 +59,8 @@ def home(request):
     open_requests = services.support_requests().filter(status=SupportRequest.Status.OPEN).count()
     patients = list(patients)
     # Each identity shown is in that person's access history, as support's.
-    with_login = Patient.objects.filter(
-        user__in=[account.pk for account in page.object_list if account.is_patient]
-    ).order_by()
-    shown = [*with_login.values_list("pk", flat=True), *(patient.pk for patient in patients)]
+    with_login = _records_of_accounts(*(account.pk for account in page.object_list if account.is_patient))
+    shown = [*with_login, *(patient.pk for patient in patients)]
     access.trace_listed_people(request.user, shown, AccessLog.Action.SUPPORT_VIEW)
     context = {
         "page": page,
