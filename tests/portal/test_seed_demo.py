@@ -58,6 +58,14 @@ def test_seed_demo_is_deterministic_and_idempotent(capsys):
         "view_record", "view_document",
     }  # fmt: skip
     assert {team for team, _ in first["reply_templates"]} >= {"Cabinet médical des Lilas"}
+    # Camille is her daughter Léa's parent: the record switcher offers both records.
+    from portal import access
+
+    camille = User.objects.get(email="camille.durand@demo.carnet.example")
+    assert [(record.patient.first_name, record.kind) for record in access.records_of(camille)] == [
+        ("Camille", "self"),
+        ("Léa", "parent"),
+    ]
     # Demo identities are INS test identities.
     assert set(Patient.objects.values_list("ins_oid", flat=True)) == {"1.2.250.1.213.1.4.10"}
     out = capsys.readouterr().out

@@ -16,7 +16,7 @@ from agenda.models import Appointment
 from messaging import services
 from messaging.models import Conversation, Notification, ReplyTemplate
 from portal import access
-from portal.accounts.models import InsKind, Patient, User, nir_key
+from portal.accounts.models import InsKind, Patient, Representation, User, nir_key
 from portal.audit.models import AccessLog
 from portal.careteams.models import CareLink, CareTeam, Membership
 from records import services as services_records
@@ -412,6 +412,15 @@ class Command(BaseCommand):
                 )
             patients.append(patient)
 
+        # Camille holds parental authority over her daughter Léa, who has no login: the
+        # record switcher (« Mon dossier · Léa »), in the demo.
+        Representation.objects.get_or_create(
+            patient=patients[2],
+            representative=patients[0].user,
+            ended_at=None,
+            defaults={"kind": Representation.Kind.PARENT, "proof": Representation.Proof.BIRTH_CERTIFICATE},
+        )
+
         self._conversations(patients, teams, clinicians)
         self._appointments(patients, teams, clinicians)
         for index, patient in enumerate(patients):
@@ -421,7 +430,7 @@ class Command(BaseCommand):
 
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
         self.stdout.write(f"Demo logins (password for all: {DEMO_PASSWORD}):")
-        self.stdout.write(f"  patient    {demo_email('camille.durand')}")
+        self.stdout.write(f"  patient    {demo_email('camille.durand')}  (and parent of Léa: the record switcher)")
         self.stdout.write(f"  patient    {demo_email('lucas.bernard')}")
         self.stdout.write(f"  clinician  {demo_email('claire.martin')}  (Cabinet médical des Lilas)")
         self.stdout.write(f"  clinician  {demo_email('sophie.lefevre')}  (cardiologie, CHU de Lyon)")
