@@ -33,7 +33,8 @@ class TranslateOnceNode(i18n.TranslateNode):
             isinstance(message_context.var, str) and not message_context.filters
         )
         self.kept = {} if literal and constant_context else None
-        _nodes.add(self)
+        if self.kept is not None:
+            _nodes.add(self)
 
     def render(self, context):
         if self.kept is None:
@@ -59,5 +60,4 @@ def do_translate(parser, token):
 @receiver(setting_changed)
 def _forget(**kwargs):
     for node in _nodes:  # a test's other catalogue or languages
-        if node.kept is not None:
-            node.kept.clear()
+        node.kept.clear()
