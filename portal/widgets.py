@@ -5,20 +5,20 @@ form, its assignment list) otherwise costs more than the rest of the page's cont
 tests/portal/test_widgets.py holds each equal to Django's rendering."""
 
 from django import forms
-from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
+
+from portal.rows import escaped
 
 
 def attributes(attrs):
     """Django's ``django/forms/widgets/attrs.html``, without a template."""
-    return format_html_join(
-        "",
-        "{}",
-        (
-            (format_html(" {}", name) if value is True else format_html(' {}="{}"', name, value),)
+    return SafeString(
+        "".join(
+            f" {escaped(name)}" if value is True else f' {escaped(name)}="{escaped(value)}"'
             for name, value in attrs.items()
             if value is not False
-        ),
+        )
     )
 
 
@@ -33,9 +33,10 @@ class Input(_Direct):
     """Django's ``input.html`` (text, date, checkbox…), to mix with a widget class."""
 
     def html(self, widget):
-        value = "" if widget["value"] is None else format_html(' value="{}"', widget["value"])
-        return format_html(
-            '<input type="{}" name="{}"{}{}>', widget["type"], widget["name"], value, attributes(widget["attrs"])
+        value = "" if widget["value"] is None else f' value="{escaped(widget["value"])}"'
+        return SafeString(
+            f'<input type="{escaped(widget["type"])}" name="{escaped(widget["name"])}"{value}'
+            f"{attributes(widget['attrs'])}>"
         )
 
 
@@ -62,8 +63,9 @@ class CheckboxInput(Input, forms.CheckboxInput):
 
 class Textarea(_Direct, forms.Textarea):
     def html(self, widget):
-        return format_html(
-            '<textarea name="{}"{}>\n{}</textarea>', widget["name"], attributes(widget["attrs"]), widget["value"] or ""
+        return SafeString(
+            f'<textarea name="{escaped(widget["name"])}"{attributes(widget["attrs"])}>\n'
+            f"{escaped(widget['value'] or '')}</textarea>"
         )
 
 
@@ -71,30 +73,28 @@ class ClearableFileInput(_Direct, forms.ClearableFileInput):
     def html(self, widget):
         if widget["is_initial"]:  # a file already there, with its "clear" box
             return None
-        return format_html('<input type="{}" name="{}"{}>', widget["type"], widget["name"], attributes(widget["attrs"]))
-
-
-class Select(_Direct, forms.Select):
-    def html(self, widget):
-        parts = []
-        for group_name, options, _index in widget["optgroups"]:
-            if group_name:
-                return None  # groups: Django's template
-            for option in options:
-                parts.append(
-                    format_html(
-                        '\n  <option value="{}"{}>{}</option>\n',
-                        option["value"],
-                        attributes(option["attrs"]),
-                        option["label"],
-                    )
-                )
-        return format_html(
-            '<select name="{}"{}>{}\n</select>',
-            widget["name"],
-            attributes(widget["attrs"]),
-            format_html_join("", "{}", ((part,) for part in parts)),
+        return SafeString(
+            f'<input type="{escaped(widget["type"])}" name="{escaped(widget["name"])}"{attributes(widget["attrs"])}>'
         )
+
+
+class Select(forms.Select):
+    def render(self, name, value, attrs=None, renderer=None):
+        """The options straight from the choices: what ``optgroups`` and ``create_option``
+        work out (the first matching option selected), without a dictionary and a template
+        per option. Groups and multiple choice: Django's template."""
+        choices = list(self.choices)
+        if self.allow_multiple_selected or any(isinstance(label, (list, tuple)) for _value, label in choices):
+            return super().render(name, value, attrs, renderer)
+        values, chosen, options = self.format_value(value), False, []
+        for option_value, label in choices:
+            option_value = "" if option_value is None else str(option_value)
+            selected = not chosen and option_value in values
+            chosen |= selected
+            mark = " selected" if selected else ""
+            options.append(f'\n  <option value="{escaped(option_value)}"{mark}>{escaped(label)}</option>\n')
+        select_attributes = attributes(self.build_attrs(self.attrs, attrs))
+        return SafeString(f'<select name="{escaped(name)}"{select_attributes}>{"".join(options)}\n</select>')
 
 
 def confidential_box():

@@ -3,14 +3,13 @@ from decimal import Decimal
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.template.defaultfilters import safe
 from django.utils import timezone
 from django.utils.formats import date_format, number_format
-from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
 from portal import widgets
-from portal.widgets import attributes
+from portal.rows import escaped
 from records import files
 from records.fhir_codes import loinc_is_valid
 from records.models import Allergy, Condition, Document, Measurement, Observation, Prescription, Vaccination
@@ -89,83 +88,30 @@ class DocumentUploadForm(PastDates, forms.Form):
             del self.fields["confidential"]
 
 
-_REQUIRED = format_html(' <span class="required" aria-hidden="true">{}</span>', "*")
+_REQUIRED = ' <span class="required" aria-hidden="true">*</span>'
 
 
 def field_html(field):
     """``includes/field.html`` for the bound field ``field``, written in Python (the same
     markup, whitespace included: tests/records/test_documents.py compares them): a form
     on every page of a list need not render a template per field."""
-    errors = field.errors
-    help_text = field.help_text  # |safe, as the template has it
-    return format_html(
-        '<div class="field{}">\n  <label for="{}">{}{}</label>\n  {}\n  {}\n  {}\n</div>\n',
-        " field-error" if errors else "",
-        field.id_for_label,
-        field.label,
-        _REQUIRED if field.field.required else "",
-        format_html('<div class="help" id="{}_helptext">{}</div>', field.auto_id, safe(help_text)) if help_text else "",
-        format_html(
-            '<ul class="errorlist" id="{}_error">{}</ul>',
-            field.auto_id,
-            format_html_join("", "<li>{}</li>", ((error,) for error in errors)),
-        )
+    errors, help_text, auto_id = field.errors, field.help_text, field.auto_id
+    help_html = f'<div class="help" id="{escaped(auto_id)}_helptext">{help_text}</div>' if help_text else ""  # |safe
+    errors_html = (
+        f'<ul class="errorlist" id="{escaped(auto_id)}_error">{"".join(f"<li>{escaped(e)}</li>" for e in errors)}</ul>'
         if errors
-        else "",
-        field,
+        else ""
+    )
+    return SafeString(
+        f'<div class="field{" field-error" if errors else ""}">\n'
+        f'  <label for="{escaped(field.id_for_label)}">{escaped(field.label)}'
+        f"{_REQUIRED if field.field.required else ''}</label>\n"
+        f"  {help_html}\n  {errors_html}\n  {field}\n</div>\n"
     )
 
 
-class _Direct:
-    """The documents filter's select, written without a template per option (see
-    portal.widgets, whose inputs the filter's other fields use)."""
-
-    def render(self, name, value, attrs=None, renderer=None):
-        return self.html(self.get_context(name, value, attrs)["widget"])
-
-
-class _DirectDateInput(widgets.Input, DateInput):
-    pass
-
-
-class _DirectSelect(_Direct, forms.Select):
-    def render(self, name, value, attrs=None, renderer=None):
-        """Without groups, the options straight from the choices (what ``optgroups`` and
-        ``create_option`` work out, for a single choice: the first matching one selected)."""
-        choices = list(self.choices)
-        if any(isinstance(label, (list, tuple)) for _value, label in choices):
-            return super().render(name, value, attrs, renderer)
-        values, chosen, options = self.format_value(value), False, []
-        for option_value, label in choices:
-            option_value = "" if option_value is None else str(option_value)
-            selected = not chosen and option_value in values
-            chosen |= selected
-            options.append((option_value, " selected" if selected else "", label))
-        return format_html(
-            '<select name="{}"{}>{}\n</select>',
-            name,
-            attributes(self.build_attrs(self.attrs, attrs)),
-            format_html_join("", '\n  <option value="{}"{}>{}</option>', options),
-        )
-
-    def html(self, widget):
-        parts = []
-        for group_name, options, _index in widget["optgroups"]:
-            if group_name:
-                parts.append(format_html('\n  <optgroup label="{}">', group_name))
-            for option in options:
-                parts.append(
-                    format_html(
-                        '\n  <option value="{}"{}>{}</option>',
-                        option["value"],
-                        attributes(option["attrs"]),
-                        option["label"],
-                    )
-                )
-            if group_name:
-                parts.append(format_html("{}</optgroup>", "\n  "))
-        options = format_html_join("", "{}", ((part,) for part in parts))
-        return format_html('<select name="{}"{}>{}\n</select>', widget["name"], attributes(widget["attrs"]), options)
+class _DateInput(widgets.Input, DateInput):
+    """A date box written without a template (``portal.widgets``)."""
 
 
 class DocumentFilterForm(forms.Form):
@@ -173,10 +119,10 @@ class DocumentFilterForm(forms.Form):
         label=_("Category"),
         choices=[("", _("All categories")), *Document.Category.choices],
         required=False,
-        widget=_DirectSelect(),
+        widget=widgets.Select(),
     )
-    date_from = forms.DateField(label=_("From"), required=False, widget=_DirectDateInput())
-    date_to = forms.DateField(label=_("To"), required=False, widget=_DirectDateInput())
+    date_from = forms.DateField(label=_("From"), required=False, widget=_DateInput())
+    date_to = forms.DateField(label=_("To"), required=False, widget=_DateInput())
     # The patient's care teams as (id, name), read once: a model choice field reads its
     # queryset again, through a server-side cursor, each time it lists or checks a choice.
     # The message for an unknown team is the model choice field's.
@@ -185,7 +131,7 @@ class DocumentFilterForm(forms.Form):
         coerce=int,
         empty_value=None,
         required=False,
-        widget=_DirectSelect(),
+        widget=widgets.Select(),
         error_messages={"invalid_choice": forms.ModelChoiceField.default_error_messages["invalid_choice"]},
     )
     title = forms.CharField(label=_("Title contains"), max_length=100, required=False, widget=widgets.TextInput())
@@ -198,7 +144,7 @@ class DocumentFilterForm(forms.Form):
     def fields_html(self):
         """The five fields as ``documents.html`` lays them out, each as
         ``includes/field.html`` writes it (``field_html``)."""
-        return format_html_join("\n      ", "{}", ((field_html(field),) for field in self))
+        return SafeString("\n      ".join(field_html(field) for field in self))
 
     def clean(self):
         cleaned = super().clean()

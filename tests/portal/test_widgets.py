@@ -71,6 +71,23 @@ def test_the_direct_widgets_write_what_django_writes(args, kwargs):
         assert str(direct_form[name]) == str(django_form[name]), name
 
 
+def test_the_select_writes_its_options_as_django_does():
+    """The select's options straight from its choices: Django's markup, the first matching
+    choice selected, labels and values escaped, attributes kept; groups and multiple choice
+    go through Django's template."""
+    choices = [("", "Toutes"), ("imaging", "Imagerie"), (3, "Cabinet <d'essai> & co"), ("3", "bis"), (None, "-")]
+    grouped = [*choices[:2], ("Équipes", [(4, "A <b>"), (5, "B")])]
+    direct_multiple = type("SelectMultiple", (widgets.Select, forms.SelectMultiple), {})
+    cases = ((choices, widgets.Select, forms.Select), (grouped, widgets.Select, forms.Select),
+             (choices, direct_multiple, forms.SelectMultiple))  # fmt: skip
+    for values, direct_class, django_class in cases:
+        for value in (None, "", "imaging", 3, "3", "nope", ["imaging"], ["3", "imaging"], 4):
+            for attrs in ({"id": "id_x"}, {"id": "id_x", "aria-invalid": "true", "aria-describedby": "id_x_error"}):
+                direct = direct_class(choices=values, attrs={"class": "c", "data-x": 'a"b'})
+                plain = django_class(choices=values, attrs={"class": "c", "data-x": 'a"b'})
+                assert direct.render("team", value, attrs) == plain.render("team", value, attrs), (value, attrs)
+
+
 @pytest.mark.parametrize(
     "data",
     [

@@ -397,18 +397,6 @@ def test_the_document_table_reads_as_the_include_writes_it(patient, parent, clin
             assert ('<form class="c">1</form>' in expected) is user.is_clinician
 
 
-def test_the_filter_select_writes_its_options_as_the_widget_context_does():
-    """_DirectSelect's options straight from the choices: the markup its widget context
-    gave (the first matching choice selected, labels escaped, attributes kept)."""
-    from records.forms import _Direct, _DirectSelect
-
-    choices = [("", "Toutes"), *Document.Category.choices, (3, "Cabinet <d'essai> & co"), ("3", "bis"), (None, "-")]
-    for value in (None, "", "imaging", 3, "3", "nope", ["imaging"]):
-        for attrs in ({"id": "id_x"}, {"id": "id_x", "aria-invalid": "true", "aria-describedby": "id_x_error"}):
-            widget = _DirectSelect(choices=choices, attrs={"class": "c"})
-            assert widget.render("team", value, attrs) == _Direct.render(widget, "team", value, attrs)
-
-
 def count_queries(client, url):
     client.get(url)
     with CaptureQueriesContext(connection) as ctx:
