@@ -9,7 +9,6 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
 from portal import widgets
-from portal.rows import escaped
 from records import files
 from records.fhir_codes import loinc_is_valid
 from records.models import Allergy, Condition, Document, Measurement, Observation, Prescription, Vaccination
@@ -88,28 +87,6 @@ class DocumentUploadForm(PastDates, forms.Form):
             del self.fields["confidential"]
 
 
-_REQUIRED = ' <span class="required" aria-hidden="true">*</span>'
-
-
-def field_html(field):
-    """``includes/field.html`` for the bound field ``field``, written in Python (the same
-    markup, whitespace included: tests/records/test_documents.py compares them): a form
-    on every page of a list need not render a template per field."""
-    errors, help_text, auto_id = field.errors, field.help_text, field.auto_id
-    help_html = f'<div class="help" id="{escaped(auto_id)}_helptext">{help_text}</div>' if help_text else ""  # |safe
-    errors_html = (
-        f'<ul class="errorlist" id="{escaped(auto_id)}_error">{"".join(f"<li>{escaped(e)}</li>" for e in errors)}</ul>'
-        if errors
-        else ""
-    )
-    return SafeString(
-        f'<div class="field{" field-error" if errors else ""}">\n'
-        f'  <label for="{escaped(field.id_for_label)}">{escaped(field.label)}'
-        f"{_REQUIRED if field.field.required else ''}</label>\n"
-        f"  {help_html}\n  {errors_html}\n  {field}\n</div>\n"
-    )
-
-
 class _DateInput(widgets.Input, DateInput):
     """A date box written without a template (``portal.widgets``)."""
 
@@ -143,8 +120,8 @@ class DocumentFilterForm(forms.Form):
 
     def fields_html(self):
         """The five fields as ``documents.html`` lays them out, each as
-        ``includes/field.html`` writes it (``field_html``)."""
-        return SafeString("\n      ".join(field_html(field) for field in self))
+        ``{% form_field %}`` writes it (``portal.widgets.field_html``)."""
+        return SafeString("\n      ".join(widgets.field_html(field) for field in self))
 
     def clean(self):
         cleaned = super().clean()

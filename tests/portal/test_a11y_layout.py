@@ -94,12 +94,13 @@ def test_a_help_text_holding_a_list_stays_in_the_element_the_field_points_to():
     """The password rules are a list: inside a p the browser would close the p before it,
     and aria-describedby would point at an empty element."""
     from django import forms
-    from django.template.loader import render_to_string
+
+    from portal.widgets import field_html
 
     class Form(forms.Form):
         password1 = forms.CharField(help_text="<ul><li>12 caractères au moins</li></ul>")
 
-    html = render_to_string("includes/field.html", {"field": Form()["password1"]})
+    html = field_html(Form()["password1"])
     assert 'aria-describedby="id_password1_helptext"' in html
     assert re.search(
         r'<div class="help" id="id_password1_helptext"><ul><li>12 caractères au moins</li></ul></div>', html

@@ -3,6 +3,8 @@
 import pytest
 from django import forms
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.template import Context, Template
+from django.utils import translation
 
 from portal import widgets
 from portal.accounts.models import User
@@ -111,3 +113,51 @@ def test_the_patient_search_form_writes_what_django_writes(data):
     for name in plain.fields:
         assert type(direct.fields[name].widget).__module__ == "portal.widgets"
         assert str(direct[name]) == str(plain[name]), name
+
+
+# What templates/includes/field.html wrote, before {% form_field %} (portal.widgets.field_html)
+# replaced it on every form: the markup the pages' forms, styles and tests were made for.
+FIELD_INCLUDE = Template(
+    """<div class="field{% if field.errors %} field-error{% endif %}">
+  <label for="{{ field.id_for_label }}">{{ field.label }}{% if field.field.required %} <span class="required" aria-hidden="true">*</span>{% endif %}</label>
+  {% if field.help_text %}<div class="help" id="{{ field.auto_id }}_helptext">{{ field.help_text|safe }}</div>{% endif %}
+  {% if field.errors %}<ul class="errorlist" id="{{ field.auto_id }}_error">{% for error in field.errors %}<li>{{ error }}</li>{% endfor %}</ul>{% endif %}
+  {{ field }}
+</div>
+"""
+)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("language", ["fr", "en"])
+def test_a_field_is_written_as_the_include_wrote_it(language):
+    """A field left empty, filled, refused (two errors, hostile text), required or with a
+    help text holding a list, in both languages: the include's markup, whitespace included."""
+    from records.forms import DocumentFilterForm, DocumentUploadForm
+
+    def refuse(value):
+        raise forms.ValidationError("Refusé <script>")
+
+    class Form(forms.Form):
+        password1 = forms.CharField(help_text="<ul><li>12 caractères au moins</li></ul>")
+        name = forms.CharField(label="Nom <b>", min_length=5, validators=[refuse])
+
+    teams = [(1, "Cabinet <d'essai>"), (2, "Équipe & co")]
+    cases = [
+        DocumentFilterForm(initial={}, teams=teams),
+        DocumentFilterForm(initial={"category": "imaging", "team": 2, "title": "<b>genou</b>"}, teams=teams),
+        DocumentFilterForm(
+            {"date_from": "2026-12-01", "date_to": "2026-01-01", "team": "0", "title": "x"}, teams=teams
+        ),
+        DocumentUploadForm({"title": ""}, by_care_team=True),
+        Form(),
+        Form({"password1": "x", "name": "a<b"}),
+    ]
+    with translation.override(language):
+        for form in cases:
+            if form.is_bound:
+                form.is_valid()
+            for field in form:
+                assert widgets.field_html(field) == FIELD_INCLUDE.render(Context({"field": field})), field.name
+        assert cases[2].errors["team"] and cases[2].errors["date_to"] and len(cases[5].errors["name"]) == 2
+        assert str(cases[2].fields_html()).count('<div class="field') == 5

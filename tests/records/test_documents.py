@@ -327,38 +327,6 @@ def test_filters_stay_out_of_the_url(client, login, patient, patient_document, c
 
 
 @pytest.mark.parametrize("language", ["fr", "en"])
-def test_the_filter_fields_read_as_the_field_include_writes_them(patient, team, other_team, language):
-    """records.forms.field_html writes includes/field.html in Python: the same markup for
-    a field left empty, filled, refused, required or with a help text."""
-    from django.template.loader import render_to_string
-    from django.utils import translation
-
-    from portal.careteams.models import CareTeam
-    from records.forms import DocumentFilterForm, DocumentUploadForm, field_html
-
-    teams = list(CareTeam.objects.filter(pk__in=[team.pk, other_team.pk]).order_by("name").values_list("pk", "name"))
-    forms = [
-        DocumentFilterForm(initial={}, teams=teams),
-        DocumentFilterForm(initial={"category": "imaging", "team": team.pk, "title": "<b>genou</b>"}, teams=teams),
-        DocumentFilterForm(
-            # Team 0: no team has it (999 did, once the suite had made that many).
-            {"date_from": "2026-12-01", "date_to": "2026-01-01", "team": "0", "title": "x"},
-            teams=teams,
-        ),
-        DocumentUploadForm({"title": ""}, by_care_team=True),
-    ]
-    with translation.override(language):
-        for form in forms:
-            if form.is_bound:
-                form.is_valid()
-            for field in form:
-                assert field_html(field) == render_to_string("includes/field.html", {"field": field})
-        refused = forms[2]
-        assert refused.errors["team"] and refused.errors["date_to"]
-        assert str(refused.fields_html()).count('<div class="field') == 5
-
-
-@pytest.mark.parametrize("language", ["fr", "en"])
 def test_the_document_table_reads_as_the_include_writes_it(patient, parent, clinician, team, language):
     """records.display.document_table_html writes records/document_table.html for a
     patient-side reader and for a care team's (with its confidentiality forms): new,
