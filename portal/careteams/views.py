@@ -93,15 +93,40 @@ def patient_list(request):
     page_name = (
         "careteams:patient_results" if searching and form.cleaned_data["new_results"] else "careteams:patient_detail"
     )
-    url, born = rows.url_by_pk(page_name), rows.date_formatter("SHORT_DATE_FORMAT")
-    for patient in page.object_list:  # each row's values, worked out here once per page
-        patient.url = url(patient.pk)
-        patient.list_name = f"{patient.last_name.upper()} {patient.first_name}"
-        patient.birth_label = born(patient.birth_date)
-        patient.teams_label = ", ".join(shared.get(patient.pk, ()))
     teams_named = access.clinicians_teams_named(request.user.pk)
     context = {"page": page, "teams": teams_named, "form": form, "searching": searching}
+    context["rows_html"] = _patient_rows_html(page.object_list, shared, url=rows.url_by_pk(page_name))
     return render(request, "careteams/patient_list.html", context)
+
+
+# A row of the patient list, written in Python with each value escaped as the template
+# escapes it (``portal.rows``): as a template loop, 25 rows cost more than the page's queries.
+PATIENT_ROW = """
+            <tr>
+              <th scope="row"><a href="{url}">{name}</a></th>
+              <td data-label="{born_label}">{born}</td>
+              <td data-label="{teams_label}">{teams}</td>
+            </tr>
+          """
+
+
+def _patient_rows_html(patients, shared, *, url):
+    """The list's rows: each patient's link (``url`` of their pk), name, birth date and the
+    teams (``shared``: names by patient pk) the clinician's teams share them with."""
+    escaped, born = rows.escaped, rows.date_formatter("SHORT_DATE_FORMAT")
+    labels = {"born_label": _("Birth date"), "teams_label": _("Care teams")}  # translations: not escaped
+    return mark_safe(  # noqa: S308 (every value escaped)
+        "".join(
+            PATIENT_ROW.format(
+                url=escaped(url(patient.pk)),
+                name=escaped(f"{patient.last_name.upper()} {patient.first_name}"),
+                born=escaped(born(patient.birth_date)),
+                teams=escaped(", ".join(shared.get(patient.pk, ()))),
+                **labels,
+            )
+            for patient in patients
+        )
+    )
 
 
 def _prepare_appointments(appointments):

@@ -2,9 +2,12 @@
 
 import pytest
 from django.db import connection
+from django.template import Context, Template
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import translation
 
+from portal import rows
 from portal.accounts.models import Patient
 from portal.audit.models import AccessLog
 from portal.careteams.models import CareLink
@@ -227,3 +230,35 @@ def test_patient_list_pages_walk_through_equal_names_both_ways(client, login, cl
     assert seen == list(Patient.objects.filter(care_links__team=team).order_by("last_name", "first_name", "pk"))
     back = client.get(url, {"newer": client.get(url, params).context["page"].newer}).context["page"]
     assert list(back.object_list) == pages[0]
+
+
+# What careteams/patient_list.html's loop wrote, before the view wrote its rows
+# (careteams.views.PATIENT_ROW): the markup the page's styles and tests were made for.
+PATIENT_LOOP = Template(
+    """{% load translations %}{% translate "Birth date" as born_label %}{% translate "Care teams" as teams_label %}{% for patient in patients %}
+            <tr>
+              <th scope="row"><a href="{{ patient.url }}">{{ patient.list_name }}</a></th>
+              <td data-label="{{ born_label }}">{{ patient.birth_label }}</td>
+              <td data-label="{{ teams_label }}">{{ patient.teams_label }}</td>
+            </tr>
+          {% endfor %}"""
+)
+
+
+@pytest.mark.parametrize("language", ["fr", "en"])
+def test_the_patient_rows_read_as_the_loop_wrote_them(clinician, team, other_team, language):
+    """Names, birth dates and teams (hostile text included) escaped as the template did."""
+    from portal.careteams.views import _patient_rows_html
+
+    first = CareLinkFactory(team=team, patient__last_name="O'Brien <b>", patient__first_name='Zoé & "co"').patient
+    second = CareLinkFactory(team=team, patient__last_name="Durand", patient__first_name="Léa").patient
+    shared = {first.pk: ["Cabinet <d'essai>", "Équipe & co"]}
+    url = rows.url_by_pk("careteams:patient_detail")
+    with translation.override(language):
+        for patient in (first, second):
+            patient.url, patient.list_name = url(patient.pk), f"{patient.last_name.upper()} {patient.first_name}"
+            patient.birth_label = rows.date_formatter("SHORT_DATE_FORMAT")(patient.birth_date)
+            patient.teams_label = ", ".join(shared.get(patient.pk, ()))
+        expected = PATIENT_LOOP.render(Context({"patients": [first, second]}))
+        assert _patient_rows_html([first, second], shared, url=url) == expected
+    assert "O&#x27;BRIEN &lt;B&gt;" in expected and "Cabinet &lt;d&#x27;essai&gt;, Équipe &amp; co" in expected
