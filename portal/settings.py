@@ -168,6 +168,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "messaging.context_processors.unread_messages",
                 "portal.representation.context_processors.records",
+                "portal.csrf.context",  # after Django's own, always first: one token per request
             ],
             # After Django's own builtins: portal.templatetags.urls's {% url %} (each URL
             # reversed once) takes the place of Django's.

@@ -9,7 +9,6 @@ import uuid
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
-from django.middleware.csrf import get_token
 from django.template import Context
 from django.template.loader import get_template
 from django.utils.formats import number_format
@@ -17,6 +16,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext, pgettext
 
+from portal.csrf import csrf_token
 from portal.idempotency import FIELD
 from portal.rows import date_formatter, escaped, labels_of, url_by_pk
 from records.models import Document, Observation, Prescription
@@ -334,7 +334,7 @@ def confidential_forms(request):
     per row; each form still has its own token (one form, one action), and comes back to
     this page, at the same place in its list."""
     template, back = get_template("records/confidential_toggle.html").template, request.get_full_path()
-    context = {"kind": _KIND, "label": _LABEL, "csrf_token": get_token(request), "back": _BACK}
+    context = {"kind": _KIND, "label": _LABEL, "csrf_token": csrf_token(request), "back": _BACK}
     patterns = {}
     for confidential in (False, True):
         html = template.render(Context({**context, "item": {"pk": _PK, "confidential": confidential}}))

@@ -1,0 +1,37 @@
+"""One masked CSRF token per request (portal.csrf): the page's forms and the care team's
+confidentiality forms carry the same one, which the CSRF check accepts."""
+
+import re
+
+import pytest
+from django.middleware.csrf import _unmask_cipher_token, rotate_token
+from django.test import Client
+from django.urls import reverse
+
+from portal.csrf import csrf_token
+
+
+def test_a_request_masks_its_token_once_and_again_for_a_new_secret(rf):
+    request = rf.get("/")
+    first = csrf_token(request)
+    assert csrf_token(request) == first
+    assert _unmask_cipher_token(first) == request.META["CSRF_COOKIE"]
+    assert request.META["CSRF_COOKIE_NEEDS_UPDATE"]  # the middleware sends the cookie
+    rotate_token(request)  # at sign-in
+    second = csrf_token(request)
+    assert _unmask_cipher_token(second) == request.META["CSRF_COOKIE"] != _unmask_cipher_token(first)
+
+
+@pytest.mark.django_db
+def test_the_pages_forms_share_the_requests_token_and_it_is_accepted(login, clinician, patient, clinician_document):
+    client = login(clinician, on=Client(enforce_csrf_checks=True))
+    page = client.get(reverse("careteams:patient_documents", args=[patient.pk])).content.decode()
+    tokens = set(re.findall(r'name="csrfmiddlewaretoken" value="([^"]+)"', page))
+    action = reverse("records:set_confidential", args=["document", clinician_document.pk])
+    assert action in page and len(tokens) == 1  # sign-out (the layout's) and the document's form
+    answer = client.post(action, {"confidential": "1", "csrfmiddlewaretoken": tokens.pop()})
+    assert answer.status_code == 302
+    clinician_document.refresh_from_db()
+    assert clinician_document.confidential
+    refused = client.post(action, {"confidential": "", "csrfmiddlewaretoken": "x" * 64})
+    assert refused.status_code == 403
