@@ -5,6 +5,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from portal.models import QuickLoad
 from portal.prepared import prepared
 
 
@@ -20,7 +21,7 @@ class ConversationQuerySet(models.QuerySet):
         return self.annotate(unread=Coalesce(Subquery(unread), 0))
 
 
-class Conversation(models.Model):
+class Conversation(QuickLoad):
     """A thread between a patient and one care team."""
 
     class Kind(models.TextChoices):
@@ -78,7 +79,7 @@ class MessageQuerySet(models.QuerySet):
         raise ImmutableError("messages cannot be deleted")
 
 
-class Message(models.Model):
+class Message(QuickLoad):
     """One message. Immutable once sent: no edit, no delete."""
 
     conversation = models.ForeignKey(Conversation, on_delete=models.PROTECT, related_name="messages")

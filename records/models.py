@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext, pgettext_lazy
 
 from portal.audit.models import AppendOnlyError
+from portal.models import QuickLoad
 
 
 class DocumentQuerySet(models.QuerySet):
@@ -34,7 +35,7 @@ class DocumentQuerySet(models.QuerySet):
         return self.filter(withdrawn_at__isnull=True, replaced_by__isnull=True)
 
 
-class Document(models.Model):
+class Document(QuickLoad):
     """A document of a patient's record. The file is sealed (AES-GCM) under a
     random name; its SHA-256 is taken at upload and checked at every read."""
 
@@ -155,7 +156,7 @@ class PrescriptionQuerySet(models.QuerySet):
         )
 
 
-class Prescription(models.Model):
+class Prescription(QuickLoad):
     class Route(models.TextChoices):
         ORAL = "oral", _("By mouth")
         TOPICAL = "topical", _("On the skin")
@@ -236,7 +237,7 @@ class Prescription(models.Model):
         return self.start_date <= today and (self.end_date is None or self.end_date >= today)
 
 
-class LabReport(models.Model):
+class LabReport(QuickLoad):
     """A set of lab results taken together (one blood sample, one report)."""
 
     patient = models.ForeignKey("accounts.Patient", on_delete=models.PROTECT, related_name="lab_reports")
@@ -277,7 +278,7 @@ class ObservationQuerySet(models.QuerySet):
         return super().bulk_create(objs, *args, **kwargs)
 
 
-class Observation(models.Model):
+class Observation(QuickLoad):
     """One lab value, with its LOINC code, unit and reference range."""
 
     class Flag(models.TextChoices):

@@ -9,6 +9,8 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from portal.models import QuickLoad
+
 
 class UserManager(BaseUserManager):
     use_in_migrations = True
@@ -80,7 +82,7 @@ def _leading_first_names(first_names: str) -> set[str]:
     return {folded_name("".join(words[:count])) for count in range(1, len(words) + 1)} - {""}
 
 
-class FoldedNames(models.Model):
+class FoldedNames(QuickLoad):
     """First and last names kept also folded (``folded_name``), indexed for prefix
     searches: "lea" finds Léa, "ndiaye" N’Diaye. On PostgreSQL Django adds the
     pattern-operator indexes that LIKE 'prefix%' needs. Kept up to date by ``save``; code

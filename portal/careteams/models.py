@@ -5,8 +5,10 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext, pgettext
 
+from portal.models import QuickLoad
 
-class CareTeam(models.Model):
+
+class CareTeam(QuickLoad):
     """A practice, a hospital department or a pharmacy. Clinicians are members."""
 
     class Kind(models.TextChoices):
