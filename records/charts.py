@@ -4,7 +4,12 @@ table beside each one."""
 import math
 from decimal import Decimal
 
+from django.utils.formats import date_format
 from django.utils.safestring import mark_safe
+from django.utils.translation import gettext
+
+from portal.rows import escaped
+from records.display import measured
 
 # Room on the left for the y labels and below for the dates: the labels are drawn
 # large enough (CSS) to stay legible when the chart shrinks to a phone's width.
@@ -32,7 +37,7 @@ def marker(x, y, side):
 
 
 def dots_svg(dots):
-    """The chart's points as ``trend.html`` drew them one by one (a polygon outside the
+    """The chart's points as the chart's template drew them one by one (a polygon outside the
     range, else a circle), written once here: a chart has up to a hundred points. The
     coordinates print as ``|unlocalize`` prints them (and as the polyline has them): a
     float rounded to 0.1, never in exponent form."""
@@ -47,7 +52,7 @@ def dots_svg(dots):
 
 
 def trend(points, low=None, high=None):
-    """Geometry for ``templates/records/trend.html``: ``points`` is a list of
+    """Geometry for ``figure_html``: ``points`` is a list of
     (date, value) in time order; ``low``/``high`` draw the reference band, and mark
     the points outside it."""
     if not points:
@@ -105,3 +110,78 @@ def trend(points, low=None, high=None):
         "first": points[0][0],
         "last": points[-1][0],
     }
+
+
+# A chart's figure as templates/records/trend.html wrote it (tests/records/test_charts.py
+# holds the two equal), written once per chart here: with its ticks and coordinates, the
+# include cost more than the rest of a test's history page. Numbers print as ``|unlocalize``
+# prints them: an int, or a float rounded to 0.1 (never in exponent form).
+FIGURE = """
+<figure class="trend">
+  <svg viewBox="0 0 {width} {height}" role="img" aria-labelledby="{id}-title" focusable="false">
+    <title id="{id}-title">{title}</title>
+    {band}
+    {ticks}
+    <line class="trend-axis" x1="{left}" y1="{axis_y}" x2="{right}" y2="{axis_y}"/>
+    <line class="trend-axis" x1="{left}" y1="{top}" x2="{left}" y2="{axis_y}"/>
+    <text class="trend-label" x="{left}" y="{date_y}">{first}</text>
+    <text class="trend-label" text-anchor="end" x="{right}" y="{date_y}">{last}</text>
+    <polyline class="trend-line" points="{polyline}"/>
+    {dots}
+  </svg>
+  {legend}
+  <figcaption>{caption}</figcaption>
+</figure>
+"""
+TICK = """
+      <line class="trend-grid" x1="{left}" y1="{y}" x2="{right}" y2="{y}"/>
+      <text class="trend-label" text-anchor="end" dominant-baseline="middle" x="{label_x}" y="{y}">{value}</text>
+    """
+BAND = '<rect class="trend-band" x="{left}" y="{y}" width="{width}" height="{height}"/>'
+LEGEND = """
+    <ul class="trend-legend">
+      {band}
+      {out}
+    </ul>
+  """
+
+
+def figure_html(chart, chart_id, title):
+    """``chart`` (``trend``'s geometry, or None: nothing) as a figure: the SVG titled
+    ``title`` (its ids start with ``chart_id``), its legend and its caption."""
+    if not chart:
+        return "\n"
+    band = chart["band"]
+    ticks = "".join(
+        TICK.format(left=chart["left"], right=chart["right"], label_x=chart["left"] - 8, y=tick["y"],
+                    value=escaped(measured(tick["value"])))
+        for tick in chart["ticks"]
+    )  # fmt: skip
+    legend = ""
+    if band or chart["out_of_range"]:
+        band_text = (
+            '<li><span class="trend-swatch trend-swatch-band" aria-hidden="true"></span> '
+            + gettext("Reference range (%(low)s – %(high)s)")
+            % {"low": escaped(measured(band["low"])), "high": escaped(measured(band["high"]))}
+            + "</li>"
+            if band
+            else ""
+        )
+        out_text = (
+            '<li><span class="trend-swatch trend-swatch-out" aria-hidden="true">▲▼</span> '
+            + gettext("Outside the reference range (above, below)")
+            + "</li>"
+            if chart["out_of_range"]
+            else ""
+        )
+        legend = LEGEND.format(band=band_text, out=out_text)
+    html = FIGURE.format(
+        width=chart["width"], height=chart["height"], id=escaped(chart_id), title=escaped(title),
+        band=BAND.format(left=chart["left"], y=band["y"], width=chart["plot_width"], height=band["height"])
+        if band else "",
+        ticks=ticks, left=chart["left"], right=chart["right"], top=chart["top"], axis_y=chart["axis_y"],
+        date_y=chart["date_y"], first=escaped(date_format(chart["first"], "SHORT_DATE_FORMAT")),
+        last=escaped(date_format(chart["last"], "SHORT_DATE_FORMAT")), polyline=chart["polyline"],
+        dots=chart["dots_svg"], legend=legend, caption=gettext("The values are also in the table."),
+    )  # fmt: skip
+    return mark_safe(html + "\n")  # noqa: S308 (numbers, escaped texts, translations)

@@ -6,7 +6,7 @@ from django import template
 from django.utils import translation
 from django.utils.translation import gettext
 
-from records import display, files
+from records import charts, display, files
 from records.services import SOFTWARE_REASONS
 
 register = template.Library()
@@ -34,3 +34,9 @@ def reason(text):
 
 register.filter("measured", display.measured)  # a lab value with its own decimals, none added or cut
 register.filter("size", files.human_size)  # "22 Ko", not "22,0 Ko"
+
+
+@register.simple_tag
+def trend_chart(chart, chart_id, title):
+    """A trend chart's figure (``records.charts.figure_html``), nothing without a chart."""
+    return charts.figure_html(chart, chart_id, title)

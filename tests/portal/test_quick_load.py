@@ -70,7 +70,9 @@ def test_every_quick_model_is_loaded_as_django_loads_it(rows):
     querysets = [
         *(model.objects.order_by("pk") for model in quick_models),
         Document.objects.select_related("author_team", "patient").order_by("pk"),
-        Observation.objects.select_related("report__team").only("value", "report__title", "report__team__name").order_by("pk"),
+        Observation.objects.select_related("report__team")
+        .only("value", "report__title", "report__team__name")
+        .order_by("pk"),
         Document.objects.defer("title", "sha256").order_by("pk"),
         Message.objects.select_related("conversation").order_by("pk"),
     ]

@@ -1,4 +1,18 @@
-{% load translations l10n records_text %}{% if chart %}
+"""records.charts.figure_html writes a trend chart as templates/records/trend.html did."""
+
+import datetime
+from decimal import Decimal
+
+import pytest
+from django.template import Context, Template
+from django.utils import translation
+
+from records import charts
+
+# What templates/records/trend.html wrote, before figure_html: the markup the charts' styles
+# and tests were made for.
+TREND_INCLUDE = Template(
+    """{% load translations l10n records_text %}{% if chart %}
 <figure class="trend">
   <svg viewBox="0 0 {{ chart.width }} {{ chart.height }}" role="img" aria-labelledby="{{ chart_id }}-title" focusable="false">
     <title id="{{ chart_id }}-title">{{ chart_title }}</title>
@@ -23,3 +37,29 @@
   <figcaption>{% translate "The values are also in the table." %}</figcaption>
 </figure>
 {% endif %}
+"""
+)
+DAY = datetime.timedelta(days=1)
+START = datetime.date(2025, 1, 1)
+
+
+@pytest.mark.parametrize("language", ["fr", "en"])
+@pytest.mark.parametrize(
+    ("values", "low", "high"),
+    [
+        ([Decimal("5.4"), Decimal("6.2"), Decimal("4.8")], Decimal("4.0"), Decimal("6.0")),  # band, one above
+        ([Decimal("0.004"), Decimal("0.012")], None, Decimal("0.01")),  # a limit alone, small decimals
+        ([Decimal("-2.5"), Decimal("3"), Decimal("1000.25")], None, None),  # no range
+        ([Decimal("7")], Decimal("1"), Decimal("9")),  # one value
+        ([Decimal("7"), Decimal("7")], None, None),  # flat
+        ([], None, None),  # no chart
+    ],
+)
+def test_the_figure_reads_as_the_include_wrote_it(values, low, high, language):
+    points = [(START + DAY * 40 * i, value) for i, value in enumerate(values)]
+    chart = charts.trend(points, low=low, high=high)
+    with translation.override(language):
+        for title, chart_id in (("Trend of <b>Glucose</b> & co", "history"), ("Poids", "weight")):
+            expected = TREND_INCLUDE.render(Context({"chart": chart, "chart_id": chart_id, "chart_title": title}))
+            assert charts.figure_html(chart, chart_id, title) == expected
+    assert ("<figure" in expected) is bool(values)
