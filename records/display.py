@@ -350,3 +350,41 @@ def confidential_forms(request):
         )
 
     return form
+
+
+# A lab report on a results page, the patient's or a care team's: its heading (with "New"
+# while it is news to the reader), the publishing team, for that team the confidentiality
+# form, and the table of values, written in Python with each value escaped as the
+# template escapes it (``portal.rows``): as a template, ten reports cost more than the
+# page's queries.
+REPORT = """<h{level} id="report-{pk}">{title} — {date}{new}</h{level}>
+<p class="notice">{team}</p>
+{form}
+{table}
+"""
+
+
+def report_writer(request, correctable=(), *, new):
+    """A function writing a report's ``REPORT`` from its values (``ObservationTables``,
+    with "Correct" links and the confidentiality form where the report's team is one of
+    ``correctable``, a care team's own); ``new``: the pks of the reports to mark new."""
+    long_date, table = date_formatter("DATE_FORMAT"), ObservationTables()
+    confidential_form = confidential_forms(request) if correctable else None
+    new_badge = f' <span class="badge-new">{escaped(pgettext("item", "New"))}</span>'
+
+    def write(report, values, *, level):
+        mine = report.team_id in correctable
+        return SafeString(  # every value escaped or already HTML
+            REPORT.format(
+                level=level,
+                pk=int(report.pk),
+                title=escaped(report.title),
+                date=escaped(long_date(report.collected_on)),
+                new=new_badge if report.pk in new else "",
+                team=escaped(report.team.name),
+                form=confidential_form("lab_report", report, report.title) if mine else "",
+                table=table(values, correct=mine),
+            )
+        )
+
+    return write

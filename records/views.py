@@ -599,11 +599,11 @@ def results(request):
     # order); each report's table rows written from them.
     by_report = services.observations_by_report(report.pk for report in page.object_list)
     display.prepare_observations(o for observations in by_report.values() for o in observations)
-    table = display.ObservationTables()
-    for report in page.object_list:
-        report.table_html = table(by_report[report.pk])
     # Shown here is opened: marked new this once.
     new = {report.pk for report in page.object_list if report.is_new}
+    write = display.report_writer(request, new=new)
+    for report in page.object_list:
+        report.html = write(report, by_report[report.pk], level=2)
     if new:
         services.mark_news_seen(
             user=request.user, patient=patient, lab_reports=[r for r in page.object_list if r.pk in new]

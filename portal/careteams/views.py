@@ -7,7 +7,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext, pgettext, pgettext_lazy
+from django.utils.translation import ngettext, pgettext_lazy
 from django.views.decorators.http import require_http_methods, require_safe
 
 from fhir_api import services as api
@@ -263,43 +263,6 @@ def patient_prescriptions(request, pk):
     )
 
 
-# A lab report on a care team's results page: its heading (with "New" when another team
-# published it since the clinician's teams last looked), the publishing team, the
-# confidentiality form and the table of values, written in Python with each value escaped
-# as the template escapes it (``portal.rows``): as an include, ten reports cost more than
-# the page's queries.
-REPORT = """<h{level} id="report-{pk}">{title} — {date}{new}</h{level}>
-<p class="notice">{team}</p>
-{form}
-{table}
-"""
-
-
-def _report_writer(request, correctable, *, new):
-    """A function writing a report's ``REPORT`` from its values (``record_display``'s
-    table, with "Correct" links where the report's team is one of ``correctable``)."""
-    escaped, long_date = rows.escaped, rows.date_formatter("DATE_FORMAT")
-    confidential_form, table = record_display.confidential_forms(request), record_display.ObservationTables()
-    new_badge = f' <span class="badge-new">{escaped(pgettext("item", "New"))}</span>'
-
-    def write(report, values, *, level):
-        mine = report.team_id in correctable
-        return mark_safe(  # noqa: S308 (every value escaped or already HTML)
-            REPORT.format(
-                level=level,
-                pk=int(report.pk),
-                title=escaped(report.title),
-                date=escaped(long_date(report.collected_on)),
-                new=new_badge if report.pk in new else "",
-                team=escaped(report.team.name),
-                form=confidential_form("lab_report", report, report.title) if mine else "",
-                table=table(values, correct=mine),
-            )
-        )
-
-    return write
-
-
 @access.role_required(User.Role.CLINICIAN)
 @require_safe
 def patient_results(request, pk):
@@ -328,7 +291,7 @@ def patient_results(request, pk):
     record_display.prepare_observations(
         (o for observations in values.values() for o in observations), correct_links=bool(correctable)
     )
-    write = _report_writer(request, correctable, new={report.pk for report in new})
+    write = record_display.report_writer(request, correctable, new={report.pk for report in new})
     for report in shown:
         report.html = write(report, values[report.pk], level=4 if report in elsewhere else 3)
     return _render_record_page(

@@ -358,8 +358,9 @@ def test_a_profile_entry_says_who_declared_it(client, login, clinician, patient,
 def test_the_reports_written_by_the_view_escape_what_they_show(
     client, login, clinician, team, other_team, patient, language
 ):
-    """portal.careteams.views.REPORT: each report's heading, team and table, in the
-    reader's language, with a hostile title and team name written as text."""
+    """records.display.REPORT: each report's heading, team and table, in the reader's
+    language, with a hostile title and team name written as text, on a care team's
+    results page and on the patient's."""
     from portal.careteams.models import CareLink
     from tests.factories import ClinicianFactory
 
@@ -382,3 +383,11 @@ def test_the_reports_written_by_the_view_escape_what_they_show(
     assert '<p class="notice">Labo &lt;i&gt;Nord&lt;/i&gt; &amp; &quot;Sud&quot;</p>' in html
     assert "Glucose &lt;b&gt;" in html and "<script>" not in html and "<i>Nord" not in html
     assert 'name="confidential"' not in html.split(f'id="report-{report.pk}"')[1]  # another team's: no control
+    login(patient)
+    html = client.get(reverse("records:results"), headers={"accept-language": language}).content.decode()
+    assert (
+        f'<section class="card" aria-labelledby="report-{report.pk}">\n      <h2 id="report-{report.pk}">'
+        f'&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; Bilan — {date} <span class="badge-new">{new}</span></h2>'
+    ) in html
+    assert '<p class="notice">Labo &lt;i&gt;Nord&lt;/i&gt; &amp; &quot;Sud&quot;</p>' in html
+    assert "Glucose &lt;b&gt;" in html and "<script>" not in html and 'name="confidential"' not in html
