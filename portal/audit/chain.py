@@ -25,5 +25,14 @@ def _canonical(value):
 
 def link_hash(prev_hash: str, values) -> str:
     """The hash of one row: its predecessor's hash and its content, in field order."""
-    payload = json.dumps([_canonical(v) for v in values], ensure_ascii=False, separators=(",", ":"))
+    return canonical_link_hash(prev_hash, [_canonical(v) for v in values])
+
+
+def canonical_link_hash(prev_hash: str, canonical_values) -> str:
+    """``link_hash`` of a row whose values are already in their canonical form (a batch of
+    rows sharing most of their values works each one out once: ``canonical``)."""
+    payload = json.dumps(canonical_values, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(f"{prev_hash}\n{payload}".encode()).hexdigest()
+
+
+canonical = _canonical  # a value as the hash reads it

@@ -1,3 +1,6 @@
+import datetime
+import json
+import uuid
 from functools import cache
 
 from django.conf import settings
@@ -6,7 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
-from portal.audit.chain import GENESIS, link_hash
+from portal.audit.chain import GENESIS, canonical, canonical_link_hash, link_hash
 
 
 class AppendOnlyError(Exception):
@@ -58,12 +61,14 @@ class ChainedLogQuerySet(models.QuerySet):
         keys = [0 if chain_at is None else row[chain_at] for row in rows]
         # No savepoint inside a transaction already open (a request's): a failed insert
         # fails it anyway. Outside one, the locks, the heads and the insert are one.
+        # Each column's values in the hash's form, worked out once per distinct value.
+        hashed = zip(*(_each_once(canonical, column) for column in zip(*rows, strict=True)), strict=True)
         with transaction.atomic(using=self.db, savepoint=False):
             heads = self._lock_chains(connection, sorted(set(keys)))
             links = []
-            for key, row in zip(keys, rows, strict=True):
+            for key, values in zip(keys, hashed, strict=True):
                 prev_hash = heads[key] or GENESIS
-                heads[key] = link_hash(prev_hash, row)
+                heads[key] = canonical_link_hash(prev_hash, list(values))
                 links.append((prev_hash, heads[key]))
             pks = self._insert(connection, rows, links)
         return [(pk, prev_hash, link) for pk, (prev_hash, link) in zip(pks, links, strict=True)]
@@ -71,17 +76,21 @@ class ChainedLogQuerySet(models.QuerySet):
     def _insert(self, connection, rows, links):
         """The rows' primary keys, in order, from an INSERT written from the table's
         columns (no signals, as ``bulk_create``)."""
-        fields, into, placeholders, returning, arrays = _insert_statements(self.model, connection.alias)
+        fields, into, placeholders, returning, recordset = _insert_statements(self.model, connection.alias)
         rows = [values + link for values, link in zip(rows, links, strict=True)]
         if len(rows) == 1:  # a clinician's read: one row, plain values
             values = [field.get_db_prep_save(value, connection) for field, value in zip(fields, rows[0], strict=True)]
             return self._returned_pks(connection, into + placeholders + returning, values)
+        # Each column's values as the database takes them, worked out once per distinct value.
         columns = [
-            [field.get_db_prep_save(value, connection) for value in values]
+            _each_once(lambda value, field=field: field.get_db_prep_save(value, connection), values)
             for field, values in zip(fields, zip(*rows, strict=True), strict=True)
         ]
-        if arrays:
-            return self._returned_pks(connection, arrays, columns)
+        if recordset:
+            names = [field.column for field in fields]
+            rows_json = json.dumps([dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)],
+                                   default=_json_value, ensure_ascii=False)  # fmt: skip
+            return self._returned_pks(connection, recordset, [rows_json])
         size = connection.ops.bulk_batch_size(fields, rows)
         rows, pks = list(zip(*columns, strict=True)), []
         for start in range(0, len(rows), size):
@@ -134,15 +143,41 @@ def _insert_statements(model, alias):
     names = ", ".join(quote(field.column) for field in fields)
     into = f"INSERT INTO {quote(meta.db_table)} ({names}) VALUES "  # noqa: S608
     returning = f" RETURNING {quote(meta.pk.column)}"
-    arrays = None
+    recordset = None
     if connection.vendor == "postgresql":
-        # One array per column (as Django's own bulk insert does on PostgreSQL), sent in
-        # binary: the statement is the same whatever the number of rows, so psycopg
-        # converts it once and the server parses a short one; the rows come back in
-        # their order.
-        unnest = ", ".join(f"%b::{_array_type(model, field.attname, alias)}" for field in fields)
-        arrays = f"INSERT INTO {quote(meta.db_table)} ({names}) SELECT * FROM UNNEST({unnest}){returning}"  # noqa: S608
-    return fields, into, f"({', '.join(['%s'] * len(fields))})", returning, arrays
+        # The rows as one JSON array of objects, read by jsonb_to_recordset with the
+        # columns' own types: the statement is the same whatever the number of rows (psycopg
+        # converts it once, the server parses a short one), and the rows go in one
+        # parameter, serialised in one call rather than adapted value by value (arrays:
+        # several calls per value); the rows come back in their order.
+        typed = ", ".join(f"{quote(field.column)} {field.db_type(connection)}" for field in fields)
+        recordset = (
+            f"INSERT INTO {quote(meta.db_table)} ({names}) SELECT {names} "  # noqa: S608
+            f"FROM jsonb_to_recordset(%s::jsonb) AS rows ({typed}){returning}"
+        )
+    return fields, into, f"({', '.join(['%s'] * len(fields))})", returning, recordset
+
+
+def _each_once(function, values) -> list:
+    """``[function(value) for value in values]``, worked out once per distinct value: a
+    batch's rows share most of their columns' values (the reader, the action, the moment)."""
+    done, results = {}, []
+    for value in values:
+        key = (type(value), value)
+        if key not in done:
+            done[key] = function(value)
+        results.append(done[key])
+    return results
+
+
+def _json_value(value):
+    """A value that JSON has no form for, as PostgreSQL reads it into its column: a moment
+    (aware, as the model's field gives it) in ISO 8601, a UUID as its text."""
+    if isinstance(value, datetime.datetime):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} has no JSON form for the audit log")
 
 
 @cache

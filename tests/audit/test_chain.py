@@ -259,14 +259,14 @@ def test_a_bulk_insert_costs_the_same_queries_for_any_number_of_patients(clinici
         insert(PatientFactory.create_batch(12)),
     )
     assert two == twelve
-    if connection.vendor == "postgresql":  # the chains' heads and the rows as arrays: the same statements
+    if connection.vendor == "postgresql":  # the chains' heads as an array, the rows as JSON: the same statements
         assert two_sent == twelve_sent and len(two_sent) == 3  # lock, heads, insert
     # One row (a clinician's read): its values as plain parameters, the same statement for any.
     (one, one_sent), (other, other_sent) = (
         insert(PatientFactory.create_batch(1)),
         insert(PatientFactory.create_batch(1)),
     )
-    assert one == other == two and one_sent == other_sent and "UNNEST(%b" not in one_sent[-1]
+    assert one == other == two and one_sent == other_sent and "jsonb_to_recordset" not in one_sent[-1]
     assert services.verify_chain(AccessLog) == []
 
 
@@ -374,3 +374,36 @@ def test_rows_appended_without_models_are_chained_like_the_others(patient, other
     assert first.at <= rows[0].at
     assert AccessLog.objects.append([]) == []
     assert verify() is None
+
+
+HOSTILE = 'Compte rendu « \'x\' » "y" \\ \\n \n\t\u2028 🩺 {"a": [1]} %s %(x)s \x01'
+
+
+@pytest.mark.django_db
+def test_a_batch_stores_every_value_as_written(patient, other_patient, clinician, support):
+    """Rows inserted together (as JSON on PostgreSQL) read back as written, in order:
+    text with quotes, backslashes, line breaks, control characters and emoji, empty
+    foreign keys, a moment to the microsecond, a UUID; and the chains verify."""
+    moment = datetime.datetime(2026, 3, 1, 8, 30, 15, 123456, tzinfo=datetime.UTC)
+    logs = AccessLog.objects.bulk_create(
+        AccessLog(patient=p, actor=clinician, actor_role="clinician", team=team, action="list_conversations",
+                  target=target, at=moment)
+        for p, team, target in ((patient, None, HOSTILE), (other_patient, None, ""), (patient, None, HOSTILE[::-1]))
+    )  # fmt: skip
+    keys = [uuid.uuid4(), uuid.uuid4()]
+    actions = SupportAction.objects.bulk_create(
+        [
+            SupportAction(agent=support, account=clinician, action="unlock", detail=HOSTILE[:254], reason=HOSTILE,
+                          request_key=keys[0], at=moment),
+            SupportAction(agent=support, patient=patient, action="invite", detail="", reason="R\u00e9ponse\n\nOK",
+                          request_key=keys[1], at=moment + datetime.timedelta(microseconds=1)),
+        ]
+    )  # fmt: skip
+    for written in (logs, actions):
+        model = type(written[0])
+        stored = {row.pk: row for row in model.objects.filter(pk__in=[row.pk for row in written])}
+        assert sorted(stored) == [row.pk for row in written]  # ids in the order written
+        for row in written:
+            for name in (*model.CHAIN_FIELDS, "prev_hash", "hash"):
+                assert getattr(stored[row.pk], name) == getattr(row, name), (model.__name__, name)
+    assert verify() is None and services.verify_chain(SupportAction) == []
