@@ -22,6 +22,7 @@ from portal.accounts import services as accounts
 from portal.accounts.models import Patient, Representation, User
 from portal.audit.models import AccessLog
 from portal.idempotency import idempotent
+from portal.pagination import keyset_page
 from portal.prepared import prepared
 from portal.secret_once import secret_page, show_secret_once
 from portal.support import forms, services
@@ -54,7 +55,9 @@ def home(request):
     users = services.search_accounts(query).only(
         "email", "first_name", "last_name", "role", "is_active", "is_staff", "is_superuser"
     )
-    page = Paginator(users, PAGE_SIZE).get_page(request.GET.get("page"))
+    # By name, from a cursor: a deep page costs what the first does (no OFFSET, no COUNT of
+    # every account found).
+    page = keyset_page(users, request.GET, fields=("last_name", "first_name"), size=PAGE_SIZE, descending=False)
     patients = services.search_patients_without_login(query).only("first_name", "last_name", "ins")[:PAGE_SIZE]
     open_requests = services.support_requests().filter(status=SupportRequest.Status.OPEN).count()
     patients = list(patients)
