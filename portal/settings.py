@@ -171,8 +171,13 @@ TEMPLATES = [
                 "portal.csrf.context",  # after Django's own, always first: one token per request
             ],
             # After Django's own builtins: portal.templatetags.urls's {% url %} (each URL
-            # reversed once) takes the place of Django's.
-            "builtins": ["portal.templatetags.idempotency", "portal.templatetags.urls"],
+            # reversed once) and inheritance's {% extends %} (the layout's blocks listed
+            # once) take the place of Django's.
+            "builtins": [
+                "portal.templatetags.idempotency",
+                "portal.templatetags.urls",
+                "portal.templatetags.inheritance",
+            ],
         },
     },
 ]
