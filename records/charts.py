@@ -37,10 +37,10 @@ def marker(x, y, side):
 
 
 def dots_svg(dots):
-    """The chart's points as the chart's template drew them one by one (a polygon outside the
-    range, else a circle), written once here: a chart has up to a hundred points. The
-    coordinates print as ``|unlocalize`` prints them (and as the polyline has them): a
-    float rounded to 0.1, never in exponent form."""
+    """The chart's points (a polygon outside the range, else a circle), written in one
+    pass: a chart has up to a hundred points. The coordinates print as ``|unlocalize``
+    prints them (and as the polyline has them): a float rounded to 0.1, never in
+    exponent form."""
     shapes = []
     for dot in dots:
         if dot["marker"]:
@@ -52,9 +52,8 @@ def dots_svg(dots):
 
 
 def trend(points, low=None, high=None):
-    """Geometry for ``figure_html``: ``points`` is a list of
-    (date, value) in time order; ``low``/``high`` draw the reference band, and mark
-    the points outside it."""
+    """Geometry for ``figure_html``: ``points`` is a list of (date, value) in time
+    order; ``low``/``high`` draw the reference band, and mark the points outside it."""
     if not points:
         return None
     values = [Decimal(v) for _, v in points] + [Decimal(x) for x in (low, high) if x is not None]

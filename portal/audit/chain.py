@@ -15,7 +15,8 @@ import uuid
 GENESIS = "0" * 64
 
 
-def _canonical(value):
+def canonical(value):
+    """A value as the hash reads it (a moment in UTC, ISO 8601; a UUID as its text)."""
     if isinstance(value, datetime.datetime):
         return value.astimezone(datetime.UTC).isoformat()
     if isinstance(value, uuid.UUID):
@@ -25,7 +26,7 @@ def _canonical(value):
 
 def link_hash(prev_hash: str, values) -> str:
     """The hash of one row: its predecessor's hash and its content, in field order."""
-    return canonical_link_hash(prev_hash, [_canonical(v) for v in values])
+    return canonical_link_hash(prev_hash, [canonical(v) for v in values])
 
 
 def canonical_link_hash(prev_hash: str, canonical_values) -> str:
@@ -33,6 +34,3 @@ def canonical_link_hash(prev_hash: str, canonical_values) -> str:
     rows sharing most of their values works each one out once: ``canonical``)."""
     payload = json.dumps(canonical_values, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(f"{prev_hash}\n{payload}".encode()).hexdigest()
-
-
-canonical = _canonical  # a value as the hash reads it
