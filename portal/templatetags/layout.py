@@ -24,18 +24,6 @@ register = template.Library()
 
 
 @cache
-def _reversed(name, urlconf, prefix):
-    return reverse(name, urlconf=urlconf)
-
-
-@register.simple_tag
-def route(name: str) -> str:
-    """``{% url name %}`` for a route without arguments (the layout's links, on every
-    page), reversed once per URLconf and script prefix instead of at every request."""
-    return _reversed(name, get_urlconf() or settings.ROOT_URLCONF, get_script_prefix())
-
-
-@cache
 def _static(path, static_url):
     return static(path)
 
@@ -165,7 +153,7 @@ def _sections(role, urlconf, prefix):
     """(path start, the link's URL) of ``role``'s navigation, longest start first."""
     pairs = []
     for name, others in NAV_SECTIONS.get(role, {}).items():
-        url = _reversed(name, urlconf, prefix)
+        url = reverse(name, urlconf=urlconf)  # once: the sections are kept
         pairs += [(url, url), *((start, url) for start in others)]
     return sorted(pairs, key=lambda pair: len(pair[0]), reverse=True)
 
