@@ -14,7 +14,9 @@ from records.fhir_codes import loinc_is_valid
 from records.models import Allergy, Condition, Document, Measurement, Observation, Prescription, Vaccination
 
 
-class DateInput(forms.DateInput):
+class DateInput(widgets.DateInput):
+    """A date box (the browser's date picker), written without a template (``portal.widgets``)."""
+
     input_type = "date"
 
     def __init__(self, **kwargs):
@@ -87,10 +89,6 @@ class DocumentUploadForm(PastDates, forms.Form):
             del self.fields["confidential"]
 
 
-class _DateInput(widgets.Input, DateInput):
-    """A date box written without a template (``portal.widgets``)."""
-
-
 class DocumentFilterForm(forms.Form):
     category = forms.ChoiceField(
         label=_("Category"),
@@ -98,8 +96,8 @@ class DocumentFilterForm(forms.Form):
         required=False,
         widget=widgets.Select(),
     )
-    date_from = forms.DateField(label=_("From"), required=False, widget=_DateInput())
-    date_to = forms.DateField(label=_("To"), required=False, widget=_DateInput())
+    date_from = forms.DateField(label=_("From"), required=False, widget=DateInput())
+    date_to = forms.DateField(label=_("To"), required=False, widget=DateInput())
     # The patient's care teams as (id, name), read once: a model choice field reads its
     # queryset again, through a server-side cursor, each time it lists or checks a choice.
     # The message for an unknown team is the model choice field's.

@@ -1,5 +1,7 @@
 """portal.widgets write what Django's widget templates write."""
 
+import datetime
+
 import pytest
 from django import forms
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -161,3 +163,19 @@ def test_a_field_is_written_as_the_include_wrote_it(language):
                 assert widgets.field_html(field) == FIELD_INCLUDE.render(Context({"field": field})), field.name
         assert cases[2].errors["team"] and cases[2].errors["date_to"] and len(cases[5].errors["name"]) == 2
         assert str(cases[2].fields_html()).count('<div class="field') == 5
+
+
+@pytest.mark.parametrize("value", [None, "", datetime.date(2026, 3, 1), "2026-13-01"])
+def test_the_records_date_box_writes_what_djangos_writes(value):
+    """records.forms.DateInput (the date picker of the records' forms) is a direct input."""
+    from records.forms import DateInput
+
+    class DjangoDate(forms.DateInput):
+        input_type = "date"
+
+    attrs = {"id": "id_day", "max": "2026-11-30", "min": "2020-01-01", "required": True}
+    direct = DateInput(attrs={"class": "c"})
+    assert isinstance(direct, widgets.Input)
+    assert direct.render("day", value, attrs) == DjangoDate(attrs={"class": "c"}, format="%Y-%m-%d").render(
+        "day", value, attrs
+    )
