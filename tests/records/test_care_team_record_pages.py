@@ -372,22 +372,18 @@ def test_the_reports_written_by_the_view_escape_what_they_show(
         title='<script>alert("x")</script> Bilan', collected_on=datetime.date(2026, 3, 1),
         observations=[{"loinc": "2345-7", "name": "Glucose <b>", "value": Decimal("1"), "unit": "g/L"}],
     )  # fmt: skip
-    login(clinician)
-    url = reverse("careteams:patient_results", args=[patient.pk])
-    html = client.get(url, headers={"accept-language": language}).content.decode()
     date, new = {"fr": ("1er mars 2026", "Nouveau"), "en": ("1 March 2026", "New")}[language]
-    assert (
-        f'<h3 id="report-{report.pk}">&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; Bilan — {date}'
-        f' <span class="badge-new">{new}</span></h3>'
-    ) in html
-    assert '<p class="notice">Labo &lt;i&gt;Nord&lt;/i&gt; &amp; &quot;Sud&quot;</p>' in html
-    assert "Glucose &lt;b&gt;" in html and "<script>" not in html and "<i>Nord" not in html
-    assert 'name="confidential"' not in html.split(f'id="report-{report.pk}"')[1]  # another team's: no control
-    login(patient)
-    html = client.get(reverse("records:results"), headers={"accept-language": language}).content.decode()
-    assert (
-        f'<section class="card" aria-labelledby="report-{report.pk}">\n      <h2 id="report-{report.pk}">'
-        f'&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; Bilan — {date} <span class="badge-new">{new}</span></h2>'
-    ) in html
-    assert '<p class="notice">Labo &lt;i&gt;Nord&lt;/i&gt; &amp; &quot;Sud&quot;</p>' in html
-    assert "Glucose &lt;b&gt;" in html and "<script>" not in html and 'name="confidential"' not in html
+    heading = f'&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; Bilan — {date} <span class="badge-new">{new}</span>'
+    pages = [
+        (clinician, reverse("careteams:patient_results", args=[patient.pk]), f'<h3 id="report-{report.pk}">{heading}</h3>'),
+        (patient, reverse("records:results"),
+         f'<section class="card" aria-labelledby="report-{report.pk}">\n      <h2 id="report-{report.pk}">{heading}</h2>'),
+    ]  # fmt: skip
+    for reader, url, written in pages:
+        login(reader)
+        html = client.get(url, headers={"accept-language": language}).content.decode()
+        assert written in html
+        assert '<p class="notice">Labo &lt;i&gt;Nord&lt;/i&gt; &amp; &quot;Sud&quot;</p>' in html
+        assert "Glucose &lt;b&gt;" in html and "<script>" not in html and "<i>Nord" not in html
+        # Another team's report: no control for the clinician; none anywhere for the patient.
+        assert 'name="confidential"' not in (html if reader == patient else html.split(f'id="report-{report.pk}"')[1])
