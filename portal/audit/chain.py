@@ -26,11 +26,28 @@ def canonical(value):
 
 def link_hash(prev_hash: str, values) -> str:
     """The hash of one row: its predecessor's hash and its content, in field order."""
-    return canonical_link_hash(prev_hash, [canonical(v) for v in values])
-
-
-def canonical_link_hash(prev_hash: str, canonical_values) -> str:
-    """``link_hash`` of a row whose values are already in their canonical form (a batch of
-    rows sharing most of their values works each one out once: ``canonical``)."""
-    payload = json.dumps(canonical_values, ensure_ascii=False, separators=(",", ":"))
+    payload = json.dumps([canonical(v) for v in values], ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(f"{prev_hash}\n{payload}".encode()).hexdigest()
+
+
+# What ``link_hash``'s ``json.dumps`` writes (``json.dumps`` builds this encoder at each call).
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def json_text(value) -> str:
+    """``value`` as JSON text, as ``link_hash``'s payload writes it inside its list: a
+    number, a string (escaped as ``json`` escapes it) or null directly, anything else
+    through the same encoder."""
+    kind = type(value)
+    if kind is int:  # not a bool, whose JSON is true or false
+        return int.__repr__(value)
+    if value is None:
+        return "null"
+    return _encode(value)  # a string (and a str choice) goes to the encoder's own string escape
+
+
+def texts_link_hash(prev_hash: str, texts) -> str:
+    """``link_hash`` of a row given as the JSON text of each canonical value (``json_text``):
+    a batch works out each distinct value's text once. The payload is the list those texts
+    make, written as ``json.dumps`` writes a list with these separators."""
+    return hashlib.sha256(f"{prev_hash}\n[{','.join(texts)}]".encode()).hexdigest()

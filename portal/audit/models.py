@@ -1,5 +1,5 @@
 import datetime
-import json
+import operator
 import uuid
 from functools import cache
 
@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
-from portal.audit.chain import GENESIS, canonical, canonical_link_hash, link_hash
+from portal.audit.chain import GENESIS, canonical, json_text, link_hash, texts_link_hash
 
 
 class AppendOnlyError(Exception):
@@ -53,22 +53,24 @@ class ChainedLogQuerySet(models.QuerySet):
         the team inbox and the support search log 25 rows a page, where building and
         preparing 25 models cost more than the page's own query."""
         model, connection = self.model, connections[self.db]
-        defaults = {field.attname: field.get_default() for field in _chained_fields(model)}  # one moment for the batch
-        rows = [tuple(row.get(name, default) for name, default in defaults.items()) for row in rows]
+        fields = _chained_fields(model)
+        names, defaults = [field.attname for field in fields], [field.get_default() for field in fields]
+        rows = [tuple(map(row.get, names, defaults)) for row in rows]  # one moment for the batch
         if not rows:
             return []
         chain_at = model.CHAIN_FIELDS.index(model.chain_attname()) if model.CHAIN_BY else None
         keys = [0 if chain_at is None else row[chain_at] for row in rows]
         # No savepoint inside a transaction already open (a request's): a failed insert
         # fails it anyway. Outside one, the locks, the heads and the insert are one.
-        # Each column's values in the hash's form, worked out once per distinct value.
-        hashed = zip(*(_each_once(canonical, column) for column in zip(*rows, strict=True)), strict=True)
+        # Each column's values as the hash reads them (JSON text of the canonical form),
+        # worked out once per distinct value: a batch's rows share most of them.
+        texts = zip(*(_each_once(_hashed_text, column) for column in zip(*rows, strict=True)), strict=True)
         with transaction.atomic(using=self.db, savepoint=False):
             heads = self._lock_chains(connection, sorted(set(keys)))
             links = []
-            for key, values in zip(keys, hashed, strict=True):
+            for key, row_texts in zip(keys, texts, strict=True):
                 prev_hash = heads[key] or GENESIS
-                heads[key] = canonical_link_hash(prev_hash, list(values))
+                heads[key] = texts_link_hash(prev_hash, row_texts)
                 links.append((prev_hash, heads[key]))
             pks = self._insert(connection, rows, links)
         return [(pk, prev_hash, link) for pk, (prev_hash, link) in zip(pks, links, strict=True)]
@@ -76,21 +78,26 @@ class ChainedLogQuerySet(models.QuerySet):
     def _insert(self, connection, rows, links):
         """The rows' primary keys, in order, from an INSERT written from the table's
         columns (no signals, as ``bulk_create``)."""
-        fields, into, placeholders, returning, recordset = _insert_statements(self.model, connection.alias)
+        fields, into, placeholders, returning, recordset, json_keys = _insert_statements(self.model, connection.alias)
         rows = [values + link for values, link in zip(rows, links, strict=True)]
         if len(rows) == 1:  # a clinician's read: one row, plain values
             values = [field.get_db_prep_save(value, connection) for field, value in zip(fields, rows[0], strict=True)]
             return self._returned_pks(connection, into + placeholders + returning, values)
+        if recordset:
+            # Each column's values as the database takes them, as JSON text, worked out
+            # once per distinct value; each row an object of the columns' names.
+            columns = [
+                _each_once(lambda value, field=field: _stored_text(field.get_db_prep_save(value, connection)), values)
+                for field, values in zip(fields, zip(*rows, strict=True), strict=True)
+            ]
+            rows = zip(*columns, strict=True)
+            objects = ",".join("{" + ",".join(map(operator.add, json_keys, row)) + "}" for row in rows)
+            return self._returned_pks(connection, recordset, [f"[{objects}]"])
         # Each column's values as the database takes them, worked out once per distinct value.
         columns = [
             _each_once(lambda value, field=field: field.get_db_prep_save(value, connection), values)
             for field, values in zip(fields, zip(*rows, strict=True), strict=True)
         ]
-        if recordset:
-            names = [field.column for field in fields]
-            rows_json = json.dumps([dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)],
-                                   default=_json_value, ensure_ascii=False)  # fmt: skip
-            return self._returned_pks(connection, recordset, [rows_json])
         size = connection.ops.bulk_batch_size(fields, rows)
         rows, pks = list(zip(*columns, strict=True)), []
         for start in range(0, len(rows), size):
@@ -116,7 +123,7 @@ class ChainedLogQuerySet(models.QuerySet):
             with connection.cursor() as cursor:
                 cursor.execute(
                     "SELECT pg_advisory_xact_lock(%s, k) FROM unnest(%s::int[]) AS k",
-                    [model.CHAIN_LOCK, sorted({key % 2**31 for key in keys})],
+                    [model.CHAIN_LOCK, _int_array(sorted({key % 2**31 for key in keys}))],
                 )
         return model.chain_heads(keys, using=self.db)
 
@@ -143,7 +150,7 @@ def _insert_statements(model, alias):
     names = ", ".join(quote(field.column) for field in fields)
     into = f"INSERT INTO {quote(meta.db_table)} ({names}) VALUES "  # noqa: S608
     returning = f" RETURNING {quote(meta.pk.column)}"
-    recordset = None
+    recordset, json_keys = None, ()
     if connection.vendor == "postgresql":
         # The rows as one JSON array of objects, read by jsonb_to_recordset with the
         # columns' own types: the statement is the same whatever the number of rows (psycopg
@@ -155,7 +162,8 @@ def _insert_statements(model, alias):
             f"INSERT INTO {quote(meta.db_table)} ({names}) SELECT {names} "  # noqa: S608
             f"FROM jsonb_to_recordset(%s::jsonb) AS rows ({typed}){returning}"
         )
-    return fields, into, f"({', '.join(['%s'] * len(fields))})", returning, recordset
+        json_keys = tuple(f"{json_text(field.column)}:" for field in fields)  # each row's '"name":'
+    return fields, into, f"({', '.join(['%s'] * len(fields))})", returning, recordset, json_keys
 
 
 def _each_once(function, values) -> list:
@@ -170,14 +178,26 @@ def _each_once(function, values) -> list:
     return results
 
 
-def _json_value(value):
-    """A value that JSON has no form for, as PostgreSQL reads it into its column: a moment
-    (aware, as the model's field gives it) in ISO 8601, a UUID as its text."""
+def _hashed_text(value) -> str:
+    """A value as the row's hash reads it: the JSON text of its canonical form."""
+    return json_text(canonical(value))
+
+
+def _stored_text(value) -> str:
+    """A value as its column takes it, as JSON text that PostgreSQL reads into that
+    column: a moment (aware, as the model's field gives it) in ISO 8601, a UUID as its
+    text; a value JSON has no form for is refused (TypeError)."""
     if isinstance(value, datetime.datetime):
-        return value.isoformat()
+        return json_text(value.isoformat())
     if isinstance(value, uuid.UUID):
-        return str(value)
-    raise TypeError(f"{type(value).__name__} has no JSON form for the audit log")
+        return json_text(str(value))
+    return json_text(value)
+
+
+def _int_array(keys) -> str:
+    """Integers as a PostgreSQL array literal, which the statement casts (``%s::int[]``):
+    one string for psycopg to send, where a list is looked at item by item."""
+    return "{" + ",".join(map(str, map(int, keys))) + "}"
 
 
 @cache
@@ -266,7 +286,7 @@ class ChainedLog(models.Model):
         if as_array:
             key_type = _array_type(cls, cls.CHAIN_BY, using)
             sql = f"SELECT {last} FROM UNNEST(%s::{key_type}) WITH ORDINALITY AS chains (chain_key, n) ORDER BY n"  # noqa: S608
-            params = [keys] if before is None else [before, keys]
+            params = [_int_array(keys)] if before is None else [before, _int_array(keys)]
             heads = cls._select_unprepared(connection, sql, params, rows=True)
             return dict(zip(keys, (head for (head,) in heads), strict=True))
         for start in range(0, len(keys), cls.CHAINS_PER_SELECT):

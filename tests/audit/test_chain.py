@@ -4,8 +4,10 @@ append-only trigger lifted) is found by `manage.py verify_audit_chain` and by th
 periodic check, which mails the operator once per break."""
 
 import datetime
+import decimal
 import io
 import itertools
+import json
 import threading
 import uuid
 
@@ -16,7 +18,7 @@ from django.db import connection, connections, transaction
 from django.utils import timezone
 
 from portal import access
-from portal.audit import services
+from portal.audit import chain, services
 from portal.audit.chain import GENESIS
 from portal.audit.models import AccessLog, AppendOnlyError, ChainAlert
 from portal.audit.tasks import check_audit_chains
@@ -407,3 +409,35 @@ def test_a_batch_stores_every_value_as_written(patient, other_patient, clinician
             for name in (*model.CHAIN_FIELDS, "prev_hash", "hash"):
                 assert getattr(stored[row.pk], name) == getattr(row, name), (model.__name__, name)
     assert verify() is None and services.verify_chain(SupportAction) == []
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [1, -7, 2**63 - 1, 0, None, True, False, 1.5, float("inf"), -0.0],
+        [HOSTILE, HOSTILE[::-1], "", "\x00\x1f\x7f\ud7ff\ue000\U0010ffff", "é" * 300],
+        [AccessLog.Action.LIST_CONVERSATIONS, SupportAction.Action.UNLOCK, "list_conversations"],
+        [datetime.datetime(2026, 3, 1, 8, 30, 15, 123456, tzinfo=datetime.UTC),
+         datetime.datetime(2026, 3, 1, 9, 30, tzinfo=datetime.timezone(datetime.timedelta(hours=1))),
+         uuid.UUID("12345678-1234-5678-1234-567812345678")],
+        [[1, "a"], {"b": None}, ()],
+    ],
+)  # fmt: skip
+def test_a_row_hashed_from_its_values_texts_is_hashed_as_link_hash_hashes_it(values):
+    """A batch hashes each row from the JSON text of each of its values (``json_text``,
+    worked out once per distinct value): the hash is ``link_hash``'s, the one every check
+    recomputes, for numbers, booleans, null, hostile text, choices, moments in any zone, a
+    UUID and nested values alike; and each text is what ``json.dumps`` writes of it."""
+    prev = "f" * 64
+    for row in itertools.chain([values], itertools.permutations(values, 2)):
+        texts = [chain.json_text(chain.canonical(value)) for value in row]
+        assert chain.texts_link_hash(prev, texts) == chain.link_hash(prev, row)
+        assert texts == [json.dumps(chain.canonical(v), ensure_ascii=False, separators=(",", ":")) for v in row]
+
+
+def test_a_value_json_has_no_form_for_is_refused_as_link_hash_refuses_it():
+    for value in (decimal.Decimal("1.5"), object(), b"bytes"):
+        with pytest.raises(TypeError):
+            chain.link_hash(GENESIS, [value])
+        with pytest.raises(TypeError):
+            chain.json_text(value)
