@@ -38,6 +38,13 @@ import weakref
 from django.conf import settings
 from django.core.exceptions import EmptyResultSet
 from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.models.query import (
+    FlatValuesListIterable,
+    NamedValuesListIterable,
+    ValuesIterable,
+    ValuesListIterable,
+)
+from django.db.models.utils import create_namedtuple_class
 
 _UTC = datetime.UTC
 
@@ -82,11 +89,14 @@ class _Plan:
         # converters by connection (each thread's own: they are its methods).
         self.columns = [column for column, _sql, _alias in compiler.select[: compiler.col_count]]
         self.converters = weakref.WeakKeyDictionary()
+        self.shape = _values_shape(queryset, compiler, self.columns)
 
     def params(self, values):
         return tuple(values[index] if index is not None else constant for index, constant in self.slots)
 
     def rows(self, params, using):
+        if self.shape is not None:
+            return self._values(params, using)
         compiler = copy.copy(self.compiler)
         connection = compiler.connection = connections[using]  # this thread's: the plan's may be another's
         sql = self.sql
@@ -110,6 +120,63 @@ class _Plan:
         queryset.__dict__.update(self.queryset.__dict__)
         queryset._query = _Query(self.queryset.query, compiler)
         return list(queryset)
+
+    def _values(self, params, using):
+        """The rows of a ``values()`` or ``values_list()`` query, read as its iterable reads
+        them (``results_iter``: the selected columns, each through its converters), without
+        building a queryset and a compiler at each call."""
+        connection = connections[using]  # this thread's: the plan's may be another's
+        converters = self.converters.get(connection)
+        if converters is None:
+            compiler = copy.copy(self.compiler)
+            compiler.connection = connection
+            converters = self.converters[connection] = list(compiler.get_converters(self.columns).items())
+        with connection.cursor() as cursor:
+            cursor.execute(self.sql, params)
+            rows = cursor.fetchall()
+        kind, names, width = self.shape
+        if width is not None:  # columns the query selects only to order by them
+            rows = [row[:width] for row in rows]
+        if converters:
+            rows = [_converted(row, converters, connection) for row in rows]
+        if kind is ValuesListIterable:
+            return [tuple(row) for row in rows]
+        if kind is FlatValuesListIterable:
+            return [row[0] for row in rows]
+        if kind is NamedValuesListIterable:
+            new, named = tuple.__new__, create_namedtuple_class(*names)
+            return [new(named, row) for row in rows]
+        # ValuesIterable: a value per name (any column beyond them left out, as it does)
+        return [dict(zip(names, row, strict=False)) for row in rows]
+
+
+def _converted(row, converters, connection):
+    """``row`` through its columns' converters, as ``SQLCompiler.apply_converters`` does."""
+    row = list(row)
+    for position, (functions, expression) in converters:
+        value = row[position]
+        for function in functions:
+            value = function(value, expression, connection)
+        row[position] = value
+    return row
+
+
+def _values_shape(queryset, compiler, columns):
+    """For a ``values()`` or ``values_list()`` query, what its iterable makes of a row:
+    (the iterable, the names of the values, the number of columns to keep when the query
+    selects more); None for any other query (model instances are the ORM's to build)."""
+    kind, query = queryset._iterable_class, queryset.query
+    if kind not in (ValuesIterable, ValuesListIterable, NamedValuesListIterable, FlatValuesListIterable):
+        return None
+    if compiler.has_composite_fields(columns):  # a composite key's values come back as tuples
+        return None
+    if kind is ValuesIterable and query.selected:
+        names = tuple(query.selected)
+    elif kind is NamedValuesListIterable and queryset._fields:
+        names = tuple(queryset._fields)
+    else:
+        names = (*query.extra_select, *query.values_select, *query.annotation_select)
+    return kind, names, compiler.col_count if compiler.has_extra_select else None
 
 
 _UNPREPARED = object()

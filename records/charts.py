@@ -67,23 +67,30 @@ def trend(points, low=None, high=None):
     days = [(d - points[0][0]).days for d, _ in points]
     last = max(days[-1], 1)
     bottom = HEIGHT - BOTTOM
+    height, span, plot_width = bottom - TOP, vmax - vmin, WIDTH - LEFT - RIGHT
+    high_limit, low_limit = (None if limit is None else Decimal(limit) for limit in (high, low))
 
     def x(day):
-        return round(LEFT + (WIDTH - LEFT - RIGHT) * day / last, 1)
+        return round(LEFT + plot_width * day / last, 1)
 
     def y(value):
-        return round(bottom - (bottom - TOP) * float((Decimal(value) - vmin) / (vmax - vmin)), 1)
+        return round(bottom - height * float((Decimal(value) - vmin) / span), 1)
 
     def side(value):
-        if high is not None and Decimal(value) > Decimal(high):
+        if high_limit is not None and Decimal(value) > high_limit:
             return "high"
-        if low is not None and Decimal(value) < Decimal(low):
+        if low_limit is not None and Decimal(value) < low_limit:
             return "low"
         return None
 
-    dots = []
+    # A series repeats its values (a test's precision is a lab's): each value's height and
+    # side are worked out once.
+    placed, dots = {}, []
     for day, (d, v) in zip(days, points, strict=True):
-        dot = {"x": x(day), "y": y(v), "date": d, "value": v, "side": side(v)}
+        height_and_side = placed.get(v)
+        if height_and_side is None:
+            height_and_side = placed[v] = (y(v), side(v))
+        dot = {"x": x(day), "y": height_and_side[0], "date": d, "value": v, "side": height_and_side[1]}
         dot["marker"] = marker(dot["x"], dot["y"], dot["side"])
         dots.append(dot)
     count = int((vmax - vmin) / step)

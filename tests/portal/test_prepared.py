@@ -5,7 +5,8 @@ import datetime
 
 import pytest
 from django.db import connection
-from django.db.models import Value
+from django.db.models import Count, Value
+from django.db.models.functions import Upper
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -204,3 +205,45 @@ def test_what_runs_after_the_query_is_never_kept():
 
 def test_an_id_beyond_any_column_matches_nothing_as_the_orm_says():
     assert by_pk(2**70) == [] and by_pk(-(2**70)) == []
+
+
+@prepared
+def values_of(pk, *, kind):
+    rows = Patient.objects.filter(pk__gte=pk).order_by("birth_date", "pk")
+    return {
+        "dict": lambda: rows.values("pk", "birth_date", "user__date_joined", "user__email"),
+        "tuple": lambda: rows.values_list("pk", "birth_date", "user__date_joined"),
+        "flat": lambda: rows.values_list("birth_date", flat=True),
+        "named": lambda: rows.values_list("pk", "birth_date", "user__date_joined", named=True),
+        "annotated": lambda: rows.annotate(links=Count("care_links"), label=Upper("last_name")).values(
+            "label", "links", "pk"
+        ),
+        # Distinct rows ordered by a column they do not hold: the query selects it too.
+        "distinct": lambda: rows.order_by("last_name", "pk").distinct().values_list("first_name", "pk"),
+        "empty": lambda: rows.filter(last_name="").values_list("pk"),
+    }[kind]()
+
+
+@pytest.mark.parametrize("kind", ["dict", "tuple", "flat", "named", "annotated", "distinct", "empty"])
+def test_values_rows_are_read_as_the_orm_reads_them(kind):
+    """A values() or values_list() query is read straight from the cursor: the same rows,
+    values of the same types (SQLite's dates and datetimes through their converters), the
+    same shapes (dicts, tuples, single values, named tuples), the columns selected only
+    to order distinct rows left out."""
+    patients = [PatientFactory(birth_date=datetime.date(2016, 2, 29)), PatientFactory(), PatientFactory(user=None)]
+    first = min(patient.pk for patient in patients)
+    for _ in range(3):  # prepared at the first call, then only sent
+        got, expected = values_of(first, kind=kind), list(values_of.build(first, kind=kind))
+        assert got == expected
+        assert [type(row) for row in got] == [type(row) for row in expected]
+        for row, other in zip(got, expected, strict=True):
+            values = row.values() if kind in ("dict", "annotated") else (row if kind != "flat" else [row])
+            others = other.values() if kind in ("dict", "annotated") else (other if kind != "flat" else [other])
+            assert [type(value) for value in values] == [type(value) for value in others]
+        if kind == "named":
+            assert [row._fields for row in got] == [row._fields for row in expected]
+    key = ("default", (int,), ("kind", kind))
+    assert values_of.prepared_shapes()[key] is True
+    _iterable, _names, width = values_of._plans[key].shape  # read by the values' own path, not as a queryset
+    assert (width is not None) == (kind == "distinct")
+    assert kind == "empty" or len(got) == 3

@@ -1,6 +1,7 @@
 """records.charts.figure_html writes a trend chart as templates/records/trend.html did."""
 
 import datetime
+import random
 from decimal import Decimal
 
 import pytest
@@ -63,3 +64,81 @@ def test_the_figure_reads_as_the_include_wrote_it(values, low, high, language):
             expected = TREND_INCLUDE.render(Context({"chart": chart, "chart_id": chart_id, "chart_title": title}))
             assert charts.figure_html(chart, chart_id, title) == expected
     assert ("<figure" in expected) is bool(values)
+
+
+def trend_as_it_was(points, low=None, high=None):
+    """records.charts.trend before it worked out each distinct value once."""
+    if not points:
+        return None
+    values = [Decimal(v) for _, v in points] + [Decimal(x) for x in (low, high) if x is not None]
+    vmin, vmax = min(values), max(values)
+    if vmin == vmax:
+        vmin, vmax = vmin - 1, vmax + 1
+    step = charts.nice_step(float(vmax - vmin))
+    # The axis runs from the round tick below the lowest value to the one above the highest.
+    vmin = (vmin / step).to_integral_value(rounding="ROUND_FLOOR") * step
+    vmax = (vmax / step).to_integral_value(rounding="ROUND_CEILING") * step
+    days = [(d - points[0][0]).days for d, _ in points]
+    last = max(days[-1], 1)
+    bottom = charts.HEIGHT - charts.BOTTOM
+
+    def x(day):
+        return round(charts.LEFT + (charts.WIDTH - charts.LEFT - charts.RIGHT) * day / last, 1)
+
+    def y(value):
+        return round(bottom - (bottom - charts.TOP) * float((Decimal(value) - vmin) / (vmax - vmin)), 1)
+
+    def side(value):
+        if high is not None and Decimal(value) > Decimal(high):
+            return "high"
+        if low is not None and Decimal(value) < Decimal(low):
+            return "low"
+        return None
+
+    dots = []
+    for day, (d, v) in zip(days, points, strict=True):
+        dot = {"x": x(day), "y": y(v), "date": d, "value": v, "side": side(v)}
+        dot["marker"] = charts.marker(dot["x"], dot["y"], dot["side"])
+        dots.append(dot)
+    count = int((vmax - vmin) / step)
+    ticks = [{"y": y(vmin + i * step), "value": vmin + i * step} for i in range(count + 1)]
+    band = None
+    if low is not None and high is not None:
+        band = {"y": y(high), "height": round(y(low) - y(high), 1), "low": low, "high": high}
+    return {
+        "width": charts.WIDTH,
+        "height": charts.HEIGHT,
+        "left": charts.LEFT,
+        "right": charts.WIDTH - charts.RIGHT,
+        "top": charts.TOP,
+        "plot_width": charts.WIDTH - charts.LEFT - charts.RIGHT,
+        "polyline": " ".join(f"{dot['x']},{dot['y']}" for dot in dots),
+        "dots": dots,
+        "dots_svg": charts.dots_svg(dots),
+        "band": band,
+        "ticks": ticks,
+        "axis_y": bottom,
+        "date_y": charts.HEIGHT - 10,
+        "out_of_range": any(dot["side"] for dot in dots),
+        "first": points[0][0],
+        "last": points[-1][0],
+    }
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_a_trend_is_placed_as_it_was_before_each_value_was_placed_once(seed):
+    """``trend`` works out each distinct value's height and side once: the chart is the one
+    it drew before, point for point (heights, sides, markers, ticks, band, polyline), for
+    series of repeated and varied values, with and without a range, negative, tiny and
+    large, given as Decimals, ints or floats."""
+    rnd = random.Random(seed)  # noqa: S311 (test data)
+    scale = rnd.choice([Decimal("0.001"), Decimal("0.1"), Decimal("1"), Decimal("25"), Decimal("1000")])
+    pool = [Decimal(rnd.randint(-50, 150)) * scale / 10 for _ in range(rnd.choice([1, 2, 5, 100]))]
+    values = [rnd.choice(pool) for _ in range(rnd.randint(1, 100))]
+    if seed % 5 == 0:
+        values = [int(value) if seed % 2 else float(value) for value in values]
+    low, high = sorted(rnd.sample(pool, 2)) if len(pool) > 1 else (None, None)
+    low, high = rnd.choice([(low, high), (None, high), (low, None), (None, None)])
+    points = [(START + DAY * rnd.randint(0, 3) * i, value) for i, value in enumerate(values)]
+    points.sort(key=lambda point: point[0])
+    assert charts.trend(points, low=low, high=high) == trend_as_it_was(points, low=low, high=high)
