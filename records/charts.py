@@ -28,27 +28,24 @@ def nice_step(span: float, ticks: int = 4) -> Decimal:
 
 def marker(x, y, side):
     """A point's shape: a circle in range (None here), a triangle pointing up above the
-    range, down below it: told by shape as well as colour."""
+    range, down below it: told by shape as well as colour. ``x`` and ``y`` are rounded to
+    0.1, so each corner is worked out in tenths, as integers: the same numbers, and the
+    same text, as rounding each corner's float to 0.1 and printing it."""
     if side is None:
         return None
-    tip, base = (-MARK, MARK * 0.8) if side == "high" else (MARK, -MARK * 0.8)
-    corners = [(x, y + tip), (x + MARK, y + base), (x - MARK, y + base)]
-    return " ".join(f"{round(cx, 1)},{round(cy, 1)}" for cx, cy in corners)
+    tenths_x, tenths_y = round(x * 10), round(y * 10)
+    tip, base = (-MARK * 10, MARK * 8) if side == "high" else (MARK * 10, -MARK * 8)
+    corners = (
+        (tenths_x, tenths_y + tip),
+        (tenths_x + MARK * 10, tenths_y + base),
+        (tenths_x - MARK * 10, tenths_y + base),
+    )
+    return " ".join(f"{_tenths_text(cx)},{_tenths_text(cy)}" for cx, cy in corners)
 
 
-def dots_svg(dots):
-    """The chart's points (a polygon outside the range, else a circle), written in one
-    pass: a chart has up to a hundred points. The coordinates print as ``|unlocalize``
-    prints them (and as the polyline has them): a float rounded to 0.1, never in
-    exponent form."""
-    shapes = []
-    for dot in dots:
-        if dot["marker"]:
-            shape = f'<polygon class="trend-dot trend-dot-{dot["side"]}" points="{dot["marker"]}"/>'
-        else:
-            shape = f'<circle class="trend-dot" cx="{dot["x"]}" cy="{dot["y"]}" r="5"/>'
-        shapes.append(f"\n      {shape}\n    ")
-    return mark_safe("".join(shapes))  # noqa: S308 (numbers and the side's name, "high" or "low", only)
+def _tenths_text(tenths: int) -> str:
+    """``repr(tenths / 10)``: for a positive number, its digits with the point before the last."""
+    return f"{tenths // 10}.{tenths % 10}" if tenths > 0 else repr(tenths / 10)
 
 
 def trend(points, low=None, high=None):
@@ -83,16 +80,27 @@ def trend(points, low=None, high=None):
             return "low"
         return None
 
-    # A series repeats its values (a test's precision is a lab's): each value's height and
-    # side are worked out once.
-    placed, dots = {}, []
+    # A series repeats its values (a test's precision is a lab's): each value's height, its
+    # text and its side are worked out once; each point's coordinates are written once, for
+    # the polyline and for its shape (a float's text is the costly part of a point).
+    placed, dots, coordinates, shapes = {}, [], [], []
     for day, (d, v) in zip(days, points, strict=True):
-        height_and_side = placed.get(v)
-        if height_and_side is None:
-            height_and_side = placed[v] = (y(v), side(v))
-        dot = {"x": x(day), "y": height_and_side[0], "date": d, "value": v, "side": height_and_side[1]}
-        dot["marker"] = marker(dot["x"], dot["y"], dot["side"])
-        dots.append(dot)
+        placement = placed.get(v)
+        if placement is None:
+            dot_y = y(v)
+            placement = placed[v] = (dot_y, repr(dot_y), side(v))
+        dot_y, y_text, dot_side = placement
+        dot_x = x(day)
+        x_text, dot_marker = repr(dot_x), marker(dot_x, dot_y, dot_side)
+        dots.append({"x": dot_x, "y": dot_y, "date": d, "value": v, "side": dot_side, "marker": dot_marker})
+        coordinates.append(f"{x_text},{y_text}")
+        # A polygon outside the range (its marker), else a circle; the coordinates as
+        # ``|unlocalize`` prints them (and as the polyline has them): a float rounded to
+        # 0.1, never in exponent form.
+        if dot_marker:
+            shapes.append(f'\n      <polygon class="trend-dot trend-dot-{dot_side}" points="{dot_marker}"/>\n    ')
+        else:
+            shapes.append(f'\n      <circle class="trend-dot" cx="{x_text}" cy="{y_text}" r="5"/>\n    ')
     count = int((vmax - vmin) / step)
     ticks = [{"y": y(vmin + i * step), "value": vmin + i * step} for i in range(count + 1)]
     band = None
@@ -105,9 +113,9 @@ def trend(points, low=None, high=None):
         "right": WIDTH - RIGHT,
         "top": TOP,
         "plot_width": WIDTH - LEFT - RIGHT,
-        "polyline": " ".join(f"{dot['x']},{dot['y']}" for dot in dots),
+        "polyline": " ".join(coordinates),
         "dots": dots,
-        "dots_svg": dots_svg(dots),
+        "dots_svg": mark_safe("".join(shapes)),  # noqa: S308 (numbers and the side's name, "high" or "low", only)
         "band": band,
         "ticks": ticks,
         "axis_y": bottom,
