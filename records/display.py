@@ -126,43 +126,37 @@ def _with_labels(row, **labels):
 # it so: a safe string (a number from ``measured``, a translated literal, a fragment
 # written here). A row costs a few calls instead of a template's lookup per value.
 
-_HISTORY_ROW = (
-    '\n          <tr class="flag-{flag}"><th scope="row">{date}</th>'
-    '<td data-label="{value_label}">{value} {unit}{earlier}</td>'
-    '\n          <td data-label="{range_label}">{low} – {high}</td>'
-    '<td data-label="{flag_label}"><span class="flag">{flag_text}</span></td></tr>\n        '
-)
-
 
 def history_rows_html(rows):
     """The rows of a test's history table (``records/observation_history.html``), as its
-    template loop wrote them, from ``rows`` prepared by ``prepare_observations`` (with
-    ``dates``) each with its ``revision_list`` (earlier values, newest first)."""
-    row_format = _with_labels(
-        _HISTORY_ROW, value_label=_t("Value"), range_label=_t("Reference range"), flag_label=_t("Flag")
-    )
+    template loop wrote them (and as ``prepare_observations`` with ``dates`` prepared them:
+    tests/records/test_records_pages_cost.py holds the two equal), from ``rows``, each with
+    its ``revision_list`` (earlier values, newest first). A row's cells but its date and its
+    earlier values are the same for the same value, unit, range and flag: written once."""
+    value_label, range_label, flag_label = _t("Value"), _t("Reference range"), _t("Flag")
     corrected = _t("Corrected on %(date)s; earlier value: %(value)s %(unit)s")
-    day, number = date_formatter("SHORT_DATE_FORMAT"), _Numbers()
-    out = []
+    day, number, flags = date_formatter("SHORT_DATE_FORMAT"), _Numbers(), labels_of(Observation.Flag.choices)
+    written, out = {}, []
     for row in rows:
+        flag = row.flag  # None: no range and no interpretation, nothing to say
+        key = (flag, row.value, row.unit, row.low, row.high)
+        cells = written.get(key)
+        if cells is None:
+            flag_class, flag_text = (flag.value, flags[flag]) if flag else ("none", "")
+            low, high = number(row.low) or "…", number(row.high) or "…"
+            cells = written[key] = (
+                f'\n          <tr class="flag-{flag_class}"><th scope="row">',
+                f'</th><td data-label="{value_label}">{number(row.value)} {escaped(row.unit)}',
+                f'</td>\n          <td data-label="{range_label}">{low} – {high}</td><td data-label="{flag_label}">'
+                f'<span class="flag">{escaped(flag_text)}</span></td></tr>\n        ',
+            )
         earlier = ""
         for revision in row.revision_list:
             # What {% blocktranslate %} does: the values escaped, the sentence as translated.
             values = {"date": day(revision.replaced_at), "value": number(revision.value), "unit": revision.unit}
             earlier += '<br><small class="status">' + corrected % {k: escaped(v) for k, v in values.items()}
             earlier += (f" — {escaped(revision.reason)}" if revision.reason else "") + "</small>"
-        out.append(
-            row_format.format(
-                flag=row.flag_class,
-                date=escaped(row.date_text),
-                value=row.value_text,
-                unit=escaped(row.unit),
-                earlier=earlier,
-                low=row.low_text,
-                high=row.high_text,
-                flag_text=escaped(row.flag_label),
-            )
-        )
+        out.append(f"{cells[0]}{escaped(day(row.collected_on))}{cells[1]}{earlier}{cells[2]}")
     return SafeString("".join(out))
 
 

@@ -679,7 +679,6 @@ def observation_history(request, pk):
         more = len(rows) > HISTORY_PAGE_SIZE
         page = KeysetPage(rows[:HISTORY_PAGE_SIZE], rows[HISTORY_PAGE_SIZE - 1].pk if more else None, None)
     chart = charts.trend(latest[::-1], low=observation.low, high=observation.high)
-    display.prepare_observations(page.object_list, history_links=False, dates=True)
     # The earlier values of the corrected ones only (most have none): one query, if any.
     revisions = {}
     corrected = [row.pk for row in page.object_list if row.revised]

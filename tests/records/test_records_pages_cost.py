@@ -314,3 +314,79 @@ def test_the_lab_tables_read_as_the_template_writes_them(patient, clinician, tea
         value = "1,5" if language == "fr" else "1.5"  # as the laboratory wrote it, no zero added
         assert sentence.split("%(date)s")[0] in rows and f"{value} &lt;g&gt; — &lt;b&gt;faute&lt;/b&gt;</small>" in rows
         assert rows.count("<tr class=") == 3 and "<b>" not in rows
+
+
+# records.display.history_rows_html as it was, from rows prepare_observations prepared: the
+# reference the rows written once per distinct value are held to.
+_HISTORY_ROW_AS_IT_WAS = (
+    '\n          <tr class="flag-{flag}"><th scope="row">{date}</th>'
+    '<td data-label="{value_label}">{value} {unit}{earlier}</td>'
+    '\n          <td data-label="{range_label}">{low} – {high}</td>'
+    '<td data-label="{flag_label}"><span class="flag">{flag_text}</span></td></tr>\n        '
+)
+
+
+def history_rows_as_they_were(rows):
+    from portal.rows import date_formatter, escaped
+    from records import display
+
+    display.prepare_observations(rows, history_links=False, dates=True)
+    row_format = display._with_labels(
+        _HISTORY_ROW_AS_IT_WAS,
+        value_label=display._t("Value"),
+        range_label=display._t("Reference range"),
+        flag_label=display._t("Flag"),
+    )
+    corrected = display._t("Corrected on %(date)s; earlier value: %(value)s %(unit)s")
+    day, number = date_formatter("SHORT_DATE_FORMAT"), display._Numbers()
+    out = []
+    for row in rows:
+        earlier = ""
+        for revision in row.revision_list:
+            values = {"date": day(revision.replaced_at), "value": number(revision.value), "unit": revision.unit}
+            earlier += '<br><small class="status">' + corrected % {k: escaped(v) for k, v in values.items()}
+            earlier += (f" — {escaped(revision.reason)}" if revision.reason else "") + "</small>"
+        out.append(
+            row_format.format(
+                flag=row.flag_class, date=escaped(row.date_text), value=row.value_text, unit=escaped(row.unit),
+                earlier=earlier, low=row.low_text, high=row.high_text, flag_text=escaped(row.flag_label),
+            )
+        )  # fmt: skip
+    return "".join(out)
+
+
+@pytest.mark.parametrize("language", ["fr", "en"])
+def test_a_tests_history_rows_read_as_they_did_when_each_was_prepared(language):
+    """A test's history writes the cells a value, its unit, its range and its flag make
+    once per distinct set: the rows are those it wrote when each row was prepared, for
+    repeated and varied values, each flag (from the range or the laboratory's), no range,
+    half a range, hostile units, earlier values, in French and in English."""
+    import random
+
+    from django.utils import timezone, translation
+
+    from records import display
+
+    rnd = random.Random(5)  # noqa: S311 (test data)
+    earlier = ObservationRevision(value=Decimal("1.5"), unit="<g>", status="final", reason="<b>faute</b>")
+    earlier.replaced_at = timezone.now()
+    rows = []
+    for index in range(120):
+        low, high = rnd.choice([(Decimal("0.70"), Decimal("1.10")), (None, Decimal("5")), (Decimal("1"), None),
+                                (None, None)])  # fmt: skip
+        row = Observation(
+            value=rnd.choice([Decimal("1.000"), Decimal("1"), Decimal("0.5"), Decimal("1.32"), Decimal("-0.0040")]),
+            unit=rnd.choice(["g/L", "U & co", "<i>x</i>", ""]), low=low, high=high,
+            interpretation=rnd.choice(["", "", "H", "LL", "A", "N"]),
+            collected_on=START + datetime.timedelta(days=index % 7),
+        )  # fmt: skip
+        row.revision_list = [earlier] if index % 9 == 0 else []
+        rows.append(row)
+    with translation.override(language):
+        expected = history_rows_as_they_were(rows)
+        for row in rows:  # what prepare_observations set: the rows are read without it
+            for name in ("flag_class", "flag_label", "value_text", "low_text", "high_text", "date_text"):
+                delattr(row, name)
+        written = str(display.history_rows_html(rows))
+    assert written == expected
+    assert len({row.flag for row in rows}) >= 4 and "&lt;i&gt;" in written and "<i>" not in written
