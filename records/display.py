@@ -227,14 +227,6 @@ def document_table_html(documents, *, new, user):
     return SafeString(table.format(rows="".join(rows)))
 
 
-_OBSERVATION_ROW = (
-    '\n        <tr class="flag-{flag}">'
-    '\n          <th scope="row"><a href="{url}">{name}</a> <small>LOINC {loinc}</small></th>'
-    '\n          <td data-label="{value_label}">{value} {unit}{corrected}{correct}</td>'
-    '\n          <td data-label="{range_label}">{range}</td>'
-    '\n          <td data-label="{flag_label}"><span class="flag">{flag_text}</span></td>'
-    "\n        </tr>\n      "
-)
 _OBSERVATION_TABLE = (
     '<div class="table-wrap">\n  <table class="table-stack">'
     "\n    <thead><tr>"
@@ -246,49 +238,69 @@ _OBSERVATION_TABLE = (
 
 class ObservationTables:
     """``records/observation_table.html`` written in Python, one report's table at a time,
-    from observations prepared by ``prepare_observations`` (with ``history_links``, and
-    ``correct_links`` for a care team that may correct them): the page's labels are
-    translated once, a row costs a few calls instead of a template's lookup per value
-    (tests/records/test_records_pages_cost.py holds the two equal, for both readers)."""
+    from observations as they are read (what ``prepare_observations`` would set is worked
+    out here): the page's labels are translated once, and the cells a test's name, code,
+    value, unit, range and flag make are written once per distinct set (the same tests come
+    back in every report); a row adds its links and its correction. With ``correct``, each
+    row has a "Correct" link, for a care team that may correct them
+    (tests/records/test_records_pages_cost.py holds the tables equal to the template's)."""
 
     def __init__(self):
         labels = {"value_label": _t("Value"), "range_label": _t("Reference range"), "flag_label": _t("Flag")}
-        self.row_format = _with_labels(_OBSERVATION_ROW, **labels)
+        self.labels = labels
         self.table_format = _with_labels(_OBSERVATION_TABLE, test_label=_t("Test"), **labels)
         self.corrected_on, self.day = _t("Corrected on %(date)s"), date_formatter("SHORT_DATE_FORMAT")
         self.correct_label = _t("Correct")
+        self.history_url = url_by_pk("records:observation_history")
+        self.correct_url = None  # looked up at the first table with "Correct" links
+        self.number, self.flags, self.written = _Numbers(), labels_of(Observation.Flag.choices), {}
+
+    def _cells(self, observation):
+        """The row's text around its link (the flag's class), its name (escaped) and the
+        text after its value and unit (range and flag), for its name, code, value, unit,
+        range and flag."""
+        flag = observation.flag  # None: no range and no interpretation, nothing to say
+        key = (flag, observation.name, observation.loinc, observation.value, observation.unit, observation.low,
+               observation.high)  # fmt: skip
+        cells = self.written.get(key)
+        if cells is None:
+            number, labels = self.number, self.labels
+            flag_class, flag_text = (flag.value, self.flags[flag]) if flag else ("none", "")
+            name, unit = escaped(observation.name), escaped(observation.unit)
+            if observation.low is not None or observation.high is not None:
+                range_ = f"{number(observation.low) or '…'} – {number(observation.high) or '…'} {unit}"
+            else:
+                range_ = "—"
+            cells = self.written[key] = (
+                f'\n        <tr class="flag-{flag_class}">\n          <th scope="row"><a href="',
+                name,
+                f'">{name}</a> <small>LOINC {escaped(observation.loinc)}</small></th>'
+                f'\n          <td data-label="{labels["value_label"]}">{number(observation.value)} {unit}',
+                f'</td>\n          <td data-label="{labels["range_label"]}">{range_}</td>'
+                f'\n          <td data-label="{labels["flag_label"]}"><span class="flag">{escaped(flag_text)}</span>'
+                "</td>\n        </tr>\n      ",
+            )
+        return cells
 
     def __call__(self, observations, *, correct=False):
         """The table of ``observations``, each with a "Correct" link when ``correct``."""
+        if correct and self.correct_url is None:
+            self.correct_url = url_by_pk("records:correct_observation")
         rows = []
         for observation in observations:
+            start, name, middle, end = self._cells(observation)
             corrected = correct_link = ""
             if observation.corrected_at:
                 # What {% blocktranslate %} does: the date escaped, the sentence as translated.
                 sentence = self.corrected_on % {"date": escaped(self.day(observation.corrected_at))}
                 corrected = f'<br><small class="status">{sentence}</small>'
-            name = escaped(observation.name)
             if correct:
                 correct_link = (
-                    f'<br><small><a href="{escaped(observation.correct_url)}">{self.correct_label}'
+                    f'<br><small><a href="{escaped(self.correct_url(observation.pk))}">{self.correct_label}'
                     f'<span class="visually-hidden"> : {name}</span></a></small>'
                 )
-            unit = escaped(observation.unit)
-            range_ = f"{observation.low_text} – {observation.high_text} {unit}" if observation.has_range else "—"
-            rows.append(
-                self.row_format.format(
-                    flag=observation.flag_class,
-                    url=escaped(observation.history_url),
-                    name=name,
-                    loinc=escaped(observation.loinc),
-                    value=observation.value_text,
-                    unit=unit,
-                    corrected=corrected,
-                    correct=correct_link,
-                    range=range_,
-                    flag_text=escaped(observation.flag_label),
-                )
-            )
+            url = escaped(self.history_url(observation.pk))
+            rows.append(f"{start}{url}{middle}{corrected}{correct_link}{end}")
         return SafeString(self.table_format.format(rows="".join(rows)))
 
 

@@ -598,7 +598,6 @@ def results(request):
     # The page's values in one query, as a prefetch would read them (in the model's
     # order); each report's table rows written from them.
     by_report = services.observations_by_report(report.pk for report in page.object_list)
-    display.prepare_observations(o for observations in by_report.values() for o in observations)
     # Shown here is opened: marked new this once.
     new = {report.pk for report in page.object_list if report.is_new}
     write = display.report_writer(request, new=new)

@@ -288,9 +288,6 @@ def patient_results(request, pk):
     elsewhere = [report for report in new if report.pk not in on_page]
     shown = [*elsewhere, *page.object_list]
     values = record_services.observations_by_report(report.pk for report in shown)
-    record_display.prepare_observations(
-        (o for observations in values.values() for o in observations), correct_links=bool(correctable)
-    )
     write = record_display.report_writer(request, correctable, new={report.pk for report in new})
     for report in shown:
         report.html = write(report, values[report.pk], level=4 if report in elsewhere else 3)
