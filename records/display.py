@@ -48,39 +48,6 @@ class _Numbers:
         return found
 
 
-def prepare_observations(observations, *, history_links=True, correct_links=False, dates=False):
-    """Set on each of ``observations`` what ``records/observation_table.html`` and the
-    history table show: ``flag_class``, ``flag_label``, ``value_text``, ``low_text`` and
-    ``high_text`` ("…" for no limit), ``has_range``, ``value_unit`` (the value and its unit)
-    and ``range_text`` (the range and its unit, "—" for none); ``history_url``
-    (``history_links``), ``correct_url`` (``correct_links``) and ``date_text`` (``dates``: the
-    report's date, the sample date it carries). Returns them, as a list."""
-    observations = list(observations)
-    number, flags = _Numbers(), labels_of(Observation.Flag.choices)
-    day = date_formatter("SHORT_DATE_FORMAT") if dates else None
-    history_url = url_by_pk("records:observation_history") if history_links else None
-    correct_url = url_by_pk("records:correct_observation") if correct_links else None
-    for observation in observations:
-        flag = observation.flag  # None: no range and no interpretation, nothing to say
-        observation.flag_class, observation.flag_label = (flag.value, flags[flag]) if flag else ("none", "")
-        observation.value_text = number(observation.value)
-        observation.low_text = number(observation.low) or "…"
-        observation.high_text = number(observation.high) or "…"
-        observation.has_range = observation.low is not None or observation.high is not None
-        # The value and range cells' text, for a table that shows them in one piece each.
-        observation.value_unit = f"{observation.value_text} {observation.unit}"
-        observation.range_text = (
-            f"{observation.low_text} – {observation.high_text} {observation.unit}" if observation.has_range else "—"
-        )
-        if history_url:
-            observation.history_url = history_url(observation.pk)
-        if correct_url:
-            observation.correct_url = correct_url(observation.pk)
-        if day:
-            observation.date_text = day(observation.collected_on)
-    return observations
-
-
 def prepare_documents(documents, *, reader):
     """Set on each of ``documents`` what ``records/document_table.html`` shows to ``reader``:
     ``url`` (its page), ``category_label``, ``care_date_text`` and ``added_by`` (the team
@@ -129,8 +96,8 @@ def _with_labels(row, **labels):
 
 def history_rows_html(rows):
     """The rows of a test's history table (``records/observation_history.html``), as its
-    template loop wrote them (and as ``prepare_observations`` with ``dates`` prepared them:
-    tests/records/test_records_pages_cost.py holds the two equal), from ``rows``, each with
+    template loop wrote them (tests/records/test_records_pages_cost.py holds them to the rows
+    as each was prepared and written before), from ``rows``, each with
     its ``revision_list`` (earlier values, newest first). A row's cells but its date and its
     earlier values are the same for the same value, unit, range and flag: written once."""
     value_label, range_label, flag_label = _t("Value"), _t("Reference range"), _t("Flag")
@@ -237,13 +204,14 @@ _OBSERVATION_TABLE = (
 
 
 class ObservationTables:
-    """``records/observation_table.html`` written in Python, one report's table at a time,
-    from observations as they are read (what ``prepare_observations`` would set is worked
-    out here): the page's labels are translated once, and the cells a test's name, code,
+    """A report's table of values, one report at a time (the patient's results page; with a
+    "Correct" link on each value, a care team's record page), written in Python from the
+    observations as they are read: the page's labels are translated once, and the cells a test's name, code,
     value, unit, range and flag make are written once per distinct set (the same tests come
     back in every report); a row adds its links and its correction. With ``correct``, each
     row has a "Correct" link, for a care team that may correct them
-    (tests/records/test_records_pages_cost.py holds the tables equal to the template's)."""
+    (tests/records/test_records_pages_cost.py holds the tables equal to the template they
+    replaced)."""
 
     def __init__(self):
         labels = {"value_label": _t("Value"), "range_label": _t("Reference range"), "flag_label": _t("Flag")}

@@ -9,11 +9,14 @@ from decimal import Decimal
 
 import pytest
 from django.db import connection
+from django.template import Context, Template
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from messaging.models import Conversation, Message
 from portal.audit.models import AccessLog
+from portal.rows import date_formatter, escaped, labels_of, url_by_pk
+from records import display
 from records.models import Document, LabReport, News, Observation, ObservationRevision, Prescription
 
 pytestmark = pytest.mark.django_db
@@ -274,15 +277,74 @@ def between_tags(html):
     return re.sub(r">\s+<", "><", html.strip())
 
 
+# The template records.display.ObservationTables replaced (records/observation_table.html),
+# and what prepared each observation for it: the reference the tables are held to.
+OBSERVATION_TABLE = Template(
+    """{% load translations %}{% translate "Value" as value_label %}{% translate "Reference range" as range_label %}{% translate "Flag" as flag_label %}<div class="table-wrap">
+  <table class="table-stack">
+    <thead><tr>
+      <th scope="col">{% translate "Test" %}</th><th scope="col">{{ value_label }}</th>
+      <th scope="col">{{ range_label }}</th><th scope="col">{{ flag_label }}</th>
+    </tr></thead>
+    <tbody>
+      {% for observation in observations %}
+        <tr class="flag-{{ observation.flag_class }}">
+          <th scope="row"><a href="{{ observation.history_url }}">{{ observation.name }}</a> <small>LOINC {{ observation.loinc }}</small></th>
+          <td data-label="{{ value_label }}">{{ observation.value_text }} {{ observation.unit }}{% if observation.corrected_at %}<br><small class="status">{% blocktranslate with date=observation.corrected_at|date:"SHORT_DATE_FORMAT" %}Corrected on {{ date }}{% endblocktranslate %}</small>{% endif %}{% if correct %}<br><small><a href="{{ observation.correct_url }}">{% translate "Correct" %}<span class="visually-hidden"> : {{ observation.name }}</span></a></small>{% endif %}</td>
+          <td data-label="{{ range_label }}">{% if observation.has_range %}{{ observation.low_text }} – {{ observation.high_text }} {{ observation.unit }}{% else %}—{% endif %}</td>
+          <td data-label="{{ flag_label }}"><span class="flag">{{ observation.flag_label }}</span></td>
+        </tr>
+      {% endfor %}
+    </tbody>
+  </table>
+</div>
+"""
+)
+
+
+def prepare_observations(observations, *, history_links=True, correct_links=False, dates=False):
+    """What records.display.prepare_observations set on each of ``observations`` for
+    OBSERVATION_TABLE and the history table, before the tables read the values themselves: ``flag_class``, ``flag_label``, ``value_text``, ``low_text`` and
+    ``high_text`` ("…" for no limit), ``has_range``, ``value_unit`` (the value and its unit)
+    and ``range_text`` (the range and its unit, "—" for none); ``history_url``
+    (``history_links``), ``correct_url`` (``correct_links``) and ``date_text`` (``dates``: the
+    report's date, the sample date it carries). Returns them, as a list."""
+    observations = list(observations)
+    number, flags = display._Numbers(), labels_of(Observation.Flag.choices)
+    day = date_formatter("SHORT_DATE_FORMAT") if dates else None
+    history_url = url_by_pk("records:observation_history") if history_links else None
+    correct_url = url_by_pk("records:correct_observation") if correct_links else None
+    for observation in observations:
+        flag = observation.flag  # None: no range and no interpretation, nothing to say
+        observation.flag_class, observation.flag_label = (flag.value, flags[flag]) if flag else ("none", "")
+        observation.value_text = number(observation.value)
+        observation.low_text = number(observation.low) or "…"
+        observation.high_text = number(observation.high) or "…"
+        observation.has_range = observation.low is not None or observation.high is not None
+        # The value and range cells' text, for a table that shows them in one piece each.
+        observation.value_unit = f"{observation.value_text} {observation.unit}"
+        observation.range_text = (
+            f"{observation.low_text} – {observation.high_text} {observation.unit}" if observation.has_range else "—"
+        )
+        if history_url:
+            observation.history_url = history_url(observation.pk)
+        if correct_url:
+            observation.correct_url = correct_url(observation.pk)
+        if day:
+            observation.date_text = day(observation.collected_on)
+    return observations
+
+
 @pytest.mark.parametrize("language", ["fr", "en"])
 def test_the_lab_tables_read_as_the_template_writes_them(patient, clinician, team, language):
-    """records.display writes records/observation_table.html (the patient's results, a care
-    team's record page with its "Correct" links) and the rows of a test's history in
-    Python: the same markup, a corrected value, no range, a high one, escaped."""
-    from django.template.loader import render_to_string
+    """records.display writes the table records/observation_table.html wrote (the patient's
+    results, a care team's record page with its "Correct" links) and the rows of a test's
+    history in Python: the same markup, a corrected value, no range, a high one, escaped;
+    a second report of the same tests (one value the same, one not, another corrected)
+    written by the same writer, as a page writes its reports, with its own links."""
     from django.utils import timezone, translation
 
-    from records import display, services
+    from records import services
 
     report = services.add_lab_report(
         author=clinician, team=team, patient=patient, title="Bilan", collected_on=START,
@@ -291,21 +353,33 @@ def test_the_lab_tables_read_as_the_template_writes_them(patient, clinician, tea
                       {"loinc": "1-1", "name": "Sans valeurs", "value": Decimal("3"), "unit": "U & co"},
                       {"loinc": "1-2", "name": "Bas", "value": Decimal("0.5"), "unit": "", "low": Decimal("1")}],
     )  # fmt: skip
+    later = services.add_lab_report(
+        author=clinician, team=team, patient=patient, title="Bilan", collected_on=START + datetime.timedelta(days=9),
+        observations=[{"loinc": "2345-7", "name": "Glucose <à jeun>", "value": Decimal("1.32"), "unit": "g/L",
+                       "low": Decimal("0.70"), "high": Decimal("1.10")},
+                      {"loinc": "1-1", "name": "Sans valeurs", "value": Decimal("4"), "unit": "U & co"},
+                      {"loinc": "1-2", "name": "Bas", "value": Decimal("0.5"), "unit": "", "low": Decimal("1")}],
+    )  # fmt: skip
     observations = list(report.observations.all())
     observations[0].corrected_at = timezone.now()
+    again = list(later.observations.all())
+    again[2].corrected_at = timezone.now() - datetime.timedelta(days=400)
     with translation.override(language):
-        display.prepare_observations(observations, correct_links=True)
-        tables = display.ObservationTables()
+        prepare_observations([*observations, *again], correct_links=True)
         for correct in (False, True):  # the patient's, then a care team's that may correct them
-            context = {"observations": observations, "correct": correct}
-            expected = render_to_string("records/observation_table.html", context)
-            written = str(tables(observations, correct=correct))
-            assert between_tags(written) == between_tags(expected)
-            assert ("Corriger" if language == "fr" else "Correct") in written if correct else "/correct" not in written
-            assert "Glucose &lt;à jeun&gt;" in written and "U &amp; co" in written and "<à" not in written
+            tables = display.ObservationTables()  # one per page, for each of its reports
+            for values in (observations, again):
+                expected = OBSERVATION_TABLE.render(Context({"observations": values, "correct": correct}))
+                written = str(tables(values, correct=correct))
+                assert between_tags(written) == between_tags(expected)
+                assert all(f"/{value.pk}/" in written for value in values)
+                assert (
+                    ("Corriger" if language == "fr" else "Correct") in written if correct else "/correct" not in written
+                )
+                assert "Glucose &lt;à jeun&gt;" in written and "U &amp; co" in written and "<à" not in written
         # A test's history: an earlier value, its unit and the reason escaped, as the
         # template's {% blocktranslate %} did.
-        display.prepare_observations(observations, history_links=False, dates=True)
+        prepare_observations(observations, history_links=False, dates=True)
         earlier = ObservationRevision(value=Decimal("1.5"), unit="<g>", status="final", reason="<b>faute</b>")
         for observation in observations:
             observation.revision_list = [earlier] if observation is observations[0] else []
@@ -327,10 +401,7 @@ _HISTORY_ROW_AS_IT_WAS = (
 
 
 def history_rows_as_they_were(rows):
-    from portal.rows import date_formatter, escaped
-    from records import display
-
-    display.prepare_observations(rows, history_links=False, dates=True)
+    prepare_observations(rows, history_links=False, dates=True)
     row_format = display._with_labels(
         _HISTORY_ROW_AS_IT_WAS,
         value_label=display._t("Value"),
@@ -364,8 +435,6 @@ def test_a_tests_history_rows_read_as_they_did_when_each_was_prepared(language):
     import random
 
     from django.utils import timezone, translation
-
-    from records import display
 
     rnd = random.Random(5)  # noqa: S311 (test data)
     earlier = ObservationRevision(value=Decimal("1.5"), unit="<g>", status="final", reason="<b>faute</b>")
