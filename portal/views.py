@@ -396,6 +396,9 @@ def patient_home(request):
         "patient": patient,
         "record": record,
         "feed": dashboard_feed(user, record, cards.pop("unread")),
+        # For the cards' links, written once per language and kind of record ({% rendered_once %}).
+        "has_profile": "profile" in record.parts,
+        "has_history": "history" in record.parts,
         **cards,
     }
     return access.render_record(
