@@ -206,12 +206,11 @@ _OBSERVATION_TABLE = (
 class ObservationTables:
     """A report's table of values, one report at a time (the patient's results page; with a
     "Correct" link on each value, a care team's record page), written in Python from the
-    observations as they are read: the page's labels are translated once, and the cells a test's name, code,
-    value, unit, range and flag make are written once per distinct set (the same tests come
-    back in every report); a row adds its links and its correction. With ``correct``, each
-    row has a "Correct" link, for a care team that may correct them
+    observations as they are read. The page's labels are translated once, and the cells a
+    test's name, code, value, unit, range and flag make are written once per distinct set
+    (the same tests come back in every report); each row adds its own links and correction
     (tests/records/test_records_pages_cost.py holds the tables equal to the template they
-    replaced)."""
+    replaced, for both readers)."""
 
     def __init__(self):
         labels = {"value_label": _t("Value"), "range_label": _t("Reference range"), "flag_label": _t("Flag")}
@@ -224,9 +223,9 @@ class ObservationTables:
         self.number, self.flags, self.written = _Numbers(), labels_of(Observation.Flag.choices), {}
 
     def _cells(self, observation):
-        """The row's text around its link (the flag's class), its name (escaped) and the
-        text after its value and unit (range and flag), for its name, code, value, unit,
-        range and flag."""
+        """The row's text in four pieces, for its name, code, value, unit, range and flag:
+        up to its link (with the flag's class), its name (escaped), from the link to its
+        value and unit, and from its range to the end."""
         flag = observation.flag  # None: no range and no interpretation, nothing to say
         key = (flag, observation.name, observation.loinc, observation.value, observation.unit, observation.low,
                observation.high)  # fmt: skip
