@@ -94,12 +94,19 @@ def _with_labels(row, **labels):
 # written here). A row costs a few calls instead of a template's lookup per value.
 
 
+def _flag_class_and_label(flag, labels) -> tuple[str, str]:
+    """A value's flag as its row shows it: its class (``flag-high``...) and its label from
+    ``labels`` (``labels_of(Observation.Flag.choices)``); "none" and nothing for no flag
+    (no range and no interpretation: nothing to say)."""
+    return (flag.value, labels[flag]) if flag else ("none", "")
+
+
 def history_rows_html(rows):
     """The rows of a test's history table (``records/observation_history.html``), as its
-    template loop wrote them (tests/records/test_records_pages_cost.py holds them to the rows
-    as each was prepared and written before), from ``rows``, each with
-    its ``revision_list`` (earlier values, newest first). A row's cells but its date and its
-    earlier values are the same for the same value, unit, range and flag: written once."""
+    template loop wrote them, from ``rows``, each with its ``revision_list`` (earlier
+    values, newest first); tests/records/test_records_pages_cost.py holds them to the rows
+    as each was prepared and written before. A row's cells but its date and its earlier
+    values are the same for the same value, unit, range and flag: written once."""
     value_label, range_label, flag_label = _t("Value"), _t("Reference range"), _t("Flag")
     corrected = _t("Corrected on %(date)s; earlier value: %(value)s %(unit)s")
     day, number, flags = date_formatter("SHORT_DATE_FORMAT"), _Numbers(), labels_of(Observation.Flag.choices)
@@ -109,7 +116,7 @@ def history_rows_html(rows):
         key = (flag, row.value, row.unit, row.low, row.high)
         cells = written.get(key)
         if cells is None:
-            flag_class, flag_text = (flag.value, flags[flag]) if flag else ("none", "")
+            flag_class, flag_text = _flag_class_and_label(flag, flags)
             low, high = number(row.low) or "…", number(row.high) or "…"
             cells = written[key] = (
                 f'\n          <tr class="flag-{flag_class}"><th scope="row">',
@@ -232,7 +239,7 @@ class ObservationTables:
         cells = self.written.get(key)
         if cells is None:
             number, labels = self.number, self.labels
-            flag_class, flag_text = (flag.value, self.flags[flag]) if flag else ("none", "")
+            flag_class, flag_text = _flag_class_and_label(flag, self.flags)
             name, unit = escaped(observation.name), escaped(observation.unit)
             if observation.low is not None or observation.high is not None:
                 range_ = f"{number(observation.low) or '…'} – {number(observation.high) or '…'} {unit}"

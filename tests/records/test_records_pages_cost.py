@@ -304,11 +304,11 @@ OBSERVATION_TABLE = Template(
 
 def prepare_observations(observations, *, history_links=True, correct_links=False, dates=False):
     """What records.display.prepare_observations set on each of ``observations`` for
-    OBSERVATION_TABLE and the history table, before the tables read the values themselves: ``flag_class``, ``flag_label``, ``value_text``, ``low_text`` and
-    ``high_text`` ("…" for no limit), ``has_range``, ``value_unit`` (the value and its unit)
-    and ``range_text`` (the range and its unit, "—" for none); ``history_url``
-    (``history_links``), ``correct_url`` (``correct_links``) and ``date_text`` (``dates``: the
-    report's date, the sample date it carries). Returns them, as a list."""
+    OBSERVATION_TABLE and the history table, before the tables read the values
+    themselves (of what it set, what those two read): ``flag_class``, ``flag_label``,
+    ``value_text``, ``low_text`` and ``high_text`` ("…" for no limit), ``has_range``;
+    ``history_url`` (``history_links``), ``correct_url`` (``correct_links``) and
+    ``date_text`` (``dates``: the sample's date). Returns them, as a list."""
     observations = list(observations)
     number, flags = display._Numbers(), labels_of(Observation.Flag.choices)
     day = date_formatter("SHORT_DATE_FORMAT") if dates else None
@@ -321,11 +321,6 @@ def prepare_observations(observations, *, history_links=True, correct_links=Fals
         observation.low_text = number(observation.low) or "…"
         observation.high_text = number(observation.high) or "…"
         observation.has_range = observation.low is not None or observation.high is not None
-        # The value and range cells' text, for a table that shows them in one piece each.
-        observation.value_unit = f"{observation.value_text} {observation.unit}"
-        observation.range_text = (
-            f"{observation.low_text} – {observation.high_text} {observation.unit}" if observation.has_range else "—"
-        )
         if history_url:
             observation.history_url = history_url(observation.pk)
         if correct_url:
