@@ -130,7 +130,7 @@ class _Plan:
         if converters is None:
             compiler = copy.copy(self.compiler)
             compiler.connection = connection
-            converters = self.converters[connection] = list(compiler.get_converters(self.columns).items())
+            converters = self.converters[connection] = compiler.get_converters(self.columns)
         with connection.cursor() as cursor:
             cursor.execute(self.sql, params)
             rows = cursor.fetchall()
@@ -138,6 +138,7 @@ class _Plan:
         if width is not None:  # columns the query selects only to order by them
             rows = [row[:width] for row in rows]
         if converters:
+            converters = converters.items()
             rows = [_converted(row, converters, connection) for row in rows]
         if kind is ValuesListIterable:
             return [tuple(row) for row in rows]
@@ -151,7 +152,8 @@ class _Plan:
 
 
 def _converted(row, converters, connection):
-    """``row`` through its columns' converters, as ``SQLCompiler.apply_converters`` does."""
+    """``row`` through its columns' converters (``get_converters``'s items: position,
+    (functions, expression)), as ``SQLCompiler.apply_converters`` does."""
     row = list(row)
     for position, (functions, expression) in converters:
         value = row[position]
