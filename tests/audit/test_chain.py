@@ -96,6 +96,25 @@ def test_the_append_only_rules_stay(reads):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("named", ["patient", "actor", "team"])
+def test_no_patient_reader_or_team_a_row_names_can_be_deleted(clinician, team, patient, named):
+    """The log's references have no constraint in the database (its checks at commit cost
+    more than the rows): Django's PROTECT is what keeps them, through every path of a
+    deletion, the queryset's and the instance's."""
+    from django.db.models import ProtectedError
+
+    row = access.trace_read(clinician, patient, AccessLog.Action.VIEW_RECORD, team=team)
+    assert (row.patient, row.actor, row.team) == (patient, clinician, team)
+    referenced = getattr(row, named)
+    for delete in (referenced.delete, type(referenced)._base_manager.filter(pk=referenced.pk).delete):
+        with pytest.raises(ProtectedError) as refused:
+            delete()
+        assert row in refused.value.protected_objects
+    assert type(referenced)._base_manager.filter(pk=referenced.pk).exists()
+    assert AccessLog.objects.get(pk=row.pk).hash == row.hash
+
+
+@pytest.mark.django_db
 def test_a_row_changed_in_the_database_is_named_by_the_command(reads):
     row = reads[1]
     tamper("audit_accesslog", "UPDATE audit_accesslog SET target = 'nothing to see' WHERE id = %s", [row.pk])
