@@ -1,6 +1,4 @@
-import datetime
 import operator
-import uuid
 from functools import cache
 
 from django.conf import settings
@@ -64,7 +62,7 @@ class ChainedLogQuerySet(models.QuerySet):
         # fails it anyway. Outside one, the locks, the heads and the insert are one.
         # Each column's values as the hash reads them (JSON text of the canonical form),
         # worked out once per distinct value: a batch's rows share most of them.
-        texts = zip(*(_each_once(_hashed_text, column) for column in zip(*rows, strict=True)), strict=True)
+        texts = list(zip(*(_each_once(_hashed_text, column) for column in zip(*rows, strict=True)), strict=True))
         with transaction.atomic(using=self.db, savepoint=False):
             heads = self._lock_chains(connection, sorted(set(keys)))
             links = []
@@ -72,27 +70,28 @@ class ChainedLogQuerySet(models.QuerySet):
                 prev_hash = heads[key] or GENESIS
                 heads[key] = texts_link_hash(prev_hash, row_texts)
                 links.append((prev_hash, heads[key]))
-            pks = self._insert(connection, rows, links)
+            pks = self._insert(connection, rows, links, texts)
         return [(pk, prev_hash, link) for pk, (prev_hash, link) in zip(pks, links, strict=True)]
 
-    def _insert(self, connection, rows, links):
+    def _insert(self, connection, rows, links, texts):
         """The rows' primary keys, in order, from an INSERT written from the table's
-        columns (no signals, as ``bulk_create``)."""
+        columns (no signals, as ``bulk_create``). ``texts``: each row's values as the hash
+        read them (``_hashed_text``)."""
         fields, into, placeholders, returning, recordset, json_keys = _insert_statements(self.model, connection.alias)
+        if len(rows) > 1 and recordset:
+            # Each row an object of the columns' names, its values the JSON texts the hash
+            # read, which PostgreSQL reads into the columns' types as they are (a moment
+            # in UTC, a UUID as its text), and the two hashes (hexadecimal: nothing to
+            # escape).
+            objects = ",".join(
+                "{" + ",".join(map(operator.add, json_keys, (*row_texts, f'"{prev_hash}"', f'"{link}"'))) + "}"
+                for row_texts, (prev_hash, link) in zip(texts, links, strict=True)
+            )
+            return self._returned_pks(connection, recordset, [f"[{objects}]"])
         rows = [values + link for values, link in zip(rows, links, strict=True)]
         if len(rows) == 1:  # a clinician's read: one row, plain values
             values = [field.get_db_prep_save(value, connection) for field, value in zip(fields, rows[0], strict=True)]
             return self._returned_pks(connection, into + placeholders + returning, values)
-        if recordset:
-            # Each column's values as the database takes them, as JSON text, worked out
-            # once per distinct value; each row an object of the columns' names.
-            columns = [
-                _each_once(lambda value, field=field: _stored_text(field.get_db_prep_save(value, connection)), values)
-                for field, values in zip(fields, zip(*rows, strict=True), strict=True)
-            ]
-            rows = zip(*columns, strict=True)
-            objects = ",".join("{" + ",".join(map(operator.add, json_keys, row)) + "}" for row in rows)
-            return self._returned_pks(connection, recordset, [f"[{objects}]"])
         # Each column's values as the database takes them, worked out once per distinct value.
         columns = [
             _each_once(lambda value, field=field: field.get_db_prep_save(value, connection), values)
@@ -181,17 +180,6 @@ def _each_once(function, values) -> list:
 def _hashed_text(value) -> str:
     """A value as the row's hash reads it: the JSON text of its canonical form."""
     return json_text(canonical(value))
-
-
-def _stored_text(value) -> str:
-    """A value as its column takes it, as JSON text that PostgreSQL reads into that
-    column: a moment (aware, as the model's field gives it) in ISO 8601, a UUID as its
-    text; a value JSON has no form for is refused (TypeError)."""
-    if isinstance(value, datetime.datetime):
-        return json_text(value.isoformat())
-    if isinstance(value, uuid.UUID):
-        return json_text(str(value))
-    return json_text(value)
 
 
 def _int_array(keys) -> str:

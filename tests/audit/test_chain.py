@@ -404,20 +404,21 @@ HOSTILE = 'Compte rendu « \'x\' » "y" \\ \\n \n\t\u2028 🩺 {"a": [1]} %s %(x
 def test_a_batch_stores_every_value_as_written(patient, other_patient, clinician, support):
     """Rows inserted together (as JSON on PostgreSQL) read back as written, in order:
     text with quotes, backslashes, line breaks, control characters and emoji, empty
-    foreign keys, a moment to the microsecond, a UUID; and the chains verify."""
+    foreign keys, a moment to the microsecond (in UTC and in another zone), a UUID; and
+    the chains verify."""
     moment = datetime.datetime(2026, 3, 1, 8, 30, 15, 123456, tzinfo=datetime.UTC)
     logs = AccessLog.objects.bulk_create(
         AccessLog(patient=p, actor=clinician, actor_role="clinician", team=team, action="list_conversations",
                   target=target, at=moment)
         for p, team, target in ((patient, None, HOSTILE), (other_patient, None, ""), (patient, None, HOSTILE[::-1]))
     )  # fmt: skip
-    keys = [uuid.uuid4(), uuid.uuid4()]
+    keys, paris = [uuid.uuid4(), uuid.uuid4()], datetime.timezone(datetime.timedelta(hours=1))
     actions = SupportAction.objects.bulk_create(
         [
             SupportAction(agent=support, account=clinician, action="unlock", detail=HOSTILE[:254], reason=HOSTILE,
                           request_key=keys[0], at=moment),
             SupportAction(agent=support, patient=patient, action="invite", detail="", reason="R\u00e9ponse\n\nOK",
-                          request_key=keys[1], at=moment + datetime.timedelta(microseconds=1)),
+                          request_key=keys[1], at=(moment + datetime.timedelta(microseconds=1)).astimezone(paris)),
         ]
     )  # fmt: skip
     for written in (logs, actions):
