@@ -4,8 +4,9 @@ import unicodedata
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
-from django.db import models
+from django.db import connection, models
 from django.db.models.functions import Lower
+from django.db.models.lookups import PatternLookup, StartsWith
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -50,28 +51,68 @@ def folded_name(text: str) -> str:
     return NAME_SEPARATORS.sub("", folded(text))
 
 
+class LikePrefix(StartsWith):
+    """``startswith`` given its LIKE pattern ready made (``like_prefix``), as
+    ``field__like_prefix=pattern``: the same SQL as ``startswith`` (on PostgreSQL the cast
+    to text that the prefix indexes are written for), the value sent as it is. A query of
+    such values is the same text whatever they are: ``portal.prepared`` keeps it."""
+
+    def process_rhs(self, qn, connection):
+        return super(PatternLookup, self).process_rhs(qn, connection)  # not made into a pattern again
+
+
+# Under its own name; the class keeps startswith's, which picks the SQL operator and cast.
+models.CharField.register_lookup(LikePrefix, lookup_name="like_prefix")
+
+
+def like_prefix(text: str) -> str:
+    """The LIKE pattern of the values that start with ``text``, its wildcards escaped, as
+    ``startswith`` writes it (the same on PostgreSQL and SQLite)."""
+    return connection.ops.prep_for_like_query(text) + "%"
+
+
+def name_prefix_patterns(query: str) -> tuple[tuple[str, ...], ...]:
+    """For each word of ``query``, the LIKE patterns (``like_prefix``) of what ``name_prefixes``
+    looks for: the word alone or run together with the one or two words around it. None
+    for a query with no letter."""
+    words = [word for word in map(folded_name, query.replace("\x00", "").split()) if word]
+    return tuple(
+        tuple(
+            like_prefix(run)
+            for run in sorted(
+                {
+                    "".join(words[start:end])
+                    for start in range(max(0, index - 2), index + 1)
+                    for end in range(index + 1, min(start + 3, len(words)) + 1)
+                }
+            )
+        )
+        for index in range(len(words))
+    )
+
+
+def prefixes_condition(patterns, fields: tuple[str, ...]) -> models.Q:
+    """Rows where, for each word's patterns (``name_prefix_patterns``), one of ``fields``
+    starts with one of them; none when there are no words."""
+    if not patterns:
+        return models.Q(pk__in=[])
+    condition = models.Q()
+    for word in patterns:
+        either = models.Q()
+        for pattern in word:
+            for field in fields:
+                either |= models.Q(**{f"{field}__like_prefix": pattern})
+        condition &= either
+    return condition
+
+
 def name_prefixes(query: str, fields: tuple[str, ...]) -> models.Q:
     """Rows where each word of ``query`` starts one of ``fields`` (folded names, matched
     from their start: "urand" does not find Durand), alone or run together with the one
     or two words around it: the names are kept without their spaces, so « n diaye » finds
     N'Diaye as "ndiaye" does, and « eloise lefevre dupont » finds Éloïse Lefèvre-Dupont.
     Prefixes, which the columns' indexes answer; a query with no letter finds nobody."""
-    words = [word for word in map(folded_name, query.replace("\x00", "").split()) if word]
-    if not words:
-        return models.Q(pk__in=[])
-    condition = models.Q()
-    for index in range(len(words)):
-        runs = {
-            "".join(words[start:end])
-            for start in range(max(0, index - 2), index + 1)
-            for end in range(index + 1, min(start + 3, len(words)) + 1)
-        }
-        either = models.Q()
-        for run in sorted(runs):
-            for field in fields:
-                either |= models.Q(**{f"{field}__startswith": run})
-        condition &= either
-    return condition
+    return prefixes_condition(name_prefix_patterns(query), fields)
 
 
 def _leading_first_names(first_names: str) -> set[str]:

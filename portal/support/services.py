@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, pgettext_lazy
 
 from portal.accounts import services as accounts
-from portal.accounts.models import Patient, User, folded, name_prefixes
+from portal.accounts.models import Patient, User, folded, like_prefix, name_prefix_patterns, prefixes_condition
 from portal.audit.models import AccessLog, AccessReport
 from portal.careteams.models import CareTeam, Membership
 from portal.support.models import SupportAction, SupportRequest
@@ -47,36 +47,73 @@ def _clean_query(query: str) -> str:
     return " ".join(folded(query.replace("\x00", "")).split())
 
 
-def search_accounts(query: str):
-    """Accounts for the console's search, by name. A query of digits is a national health
-    identifier (spaces ignored), matched exactly. Otherwise each word must start the
+def search_terms(query: str) -> tuple[tuple, dict]:
+    """A search of the console as the values and the shape (by keyword) that
+    ``accounts_found`` and ``patients_found`` take: nothing (an empty query), an
+    identifier (a query of digits, spaces ignored), or the LIKE patterns of each word's
+    name prefixes (``name_prefix_patterns``) and of the whole query as an email's start."""
+    query = _clean_query(query)
+    if not query:
+        return (), {"kind": "none"}
+    digits = query.replace(" ", "")
+    if digits.isdecimal():
+        return (digits,), {"kind": "ins"}
+    patterns = name_prefix_patterns(query)
+    return (*(pattern for word in patterns for pattern in word), like_prefix(query)), {
+        "kind": "name",
+        "words": tuple(map(len, patterns)),
+    }
+
+
+def _name_condition(values, words, fields):
+    """The name prefixes' condition from ``values``, the patterns of ``words`` words (their
+    counts), and the values left (the email's pattern)."""
+    patterns, start = [], 0
+    for count in words:
+        patterns.append(values[start : start + count])
+        start += count
+    return prefixes_condition(patterns, fields), values[start:]
+
+
+def accounts_found(*values, kind, words=()):
+    """Accounts for the console's search (``search_terms``), by name. A query of digits is
+    a national health identifier, matched exactly. Otherwise each word must start the
     first or the last name (case, accents, apostrophes, hyphens, spaces and dots aside:
     "lea" finds Léa, "ndiaye" N’Diaye; see ``name_prefixes``), or the whole query must
     start the email address: prefix matches that indexes answer on PostgreSQL
-    (migrations accounts 0004 and 0006)."""
+    (migrations accounts 0004 and 0006). Every account for an empty query."""
     # Not the accounts that author what API clients publish: they never sign in.
     users = User.objects.filter(api_client__isnull=True).order_by("last_name", "first_name", "pk")
-    query = _clean_query(query)
-    if not query:
+    if kind == "none":
         return users
-    digits = query.replace(" ", "")
-    if digits.isdecimal():
-        return users.filter(patient__ins=digits)
-    users = users.alias(email_key=Lower("email"))
-    return users.filter(name_prefixes(query, ("first_folded", "last_folded")) | Q(email_key__startswith=query))
+    if kind == "ins":
+        return users.filter(patient__ins=values[0])
+    names, (email,) = _name_condition(values, words, ("first_folded", "last_folded"))
+    return users.alias(email_key=Lower("email")).filter(names | Q(email_key__like_prefix=email))
+
+
+def patients_found(*values, kind, words=()):
+    """Patient records that have no login yet (to invite them), found as ``accounts_found``
+    finds accounts (but by email); none for an empty query."""
+    patients = Patient.objects.filter(user__isnull=True).order_by("last_name", "first_name", "pk")
+    if kind == "none":
+        return patients.none()
+    if kind == "ins":
+        return patients.filter(ins=values[0])
+    names, _email = _name_condition(values, words, ("first_folded", "last_folded"))
+    return patients.filter(names)
+
+
+def search_accounts(query: str):
+    """``accounts_found`` for ``query``, a queryset."""
+    values, shape = search_terms(query)
+    return accounts_found(*values, **shape)
 
 
 def search_patients_without_login(query: str):
-    """Patient records that have no login yet (to invite them), by name prefixes or
-    exact identifier, like ``search_accounts``; none for an empty query."""
-    query = _clean_query(query)
-    patients = Patient.objects.filter(user__isnull=True).order_by("last_name", "first_name", "pk")
-    if not query:
-        return patients.none()
-    digits = query.replace(" ", "")
-    if digits.isdecimal():
-        return patients.filter(ins=digits)
-    return patients.filter(name_prefixes(query, ("first_folded", "last_folded")))
+    """``patients_found`` for ``query``, a queryset."""
+    values, shape = search_terms(query)
+    return patients_found(*values, **shape)
 
 
 def lockout(*, user: User):

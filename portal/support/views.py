@@ -5,6 +5,7 @@ from allauth.account.models import EmailAddress
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
+from django.db.models import Count
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -22,7 +23,7 @@ from portal.accounts import services as accounts
 from portal.accounts.models import Patient, Representation, User
 from portal.audit.models import AccessLog
 from portal.idempotency import idempotent
-from portal.pagination import keyset_page
+from portal.pagination import Rows, keyset_page
 from portal.prepared import prepared
 from portal.secret_once import secret_page, show_secret_once
 from portal.support import forms, services
@@ -43,6 +44,31 @@ def _records_of_accounts(*user_ids):
     return Patient.objects.filter(user__in=user_ids).order_by().values_list("pk", flat=True)
 
 
+def _accounts_listed(*values, **shape):
+    """The accounts a search finds (``services.accounts_found``), with what the list shows."""
+    return services.accounts_found(*values, **shape).only(
+        "email", "first_name", "last_name", "role", "is_active", "is_staff", "is_superuser"
+    )
+
+
+@prepared
+def _patients_listed(*values, size, **shape):
+    """The first ``size`` records without a login a search finds (``services.patients_found``)."""
+    return services.patients_found(*values, **shape).only("first_name", "last_name", "ins")[:size]
+
+
+@prepared
+def _count_of_requests(status):
+    """How many messages to support are in ``status``: one count, or none when there are none."""
+    return (
+        SupportRequest.objects.filter(status=status)
+        .order_by()
+        .values("status")
+        .annotate(count=Count("pk"))
+        .values_list("count", flat=True)
+    )
+
+
 @access.role_required(User.Role.SUPPORT)
 @require_http_methods(["GET", "POST"])
 def home(request):
@@ -52,15 +78,18 @@ def home(request):
         request.session[SEARCH_SESSION_KEY] = request.POST.get("q", "").strip()[:200]
         return redirect("support:home")
     query = request.session.get(SEARCH_SESSION_KEY, "")
-    users = services.search_accounts(query).only(
-        "email", "first_name", "last_name", "role", "is_active", "is_staff", "is_superuser"
-    )
+    values, shape = services.search_terms(query)
     # By name, from a cursor: a deep page costs what the first does (no OFFSET, no COUNT of
-    # every account found).
-    page = keyset_page(users, request.GET, fields=("last_name", "first_name"), size=PAGE_SIZE, descending=False)
-    patients = services.search_patients_without_login(query).only("first_name", "last_name", "ins")[:PAGE_SIZE]
-    open_requests = services.support_requests().filter(status=SupportRequest.Status.OPEN).count()
-    patients = list(patients)
+    # every account found); by prepared queries (portal.prepared), as the other lists.
+    page = keyset_page(
+        Rows.of(_accounts_listed, *values, **shape),
+        request.GET,
+        fields=("last_name", "first_name"),
+        size=PAGE_SIZE,
+        descending=False,
+    )
+    patients = _patients_listed(*values, size=PAGE_SIZE, **shape)
+    open_requests = sum(_count_of_requests(SupportRequest.Status.OPEN.value))
     # Each identity shown is in that person's access history, as support's.
     with_login = _records_of_accounts(*(account.pk for account in page.object_list if account.is_patient))
     shown = [*with_login, *(patient.pk for patient in patients)]

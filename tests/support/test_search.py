@@ -172,3 +172,30 @@ def test_the_search_rows_escape_what_they_show_and_link_only_accounts_support_ma
         '<span class="visually-hidden"> : Zed &lt;i&gt;Sans&lt;/i&gt; compte</span></a></td>'
     ) in page
     assert "<b>" not in page and "<i>Sans" not in page
+
+
+def test_the_searches_keep_their_sql(client, login, support, people, patient):
+    """The search's lists and count are prepared queries (portal.prepared): built once per
+    shape (a number of words, an identifier), then only sent again with other values; the
+    test settings check each call against the query built anew."""
+    from portal import pagination
+    from portal.support import views
+
+    login(support)
+    for query in ("durand", "Lucas", "camille dur", "dur camille", "helene lef", "2840 3751 2345 678", "100%"):
+        client.post(reverse("support:home"), {"q": query})
+        assert client.get(reverse("support:home")).status_code == 200
+    assert found(client, "dup") == {"l.dupont@example.org"}  # a shape met before, other values
+    listed = {
+        key: kept for key, kept in views._patients_listed.prepared_shapes().items() if ("kind", "none") not in key
+    }
+    rows = {
+        key: kept
+        for key, kept in pagination._prepared_rows.prepared_shapes().items()
+        if ("build", views._accounts_listed) in key
+    }
+    # A key: the database, the values' types, then the shape's (name, value) pairs.
+    for shapes, search_of in ((listed, dict), (rows, lambda shape: dict(dict(shape)["shape"]))):
+        words = {search_of(key[2:]).get("words") for key in shapes}
+        assert words >= {(1,), (2, 2)} and all(shapes.values()), shapes
+    assert list(views._count_of_requests.prepared_shapes().values()) == [True]
