@@ -101,18 +101,20 @@ def _flag_class_and_label(flag, labels) -> tuple[str, str]:
     return (flag.value, labels[flag]) if flag else ("none", "")
 
 
-def history_rows_html(rows):
+def history_rows_html(rows, earlier_values):
     """The rows of a test's history table (``records/observation_history.html``), as its
-    template loop wrote them, from ``rows``, each with its ``revision_list`` (earlier
-    values, newest first); tests/records/test_records_pages_cost.py holds them to the rows
-    as each was prepared and written before. A row's cells but its date and its earlier
-    values are the same for the same value, unit, range and flag: written once."""
+    template loop wrote them, from ``rows`` (observations, or their ``HISTORY_FIELDS``
+    as named tuples) and, for each, its ``earlier_values`` (revisions, newest first);
+    tests/records/test_records_pages_cost.py holds them to the rows as each was prepared
+    and written before. A row's cells but its date and its earlier values are the same
+    for the same value, unit, range and flag: written once."""
     value_label, range_label, flag_label = _t("Value"), _t("Reference range"), _t("Flag")
     corrected = _t("Corrected on %(date)s; earlier value: %(value)s %(unit)s")
     day, number, flags = date_formatter("SHORT_DATE_FORMAT"), _Numbers(), labels_of(Observation.Flag.choices)
     written, out = {}, []
-    for row in rows:
-        flag = row.flag  # None: no range and no interpretation, nothing to say
+    flag_of = Observation.flag_of
+    for row, revisions in zip(rows, earlier_values, strict=True):
+        flag = flag_of(row.interpretation, row.value, row.low, row.high)  # None: nothing to say
         key = (flag, row.value, row.unit, row.low, row.high)
         cells = written.get(key)
         if cells is None:
@@ -125,7 +127,7 @@ def history_rows_html(rows):
                 f'<span class="flag">{escaped(flag_text)}</span></td></tr>\n        ',
             )
         earlier = ""
-        for revision in row.revision_list:
+        for revision in revisions:
             # What {% blocktranslate %} does: the values escaped, the sentence as translated.
             values = {"date": day(revision.replaced_at), "value": number(revision.value), "unit": revision.unit}
             earlier += '<br><small class="status">' + corrected % {k: escaped(v) for k, v in values.items()}

@@ -351,15 +351,20 @@ class Observation(QuickLoad):
     def flag(self):
         """The laboratory's interpretation when it gave one, else the value against its
         reference range; None with neither: a value with no range is not "Normal"."""
-        if self.interpretation in self.INTERPRETATIONS:
-            return self.INTERPRETATIONS[self.interpretation]
-        if self.low is not None and self.value < self.low:
-            return self.Flag.LOW
-        if self.high is not None and self.value > self.high:
-            return self.Flag.HIGH
-        if self.low is None and self.high is None:
+        return self.flag_of(self.interpretation, self.value, self.low, self.high)
+
+    @classmethod
+    def flag_of(cls, interpretation, value, low, high):
+        """``flag`` of a value read as values rather than as an instance."""
+        if interpretation in cls.INTERPRETATIONS:
+            return cls.INTERPRETATIONS[interpretation]
+        if low is not None and value < low:
+            return cls.Flag.LOW
+        if high is not None and value > high:
+            return cls.Flag.HIGH
+        if low is None and high is None:
             return None
-        return self.Flag.NORMAL
+        return cls.Flag.NORMAL
 
     def get_flag_display(self):
         flag = self.flag

@@ -642,10 +642,15 @@ def _item_and_its_patients_rows(request, model, part, pk):
     return item, access.items_visible_to(request.user, model).filter(patient=item.patient)
 
 
+# What a test's history reads of each value: its chart and its table (records.display's
+# history_rows_html), as named tuples rather than observations.
+HISTORY_FIELDS = ("pk", "collected_on", "value", "unit", "low", "high", "interpretation", "revised")
+
+
 def _with_revised(values):
-    """Each value, with whether it was corrected (``revised``), newest first."""
+    """Each value's ``HISTORY_FIELDS``, with whether it was corrected (``revised``), newest first."""
     revised = Exists(ObservationRevision.objects.filter(observation=OuterRef("pk")))
-    return values.annotate(revised=revised).order_by("-collected_on", "-pk")
+    return values.annotate(revised=revised).order_by("-collected_on", "-pk").values_list(*HISTORY_FIELDS, named=True)
 
 
 @prepared
@@ -684,9 +689,7 @@ def observation_history(request, pk):
     if corrected:
         for revision in ObservationRevision.objects.filter(observation__in=corrected):
             revisions.setdefault(revision.observation_id, []).append(revision)
-    for row in page.object_list:
-        row.revision_list = revisions.get(row.pk, ())
-    rows_html = display.history_rows_html(page.object_list)
+    rows_html = display.history_rows_html(page.object_list, [revisions.get(row.pk, ()) for row in page.object_list])
     context = {"observation": observation, "page": page, "chart": chart, "rows_html": rows_html}
     return access.render_record(
         request, "records/observation_history.html", context,
