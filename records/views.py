@@ -1,4 +1,5 @@
 import datetime
+import functools
 
 from django.conf import settings
 from django.contrib import messages
@@ -11,6 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import number_format
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST, require_safe
@@ -91,6 +93,15 @@ def _record_teams(patient_id):
     return CareTeam.objects.filter(care_links__patient=patient_id).order_by("name").values_list("pk", "name")
 
 
+@functools.lru_cache(maxsize=256)
+def _filter_fields_html(language, teams, saved):
+    """The filters' fields as the form writes them before it is sent (a visit of the list),
+    for the record's ``teams`` ((pk, name) pairs), the ``saved`` filters (their items,
+    sorted) and ``language`` (the one in force): the same HTML at every visit with these,
+    written once (up to 256 sets kept)."""
+    return DocumentFilterForm(initial=dict(saved), teams=list(teams)).fields_html()
+
+
 @access.role_required(User.Role.PATIENT)
 @idempotent
 def documents(request):
@@ -113,9 +124,11 @@ def documents(request):
                 "title": data["title"],
             }
             return redirect("records:documents")
-    else:
-        form = DocumentFilterForm(initial=_saved_filters(request), teams=teams)
     saved = _saved_filters(request)
+    if request.method == "POST":  # refused: the form as it was sent, with its errors
+        filters_html = form.fields_html()
+    else:
+        form, filters_html = None, _filter_fields_html(get_language(), tuple(teams), tuple(sorted(saved.items())))
     if saved:
         documents = (
             access.rows_in_record(record, Document)
@@ -138,7 +151,13 @@ def documents(request):
     else:
         new = {document.pk for document in page.object_list if document.is_new}
     table_html = display.document_table_html(page.object_list, new=new, user=request.user)
-    context = {"page": page, "form": form, "filtering": bool(saved), "table_html": table_html}
+    context = {
+        "page": page,
+        "form": form,
+        "filters_html": filters_html,
+        "filtering": bool(saved),
+        "table_html": table_html,
+    }
     return access.render_record(
         request, "records/documents.html", context, patient=patient, action=AccessLog.Action.LIST_DOCUMENTS
     )

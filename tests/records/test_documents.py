@@ -9,6 +9,7 @@ from django.db import connection
 from django.template.defaultfilters import filesizeformat
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import translation
 
 from portal.audit.models import AccessLog
 from portal.careteams.models import ClinicianBlock
@@ -324,6 +325,38 @@ def test_filters_stay_out_of_the_url(client, login, patient, patient_document, c
     assert clinician_document.title not in reversed_dates.content.decode()
     client.post(reverse("records:documents"), {"reset": "1"})
     assert len(client.get(reverse("records:documents")).context["page"].object_list) == 2
+
+
+@pytest.mark.parametrize("language", ["fr", "en"])
+def test_the_filters_are_written_as_the_form_writes_them(client, login, patient, clinician_document, language):
+    """A visit's filter fields are written once per language, teams and saved filters
+    (records.views._filter_fields_html): each visit shows what the form, built then, writes,
+    whatever the visits before it showed; a form refused shows what was sent."""
+    from records.forms import DocumentFilterForm
+    from records.views import FILTERS_SESSION_KEY
+
+    login(patient)
+    client.cookies["django_language"] = language
+    team = clinician_document.author_team
+    url = reverse("records:documents")
+    saved_filters = [
+        {},
+        {"category": "report", "date_from": "2026-01-01", "date_to": "", "team": team.pk, "title": "dermato"},
+        {"category": "", "date_from": "", "date_to": "2026-02-01", "team": "", "title": '<b>"x"</b>'},
+        {},
+    ]
+    for saved in saved_filters:
+        session = client.session
+        session[FILTERS_SESSION_KEY] = saved
+        session.save()
+        page = client.get(url).content.decode()
+        with translation.override(language):
+            form = DocumentFilterForm(initial=saved, teams=[(team.pk, team.name)])
+            assert str(form.fields_html()) in page
+        assert ('value="dermato"' in page) == (saved.get("title") == "dermato")
+    refused = client.post(url, {"date_from": "2026-12-01", "date_to": "2026-01-01", "title": "refusé"}).content.decode()
+    assert 'value="refusé"' in refused and 'class="errorlist"' in refused
+    assert 'value="refusé"' not in client.get(url).content.decode()
 
 
 @pytest.mark.parametrize("language", ["fr", "en"])
