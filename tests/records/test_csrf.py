@@ -35,3 +35,29 @@ def test_the_pages_forms_share_the_requests_token_and_it_is_accepted(login, clin
     assert clinician_document.confidential
     refused = client.post(action, {"confidential": "", "csrfmiddlewaretoken": "x" * 64})
     assert refused.status_code == 403
+
+
+def test_the_mask_is_djangos_and_evenly_drawn(rf):
+    """portal.csrf.masked makes what Django's _mask_cipher_secret makes: a token of 64
+    allowed characters that its check unmasks to the secret, with a new mask each time,
+    each of the 62 characters as likely at every place."""
+    import collections
+
+    from django.middleware.csrf import CSRF_ALLOWED_CHARS, _check_token_format, _get_new_csrf_string
+
+    from portal.csrf import masked
+
+    secrets_and_tokens = [(secret, masked(secret)) for secret in (_get_new_csrf_string() for _ in range(3000))]
+    for secret, token in secrets_and_tokens:
+        _check_token_format(token)  # 64 allowed characters, or it raises
+        assert _unmask_cipher_token(token) == secret
+    assert len({token[:32] for _, token in secrets_and_tokens}) == 3000  # a new mask each time
+    drawn = collections.Counter(char for _, token in secrets_and_tokens for char in token[:32])
+    expected = 3000 * 32 / len(CSRF_ALLOWED_CHARS)  # about 1,548 of each
+    assert set(drawn) == set(CSRF_ALLOWED_CHARS)
+    assert all(abs(count - expected) < 6 * expected**0.5 for count in drawn.values()), drawn.most_common(3)
+    first_places = collections.Counter(token[0] for _, token in secrets_and_tokens)
+    assert len(first_places) == len(CSRF_ALLOWED_CHARS)
+    request = rf.get("/")  # without a secret yet: Django's own token, and the cookie
+    token = csrf_token(request)
+    assert _unmask_cipher_token(token) == request.META["CSRF_COOKIE"] and request.META["CSRF_COOKIE_NEEDS_UPDATE"]
