@@ -1,13 +1,16 @@
+import functools
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db.models import Exists, OuterRef
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import mark_safe
+from django.utils.translation import get_language, ngettext, pgettext_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext, pgettext_lazy
 from django.views.decorators.http import require_http_methods, require_safe
 
 from fhir_api import services as api
@@ -70,8 +73,8 @@ def patient_list(request):
         else:
             request.session[SEARCH_SESSION_KEY] = {name: request.POST.get(name, "") for name in form.fields}
         return redirect("careteams:patient_list")
-    form = forms.PatientSearchForm(request.session.get(SEARCH_SESSION_KEY) or None)
-    teams = access.teams_of(request.user)
+    saved = request.session.get(SEARCH_SESSION_KEY) or None
+    form = forms.PatientSearchForm(saved)
     searching = form.is_bound and form.is_valid()
     patients = Rows.of(_patient_list_rows, request.user.pk)  # prepared: what most visits show
     if searching:
@@ -82,7 +85,8 @@ def patient_list(request):
             unread = messaging_services.conversations_unread_by(user=request.user)
             patients = patients.filter(Exists(unread.filter(patient=OuterRef("pk"))))
         if data["new_results"]:
-            patients = patients.filter(Exists(services.results_unseen_by(teams=teams).filter(patient=OuterRef("pk"))))
+            unseen = services.results_unseen_by(teams=access.teams_of(request.user))
+            patients = patients.filter(Exists(unseen.filter(patient=OuterRef("pk"))))
     # By name, from a cursor: a deep page costs what the first does (no OFFSET, no COUNT).
     page = keyset_page(patients, request.GET, fields=("last_name", "first_name"), size=PAGE_SIZE, descending=False)
     shared = {}
@@ -95,8 +99,24 @@ def patient_list(request):
     )
     teams_named = access.clinicians_teams_named(request.user.pk)
     context = {"page": page, "teams": teams_named, "form": form, "searching": searching}
+    if form.is_bound and not searching:  # a search kept from before that no longer holds: its errors
+        context["search_fields_html"] = render_to_string(SEARCH_FIELDS, {"form": form})
+    else:
+        context["search_fields_html"] = _search_fields_html(get_language(), tuple(sorted((saved or {}).items())))
     context["rows_html"] = _patient_rows_html(page.object_list, shared, url=rows.url_by_pk(page_name))
     return render(request, "careteams/patient_list.html", context)
+
+
+SEARCH_FIELDS = "careteams/patient_search_fields.html"
+
+
+@functools.lru_cache(maxsize=256)
+def _search_fields_html(language, search):
+    """The search's fields, for no search or a search that holds (``search``: its items,
+    sorted), in ``language`` (the one in force): the same HTML at every visit with these,
+    written once (up to 256 kept)."""
+    form = forms.PatientSearchForm(dict(search) or None)
+    return render_to_string(SEARCH_FIELDS, {"form": form})
 
 
 # A row of the patient list, written in Python with each value escaped as the template

@@ -80,6 +80,42 @@ def test_search_terms_stay_out_of_the_url(client, login, clinician, people):
     assert len(found(client.get(reverse("careteams:patient_list")))) == 3
 
 
+@pytest.mark.parametrize("language", ["fr", "en"])
+def test_the_search_fields_are_written_as_the_form_writes_them(client, login, clinician, people, language):
+    """The search's fields are written once per language and search (careteams.views.
+    _search_fields_html): each visit shows what the form, built then, writes, whatever the
+    visits before it showed; a kept search that no longer holds shows its errors."""
+    from django.template.loader import render_to_string
+    from django.utils import translation
+
+    from portal.careteams.forms import PatientSearchForm
+    from portal.careteams.views import SEARCH_SESSION_KEY
+
+    login(clinician)
+    client.cookies["django_language"] = language
+    url = reverse("careteams:patient_list")
+    kept_searches = [
+        None,
+        {"name": "hél <b>", "ins": "", "birth_date": "", "unread": "", "new_results": ""},
+        {"name": "", "ins": "", "birth_date": "1992-03-04", "unread": "on", "new_results": "on"},
+        {"name": "", "ins": "", "birth_date": "2026-13-45", "unread": "", "new_results": ""},  # no such day
+        None,
+    ]
+    shown_errors = []
+    for kept in kept_searches:
+        session = client.session
+        session[SEARCH_SESSION_KEY] = kept
+        session.save()
+        page = client.get(url).content.decode()
+        with translation.override(language):
+            form = PatientSearchForm(kept)
+            assert render_to_string("careteams/patient_search_fields.html", {"form": form}) in page
+        shown_errors.append("error-summary" in page)
+        assert shown_errors[-1] == bool(kept and form.errors)
+    assert shown_errors == [False, False, False, True, False]
+    assert 'value="hél &lt;b&gt;"' not in page
+
+
 def test_unread_filter_lists_patients_with_unread_messages(client, login, clinician, team, people):
     helene = people["helene"]
     author = UserFactory()
