@@ -6,15 +6,23 @@ from django.core.exceptions import ValidationError
 from django.db.models import Exists, OuterRef
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import linebreaks_filter
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.formats import localize
 from django.utils.safestring import mark_safe
+from django.utils.translation import get_language, ngettext
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST, require_safe
 
 from messaging import services
-from messaging.forms import BODY_MAX_LENGTH, AssignForm, NewConversationForm, ReplyForm, ReplyTemplateForm
+from messaging.forms import (
+    BODY_MAX_LENGTH,
+    AssignForm,
+    NewConversationForm,
+    ReplyForm,
+    ReplyTemplateForm,
+    attachments_help,
+)
 from messaging.models import Attachment, Conversation, Message, ReplyTemplate
 from portal import access, rows
 from portal.accounts.models import User
@@ -396,6 +404,18 @@ def _attachments_of(message_ids) -> dict[int, list[dict]]:
 THREAD_SHOWN = 50
 
 
+REPLY_FIELDS = "messaging/reply_fields.html"
+
+
+@functools.lru_cache(maxsize=32)
+def _reply_fields_html(language, attachments_help):
+    """A new reply's fields, empty, in ``language`` (the one in force) with the attachments'
+    help as the settings word it now (``messaging.forms.attachments_help``): the same HTML
+    at every visit, written once for these. A draft or a refused reply is written as it is,
+    never kept here (a draft is a message's words)."""
+    return render_to_string(REPLY_FIELDS, {"form": ReplyForm()})
+
+
 def _conversation_context(request, conversation, form):
     before = request.GET.get("before", "")
     if before.isdecimal():
@@ -407,6 +427,9 @@ def _conversation_context(request, conversation, form):
         "conversation": conversation,
         "thread": thread,
         "form": form,
+        "reply_fields_html": _reply_fields_html(get_language(), attachments_help())
+        if not form.is_bound and not form.initial.get("body")
+        else render_to_string(REPLY_FIELDS, {"form": form}),
         "last_id": thread[-1]["pk"] if thread else 0,
         "earlier": thread[0]["pk"] if len(newest) > THREAD_SHOWN else None,
         # An earlier page is not kept up to date (new messages belong after the latest ones).

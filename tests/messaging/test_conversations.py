@@ -567,3 +567,32 @@ def test_the_reply_being_written_survives_managing_the_conversation(
     client.post(reverse(route, args=[conversation.pk]), {**data, "draft": "Bonjour, je regarde <vos> résultats"})
     assert "Bonjour, je regarde &lt;vos&gt; résultats</textarea>" in client.get(page).content.decode()
     assert "je regarde" not in client.get(page).content.decode()
+
+
+@pytest.mark.parametrize("language", ["fr", "en"])
+def test_the_reply_fields_are_written_as_the_form_writes_them(
+    client, login, patient, clinician, conversation, language
+):
+    """A new, empty reply's fields are written once per language (messaging.views.
+    _reply_fields_html): what the form writes, for the patient and the team; a draft kept
+    for the reader, a template added without the script and a refused reply are written
+    as they are, with their errors, and never shown to the next visit."""
+    from django.template.loader import render_to_string
+    from django.utils import translation
+
+    from messaging.forms import ReplyForm
+
+    client.cookies["django_language"] = language
+    url = reverse("messaging:conversation", args=[conversation.pk])
+    with translation.override(language):
+        empty = render_to_string("messaging/reply_fields.html", {"form": ReplyForm()})
+    for reader in (patient.user, clinician):
+        login(reader)
+        assert empty in client.get(url).content.decode()
+    client.post(reverse("messaging:status", args=[conversation.pk]), {"status": "open", "draft": "Brouillon <b>"})
+    drafted = client.get(url).content.decode()
+    assert empty not in drafted and "Brouillon &lt;b&gt;</textarea>" in drafted
+    refused = client.post(url, {"body": "   "}).content.decode()
+    assert empty not in refused and 'class="errorlist"' in refused and "error-summary" in refused
+    again = client.get(url).content.decode()
+    assert empty in again and "Brouillon" not in again and "error-summary" not in again
