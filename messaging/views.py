@@ -408,9 +408,9 @@ REPLY_FIELDS = "messaging/reply_fields.html"
 
 
 @functools.lru_cache(maxsize=32)
-def _reply_fields_html(language, attachments_help):
+def _reply_fields_html(language, help_text):
     """A new reply's fields, empty, in ``language`` (the one in force) with the attachments'
-    help as the settings word it now (``messaging.forms.attachments_help``): the same HTML
+    ``help_text`` as the settings word it now (``messaging.forms.attachments_help``): the same HTML
     at every visit, written once for these. A draft or a refused reply is written as it is,
     never kept here (a draft is a message's words)."""
     return render_to_string(REPLY_FIELDS, {"form": ReplyForm()})

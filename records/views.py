@@ -94,12 +94,12 @@ def _record_teams(patient_id):
 
 
 @functools.lru_cache(maxsize=256)
-def _filter_fields_html(language, teams, saved):
-    """The filters' fields as the form writes them before it is sent (a visit of the list),
-    for the record's ``teams`` ((pk, name) pairs), the ``saved`` filters (their items,
-    sorted) and ``language`` (the one in force): the same HTML at every visit with these,
-    written once (up to 256 sets kept)."""
-    return DocumentFilterForm(initial=dict(saved), teams=list(teams)).fields_html()
+def _filter_fields_html(language, teams):
+    """The filters' fields, none chosen, as the form writes them, for the record's ``teams``
+    ((pk, name) pairs) in ``language`` (the one in force): the same HTML at every visit of
+    the whole list, written once (up to 256 sets of teams kept). Filters chosen are written
+    anew, never kept here (a title searched is health data)."""
+    return DocumentFilterForm(teams=list(teams)).fields_html()
 
 
 @access.role_required(User.Role.PATIENT)
@@ -127,8 +127,11 @@ def documents(request):
     saved = _saved_filters(request)
     if request.method == "POST":  # refused: the form as it was sent, with its errors
         filters_html = form.fields_html()
+    elif saved:
+        form = DocumentFilterForm(initial=saved, teams=teams)
+        filters_html = form.fields_html()
     else:
-        form, filters_html = None, _filter_fields_html(get_language(), tuple(teams), tuple(sorted(saved.items())))
+        form, filters_html = None, _filter_fields_html(get_language(), tuple(teams))
     if saved:
         documents = (
             access.rows_in_record(record, Document)

@@ -73,8 +73,8 @@ def like_prefix(text: str) -> str:
 
 def name_prefix_patterns(query: str) -> tuple[tuple[str, ...], ...]:
     """For each word of ``query``, the LIKE patterns (``like_prefix``) of what ``name_prefixes``
-    looks for: the word alone or run together with the one or two words around it. None
-    for a query with no letter."""
+    looks for: the word alone or run together with the one or two words around it; no
+    word for a query with no letter."""
     words = [word for word in map(folded_name, query.replace("\x00", "").split()) if word]
     return tuple(
         tuple(

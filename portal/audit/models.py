@@ -345,11 +345,11 @@ class AccessLog(ChainedLog):
         SUPPORT_VIEW = "support_view", _("Support looked at the identity and the account")
 
     # No foreign-key constraint in the database (db_constraint=False): each row written
-    # is checked against the patient, the user and the team when the transaction commits,
-    # a locking read of each (the team inbox and the support search write 25 rows a page:
-    # half the database's work of the page). The rows come from the records the request
-    # has just read, and no patient, user or team is deleted while a row names them:
-    # on_delete=PROTECT is Django's check, which holds without the constraint.
+    # would be checked against the patient, the user and the team when the transaction
+    # commits, a locking read of each: nearly half of what 25 rows (a page of the team
+    # inbox or of the support search) cost the database to write. The rows come from the
+    # records the request has just read, and no patient, user or team is deleted while a
+    # row names them: on_delete=PROTECT is Django's check, which holds without it.
     # The patient is indexed by the two (patient, ...) indexes below: a third on the
     # patient alone would be one more index written by every clinician's read.
     patient = models.ForeignKey(

@@ -73,8 +73,7 @@ def patient_list(request):
         else:
             request.session[SEARCH_SESSION_KEY] = {name: request.POST.get(name, "") for name in form.fields}
         return redirect("careteams:patient_list")
-    saved = request.session.get(SEARCH_SESSION_KEY) or None
-    form = forms.PatientSearchForm(saved)
+    form = forms.PatientSearchForm(request.session.get(SEARCH_SESSION_KEY) or None)
     searching = form.is_bound and form.is_valid()
     patients = Rows.of(_patient_list_rows, request.user.pk)  # prepared: what most visits show
     if searching:
@@ -99,10 +98,12 @@ def patient_list(request):
     )
     teams_named = access.clinicians_teams_named(request.user.pk)
     context = {"page": page, "teams": teams_named, "form": form, "searching": searching}
-    if form.is_bound and not searching:  # a search kept from before that no longer holds: its errors
+    # A search kept (names, identifiers: never kept here), or one that no longer holds
+    # (with its errors), is written anew.
+    if form.is_bound:
         context["search_fields_html"] = render_to_string(SEARCH_FIELDS, {"form": form})
     else:
-        context["search_fields_html"] = _search_fields_html(get_language(), tuple(sorted((saved or {}).items())))
+        context["search_fields_html"] = _search_fields_html(get_language())
     context["rows_html"] = _patient_rows_html(page.object_list, shared, url=rows.url_by_pk(page_name))
     return render(request, "careteams/patient_list.html", context)
 
@@ -110,13 +111,11 @@ def patient_list(request):
 SEARCH_FIELDS = "careteams/patient_search_fields.html"
 
 
-@functools.lru_cache(maxsize=256)
-def _search_fields_html(language, search):
-    """The search's fields, for no search or a search that holds (``search``: its items,
-    sorted), in ``language`` (the one in force): the same HTML at every visit with these,
-    written once (up to 256 kept)."""
-    form = forms.PatientSearchForm(dict(search) or None)
-    return render_to_string(SEARCH_FIELDS, {"form": form})
+@functools.lru_cache(maxsize=8)
+def _search_fields_html(language):
+    """The search's fields, empty, in ``language`` (the one in force): the same HTML at
+    every visit of the whole list, written once per language."""
+    return render_to_string(SEARCH_FIELDS, {"form": forms.PatientSearchForm()})
 
 
 # A row of the patient list, written in Python with each value escaped as the template

@@ -1,6 +1,7 @@
 """The access log's references to the patient, the reader and the team without a
 foreign-key constraint: each row's three checks at commit (a locking read of each row
-named) were half the database's work of a page that lists 25 people. Django's
+named) were nearly half of what writing 25 rows (a page listing 25 people) cost the
+database. Django's
 on_delete=PROTECT keeps any of them from being deleted while a row names them.
 Dropping a constraint reads nothing (putting one back would check every row)."""
 
