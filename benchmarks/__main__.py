@@ -8,7 +8,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
 os.environ.setdefault("TEST_SQLITE_NAME", os.path.join(os.path.dirname(__file__), os.pardir, "var", "bench.sqlite3"))
 django.setup()
 
-from benchmarks import careteams, exports, fhir, pages, reminders, support  # noqa: E402
+from benchmarks import careteams, exports, fhir, instructions, pages, reminders, support  # noqa: E402
 from benchmarks.harness import throwaway_database  # noqa: E402
 
 BENCHMARKS = {
@@ -19,6 +19,7 @@ BENCHMARKS = {
     "careteams": careteams.run,
     "fhir": fhir.run,
     "reminders": reminders.run,
+    "instructions": instructions.run,
 }
 
 if __name__ == "__main__":

@@ -125,7 +125,9 @@ def seed_accounts(count=300):
     )  # fmt: skip
 
 
-def run():
+def seed_pages():
+    """The bench's data, and its pages: (what, signed-in test client, URL) rows, the
+    patient's client first (floor (b)'s)."""
     clinician, owner = seed()
     thread = Conversation.objects.create(
         patient=Patient.objects.get(user=owner), team=CareTeam.objects.get(), subject="Fil de 20 messages",
@@ -180,7 +182,11 @@ def run():
     ]
     # PAGES=inbox,documents measures only the rows whose name holds one of those words.
     wanted = [word for word in os.environ.get("PAGES", "").split(",") if word]
-    rows = [row for row in rows if not wanted or any(word in row[0] for word in wanted)]
+    return as_patient, [row for row in rows if not wanted or any(word in row[0] for word in wanted)]
+
+
+def run():
+    as_patient, rows = seed_pages()
     with override_settings(ROOT_URLCONF="benchmarks.urls"):
         # Queries and Python calls, counted in this process (the same code the servers run).
         queries = {name: measure(check_ok(lambda c=c, u=url: c.get(u)), repeat=1, warmup=1)["queries"]

@@ -43,27 +43,32 @@ def _database_url():
     return f"sqlite:///{db['NAME']}"
 
 
+def production_environment(*, hosts="127.0.0.1", bare=False) -> dict:
+    """The environment of a process that serves the bench's database as production runs:
+    ``DEBUG=0``, this process's secret key (its sessions valid there), no check of every
+    prepared query (the test suite's settings, which this process loaded, set it)."""
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "benchmarks.settings",
+        "DATABASE_URL": _database_url(),
+        "DEBUG": "0",
+        "SECRET_KEY": settings.SECRET_KEY,
+        "ALLOWED_HOSTS": hosts,
+        "SECURE_SSL_REDIRECT": "0",
+        "STATIC_MANIFEST": "0",
+        "ALLOW_DEVELOPMENT_KEYS": "1",
+        "CACHE_KEY_PREFIX": settings.CACHES["default"].get("KEY_PREFIX", ""),
+        "BENCH_BARE": "1" if bare else "",
+        "PREPARED_QUERIES_CHECK": "0",
+    }
+
+
 class Server:
     """A gunicorn serving Carnet (``bare``: with no middleware) on a free port."""
 
     def __init__(self, *, workers=2, bare=False):
         self.port = _free_port()
-        env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "benchmarks.settings",
-            "DATABASE_URL": _database_url(),
-            "DEBUG": "0",
-            "SECRET_KEY": settings.SECRET_KEY,  # the bench's sessions must be valid here
-            "ALLOWED_HOSTS": "127.0.0.1",
-            "SECURE_SSL_REDIRECT": "0",
-            "STATIC_MANIFEST": "0",
-            "ALLOW_DEVELOPMENT_KEYS": "1",
-            "CACHE_KEY_PREFIX": settings.CACHES["default"].get("KEY_PREFIX", ""),
-            "BENCH_BARE": "1" if bare else "",
-            # As production runs: the test suite's check of every prepared query (its
-            # settings, which this process loaded, set it in the environment) is off.
-            "PREPARED_QUERIES_CHECK": "0",
-        }
+        env = production_environment(bare=bare)
         self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
             [sys.executable, "-m", "gunicorn", "benchmarks.wsgi", "--workers", str(workers),
              "--bind", f"127.0.0.1:{self.port}", "--log-level", "warning"],
@@ -211,5 +216,12 @@ def percentile_under_load(target, *, connections=8, requests=400):
 
 
 def cookie_of(client):
-    """The session cookie of a signed-in test client, named as the server names it."""
-    return f"__Host-sessionid={client.cookies[settings.SESSION_COOKIE_NAME].value}"
+    """The cookies a signed-in browser sends, named as the server names them: its session,
+    and the CSRF secret it was given with its first form (kept for a year: without it,
+    every page with a form would make a new secret and set the cookie again)."""
+    from django.middleware.csrf import _get_new_csrf_string
+
+    if settings.CSRF_COOKIE_NAME not in client.cookies:
+        client.cookies[settings.CSRF_COOKIE_NAME] = _get_new_csrf_string()  # as Django makes it
+    session, secret = (client.cookies[name].value for name in (settings.SESSION_COOKIE_NAME, settings.CSRF_COOKIE_NAME))
+    return f"__Host-sessionid={session}; __Host-csrftoken={secret}"
