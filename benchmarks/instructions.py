@@ -11,6 +11,7 @@ counts ``REQUESTS`` requests between ``callgrind_control`` marks (zero, on, dump
 up to half a million with the pages measured before it)."""
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -62,8 +63,6 @@ def _counted(dump: Path) -> tuple[str, float]:
 
 def _count(plan: Path):
     """In the process valgrind runs: each page of ``plan`` requested, then counted."""
-    import os
-
     import django
 
     django.setup()

@@ -126,8 +126,8 @@ def seed_accounts(count=300):
 
 
 def seed_pages():
-    """The bench's data, and its pages: (what, signed-in test client, URL) rows, the
-    patient's client first (floor (b)'s)."""
+    """The bench's data, then the patient's signed-in test client (floor (b)'s) and the
+    pages as (what, signed-in test client, URL) rows."""
     clinician, owner = seed()
     thread = Conversation.objects.create(
         patient=Patient.objects.get(user=owner), team=CareTeam.objects.get(), subject="Fil de 20 messages",
