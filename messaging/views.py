@@ -10,8 +10,8 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.formats import localize
 from django.utils.safestring import mark_safe
-from django.utils.translation import get_language, ngettext
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST, require_safe
 
 from messaging import services
@@ -21,10 +21,9 @@ from messaging.forms import (
     NewConversationForm,
     ReplyForm,
     ReplyTemplateForm,
-    attachments_help,
 )
 from messaging.models import Attachment, Conversation, Message, ReplyTemplate
-from portal import access, rows
+from portal import access, rows, widgets
 from portal.accounts.models import User
 from portal.audit.models import AccessLog
 from portal.idempotency import idempotent
@@ -407,15 +406,6 @@ THREAD_SHOWN = 50
 REPLY_FIELDS = "messaging/reply_fields.html"
 
 
-@functools.lru_cache(maxsize=32)
-def _reply_fields_html(language, help_text):
-    """A new reply's fields, empty, in ``language`` (the one in force) with the attachments'
-    ``help_text`` as the settings word it now (``messaging.forms.attachments_help``): the same HTML
-    at every visit, written once for these. A draft or a refused reply is written as it is,
-    never kept here (a draft is a message's words)."""
-    return render_to_string(REPLY_FIELDS, {"form": ReplyForm()})
-
-
 def _conversation_context(request, conversation, form):
     before = request.GET.get("before", "")
     if before.isdecimal():
@@ -427,7 +417,9 @@ def _conversation_context(request, conversation, form):
         "conversation": conversation,
         "thread": thread,
         "form": form,
-        "reply_fields_html": _reply_fields_html(get_language(), attachments_help())
+        # A new, empty reply's fields written once (portal.widgets.empty_form_html); a
+        # draft or a refused reply (a message's words) written anew.
+        "reply_fields_html": widgets.empty_form_html(REPLY_FIELDS, ReplyForm)
         if not form.is_bound and not form.initial.get("body")
         else render_to_string(REPLY_FIELDS, {"form": form}),
         "last_id": thread[-1]["pk"] if thread else 0,

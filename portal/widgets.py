@@ -5,7 +5,11 @@ form, its assignment list) otherwise costs more than the rest of the page's cont
 tests/portal/test_widgets.py holds each equal to Django's rendering."""
 
 from django import forms
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+from django.template.loader import render_to_string
 from django.utils.safestring import SafeString
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from portal.rows import escaped
@@ -130,3 +134,28 @@ def confidential_box():
         required=False,
         help_text=_("A minor's care kept from their parents: never shown to the record's representatives."),
     )
+
+
+# Empty forms' fields, written once: (template, form class, init, language) -> HTML.
+_EMPTY_FORMS_KEPT = 256
+_empty_forms: dict = {}
+
+
+@receiver(setting_changed)
+def _forget_empty_forms(**kwargs):
+    _empty_forms.clear()  # any setting may change what a form writes (a test's: a limit in a help)
+
+
+def empty_form_html(template_name: str, form_class, **init) -> str:
+    """``template_name`` rendered with an empty ``form_class(**init)`` as ``form``: the same
+    HTML at every visit for the same form, ``init`` (hashable values) and language, written
+    once per process (up to 256 versions kept). For a form shown empty only: what a person
+    chose or typed is written anew, never kept (it may be health data)."""
+    key = (template_name, form_class, tuple(sorted(init.items())), get_language())
+    html = _empty_forms.get(key)
+    if html is None:
+        html = render_to_string(template_name, {"form": form_class(**init)})
+        if len(_empty_forms) >= _EMPTY_FORMS_KEPT:  # start again: what is in use comes back
+            _empty_forms.clear()
+        _empty_forms[key] = html
+    return html

@@ -1,5 +1,4 @@
 import datetime
-import functools
 
 from django.conf import settings
 from django.contrib import messages
@@ -9,15 +8,15 @@ from django.db import connections
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import number_format
-from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST, require_safe
 
-from portal import access
+from portal import access, widgets
 from portal.accounts.models import User
 from portal.audit import services as audit
 from portal.audit.models import AccessLog, AccessReport
@@ -65,6 +64,7 @@ RESULTS_PAGE_SIZE = 10
 HISTORY_PAGE_SIZE = 50
 CHART_POINTS = 100
 FILTERS_SESSION_KEY = "document_filters"
+FILTER_FIELDS = "records/document_filter_fields.html"
 
 
 def _bound(request):
@@ -93,15 +93,6 @@ def _record_teams(patient_id):
     return CareTeam.objects.filter(care_links__patient=patient_id).order_by("name").values_list("pk", "name")
 
 
-@functools.lru_cache(maxsize=256)
-def _filter_fields_html(language, teams):
-    """The filters' fields, none chosen, as the form writes them, for the record's ``teams``
-    ((pk, name) pairs) in ``language`` (the one in force): the same HTML at every visit of
-    the whole list, written once (up to 256 sets of teams kept). Filters chosen are written
-    anew, never kept here (a title searched is health data)."""
-    return DocumentFilterForm(teams=list(teams)).fields_html()
-
-
 @access.role_required(User.Role.PATIENT)
 @idempotent
 def documents(request):
@@ -125,13 +116,15 @@ def documents(request):
             }
             return redirect("records:documents")
     saved = _saved_filters(request)
-    if request.method == "POST":  # refused: the form as it was sent, with its errors
-        filters_html = form.fields_html()
+    # The filters' fields: refused (as sent, with the errors) or chosen, written anew; none
+    # chosen, written once per set of the record's teams (portal.widgets.empty_form_html).
+    if request.method == "POST":
+        filters_html = render_to_string(FILTER_FIELDS, {"form": form})
     elif saved:
         form = DocumentFilterForm(initial=saved, teams=teams)
-        filters_html = form.fields_html()
+        filters_html = render_to_string(FILTER_FIELDS, {"form": form})
     else:
-        form, filters_html = None, _filter_fields_html(get_language(), tuple(teams))
+        form, filters_html = None, widgets.empty_form_html(FILTER_FIELDS, DocumentFilterForm, teams=tuple(teams))
     if saved:
         documents = (
             access.rows_in_record(record, Document)

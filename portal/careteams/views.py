@@ -1,5 +1,3 @@
-import functools
-
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db.models import Exists, OuterRef
@@ -9,13 +7,13 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import mark_safe
-from django.utils.translation import get_language, ngettext, pgettext_lazy
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext, pgettext_lazy
 from django.views.decorators.http import require_http_methods, require_safe
 
 from fhir_api import services as api
 from messaging import services as messaging_services
-from portal import access, rows
+from portal import access, rows, widgets
 from portal.accounts import services as account_services
 from portal.accounts.forms import InvitePatientForm
 from portal.accounts.models import Representation, User
@@ -103,19 +101,12 @@ def patient_list(request):
     if form.is_bound:
         context["search_fields_html"] = render_to_string(SEARCH_FIELDS, {"form": form})
     else:
-        context["search_fields_html"] = _search_fields_html(get_language())
+        context["search_fields_html"] = widgets.empty_form_html(SEARCH_FIELDS, forms.PatientSearchForm)
     context["rows_html"] = _patient_rows_html(page.object_list, shared, url=rows.url_by_pk(page_name))
     return render(request, "careteams/patient_list.html", context)
 
 
 SEARCH_FIELDS = "careteams/patient_search_fields.html"
-
-
-@functools.lru_cache(maxsize=8)
-def _search_fields_html(language):
-    """The search's fields, empty, in ``language`` (the one in force): the same HTML at
-    every visit of the whole list, written once per language."""
-    return render_to_string(SEARCH_FIELDS, {"form": forms.PatientSearchForm()})
 
 
 # A row of the patient list, written in Python with each value escaped as the template

@@ -573,8 +573,8 @@ def test_the_reply_being_written_survives_managing_the_conversation(
 def test_the_reply_fields_are_written_as_the_form_writes_them(
     client, login, patient, clinician, conversation, language
 ):
-    """A new, empty reply's fields are written once per language (messaging.views.
-    _reply_fields_html): what the form writes, for the patient and the team; a draft kept
+    """A new, empty reply's fields are written once per language (portal.widgets.
+    empty_form_html): what the form writes, for the patient and the team; a draft kept
     for the reader, a template added without the script and a refused reply are written
     as they are, with their errors, and never shown to the next visit."""
     from django.template.loader import render_to_string

@@ -83,7 +83,7 @@ def test_search_terms_stay_out_of_the_url(client, login, clinician, people):
 @pytest.mark.parametrize("language", ["fr", "en"])
 def test_the_search_fields_are_written_as_the_form_writes_them(client, login, clinician, people, language):
     """With no search kept, the search's fields are written once per language
-    (careteams.views._search_fields_html); a kept search is written anew: each visit shows
+    (portal.widgets.empty_form_html); a kept search is written anew: each visit shows
     what the form, built then, writes, whatever the visits before it showed; a kept search
     that no longer holds shows its errors."""
     from django.template.loader import render_to_string

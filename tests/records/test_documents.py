@@ -330,7 +330,7 @@ def test_filters_stay_out_of_the_url(client, login, patient, patient_document, c
 @pytest.mark.parametrize("language", ["fr", "en"])
 def test_the_filters_are_written_as_the_form_writes_them(client, login, patient, clinician_document, language):
     """With no filter chosen, the filter fields are written once per language and teams
-    (records.views._filter_fields_html); filters chosen are written anew: each visit shows
+    (portal.widgets.empty_form_html); filters chosen are written anew: each visit shows
     what the form, built then, writes, whatever the visits before it showed; a form
     refused shows what was sent."""
     from records.forms import DocumentFilterForm
