@@ -105,15 +105,9 @@ def patients_found(*values, kind, words=()):
 
 
 def search_accounts(query: str):
-    """``accounts_found`` for ``query``, a queryset."""
+    """``accounts_found`` for ``query``, a queryset (the support bench's)."""
     values, shape = search_terms(query)
     return accounts_found(*values, **shape)
-
-
-def search_patients_without_login(query: str):
-    """``patients_found`` for ``query``, a queryset."""
-    values, shape = search_terms(query)
-    return patients_found(*values, **shape)
 
 
 def lockout(*, user: User):
