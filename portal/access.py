@@ -135,9 +135,10 @@ def patients_acted_for(user, part=None) -> QuerySet[Patient]:
 
 
 # Read at every patient-side request (the layout's switcher and badge ask): one's own
-# record, and one's representations (a few rows by an indexed key), by SELECTs written
-# once, see portal.keyed_rows.
-_OWN_RECORD = KeyedRow(Patient, "user")
+# record, with whether one represents anyone (most do not: no second query), and one's
+# representations (a few rows by an indexed key), by SELECTs written once, see
+# portal.keyed_rows.
+_OWN_RECORD = KeyedRow(Patient, "user", exists={"represents": (Representation, "representative")})
 _REPRESENTATIONS = KeyedRow(Representation, "representative")
 
 
@@ -145,14 +146,17 @@ def records_of(user) -> list[Record]:
     """Every record ``user`` acts for, their own first, each with its kind and parts:
     the choices of the record switcher. The representations are ``representations_of``'s,
     told apart in Python by the model's own rules (``is_active``, ``parts``: a helper
-    given no part acts for nothing): a representative has a handful of them, and most
-    people none, which then costs one small query."""
+    given no part acts for nothing): a representative has a handful of them, read only
+    when their own record says they represent someone (or they have none); most people
+    represent no one, which then costs no query beside their record's."""
     if not _is_active(user, User.Role.PATIENT):
         return []
     own = _OWN_RECORD.get(user.pk)
     records = [Record(own, SELF, OWN_PARTS)] if own is not None and own.merged_into_id is None else []
     now = timezone.now()
-    represented = [found for found in _REPRESENTATIONS.all(user.pk) if found.is_active(now) and found.parts]
+    represented = []
+    if own is None or own.represents:
+        represented = [found for found in _REPRESENTATIONS.all(user.pk) if found.is_active(now) and found.parts]
     if represented:
         patients = Patient.all_records.in_bulk([found.patient_id for found in represented])
         for found in represented:

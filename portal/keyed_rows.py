@@ -13,6 +13,11 @@ converters, or ``None``; ``all`` returns every row of a key that is not unique (
 indexed foreign key with a few rows per value), in no given order. The query goes
 through Django's cursor (query logging, ``execute_wrapper`` and the transaction in
 force apply).
+
+``exists`` asks, in the same SELECT, whether another model has a row whose field holds
+this row's key: ``KeyedRow(Patient, "user", exists={"represents": (Representation,
+"representative")})`` sets ``represents`` on each patient read, so that a question most
+answers of which are "no" costs no query of its own.
 """
 
 from django.db import connections
@@ -20,9 +25,11 @@ from django.db.models.expressions import Col
 
 
 class KeyedRow:
-    def __init__(self, model, key="pk"):
+    def __init__(self, model, key="pk", *, exists=None):
         self.model, self.key = model, model._meta.get_field(key) if key != "pk" else model._meta.pk
         self.unique = self.key.primary_key or self.key.unique
+        # attribute: (model, field), the field's column compared with this row's key
+        self.exists = {name: other._meta.get_field(field) for name, (other, field) in (exists or {}).items()}
         self._compiled = {}
 
     def _compile(self, connection):
@@ -35,6 +42,9 @@ class KeyedRow:
             quote(meta.db_table),
             quote(self.key.column),
         )
+        for field in self.exists.values():
+            other = quote(field.model._meta.db_table)
+            columns += f", EXISTS (SELECT 1 FROM {other} WHERE {other}.{quote(field.column)} = {table}.{key})"  # noqa: S608 (quoted names)
         sql = f"SELECT {columns} FROM {table} WHERE {key} = %s"  # noqa: S608
         converters = []
         for index, field in enumerate(fields):
@@ -61,12 +71,15 @@ class KeyedRow:
         with connection.cursor() as cursor:
             cursor.execute(sql, [self.key.get_db_prep_value(self.key.to_python(value), connection)])
             rows = cursor.fetchall()
-        found = []
+        found, flags = [], len(self.exists)
         for row in rows:
             if converters:
                 row = list(row)
                 for index, functions, column in converters:
                     for function in functions:
                         row[index] = function(row[index], column, connection)
-            found.append(self.model.from_db(using, names, row))
+            instance = self.model.from_db(using, names, row[: len(row) - flags] if flags else row)
+            for name, value in zip(self.exists, row[len(row) - flags :], strict=True):
+                setattr(instance, name, bool(value))  # SQLite answers 0 or 1
+            found.append(instance)
         return found

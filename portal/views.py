@@ -250,12 +250,16 @@ def _own_recent_news(patient_id):
 
 @prepared
 def _latest_documents(patient_id, *, rows):
-    return access.rows_of_shape(patient_id, rows).current().values_list("pk", "title", "care_date")[:CARD_SIZE]
+    latest = (
+        access.rows_of_shape(patient_id, rows).current().annotate(new=records.has_unseen_news("document", patient_id))
+    )
+    return latest.values_list("pk", "title", "care_date", "new")[:CARD_SIZE]
 
 
 @prepared
 def _latest_reports(patient_id, *, rows):
-    return access.rows_of_shape(patient_id, rows).values_list("pk", "title", "collected_on")[:CARD_SIZE]
+    latest = access.rows_of_shape(patient_id, rows).annotate(new=records.has_unseen_news("lab_report", patient_id))
+    return latest.values_list("pk", "title", "collected_on", "new")[:CARD_SIZE]
 
 
 @prepared
@@ -283,7 +287,8 @@ def _conversations(user, record) -> tuple[list[dict], list[dict]]:
 @prepared
 def _prescriptions_in_force(patient_id, today, *, rows):
     in_force = access.rows_of_shape(patient_id, rows).in_force(today)
-    return in_force.values_list(*PRESCRIPTION_FIELDS).order_by("-start_date", "-pk")[:CARD_SIZE]
+    in_force = in_force.annotate(new=records.has_unseen_news("prescription", patient_id))
+    return in_force.values_list(*PRESCRIPTION_FIELDS, "new").order_by("-start_date", "-pk")[:CARD_SIZE]
 
 
 @prepared
@@ -306,7 +311,7 @@ def _prescriptions(record, today) -> tuple[list[dict], list[dict]]:
     patient_id, rows = record.patient.pk, access.rows_shape(record, Prescription)
     conversations = access.rows_shape(record, Conversation) if record.may(access.MESSAGES) else None
     card = [
-        dict(zip(PRESCRIPTION_FIELDS, row, strict=True))
+        dict(zip((*PRESCRIPTION_FIELDS, "new"), row, strict=True))
         for row in _prescriptions_in_force(patient_id, today, rows=rows)
     ]
     until = today + records.RENEWAL_NOTICE
@@ -347,28 +352,21 @@ def _cards(user, record, today) -> dict:
         reports = _latest_reports(patient_id, rows=access.rows_shape(record, LabReport))
     if record.may(access.MANAGE):
         appointments = _next_appointments(patient_id, timezone.now(), rows=access.rows_shape(record, Appointment))
-    new = records.unseen_news_among(
-        patient=record.patient,
-        document_id=[pk for pk, _title, _date in documents],
-        prescription_id=[row["pk"] for row in prescriptions],
-        lab_report_id=[pk for pk, _title, _date in reports],
-    )
     day = date_formatter("SHORT_DATE_FORMAT")
     cards = {"conversations": conversations, "unread": unread, "exports": _exports(user, record, day)}
     url = url_by_pk("records:document") if documents else None
     cards["documents"] = [
-        {"pk": pk, "url": url(pk), "title": title, "day": day(care_date), "new": pk in new["document_id"]}
-        for pk, title, care_date in documents
+        {"pk": pk, "url": url(pk), "title": title, "day": day(care_date), "new": new}
+        for pk, title, care_date, new in documents
     ]
     url = reverse("records:results") if reports else ""
     cards["reports"] = [
-        {"pk": pk, "url": f"{url}#report-{pk}", "title": title, "day": day(collected_on),
-         "new": pk in new["lab_report_id"]}
-        for pk, title, collected_on in reports
+        {"pk": pk, "url": f"{url}#report-{pk}", "title": title, "day": day(collected_on), "new": new}
+        for pk, title, collected_on, new in reports
     ]  # fmt: skip
     url = reverse("records:prescriptions") if prescriptions or renewals else ""
     for row in prescriptions:
-        row["url"], row["new"] = f"{url}#prescription-{row['pk']}", row["pk"] in new["prescription_id"]
+        row["url"] = f"{url}#prescription-{row['pk']}"
     for row in renewals:
         row["url"], row["ends"] = f"{url}#prescription-{row['pk']}", day(row["end_date"])
     cards["prescriptions"], cards["renewals"] = prescriptions, renewals

@@ -818,6 +818,14 @@ def mark_news_seen(*, user, patient, documents=(), lab_reports=(), prescriptions
     return News.objects.unseen().filter(items, patient=patient).update(seen_at=timezone.now())
 
 
+def has_unseen_news(field: str, patient_id) -> Exists:
+    """Whether the item of the outer query (a document, a lab report, a prescription:
+    ``field`` is News's "document"...) has news of ``patient_id`` not seen yet: an
+    annotation, one probe of the item's news per row, where ``unseen_news_among`` is a
+    query of its own."""
+    return Exists(News.objects.unseen().filter(**{field: OuterRef("pk")}, patient=patient_id))
+
+
 def unseen_news_ids(*, patient, field: str, items) -> set[int]:
     """Of ``items``, the ids of those with unseen news (``field``: "document_id", ...), in one query."""
     return unseen_news_ids_of(patient=patient, **{field: items})[field]

@@ -64,6 +64,22 @@ def test_all_the_rows_of_a_key_that_is_not_unique(patient):
     assert KeyedRow(Patient, "birth_date").all("1900-01-01") == []
 
 
+def test_exists_tells_whether_another_model_holds_the_key(patient):
+    """``exists``: one SELECT answers, row by row, whether a row of another model names
+    this row's key; the row itself is read as without it."""
+    from portal.accounts.models import Representation
+    from tests.factories import PatientFactory
+
+    read = KeyedRow(Patient, "user", exists={"represents": (Representation, "representative")})
+    other = PatientFactory()
+    assert read.get(patient.user.pk).represents is False
+    assert fields_of(read.get(patient.user.pk)) == fields_of(patient)
+    Representation.objects.create(patient=other, representative=patient.user, kind="helper", documents=True)
+    assert read.get(patient.user.pk).represents is True
+    assert read.get(other.user.pk).represents is False  # represented, not representing
+    assert read.get(patient.user.pk + 1000) is None
+
+
 def test_an_expired_session_row_signs_out(client, login, patient):
     login(patient)
     assert client.get(reverse("patient_home")).status_code == 200

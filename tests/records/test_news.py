@@ -221,6 +221,9 @@ def test_a_new_document_is_marked_until_the_patient_opens_it(client, login, pati
 def test_new_results_and_prescriptions_are_marked_once_shown(client, login, patient, clinician, team, publish, page):
     publish(clinician, team, patient)
     login(patient)
+    # On the dashboard, its card's line and the feed's.
+    assert client.get(reverse("patient_home")).content.decode().count('class="badge-new"') == 2
     assert 'class="badge-new"' in client.get(reverse(page)).content.decode()
     assert 'class="badge-new"' not in client.get(reverse(page)).content.decode()
     assert not News.objects.unseen().exists()
+    assert 'class="badge-new"' not in client.get(reverse("patient_home")).content.decode()
