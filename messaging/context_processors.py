@@ -2,14 +2,15 @@ import functools
 
 from django.http import Http404
 
+from messaging.apps import UNREAD_FLAG
 from messaging.models import Conversation, ReadState
 from portal import access
 
 
 def unread_messages(request):
     """``unread_messages``: the number shown in the main navigation, counted only when
-    a template uses it (one small query when nothing is unread, two otherwise); nothing
-    before the second factor."""
+    a template uses it (no query when the user's row said nothing is unread, two
+    otherwise); nothing before the second factor."""
     user = getattr(request, "user", None)
     if user is None or not getattr(user, "is_verified", bool)() or not (user.is_patient or user.is_clinician):
         return {}
@@ -24,6 +25,8 @@ def unread_messages(request):
 
     @functools.cache  # once per request (a function per request), and only if shown
     def count() -> int:
+        if getattr(user, UNREAD_FLAG, True) is False:  # read with the user: nothing unread anywhere
+            return 0
         return ReadState.objects.unread_total(user, conversations)
 
     # A callable, which templates call: they get a real number, that any language's plural

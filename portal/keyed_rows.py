@@ -17,7 +17,8 @@ force apply).
 ``exists`` asks, in the same SELECT, whether another model has a row whose field holds
 this row's key: ``KeyedRow(Patient, "user", exists={"represents": (Representation,
 "representative")})`` sets ``represents`` on each patient read, so that a question most
-answers of which are "no" costs no query of its own.
+answers of which are "no" costs no query of its own. ``also_exists`` adds one later (an
+app that the row's own does not know of), with conditions of constant values.
 """
 
 from django.db import connections
@@ -28,9 +29,16 @@ class KeyedRow:
     def __init__(self, model, key="pk", *, exists=None):
         self.model, self.key = model, model._meta.get_field(key) if key != "pk" else model._meta.pk
         self.unique = self.key.primary_key or self.key.unique
-        # attribute: (model, field), the field's column compared with this row's key
-        self.exists = {name: other._meta.get_field(field) for name, (other, field) in (exists or {}).items()}
+        self.exists = {}  # attribute: (field compared with this row's key, conditions)
         self._compiled = {}
+        for name, (other, field) in (exists or {}).items():
+            self.also_exists(name, other, field)
+
+    def also_exists(self, name, model, field, **conditions):
+        """Set ``name`` on each row read: whether a row of ``model`` whose ``field`` holds
+        this row's key matches ``conditions`` (lookups of constant values)."""
+        self.exists[name] = (model._meta.get_field(field), conditions)
+        self._compiled.clear()
 
     def _compile(self, connection):
         meta = self.model._meta
@@ -42,9 +50,18 @@ class KeyedRow:
             quote(meta.db_table),
             quote(self.key.column),
         )
-        for field in self.exists.values():
-            other = quote(field.model._meta.db_table)
-            columns += f", EXISTS (SELECT 1 FROM {other} WHERE {other}.{quote(field.column)} = {table}.{key})"  # noqa: S608 (quoted names)
+        params = []
+        for field, conditions in self.exists.values():
+            # The ORM's SELECT of the conditions, then this row's key: quoted names, values as parameters.
+            inner = field.model._default_manager.filter(**conditions).order_by().values("pk")
+            inner_sql, inner_params = inner.query.get_compiler(connection=connection).as_sql()
+            if hasattr(connection.ops, "compose_sql"):
+                # PostgreSQL: the constants in the text (quoted by the driver), so that the
+                # plan it keeps for the statement may use a partial index on them.
+                inner_sql, inner_params = connection.ops.compose_sql(inner_sql, inner_params).replace("%", "%%"), ()
+            link = f"{quote(field.model._meta.db_table)}.{quote(field.column)} = {table}.{key}"
+            columns += f", EXISTS ({inner_sql} {'AND' if conditions else 'WHERE'} {link})"
+            params += inner_params
         sql = f"SELECT {columns} FROM {table} WHERE {key} = %s"  # noqa: S608
         converters = []
         for index, field in enumerate(fields):
@@ -52,7 +69,7 @@ class KeyedRow:
             functions = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
             if functions:
                 converters.append((index, functions, column))
-        return sql, [field.attname for field in fields], converters
+        return sql, params, [field.attname for field in fields], converters
 
     def get(self, value, using="default"):
         """The row whose key is ``value``, or ``None``."""
@@ -67,9 +84,9 @@ class KeyedRow:
         compiled = self._compiled.get(connection.vendor)
         if compiled is None:
             compiled = self._compiled[connection.vendor] = self._compile(connection)
-        sql, names, converters = compiled
+        sql, params, names, converters = compiled
         with connection.cursor() as cursor:
-            cursor.execute(sql, [self.key.get_db_prep_value(self.key.to_python(value), connection)])
+            cursor.execute(sql, [*params, self.key.get_db_prep_value(self.key.to_python(value), connection)])
             rows = cursor.fetchall()
         found, flags = [], len(self.exists)
         for row in rows:

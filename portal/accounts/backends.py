@@ -8,12 +8,14 @@ from django.contrib.auth import backends
 from portal.accounts.models import User
 from portal.keyed_rows import KeyedRow
 
-_USER = KeyedRow(User)
+# Read at every request; an app may ask a question of its own in the same SELECT
+# (KeyedRow.also_exists: messaging's "anything unread?", which most answer "no").
+USER_ROW = KeyedRow(User)
 
 
 class _GetUser:
     def get_user(self, user_id):
-        user = _USER.get(user_id)
+        user = USER_ROW.get(user_id)
         return user if user is not None and self.user_can_authenticate(user) else None
 
 

@@ -140,6 +140,33 @@ def test_unread_counts_per_participant(client, login, patient, clinician, conver
     assert client.get(reverse("messaging:inbox")).context["unread_messages"]() == 0
 
 
+@pytest.mark.parametrize("role", ["patient", "clinician"])
+def test_the_badge_asks_nothing_more_when_the_users_row_says_nothing_is_unread(
+    client, login, patient, clinician, conversation, role
+):
+    """The SELECT of the signed-in user tells whether anything is unread for them
+    (messaging's KeyedRow.also_exists); only then does the badge query its markers."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    reader, writer = (patient.user, clinician) if role == "patient" else (clinician, patient.user)
+    services.mark_read(user=reader, conversation=conversation)
+    login(reader)
+
+    def badge():
+        with CaptureQueriesContext(connection) as queries:
+            count = client.get(reverse("help")).context["unread_messages"]()
+        return count, [q["sql"] for q in queries if "messaging_readstate" in q["sql"]]
+
+    count, selects = badge()
+    assert count == 0
+    assert len(selects) == 1 and "accounts_user" in selects[0]  # the user's own row, nothing else
+    services.send_message(author=writer, conversation=conversation, body="Nouveau")
+    count, selects = badge()
+    assert count == 1
+    assert len(selects) > 1  # the markers, then the conversations they are in
+
+
 @pytest.mark.parametrize("language", ["fr", "en"])
 def test_the_badges_count_is_a_number_any_plural_rule_computes_with(
     client, login, patient, clinician, conversation, language
