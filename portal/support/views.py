@@ -5,7 +5,7 @@ from allauth.account.models import EmailAddress
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Count
+from django.db.models import Case, Count, F, When
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -38,16 +38,15 @@ CODE_SESSION_KEY = "support_verification_code"
 SEARCH_SESSION_KEY = "support_search"
 
 
-@prepared
-def _records_of_accounts(*user_ids):
-    """The ids of the records of the patients' accounts ``user_ids`` (a page of the search)."""
-    return Patient.objects.filter(user__in=user_ids).order_by().values_list("pk", flat=True)
-
-
 def _accounts_listed(*values, **shape):
-    """The accounts a search finds (``services.accounts_found``), with what the list shows."""
-    return services.accounts_found(*values, **shape).only(
-        "email", "first_name", "last_name", "role", "is_active", "is_staff", "is_superuser"
+    """The accounts a search finds (``services.accounts_found``), with what the list shows
+    and the id of a patient's current record (``record_id``: whose access history has the
+    account shown), read by the same query."""
+    current_record = Case(When(patient__merged_into__isnull=True, then=F("patient__id")))
+    return (
+        services.accounts_found(*values, **shape)
+        .only("email", "first_name", "last_name", "role", "is_active", "is_staff", "is_superuser")
+        .annotate(record_id=current_record)
     )
 
 
@@ -91,7 +90,7 @@ def home(request):
     patients = _patients_listed(*values, size=PAGE_SIZE, **shape)
     open_requests = sum(_count_of_requests(SupportRequest.Status.OPEN.value))
     # Each identity shown is in that person's access history, as support's.
-    with_login = _records_of_accounts(*(account.pk for account in page.object_list if account.is_patient))
+    with_login = [account.record_id for account in page.object_list if account.is_patient and account.record_id]
     shown = [*with_login, *(patient.pk for patient in patients)]
     access.trace_listed_people(request.user, shown, AccessLog.Action.SUPPORT_VIEW)
     context = {
