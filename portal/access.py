@@ -137,25 +137,31 @@ def patients_acted_for(user, part=None) -> QuerySet[Patient]:
 # Read at every patient-side request (the layout's switcher and badge ask): one's own
 # record, with whether one represents anyone (most do not: no second query), and one's
 # representations (a few rows by an indexed key), by SELECTs written once, see
-# portal.keyed_rows.
+# portal.keyed_rows. The signed-in user's own record comes with them (accounts.backends).
 _OWN_RECORD = KeyedRow(Patient, "user", exists={"represents": (Representation, "representative")})
 _REPRESENTATIONS = KeyedRow(Representation, "representative")
 
 
-def records_of(user) -> list[Record]:
+def records_of(user, *, read_with_user=False) -> list[Record]:
     """Every record ``user`` acts for, their own first, each with its kind and parts:
     the choices of the record switcher. The representations are ``representations_of``'s,
     told apart in Python by the model's own rules (``is_active``, ``parts``: a helper
     given no part acts for nothing): a representative has a handful of them, read only
-    when their own record says they represent someone (or they have none); most people
-    represent no one, which then costs no query beside their record's."""
+    when one represents someone; most people represent no one. One query asks for one's
+    own record and whether one represents anyone; ``read_with_user``: the signed-in user's
+    answers, read with them at the start of the request (portal.accounts.backends), when
+    they were."""
     if not _is_active(user, User.Role.PATIENT):
         return []
-    own = _OWN_RECORD.get(user.pk)
+    if read_with_user and hasattr(user, "represents"):
+        own, represents = getattr(user, "patient", None), user.represents
+    else:
+        own = _OWN_RECORD.get(user.pk)
+        represents = own is None or own.represents
     records = [Record(own, SELF, OWN_PARTS)] if own is not None and own.merged_into_id is None else []
     now = timezone.now()
     represented = []
-    if own is None or own.represents:
+    if represents:
         represented = [found for found in _REPRESENTATIONS.all(user.pk) if found.is_active(now) and found.parts]
     if represented:
         patients = Patient.all_records.in_bulk([found.patient_id for found in represented])
@@ -169,10 +175,12 @@ def records_of(user) -> list[Record]:
 
 def records_of_request(request) -> list[Record]:
     """``records_of`` the request's user, looked up once per request (the page, the
-    switcher and the unread badge all ask)."""
+    switcher and the unread badge all ask), from what was read with the user. A choice
+    made by the request itself (``choose_record``, after accepting a representation) asks
+    the database again."""
     cached = getattr(request, "_carnet_records", None)
     if cached is None or cached[0] != request.user.pk:
-        cached = (request.user.pk, records_of(request.user))
+        cached = (request.user.pk, records_of(request.user, read_with_user=True))
         request._carnet_records = cached
     return cached[1]
 

@@ -5,12 +5,14 @@ anew at every request)."""
 from allauth.account import auth_backends as allauth_backends
 from django.contrib.auth import backends
 
-from portal.accounts.models import User
+from portal.accounts.models import Representation, User
 from portal.keyed_rows import KeyedRow
 
-# Read at every request; an app may ask a question of its own in the same SELECT
+# Read at every request, with what every patient-side page asks next (portal.access's
+# records_of): one's own record (``user.patient``) and whether one represents anyone
+# (``user.represents``). An app may ask a question of its own in the same SELECT
 # (KeyedRow.also_exists: messaging's "anything unread?", which most answer "no").
-USER_ROW = KeyedRow(User)
+USER_ROW = KeyedRow(User, related=("patient",), exists={"represents": (Representation, "representative")})
 
 
 class _GetUser:

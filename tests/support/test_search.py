@@ -186,8 +186,12 @@ def test_the_searches_keep_their_sql(client, login, support, people, patient):
         client.post(reverse("support:home"), {"q": query})
         assert client.get(reverse("support:home")).status_code == 200
     assert found(client, "dup") == {"l.dupont@example.org"}  # a shape met before, other values
+    # Not kept: an empty search, and a search of no word (only an email's start, which no
+    # record without a login has): the ORM answers those without a query.
     listed = {
-        key: kept for key, kept in views._patients_listed.prepared_shapes().items() if ("kind", "none") not in key
+        key: kept
+        for key, kept in views._patients_listed.prepared_shapes().items()
+        if ("kind", "none") not in key and ("words", ()) not in key
     }
     rows = {
         key: kept
