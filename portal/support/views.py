@@ -5,7 +5,7 @@ from allauth.account.models import EmailAddress
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Case, Count, F, When
+from django.db.models import Count, OuterRef, Subquery
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -42,7 +42,8 @@ def _accounts_listed(*values, **shape):
     """The accounts a search finds (``services.accounts_found``), with what the list shows
     and the id of a patient's current record (``record_id``: whose access history has the
     account shown), read by the same query."""
-    current_record = Case(When(patient__merged_into__isnull=True, then=F("patient__id")))
+    # A subquery, not a join: PostgreSQL runs it for the rows listed only, after the sort.
+    current_record = Subquery(Patient.objects.filter(user=OuterRef("pk")).order_by().values("pk")[:1])
     return (
         services.accounts_found(*values, **shape)
         .only("email", "first_name", "last_name", "role", "is_active", "is_staff", "is_superuser")
