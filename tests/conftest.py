@@ -142,6 +142,18 @@ def flush_by_delete(django_db_blocker):
     DatabaseOperations.sql_flush = truncate
 
 
+def forget_broker_connections():
+    """Celery keeps its connections to the broker it first reached (the app's pool and
+    the producers' pool of its ``amqp``): dropped, the next task connects to the broker
+    the settings name now, a test's unreachable one say, or the real one again."""
+    from portal.celery import app
+
+    app._pool = None
+    amqp = app.__dict__.get("amqp")  # not made here if it was not yet
+    if amqp is not None:
+        amqp._producer_pool = None
+
+
 @pytest.fixture(autouse=True)
 def broker_not_resting(monkeypatch):
     """Each test starts with the broker not resting (``portal.jobs.send``): a test that

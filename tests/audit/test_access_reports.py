@@ -153,16 +153,20 @@ def test_the_copy_waits_for_the_relay_when_the_broker_is_down(
 
     from portal.audit import services, tasks
     from portal.celery import app as celery_app
+    from tests.conftest import forget_broker_connections
 
     with monkeypatch.context() as down:
         down.setitem(celery_app.conf, "task_always_eager", False)
         down.setitem(celery_app.conf, "broker_url", "redis://127.0.0.1:1/0")
         down.setitem(celery_app.conf, "broker_transport_options", {"socket_connect_timeout": 0.5})
-        celery_app._pool = None  # the producer pool is bound to the broker's address
+        forget_broker_connections()  # bound to the broker's address
         with django_capture_on_commit_callbacks(execute=True):
             case, opened = services.report_access(patient=patient, access_log=read)
         assert opened
-    celery_app._pool = None
+        from portal import jobs
+
+        assert jobs._broker_failed_at is not None  # the broker was really out of reach
+    forget_broker_connections()
     assert mail.outbox == []
     AccessReport.objects.filter(pk=case.pk).update(created_at=timezone.now() - datetime.timedelta(minutes=5))
     tasks.relay_report_copies.apply()

@@ -10,7 +10,7 @@ from messaging import services, tasks
 from messaging.models import Notification
 from portal.accounts.models import NoticePreference
 from portal.celery import app as celery_app
-from tests.conftest import wait_for
+from tests.conftest import forget_broker_connections, wait_for
 
 pytestmark = pytest.mark.django_db
 
@@ -20,10 +20,10 @@ def broker_down(monkeypatch):
     monkeypatch.setitem(celery_app.conf, "task_always_eager", False)
     monkeypatch.setitem(celery_app.conf, "broker_url", "redis://127.0.0.1:1/0")
     monkeypatch.setitem(celery_app.conf, "broker_transport_options", {"socket_connect_timeout": 0.5})
-    # The app caches its producer pool, bound to the old URL: drop it for this test and after.
-    celery_app._pool = None
+    # The app caches its connections, bound to the old URL: dropped for this test and after.
+    forget_broker_connections()
     yield
-    celery_app._pool = None
+    forget_broker_connections()
 
 
 def send_reply(clinician, conversation, django_capture_on_commit_callbacks):
@@ -101,11 +101,16 @@ def test_message_sent_while_the_broker_is_down_is_saved_and_relayed_later(
         response = client.post(reverse("messaging:conversation", args=[conversation.pk]), {"body": "Réponse."})
     assert response.status_code == 302
     assert conversation.messages.count() == 2
+    from portal import jobs
+
+    assert jobs._broker_failed_at is not None  # the broker was really out of reach
     notification = Notification.objects.get(recipient=conversation.patient.user)
     assert notification.status == "pending"
     assert mail.outbox == []
 
-    # The broker is back: the periodic relay hands the notification over, once.
+    # The broker is back, and the web process's rest after the failure is over (portal.jobs.send):
+    # the periodic relay hands the notification over, once.
+    monkeypatch.setattr(jobs, "_broker_failed_at", None)
     monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
     assert services.relay_pending_notifications(older_than_seconds=0) == 2  # the patient's first message too
     assert services.relay_pending_notifications(older_than_seconds=0) == 0
