@@ -159,7 +159,7 @@ TEAM_INBOX_FIELDS = (
 @require_safe
 def team_inbox(request):
     """The shared inbox of the clinician's care teams, with filters."""
-    teams = access.clinicians_teams_named(request.user.pk)  # an active clinician's (access.role_required)
+    teams, colleagues = access.teams_and_colleagues(request.user.pk)  # an active clinician's (role_required)
     filters = {key: request.GET.get(key, "") for key in ("status", "assigned", "kind", "team")}
     chosen = {}  # lookup: value
     if filters["status"] in Conversation.Status.values:
@@ -176,7 +176,6 @@ def team_inbox(request):
         _team_inbox_conversations, request.user.pk, *chosen.values(),
         lookups=tuple(chosen), unassigned=filters["assigned"] == "none",
     )  # fmt: skip
-    colleagues = _colleagues_of(request.user.pk)
     page = keyset_page(conversations, request.GET, field="last_message_at", size=PAGE_SIZE)
     access.trace_listed_conversations(request.user, page.object_list)
     statuses, kinds = rows.labels_of(Conversation.Status.choices), rows.labels_of(Conversation.Kind.choices)
@@ -195,18 +194,9 @@ def team_inbox(request):
             ((pk, f"{first} {last}".strip()) for pk, first, last in colleagues), filters["assigned"]
         ),
         "kind_options": _options(kinds.items(), filters["kind"]),
-        "team_options": _options(((team.pk, team.name) for team in teams), filters["team"]) if several_teams else "",
+        "team_options": _options(teams, filters["team"]) if several_teams else "",
     }
     return render(request, "messaging/team_inbox.html", context)
-
-
-@prepared
-def _colleagues_of(user_id):
-    """The active clinicians of the clinician's teams but them (the "assigned to" filter)."""
-    colleagues = User.objects.filter(
-        memberships__team__in=access.clinicians_teams(user_id), is_active=True, role=User.Role.CLINICIAN
-    ).exclude(pk=user_id)
-    return colleagues.distinct().order_by("last_name", "first_name").values_list("pk", "first_name", "last_name")
 
 
 def _team_inbox_conversations(user_id, *values, lookups, unassigned):

@@ -545,6 +545,32 @@ def test_the_team_inbox_filters_list_colleagues_and_teams_escaped(client, login,
     assert '<option value="open">Ouverte</option><option value="closed">Fermée</option>' in page
 
 
+def test_the_team_inbox_filters_list_each_active_colleague_once_by_name(client, login, clinician, team, other_team):
+    """Both filters come from one query of the teams' memberships (access.teams_and_colleagues):
+    the clinician's own teams by name; the other active clinicians of any of them, each
+    once (in two teams too), by last then first name; not the clinician, not an inactive one,
+    not a colleague of a team they are not in."""
+    import re
+
+    from portal.careteams.models import CareTeam
+
+    Membership.objects.create(team=other_team, user=clinician)
+    both = ClinicianFactory(first_name="Anne", last_name="Zola", teams=[team, other_team])
+    first = ClinicianFactory(first_name="Bruno", last_name="Abel", teams=[other_team])
+    same_name = ClinicianFactory(first_name="Alice", last_name="Abel", teams=[team])
+    ClinicianFactory(first_name="Ines", last_name="Inactive", teams=[team], is_active=False)
+    ClinicianFactory(first_name="Yves", last_name="Ailleurs", teams=[CareTeam.objects.create(name="Ailleurs")])
+    login(clinician)
+    page = client.get(reverse("messaging:team_inbox")).content.decode()
+    assigned = page.split('name="assigned"')[1].split("</select>")[0]
+    listed = [int(pk) for pk in re.findall(r'<option value="(\d+)"', assigned)]
+    assert listed == [same_name.pk, first.pk, both.pk]
+    teams = page.split('name="team"')[1].split("</select>")[0]
+    assert [int(pk) for pk in re.findall(r'<option value="(\d+)"', teams)] == [
+        pk for pk, _name in sorted(((team.pk, team.name), (other_team.pk, other_team.name)), key=lambda t: t[1])
+    ]
+
+
 def test_a_conversation_page_escapes_what_its_messages_say(client, login, patient, clinician, team):
     """The thread is written in Python (messaging.views._dressed): bodies, names and the
     team's name reach the page escaped, on the page and in the polled news."""
