@@ -634,11 +634,12 @@ def _row_in_record(patient_id, pk, *, rows):
 
 
 def _item_and_its_patients_rows(request, model, part, pk):
-    """The row ``pk`` of ``model``, and the rows of ``model`` of the same patient that the
-    reader may see, for a page about one item and its kin (a test's values, a
-    measurement's kind). A patient-side reader gets those of the record they are in, as
-    the lists read them (the policy's rows narrowed to that record): an item outside it,
-    or in a part (``part``) they may not act on, is a 404, as get_item_for and
+    """The row ``pk`` of ``model``, and a function giving the rows of ``model`` of the same
+    patient that the reader may see (a queryset, built only when asked: a test's first
+    page is read by a prepared query), for a page about one item and its kin (a test's
+    values, a measurement's kind). A patient-side reader gets those of the record they are
+    in, as the lists read them (the policy's rows narrowed to that record): an item outside
+    it, or in a part (``part``) they may not act on, is a 404, as get_item_for and
     check_in_record make it. A care team gets ``get_item_for`` and the policy's rows
     narrowed to the item's patient."""
     if request.user.is_patient:
@@ -652,9 +653,9 @@ def _item_and_its_patients_rows(request, model, part, pk):
             raise Http404
         item = found[0]
         item.patient = record.patient  # the row's own (it is filtered by it)
-        return item, access.rows_of_shape(record.patient.pk, rows)
+        return item, lambda: access.rows_of_shape(record.patient.pk, rows)
     item = access.get_item_for(request.user, model, pk)
-    return item, access.items_visible_to(request.user, model).filter(patient=item.patient)
+    return item, lambda: access.items_visible_to(request.user, model).filter(patient=item.patient)
 
 
 # What a test's history reads of each value: its chart and its table (records.display's
@@ -684,7 +685,7 @@ def observation_history(request, pk):
     # (observation_history), a page at a time. The first page is among the chart's
     # values: one query reads both.
     if request.GET.get("older") or request.GET.get("newer"):
-        history = _with_revised(visible.filter(loinc=observation.loinc))
+        history = _with_revised(visible().filter(loinc=observation.loinc))
         latest = list(history.values_list("collected_on", "value")[:CHART_POINTS])
         page = keyset_page(history, request.GET, field="collected_on", size=HISTORY_PAGE_SIZE)
     else:
@@ -693,7 +694,7 @@ def observation_history(request, pk):
             shape = access.rows_shape(access.current_record(request), Observation)
             rows = _test_history(observation.patient.pk, observation.loinc, rows=shape, size=size)
         else:
-            rows = list(_with_revised(visible.filter(loinc=observation.loinc))[:size])
+            rows = list(_with_revised(visible().filter(loinc=observation.loinc))[:size])
         latest = [(row.collected_on, row.value) for row in rows[:CHART_POINTS]]
         more = len(rows) > HISTORY_PAGE_SIZE
         page = KeysetPage(rows[:HISTORY_PAGE_SIZE], rows[HISTORY_PAGE_SIZE - 1].pk if more else None, None)
@@ -848,7 +849,7 @@ def measurement_history(request, pk):
     a trend chart of the latest and the values newest first, a page at a time from a
     cursor; for the patient-side reader of the record and for its care teams."""
     measurement, visible = _item_and_its_patients_rows(request, Measurement, access.PROFILE, pk)
-    same_kind = visible.filter(kind=measurement.kind).select_related("team", "author")
+    same_kind = visible().filter(kind=measurement.kind).select_related("team", "author")
     latest = list(same_kind.order_by("-measured_on", "-pk").values_list("measured_on", "value")[:CHART_POINTS])
     page = keyset_page(same_kind, request.GET, field="measured_on", size=HISTORY_PAGE_SIZE)
     label = measurement.get_kind_display()
