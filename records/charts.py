@@ -67,9 +67,6 @@ def trend(points, low=None, high=None):
     height, span, plot_width = bottom - TOP, vmax - vmin, WIDTH - LEFT - RIGHT
     high_limit, low_limit = (None if limit is None else Decimal(limit) for limit in (high, low))
 
-    def x(day):
-        return round(LEFT + plot_width * day / last, 1)
-
     def y(value):
         return round(bottom - height * float((Decimal(value) - vmin) / span), 1)
 
@@ -82,23 +79,24 @@ def trend(points, low=None, high=None):
 
     # A series repeats its values (a test's precision is a lab's): each value's height, its
     # text and its side are worked out once; each point's coordinates are written once, for
-    # the polyline and for its shape (a float's text is the costly part of a point).
-    placed, dots, coordinates, shapes = {}, [], [], []
-    for day, (d, v) in zip(days, points, strict=True):
+    # the polyline and for its shape (a float's text is the costly part of a point). The
+    # points' x in one pass, each rounded to 0.1.
+    placed, coordinates, shapes, out_of_range = {}, [], [], False
+    xs = [round(LEFT + plot_width * day / last, 1) for day in days]
+    for dot_x, (_d, v) in zip(xs, points, strict=True):
         placement = placed.get(v)
         if placement is None:
             dot_y = y(v)
             placement = placed[v] = (dot_y, repr(dot_y), side(v))
         dot_y, y_text, dot_side = placement
-        dot_x = x(day)
-        x_text, dot_marker = repr(dot_x), marker(dot_x, dot_y, dot_side)
-        dots.append({"x": dot_x, "y": dot_y, "date": d, "value": v, "side": dot_side, "marker": dot_marker})
+        x_text = repr(dot_x)
         coordinates.append(f"{x_text},{y_text}")
         # A polygon outside the range (its marker), else a circle; the coordinates as
         # ``|unlocalize`` prints them (and as the polyline has them): a float rounded to
         # 0.1, never in exponent form.
-        if dot_marker:
-            shapes.append(f'\n      <polygon class="trend-dot trend-dot-{dot_side}" points="{dot_marker}"/>\n    ')
+        if dot_side:
+            out_of_range, corners = True, marker(dot_x, dot_y, dot_side)
+            shapes.append(f'\n      <polygon class="trend-dot trend-dot-{dot_side}" points="{corners}"/>\n    ')
         else:
             shapes.append(f'\n      <circle class="trend-dot" cx="{x_text}" cy="{y_text}" r="5"/>\n    ')
     count = int((vmax - vmin) / step)
@@ -114,13 +112,12 @@ def trend(points, low=None, high=None):
         "top": TOP,
         "plot_width": WIDTH - LEFT - RIGHT,
         "polyline": " ".join(coordinates),
-        "dots": dots,
         "dots_svg": mark_safe("".join(shapes)),  # noqa: S308 (numbers and the side's name, "high" or "low", only)
         "band": band,
         "ticks": ticks,
         "axis_y": bottom,
         "date_y": HEIGHT - 10,
-        "out_of_range": any(dot["side"] for dot in dots),
+        "out_of_range": out_of_range,
         "first": points[0][0],
         "last": points[-1][0],
     }
