@@ -89,7 +89,7 @@ def _inbox_rows_html(conversations) -> str:
     message's date and unread count, worked out once per page (see ``portal.rows``)."""
     escaped = rows.escaped
     statuses, kinds = rows.labels_of(Conversation.Status.choices), rows.labels_of(Conversation.Kind.choices)
-    url, when = rows.url_by_pk("messaging:conversation"), rows.date_formatter("SHORT_DATETIME_FORMAT")
+    url, when = rows.url_by_pk("messaging:conversation"), rows.date_formatter("SHORT_DATETIME_FORMAT", as_html=True)
     written = []
     for conversation in conversations:
         unread = conversation.unread
@@ -105,7 +105,7 @@ def _inbox_rows_html(conversations) -> str:
                 team=escaped(conversation.team.name),
                 kind=escaped(kinds.get(conversation.kind, conversation.kind)),
                 status=escaped(statuses.get(conversation.status, conversation.status)),
-                last=escaped(when(conversation.last_message_at)),
+                last=when(conversation.last_message_at),
                 badge=badge,
             )
         )
@@ -258,7 +258,7 @@ def _team_inbox_rows(conversations, columns, several_teams, *, statuses, kinds) 
     labelled with its column (``data-label``, the heading a narrow screen shows beside the
     value); links, labels and dates worked out once per page (see ``portal.rows``)."""
     escaped = rows.escaped
-    url, when = rows.url_by_pk("messaging:conversation"), rows.date_formatter("SHORT_DATETIME_FORMAT")
+    url, when = rows.url_by_pk("messaging:conversation"), rows.date_formatter("SHORT_DATETIME_FORMAT", as_html=True)
     labels = {f"{key}_label": escaped(label) for key, label in columns.items()}
     row = functools.partial(TEAM_INBOX_ROW.format, **labels)
     written = []
@@ -277,7 +277,7 @@ def _team_inbox_rows(conversations, columns, several_teams, *, statuses, kinds) 
                 kind=escaped(kinds.get(conversation.kind, conversation.kind)),
                 status=escaped(statuses.get(conversation.status, conversation.status)),
                 assignee=escaped(assignee or "—"),
-                last=escaped(when(conversation.last_message_at)),
+                last=when(conversation.last_message_at),
                 unread=f'<span class="badge">{escaped(localize(unread))}</span>' if unread else "0",
             )
         )
@@ -343,7 +343,8 @@ def _dressed(user, conversation, messages) -> list[dict]:
     messages = list(messages)
     reader_is_team, reader_id = user.is_clinician, user.pk
     patient_user_id = conversation.patient.user_id
-    when, iso, escaped = rows.date_formatter("SHORT_DATETIME_FORMAT"), rows.date_formatter("c"), rows.escaped
+    when, iso = rows.date_formatter("SHORT_DATETIME_FORMAT", as_html=True), rows.date_formatter("c", as_html=True)
+    escaped = rows.escaped
     you = escaped(_("You"))
     # A representative's message, for the patient (a {% blocktranslate %} in the template).
     for_patient = _(", for %(patient)s") % {"patient": escaped(conversation.patient.full_name)}
@@ -363,8 +364,8 @@ def _dressed(user, conversation, messages) -> list[dict]:
                 author=author,
                 for_patient=for_patient if not by_team and message["author_id"] != patient_user_id else "",
                 team=f" — {escaped(message['author_team__name'])}" if message["author_team_id"] else "",
-                created_iso=escaped(iso(message["created_at"])),
-                created_label=escaped(when(message["created_at"])),
+                created_iso=iso(message["created_at"]),
+                created_label=when(message["created_at"]),
                 body=linebreaks_filter(message["body"], autoescape=True),  # |linebreaks
             )
         )

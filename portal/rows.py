@@ -5,12 +5,15 @@ the language's format. The rows then render from plain values (the HTML is the s
 
 import datetime
 import html
-from functools import cache
+from functools import cache, lru_cache
 
 from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils import dateformat, timezone
 from django.utils.formats import get_format
+from django.utils.translation import get_language
 
 # An id no row has, reversed once in place of each row's own.
 _MARKER = 987654321
@@ -51,14 +54,27 @@ _NUMBERS = {
 }
 
 
-def date_formatter(format_name):
+def date_formatter(format_name, *, as_html=False):
     """A function of a date or datetime giving what ``|date:format_name`` shows (local
     time, the language's format; held equal by tests/portal/test_rows.py), for a page of
     many values: the format is split once into its pieces, the request's time zone looked
     up once, and a format of plain numbers only (``d/m/Y H:i``, or ``d/m/Y`` for a date)
-    written by one ``str.format``. ``"c"`` is ISO 8601."""
-    fmt = str(get_format(format_name))
+    written by one ``str.format``. ``"c"`` is ISO 8601. ``as_html``: the text as an
+    autoescaped ``{{ value|date }}`` writes it (``escaped``), a format of numbers with its
+    literal text escaped once, not each value. Made once per format, language and time
+    zone (forgotten when a setting changes)."""
     zone = timezone.get_current_timezone() if settings.USE_TZ else None
+    return _date_formatter(format_name, as_html, get_language(), zone)
+
+
+@receiver(setting_changed)
+def _forget_formatters(**kwargs):
+    _date_formatter.cache_clear()
+
+
+@lru_cache(maxsize=256)
+def _date_formatter(format_name, as_html, language, zone):
+    fmt = str(get_format(format_name))  # the active language's: ``language``
     pieces = []  # (text, None) for a literal, (None, character) for a format character
     for index, piece in enumerate(dateformat.re_formatchars.split(fmt)):
         if index % 2:
@@ -71,6 +87,14 @@ def date_formatter(format_name):
             text.replace("{", "{{").replace("}", "}}") if text is not None else _NUMBERS[char] for text, char in pieces
         )
 
+    if as_html and numbers is None:
+        plain = _date_formatter(format_name, False, language, zone)
+        return lambda value: escaped(plain(value))
+    if as_html:  # digits need no escaping: the format's own text, escaped once
+        numbers = "".join(
+            html.escape(text).replace("{", "{{").replace("}", "}}") if text is not None else _NUMBERS[char]
+            for text, char in pieces
+        )
     # A date (no time) in a format of its day, month and year only: the same str.format.
     date_numbers = numbers if numbers is not None and all(char in "djmnY" for _, char in pieces if char) else None
 
@@ -80,7 +104,8 @@ def date_formatter(format_name):
         if not isinstance(value, datetime.datetime):
             if date_numbers is not None:
                 return date_numbers.format(value)
-            return dateformat.format(value, fmt)  # a date: Django's own checks and errors
+            text = dateformat.format(value, fmt)  # a date: Django's own checks and errors
+            return escaped(text) if as_html else text
         if zone is not None and value.utcoffset() is not None:
             value = value.astimezone(zone)
         if numbers is not None:

@@ -110,7 +110,11 @@ def history_rows_html(rows, earlier_values):
     for the same value, unit, range and flag: written once."""
     value_label, range_label, flag_label = _t("Value"), _t("Reference range"), _t("Flag")
     corrected = _t("Corrected on %(date)s; earlier value: %(value)s %(unit)s")
-    day, number, flags = date_formatter("SHORT_DATE_FORMAT"), _Numbers(), labels_of(Observation.Flag.choices)
+    day, number, flags = (
+        date_formatter("SHORT_DATE_FORMAT", as_html=True),
+        _Numbers(),
+        labels_of(Observation.Flag.choices),
+    )
     written, out = {}, []
     flag_of = Observation.flag_of
     for row, revisions in zip(rows, earlier_values, strict=True):
@@ -128,11 +132,11 @@ def history_rows_html(rows, earlier_values):
             )
         earlier = ""
         for revision in revisions:
-            # What {% blocktranslate %} does: the values escaped, the sentence as translated.
-            values = {"date": day(revision.replaced_at), "value": number(revision.value), "unit": revision.unit}
-            earlier += '<br><small class="status">' + corrected % {k: escaped(v) for k, v in values.items()}
+            # What {% blocktranslate %} does: the values escaped (``day``'s text is), the sentence as translated.
+            values = {"date": day(revision.replaced_at), "value": escaped(number(revision.value))}
+            earlier += '<br><small class="status">' + corrected % {**values, "unit": escaped(revision.unit)}
             earlier += (f" — {escaped(revision.reason)}" if revision.reason else "") + "</small>"
-        out.append(f"{cells[0]}{escaped(day(row.collected_on))}{cells[1]}{earlier}{cells[2]}")
+        out.append(f"{cells[0]}{day(row.collected_on)}{cells[1]}{earlier}{cells[2]}")
     return SafeString("".join(out))
 
 

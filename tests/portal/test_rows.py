@@ -41,6 +41,8 @@ FORMATS = [
     "y e O T Z I",
     "d/m/Y",
     r"j.n.Y \d",  # a date of numbers and an escaped letter
+    "d<m>Y & H:i",  # numbers, and text to escape in HTML
+    "j F <Y>",
 ]
 
 
@@ -59,6 +61,25 @@ def test_date_formatter_writes_what_the_date_filter_writes(language, format_name
                     continue
             else:
                 expected = date_filter(timezone.template_localtime(value), format_name)
+            assert formatted(value) == expected, (format_name, value)
+
+
+@pytest.mark.parametrize("language", ["fr", "en"])
+@pytest.mark.parametrize("format_name", FORMATS)
+def test_date_formatter_as_html_writes_what_an_autoescaped_date_filter_writes(language, format_name):
+    """``as_html``: the format's own text escaped once, the values as they are (digits)."""
+    template = Template("{{ value|date:format_name }}")
+    with translation.override(language):
+        formatted = rows.date_formatter(format_name, as_html=True)
+        for value in VALUES:
+            if isinstance(value, datetime.date) and not isinstance(value, datetime.datetime):
+                try:
+                    expected = template.render(Context({"value": value, "format_name": format_name}))
+                except TypeError:
+                    continue
+            else:
+                local = timezone.template_localtime(value)
+                expected = template.render(Context({"value": local, "format_name": format_name}))
             assert formatted(value) == expected, (format_name, value)
 
 
