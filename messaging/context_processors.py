@@ -2,7 +2,6 @@ import functools
 
 from django.http import Http404
 
-from messaging.apps import UNREAD_FLAG
 from messaging.models import Conversation, ReadState
 from portal import access
 
@@ -25,8 +24,6 @@ def unread_messages(request):
 
     @functools.cache  # once per request (a function per request), and only if shown
     def count() -> int:
-        if getattr(user, UNREAD_FLAG, True) is False:  # read with the user: nothing unread anywhere
-            return 0
         return ReadState.objects.unread_total(user, conversations)
 
     # A callable, which templates call: they get a real number, that any language's plural

@@ -5,6 +5,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from messaging.apps import UNREAD_FLAG
 from portal.models import QuickLoad
 from portal.prepared import prepared
 
@@ -116,10 +117,18 @@ class ReadStateQuerySet(models.QuerySet):
         every page (the badge): its query is prepared (``portal.prepared``)."""
         return dict(_unread_markers(user.pk))
 
+    def nothing_unread(self, user) -> bool:
+        """Whether the SELECT that read the signed-in ``user`` said nothing is unread for
+        them anywhere (``messaging.apps``): then no marker need be asked for. False when
+        it did not say (a user read otherwise)."""
+        return getattr(user, UNREAD_FLAG, True) is False
+
     def unread_total(self, user, conversations) -> int:
         """How many messages ``user`` has not read in ``conversations`` (a queryset, or a
         callable giving it, built only when something is unread): nothing unread at all,
-        the common case, costs one small query."""
+        the common case, costs no query when the user's row said so, else one small one."""
+        if self.nothing_unread(user):
+            return 0
         unread = self.unread_by(user)
         if not unread:
             return 0

@@ -277,11 +277,10 @@ def _conversations(user, record) -> tuple[list[dict], list[dict]]:
     if not record.may(access.MESSAGES):
         return [], []
     values, rows = (user.pk, record.patient.pk), access.rows_shape(record, Conversation)
-    card, feed = (
-        [dict(zip(CONVERSATION_FIELDS, row, strict=True)) for row in query(*values, rows=rows)]
-        for query in (_latest_conversations, _unread_conversations)
-    )
-    return card, feed
+    card = [dict(zip(CONVERSATION_FIELDS, row, strict=True)) for row in _latest_conversations(*values, rows=rows)]
+    if ReadState.objects.nothing_unread(user):  # as the user's row said: no feed to ask for
+        return card, []
+    return card, [dict(zip(CONVERSATION_FIELDS, row, strict=True)) for row in _unread_conversations(*values, rows=rows)]
 
 
 @prepared
