@@ -424,7 +424,7 @@ def _conversation_context(request, conversation, form):
         context["shows_prescription"] = conversation.prescription_id is not None
         context["shows_appointment"] = conversation.appointment_id is not None
     else:
-        context["can_write"] = access.patient_can_write_to(conversation.patient, conversation.team_id)
+        context["can_write"] = conversation.written_to  # access.patient_can_write_to's, read with it
         # What the conversation is about, only to whom may read it in the record: a helper
         # given the messages but not the prescriptions sees no prescription here.
         record, field = access.current_record(request), Conversation._meta.get_field

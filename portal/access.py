@@ -580,7 +580,8 @@ def clinicians_conversations(user_id) -> QuerySet[Conversation]:
 
 def get_conversation_for(user, pk) -> Conversation:
     """A conversation ``user`` may read; 404 for unknown and not-yours alike. Its patient,
-    team and assignee come in the same query; the prescription or appointment a few
+    team and assignee come in the same query (for the patient's side, whether they may
+    write to its team: ``written_to``); the prescription or appointment a few
     conversations are about is read when asked for (most have neither)."""
     if _is_active(user, User.Role.PATIENT):
         query, values = _patients_conversation, (user.pk, pk, timezone.now())
@@ -598,10 +599,13 @@ def get_conversation_for(user, pk) -> Conversation:
 
 
 # get_conversation_for's, prepared: a conversation is opened more than any other page.
+# The patient's side reads, with it, whether they may write to its team
+# (``written_to``: ``patient_can_write_to``'s answer, which its page shows).
 @prepared
 def _patients_conversation(user_id, pk, now):
     rows = Conversation.objects.filter(_patient_rows(user_id, "Conversation", now), pk=pk)
-    return rows.select_related("patient", "team", "assigned_to")
+    written_to = Exists(teams_patient_can_write_to(OuterRef("patient")).filter(pk=OuterRef("team")))
+    return rows.select_related("patient", "team", "assigned_to").annotate(written_to=written_to)
 
 
 @prepared
@@ -701,9 +705,12 @@ def teams_patient_can_write_to(patient) -> QuerySet[CareTeam]:
     """The care teams a patient may write to (a conversation, a reply, a renewal request):
     an active link, and not every professional of the team blocked by the patient (then
     nobody could read it until they unblock one). A team without professionals yet is
-    written to: its conversations wait for those who join it."""
+    written to: its conversations wait for those who join it. ``patient``: a patient, an
+    id, or ``OuterRef("patient")`` when this is a subquery of a query of rows with one."""
+    # The patient's blocks are asked two queries further down (in each team's members).
+    blocking = OuterRef(OuterRef(patient)) if isinstance(patient, OuterRef) else patient
     members = Membership.objects.filter(team=OuterRef("pk"), user__is_active=True, user__role=User.Role.CLINICIAN)
-    readers = members.exclude(user__in=ClinicianBlock.objects.filter(patient=patient).values("clinician"))
+    readers = members.exclude(user__in=ClinicianBlock.objects.filter(patient=blocking).values("clinician"))
     return CareTeam.objects.filter(care_links__patient=patient, care_links__status=CareLink.Status.ACTIVE).filter(
         Exists(readers) | ~Exists(members)
     )

@@ -110,3 +110,38 @@ def test_a_confidential_conversation_nobody_could_read_is_refused(client, login,
     del data["confidential"]  # not confidential: the parents read it
     assert client.post(reverse("messaging:team_new", args=[minor.pk]), data).status_code == 302
     assert Conversation.objects.count() == 1
+
+
+@pytest.mark.parametrize("link", ["active", "ended", "blocked"])
+@pytest.mark.parametrize(
+    "members",
+    [(), ("reader",), ("inactive",), ("blocked",), ("blocked", "reader"), ("blocked", "inactive"), ("other role",)],
+)
+def test_the_conversation_page_says_whether_the_patient_may_write_as_the_rule_does(
+    client, login, patient, team, link, members
+):
+    """The conversation's page reads, with the conversation, whether the patient's side
+    may write to its team (access._patients_conversation's ``written_to``): the same
+    answer as ``patient_can_write_to`` over the link's states and the team's members
+    (none, a reader, an inactive one, one the patient blocked, a non-clinician)."""
+    from portal import access
+    from portal.careteams.models import ClinicianBlock, Membership
+    from tests.factories import ClinicianFactory, UserFactory
+
+    Membership.objects.filter(team=team).delete()
+    for kind in members:
+        member = UserFactory(role="support") if kind == "other role" else ClinicianFactory(teams=[])
+        Membership.objects.create(team=team, user=member)
+        if kind == "inactive":
+            member.is_active = False
+            member.save()
+        if kind == "blocked":
+            ClinicianBlock.objects.create(patient=patient, clinician=member)
+    patient.care_links.update(status=link)
+    conversation = Conversation.objects.create(patient=patient, team=team, subject="ECG", started_by=patient.user)
+    login(patient)
+    response = client.get(reverse("messaging:conversation", args=[conversation.pk]))
+    # Someone reads it, or the team has no active professional yet (its messages wait for them).
+    expected = link == "active" and ("reader" in members or "blocked" not in members)
+    assert access.patient_can_write_to(patient, team.pk) is expected
+    assert response.context["can_write"] is expected
