@@ -114,17 +114,24 @@ class ChainedLogQuerySet(models.QuerySet):
     def _lock_chains(self, connection, keys):
         """Take the locks of the chains ``keys`` and return the hash of each one's last row."""
         model = self.model
-        if connection.vendor == "postgresql":
-            # One chain, one writer at a time, until the transaction commits: two
-            # inserts at once cannot both link to the same head (a fork). Locks are
-            # taken in key order, so two writers never wait on each other in a cycle.
-            # (SQLite serialises writes anyway.)
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT pg_advisory_xact_lock(%s, k) FROM unnest(%s::int[]) AS k",
-                    [model.CHAIN_LOCK, _int_array(sorted({key % 2**31 for key in keys}))],
-                )
-        return model.chain_heads(keys, using=self.db)
+        if connection.vendor != "postgresql":  # SQLite serialises writes anyway
+            return model.chain_heads(keys, using=self.db)
+        # One chain, one writer at a time, until the transaction commits: two inserts at
+        # once cannot both link to the same head (a fork). Locks are taken in key order, so
+        # two writers never wait on each other in a cycle. The locks and the heads go in one
+        # round trip, as two statements of one query (psycopg's simple protocol: no
+        # parameters, the keys written in: integers only): each statement reads its own
+        # snapshot, so the heads are read after the locks are held, with the rows of any
+        # writer waited for (test_a_writer_who_waited_for_the_lock_links_to_the_row_written_meanwhile).
+        locks = _int_array(sorted({key % 2**31 for key in keys}))
+        lock = f"SELECT pg_advisory_xact_lock({int(model.CHAIN_LOCK)}, k) FROM unnest('{locks}'::int[]) AS k"  # noqa: S608
+        keys = list(keys)
+        if model.CHAIN_BY:
+            heads = model._chains_sql(connection, "hash", keys=f"'{_int_array(keys)}'")
+        else:
+            heads = "SELECT " + model._last_sql(connection, "hash", by_chain=False, before=False)
+        heads = model._select_unprepared(connection, f"{lock}; {heads}", None, rows=True)
+        return dict(zip(keys, (head for (head,) in heads), strict=True))
 
     def _link(self, objs):
         heads = self._lock_chains(connections[self.db], sorted({obj.chain_key() for obj in objs}))
@@ -257,26 +264,16 @@ class ChainedLog(models.Model):
 
     @classmethod
     def _last_of_chains(cls, keys, *, using, column, before=None) -> dict:
-        connection, meta = connections[using], cls._meta
-        quote = connection.ops.quote_name
-        chain = meta.get_field(cls.CHAIN_BY) if cls.CHAIN_BY else None
-        # On PostgreSQL the chains' keys are one array: the statement is the same whatever
-        # their number (psycopg converts it once, the server parses a short one).
-        as_array = connection.vendor == "postgresql" and chain is not None
-        # Quoted names from the model's own metadata; the chains' keys are parameters.
-        table, pk = quote(meta.db_table), quote(meta.pk.column)
-        conditions = [f"{quote(chain.column)} = {'chains.chain_key' if as_array else '%s'}"] if chain else []
-        if before is not None:
-            conditions.append(f"{pk} < %s")
-        where = f"WHERE {' AND '.join(conditions)} " if conditions else ""
-        last = f"(SELECT {quote(column)} FROM {table} {where}ORDER BY {pk} DESC LIMIT 1)"  # noqa: S608
+        connection = connections[using]
         keys, found = list(keys), {}
-        if as_array:
-            key_type = _array_type(cls, cls.CHAIN_BY, using)
-            sql = f"SELECT {last} FROM UNNEST(%s::{key_type}) WITH ORDINALITY AS chains (chain_key, n) ORDER BY n"  # noqa: S608
+        if connection.vendor == "postgresql" and cls.CHAIN_BY:
+            # The chains' keys as one array: the statement is the same whatever their
+            # number (psycopg converts it once, the server parses a short one).
+            sql = cls._chains_sql(connection, column, keys="%s", before=before is not None)
             params = [_int_array(keys)] if before is None else [before, _int_array(keys)]
             heads = cls._select_unprepared(connection, sql, params, rows=True)
             return dict(zip(keys, (head for (head,) in heads), strict=True))
+        last = cls._last_sql(connection, column, by_chain=cls.CHAIN_BY is not None, before=before is not None)
         for start in range(0, len(keys), cls.CHAINS_PER_SELECT):
             chunk, params = keys[start : start + cls.CHAINS_PER_SELECT], []
             for key in chunk:
@@ -285,12 +282,34 @@ class ChainedLog(models.Model):
             found.update(zip(chunk, cls._select_unprepared(connection, sql, params), strict=True))
         return found
 
+    @classmethod
+    def _last_sql(cls, connection, column, *, by_chain, before, chain_key="%s") -> str:
+        """The subquery of a chain's last row's ``column``: of the chain ``chain_key``
+        (``by_chain``), before the id of a parameter (``before``). Quoted names from the
+        model's own metadata; the values are parameters."""
+        quote, meta = connection.ops.quote_name, cls._meta
+        table, pk = quote(meta.db_table), quote(meta.pk.column)
+        conditions = [f"{quote(meta.get_field(cls.CHAIN_BY).column)} = {chain_key}"] if by_chain else []
+        if before:
+            conditions.append(f"{pk} < %s")
+        where = f"WHERE {' AND '.join(conditions)} " if conditions else ""
+        return f"(SELECT {quote(column)} FROM {table} {where}ORDER BY {pk} DESC LIMIT 1)"  # noqa: S608
+
+    @classmethod
+    def _chains_sql(cls, connection, column, *, keys, before=False) -> str:
+        """PostgreSQL: the SELECT of ``_last_sql`` for each chain of the array ``keys`` (a
+        parameter, or an array literal of integers), in its order."""
+        last = cls._last_sql(connection, column, by_chain=True, before=before, chain_key="chains.chain_key")
+        key_type = _array_type(cls, cls.CHAIN_BY, connection.alias)
+        return f"SELECT {last} FROM UNNEST({keys}::{key_type}) WITH ORDINALITY AS chains (chain_key, n) ORDER BY n"  # noqa: S608
+
     @staticmethod
     def _select_unprepared(connection, sql, params, *, rows=False):
         """One row of ``sql`` (every row, with ``rows``), never as a prepared statement:
         its plan, kept from when the log was small (a scan of the whole table), would
         outlive the log's growth until the next ANALYZE; planned each time, it is one
-        index probe per chain."""
+        index probe per chain. ``sql`` of several statements (PostgreSQL, no ``params``):
+        the rows of the last one."""
         psycopg = connection.connection if connection.vendor == "postgresql" else None
         with connection.cursor() as cursor:
             threshold = psycopg.prepare_threshold if psycopg else None
@@ -301,6 +320,8 @@ class ChainedLog(models.Model):
             finally:
                 if psycopg:
                     psycopg.prepare_threshold = threshold
+            while psycopg and cursor.nextset():  # psycopg keeps each statement's result: the last one's
+                pass
             return cursor.fetchall() if rows else cursor.fetchone()
 
     def compute_hash(self) -> str:
@@ -351,14 +372,26 @@ class AccessLog(ChainedLog):
     # records the request has just read, and no patient, user or team is deleted while a
     # row names them: on_delete=PROTECT is Django's check, which holds without it.
     # The patient is indexed by the two (patient, ...) indexes below: a third on the
-    # patient alone would be one more index written by every clinician's read.
+    # patient alone would be one more index written by every clinician's read. Nothing
+    # looks rows up by reader or by team but with the patient (a team's looks at a record:
+    # ``audit_team_looks``), and no user or team is deleted but by hand, where PROTECT's
+    # check may read the table: an index of either would only cost each row written (two
+    # of the six the table had: about a tenth of writing a page of 25 rows).
     patient = models.ForeignKey(
         "accounts.Patient", on_delete=models.PROTECT, related_name="access_logs", db_index=False, db_constraint=False
     )
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", db_constraint=False)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
+    )
     actor_role = models.CharField(max_length=16)
     team = models.ForeignKey(
-        "careteams.CareTeam", null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_constraint=False
+        "careteams.CareTeam",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     action = models.CharField(max_length=32, choices=Action.choices)
     # What was read, in words the patient understands (e.g. a document's title).

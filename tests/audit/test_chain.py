@@ -8,6 +8,7 @@ import decimal
 import io
 import itertools
 import json
+import re
 import threading
 import uuid
 
@@ -222,6 +223,54 @@ def test_concurrent_inserts_into_one_chain_do_not_fork_it(postgres, clinician):
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_writer_who_waited_for_the_lock_links_to_the_row_written_meanwhile(postgres, clinician):
+    """A first writer holds a chain's lock, its row written but not committed; a second
+    writer of the same chain waits for that lock in the query that then reads the heads.
+    Once the first commits, the second's row links to the first's, not to the head both
+    found before: the heads are read after the lock is held, with what was committed
+    while waiting."""
+    patient = PatientFactory()
+    access.trace_read(clinician, patient, AccessLog.Action.VIEW_RECORD, target="before")
+    written, release, errors = threading.Event(), threading.Event(), []
+
+    def write(target, *, hold):
+        try:
+            with transaction.atomic():
+                AccessLog.objects.create(
+                    patient=patient, actor=clinician, actor_role="clinician", action="view_record", target=target
+                )
+                if hold:
+                    written.set()
+                    assert release.wait(30)
+        except Exception as error:  # reported by the assertion below
+            errors.append(error)
+        finally:
+            connections.close_all()
+
+    first = threading.Thread(target=write, args=("first",), kwargs={"hold": True})
+    first.start()
+    assert written.wait(30)
+    second = threading.Thread(target=write, args=("second",), kwargs={"hold": False})
+    second.start()
+    waiting = 0
+    for _ in range(300):  # until the second writer waits for the chain's lock
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+            waiting = cursor.fetchone()[0]
+        if waiting:
+            break
+        threading.Event().wait(0.05)
+    release.set()
+    first.join()
+    second.join()
+    assert errors == [] and waiting == 1
+    rows = list(AccessLog.objects.filter(patient=patient).order_by("pk"))
+    assert [row.target for row in rows] == ["before", "first", "second"]
+    assert [row.prev_hash for row in rows] == [GENESIS, rows[0].hash, rows[1].hash]
+    assert services.verify_chain(AccessLog) == []
+
+
+@pytest.mark.django_db(transaction=True)
 def test_rows_written_before_the_chain_are_chained_in_order_by_the_migration(patient, other_patient, clinician):
     """Migrate back to before the chain, write rows the old way, migrate forward: each
     patient's rows form one chain in the order they were written, and so does the trail."""
@@ -257,6 +306,11 @@ def test_rows_written_before_the_chain_are_chained_in_order_by_the_migration(pat
     assert services.verify_chain(AccessLog) == []
 
 
+def keys_out(sql):
+    """``sql`` without the chains' keys written in it (an array literal of integers)."""
+    return re.sub(r"'\{[0-9,]*\}'", "'{…}'", sql)
+
+
 @pytest.mark.django_db
 def test_a_bulk_insert_costs_the_same_queries_for_any_number_of_patients(clinician):
     from django.test.utils import CaptureQueriesContext
@@ -280,14 +334,18 @@ def test_a_bulk_insert_costs_the_same_queries_for_any_number_of_patients(clinici
         insert(PatientFactory.create_batch(12)),
     )
     assert two == twelve
-    if connection.vendor == "postgresql":  # the chains' heads as an array, the rows as JSON: the same statements
-        assert two_sent == twelve_sent and len(two_sent) == 3  # lock, heads, insert
+    if connection.vendor == "postgresql":
+        # The locks and the heads in one query, the keys written in as an array; the rows
+        # as JSON: the same statements but for the keys.
+        assert [keys_out(sql) for sql in two_sent] == [keys_out(sql) for sql in twelve_sent]
+        assert len(two_sent) == 2 and two_sent[0].count("; SELECT") == 1  # locks; heads, then insert
     # One row (a clinician's read): its values as plain parameters, the same statement for any.
     (one, one_sent), (other, other_sent) = (
         insert(PatientFactory.create_batch(1)),
         insert(PatientFactory.create_batch(1)),
     )
-    assert one == other == two and one_sent == other_sent and "jsonb_to_recordset" not in one_sent[-1]
+    assert one == other == two and "jsonb_to_recordset" not in one_sent[-1]
+    assert [keys_out(sql) for sql in one_sent] == [keys_out(sql) for sql in other_sent]
     assert services.verify_chain(AccessLog) == []
 
 
