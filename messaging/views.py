@@ -5,7 +5,6 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.db.models import Exists, OuterRef
 from django.shortcuts import get_object_or_404, redirect, render
-from django.template.defaultfilters import linebreaks_filter
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.formats import localize
@@ -366,7 +365,7 @@ def _dressed(user, conversation, messages) -> list[dict]:
                 team=f" — {escaped(message['author_team__name'])}" if message["author_team_id"] else "",
                 created_iso=iso(message["created_at"]),
                 created_label=when(message["created_at"]),
-                body=linebreaks_filter(message["body"], autoescape=True),  # |linebreaks
+                body=rows.paragraphs(message["body"]),  # |linebreaks
             )
         )
         message["files"] = files.get(message["pk"], ())

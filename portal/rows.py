@@ -5,6 +5,7 @@ the language's format. The rows then render from plain values (the HTML is the s
 
 import datetime
 import html
+import re
 from functools import cache, lru_cache
 
 from django.conf import settings
@@ -127,3 +128,19 @@ def escaped(value) -> str:
     times slower.) Numbers and dates are not strings: the template localizes them
     (``django.utils.formats.localize``)."""
     return str(value) if hasattr(value, "__html__") else html.escape(str(value))
+
+
+_NEWLINES, _PARAGRAPH_BREAKS = re.compile(r"\r\n|\r"), re.compile(r"\n{2,}")
+
+
+def paragraphs(text: str) -> str:
+    """What an autoescaped ``{{ text|linebreaks }}`` writes of a plain string (a message's
+    body): its paragraphs, its other line breaks as ``<br>``, each value escaped. Without
+    the filter's three lazy-text wrappers and lazily compiled patterns: about 5 µs a
+    message, 20 on a thread's page."""
+    return "\n\n".join(
+        [
+            "<p>" + html.escape(part).replace("\n", "<br>") + "</p>"
+            for part in _PARAGRAPH_BREAKS.split(_NEWLINES.sub("\n", str(text)))
+        ]
+    )

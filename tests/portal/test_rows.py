@@ -91,6 +91,26 @@ def test_escaped_writes_what_an_autoescaped_variable_writes(value):
     assert rows.escaped(value) == conditional_escape(value)
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "one line",
+        "two\nlines",
+        "windows\r\nlines\r\n\r\nand a paragraph",
+        "old mac\rline\r\rparagraph",
+        "three\n\n\nbreaks, then\n\n\n\n\nfive",
+        "\n\nleading and trailing\n\n",
+        "<script>alert(1)</script> & « guillemets » \"quoted\" 'single'",
+        "&amp; twice &lt;b&gt;",
+        "tab\tand unicode \u2028 separator\u2029 paragraph",
+        "   spaces   \n   ",
+    ],
+)
+def test_paragraphs_write_what_an_autoescaped_linebreaks_filter_writes(text):
+    assert rows.paragraphs(text) == Template("{{ text|linebreaks }}").render(Context({"text": text}))
+
+
 def test_url_by_pk_writes_what_reverse_gives_under_any_script_prefix():
     """The route is reversed once per URLconf and script prefix: Carnet served below a
     path has its rows' links below it too."""
