@@ -44,7 +44,6 @@ def labels_of(choices) -> dict:
 # ``str.format`` template: the digits ``django.utils.dateformat`` writes for them.
 _NUMBERS = {
     "d": "{0.day:02d}",
-    "j": "{0.day}",
     "m": "{0.month:02d}",
     "n": "{0.month}",
     "Y": "{0.year:04d}",
@@ -53,17 +52,38 @@ _NUMBERS = {
     "i": "{0.minute:02d}",
     "s": "{0.second:02d}",
 }
+# Format characters written from a table of what ``DateFormat`` writes for each month, day
+# of the week or day of the month, made once per language: the names, and the day without
+# a leading zero (« 1er » for the first in French: portal.apps.first_of_the_month).
+_LOOKED_UP = {
+    "F": "month",
+    "E": "month",
+    "N": "month",
+    "b": "month",
+    "M": "month",
+    "l": "weekday",
+    "D": "weekday",
+    "j": "day",
+}
+_SAMPLES = {  # each key and a day it is the key of (1 January 2001 was a Monday)
+    "month": {month: datetime.date(2001, month, 1) for month in range(1, 13)},
+    "weekday": {weekday: datetime.date(2001, 1, 1 + weekday) for weekday in range(7)},
+    "day": {day: datetime.date(2001, 1, day) for day in range(1, 32)},
+}
+# What a date (no time) has of them.
+_OF_A_DAY = set("dmnY") | set(_LOOKED_UP)
 
 
 def date_formatter(format_name, *, as_html=False):
     """A function of a date or datetime giving what ``|date:format_name`` shows (local
     time, the language's format; held equal by tests/portal/test_rows.py), for a page of
     many values: the format is split once into its pieces, the request's time zone looked
-    up once, and a format of plain numbers only (``d/m/Y H:i``, or ``d/m/Y`` for a date)
-    written by one ``str.format``. ``"c"`` is ISO 8601. ``as_html``: the text as an
-    autoescaped ``{{ value|date }}`` writes it (``escaped``), a format of numbers with its
-    literal text escaped once, not each value. Made once per format, language and time
-    zone (forgotten when a setting changes)."""
+    up once, and a format of numbers and names only (``d/m/Y H:i``, ``j F Y``; for a date,
+    one without the time) written by one ``str.format``, the language's names of the
+    months and days looked up once. ``"c"`` is ISO 8601. ``as_html``: the text as an
+    autoescaped ``{{ value|date }}`` writes it (``escaped``), such a format with its
+    literal text and names escaped once, not each value. Made once per format, language
+    and time zone (forgotten when a setting changes)."""
     zone = timezone.get_current_timezone() if settings.USE_TZ else None
     return _date_formatter(format_name, as_html, get_language(), zone)
 
@@ -82,41 +102,55 @@ def _date_formatter(format_name, as_html, language, zone):
             pieces.append((None, piece))
         elif piece:
             pieces.append((dateformat.re_escaped.sub(r"\1", piece), None))
-    numbers = None
-    if all(text is not None or char in _NUMBERS for text, char in pieces):
-        numbers = "".join(
-            text.replace("{", "{{").replace("}", "}}") if text is not None else _NUMBERS[char] for text, char in pieces
-        )
-
+    numbers = names = None
+    if all(text is not None or char in _NUMBERS or char in _LOOKED_UP for text, char in pieces):
+        # One template: the literal text (escaped once for HTML), each number a field of
+        # the value, each name a positional field after it, from its table.
+        names, template = [], []
+        for text, char in pieces:
+            if text is not None:
+                template.append((html.escape(text) if as_html else text).replace("{", "{{").replace("}", "}}"))
+            elif char in _NUMBERS:
+                template.append(_NUMBERS[char])
+            else:
+                key = _LOOKED_UP[char]
+                words = {n: str(getattr(dateformat.DateFormat(day), char)()) for n, day in _SAMPLES[key].items()}
+                names.append((key, {n: html.escape(word) for n, word in words.items()} if as_html else words))
+                template.append(f"{{{len(names)}}}")
+        numbers = "".join(template)
     if as_html and numbers is None:
         plain = _date_formatter(format_name, False, language, zone)
         return lambda value: escaped(plain(value))
-    if as_html:  # digits need no escaping: the format's own text, escaped once
-        numbers = "".join(
-            html.escape(text).replace("{", "{{").replace("}", "}}") if text is not None else _NUMBERS[char]
-            for text, char in pieces
-        )
-    # A date (no time) in a format of its day, month and year only: the same str.format.
-    date_numbers = numbers if numbers is not None and all(char in "djmnY" for _, char in pieces if char) else None
+    # A date (no time) in a format of its day, month, year and names only: the same template.
+    date_numbers = numbers if numbers is not None and all(char in _OF_A_DAY for _, char in pieces if char) else None
 
     def formatted(value):
         if not value:
             return ""
         if not isinstance(value, datetime.datetime):
             if date_numbers is not None:
+                if names:
+                    return date_numbers.format(value, *_names_of(value, names))
                 return date_numbers.format(value)
             text = dateformat.format(value, fmt)  # a date: Django's own checks and errors
             return escaped(text) if as_html else text
         if zone is not None and value.utcoffset() is not None:
             value = value.astimezone(zone)
         if numbers is not None:
-            return numbers.format(value)
+            return numbers.format(value, *_names_of(value, names)) if names else numbers.format(value)
         if fmt == "c":
             return value.isoformat()
         by_django = dateformat.DateFormat(value)
         return "".join([text if text is not None else str(getattr(by_django, char)()) for text, char in pieces])
 
     return formatted
+
+
+def _names_of(value, names) -> list[str]:
+    """What each table of ``names`` (``_LOOKED_UP``) holds for ``value``."""
+    return [
+        words[value.month if key == "month" else value.day if key == "day" else value.weekday()] for key, words in names
+    ]
 
 
 def escaped(value) -> str:

@@ -27,6 +27,7 @@ VALUES = [
     datetime.datetime(2026, 2, 3, 4, 5),  # naive: shown as it is
     datetime.date(2026, 2, 3),
     datetime.date(999, 12, 31),  # a date, a year of three digits
+    *(datetime.date(2026, month, month) for month in range(1, 13)),  # every month, every day of the week
     None,
 ]
 FORMATS = [
@@ -43,6 +44,10 @@ FORMATS = [
     r"j.n.Y \d",  # a date of numbers and an escaped letter
     "d<m>Y & H:i",  # numbers, and text to escape in HTML
     "j F <Y>",
+    "l j F, H:i",  # names of the day and of the month (the dashboard's appointments)
+    "D d M Y, b E N",  # every other name
+    "N j, Y",
+    "l <D> & F {M}",  # names, and text to escape in HTML and in a template
 ]
 
 
