@@ -87,8 +87,12 @@ def _inbox_rows_html(conversations) -> str:
     """The patient's inbox rows: each conversation's link, team, type, status, last
     message's date and unread count, worked out once per page (see ``portal.rows``)."""
     escaped = rows.escaped
-    statuses, kinds = rows.labels_of(Conversation.Status.choices), rows.labels_of(Conversation.Kind.choices)
-    url, when = rows.url_by_pk("messaging:conversation"), rows.date_formatter("SHORT_DATETIME_FORMAT", as_html=True)
+    statuses, kinds = ({key: escaped(label) for key, label in rows.labels_of(choices).items()}
+                       for choices in (Conversation.Status.choices, Conversation.Kind.choices))  # fmt: skip
+    url, when = (
+        rows.url_by_pk("messaging:conversation", as_html=True),
+        rows.date_formatter("SHORT_DATETIME_FORMAT", as_html=True),
+    )
     written = []
     for conversation in conversations:
         unread = conversation.unread
@@ -99,11 +103,11 @@ def _inbox_rows_html(conversations) -> str:
         written.append(
             INBOX_ROW.format(
                 unread_class=" is-unread" if unread else "",
-                url=escaped(url(conversation.pk)),
+                url=url(conversation.pk),
                 subject=escaped(conversation.subject),
                 team=escaped(conversation.team.name),
-                kind=escaped(kinds.get(conversation.kind, conversation.kind)),
-                status=escaped(statuses.get(conversation.status, conversation.status)),
+                kind=kinds.get(conversation.kind) or escaped(conversation.kind),
+                status=statuses.get(conversation.status) or escaped(conversation.status),
                 last=when(conversation.last_message_at),
                 badge=badge,
             )
@@ -257,9 +261,13 @@ def _team_inbox_rows(conversations, columns, several_teams, *, statuses, kinds) 
     labelled with its column (``data-label``, the heading a narrow screen shows beside the
     value); links, labels and dates worked out once per page (see ``portal.rows``)."""
     escaped = rows.escaped
-    url, when = rows.url_by_pk("messaging:conversation"), rows.date_formatter("SHORT_DATETIME_FORMAT", as_html=True)
+    url, when = (
+        rows.url_by_pk("messaging:conversation", as_html=True),
+        rows.date_formatter("SHORT_DATETIME_FORMAT", as_html=True),
+    )
     labels = {f"{key}_label": escaped(label) for key, label in columns.items()}
     row = functools.partial(TEAM_INBOX_ROW.format, **labels)
+    kinds, statuses = ({key: escaped(label) for key, label in choices.items()} for choices in (kinds, statuses))
     written = []
     for conversation in conversations:
         unread = conversation.unread
@@ -269,12 +277,12 @@ def _team_inbox_rows(conversations, columns, several_teams, *, statuses, kinds) 
         written.append(
             row(
                 unread_class="is-unread" if unread else "",
-                url=escaped(url(conversation.pk)),
+                url=url(conversation.pk),
                 subject=escaped(conversation.subject),
                 team=f"<br><small>{escaped(conversation.team__name)}</small>" if several_teams else "",
                 patient=escaped(f"{conversation.patient__last_name.upper()} {conversation.patient__first_name}"),
-                kind=escaped(kinds.get(conversation.kind, conversation.kind)),
-                status=escaped(statuses.get(conversation.status, conversation.status)),
+                kind=kinds.get(conversation.kind) or escaped(conversation.kind),
+                status=statuses.get(conversation.status) or escaped(conversation.status),
                 assignee=escaped(assignee or "—"),
                 last=when(conversation.last_message_at),
                 unread=f'<span class="badge">{escaped(localize(unread))}</span>' if unread else "0",

@@ -20,11 +20,15 @@ from django.utils.translation import get_language
 _MARKER = 987654321
 
 
-def url_by_pk(viewname):
+def url_by_pk(viewname, *, as_html=False):
     """A function of a primary key giving ``reverse(viewname, args=[pk])``, for routes
     whose only argument is an integer id: the route is reversed once per URLconf and
-    script prefix (as the layout's ``{% route %}``), not once per page."""
+    script prefix (as the layout's ``{% route %}``), not once per page. ``as_html``: the
+    link as an autoescaped ``{{ url }}`` writes it, the route's text escaped once (an
+    id's digits need no escaping)."""
     head, tail = _route_around_pk(viewname, get_urlconf() or settings.ROOT_URLCONF, get_script_prefix())
+    if as_html:
+        head, tail = html.escape(head), html.escape(tail)
     return lambda pk: f"{head}{int(pk)}{tail}"
 
 

@@ -231,7 +231,7 @@ class ObservationTables:
         self.table_format = _with_labels(_OBSERVATION_TABLE, test_label=_t("Test"), **labels)
         self.corrected_on, self.day = _t("Corrected on %(date)s"), date_formatter("SHORT_DATE_FORMAT")
         self.correct_label = _t("Correct")
-        self.history_url = url_by_pk("records:observation_history")
+        self.history_url = url_by_pk("records:observation_history", as_html=True)
         self.correct_url = None  # looked up at the first table with "Correct" links
         self.number, self.flags, self.written = _Numbers(), labels_of(Observation.Flag.choices), {}
 
@@ -265,7 +265,7 @@ class ObservationTables:
     def __call__(self, observations, *, correct=False):
         """The table of ``observations``, each with a "Correct" link when ``correct``."""
         if correct and self.correct_url is None:
-            self.correct_url = url_by_pk("records:correct_observation")
+            self.correct_url = url_by_pk("records:correct_observation", as_html=True)
         rows = []
         for observation in observations:
             start, name, middle, end = self._cells(observation)
@@ -276,10 +276,10 @@ class ObservationTables:
                 corrected = f'<br><small class="status">{sentence}</small>'
             if correct:
                 correct_link = (
-                    f'<br><small><a href="{escaped(self.correct_url(observation.pk))}">{self.correct_label}'
+                    f'<br><small><a href="{self.correct_url(observation.pk)}">{self.correct_label}'
                     f'<span class="visually-hidden"> : {name}</span></a></small>'
                 )
-            url = escaped(self.history_url(observation.pk))
+            url = self.history_url(observation.pk)
             rows.append(f"{start}{url}{middle}{corrected}{correct_link}{end}")
         return SafeString(self.table_format.format(rows="".join(rows)))
 

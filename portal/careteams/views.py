@@ -102,7 +102,7 @@ def patient_list(request):
         context["search_fields_html"] = render_to_string(SEARCH_FIELDS, {"form": form})
     else:
         context["search_fields_html"] = widgets.empty_form_html(SEARCH_FIELDS, forms.PatientSearchForm)
-    context["rows_html"] = _patient_rows_html(page.object_list, shared, url=rows.url_by_pk(page_name))
+    context["rows_html"] = _patient_rows_html(page.object_list, shared, url=rows.url_by_pk(page_name, as_html=True))
     return render(request, "careteams/patient_list.html", context)
 
 
@@ -121,16 +121,16 @@ PATIENT_ROW = """
 
 
 def _patient_rows_html(patients, shared, *, url):
-    """The list's rows: each patient's link (``url`` of their pk), name, birth date and the
+    """The list's rows: each patient's link (``url`` of their pk, as HTML), name, birth date and the
     teams (``shared``: names by patient pk) the clinician's teams share them with."""
-    escaped, born = rows.escaped, rows.date_formatter("SHORT_DATE_FORMAT")
+    escaped, born = rows.escaped, rows.date_formatter("SHORT_DATE_FORMAT", as_html=True)
     labels = {"born_label": _("Birth date"), "teams_label": _("Care teams")}  # translations: not escaped
     return mark_safe(  # noqa: S308 (every value escaped)
         "".join(
             PATIENT_ROW.format(
-                url=escaped(url(patient.pk)),
+                url=url(patient.pk),
                 name=escaped(f"{patient.last_name.upper()} {patient.first_name}"),
-                born=escaped(born(patient.birth_date)),
+                born=born(patient.birth_date),
                 teams=escaped(", ".join(shared.get(patient.pk, ()))),
                 **labels,
             )

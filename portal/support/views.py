@@ -129,7 +129,7 @@ def _account_rows(accounts, *, agent_is_superuser) -> str:
     staff, never acted on here, and support agents but by a superuser), email, role and
     state (see ``portal.rows``)."""
     escaped = rows.escaped
-    roles, account_url = rows.labels_of(User.Role.choices), rows.url_by_pk("support:account")
+    roles, account_url = rows.labels_of(User.Role.choices), rows.url_by_pk("support:account", as_html=True)
     row = functools.partial(
         ACCOUNT_ROW.format,
         email_label=escaped(_("Email")),
@@ -141,7 +141,7 @@ def _account_rows(accounts, *, agent_is_superuser) -> str:
     for account in accounts:
         name = escaped(account.get_full_name() or "—")
         if not (account.is_superuser or account.is_staff or (account.is_support and not agent_is_superuser)):
-            name = f'<a href="{escaped(account_url(account.pk))}">{name}</a>'
+            name = f'<a href="{account_url(account.pk)}">{name}</a>'
         written.append(
             row(
                 name=name,
@@ -158,8 +158,8 @@ def _patient_rows(patients) -> str:
     and a link to their representatives (see ``portal.rows``)."""
     escaped = rows.escaped
     invite_url, representations_url = (
-        rows.url_by_pk("support:invite_patient"),
-        rows.url_by_pk("support:representations"),
+        rows.url_by_pk("support:invite_patient", as_html=True),
+        rows.url_by_pk("support:representations", as_html=True),
     )
     row = functools.partial(
         PATIENT_ROW.format,
@@ -171,8 +171,8 @@ def _patient_rows(patients) -> str:
             row(
                 name=escaped(patient.full_name),
                 ins=escaped(patient.ins or "—"),
-                invite_url=escaped(invite_url(patient.pk)),
-                representations_url=escaped(representations_url(patient.pk)),
+                invite_url=invite_url(patient.pk),
+                representations_url=representations_url(patient.pk),
             )
             for patient in patients
         )

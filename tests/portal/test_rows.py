@@ -129,6 +129,17 @@ def test_url_by_pk_writes_what_reverse_gives_under_any_script_prefix():
         assert rows.url_by_pk("records:document")(5).startswith("/carnet/")
     finally:
         set_script_prefix("/")
+    # As HTML: what an autoescaped {{ url }} writes, under a prefix with text to escape too.
+    template = Template("{{ url }}")
+    for prefix in ("/", "/a&b/"):
+        set_script_prefix(prefix)
+        try:
+            for name in ("records:document", "messaging:conversation", "support:account"):
+                expected = template.render(Context({"url": reverse(name, args=[42])}))
+                assert rows.url_by_pk(name, as_html=True)(42) == expected
+                assert prefix == "/" or expected.startswith("/a&amp;b/")
+        finally:
+            set_script_prefix("/")
     assert not rows.url_by_pk("records:document")(5).startswith("/carnet/")
 
 
